@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (dependencies point down only), see Docs/ARCHITECTURE.md:
+//   folio (CLI) -> FolioServer -> Folio / FolioEngine -> FolioQuery, FolioStorage -> FolioBSON
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Folio",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "FolioBSON", targets: ["FolioBSON"]),
+        .library(name: "Folio", targets: ["Folio"]),
+        .executable(name: "folio", targets: ["folio"]),
+    ],
+    dependencies: [
+        // The CLI's flags, `--help` and `--version`: the standard Swift argument parser.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+    ],
+    targets: [
+        .target(name: "FolioBSON", swiftSettings: swiftSettings),
+        .target(name: "FolioQuery", dependencies: ["FolioBSON"], swiftSettings: swiftSettings),
+        .target(name: "FolioStorage", dependencies: ["FolioBSON"], swiftSettings: swiftSettings),
+        .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage"], swiftSettings: swiftSettings),
+        .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
+        .target(name: "FolioServer", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "folio",
+            dependencies: [
+                "FolioServer", "Folio",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(name: "FolioTestSupport", dependencies: ["FolioBSON"], path: "Tests/FolioTestSupport"),
+        .testTarget(name: "FolioBSONTests", dependencies: ["FolioBSON", "FolioTestSupport"],
+                    resources: [.copy("FuzzRegressions")]),
+        .testTarget(name: "FolioQueryTests", dependencies: ["FolioQuery", "FolioTestSupport"]),
+        .testTarget(name: "FolioStorageTests", dependencies: ["FolioStorage", "FolioTestSupport"]),
+        .testTarget(name: "FolioEngineTests", dependencies: ["FolioEngine", "FolioTestSupport"]),
+        .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport"]),
+        .testTarget(name: "FolioTests", dependencies: ["Folio", "FolioTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

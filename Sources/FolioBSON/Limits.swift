@@ -1,0 +1,16 @@
+/// Every limit Folio enforces, in one place (MongoDB's values unless noted).
+public enum Limits {
+    /// Largest document a client may store: 16 MiB (`maxBsonObjectSize`).
+    public static let maximumDocumentSizeBytes = 16 * 1024 * 1024
+    /// Largest command body: the document limit plus 16 KiB of headroom for command fields.
+    public static let maximumCommandSizeBytes = 16 * 1024 * 1024 + 16 * 1024
+    /// Largest wire message (`maxMessageSizeBytes`, decimal as MongoDB advertises it).
+    public static let maximumMessageSizeBytes = 48_000_000
+    /// Most statements in one insert/update/delete command (`maxWriteBatchSize`).
+    public static let maximumWriteBatchCount = 100_000
+    /// Deepest nesting of documents and arrays a stored document may have.
+    public static let maximumDocumentDepth = 100
+    /// Deepest nesting the BSON validator accepts in any byte sequence (command envelopes add
+    /// a few levels above stored documents; this bounds the validator's recursion).
+    public static let maximumValidationDepth = 200
+}

@@ -1,0 +1,184 @@
+/// A read-only view over the bytes of a BSON document that has been validated once.
+///
+/// Lookups and iteration read the bytes in place: no element is decoded until asked for,
+/// and iterating allocates nothing per element. Sub-documents and arrays are views over the
+/// same storage.
+public struct RawDocument: Sendable {
+    /// The buffer holding the document (possibly inside a larger message).
+    public let storage: [UInt8]
+    /// Offset of the document's length prefix in `storage`.
+    public let start: Int
+    /// The document's length in bytes, as its prefix states.
+    public let byteCount: Int
+
+    /// Validates `bytes` as exactly one BSON document and wraps them.
+    /// - Throws: `BSONError` with the offset of the first problem.
+    public init(validating bytes: [UInt8], maximumDepth: Int = Limits.maximumValidationDepth) throws(BSONError) {
+        let length = try BSONValidator.validateTopLevel(bytes, maximumDepth: maximumDepth)
+        self.storage = bytes
+        self.start = 0
+        self.byteCount = length
+    }
+
+    /// Validates the document that starts at `offset` inside a larger buffer; the buffer may
+    /// continue after it.
+    public init(validating bytes: [UInt8], at offset: Int, maximumDepth: Int = Limits.maximumValidationDepth) throws(BSONError) {
+        let length = try BSONValidator.validateEmbedded(bytes, at: offset, maximumDepth: maximumDepth)
+        self.storage = bytes
+        self.start = offset
+        self.byteCount = length
+    }
+
+    /// Wraps bytes already known to be valid (produced by the encoder, or validated before).
+    public init(trusted bytes: [UInt8]) {
+        self.storage = bytes
+        self.start = 0
+        self.byteCount = bytes.count
+    }
+
+    @usableFromInline
+    init(storage: [UInt8], start: Int, byteCount: Int) {
+        self.storage = storage
+        self.start = start
+        self.byteCount = byteCount
+    }
+
+    /// The document's bytes (a copy when the view sits inside a larger buffer).
+    public var bytes: [UInt8] {
+        if start == 0 && byteCount == storage.count { return storage }
+        return Array(storage[start..<start + byteCount])
+    }
+
+    /// Whether the document has no fields.
+    public var isEmpty: Bool { byteCount <= 5 }
+}
+
+/// One element of a raw document or array: its type, key and value bytes, in place.
+public struct RawElement: Sendable {
+    public let type: BSONType
+    @usableFromInline let storage: [UInt8]
+    @usableFromInline let keyStart: Int
+    @usableFromInline let keyLength: Int
+    /// The value, in place.
+    public let value: RawValue
+
+    @usableFromInline
+    init(type: BSONType, storage: [UInt8], keyStart: Int, keyLength: Int, value: RawValue) {
+        self.type = type
+        self.storage = storage
+        self.keyStart = keyStart
+        self.keyLength = keyLength
+        self.value = value
+    }
+
+    /// The field name (allocates a String).
+    public var key: String {
+        storage.withUnsafeBufferPointer { buf in
+            String(decoding: UnsafeBufferPointer(rebasing: buf[keyStart..<keyStart + keyLength]), as: UTF8.self)
+        }
+    }
+
+    /// Compares the field name with `name` byte-wise, without allocating.
+    @inlinable
+    public func keyEquals(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { n in
+            guard n.count == keyLength else { return false }
+            return storage.withUnsafeBufferPointer { buf in
+                bytesEqual(buf.baseAddress! + keyStart, n.baseAddress, n.count)
+            }
+        }
+    }
+
+    /// Calls `body` with the key's bytes, without allocating.
+    @inlinable
+    public func withKeyBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer { buf in
+            try body(UnsafeBufferPointer(rebasing: buf[keyStart..<keyStart + keyLength]))
+        }
+    }
+}
+
+extension RawDocument: Sequence {
+    /// Iterates the elements in order without allocating per element.
+    public struct Iterator: IteratorProtocol {
+        @usableFromInline let storage: [UInt8]
+        @usableFromInline var position: Int
+        @usableFromInline let end: Int
+
+        @inlinable
+        public mutating func next() -> RawElement? {
+            guard position < end else { return nil }
+            let element: RawElement? = storage.withUnsafeBufferPointer { buf in
+                let typeByte = buf[position]
+                if typeByte == 0 { return nil }
+                let type = BSONType(rawValue: typeByte)!
+                let keyStart = position + 1
+                var keyEnd = keyStart
+                while buf[keyEnd] != 0 { keyEnd += 1 }
+                let valueStart = keyEnd + 1
+                let length = rawValueLength(type, buf, valueStart)
+                position = valueStart + length
+                return RawElement(type: type, storage: storage, keyStart: keyStart, keyLength: keyEnd - keyStart,
+                                  value: RawValue(type: type, storage: storage, offset: valueStart, length: length))
+            }
+            if element == nil { position = end }
+            return element
+        }
+    }
+
+    public func makeIterator() -> Iterator {
+        Iterator(storage: storage, position: start + 4, end: start + byteCount - 1)
+    }
+
+    /// Number of fields (a full scan).
+    public var count: Int {
+        var n = 0
+        forEachElement { _, _, _ in n += 1 }
+        return n
+    }
+
+    /// Visits every element with its key bytes and value, never allocating.
+    /// Return `false` from `body` to stop.
+    @inlinable
+    public func forEachElement(_ body: (BSONType, UnsafeBufferPointer<UInt8>, RawValue) -> Void) {
+        storage.withUnsafeBufferPointer { buf in
+            var p = start + 4
+            let end = start + byteCount - 1
+            while p < end {
+                let type = BSONType(rawValue: buf[p])!
+                let keyStart = p + 1
+                var keyEnd = keyStart
+                while buf[keyEnd] != 0 { keyEnd += 1 }
+                let valueStart = keyEnd + 1
+                let length = rawValueLength(type, buf, valueStart)
+                body(type, UnsafeBufferPointer(rebasing: buf[keyStart..<keyEnd]),
+                     RawValue(type: type, storage: storage, offset: valueStart, length: length))
+                p = valueStart + length
+            }
+        }
+    }
+}
+
+/// Length in bytes of a value of `type` starting at `offset` in a validated buffer.
+@inlinable @inline(__always)
+func rawValueLength(_ type: BSONType, _ buf: UnsafeBufferPointer<UInt8>, _ offset: Int) -> Int {
+    switch type {
+    case .double, .datetime, .timestamp, .int64: return 8
+    case .string, .javascript, .symbol: return 4 + Int(buf.readInt32LE(at: offset))
+    case .document, .array, .javascriptWithScope: return Int(buf.readInt32LE(at: offset))
+    case .binary: return 5 + Int(buf.readInt32LE(at: offset))
+    case .undefined, .null, .minKey, .maxKey: return 0
+    case .objectID: return 12
+    case .bool: return 1
+    case .regex:
+        var p = offset
+        while buf[p] != 0 { p += 1 }
+        p += 1
+        while buf[p] != 0 { p += 1 }
+        return p + 1 - offset
+    case .dbPointer: return 4 + Int(buf.readInt32LE(at: offset)) + 12
+    case .int32: return 4
+    case .decimal128: return 16
+    }
+}

@@ -1,0 +1,35 @@
+/// How `folio serve` runs: where it listens and where its data lives.
+public struct ServerConfiguration: Sendable, Equatable {
+    /// The default port, MongoDB's.
+    public static let defaultPort = 27017
+    /// The default address: loopback only, so a fresh server is never exposed by accident.
+    public static let defaultBindAddress = "127.0.0.1"
+    /// The default data directory, relative to the working directory.
+    public static let defaultDataPath = "./folio-data"
+    /// The default replica-set name advertised to drivers.
+    public static let defaultReplicaSetName = "rs0"
+
+    public var port: Int
+    public var bindAddress: String
+    public var dataPath: String
+    public var replicaSetName: String
+
+    public init(port: Int = ServerConfiguration.defaultPort,
+                bindAddress: String = ServerConfiguration.defaultBindAddress,
+                dataPath: String = ServerConfiguration.defaultDataPath,
+                replicaSetName: String = ServerConfiguration.defaultReplicaSetName) {
+        self.port = port
+        self.bindAddress = bindAddress
+        self.dataPath = dataPath
+        self.replicaSetName = replicaSetName
+    }
+
+    /// Why the configuration cannot be used, or nil when it can.
+    public func validationError() -> String? {
+        if !(0...65535).contains(port) { return "port \(port) is not between 0 and 65535" }
+        if bindAddress.isEmpty { return "the bind address is empty" }
+        if dataPath.isEmpty { return "the data path is empty" }
+        if replicaSetName.isEmpty { return "the replica set name is empty" }
+        return nil
+    }
+}

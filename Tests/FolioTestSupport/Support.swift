@@ -1,0 +1,56 @@
+import Foundation
+
+/// Locations and helpers shared by every test target.
+public enum TestSupport {
+    /// The package root (this file lives in Tests/FolioTestSupport).
+    public static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// `../shared/spec-tests` beside the checkout (or `FOLIO_SPEC_TESTS` when set).
+    public static var specTestsDirectory: URL {
+        if let override = ProcessInfo.processInfo.environment["FOLIO_SPEC_TESTS"] {
+            return URL(fileURLWithPath: override)
+        }
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/spec-tests")
+    }
+
+    /// Bytes from a hexadecimal string (either case); nil on bad input.
+    public static func bytes(hex: String) -> [UInt8]? {
+        let chars = Array(hex.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(chars.count / 2)
+        var i = 0
+        while i < chars.count {
+            guard let b = UInt8(String(decoding: chars[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            out.append(b)
+            i += 2
+        }
+        return out
+    }
+
+    /// Uppercase hexadecimal of bytes.
+    public static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String(format: "%02X", $0) }.joined()
+    }
+
+    /// A deterministic, seedable generator (SplitMix64) for reproducible property tests.
+    public struct SeededGenerator: RandomNumberGenerator {
+        public private(set) var state: UInt64
+        public init(seed: UInt64) { state = seed }
+        public mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// The seed for a randomized test: `FOLIO_SEED` when set (to replay a failure), else fresh.
+    public static func seed() -> UInt64 {
+        if let s = ProcessInfo.processInfo.environment["FOLIO_SEED"], let v = UInt64(s) { return v }
+        return UInt64.random(in: 1...UInt64.max)
+    }
+}
