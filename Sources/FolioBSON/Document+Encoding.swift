@@ -88,8 +88,7 @@ extension BSON {
         case .datetime(let ms): out.appendInt64LE(ms)
         case .regex(let r):
             out.appendCString(r.pattern)
-            // BSON requires the option letters in alphabetical order.
-            out.appendCString(r.options.count > 1 ? r.sortedOptions : r.options)
+            out.appendCString(r.options)
         case .dbPointer(let ns, let id):
             out.appendBSONString(ns)
             withUnsafeBytes(of: id.bytes) { out.append(contentsOf: $0) }

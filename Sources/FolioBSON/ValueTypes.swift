@@ -49,14 +49,14 @@ public struct Binary: Sendable, Hashable {
 /// A BSON regular expression: pattern and option letters.
 public struct BSONRegex: Sendable, Hashable {
     public var pattern: String
-    /// Option letters; BSON stores them sorted alphabetically.
-    public var options: String
+    /// Option letters, kept sorted alphabetically as BSON requires.
+    public private(set) var options: String
 
     public init(pattern: String, options: String = "") {
         self.pattern = pattern
-        self.options = options
+        self.options = options.count > 1 ? String(options.sorted()) : options
     }
 
-    /// The options sorted as BSON requires.
-    public var sortedOptions: String { String(options.sorted()) }
+    /// The options (already sorted; kept for callers that want to say so).
+    public var sortedOptions: String { options }
 }

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+@testable import FolioBSON
+
+@Suite struct CodableTests {
+    struct Address: Codable, Equatable { var city: String; var zip: String? }
+    struct User: Codable, Equatable {
+        var _id: ObjectID
+        var name: String
+        var age: Int
+        var score: Double
+        var balance: Decimal128
+        var created: Date
+        var avatar: Data
+        var token: UUID
+        var tags: [String]
+        var address: Address
+        var nickname: String?
+        var counts: [String: Int]
+        var stamp: Timestamp
+    }
+
+    static let user = User(
+        _id: ObjectID(hex: "507f1f77bcf86cd799439011")!, name: "Ada", age: 36, score: 9.5,
+        balance: Decimal128("12.34")!, created: Date(timeIntervalSince1970: 1_700_000_000.123),
+        avatar: Data([1, 2, 3]), token: UUID(uuidString: "73FFD264-44B3-4C69-90E8-E7D1DFC035D4")!,
+        tags: ["a", "b"], address: Address(city: "Paris", zip: nil), nickname: nil, counts: ["x": 1],
+        stamp: Timestamp(seconds: 5, increment: 6))
+
+    @Test func encodesNativeBSONTypes() throws {
+        let doc = try BSONEncoder().encode(Self.user)
+        #expect(doc.fieldNames.first == "_id")
+        #expect(doc["_id"] == .objectID(Self.user._id))
+        #expect(doc["age"] == .int32(36))
+        #expect(doc["balance"] == .decimal128(Decimal128("12.34")!))
+        #expect(doc["created"] == .datetime(1_700_000_000_123))
+        #expect(doc["avatar"] == .binary(Binary(subtype: 0, data: [1, 2, 3])))
+        #expect(doc["token"]?.type == .binary)
+        #expect(doc["nickname"] == nil)
+        #expect(doc["address"] == .document(["city": "Paris"]))
+        #expect(doc["stamp"] == .timestamp(Timestamp(seconds: 5, increment: 6)))
+    }
+
+    @Test func roundTripsThroughBytes() throws {
+        let doc = try BSONEncoder().encode(Self.user)
+        let back = try BSONDecoder().decode(User.self, from: RawDocument(validating: doc.bsonBytes()))
+        #expect(back == Self.user)
+    }
+
+    @Test func numericConversionsWhenExact() throws {
+        struct N: Codable { var a: Int32; var b: Int; var c: Double }
+        let n = try BSONDecoder().decode(N.self, from: ["a": .int64(5), "b": .double(2.0), "c": .int32(3)])
+        #expect(n.a == 5 && n.b == 2 && n.c == 3)
+        #expect(throws: (any Error).self) { try BSONDecoder().decode(N.self, from: ["a": .double(2.5), "b": 1, "c": 1]) }
+        #expect(throws: (any Error).self) { try BSONDecoder().decode(N.self, from: ["a": .int64(1 << 40), "b": 1, "c": 1]) }
+        #expect(throws: (any Error).self) { try BSONDecoder().decode(N.self, from: ["b": 1, "c": 1]) }
+    }
+
+    @Test func largeIntsBecomeInt64() throws {
+        struct L: Codable { var v: Int }
+        #expect(try BSONEncoder().encode(L(v: 1 << 40))["v"] == .int64(1 << 40))
+        #expect(try BSONEncoder().encode(L(v: 7))["v"] == .int32(7))
+    }
+}

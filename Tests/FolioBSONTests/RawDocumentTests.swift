@@ -1,0 +1,88 @@
+import Testing
+@testable import FolioBSON
+
+@Suite struct RawDocumentTests {
+    static let sample: Document = [
+        "_id": .int32(1),
+        "a": ["b": [.int32(10), ["c": "deep"]], "x": 2.5],
+        "s": "hello",
+        "n": .null,
+    ]
+
+    @Test func lookupTopLevelAndDottedPaths() {
+        let raw = Self.sample.raw
+        #expect(raw.lookup("_id")?.int32Value == 1)
+        #expect(raw.lookup("s")?.stringValue == "hello")
+        #expect(raw.lookup("missing") == nil)
+        #expect(raw.lookup(path: "a.x")?.doubleValue == 2.5)
+        #expect(raw.lookup(path: "a.b.0")?.int32Value == 10)
+        #expect(raw.lookup(path: "a.b.1.c")?.stringValue == "deep")
+        #expect(raw.lookup(path: "a.b.2") == nil)
+        #expect(raw.lookup(path: "s.length") == nil)
+        #expect(raw.lookup("n")?.type == .null)
+    }
+
+    @Test func lookupDoesNotMatchKeyPrefixes() {
+        let raw = (["ab": 1, "a": 2] as Document).raw
+        #expect(raw.lookup("a")?.int32Value == 2)
+        #expect(raw.lookup("abc") == nil)
+    }
+
+    @Test func iterationVisitsFieldsInOrder() {
+        let raw = Self.sample.raw
+        #expect(raw.map(\.key) == ["_id", "a", "s", "n"])
+        #expect(raw.count == 4)
+        var keys: [String] = []
+        raw.forEachElement { _, key, _ in keys.append(String(decoding: key, as: UTF8.self)) }
+        #expect(keys == ["_id", "a", "s", "n"])
+        var iterator = raw.makeIterator()
+        #expect(iterator.next()!.keyEquals("_id"))
+    }
+
+    @Test func decodeAndEncodeRoundTrip() throws {
+        let bytes = Self.sample.bsonBytes()
+        let decoded = try Document(bsonBytes: bytes)
+        #expect(decoded == Self.sample)
+        #expect(decoded.bsonBytes() == bytes)
+    }
+
+    /// Malformed input of every kind is rejected with the right error, never a trap.
+    @Test(arguments: [
+        ([UInt8]([]), BSONError.Kind.truncated),
+        ([0x05, 0x00, 0x00], .truncated),
+        ([0x04, 0x00, 0x00, 0x00, 0x00], .invalidLength),
+        ([0x06, 0x00, 0x00, 0x00, 0x00, 0x00], .unknownType(0)),
+        ([0x05, 0x00, 0x00, 0x00, 0x01], .missingTerminator),
+        ([0xFF, 0xFF, 0xFF, 0xFF, 0x00], .invalidLength),
+        ([0x08, 0x00, 0x00, 0x00, 0x20, 0x61, 0x00, 0x00], .unknownType(0x20)),
+        ([0x09, 0x00, 0x00, 0x00, 0x08, 0x61, 0x00, 0x02, 0x00], .invalidBoolean(2)),
+        ([0x0C, 0x00, 0x00, 0x00, 0x02, 0x61, 0x00, 0x01, 0x00, 0x00, 0x00, 0xFF, 0x00], .missingTerminator),
+        ([0x0E, 0x00, 0x00, 0x00, 0x02, 0x61, 0x00, 0x02, 0x00, 0x00, 0x00, 0xC3, 0x00, 0x00], .invalidUTF8),
+        ([0x0E, 0x00, 0x00, 0x00, 0x02, 0x61, 0x00, 0x00, 0x00, 0x00, 0x00, 0x41, 0x00, 0x00], .invalidLength),
+        ([0x0D, 0x00, 0x00, 0x00, 0x10, 0xC3, 0x28, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00], .invalidUTF8),
+    ])
+    func malformedInputIsRejected(bytes: [UInt8], kind: BSONError.Kind) {
+        #expect(throws: BSONError.self) { try RawDocument(validating: bytes) }
+        do {
+            _ = try RawDocument(validating: bytes)
+        } catch {
+            #expect(error.kind == kind, "\(bytes)")
+        }
+    }
+
+    @Test func nestingDepthIsBounded() {
+        var value: BSON = .int32(1)
+        for _ in 0..<150 { value = .document(["a": value]) }
+        let bytes = Document(["a": value].map { ($0.key, $0.value) }).bsonBytes()
+        #expect(throws: BSONError.self) { try RawDocument(validating: bytes, maximumDepth: 100) }
+        #expect((try? RawDocument(validating: bytes, maximumDepth: 200)) != nil)
+    }
+
+    @Test func embeddedDocumentInsideLargerBuffer() throws {
+        let doc: Document = ["k": "v"]
+        let bytes: [UInt8] = [0xAA, 0xBB] + doc.bsonBytes() + [0xCC]
+        let raw = try RawDocument(validating: bytes, at: 2)
+        #expect(raw.lookup("k")?.stringValue == "v")
+        #expect(raw.bytes == doc.bsonBytes())
+    }
+}
