@@ -160,6 +160,34 @@ extension RawDocument: Sequence {
     }
 }
 
+/// Length in bytes of a value whose type byte is `typeByte` (validated) at `offset`.
+@inlinable @inline(__always)
+func rawValueLength(typeByte: UInt8, _ base: UnsafePointer<UInt8>, _ offset: Int) -> Int {
+    switch typeByte {
+    case 0x01, 0x09, 0x11, 0x12: return 8
+    case 0x10: return 4
+    case 0x07: return 12
+    case 0x08: return 1
+    case 0x13: return 16
+    case 0x06, 0x0A, 0xFF, 0x7F: return 0
+    case 0x02, 0x0D, 0x0E:
+        return 4 + Int(Int32(littleEndian: UnsafeRawPointer(base + offset).loadUnaligned(as: Int32.self)))
+    case 0x03, 0x04, 0x0F:
+        return Int(Int32(littleEndian: UnsafeRawPointer(base + offset).loadUnaligned(as: Int32.self)))
+    case 0x05:
+        return 5 + Int(Int32(littleEndian: UnsafeRawPointer(base + offset).loadUnaligned(as: Int32.self)))
+    case 0x0C:
+        return 16 + Int(Int32(littleEndian: UnsafeRawPointer(base + offset).loadUnaligned(as: Int32.self)))
+    default:
+        // Regex: two cstrings.
+        var p = offset
+        while base[p] != 0 { p += 1 }
+        p += 1
+        while base[p] != 0 { p += 1 }
+        return p + 1 - offset
+    }
+}
+
 /// Length in bytes of a value of `type` starting at `offset` in a validated buffer.
 @inlinable @inline(__always)
 func rawValueLength(_ type: BSONType, _ buf: UnsafeBufferPointer<UInt8>, _ offset: Int) -> Int {

@@ -86,29 +86,27 @@ extension RawDocument {
     public func lookup(keyBytes k: UnsafeBufferPointer<UInt8>) -> RawValue? {
         storage.withUnsafeBufferPointer { buf -> RawValue? in
             let base = buf.baseAddress!
-            var p = start + 4
             let end = start + byteCount - 1
             let kn = k.count
+            let first: UInt8 = kn > 0 ? k[0] : 0
+            var p = start + 4
             while p < end {
-                let type = BSONType(rawValue: base[p])!
-                let keyStart = p + 1
-                var matched = true
-                var i = 0
-                while i < kn {
-                    if base[keyStart + i] != k[i] { matched = false; break }
-                    i += 1
+                let typeByte = base[p]
+                var q = p + 1
+                // Cheap first-byte test before the full comparison.
+                if base[q] == first {
+                    var i = 0
+                    while i < kn && base[q + i] == k[i] { i += 1 }
+                    if i == kn && base[q + kn] == 0 {
+                        let valueStart = q + kn + 1
+                        let type = BSONType(rawValue: typeByte)!
+                        return RawValue(type: type, storage: storage, offset: valueStart,
+                                        length: rawValueLength(type, buf, valueStart))
+                    }
+                    q += i
                 }
-                var keyEnd: Int
-                if matched && base[keyStart + kn] == 0 {
-                    keyEnd = keyStart + kn
-                    let valueStart = keyEnd + 1
-                    return RawValue(type: type, storage: storage, offset: valueStart,
-                                    length: rawValueLength(type, buf, valueStart))
-                }
-                keyEnd = keyStart + i
-                while base[keyEnd] != 0 { keyEnd += 1 }
-                let valueStart = keyEnd + 1
-                p = valueStart + rawValueLength(type, buf, valueStart)
+                while base[q] != 0 { q += 1 }
+                p = q + 1 + rawValueLength(typeByte: typeByte, base, q + 1)
             }
             return nil
         }

@@ -1,0 +1,26 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Benchmarks live apart from the main package so `swift test` never builds them.
+// Run with scripts/bench (release builds); record results in BENCHMARKS.md.
+let package = Package(
+    name: "FolioBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Folio", path: ".."),
+        // ordo-one/benchmark: time and allocation counts per benchmark. Only the malloc
+        // interposer trait: the runtime interposer's package is not available here.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "FolioBSONBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FolioBSON", package: "Folio"),
+            ],
+            path: "Benchmarks/FolioBSONBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
