@@ -21,7 +21,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "FolioBSON", swiftSettings: swiftSettings),
-        .target(name: "FolioQuery", dependencies: ["FolioBSON"], swiftSettings: swiftSettings),
+        // PCRE2 from the system (Debian libpcre2-dev): MongoDB's own regex engine, so $regex
+        // patterns and options behave exactly as on mongod.
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        .target(name: "FolioQuery", dependencies: ["FolioBSON", "CPCRE2"], swiftSettings: swiftSettings),
         .target(name: "FolioStorage", dependencies: ["FolioBSON"], swiftSettings: swiftSettings),
         .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),

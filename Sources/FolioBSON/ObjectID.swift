@@ -80,7 +80,8 @@ public struct ObjectID: Sendable, Hashable, Comparable, CustomStringConvertible 
         withUnsafeBytes(of: lhs.bytes) { l in withUnsafeBytes(of: rhs.bytes) { r in l.lexicographicallyPrecedes(r) } }
     }
 
-    static func currentSeconds() -> Int {
+    /// Seconds since the Unix epoch, from the system clock.
+    public static func currentSeconds() -> Int {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return ts.tv_sec
