@@ -197,12 +197,16 @@ extension ErrorCode {
     public static let notPrimaryNoSecondaryOk = ErrorCode(rawValue: 13435)
     /// NotPrimaryOrSecondary (13436).
     public static let notPrimaryOrSecondary = ErrorCode(rawValue: 13436)
+    /// Location15969 (15969).
+    public static let location15969 = ErrorCode(rawValue: 15969)
     /// Location15973 (15973).
     public static let location15973 = ErrorCode(rawValue: 15973)
     /// Location15974 (15974).
     public static let location15974 = ErrorCode(rawValue: 15974)
     /// Location15975 (15975).
     public static let location15975 = ErrorCode(rawValue: 15975)
+    /// Location15976 (15976).
+    public static let location15976 = ErrorCode(rawValue: 15976)
     /// Location15983 (15983).
     public static let location15983 = ErrorCode(rawValue: 15983)
     /// Location16020 (16020).
@@ -352,9 +356,11 @@ extension ErrorCode {
         11602: "InterruptedDueToReplStateChange",
         13435: "NotPrimaryNoSecondaryOk",
         13436: "NotPrimaryOrSecondary",
+        15969: "Location15969",
         15973: "Location15973",
         15974: "Location15974",
         15975: "Location15975",
+        15976: "Location15976",
         15983: "Location15983",
         16020: "Location16020",
         16554: "Location16554",
