@@ -38,7 +38,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .target(name: "FolioTestSupport", dependencies: ["FolioBSON"], path: "Tests/FolioTestSupport"),
+        .target(name: "FolioTestSupport", dependencies: ["FolioBSON", "FolioQuery"], path: "Tests/FolioTestSupport"),
         .testTarget(name: "FolioBSONTests", dependencies: ["FolioBSON", "FolioTestSupport"],
                     resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "FolioQueryTests", dependencies: ["FolioQuery", "FolioTestSupport"]),

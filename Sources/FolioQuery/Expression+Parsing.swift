@@ -10,6 +10,10 @@ extension Expression {
             let parts = body.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0])
             guard !name.isEmpty else { throw FolioError(ErrorCode(rawValue: 16869), "empty variable names are not allowed") }
+            if let constant = context.constants[name], !context.variables.contains(name) {
+                guard parts.count > 1 else { return .constant(constant) }
+                return .constant(Expression.resolve(FieldPath(String(parts[1])).components[...], in: constant) ?? .null)
+            }
             guard ParseContext.systemVariables.contains(name) || context.variables.contains(name) else {
                 throw FolioError(ErrorCode(rawValue: 17276), "Use of undefined variable: \(name)")
             }

@@ -29,8 +29,13 @@ public indirect enum Expression: Sendable {
 /// Variables visible while parsing (to reject undefined `$$names` at parse time).
 public struct ParseContext: Sendable {
     public var variables: Set<String>
+    /// Variables with values known at parse time (a command's `let`), folded in as constants.
+    public var constants: [String: BSON]
 
-    public init(variables: Set<String> = []) { self.variables = variables }
+    public init(variables: Set<String> = [], constants: [String: BSON] = [:]) {
+        self.variables = variables
+        self.constants = constants
+    }
 
     static let systemVariables: Set<String> = ["ROOT", "CURRENT", "REMOVE", "NOW", "CLUSTER_TIME", "DESCEND", "PRUNE", "KEEP", "USER_ROLES", "SEARCH_META"]
 
@@ -194,5 +199,21 @@ extension Expression {
         default:
             return nil
         }
+    }
+}
+
+extension Expression {
+    /// Evaluates a command's `let` document: each value is an expression over no document
+    /// (constants, `$$NOW`, earlier variables are not visible, as in MongoDB).
+    public static func evaluateLet(_ variables: Document?) throws(FolioError) -> [String: BSON] {
+        guard let variables else { return [:] }
+        var out: [String: BSON] = [:]
+        for (name, value) in variables {
+            guard UpdatePath.isValidIdentifier(name) || name.first?.isLowercase == true else {
+                throw FolioError(.failedToParse, "'\(name)' starts with an invalid character for a user variable name")
+            }
+            out[name] = try parse(value, context: ParseContext()).evaluate(EvaluationContext(root: Document())) ?? .null
+        }
+        return out
     }
 }

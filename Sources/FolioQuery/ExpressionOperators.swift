@@ -26,6 +26,7 @@ public enum ExpressionOperators {
         ComparisonOperators.register(into: &t)
         TypeOperators.register(into: &t)
         CoreArrayAndStringOperators.register(into: &t)
+        ObjectOperators.register(into: &t)
         return t
     }()
 }

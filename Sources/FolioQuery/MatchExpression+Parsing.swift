@@ -3,12 +3,15 @@ import FolioBSON
 extension MatchExpression {
     /// Parses a query filter, validating every operator with MongoDB's error codes
     /// (2 BadValue "unknown operator: $foo", and so on).
-    public init(parsing filter: Document) throws(FolioError) {
-        self = try MatchParser().parseDocument(filter, topLevel: true)
+    /// - Parameter constants: the command's `let` variables, visible to `$expr` as `$$name`.
+    public init(parsing filter: Document, constants: [String: BSON] = [:]) throws(FolioError) {
+        self = try MatchParser(constants: constants).parseDocument(filter, topLevel: true)
     }
 }
 
 struct MatchParser {
+    var constants: [String: BSON] = [:]
+
     func parseDocument(_ filter: Document, topLevel: Bool) throws(FolioError) -> MatchExpression {
         var children: [MatchExpression] = []
         for (key, value) in filter {
@@ -41,7 +44,7 @@ struct MatchParser {
             default: return .nor(children)
             }
         case "$expr":
-            return .expr(try Expression.parse(value, context: ParseContext()))
+            return .expr(try Expression.parse(value, context: ParseContext(constants: constants)))
         case "$comment":
             return nil
         case "$jsonSchema":

@@ -97,6 +97,8 @@ extension UpdateSpec {
             var current = document
             for stage in stages { current = try stage.apply(to: current, context: context) }
             if let oldID = original["_id"] {
+                // A pipeline whose output drops _id keeps the original one, first.
+                if current["_id"] == nil { current.insert("_id", oldID, at: 0) }
                 guard let newID = current["_id"], BSON.compare(newID, oldID) == 0 else {
                     throw FolioError(.immutableField, "After applying the update, the (immutable) field '_id' was found to have been altered to _id: \(current["_id"] ?? .null)")
                 }

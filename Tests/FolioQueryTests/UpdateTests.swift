@@ -103,7 +103,8 @@ let updateCases: [(String, String, String)] = [
     (#"{"_id": 1, "a": 1, "b": 2}"#, #"[{"$project": {"a": 1}}]"#, #"{"_id": 1, "a": 1}"#),
     (#"{"_id": 1, "a": {"x": 1}}"#, #"[{"$replaceWith": {"$mergeObjectsMissing": 1}}]"#, #"{"error": 168}"#),
     (#"{"_id": 1, "a": {"_id": 1, "x": 1}}"#, #"[{"$replaceRoot": {"newRoot": "$a"}}]"#, #"{"_id": 1, "x": 1}"#),
-    (#"{"_id": 1, "a": {"x": 1}}"#, #"[{"$replaceRoot": {"newRoot": "$a"}}]"#, #"{"error": 66}"#),
+    (#"{"_id": 1, "a": {"x": 1}}"#, #"[{"$replaceRoot": {"newRoot": "$a"}}]"#, #"{"_id": 1, "x": 1}"#),
+    (#"{"_id": 1, "a": {"_id": 2}}"#, #"[{"$replaceRoot": {"newRoot": "$a"}}]"#, #"{"error": 66}"#),
     (#"{"_id": 1}"#, #"[{"$match": {}}]"#, #"{"error": 72}"#),
     (#"{"_id": 1, "n": 5}"#, #"[{"$set": {"big": {"$cond": [{"$gt": ["$n", 3]}, "yes", "no"]}}}]"#, #"{"_id": 1, "n": 5, "big": "yes"}"#),
 ]
