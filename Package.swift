@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "FolioBSON", targets: ["FolioBSON"]),
+        .library(name: "FolioQuery", targets: ["FolioQuery"]),
         .library(name: "Folio", targets: ["Folio"]),
         .executable(name: "folio", targets: ["folio"]),
     ],

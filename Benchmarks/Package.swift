@@ -22,5 +22,15 @@ let package = Package(
             path: "Benchmarks/FolioBSONBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "FolioQueryBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FolioBSON", package: "Folio"),
+                .product(name: "FolioQuery", package: "Folio"),
+            ],
+            path: "Benchmarks/FolioQueryBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

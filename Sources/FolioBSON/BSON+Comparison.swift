@@ -75,7 +75,8 @@ extension BSON {
         }
     }
 
-    static func compareDoubleToInt64(_ d: Double, _ i: Int64) -> Int {
+    /// Exact comparison of a double with an integer (NaN below everything).
+    public static func compareDoubleToInt64(_ d: Double, _ i: Int64) -> Int {
         if d.isNaN { return -1 }
         if d < -9.223372036854775808e18 { return -1 }
         if d >= 9.223372036854775808e18 { return 1 }

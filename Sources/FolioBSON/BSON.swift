@@ -3,7 +3,7 @@
 ///
 /// `==` is structural: the same type and the same bits (so `.int32(1) != .double(1)`, and a
 /// NaN equals the same NaN). MongoDB's value comparison, where `1 == 1.0`, is `BSON.compare`.
-public indirect enum BSON: Sendable {
+public enum BSON: Sendable {
     case double(Double)
     case string(String)
     case document(Document)
@@ -15,11 +15,12 @@ public indirect enum BSON: Sendable {
     /// Milliseconds since the Unix epoch (UTC).
     case datetime(Int64)
     case null
-    case regex(BSONRegex)
-    case dbPointer(namespace: String, id: ObjectID)
+    // The three rare, wide payloads are boxed so every other value stays 16 bytes inline.
+    indirect case regex(BSONRegex)
+    indirect case dbPointer(namespace: String, id: ObjectID)
     case javascript(String)
     case symbol(String)
-    case javascriptWithScope(code: String, scope: Document)
+    indirect case javascriptWithScope(code: String, scope: Document)
     case int32(Int32)
     case timestamp(Timestamp)
     case int64(Int64)
@@ -97,7 +98,7 @@ extension BSON: Equatable {
     public static func == (lhs: BSON, rhs: BSON) -> Bool {
         switch (lhs, rhs) {
         case (.double(let a), .double(let b)): return a.bitPattern == b.bitPattern
-        case (.string(let a), .string(let b)): return a.utf8.elementsEqual(b.utf8)
+        case (.string(let a), .string(let b)): return utf8Equal(a, b)
         case (.document(let a), .document(let b)): return a == b
         case (.array(let a), .array(let b)): return a == b
         case (.binary(let a), .binary(let b)): return a == b

@@ -41,7 +41,7 @@ public struct Document: Sendable {
         var i = 0
         let n = keys.count
         while i < n {
-            if keys[i].utf8.elementsEqual(key.utf8) { return i }
+            if utf8Equal(keys[i], key) { return i }
             i += 1
         }
         return nil
@@ -81,6 +81,12 @@ public struct Document: Sendable {
         return values.remove(at: i)
     }
 
+    /// Removes the field at a position.
+    public mutating func removeValue(at index: Int) {
+        keys.remove(at: index)
+        values.remove(at: index)
+    }
+
     /// Replaces the value at a position.
     public mutating func setValue(_ value: BSON, at index: Int) { values[index] = value }
 
@@ -110,7 +116,7 @@ extension Document: Equatable {
     public static func == (lhs: Document, rhs: Document) -> Bool {
         guard lhs.keys.count == rhs.keys.count else { return false }
         for i in 0..<lhs.keys.count {
-            guard lhs.keys[i].utf8.elementsEqual(rhs.keys[i].utf8), lhs.values[i] == rhs.values[i] else { return false }
+            guard utf8Equal(lhs.keys[i], rhs.keys[i]), lhs.values[i] == rhs.values[i] else { return false }
         }
         return true
     }
@@ -120,4 +126,24 @@ extension Document: ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, BSON)...) {
         self.init(elements)
     }
+}
+
+/// Byte-wise equality of two strings' UTF-8 (never Unicode canonical equivalence).
+@inlinable
+public func utf8Equal(_ a: String, _ b: String) -> Bool {
+    // Native strings know their UTF-8 length in O(1): most keys differ already there.
+    if a.utf8.count != b.utf8.count { return false }
+    if let r = a.utf8.withContiguousStorageIfAvailable({ x in
+        b.utf8.withContiguousStorageIfAvailable { y -> Bool in
+            var i = 0
+            while i < x.count {
+                if x[i] != y[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }), let result = r {
+        return result
+    }
+    return a.utf8.elementsEqual(b.utf8)
 }

@@ -162,7 +162,7 @@ extension RawDocument: Sequence {
 
 /// Length in bytes of a value whose type byte is `typeByte` (validated) at `offset`.
 @inlinable @inline(__always)
-func rawValueLength(typeByte: UInt8, _ base: UnsafePointer<UInt8>, _ offset: Int) -> Int {
+public func rawValueLength(typeByte: UInt8, _ base: UnsafePointer<UInt8>, _ offset: Int) -> Int {
     switch typeByte {
     case 0x01, 0x09, 0x11, 0x12: return 8
     case 0x10: return 4

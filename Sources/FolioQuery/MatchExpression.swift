@@ -88,7 +88,29 @@ extension MatchExpression {
     /// Whether `document` matches.
     public func matches(_ document: RawDocument) -> Bool {
         switch self {
-        case .and(let children): return children.allSatisfy { $0.matches(document) }
+        case .and(let children):
+            for child in children where !child.matches(document) { return false }
+            return true
+        case .path(let path, let predicates) where path.count == 1:
+            // Fast path: a top-level field holding a non-array value, with plain comparisons.
+            guard let v = document.lookup(path.components[0]), v.type != .array else {
+                return predicates.allSatisfy { $0.holds(for: .path(path, document)) }
+            }
+            for p in predicates {
+                switch p {
+                case .eq, .gt, .gte, .lt, .lte, .in, .regex, .type, .mod, .bits:
+                    if !p.matchesValue(.value(v)) { return false }
+                case .ne(let operand):
+                    if PathPredicate.equals(.value(v), operand) { return false }
+                case .nin(let list):
+                    if PathPredicate.in(list).matchesValue(.value(v)) { return false }
+                case .exists(let wanted):
+                    if !wanted { return false }
+                default:
+                    if !p.holds(for: .single(v)) { return false }
+                }
+            }
+            return true
         case .or(let children): return children.contains { $0.matches(document) }
         case .nor(let children): return !children.contains { $0.matches(document) }
         case .path(let path, let predicates):

@@ -84,7 +84,10 @@ extension UpdateSpec {
                 throw FolioError(.failedToParse, "The array filter for identifier '\(identifier)' was not used in the update")
             }
             var applier = OperatorApplier(context: context, original: original)
-            for action in actions { try applier.apply(action, to: &document) }
+            var working = document
+            for action in actions { try applier.apply(action, to: &working) }
+            document = working
+            if !applier.changed { return false }
             if let oldID = original["_id"] {
                 guard let newID = document["_id"] else {
                     throw FolioError(.immutableField, "Performing an update on the path '_id' would modify the immutable field '_id'")
@@ -113,6 +116,13 @@ extension UpdateSpec {
 struct OperatorApplier {
     let context: UpdateContext
     let original: Document
+    /// Whether any operator changed a value (nModified counts only real changes).
+    var changed = false
+
+    init(context: UpdateContext, original: Document) {
+        self.context = context
+        self.original = original
+    }
 
     func creates(_ op: UpdateOperation) -> Bool {
         switch op {
@@ -131,12 +141,14 @@ struct OperatorApplier {
             return
         default: break
         }
+        // Move the document into the tree being edited so its storage stays uniquely referenced.
         var root = BSON.document(document)
+        document = Document()
         try descend(&root, action.path.elements[...], action, prefix: [])
         if case .document(let d) = root { document = d }
     }
 
-    func rename(_ from: UpdatePath, _ to: UpdatePath, in document: inout Document) throws(FolioError) {
+    mutating func rename(_ from: UpdatePath, _ to: UpdatePath, in document: inout Document) throws(FolioError) {
         let fromNames = from.elements.map(\.text), toNames = to.elements.map(\.text)
         guard let value = Self.lookupNoArrays(document, fromNames[...]) else {
             if Self.pathCrossesArray(document, fromNames[...]) {
@@ -169,7 +181,7 @@ struct OperatorApplier {
 
     /// Walks `container` along `path`, creating what the operator needs, and applies the
     /// operator at the end.
-    func descend(_ container: inout BSON, _ path: ArraySlice<UpdatePathElement>, _ action: UpdateAction,
+    mutating func descend(_ container: inout BSON, _ path: ArraySlice<UpdatePathElement>, _ action: UpdateAction,
                  prefix: [String]) throws(FolioError) {
         let element = path.first!
         let rest = path.dropFirst()
@@ -209,24 +221,26 @@ struct OperatorApplier {
         case .field(let name):
             switch container {
             case .document(var d):
-                let existing = d[name]
+                container = .null
+                let position = d.index(forKey: name)
+                let existing = position.map { d.element(at: $0).value }
                 if rest.isEmpty {
                     var slot = existing
+                    if let position { d.setValue(.null, at: position) }
                     try applyLeaf(&slot, action.operation, path: action.path)
                     if let slot {
-                        if existing == nil { d.append(name, slot) } else { d[name] = slot }
-                    } else if existing != nil {
-                        d.removeValue(forKey: name)
+                        if let position { d.setValue(slot, at: position) } else { d.append(name, slot) }
+                    } else if let position {
+                        d.removeValue(at: position)
                     }
-                } else if var child = existing {
+                } else if var child = existing, let position {
+                    d.setValue(.null, at: position)
                     try descendInto(&child, rest, action, prefix: prefix + [name])
-                    d[name] = child
+                    d.setValue(child, at: position)
                 } else if creates(action.operation) {
                     var child = BSON.document(Document())
                     try descend(&child, rest, action, prefix: prefix + [name])
                     d.append(name, child)
-                } else {
-                    return
                 }
                 container = .document(d)
             case .array(var array):
@@ -234,8 +248,9 @@ struct OperatorApplier {
                     guard creates(action.operation) else { return }
                     throw FolioError(.pathNotViable, "Cannot create field '\(name)' in element {\(prefix.last ?? ""): \(container)}")
                 }
+                if index >= array.count && !creates(action.operation) { return }
+                container = .null
                 if index >= array.count {
-                    guard creates(action.operation) else { return }
                     if index > array.count + 1_500_000 {
                         throw FolioError(.badValue, "can't backfill more than 1500000 elements")
                     }
@@ -266,7 +281,7 @@ struct OperatorApplier {
     }
 
     /// Continues into an existing child value.
-    func descendInto(_ child: inout BSON, _ rest: ArraySlice<UpdatePathElement>, _ action: UpdateAction,
+    mutating func descendInto(_ child: inout BSON, _ rest: ArraySlice<UpdatePathElement>, _ action: UpdateAction,
                      prefix: [String]) throws(FolioError) {
         switch child {
         case .document, .array:
@@ -287,8 +302,20 @@ struct OperatorApplier {
     }
 
     /// Applies an operator to one value (nil = absent; setting nil removes it).
-    func applyLeaf(_ slot: inout BSON?, _ op: UpdateOperation, path: UpdatePath) throws(FolioError) {
-        let id = original["_id"].map { "{_id: \($0)}" } ?? "{}"
+    mutating func applyLeaf(_ slot: inout BSON?, _ op: UpdateOperation, path: UpdatePath) throws(FolioError) {
+        switch op {
+        case .push, .addToSet, .pull, .pullAll, .pop:
+            // Array operators report their own changes (no copy of the old array to compare).
+            try applyLeafValue(&slot, op, path: path)
+        default:
+            let before = slot
+            try applyLeafValue(&slot, op, path: path)
+            if !changed && before != slot { changed = true }
+        }
+    }
+
+    mutating func applyLeafValue(_ slot: inout BSON?, _ op: UpdateOperation, path: UpdatePath) throws(FolioError) {
+        var id: String { original["_id"].map { "{_id: \($0)}" } ?? "{}" }
         switch op {
         case .set(let v), .setOnInsert(let v): slot = v
         case .unset: slot = nil
@@ -317,7 +344,10 @@ struct OperatorApplier {
             slot = timestamp ? .timestamp(Timestamp(seconds: UInt32(truncatingIfNeeded: context.now / 1000), increment: 1))
                              : .datetime(context.now)
         case .push(let spec):
+            let existed = slot != nil
             var array = try existingArray(slot, path: path, id: id, op: "$push")
+            let before = spec.sort != nil || spec.slice != nil ? array : []
+            slot = nil
             var position = array.count
             if let p = spec.position {
                 position = p < 0 ? max(0, array.count + Int(p)) : min(array.count, Int(p))
@@ -335,12 +365,18 @@ struct OperatorApplier {
             if let n = spec.slice {
                 if n >= 0 { array = Array(array.prefix(Int(n))) } else { array = Array(array.suffix(Int(-n))) }
             }
+            // An empty $each still materializes a missing array; sort/slice may reorder or trim.
+            if !existed || !spec.values.isEmpty || ((spec.sort != nil || spec.slice != nil) && before != array) { changed = true }
             slot = .array(array)
         case .addToSet(let values):
+            let existed = slot != nil
             var array = try existingArray(slot, path: path, id: id, op: "$addToSet")
+            slot = nil
             for v in values where !array.contains(where: { BSON.compare($0, v) == 0 && $0.type.canonicalRank == v.type.canonicalRank }) {
                 array.append(v)
+                changed = true
             }
+            if !existed { changed = true }
             slot = .array(array)
         case .pop(let first):
             guard let current = slot else { return }
@@ -349,19 +385,24 @@ struct OperatorApplier {
             }
             if array.isEmpty { return }
             if first { array.removeFirst() } else { array.removeLast() }
+            changed = true
             slot = .array(array)
         case .pull(let condition):
             guard let current = slot else { return }
             guard case .array(let array) = current else {
                 throw FolioError(.badValue, "Cannot apply $pull to a non-array value")
             }
-            slot = .array(array.filter { !Self.pullMatches(condition, $0) })
+            let kept = array.filter { !Self.pullMatches(condition, $0) }
+            if kept.count != array.count { changed = true }
+            slot = .array(kept)
         case .pullAll(let values):
             guard let current = slot else { return }
             guard case .array(let array) = current else {
                 throw FolioError(.badValue, "Cannot apply $pullAll to a non-array value")
             }
-            slot = .array(array.filter { e in !values.contains { BSON.compare($0, e) == 0 && $0.type.canonicalRank == e.type.canonicalRank } })
+            let kept = array.filter { e in !values.contains { BSON.compare($0, e) == 0 && $0.type.canonicalRank == e.type.canonicalRank } }
+            if kept.count != array.count { changed = true }
+            slot = .array(kept)
         case .bit(let operations):
             var value = slot ?? .int32(0)
             for (operation, operand) in operations {
@@ -373,10 +414,10 @@ struct OperatorApplier {
         }
     }
 
-    func existingArray(_ slot: BSON?, path: UpdatePath, id: String, op: String) throws(FolioError) -> [BSON] {
+    func existingArray(_ slot: BSON?, path: UpdatePath, id: @autoclosure () -> String, op: String) throws(FolioError) -> [BSON] {
         guard let current = slot else { return [] }
         guard case .array(let a) = current else {
-            throw FolioError(.badValue, "The field '\(path.elements.last!.text)' must be an array but is of type \(current.type.alias) in document \(id)")
+            throw FolioError(.badValue, "The field '\(path.elements.last!.text)' must be an array but is of type \(current.type.alias) in document \(id())")
         }
         return a
     }
@@ -401,7 +442,7 @@ struct OperatorApplier {
         }
     }
 
-    static func bitwise(_ value: BSON, _ operation: BitOperation, _ operand: BSON, path: UpdatePath, id: String) throws(FolioError) -> BSON {
+    static func bitwise(_ value: BSON, _ operation: BitOperation, _ operand: BSON, path: UpdatePath, id: @autoclosure () -> String) throws(FolioError) -> BSON {
         func combine(_ a: Int64, _ b: Int64) -> Int64 {
             switch operation {
             case .and: return a & b
@@ -415,7 +456,7 @@ struct OperatorApplier {
         case (.int64(let a), .int32(let b)): return .int64(combine(a, Int64(b)))
         case (.int64(let a), .int64(let b)): return .int64(combine(a, b))
         default:
-            throw FolioError(.badValue, "Cannot apply $bit to a value of non-integral type.\(id) has the field \(path.elements.last!.text) of non-integer type \(value.type.alias)")
+            throw FolioError(.badValue, "Cannot apply $bit to a value of non-integral type.\(id()) has the field \(path.elements.last!.text) of non-integer type \(value.type.alias)")
         }
     }
 }

@@ -236,6 +236,9 @@ let filterErrors: [(String, Int32)] = [
             let expression = try MatchExpression(parsing: ExtendedJSON.document(from: filter))
             let got = expression.matches(document.raw)
             if got != expected { failures.append("\(doc) with \(filter): expected \(expected), got \(got)") }
+            // The compiled filter (fast program + general rest) must agree with the tree.
+            let compiled = Filter(expression).matches(document.raw)
+            if compiled != expected { failures.append("compiled \(doc) with \(filter): expected \(expected), got \(compiled)") }
         }
         print("filter table: \(filterCases.count) cases, \(failures.count) failures")
         for f in failures { print("  FAIL \(f)") }
