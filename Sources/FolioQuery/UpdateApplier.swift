@@ -141,6 +141,19 @@ struct OperatorApplier {
             return
         default: break
         }
+        if action.path.elements.count == 1, case .field(let name) = action.path.elements[0] {
+            // Top-level field: edit the document directly.
+            let position = document.index(forKey: name)
+            var slot = position.map { document.element(at: $0).value }
+            if let position { document.setValue(.null, at: position) }
+            try applyLeaf(&slot, action.operation, path: action.path)
+            if let slot {
+                if let position { document.setValue(slot, at: position) } else { document.append(name, slot) }
+            } else if let position {
+                document.removeValue(at: position)
+            }
+            return
+        }
         // Move the document into the tree being edited so its storage stays uniquely referenced.
         var root = BSON.document(document)
         document = Document()
