@@ -270,3 +270,19 @@ let filterErrors: [(String, Int32)] = [
         #expect(throws: FolioError.self) { try MatchExpression(parsing: ["a": ["$foo": 1]]) }
     }
 }
+
+@Suite struct IndexablePredicateTests {
+    @Test func planerSeesEqualitiesRangesListsAndPrefixes() throws {
+        let e = try MatchExpression(parsing: ExtendedJSON.document(from:
+            #"{"a": 5, "b": {"$gt": 1, "$lte": 9}, "c": {"$in": [1, 2]}, "d": {"$regex": "^abc"}, "e": {"$ne": 3}, "$and": [{"f": {"$exists": true}}]}"#))
+        let byPath = Dictionary(uniqueKeysWithValues: e.indexablePredicates.map { ($0.0.dotted, $0.1) })
+        #expect(Set(byPath.keys) == ["a", "b", "c", "d", "f"])
+        if case .equality(let v)? = byPath["a"]?.first { #expect(v == .int32(5)) } else { Issue.record("a") }
+        #expect(byPath["b"]?.count == 2)
+        if case .inList(let l)? = byPath["c"]?.first { #expect(l.count == 2) } else { Issue.record("c") }
+        if case .regexPrefix(let p)? = byPath["d"]?.first { #expect(p == "abc") } else { Issue.record("d") }
+        // Case-insensitive or unanchored regexes give no prefix.
+        let unanchored = try MatchExpression(parsing: ["d": ["$regex": "abc", "$options": "i"]])
+        #expect(unanchored.indexablePredicates.isEmpty)
+    }
+}
