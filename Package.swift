@@ -26,7 +26,9 @@ let package = Package(
         // patterns and options behave exactly as on mongod.
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         .target(name: "FolioQuery", dependencies: ["FolioBSON", "CPCRE2"], swiftSettings: swiftSettings),
-        .target(name: "FolioStorage", dependencies: ["FolioBSON"], swiftSettings: swiftSettings),
+        // SQLite from the system (Debian libsqlite3-dev): the embedded storage engine.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "FolioStorage", dependencies: ["FolioBSON", "CSQLite"], swiftSettings: swiftSettings),
         .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
         .target(name: "FolioServer", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),

@@ -1,0 +1,190 @@
+import Dispatch
+import Synchronization
+
+// An in-memory engine: each store is a sorted array of entries; the whole state is an
+// immutable value that snapshots share, and a commit publishes a new one. Copying on write
+// costs O(size of each store touched) per transaction, which is fine for tests and throwaway
+// servers (`--storage memory`), not for large data.
+
+/// A sorted key-value array with binary search.
+struct SortedStore: Sendable {
+    var keys: [[UInt8]] = []
+    var values: [[UInt8]] = []
+
+    /// Index of the first key >= `key`.
+    func lowerBound(_ key: [UInt8]) -> Int {
+        var lo = 0, hi = keys.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if compareKeys(keys[mid], key) < 0 { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    func get(_ key: [UInt8]) -> [UInt8]? {
+        let i = lowerBound(key)
+        return i < keys.count && keys[i] == key ? values[i] : nil
+    }
+
+    mutating func put(_ key: [UInt8], _ value: [UInt8]) {
+        let i = lowerBound(key)
+        if i < keys.count && keys[i] == key {
+            values[i] = value
+        } else {
+            keys.insert(key, at: i)
+            values.insert(value, at: i)
+        }
+    }
+
+    mutating func delete(_ key: [UInt8]) -> Bool {
+        let i = lowerBound(key)
+        guard i < keys.count && keys[i] == key else { return false }
+        keys.remove(at: i)
+        values.remove(at: i)
+        return true
+    }
+
+    func scan(_ range: KeyRange, reverse: Bool, limit: Int?) -> [(key: [UInt8], value: [UInt8])] {
+        var start = range.lower.map(lowerBound) ?? 0
+        if let lower = range.lower, !range.lowerInclusive, start < keys.count, keys[start] == lower { start += 1 }
+        var end = range.upper.map(lowerBound) ?? keys.count
+        if let upper = range.upper, range.upperInclusive, end < keys.count, keys[end] == upper { end += 1 }
+        guard start < end else { return [] }
+        let max = limit ?? Int.max
+        var out: [(key: [UInt8], value: [UInt8])] = []
+        if reverse {
+            var i = end - 1
+            while i >= start && out.count < max { out.append((keys[i], values[i])); i -= 1 }
+        } else {
+            var i = start
+            while i < end && out.count < max { out.append((keys[i], values[i])); i += 1 }
+        }
+        return out
+    }
+}
+
+/// The in-memory engine.
+public final class MemoryStorageEngine: StorageEngine {
+    struct State: Sendable { var stores: [String: SortedStore] = [:] }
+
+    private let state = Mutex(State())
+    /// Held for the lifetime of a write transaction (invariant 3).
+    let writer = DispatchSemaphore(value: 1)
+    private let isClosed = Atomic(false)
+
+    public let name = "memory"
+
+    public init() {}
+
+    public func snapshot() throws(StorageError) -> any StorageSnapshot {
+        if isClosed.load(ordering: .acquiring) { throw .closed }
+        return MemorySnapshot(state.withLock { $0 })
+    }
+
+    public func beginWrite() throws(StorageError) -> any StorageWriteTransaction {
+        if isClosed.load(ordering: .acquiring) { throw .closed }
+        writer.wait()
+        return MemoryWriteTransaction(engine: self, base: state.withLock { $0 })
+    }
+
+    func publish(_ newState: State) { state.withLock { $0 = newState } }
+
+    func releaseWriter() { writer.signal() }
+
+    public func sizeOnDiskBytes() -> Int64 { 0 }
+
+    public func close() { isClosed.store(true, ordering: .releasing) }
+}
+
+final class MemorySnapshot: StorageSnapshot, @unchecked Sendable {
+    // @unchecked: the state is an immutable value captured at creation.
+    let state: MemoryStorageEngine.State
+
+    init(_ state: MemoryStorageEngine.State) { self.state = state }
+
+    func store(_ name: String) throws(StorageError) -> SortedStore {
+        guard let s = state.stores[name] else { throw .noSuchStore(name) }
+        return s
+    }
+
+    func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? { try self.store(store).get(key) }
+
+    func scan(_ store: String, _ range: KeyRange, reverse: Bool, limit: Int?) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
+        try self.store(store).scan(range, reverse: reverse, limit: limit)
+    }
+
+    func storeNames() throws(StorageError) -> [String] { state.stores.keys.sorted() }
+
+    func count(_ store: String) throws(StorageError) -> Int { try self.store(store).keys.count }
+
+    func close() {}
+}
+
+final class MemoryWriteTransaction: StorageWriteTransaction, @unchecked Sendable {
+    // @unchecked: used by one thread at a time (the single writer); `finished` guards reuse.
+    let engine: MemoryStorageEngine
+    var working: MemoryStorageEngine.State
+    var finished = false
+
+    init(engine: MemoryStorageEngine, base: MemoryStorageEngine.State) {
+        self.engine = engine
+        self.working = base
+    }
+
+    deinit { if !finished { engine.releaseWriter() } }
+
+    func store(_ name: String) throws(StorageError) -> SortedStore {
+        guard let s = working.stores[name] else { throw .noSuchStore(name) }
+        return s
+    }
+
+    func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? { try self.store(store).get(key) }
+
+    func scan(_ store: String, _ range: KeyRange, reverse: Bool, limit: Int?) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
+        try self.store(store).scan(range, reverse: reverse, limit: limit)
+    }
+
+    func storeNames() throws(StorageError) -> [String] { working.stores.keys.sorted() }
+
+    func count(_ store: String) throws(StorageError) -> Int { try self.store(store).keys.count }
+
+    func createStore(_ store: String) throws(StorageError) {
+        guard working.stores[store] == nil else { throw .storeExists(store) }
+        working.stores[store] = SortedStore()
+    }
+
+    func dropStore(_ store: String) throws(StorageError) {
+        guard working.stores.removeValue(forKey: store) != nil else { throw .noSuchStore(store) }
+    }
+
+    func renameStore(_ store: String, to newName: String) throws(StorageError) {
+        guard working.stores[newName] == nil else { throw .storeExists(newName) }
+        guard let s = working.stores.removeValue(forKey: store) else { throw .noSuchStore(store) }
+        working.stores[newName] = s
+    }
+
+    func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
+        guard working.stores[store] != nil else { throw .noSuchStore(store) }
+        working.stores[store]!.put(key, value)
+    }
+
+    func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
+        guard working.stores[store] != nil else { throw .noSuchStore(store) }
+        return working.stores[store]!.delete(key)
+    }
+
+    func commit(durable: Bool) throws(StorageError) {
+        precondition(!finished, "transaction already finished")
+        finished = true
+        engine.publish(working)
+        engine.releaseWriter()
+    }
+
+    func rollback() {
+        guard !finished else { return }
+        finished = true
+        engine.releaseWriter()
+    }
+
+    func close() { rollback() }
+}

@@ -1,0 +1,103 @@
+import CSQLite
+
+// One SQLite connection with a prepared-statement cache. Used by one thread at a time (the
+// engine hands connections out under locks); SQLite runs in multi-thread mode (NOMUTEX).
+
+let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+final class SQLiteConnection: @unchecked Sendable {
+    // @unchecked: each connection is owned by exactly one user at a time (the writer lock or
+    // a snapshot), which the engine enforces; SQLite itself is opened NOMUTEX.
+    let handle: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+
+    init(path: String, readOnly: Bool) throws(StorageError) {
+        var db: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            if let db { sqlite3_close_v2(db) }
+            throw .io("cannot open \(path): \(message)")
+        }
+        handle = db
+        sqlite3_busy_timeout(db, 10_000)
+    }
+
+    deinit {
+        for (_, s) in statements { sqlite3_finalize(s) }
+        sqlite3_close_v2(handle)
+    }
+
+    var lastError: String { String(cString: sqlite3_errmsg(handle)) }
+
+    /// Runs SQL without results (DDL, PRAGMA, BEGIN/COMMIT).
+    func execute(_ sql: String) throws(StorageError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &message)
+        if rc != SQLITE_OK {
+            let text = message.map { String(cString: $0) } ?? lastError
+            sqlite3_free(message)
+            throw .io("\(text) (\(sql))")
+        }
+    }
+
+    /// A cached prepared statement, reset and with bindings cleared.
+    func statement(_ sql: String) throws(StorageError) -> OpaquePointer {
+        if let s = statements[sql] {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+            return s
+        }
+        var s: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil)
+        guard rc == SQLITE_OK, let s else { throw .io("prepare failed: \(lastError) (\(sql))") }
+        statements[sql] = s
+        return s
+    }
+
+    /// Drops cached statements that mention a table (after DROP/ALTER).
+    func forgetStatements(mentioning table: String) {
+        for (sql, s) in statements where sql.contains(table) {
+            sqlite3_finalize(s)
+            statements.removeValue(forKey: sql)
+        }
+    }
+
+    func bind(_ s: OpaquePointer, _ index: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buf in
+            // A zero-length blob still needs a non-null pointer to bind as a blob, not NULL.
+            _ = sqlite3_bind_blob(s, index, buf.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buf.count), sqliteTransient)
+        }
+    }
+
+    func column(_ s: OpaquePointer, _ index: Int32) -> [UInt8] {
+        let n = Int(sqlite3_column_bytes(s, index))
+        guard n > 0, let p = sqlite3_column_blob(s, index) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: n))
+    }
+
+    /// Steps once; true when a row is available.
+    func step(_ s: OpaquePointer) throws(StorageError) -> Bool {
+        let rc = sqlite3_step(s)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        case SQLITE_CORRUPT, SQLITE_NOTADB: throw .corruption(lastError)
+        default: throw .io("step failed (\(rc)): \(lastError)")
+        }
+    }
+}
+
+/// Quotes a store name as an SQL identifier for its table.
+func tableName(_ store: String) -> String {
+    "\"st:" + store.replacingAll("\"", with: "\"\"") + "\""
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+}

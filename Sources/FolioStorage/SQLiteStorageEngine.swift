@@ -1,0 +1,349 @@
+import CSQLite
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The embedded engine on SQLite.
+//
+// On-disk layout of a data directory:
+//   folio.db, folio.db-wal, folio.db-shm   one SQLite database in WAL mode
+//   folio.lock                              flock()ed by the owning process
+// Each store is a table `"st:<name>" (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID`;
+// BLOB keys compare with memcmp, which is KeyString's order.
+//
+// Invariants:
+//  1. Only the process holding the flock on folio.lock opens the database for writing.
+//  2. One writer connection; write transactions are BEGIN IMMEDIATE ... COMMIT on it,
+//     serialized by `writerGate`.
+//  3. Commits use synchronous=NORMAL (durable against a process crash: the WAL is in the OS
+//     cache before COMMIT returns); a `durable` commit then fsyncs the WAL file, which makes
+//     it and every earlier commit survive power loss too.
+//  4. A snapshot is a read transaction on a pooled reader connection; WAL gives it a stable
+//     view until it ends, while the writer continues.
+//
+// Costs per write transaction: one BEGIN/COMMIT, one cached INSERT per key; no fsync unless
+// durable (then one fsync of the WAL). Per point read: one cached SELECT on a B-tree.
+
+/// The SQLite storage engine.
+public final class SQLiteStorageEngine: StorageEngine {
+    public let name = "sqlite"
+    public let directory: String
+    let databasePath: String
+    let lockDescriptor: Int32
+    let writer: SQLiteConnection
+    let writerGate = DispatchSemaphore(value: 1)
+    let readers = Mutex<[SQLiteConnection]>([])
+    let isClosed = Atomic(false)
+    /// Reader connections kept idle; more are opened under load and closed when returned.
+    static let idleReaderLimit = 8
+
+    /// Opens (creating if needed) the data directory.
+    /// - Throws: `.locked` when another process uses it, `.io` for file-system errors.
+    public init(directory: String) throws(StorageError) {
+        self.directory = directory
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw .io("cannot create data directory \(directory): \(String(cString: strerror(errno)))")
+        }
+        let lockPath = directory + "/folio.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(fd)
+            throw .locked("data directory \(directory) is in use by another Folio process (\(lockPath) is locked)")
+        }
+        lockDescriptor = fd
+        databasePath = directory + "/folio.db"
+        do throws(StorageError) {
+            writer = try SQLiteConnection(path: databasePath, readOnly: false)
+            try writer.execute("PRAGMA journal_mode=WAL")
+            try writer.execute("PRAGMA synchronous=NORMAL")
+            try writer.execute("PRAGMA temp_store=MEMORY")
+            try writer.execute("PRAGMA cache_size=-65536")
+        } catch {
+            flock(fd, LOCK_UN)
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    public func close() {
+        guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        writerGate.wait()
+        readers.withLock { $0.removeAll() }
+        try? writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        flock(lockDescriptor, LOCK_UN)
+        Glibc.close(lockDescriptor)
+        writerGate.signal()
+    }
+
+    func checkOpen() throws(StorageError) {
+        if isClosed.load(ordering: .acquiring) { throw .closed }
+    }
+
+    func takeReader() throws(StorageError) -> SQLiteConnection {
+        if let c = readers.withLock({ $0.popLast() }) { return c }
+        let c = try SQLiteConnection(path: databasePath, readOnly: true)
+        return c
+    }
+
+    func returnReader(_ c: SQLiteConnection) {
+        readers.withLock { pool in
+            if pool.count < SQLiteStorageEngine.idleReaderLimit { pool.append(c) }
+        }
+    }
+
+    public func snapshot() throws(StorageError) -> any StorageSnapshot {
+        try checkOpen()
+        let c = try takeReader()
+        do throws(StorageError) {
+            try c.execute("BEGIN")
+            // The first read fixes the WAL snapshot.
+            let s = try c.statement("SELECT count(*) FROM sqlite_master")
+            _ = try c.step(s)
+            sqlite3_reset(s)
+        } catch {
+            try? c.execute("ROLLBACK")
+            throw error
+        }
+        return SQLiteSnapshot(engine: self, connection: c, ownsTransaction: true)
+    }
+
+    public func beginWrite() throws(StorageError) -> any StorageWriteTransaction {
+        try checkOpen()
+        writerGate.wait()
+        do throws(StorageError) {
+            try writer.execute("BEGIN IMMEDIATE")
+        } catch {
+            writerGate.signal()
+            throw error
+        }
+        return SQLiteWriteTransaction(engine: self, connection: writer)
+    }
+
+    /// fsyncs the write-ahead log (called under the writer gate, after COMMIT).
+    func syncLog() throws(StorageError) {
+        let path = databasePath + "-wal"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            // No WAL file means nothing is pending outside the database file.
+            if errno == ENOENT { return }
+            throw .io("cannot open \(path) to sync: \(String(cString: strerror(errno)))")
+        }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw .io("fsync \(path) failed: \(String(cString: strerror(errno)))") }
+    }
+
+    public func sizeOnDiskBytes() -> Int64 {
+        var total: Int64 = 0
+        for suffix in ["", "-wal"] {
+            var st = stat()
+            if stat(databasePath + suffix, &st) == 0 { total += Int64(st.st_size) }
+        }
+        return total
+    }
+}
+
+/// Reads through one connection; shared by snapshots and the write transaction.
+class SQLiteReader: @unchecked Sendable {
+    // @unchecked: access to `connection` is serialized by `lock`.
+    let engine: SQLiteStorageEngine
+    let connection: SQLiteConnection
+    let lock = Mutex(false)
+
+    init(engine: SQLiteStorageEngine, connection: SQLiteConnection) {
+        self.engine = engine
+        self.connection = connection
+    }
+
+    func withConnection<R>(_ body: (SQLiteConnection) throws(StorageError) -> R) throws(StorageError) -> R {
+        try lock.withLock { (finished: inout Bool) throws(StorageError) -> R in
+            if finished { throw .closed }
+            return try body(connection)
+        }
+    }
+
+    func storeExists(_ c: SQLiteConnection, _ store: String) throws(StorageError) -> Bool {
+        let s = try c.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+        let name = "st:" + store
+        _ = name.withCString { sqlite3_bind_text(s, 1, $0, -1, sqliteTransient) }
+        defer { sqlite3_reset(s) }
+        return try c.step(s)
+    }
+
+    func mapMissing(_ error: StorageError, _ c: SQLiteConnection, _ store: String) -> StorageError {
+        if case .io = error, (try? storeExists(c, store)) == false { return .noSuchStore(store) }
+        return error
+    }
+
+    func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
+        try withConnection { (c) throws(StorageError) -> [UInt8]? in
+            do throws(StorageError) {
+                let s = try c.statement("SELECT v FROM \(tableName(store)) WHERE k = ?")
+                defer { sqlite3_reset(s) }
+                c.bind(s, 1, key)
+                return try c.step(s) ? c.column(s, 0) : nil
+            } catch {
+                throw mapMissing(error, c, store)
+            }
+        }
+    }
+
+    func scan(_ store: String, _ range: KeyRange, reverse: Bool, limit: Int?) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
+        try withConnection { (c) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] in
+            var conditions: [String] = []
+            if range.lower != nil { conditions.append(range.lowerInclusive ? "k >= ?" : "k > ?") }
+            if range.upper != nil { conditions.append(range.upperInclusive ? "k <= ?" : "k < ?") }
+            var sql = "SELECT k, v FROM \(tableName(store))"
+            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            sql += reverse ? " ORDER BY k DESC" : " ORDER BY k"
+            if limit != nil { sql += " LIMIT ?" }
+            do throws(StorageError) {
+                let s = try c.statement(sql)
+                defer { sqlite3_reset(s) }
+                var index: Int32 = 1
+                if let lower = range.lower { c.bind(s, index, lower); index += 1 }
+                if let upper = range.upper { c.bind(s, index, upper); index += 1 }
+                if let limit { sqlite3_bind_int64(s, index, Int64(limit)) }
+                var out: [(key: [UInt8], value: [UInt8])] = []
+                while try c.step(s) { out.append((c.column(s, 0), c.column(s, 1))) }
+                return out
+            } catch {
+                throw mapMissing(error, c, store)
+            }
+        }
+    }
+
+    func storeNames() throws(StorageError) -> [String] {
+        try withConnection { (c) throws(StorageError) -> [String] in
+            let s = try c.statement("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'st:%' ORDER BY name")
+            defer { sqlite3_reset(s) }
+            var out: [String] = []
+            while try c.step(s) {
+                out.append(String(String(cString: sqlite3_column_text(s, 0)).dropFirst(3)))
+            }
+            return out
+        }
+    }
+
+    func count(_ store: String) throws(StorageError) -> Int {
+        try withConnection { (c) throws(StorageError) -> Int in
+            do throws(StorageError) {
+                let s = try c.statement("SELECT count(*) FROM \(tableName(store))")
+                defer { sqlite3_reset(s) }
+                _ = try c.step(s)
+                return Int(sqlite3_column_int64(s, 0))
+            } catch {
+                throw mapMissing(error, c, store)
+            }
+        }
+    }
+}
+
+final class SQLiteSnapshot: SQLiteReader, StorageSnapshot, @unchecked Sendable {
+    let ownsTransaction: Bool
+
+    init(engine: SQLiteStorageEngine, connection: SQLiteConnection, ownsTransaction: Bool) {
+        self.ownsTransaction = ownsTransaction
+        super.init(engine: engine, connection: connection)
+    }
+
+    deinit { close() }
+
+    func close() {
+        let release = lock.withLock { finished -> Bool in
+            if finished { return false }
+            finished = true
+            return true
+        }
+        guard release else { return }
+        try? connection.execute("COMMIT")
+        engine.returnReader(connection)
+    }
+}
+
+final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unchecked Sendable {
+    deinit { rollback() }
+
+    func createStore(_ store: String) throws(StorageError) {
+        try withConnection { (c) throws(StorageError) in
+            if try storeExists(c, store) { throw .storeExists(store) }
+            try c.execute("CREATE TABLE \(tableName(store)) (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
+        }
+    }
+
+    func dropStore(_ store: String) throws(StorageError) {
+        try withConnection { (c) throws(StorageError) in
+            guard try storeExists(c, store) else { throw .noSuchStore(store) }
+            c.forgetStatements(mentioning: tableName(store))
+            try c.execute("DROP TABLE \(tableName(store))")
+        }
+    }
+
+    func renameStore(_ store: String, to newName: String) throws(StorageError) {
+        try withConnection { (c) throws(StorageError) in
+            guard try storeExists(c, store) else { throw .noSuchStore(store) }
+            if try storeExists(c, newName) { throw .storeExists(newName) }
+            c.forgetStatements(mentioning: tableName(store))
+            try c.execute("ALTER TABLE \(tableName(store)) RENAME TO \(tableName(newName))")
+        }
+    }
+
+    func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
+        try withConnection { (c) throws(StorageError) in
+            do throws(StorageError) {
+                let s = try c.statement("INSERT OR REPLACE INTO \(tableName(store)) (k, v) VALUES (?, ?)")
+                defer { sqlite3_reset(s) }
+                c.bind(s, 1, key)
+                c.bind(s, 2, value)
+                _ = try c.step(s)
+            } catch {
+                throw mapMissing(error, c, store)
+            }
+        }
+    }
+
+    func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
+        try withConnection { (c) throws(StorageError) -> Bool in
+            do throws(StorageError) {
+                let s = try c.statement("DELETE FROM \(tableName(store)) WHERE k = ?")
+                defer { sqlite3_reset(s) }
+                c.bind(s, 1, key)
+                _ = try c.step(s)
+                return sqlite3_changes(c.handle) > 0
+            } catch {
+                throw mapMissing(error, c, store)
+            }
+        }
+    }
+
+    func commit(durable: Bool) throws(StorageError) {
+        try lock.withLock { (finished: inout Bool) throws(StorageError) in
+            precondition(!finished, "transaction already finished")
+            finished = true
+            defer { engine.writerGate.signal() }
+            do throws(StorageError) {
+                try connection.execute("COMMIT")
+            } catch {
+                try? connection.execute("ROLLBACK")
+                throw error
+            }
+            if durable { try engine.syncLog() }
+        }
+    }
+
+    func rollback() {
+        lock.withLock { finished in
+            guard !finished else { return }
+            finished = true
+            try? connection.execute("ROLLBACK")
+            engine.writerGate.signal()
+        }
+    }
+
+    func close() { rollback() }
+}

@@ -1,0 +1,132 @@
+// The storage-engine protocol: ordered byte-key stores, consistent snapshots, one writer.
+//
+// Kept small on purpose so a PostgreSQL engine can implement it later: a store is a named,
+// ordered map from byte keys (compared with memcmp) to byte values. Record stores map an
+// encoded `_id` to BSON; index stores map KeyString keys (index fields + record key) to
+// nothing or type bits. The catalog lives in a store of its own.
+//
+// Invariants every engine keeps:
+//  1. A snapshot sees exactly the transactions committed before it was taken, until closed.
+//  2. A write transaction sees its own writes; nothing of it is visible before commit, and
+//     after a crash it is either wholly present or wholly absent.
+//  3. At most one write transaction is open at a time (callers serialize; engines may block).
+//  4. `commit(durable: true)` returns only after the data is on stable storage.
+
+/// Errors of the storage layer: a small closed set, translated to MongoDB codes by the engine.
+public enum StorageError: Error, Sendable, Equatable {
+    /// The data directory is used by another process.
+    case locked(String)
+    /// The named store does not exist.
+    case noSuchStore(String)
+    /// The named store already exists.
+    case storeExists(String)
+    /// On-disk data is not what this engine wrote.
+    case corruption(String)
+    /// The operating system or the library failed.
+    case io(String)
+    /// The engine was closed.
+    case closed
+}
+
+/// A key range for scans: `lower`/`upper` nil mean unbounded.
+public struct KeyRange: Sendable, Equatable {
+    public var lower: [UInt8]?
+    public var lowerInclusive: Bool
+    public var upper: [UInt8]?
+    public var upperInclusive: Bool
+
+    public init(lower: [UInt8]? = nil, lowerInclusive: Bool = true, upper: [UInt8]? = nil, upperInclusive: Bool = false) {
+        self.lower = lower
+        self.lowerInclusive = lowerInclusive
+        self.upper = upper
+        self.upperInclusive = upperInclusive
+    }
+
+    /// Every key.
+    public static let all = KeyRange()
+
+    /// Every key starting with `prefix`.
+    public static func prefix(_ prefix: [UInt8]) -> KeyRange {
+        KeyRange(lower: prefix, lowerInclusive: true, upper: KeyRange.successor(ofPrefix: prefix), upperInclusive: false)
+    }
+
+    /// The smallest key greater than every key with this prefix (nil if none: all 0xFF).
+    public static func successor(ofPrefix prefix: [UInt8]) -> [UInt8]? {
+        var p = prefix
+        while let last = p.last {
+            if last < 0xFF {
+                p[p.count - 1] = last + 1
+                return p
+            }
+            p.removeLast()
+        }
+        return nil
+    }
+
+    /// Whether `key` lies in the range.
+    public func contains(_ key: [UInt8]) -> Bool {
+        if let lower {
+            let c = compareKeys(key, lower)
+            if c < 0 || (c == 0 && !lowerInclusive) { return false }
+        }
+        if let upper {
+            let c = compareKeys(key, upper)
+            if c > 0 || (c == 0 && !upperInclusive) { return false }
+        }
+        return true
+    }
+}
+
+/// memcmp order of byte keys.
+@inlinable
+public func compareKeys(_ a: [UInt8], _ b: [UInt8]) -> Int {
+    let n = min(a.count, b.count)
+    var i = 0
+    while i < n {
+        if a[i] != b[i] { return a[i] < b[i] ? -1 : 1 }
+        i += 1
+    }
+    return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+}
+
+/// A consistent read view.
+public protocol StorageSnapshot: AnyObject, Sendable {
+    /// The value stored under `key`.
+    func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]?
+    /// Entries of `range` in key order (or reverse), at most `limit` when given, resumable by
+    /// calling again with a range that starts after the last key seen.
+    func scan(_ store: String, _ range: KeyRange, reverse: Bool, limit: Int?) throws(StorageError) -> [(key: [UInt8], value: [UInt8])]
+    /// Names of all stores.
+    func storeNames() throws(StorageError) -> [String]
+    /// Number of entries in a store.
+    func count(_ store: String) throws(StorageError) -> Int
+    /// Ends the snapshot (idempotent; also on deinit).
+    func close()
+}
+
+/// The writer's side. One at a time; commit or roll back exactly once.
+public protocol StorageWriteTransaction: StorageSnapshot {
+    func createStore(_ store: String) throws(StorageError)
+    func dropStore(_ store: String) throws(StorageError)
+    /// Renames a store (collections renamed keep their data).
+    func renameStore(_ store: String, to newName: String) throws(StorageError)
+    func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError)
+    /// Removes a key; returns whether it existed.
+    @discardableResult
+    func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool
+    /// Makes the writes visible and, when `durable`, synced to stable storage.
+    func commit(durable: Bool) throws(StorageError)
+    func rollback()
+}
+
+/// A storage engine: snapshots for readers, one write transaction at a time.
+public protocol StorageEngine: AnyObject, Sendable {
+    /// A short name for diagnostics (`"sqlite"`, `"memory"`).
+    var name: String { get }
+    func snapshot() throws(StorageError) -> any StorageSnapshot
+    /// Begins the write transaction, waiting for the previous one to finish.
+    func beginWrite() throws(StorageError) -> any StorageWriteTransaction
+    /// Bytes used on disk (0 for memory).
+    func sizeOnDiskBytes() -> Int64
+    func close()
+}
