@@ -10,6 +10,12 @@ public enum Limits {
     public static let maximumWriteBatchCount = 100_000
     /// Deepest nesting of documents and arrays a stored document may have.
     public static let maximumDocumentDepth = 100
+    /// Memory a blocking stage (sort, group) may hold before spilling or failing (100 MB).
+    public static let blockingStageMemoryBytes = 100 * 1024 * 1024
+    /// Default first batch of a cursor, in documents.
+    public static let defaultFirstBatchCount = 101
+    /// Most bytes of documents in one reply batch (16 MiB).
+    public static let maximumBatchSizeBytes = 16 * 1024 * 1024
     /// Deepest nesting the BSON validator accepts in any byte sequence (command envelopes add
     /// a few levels above stored documents; this bounds the validator's recursion).
     public static let maximumValidationDepth = 200

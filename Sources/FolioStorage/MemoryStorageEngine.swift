@@ -173,6 +173,16 @@ final class MemoryWriteTransaction: StorageWriteTransaction, @unchecked Sendable
         return working.stores[store]!.delete(key)
     }
 
+    func atomically<R>(_ body: () throws -> R) throws -> R {
+        let saved = working
+        do {
+            return try body()
+        } catch {
+            working = saved
+            throw error
+        }
+    }
+
     func commit(durable: Bool) throws(StorageError) {
         precondition(!finished, "transaction already finished")
         finished = true

@@ -321,6 +321,21 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
         }
     }
 
+    func atomically<R>(_ body: () throws -> R) throws -> R {
+        try withConnection { (c) throws(StorageError) in try c.execute("SAVEPOINT folio_statement") }
+        do {
+            let result = try body()
+            try withConnection { (c) throws(StorageError) in try c.execute("RELEASE folio_statement") }
+            return result
+        } catch {
+            try? withConnection { (c) throws(StorageError) in
+                try c.execute("ROLLBACK TO folio_statement")
+                try c.execute("RELEASE folio_statement")
+            }
+            throw error
+        }
+    }
+
     func commit(durable: Bool) throws(StorageError) {
         try lock.withLock { (finished: inout Bool) throws(StorageError) in
             precondition(!finished, "transaction already finished")

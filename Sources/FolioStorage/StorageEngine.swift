@@ -114,6 +114,9 @@ public protocol StorageWriteTransaction: StorageSnapshot {
     /// Removes a key; returns whether it existed.
     @discardableResult
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool
+    /// Runs `body` so that its writes are kept if it returns and undone if it throws, while
+    /// the transaction stays open (one statement of a group commit).
+    func atomically<R>(_ body: () throws -> R) throws -> R
     /// Makes the writes visible and, when `durable`, synced to stable storage.
     func commit(durable: Bool) throws(StorageError)
     func rollback()

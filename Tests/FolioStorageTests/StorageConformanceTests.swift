@@ -240,3 +240,27 @@ func k(_ bytes: UInt8...) -> [UInt8] { bytes }
         #expect(throws: StorageError.self) { try SQLiteStorageEngine(directory: "/proc/folio-cannot-exist/x") }
     }
 }
+
+@Suite struct SavepointTests {
+    struct Boom: Error {}
+
+    @Test(arguments: EngineKind.allCases)
+    func atomicallyUndoesOnlyTheFailedStatement(kind: EngineKind) throws {
+        let engine = try kind.make(temporaryDirectory())
+        defer { engine.close() }
+        let w = try engine.beginWrite()
+        try w.createStore("s")
+        try w.atomically { try w.put("s", k(1), k(1)) }
+        #expect(throws: Boom.self) {
+            try w.atomically {
+                try w.put("s", k(2), k(2))
+                throw Boom()
+            }
+        }
+        try w.atomically { try w.put("s", k(3), k(3)) }
+        try w.commit(durable: false)
+        let s = try engine.snapshot()
+        #expect(try s.scan("s", .all, reverse: false, limit: nil).map(\.key) == [k(1), k(3)])
+        s.close()
+    }
+}

@@ -6,8 +6,14 @@ import FolioQuery
 /// query layer with it. Never used outside tests.
 public final class ReferenceCollection {
     public private(set) var documents: [Document]
+    /// Keep documents in `_id` order (the natural order of Folio's record stores) instead of
+    /// insertion order, so "the first match" means the same document as in the engine.
+    let orderedByID: Bool
 
-    public init(_ documents: [Document] = []) { self.documents = documents }
+    public init(_ documents: [Document] = [], orderedByID: Bool = false) {
+        self.documents = documents
+        self.orderedByID = orderedByID
+    }
 
     public struct UpdateResult: Equatable {
         public var matched: Int
@@ -51,7 +57,13 @@ public final class ReferenceCollection {
         if documents.contains(where: { BSON.compare($0["_id"]!, id) == 0 }) {
             throw FolioError(.duplicateKey, "E11000 duplicate key error collection: test index: _id_ dup key: { _id: \(id) }")
         }
-        documents.append(d)
+        if orderedByID {
+            let key = KeyString.encode(id)
+            let position = documents.firstIndex { KeyString.encode($0["_id"]!).lexicographicallyPrecedes(key) == false } ?? documents.count
+            documents.insert(d, at: position)
+        } else {
+            documents.append(d)
+        }
         return id
     }
 

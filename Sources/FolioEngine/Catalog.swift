@@ -1,0 +1,85 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+
+// The catalog: one entry per collection, persisted in the store "catalog" (key: KeyString of
+// the namespace string, value: the entry as BSON) and mirrored in memory. Catalog changes are
+// written in the same storage transaction as the data they describe, so a crash never leaves
+// a collection without its entry or an entry without its store.
+
+/// What the catalog knows about a collection.
+public struct CollectionEntry: Sendable, Equatable {
+    public var namespace: Namespace
+    /// The collection's UUID (16 bytes), as listCollections reports it.
+    public var uuid: [UInt8]
+    /// The options given to `create` (capped, validator, ...), as MongoDB echoes them.
+    public var options: Document
+    /// Index specifications beyond `_id_` (issue 6 maintains them).
+    public var indexes: [Document]
+
+    /// The storage store holding the documents.
+    public var recordStore: String { "c." + CollectionEntry.hex(uuid) }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] })
+    }
+
+    static func newUUID() -> [UInt8] {
+        var g = SystemRandomNumberGenerator()
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x40
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return bytes
+    }
+
+    var document: Document {
+        ["ns": .string(namespace.description), "uuid": .binary(Binary(subtype: Binary.Subtype.uuid, data: uuid)),
+         "options": .document(options), "indexes": .array(indexes.map(BSON.document))]
+    }
+
+    init(namespace: Namespace, uuid: [UInt8], options: Document, indexes: [Document] = []) {
+        self.namespace = namespace
+        self.uuid = uuid
+        self.options = options
+        self.indexes = indexes
+    }
+
+    init(document d: Document) throws(FolioError) {
+        guard case .string(let ns)? = d["ns"], case .binary(let uuid)? = d["uuid"], case .document(let options)? = d["options"] else {
+            throw FolioError(.internalError, "corrupt catalog entry \(d)")
+        }
+        try self.init(namespace: Namespace(parsing: ns), uuid: uuid.data, options: options,
+                      indexes: d["indexes"]?.arrayValue?.compactMap(\.documentValue) ?? [])
+    }
+
+    static func key(_ ns: Namespace) -> [UInt8] { KeyString.encode(.string(ns.description)) }
+}
+
+/// The in-memory mirror of the catalog.
+struct CatalogState: Sendable {
+    var collections: [Namespace: CollectionEntry] = [:]
+}
+
+extension StorageError {
+    /// The client-visible form of a storage failure.
+    var folioError: FolioError {
+        switch self {
+        case .locked(let m): return FolioError(.illegalOperation, m)
+        case .noSuchStore(let s): return FolioError(.namespaceNotFound, "storage for \(s) does not exist")
+        case .storeExists(let s): return FolioError(.namespaceExists, "storage for \(s) already exists")
+        case .corruption(let m): return FolioError(.internalError, "data corruption: \(m)")
+        case .io(let m): return FolioError(.internalError, "storage I/O error: \(m)")
+        case .closed: return FolioError(.shutdownInProgress, "The server is shutting down")
+        }
+    }
+}
+
+/// Runs storage code, translating storage errors to client errors at this one boundary.
+func storage<R>(_ body: () throws(StorageError) -> R) throws(FolioError) -> R {
+    do {
+        return try body()
+    } catch {
+        throw error.folioError
+    }
+}

@@ -1,0 +1,225 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+import Synchronization
+
+/// A find request.
+public struct FindRequest: Sendable {
+    public var filter: Document
+    public var sort: Document?
+    public var projection: Document?
+    public var skip: Int
+    /// 0 = no limit.
+    public var limit: Int
+    public var allowDiskUse: Bool
+    public var constants: [String: BSON]
+
+    public init(filter: Document = Document(), sort: Document? = nil, projection: Document? = nil, skip: Int = 0,
+                limit: Int = 0, allowDiskUse: Bool = true, constants: [String: BSON] = [:]) {
+        self.filter = filter
+        self.sort = sort
+        self.projection = projection
+        self.skip = skip
+        self.limit = limit
+        self.allowDiskUse = allowDiskUse
+        self.constants = constants
+    }
+}
+
+/// A query result that streams from one storage snapshot and is read batch by batch.
+///
+/// Without a sort it scans the record store lazily, chunk by chunk; with a sort it sorts
+/// every match first (in memory up to 100 MB, then on disk when allowed).
+public final class Cursor: Sendable {
+    public let namespace: Namespace
+
+    struct State {
+        var snapshot: (any StorageSnapshot)?
+        var lastKey: [UInt8]?
+        var scanDone = false
+        var sorted: SortedOutput?
+        var skipRemaining: Int
+        var limitRemaining: Int?
+        var exhausted = false
+        /// Documents read ahead but not yet returned.
+        var pending: [RawDocument] = []
+    }
+
+    let store: String?
+    let filter: Filter
+    let projection: Projection?
+    let state: Mutex<State>
+
+    init(namespace: Namespace, snapshot: (any StorageSnapshot)?, store: String?, filter: Filter, projection: Projection?,
+         sorted: SortedOutput?, skip: Int, limit: Int) {
+        self.namespace = namespace
+        self.store = store
+        self.filter = filter
+        self.projection = projection
+        var s = State(snapshot: snapshot, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
+        s.sorted = sorted
+        if store == nil && sorted == nil { s.exhausted = true }
+        state = Mutex(s)
+    }
+
+    deinit { close() }
+
+    /// Whether every result has been returned.
+    public var isExhausted: Bool { state.withLock { $0.exhausted } }
+
+    /// Returns up to `maxCount` documents totalling at most `maxBytes` (always at least one
+    /// when any remain).
+    public func next(maxCount: Int = .max, maxBytes: Int = Limits.maximumBatchSizeBytes) throws(FolioError) -> [RawDocument] {
+        try state.withLock { (s: inout State) throws(FolioError) -> [RawDocument] in
+            var out: [RawDocument] = []
+            var bytes = 0
+            while out.count < maxCount, !s.exhausted {
+                if s.limitRemaining == 0 { finish(&s); break }
+                guard let raw = try nextMatch(&s) else { finish(&s); break }
+                if s.skipRemaining > 0 { s.skipRemaining -= 1; continue }
+                let result = try projection.map { p throws(FolioError) in RawDocument(trusted: try p.apply(to: raw.document(), query: filter.expression).bsonBytes()) } ?? raw
+                if !out.isEmpty && bytes + result.byteCount > maxBytes {
+                    s.pending.insert(raw, at: 0)
+                    break
+                }
+                out.append(result)
+                bytes += result.byteCount
+                if let l = s.limitRemaining { s.limitRemaining = l - 1 }
+            }
+            if !s.exhausted && s.limitRemaining == 0 { finish(&s) }
+            return out
+        }
+    }
+
+    /// Reads everything left.
+    public func all() throws(FolioError) -> [RawDocument] {
+        var out: [RawDocument] = []
+        while !isExhausted { out += try next(maxCount: 1024) }
+        return out
+    }
+
+    private func finish(_ s: inout State) {
+        s.exhausted = true
+        s.snapshot?.close()
+        s.snapshot = nil
+        s.sorted = nil
+    }
+
+    private func nextMatch(_ s: inout State) throws(FolioError) -> RawDocument? {
+        if !s.pending.isEmpty { return s.pending.removeFirst() }
+        if let sorted = s.sorted { return sorted.next() }
+        guard let store, let snapshot = s.snapshot else { return nil }
+        while !s.scanDone {
+            let range = KeyRange(lower: s.lastKey, lowerInclusive: s.lastKey == nil, upper: nil)
+            let chunk = try Folio_storage { () throws(StorageError) in try snapshot.scan(store, range, reverse: false, limit: Engine.scanChunk) }
+            if chunk.count < Engine.scanChunk { s.scanDone = true }
+            if let last = chunk.last { s.lastKey = last.key }
+            for (_, value) in chunk {
+                let raw = RawDocument(trusted: value)
+                if filter.matches(raw) { s.pending.append(raw) }
+            }
+            if !s.pending.isEmpty { return s.pending.removeFirst() }
+        }
+        return nil
+    }
+
+    /// Releases the snapshot.
+    public func close() {
+        state.withLock { s in
+            s.snapshot?.close()
+            s.snapshot = nil
+            s.sorted = nil
+            s.exhausted = true
+        }
+    }
+}
+
+extension Engine {
+    /// Runs a query; the cursor reads from one snapshot taken now.
+    /// - Throws: parse errors of the filter, sort and projection; 292 when a sort exceeds
+    ///   100 MB and `allowDiskUse` is false.
+    public func find(_ ns: Namespace, _ request: FindRequest, sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes) throws(FolioError) -> Cursor {
+        let filter = try Filter(parsing: request.filter, constants: request.constants)
+        let projection = try request.projection.flatMap { p throws(FolioError) -> Projection? in
+            p.isEmpty ? nil : try Projection(parsing: p)
+        }
+        let sort = try request.sort.flatMap { s throws(FolioError) -> SortSpec? in s.isEmpty ? nil : try SortSpec(parsing: s) }
+        guard let entry = entry(ns) else {
+            return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection, sorted: nil, skip: 0, limit: 0)
+        }
+        let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
+        if let sort {
+            defer { snapshot.close() }
+            let sorter = ExternalSorter(spec: sort, memoryLimitBytes: sortMemoryLimitBytes, allowDiskUse: request.allowDiskUse)
+            if let id = Engine.pinnedID(filter.expression) {
+                if let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(entry.recordStore, KeyString.encode(id)) }),
+                   filter.matches(RawDocument(trusted: bytes)) {
+                    try sorter.add(RawDocument(trusted: bytes))
+                }
+            } else {
+                var failure: FolioError?
+                try folio {
+                    try Engine.forEachRecord(snapshot, entry.recordStore) { _, raw in
+                        guard filter.matches(raw) else { return true }
+                        do throws(FolioError) { try sorter.add(raw) } catch { failure = error; return false }
+                        return true
+                    }
+                }
+                if let failure { throw failure }
+            }
+            return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection,
+                          sorted: try sorter.finish(), skip: request.skip, limit: request.limit)
+        }
+        if let id = Engine.pinnedID(filter.expression) {
+            defer { snapshot.close() }
+            var docs: [RawDocument] = []
+            if let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(entry.recordStore, KeyString.encode(id)) }),
+               filter.matches(RawDocument(trusted: bytes)) {
+                docs.append(RawDocument(trusted: bytes))
+            }
+            let sorter = ExternalSorter(spec: SortSpec(keys: []), memoryLimitBytes: .max, allowDiskUse: false)
+            let output = SortedOutput(spec: sorter.spec, memory: docs.map { ExternalSorter.Item(key: [], document: $0) }, runs: [])
+            return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection, sorted: output,
+                          skip: request.skip, limit: request.limit)
+        }
+        return Cursor(namespace: ns, snapshot: snapshot, store: entry.recordStore, filter: filter, projection: projection,
+                      sorted: nil, skip: request.skip, limit: request.limit)
+    }
+
+    /// Counts matching documents (after skip, up to limit).
+    public func count(_ ns: Namespace, filter: Document = Document(), skip: Int = 0, limit: Int = 0) throws(FolioError) -> Int {
+        if filter.isEmpty && skip == 0 && limit == 0 { return try estimatedCount(ns) }
+        let cursor = try find(ns, FindRequest(filter: filter, skip: skip, limit: limit))
+        var n = 0
+        while !cursor.isExhausted { n += try cursor.next(maxCount: 4096, maxBytes: .max).count }
+        return n
+    }
+
+    /// Distinct values at a path among matching documents (arrays unwound), in first-seen order.
+    public func distinct(_ ns: Namespace, key: String, filter: Document = Document()) throws(FolioError) -> [BSON] {
+        let cursor = try find(ns, FindRequest(filter: filter))
+        var out: [BSON] = []
+        let path = FieldPath(key)
+        while !cursor.isExhausted {
+            for raw in try cursor.next(maxCount: 1024, maxBytes: .max) {
+                for v in Engine.values(.document(raw.document()), path.components[...])
+                where !out.contains(where: { BSON.compare($0, v) == 0 && $0.type.canonicalRank == v.type.canonicalRank }) {
+                    out.append(v)
+                }
+            }
+        }
+        return out
+    }
+
+    static func values(_ value: BSON, _ path: ArraySlice<String>) -> [BSON] {
+        guard let first = path.first else {
+            if case .array(let a) = value { return a }
+            return [value]
+        }
+        switch value {
+        case .document(let d): return d[first].map { values($0, path.dropFirst()) } ?? []
+        case .array(let a): return a.flatMap { values($0, path) }
+        default: return []
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+
+// Record access shared by the read and write paths: chunked scans of a record store,
+// `_id` point lookups, and the duplicate-key error in MongoDB's exact shape.
+
+extension Engine {
+    /// Records are scanned in chunks so a large collection is never loaded at once.
+    static let scanChunk = 256
+
+    /// Visits records of `store` in `_id` order from `snapshot`, starting after `after`.
+    /// Return false from `visit` to stop. Returns the last key visited.
+    @discardableResult
+    static func forEachRecord(_ snapshot: any StorageSnapshot, _ store: String, after: [UInt8]? = nil,
+                              _ visit: ([UInt8], RawDocument) throws -> Bool) throws -> [UInt8]? {
+        var last = after
+        while true {
+            let range = KeyRange(lower: last, lowerInclusive: last == nil, upper: nil)
+            let chunk = try snapshot.scan(store, range, reverse: false, limit: scanChunk)
+            for (key, value) in chunk {
+                last = key
+                if try !visit(key, RawDocument(trusted: value)) { return last }
+            }
+            if chunk.count < scanChunk { return last }
+        }
+    }
+
+    /// The `_id` value the filter pins with an equality, if any (then a point lookup suffices).
+    static func pinnedID(_ expression: MatchExpression) -> BSON? {
+        for (path, predicates) in expression.indexablePredicates where path.dotted == "_id" {
+            for case .equality(let v) in predicates {
+                switch v.type {
+                case .array, .regex, .null, .undefined, .minKey, .maxKey: continue
+                default: return v
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Record keys and documents matching `filter`, in `_id` order (at most `limit`).
+    static func matchingRecords(_ snapshot: any StorageSnapshot, _ store: String, _ filter: Filter,
+                                limit: Int? = nil) throws -> [([UInt8], RawDocument)] {
+        var out: [([UInt8], RawDocument)] = []
+        if let id = pinnedID(filter.expression) {
+            let key = KeyString.encode(id)
+            if let bytes = try snapshot.get(store, key) {
+                let raw = RawDocument(trusted: bytes)
+                if filter.matches(raw) { out.append((key, raw)) }
+            }
+            return out
+        }
+        try forEachRecord(snapshot, store) { key, raw in
+            if filter.matches(raw) { out.append((key, raw)) }
+            return limit.map { out.count < $0 } ?? true
+        }
+        return out
+    }
+
+    /// MongoDB's duplicate-key error: message, keyPattern and keyValue.
+    static func duplicateKey(_ ns: Namespace, index: String, keyPattern: Document, keyValue: Document) -> FolioError {
+        let shown = keyValue.map { "\($0.key): \(ShellFormat.value($0.value))" }.joined(separator: ", ")
+        return FolioError(.duplicateKey, "E11000 duplicate key error collection: \(ns) index: \(index) dup key: { \(shown) }",
+                          extraFields: ["keyPattern": .document(keyPattern), "keyValue": .document(keyValue)])
+    }
+}
+
+/// Values printed the way mongod prints them in messages (`ObjectId('…')`, `"text"`).
+enum ShellFormat {
+    static func value(_ v: BSON) -> String {
+        switch v {
+        case .string(let s): return "\"" + s + "\""
+        case .objectID(let o): return "ObjectId('\(o.hex)')"
+        case .int32(let i): return String(i)
+        case .int64(let i): return String(i)
+        case .double(let d): return ExtendedJSON.formatDouble(d).replacingSuffix(".0")
+        case .decimal128(let d): return "NumberDecimal(\"\(d)\")"
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        case .datetime(let ms): return "new Date(\(ms))"
+        case .document(let d): return d.isEmpty ? "{}" : "{ " + d.map { "\($0.key): \(value($0.value))" }.joined(separator: ", ") + " }"
+        case .array(let a): return "[ " + a.map(value).joined(separator: ", ") + " ]"
+        default: return v.description
+        }
+    }
+}
+
+extension String {
+    func replacingSuffix(_ suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    }
+}

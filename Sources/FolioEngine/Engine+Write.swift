@@ -1,0 +1,320 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+
+/// One failed statement of a batch.
+public struct WriteError: Error, Sendable {
+    /// Position of the statement in the batch.
+    public var index: Int
+    public var error: FolioError
+}
+
+/// How a write batch runs.
+public struct WriteOptions: Sendable {
+    /// Stop at the first error (true) or run every statement (false).
+    public var ordered: Bool
+    /// Sync to stable storage before acknowledging (`j: true`).
+    public var durable: Bool
+    /// `bypassDocumentValidation`.
+    public var bypassDocumentValidation: Bool
+
+    public init(ordered: Bool = true, durable: Bool = false, bypassDocumentValidation: Bool = false) {
+        self.ordered = ordered
+        self.durable = durable
+        self.bypassDocumentValidation = bypassDocumentValidation
+    }
+}
+
+public struct InsertResult: Sendable {
+    public var insertedCount = 0
+    /// `_id` of each inserted statement, by position.
+    public var insertedIDs: [Int: BSON] = [:]
+    public var writeErrors: [WriteError] = []
+}
+
+/// One statement of an update command.
+public struct UpdateStatement: Sendable {
+    public var filter: Document
+    public var update: BSON
+    public var upsert: Bool
+    public var multi: Bool
+    public var arrayFilters: [BSON]?
+    /// updateOne/replaceOne `sort` (MongoDB 8.0).
+    public var sort: Document?
+    /// `let` (command) and `c` (statement) variables.
+    public var constants: [String: BSON]
+
+    public init(filter: Document, update: BSON, upsert: Bool = false, multi: Bool = false,
+                arrayFilters: [BSON]? = nil, sort: Document? = nil, constants: [String: BSON] = [:]) {
+        self.filter = filter
+        self.update = update
+        self.upsert = upsert
+        self.multi = multi
+        self.arrayFilters = arrayFilters
+        self.sort = sort
+        self.constants = constants
+    }
+}
+
+public struct UpdateResult: Sendable {
+    public var matched = 0
+    public var modified = 0
+    public var upserted: [(index: Int, id: BSON)] = []
+    public var writeErrors: [WriteError] = []
+}
+
+public struct DeleteStatement: Sendable {
+    public var filter: Document
+    /// Delete at most one document (`limit: 1`).
+    public var limitOne: Bool
+    public var constants: [String: BSON]
+
+    public init(filter: Document, limitOne: Bool, constants: [String: BSON] = [:]) {
+        self.filter = filter
+        self.limitOne = limitOne
+        self.constants = constants
+    }
+}
+
+public struct DeleteResult: Sendable {
+    public var deleted = 0
+    public var writeErrors: [WriteError] = []
+}
+
+extension Engine {
+    /// Inserts documents. `_id` is added (an ObjectId, first) when absent and moved first
+    /// when present.
+    /// - Complexity: O(n) statements in one storage transaction.
+    public func insert(_ ns: Namespace, _ documents: [Document], options: WriteOptions = WriteOptions()) throws(FolioError) -> InsertResult {
+        try folio {
+            try committer.write(durable: options.durable) { txn -> InsertResult in
+                var result = InsertResult()
+                for (i, document) in documents.enumerated() {
+                    do {
+                        let id = try txn.atomically { try self.insertOne(ns, document, txn) }
+                        result.insertedCount += 1
+                        result.insertedIDs[i] = id
+                    } catch {
+                        result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
+                        if options.ordered { break }
+                    }
+                }
+                return result
+            }
+        }
+    }
+
+    static func clientError(_ error: any Error) -> FolioError {
+        if let e = error as? FolioError { return e }
+        if let e = error as? StorageError { return e.folioError }
+        return FolioError(.internalError, "\(error)")
+    }
+
+    /// Puts `_id` first (generating one), validates, and stores one document.
+    func insertOne(_ ns: Namespace, _ document: Document, _ txn: any StorageWriteTransaction) throws -> BSON {
+        var d = document
+        if let i = d.index(forKey: "_id") {
+            if i != 0 {
+                let id = d.element(at: i).value
+                d.removeValue(at: i)
+                d.insert("_id", id, at: 0)
+            }
+        } else {
+            d.insert("_id", .objectID(ObjectID()), at: 0)
+        }
+        let bytes = d.bsonBytes()
+        try InsertValidation.validate(d, encodedSize: bytes.count)
+        let entry = try entryForWrite(ns, in: txn)
+        try storeNew(entry, d, bytes, txn)
+        return d["_id"]!
+    }
+
+    /// Stores a document under its `_id`, refusing duplicates with 11000.
+    func storeNew(_ entry: CollectionEntry, _ document: Document, _ bytes: [UInt8], _ txn: any StorageWriteTransaction) throws {
+        let id = document["_id"]!
+        let key = KeyString.encode(id)
+        if try txn.get(entry.recordStore, key) != nil {
+            throw Engine.duplicateKey(entry.namespace, index: "_id_", keyPattern: ["_id": 1], keyValue: ["_id": id])
+        }
+        try txn.put(entry.recordStore, key, bytes)
+    }
+
+    /// Runs update statements.
+    public func update(_ ns: Namespace, _ statements: [UpdateStatement], options: WriteOptions = WriteOptions()) throws(FolioError) -> UpdateResult {
+        try folio {
+            try committer.write(durable: options.durable) { txn -> UpdateResult in
+                var result = UpdateResult()
+                for (i, statement) in statements.enumerated() {
+                    do {
+                        let r = try txn.atomically { try self.updateOne(ns, statement, txn) }
+                        result.matched += r.matched
+                        result.modified += r.modified
+                        if let id = r.upsertedID { result.upserted.append((i, id)) }
+                    } catch {
+                        result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
+                        if options.ordered { break }
+                    }
+                }
+                return result
+            }
+        }
+    }
+
+    struct StatementOutcome {
+        var matched = 0
+        var modified = 0
+        var upsertedID: BSON?
+        /// For findAndModify: the document before and after.
+        var before: Document?
+        var after: Document?
+    }
+
+    /// Applies one update statement inside a write transaction.
+    func updateOne(_ ns: Namespace, _ s: UpdateStatement, _ txn: any StorageWriteTransaction) throws -> StatementOutcome {
+        let spec = try UpdateSpec(parsing: s.update, constants: s.constants)
+        if s.multi && spec.isReplacement {
+            throw FolioError(.failedToParse, "multi update is not supported for replacement-style update")
+        }
+        let filter = try Filter(parsing: s.filter, constants: s.constants)
+        let arrayFilters = try ArrayFilters(parsing: s.arrayFilters ?? [])
+        let context = UpdateContext(query: filter.expression, arrayFilters: arrayFilters, constants: s.constants)
+        var outcome = StatementOutcome()
+        if let entry = entry(ns) {
+            let sort = s.sort.flatMap { $0.isEmpty ? nil : $0 }
+            var targets = try Engine.matchingRecords(txn, entry.recordStore, filter, limit: s.multi || sort != nil ? nil : 1)
+            if let sort, !s.multi {
+                targets = try Engine.sorted(targets, by: SortSpec(parsing: sort)).prefix(1).map { $0 }
+            }
+            outcome.matched = targets.count
+            for (key, raw) in targets {
+                let before = raw.document()
+                var after = before
+                if try spec.apply(to: &after, context: context) {
+                    let bytes = after.bsonBytes()
+                    if bytes.count > Limits.maximumDocumentSizeBytes {
+                        throw FolioError(.location17419, "Resulting document after update is larger than \(Limits.maximumDocumentSizeBytes)")
+                    }
+                    if spec.isReplacement { try InsertValidation.validate(after, encodedSize: bytes.count) }
+                    try txn.put(entry.recordStore, key, bytes)
+                    outcome.modified += 1
+                }
+                outcome.before = before
+                outcome.after = after
+            }
+        }
+        if outcome.matched == 0 && s.upsert {
+            var seed = try UpsertSeed.document(from: s.filter)
+            if spec.isReplacement { seed = Document(seed.filter { $0.key == "_id" }.map { ($0.key, $0.value) }) }
+            var upsertContext = context
+            upsertContext.isUpsertInsert = true
+            try spec.apply(to: &seed, context: upsertContext)
+            let id = try insertOne(ns, seed, txn)
+            outcome.upsertedID = id
+            outcome.after = try entry(ns).flatMap { e in try txn.get(e.recordStore, KeyString.encode(id)) }.map { RawDocument(trusted: $0).document() }
+        }
+        return outcome
+    }
+
+    static func sorted(_ records: [([UInt8], RawDocument)], by spec: SortSpec) -> [([UInt8], RawDocument)] {
+        let keyed = records.map { ($0, spec.sortKey(for: $0.1.document())) }
+        return keyed.enumerated().sorted { a, b in
+            let c = spec.compare(a.element.1, b.element.1)
+            return c != 0 ? c < 0 : a.offset < b.offset
+        }.map(\.element.0)
+    }
+
+    /// Runs delete statements.
+    public func delete(_ ns: Namespace, _ statements: [DeleteStatement], options: WriteOptions = WriteOptions()) throws(FolioError) -> DeleteResult {
+        try folio {
+            try committer.write(durable: options.durable) { txn -> DeleteResult in
+                var result = DeleteResult()
+                for (i, statement) in statements.enumerated() {
+                    do {
+                        result.deleted += try txn.atomically { try self.deleteOne(ns, statement, txn).count }
+                    } catch {
+                        result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
+                        if options.ordered { break }
+                    }
+                }
+                return result
+            }
+        }
+    }
+
+    func deleteOne(_ ns: Namespace, _ s: DeleteStatement, _ txn: any StorageWriteTransaction, sort: Document? = nil) throws -> [Document] {
+        let filter = try Filter(parsing: s.filter, constants: s.constants)
+        guard let entry = entry(ns) else { return [] }
+        let sort = sort.flatMap { $0.isEmpty ? nil : $0 }
+        var targets = try Engine.matchingRecords(txn, entry.recordStore, filter, limit: s.limitOne && sort == nil ? 1 : nil)
+        if let sort { targets = try Engine.sorted(targets, by: SortSpec(parsing: sort)) }
+        if s.limitOne { targets = Array(targets.prefix(1)) }
+        for (key, _) in targets { try txn.delete(entry.recordStore, key) }
+        return targets.map { $0.1.document() }
+    }
+}
+
+/// A findAndModify request.
+public struct FindAndModifyRequest: Sendable {
+    public var filter: Document
+    public var sort: Document?
+    public var remove: Bool
+    public var update: BSON?
+    public var returnNew: Bool
+    public var fields: Document?
+    public var upsert: Bool
+    public var arrayFilters: [BSON]?
+    public var constants: [String: BSON]
+
+    public init(filter: Document = Document(), sort: Document? = nil, remove: Bool = false, update: BSON? = nil,
+                returnNew: Bool = false, fields: Document? = nil, upsert: Bool = false, arrayFilters: [BSON]? = nil,
+                constants: [String: BSON] = [:]) {
+        self.filter = filter
+        self.sort = sort
+        self.remove = remove
+        self.update = update
+        self.returnNew = returnNew
+        self.fields = fields
+        self.upsert = upsert
+        self.arrayFilters = arrayFilters
+        self.constants = constants
+    }
+}
+
+/// What findAndModify reports (`lastErrorObject` and `value`).
+public struct FindAndModifyResult: Sendable {
+    public var matched: Int
+    public var updatedExisting: Bool
+    public var upsertedID: BSON?
+    public var value: Document?
+}
+
+extension Engine {
+    /// findAndModify: atomically finds one document (by `sort`) and updates or removes it.
+    /// - Throws: as update/delete; 9 FailedToParse when both or neither of update/remove are given.
+    public func findAndModify(_ ns: Namespace, _ r: FindAndModifyRequest, durable: Bool = false) throws(FolioError) -> FindAndModifyResult {
+        if r.remove == (r.update != nil) {
+            throw FolioError(.failedToParse, r.remove ? "Cannot specify both an update and remove=true" : "Either an update or remove=true must be specified")
+        }
+        if r.remove && (r.upsert || r.returnNew) {
+            throw FolioError(.failedToParse, "Cannot specify both upsert=true and remove=true")
+        }
+        let projection = try r.fields.map { f throws(FolioError) in try Projection(parsing: f) }
+        let query = try MatchExpression(parsing: r.filter, constants: r.constants)
+        return try folio {
+            try committer.write(durable: durable) { txn -> FindAndModifyResult in
+                if r.remove {
+                    let removed = try self.deleteOne(ns, DeleteStatement(filter: r.filter, limitOne: true, constants: r.constants), txn, sort: r.sort)
+                    return FindAndModifyResult(matched: removed.count, updatedExisting: false, upsertedID: nil,
+                                               value: try removed.first.map { try projection?.apply(to: $0, query: query) ?? $0 })
+                }
+                let statement = UpdateStatement(filter: r.filter, update: r.update!, upsert: r.upsert, multi: false,
+                                                arrayFilters: r.arrayFilters, sort: r.sort, constants: r.constants)
+                let o = try self.updateOne(ns, statement, txn)
+                let chosen = r.returnNew ? o.after : (o.upsertedID == nil ? o.before : nil)
+                return FindAndModifyResult(matched: o.matched + (o.upsertedID == nil ? 0 : 1), updatedExisting: o.matched > 0,
+                                           upsertedID: o.upsertedID,
+                                           value: try chosen.map { try projection?.apply(to: $0, query: query) ?? $0 })
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+import Synchronization
+
+/// The database engine shared by the server and the embedded API: catalog, write path,
+/// read path. Synchronous: callers run it off their event loops.
+///
+/// Readers work on storage snapshots and never wait for writers; writers are combined into
+/// few storage transactions by group commit, and acknowledged only after their commit.
+public final class Engine: Sendable {
+    let storage: any StorageEngine
+    let committer: GroupCommitter
+    let catalog: Mutex<CatalogState>
+    static let catalogStore = "catalog"
+
+    /// Opens an engine over a storage engine, loading (or creating) the catalog.
+    public init(storage: any StorageEngine) throws(FolioError) {
+        self.storage = storage
+        self.committer = GroupCommitter(storage: storage)
+        var state = CatalogState()
+        let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
+        defer { snapshot.close() }
+        let stores = try Folio_storage { () throws(StorageError) in try snapshot.storeNames() }
+        if stores.contains(Engine.catalogStore) {
+            let entries = try Folio_storage { () throws(StorageError) in try snapshot.scan(Engine.catalogStore, .all, reverse: false, limit: nil) }
+            for (_, value) in entries {
+                let entry = try CollectionEntry(document: try Folio_document(value))
+                state.collections[entry.namespace] = entry
+            }
+        } else {
+            let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
+            try Folio_storage { () throws(StorageError) in
+                try txn.createStore(Engine.catalogStore)
+                try txn.commit(durable: true)
+            }
+        }
+        catalog = Mutex(state)
+    }
+
+    /// Opens the SQLite engine in a data directory.
+    public static func open(directory: String) throws(FolioError) -> Engine {
+        try Engine(storage: Folio_storage { () throws(StorageError) in try SQLiteStorageEngine(directory: directory) })
+    }
+
+    /// An engine that keeps everything in memory (tests, throwaway servers).
+    public static func inMemory() throws(FolioError) -> Engine {
+        try Engine(storage: MemoryStorageEngine())
+    }
+
+    /// Closes storage; later calls fail with ShutdownInProgress.
+    public func close() { storage.close() }
+
+    /// Bytes the data uses on disk.
+    public var sizeOnDiskBytes: Int64 { storage.sizeOnDiskBytes() }
+
+    func entry(_ ns: Namespace) -> CollectionEntry? { catalog.withLock { $0.collections[ns] } }
+}
+
+/// Storage calls with errors translated at the engine boundary.
+func Folio_storage<R>(_ body: () throws(StorageError) -> R) throws(FolioError) -> R {
+    try storage(body)
+}
+
+/// Decodes bytes the engine stored itself (validated: a damaged file is an error, not a crash).
+func Folio_document(_ bytes: [UInt8]) throws(FolioError) -> Document {
+    do {
+        return try RawDocument(validating: bytes).document()
+    } catch {
+        throw FolioError(.internalError, "data corruption: stored document does not decode: \(error)")
+    }
+}
+
+/// Runs engine work that may throw anything, narrowing to FolioError.
+func folio<R>(_ body: () throws -> R) throws(FolioError) -> R {
+    do {
+        return try body()
+    } catch let e as FolioError {
+        throw e
+    } catch let e as StorageError {
+        throw e.folioError
+    } catch {
+        throw FolioError(.internalError, "\(error)")
+    }
+}

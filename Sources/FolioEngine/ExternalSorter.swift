@@ -1,0 +1,196 @@
+import FolioBSON
+import FolioQuery
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Sorting with a memory budget: documents accumulate in memory; past the budget, sorted runs
+// are written to temporary files and merged on read.
+//
+// Run file format: repeated [UInt32 LE length][sort-key document BSON][UInt32 LE length]
+// [document BSON]. Files are unlinked as soon as they are opened, so a crash leaves nothing.
+// Costs: each spilled document is written once and read once; the merge compares k heads.
+
+/// Sorts raw documents by a sort spec within a memory budget.
+final class ExternalSorter {
+    struct Item {
+        var key: [BSON]
+        var document: RawDocument
+    }
+
+    let spec: SortSpec
+    let memoryLimitBytes: Int
+    let allowDiskUse: Bool
+    private var buffer: [Item] = []
+    private var bufferedBytes = 0
+    private var runs: [RunReader] = []
+    private var sequence = 0
+
+    init(spec: SortSpec, memoryLimitBytes: Int, allowDiskUse: Bool) {
+        self.spec = spec
+        self.memoryLimitBytes = memoryLimitBytes
+        self.allowDiskUse = allowDiskUse
+    }
+
+    func add(_ document: RawDocument) throws(FolioError) {
+        let key = spec.sortKey(for: document.document())
+        buffer.append(Item(key: key, document: document))
+        bufferedBytes += document.byteCount + 64
+        if bufferedBytes > memoryLimitBytes {
+            guard allowDiskUse else {
+                throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
+                                 "Sort exceeded memory limit of \(memoryLimitBytes) bytes, but did not opt in to external sorting.")
+            }
+            try spill()
+        }
+    }
+
+    func sortBuffer() {
+        let s = spec
+        buffer = buffer.enumerated().sorted { a, b in
+            let c = s.compare(a.element.key, b.element.key)
+            return c != 0 ? c < 0 : a.offset < b.offset
+        }.map(\.element)
+    }
+
+    private func spill() throws(FolioError) {
+        sortBuffer()
+        let writer = try RunWriter()
+        for item in buffer { try writer.write(item) }
+        runs.append(try writer.finish())
+        buffer.removeAll(keepingCapacity: true)
+        bufferedBytes = 0
+    }
+
+    /// Whether any run went to disk.
+    var spilled: Bool { !runs.isEmpty }
+
+    /// Finishes input; returns the sorted sequence.
+    func finish() throws(FolioError) -> SortedOutput {
+        sortBuffer()
+        return SortedOutput(spec: spec, memory: buffer, runs: runs)
+    }
+}
+
+/// The merged output of memory and spilled runs.
+// @unchecked Sendable: a SortedOutput lives inside a Cursor's Mutex and is only touched
+// under that lock.
+final class SortedOutput: @unchecked Sendable {
+    let spec: SortSpec
+    private var memory: [ExternalSorter.Item]
+    private var memoryIndex = 0
+    private var runs: [RunReader]
+    private var heads: [ExternalSorter.Item?]
+
+    init(spec: SortSpec, memory: [ExternalSorter.Item], runs: [RunReader]) {
+        self.spec = spec
+        self.memory = memory
+        self.runs = runs
+        self.heads = runs.map { $0.next() }
+    }
+
+    /// The next document in order. Ties keep input order: runs were written in input order
+    /// and precede the in-memory tail.
+    func next() -> RawDocument? {
+        var best: Int? = nil
+        for i in 0..<heads.count {
+            guard let h = heads[i] else { continue }
+            if best == nil || spec.compare(h.key, heads[best!]!.key) < 0 { best = i }
+        }
+        if memoryIndex < memory.count {
+            if best == nil || spec.compare(memory[memoryIndex].key, heads[best!]!.key) < 0 {
+                defer { memoryIndex += 1 }
+                return memory[memoryIndex].document
+            }
+        }
+        guard let b = best else { return nil }
+        let item = heads[b]!
+        heads[b] = runs[b].next()
+        return item.document
+    }
+}
+
+/// Appends items to a temporary file.
+final class RunWriter {
+    let fd: Int32
+    private var pending: [UInt8] = []
+
+    init() throws(FolioError) {
+        var template = Array("/tmp/folio-sort-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw FolioError(.internalError, "cannot create a temporary file for external sort: \(String(cString: strerror(errno)))") }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        self.fd = fd
+    }
+
+    func write(_ item: ExternalSorter.Item) throws(FolioError) {
+        let keyBytes = Document(item.key.enumerated().map { (String($0.offset), $0.element) }).bsonBytes()
+        appendLength(keyBytes.count)
+        pending.append(contentsOf: keyBytes)
+        let docBytes = item.document.bytes
+        appendLength(docBytes.count)
+        pending.append(contentsOf: docBytes)
+        if pending.count > 1 << 20 { try flush() }
+    }
+
+    private func appendLength(_ n: Int) {
+        withUnsafeBytes(of: Int32(n).littleEndian) { pending.append(contentsOf: $0) }
+    }
+
+    private func flush() throws(FolioError) {
+        var offset = 0
+        while offset < pending.count {
+            let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, pending.count - offset) }
+            guard n > 0 else { throw FolioError(.internalError, "external sort write failed: \(String(cString: strerror(errno)))") }
+            offset += n
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws(FolioError) -> RunReader {
+        try flush()
+        lseek(fd, 0, SEEK_SET)
+        return RunReader(fd: fd)
+    }
+}
+
+/// Reads items back from a run file.
+final class RunReader {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var atEnd = false
+
+    init(fd: Int32) { self.fd = fd }
+    deinit { Glibc.close(fd) }
+
+    private func fill(_ needed: Int) -> Bool {
+        while buffer.count - position < needed && !atEnd {
+            if position > 0 {
+                buffer.removeFirst(position)
+                position = 0
+            }
+            var chunk = [UInt8](repeating: 0, count: max(needed, 1 << 20))
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n <= 0 { atEnd = true; break }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+        return buffer.count - position >= needed
+    }
+
+    private func readBlock() -> [UInt8]? {
+        guard fill(4) else { return nil }
+        let n = Int(buffer.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + position).loadUnaligned(as: Int32.self) })
+        guard n >= 0, fill(4 + n) else { return nil }
+        let block = Array(buffer[(position + 4)..<(position + 4 + n)])
+        position += 4 + n
+        return block
+    }
+
+    func next() -> ExternalSorter.Item? {
+        guard let keyBytes = readBlock(), let docBytes = readBlock() else { return nil }
+        let key = RawDocument(trusted: keyBytes).document().fieldValues
+        return ExternalSorter.Item(key: key, document: RawDocument(trusted: docBytes))
+    }
+}

@@ -1,0 +1,82 @@
+import Dispatch
+import FolioQuery
+import FolioStorage
+import Synchronization
+
+// Group commit: concurrent writers hand their work to whoever is committing. The first
+// writer to find no committer becomes the leader: it takes every pending request, runs each
+// inside one storage transaction (each atomically, so a failing statement undoes only
+// itself), commits once (durably if any request asked for it), and wakes the followers.
+//
+// Costs: one BEGIN/COMMIT (and at most one fsync) per group instead of per write; followers
+// block on a semaphore, never on storage. Unbounded queueing is avoided by the natural
+// back-pressure of callers waiting for their acknowledgement.
+
+final class GroupCommitter: Sendable {
+    final class Request: @unchecked Sendable {
+        // @unchecked: `result` is written by the leader before `done` is signalled and read by
+        // the owner after waiting on it; the semaphore orders the two.
+        let work: (any StorageWriteTransaction) throws -> Void
+        let durable: Bool
+        let done = DispatchSemaphore(value: 0)
+        var failure: (any Error)?
+
+        init(durable: Bool, work: @escaping (any StorageWriteTransaction) throws -> Void) {
+            self.durable = durable
+            self.work = work
+        }
+    }
+
+    struct State {
+        var pending: [Request] = []
+        var leaderActive = false
+    }
+
+    let storage: any StorageEngine
+    let state = Mutex(State())
+
+    init(storage: any StorageEngine) { self.storage = storage }
+
+    /// Runs `body` in a write transaction shared with concurrent writers and returns after
+    /// the commit. `body`'s writes are atomic; if it throws, only its own writes are undone.
+    func write<R>(durable: Bool, _ body: @escaping (any StorageWriteTransaction) throws -> R) throws -> R {
+        var result: R?
+        let request = Request(durable: durable) { txn in result = try txn.atomically { try body(txn) } }
+        let lead = state.withLock { s -> Bool in
+            s.pending.append(request)
+            if s.leaderActive { return false }
+            s.leaderActive = true
+            return true
+        }
+        if lead { runAsLeader() } else { request.done.wait() }
+        if let failure = request.failure { throw failure }
+        return result!
+    }
+
+    private func runAsLeader() {
+        while true {
+            let batch = state.withLock { s -> [Request] in
+                let b = s.pending
+                s.pending.removeAll()
+                if b.isEmpty { s.leaderActive = false }
+                return b
+            }
+            if batch.isEmpty { return }
+            commitBatch(batch)
+        }
+    }
+
+    private func commitBatch(_ batch: [Request]) {
+        do {
+            let txn = try storage.beginWrite()
+            for r in batch {
+                do { try r.work(txn) } catch { r.failure = error }
+            }
+            try txn.commit(durable: batch.contains { $0.durable })
+        } catch {
+            let failure: any Error = (error as? StorageError)?.folioError ?? error
+            for r in batch where r.failure == nil { r.failure = failure }
+        }
+        for r in batch { r.done.signal() }
+    }
+}

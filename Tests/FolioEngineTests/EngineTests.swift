@@ -1,0 +1,233 @@
+import Dispatch
+import Foundation
+import Testing
+import FolioBSON
+import FolioQuery
+@testable import FolioEngine
+import FolioTestSupport
+
+func tempDir() -> String {
+    let path = NSTemporaryDirectory() + "folio-engine-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+enum Backend: String, CaseIterable, Sendable { case memory, sqlite }
+
+func makeEngine(_ b: Backend) throws -> Engine {
+    switch b {
+    case .memory: return try Engine.inMemory()
+    case .sqlite: return try Engine.open(directory: tempDir())
+    }
+}
+
+let ns = try! Namespace(database: "app", collection: "users")
+
+func docs(_ cursor: Cursor) throws -> [Document] { try cursor.all().map { $0.document() } }
+
+@Suite struct EngineWriteTests {
+    @Test(arguments: Backend.allCases)
+    func insertAddsObjectIdFirstAndCreatesTheCollection(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        #expect(!engine.collectionExists(ns))
+        let r = try engine.insert(ns, [["name": "ada"], ["x": 1, "_id": 7]])
+        #expect(r.insertedCount == 2 && r.writeErrors.isEmpty)
+        #expect(r.insertedIDs[0]?.type == .objectID)
+        #expect(engine.collectionExists(ns))
+        let all = try docs(engine.find(ns, FindRequest(sort: ["x": 1])))
+        #expect(all.map { $0.fieldNames.first } == ["_id", "_id"])
+        #expect(all[1] == ["_id": 7, "x": 1])
+        #expect(engine.databaseNames() == ["app"])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func duplicateKeyHasMongoDBsShape(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": "a@b.c"]])
+        let r = try engine.insert(ns, [["_id": "a@b.c", "v": 2]])
+        #expect(r.insertedCount == 0)
+        let e = try #require(r.writeErrors.first)
+        #expect(e.index == 0 && e.error.code == .duplicateKey)
+        #expect(e.error.message == #"E11000 duplicate key error collection: app.users index: _id_ dup key: { _id: "a@b.c" }"#)
+        #expect(e.error.extraFields == ["keyPattern": ["_id": 1], "keyValue": ["_id": "a@b.c"]])
+        // Numeric equality across types makes 1 and 1.0 the same key.
+        _ = try engine.insert(ns, [["_id": 1]])
+        #expect(try engine.insert(ns, [["_id": 1.0]]).writeErrors.first?.error.code == .duplicateKey)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func orderedStopsUnorderedContinues(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let batch: [Document] = [["_id": 1], ["_id": 1], ["_id": 2]]
+        let ordered = try engine.insert(ns, batch)
+        #expect(ordered.insertedCount == 1 && ordered.writeErrors.map(\.index) == [1])
+        let unordered = try engine.insert(try Namespace(database: "app", collection: "u2"), batch, options: WriteOptions(ordered: false))
+        #expect(unordered.insertedCount == 2 && unordered.writeErrors.map(\.index) == [1])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func hostileDocumentsAreRejectedWithMongoDBCodes(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let big = String(repeating: "x", count: Limits.maximumDocumentSizeBytes)
+        var deep: BSON = 1
+        for _ in 0..<120 { deep = .document(["a": deep]) }
+        let cases: [(Document, ErrorCode)] = [
+            (["_id": [1, 2]], .invalidIdField),
+            (["_id": .undefined], .invalidIdField),
+            (["_id": .regex(BSONRegex(pattern: "x"))], .badValue),
+            (["_id": ["$bad": 1]], .dollarPrefixedFieldName),
+            (["big": .string(big)], .bsonObjectTooLarge),
+            (["deep": deep], .overflow),
+        ]
+        for (d, code) in cases {
+            let r = try engine.insert(ns, [d])
+            #expect(r.writeErrors.first?.error.code == code, "\(code)")
+        }
+        #expect(try engine.count(ns) == 0)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func updatesUpsertsAndReplacements(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": 1, "n": 1], ["_id": 2, "n": 2], ["_id": 3, "n": 3]])
+        var r = try engine.update(ns, [UpdateStatement(filter: ["n": ["$gte": 2]], update: ["$inc": ["n": 10]], multi: true)])
+        #expect(r.matched == 2 && r.modified == 2)
+        r = try engine.update(ns, [UpdateStatement(filter: ["_id": 1], update: ["$set": ["n": 1]])])
+        #expect(r.matched == 1 && r.modified == 0)
+        r = try engine.update(ns, [UpdateStatement(filter: ["_id": 9, "k": "v"], update: ["$set": ["z": true]], upsert: true)])
+        #expect(r.upserted.map(\.id) == [9])
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["_id": 9]))) == [["_id": 9, "k": "v", "z": true]])
+        r = try engine.update(ns, [UpdateStatement(filter: ["_id": 2], update: ["other": 1])])
+        #expect(r.modified == 1)
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["_id": 2]))) == [["_id": 2, "other": 1]])
+        r = try engine.update(ns, [UpdateStatement(filter: ["_id": 2], update: ["_id": 3])])
+        #expect(r.writeErrors.first?.error.code == .immutableField)
+        r = try engine.update(ns, [UpdateStatement(filter: [:], update: ["a": 1], multi: true)])
+        #expect(r.writeErrors.first?.error.code == .failedToParse)
+        // updateOne with sort (MongoDB 8.0) picks the first document in sort order.
+        r = try engine.update(ns, [UpdateStatement(filter: ["n": ["$exists": true]], update: ["$set": ["top": true]], sort: ["n": -1])])
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["top": true]))).map { $0["_id"] } == [3])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func deletesAndFindAndModify(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, (1...5).map { ["_id": .int32(Int32($0)), "g": .int32(Int32($0 % 2))] })
+        #expect(try engine.delete(ns, [DeleteStatement(filter: ["g": 1], limitOne: true)]).deleted == 1)
+        #expect(try engine.delete(ns, [DeleteStatement(filter: ["g": 1], limitOne: false)]).deleted == 2)
+        var f = try engine.findAndModify(ns, FindAndModifyRequest(filter: ["g": 0], sort: ["_id": -1], update: ["$set": ["seen": true]], returnNew: true))
+        #expect(f.value == ["_id": 4, "g": 0, "seen": true] && f.updatedExisting)
+        f = try engine.findAndModify(ns, FindAndModifyRequest(filter: ["_id": 2], remove: true))
+        #expect(f.value == ["_id": 2, "g": 0])
+        f = try engine.findAndModify(ns, FindAndModifyRequest(filter: ["_id": 50], update: ["$set": ["u": 1]], returnNew: true, fields: ["u": 1], upsert: true))
+        #expect(f.value == ["_id": 50, "u": 1] && f.upsertedID == 50 && !f.updatedExisting)
+        #expect(throws: FolioError.self) { try engine.findAndModify(ns, FindAndModifyRequest(filter: [:])) }
+    }
+}
+
+@Suite struct EngineReadTests {
+    @Test(arguments: Backend.allCases)
+    func cursorsStreamFromOneSnapshotInBatches(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, (0..<1000).map { ["_id": .int32(Int32($0)), "v": .int32(Int32($0 % 10))] })
+        let cursor = try engine.find(ns, FindRequest(filter: ["v": 3]))
+        let first = try cursor.next(maxCount: 7)
+        #expect(first.count == 7)
+        // Writes after the cursor opened are not visible to it.
+        _ = try engine.insert(ns, [["_id": 5000, "v": 3]])
+        _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": 3], limitOne: true)])
+        let rest = try cursor.all()
+        #expect(first.count + rest.count == 100)
+        #expect(cursor.isExhausted)
+        #expect(try engine.count(ns, filter: ["v": 3]) == 100)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func sortSkipLimitProjection(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": 1, "a": 3, "b": "x"], ["_id": 2, "a": [1, 9]], ["_id": 3], ["_id": 4, "a": 2, "b": "y"]])
+        let got = try docs(engine.find(ns, FindRequest(sort: ["a": 1, "_id": -1], projection: ["b": 0], skip: 1, limit: 2)))
+        #expect(got == [["_id": 2, "a": [1, 9]], ["_id": 4, "a": 2]])
+        #expect(try engine.distinct(ns, key: "a") == [3, 1, 9, 2])
+    }
+
+    @Test func sortsBeyondTheMemoryLimitSpillOrFail() throws {
+        let engine = try Engine.inMemory()
+        defer { engine.close() }
+        _ = try engine.insert(ns, (0..<3000).map { ["_id": .int32(Int32($0)), "k": .int32(Int32(($0 * 7919) % 3000)), "pad": .string(String(repeating: "p", count: 200))] })
+        #expect(throws: FolioError.self) {
+            _ = try engine.find(ns, FindRequest(sort: ["k": 1], allowDiskUse: false), sortMemoryLimitBytes: 64 * 1024)
+        }
+        do {
+            _ = try engine.find(ns, FindRequest(sort: ["k": 1], allowDiskUse: false), sortMemoryLimitBytes: 64 * 1024)
+        } catch {
+            #expect(error.code == .queryExceededMemoryLimitNoDiskUseAllowed)
+        }
+        let spilled = try docs(engine.find(ns, FindRequest(sort: ["k": -1], allowDiskUse: true), sortMemoryLimitBytes: 64 * 1024))
+        #expect(spilled.count == 3000)
+        #expect(spilled.map { $0["k"]!.exactInt64! } == (0..<3000).reversed().map { Int64($0) })
+    }
+
+    @Test func catalogSurvivesRestartAndRename() throws {
+        let dir = tempDir()
+        do {
+            let engine = try Engine.open(directory: dir)
+            _ = try engine.insert(ns, [["_id": 1]])
+            try engine.createCollection(try Namespace(database: "app", collection: "empty"), options: ["capped": false])
+            try engine.renameCollection(ns, to: try Namespace(database: "other", collection: "people"))
+            engine.close()
+        }
+        let engine = try Engine.open(directory: dir)
+        defer { engine.close() }
+        #expect(engine.databaseNames() == ["app", "other"])
+        #expect(engine.collections(in: "app").map(\.name) == ["empty"])
+        #expect(engine.collections(in: "app").first?.options == ["capped": false])
+        #expect(try docs(engine.find(try Namespace(database: "other", collection: "people"), FindRequest())) == [["_id": 1]])
+        #expect(throws: FolioError.self) { try engine.createCollection(try Namespace(database: "app", collection: "empty"), options: ["x": 1]) }
+        #expect(try engine.dropCollection(try Namespace(database: "app", collection: "empty")))
+        #expect(try !engine.dropCollection(try Namespace(database: "app", collection: "empty")))
+    }
+
+    @Test func namespacesAreValidated() {
+        #expect(throws: FolioError.self) { try Namespace(database: "a.b", collection: "c") }
+        #expect(throws: FolioError.self) { try Namespace(database: "db", collection: "") }
+        #expect(throws: FolioError.self) { try Namespace(database: "db", collection: "$x") }
+        #expect(throws: FolioError.self) { try Namespace(database: String(repeating: "d", count: 70), collection: "c") }
+    }
+
+    @Test func secondProcessIsLockedOut() throws {
+        let dir = tempDir()
+        let engine = try Engine.open(directory: dir)
+        defer { engine.close() }
+        #expect(throws: FolioError.self) { try Engine.open(directory: dir) }
+    }
+}
+
+@Suite struct EngineConcurrencyTests {
+    /// Many threads write at once; group commit acknowledges every write and loses none.
+    @Test(arguments: Backend.allCases)
+    func concurrentWritersAreAllAcknowledgedAndPresent(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let threads = 8, perThread = 200
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for i in 0..<perThread {
+                let r = try! engine.insert(ns, [["_id": .int32(Int32(t * perThread + i)), "t": .int32(Int32(t))]])
+                precondition(r.insertedCount == 1)
+                if i % 10 == 0 {
+                    _ = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int32(Int32(t * perThread + i))], update: ["$inc": ["n": 1]])])
+                }
+            }
+        }
+        #expect(try engine.count(ns) == threads * perThread)
+        #expect(try engine.count(ns, filter: ["n": 1]) == threads * perThread / 10)
+    }
+}
