@@ -1,0 +1,77 @@
+import Dispatch
+@_exported import FolioBSON
+@_exported import FolioQuery
+@_exported import FolioEngine
+
+/// An embedded Folio database: the same engine the server runs, in your process.
+///
+/// ```swift
+/// let folio = try FolioClient.open(directory: "./data")
+/// let users = folio.database("app").collection("users", as: User.self)
+/// try await users.insertOne(User(_id: ObjectID(), name: "Ada"))
+/// for try await user in users.find(["name": "Ada"]) { print(user.name) }
+/// ```
+public final class FolioClient: Sendable {
+    let engine: Engine
+    /// Engine calls run here, off the caller's task executor (the engine is synchronous).
+    let queue = DispatchQueue(label: "folio.engine", attributes: .concurrent)
+
+    init(engine: Engine) { self.engine = engine }
+
+    /// Opens (creating if needed) a data directory.
+    /// - Throws: `FolioError` when the directory is unusable or locked by another process.
+    public static func open(directory: String) throws(FolioError) -> FolioClient {
+        FolioClient(engine: try Engine.open(directory: directory))
+    }
+
+    /// A database that keeps everything in memory.
+    public static func inMemory() throws(FolioError) -> FolioClient {
+        FolioClient(engine: try Engine.inMemory())
+    }
+
+    /// The database named `name` (created implicitly by its first write).
+    public func database(_ name: String) -> FolioDatabase { FolioDatabase(folio: self, name: name) }
+
+    /// Names of databases holding at least one collection.
+    public func databaseNames() -> [String] { engine.databaseNames() }
+
+    /// Closes storage; later calls fail.
+    public func close() { engine.close() }
+
+    /// Runs synchronous engine work on the engine queue.
+    func run<R: Sendable>(_ body: @escaping @Sendable () throws(FolioError) -> R) async throws(FolioError) -> R {
+        let result: Result<R, FolioError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(FolioError) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// A database: a namespace for collections.
+public struct FolioDatabase: Sendable {
+    let folio: FolioClient
+    public let name: String
+
+    /// A collection of raw `Document`s.
+    public func collection(_ name: String) -> FolioCollection<Document> { FolioCollection(database: self, name: name) }
+
+    /// A collection whose documents are decoded as `T`.
+    public func collection<T: Codable & Sendable>(_ name: String, as type: T.Type) -> FolioCollection<T> {
+        FolioCollection(database: self, name: name)
+    }
+
+    /// Names of the collections.
+    public func collectionNames() -> [String] { folio.engine.collections(in: name).map(\.name) }
+
+    /// Drops every collection.
+    public func drop() async throws(FolioError) {
+        let engine = folio.engine, name = self.name
+        try await folio.run { () throws(FolioError) in try engine.dropDatabase(name) }
+    }
+}

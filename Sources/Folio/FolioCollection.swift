@@ -1,0 +1,215 @@
+@_exported import FolioBSON
+import FolioEngine
+import FolioQuery
+
+/// A collection of documents decoded as `T` (`Document` for raw access). Every call runs the
+/// same engine code path as the server's commands.
+public struct FolioCollection<T: Codable & Sendable>: Sendable {
+    let database: FolioDatabase
+    public let name: String
+
+    var engine: Engine { database.folio.engine }
+
+    func namespace() throws(FolioError) -> Namespace { try Namespace(database: database.name, collection: name) }
+
+    func encode(_ value: T) throws(FolioError) -> Document {
+        if let d = value as? Document { return d }
+        do { return try BSONEncoder().encode(value) } catch {
+            throw FolioError(.badValue, "cannot encode \(T.self) as a document: \(error)")
+        }
+    }
+
+    static func decode(_ raw: RawDocument) throws(FolioError) -> T {
+        if T.self == Document.self { return raw.document() as! T }
+        do { return try BSONDecoder().decode(T.self, from: raw) } catch {
+            throw FolioError(.typeMismatch, "cannot decode \(T.self) from \(raw.document()): \(error)")
+        }
+    }
+
+    /// Inserts one document; returns its `_id` (generated when absent).
+    /// - Throws: 11000 DuplicateKey, 53/2/52 for bad `_id`s, 10334 for oversized documents.
+    /// - Complexity: O(log n) per index.
+    @discardableResult
+    public func insertOne(_ value: T) async throws(FolioError) -> BSON {
+        try await insertMany([value])[0]
+    }
+
+    /// Inserts documents in order, stopping at the first error (which is thrown).
+    @discardableResult
+    public func insertMany(_ values: [T], ordered: Bool = true) async throws(FolioError) -> [BSON] {
+        let ns = try namespace()
+        let documents = try values.map { v throws(FolioError) in try encode(v) }
+        let engine = self.engine
+        let result = try await database.folio.run { () throws(FolioError) in try engine.insert(ns, documents, options: WriteOptions(ordered: ordered)) }
+        if let first = result.writeErrors.first { throw first.error }
+        return (0..<documents.count).compactMap { result.insertedIDs[$0] }
+    }
+
+    /// Documents matching `filter`, as an async sequence read in batches from one snapshot.
+    public func find(_ filter: Document = [:], sort: Document? = nil, skip: Int = 0, limit: Int = 0,
+                     projection: Document? = nil) -> FindSequence<T> {
+        FindSequence(collection: self, request: FindRequest(filter: filter, sort: sort, projection: projection, skip: skip, limit: limit))
+    }
+
+    /// The first document matching `filter` (in `sort` order when given).
+    public func findOne(_ filter: Document = [:], sort: Document? = nil) async throws(FolioError) -> T? {
+        let ns = try namespace()
+        let engine = self.engine
+        let raw = try await database.folio.run { () throws(FolioError) -> [RawDocument] in
+            try engine.find(ns, FindRequest(filter: filter, sort: sort, limit: 1)).all()
+        }
+        return try raw.first.map { r throws(FolioError) in try Self.decode(r) }
+    }
+
+    /// Result of an update: matched, modified, and the upserted `_id`.
+    public struct UpdateOutcome: Sendable {
+        public var matchedCount: Int
+        public var modifiedCount: Int
+        public var upsertedID: BSON?
+    }
+
+    func update(_ statement: UpdateStatement) async throws(FolioError) -> UpdateOutcome {
+        let ns = try namespace()
+        let engine = self.engine
+        let r = try await database.folio.run { () throws(FolioError) in try engine.update(ns, [statement]) }
+        if let e = r.writeErrors.first { throw e.error }
+        return UpdateOutcome(matchedCount: r.matched, modifiedCount: r.modified, upsertedID: r.upserted.first?.id)
+    }
+
+    /// Updates the first matching document with update operators or a pipeline.
+    @discardableResult
+    public func updateOne(_ filter: Document, _ update: BSON, upsert: Bool = false, arrayFilters: [BSON]? = nil) async throws(FolioError) -> UpdateOutcome {
+        try Self.requireOperators(update)
+        return try await self.update(UpdateStatement(filter: filter, update: update, upsert: upsert, arrayFilters: arrayFilters))
+    }
+
+    /// Updates every matching document.
+    @discardableResult
+    public func updateMany(_ filter: Document, _ update: BSON, upsert: Bool = false, arrayFilters: [BSON]? = nil) async throws(FolioError) -> UpdateOutcome {
+        try Self.requireOperators(update)
+        return try await self.update(UpdateStatement(filter: filter, update: update, upsert: upsert, multi: true, arrayFilters: arrayFilters))
+    }
+
+    /// Replaces the first matching document (keeping its `_id`).
+    @discardableResult
+    public func replaceOne(_ filter: Document, _ replacement: T, upsert: Bool = false) async throws(FolioError) -> UpdateOutcome {
+        let d = try encode(replacement)
+        if d.fieldNames.contains(where: { $0.hasPrefix("$") }) {
+            throw FolioError(.badValue, "replacement document must not contain update operators")
+        }
+        return try await self.update(UpdateStatement(filter: filter, update: .document(d), upsert: upsert))
+    }
+
+    static func requireOperators(_ update: BSON) throws(FolioError) {
+        if case .document(let d) = update, let first = d.fieldNames.first, !first.hasPrefix("$") {
+            throw FolioError(.failedToParse, "update document requires atomic operators")
+        }
+    }
+
+    /// Deletes the first matching document; returns how many were deleted (0 or 1).
+    @discardableResult
+    public func deleteOne(_ filter: Document) async throws(FolioError) -> Int { try await delete(filter, one: true) }
+
+    /// Deletes every matching document.
+    @discardableResult
+    public func deleteMany(_ filter: Document) async throws(FolioError) -> Int { try await delete(filter, one: false) }
+
+    func delete(_ filter: Document, one: Bool) async throws(FolioError) -> Int {
+        let ns = try namespace()
+        let engine = self.engine
+        let r = try await database.folio.run { () throws(FolioError) in try engine.delete(ns, [DeleteStatement(filter: filter, limitOne: one)]) }
+        if let e = r.writeErrors.first { throw e.error }
+        return r.deleted
+    }
+
+    func findAndModify(_ request: FindAndModifyRequest) async throws(FolioError) -> T? {
+        let ns = try namespace()
+        let engine = self.engine
+        let r = try await database.folio.run { () throws(FolioError) in try engine.findAndModify(ns, request) }
+        return try r.value.map { d throws(FolioError) in try Self.decode(RawDocument(trusted: d.bsonBytes())) }
+    }
+
+    /// Updates one document atomically and returns it before (default) or after the update.
+    public func findOneAndUpdate(_ filter: Document, _ update: BSON, sort: Document? = nil, returnNew: Bool = false,
+                                 upsert: Bool = false) async throws(FolioError) -> T? {
+        try Self.requireOperators(update)
+        return try await findAndModify(FindAndModifyRequest(filter: filter, sort: sort, update: update, returnNew: returnNew, upsert: upsert))
+    }
+
+    /// Replaces one document atomically and returns it before (default) or after.
+    public func findOneAndReplace(_ filter: Document, _ replacement: T, sort: Document? = nil, returnNew: Bool = false,
+                                  upsert: Bool = false) async throws(FolioError) -> T? {
+        try await findAndModify(FindAndModifyRequest(filter: filter, sort: sort, update: .document(try encode(replacement)),
+                                                     returnNew: returnNew, upsert: upsert))
+    }
+
+    /// Deletes one document atomically and returns it.
+    public func findOneAndDelete(_ filter: Document, sort: Document? = nil) async throws(FolioError) -> T? {
+        try await findAndModify(FindAndModifyRequest(filter: filter, sort: sort, remove: true))
+    }
+
+    /// Counts matching documents.
+    public func countDocuments(_ filter: Document = [:], skip: Int = 0, limit: Int = 0) async throws(FolioError) -> Int {
+        let ns = try namespace()
+        let engine = self.engine
+        return try await database.folio.run { () throws(FolioError) in try engine.count(ns, filter: filter, skip: skip, limit: limit) }
+    }
+
+    /// The number of documents, from collection metadata.
+    public func estimatedDocumentCount() async throws(FolioError) -> Int {
+        let ns = try namespace()
+        let engine = self.engine
+        return try await database.folio.run { () throws(FolioError) in try engine.estimatedCount(ns) }
+    }
+
+    /// Distinct values of `key` among matching documents (arrays unwound).
+    public func distinct(_ key: String, filter: Document = [:]) async throws(FolioError) -> [BSON] {
+        let ns = try namespace()
+        let engine = self.engine
+        return try await database.folio.run { () throws(FolioError) in try engine.distinct(ns, key: key, filter: filter) }
+    }
+
+    /// Drops the collection.
+    public func drop() async throws(FolioError) {
+        let ns = try namespace()
+        let engine = self.engine
+        _ = try await database.folio.run { () throws(FolioError) in try engine.dropCollection(ns) }
+    }
+}
+
+/// The results of `find`, read lazily in batches from one snapshot.
+public struct FindSequence<T: Codable & Sendable>: AsyncSequence, Sendable {
+    public typealias Element = T
+    let collection: FolioCollection<T>
+    let request: FindRequest
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let collection: FolioCollection<T>
+        let request: FindRequest
+        var cursor: Cursor?
+        var buffer: [RawDocument] = []
+
+        public mutating func next() async throws(FolioError) -> T? {
+            if cursor == nil {
+                let ns = try collection.namespace()
+                let engine = collection.engine, request = self.request
+                cursor = try await collection.database.folio.run { () throws(FolioError) in try engine.find(ns, request) }
+            }
+            if buffer.isEmpty, let c = cursor, !c.isExhausted {
+                buffer = try await collection.database.folio.run { () throws(FolioError) in try c.next(maxCount: 256) }
+            }
+            guard !buffer.isEmpty else { return nil }
+            return try FolioCollection<T>.decode(buffer.removeFirst())
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(collection: collection, request: request) }
+
+    /// Collects every result.
+    public func toArray() async throws(FolioError) -> [T] {
+        var out: [T] = []
+        var it = makeAsyncIterator()
+        while let v = try await it.next() { out.append(v) }
+        return out
+    }
+}
