@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "folio",
             dependencies: [
-                "FolioServer", "Folio",
+                "FolioServer", "Folio", "FolioEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
