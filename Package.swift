@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "FolioBSON", targets: ["FolioBSON"]),
         .library(name: "FolioQuery", targets: ["FolioQuery"]),
+        .library(name: "FolioEngine", targets: ["FolioEngine"]),
         .library(name: "Folio", targets: ["Folio"]),
         .executable(name: "folio", targets: ["folio"]),
     ],

@@ -32,5 +32,16 @@ let package = Package(
             path: "Benchmarks/FolioQueryBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .systemLibrary(name: "CSQLiteBench", path: "Sources/CSQLiteBench", pkgConfig: "sqlite3"),
+        .executableTarget(
+            name: "FolioEngineBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FolioEngine", package: "Folio"),
+                "CSQLiteBench",
+            ],
+            path: "Benchmarks/FolioEngineBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -45,6 +45,9 @@ public final class Cursor: Sendable {
         var pending: [RawDocument] = []
     }
 
+    /// Rows read per storage call while scanning.
+    static let chunk = 1024
+
     let store: String?
     let filter: Filter
     let projection: Projection?
@@ -109,15 +112,24 @@ public final class Cursor: Sendable {
         if !s.pending.isEmpty { return s.pending.removeFirst() }
         if let sorted = s.sorted { return sorted.next() }
         guard let store, let snapshot = s.snapshot else { return nil }
+        let filter = self.filter
         while !s.scanDone {
             let range = KeyRange(lower: s.lastKey, lowerInclusive: s.lastKey == nil, upper: nil)
-            let chunk = try Folio_storage { () throws(StorageError) in try snapshot.scan(store, range, reverse: false, limit: Engine.scanChunk) }
-            if chunk.count < Engine.scanChunk { s.scanDone = true }
-            if let last = chunk.last { s.lastKey = last.key }
-            for (_, value) in chunk {
-                let raw = RawDocument(trusted: value)
-                if filter.matches(raw) { s.pending.append(raw) }
+            var seen = 0
+            var pending: [RawDocument] = []
+            let last = try Folio_storage { () throws(StorageError) in
+                try snapshot.visit(store, range, limit: Cursor.chunk) { _, value in
+                    seen += 1
+                    let verdict = filter.quickVerdict(value)
+                    if verdict == false { return true }
+                    let raw = RawDocument(trusted: Array(value))
+                    if verdict == true || filter.matches(raw) { pending.append(raw) }
+                    return true
+                }
             }
+            if seen < Cursor.chunk { s.scanDone = true }
+            if let last { s.lastKey = last }
+            s.pending += pending
             if !s.pending.isEmpty { return s.pending.removeFirst() }
         }
         return nil

@@ -26,6 +26,30 @@ extension Engine {
         }
     }
 
+    /// Visits records matching `filter` in `_id` order, testing borrowed bytes first so
+    /// records the compiled filter rejects are never copied. Returns the last key scanned.
+    @discardableResult
+    static func forEachMatch(_ snapshot: any StorageSnapshot, _ store: String, _ filter: Filter, after: [UInt8]? = nil,
+                             chunk: Int = scanChunk, _ visit: ([UInt8], RawDocument) -> Bool) throws -> [UInt8]? {
+        var last = after
+        while true {
+            let range = KeyRange(lower: last, lowerInclusive: last == nil, upper: nil)
+            var seen = 0
+            var stopped = false
+            let chunkLast = try snapshot.visit(store, range, limit: chunk) { key, value in
+                seen += 1
+                let verdict = filter.quickVerdict(value)
+                if verdict == false { return true }
+                let raw = RawDocument(trusted: Array(value))
+                if verdict == nil && !filter.matches(raw) { return true }
+                if !visit(Array(key), raw) { stopped = true; return false }
+                return true
+            }
+            if let chunkLast { last = chunkLast }
+            if stopped || seen < chunk { return last }
+        }
+    }
+
     /// The `_id` value the filter pins with an equality, if any (then a point lookup suffices).
     static func pinnedID(_ expression: MatchExpression) -> BSON? {
         for (path, predicates) in expression.indexablePredicates where path.dotted == "_id" {
@@ -51,8 +75,8 @@ extension Engine {
             }
             return out
         }
-        try forEachRecord(snapshot, store) { key, raw in
-            if filter.matches(raw) { out.append((key, raw)) }
+        try forEachMatch(snapshot, store, filter) { key, raw in
+            out.append((key, raw))
             return limit.map { out.count < $0 } ?? true
         }
         return out

@@ -91,7 +91,8 @@ extension Engine {
                 var result = InsertResult()
                 for (i, document) in documents.enumerated() {
                     do {
-                        let id = try txn.atomically { try self.insertOne(ns, document, txn) }
+                        // One put per document after validation: atomic without a savepoint.
+                        let id = try self.insertOne(ns, document, txn)
                         result.insertedCount += 1
                         result.insertedIDs[i] = id
                     } catch {
@@ -133,10 +134,9 @@ extension Engine {
     func storeNew(_ entry: CollectionEntry, _ document: Document, _ bytes: [UInt8], _ txn: any StorageWriteTransaction) throws {
         let id = document["_id"]!
         let key = KeyString.encode(id)
-        if try txn.get(entry.recordStore, key) != nil {
+        guard try txn.insert(entry.recordStore, key, bytes) else {
             throw Engine.duplicateKey(entry.namespace, index: "_id_", keyPattern: ["_id": 1], keyValue: ["_id": id])
         }
-        try txn.put(entry.recordStore, key, bytes)
     }
 
     /// Runs update statements.

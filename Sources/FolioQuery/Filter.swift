@@ -61,6 +61,21 @@ public struct Filter: Sendable {
     }
 
     public func matches(_ document: Document) -> Bool { matches(document.raw) }
+
+    /// A verdict from borrowed bytes without copying them: false or true when the compiled
+    /// program decides alone, nil when the general matcher must see the whole document.
+    public func quickVerdict(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool? {
+        guard let base = bytes.baseAddress, bytes.count >= 5 else { return nil }
+        var undecided = false
+        for step in program {
+            switch step.evaluate(base, start: 0, end: bytes.count - 1) {
+            case .yes: continue
+            case .no: return false
+            case .undecided: undecided = true
+            }
+        }
+        return undecided || !rest.isEmpty ? nil : true
+    }
 }
 
 /// One comparison of a top-level field with a number, string or boolean operand.

@@ -44,6 +44,16 @@ struct SortedStore: Sendable {
         return true
     }
 
+    func visit(_ range: KeyRange, limit: Int?, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) -> [UInt8]? {
+        var last: [UInt8]?
+        for (k, v) in scan(range, reverse: false, limit: limit) {
+            last = k
+            let more = k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in body(kb, vb) } }
+            if !more { break }
+        }
+        return last
+    }
+
     func scan(_ range: KeyRange, reverse: Bool, limit: Int?) -> [(key: [UInt8], value: [UInt8])] {
         var start = range.lower.map(lowerBound) ?? 0
         if let lower = range.lower, !range.lowerInclusive, start < keys.count, keys[start] == lower { start += 1 }
@@ -113,6 +123,11 @@ final class MemorySnapshot: StorageSnapshot, @unchecked Sendable {
         try self.store(store).scan(range, reverse: reverse, limit: limit)
     }
 
+    func visit(_ store: String, _ range: KeyRange, limit: Int?,
+               _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) throws(StorageError) -> [UInt8]? {
+        try self.store(store).visit(range, limit: limit, body)
+    }
+
     func storeNames() throws(StorageError) -> [String] { state.stores.keys.sorted() }
 
     func count(_ store: String) throws(StorageError) -> Int { try self.store(store).keys.count }
@@ -144,6 +159,11 @@ final class MemoryWriteTransaction: StorageWriteTransaction, @unchecked Sendable
         try self.store(store).scan(range, reverse: reverse, limit: limit)
     }
 
+    func visit(_ store: String, _ range: KeyRange, limit: Int?,
+               _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) throws(StorageError) -> [UInt8]? {
+        try self.store(store).visit(range, limit: limit, body)
+    }
+
     func storeNames() throws(StorageError) -> [String] { working.stores.keys.sorted() }
 
     func count(_ store: String) throws(StorageError) -> Int { try self.store(store).keys.count }
@@ -166,6 +186,13 @@ final class MemoryWriteTransaction: StorageWriteTransaction, @unchecked Sendable
     func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
         guard working.stores[store] != nil else { throw .noSuchStore(store) }
         working.stores[store]!.put(key, value)
+    }
+
+    func insert(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
+        guard let s = working.stores[store] else { throw .noSuchStore(store) }
+        if s.get(key) != nil { return false }
+        working.stores[store]!.put(key, value)
+        return true
     }
 
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {

@@ -31,6 +31,15 @@ final class SQLiteConnection: @unchecked Sendable {
 
     var lastError: String { String(cString: sqlite3_errmsg(handle)) }
 
+    /// Runs a short statement through the statement cache (BEGIN, COMMIT, SAVEPOINT...), so
+    /// it is parsed once per connection instead of on every call.
+    func run(_ sql: String) throws(StorageError) {
+        let s = try statement(sql)
+        defer { sqlite3_reset(s) }
+        let rc = sqlite3_step(s)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw .io("\(lastError) (\(sql))") }
+    }
+
     /// Runs SQL without results (DDL, PRAGMA, BEGIN/COMMIT).
     func execute(_ sql: String) throws(StorageError) {
         var message: UnsafeMutablePointer<CChar>?

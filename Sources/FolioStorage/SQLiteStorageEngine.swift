@@ -100,14 +100,13 @@ public final class SQLiteStorageEngine: StorageEngine {
     public func snapshot() throws(StorageError) -> any StorageSnapshot {
         try checkOpen()
         let c = try takeReader()
+        // The WAL snapshot is fixed by the transaction's first read: make one now, so the
+        // snapshot is the state at this call (cached statements: no SQL parsing per call).
         do throws(StorageError) {
-            try c.execute("BEGIN")
-            // The first read fixes the WAL snapshot.
-            let s = try c.statement("SELECT count(*) FROM sqlite_master")
-            _ = try c.step(s)
-            sqlite3_reset(s)
+            try c.run("BEGIN")
+            try c.run("SELECT 1 FROM sqlite_master LIMIT 1")
         } catch {
-            try? c.execute("ROLLBACK")
+            try? c.run("ROLLBACK")
             throw error
         }
         return SQLiteSnapshot(engine: self, connection: c, ownsTransaction: true)
@@ -117,7 +116,7 @@ public final class SQLiteStorageEngine: StorageEngine {
         try checkOpen()
         writerGate.wait()
         do throws(StorageError) {
-            try writer.execute("BEGIN IMMEDIATE")
+            try writer.run("BEGIN IMMEDIATE")
         } catch {
             writerGate.signal()
             throw error
@@ -218,6 +217,47 @@ class SQLiteReader: @unchecked Sendable {
         }
     }
 
+    func visit(_ store: String, _ range: KeyRange, limit: Int?,
+               _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) throws(StorageError) -> [UInt8]? {
+        try withConnection { (c) throws(StorageError) -> [UInt8]? in
+            var conditions: [String] = []
+            if range.lower != nil { conditions.append(range.lowerInclusive ? "k >= ?" : "k > ?") }
+            if range.upper != nil { conditions.append(range.upperInclusive ? "k <= ?" : "k < ?") }
+            var sql = "SELECT k, v FROM \(tableName(store))"
+            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            sql += " ORDER BY k"
+            if limit != nil { sql += " LIMIT ?" }
+            do throws(StorageError) {
+                let s = try c.statement(sql)
+                defer { sqlite3_reset(s) }
+                var index: Int32 = 1
+                if let lower = range.lower { c.bind(s, index, lower); index += 1 }
+                if let upper = range.upper { c.bind(s, index, upper); index += 1 }
+                if let limit { sqlite3_bind_int64(s, index, Int64(limit)) }
+                // Column memory is only valid until the next step: keep a copy of the last key
+                // in one reused buffer.
+                var last: [UInt8] = []
+                var any = false
+                while try c.step(s) {
+                    let k = SQLiteReader.borrowed(s, 0), v = SQLiteReader.borrowed(s, 1)
+                    last.removeAll(keepingCapacity: true)
+                    last.append(contentsOf: k)
+                    any = true
+                    if !body(k, v) { break }
+                }
+                return any ? last : nil
+            } catch {
+                throw mapMissing(error, c, store)
+            }
+        }
+    }
+
+    static func borrowed(_ s: OpaquePointer, _ column: Int32) -> UnsafeBufferPointer<UInt8> {
+        let n = Int(sqlite3_column_bytes(s, column))
+        guard n > 0, let p = sqlite3_column_blob(s, column) else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: p.assumingMemoryBound(to: UInt8.self), count: n)
+    }
+
     func storeNames() throws(StorageError) -> [String] {
         try withConnection { (c) throws(StorageError) -> [String] in
             let s = try c.statement("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'st:%' ORDER BY name")
@@ -261,7 +301,7 @@ final class SQLiteSnapshot: SQLiteReader, StorageSnapshot, @unchecked Sendable {
             return true
         }
         guard release else { return }
-        try? connection.execute("COMMIT")
+        try? connection.run("COMMIT")
         engine.returnReader(connection)
     }
 }
@@ -307,6 +347,21 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
         }
     }
 
+    func insert(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
+        try withConnection { (c) throws(StorageError) -> Bool in
+            do throws(StorageError) {
+                let s = try c.statement("INSERT OR IGNORE INTO \(tableName(store)) (k, v) VALUES (?, ?)")
+                defer { sqlite3_reset(s) }
+                c.bind(s, 1, key)
+                c.bind(s, 2, value)
+                _ = try c.step(s)
+                return sqlite3_changes(c.handle) > 0
+            } catch {
+                throw mapMissing(error, c, store)
+            }
+        }
+    }
+
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
         try withConnection { (c) throws(StorageError) -> Bool in
             do throws(StorageError) {
@@ -322,15 +377,15 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     }
 
     func atomically<R>(_ body: () throws -> R) throws -> R {
-        try withConnection { (c) throws(StorageError) in try c.execute("SAVEPOINT folio_statement") }
+        try withConnection { (c) throws(StorageError) in try c.run("SAVEPOINT folio_statement") }
         do {
             let result = try body()
-            try withConnection { (c) throws(StorageError) in try c.execute("RELEASE folio_statement") }
+            try withConnection { (c) throws(StorageError) in try c.run("RELEASE folio_statement") }
             return result
         } catch {
             try? withConnection { (c) throws(StorageError) in
-                try c.execute("ROLLBACK TO folio_statement")
-                try c.execute("RELEASE folio_statement")
+                try c.run("ROLLBACK TO folio_statement")
+                try c.run("RELEASE folio_statement")
             }
             throw error
         }
@@ -342,7 +397,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
             finished = true
             defer { engine.writerGate.signal() }
             do throws(StorageError) {
-                try connection.execute("COMMIT")
+                try connection.run("COMMIT")
             } catch {
                 try? connection.execute("ROLLBACK")
                 throw error
@@ -355,7 +410,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
         lock.withLock { finished in
             guard !finished else { return }
             finished = true
-            try? connection.execute("ROLLBACK")
+            try? connection.run("ROLLBACK")
             engine.writerGate.signal()
         }
     }

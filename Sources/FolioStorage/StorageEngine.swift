@@ -96,6 +96,12 @@ public protocol StorageSnapshot: AnyObject, Sendable {
     /// Entries of `range` in key order (or reverse), at most `limit` when given, resumable by
     /// calling again with a range that starts after the last key seen.
     func scan(_ store: String, _ range: KeyRange, reverse: Bool, limit: Int?) throws(StorageError) -> [(key: [UInt8], value: [UInt8])]
+    /// Visits entries of `range` in key order with borrowed bytes (valid only during the call),
+    /// so scans copy nothing they do not keep. Return false from `body` to stop. Visits at
+    /// most `limit` entries when given; returns the last key visited.
+    @discardableResult
+    func visit(_ store: String, _ range: KeyRange, limit: Int?,
+               _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) throws(StorageError) -> [UInt8]?
     /// Names of all stores.
     func storeNames() throws(StorageError) -> [String]
     /// Number of entries in a store.
@@ -111,6 +117,8 @@ public protocol StorageWriteTransaction: StorageSnapshot {
     /// Renames a store (collections renamed keep their data).
     func renameStore(_ store: String, to newName: String) throws(StorageError)
     func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError)
+    /// Stores the entry unless the key exists; returns false (and changes nothing) if it does.
+    func insert(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool
     /// Removes a key; returns whether it existed.
     @discardableResult
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool

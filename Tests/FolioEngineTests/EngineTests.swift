@@ -223,11 +223,28 @@ func docs(_ cursor: Cursor) throws -> [Document] { try cursor.all().map { $0.doc
                 let r = try! engine.insert(ns, [["_id": .int32(Int32(t * perThread + i)), "t": .int32(Int32(t))]])
                 precondition(r.insertedCount == 1)
                 if i % 10 == 0 {
-                    _ = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int32(Int32(t * perThread + i))], update: ["$inc": ["n": 1]])])
+                    let u = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int32(Int32(t * perThread + i))], update: ["$inc": ["n": 1]])])
+                    precondition(u.matched == 1 && u.modified == 1, "update of \(t * perThread + i): matched \(u.matched) modified \(u.modified) errors \(u.writeErrors.map(\.error))")
                 }
             }
         }
         #expect(try engine.count(ns) == threads * perThread)
-        #expect(try engine.count(ns, filter: ["n": 1]) == threads * perThread / 10)
+        let updated = try engine.count(ns, filter: ["n": 1])
+        let scanned = try engine.find(ns, FindRequest()).all().filter { $0.lookup("n") != nil }.count
+        #expect(updated == threads * perThread / 10, "count \(updated), scan \(scanned)")
+    }
+}
+
+@Suite struct EngineUpdateAfterInsertTests {
+    @Test(arguments: Backend.allCases)
+    func updateByIDAfterInsert(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        for i in 0..<50 {
+            _ = try engine.insert(ns, [["_id": .int32(Int32(i))]])
+            let r = try engine.update(ns, [UpdateStatement(filter: ["_id": .int32(Int32(i))], update: ["$inc": ["n": 1]])])
+            #expect(r.matched == 1 && r.modified == 1 && r.writeErrors.isEmpty, "i \(i): \(r.matched) \(r.modified) \(r.writeErrors.map(\.error))")
+        }
+        #expect(try engine.count(ns, filter: ["n": 1]) == 50)
     }
 }

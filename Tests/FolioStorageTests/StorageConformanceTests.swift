@@ -176,6 +176,21 @@ func k(_ bytes: UInt8...) -> [UInt8] { bytes }
             let model = committed.sorted { compareKeys($0.key, $1.key) < 0 }
             #expect(all.map(\.key) == model.map(\.key), "seed \(seed) round \(round)")
             #expect(all.map(\.value) == model.map(\.value), "seed \(seed) round \(round)")
+            // Chunked visits with borrowed bytes, resumed after the returned key, see everything.
+            var visited: [[UInt8]] = []
+            var after: [UInt8]? = nil
+            while true {
+                var n = 0
+                let last = try check.visit("m", KeyRange(lower: after, lowerInclusive: after == nil), limit: 3) { key, value in
+                    visited.append(Array(key))
+                    n += 1
+                    _ = value.count
+                    return true
+                }
+                if let last { after = last }
+                if n < 3 { break }
+            }
+            #expect(visited == model.map(\.key), "seed \(seed) round \(round) chunked visit")
             let lower = [UInt8.random(in: 0...255, using: &rng)]
             let reversed = try check.scan("m", KeyRange(lower: lower), reverse: true, limit: 3).map(\.key)
             #expect(reversed == Array(model.map(\.key).filter { compareKeys($0, lower) >= 0 }.reversed().prefix(3)), "seed \(seed)")
