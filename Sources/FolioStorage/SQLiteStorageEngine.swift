@@ -23,6 +23,12 @@ import Glibc
 //     it and every earlier commit survive power loss too.
 //  4. A snapshot is a read transaction on a pooled reader connection; WAL gives it a stable
 //     view until it ends, while the writer continues.
+//  5. The writer never checkpoints (wal_autocheckpoint=0): a background connection runs a
+//     PASSIVE checkpoint every 250 ms, so commits never pay for copying the WAL into the
+//     database file and fsyncing it (measured here: 40K → 104K inserted 1 KB rows/s).
+//     Passive checkpoints cannot finish while writes continue, so once the WAL passes
+//     `walTruncateBytes` the checkpointer runs TRUNCATE, which waits for a gap between
+//     write transactions and resets the file: the WAL stays bounded.
 //
 // Costs per write transaction: one BEGIN/COMMIT, one cached INSERT per key; no fsync unless
 // durable (then one fsync of the WAL). Per point read: one cached SELECT on a B-tree.
@@ -37,6 +43,9 @@ public final class SQLiteStorageEngine: StorageEngine {
     let writerGate = DispatchSemaphore(value: 1)
     let readers = Mutex<[SQLiteConnection]>([])
     let isClosed = Atomic(false)
+    let checkpointTimer: CheckpointTimer
+    /// WAL size past which the background checkpoint truncates the log (64 MiB).
+    static let walTruncateBytes = 64 << 20
     /// Reader connections kept idle; more are opened under load and closed when returned.
     static let idleReaderLimit = 8
 
@@ -58,21 +67,39 @@ public final class SQLiteStorageEngine: StorageEngine {
         databasePath = directory + "/folio.db"
         do throws(StorageError) {
             writer = try SQLiteConnection(path: databasePath, readOnly: false)
+            // 16 KiB pages: in a WITHOUT ROWID B-tree a 4 KiB page keeps at most ~1 KB of a row
+            // inline, so typical documents spilled to overflow pages (measured: 7x slower
+            // inserts, 4.5x slower scans). Takes effect when the file is created.
+            try writer.execute("PRAGMA page_size=16384")
             try writer.execute("PRAGMA journal_mode=WAL")
             try writer.execute("PRAGMA synchronous=NORMAL")
             try writer.execute("PRAGMA temp_store=MEMORY")
             try writer.execute("PRAGMA cache_size=-65536")
+            try writer.execute("PRAGMA wal_autocheckpoint=0")
         } catch {
             flock(fd, LOCK_UN)
             Glibc.close(fd)
             throw error
         }
+        let checkpointer = try? SQLiteConnection(path: databasePath, readOnly: false)
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.sqlite.checkpoint"))
+        timer.schedule(deadline: .now() + .milliseconds(250), repeating: .milliseconds(250))
+        let walPath = databasePath + "-wal"
+        timer.setEventHandler {
+            var st = stat()
+            let walBytes = stat(walPath, &st) == 0 ? Int(st.st_size) : 0
+            let mode = walBytes > SQLiteStorageEngine.walTruncateBytes ? "TRUNCATE" : "PASSIVE"
+            try? checkpointer?.execute("PRAGMA wal_checkpoint(\(mode))")
+        }
+        timer.resume()
+        checkpointTimer = CheckpointTimer(timer)
     }
 
     deinit { close() }
 
     public func close() {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        checkpointTimer.timer.cancel()
         writerGate.wait()
         readers.withLock { $0.removeAll() }
         try? writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -416,4 +443,11 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     }
 
     func close() { rollback() }
+}
+
+/// The background checkpoint timer.
+// @unchecked Sendable: DispatchSource timers are thread-safe; the engine only cancels it.
+final class CheckpointTimer: @unchecked Sendable {
+    let timer: any DispatchSourceTimer
+    init(_ timer: any DispatchSourceTimer) { self.timer = timer }
 }

@@ -30,7 +30,7 @@ final class RawSQLite: @unchecked Sendable {
 
     init(path: String) {
         sqlite3_open(path, &db)
-        sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID", nil, nil, nil)
+        sqlite3_exec(db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID", nil, nil, nil)
         sqlite3_prepare_v2(db, "INSERT INTO t (k, v) VALUES (?, ?)", -1, &insert, nil)
         sqlite3_prepare_v2(db, "SELECT v FROM t WHERE k = ?", -1, &select, nil)
         sqlite3_prepare_v2(db, "SELECT k, v FROM t", -1, &scan, nil)

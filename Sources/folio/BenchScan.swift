@@ -1,0 +1,55 @@
+import ArgumentParser
+import Folio
+import FolioEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `folio bench-scan` (hidden): loads N ~1 KB documents, then scans them with a filter that
+/// matches nothing, reporting documents per second and the process's peak resident memory.
+/// scripts/bench runs it with 1,000,000 documents (about 1 GB of BSON).
+struct BenchScan: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-scan", shouldDisplay: false)
+
+    @Option var dbpath: String
+    @Option var documents: Int = 1_000_000
+
+    func run() throws {
+        let engine = try Engine.open(directory: dbpath)
+        defer { engine.close() }
+        let ns = try Namespace(database: "bench", collection: "scan")
+        let existing = try engine.estimatedCount(ns)
+        let loadStart = now()
+        var i = existing
+        while i < documents {
+            let batch = (i..<min(documents, i + 1000)).map { n -> Document in
+                ["_id": .int64(Int64(n)), "status": "active", "n": .int32(Int32(n % 1000)), "payload": .string(String(repeating: "x", count: 980))]
+            }
+            _ = try engine.insert(ns, batch)
+            i += batch.count
+        }
+        let loaded = now() - loadStart
+        if documents > existing {
+            print("loaded \(documents - existing) documents in \((loaded * 10).rounded() / 10) s (\(Int(Double(documents - existing) / loaded)) docs/s)")
+        }
+        let rssBefore = peakRSSMegabytes()
+        let start = now()
+        let cursor = try engine.find(ns, FindRequest(filter: ["status": "nobody"]))
+        let found = try cursor.all().count
+        let elapsed = now() - start
+        print("scanned \(documents) documents (\(engine.sizeOnDiskBytes / 1_000_000) MB on disk) in \((elapsed * 100).rounded() / 100) s: \(Int(Double(documents) / elapsed)) docs/s, \(found) matched; peak RSS \(peakRSSMegabytes()) MB (before scan \(rssBefore) MB)")
+    }
+
+    func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    func peakRSSMegabytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss / 1024
+    }
+}
