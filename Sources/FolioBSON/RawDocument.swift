@@ -210,3 +210,25 @@ func rawValueLength(_ type: BSONType, _ buf: UnsafeBufferPointer<UInt8>, _ offse
     case .decimal128: return 16
     }
 }
+
+/// Finds a top-level key in the validated document at `start` (terminator at `end`):
+/// the type byte and the offset of the value. Tests the first key byte before comparing.
+@inlinable @inline(__always)
+public func rawLookup(_ base: UnsafePointer<UInt8>, start: Int, end: Int, key k: UnsafeBufferPointer<UInt8>) -> (UInt8, Int)? {
+    let kn = k.count
+    let first: UInt8 = kn > 0 ? k[0] : 0
+    var p = start + 4
+    while p < end {
+        let typeByte = base[p]
+        var q = p + 1
+        if base[q] == first {
+            var i = 0
+            while i < kn && base[q + i] == k[i] { i += 1 }
+            if i == kn && base[q + kn] == 0 { return (typeByte, q + kn + 1) }
+            q += i
+        }
+        while base[q] != 0 { q += 1 }
+        p = q + 1 + rawValueLength(typeByte: typeByte, base, q + 1)
+    }
+    return nil
+}

@@ -85,30 +85,11 @@ extension RawDocument {
     @inlinable
     public func lookup(keyBytes k: UnsafeBufferPointer<UInt8>) -> RawValue? {
         storage.withUnsafeBufferPointer { buf -> RawValue? in
-            let base = buf.baseAddress!
-            let end = start + byteCount - 1
-            let kn = k.count
-            let first: UInt8 = kn > 0 ? k[0] : 0
-            var p = start + 4
-            while p < end {
-                let typeByte = base[p]
-                var q = p + 1
-                // Cheap first-byte test before the full comparison.
-                if base[q] == first {
-                    var i = 0
-                    while i < kn && base[q + i] == k[i] { i += 1 }
-                    if i == kn && base[q + kn] == 0 {
-                        let valueStart = q + kn + 1
-                        let type = BSONType(rawValue: typeByte)!
-                        return RawValue(type: type, storage: storage, offset: valueStart,
-                                        length: rawValueLength(type, buf, valueStart))
-                    }
-                    q += i
-                }
-                while base[q] != 0 { q += 1 }
-                p = q + 1 + rawValueLength(typeByte: typeByte, base, q + 1)
+            guard let (typeByte, valueStart) = rawLookup(buf.baseAddress!, start: start, end: start + byteCount - 1, key: k) else {
+                return nil
             }
-            return nil
+            let type = BSONType(rawValue: typeByte)!
+            return RawValue(type: type, storage: storage, offset: valueStart, length: rawValueLength(type, buf, valueStart))
         }
     }
 

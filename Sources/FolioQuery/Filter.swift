@@ -134,7 +134,7 @@ struct FastComparison: Sendable {
     /// Evaluates on the document at `start` whose terminator is at `end`.
     @inline(__always)
     func evaluate(_ base: UnsafePointer<UInt8>, start: Int, end: Int) -> Outcome {
-        guard let (typeByte, offset) = key.withUnsafeBufferPointer({ FastComparison.lookup(base, start, end, $0) }) else {
+        guard let (typeByte, offset) = key.withUnsafeBufferPointer({ rawLookup(base, start: start, end: end, key: $0) }) else {
             // Missing: only $ne matches (the operand is never null here).
             return op == .ne ? .yes : .no
         }
@@ -185,26 +185,5 @@ struct FastComparison: Sendable {
             i += 1
         }
         return n == b.count ? 0 : (n < b.count ? -1 : 1)
-    }
-
-    /// Finds a top-level key; returns the type byte and the value's offset.
-    @inline(__always)
-    static func lookup(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ k: UnsafeBufferPointer<UInt8>) -> (UInt8, Int)? {
-        let kn = k.count
-        let first: UInt8 = kn > 0 ? k[0] : 0
-        var p = start + 4
-        while p < end {
-            let typeByte = base[p]
-            var q = p + 1
-            if base[q] == first {
-                var i = 0
-                while i < kn && base[q + i] == k[i] { i += 1 }
-                if i == kn && base[q + kn] == 0 { return (typeByte, q + kn + 1) }
-                q += i
-            }
-            while base[q] != 0 { q += 1 }
-            p = q + 1 + rawValueLength(typeByte: typeByte, base, q + 1)
-        }
-        return nil
     }
 }

@@ -106,14 +106,14 @@ public final class MemoryStorageEngine: StorageEngine {
     public func close() { isClosed.store(true, ordering: .releasing) }
 }
 
-final class MemorySnapshot: StorageSnapshot, @unchecked Sendable {
-    // @unchecked: the state is an immutable value captured at creation.
-    let state: MemoryStorageEngine.State
+/// The read side shared by memory snapshots and the memory write transaction.
+protocol MemoryStoreReader: StorageSnapshot {
+    var stores: [String: SortedStore] { get }
+}
 
-    init(_ state: MemoryStorageEngine.State) { self.state = state }
-
+extension MemoryStoreReader {
     func store(_ name: String) throws(StorageError) -> SortedStore {
-        guard let s = state.stores[name] else { throw .noSuchStore(name) }
+        guard let s = stores[name] else { throw .noSuchStore(name) }
         return s
     }
 
@@ -128,14 +128,23 @@ final class MemorySnapshot: StorageSnapshot, @unchecked Sendable {
         try self.store(store).visit(range, limit: limit, body)
     }
 
-    func storeNames() throws(StorageError) -> [String] { state.stores.keys.sorted() }
+    func storeNames() throws(StorageError) -> [String] { stores.keys.sorted() }
 
     func count(_ store: String) throws(StorageError) -> Int { try self.store(store).keys.count }
+}
+
+final class MemorySnapshot: MemoryStoreReader, @unchecked Sendable {
+    // @unchecked: the state is an immutable value captured at creation.
+    let state: MemoryStorageEngine.State
+
+    init(_ state: MemoryStorageEngine.State) { self.state = state }
+
+    var stores: [String: SortedStore] { state.stores }
 
     func close() {}
 }
 
-final class MemoryWriteTransaction: StorageWriteTransaction, @unchecked Sendable {
+final class MemoryWriteTransaction: MemoryStoreReader, StorageWriteTransaction, @unchecked Sendable {
     // @unchecked: used by one thread at a time (the single writer); `finished` guards reuse.
     let engine: MemoryStorageEngine
     var working: MemoryStorageEngine.State
@@ -148,25 +157,7 @@ final class MemoryWriteTransaction: StorageWriteTransaction, @unchecked Sendable
 
     deinit { if !finished { engine.releaseWriter() } }
 
-    func store(_ name: String) throws(StorageError) -> SortedStore {
-        guard let s = working.stores[name] else { throw .noSuchStore(name) }
-        return s
-    }
-
-    func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? { try self.store(store).get(key) }
-
-    func scan(_ store: String, _ range: KeyRange, reverse: Bool, limit: Int?) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
-        try self.store(store).scan(range, reverse: reverse, limit: limit)
-    }
-
-    func visit(_ store: String, _ range: KeyRange, limit: Int?,
-               _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) throws(StorageError) -> [UInt8]? {
-        try self.store(store).visit(range, limit: limit, body)
-    }
-
-    func storeNames() throws(StorageError) -> [String] { working.stores.keys.sorted() }
-
-    func count(_ store: String) throws(StorageError) -> Int { try self.store(store).keys.count }
+    var stores: [String: SortedStore] { working.stores }
 
     func createStore(_ store: String) throws(StorageError) {
         guard working.stores[store] == nil else { throw .storeExists(store) }

@@ -221,20 +221,9 @@ class SQLiteReader: @unchecked Sendable {
 
     func scan(_ store: String, _ range: KeyRange, reverse: Bool, limit: Int?) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
         try withConnection { (c) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] in
-            var conditions: [String] = []
-            if range.lower != nil { conditions.append(range.lowerInclusive ? "k >= ?" : "k > ?") }
-            if range.upper != nil { conditions.append(range.upperInclusive ? "k <= ?" : "k < ?") }
-            var sql = "SELECT k, v FROM \(tableName(store))"
-            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-            sql += reverse ? " ORDER BY k DESC" : " ORDER BY k"
-            if limit != nil { sql += " LIMIT ?" }
             do throws(StorageError) {
-                let s = try c.statement(sql)
+                let s = try rangeStatement(c, store, range, reverse: reverse, limit: limit)
                 defer { sqlite3_reset(s) }
-                var index: Int32 = 1
-                if let lower = range.lower { c.bind(s, index, lower); index += 1 }
-                if let upper = range.upper { c.bind(s, index, upper); index += 1 }
-                if let limit { sqlite3_bind_int64(s, index, Int64(limit)) }
                 var out: [(key: [UInt8], value: [UInt8])] = []
                 while try c.step(s) { out.append((c.column(s, 0), c.column(s, 1))) }
                 return out
@@ -247,20 +236,9 @@ class SQLiteReader: @unchecked Sendable {
     func visit(_ store: String, _ range: KeyRange, limit: Int?,
                _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) throws(StorageError) -> [UInt8]? {
         try withConnection { (c) throws(StorageError) -> [UInt8]? in
-            var conditions: [String] = []
-            if range.lower != nil { conditions.append(range.lowerInclusive ? "k >= ?" : "k > ?") }
-            if range.upper != nil { conditions.append(range.upperInclusive ? "k <= ?" : "k < ?") }
-            var sql = "SELECT k, v FROM \(tableName(store))"
-            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-            sql += " ORDER BY k"
-            if limit != nil { sql += " LIMIT ?" }
             do throws(StorageError) {
-                let s = try c.statement(sql)
+                let s = try rangeStatement(c, store, range, reverse: false, limit: limit)
                 defer { sqlite3_reset(s) }
-                var index: Int32 = 1
-                if let lower = range.lower { c.bind(s, index, lower); index += 1 }
-                if let upper = range.upper { c.bind(s, index, upper); index += 1 }
-                if let limit { sqlite3_bind_int64(s, index, Int64(limit)) }
                 // Column memory is only valid until the next step: keep a copy of the last key
                 // in one reused buffer.
                 var last: [UInt8] = []
@@ -277,6 +255,24 @@ class SQLiteReader: @unchecked Sendable {
                 throw mapMissing(error, c, store)
             }
         }
+    }
+
+    /// The cached `SELECT k, v` for a key range, with its parameters bound.
+    func rangeStatement(_ c: SQLiteConnection, _ store: String, _ range: KeyRange, reverse: Bool,
+                        limit: Int?) throws(StorageError) -> OpaquePointer {
+        var conditions: [String] = []
+        if range.lower != nil { conditions.append(range.lowerInclusive ? "k >= ?" : "k > ?") }
+        if range.upper != nil { conditions.append(range.upperInclusive ? "k <= ?" : "k < ?") }
+        var sql = "SELECT k, v FROM \(tableName(store))"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += reverse ? " ORDER BY k DESC" : " ORDER BY k"
+        if limit != nil { sql += " LIMIT ?" }
+        let s = try c.statement(sql)
+        var index: Int32 = 1
+        if let lower = range.lower { c.bind(s, index, lower); index += 1 }
+        if let upper = range.upper { c.bind(s, index, upper); index += 1 }
+        if let limit { sqlite3_bind_int64(s, index, Int64(limit)) }
+        return s
     }
 
     static func borrowed(_ s: OpaquePointer, _ column: Int32) -> UnsafeBufferPointer<UInt8> {
