@@ -20,6 +20,8 @@ let package = Package(
     dependencies: [
         // The CLI's flags, `--help` and `--version`: the standard Swift argument parser.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        // The wire server's networking (FolioServer only; the embedded library builds without it).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         .target(name: "FolioBSON", swiftSettings: swiftSettings),
@@ -32,7 +34,15 @@ let package = Package(
         .target(name: "FolioStorage", dependencies: ["FolioBSON", "CSQLite"], swiftSettings: swiftSettings),
         .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
-        .target(name: "FolioServer", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
+        .target(
+            name: "FolioServer",
+            dependencies: [
+                "FolioEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "folio",
             dependencies: [

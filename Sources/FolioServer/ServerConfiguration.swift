@@ -13,15 +13,22 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var bindAddress: String
     public var dataPath: String
     public var replicaSetName: String
+    /// The host clients dial, when it differs from the bind address (`--advertise-host`).
+    public var advertiseHost: String?
+    /// Keep data in memory only (`--storage memory`).
+    public var inMemory: Bool
 
     public init(port: Int = ServerConfiguration.defaultPort,
                 bindAddress: String = ServerConfiguration.defaultBindAddress,
                 dataPath: String = ServerConfiguration.defaultDataPath,
-                replicaSetName: String = ServerConfiguration.defaultReplicaSetName) {
+                replicaSetName: String = ServerConfiguration.defaultReplicaSetName,
+                advertiseHost: String? = nil, inMemory: Bool = false) {
         self.port = port
         self.bindAddress = bindAddress
         self.dataPath = dataPath
         self.replicaSetName = replicaSetName
+        self.advertiseHost = advertiseHost
+        self.inMemory = inMemory
     }
 
     /// Why the configuration cannot be used, or nil when it can.

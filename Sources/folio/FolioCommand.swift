@@ -1,10 +1,16 @@
 import ArgumentParser
+import Synchronization
+import Dispatch
+import FolioEngine
 import Folio
 import FolioServer
 
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Set by the SIGINT/SIGTERM handler.
+let shutdownRequested = Atomic<Bool>(false)
 
 @main
 struct FolioCommand: ParsableCommand {
@@ -33,18 +39,38 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("replset-name"), help: "Replica set name advertised to drivers.")
     var replsetName: String = ServerConfiguration.defaultReplicaSetName
 
+    @Option(name: .customLong("advertise-host"), help: "Host name drivers should use (hosts/primary/me in hello).")
+    var advertiseHost: String?
+
+    @Option(help: "Storage engine: sqlite (default) or memory (nothing is kept).")
+    var storage: String = "sqlite"
+
     func validate() throws {
-        let configuration = ServerConfiguration(port: port, bindAddress: bind, dataPath: dbpath, replicaSetName: replsetName)
         if let problem = configuration.validationError() { throw ValidationError(problem) }
+        guard ["sqlite", "memory"].contains(storage) else { throw ValidationError("--storage must be sqlite or memory") }
+    }
+
+    var configuration: ServerConfiguration {
+        ServerConfiguration(port: port, bindAddress: bind, dataPath: dbpath, replicaSetName: replsetName,
+                            advertiseHost: advertiseHost, inMemory: storage == "memory")
     }
 
     func run() throws {
-        // The wire-protocol server arrives with the FolioServer issue; until then refuse
-        // plainly instead of pretending to serve.
-        var stderr = StandardError()
-        print("folio serve: the network server is not available in this build yet; " +
-              "FolioBSON is the only finished layer. Nothing was started.", to: &stderr)
-        throw ExitCode(2)
+        let configuration = self.configuration
+        let engine = configuration.inMemory ? try Engine.inMemory() : try Engine.open(directory: configuration.dataPath)
+        let server = try WireServer.start(context: ServerContext(engine: engine, configuration: configuration))
+        print("folio \(FolioVersion.folio) listening on \(configuration.bindAddress):\(server.port) " +
+              "(replica set \(configuration.replicaSetName), data \(configuration.inMemory ? "in memory" : configuration.dataPath))")
+        fflush(nil)
+        // SIGINT/SIGTERM: the handler only sets an atomic flag (async-signal-safe); a watcher
+        // thread then stops accepting, closes connections and closes storage cleanly.
+        signal(SIGINT) { _ in shutdownRequested.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in shutdownRequested.store(true, ordering: .relaxed) }
+        DispatchQueue.global().async {
+            while !shutdownRequested.load(ordering: .relaxed) { usleep(100_000) }
+            server.shutdown()
+        }
+        try server.wait()
     }
 }
 

@@ -1,6 +1,12 @@
-"""Shared fixtures for the compatibility suite: the folio binary under test."""
+"""Shared fixtures for the compatibility suite: the folio binary and a server started from it."""
 import os
 import pathlib
+import socket
+import subprocess
+import tempfile
+import time
+
+import pymongo
 import pytest
 
 
@@ -9,3 +15,45 @@ def folio_binary() -> pathlib.Path:
     path = pathlib.Path(os.environ.get("FOLIO_BINARY", ".build/release/folio"))
     assert path.exists(), f"folio binary not found at {path}; scripts/test builds it"
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(folio_binary):
+    """A folio server on a free port with its data in a fresh directory."""
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="folio-compat-")
+    proc = subprocess.Popen([str(folio_binary), "serve", "--port", str(port), "--dbpath", data],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"folio serve exited: {proc.stdout.read()}")
+            time.sleep(0.1)
+    yield {"port": port, "data": data, "process": proc}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture()
+def client(server):
+    c = pymongo.MongoClient(f"mongodb://127.0.0.1:{server['port']}/?directConnection=true", serverSelectionTimeoutMS=5000)
+    yield c
+    c.close()
+
+
+@pytest.fixture()
+def db(client, request):
+    name = "compat_" + request.node.name.replace("[", "_").replace("]", "_")[:40]
+    client.drop_database(name)
+    yield client[name]
+    client.drop_database(name)

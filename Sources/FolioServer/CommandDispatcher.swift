@@ -1,0 +1,136 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+
+/// One command invocation: the body (with document sequences merged in), its database, and
+/// the connection it came from.
+public struct CommandRequest: Sendable {
+    public let name: String
+    public let body: Document
+    public let database: String
+    public let connection: ConnectionInfo
+    let context: ServerContext
+
+    /// The command's first value (`{find: "users"}` → "users").
+    var argument: BSON { body.element(at: 0).value }
+
+    func namespace(_ collection: BSON? = nil) throws(FolioError) -> Namespace {
+        guard case .string(let name) = collection ?? argument else {
+            throw FolioError(.invalidNamespace, "collection name has invalid type \((collection ?? argument).type.alias)")
+        }
+        return try Namespace(database: database, collection: name)
+    }
+
+    func document(_ key: String) throws(FolioError) -> Document? {
+        guard let v = body[key], v.type != .null else { return nil }
+        guard case .document(let d) = v else {
+            throw FolioError(.typeMismatch, "BSON field '\(name).\(key)' is the wrong type '\(v.type.alias)', expected type 'object'")
+        }
+        return d
+    }
+
+    func int(_ key: String) throws(FolioError) -> Int? {
+        guard let v = body[key], v.type != .null else { return nil }
+        guard v.isNumber, let i = v.exactInt64 ?? v.asDouble.map({ Int64($0) }) else {
+            throw FolioError(.typeMismatch, "BSON field '\(name).\(key)' is the wrong type '\(v.type.alias)', expected types '[long, int, decimal, double]'")
+        }
+        return Int(i)
+    }
+
+    func bool(_ key: String) -> Bool? { body[key].map(\.isTruthy) }
+
+    /// The command's `let` variables, evaluated.
+    func letVariables() throws(FolioError) -> [String: BSON] { try Expression.evaluateLet(try document("let")) }
+
+    /// Whether the write concern asks for the journal (`j: true`, or `w: "majority"`).
+    func durable() throws(FolioError) -> Bool {
+        guard let wc = try document("writeConcern") else { return false }
+        return wc["j"]?.isTruthy == true || wc["w"]?.stringValue == "majority" || wc["fsync"]?.isTruthy == true
+    }
+}
+
+/// The connection a command arrived on.
+public struct ConnectionInfo: Sendable {
+    public let id: Int32
+    public let remoteAddress: String
+}
+
+/// A command implementation. Returns the reply fields (without `ok`).
+typealias CommandHandler = @Sendable (CommandRequest) throws(FolioError) -> Document
+
+/// Looks up and runs commands, shaping replies as MongoDB does.
+public struct CommandDispatcher: Sendable {
+    let context: ServerContext
+
+    public init(context: ServerContext) { self.context = context }
+
+    /// The table of commands (aliases included). One file per command under Commands/.
+    static let table: [String: CommandHandler] = {
+        var t: [String: CommandHandler] = [:]
+        for (names, handler) in [
+            (["hello", "isMaster", "ismaster"], HelloCommand.run),
+            (["ping"], AdminCommands.ping),
+            (["buildInfo", "buildinfo"], AdminCommands.buildInfo),
+            (["getParameter"], AdminCommands.getParameter),
+            (["getCmdLineOpts"], AdminCommands.getCmdLineOpts),
+            (["whatsmyuri"], AdminCommands.whatsMyURI),
+            (["connectionStatus"], AdminCommands.connectionStatus),
+            (["endSessions", "refreshSessions", "killSessions", "killAllSessions"], AdminCommands.sessions),
+            (["serverStatus"], AdminCommands.serverStatus),
+            (["listDatabases"], CatalogCommands.listDatabases),
+            (["listCollections"], CatalogCommands.listCollections),
+            (["listIndexes"], CatalogCommands.listIndexes),
+            (["create"], CatalogCommands.create),
+            (["drop"], CatalogCommands.drop),
+            (["dropDatabase"], CatalogCommands.dropDatabase),
+            (["renameCollection"], CatalogCommands.renameCollection),
+            (["insert"], InsertCommand.run),
+            (["update"], UpdateCommand.run),
+            (["delete"], DeleteCommand.run),
+            (["findAndModify", "findandmodify"], FindAndModifyCommand.run),
+            (["find"], FindCommand.run),
+            (["getMore"], FindCommand.getMore),
+            (["killCursors"], FindCommand.killCursors),
+            (["count"], CountCommand.count),
+            (["distinct"], CountCommand.distinct),
+        ] as [([String], CommandHandler)] {
+            for n in names { t[n] = handler }
+        }
+        return t
+    }()
+
+    /// Runs a command body and returns the full reply document.
+    public func run(_ body: Document, connection: ConnectionInfo) -> Document {
+        guard let name = body.fieldNames.first else {
+            return reply(error: FolioError(.failedToParse, "Empty command object"))
+        }
+        guard case .string(let database)? = body["$db"] else {
+            return reply(error: FolioError(ErrorCode(rawValue: 40571), "OP_MSG requests require a $db argument"))
+        }
+        guard let handler = CommandDispatcher.table[name] else {
+            return reply(error: FolioError(.commandNotFound, "no such command: '\(name)'"))
+        }
+        let request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context)
+        do throws(FolioError) {
+            var fields = try handler(request)
+            fields.append("ok", .double(1))
+            return withClusterTime(fields)
+        } catch {
+            return reply(error: error)
+        }
+    }
+
+    func reply(error: FolioError) -> Document {
+        withClusterTime(error.replyFields)
+    }
+
+    /// Replica-set members add `$clusterTime` and `operationTime` to every reply.
+    func withClusterTime(_ d: Document) -> Document {
+        var out = d
+        let t = context.clusterTime()
+        out.append("$clusterTime", ["clusterTime": .timestamp(t),
+                                    "signature": ["hash": .binary(Binary(data: [UInt8](repeating: 0, count: 20))), "keyId": .int64(0)]])
+        out.append("operationTime", .timestamp(t))
+        return out
+    }
+}

@@ -1,0 +1,81 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+
+/// listDatabases, listCollections, listIndexes, create, drop, dropDatabase, renameCollection.
+enum CatalogCommands {
+    @Sendable static func listDatabases(_ r: CommandRequest) throws(FolioError) -> Document {
+        let engine = r.context.engine
+        let filter = try r.document("filter").map { f throws(FolioError) in try MatchExpression(parsing: f) }
+        var databases: [BSON] = []
+        for name in engine.databaseNames() {
+            let entry: Document = ["name": .string(name), "sizeOnDisk": .int64(0), "empty": false]
+            if let filter, !filter.matches(entry) { continue }
+            databases.append(r.bool("nameOnly") == true ? .document(["name": .string(name)]) : .document(entry))
+        }
+        var out: Document = ["databases": .array(databases)]
+        if r.bool("nameOnly") != true {
+            out.append("totalSize", .int64(engine.sizeOnDiskBytes))
+            out.append("totalSizeMb", .int64(engine.sizeOnDiskBytes >> 20))
+        }
+        return out
+    }
+
+    @Sendable static func listCollections(_ r: CommandRequest) throws(FolioError) -> Document {
+        let filter = try r.document("filter").map { f throws(FolioError) in try MatchExpression(parsing: f) }
+        var out: [BSON] = []
+        for info in r.context.engine.collections(in: r.database) {
+            var entry: Document = ["name": .string(info.name), "type": "collection", "options": .document(info.options),
+                                   "info": ["readOnly": false, "uuid": .binary(Binary(subtype: Binary.Subtype.uuid, data: info.uuid))],
+                                   "idIndex": ["v": .int32(2), "key": ["_id": .int32(1)], "name": "_id_"]]
+            if let filter, !filter.matches(entry) { continue }
+            if r.bool("nameOnly") == true { entry = ["name": .string(info.name), "type": "collection"] }
+            out.append(.document(entry))
+        }
+        return FindCommand.firstBatch(out, namespace: "\(r.database).$cmd.listCollections")
+    }
+
+    @Sendable static func listIndexes(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        guard r.context.engine.collectionExists(ns) else {
+            throw FolioError(.namespaceNotFound, "ns does not exist: \(ns)")
+        }
+        return FindCommand.firstBatch([["v": .int32(2), "key": ["_id": .int32(1)], "name": "_id_"]],
+                                      namespace: "\(r.database).$cmd.listIndexes.\(ns.collection)")
+    }
+
+    @Sendable static func create(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        var options = Document()
+        for (k, v) in r.body where !["create", "$db", "lsid", "$clusterTime", "writeConcern", "comment", "$readPreference", "txnNumber", "autocommit", "apiVersion", "apiStrict", "apiDeprecationErrors"].contains(k) {
+            options.append(k, v)
+        }
+        for unsupported in ["viewOn", "timeseries", "clusteredIndex", "encryptedFields"] where options[unsupported] != nil {
+            throw FolioError(.commandNotSupported, "create with '\(unsupported)' is not supported by Folio yet")
+        }
+        try r.context.engine.createCollection(ns, options: options)
+        return [:]
+    }
+
+    @Sendable static func drop(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        guard try r.context.engine.dropCollection(ns) else {
+            throw FolioError(.namespaceNotFound, "ns not found")
+        }
+        return ["nIndexesWas": .int32(1), "ns": .string(ns.description)]
+    }
+
+    @Sendable static func dropDatabase(_ r: CommandRequest) throws(FolioError) -> Document {
+        try r.context.engine.dropDatabase(r.database)
+        return ["dropped": .string(r.database)]
+    }
+
+    @Sendable static func renameCollection(_ r: CommandRequest) throws(FolioError) -> Document {
+        guard r.database == "admin" else { throw FolioError(.unauthorized, "renameCollection may only be run against the admin database.") }
+        guard case .string(let from)? = r.body["renameCollection"], case .string(let to)? = r.body["to"] else {
+            throw FolioError(.typeMismatch, "renameCollection and to must be strings")
+        }
+        try r.context.engine.renameCollection(try Namespace(parsing: from), to: try Namespace(parsing: to), dropTarget: r.bool("dropTarget") ?? false)
+        return [:]
+    }
+}

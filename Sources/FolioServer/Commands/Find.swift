@@ -1,0 +1,95 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+
+/// find, getMore, killCursors: 101 documents in the first batch by default, 16 MiB per
+/// batch, cursor id 0 when exhausted, CursorNotFound (43) for unknown ids.
+enum FindCommand {
+    static func cursorReply(id: Int64, namespace: String, batch: [BSON], first: Bool) -> Document {
+        ["cursor": ["id": .int64(id), "ns": .string(namespace), first ? "firstBatch" : "nextBatch": .array(batch)]]
+    }
+
+    /// A complete result as a first batch with id 0 (listCollections, listIndexes).
+    static func firstBatch(_ batch: [BSON], namespace: String) -> Document {
+        cursorReply(id: 0, namespace: namespace, batch: batch, first: true)
+    }
+
+    static func batch(_ cursor: Cursor, size: Int?) throws(FolioError) -> [BSON] {
+        try cursor.next(maxCount: size ?? .max, maxBytes: Limits.maximumBatchSizeBytes).map { .document($0.document()) }
+    }
+
+    @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        for unsupported in ["tailable", "awaitData"] where r.bool(unsupported) == true {
+            throw FolioError(.badValue, "error processing query: tailable cursor requested on non capped collection")
+        }
+        if let limit = try r.int("limit"), limit < 0 { throw FolioError(.badValue, "BSON field 'limit' value must be >= 0, actual value '\(limit)'") }
+        if let skip = try r.int("skip"), skip < 0 { throw FolioError(.badValue, "BSON field 'skip' value must be >= 0, actual value '\(skip)'") }
+        let batchSize = try r.int("batchSize")
+        if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
+        let request = FindRequest(filter: try r.document("filter") ?? Document(), sort: try r.document("sort"),
+                                  projection: try r.document("projection"), skip: try r.int("skip") ?? 0,
+                                  limit: try r.int("limit") ?? 0, allowDiskUse: r.bool("allowDiskUse") ?? true,
+                                  constants: try r.letVariables())
+        let cursor = try r.context.engine.find(ns, request)
+        let first = try batch(cursor, size: batchSize ?? Limits.defaultFirstBatchCount)
+        var id: Int64 = 0
+        if !cursor.isExhausted && r.bool("singleBatch") != true {
+            id = r.context.cursors.register(cursor, namespace: ns.description)
+        } else {
+            cursor.close()
+        }
+        return cursorReply(id: id, namespace: ns.description, batch: first, first: true)
+    }
+
+    @Sendable static func getMore(_ r: CommandRequest) throws(FolioError) -> Document {
+        guard case .int64(let id) = r.argument else {
+            throw FolioError(.typeMismatch, "BSON field 'getMore.getMore' is the wrong type '\(r.argument.type.alias)', expected type 'long'")
+        }
+        guard case .string(let collection)? = r.body["collection"] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'getMore.collection' is missing but a required field")
+        }
+        guard let entry = r.context.cursors.take(id) else {
+            throw FolioError(.cursorNotFound, "cursor id \(id) not found")
+        }
+        guard entry.namespace == "\(r.database).\(collection)" else {
+            throw FolioError(.unauthorized, "Requested getMore on namespace '\(r.database).\(collection)', but cursor belongs to a different namespace \(entry.namespace)")
+        }
+        let next = try batch(entry.cursor, size: try r.int("batchSize").flatMap { $0 > 0 ? $0 : nil })
+        var replyID = id
+        if entry.cursor.isExhausted {
+            r.context.cursors.remove(id)
+            replyID = 0
+        }
+        return cursorReply(id: replyID, namespace: entry.namespace, batch: next, first: false)
+    }
+
+    @Sendable static func killCursors(_ r: CommandRequest) throws(FolioError) -> Document {
+        guard case .array(let ids)? = r.body["cursors"] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'killCursors.cursors' is missing but a required field")
+        }
+        var killed: [BSON] = [], notFound: [BSON] = []
+        for case .int64(let id) in ids {
+            if r.context.cursors.remove(id) { killed.append(.int64(id)) } else { notFound.append(.int64(id)) }
+        }
+        return ["cursorsKilled": .array(killed), "cursorsNotFound": .array(notFound), "cursorsAlive": [], "cursorsUnknown": []]
+    }
+}
+
+/// count and distinct.
+enum CountCommand {
+    @Sendable static func count(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        let n = try r.context.engine.count(ns, filter: try r.document("query") ?? Document(),
+                                           skip: try r.int("skip") ?? 0, limit: abs(try r.int("limit") ?? 0))
+        return ["n": .int32(Int32(clamping: n))]
+    }
+
+    @Sendable static func distinct(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        guard case .string(let key)? = r.body["key"] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
+        }
+        return ["values": .array(try r.context.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document()))]
+    }
+}

@@ -1,0 +1,107 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+
+/// Shared shaping of write replies: `n`, `writeErrors` with index/code/codeName/errmsg and
+/// the duplicate-key fields.
+enum WriteReply {
+    static func errors(_ errors: [WriteError]) -> BSON {
+        .array(errors.map { e in
+            var d: Document = ["index": .int32(Int32(e.index)), "code": .int32(e.error.code.rawValue),
+                               "codeName": .string(e.error.codeName), "errmsg": .string(e.error.message)]
+            for (k, v) in e.error.extraFields { d.append(k, v) }
+            return .document(d)
+        })
+    }
+
+    static func options(_ r: CommandRequest) throws(FolioError) -> WriteOptions {
+        WriteOptions(ordered: r.bool("ordered") ?? true, durable: try r.durable(),
+                     bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false)
+    }
+
+    static func statements(_ r: CommandRequest, _ key: String) throws(FolioError) -> [Document] {
+        guard case .array(let items)? = r.body[key] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field '\(r.name).\(key)' is missing but a required field")
+        }
+        guard items.count <= Limits.maximumWriteBatchCount else {
+            throw FolioError(.invalidLength, "Write batch sizes must be between 1 and \(Limits.maximumWriteBatchCount). Got \(items.count) operations.")
+        }
+        var out: [Document] = []
+        for item in items {
+            guard case .document(let d) = item else {
+                throw FolioError(.typeMismatch, "BSON field '\(r.name).\(key)' is the wrong type '\(item.type.alias)', expected type 'object'")
+            }
+            out.append(d)
+        }
+        return out
+    }
+}
+
+enum InsertCommand {
+    @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        let documents = try WriteReply.statements(r, "documents")
+        let result = try r.context.engine.insert(ns, documents, options: try WriteReply.options(r))
+        var d: Document = ["n": .int32(Int32(result.insertedCount))]
+        if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
+        return d
+    }
+}
+
+enum UpdateCommand {
+    @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        let constants = try r.letVariables()
+        var statements: [UpdateStatement] = []
+        for s in try WriteReply.statements(r, "updates") {
+            guard let u = s["u"] else { throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'update.updates.u' is missing but a required field") }
+            var vars = constants
+            if case .document(let c)? = s["c"] { for (k, v) in c { vars[k] = v } }
+            statements.append(UpdateStatement(filter: s["q"]?.documentValue ?? Document(), update: u,
+                                              upsert: s["upsert"]?.isTruthy ?? false, multi: s["multi"]?.isTruthy ?? false,
+                                              arrayFilters: s["arrayFilters"]?.arrayValue, sort: s["sort"]?.documentValue,
+                                              constants: vars))
+        }
+        let result = try r.context.engine.update(ns, statements, options: try WriteReply.options(r))
+        var d: Document = ["n": .int32(Int32(result.matched + result.upserted.count)), "nModified": .int32(Int32(result.modified))]
+        if !result.upserted.isEmpty {
+            d.append("upserted", .array(result.upserted.map { .document(["index": .int32(Int32($0.index)), "_id": $0.id]) }))
+        }
+        if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
+        return d
+    }
+}
+
+enum DeleteCommand {
+    @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        let constants = try r.letVariables()
+        var statements: [DeleteStatement] = []
+        for s in try WriteReply.statements(r, "deletes") {
+            guard let limit = s["limit"]?.exactInt64, limit == 0 || limit == 1 else {
+                throw FolioError(.failedToParse, "The limit field in delete objects must be 0 or 1. Got \(s["limit"] ?? .null)")
+            }
+            statements.append(DeleteStatement(filter: s["q"]?.documentValue ?? Document(), limitOne: limit == 1, constants: constants))
+        }
+        let result = try r.context.engine.delete(ns, statements, options: try WriteReply.options(r))
+        var d: Document = ["n": .int32(Int32(result.deleted))]
+        if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
+        return d
+    }
+}
+
+enum FindAndModifyCommand {
+    @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
+        let ns = try r.namespace()
+        let request = FindAndModifyRequest(filter: try r.document("query") ?? Document(), sort: try r.document("sort"),
+                                           remove: r.bool("remove") ?? false, update: r.body["update"],
+                                           returnNew: r.bool("new") ?? false, fields: try r.document("fields"),
+                                           upsert: r.bool("upsert") ?? false, arrayFilters: r.body["arrayFilters"]?.arrayValue,
+                                           constants: try r.letVariables())
+        let result = try r.context.engine.findAndModify(ns, request, durable: try r.durable())
+        var lastError: Document = ["n": .int32(Int32(result.matched))]
+        if request.remove == false { lastError.append("updatedExisting", .bool(result.updatedExisting)) }
+        if let id = result.upsertedID { lastError.append("upserted", id) }
+        return ["lastErrorObject": .document(lastError), "value": result.value.map(BSON.document) ?? .null]
+    }
+}

@@ -1,0 +1,164 @@
+import Dispatch
+import FolioBSON
+import FolioEngine
+import FolioQuery
+import NIOCore
+import NIOPosix
+
+// The network face: SwiftNIO accepts connections, frames messages, and hands each command
+// to a per-connection serial queue so engine work never runs on an event loop and replies
+// keep request order.
+
+/// Splits the byte stream into whole messages, checking the length before buffering.
+final class MessageFramer: ByteToMessageDecoder {
+    typealias InboundOut = [UInt8]
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: Int32.self) else { return .needMoreData }
+        guard length >= Int32(MessageHeader.size), Int(length) <= Limits.maximumMessageSizeBytes else {
+            throw WireError.invalidLength(length)
+        }
+        guard buffer.readableBytes >= Int(length), let bytes = buffer.readBytes(length: Int(length)) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(bytes))
+        return .continue
+    }
+}
+
+/// Runs commands for one connection.
+final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: mutable state (`nextRequestID`) is only touched on the channel's event loop;
+    // the queue-side closure captures immutable values.
+    typealias InboundIn = [UInt8]
+    typealias OutboundOut = ByteBuffer
+
+    let dispatcher: CommandDispatcher
+    let connection: ConnectionInfo
+    let queue: DispatchQueue
+    var nextRequestID: Int32 = 1
+
+    init(dispatcher: CommandDispatcher, connection: ConnectionInfo) {
+        self.dispatcher = dispatcher
+        self.connection = connection
+        self.queue = DispatchQueue(label: "folio.connection.\(connection.id)")
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        let parsed: (MessageHeader, WireMessage)
+        do {
+            parsed = try WireCodec.parse(bytes)
+        } catch {
+            // Unreadable or unsupported messages close this connection, never the server.
+            context.close(promise: nil)
+            return
+        }
+        let (header, message) = parsed
+        let dispatcher = self.dispatcher, connection = self.connection
+        let channel = context.channel
+        let loop = context.eventLoop
+        queue.async {
+            let reply: [UInt8]?
+            var delayMilliseconds: Int64 = 0
+            switch message {
+            case .message(let msg):
+                let body = dispatcher.run(msg.body, connection: connection)
+                if msg.body.fieldNames.first.map({ ["hello", "isMaster", "ismaster"].contains($0) }) == true,
+                   msg.body["topologyVersion"] != nil, let wait = msg.body["maxAwaitTimeMS"]?.exactInt64 {
+                    // Awaitable hello: the topology never changes, so answer when the wait ends.
+                    delayMilliseconds = max(0, min(wait, 60_000))
+                }
+                reply = msg.moreToCome ? nil : WireCodec.messageReply(requestID: 0, responseTo: header.requestID, body: body)
+            case .query(let q):
+                reply = WireCodec.queryReply(requestID: 0, responseTo: header.requestID,
+                                             document: ConnectionHandler.legacyQuery(q, dispatcher: dispatcher, connection: connection))
+            }
+            guard let reply else { return }
+            let send = {
+                var buffer = channel.allocator.buffer(capacity: reply.count)
+                buffer.writeBytes(reply)
+                channel.writeAndFlush(buffer, promise: nil)
+            }
+            if delayMilliseconds > 0 {
+                loop.scheduleTask(in: .milliseconds(delayMilliseconds)) { send() }
+            } else {
+                loop.execute { send() }
+            }
+        }
+    }
+
+    /// OP_QUERY serves only the legacy handshake on `admin.$cmd`; anything else gets 352.
+    static func legacyQuery(_ q: OpQuery, dispatcher: CommandDispatcher, connection: ConnectionInfo) -> Document {
+        var query = q.query
+        if case .document(let inner)? = query["$query"] { query = inner }
+        guard q.collection.hasSuffix(".$cmd"), let name = query.fieldNames.first,
+              ["hello", "isMaster", "ismaster"].contains(name) else {
+            return FolioError(.unsupportedOpQueryCommand, "Unsupported OP_QUERY command: \(query.fieldNames.first ?? ""). The client driver may require an upgrade.").replyFields
+        }
+        query["$db"] = .string(String(q.collection.dropLast(5)))
+        return dispatcher.run(query, connection: connection)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// The running server.
+public final class WireServer: Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let channel: any Channel
+    public let context: ServerContext
+    let sweeper: SweepTimer
+
+    /// Binds and starts accepting connections.
+    public static func start(context: ServerContext) throws -> WireServer {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let dispatcher = CommandDispatcher(context: context)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let id = context.newConnectionID()
+                let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFramer()))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionHandler(dispatcher: dispatcher, connection: ConnectionInfo(id: id, remoteAddress: remote)))
+                }
+            }
+        let channel = try bootstrap.bind(host: context.configuration.bindAddress, port: context.configuration.port).wait()
+        return WireServer(group: group, channel: channel, context: context)
+    }
+
+    init(group: MultiThreadedEventLoopGroup, channel: any Channel, context: ServerContext) {
+        self.group = group
+        self.channel = channel
+        self.context = context
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.cursor-sweeper"))
+        timer.schedule(deadline: .now() + 60, repeating: 60)
+        timer.setEventHandler { context.cursors.expireIdle() }
+        timer.resume()
+        sweeper = SweepTimer(timer)
+    }
+
+    /// The port actually bound (useful with port 0).
+    public var port: Int { channel.localAddress?.port ?? context.configuration.port }
+
+    /// Stops accepting, closes connections, and closes storage.
+    public func shutdown() {
+        sweeper.timer.cancel()
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
+        context.engine.close()
+    }
+
+    /// Blocks until the listening channel closes.
+    public func wait() throws { try channel.closeFuture.wait() }
+}
+
+// @unchecked Sendable: DispatchSource timers are thread-safe; only cancel() is called.
+final class SweepTimer: @unchecked Sendable {
+    let timer: any DispatchSourceTimer
+    init(_ timer: any DispatchSourceTimer) { self.timer = timer }
+}

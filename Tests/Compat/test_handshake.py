@@ -1,0 +1,50 @@
+"""What drivers see when they connect: hello's fields and types, both topologies."""
+import datetime
+
+import bson
+import pymongo
+
+
+def test_hello_is_a_replica_set_primary_with_strict_types(client):
+    hello = client.admin.command("hello")
+    assert hello["isWritablePrimary"] is True
+    assert hello["setName"] == "rs0"
+    assert hello["maxWireVersion"] == 25 and hello["minWireVersion"] == 0
+    for field in ("maxBsonObjectSize", "maxMessageSizeBytes", "maxWriteBatchSize", "maxWireVersion", "minWireVersion", "connectionId"):
+        assert type(hello[field]) is int and hello[field] < 2**31
+    assert hello["maxBsonObjectSize"] == 16 * 1024 * 1024
+    assert hello["maxMessageSizeBytes"] == 48_000_000
+    assert hello["logicalSessionTimeoutMinutes"] == 30
+    assert isinstance(hello["localTime"], datetime.datetime)
+    assert isinstance(hello["electionId"], bson.ObjectId)
+    assert isinstance(hello["topologyVersion"]["processId"], bson.ObjectId)
+    assert isinstance(hello["topologyVersion"]["counter"], bson.int64.Int64)
+    assert hello["hosts"] == [hello["me"]] == [hello["primary"]]
+    assert "operationTime" in hello and "$clusterTime" in hello
+
+
+def test_legacy_is_master_uses_ismaster_field(client):
+    reply = client.admin.command("isMaster")
+    assert reply["ismaster"] is True and "isWritablePrimary" not in reply
+
+
+def test_replica_set_discovery_without_direct_connection(server):
+    c = pymongo.MongoClient(f"mongodb://127.0.0.1:{server['port']}/?replicaSet=rs0", serverSelectionTimeoutMS=5000)
+    try:
+        c.compat_rs.t.insert_one({"_id": 1})
+        assert c.compat_rs.t.find_one({"_id": 1}) == {"_id": 1}
+        assert c.topology_description.topology_type_name == "ReplicaSetWithPrimary"
+        c.drop_database("compat_rs")
+    finally:
+        c.close()
+
+
+def test_admin_commands(client):
+    build = client.admin.command("buildInfo")
+    assert build["version"].startswith("8.0") and build["versionArray"][0] == 8
+    assert client.admin.command("ping")["ok"] == 1.0
+    assert client.admin.command("getParameter", 1, featureCompatibilityVersion=1)["featureCompatibilityVersion"]["version"] == "8.0"
+    assert "parsed" in client.admin.command("getCmdLineOpts")
+    assert ":" in client.admin.command("whatsmyuri")["you"]
+    assert "authInfo" in client.admin.command("connectionStatus")
+    client.admin.command("endSessions", [])

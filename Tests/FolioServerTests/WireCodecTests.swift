@@ -1,0 +1,111 @@
+import Testing
+import FolioBSON
+import FolioEngine
+@testable import FolioServer
+
+func opMsg(_ body: Document, flags: UInt32 = 0, sequences: [(String, [Document])] = [], checksum: Bool = false) -> [UInt8] {
+    var out: [UInt8] = [0, 0, 0, 0]
+    withUnsafeBytes(of: Int32(7).littleEndian) { out.append(contentsOf: $0) }
+    withUnsafeBytes(of: Int32(0).littleEndian) { out.append(contentsOf: $0) }
+    withUnsafeBytes(of: Int32(2013).littleEndian) { out.append(contentsOf: $0) }
+    withUnsafeBytes(of: (flags | (checksum ? 1 : 0)).littleEndian) { out.append(contentsOf: $0) }
+    out.append(0)
+    body.appendBSON(to: &out)
+    for (id, docs) in sequences {
+        out.append(1)
+        var section: [UInt8] = Array(id.utf8) + [0]
+        for d in docs { d.appendBSON(to: &section) }
+        withUnsafeBytes(of: Int32(section.count + 4).littleEndian) { out.append(contentsOf: $0) }
+        out += section
+    }
+    let total = out.count + (checksum ? 4 : 0)
+    withUnsafeBytes(of: Int32(total).littleEndian) { for i in 0..<4 { out[i] = $0[i] } }
+    if checksum { withUnsafeBytes(of: CRC32C.checksum(out).littleEndian) { out.append(contentsOf: $0) } }
+    return out
+}
+
+@Suite struct WireCodecTests {
+    @Test func documentSequencesMergeIntoTheBody() throws {
+        let bytes = opMsg(["insert": "c", "$db": "d"], sequences: [("documents", [["_id": 1], ["_id": 2]])])
+        guard case .message(let m) = try WireCodec.parse(bytes).1 else { Issue.record("not OP_MSG"); return }
+        #expect(m.body["documents"] == [["_id": 1], ["_id": 2]])
+    }
+
+    @Test func checksumsAreVerified() throws {
+        var bytes = opMsg(["ping": 1, "$db": "admin"], checksum: true)
+        #expect((try? WireCodec.parse(bytes)) != nil)
+        bytes[bytes.count - 1] ^= 0xFF
+        #expect(throws: WireError.checksumMismatch) { try WireCodec.parse(bytes) }
+        // The known CRC-32C check value.
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    @Test func hostileInputIsRejectedNotCrashed() {
+        let good = opMsg(["ping": 1, "$db": "admin"])
+        var wrongLength = good
+        wrongLength[0] = 200
+        var unknownFlag = good
+        unknownFlag[16] = 0x04
+        var badKind = good
+        badKind[20] = 7
+        var truncatedBody = good
+        truncatedBody.removeLast(3)
+        let patched = { (b: [UInt8]) -> [UInt8] in
+            var c = b
+            withUnsafeBytes(of: Int32(c.count).littleEndian) { for i in 0..<4 { c[i] = $0[i] } }
+            return c
+        }
+        let cases: [[UInt8]] = [[], [1, 2, 3], Array(good.prefix(15)), wrongLength, unknownFlag, patched(badKind),
+                                patched(truncatedBody), patched(good + [0, 1, 2]),
+                                opMsg(["a": 1], sequences: [("a", [["x": 1]])]), [0xFF, 0xFF, 0xFF, 0x7F] + good.dropFirst(4)]
+        for bytes in cases {
+            #expect(throws: WireError.self) { try WireCodec.parse(bytes) }
+        }
+        var opcode = good
+        opcode[12] = 0xD2
+        opcode[13] = 0x07  // 2002, the removed OP_INSERT
+        #expect(throws: WireError.unsupportedOpCode(2002)) { try WireCodec.parse(opcode) }
+    }
+
+    @Test func repliesHaveOneBodySectionAndNoFlags() throws {
+        let reply = WireCodec.messageReply(requestID: 3, responseTo: 7, body: ["ok": 1.0])
+        let (h, m) = try WireCodec.parse(reply)
+        #expect(h.responseTo == 7 && h.opCode == 2013)
+        guard case .message(let msg) = m else { Issue.record("not OP_MSG"); return }
+        #expect(msg.flags == 0 && msg.body == ["ok": 1.0])
+    }
+}
+
+@Suite struct CommandDispatcherTests {
+    static func dispatcher() throws -> CommandDispatcher {
+        CommandDispatcher(context: ServerContext(engine: try Engine.inMemory(), configuration: ServerConfiguration()))
+    }
+
+    @Test func unknownCommandsAndMissingDatabase() throws {
+        let d = try Self.dispatcher()
+        let connection = ConnectionInfo(id: 1, remoteAddress: "test")
+        let unknown = d.run(["frobnicate": 1, "$db": "x"], connection: connection)
+        #expect(unknown["code"] == .int32(59) && unknown["codeName"] == "CommandNotFound" && unknown["ok"] == .double(0))
+        #expect(unknown["errmsg"] == "no such command: 'frobnicate'")
+        let noDB = d.run(["ping": 1], connection: connection)
+        #expect(noDB["code"] == .int32(40571))
+    }
+
+    @Test func writeRepliesHaveMongoDBsShape() throws {
+        let d = try Self.dispatcher()
+        let connection = ConnectionInfo(id: 1, remoteAddress: "test")
+        let insert = d.run(["insert": "c", "documents": [["_id": 1], ["_id": 1]], "ordered": false, "$db": "db"], connection: connection)
+        #expect(insert["n"] == .int32(1) && insert["ok"] == .double(1))
+        let error = insert["writeErrors"]?.arrayValue?.first?.documentValue
+        #expect(error?["index"] == .int32(1) && error?["code"] == .int32(11000) && error?["keyValue"] == ["_id": 1])
+        let update = d.run(["update": "c", "updates": [["q": ["_id": 5], "u": ["$set": ["a": 1]], "upsert": true]], "$db": "db"], connection: connection)
+        #expect(update["n"] == .int32(1) && update["nModified"] == .int32(0))
+        #expect(update["upserted"] == [["index": .int32(0), "_id": 5]])
+        let find = d.run(["find": "c", "batchSize": 1, "$db": "db"], connection: connection)
+        let cursor = find["cursor"]?.documentValue
+        #expect(cursor?["id"]?.type == .int64 && cursor?["ns"] == "db.c" && cursor?["firstBatch"]?.arrayValue?.count == 1)
+        let more = d.run(["getMore": cursor!["id"]!, "collection": "c", "$db": "db"], connection: connection)
+        #expect(more["cursor"]?.documentValue?["id"] == .int64(0))
+        #expect(more["cursor"]?.documentValue?["nextBatch"]?.arrayValue?.count == 1)
+    }
+}
