@@ -93,6 +93,23 @@ public struct CommandDispatcher: Sendable {
             (["killCursors"], FindCommand.killCursors),
             (["count"], CountCommand.count),
             (["distinct"], CountCommand.distinct),
+            (["hostInfo"], DiagnosticCommands.hostInfo),
+            (["getLog"], DiagnosticCommands.getLog),
+            (["dbStats", "dbstats"], DiagnosticCommands.dbStats),
+            (["collStats"], DiagnosticCommands.collStats),
+            (["validate"], DiagnosticCommands.validate),
+            (["currentOp"], DiagnosticCommands.currentOp),
+            (["killOp"], DiagnosticCommands.killOp),
+            (["startSession"], DiagnosticCommands.startSession),
+            (["collMod"], DiagnosticCommands.collMod),
+            (["aggregate"], DiagnosticCommands.notYet("aggregate (the aggregation pipeline)")),
+            (["explain"], DiagnosticCommands.notYet("explain (it arrives with the query planner)")),
+            (["createIndexes"], DiagnosticCommands.notYet("createIndexes (secondary indexes)")),
+            (["dropIndexes", "deleteIndexes"], DiagnosticCommands.notYet("dropIndexes (secondary indexes)")),
+            (["bulkWrite"], DiagnosticCommands.notYet("the bulkWrite command")),
+            (["commitTransaction", "abortTransaction"], DiagnosticCommands.notYet("multi-document transactions")),
+            (["saslStart", "saslContinue", "authenticate"], DiagnosticCommands.notYet("authentication")),
+            (["mapReduce"], DiagnosticCommands.notYet("mapReduce")),
         ] as [([String], CommandHandler)] {
             for n in names { t[n] = handler }
         }

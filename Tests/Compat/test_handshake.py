@@ -48,3 +48,27 @@ def test_admin_commands(client):
     assert ":" in client.admin.command("whatsmyuri")["you"]
     assert "authInfo" in client.admin.command("connectionStatus")
     client.admin.command("endSessions", [])
+
+
+def test_diagnostic_commands(client):
+    db = client.compat_diag
+    db.c.insert_many([{"_id": i} for i in range(3)])
+    assert client.admin.command("hostInfo")["system"]["numCores"] >= 1
+    assert "startupWarnings" in client.admin.command("getLog", "*")["names"]
+    assert db.command("dbStats")["collections"] == 1
+    assert db.command("collStats", "c")["count"] == 3
+    v = db.command("validate", "c")
+    assert v["valid"] is True and v["nrecords"] == 3
+    assert client.admin.command("currentOp")["inprog"] == []
+    assert "id" in client.admin.command("startSession")
+    client.drop_database("compat_diag")
+
+
+def test_commands_not_built_yet_refuse_precisely(client):
+    import pymongo
+    for command in ({"aggregate": "c", "pipeline": [], "cursor": {}}, {"createIndexes": "c", "indexes": []}):
+        try:
+            client.compat_refuse.command(command)
+            raise AssertionError("accepted")
+        except pymongo.errors.OperationFailure as e:
+            assert e.code == 115 and e.details["codeName"] == "CommandNotSupported"
