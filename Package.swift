@@ -58,7 +58,8 @@ let package = Package(
         .testTarget(name: "FolioQueryTests", dependencies: ["FolioQuery", "FolioTestSupport"]),
         .testTarget(name: "FolioStorageTests", dependencies: ["FolioStorage", "FolioTestSupport"]),
         .testTarget(name: "FolioEngineTests", dependencies: ["FolioEngine", "FolioTestSupport"]),
-        .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport"]),
+        .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport"],
+                    resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "FolioTests", dependencies: ["Folio", "FolioTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

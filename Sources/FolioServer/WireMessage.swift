@@ -1,5 +1,4 @@
 import FolioBSON
-import FolioQuery
 
 // The MongoDB wire protocol, as pure values and parsers (no networking here).
 //
