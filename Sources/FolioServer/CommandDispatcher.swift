@@ -106,7 +106,7 @@ public struct CommandDispatcher: Sendable {
             (["explain"], DiagnosticCommands.notYet("explain (it arrives with the query planner)")),
             (["createIndexes"], DiagnosticCommands.notYet("createIndexes (secondary indexes)")),
             (["dropIndexes", "deleteIndexes"], DiagnosticCommands.notYet("dropIndexes (secondary indexes)")),
-            (["bulkWrite"], DiagnosticCommands.notYet("the bulkWrite command")),
+            (["bulkWrite"], BulkWriteCommand.run),
             (["commitTransaction", "abortTransaction"], DiagnosticCommands.notYet("multi-document transactions")),
             (["saslStart", "saslContinue", "authenticate"], DiagnosticCommands.notYet("authentication")),
             (["mapReduce"], DiagnosticCommands.notYet("mapReduce")),

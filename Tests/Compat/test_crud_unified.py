@@ -19,7 +19,6 @@ SPEC_DIR = pathlib.Path(os.environ.get("FOLIO_SPEC_TESTS", pathlib.Path(__file__
 SKIP_OPERATIONS = {
     "aggregate": "aggregation pipeline (issue 7)",
     "countDocuments": "countDocuments runs an aggregate (issue 7)",
-    "clientBulkWrite": "the 8.0 bulkWrite command (issue 5, not built yet)",
     "failPoint": "fail points (server test hooks, not planned)",
     "createIndex": "secondary indexes (issue 6)",
     "modifyCollection": "collMod options (issue 5, not built yet)",
@@ -117,6 +116,38 @@ def result_document(name, result):
     return result
 
 
+def client_bulk_model(m):
+    (kind, a), = m.items()
+    ns = {"namespace": a["namespace"]}
+    if kind == "insertOne":
+        return operations.InsertOne(a["document"], **ns)
+    if kind in ("updateOne", "updateMany"):
+        cls = operations.UpdateOne if kind == "updateOne" else operations.UpdateMany
+        extra = {"sort": a["sort"]} if "sort" in a and kind == "updateOne" else {}
+        return cls(a["filter"], a["update"], upsert=a.get("upsert"), array_filters=a.get("arrayFilters"), hint=a.get("hint"), **ns, **extra)
+    if kind == "replaceOne":
+        extra = {"sort": a["sort"]} if "sort" in a else {}
+        return operations.ReplaceOne(a["filter"], a["replacement"], upsert=a.get("upsert"), hint=a.get("hint"), **ns, **extra)
+    if kind in ("deleteOne", "deleteMany"):
+        cls = operations.DeleteOne if kind == "deleteOne" else operations.DeleteMany
+        return cls(a["filter"], hint=a.get("hint"), **ns)
+    raise NotImplementedError(kind)
+
+
+def client_bulk_result(result):
+    out = {"insertedCount": result.inserted_count, "upsertedCount": result.upserted_count, "matchedCount": result.matched_count,
+           "modifiedCount": result.modified_count, "deletedCount": result.deleted_count}
+    if result.has_verbose_results:
+        out["insertResults"] = {str(k): {"insertedId": v.inserted_id} for k, v in result.insert_results.items()}
+        out["updateResults"] = {str(k): {"matchedCount": v.matched_count, "modifiedCount": v.modified_count,
+                                         **({"upsertedId": v.upserted_id} if v.upserted_id is not None else {})}
+                                for k, v in result.update_results.items()}
+        out["deleteResults"] = {str(k): {"deletedCount": v.deleted_count} for k, v in result.delete_results.items()}
+    else:
+        out.update({"insertResults": {}, "updateResults": {}, "deleteResults": {}})
+    return out
+
+
 def bulk_request(r):
     (kind, a), = r.items()
     if kind == "insertOne":
@@ -135,7 +166,15 @@ def bulk_request(r):
     raise NotImplementedError(kind)
 
 
-def perform(coll, db, name, a):
+def perform(coll, db, name, a, client=None):
+    if name == "clientBulkWrite":
+        kwargs = {"ordered": a.get("ordered", True), "verbose_results": a.get("verboseResults", False)}
+        for src, dst in (("let", "let"), ("comment", "comment"), ("bypassDocumentValidation", "bypass_document_validation")):
+            if src in a:
+                kwargs[dst] = a[src]
+        if "writeConcern" in a:
+            kwargs["write_concern"] = pymongo.WriteConcern(**a["writeConcern"])
+        return client_bulk_result(client.bulk_write([client_bulk_model(m) for m in a["models"]], **kwargs))
     common = {k: a[k] for k in ("let", "comment", "hint") if k in a}
     if name == "find":
         kwargs = {k: a[k] for k in ("sort", "skip", "limit", "projection", "batch_size", "allow_disk_use") if k in a}
@@ -189,6 +228,8 @@ def perform(coll, db, name, a):
 def run_test(client, suite, test):
     entities = {}
     for e in suite["createEntities"]:
+        if "client" in e:
+            entities[e["client"]["id"]] = (None, None)
         if "collection" in e:
             c = e["collection"]
             db_entity = next(x["database"] for x in suite["createEntities"] if "database" in x and x["database"]["id"] == c["database"])
@@ -208,11 +249,11 @@ def run_test(client, suite, test):
     for op in test["operations"]:
         coll, db = entities[op["object"]]
         try:
-            result = perform(coll, db, op["name"], op.get("arguments", {}))
+            result = perform(coll, db, op["name"], op.get("arguments", {}), client)
             error = None
         except NotImplementedError as e:
             return f"runner does not implement {e}"
-        except (pymongo.errors.PyMongoError, ValueError, TypeError) as e:
+        except (pymongo.errors.PyMongoError, ValueError, TypeError, pymongo.errors.ClientBulkWriteException) as e:
             result, error = None, e
         expected_error = op.get("expectError")
         if expected_error is not None:
