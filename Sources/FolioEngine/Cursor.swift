@@ -13,9 +13,12 @@ public struct FindRequest: Sendable {
     public var limit: Int
     public var allowDiskUse: Bool
     public var constants: [String: BSON]
+    /// `maxTimeMS`: the query fails with 50 MaxTimeMSExpired once it has run this long.
+    public var maxTimeMilliseconds: Int?
 
     public init(filter: Document = Document(), sort: Document? = nil, projection: Document? = nil, skip: Int = 0,
-                limit: Int = 0, allowDiskUse: Bool = true, constants: [String: BSON] = [:]) {
+                limit: Int = 0, allowDiskUse: Bool = true, constants: [String: BSON] = [:], maxTimeMilliseconds: Int? = nil) {
+        self.maxTimeMilliseconds = maxTimeMilliseconds
         self.filter = filter
         self.sort = sort
         self.projection = projection
@@ -43,6 +46,8 @@ public final class Cursor: Sendable {
         var exhausted = false
         /// Documents read ahead but not yet returned.
         var pending: [RawDocument] = []
+        /// When the query must give up (maxTimeMS), on the monotonic clock.
+        var deadline: ContinuousClock.Instant?
     }
 
     /// Rows read per storage call while scanning.
@@ -54,18 +59,23 @@ public final class Cursor: Sendable {
     let state: Mutex<State>
 
     init(namespace: Namespace, snapshot: (any StorageSnapshot)?, store: String?, filter: Filter, projection: Projection?,
-         sorted: SortedOutput?, skip: Int, limit: Int) {
+         sorted: SortedOutput?, skip: Int, limit: Int, deadline: ContinuousClock.Instant? = nil) {
         self.namespace = namespace
         self.store = store
         self.filter = filter
         self.projection = projection
         var s = State(snapshot: snapshot, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
         s.sorted = sorted
+        s.deadline = deadline
         if store == nil && sorted == nil { s.exhausted = true }
         state = Mutex(s)
     }
 
     deinit { close() }
+
+    /// Drops the time limit (maxTimeMS bounds the work of the command that set it, not the
+    /// time a client takes between getMores).
+    public func clearDeadline() { state.withLock { $0.deadline = nil } }
 
     /// Whether every result has been returned.
     public var isExhausted: Bool { state.withLock { $0.exhausted } }
@@ -114,6 +124,7 @@ public final class Cursor: Sendable {
         guard let store, let snapshot = s.snapshot else { return nil }
         let filter = self.filter
         while !s.scanDone {
+            try Engine.checkDeadline(s.deadline)
             let range = KeyRange(lower: s.lastKey, lowerInclusive: s.lastKey == nil, upper: nil)
             var seen = 0
             var pending: [RawDocument] = []
@@ -156,6 +167,7 @@ extension Engine {
             p.isEmpty ? nil : try Projection(parsing: p)
         }
         let sort = try request.sort.flatMap { s throws(FolioError) -> SortSpec? in s.isEmpty ? nil : try SortSpec(parsing: s) }
+        let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
         guard let entry = entry(ns) else {
             return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection, sorted: nil, skip: 0, limit: 0)
         }
@@ -170,17 +182,22 @@ extension Engine {
                 }
             } else {
                 var failure: FolioError?
+                var visited = 0
                 try folio {
                     try Engine.forEachRecord(snapshot, entry.recordStore) { _, raw in
-                        guard filter.matches(raw) else { return true }
-                        do throws(FolioError) { try sorter.add(raw) } catch { failure = error; return false }
+                        visited += 1
+                        do throws(FolioError) {
+                            if visited % 1024 == 0 { try Engine.checkDeadline(deadline) }
+                            guard filter.matches(raw) else { return true }
+                            try sorter.add(raw)
+                        } catch { failure = error; return false }
                         return true
                     }
                 }
                 if let failure { throw failure }
             }
             return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection,
-                          sorted: try sorter.finish(), skip: request.skip, limit: request.limit)
+                          sorted: try sorter.finish(), skip: request.skip, limit: request.limit, deadline: deadline)
         }
         if let id = Engine.pinnedID(filter.expression) {
             defer { snapshot.close() }
@@ -195,7 +212,14 @@ extension Engine {
                           skip: request.skip, limit: request.limit)
         }
         return Cursor(namespace: ns, snapshot: snapshot, store: entry.recordStore, filter: filter, projection: projection,
-                      sorted: nil, skip: request.skip, limit: request.limit)
+                      sorted: nil, skip: request.skip, limit: request.limit, deadline: deadline)
+    }
+
+    /// Throws 50 MaxTimeMSExpired once `deadline` has passed.
+    static func checkDeadline(_ deadline: ContinuousClock.Instant?) throws(FolioError) {
+        if let deadline, ContinuousClock.now >= deadline {
+            throw FolioError(.maxTimeMSExpired, "operation exceeded time limit")
+        }
     }
 
     /// Counts matching documents (after skip, up to limit).

@@ -39,6 +39,15 @@ public struct CommandRequest: Sendable {
 
     func bool(_ key: String) -> Bool? { body[key].map(\.isTruthy) }
 
+    /// `maxTimeMS`, validated as MongoDB does (a non-negative 32-bit integer; 0 = none).
+    func maxTime() throws(FolioError) -> Int? {
+        guard let v = body["maxTimeMS"], v.type != .null else { return nil }
+        guard v.isNumber, let n = v.exactInt64, n >= 0, n <= Int64(Int32.max) else {
+            throw FolioError(.badValue, "\(v) value for maxTimeMS is out of range [0, \(Int32.max)]")
+        }
+        return n == 0 ? nil : Int(n)
+    }
+
     /// The command's `let` variables, evaluated.
     func letVariables() throws(FolioError) -> [String: BSON] { try Expression.evaluateLet(try document("let")) }
 

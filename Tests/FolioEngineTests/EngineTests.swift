@@ -248,3 +248,26 @@ func docs(_ cursor: Cursor) throws -> [Document] { try cursor.all().map { $0.doc
         #expect(try engine.count(ns, filter: ["n": 1]) == 50)
     }
 }
+
+@Suite struct EngineTimeLimitTests {
+    @Test func maxTimeMSStopsALongQueryWithError50() throws {
+        let engine = try Engine.inMemory()
+        defer { engine.close() }
+        _ = try engine.insert(ns, (0..<20_000).map { ["_id": .int32(Int32($0)), "v": .int32(Int32($0 % 7))] })
+        // A $where-free slow filter: $expr over every document, with a 1 ms budget.
+        let slow: Document = ["$expr": ["$eq": [["$mod": ["$v", 100]], 99]]]
+        #expect(throws: FolioError.self) {
+            let cursor = try engine.find(ns, FindRequest(filter: slow, sort: ["v": 1], maxTimeMilliseconds: 1))
+            _ = try cursor.all()
+        }
+        do {
+            _ = try engine.find(ns, FindRequest(filter: slow, sort: ["v": 1], maxTimeMilliseconds: 1)).all()
+        } catch {
+            #expect(error.code == .maxTimeMSExpired)
+        }
+        // The limit is checked as the query works, so a cursor that finished its work within
+        // the first batch keeps serving later batches.
+        let quick = try engine.find(ns, FindRequest(filter: ["_id": 1], maxTimeMilliseconds: 60_000))
+        #expect(try quick.all().count == 1)
+    }
+}

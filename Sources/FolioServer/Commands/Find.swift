@@ -30,9 +30,10 @@ enum FindCommand {
         let request = FindRequest(filter: try r.document("filter") ?? Document(), sort: try r.document("sort"),
                                   projection: try r.document("projection"), skip: try r.int("skip") ?? 0,
                                   limit: try r.int("limit") ?? 0, allowDiskUse: r.bool("allowDiskUse") ?? true,
-                                  constants: try r.letVariables())
+                                  constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime())
         let cursor = try r.context.engine.find(ns, request)
         let first = try batch(cursor, size: batchSize ?? Limits.defaultFirstBatchCount)
+        cursor.clearDeadline()
         var id: Int64 = 0
         if !cursor.isExhausted && r.bool("singleBatch") != true {
             id = r.context.cursors.register(cursor, namespace: ns.description)
