@@ -149,8 +149,6 @@ extension ErrorCode {
     public static let transactionTooOld = ErrorCode(rawValue: 225)
     /// CursorKilled (237).
     public static let cursorKilled = ErrorCode(rawValue: 237)
-    /// NotImplemented (238).
-    public static let notImplemented = ErrorCode(rawValue: 238)
     /// ConversionFailure (241).
     public static let conversionFailure = ErrorCode(rawValue: 241)
     /// NoSuchTransaction (251).
@@ -332,7 +330,6 @@ extension ErrorCode {
         223: "IllegalOpMsgFlag",
         225: "TransactionTooOld",
         237: "CursorKilled",
-        238: "NotImplemented",
         241: "ConversionFailure",
         251: "NoSuchTransaction",
         256: "TransactionCommitted",

@@ -162,7 +162,7 @@ struct FastComparison: Sendable {
             c = -BSON.compareDoubleToInt64(b, a)
         case (0x02, .string(let b)), (0x0E, .string(let b)):
             let n = Int(Int32(littleEndian: UnsafeRawPointer(base + offset).loadUnaligned(as: Int32.self))) - 1
-            c = b.withUnsafeBufferPointer { FastComparison.compareBytes(base + offset + 4, n, $0) }
+            c = b.withUnsafeBufferPointer { compareByteBuffers(UnsafeBufferPointer(start: base + offset + 4, count: n), $0) }
         case (0x08, .bool(let b)):
             let a = base[offset] != 0
             c = a == b ? 0 : (!a ? -1 : 1)
@@ -174,16 +174,5 @@ struct FastComparison: Sendable {
             return op == .ne ? .yes : .no
         }
         return accept(c) ? .yes : .no
-    }
-
-    @inline(__always)
-    static func compareBytes(_ a: UnsafePointer<UInt8>, _ n: Int, _ b: UnsafeBufferPointer<UInt8>) -> Int {
-        let m = Swift.min(n, b.count)
-        var i = 0
-        while i < m {
-            if a[i] != b[i] { return a[i] < b[i] ? -1 : 1 }
-            i += 1
-        }
-        return n == b.count ? 0 : (n < b.count ? -1 : 1)
     }
 }

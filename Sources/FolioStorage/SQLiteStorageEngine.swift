@@ -357,23 +357,18 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     }
 
     func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
-        try withConnection { (c) throws(StorageError) in
-            do throws(StorageError) {
-                let s = try c.statement("INSERT OR REPLACE INTO \(tableName(store)) (k, v) VALUES (?, ?)")
-                defer { sqlite3_reset(s) }
-                c.bind(s, 1, key)
-                c.bind(s, 2, value)
-                _ = try c.step(s)
-            } catch {
-                throw mapMissing(error, c, store)
-            }
-        }
+        _ = try write("INSERT OR REPLACE", store, key, value)
     }
 
     func insert(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
+        try write("INSERT OR IGNORE", store, key, value)
+    }
+
+    /// Runs `<verb> INTO store (k, v)`; returns whether a row changed.
+    private func write(_ verb: String, _ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
         try withConnection { (c) throws(StorageError) -> Bool in
             do throws(StorageError) {
-                let s = try c.statement("INSERT OR IGNORE INTO \(tableName(store)) (k, v) VALUES (?, ?)")
+                let s = try c.statement("\(verb) INTO \(tableName(store)) (k, v) VALUES (?, ?)")
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
                 c.bind(s, 2, value)

@@ -1,3 +1,5 @@
+import FolioBSON
+
 // The storage-engine protocol: ordered byte-key stores, consistent snapshots, one writer.
 //
 // Kept small on purpose so a PostgreSQL engine can implement it later: a store is a named,
@@ -80,13 +82,7 @@ public struct KeyRange: Sendable, Equatable {
 /// memcmp order of byte keys.
 @inlinable
 public func compareKeys(_ a: [UInt8], _ b: [UInt8]) -> Int {
-    let n = min(a.count, b.count)
-    var i = 0
-    while i < n {
-        if a[i] != b[i] { return a[i] < b[i] ? -1 : 1 }
-        i += 1
-    }
-    return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+    a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in compareByteBuffers(x, y) } }
 }
 
 /// A consistent read view.
