@@ -48,6 +48,8 @@ public final class Cursor: Sendable {
         var pending: [RawDocument] = []
         /// When the query must give up (maxTimeMS), on the monotonic clock.
         var deadline: ContinuousClock.Instant?
+        /// An aggregation pipeline's output (instead of a scan or a sort).
+        var stream: StreamBox?
     }
 
     /// Rows read per storage call while scanning.
@@ -68,6 +70,18 @@ public final class Cursor: Sendable {
         s.sorted = sorted
         s.deadline = deadline
         if store == nil && sorted == nil { s.exhausted = true }
+        state = Mutex(s)
+    }
+
+    /// A cursor over an aggregation pipeline's output.
+    init(namespace: Namespace, stream: any DocumentStream, deadline: ContinuousClock.Instant?) {
+        self.namespace = namespace
+        self.store = nil
+        self.filter = Filter(.and([]))
+        self.projection = nil
+        var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
+        s.stream = StreamBox(stream)
+        s.deadline = deadline
         state = Mutex(s)
     }
 
@@ -116,10 +130,15 @@ public final class Cursor: Sendable {
         s.snapshot?.close()
         s.snapshot = nil
         s.sorted = nil
+        s.stream = nil
     }
 
     private func nextMatch(_ s: inout State) throws(FolioError) -> RawDocument? {
         if !s.pending.isEmpty { return s.pending.removeFirst() }
+        if let stream = s.stream {
+            try Engine.checkDeadline(s.deadline)
+            return try stream.stream.next().map { RawDocument(trusted: $0.bsonBytes()) }
+        }
         if let sorted = s.sorted { return sorted.next() }
         guard let store, let snapshot = s.snapshot else { return nil }
         let filter = self.filter
@@ -152,6 +171,7 @@ public final class Cursor: Sendable {
             s.snapshot?.close()
             s.snapshot = nil
             s.sorted = nil
+            s.stream = nil
             s.exhausted = true
         }
     }
@@ -168,13 +188,21 @@ extension Engine {
         }
         let sort = try request.sort.flatMap { s throws(FolioError) -> SortSpec? in s.isEmpty ? nil : try SortSpec(parsing: s) }
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
+        return try find(ns, filter: filter, projection: projection, sort: sort, skip: request.skip, limit: request.limit,
+                        allowDiskUse: request.allowDiskUse, deadline: deadline, sortMemoryLimitBytes: sortMemoryLimitBytes)
+    }
+
+    /// A query over parsed parts (shared by find, count, distinct and aggregation sources).
+    func find(_ ns: Namespace, filter: Filter, projection: Projection? = nil, sort: SortSpec? = nil, skip: Int = 0, limit: Int = 0,
+              allowDiskUse: Bool = true, deadline: ContinuousClock.Instant?,
+              sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes) throws(FolioError) -> Cursor {
         guard let entry = entry(ns) else {
             return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection, sorted: nil, skip: 0, limit: 0)
         }
         let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
         if let sort {
             defer { snapshot.close() }
-            let sorter = ExternalSorter(spec: sort, memoryLimitBytes: sortMemoryLimitBytes, allowDiskUse: request.allowDiskUse)
+            let sorter = ExternalSorter(spec: sort, memoryLimitBytes: sortMemoryLimitBytes, allowDiskUse: allowDiskUse)
             if let id = Engine.pinnedID(filter.expression) {
                 if let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(entry.recordStore, KeyString.encode(id)) }),
                    filter.matches(RawDocument(trusted: bytes)) {
@@ -197,7 +225,7 @@ extension Engine {
                 if let failure { throw failure }
             }
             return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection,
-                          sorted: try sorter.finish(), skip: request.skip, limit: request.limit, deadline: deadline)
+                          sorted: try sorter.finish(), skip: skip, limit: limit, deadline: deadline)
         }
         if let id = Engine.pinnedID(filter.expression) {
             defer { snapshot.close() }
@@ -209,10 +237,10 @@ extension Engine {
             let sorter = ExternalSorter(spec: SortSpec(keys: []), memoryLimitBytes: .max, allowDiskUse: false)
             let output = SortedOutput(spec: sorter.spec, memory: docs.map { ExternalSorter.Item(key: [], document: $0) }, runs: [])
             return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection, sorted: output,
-                          skip: request.skip, limit: request.limit)
+                          skip: skip, limit: limit)
         }
         return Cursor(namespace: ns, snapshot: snapshot, store: entry.recordStore, filter: filter, projection: projection,
-                      sorted: nil, skip: request.skip, limit: request.limit, deadline: deadline)
+                      sorted: nil, skip: skip, limit: limit, deadline: deadline)
     }
 
     /// Throws 50 MaxTimeMSExpired once `deadline` has passed.
@@ -258,4 +286,11 @@ extension Engine {
         default: return []
         }
     }
+}
+
+/// @unchecked Sendable: a pipeline's streams live inside a Cursor's Mutex and are only
+/// touched under it.
+final class StreamBox: @unchecked Sendable {
+    let stream: any DocumentStream
+    init(_ stream: any DocumentStream) { self.stream = stream }
 }

@@ -127,6 +127,8 @@ extension ErrorCode {
     public static let documentValidationFailure = ErrorCode(rawValue: 121)
     /// CappedPositionLost (136).
     public static let cappedPositionLost = ErrorCode(rawValue: 136)
+    /// ExceededMemoryLimit (146).
+    public static let exceededMemoryLimit = ErrorCode(rawValue: 146)
     /// CommandNotSupportedOnView (166).
     public static let commandNotSupportedOnView = ErrorCode(rawValue: 166)
     /// OptionNotSupportedOnView (167).
@@ -319,6 +321,7 @@ extension ErrorCode {
         115: "CommandNotSupported",
         121: "DocumentValidationFailure",
         136: "CappedPositionLost",
+        146: "ExceededMemoryLimit",
         166: "CommandNotSupportedOnView",
         167: "OptionNotSupportedOnView",
         168: "InvalidPipelineOperator",

@@ -25,7 +25,7 @@ public struct Projection: Sendable {
 
     /// Parses a projection. `findOperators` enables `$slice`/`$elemMatch`/`$`/`$meta`
     /// (find and findAndModify); aggregation's `$project` reads operator documents as expressions.
-    public init(parsing spec: Document, findOperators: Bool = true) throws(FolioError) {
+    public init(parsing spec: Document, findOperators: Bool = true, context: ParseContext = ParseContext()) throws(FolioError) {
         var root: [(String, Item)] = []
         var inclusion: Bool?
         var includeID = true
@@ -42,7 +42,7 @@ public struct Projection: Sendable {
                 }
                 item = .positional
             } else {
-                item = try Projection.parseValue(value, field: field, findOperators: findOperators)
+                item = try Projection.parseValue(value, field: field, findOperators: findOperators, context: context)
             }
             if path.hasPrefix("$") { throw FolioError(.badValue, "FieldPath field names may not start with '$'. Consider using $getField or $setField.") }
             let kind: Bool?
@@ -69,7 +69,7 @@ public struct Projection: Sendable {
         self.includeID = includeID
     }
 
-    static func parseValue(_ value: BSON, field: String, findOperators: Bool) throws(FolioError) -> Item {
+    static func parseValue(_ value: BSON, field: String, findOperators: Bool, context: ParseContext) throws(FolioError) -> Item {
         switch value {
         case .bool(let b): return b ? .include : .exclude
         case .int32, .int64, .double, .decimal128: return value.isTruthy ? .include : .exclude
@@ -101,7 +101,7 @@ public struct Projection: Sendable {
                 return .meta(name)
             }
         default:
-            return .computed(try Expression.parse(value, context: ParseContext()))
+            return .computed(try Expression.parse(value, context: context))
         }
     }
 

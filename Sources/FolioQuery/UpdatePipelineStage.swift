@@ -9,46 +9,23 @@ public enum UpdatePipelineStage: Sendable {
     case replaceRoot(Expression)
 
     static func parse(_ stages: [BSON], variables: Set<String>) throws(FolioError) -> [UpdatePipelineStage] {
-        let context = ParseContext(variables: variables)
         var out: [UpdatePipelineStage] = []
         for stage in stages {
             guard case .document(let d) = stage, d.count == 1 else {
                 throw FolioError(.typeMismatch, "A pipeline stage specification object must contain exactly one field.")
             }
-            let (name, argument) = d.element(at: 0)
-            switch name {
-            case "$set", "$addFields":
-                guard case .document(let fields) = argument else {
-                    throw FolioError(ErrorCode(rawValue: 40272), "\(name) specification stage must be an object, got \(argument.type.alias)")
-                }
-                var parsed: [(FieldPath, Expression)] = []
-                for (k, v) in fields { parsed.append((FieldPath(k), try Expression.parse(v, context: context))) }
-                out.append(.addFields(parsed))
-            case "$unset":
-                let names: [BSON]
-                if case .array(let a) = argument { names = a } else { names = [argument] }
-                var paths: [FieldPath] = []
-                for n in names {
-                    guard case .string(let s) = n, !s.isEmpty else {
-                        throw FolioError(ErrorCode(rawValue: 31120), "$unset specification must be a string or an array containing only string values")
-                    }
-                    paths.append(FieldPath(s))
-                }
-                out.append(.unset(paths))
-            case "$project":
-                guard case .document(let spec) = argument else {
-                    throw FolioError(.location15969, "$project specification must be an object")
-                }
-                out.append(.project(try Projection(parsing: spec, findOperators: false)))
-            case "$replaceRoot":
-                guard case .document(let spec) = argument, let root = spec["newRoot"] else {
-                    throw FolioError(ErrorCode(rawValue: 40231), "no newRoot specified for the $replaceRoot stage")
-                }
-                out.append(.replaceRoot(try Expression.parse(root, context: context)))
-            case "$replaceWith":
-                out.append(.replaceRoot(try Expression.parse(argument, context: context)))
-            default:
+            let name = d.fieldNames[0]
+            guard ["$set", "$addFields", "$unset", "$project", "$replaceRoot", "$replaceWith"].contains(name) else {
                 throw FolioError(.invalidOptions, "\(name) is not allowed to be used within an update")
+            }
+            for parsed in try AggregationStage.parse(d, constants: [:], nested: .top, variables: variables) {
+                switch parsed {
+                case .addFields(let fields): out.append(.addFields(fields.fields))
+                case .unset(let paths): out.append(.unset(paths))
+                case .project(let p): out.append(.project(p))
+                case .replaceRoot(let e, _): out.append(.replaceRoot(e))
+                default: break
+                }
             }
         }
         return out

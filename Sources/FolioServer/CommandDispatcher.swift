@@ -111,7 +111,7 @@ public struct CommandDispatcher: Sendable {
             (["killOp"], DiagnosticCommands.killOp),
             (["startSession"], DiagnosticCommands.startSession),
             (["collMod"], DiagnosticCommands.collMod),
-            (["aggregate"], DiagnosticCommands.notYet("aggregate (the aggregation pipeline)")),
+            (["aggregate"], AggregateCommand.run),
             (["explain"], DiagnosticCommands.notYet("explain (it arrives with the query planner)")),
             (["createIndexes"], DiagnosticCommands.notYet("createIndexes (secondary indexes)")),
             (["dropIndexes", "deleteIndexes"], DiagnosticCommands.notYet("dropIndexes (secondary indexes)")),

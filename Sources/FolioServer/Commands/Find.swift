@@ -32,15 +32,20 @@ enum FindCommand {
                                   limit: try r.int("limit") ?? 0, allowDiskUse: r.bool("allowDiskUse") ?? true,
                                   constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime())
         let cursor = try r.context.engine.find(ns, request)
+        return try open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
+    }
+
+    /// The first batch of a new cursor; the cursor is registered when results remain.
+    static func open(_ cursor: Cursor, namespace: String, batchSize: Int?, singleBatch: Bool, _ r: CommandRequest) throws(FolioError) -> Document {
         let first = try batch(cursor, size: batchSize ?? Limits.defaultFirstBatchCount)
         cursor.clearDeadline()
         var id: Int64 = 0
-        if !cursor.isExhausted && r.bool("singleBatch") != true {
-            id = r.context.cursors.register(cursor, namespace: ns.description)
+        if !cursor.isExhausted && !singleBatch {
+            id = r.context.cursors.register(cursor, namespace: namespace)
         } else {
             cursor.close()
         }
-        return cursorReply(id: id, namespace: ns.description, batch: first, first: true)
+        return cursorReply(id: id, namespace: namespace, batch: first, first: true)
     }
 
     @Sendable static func getMore(_ r: CommandRequest) throws(FolioError) -> Document {

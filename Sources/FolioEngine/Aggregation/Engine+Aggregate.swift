@@ -1,0 +1,340 @@
+import FolioBSON
+import FolioQuery
+
+/// An aggregate request (collection or database level).
+public struct AggregateRequest: Sendable {
+    public var pipeline: [BSON]
+    public var allowDiskUse: Bool
+    /// The command's `let` variables, already evaluated.
+    public var constants: [String: BSON]
+    public var maxTimeMilliseconds: Int?
+    public var bypassDocumentValidation: Bool
+
+    public init(pipeline: [BSON], allowDiskUse: Bool = true, constants: [String: BSON] = [:],
+                maxTimeMilliseconds: Int? = nil, bypassDocumentValidation: Bool = false) {
+        self.pipeline = pipeline
+        self.allowDiskUse = allowDiskUse
+        self.constants = constants
+        self.maxTimeMilliseconds = maxTimeMilliseconds
+        self.bypassDocumentValidation = bypassDocumentValidation
+    }
+}
+
+extension Engine {
+    /// Runs an aggregation pipeline over `collection` (nil: a database-level pipeline that
+    /// starts with `$documents`). The leading `$match` is answered by the find path; a
+    /// pipeline ending in `$out`/`$merge` runs to completion here and returns an empty cursor.
+    public func aggregate(database: String, collection: String?, _ request: AggregateRequest) throws(FolioError) -> Cursor {
+        let pipeline = try AggregationPipeline(parsing: request.pipeline, constants: request.constants)
+        let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
+        let environment = PipelineEnvironment(engine: self, database: database, now: Int64(ObjectID.currentSeconds()) * 1000,
+                                              allowDiskUse: request.allowDiskUse, deadline: deadline,
+                                              bypassDocumentValidation: request.bypassDocumentValidation)
+        let ns = try Namespace(database: database, collection: collection ?? "$cmd.aggregate".replacingOccurrences(of: "$", with: "_"))
+        if collection == nil {
+            guard let first = pipeline.stages.first, first.isCollectionless else {
+                let name = pipeline.stages.first?.name ?? "an empty pipeline"
+                throw FolioError(.invalidNamespace, "{aggregate: 1} is not valid for '\(name)'; a collection is required.")
+            }
+        }
+        var stages = pipeline.stages[...]
+        var writeStage: AggregationStage?
+        if pipeline.writes { writeStage = stages.popLast() }
+        let source: Source = if let collection { .collection(try environment.namespace(collection)) } else { .none }
+        let stream = try build(stages, source: source, environment: environment)
+        if let writeStage {
+            try runWrite(writeStage, input: stream, environment: environment, sourceDatabase: database)
+            return Cursor(namespace: ns, stream: ArrayStream([]), deadline: nil)
+        }
+        return Cursor(namespace: ns, stream: stream, deadline: deadline)
+    }
+
+    enum Source {
+        case none
+        case collection(Namespace)
+        case documents([Document])
+    }
+
+    /// Builds the stream chain for `stages` over `source`.
+    func build(_ stages: ArraySlice<AggregationStage>, source: Source, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
+        var stages = stages
+        var stream: any DocumentStream
+        switch source {
+        case .none:
+            stream = ArrayStream([])
+        case .documents(let docs):
+            stream = ArrayStream(docs)
+        case .collection(let ns):
+            // The leading $match stages become the find filter (raw-byte matching, pinned _id).
+            var filter: MatchExpression?
+            while case .match(let m)? = stages.first {
+                filter = filter.map { .and([$0, m]) } ?? m
+                stages = stages.dropFirst()
+            }
+            let cursor = try find(ns, filter: Filter(filter ?? .and([])), deadline: env.deadline)
+            stream = CursorStream(cursor)
+        }
+        var i = stages.startIndex
+        while i < stages.endIndex {
+            let stage = stages[i]
+            i += 1
+            stream = try attach(stage, to: stream, next: i < stages.endIndex ? stages[i] : nil, skipNext: &i, environment: env)
+        }
+        return stream
+    }
+
+    /// Adds one stage after `input`. `$sort` followed by `$limit` consumes the `$limit` (top-k).
+    func attach(_ stage: AggregationStage, to input: any DocumentStream, next: AggregationStage?, skipNext i: inout Int,
+                environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
+        switch stage {
+        case .match(let m):
+            let filter = Filter(m)
+            return MapStream(input) { d in filter.matches(d) ? d : nil }
+        case .project(let projection):
+            return MapStream(input) { d throws(FolioError) in try projection.apply(to: d) }
+        case .addFields(let fields):
+            return MapStream(input) { d throws(FolioError) in try fields.apply(to: d, context: env.context(d)) }
+        case .unset(let paths):
+            return MapStream(input) { d in
+                var out = d
+                for p in paths { out = DocumentPaths.removing(p.components[...], from: out) }
+                return out
+            }
+        case .replaceRoot(let e, let name):
+            return MapStream(input) { d throws(FolioError) in
+                let v = try e.evaluate(env.context(d))
+                guard case .document(let root)? = v else {
+                    let shown = v.map { "\($0)" } ?? "MISSING"
+                    if name == "$replaceWith" {
+                        throw FolioError(ErrorCode(rawValue: 40228), "'replacement document' must evaluate to an object, but resulting value was: \(shown). Type of resulting value: '\(v?.type.alias ?? "missing")'. Input document: \(d)")
+                    }
+                    throw FolioError(ErrorCode(rawValue: 40228), "'newRoot' expression  must evaluate to an object, but resulting value was: \(shown). Type of resulting value: '\(v?.type.alias ?? "missing")'. Input document: \(d)")
+                }
+                return root
+            }
+        case .redact(let e):
+            return MapStream(input) { d throws(FolioError) in try Engine.redact(d, root: d, e, env) }
+        case .limit(let n):
+            return LimitStream(input, n)
+        case .skip(let n):
+            return SkipStream(input, n)
+        case .sort(let spec, _):
+            var limit: Int64?
+            if case .limit(let n)? = next {
+                limit = n
+                i += 1
+            }
+            return SortStream(input, spec: spec, limit: limit, environment: env)
+        case .group(let spec):
+            return BlockingStream { () throws(FolioError) in try Engine.group(input, spec, env) }
+        case .bucketAuto(let spec):
+            return BlockingStream { () throws(FolioError) in
+                var items: [(BSON, Document)] = []
+                var bytes = 0
+                while let d = try input.next() {
+                    items.append((try spec.groupBy.evaluate(env.context(d)) ?? .null, d))
+                    bytes += d.approximateByteSize
+                    try Engine.checkBlockingMemory(bytes, "$bucketAuto", env)
+                }
+                return try spec.buckets(items, variables: [:], now: env.now)
+            }
+        case .unwind(let spec):
+            return FlatMapStream(input) { d in spec.apply(d) }
+        case .sample(let n):
+            return BlockingStream { () throws(FolioError) in
+                var reservoir: [Document] = []
+                var seen = 0
+                var g = SystemRandomNumberGenerator()
+                while let d = try input.next() {
+                    seen += 1
+                    if reservoir.count < n {
+                        reservoir.append(d)
+                    } else {
+                        let j = Int.random(in: 0..<seen, using: &g)
+                        if j < n { reservoir[j] = d }
+                    }
+                }
+                reservoir.shuffle(using: &g)
+                return reservoir
+            }
+        case .facet(let facets):
+            return BlockingStream { () throws(FolioError) in
+                var all: [Document] = []
+                var bytes = 0
+                while let d = try input.next() {
+                    all.append(d)
+                    bytes += d.approximateByteSize
+                    try Engine.checkBlockingMemory(bytes, "$facet", env)
+                }
+                var out = Document()
+                for (name, pipeline) in facets {
+                    let s = try self.build(pipeline.stages[...], source: .documents(all), environment: env)
+                    var results: [BSON] = []
+                    while let d = try s.next() { results.append(.document(d)) }
+                    out.append(name, .array(results))
+                }
+                if out.bsonBytes().count > Limits.maximumDocumentSizeBytes {
+                    throw FolioError(.bsonObjectTooLarge, "document constructed by $facet is \(out.bsonBytes().count) bytes, which exceeds the limit of \(Limits.maximumDocumentSizeBytes) bytes")
+                }
+                return [out]
+            }
+        case .lookup(let spec):
+            let join = try LookupJoin(spec: spec, engine: self, environment: env)
+            return MapStream(input) { d throws(FolioError) in try join.apply(d) }
+        case .graphLookup(let spec):
+            let search = try GraphSearch(spec: spec, engine: self, environment: env)
+            return MapStream(input) { d throws(FolioError) in try search.apply(d) }
+        case .unionWith(let collection, let pipeline):
+            let parsed = try AggregationPipeline(parsing: pipeline, constants: [:], nested: .unionWith)
+            var other: (any DocumentStream)?
+            let engine = self
+            return UnionStream(input) { () throws(FolioError) in
+                if other == nil {
+                    let source: Source = if let collection { .collection(try env.namespace(collection)) } else { .none }
+                    other = try engine.build(parsed.stages[...], source: source, environment: env)
+                }
+                return try other!.next()
+            }
+        case .documents(let e):
+            return BlockingStream { () throws(FolioError) in
+                // $documents replaces its (empty) input.
+                while try input.next() != nil {}
+                let v = try e.evaluate(env.context(Document()))
+                guard case .array(let elements)? = v else {
+                    throw FolioError(ErrorCode(rawValue: 5858203), "an array is expected")
+                }
+                var out: [Document] = []
+                for element in elements {
+                    guard case .document(let d) = element else {
+                        throw FolioError(ErrorCode(rawValue: 5858203), "an array of documents is expected")
+                    }
+                    out.append(d)
+                }
+                return out
+            }
+        case .system(let name, let spec):
+            return try systemStage(name, spec, environment: env)
+        case .out, .merge:
+            throw FolioError(ErrorCode(rawValue: 40601), "\(stage.name) can only be the final stage in the pipeline")
+        }
+    }
+
+    static func checkBlockingMemory(_ bytes: Int, _ stage: String, _ env: PipelineEnvironment) throws(FolioError) {
+        if bytes > Limits.blockingStageMemoryBytes {
+            throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
+                             "\(stage) exceeded the memory limit of \(Limits.blockingStageMemoryBytes) bytes and cannot spill to disk")
+        }
+    }
+
+    static func group(_ input: any DocumentStream, _ spec: GroupSpec, _ env: PipelineEnvironment) throws(FolioError) -> [Document] {
+        var index: [[UInt8]: Int] = [:]
+        var ids: [BSON] = []
+        var states: [[AccumulatorState]] = []
+        var bytes = 0
+        var n = 0
+        while let d = try input.next() {
+            n += 1
+            if n % 1024 == 0 { try checkDeadline(env.deadline) }
+            let context = env.context(d)
+            let id = try spec.key(context)
+            let key = KeyString.encode(id)
+            let g: Int
+            if let existing = index[key] {
+                g = existing
+            } else {
+                g = ids.count
+                index[key] = g
+                ids.append(id)
+                var fresh: [AccumulatorState] = []
+                for (_, acc) in spec.accumulators { fresh.append(try acc.makeState(groupID: id, context: context)) }
+                states.append(fresh)
+                bytes += key.count * 2 + 64 + id.approximateByteSize
+            }
+            for j in states[g].indices {
+                let before = states[g][j].memoryBytes
+                try states[g][j].add(context)
+                bytes += states[g][j].memoryBytes - before
+            }
+            if bytes > Limits.blockingStageMemoryBytes && !env.allowDiskUse {
+                throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
+                                 "Exceeded memory limit for $group, but didn't allow external sort. Pass allowDiskUse:true to opt in.")
+            }
+        }
+        // A $group over no input with a constant _id still produces nothing (as MongoDB).
+        var out: [Document] = []
+        out.reserveCapacity(ids.count)
+        for (g, id) in ids.enumerated() {
+            var d: Document = ["_id": id]
+            for (j, (name, _)) in spec.accumulators.enumerated() { d.append(name, states[g][j].result()) }
+            out.append(d)
+        }
+        return out
+    }
+
+    static let redactVariables: [String: BSON] = ["DESCEND": .string("descend"), "PRUNE": .string("prune"), "KEEP": .string("keep")]
+
+    static func redact(_ d: Document, root: Document, _ e: Expression, _ env: PipelineEnvironment) throws(FolioError) -> Document? {
+        var context = EvaluationContext(root: root, variables: redactVariables, now: env.now)
+        context.current = .document(d)
+        let verdict = try e.evaluate(context)
+        switch verdict {
+        case .string("keep")?: return d
+        case .string("prune")?: return nil
+        case .string("descend")?:
+            var out = Document()
+            for (k, v) in d {
+                if let r = try redactValue(v, root: root, e, env) { out.append(k, r) }
+            }
+            return out
+        default:
+            throw FolioError(ErrorCode(rawValue: 17053), "$redact's expression should not return anything aside from the variables $$KEEP, $$DESCEND, and $$PRUNE, but returned \(verdict.map { "\($0)" } ?? "MISSING")")
+        }
+    }
+
+    static func redactValue(_ v: BSON, root: Document, _ e: Expression, _ env: PipelineEnvironment) throws(FolioError) -> BSON? {
+        switch v {
+        case .document(let sub): return try redact(sub, root: root, e, env).map(BSON.document)
+        case .array(let elements):
+            var out: [BSON] = []
+            for x in elements {
+                if let r = try redactValue(x, root: root, e, env) { out.append(r) }
+            }
+            return .array(out)
+        default: return v
+        }
+    }
+
+    func systemStage(_ name: String, _ spec: Document, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
+        throw FolioError(.commandNotSupported, "\(name) is not supported yet")
+    }
+}
+
+/// Emits its input, then another stream (`$unionWith`).
+final class UnionStream: DocumentStream {
+    let input: any DocumentStream
+    let other: () throws(FolioError) -> Document?
+    var inputDone = false
+    init(_ input: any DocumentStream, _ other: @escaping () throws(FolioError) -> Document?) {
+        self.input = input
+        self.other = other
+    }
+    func next() throws(FolioError) -> Document? {
+        if !inputDone {
+            if let d = try input.next() { return d }
+            inputDone = true
+        }
+        return try other()
+    }
+}
+
+extension AggregationStage {
+    /// Stages that can start a database-level pipeline.
+    var isCollectionless: Bool {
+        switch self {
+        case .documents: return true
+        case .system(let name, _): return ["$currentOp", "$listLocalSessions"].contains(name)
+        default: return false
+        }
+    }
+}
+

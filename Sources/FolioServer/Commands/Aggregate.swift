@@ -1,0 +1,45 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+
+/// aggregate: collection-level (`aggregate: "coll"`) and database-level (`aggregate: 1`).
+enum AggregateCommand {
+    @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
+        let collection: String?
+        switch r.argument {
+        case .string(let name):
+            _ = try r.namespace()
+            collection = name
+        case let v where v.isNumber && v.asDouble == 1:
+            collection = nil
+        default:
+            throw FolioError(.invalidNamespace, "Invalid aggregate namespace: collection name must be a string or the number 1, not \(r.argument.type.alias)")
+        }
+        guard let pipelineValue = r.body["pipeline"] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'aggregate.pipeline' is missing but a required field")
+        }
+        guard case .array(let pipeline) = pipelineValue else {
+            throw FolioError(.typeMismatch, "BSON field 'aggregate.pipeline' is the wrong type '\(pipelineValue.type.alias)', expected type 'array'")
+        }
+        if r.bool("explain") == true {
+            throw FolioError(.commandNotSupported, "explain for aggregate is not supported yet (it arrives with the query planner)")
+        }
+        guard let cursorOptions = try r.document("cursor") else {
+            throw FolioError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
+        }
+        var batchSize: Int?
+        if let b = cursorOptions["batchSize"] {
+            guard b.isNumber, let n = b.exactInt64 ?? b.asDouble.map({ Int64($0) }) else {
+                throw FolioError(.typeMismatch, "BSON field 'cursor.batchSize' is the wrong type '\(b.type.alias)', expected types '[long, int, decimal, double]'")
+            }
+            guard n >= 0 else { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(n)'") }
+            batchSize = Int(n)
+        }
+        let request = AggregateRequest(pipeline: pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
+                                       constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(),
+                                       bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false)
+        let cursor = try r.context.engine.aggregate(database: r.database, collection: collection, request)
+        let namespace = "\(r.database).\(collection ?? "$cmd.aggregate")"
+        return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
+    }
+}
