@@ -39,6 +39,9 @@ public struct CommandRequest: Sendable {
 
     func bool(_ key: String) -> Bool? { body[key].map(\.isTruthy) }
 
+    /// The logical session of the command (`lsid.id`), if any.
+    var session: [UInt8]? { SessionRegistry.key(body["lsid"]) }
+
     /// `maxTimeMS`, validated as MongoDB does (a non-negative 32-bit integer; 0 = none).
     func maxTime() throws(FolioError) -> Int? {
         guard let v = body["maxTimeMS"], v.type != .null else { return nil }
@@ -137,6 +140,7 @@ public struct CommandDispatcher: Sendable {
             return reply(error: FolioError(.commandNotFound, "no such command: '\(name)'"))
         }
         let request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context)
+        context.sessions.touch(body["lsid"])
         do throws(FolioError) {
             var fields = try handler(request)
             fields.append("ok", .double(1))

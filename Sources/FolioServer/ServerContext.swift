@@ -9,6 +9,7 @@ public final class ServerContext: Sendable {
     public let engine: Engine
     public let configuration: ServerConfiguration
     let cursors = CursorRegistry()
+    let sessions = SessionRegistry()
     /// Identifies this server process in `topologyVersion`.
     let processID = ObjectID()
     let startedAtMilliseconds = Int64(ObjectID.currentSeconds()) * 1000
@@ -39,17 +40,19 @@ final class CursorRegistry: Sendable {
         let cursor: Cursor
         let namespace: String
         var lastUsedSeconds: Int
+        /// The logical session that opened the cursor (its `lsid.id` bytes).
+        var session: [UInt8]? = nil
     }
 
     let entries = Mutex<[Int64: Entry]>([:])
     static let idleTimeoutSeconds = 600
 
-    func register(_ cursor: Cursor, namespace: String) -> Int64 {
+    func register(_ cursor: Cursor, namespace: String, session: [UInt8]? = nil) -> Int64 {
         var g = SystemRandomNumberGenerator()
         return entries.withLock { map in
             var id: Int64
             repeat { id = Int64.random(in: 1...Int64.max, using: &g) } while map[id] != nil
-            map[id] = Entry(cursor: cursor, namespace: namespace, lastUsedSeconds: ObjectID.currentSeconds())
+            map[id] = Entry(cursor: cursor, namespace: namespace, lastUsedSeconds: ObjectID.currentSeconds(), session: session)
             return id
         }
     }
@@ -81,4 +84,66 @@ final class CursorRegistry: Sendable {
     }
 
     var count: Int { entries.withLock { $0.count } }
+
+    /// Kills every cursor opened in one of `sessions`.
+    func kill(sessions: Set<[UInt8]>) {
+        let killed = entries.withLock { map -> [Entry] in
+            let hit = map.filter { $0.value.session.map(sessions.contains) ?? false }
+            for k in hit.keys { map.removeValue(forKey: k) }
+            return Array(hit.values)
+        }
+        for e in killed { e.cursor.close() }
+    }
+}
+
+/// Logical sessions this server has seen (`lsid` on any command), for `$listLocalSessions`,
+/// cursor ownership and `endSessions`. Sessions expire after 30 idle minutes.
+final class SessionRegistry: Sendable {
+    struct Session: Sendable {
+        let id: BSON
+        var lastUseMilliseconds: Int64
+    }
+
+    let sessions = Mutex<[[UInt8]: Session]>([:])
+    static let timeoutMilliseconds: Int64 = 30 * 60 * 1000
+
+    /// The key of an `lsid` document (its `id` UUID), nil when absent or malformed.
+    static func key(_ lsid: BSON?) -> [UInt8]? {
+        guard case .document(let d)? = lsid, case .binary(let b)? = d["id"] else { return nil }
+        return b.data
+    }
+
+    func touch(_ lsid: BSON?) {
+        guard let key = SessionRegistry.key(lsid), case .document(let d)? = lsid else { return }
+        let now = Int64(ObjectID.currentSeconds()) * 1000
+        sessions.withLock { $0[key] = Session(id: d["id"]!, lastUseMilliseconds: now) }
+    }
+
+    func end(_ keys: Set<[UInt8]>) {
+        sessions.withLock { map in for k in keys { map.removeValue(forKey: k) } }
+    }
+
+    /// Removes sessions idle past the timeout and returns their keys.
+    func expire() -> Set<[UInt8]> {
+        let cutoff = Int64(ObjectID.currentSeconds()) * 1000 - SessionRegistry.timeoutMilliseconds
+        return sessions.withLock { map in
+            let old = Set(map.filter { $0.value.lastUseMilliseconds < cutoff }.keys)
+            for k in old { map.removeValue(forKey: k) }
+            return old
+        }
+    }
+
+    /// `$listLocalSessions` documents. Without authentication every session belongs to the
+    /// same (empty) user, whose uid is SHA-256 of the empty string.
+    func list() -> [Document] {
+        let uid = BSON.binary(Binary(data: SessionRegistry.anonymousUID))
+        return sessions.withLock { map in
+            map.values.sorted { $0.lastUseMilliseconds < $1.lastUseMilliseconds }.map { s in
+                ["_id": ["id": s.id, "uid": uid], "lastUse": .datetime(s.lastUseMilliseconds)]
+            }
+        }
+    }
+
+    static let anonymousUID: [UInt8] = [0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+                                        0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55]
 }

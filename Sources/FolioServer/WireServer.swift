@@ -137,7 +137,10 @@ public final class WireServer: Sendable {
         self.context = context
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.cursor-sweeper"))
         timer.schedule(deadline: .now() + 60, repeating: 60)
-        timer.setEventHandler { context.cursors.expireIdle() }
+        timer.setEventHandler {
+            context.cursors.expireIdle()
+            context.cursors.kill(sessions: context.sessions.expire())
+        }
         timer.resume()
         sweeper = SweepTimer(timer)
     }

@@ -17,8 +17,6 @@ from pymongo import operations
 SPEC_DIR = pathlib.Path(os.environ.get("FOLIO_SPEC_TESTS", pathlib.Path(__file__).resolve().parents[3] / "shared" / "spec-tests")) / "crud-unified"
 
 SKIP_OPERATIONS = {
-    "aggregate": "aggregation pipeline (issue 7)",
-    "countDocuments": "countDocuments runs an aggregate (issue 7)",
     "failPoint": "fail points (server test hooks, not planned)",
     "createIndex": "secondary indexes (issue 6)",
     "modifyCollection": "collMod options (issue 5, not built yet)",
@@ -218,6 +216,16 @@ def perform(coll, db, name, a, client=None):
         return coll.find_one_and_replace(a["filter"], a["replacement"], **kwargs)
     if name == "bulkWrite":
         return coll.bulk_write([bulk_request(r) for r in a["requests"]], ordered=a.get("ordered", True), **common)
+    if name == "aggregate":
+        kwargs = {k: a[k] for k in ("let", "comment", "hint", "maxTimeMS") if k in a}
+        for src, dst in (("batchSize", "batchSize"), ("allowDiskUse", "allowDiskUse"), ("bypassDocumentValidation", "bypassDocumentValidation")):
+            if src in a:
+                kwargs[dst] = a[src]
+        target = coll if coll is not None else db
+        return list(target.aggregate(a["pipeline"], **kwargs))
+    if name == "countDocuments":
+        kwargs = {k: a[k] for k in ("skip", "limit", "comment", "hint") if k in a}
+        return coll.count_documents(a.get("filter", {}), **kwargs)
     if name == "dropCollection":
         return db.drop_collection(a["collection"])
     if name == "createCollection":
@@ -234,8 +242,10 @@ def run_test(client, suite, test):
             c = e["collection"]
             db_entity = next(x["database"] for x in suite["createEntities"] if "database" in x and x["database"]["id"] == c["database"])
             wc = c.get("collectionOptions", {}).get("writeConcern")
+            rc = c.get("collectionOptions", {}).get("readConcern")
             db = client[db_entity["databaseName"]]
-            coll = db.get_collection(c["collectionName"], write_concern=pymongo.WriteConcern(**wc) if wc else None)
+            coll = db.get_collection(c["collectionName"], write_concern=pymongo.WriteConcern(**wc) if wc else None,
+                                     read_concern=pymongo.read_concern.ReadConcern(**rc) if rc else None)
             entities[c["id"]] = (coll, db)
         elif "database" in e:
             d = e["database"]

@@ -9,9 +9,14 @@ public struct AggregateRequest: Sendable {
     public var constants: [String: BSON]
     public var maxTimeMilliseconds: Int?
     public var bypassDocumentValidation: Bool
+    /// Answers stages about the host's own state (`$listLocalSessions`, `$currentOp`) that
+    /// only the server knows; nil (the embedded API) makes them CommandNotSupported.
+    public var hostStages: (@Sendable (String, Document) throws(FolioError) -> [Document])?
 
     public init(pipeline: [BSON], allowDiskUse: Bool = true, constants: [String: BSON] = [:],
-                maxTimeMilliseconds: Int? = nil, bypassDocumentValidation: Bool = false) {
+                maxTimeMilliseconds: Int? = nil, bypassDocumentValidation: Bool = false,
+                hostStages: (@Sendable (String, Document) throws(FolioError) -> [Document])? = nil) {
+        self.hostStages = hostStages
         self.pipeline = pipeline
         self.allowDiskUse = allowDiskUse
         self.constants = constants
@@ -29,7 +34,8 @@ extension Engine {
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
         let environment = PipelineEnvironment(engine: self, database: database, now: Int64(ObjectID.currentSeconds()) * 1000,
                                               allowDiskUse: request.allowDiskUse, deadline: deadline,
-                                              bypassDocumentValidation: request.bypassDocumentValidation)
+                                              bypassDocumentValidation: request.bypassDocumentValidation,
+                                              hostStages: request.hostStages)
         let ns = try Namespace(database: database, collection: collection ?? "$cmd.aggregate".replacingOccurrences(of: "$", with: "_"))
         if collection == nil {
             guard let first = pipeline.stages.first, first.isCollectionless else {
@@ -305,7 +311,10 @@ extension Engine {
     }
 
     func systemStage(_ name: String, _ spec: Document, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
-        throw FolioError(.commandNotSupported, "\(name) is not supported yet")
+        guard let host = env.hostStages else {
+            throw FolioError(.commandNotSupported, "\(name) is only available through the server")
+        }
+        return ArrayStream(try host(name, spec))
     }
 }
 

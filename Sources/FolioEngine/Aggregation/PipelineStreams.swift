@@ -19,6 +19,7 @@ struct PipelineEnvironment {
     let allowDiskUse: Bool
     let deadline: ContinuousClock.Instant?
     let bypassDocumentValidation: Bool
+    let hostStages: (@Sendable (String, Document) throws(FolioError) -> [Document])?
 
     func context(_ document: Document) -> EvaluationContext {
         EvaluationContext(root: document, variables: [:], now: now)

@@ -37,9 +37,26 @@ enum AdminCommands {
         ["authInfo": ["authenticatedUsers": [], "authenticatedUserRoles": []]]
     }
 
-    /// Sessions are accepted on every command; server-side session state arrives with
-    /// transactions, so these have nothing to end yet.
-    @Sendable static func sessions(_ r: CommandRequest) throws(FolioError) -> Document { [:] }
+    /// endSessions / killSessions end the listed sessions and kill their cursors;
+    /// killAllSessions ends every session; refreshSessions only marks them used.
+    @Sendable static func sessions(_ r: CommandRequest) throws(FolioError) -> Document {
+        var keys = Set<[UInt8]>()
+        switch r.name {
+        case "refreshSessions":
+            if case .array(let ids) = r.argument { for id in ids { r.context.sessions.touch(.document(["id": id.documentValue?["id"] ?? id])) } }
+            return [:]
+        case "killAllSessions":
+            keys = Set(r.context.sessions.sessions.withLock { Array($0.keys) })
+        default:
+            guard case .array(let ids) = r.argument else {
+                throw FolioError(.typeMismatch, "BSON field '\(r.name).\(r.name)' is the wrong type '\(r.argument.type.alias)', expected type 'array'")
+            }
+            for id in ids { if let k = SessionRegistry.key(id) { keys.insert(k) } }
+        }
+        r.context.sessions.end(keys)
+        r.context.cursors.kill(sessions: keys)
+        return [:]
+    }
 
     @Sendable static func serverStatus(_ r: CommandRequest) throws(FolioError) -> Document {
         let c = r.context

@@ -35,11 +35,34 @@ enum AggregateCommand {
             guard n >= 0 else { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(n)'") }
             batchSize = Int(n)
         }
+        if let readConcern = try r.document("readConcern"), readConcern["level"]?.stringValue == "linearizable",
+           case .document(let last)? = pipeline.last, let stage = last.fieldNames.first, stage == "$out" || stage == "$merge" {
+            throw FolioError(.invalidOptions, "\(stage) cannot be used with a 'linearizable' read concern level")
+        }
+        let context = r.context
         let request = AggregateRequest(pipeline: pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
                                        constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(),
-                                       bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false)
+                                       bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false,
+                                       hostStages: { name, spec throws(FolioError) in try hostStage(name, spec, context) })
         let cursor = try r.context.engine.aggregate(database: r.database, collection: collection, request)
         let namespace = "\(r.database).\(collection ?? "$cmd.aggregate")"
         return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
+    }
+
+    /// The stages that read the server's own state.
+    static func hostStage(_ name: String, _ spec: Document, _ context: ServerContext) throws(FolioError) -> [Document] {
+        switch name {
+        case "$listLocalSessions":
+            for k in spec.fieldNames where k != "allUsers" && k != "users" {
+                throw FolioError(ErrorCode(rawValue: 40415), "BSON field '$listLocalSessions.\(k)' is an unknown field.")
+            }
+            return context.sessions.list()
+        case "$currentOp":
+            // Operations run to completion on their connection's queue; none is observable
+            // from another command, as the currentOp command reports.
+            return []
+        default:
+            throw FolioError(.commandNotSupported, "\(name) is not supported yet")
+        }
     }
 }

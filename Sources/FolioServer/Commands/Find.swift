@@ -41,7 +41,7 @@ enum FindCommand {
         cursor.clearDeadline()
         var id: Int64 = 0
         if !cursor.isExhausted && !singleBatch {
-            id = r.context.cursors.register(cursor, namespace: namespace)
+            id = r.context.cursors.register(cursor, namespace: namespace, session: r.session)
         } else {
             cursor.close()
         }
@@ -57,6 +57,15 @@ enum FindCommand {
         }
         guard let entry = r.context.cursors.take(id) else {
             throw FolioError(.cursorNotFound, "cursor id \(id) not found")
+        }
+        switch (entry.session, r.session) {
+        case (let owner?, nil):
+            throw FolioError(ErrorCode(rawValue: 50737), "Cannot run getMore on cursor \(id), which was created in session \(owner.uuidString), without an lsid")
+        case (let owner?, let current?) where owner != current:
+            throw FolioError(ErrorCode(rawValue: 50738), "Cannot run getMore on cursor \(id), which was created in session \(owner.uuidString), in session \(current.uuidString)")
+        case (nil, let current?):
+            throw FolioError(ErrorCode(rawValue: 50736), "Cannot run getMore on cursor \(id), which was not created in a session, in session \(current.uuidString)")
+        default: break
         }
         guard entry.namespace == "\(r.database).\(collection)" else {
             throw FolioError(.unauthorized, "Requested getMore on namespace '\(r.database).\(collection)', but cursor belongs to a different namespace \(entry.namespace)")
@@ -97,5 +106,17 @@ enum CountCommand {
             throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
         }
         return ["values": .array(try r.context.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document()))]
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// A UUID's canonical text form (for messages).
+    var uuidString: String {
+        var out = ""
+        for (i, byte) in enumerated() {
+            if count == 16 && [4, 6, 8, 10].contains(i) { out += "-" }
+            out += String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
+        }
+        return out
     }
 }
