@@ -27,6 +27,9 @@ public enum ExpressionOperators {
         TypeOperators.register(into: &t)
         CoreArrayAndStringOperators.register(into: &t)
         ObjectOperators.register(into: &t)
+        StringOperators.register(into: &t)
+        ArrayOperators.register(into: &t)
+        DateOperators.register(into: &t)
         return t
     }()
 }

@@ -87,10 +87,10 @@ public final class MongoRegex: @unchecked Sendable {
         let rc = pcre2_match_8(code, base, subject.count, start, 0, matchData, nil)
         guard rc >= 0 else { return nil }
         let ovector = pcre2_get_ovector_pointer_8(matchData)!
-        let unset = Int(bitPattern: UInt(bitPattern: -1))
+        let unset = -1
         var captures: [Range<Int>?] = []
         for i in 1...Int(groupCount + 1) where i <= Int(groupCount) {
-            let lo = Int(bitPattern: UInt(ovector[2 * i])), hi = Int(bitPattern: UInt(ovector[2 * i + 1]))
+            let lo = Int(truncatingIfNeeded: ovector[2 * i]), hi = Int(truncatingIfNeeded: ovector[2 * i + 1])
             captures.append(lo == unset ? nil : lo..<hi)
         }
         return Match(range: Int(ovector[0])..<Int(ovector[1]), captures: captures)
