@@ -65,7 +65,8 @@ public struct Projection: Sendable {
             try Projection.insert(&root, FieldPath(path).components[...], item, fullPath: path)
         }
         items = root
-        isInclusion = inclusion ?? false
+        // `{_id: 1}` alone is an inclusion projection of just `_id`.
+        isInclusion = inclusion ?? root.contains { $0.0 == "_id" && { if case .include = $0.1 { return true }; return false }($0) }
         self.includeID = includeID
     }
 

@@ -18,6 +18,9 @@ public struct AggregationPipeline: Sendable {
             }
             let parsed = try AggregationStage.parse(d, constants: constants, nested: nested)
             for stage in parsed {
+                if nested == .facet, !stage.allowedInFacet {
+                    throw FolioError(ErrorCode(rawValue: 40600), "\(stage.name) is not allowed to be used within a $facet stage")
+                }
                 if stage.isWriteStage && i != pipeline.count - 1 {
                     throw FolioError(ErrorCode(rawValue: 40601), "\(stage.name) can only be the final stage in the pipeline")
                 }
@@ -26,9 +29,6 @@ public struct AggregationPipeline: Sendable {
                 }
                 if stage.mustBeFirst && i != 0 {
                     throw FolioError(ErrorCode(rawValue: 40602), "\(stage.name) is only valid as the first stage in a pipeline")
-                }
-                if nested == .facet, !stage.allowedInFacet {
-                    throw FolioError(ErrorCode(rawValue: 40600), "\(stage.name) is not allowed to be used within a $facet stage")
                 }
             }
             stages += parsed

@@ -1,0 +1,188 @@
+import Testing
+import FolioBSON
+import FolioQuery
+@testable import FolioEngine
+
+/// One table row: input documents, a pipeline, and the exact output (types included, as
+/// Extended JSON: `1` is int32, `1.0` double, `{"$numberLong": "1"}` int64) or an error code.
+struct AggregationCase: CustomStringConvertible, Sendable, ExpressibleByStringLiteral {
+    let json: String
+    var description: String { json }
+    init(stringLiteral value: String) { json = value }
+}
+
+func aggregate(_ json: String, engine: Engine? = nil) throws -> (output: [BSON]?, code: Int32?, expected: BSON) {
+    let row = try ExtendedJSON.document(from: json)
+    let engine = try engine ?? Engine.inMemory()
+    let ns = try Namespace(database: "agg", collection: "c")
+    if case .array(let docs)? = row["in"], !docs.isEmpty {
+        _ = try engine.insert(ns, docs.compactMap(\.documentValue))
+    }
+    if case .array(let docs)? = row["other"], !docs.isEmpty {
+        _ = try engine.insert(try Namespace(database: "agg", collection: "other"), docs.compactMap(\.documentValue))
+    }
+    guard case .array(let pipeline)? = row["p"] else { throw FolioError(.badValue, "row without p") }
+    switch run(engine, AggregateRequest(pipeline: pipeline)) {
+    case .success(let docs): return (docs.map(BSON.document), nil, row["out"] ?? row["error"]!)
+    case .failure(let error): return (nil, error.code.rawValue, row["out"] ?? row["error"]!)
+    }
+}
+
+func run(_ engine: Engine, _ request: AggregateRequest) -> Result<[Document], FolioError> {
+    do throws(FolioError) {
+        return .success(try engine.aggregate(database: "agg", collection: "c", request).all().map { $0.document() })
+    } catch {
+        return .failure(error)
+    }
+}
+
+let stageCases: [AggregationCase] = [
+    // $match, $project, $addFields/$set, $unset
+    #"{"in": [{"_id": 1, "a": 1}, {"_id": 2, "a": 2}], "p": [{"$match": {"a": {"$gt": 1}}}], "out": [{"_id": 2, "a": 2}]}"#,
+    #"{"in": [{"_id": 1, "a": 1, "b": 2}], "p": [{"$project": {"b": 1, "c": {"$add": ["$a", "$b"]}}}], "out": [{"_id": 1, "b": 2, "c": 3}]}"#,
+    #"{"in": [{"_id": 1, "a": {"x": 1}}], "p": [{"$addFields": {"a": {"y": 2}, "b.c": 3}}], "out": [{"_id": 1, "a": {"x": 1, "y": 2}, "b": {"c": 3}}]}"#,
+    #"{"in": [{"_id": 1, "a": [{"x": 1}, {"x": 2}]}], "p": [{"$set": {"a.y": "$_id"}}], "out": [{"_id": 1, "a": [{"x": 1, "y": 1}, {"x": 2, "y": 1}]}]}"#,
+    #"{"in": [{"_id": 1, "a": 1, "b": 2}], "p": [{"$set": {"a": "$$REMOVE"}}], "out": [{"_id": 1, "b": 2}]}"#,
+    #"{"in": [{"_id": 1, "a": 1, "b": {"c": 1, "d": 2}}], "p": [{"$unset": ["a", "b.c"]}], "out": [{"_id": 1, "b": {"d": 2}}]}"#,
+    #"{"in": [], "p": [{"$project": {}}], "error": 51272}"#,
+    #"{"in": [], "p": [{"$unset": []}], "error": 31119}"#,
+    // $group with every kind of key and the common accumulators
+    #"{"in": [{"_id": 1, "k": "a", "v": 1}, {"_id": 2, "k": "b", "v": 2.5}, {"_id": 3, "k": "a", "v": {"$numberLong": "3"}}], "p": [{"$group": {"_id": "$k", "s": {"$sum": "$v"}, "n": {"$sum": 1}, "avg": {"$avg": "$v"}, "min": {"$min": "$v"}, "max": {"$max": "$v"}, "f": {"$first": "$_id"}, "l": {"$last": "$_id"}, "p": {"$push": "$v"}, "c": {"$count": {}}}}, {"$sort": {"_id": 1}}], "out": [{"_id": "a", "s": {"$numberLong": "4"}, "n": 2, "avg": 2.0, "min": 1, "max": {"$numberLong": "3"}, "f": 1, "l": 3, "p": [1, {"$numberLong": "3"}], "c": 2}, {"_id": "b", "s": 2.5, "n": 1, "avg": 2.5, "min": 2.5, "max": 2.5, "f": 2, "l": 2, "p": [2.5], "c": 1}]}"#,
+    #"{"in": [{"_id": 1, "v": 1}, {"_id": 2, "v": 1.0}, {"_id": 3, "v": {"$numberLong": "1"}}], "p": [{"$group": {"_id": "$v", "n": {"$sum": 1}}}], "out": [{"_id": 1, "n": 3}]}"#,
+    #"{"in": [{"_id": 1}, {"_id": 2, "k": null}], "p": [{"$group": {"_id": "$k", "n": {"$sum": 1}}}], "out": [{"_id": null, "n": 2}]}"#,
+    #"{"in": [{"_id": 1, "a": 1, "b": 2}], "p": [{"$group": {"_id": {"x": "$a", "y": "$b"}, "set": {"$addToSet": "$a"}}}], "out": [{"_id": {"x": 1, "y": 2}, "set": [1]}]}"#,
+    #"{"in": [{"_id": 1, "v": 2147483647}, {"_id": 2, "v": 1}], "p": [{"$group": {"_id": null, "s": {"$sum": "$v"}}}], "out": [{"_id": null, "s": {"$numberLong": "2147483648"}}]}"#,
+    #"{"in": [{"_id": 1, "v": "x"}], "p": [{"$group": {"_id": null, "s": {"$sum": "$v"}, "a": {"$avg": "$v"}, "sd": {"$stdDevSamp": "$v"}}}], "out": [{"_id": null, "s": 0, "a": null, "sd": null}]}"#,
+    #"{"in": [{"_id": 1, "v": 2}, {"_id": 2, "v": 4}, {"_id": 3, "v": 4}, {"_id": 4, "v": 5}], "p": [{"$group": {"_id": null, "pop": {"$stdDevPop": "$v"}, "top": {"$topN": {"n": 2, "sortBy": {"v": -1, "_id": 1}, "output": "$_id"}}, "bottom": {"$bottom": {"sortBy": {"v": -1}, "output": "$_id"}}, "fn": {"$firstN": {"n": 2, "input": "$v"}}, "mx": {"$maxN": {"n": 2, "input": "$v"}}, "med": {"$median": {"input": "$v", "method": "approximate"}}}}], "out": [{"_id": null, "pop": 1.0897247358851685, "top": [4, 2], "bottom": 1, "fn": [2, 4], "mx": [5, 4], "med": 4.0}]}"#,
+    #"{"in": [{"_id": 1, "a": {"x": 1}}, {"_id": 2, "a": {"y": 2}}], "p": [{"$group": {"_id": null, "m": {"$mergeObjects": "$a"}}}], "out": [{"_id": null, "m": {"x": 1, "y": 2}}]}"#,
+    #"{"in": [], "p": [{"$group": {"n": {"$sum": 1}}}], "error": 15955}"#,
+    #"{"in": [], "p": [{"$group": {"_id": null, "n": {"$bogus": 1}}}], "error": 15952}"#,
+    #"{"in": [], "p": [{"$group": {"_id": null, "a.b": {"$sum": 1}}}], "error": 40235}"#,
+    // $sort, $limit, $skip, $count, $sortByCount
+    #"{"in": [{"_id": 1, "a": 3}, {"_id": 2, "a": 1}, {"_id": 3, "a": 2}, {"_id": 4}], "p": [{"$sort": {"a": -1}}, {"$limit": 2}], "out": [{"_id": 1, "a": 3}, {"_id": 3, "a": 2}]}"#,
+    #"{"in": [{"_id": 1, "a": 3}, {"_id": 2, "a": 1}, {"_id": 3, "a": 2}, {"_id": 4}], "p": [{"$sort": {"a": 1}}, {"$skip": 1}, {"$limit": 2}], "out": [{"_id": 2, "a": 1}, {"_id": 3, "a": 2}]}"#,
+    #"{"in": [{"_id": 1}, {"_id": 2}], "p": [{"$count": "total"}], "out": [{"total": 2}]}"#,
+    #"{"in": [], "p": [{"$count": "total"}], "out": []}"#,
+    #"{"in": [{"_id": 1, "t": "x"}, {"_id": 2, "t": "y"}, {"_id": 3, "t": "x"}], "p": [{"$sortByCount": "$t"}], "out": [{"_id": "x", "count": 2}, {"_id": "y", "count": 1}]}"#,
+    #"{"in": [], "p": [{"$limit": 0}], "error": 15958}"#,
+    #"{"in": [], "p": [{"$skip": -1}], "error": 15956}"#,
+    #"{"in": [], "p": [{"$count": "$x"}], "error": 40158}"#,
+    #"{"in": [], "p": [{"$sort": {"a": 2}}], "error": 15975}"#,
+    // $unwind
+    #"{"in": [{"_id": 1, "a": [1, 2]}, {"_id": 2, "a": []}, {"_id": 3}, {"_id": 4, "a": 5}], "p": [{"$unwind": "$a"}], "out": [{"_id": 1, "a": 1}, {"_id": 1, "a": 2}, {"_id": 4, "a": 5}]}"#,
+    #"{"in": [{"_id": 1, "a": [1]}, {"_id": 2, "a": []}, {"_id": 3, "a": null}], "p": [{"$unwind": {"path": "$a", "includeArrayIndex": "i", "preserveNullAndEmptyArrays": true}}], "out": [{"_id": 1, "a": 1, "i": {"$numberLong": "0"}}, {"_id": 2, "i": null}, {"_id": 3, "a": null, "i": null}]}"#,
+    #"{"in": [], "p": [{"$unwind": "a"}], "error": 28818}"#,
+    // $bucket, $bucketAuto, $facet, $replaceRoot, $redact
+    #"{"in": [{"_id": 1, "p": 5}, {"_id": 2, "p": 15}, {"_id": 3, "p": 50}], "p": [{"$bucket": {"groupBy": "$p", "boundaries": [0, 10, 20], "default": "big", "output": {"n": {"$sum": 1}, "ids": {"$push": "$_id"}}}}], "out": [{"_id": 0, "n": 1, "ids": [1]}, {"_id": 10, "n": 1, "ids": [2]}, {"_id": "big", "n": 1, "ids": [3]}]}"#,
+    #"{"in": [{"_id": 1, "p": 50}], "p": [{"$bucket": {"groupBy": "$p", "boundaries": [0, 10]}}], "error": 40066}"#,
+    #"{"in": [], "p": [{"$bucket": {"groupBy": "$p", "boundaries": [10, 0]}}], "error": 40194}"#,
+    #"{"in": [{"_id": 1, "v": 1}, {"_id": 2, "v": 2}, {"_id": 3, "v": 3}, {"_id": 4, "v": 4}], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2}}], "out": [{"_id": {"min": 1, "max": 3}, "count": 2}, {"_id": {"min": 3, "max": 4}, "count": 2}]}"#,
+    #"{"in": [{"_id": 1, "v": 1}, {"_id": 2, "v": 2}], "p": [{"$facet": {"n": [{"$count": "c"}], "first": [{"$limit": 1}, {"$project": {"_id": 1}}]}}], "out": [{"n": [{"c": 2}], "first": [{"_id": 1}]}]}"#,
+    #"{"in": [], "p": [{"$facet": {"x": [{"$out": "y"}]}}], "error": 40600}"#,
+    #"{"in": [{"_id": 1, "a": {"b": 2}}], "p": [{"$replaceRoot": {"newRoot": "$a"}}], "out": [{"b": 2}]}"#,
+    #"{"in": [{"_id": 1, "a": 5}], "p": [{"$replaceWith": "$a"}], "error": 40228}"#,
+    #"{"in": [{"_id": 1, "level": 1, "sub": {"level": 5, "x": 1}, "keep": {"y": 2}}], "p": [{"$redact": {"$cond": [{"$gt": [{"$ifNull": ["$level", 0]}, 3]}, "$$PRUNE", "$$DESCEND"]}}], "out": [{"_id": 1, "level": 1, "keep": {"y": 2}}]}"#,
+    // $lookup (equality, pipeline, both), $unionWith, $graphLookup
+    #"{"in": [{"_id": 1, "k": "a"}, {"_id": 2, "k": ["a", "b"]}, {"_id": 3}], "other": [{"_id": 10, "f": "a"}, {"_id": 11, "f": "b"}, {"_id": 12}], "p": [{"$lookup": {"from": "other", "localField": "k", "foreignField": "f", "as": "j"}}, {"$project": {"j._id": 1}}], "out": [{"_id": 1, "j": [{"_id": 10}]}, {"_id": 2, "j": [{"_id": 10}, {"_id": 11}]}, {"_id": 3, "j": [{"_id": 12}]}]}"#,
+    #"{"in": [{"_id": 1, "min": 11}], "other": [{"_id": 10}, {"_id": 11}, {"_id": 12}], "p": [{"$lookup": {"from": "other", "let": {"m": "$min"}, "pipeline": [{"$match": {"$expr": {"$gte": ["$_id", "$$m"]}}}, {"$sort": {"_id": -1}}], "as": "j"}}], "out": [{"_id": 1, "min": 11, "j": [{"_id": 12}, {"_id": 11}]}]}"#,
+    #"{"in": [{"_id": 1, "k": "a"}], "other": [{"_id": 10, "f": "a", "n": 1}, {"_id": 11, "f": "a", "n": 5}], "p": [{"$lookup": {"from": "other", "localField": "k", "foreignField": "f", "pipeline": [{"$match": {"n": {"$gt": 2}}}], "as": "j"}}], "out": [{"_id": 1, "k": "a", "j": [{"_id": 11, "f": "a", "n": 5}]}]}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$lookup": {"from": "other", "localField": "k", "as": "j"}}], "error": 9}"#,
+    #"{"in": [{"_id": 1}], "other": [{"_id": 2}], "p": [{"$unionWith": {"coll": "other", "pipeline": [{"$set": {"u": true}}]}}], "out": [{"_id": 1}, {"_id": 2, "u": true}]}"#,
+    #"{"in": [{"_id": 1, "boss": "b"}], "other": [{"_id": "b", "reportsTo": "c"}, {"_id": "c", "reportsTo": "d"}, {"_id": "d"}], "p": [{"$graphLookup": {"from": "other", "startWith": "$boss", "connectFromField": "reportsTo", "connectToField": "_id", "as": "chain", "depthField": "depth", "maxDepth": 1}}, {"$project": {"chain._id": 1, "chain.depth": 1}}], "out": [{"_id": 1, "chain": [{"_id": "b", "depth": {"$numberLong": "0"}}, {"_id": "c", "depth": {"$numberLong": "1"}}]}]}"#,
+    // $documents in a sub-pipeline, $sample size, unknown and unsupported stages
+    #"{"in": [{"_id": 1}], "p": [{"$unionWith": {"pipeline": [{"$documents": [{"x": 1}]}]}}], "out": [{"_id": 1}, {"x": 1}]}"#,
+    #"{"in": [{"_id": 1}, {"_id": 2}, {"_id": 3}], "p": [{"$sample": {"size": 2}}, {"$count": "n"}], "out": [{"n": 2}]}"#,
+    #"{"in": [], "p": [{"$bogus": {}}], "error": 40324}"#,
+    #"{"in": [], "p": [{"$changeStream": {}}], "error": 115}"#,
+    #"{"in": [], "p": [{"$out": "x"}, {"$match": {}}], "error": 40601}"#,
+    #"{"in": [], "p": [{"$match": {}, "$sort": {"a": 1}}], "error": 40323}"#,
+]
+
+let expressionCases: [AggregationCase] = [
+    #"{"in": [{"_id": 1, "s": "Hello World", "a": [3, 1, 2]}], "p": [{"$project": {"_id": 0, "split": {"$split": ["$s", " "]}, "sub": {"$substrCP": ["$s", 1, 3]}, "len": {"$strLenBytes": "$s"}, "idx": {"$indexOfBytes": ["$s", "o"]}, "up": {"$toUpper": "$s"}, "rep": {"$replaceOne": {"input": "$s", "find": "o", "replacement": "0"}}, "trim": {"$rtrim": {"input": "xx--", "chars": "-"}}, "cmp": {"$strcasecmp": ["a", "A"]}}}], "out": [{"split": ["Hello", "World"], "sub": "ell", "len": 11, "idx": 4, "up": "HELLO WORLD", "rep": "Hell0 World", "trim": "xx", "cmp": 0}]}"#,
+    #"{"in": [{"_id": 1, "s": "a1b22"}], "p": [{"$project": {"_id": 0, "m": {"$regexMatch": {"input": "$s", "regex": "\\d"}}, "f": {"$regexFind": {"input": "$s", "regex": "(\\d)+"}}, "all": {"$regexFindAll": {"input": "$s", "regex": "\\d+"}}}}], "out": [{"m": true, "f": {"match": "1", "idx": 1, "captures": ["1"]}, "all": [{"match": "1", "idx": 1, "captures": []}, {"match": "22", "idx": 3, "captures": []}]}]}"#,
+    #"{"in": [{"_id": 1, "a": [3, 1, 2]}], "p": [{"$project": {"_id": 0, "sl": {"$slice": ["$a", 1, 5]}, "rev": {"$reverseArray": "$a"}, "sorted": {"$sortArray": {"input": "$a", "sortBy": 1}}, "io": {"$indexOfArray": ["$a", 2]}, "r": {"$range": [5, 0, -2]}, "z": {"$zip": {"inputs": ["$a", ["x", "y"]]}}, "cat": {"$concatArrays": ["$a", [4]]}, "first": {"$first": "$a"}, "o": {"$arrayToObject": [[{"k": "p", "v": 1}]]}, "in": {"$in": [2, "$a"]}}}], "out": [{"sl": [1, 2], "rev": [2, 1, 3], "sorted": [1, 2, 3], "io": 2, "r": [5, 3, 1], "z": [[3, "x"], [1, "y"]], "cat": [3, 1, 2, 4], "first": 3, "o": {"p": 1}, "in": true}]}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$project": {"_id": 0, "u": {"$setUnion": [[1, 2], [2, 3]]}, "i": {"$setIntersection": [[1, 2], [2, 3]]}, "d": {"$setDifference": [[1, 2], [2]]}, "e": {"$setEquals": [[1, 2], [2, 1, 1]]}, "s": {"$setIsSubset": [[1], [1, 2]]}, "any": {"$anyElementTrue": [[0, false, 1]]}, "all": {"$allElementsTrue": [[1, true]]}}}], "out": [{"u": [1, 2, 3], "i": [2], "d": [1], "e": true, "s": true, "any": true, "all": true}]}"#,
+    #"{"in": [{"_id": 1, "d": {"$date": "2024-03-05T14:07:09.123Z"}}], "p": [{"$project": {"_id": 0, "s": {"$dateToString": {"date": "$d", "format": "%Y/%m/%d %H:%M:%S.%L %j %u %V"}}, "y": {"$year": "$d"}, "dow": {"$dayOfWeek": "$d"}, "wy": {"$isoWeekYear": "$d"}, "tz": {"$hour": {"date": "$d", "timezone": "Asia/Kolkata"}}, "add": {"$dateAdd": {"startDate": "$d", "unit": "month", "amount": -3}}, "diff": {"$dateDiff": {"startDate": {"$date": "2024-01-31T00:00:00Z"}, "endDate": "$d", "unit": "month"}}, "trunc": {"$dateTrunc": {"date": "$d", "unit": "quarter"}}, "parts": {"$dateToParts": {"date": "$d"}}}}], "out": [{"s": "2024/03/05 14:07:09.123 065 2 10", "y": 2024, "dow": 3, "wy": {"$numberLong": "2024"}, "tz": 19, "add": {"$date": "2023-12-05T14:07:09.123Z"}, "diff": {"$numberLong": "2"}, "trunc": {"$date": "2024-01-01T00:00:00Z"}, "parts": {"year": 2024, "month": 3, "day": 5, "hour": 14, "minute": 7, "second": 9, "millisecond": 123}}]}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$project": {"_id": 0, "a": {"$dateFromString": {"dateString": "2017-02-08T12:10:40.787+02:00"}}, "b": {"$dateFromString": {"dateString": "06/15/2018", "format": "%m/%d/%Y", "timezone": "-05:00"}}, "c": {"$dateFromParts": {"year": 2017, "month": 14, "day": 1}}, "d": {"$dateFromString": {"dateString": "nope", "onError": "bad"}}, "e": {"$dateFromParts": {"isoWeekYear": 2024, "isoWeek": 1, "isoDayOfWeek": 1}}}}], "out": [{"a": {"$date": "2017-02-08T10:10:40.787Z"}, "b": {"$date": "2018-06-15T05:00:00Z"}, "c": {"$date": "2018-02-01T00:00:00Z"}, "d": "bad", "e": {"$date": "2024-01-01T00:00:00Z"}}]}"#,
+    #"{"in": [{"_id": 1, "a": [1, 2, 3, 4]}], "p": [{"$project": {"_id": 0, "s": {"$sum": "$a"}, "s2": {"$sum": [1, 2.5]}, "avg": {"$avg": "$a"}, "mx": {"$max": [1, "$a"]}, "mn": {"$min": "$a"}, "sd": {"$stdDevSamp": "$a"}, "ln": {"$firstN": {"n": 2, "input": "$a"}}}}], "out": [{"s": 10, "s2": 3.5, "avg": 2.5, "mx": [1, 2, 3, 4], "mn": 1, "sd": 1.2909944487358056, "ln": [1, 2]}]}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$project": {"x": {"$split": [1, "a"]}}}], "error": 40085}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$project": {"x": {"$dateToString": {"date": {"$date": "2024-01-01T00:00:00Z"}, "format": "%Q"}}}}], "error": 18536}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$project": {"x": {"$year": {"date": {"$date": "2024-01-01T00:00:00Z"}, "timezone": "Mars/Olympus"}}}}], "error": 40485}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$project": {"x": {"$setUnion": [[1], 2]}}}], "error": 17043}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$project": {"x": {"$range": [0, 5, 0]}}}], "error": 34449}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$project": {"x": {"$year": "abc"}}}], "error": 16006}"#,
+]
+
+@Suite struct AggregationTableTests {
+    @Test(arguments: stageCases)
+    func stages(_ c: AggregationCase) throws { try check(c) }
+
+    @Test(arguments: expressionCases)
+    func expressions(_ c: AggregationCase) throws { try check(c) }
+
+    func check(_ c: AggregationCase) throws {
+        let (output, code, expected) = try aggregate(c.json)
+        switch expected {
+        case .array(let docs):
+            #expect(code == nil, "failed with \(code ?? 0)")
+            #expect(output.map { BSON.array($0) } == .array(docs), "got \(output.map { "\(BSON.array($0))" } ?? "error")")
+        default:
+            #expect(code == Int32(expected.exactInt64 ?? 0), "got \(output.map { "\(BSON.array($0))" } ?? "code \(code ?? 0)")")
+        }
+    }
+}
+
+@Suite struct AggregationWriteTests {
+    @Test func outReplacesTheTargetAtomically() throws {
+        let engine = try Engine.inMemory()
+        let source = try Namespace(database: "agg", collection: "c")
+        let target = try Namespace(database: "agg", collection: "t")
+        _ = try engine.insert(source, [["_id": 1, "k": "a"], ["_id": 2, "k": "b"], ["_id": 3, "k": "a"]])
+        _ = try engine.insert(target, [["_id": "old"]])
+        let cursor = try engine.aggregate(database: "agg", collection: "c", AggregateRequest(pipeline: [
+            ["$group": ["_id": "$k", "n": ["$sum": 1]]], ["$sort": ["_id": 1]], ["$out": "t"],
+        ]))
+        #expect(try cursor.all().isEmpty)
+        #expect(try docs(engine.find(target, FindRequest(sort: ["_id": 1]))) == [["_id": "a", "n": 2], ["_id": "b", "n": 1]])
+        #expect(engine.collections(in: "agg").map(\.name).sorted() == ["c", "t"])
+        // A failing $out (duplicate _id) leaves the target as it was and no temporary collection.
+        guard case .failure = run(engine, AggregateRequest(pipeline: [["$project": ["_id": 0]], ["$set": ["_id": 1]], ["$out": "t"]])) else {
+            Issue.record("a duplicate _id must fail $out")
+            return
+        }
+        #expect(try docs(engine.find(target, FindRequest(sort: ["_id": 1]))).count == 2)
+        #expect(engine.collections(in: "agg").map(\.name).sorted() == ["c", "t"])
+    }
+
+    @Test func mergeModes() throws {
+        let engine = try Engine.inMemory()
+        let target = try Namespace(database: "agg", collection: "t")
+        _ = try engine.insert(try Namespace(database: "agg", collection: "c"), [["_id": 1, "v": 10], ["_id": 2, "v": 20]])
+        _ = try engine.insert(target, [["_id": 1, "v": 0, "keep": true]])
+        func merge(_ spec: Document) throws {
+            if case .failure(let e) = run(engine, AggregateRequest(pipeline: [["$merge": .document(spec)]])) { throw e }
+        }
+        try merge(["into": "t", "whenMatched": "merge", "whenNotMatched": "insert"])
+        #expect(try docs(engine.find(target, FindRequest(sort: ["_id": 1]))) == [["_id": 1, "v": 10, "keep": true], ["_id": 2, "v": 20]])
+        try merge(["into": "t", "whenMatched": "replace", "whenNotMatched": "discard"])
+        #expect(try docs(engine.find(target, FindRequest(sort: ["_id": 1]))) == [["_id": 1, "v": 10], ["_id": 2, "v": 20]])
+        try merge(["into": "t", "whenMatched": [["$set": ["v": ["$add": ["$v", "$$new.v"]]]]], "whenNotMatched": "discard"])
+        #expect(try docs(engine.find(target, FindRequest(sort: ["_id": 1]))) == [["_id": 1, "v": 20], ["_id": 2, "v": 40]])
+        #expect(throws: FolioError.self) { try merge(["into": "t", "whenMatched": "fail"]) }
+        #expect(throws: FolioError.self) { try merge(["into": "t", "on": "v"]) }
+    }
+
+    @Test func dollarSortMemoryLimitWithoutDiskUse() throws {
+        let engine = try Engine.inMemory()
+        let big = String(repeating: "x", count: 1_000_000)
+        _ = try engine.insert(try Namespace(database: "agg", collection: "c"), (0..<120).map { ["_id": .int32(Int32($0)), "s": .string(big)] })
+        if case .failure(let error) = run(engine, AggregateRequest(pipeline: [["$sort": ["s": 1, "_id": -1]]], allowDiskUse: false)) {
+            #expect(error.code == .queryExceededMemoryLimitNoDiskUseAllowed)
+        } else {
+            Issue.record("expected 292")
+        }
+        let sorted = try engine.aggregate(database: "agg", collection: "c", AggregateRequest(pipeline: [["$sort": ["s": 1, "_id": -1]], ["$project": ["s": 0]]])).all()
+        #expect(sorted.count == 120 && sorted.first?.document()["_id"] == 119)
+    }
+}
