@@ -69,6 +69,18 @@ public struct FolioDatabase: Sendable {
     /// Names of the collections.
     public func collectionNames() -> [String] { folio.engine.collections(in: name).map(\.name) }
 
+    /// A database-level pipeline, starting with `$documents`:
+    ///
+    /// ```swift
+    /// let rows = try await db.aggregate([["$documents": [["x": 1], ["x": 2]]], ["$set": ["y": ["$add": ["$x", 1]]]]]).toArray()
+    /// ```
+    public func aggregate(_ pipeline: [Document]) -> CursorSequence<Document> {
+        let engine = folio.engine, name = self.name
+        return CursorSequence(folio: folio) { () throws(FolioError) in
+            try engine.aggregate(database: name, collection: nil, AggregateRequest(pipeline: pipeline.map(BSON.document)))
+        }
+    }
+
     /// Drops every collection.
     public func drop() async throws(FolioError) {
         let engine = folio.engine, name = self.name

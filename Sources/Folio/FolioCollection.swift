@@ -48,7 +48,30 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     /// Documents matching `filter`, as an async sequence read in batches from one snapshot.
     public func find(_ filter: Document = [:], sort: Document? = nil, skip: Int = 0, limit: Int = 0,
                      projection: Document? = nil) -> FindSequence<T> {
-        FindSequence(collection: self, request: FindRequest(filter: filter, sort: sort, projection: projection, skip: skip, limit: limit))
+        let request = FindRequest(filter: filter, sort: sort, projection: projection, skip: skip, limit: limit)
+        let engine = self.engine, database = self.database.name, name = self.name
+        return CursorSequence(folio: self.database.folio) { () throws(FolioError) in
+            try engine.find(try Namespace(database: database, collection: name), request)
+        }
+    }
+
+    /// Runs an aggregation pipeline over the collection; results arrive as documents.
+    ///
+    /// ```swift
+    /// let totals = try await orders.aggregate([
+    ///     ["$match": ["status": "paid"]],
+    ///     ["$group": ["_id": "$customer", "total": ["$sum": "$amount"]]],
+    ///     ["$sort": ["total": -1]], ["$limit": 10],
+    /// ]).toArray()
+    /// ```
+    /// A pipeline ending in `$out` or `$merge` runs when iterated and yields nothing.
+    public func aggregate(_ pipeline: [Document], allowDiskUse: Bool = true, let variables: Document? = nil) -> CursorSequence<Document> {
+        let engine = self.engine, database = self.database.name, name = self.name
+        return CursorSequence(folio: self.database.folio) { () throws(FolioError) in
+            try engine.aggregate(database: database, collection: name,
+                                 AggregateRequest(pipeline: pipeline.map(BSON.document), allowDiskUse: allowDiskUse,
+                                                  constants: try Expression.evaluateLet(variables)))
+        }
     }
 
     /// The first document matching `filter` (in `sort` order when given).
@@ -177,33 +200,32 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     }
 }
 
-/// The results of `find`, read lazily in batches from one snapshot.
-public struct FindSequence<T: Codable & Sendable>: AsyncSequence, Sendable {
+/// The results of `find` or `aggregate`, read lazily in batches from one snapshot.
+public struct CursorSequence<T: Codable & Sendable>: AsyncSequence, Sendable {
     public typealias Element = T
-    let collection: FolioCollection<T>
-    let request: FindRequest
+    let folio: FolioClient
+    let open: @Sendable () throws(FolioError) -> Cursor
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let collection: FolioCollection<T>
-        let request: FindRequest
+        let folio: FolioClient
+        let open: @Sendable () throws(FolioError) -> Cursor
         var cursor: Cursor?
         var buffer: [RawDocument] = []
 
         public mutating func next() async throws(FolioError) -> T? {
             if cursor == nil {
-                let ns = try collection.namespace()
-                let engine = collection.engine, request = self.request
-                cursor = try await collection.database.folio.run { () throws(FolioError) in try engine.find(ns, request) }
+                let open = self.open
+                cursor = try await folio.run { () throws(FolioError) in try open() }
             }
             if buffer.isEmpty, let c = cursor, !c.isExhausted {
-                buffer = try await collection.database.folio.run { () throws(FolioError) in try c.next(maxCount: 256) }
+                buffer = try await folio.run { () throws(FolioError) in try c.next(maxCount: 256) }
             }
             guard !buffer.isEmpty else { return nil }
             return try FolioCollection<T>.decode(buffer.removeFirst())
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(collection: collection, request: request) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(folio: folio, open: open) }
 
     /// Collects every result.
     public func toArray() async throws(FolioError) -> [T] {
@@ -213,3 +235,6 @@ public struct FindSequence<T: Codable & Sendable>: AsyncSequence, Sendable {
         return out
     }
 }
+
+/// The results of `find`.
+public typealias FindSequence<T: Codable & Sendable> = CursorSequence<T>

@@ -77,4 +77,24 @@ struct User: Codable, Sendable, Equatable {
         defer { folio.close() }
         #expect(throws: FolioError.self) { try FolioClient.open(directory: dir) }
     }
+
+    @Test func aggregationThroughTheEmbeddedAPI() async throws {
+        let folio = try FolioClient.inMemory()
+        defer { folio.close() }
+        let orders = folio.database("shop").collection("orders")
+        _ = try await orders.insertMany([["customer": "ada", "amount": 30], ["customer": "bob", "amount": 5],
+                                         ["customer": "ada", "amount": 12]])
+        let totals = try await orders.aggregate([
+            ["$group": ["_id": "$customer", "total": ["$sum": "$amount"]]],
+            ["$sort": ["total": -1]], ["$limit": 1],
+        ]).toArray()
+        #expect(totals == [["_id": "ada", "total": 42]])
+        let withLet = try await orders.aggregate([["$match": ["$expr": ["$gt": ["$amount", "$$min"]]]], ["$count": "n"]],
+                                                 let: ["min": 10]).toArray()
+        #expect(withLet == [["n": 2]])
+        let rows = try await folio.database("shop").aggregate([["$documents": [["x": 1]]], ["$set": ["y": ["$add": ["$x", 1]]]]]).toArray()
+        #expect(rows == [["x": 1, "y": 2]])
+        _ = try await orders.aggregate([["$group": ["_id": "$customer"]], ["$out": "customers"]]).toArray()
+        #expect(try await folio.database("shop").collection("customers").countDocuments() == 2)
+    }
 }
