@@ -129,6 +129,8 @@ extension Expression {
             let args: [BSON]
             if op.takesDocument {
                 args = [operand]
+            } else if case .document(let d) = operand, d.isEmpty, op.arity.map({ $0 == (0, 0) }) ?? false {
+                args = []   // `{$rand: {}}`
             } else {
                 args = argumentList(operand)
             }

@@ -86,7 +86,12 @@ def matches(expected, actual, root=True):
 
 
 def type_matches(name, value):
-    return {"objectId": bson.ObjectId, "int": int, "long": int, "string": str, "date": __import__("datetime").datetime}.get(name, object) is type(value) or name == "number" and isinstance(value, (int, float))
+    types = {"objectId": bson.ObjectId, "int": int, "long": (int, bson.int64.Int64), "double": float, "string": str,
+             "bool": bool, "date": __import__("datetime").datetime, "object": dict, "array": list}
+    if name == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    expected = types.get(name)
+    return expected is not None and (type(value) in expected if isinstance(expected, tuple) else type(value) is expected)
 
 
 MISSING = object()
