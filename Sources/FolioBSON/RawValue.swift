@@ -116,6 +116,17 @@ extension RawDocument {
 
     /// The value of a top-level field, decoded.
     public subscript(key: String) -> BSON? { lookup(key)?.bson }
+
+    /// Decodes only the named top-level fields (in document order), skipping the rest
+    /// without decoding them.
+    public func document(onlyFields fields: [String]) -> Document {
+        var out = Document()
+        out.reserveCapacity(fields.count)
+        for element in self where fields.contains(where: { element.keyEquals($0) }) {
+            out.append(element.key, element.value.bson)
+        }
+        return out
+    }
 }
 
 extension Document {

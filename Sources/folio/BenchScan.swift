@@ -20,7 +20,7 @@ struct BenchScan: ParsableCommand {
         defer { engine.close() }
         let ns = try Namespace(database: "bench", collection: "scan")
         let existing = try engine.estimatedCount(ns)
-        let loadStart = now()
+        let loadStart = BenchScan.now()
         var i = existing
         while i < documents {
             let batch = (i..<min(documents, i + 1000)).map { n -> Document in
@@ -29,25 +29,25 @@ struct BenchScan: ParsableCommand {
             _ = try engine.insert(ns, batch)
             i += batch.count
         }
-        let loaded = now() - loadStart
+        let loaded = BenchScan.now() - loadStart
         if documents > existing {
             print("loaded \(documents - existing) documents in \((loaded * 10).rounded() / 10) s (\(Int(Double(documents - existing) / loaded)) docs/s)")
         }
-        let rssBefore = peakRSSMegabytes()
-        let start = now()
+        let rssBefore = BenchScan.peakRSSMegabytes()
+        let start = BenchScan.now()
         let cursor = try engine.find(ns, FindRequest(filter: ["status": "nobody"]))
         let found = try cursor.all().count
-        let elapsed = now() - start
-        print("scanned \(documents) documents (\(engine.sizeOnDiskBytes / 1_000_000) MB on disk) in \((elapsed * 100).rounded() / 100) s: \(Int(Double(documents) / elapsed)) docs/s, \(found) matched; peak RSS \(peakRSSMegabytes()) MB (before scan \(rssBefore) MB)")
+        let elapsed = BenchScan.now() - start
+        print("scanned \(documents) documents (\(engine.sizeOnDiskBytes / 1_000_000) MB on disk) in \((elapsed * 100).rounded() / 100) s: \(Int(Double(documents) / elapsed)) docs/s, \(found) matched; peak RSS \(BenchScan.peakRSSMegabytes()) MB (before scan \(rssBefore) MB)")
     }
 
-    func now() -> Double {
+    static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    func peakRSSMegabytes() -> Int {
+    static func peakRSSMegabytes() -> Int {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return usage.ru_maxrss / 1024

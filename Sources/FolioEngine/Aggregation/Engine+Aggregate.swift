@@ -78,7 +78,7 @@ extension Engine {
                 stages = stages.dropFirst()
             }
             let cursor = try find(ns, filter: Filter(filter ?? .and([])), deadline: env.deadline)
-            stream = CursorStream(cursor)
+            stream = CursorStream(cursor, fields: AggregationPipeline(stages: Array(stages)).inputDependencies)
         }
         var i = stages.startIndex
         while i < stages.endIndex {

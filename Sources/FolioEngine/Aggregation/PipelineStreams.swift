@@ -44,9 +44,14 @@ final class ArrayStream: DocumentStream {
 /// Reads a collection through a find cursor (the pushed-down leading `$match`).
 final class CursorStream: DocumentStream {
     let cursor: Cursor
+    /// When set, only these top-level fields are decoded (the pipeline reads nothing else).
+    let fields: [String]?
     var buffer: [RawDocument] = []
     var position = 0
-    init(_ cursor: Cursor) { self.cursor = cursor }
+    init(_ cursor: Cursor, fields: Set<String>? = nil) {
+        self.cursor = cursor
+        self.fields = fields.map { Array($0).sorted() }
+    }
     func next() throws(FolioError) -> Document? {
         if position == buffer.count {
             guard !cursor.isExhausted else { return nil }
@@ -55,6 +60,7 @@ final class CursorStream: DocumentStream {
             guard !buffer.isEmpty else { return nil }
         }
         defer { position += 1 }
+        if let fields { return buffer[position].document(onlyFields: fields) }
         return buffer[position].document()
     }
 }
