@@ -146,6 +146,34 @@ extension Engine {
             }
         case .unwind(let spec):
             return FlatMapStream(input) { d in spec.apply(d) }
+        case .setWindowFields(let spec):
+            return BlockingStream { () throws(FolioError) in
+                // Partitions in order of their key, each sorted by sortBy (stable), as
+                // MongoDB's $sort {partition, sortBy} before the window stage.
+                var rows: [(partition: BSON, key: [BSON], seq: Int, doc: Document)] = []
+                var bytes = 0
+                while let d = try input.next() {
+                    rows.append((try spec.partitionKey(env.context(d)), spec.sortBy?.sortKey(for: d) ?? [], rows.count, d))
+                    bytes += d.approximateByteSize
+                    try Engine.checkBlockingMemory(bytes, "$setWindowFields", env)
+                }
+                rows.sort { x, y in
+                    let p = BSON.compare(x.partition, y.partition)
+                    if p != 0 { return p < 0 }
+                    if let s = spec.sortBy { let c = s.compare(x.key, y.key); if c != 0 { return c < 0 } }
+                    return x.seq < y.seq
+                }
+                var out: [Document] = []
+                out.reserveCapacity(rows.count)
+                var start = 0
+                while start < rows.count {
+                    var end = start + 1
+                    while end < rows.count && BSON.compare(rows[end].partition, rows[start].partition) == 0 { end += 1 }
+                    out += try spec.apply(partition: rows[start..<end].map(\.doc), now: env.now)
+                    start = end
+                }
+                return out
+            }
         case .sample(let n):
             return BlockingStream { () throws(FolioError) in
                 var reservoir: [Document] = []

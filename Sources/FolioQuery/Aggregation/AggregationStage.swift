@@ -58,6 +58,7 @@ public enum AggregationStage: Sendable {
     case graphLookup(GraphLookupSpec)
     case facet([(String, AggregationPipeline)])
     case bucketAuto(BucketAutoSpec)
+    case setWindowFields(WindowSpec)
     case replaceRoot(Expression, stageName: String)
     case sample(Int64)
     case unionWith(collection: String?, pipeline: [BSON])
@@ -83,6 +84,7 @@ public enum AggregationStage: Sendable {
         case .graphLookup: return "$graphLookup"
         case .facet: return "$facet"
         case .bucketAuto: return "$bucketAuto"
+        case .setWindowFields: return "$setWindowFields"
         case .replaceRoot(_, let n): return n
         case .sample: return "$sample"
         case .unionWith: return "$unionWith"
@@ -115,7 +117,6 @@ public enum AggregationStage: Sendable {
 
     static let unsupported: [String: String] = [
         "$changeStream": "change streams are not supported yet",
-        "$setWindowFields": "window functions are not supported yet",
         "$densify": "$densify is not supported yet",
         "$fill": "$fill is not supported yet",
         "$changeStreamSplitLargeEvent": "change streams are not supported yet",
@@ -209,6 +210,8 @@ public enum AggregationStage: Sendable {
             return [.bucketAuto(try BucketAutoSpec(parsing: argument, context: context))]
         case "$unwind":
             return [.unwind(try UnwindSpec(parsing: argument))]
+        case "$setWindowFields":
+            return [.setWindowFields(try WindowSpec(parsing: argument, context: context))]
         case "$lookup":
             return [.lookup(try LookupSpec(parsing: argument, constants: constants))]
         case "$graphLookup":
