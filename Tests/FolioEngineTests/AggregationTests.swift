@@ -98,6 +98,8 @@ let stageCases: [AggregationCase] = [
     #"{"in": [{"_id": 1, "t": 1, "v": 1}, {"_id": 2, "t": 2, "v": 10}, {"_id": 3, "t": 5, "v": 100}], "p": [{"$setWindowFields": {"sortBy": {"t": 1}, "output": {"r": {"$sum": "$v", "window": {"range": [-2, 0]}}, "i": {"$integral": {"input": "$t"}, "window": {"documents": ["unbounded", "current"]}}}}}], "out": [{"_id": 1, "t": 1, "v": 1, "r": 1, "i": 0.0}, {"_id": 2, "t": 2, "v": 10, "r": 11, "i": 1.5}, {"_id": 3, "t": 5, "v": 100, "r": 100, "i": 12.0}]}"#,
     #"{"in": [], "p": [{"$setWindowFields": {"output": {"r": {"$rank": {}}}}}], "error": 5371602}"#,
     #"{"in": [], "p": [{"$setWindowFields": {"sortBy": {"a": 1}, "output": {"r": {"$bogus": {}}}}}], "error": 9}"#,
+    #"{"in": [{"_id": 1, "t": 1, "a": 1, "b": "x"}, {"_id": 2, "t": 2}, {"_id": 3, "t": 3, "a": 3, "b": null}], "p": [{"$fill": {"sortBy": {"t": 1}, "output": {"a": {"method": "linear"}, "b": {"value": "none"}}}}], "out": [{"_id": 1, "t": 1, "a": 1, "b": "x"}, {"_id": 2, "t": 2, "a": 2.0, "b": "none"}, {"_id": 3, "t": 3, "a": 3, "b": "none"}]}"#,
+    #"{"in": [{"_id": 1, "g": 1, "a": 5}, {"_id": 2, "g": 2}, {"_id": 3, "g": 1}], "p": [{"$fill": {"sortBy": {"_id": 1}, "partitionByFields": ["g"], "output": {"a": {"method": "locf"}}}}], "out": [{"_id": 1, "g": 1, "a": 5}, {"_id": 3, "g": 1, "a": 5}, {"_id": 2, "g": 2, "a": null}]}"#,
     // $documents in a sub-pipeline, $sample size, unknown and unsupported stages
     #"{"in": [{"_id": 1}], "p": [{"$unionWith": {"pipeline": [{"$documents": [{"x": 1}]}]}}], "out": [{"_id": 1}, {"x": 1}]}"#,
     #"{"in": [{"_id": 1}, {"_id": 2}, {"_id": 3}], "p": [{"$sample": {"size": 2}}, {"$count": "n"}], "out": [{"n": 2}]}"#,

@@ -118,7 +118,6 @@ public enum AggregationStage: Sendable {
     static let unsupported: [String: String] = [
         "$changeStream": "change streams are not supported yet",
         "$densify": "$densify is not supported yet",
-        "$fill": "$fill is not supported yet",
         "$changeStreamSplitLargeEvent": "change streams are not supported yet",
         "$geoNear": "$geoNear requires a geospatial index, which Folio does not support yet",
         "$search": "$search is an Atlas Search stage, not available in Folio",
@@ -212,6 +211,8 @@ public enum AggregationStage: Sendable {
             return [.unwind(try UnwindSpec(parsing: argument))]
         case "$setWindowFields":
             return [.setWindowFields(try WindowSpec(parsing: argument, context: context))]
+        case "$fill":
+            return try parseFill(argument, context: context)
         case "$lookup":
             return [.lookup(try LookupSpec(parsing: argument, constants: constants))]
         case "$graphLookup":
@@ -311,6 +312,65 @@ public enum AggregationStage: Sendable {
             }
             throw FolioError(ErrorCode(rawValue: 40324), "Unrecognized pipeline stage name: '\(name)'")
         }
+    }
+
+    /// `$fill` is `$setWindowFields` with `$locf`/`$linearFill` for the `method` outputs,
+    /// then `$addFields` with `$ifNull` for the `value` outputs, as MongoDB rewrites it.
+    static func parseFill(_ argument: BSON, context: ParseContext) throws(FolioError) -> [AggregationStage] {
+        guard case .document(let spec) = argument else {
+            throw FolioError(.failedToParse, "$fill specification must be an object, found \(argument.type.alias)")
+        }
+        for k in spec.fieldNames where !["sortBy", "partitionBy", "partitionByFields", "output"].contains(k) {
+            throw FolioError(ErrorCode(rawValue: 40415), "BSON field '$fill.\(k)' is an unknown field.")
+        }
+        if spec["partitionBy"] != nil && spec["partitionByFields"] != nil {
+            throw FolioError(ErrorCode(rawValue: 6050204), "Maximum one of 'partitionBy' and 'partitionByFields' can be specified in '$fill'")
+        }
+        guard case .document(let output)? = spec["output"] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field '$fill.output' is missing but a required field")
+        }
+        var windowOutputs = Document()
+        var valueFields = Document()
+        for (field, v) in output {
+            guard case .document(let o) = v, o.count == 1 else {
+                throw FolioError(ErrorCode(rawValue: 6050203), "Exactly one of 'value' and 'method' must be specified in $fill output field '\(field)'")
+            }
+            if let value = o["value"] {
+                valueFields[field] = ["$ifNull": [.string("$" + field), value]]
+            } else if case .string(let method)? = o["method"] {
+                switch method {
+                case "locf": windowOutputs[field] = ["$locf": .string("$" + field)]
+                case "linear": windowOutputs[field] = ["$linearFill": .string("$" + field)]
+                default:
+                    throw FolioError(ErrorCode(rawValue: 6050202), "Method must be either 'locf' or 'linear', found: \(method)")
+                }
+            } else {
+                throw FolioError(ErrorCode(rawValue: 6050203), "Exactly one of 'value' and 'method' must be specified in $fill output field '\(field)'")
+            }
+        }
+        var stages: [AggregationStage] = []
+        if !windowOutputs.isEmpty {
+            var window: Document = ["output": .document(windowOutputs)]
+            if let sortBy = spec["sortBy"] { window["sortBy"] = sortBy }
+            if let partitionBy = spec["partitionBy"] { window["partitionBy"] = partitionBy }
+            if case .array(let names)? = spec["partitionByFields"] {
+                var fields = Document()
+                for n in names {
+                    guard case .string(let name) = n else {
+                        throw FolioError(.typeMismatch, "'partitionByFields' must be an array of strings")
+                    }
+                    fields[name] = .string("$" + name)
+                }
+                window["partitionBy"] = ["$mergeObjects": [.document(fields)]]
+            }
+            stages.append(.setWindowFields(try WindowSpec(parsing: .document(window), context: context)))
+        } else if spec["sortBy"] != nil {
+            stages.append(.sort(try SortSpec(parsing: spec["sortBy"]!.documentValue ?? [:]), limit: nil))
+        }
+        if !valueFields.isEmpty {
+            stages.append(.addFields(try ComputedFields(parsing: valueFields, context: context)))
+        }
+        return stages
     }
 
     static func parseUnset(_ argument: BSON) throws(FolioError) -> [FieldPath] {
