@@ -410,13 +410,17 @@ enum DateOperators {
             guard !overflow else { throw FolioError(.overflow, "\(op) overflowed") }
             return .datetime(start + r)
         }
-        let months = n * (unit == .year ? 12 : (unit == .quarter ? 3 : 1))
+        return .datetime(addMonths(start, n * (unit == .year ? 12 : (unit == .quarter ? 3 : 1)), zone: zone))
+    }
+
+    /// Adds calendar months, clamping the day to the target month's length.
+    static func addMonths(_ start: Int64, _ months: Int64, zone: DateZone) -> Int64 {
         var c = CalendarFields(localMilliseconds: zone.local(start))
         let total = c.year * 12 + (c.month - 1) + months
         c.year = CalendarFields.floorDiv(total, 12)
         c.month = total - c.year * 12 + 1
         c.day = min(c.day, CalendarFields.daysInMonth(c.year, c.month))
-        return .datetime(zone.utc(fromLocal: c.localMilliseconds))
+        return zone.utc(fromLocal: c.localMilliseconds)
     }
 
     static func dateDiff(_ a: Int64, _ b: Int64, unit: Unit, startOfWeek: Int64) -> Int64 {

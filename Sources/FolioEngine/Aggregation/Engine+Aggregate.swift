@@ -146,6 +146,17 @@ extension Engine {
             }
         case .unwind(let spec):
             return FlatMapStream(input) { d in spec.apply(d) }
+        case .densify(let spec):
+            return BlockingStream { () throws(FolioError) in
+                var all: [Document] = []
+                var bytes = 0
+                while let d = try input.next() {
+                    all.append(d)
+                    bytes += d.approximateByteSize
+                    try Engine.checkBlockingMemory(bytes, "$densify", env)
+                }
+                return try spec.apply(all)
+            }
         case .setWindowFields(let spec):
             return BlockingStream { () throws(FolioError) in
                 // Partitions in order of their key, each sorted by sortBy (stable), as

@@ -59,6 +59,7 @@ public enum AggregationStage: Sendable {
     case facet([(String, AggregationPipeline)])
     case bucketAuto(BucketAutoSpec)
     case setWindowFields(WindowSpec)
+    case densify(DensifySpec)
     case replaceRoot(Expression, stageName: String)
     case sample(Int64)
     case unionWith(collection: String?, pipeline: [BSON])
@@ -85,6 +86,7 @@ public enum AggregationStage: Sendable {
         case .facet: return "$facet"
         case .bucketAuto: return "$bucketAuto"
         case .setWindowFields: return "$setWindowFields"
+        case .densify: return "$densify"
         case .replaceRoot(_, let n): return n
         case .sample: return "$sample"
         case .unionWith: return "$unionWith"
@@ -117,7 +119,6 @@ public enum AggregationStage: Sendable {
 
     static let unsupported: [String: String] = [
         "$changeStream": "change streams are not supported yet",
-        "$densify": "$densify is not supported yet",
         "$changeStreamSplitLargeEvent": "change streams are not supported yet",
         "$geoNear": "$geoNear requires a geospatial index, which Folio does not support yet",
         "$search": "$search is an Atlas Search stage, not available in Folio",
@@ -213,6 +214,8 @@ public enum AggregationStage: Sendable {
             return [.setWindowFields(try WindowSpec(parsing: argument, context: context))]
         case "$fill":
             return try parseFill(argument, context: context)
+        case "$densify":
+            return [.densify(try DensifySpec(parsing: argument))]
         case "$lookup":
             return [.lookup(try LookupSpec(parsing: argument, constants: constants))]
         case "$graphLookup":
