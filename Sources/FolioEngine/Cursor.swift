@@ -91,6 +91,11 @@ public final class Cursor: Sendable {
     /// time a client takes between getMores).
     public func clearDeadline() { state.withLock { $0.deadline = nil } }
 
+    /// Bounds the work of the next batches (a getMore's own maxTimeMS).
+    public func setTimeLimit(milliseconds: Int?) {
+        state.withLock { $0.deadline = milliseconds.map { ContinuousClock.now + .milliseconds($0) } }
+    }
+
     /// Whether every result has been returned.
     public var isExhausted: Bool { state.withLock { $0.exhausted } }
 
@@ -251,17 +256,19 @@ extension Engine {
     }
 
     /// Counts matching documents (after skip, up to limit).
-    public func count(_ ns: Namespace, filter: Document = Document(), skip: Int = 0, limit: Int = 0) throws(FolioError) -> Int {
+    public func count(_ ns: Namespace, filter: Document = Document(), skip: Int = 0, limit: Int = 0,
+                      maxTimeMilliseconds: Int? = nil) throws(FolioError) -> Int {
         if filter.isEmpty && skip == 0 && limit == 0 { return try estimatedCount(ns) }
-        let cursor = try find(ns, FindRequest(filter: filter, skip: skip, limit: limit))
+        let cursor = try find(ns, FindRequest(filter: filter, skip: skip, limit: limit, maxTimeMilliseconds: maxTimeMilliseconds))
         var n = 0
         while !cursor.isExhausted { n += try cursor.next(maxCount: 4096, maxBytes: .max).count }
         return n
     }
 
     /// Distinct values at a path among matching documents (arrays unwound), in first-seen order.
-    public func distinct(_ ns: Namespace, key: String, filter: Document = Document()) throws(FolioError) -> [BSON] {
-        let cursor = try find(ns, FindRequest(filter: filter))
+    public func distinct(_ ns: Namespace, key: String, filter: Document = Document(),
+                         maxTimeMilliseconds: Int? = nil) throws(FolioError) -> [BSON] {
+        let cursor = try find(ns, FindRequest(filter: filter, maxTimeMilliseconds: maxTimeMilliseconds))
         var out: [BSON] = []
         let path = FieldPath(key)
         while !cursor.isExhausted {

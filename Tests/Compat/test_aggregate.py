@@ -103,6 +103,12 @@ def test_cursor_batches_out_and_errors(shop):
     with pytest.raises(pymongo.errors.OperationFailure) as e:
         list(shop.aggregate([{"$match": {}}]))
     assert e.value.code == 73
+    for command in ({"count": "many", "maxTimeMS": -1}, {"distinct": "many", "key": "v", "maxTimeMS": -1},
+                    {"aggregate": "many", "pipeline": [], "cursor": {}, "maxTimeMS": -1}):
+        with pytest.raises(pymongo.errors.OperationFailure) as e:
+            shop.command(command)
+        assert e.value.code == 2
+    assert shop.command({"count": "many", "query": {"v": 1}, "maxTimeMS": 60000})["n"] == 36
 
 
 def test_sessions_own_their_cursors(client):

@@ -70,6 +70,8 @@ enum FindCommand {
         guard entry.namespace == "\(r.database).\(collection)" else {
             throw FolioError(.unauthorized, "Requested getMore on namespace '\(r.database).\(collection)', but cursor belongs to a different namespace \(entry.namespace)")
         }
+        entry.cursor.setTimeLimit(milliseconds: try r.maxTime())
+        defer { entry.cursor.clearDeadline() }
         let next = try batch(entry.cursor, size: try r.int("batchSize").flatMap { $0 > 0 ? $0 : nil })
         var replyID = id
         if entry.cursor.isExhausted {
@@ -96,7 +98,8 @@ enum CountCommand {
     @Sendable static func count(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         let n = try r.context.engine.count(ns, filter: try r.document("query") ?? Document(),
-                                           skip: try r.int("skip") ?? 0, limit: abs(try r.int("limit") ?? 0))
+                                           skip: try r.int("skip") ?? 0, limit: abs(try r.int("limit") ?? 0),
+                                           maxTimeMilliseconds: try r.maxTime())
         return ["n": .int32(Int32(clamping: n))]
     }
 
@@ -105,7 +108,8 @@ enum CountCommand {
         guard case .string(let key)? = r.body["key"] else {
             throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
         }
-        return ["values": .array(try r.context.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document()))]
+        return ["values": .array(try r.context.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document(),
+                                                               maxTimeMilliseconds: try r.maxTime()))]
     }
 }
 
