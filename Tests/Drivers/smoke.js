@@ -1,0 +1,34 @@
+// Node driver smoke test (Debian's node-mongodb): insert, find, update, delete, aggregate.
+// Usage: node smoke.js <port>. Exits non-zero on the first mismatch.
+const { MongoClient } = require("mongodb");
+const assert = require("assert");
+
+async function main() {
+  const port = process.argv[2];
+  const client = new MongoClient(`mongodb://127.0.0.1:${port}/?directConnection=true`, { useUnifiedTopology: true });
+  await client.connect();
+  const db = client.db("drivers_node");
+  const c = db.collection("items");
+  await c.deleteMany({});
+  const ins = await c.insertMany([{ _id: 1, k: "a", n: 1 }, { _id: 2, k: "b", n: 2 }, { _id: 3, k: "a", n: 3 }]);
+  assert.strictEqual(ins.insertedCount, 3);
+  const found = await c.find({ k: "a" }).sort({ n: -1 }).toArray();
+  assert.deepStrictEqual(found.map((d) => d._id), [3, 1]);
+  const upd = await c.updateOne({ _id: 2 }, { $inc: { n: 10 }, $set: { tag: "x" } });
+  assert.strictEqual(upd.modifiedCount, 1);
+  assert.deepStrictEqual(await c.findOne({ _id: 2 }), { _id: 2, k: "b", n: 12, tag: "x" });
+  const agg = await c.aggregate([{ $group: { _id: "$k", total: { $sum: "$n" } } }, { $sort: { _id: 1 } }]).toArray();
+  assert.deepStrictEqual(agg, [{ _id: "a", total: 4 }, { _id: "b", total: 12 }]);
+  assert.strictEqual(await c.countDocuments({ n: { $gt: 1 } }), 2);
+  const del = await c.deleteMany({ k: "a" });
+  assert.strictEqual(del.deletedCount, 2);
+  await assert.rejects(c.insertOne({ _id: 2 }), (e) => e.code === 11000);
+  // A cursor across several batches.
+  await c.insertMany(Array.from({ length: 250 }, (_, i) => ({ _id: 100 + i })));
+  assert.strictEqual((await c.find({ _id: { $gte: 100 } }).batchSize(30).toArray()).length, 250);
+  await db.dropDatabase();
+  await client.close();
+  console.log("node driver: insert/find/update/delete/aggregate/cursor ok");
+}
+
+main().catch((e) => { console.error("node driver smoke test failed:", e); process.exit(1); });
