@@ -34,10 +34,12 @@ let package = Package(
         .target(name: "FolioStorage", dependencies: ["FolioBSON", "CSQLite"], swiftSettings: swiftSettings),
         .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
+        // zlib for OP_COMPRESSED (the system libz).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "FolioServer",
             dependencies: [
-                "FolioEngine",
+                "FolioEngine", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -7,7 +7,9 @@ import FolioBSON
 //   cstring identifier, documents), optional CRC-32C checksum when flag bit 0 is set.
 // OP_QUERY (2004): int32 flags, cstring collection, int32 skip, int32 return, query doc
 //   [, fields doc]: accepted only for the legacy hello handshake.
-// OP_COMPRESSED (2012): parsed so it can be refused precisely (no compressor is advertised).
+// OP_COMPRESSED (2012): int32 originalOpcode, int32 uncompressedSize, uint8 compressorId,
+//   compressed bytes of the original message after its header. zlib (2) and noop (0) are
+//   accepted; the reply goes back compressed the same way.
 
 /// Wire opcodes Folio knows.
 public enum OpCode: Int32, Sendable {
@@ -28,6 +30,8 @@ public struct MessageHeader: Sendable, Equatable {
     public var requestID: Int32
     public var responseTo: Int32
     public var opCode: Int32
+    /// Set when the message arrived in OP_COMPRESSED: the compressor to answer with.
+    public var compressorID: UInt8? = nil
 
     public static let size = 16
 }
@@ -41,6 +45,7 @@ public enum WireError: Error, Sendable, Equatable {
     case illegalFlags(UInt32)
     case checksumMismatch
     case invalidSection(String)
+    case invalidCompression(String)
     case invalidBSON(String)
 }
 
@@ -94,8 +99,77 @@ public enum WireCodec {
         switch h.opCode {
         case OpCode.message.rawValue: return (h, .message(try parseMessage(bytes)))
         case OpCode.query.rawValue: return (h, .query(try parseQuery(bytes)))
+        case OpCode.compressed.rawValue:
+            let (inner, compressor) = try decompress(bytes, header: h)
+            var (innerHeader, message) = try parse(inner)
+            if innerHeader.compressorID != nil { throw .invalidCompression("nested OP_COMPRESSED") }
+            innerHeader.compressorID = compressor
+            return (innerHeader, message)
         default: throw .unsupportedOpCode(h.opCode)
         }
+    }
+
+    /// Compressor ids of the wire protocol.
+    public enum Compressor {
+        public static let noop: UInt8 = 0
+        public static let snappy: UInt8 = 1
+        public static let zlib: UInt8 = 2
+        public static let zstd: UInt8 = 3
+        /// What Folio negotiates in hello, by name.
+        public static let supported: [String: UInt8] = ["zlib": zlib]
+    }
+
+    /// The original message inside an OP_COMPRESSED, rebuilt with its own header.
+    static func decompress(_ bytes: [UInt8], header h: MessageHeader) throws(WireError) -> ([UInt8], UInt8) {
+        let originalOpCode = try readInt32(bytes, 16)
+        let size = try readInt32(bytes, 20)
+        guard bytes.count > 24 else { throw .truncated }
+        let compressor = bytes[24]
+        guard originalOpCode != OpCode.compressed.rawValue else { throw .invalidCompression("nested OP_COMPRESSED") }
+        guard size >= 0, Int(size) <= Limits.maximumMessageSizeBytes - MessageHeader.size else {
+            throw .invalidCompression("uncompressed size \(size) out of range")
+        }
+        let payload = bytes[25...]
+        var body: [UInt8]
+        switch compressor {
+        case Compressor.noop:
+            body = Array(payload)
+        case Compressor.zlib:
+            body = try Zlib.inflate(payload, expectedSize: Int(size))
+        default:
+            throw .invalidCompression("unsupported compressor \(compressor)")
+        }
+        guard body.count == Int(size) else { throw .invalidCompression("uncompressed size does not match") }
+        var out: [UInt8] = []
+        out.reserveCapacity(MessageHeader.size + body.count)
+        appendInt32(&out, Int32(MessageHeader.size + body.count))
+        appendInt32(&out, h.requestID)
+        appendInt32(&out, h.responseTo)
+        appendInt32(&out, originalOpCode)
+        out += body
+        return (out, compressor)
+    }
+
+    /// Wraps a complete reply in OP_COMPRESSED with `compressor` (zlib; noop if zlib fails).
+    public static func compress(_ message: [UInt8], compressor requested: UInt8) -> [UInt8] {
+        let body = message[MessageHeader.size...]
+        var compressor = Compressor.noop
+        var payload = Array(body)
+        if requested == Compressor.zlib, let deflated = Zlib.deflate(body) {
+            compressor = Compressor.zlib
+            payload = deflated
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(25 + payload.count)
+        appendInt32(&out, 0)
+        out += message[4..<12]
+        appendInt32(&out, OpCode.compressed.rawValue)
+        out += message[12..<16]
+        appendInt32(&out, Int32(body.count))
+        out.append(compressor)
+        out += payload
+        patchLength(&out)
+        return out
     }
 
     static func readInt32(_ bytes: [UInt8], _ o: Int) throws(WireError) -> Int32 {

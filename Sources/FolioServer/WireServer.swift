@@ -72,7 +72,10 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 reply = WireCodec.queryReply(requestID: 0, responseTo: header.requestID,
                                              document: ConnectionHandler.legacyQuery(q, dispatcher: dispatcher, connection: connection))
             }
-            guard let reply else { return }
+            guard var reply else { return }
+            if let compressor = header.compressorID {
+                reply = WireCodec.compress(reply, compressor: compressor)
+            }
             let send = {
                 var buffer = channel.allocator.buffer(capacity: reply.count)
                 buffer.writeBytes(reply)

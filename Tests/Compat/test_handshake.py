@@ -72,3 +72,18 @@ def test_commands_not_built_yet_refuse_precisely(client):
             raise AssertionError("accepted")
         except pymongo.errors.OperationFailure as e:
             assert e.code == 115 and e.details["codeName"] == "CommandNotSupported"
+
+
+def test_zlib_compression_is_negotiated_and_used(server):
+    import pymongo
+    client = pymongo.MongoClient(f"mongodb://127.0.0.1:{server['port']}/?directConnection=true&compressors=zlib",
+                                 serverSelectionTimeoutMS=5000)
+    hello = client.admin.command({"hello": 1, "compression": ["snappy", "zlib"]})
+    assert hello["compression"] == ["zlib"]
+    coll = client.compat_zlib.c
+    coll.drop()
+    coll.insert_many([{"_id": i, "text": "folio " * 200} for i in range(50)])
+    assert [d["_id"] for d in coll.find({}, batch_size=7).sort("_id", -1)] == list(range(49, -1, -1))
+    assert coll.count_documents({}) == 50
+    client.drop_database("compat_zlib")
+    client.close()

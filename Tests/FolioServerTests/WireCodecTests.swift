@@ -67,6 +67,39 @@ func opMsg(_ body: Document, flags: UInt32 = 0, sequences: [(String, [Document])
         #expect(throws: WireError.unsupportedOpCode(2002)) { try WireCodec.parse(opcode) }
     }
 
+    @Test func compressedMessagesRoundTripAndHostileOnesAreRejected() throws {
+        let plain = opMsg(["find": "c", "filter": ["name": .string(String(repeating: "ab", count: 500))], "$db": "d"])
+        for compressor in [WireCodec.Compressor.zlib, WireCodec.Compressor.noop] {
+            let compressed = WireCodec.compress(plain, compressor: compressor)
+            #expect(compressed[12] == 0xDC && compressed[13] == 0x07)  // 2012
+            if compressor == WireCodec.Compressor.zlib { #expect(compressed.count < plain.count / 4) }
+            let (h, m) = try WireCodec.parse(compressed)
+            #expect(h.opCode == 2013 && h.requestID == 7 && h.compressorID == compressor)
+            guard case .message(let msg) = m else { Issue.record("not OP_MSG"); return }
+            #expect(msg.body["find"] == "c")
+        }
+        let good = WireCodec.compress(plain, compressor: WireCodec.Compressor.zlib)
+        func patched(_ b: [UInt8]) -> [UInt8] {
+            var c = b
+            withUnsafeBytes(of: Int32(c.count).littleEndian) { for i in 0..<4 { c[i] = $0[i] } }
+            return c
+        }
+        var lyingSize = good
+        lyingSize[20] &+= 1
+        var hugeSize = good
+        hugeSize[23] = 0x7F
+        var corrupt = good
+        corrupt[30] ^= 0xFF
+        var snappy = good
+        snappy[24] = WireCodec.Compressor.snappy
+        var nested = good
+        nested[16] = 0xDC; nested[17] = 0x07
+        let cases = [lyingSize, hugeSize, corrupt, snappy, nested, patched(Array(good.dropLast(5))), patched(Array(good.prefix(24)))]
+        for bytes in cases {
+            #expect(throws: WireError.self) { try WireCodec.parse(bytes) }
+        }
+    }
+
     @Test func repliesHaveOneBodySectionAndNoFlags() throws {
         let reply = WireCodec.messageReply(requestID: 3, responseTo: 7, body: ["ok": 1.0])
         let (h, m) = try WireCodec.parse(reply)

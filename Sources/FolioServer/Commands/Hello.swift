@@ -20,6 +20,11 @@ enum HelloCommand {
         d.append("minWireVersion", .int32(0))
         d.append("maxWireVersion", .int32(25))
         d.append("readOnly", false)
+        // Compression: the client's offers Folio supports, in the client's order.
+        if case .array(let offered)? = r.body["compression"] {
+            let agreed = offered.compactMap(\.stringValue).filter { WireCodec.Compressor.supported[$0] != nil }
+            if !agreed.isEmpty { d.append("compression", .array(agreed.map(BSON.string))) }
+        }
         d.append("hosts", [.string(c.advertisedAddress)])
         d.append("setName", .string(c.configuration.replicaSetName))
         d.append("setVersion", .int32(1))
