@@ -36,7 +36,9 @@ extension Engine {
                                               allowDiskUse: request.allowDiskUse, deadline: deadline,
                                               bypassDocumentValidation: request.bypassDocumentValidation,
                                               hostStages: request.hostStages)
-        let ns = try Namespace(database: database, collection: collection ?? "$cmd.aggregate".replacingOccurrences(of: "$", with: "_"))
+        // A database-level pipeline has no collection; its cursor is named like MongoDB's
+        // `db.$cmd.aggregate` by the server, and `_cmd.aggregate` here (a `$` is not a valid name).
+        let ns = try Namespace(database: database, collection: collection ?? "_cmd.aggregate")
         if collection == nil {
             guard let first = pipeline.stages.first, first.isCollectionless else {
                 let name = pipeline.stages.first?.name ?? "an empty pipeline"
