@@ -1,5 +1,6 @@
 import FolioBSON
 import Foundation
+import Synchronization
 
 // Date operators. Dates are milliseconds since the epoch (UTC); calendar fields come from a
 // proleptic Gregorian calendar computed here (days ⇄ civil date), shifted by the offset of
@@ -21,10 +22,21 @@ struct DateZone: Sendable {
         }
         if s == "UTC" || s == "GMT" || s == "Z" { return .utc }
         if let offset = parseOffset(s) { return DateZone(fixedOffsetSeconds: offset, zone: nil) }
-        guard let zone = TimeZone(identifier: s), s.contains("/") || TimeZone.knownTimeZoneIdentifiers.contains(s) else {
+        guard let zone = olson(s) else {
             throw FolioError(ErrorCode(rawValue: 40485), "unrecognized time zone identifier: \"\(s)\"")
         }
         return DateZone(fixedOffsetSeconds: nil, zone: zone)
+    }
+
+    /// Olson names resolved once per process: expressions look their zone up per document.
+    static let resolved = Mutex<[String: TimeZone]>([:])
+    static let knownNames = Set(TimeZone.knownTimeZoneIdentifiers)
+
+    static func olson(_ name: String) -> TimeZone? {
+        if let zone = resolved.withLock({ $0[name] }) { return zone }
+        guard let zone = TimeZone(identifier: name), name.contains("/") || knownNames.contains(name) else { return nil }
+        resolved.withLock { $0[name] = zone }
+        return zone
     }
 
     /// `+hh`, `+hhmm`, `+hh:mm` (and `-`).
@@ -105,7 +117,11 @@ struct CalendarFields: Sendable {
 
     var daysSinceEpoch: Int64 { CalendarFields.days(fromCivil: year, month, day) }
     /// 1 = Sunday … 7 = Saturday.
-    var dayOfWeek: Int64 { (CalendarFields.floorDiv(daysSinceEpoch + 4, 7) * -7 + daysSinceEpoch + 4) + 1 }
+    var dayOfWeek: Int64 {
+        // 1970-01-01 was a Thursday (5).
+        let shifted = daysSinceEpoch + 4
+        return shifted - CalendarFields.floorDiv(shifted, 7) * 7 + 1
+    }
     /// 1 = Monday … 7 = Sunday.
     var isoDayOfWeek: Int64 { dayOfWeek == 1 ? 7 : dayOfWeek - 1 }
     var dayOfYear: Int64 { daysSinceEpoch - CalendarFields.days(fromCivil: year, 1, 1) + 1 }

@@ -140,8 +140,7 @@ enum StringOperators {
             throw FolioError(ErrorCode(rawValue: 16035), "\(name):  length must be a numeric type (is BSON type \(args[2]?.type.alias ?? "missing"))")
         }
         let bytes = Array(s.utf8)
-        guard start >= 0, start <= bytes.count || start > bytes.count else { return .string("") }
-        if start >= bytes.count { return .string("") }
+        guard start >= 0, start < bytes.count else { return .string("") }
         let lo = Int(start)
         let hi = length < 0 ? bytes.count : min(bytes.count, lo + Int(min(length, Int64(Int32.max))))
         func isContinuation(_ i: Int) -> Bool { i < bytes.count && bytes[i] & 0xC0 == 0x80 }

@@ -21,23 +21,13 @@ struct BenchAggregate: ParsableCommand {
         if try engine.estimatedCount(orders) < documents {
             _ = try engine.dropCollection(orders)
             _ = try engine.dropCollection(customers)
-            var i = 0
-            while i < documents {
-                let batch = (i..<min(documents, i + 1000)).map { n -> Document in
-                    ["_id": .int64(Int64(n)), "category": .string("c\(n % 10)"), "status": n % 5 == 0 ? "returned" : "paid",
-                     "amount": .double(Double(n % 997) + 0.5), "qty": .int32(Int32(n % 7 + 1)),
-                     "customer": .int64(Int64(n % customerCount)), "note": .string(String(repeating: "n", count: 100))]
-                }
-                _ = try engine.insert(orders, batch)
-                i += batch.count
+            try BenchScan.load(engine, orders, 0..<documents) { n in
+                ["_id": .int64(Int64(n)), "category": .string("c\(n % 10)"), "status": n % 5 == 0 ? "returned" : "paid",
+                 "amount": .double(Double(n % 997) + 0.5), "qty": .int32(Int32(n % 7 + 1)),
+                 "customer": .int64(Int64(n % customerCount)), "note": .string(String(repeating: "n", count: 100))]
             }
-            i = 0
-            while i < customerCount {
-                let batch = (i..<min(customerCount, i + 1000)).map { n -> Document in
-                    ["_id": .int64(Int64(n)), "name": .string("customer \(n)"), "tier": n % 3 == 0 ? "gold" : "basic"]
-                }
-                _ = try engine.insert(customers, batch)
-                i += batch.count
+            try BenchScan.load(engine, customers, 0..<customerCount) { n in
+                ["_id": .int64(Int64(n)), "name": .string("customer \(n)"), "tier": n % 3 == 0 ? "gold" : "basic"]
             }
         }
         func time(_ label: String, count: Int, unit: String, _ pipeline: [BSON], on ns: Namespace = orders) throws {

@@ -21,13 +21,8 @@ struct BenchScan: ParsableCommand {
         let ns = try Namespace(database: "bench", collection: "scan")
         let existing = try engine.estimatedCount(ns)
         let loadStart = BenchScan.now()
-        var i = existing
-        while i < documents {
-            let batch = (i..<min(documents, i + 1000)).map { n -> Document in
-                ["_id": .int64(Int64(n)), "status": "active", "n": .int32(Int32(n % 1000)), "payload": .string(String(repeating: "x", count: 980))]
-            }
-            _ = try engine.insert(ns, batch)
-            i += batch.count
+        try BenchScan.load(engine, ns, existing..<max(existing, documents)) { n in
+            ["_id": .int64(Int64(n)), "status": "active", "n": .int32(Int32(n % 1000)), "payload": .string(String(repeating: "x", count: 980))]
         }
         let loaded = BenchScan.now() - loadStart
         if documents > existing {
@@ -39,6 +34,16 @@ struct BenchScan: ParsableCommand {
         let found = try cursor.all().count
         let elapsed = BenchScan.now() - start
         print("scanned \(documents) documents (\(engine.sizeOnDiskBytes / 1_000_000) MB on disk) in \((elapsed * 100).rounded() / 100) s: \(Int(Double(documents) / elapsed)) docs/s, \(found) matched; peak RSS \(BenchScan.peakRSSMegabytes()) MB (before scan \(rssBefore) MB)")
+    }
+
+    /// Inserts the documents numbered `range` in batches of 1,000.
+    static func load(_ engine: Engine, _ ns: Namespace, _ range: Range<Int>, _ make: (Int) -> Document) throws {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let batch = (i..<min(range.upperBound, i + 1000)).map(make)
+            _ = try engine.insert(ns, batch)
+            i += batch.count
+        }
     }
 
     static func now() -> Double {

@@ -138,37 +138,22 @@ extension Engine {
         case .bucketAuto(let spec):
             return BlockingStream { () throws(FolioError) in
                 var items: [(BSON, Document)] = []
-                var bytes = 0
-                while let d = try input.next() {
+                for d in try Engine.drain(input, "$bucketAuto") {
                     items.append((try spec.groupBy.evaluate(env.context(d)) ?? .null, d))
-                    bytes += d.approximateByteSize
-                    try Engine.checkBlockingMemory(bytes, "$bucketAuto", env)
                 }
                 return try spec.buckets(items, variables: [:], now: env.now)
             }
         case .unwind(let spec):
             return FlatMapStream(input) { d in spec.apply(d) }
         case .densify(let spec):
-            return BlockingStream { () throws(FolioError) in
-                var all: [Document] = []
-                var bytes = 0
-                while let d = try input.next() {
-                    all.append(d)
-                    bytes += d.approximateByteSize
-                    try Engine.checkBlockingMemory(bytes, "$densify", env)
-                }
-                return try spec.apply(all)
-            }
+            return BlockingStream { () throws(FolioError) in try spec.apply(try Engine.drain(input, "$densify")) }
         case .setWindowFields(let spec):
             return BlockingStream { () throws(FolioError) in
                 // Partitions in order of their key, each sorted by sortBy (stable), as
                 // MongoDB's $sort {partition, sortBy} before the window stage.
                 var rows: [(partition: BSON, key: [BSON], seq: Int, doc: Document)] = []
-                var bytes = 0
-                while let d = try input.next() {
+                for d in try Engine.drain(input, "$setWindowFields") {
                     rows.append((try spec.partitionKey(env.context(d)), spec.sortBy?.sortKey(for: d) ?? [], rows.count, d))
-                    bytes += d.approximateByteSize
-                    try Engine.checkBlockingMemory(bytes, "$setWindowFields", env)
                 }
                 rows.sort { x, y in
                     let p = BSON.compare(x.partition, y.partition)
@@ -206,13 +191,7 @@ extension Engine {
             }
         case .facet(let facets):
             return BlockingStream { () throws(FolioError) in
-                var all: [Document] = []
-                var bytes = 0
-                while let d = try input.next() {
-                    all.append(d)
-                    bytes += d.approximateByteSize
-                    try Engine.checkBlockingMemory(bytes, "$facet", env)
-                }
+                let all = try Engine.drain(input, "$facet")
                 var out = Document()
                 for (name, pipeline) in facets {
                     let s = try self.build(pipeline.stages[...], source: .documents(all), environment: env)
@@ -266,11 +245,20 @@ extension Engine {
         }
     }
 
-    static func checkBlockingMemory(_ bytes: Int, _ stage: String, _ env: PipelineEnvironment) throws(FolioError) {
-        if bytes > Limits.blockingStageMemoryBytes {
-            throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
-                             "\(stage) exceeded the memory limit of \(Limits.blockingStageMemoryBytes) bytes and cannot spill to disk")
+    /// Reads a blocking stage's whole input within the 100 MB budget of a blocking stage
+    /// (these stages do not spill: past it they fail with 292).
+    static func drain(_ input: any DocumentStream, _ stage: String) throws(FolioError) -> [Document] {
+        var all: [Document] = []
+        var bytes = 0
+        while let d = try input.next() {
+            all.append(d)
+            bytes += d.approximateByteSize
+            if bytes > Limits.blockingStageMemoryBytes {
+                throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
+                                 "\(stage) exceeded the memory limit of \(Limits.blockingStageMemoryBytes) bytes and cannot spill to disk")
+            }
         }
+        return all
     }
 
     static func group(_ input: any DocumentStream, _ spec: GroupSpec, _ env: PipelineEnvironment) throws(FolioError) -> [Document] {

@@ -46,7 +46,7 @@ final class ForeignIndex {
         var hits = Set<Int>()
         for v in values {
             if v.type == .undefined { continue }
-            for i in buckets[KeyString.encode(v.type == .undefined ? .null : v)] ?? [] { hits.insert(i) }
+            for i in buckets[KeyString.encode(v)] ?? [] { hits.insert(i) }
         }
         return hits.sorted().map { documents[$0] }
     }

@@ -126,11 +126,6 @@ public struct AccumulatorSpec: Sendable {
         }
         return AccumulatorState(spec: self, limit: limit)
     }
-
-    /// Feeds one document's value (evaluated from `input`).
-    func value(for context: EvaluationContext) throws(FolioError) -> BSON? {
-        try input.evaluate(context)
-    }
 }
 
 /// The running state of one accumulator in one group.
@@ -259,7 +254,7 @@ public struct AccumulatorState: Sendable {
         }
     }
 
-    /// Merges another state of the same spec (used by `$facet`-free paths; order: self first).
+    /// The accumulated value.
     public func result() -> BSON {
         switch spec.kind {
         case .sum, .count: return sum.result

@@ -130,7 +130,6 @@ public enum AggregationStage: Sendable {
         "$queryStats": "$queryStats is not supported",
         "$shardedDataDistribution": "Folio is not sharded",
         "$listSampledQueries": "Folio is not sharded",
-        "$changeStreamSplitLargeEvents": "change streams are not supported yet",
     ]
 
     // MARK: Parsing
@@ -769,6 +768,8 @@ public struct MergeSpec: Sendable {
     public enum WhenMatched: Sendable {
         case replace, keepExisting, merge, fail
         case pipeline([BSON])
+
+        var isPipeline: Bool { if case .pipeline = self { return true }; return false }
     }
     public enum WhenNotMatched: String, Sendable { case insert, discard, fail }
 
@@ -823,8 +824,6 @@ public struct MergeSpec: Sendable {
                     case .string("pipeline"):
                         throw FolioError(.badValue, "Enumeration value 'pipeline' for field 'whenMatched' is not a valid value.")
                     case .array(let stages):
-                        var probe = constants
-                        probe["new"] = .null
                         _ = try UpdatePipelineStage.parse(stages, variables: ["new"])
                         matched = .pipeline(stages)
                     default:
@@ -847,7 +846,7 @@ public struct MergeSpec: Sendable {
                 }
             }
             guard let coll else { throw FolioError(ErrorCode(rawValue: 40414), "BSON field '$merge.into' is missing but a required field") }
-            if lets != nil, case .pipeline = matched {} else if lets != nil {
+            if lets != nil, !matched.isPipeline {
                 throw FolioError(ErrorCode(rawValue: 51199), "Cannot use 'let' variables with 'whenMatched: \(matched)' mode")
             }
             database = db; collection = coll; self.on = on; whenMatched = matched; whenNotMatched = notMatched; letVariables = lets

@@ -75,7 +75,7 @@ extension AggregationPipeline {
             case .addFields(let fields):
                 for (path, e) in fields.fields { d.add(path); e.collectDependencies(&d) }
             case .unset: break
-            case .redact(let e): e.collectDependencies(&d); d.all()
+            case .redact: d.all()
             case .group(let g):
                 g.id.collectDependencies(&d)
                 for (_, a) in g.accumulators {

@@ -215,7 +215,7 @@ public struct WindowSpec: Sendable {
         func position(_ b: Bound, _ isLower: Bool) -> Double {
             switch b { case .unbounded: return isLower ? -.infinity : .infinity; case .current: return 0; case .offset(let x): return x }
         }
-        if position(lower, true) > position(upper, false) || upper == .unbounded && lower == .unbounded && false {
+        if position(lower, true) > position(upper, false) {
             throw FolioError(ErrorCode(rawValue: 5339900), "Lower bound must not exceed upper bound")
         }
         var unit: Int64?

@@ -43,7 +43,7 @@ enum AdminCommands {
         var keys = Set<[UInt8]>()
         switch r.name {
         case "refreshSessions":
-            if case .array(let ids) = r.argument { for id in ids { r.context.sessions.touch(.document(["id": id.documentValue?["id"] ?? id])) } }
+            if case .array(let lsids) = r.argument { for lsid in lsids { r.context.sessions.touch(lsid) } }
             return [:]
         case "killAllSessions":
             keys = Set(r.context.sessions.sessions.withLock { Array($0.keys) })
