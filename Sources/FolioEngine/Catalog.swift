@@ -14,8 +14,8 @@ public struct CollectionEntry: Sendable, Equatable {
     public var uuid: [UInt8]
     /// The options given to `create` (capped, validator, ...), as MongoDB echoes them.
     public var options: Document
-    /// Index specifications beyond `_id_` (issue 6 maintains them).
-    public var indexes: [Document]
+    /// Secondary indexes (the `_id_` index is the record store itself).
+    public var indexes: [IndexDescriptor]
 
     /// The storage store holding the documents.
     public var recordStore: String { "c." + CollectionEntry.hex(uuid) }
@@ -35,10 +35,10 @@ public struct CollectionEntry: Sendable, Equatable {
 
     var document: Document {
         ["ns": .string(namespace.description), "uuid": .binary(Binary(subtype: Binary.Subtype.uuid, data: uuid)),
-         "options": .document(options), "indexes": .array(indexes.map(BSON.document))]
+         "options": .document(options), "indexes": .array(indexes.map { .document($0.catalogDocument) })]
     }
 
-    init(namespace: Namespace, uuid: [UInt8], options: Document, indexes: [Document] = []) {
+    init(namespace: Namespace, uuid: [UInt8], options: Document, indexes: [IndexDescriptor] = []) {
         self.namespace = namespace
         self.uuid = uuid
         self.options = options
@@ -50,7 +50,10 @@ public struct CollectionEntry: Sendable, Equatable {
             throw FolioError(.internalError, "corrupt catalog entry \(d)")
         }
         try self.init(namespace: Namespace(parsing: ns), uuid: uuid.data, options: options,
-                      indexes: d["indexes"]?.arrayValue?.compactMap(\.documentValue) ?? [])
+                      indexes: (d["indexes"]?.arrayValue ?? []).map { v throws(FolioError) in
+                          guard case .document(let spec) = v else { throw FolioError(.internalError, "corrupt catalog entry \(d)") }
+                          return try IndexDescriptor(catalogDocument: spec)
+                      })
     }
 
     static func key(_ ns: Namespace) -> [UInt8] { KeyString.encode(.string(ns.description)) }

@@ -15,10 +15,14 @@ public struct FindRequest: Sendable {
     public var constants: [String: BSON]
     /// `maxTimeMS`: the query fails with 50 MaxTimeMSExpired once it has run this long.
     public var maxTimeMilliseconds: Int?
+    /// `hint`: an index name, a key pattern or `{$natural: 1}`.
+    public var hint: BSON?
 
     public init(filter: Document = Document(), sort: Document? = nil, projection: Document? = nil, skip: Int = 0,
-                limit: Int = 0, allowDiskUse: Bool = true, constants: [String: BSON] = [:], maxTimeMilliseconds: Int? = nil) {
+                limit: Int = 0, allowDiskUse: Bool = true, constants: [String: BSON] = [:], maxTimeMilliseconds: Int? = nil,
+                hint: BSON? = nil) {
         self.maxTimeMilliseconds = maxTimeMilliseconds
+        self.hint = hint
         self.filter = filter
         self.sort = sort
         self.projection = projection
@@ -31,16 +35,14 @@ public struct FindRequest: Sendable {
 
 /// A query result that streams from one storage snapshot and is read batch by batch.
 ///
-/// Without a sort it scans the record store lazily, chunk by chunk; with a sort it sorts
-/// every match first (in memory up to 100 MB, then on disk when allowed).
+/// It executes the planner's chosen plan lazily: scans read storage chunk by chunk as
+/// batches are requested; a blocking sort runs when the first document is asked for (in
+/// memory up to 100 MB, then on disk when allowed).
 public final class Cursor: Sendable {
     public let namespace: Namespace
 
     struct State {
         var snapshot: (any StorageSnapshot)?
-        var lastKey: [UInt8]?
-        var scanDone = false
-        var sorted: SortedOutput?
         var skipRemaining: Int
         var limitRemaining: Int?
         var exhausted = false
@@ -50,33 +52,40 @@ public final class Cursor: Sendable {
         var deadline: ContinuousClock.Instant?
         /// An aggregation pipeline's output (instead of a scan or a sort).
         var stream: StreamBox?
+        /// The query plan being executed.
+        var plan: PlanBox?
     }
 
-    /// Rows read per storage call while scanning.
-    static let chunk = 1024
-
-    let store: String?
     let filter: Filter
     let projection: Projection?
     let state: Mutex<State>
 
-    init(namespace: Namespace, snapshot: (any StorageSnapshot)?, store: String?, filter: Filter, projection: Projection?,
-         sorted: SortedOutput?, skip: Int, limit: Int, deadline: ContinuousClock.Instant? = nil) {
+    /// A cursor with no results (the collection does not exist).
+    init(empty namespace: Namespace) {
         self.namespace = namespace
-        self.store = store
+        self.filter = Filter(.and([]))
+        self.projection = nil
+        var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
+        s.exhausted = true
+        state = Mutex(s)
+    }
+
+    /// A cursor executing a query plan (the snapshot stays open until it is exhausted).
+    init(namespace: Namespace, snapshot: any StorageSnapshot, plan: PlannedQuery, filter: Filter, projection: Projection?,
+         skip: Int, limit: Int, deadline: ContinuousClock.Instant?) {
+        self.namespace = namespace
         self.filter = filter
         self.projection = projection
         var s = State(snapshot: snapshot, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
-        s.sorted = sorted
+        s.plan = PlanBox(plan)
+        s.pending = plan.buffered.compactMap(\.document)
         s.deadline = deadline
-        if store == nil && sorted == nil { s.exhausted = true }
         state = Mutex(s)
     }
 
     /// A cursor over an aggregation pipeline's output.
     init(namespace: Namespace, stream: any DocumentStream, deadline: ContinuousClock.Instant?) {
         self.namespace = namespace
-        self.store = nil
         self.filter = Filter(.and([]))
         self.projection = nil
         var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
@@ -134,8 +143,8 @@ public final class Cursor: Sendable {
         s.exhausted = true
         s.snapshot?.close()
         s.snapshot = nil
-        s.sorted = nil
         s.stream = nil
+        s.plan?.finished = true
     }
 
     private func nextMatch(_ s: inout State) throws(FolioError) -> RawDocument? {
@@ -144,30 +153,16 @@ public final class Cursor: Sendable {
             try Engine.checkDeadline(s.deadline)
             return try stream.stream.next().map { RawDocument(trusted: $0.bsonBytes()) }
         }
-        if let sorted = s.sorted { return sorted.next() }
-        guard let store, let snapshot = s.snapshot else { return nil }
-        let filter = self.filter
-        while !s.scanDone {
-            try Engine.checkDeadline(s.deadline)
-            let range = KeyRange(lower: s.lastKey, lowerInclusive: s.lastKey == nil, upper: nil)
-            var seen = 0
-            var pending: [RawDocument] = []
-            let last = try Folio_storage { () throws(StorageError) in
-                try snapshot.visit(store, range, limit: Cursor.chunk) { _, value in
-                    seen += 1
-                    let verdict = filter.quickVerdict(value)
-                    if verdict == false { return true }
-                    let raw = RawDocument(trusted: Array(value))
-                    if verdict == true || filter.matches(raw) { pending.append(raw) }
-                    return true
-                }
+        guard let plan = s.plan, !plan.finished else { return nil }
+        while true {
+            switch try plan.plan.root.work() {
+            case .advanced(let row): return row.document
+            // Stages return needTime after each storage chunk or rejected row: a cheap
+            // place to honour maxTimeMS.
+            case .needTime: try Engine.checkDeadline(s.deadline)
+            case .eof: return nil
             }
-            if seen < Cursor.chunk { s.scanDone = true }
-            if let last { s.lastKey = last }
-            s.pending += pending
-            if !s.pending.isEmpty { return s.pending.removeFirst() }
         }
-        return nil
     }
 
     /// Releases the snapshot.
@@ -175,11 +170,21 @@ public final class Cursor: Sendable {
         state.withLock { s in
             s.snapshot?.close()
             s.snapshot = nil
-            s.sorted = nil
             s.stream = nil
+            s.plan?.finished = true
             s.exhausted = true
         }
     }
+
+    /// The executed plan (for explain), when this cursor ran one.
+    var executedPlan: PlannedQuery? { state.withLock { $0.plan?.plan } }
+}
+
+/// @unchecked Sendable: plan stages live inside a Cursor's Mutex and are only touched under it.
+final class PlanBox: @unchecked Sendable {
+    let plan: PlannedQuery
+    var finished = false
+    init(_ plan: PlannedQuery) { self.plan = plan }
 }
 
 extension Engine {
@@ -193,59 +198,41 @@ extension Engine {
         }
         let sort = try request.sort.flatMap { s throws(FolioError) -> SortSpec? in s.isEmpty ? nil : try SortSpec(parsing: s) }
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
-        return try find(ns, filter: filter, projection: projection, sort: sort, skip: request.skip, limit: request.limit,
-                        allowDiskUse: request.allowDiskUse, deadline: deadline, sortMemoryLimitBytes: sortMemoryLimitBytes)
+        return try find(ns, filter: filter, projection: projection, sort: sort, sortPattern: request.sort, skip: request.skip,
+                        limit: request.limit, hint: request.hint, allowDiskUse: request.allowDiskUse, deadline: deadline,
+                        sortMemoryLimitBytes: sortMemoryLimitBytes)
     }
 
-    /// A query over parsed parts (shared by find, count, distinct and aggregation sources).
-    func find(_ ns: Namespace, filter: Filter, projection: Projection? = nil, sort: SortSpec? = nil, skip: Int = 0, limit: Int = 0,
-              allowDiskUse: Bool = true, deadline: ContinuousClock.Instant?,
-              sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes) throws(FolioError) -> Cursor {
-        guard let entry = entry(ns) else {
-            return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection, sorted: nil, skip: 0, limit: 0)
+    /// A query over parsed parts (shared by find, count, distinct and aggregation sources):
+    /// planned over one snapshot, executed lazily batch by batch.
+    func find(_ ns: Namespace, filter: Filter, projection: Projection? = nil, sort: SortSpec? = nil, sortPattern: Document? = nil,
+              skip: Int = 0, limit: Int = 0, hint: BSON? = nil, allowDiskUse: Bool = true, deadline: ContinuousClock.Instant?,
+              sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes, useCache: Bool = true) throws(FolioError) -> Cursor {
+        guard entry(ns) != nil else {
+            if let hint, !(hint.documentValue?.isEmpty ?? false), hint.documentValue?["$natural"] == nil {
+                throw FolioError(.badValue, "hint provided does not correspond to an existing index")
+            }
+            return Cursor(empty: ns)
         }
         let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
-        if let sort {
-            defer { snapshot.close() }
-            let sorter = ExternalSorter(spec: sort, memoryLimitBytes: sortMemoryLimitBytes, allowDiskUse: allowDiskUse)
-            if let id = Engine.pinnedID(filter.expression) {
-                if let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(entry.recordStore, KeyString.encode(id)) }),
-                   filter.matches(RawDocument(trusted: bytes)) {
-                    try sorter.add(RawDocument(trusted: bytes))
-                }
-            } else {
-                var failure: FolioError?
-                var visited = 0
-                try folio {
-                    try Engine.forEachRecord(snapshot, entry.recordStore) { _, raw in
-                        visited += 1
-                        do throws(FolioError) {
-                            if visited % 1024 == 0 { try Engine.checkDeadline(deadline) }
-                            guard filter.matches(raw) else { return true }
-                            try sorter.add(raw)
-                        } catch { failure = error; return false }
-                        return true
-                    }
-                }
-                if let failure { throw failure }
-            }
-            return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection,
-                          sorted: try sorter.finish(), skip: skip, limit: limit, deadline: deadline)
+        // The entry is read after the snapshot: an index marked multikey by a write the
+        // snapshot sees is marked in the entry too.
+        guard let entry = entry(ns) else {
+            snapshot.close()
+            return Cursor(empty: ns)
         }
-        if let id = Engine.pinnedID(filter.expression) {
-            defer { snapshot.close() }
-            var docs: [RawDocument] = []
-            if let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(entry.recordStore, KeyString.encode(id)) }),
-               filter.matches(RawDocument(trusted: bytes)) {
-                docs.append(RawDocument(trusted: bytes))
-            }
-            let sorter = ExternalSorter(spec: SortSpec(keys: []), memoryLimitBytes: .max, allowDiskUse: false)
-            let output = SortedOutput(spec: sorter.spec, memory: docs.map { ExternalSorter.Item(key: [], document: $0) }, runs: [])
-            return Cursor(namespace: ns, snapshot: nil, store: nil, filter: filter, projection: projection, sorted: output,
-                          skip: skip, limit: limit)
+        let sortLimit = sort != nil && limit > 0 ? skip + limit : 0
+        let request = QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint, sortLimit: sortLimit,
+                                   allowDiskUse: allowDiskUse, sortMemoryLimitBytes: sortMemoryLimitBytes, useCache: useCache)
+        let planned: PlannedQuery
+        do {
+            planned = try plan(entry, snapshot, request)
+        } catch {
+            snapshot.close()
+            throw error
         }
-        return Cursor(namespace: ns, snapshot: snapshot, store: entry.recordStore, filter: filter, projection: projection,
-                      sorted: nil, skip: skip, limit: limit, deadline: deadline)
+        return Cursor(namespace: ns, snapshot: snapshot, plan: planned, filter: filter, projection: projection,
+                      skip: skip, limit: limit, deadline: deadline)
     }
 
     /// Throws 50 MaxTimeMSExpired once `deadline` has passed.
@@ -257,9 +244,9 @@ extension Engine {
 
     /// Counts matching documents (after skip, up to limit).
     public func count(_ ns: Namespace, filter: Document = Document(), skip: Int = 0, limit: Int = 0,
-                      maxTimeMilliseconds: Int? = nil) throws(FolioError) -> Int {
-        if filter.isEmpty && skip == 0 && limit == 0 { return try estimatedCount(ns) }
-        let cursor = try find(ns, FindRequest(filter: filter, skip: skip, limit: limit, maxTimeMilliseconds: maxTimeMilliseconds))
+                      maxTimeMilliseconds: Int? = nil, hint: BSON? = nil) throws(FolioError) -> Int {
+        if filter.isEmpty && skip == 0 && limit == 0 && hint == nil { return try estimatedCount(ns) }
+        let cursor = try find(ns, FindRequest(filter: filter, skip: skip, limit: limit, maxTimeMilliseconds: maxTimeMilliseconds, hint: hint))
         var n = 0
         while !cursor.isExhausted { n += try cursor.next(maxCount: 4096, maxBytes: .max).count }
         return n

@@ -64,6 +64,8 @@ extension Engine {
             try committer.write(durable: true) { txn -> Bool in
                 guard let e = self.entry(ns) else { return false }
                 try txn.dropStore(e.recordStore)
+                for index in e.indexes { try txn.dropStore(index.store) }
+                self.planCache.invalidate(ns)
                 try txn.delete(Engine.catalogStore, CollectionEntry.key(ns))
                 self.catalog.withLock { _ = $0.collections.removeValue(forKey: ns) }
                 return true
@@ -88,11 +90,14 @@ extension Engine {
                 if let target = self.entry(to) {
                     guard dropTarget else { throw FolioError(.namespaceExists, "Target namespace exists") }
                     try txn.dropStore(target.recordStore)
+                    for index in target.indexes { try txn.dropStore(index.store) }
                     try txn.delete(Engine.catalogStore, CollectionEntry.key(to))
                 }
                 try txn.delete(Engine.catalogStore, CollectionEntry.key(from))
                 e.namespace = to
                 try txn.put(Engine.catalogStore, CollectionEntry.key(to), e.document.bsonBytes())
+                self.planCache.invalidate(from)
+                self.planCache.invalidate(to)
                 self.catalog.withLock { state in
                     state.collections.removeValue(forKey: from)
                     state.collections[to] = e

@@ -26,30 +26,6 @@ extension Engine {
         }
     }
 
-    /// Visits records matching `filter` in `_id` order, testing borrowed bytes first so
-    /// records the compiled filter rejects are never copied. Returns the last key scanned.
-    @discardableResult
-    static func forEachMatch(_ snapshot: any StorageSnapshot, _ store: String, _ filter: Filter, after: [UInt8]? = nil,
-                             chunk: Int = scanChunk, _ visit: ([UInt8], RawDocument) -> Bool) throws -> [UInt8]? {
-        var last = after
-        while true {
-            let range = KeyRange(lower: last, lowerInclusive: last == nil, upper: nil)
-            var seen = 0
-            var stopped = false
-            let chunkLast = try snapshot.visit(store, range, limit: chunk) { key, value in
-                seen += 1
-                let verdict = filter.quickVerdict(value)
-                if verdict == false { return true }
-                let raw = RawDocument(trusted: Array(value))
-                if verdict == nil && !filter.matches(raw) { return true }
-                if !visit(Array(key), raw) { stopped = true; return false }
-                return true
-            }
-            if let chunkLast { last = chunkLast }
-            if stopped || seen < chunk { return last }
-        }
-    }
-
     /// The `_id` value the filter pins with an equality, if any (then a point lookup suffices).
     static func pinnedID(_ expression: MatchExpression) -> BSON? {
         for (path, predicates) in expression.indexablePredicates where path.dotted == "_id" {
@@ -63,23 +39,29 @@ extension Engine {
         return nil
     }
 
-    /// Record keys and documents matching `filter`, in `_id` order (at most `limit`).
-    static func matchingRecords(_ snapshot: any StorageSnapshot, _ store: String, _ filter: Filter,
-                                limit: Int? = nil) throws -> [([UInt8], RawDocument)] {
+    /// Record keys and documents matching `filter` (at most `limit`, in `sort` order when
+    /// given), found through the planner like a find: the targets of update, delete and
+    /// findAndModify.
+    func matchingRecords(_ snapshot: any StorageSnapshot, _ entry: CollectionEntry, _ filter: Filter, sort: Document? = nil,
+                         limit: Int? = nil, hint: BSON? = nil) throws -> [([UInt8], RawDocument)] {
+        let spec = try sort.flatMap { s throws(FolioError) -> SortSpec? in s.isEmpty ? nil : try SortSpec(parsing: s) }
+        let planned = try plan(entry, snapshot, QueryRequest(filter: filter, sort: spec, sortPattern: sort, hint: hint,
+                                                             sortLimit: spec == nil ? 0 : (limit ?? 0)))
         var out: [([UInt8], RawDocument)] = []
-        if let id = pinnedID(filter.expression) {
-            let key = KeyString.encode(id)
-            if let bytes = try snapshot.get(store, key) {
-                let raw = RawDocument(trusted: bytes)
-                if filter.matches(raw) { out.append((key, raw)) }
-            }
-            return out
-        }
-        try forEachMatch(snapshot, store, filter) { key, raw in
+        func add(_ row: PlanRow) -> Bool {
+            guard let raw = row.document else { return true }
+            let key = row.recordKey.isEmpty ? KeyString.encode(raw.document()["_id"] ?? .null) : row.recordKey
             out.append((key, raw))
             return limit.map { out.count < $0 } ?? true
         }
-        return out
+        for row in planned.buffered where !add(row) { return out }
+        while true {
+            switch try planned.root.work() {
+            case .advanced(let row): if !add(row) { return out }
+            case .needTime: continue
+            case .eof: return out
+            }
+        }
     }
 
     /// MongoDB's duplicate-key error: message, keyPattern and keyValue.

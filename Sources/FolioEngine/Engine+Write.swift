@@ -43,9 +43,12 @@ public struct UpdateStatement: Sendable {
     public var sort: Document?
     /// `let` (command) and `c` (statement) variables.
     public var constants: [String: BSON]
+    /// `hint`: the index the targeting query must use.
+    public var hint: BSON?
 
     public init(filter: Document, update: BSON, upsert: Bool = false, multi: Bool = false,
-                arrayFilters: [BSON]? = nil, sort: Document? = nil, constants: [String: BSON] = [:]) {
+                arrayFilters: [BSON]? = nil, sort: Document? = nil, constants: [String: BSON] = [:], hint: BSON? = nil) {
+        self.hint = hint
         self.filter = filter
         self.update = update
         self.upsert = upsert
@@ -68,8 +71,11 @@ public struct DeleteStatement: Sendable {
     /// Delete at most one document (`limit: 1`).
     public var limitOne: Bool
     public var constants: [String: BSON]
+    /// `hint`: the index the targeting query must use.
+    public var hint: BSON?
 
-    public init(filter: Document, limitOne: Bool, constants: [String: BSON] = [:]) {
+    public init(filter: Document, limitOne: Bool, constants: [String: BSON] = [:], hint: BSON? = nil) {
+        self.hint = hint
         self.filter = filter
         self.limitOne = limitOne
         self.constants = constants
@@ -91,8 +97,12 @@ extension Engine {
                 var result = InsertResult()
                 for (i, document) in documents.enumerated() {
                     do {
-                        // One put per document after validation: atomic without a savepoint.
-                        let id = try self.insertOne(ns, document, txn)
+                        // Without secondary indexes a document is one put after validation,
+                        // atomic by itself; with them, a savepoint undoes the record if an index
+                        // refuses it (a unique violation).
+                        let id = try self.entry(ns)?.indexes.isEmpty == false
+                            ? txn.atomically { try self.insertOne(ns, document, txn) }
+                            : self.insertOne(ns, document, txn)
                         result.insertedCount += 1
                         result.insertedIDs[i] = id
                     } catch {
@@ -137,6 +147,7 @@ extension Engine {
         guard try txn.insert(entry.recordStore, key, bytes) else {
             throw Engine.duplicateKey(entry.namespace, index: "_id_", keyPattern: ["_id": 1], keyValue: ["_id": id])
         }
+        try indexInserted(entry, document, key, txn)
     }
 
     /// Runs update statements.
@@ -180,11 +191,7 @@ extension Engine {
         let context = UpdateContext(query: filter.expression, arrayFilters: arrayFilters, constants: s.constants)
         var outcome = StatementOutcome()
         if let entry = entry(ns) {
-            let sort = s.sort.flatMap { $0.isEmpty ? nil : $0 }
-            var targets = try Engine.matchingRecords(txn, entry.recordStore, filter, limit: s.multi || sort != nil ? nil : 1)
-            if let sort, !s.multi {
-                targets = try Engine.sorted(targets, by: SortSpec(parsing: sort)).prefix(1).map { $0 }
-            }
+            let targets = try matchingRecords(txn, entry, filter, sort: s.multi ? nil : s.sort, limit: s.multi ? nil : 1, hint: s.hint)
             outcome.matched = targets.count
             for (key, raw) in targets {
                 let before = raw.document()
@@ -196,6 +203,7 @@ extension Engine {
                     }
                     if spec.isReplacement { try InsertValidation.validate(after, encodedSize: bytes.count) }
                     try txn.put(entry.recordStore, key, bytes)
+                    try indexUpdated(self.entry(ns) ?? entry, before: before, after: after, key, txn)
                     outcome.modified += 1
                 }
                 outcome.before = before
@@ -213,14 +221,6 @@ extension Engine {
             outcome.after = try entry(ns).flatMap { e in try txn.get(e.recordStore, KeyString.encode(id)) }.map { RawDocument(trusted: $0).document() }
         }
         return outcome
-    }
-
-    static func sorted(_ records: [([UInt8], RawDocument)], by spec: SortSpec) -> [([UInt8], RawDocument)] {
-        let keyed = records.map { ($0, spec.sortKey(for: $0.1.document())) }
-        return keyed.enumerated().sorted { a, b in
-            let c = spec.compare(a.element.1, b.element.1)
-            return c != 0 ? c < 0 : a.offset < b.offset
-        }.map(\.element.0)
     }
 
     /// Runs delete statements.
@@ -244,11 +244,11 @@ extension Engine {
     func deleteOne(_ ns: Namespace, _ s: DeleteStatement, _ txn: any StorageWriteTransaction, sort: Document? = nil) throws -> [Document] {
         let filter = try Filter(parsing: s.filter, constants: s.constants)
         guard let entry = entry(ns) else { return [] }
-        let sort = sort.flatMap { $0.isEmpty ? nil : $0 }
-        var targets = try Engine.matchingRecords(txn, entry.recordStore, filter, limit: s.limitOne && sort == nil ? 1 : nil)
-        if let sort { targets = try Engine.sorted(targets, by: SortSpec(parsing: sort)) }
-        if s.limitOne { targets = Array(targets.prefix(1)) }
-        for (key, _) in targets { try txn.delete(entry.recordStore, key) }
+        let targets = try matchingRecords(txn, entry, filter, sort: sort, limit: s.limitOne ? 1 : nil, hint: s.hint)
+        for (key, raw) in targets {
+            try txn.delete(entry.recordStore, key)
+            if !entry.indexes.isEmpty { try indexRemoved(entry, raw.document(), key, txn) }
+        }
         return targets.map { $0.1.document() }
     }
 }
@@ -264,6 +264,8 @@ public struct FindAndModifyRequest: Sendable {
     public var upsert: Bool
     public var arrayFilters: [BSON]?
     public var constants: [String: BSON]
+    /// `hint`: the index the targeting query must use.
+    public var hint: BSON?
 
     public init(filter: Document = Document(), sort: Document? = nil, remove: Bool = false, update: BSON? = nil,
                 returnNew: Bool = false, fields: Document? = nil, upsert: Bool = false, arrayFilters: [BSON]? = nil,
@@ -303,12 +305,13 @@ extension Engine {
         return try folio {
             try committer.write(durable: durable) { txn -> FindAndModifyResult in
                 if r.remove {
-                    let removed = try self.deleteOne(ns, DeleteStatement(filter: r.filter, limitOne: true, constants: r.constants), txn, sort: r.sort)
+                    let removed = try self.deleteOne(ns, DeleteStatement(filter: r.filter, limitOne: true, constants: r.constants, hint: r.hint),
+                                                     txn, sort: r.sort)
                     return FindAndModifyResult(matched: removed.count, updatedExisting: false, upsertedID: nil,
                                                value: try removed.first.map { try projection?.apply(to: $0, query: query) ?? $0 })
                 }
                 let statement = UpdateStatement(filter: r.filter, update: r.update!, upsert: r.upsert, multi: false,
-                                                arrayFilters: r.arrayFilters, sort: r.sort, constants: r.constants)
+                                                arrayFilters: r.arrayFilters, sort: r.sort, constants: r.constants, hint: r.hint)
                 let o = try self.updateOne(ns, statement, txn)
                 let chosen = r.returnNew ? o.after : (o.upsertedID == nil ? o.before : nil)
                 return FindAndModifyResult(matched: o.matched + (o.upsertedID == nil ? 0 : 1), updatedExisting: o.matched > 0,

@@ -12,6 +12,8 @@ public final class Engine: Sendable {
     let storage: any StorageEngine
     let committer: GroupCommitter
     let catalog: Mutex<CatalogState>
+    /// Winning plans by query shape (see Planner).
+    let planCache = PlanCache()
     static let catalogStore = "catalog"
 
     /// Opens an engine over a storage engine, loading (or creating) the catalog.

@@ -141,8 +141,12 @@ extension ErrorCode {
     public static let cannotIndexParallelArrays = ErrorCode(rawValue: 171)
     /// QueryPlanKilled (175).
     public static let queryPlanKilled = ErrorCode(rawValue: 175)
+    /// AmbiguousIndexKeyPattern (181).
+    public static let ambiguousIndexKeyPattern = ErrorCode(rawValue: 181)
     /// PrimarySteppedDown (189).
     public static let primarySteppedDown = ErrorCode(rawValue: 189)
+    /// InvalidIndexSpecificationOption (197).
+    public static let invalidIndexSpecificationOption = ErrorCode(rawValue: 197)
     /// NoSuchSession (206).
     public static let noSuchSession = ErrorCode(rawValue: 206)
     /// IllegalOpMsgFlag (223).
@@ -328,7 +332,9 @@ extension ErrorCode {
         169: "CommandOnShardedViewNotSupportedOnMongod",
         171: "CannotIndexParallelArrays",
         175: "QueryPlanKilled",
+        181: "AmbiguousIndexKeyPattern",
         189: "PrimarySteppedDown",
+        197: "InvalidIndexSpecificationOption",
         206: "NoSuchSession",
         223: "IllegalOpMsgFlag",
         225: "TransactionTooOld",

@@ -73,13 +73,9 @@ extension Engine {
         case .documents(let docs):
             stream = ArrayStream(docs)
         case .collection(let ns):
-            // The leading $match stages become the find filter (raw-byte matching, pinned _id).
-            var filter: MatchExpression?
-            while case .match(let m)? = stages.first {
-                filter = filter.map { .and([$0, m]) } ?? m
-                stages = stages.dropFirst()
-            }
-            let cursor = try find(ns, filter: Filter(filter ?? .and([])), deadline: env.deadline)
+            let q = sourceQuery(&stages, ns)
+            let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit,
+                                  allowDiskUse: env.allowDiskUse, deadline: env.deadline)
             stream = CursorStream(cursor, fields: AggregationPipeline(stages: Array(stages)).inputDependencies)
         }
         var i = stages.startIndex
@@ -89,6 +85,25 @@ extension Engine {
             stream = try attach(stage, to: stream, next: i < stages.endIndex ? stages[i] : nil, skipNext: &i, environment: env)
         }
         return stream
+    }
+
+    /// The query a pipeline's collection source runs: the leading `$match` stages become the
+    /// filter, and a following `$sort` (with its `$limit`) joins when an index can provide
+    /// its order (otherwise it stays a top-k SortStream). Consumed stages are removed.
+    func sourceQuery(_ stages: inout ArraySlice<AggregationStage>, _ ns: Namespace) -> (filter: Filter, sort: SortSpec?, limit: Int, consumed: Int) {
+        var filter: MatchExpression?
+        var consumed = 0
+        while case .match(let m)? = stages.first {
+            filter = filter.map { .and([$0, m]) } ?? m
+            stages = stages.dropFirst()
+            consumed += 1
+        }
+        let f = Filter(filter ?? .and([]))
+        if case .sort(let spec, let limit)? = stages.first, indexCanProvideSort(ns, f, spec) {
+            stages = stages.dropFirst()
+            return (f, spec, limit.map { Int(clamping: $0) } ?? 0, consumed + 1)
+        }
+        return (f, nil, 0, consumed)
     }
 
     /// Adds one stage after `input`. `$sort` followed by `$limit` consumes the `$limit` (top-k).

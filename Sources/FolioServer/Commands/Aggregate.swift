@@ -22,7 +22,12 @@ enum AggregateCommand {
             throw FolioError(.typeMismatch, "BSON field 'aggregate.pipeline' is the wrong type '\(pipelineValue.type.alias)', expected type 'array'")
         }
         if r.bool("explain") == true {
-            throw FolioError(.commandNotSupported, "explain for aggregate is not supported yet (it arrives with the query planner)")
+            // `{aggregate, pipeline, explain: true}` is explain at queryPlanner verbosity.
+            var inner = Document()
+            for (k, v) in r.body where k != "explain" && k != "$db" { inner.append(k, v) }
+            let body: Document = ["explain": .document(inner), "verbosity": "queryPlanner", "$db": .string(r.database)]
+            return try IndexCommands.explain(CommandRequest(name: "explain", body: body, database: r.database,
+                                                            connection: r.connection, context: r.context))
         }
         guard let cursorOptions = try r.document("cursor") else {
             throw FolioError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")

@@ -2,7 +2,7 @@ import FolioBSON
 import FolioEngine
 import FolioQuery
 
-/// listDatabases, listCollections, listIndexes, create, drop, dropDatabase, renameCollection.
+/// listDatabases, listCollections, create, drop, dropDatabase, renameCollection.
 enum CatalogCommands {
     @Sendable static func listDatabases(_ r: CommandRequest) throws(FolioError) -> Document {
         let engine = r.context.engine
@@ -35,15 +35,6 @@ enum CatalogCommands {
         return FindCommand.firstBatch(out, namespace: "\(r.database).$cmd.listCollections")
     }
 
-    @Sendable static func listIndexes(_ r: CommandRequest) throws(FolioError) -> Document {
-        let ns = try r.namespace()
-        guard r.context.engine.collectionExists(ns) else {
-            throw FolioError(.namespaceNotFound, "ns does not exist: \(ns)")
-        }
-        return FindCommand.firstBatch([["v": .int32(2), "key": ["_id": .int32(1)], "name": "_id_"]],
-                                      namespace: "\(r.database).$cmd.listIndexes.\(ns.collection)")
-    }
-
     @Sendable static func create(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         var options = Document()
@@ -59,10 +50,11 @@ enum CatalogCommands {
 
     @Sendable static func drop(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
+        let indexes = r.context.engine.indexes(ns).count + 1
         guard try r.context.engine.dropCollection(ns) else {
             throw FolioError(.namespaceNotFound, "ns not found")
         }
-        return ["nIndexesWas": .int32(1), "ns": .string(ns.description)]
+        return ["nIndexesWas": .int32(Int32(indexes)), "ns": .string(ns.description)]
     }
 
     @Sendable static func dropDatabase(_ r: CommandRequest) throws(FolioError) -> Document {

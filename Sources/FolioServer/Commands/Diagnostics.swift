@@ -29,26 +29,36 @@ enum DiagnosticCommands {
         let engine = r.context.engine
         var objects = 0
         let collections = engine.collections(in: r.database)
-        for c in collections { objects += try engine.estimatedCount(try Namespace(database: r.database, collection: c.name)) }
+        var indexes = 0
+        for c in collections {
+            let ns = try Namespace(database: r.database, collection: c.name)
+            objects += try engine.estimatedCount(ns)
+            indexes += 1 + engine.indexes(ns).count
+        }
         return ["db": .string(r.database), "collections": .int64(Int64(collections.count)), "views": .int64(0),
                 "objects": .int64(Int64(objects)), "avgObjSize": .double(0), "dataSize": .double(0), "storageSize": .double(0),
-                "indexes": .int64(Int64(collections.count)), "indexSize": .double(0), "totalSize": .double(0), "scaleFactor": .int32(1)]
+                "indexes": .int64(Int64(indexes)), "indexSize": .double(0), "totalSize": .double(0), "scaleFactor": .int32(1)]
     }
 
     @Sendable static func collStats(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         guard r.context.engine.collectionExists(ns) else { throw FolioError(.namespaceNotFound, "Collection [\(ns)] not found.") }
         let count = try r.context.engine.estimatedCount(ns)
+        let sizes = try r.context.engine.indexSizes(ns)
+        var indexSizes = Document()
+        for s in sizes { indexSizes.append(s.name, .int64(Int64(s.bytes))) }
         return ["ns": .string(ns.description), "count": .int64(Int64(count)), "size": .int64(0), "storageSize": .int64(0),
-                "totalIndexSize": .int64(0), "indexSizes": ["_id_": .int64(0)], "avgObjSize": .int64(0),
-                "nindexes": .int32(1), "capped": false]
+                "totalIndexSize": .int64(Int64(sizes.reduce(0) { $0 + $1.bytes })), "indexSizes": .document(indexSizes),
+                "avgObjSize": .int64(0), "nindexes": .int32(Int32(sizes.count)), "capped": false]
     }
 
     @Sendable static func validate(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         let report = try r.context.engine.validate(ns)
-        return ["ns": .string(ns.description), "nrecords": .int64(Int64(report.recordCount)), "nIndexes": .int32(1),
-                "keysPerIndex": ["_id_": .int64(Int64(report.recordCount))], "valid": .bool(report.isValid),
+        var keys = Document()
+        for k in report.keysPerIndex { keys.append(k.name, .int64(Int64(k.keys))) }
+        return ["ns": .string(ns.description), "nrecords": .int64(Int64(report.recordCount)), "nIndexes": .int32(Int32(report.keysPerIndex.count)),
+                "keysPerIndex": .document(keys), "valid": .bool(report.isValid),
                 "errors": .array(report.errors.map(BSON.string)), "warnings": []]
     }
 

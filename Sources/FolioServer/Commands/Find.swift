@@ -23,16 +23,28 @@ enum FindCommand {
         for unsupported in ["tailable", "awaitData"] where r.bool(unsupported) == true {
             throw FolioError(.badValue, "error processing query: tailable cursor requested on non capped collection")
         }
-        if let limit = try r.int("limit"), limit < 0 { throw FolioError(.badValue, "BSON field 'limit' value must be >= 0, actual value '\(limit)'") }
-        if let skip = try r.int("skip"), skip < 0 { throw FolioError(.badValue, "BSON field 'skip' value must be >= 0, actual value '\(skip)'") }
         let batchSize = try r.int("batchSize")
         if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
-        let request = FindRequest(filter: try r.document("filter") ?? Document(), sort: try r.document("sort"),
-                                  projection: try r.document("projection"), skip: try r.int("skip") ?? 0,
-                                  limit: try r.int("limit") ?? 0, allowDiskUse: r.bool("allowDiskUse") ?? true,
-                                  constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime())
+        let request = try self.request(r)
         let cursor = try r.context.engine.find(ns, request)
         return try open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
+    }
+
+    /// The find request of a find command (shared with explain).
+    static func request(_ r: CommandRequest) throws(FolioError) -> FindRequest {
+        if let limit = try r.int("limit"), limit < 0 { throw FolioError(.badValue, "BSON field 'limit' value must be >= 0, actual value '\(limit)'") }
+        if let skip = try r.int("skip"), skip < 0 { throw FolioError(.badValue, "BSON field 'skip' value must be >= 0, actual value '\(skip)'") }
+        // Options Folio does not implement yet answer with an error rather than being ignored.
+        for option in ["min", "max"] where (try r.document(option)).map({ !$0.isEmpty }) ?? false {
+            throw FolioError(.commandNotSupported, "find with '\(option)' is not supported by Folio yet")
+        }
+        for option in ["returnKey", "showRecordId"] where r.bool(option) == true {
+            throw FolioError(.commandNotSupported, "find with '\(option)' is not supported by Folio yet")
+        }
+        return FindRequest(filter: try r.document("filter") ?? Document(), sort: try r.document("sort"),
+                           projection: try r.document("projection"), skip: try r.int("skip") ?? 0,
+                           limit: try r.int("limit") ?? 0, allowDiskUse: r.bool("allowDiskUse") ?? true,
+                           constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(), hint: WriteReply.hint(r.body["hint"]))
     }
 
     /// The first batch of a new cursor; the cursor is registered when results remain.
@@ -99,7 +111,7 @@ enum CountCommand {
         let ns = try r.namespace()
         let n = try r.context.engine.count(ns, filter: try r.document("query") ?? Document(),
                                            skip: try r.int("skip") ?? 0, limit: abs(try r.int("limit") ?? 0),
-                                           maxTimeMilliseconds: try r.maxTime())
+                                           maxTimeMilliseconds: try r.maxTime(), hint: WriteReply.hint(r.body["hint"]))
         return ["n": .int32(Int32(clamping: n))]
     }
 

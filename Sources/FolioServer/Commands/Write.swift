@@ -14,6 +14,12 @@ enum WriteReply {
         })
     }
 
+    /// A statement's `hint` (absent, null and `{}` mean none).
+    static func hint(_ v: BSON?) -> BSON? {
+        guard let v, v.type != .null, v.documentValue?.isEmpty != true else { return nil }
+        return v
+    }
+
     static func options(_ r: CommandRequest) throws(FolioError) -> WriteOptions {
         WriteOptions(ordered: r.bool("ordered") ?? true, durable: try r.durable(),
                      bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false)
@@ -51,6 +57,17 @@ enum InsertCommand {
 enum UpdateCommand {
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
+        let statements = try self.statements(r)
+        let result = try r.context.engine.update(ns, statements, options: try WriteReply.options(r))
+        var d: Document = ["n": .int32(Int32(result.matched + result.upserted.count)), "nModified": .int32(Int32(result.modified))]
+        if !result.upserted.isEmpty {
+            d.append("upserted", .array(result.upserted.map { .document(["index": .int32(Int32($0.index)), "_id": $0.id]) }))
+        }
+        if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
+        return d
+    }
+
+    static func statements(_ r: CommandRequest) throws(FolioError) -> [UpdateStatement] {
         let constants = try r.letVariables()
         var statements: [UpdateStatement] = []
         for s in try WriteReply.statements(r, "updates") {
@@ -60,48 +77,53 @@ enum UpdateCommand {
             statements.append(UpdateStatement(filter: s["q"]?.documentValue ?? Document(), update: u,
                                               upsert: s["upsert"]?.isTruthy ?? false, multi: s["multi"]?.isTruthy ?? false,
                                               arrayFilters: s["arrayFilters"]?.arrayValue, sort: s["sort"]?.documentValue,
-                                              constants: vars))
+                                              constants: vars, hint: WriteReply.hint(s["hint"])))
         }
-        let result = try r.context.engine.update(ns, statements, options: try WriteReply.options(r))
-        var d: Document = ["n": .int32(Int32(result.matched + result.upserted.count)), "nModified": .int32(Int32(result.modified))]
-        if !result.upserted.isEmpty {
-            d.append("upserted", .array(result.upserted.map { .document(["index": .int32(Int32($0.index)), "_id": $0.id]) }))
-        }
-        if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
-        return d
+        return statements
     }
 }
 
 enum DeleteCommand {
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
+        let result = try r.context.engine.delete(ns, try statements(r), options: try WriteReply.options(r))
+        var d: Document = ["n": .int32(Int32(result.deleted))]
+        if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
+        return d
+    }
+
+    static func statements(_ r: CommandRequest) throws(FolioError) -> [DeleteStatement] {
         let constants = try r.letVariables()
         var statements: [DeleteStatement] = []
         for s in try WriteReply.statements(r, "deletes") {
             guard let limit = s["limit"]?.exactInt64, limit == 0 || limit == 1 else {
                 throw FolioError(.failedToParse, "The limit field in delete objects must be 0 or 1. Got \(s["limit"] ?? .null)")
             }
-            statements.append(DeleteStatement(filter: s["q"]?.documentValue ?? Document(), limitOne: limit == 1, constants: constants))
+            statements.append(DeleteStatement(filter: s["q"]?.documentValue ?? Document(), limitOne: limit == 1, constants: constants,
+                                              hint: WriteReply.hint(s["hint"])))
         }
-        let result = try r.context.engine.delete(ns, statements, options: try WriteReply.options(r))
-        var d: Document = ["n": .int32(Int32(result.deleted))]
-        if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
-        return d
+        return statements
     }
 }
 
 enum FindAndModifyCommand {
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
-        let request = FindAndModifyRequest(filter: try r.document("query") ?? Document(), sort: try r.document("sort"),
-                                           remove: r.bool("remove") ?? false, update: r.body["update"],
-                                           returnNew: r.bool("new") ?? false, fields: try r.document("fields"),
-                                           upsert: r.bool("upsert") ?? false, arrayFilters: r.body["arrayFilters"]?.arrayValue,
-                                           constants: try r.letVariables())
+        let request = try self.request(r)
         let result = try r.context.engine.findAndModify(ns, request, durable: try r.durable())
         var lastError: Document = ["n": .int32(Int32(result.matched))]
         if request.remove == false { lastError.append("updatedExisting", .bool(result.updatedExisting)) }
         if let id = result.upsertedID { lastError.append("upserted", id) }
         return ["lastErrorObject": .document(lastError), "value": result.value.map(BSON.document) ?? .null]
+    }
+
+    static func request(_ r: CommandRequest) throws(FolioError) -> FindAndModifyRequest {
+        var request = FindAndModifyRequest(filter: try r.document("query") ?? Document(), sort: try r.document("sort"),
+                                           remove: r.bool("remove") ?? false, update: r.body["update"],
+                                           returnNew: r.bool("new") ?? false, fields: try r.document("fields"),
+                                           upsert: r.bool("upsert") ?? false, arrayFilters: r.body["arrayFilters"]?.arrayValue,
+                                           constants: try r.letVariables())
+        request.hint = WriteReply.hint(r.body["hint"])
+        return request
     }
 }

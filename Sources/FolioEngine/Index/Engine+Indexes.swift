@@ -1,0 +1,251 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+
+/// What createIndexes reports.
+public struct CreateIndexesResult: Sendable {
+    public var numIndexesBefore: Int
+    public var numIndexesAfter: Int
+    public var createdCollectionAutomatically: Bool
+    /// "all indexes already exist" when nothing was built.
+    public var note: String?
+}
+
+extension Engine {
+    /// MongoDB's limit on indexes per collection, `_id_` included.
+    public static let maximumIndexesPerCollection = 64
+
+    static let idIndexSpecification: Document = ["v": .int32(2), "key": ["_id": .int32(1)], "name": "_id_"]
+
+    /// The index specifications of a collection, `_id_` first (listIndexes).
+    /// - Throws: 26 NamespaceNotFound when the collection does not exist.
+    public func indexSpecifications(_ ns: Namespace) throws(FolioError) -> [Document] {
+        guard let e = entry(ns) else { throw FolioError(.namespaceNotFound, "ns does not exist: \(ns)") }
+        return [Engine.idIndexSpecification] + e.indexes.map(\.specification)
+    }
+
+    /// The secondary indexes of a collection.
+    public func indexes(_ ns: Namespace) -> [IndexDescriptor] { entry(ns)?.indexes ?? [] }
+
+    /// Creates indexes, building each over the existing documents inside one storage
+    /// transaction: if any build fails (a duplicate under a unique index, parallel arrays),
+    /// none of the requested indexes is left behind.
+    /// - Throws: 2 BadValue (no specifications), 67/197/9/14 (invalid specification),
+    ///   85 IndexOptionsConflict, 86 IndexKeySpecsConflict, 11000 DuplicateKey, 171.
+    public func createIndexes(_ ns: Namespace, _ specifications: [Document]) throws(FolioError) -> CreateIndexesResult {
+        if specifications.isEmpty { throw FolioError(.badValue, "Must specify at least one index to create") }
+        return try folio {
+            try committer.write(durable: true) { txn -> CreateIndexesResult in
+                let created = self.entry(ns) == nil
+                var entry = try self.entryForWrite(ns, in: txn)
+                let before = entry.indexes.count + 1
+                var fresh: [IndexDescriptor] = []
+                for spec in specifications {
+                    guard let index = try self.validateNewIndex(spec, entry: entry) else { continue }
+                    if fresh.contains(where: { $0.name == index.name }) {
+                        throw FolioError(.indexKeySpecsConflict, "Index with name: \(index.name) already exists with a different key spec")
+                    }
+                    if entry.indexes.count + 1 >= Engine.maximumIndexesPerCollection {
+                        throw FolioError(.cannotCreateIndex, "add index fails, too many indexes for \(ns) key:\(ShellFormat.value(.document(index.keyPattern)))")
+                    }
+                    entry.indexes.append(index)
+                    fresh.append(index)
+                }
+                if fresh.isEmpty {
+                    return CreateIndexesResult(numIndexesBefore: before, numIndexesAfter: before,
+                                               createdCollectionAutomatically: created, note: "all indexes already exist")
+                }
+                for index in fresh { try txn.createStore(index.store) }
+                try self.buildIndexes(&entry, fresh.map(\.name), txn)
+                try self.saveEntry(entry, txn)
+                self.planCache.invalidate(ns)
+                return CreateIndexesResult(numIndexesBefore: before, numIndexesAfter: entry.indexes.count + 1,
+                                           createdCollectionAutomatically: created, note: nil)
+            }
+        }
+    }
+
+    /// The descriptor a specification asks for, or nil when an identical index exists.
+    func validateNewIndex(_ spec: Document, entry: CollectionEntry) throws -> IndexDescriptor? {
+        var g = SystemRandomNumberGenerator()
+        let store = "i." + CollectionEntry.hex(entry.uuid) + "." + String(UInt64.random(in: 0...UInt64.max, using: &g), radix: 16)
+        let index = try IndexDescriptor(specification: spec, store: store)
+        let shown = { (d: IndexDescriptor) in ShellFormat.value(.document(d.specification)) }
+        if index.fields.count == 1 && index.fields[0].path.dotted == "_id" && index.fields[0].ascending || index.name == "_id_" {
+            if index.name == "_id_" && index.fields.count == 1 && index.fields[0].path.dotted == "_id" { return nil }
+            if index.name == "_id_" {
+                throw FolioError(.indexKeySpecsConflict, "An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: \(shown(index)), existing index: \(ShellFormat.value(.document(Engine.idIndexSpecification)))")
+            }
+            throw FolioError(.indexOptionsConflict, "Index already exists with a different name: _id_")
+        }
+        for existing in entry.indexes {
+            if existing.name == index.name {
+                if !existing.sameKey(as: index) {
+                    throw FolioError(.indexKeySpecsConflict, "An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: \(shown(index)), existing index: \(shown(existing))")
+                }
+                if !existing.sameOptions(as: index) {
+                    throw FolioError(.indexOptionsConflict, "An equivalent index already exists with the same name but different options. Requested index: \(shown(index)), existing index: \(shown(existing))")
+                }
+                return nil
+            }
+            if existing.sameKey(as: index) && existing.partialFilter == index.partialFilter {
+                if existing.sameOptions(as: index) {
+                    throw FolioError(.indexOptionsConflict, "Index already exists with a different name: \(existing.name)")
+                }
+                throw FolioError(.indexOptionsConflict, "An existing index has the same key pattern as the requested index but different options. Requested index: \(shown(index)), existing index: \(shown(existing))")
+            }
+        }
+        return index
+    }
+
+    /// Fills the named (empty) indexes from the collection's documents.
+    func buildIndexes(_ entry: inout CollectionEntry, _ names: [String], _ txn: any StorageWriteTransaction) throws {
+        let positions = entry.indexes.indices.filter { names.contains(entry.indexes[$0].name) }
+        let ns = entry.namespace
+        var failure: (any Error)?
+        var updated = entry
+        try Engine.forEachRecord(txn, entry.recordStore) { recordKey, raw in
+            let document = raw.document()
+            do {
+                for i in positions {
+                    try Engine.addKeys(&updated.indexes[i], ns, document, recordKey, txn)
+                }
+            } catch {
+                failure = error
+                return false
+            }
+            return true
+        }
+        if let failure { throw failure }
+        entry = updated
+    }
+
+    /// Writes a changed entry to the catalog store and its in-memory mirror.
+    func saveEntry(_ entry: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
+        try txn.put(Engine.catalogStore, CollectionEntry.key(entry.namespace), entry.document.bsonBytes())
+        catalog.withLock { $0.collections[entry.namespace] = entry }
+    }
+
+    /// Drops indexes: "*" (every index but `_id_`), a name, a key pattern, or a list of names.
+    /// Returns the number of indexes before.
+    /// - Throws: 26 NamespaceNotFound, 27 IndexNotFound, 72 InvalidOptions (the `_id_` index).
+    public func dropIndexes(_ ns: Namespace, _ which: BSON) throws(FolioError) -> Int {
+        try folio {
+            try committer.write(durable: true) { txn -> Int in
+                guard var entry = self.entry(ns) else { throw FolioError(.namespaceNotFound, "ns not found \(ns)") }
+                let before = entry.indexes.count + 1
+                var names: [String] = []
+                switch which {
+                case .string("*"):
+                    names = entry.indexes.map(\.name)
+                case .string(let name):
+                    names = [name]
+                case .array(let list):
+                    for v in list {
+                        guard case .string(let n) = v else { throw FolioError(.typeMismatch, "dropIndexes 'index' must be a string, object or array of strings") }
+                        if n == "*" { throw FolioError(.badValue, "'*' is not allowed in an array of index names") }
+                        names.append(n)
+                    }
+                case .document(let pattern):
+                    if pattern == ["_id": .int32(1)] || pattern.count == 1 && pattern["_id"]?.asDouble == 1 {
+                        throw FolioError(.invalidOptions, "cannot drop _id index")
+                    }
+                    let matches = entry.indexes.filter { $0.keyPattern == pattern }
+                    guard let first = matches.first else {
+                        throw FolioError(.indexNotFound, "can't find index with key: \(ShellFormat.value(.document(pattern)))")
+                    }
+                    if matches.count > 1 {
+                        throw FolioError(.ambiguousIndexKeyPattern, "\(matches.count) indexes found for key: \(ShellFormat.value(.document(pattern))), identify by name instead. Conflicting indexes: \(matches.map { ShellFormat.value(.document($0.specification)) }.joined(separator: ", "))")
+                    }
+                    names = [first.name]
+                default:
+                    throw FolioError(.typeMismatch, "dropIndexes 'index' must be a string, object or array of strings")
+                }
+                for name in names {
+                    if name == "_id_" { throw FolioError(.invalidOptions, "cannot drop _id index") }
+                    guard entry.indexes.contains(where: { $0.name == name }) else {
+                        throw FolioError(.indexNotFound, "index not found with name [\(name)]")
+                    }
+                }
+                for name in names {
+                    let index = entry.indexes.first { $0.name == name }!
+                    try txn.dropStore(index.store)
+                    entry.indexes.removeAll { $0.name == name }
+                }
+                try self.saveEntry(entry, txn)
+                self.planCache.invalidate(ns)
+                return before
+            }
+        }
+    }
+
+    // MARK: Keeping indexes in step with writes
+
+    /// Adds a document's keys to one index (checking uniqueness), marking it multikey when
+    /// needed. Returns whether the descriptor changed (became multikey).
+    @discardableResult
+    static func addKeys(_ index: inout IndexDescriptor, _ ns: Namespace, _ document: Document, _ recordKey: [UInt8],
+                        _ txn: any StorageWriteTransaction) throws -> Bool {
+        try putKeys(&index, ns, try index.keys(for: document), recordKey, txn, except: [])
+    }
+
+    static func putKeys(_ index: inout IndexDescriptor, _ ns: Namespace, _ keys: IndexKeys, _ recordKey: [UInt8],
+                        _ txn: any StorageWriteTransaction, except existing: Set<[UInt8]>) throws -> Bool {
+        for (i, key) in keys.keys.enumerated() where !existing.contains(key) {
+            if index.unique { try checkUnique(index, ns, key, keys.values[i], recordKey, txn) }
+            try txn.put(index.store, key + recordKey, recordKey)
+        }
+        if keys.isMultikey && !index.isMultikey {
+            index.isMultikey = true
+            return true
+        }
+        return false
+    }
+
+    static func checkUnique(_ index: IndexDescriptor, _ ns: Namespace, _ key: [UInt8], _ values: [BSON],
+                            _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws {
+        for other in try txn.scan(index.store, .prefix(key), reverse: false, limit: 2) where other.value != recordKey {
+            var keyValue = Document()
+            for (f, v) in zip(index.fields, values) { keyValue.append(f.path.dotted, v) }
+            throw duplicateKey(ns, index: index.name, keyPattern: index.keyPattern, keyValue: keyValue)
+        }
+    }
+
+    /// Index maintenance for an inserted document.
+    func indexInserted(_ entry: CollectionEntry, _ document: Document, _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws {
+        if entry.indexes.isEmpty { return }
+        var updated = entry
+        var changed = false
+        for i in updated.indexes.indices {
+            if try Engine.addKeys(&updated.indexes[i], entry.namespace, document, recordKey, txn) { changed = true }
+        }
+        if changed { try saveEntry(updated, txn) }
+        noteWrites(entry.namespace, 1)
+    }
+
+    /// Index maintenance for a removed document.
+    func indexRemoved(_ entry: CollectionEntry, _ document: Document, _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws {
+        if entry.indexes.isEmpty { return }
+        for index in entry.indexes {
+            for key in try index.keys(for: document).keys { try txn.delete(index.store, key + recordKey) }
+        }
+        noteWrites(entry.namespace, 1)
+    }
+
+    /// Index maintenance for a replaced document: only keys that changed are touched.
+    func indexUpdated(_ entry: CollectionEntry, before: Document, after: Document, _ recordKey: [UInt8],
+                      _ txn: any StorageWriteTransaction) throws {
+        if entry.indexes.isEmpty { return }
+        var updated = entry
+        var changed = false
+        for i in updated.indexes.indices {
+            let old = Set(try updated.indexes[i].keys(for: before).keys)
+            let new = try updated.indexes[i].keys(for: after)
+            let kept = old.intersection(new.keys)
+            for key in old where !kept.contains(key) { try txn.delete(updated.indexes[i].store, key + recordKey) }
+            if try Engine.putKeys(&updated.indexes[i], entry.namespace, new, recordKey, txn, except: kept) { changed = true }
+        }
+        if changed { try saveEntry(updated, txn) }
+        noteWrites(entry.namespace, 1)
+    }
+}

@@ -1,0 +1,291 @@
+import FolioBSON
+import FolioQuery
+
+// Secondary indexes: what the catalog stores about one, how a createIndexes specification is
+// validated into one, and which keys a document contributes to it.
+//
+// Layout of an index store: key = KeyString of the indexed values (each field ascending or
+// inverted for descending) followed by the record key (KeyString of `_id`), value = the
+// record key. KeyString is prefix-free, so the field part of a key is a prefix that a range
+// scan can bound exactly, and the record key makes every entry unique. A unique index
+// checks that no entry with the same field part belongs to another record.
+
+/// One field of an index key pattern.
+public struct IndexField: Sendable, Equatable {
+    public var path: FieldPath
+    public var ascending: Bool
+}
+
+/// A secondary index as the catalog keeps it.
+public struct IndexDescriptor: Sendable, Equatable {
+    public static func == (a: IndexDescriptor, b: IndexDescriptor) -> Bool { a.catalogDocument == b.catalogDocument }
+
+    public var name: String
+    /// The key pattern exactly as given (`{a: 1, b: -1}`), echoed by listIndexes and explain.
+    public var keyPattern: Document
+    public var fields: [IndexField]
+    public var unique: Bool
+    public var sparse: Bool
+    public var hidden: Bool
+    public var partialFilter: Document?
+    /// The partial filter, parsed once.
+    var partialExpression: MatchExpression?
+    /// `expireAfterSeconds` (a TTL index), as given.
+    public var expireAfterSeconds: BSON?
+    /// Options echoed by listIndexes in the order given (unique, sparse, background, ...).
+    public var options: Document
+    /// The storage store holding the entries.
+    public var store: String
+    /// Whether some document has produced more than one key (an array on an indexed path).
+    public var isMultikey: Bool
+
+    /// The specification listIndexes reports: `{v: 2, key, name, ...options}`.
+    public var specification: Document {
+        var d: Document = ["v": .int32(2), "key": .document(keyPattern), "name": .string(name)]
+        for (k, v) in options { d.append(k, v) }
+        return d
+    }
+
+    /// The catalog's form (the specification plus storage facts).
+    var catalogDocument: Document {
+        var d = specification
+        d.append("$store", .string(store))
+        d.append("$multikey", .bool(isMultikey))
+        return d
+    }
+
+    init(catalogDocument d: Document) throws(FolioError) {
+        guard case .string(let store)? = d["$store"] else { throw FolioError(.internalError, "corrupt index entry \(d)") }
+        var spec = Document()
+        for (k, v) in d where !k.hasPrefix("$") && k != "v" { spec.append(k, v) }
+        self = try IndexDescriptor(specification: spec, store: store)
+        isMultikey = d["$multikey"]?.isTruthy ?? false
+    }
+
+    /// Validates one createIndexes specification (`{key, name, unique, ...}`).
+    /// - Throws: 9 (missing key/name), 67 CannotCreateIndex (bad key pattern or option mix),
+    ///   197 InvalidIndexSpecificationOption (unknown field), 14 TypeMismatch.
+    public init(specification spec: Document, store: String) throws(FolioError) {
+        guard let keyValue = spec["key"] else {
+            throw FolioError(.failedToParse, "The 'key' field is a required property of an index specification")
+        }
+        guard case .document(let key) = keyValue else {
+            throw FolioError(.typeMismatch, "The field 'key' must be an object, but got \(keyValue.type.alias)")
+        }
+        guard let nameValue = spec["name"] else {
+            throw FolioError(.failedToParse, "The 'name' field is a required property of an index specification")
+        }
+        guard case .string(let name) = nameValue else {
+            throw FolioError(.typeMismatch, "The field 'name' must be a string, but got \(nameValue.type.alias)")
+        }
+        if name.isEmpty { throw FolioError(.cannotCreateIndex, "The index name cannot be empty") }
+        if key.isEmpty { throw FolioError(.cannotCreateIndex, "Index keys cannot be empty.") }
+        var fields: [IndexField] = []
+        for (path, direction) in key {
+            if path.isEmpty { throw FolioError(.cannotCreateIndex, "Index key contains an illegal field name: field name starts with '$'.") }
+            switch direction {
+            case .int32, .int64, .double, .decimal128:
+                let d = direction.asDouble ?? 0
+                if d == 0 || d.isNaN {
+                    throw FolioError(.cannotCreateIndex, "Values in the index key pattern can't be 0 or NaN. Bad value: \(ShellFormat.value(direction))")
+                }
+                fields.append(IndexField(path: FieldPath(path), ascending: d > 0))
+            case .string(let kind):
+                switch kind {
+                case "text", "2dsphere", "2d", "geoHaystack", "hashed", "wildcard", "columnstore":
+                    throw FolioError(.commandNotSupported, "'\(kind)' indexes are not supported by Folio yet")
+                default:
+                    throw FolioError(.cannotCreateIndex, "Unknown index plugin '\(kind)'")
+                }
+            default:
+                throw FolioError(.cannotCreateIndex, "Values in v:2 index key pattern cannot be of type \(direction.type.alias). Only numbers > 0, numbers < 0, and strings are allowed.")
+            }
+            if path.hasPrefix("$") || path.split(separator: ".", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0.hasPrefix("$") }) {
+                if path.hasSuffix("$**") {
+                    throw FolioError(.commandNotSupported, "wildcard indexes are not supported by Folio yet")
+                }
+                throw FolioError(.cannotCreateIndex, "Index key contains an illegal field name: '\(path)'.")
+            }
+        }
+        if Set(fields.map(\.path.dotted)).count != fields.count {
+            throw FolioError(.cannotCreateIndex, "Error in specification \(ShellFormat.value(.document(spec))) :: caused by :: The field '\(fields.map(\.path.dotted).first { p in fields.filter { $0.path.dotted == p }.count > 1 }!)' appears more than once in the index key pattern")
+        }
+        var options = Document()
+        var unique = false, sparse = false, hidden = false
+        var partial: Document?
+        var partialExpression: MatchExpression?
+        var ttl: BSON?
+        for (k, v) in spec {
+            switch k {
+            case "key", "name", "v", "ns": continue
+            case "unique", "sparse", "hidden", "background":
+                guard v.isNumber || v.type == .bool else {
+                    throw FolioError(.typeMismatch, "The field '\(k)' must be a boolean, but got \(v.type.alias)")
+                }
+                let on = v.isTruthy
+                if k == "unique" { unique = on; if on { options.append(k, true) } }
+                if k == "sparse" { sparse = on; if on { options.append(k, true) } }
+                if k == "hidden" { hidden = on; if on { options.append(k, true) } }
+                if k == "background" { options.append(k, v) }
+            case "partialFilterExpression":
+                guard case .document(let f) = v else {
+                    throw FolioError(.typeMismatch, "The field 'partialFilterExpression' must be an object, but got \(v.type.alias)")
+                }
+                partialExpression = try MatchExpression(parsing: f)
+                partial = f
+                options.append(k, v)
+            case "expireAfterSeconds":
+                guard let seconds = v.asDouble else {
+                    throw FolioError(.cannotCreateIndex, "TTL index 'expireAfterSeconds' option must be numeric, but received a type of '\(v.type.alias)'. Index spec: \(ShellFormat.value(.document(spec)))")
+                }
+                if seconds < 0 || seconds > 2_147_483_647 || seconds.isNaN {
+                    throw FolioError(.cannotCreateIndex, "TTL index 'expireAfterSeconds' option must be within an acceptable range, try a lower number. Index spec: \(ShellFormat.value(.document(spec)))")
+                }
+                ttl = v
+                options.append(k, v)
+            case "collation":
+                throw FolioError(.commandNotSupported, "indexes with a collation are not supported by Folio yet")
+            case "storageEngine", "weights", "default_language", "language_override", "textIndexVersion",
+                 "2dsphereIndexVersion", "bits", "min", "max", "wildcardProjection", "prepareUnique", "clustered":
+                throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
+            default:
+                throw FolioError(.invalidIndexSpecificationOption, "The field '\(k)' is not valid for an index specification. Specification: \(ShellFormat.value(.document(spec)))")
+            }
+        }
+        if sparse && partial != nil {
+            throw FolioError(.cannotCreateIndex, "cannot mix \"partialFilterExpression\" and \"sparse\" options")
+        }
+        if name == "_id_" || (fields.count == 1 && fields[0].path.dotted == "_id") {
+            if hidden { throw FolioError(.badValue, "can't hide _id index") }
+            if unique || sparse || partial != nil || ttl != nil {
+                throw FolioError(.invalidIndexSpecificationOption, "The field '\(unique ? "unique" : sparse ? "sparse" : partial != nil ? "partialFilterExpression" : "expireAfterSeconds")' is not valid for an _id index specification. Specification: \(ShellFormat.value(.document(spec)))")
+            }
+        }
+        self.name = name
+        self.keyPattern = key
+        self.fields = fields
+        self.unique = unique
+        self.sparse = sparse
+        self.hidden = hidden
+        self.partialFilter = partial
+        self.partialExpression = partialExpression
+        self.expireAfterSeconds = ttl
+        self.options = options
+        self.store = store
+        self.isMultikey = false
+    }
+
+    /// Whether two descriptors describe the same index apart from the name (85 vs 86).
+    func sameOptions(as other: IndexDescriptor) -> Bool {
+        unique == other.unique && sparse == other.sparse && partialFilter == other.partialFilter
+            && expireAfterSeconds?.asDouble == other.expireAfterSeconds?.asDouble && hidden == other.hidden
+    }
+
+    /// The key pattern's values compared by direction only (`{a: 1}` and `{a: 1.0}` are one).
+    func sameKey(as other: IndexDescriptor) -> Bool { fields == other.fields }
+}
+
+/// The keys one document contributes to an index.
+struct IndexKeys {
+    /// Field parts of the keys (without the record key), deduplicated, in key order.
+    var keys: [[UInt8]]
+    /// Whether an indexed path went through an array.
+    var isMultikey: Bool
+    /// The indexed values per key (for the duplicate-key error), parallel to `keys`.
+    var values: [[BSON]]
+}
+
+extension IndexDescriptor {
+    /// Upper bound on keys one document may produce (a guard against cartesian blow-up).
+    static let maximumKeysPerDocument = 100_000
+
+    /// The keys `document` contributes: none when a sparse index finds no indexed field or
+    /// the partial filter rejects it.
+    /// - Throws: 171 CannotIndexParallelArrays when two fields go through different arrays.
+    func keys(for document: Document) throws(FolioError) -> IndexKeys {
+        if let filter = partialExpression, !filter.matches(document) { return IndexKeys(keys: [], isMultikey: false, values: []) }
+        var perField: [[BSON]] = []
+        var arrayPrefix: [String?] = []
+        var allMissing = true
+        for field in fields {
+            var collector = KeyValueCollector()
+            collector.collect(.document(document), field.path.components, 0)
+            if !collector.values.isEmpty { allMissing = false }
+            perField.append(collector.values.isEmpty ? [.null] : collector.values)
+            arrayPrefix.append(collector.firstArrayPrefix)
+        }
+        if sparse && allMissing { return IndexKeys(keys: [], isMultikey: false, values: []) }
+        let arrays = arrayPrefix.enumerated().compactMap { i, p in p.map { (i, $0) } }
+        if let first = arrays.first, let other = arrays.first(where: { $0.1 != first.1 }) {
+            throw FolioError(.cannotIndexParallelArrays, "cannot index parallel arrays [\(other.1)] [\(first.1)]")
+        }
+        var combos: [[BSON]] = [[]]
+        for values in perField {
+            var next: [[BSON]] = []
+            next.reserveCapacity(combos.count * values.count)
+            for c in combos { for v in values { next.append(c + [v]) } }
+            combos = next
+            if combos.count > IndexDescriptor.maximumKeysPerDocument {
+                throw FolioError(.cannotCreateIndex, "a document produces more than \(IndexDescriptor.maximumKeysPerDocument) keys for index '\(name)'")
+            }
+        }
+        var seen = Set<[UInt8]>()
+        var keys: [[UInt8]] = []
+        var values: [[BSON]] = []
+        for combo in combos {
+            var key: [UInt8] = []
+            for (i, v) in combo.enumerated() { KeyString.append(v, ascending: fields[i].ascending, to: &key) }
+            if seen.insert(key).inserted {
+                keys.append(key)
+                values.append(combo)
+            }
+        }
+        return IndexKeys(keys: keys, isMultikey: !arrays.isEmpty, values: values)
+    }
+}
+
+/// Collects the values at a path the way the matcher sees them: arrays on the way are
+/// traversed (elements that are documents continue the path; a numeric component also
+/// selects the element at that position), a terminal array contributes its elements, and an
+/// empty terminal array contributes `undefined` (so `{a: []}` has a key that no range hits).
+struct KeyValueCollector {
+    var values: [BSON] = []
+    var firstArrayPrefix: String?
+    private var seen = Set<[UInt8]>()
+
+    mutating func add(_ v: BSON) {
+        if seen.insert(KeyString.encode(v)).inserted { values.append(v) }
+    }
+
+    mutating func noteArray(_ components: [String], _ depth: Int) {
+        if firstArrayPrefix == nil { firstArrayPrefix = components[..<depth].joined(separator: ".") }
+    }
+
+    mutating func collect(_ value: BSON, _ components: [String], _ depth: Int) {
+        if depth == components.count {
+            if case .array(let elements) = value {
+                noteArray(components, depth)
+                if elements.isEmpty { add(.undefined) }
+                for e in elements { add(e) }
+            } else {
+                add(value)
+            }
+            return
+        }
+        switch value {
+        case .document(let d):
+            if let v = d[components[depth]] { collect(v, components, depth + 1) }
+        case .array(let elements):
+            noteArray(components, depth)
+            for e in elements {
+                if case .document = e { collect(e, components, depth) }
+            }
+            if let position = Int(components[depth]), position >= 0, position < elements.count,
+               String(position) == components[depth] {
+                collect(elements[position], components, depth + 1)
+            }
+        default:
+            return
+        }
+    }
+}

@@ -1,0 +1,394 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+import Synchronization
+
+// The query planner: candidate plans from the filter's indexable predicates and the sort,
+// a trial run that picks the most productive one (MongoDB's multi-planner), and a plan
+// cache by query shape.
+//
+// Candidates: an `_id` equality is answered by IDHACK without planning. Otherwise every
+// usable index whose leading field is bounded by the filter, or that provides the requested
+// sort, yields IXSCAN + FETCH (+ SORT when the index does not provide the order); a top-level
+// `$or` whose every branch has a bounded index yields OR over one IXSCAN per branch. Only
+// when no index applies does the plan scan the collection. Hidden indexes are skipped,
+// sparse indexes are used only when the bounds exclude null, partial indexes only when the
+// filter implies the partial filter.
+//
+// Trial: candidates work in turn until one reaches the end, one returns 101 documents, or
+// each has done 10,000 works; the score is advanced/works, plus a bonus for finishing and a
+// small one for needing no blocking sort. The winner keeps its trial results and continues.
+
+/// What a query asks of the planner.
+struct QueryRequest {
+    var filter: Filter
+    var sort: SortSpec?
+    var sortPattern: Document?
+    /// `hint`: an index name, a key pattern, or `{$natural: ±1}`.
+    var hint: BSON?
+    /// A limit the SORT stage may use to keep only the top documents (0 = none).
+    var sortLimit: Int = 0
+    var allowDiskUse: Bool = true
+    var sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes
+    /// Whether the plan cache may be read and written (explain plans afresh).
+    var useCache: Bool = true
+}
+
+/// A chosen plan, with the documents its trial already produced.
+struct PlannedQuery {
+    var root: PlanStage
+    var buffered: [PlanRow]
+    var rejected: [PlanStage]
+    var fromCache: Bool
+}
+
+/// Winning plans by query shape, per collection. Invalidated when the collection's indexes
+/// change and, for an entry, after 1,000 writes to the collection since it was cached (data
+/// growth can change which plan is best).
+final class PlanCache: Sendable {
+    struct Entry {
+        var choice: String
+        var writesAtCaching: Int
+    }
+    struct State {
+        var entries: [Namespace: [String: Entry]] = [:]
+        var writes: [Namespace: Int] = [:]
+    }
+    static let writesBeforeReplanning = 1000
+    let state = Mutex(State())
+
+    func invalidate(_ ns: Namespace) { state.withLock { _ = $0.entries.removeValue(forKey: ns) } }
+
+    func noteWrites(_ ns: Namespace, _ n: Int) { state.withLock { $0.writes[ns, default: 0] += n } }
+
+    func lookup(_ ns: Namespace, _ shape: String) -> String? {
+        state.withLock { s in
+            guard let e = s.entries[ns]?[shape] else { return nil }
+            if s.writes[ns, default: 0] - e.writesAtCaching > PlanCache.writesBeforeReplanning {
+                s.entries[ns]?[shape] = nil
+                return nil
+            }
+            return e.choice
+        }
+    }
+
+    func store(_ ns: Namespace, _ shape: String, _ choice: String) {
+        state.withLock { s in s.entries[ns, default: [:]][shape] = Entry(choice: choice, writesAtCaching: s.writes[ns, default: 0]) }
+    }
+
+    /// Number of cached shapes for a collection (for tests and $planCacheStats-like reports).
+    func count(_ ns: Namespace) -> Int { state.withLock { $0.entries[ns]?.count ?? 0 } }
+}
+
+extension Engine {
+    func noteWrites(_ ns: Namespace, _ n: Int) { planCache.noteWrites(ns, n) }
+
+    /// Trial limits.
+    static let trialResults = 101
+    static let trialWorks = 10_000
+
+    /// Chooses and builds the plan for a query over one snapshot.
+    /// - Throws: 2 BadValue for a hint that names no usable index.
+    func plan(_ entry: CollectionEntry, _ snapshot: any StorageSnapshot, _ q: QueryRequest) throws(FolioError) -> PlannedQuery {
+        let builder = PlanBuilder(entry: entry, snapshot: snapshot, query: q)
+        if let hint = q.hint, !(hint.documentValue?.isEmpty ?? false) {
+            let candidate = try builder.hinted(hint)
+            return PlannedQuery(root: builder.build(candidate), buffered: [], rejected: [], fromCache: false)
+        }
+        if let id = Engine.pinnedID(q.filter.expression) {
+            return PlannedQuery(root: builder.withSort(IDHackStage(snapshot: snapshot, store: entry.recordStore, id: id, filter: q.filter)),
+                                buffered: [], rejected: [], fromCache: false)
+        }
+        let candidates = builder.candidates()
+        if candidates.count <= 1 {
+            return PlannedQuery(root: builder.build(candidates.first ?? .collectionScan(forward: true)), buffered: [], rejected: [], fromCache: false)
+        }
+        let shape = q.useCache ? Engine.shape(q) : ""
+        if q.useCache, let choice = planCache.lookup(entry.namespace, shape), let c = candidates.first(where: { $0.name == choice }) {
+            return PlannedQuery(root: builder.build(c), buffered: [], rejected: [], fromCache: true)
+        }
+        let roots = candidates.map(builder.build)
+        var buffers = Array(repeating: [PlanRow](), count: roots.count)
+        var finished: Int?
+        var active = Set(roots.indices)
+        trial: while !active.isEmpty {
+            for i in roots.indices where active.contains(i) {
+                switch try roots[i].work() {
+                case .advanced(let row):
+                    buffers[i].append(row)
+                    if buffers[i].count >= Engine.trialResults { finished = i; break trial }
+                case .needTime: break
+                case .eof: finished = i; break trial
+                }
+                if roots[i].works >= Engine.trialWorks { active.remove(i) }
+            }
+        }
+        func score(_ i: Int) -> Double {
+            let r = roots[i]
+            var s = 1 + Double(r.advanced) / Double(max(r.works, 1))
+            if r.isEOF { s += 1 }
+            if !r.hasSort { s += 0.0001 }
+            return s
+        }
+        let winner = finished.map { f in roots.indices.max { score($0) < score($1) || (score($0) == score($1) && $1 == f) }! }
+            ?? roots.indices.max { score($0) < score($1) }!
+        if q.useCache { planCache.store(entry.namespace, shape, candidates[winner].name) }
+        return PlannedQuery(root: roots[winner], buffered: buffers[winner],
+                            rejected: roots.indices.filter { $0 != winner }.map { roots[$0] }, fromCache: false)
+    }
+
+    /// Whether some index of the collection can return documents matching `filter` in `sort` order.
+    func indexCanProvideSort(_ ns: Namespace, _ filter: Filter, _ sort: SortSpec) -> Bool {
+        guard let entry = entry(ns), !entry.indexes.isEmpty, !sort.keys.contains(where: { $0.meta != nil }) else { return false }
+        let builder = PlanBuilder(entry: entry, snapshot: EmptySnapshot(), query: QueryRequest(filter: filter, sort: sort))
+        return builder.candidates().contains { if case .index(_, _, _, true) = $0 { return true }; return false }
+    }
+
+    /// The query's shape: the filter with values replaced by their types, the sort and hint.
+    static func shape(_ q: QueryRequest) -> String {
+        func strip(_ v: BSON) -> String {
+            switch v {
+            case .document(let d): return "{" + d.map { "\($0.key):\(strip($0.value))" }.joined(separator: ",") + "}"
+            case .array: return "[]"
+            default: return v.type.alias
+            }
+        }
+        return strip(.document(q.filter.expression.explainForm)) + "|" + (q.sortPattern.map { strip(.document($0)) } ?? "")
+    }
+}
+
+extension SortSpec {
+    /// The sort as a document (`{a: 1, b: -1}`), as explain prints it.
+    var pattern: Document {
+        var d = Document()
+        for k in keys { d.append(k.path.dotted, k.meta.map { .document(["$meta": .string($0)]) } ?? .int32(k.ascending ? 1 : -1)) }
+        return d
+    }
+}
+
+/// A snapshot with nothing in it, for building candidates that are never run.
+final class EmptySnapshot: StorageSnapshot {
+    func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? { nil }
+    func scan(_ store: String, _ range: KeyRange, reverse: Bool, limit: Int?) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] { [] }
+    func visit(_ store: String, _ range: KeyRange, limit: Int?,
+               _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) throws(StorageError) -> [UInt8]? { nil }
+    func storeNames() throws(StorageError) -> [String] { [] }
+    func count(_ store: String) throws(StorageError) -> Int { 0 }
+    func close() {}
+}
+
+/// One candidate access path.
+enum Candidate {
+    case collectionScan(forward: Bool)
+    case index(IndexDescriptor, [[FieldInterval]?], forward: Bool, providesSort: Bool)
+    case or([Candidate])
+
+    var name: String {
+        switch self {
+        case .collectionScan: return "$natural"
+        case .index(let i, _, _, _): return i.name
+        case .or(let branches): return "$or:" + branches.map(\.name).joined(separator: ",")
+        }
+    }
+}
+
+/// Builds candidates and stage trees for one query.
+struct PlanBuilder {
+    let entry: CollectionEntry
+    let snapshot: any StorageSnapshot
+    let query: QueryRequest
+
+    func predicates(_ e: MatchExpression) -> [String: [IndexablePredicate]] {
+        var out: [String: [IndexablePredicate]] = [:]
+        for (path, ps) in e.indexablePredicates { out[path.dotted, default: []] += ps }
+        return out
+    }
+
+    /// The index access for one conjunction, or nil when the index does not apply.
+    func indexCandidate(_ index: IndexDescriptor, _ expression: MatchExpression, forSort: Bool) -> Candidate? {
+        let preds = predicates(expression)
+        let perField = index.fields.map { f in preds[f.path.dotted].flatMap { IndexBounds.intervals($0, multikey: index.isMultikey) } }
+        if index.sparse && !perField.contains(where: { $0.map { !$0.contains(where: \.includesNull) } ?? false }) { return nil }
+        if let partial = index.partialExpression, !PartialFilter.implied(partial, by: preds) { return nil }
+        let sortDirection = forSort ? self.sortDirection(index, perField) : nil
+        guard perField[0] != nil || sortDirection != nil else { return nil }
+        return .index(index, perField, forward: sortDirection ?? true, providesSort: sortDirection != nil)
+    }
+
+    /// Whether scanning the index gives the requested order: the sort keys, after dropping
+    /// fields pinned to one point, must be the index fields that follow the pinned prefix, all
+    /// in the index's direction or all reversed. Returns the scan direction.
+    func sortDirection(_ index: IndexDescriptor, _ perField: [[FieldInterval]?]) -> Bool? {
+        guard let sort = query.sort, !index.isMultikey else { return nil }
+        var pinned = 0
+        while pinned < index.fields.count, let f = perField[pinned], f.count == 1, f[0].isPoint { pinned += 1 }
+        let pinnedPaths = Set(index.fields[..<pinned].map(\.path.dotted))
+        let keys = sort.keys.filter { !pinnedPaths.contains($0.path.dotted) }
+        if keys.contains(where: { $0.meta != nil }) { return nil }
+        if keys.isEmpty { return true }
+        guard pinned + keys.count <= index.fields.count else { return nil }
+        var direction: Bool?
+        for (k, f) in zip(keys, index.fields[pinned...]) {
+            guard k.path == f.path else { return nil }
+            let same = k.ascending == f.ascending
+            if let d = direction, d != same { return nil }
+            direction = same
+        }
+        return direction
+    }
+
+    func usableIndexes() -> [IndexDescriptor] { entry.indexes.filter { !$0.hidden } }
+
+    func candidates() -> [Candidate] {
+        let expression = query.filter.expression
+        var out: [Candidate] = []
+        for index in usableIndexes() {
+            if let c = indexCandidate(index, expression, forSort: true) { out.append(c) }
+        }
+        if let or = orCandidate(expression) { out.append(or) }
+        return out
+    }
+
+    /// An `$or` (top level, or one child of the top-level `$and`) whose every branch has a
+    /// bounded index.
+    func orCandidate(_ expression: MatchExpression) -> Candidate? {
+        var branches: [MatchExpression]?
+        if case .or(let b) = expression { branches = b }
+        if case .and(let children) = expression {
+            let ors = children.compactMap { c -> [MatchExpression]? in if case .or(let b) = c { return b }; return nil }
+            if ors.count == 1 { branches = ors[0] }
+        }
+        guard let branches, branches.count > 1 else { return nil }
+        var chosen: [Candidate] = []
+        for b in branches {
+            let options = usableIndexes().compactMap { indexCandidate($0, b, forSort: false) }
+            // Prefer the index that bounds the most fields.
+            guard let best = options.max(by: { bounded($0) < bounded($1) }) else { return nil }
+            chosen.append(best)
+        }
+        return .or(chosen)
+    }
+
+    func bounded(_ c: Candidate) -> Int {
+        if case .index(_, let perField, _, _) = c { return perField.prefix { $0 != nil }.count }
+        return 0
+    }
+
+    /// The candidate a hint names.
+    func hinted(_ hint: BSON) throws(FolioError) -> Candidate {
+        let notFound = FolioError(.badValue, "hint provided does not correspond to an existing index")
+        var index: IndexDescriptor?
+        switch hint {
+        case .string(let name):
+            if name == "_id_" { return .collectionScan(forward: true) }
+            index = usableIndexes().first { $0.name == name }
+        case .document(let pattern):
+            if let natural = pattern["$natural"] {
+                return .collectionScan(forward: (natural.asDouble ?? 1) >= 0)
+            }
+            if pattern.count == 1, pattern["_id"]?.asDouble ?? 0 > 0 { return .collectionScan(forward: true) }
+            index = usableIndexes().first { $0.keyPattern == pattern }
+                ?? usableIndexes().first { i in i.fields.count == pattern.count && zip(i.fields, pattern).allSatisfy { $0.path.dotted == $1.key && ($1.value.asDouble ?? 0 > 0) == $0.ascending } }
+        default:
+            throw FolioError(.failedToParse, "hint must be a string or an object")
+        }
+        guard let index else { throw notFound }
+        let preds = predicates(query.filter.expression)
+        let perField = index.fields.map { f in preds[f.path.dotted].flatMap { IndexBounds.intervals($0, multikey: index.isMultikey) } }
+        let direction = sortDirection(index, perField)
+        return .index(index, perField, forward: direction ?? true, providesSort: direction != nil)
+    }
+
+    /// The stage tree of a candidate (with SORT when the access path does not order).
+    func build(_ c: Candidate) -> PlanStage {
+        switch c {
+        case .collectionScan(let forward):
+            return withSort(CollectionScanStage(snapshot: snapshot, store: entry.recordStore, filter: query.filter, forward: forward))
+        case .index(let index, _, _, let providesSort):
+            let fetch = FetchStage(child: scan(c), snapshot: snapshot, store: entry.recordStore, filter: query.filter,
+                                   deduplicate: index.isMultikey)
+            return providesSort ? fetch : withSort(fetch)
+        case .or(let branches):
+            let or = OrStage(branches: branches.map(scan))
+            return withSort(FetchStage(child: or, snapshot: snapshot, store: entry.recordStore, filter: query.filter, deduplicate: false))
+        }
+    }
+
+    func scan(_ c: Candidate) -> PlanStage {
+        guard case .index(let index, let perField, let forward, _) = c else { return build(c) }
+        let (ranges, printed) = IndexBounds.ranges(index.fields, perField)
+        var shown = printed
+        if !forward {
+            shown = Document(printed.map { (k, v) in (k, BSON.array((v.arrayValue ?? []).reversed().map { b in
+                guard case .string(let s) = b else { return b }
+                return .string(PlanBuilder.reverseInterval(s))
+            })) })
+        }
+        return IndexScanStage(snapshot: snapshot, index: index, ranges: ranges, printedBounds: shown, forward: forward)
+    }
+
+    /// `[a, b)` read backwards is `(b, a]`.
+    static func reverseInterval(_ s: String) -> String {
+        guard s.count >= 2, let comma = s.range(of: ", ") else { return s }
+        let open = s.first!, close = s.last!
+        let a = s[s.index(after: s.startIndex)..<comma.lowerBound]
+        let b = s[comma.upperBound..<s.index(before: s.endIndex)]
+        return (close == "]" ? "[" : "(") + b + ", " + a + (open == "[" ? "]" : ")")
+    }
+
+    func withSort(_ stage: PlanStage) -> PlanStage {
+        guard let sort = query.sort else { return stage }
+        return SortStage(child: stage, spec: sort, pattern: query.sortPattern ?? [:], limit: query.sortLimit,
+                         memoryLimitBytes: query.sortMemoryLimitBytes, allowDiskUse: query.allowDiskUse)
+    }
+}
+
+/// Whether a query implies an index's partial filter, conservatively: every conjunct of the
+/// partial filter must be a path predicate that each value the query pins (by equality or
+/// `$in`) satisfies, or `$exists: true` on a path the query bounds.
+enum PartialFilter {
+    static func implied(_ partial: MatchExpression, by query: [String: [IndexablePredicate]]) -> Bool {
+        var conjuncts: [MatchExpression] = []
+        func flatten(_ e: MatchExpression) {
+            if case .and(let c) = e { c.forEach(flatten) } else { conjuncts.append(e) }
+        }
+        flatten(partial)
+        for c in conjuncts {
+            guard case .path(let path, let predicates) = c, let pinned = query[path.dotted] else { return false }
+            var values: [BSON]?
+            var bounded = false
+            for p in pinned {
+                switch p {
+                case .equality(let v): values = [v]
+                case .inList(let list) where values == nil: values = list
+                case .range(let lower, let li, let upper, let ui):
+                    bounded = true
+                    // A query range inside the partial range: check its end against it.
+                    if predicates.allSatisfy({ rangeImplied($0, lower: lower, li, upper: upper, ui) }) { values = values ?? [] }
+                default: continue
+                }
+            }
+            if let values, !values.isEmpty {
+                let doc = { (v: BSON) in MatchExpression.path(path, predicates).matches(Document(dictionaryLiteral: (path.dotted, v))) }
+                if path.components.count == 1 && values.allSatisfy(doc) { continue }
+            }
+            if let values, values.isEmpty, bounded { continue }
+            if bounded, predicates.allSatisfy({ if case .exists(true) = $0 { return true }; return false }) { continue }
+            return false
+        }
+        return true
+    }
+
+    /// Whether `{$gt/$gte: lower}` or `{$lt/$lte: upper}` of the query implies partial predicate `p`.
+    static func rangeImplied(_ p: PathPredicate, lower: BSON?, _ li: Bool, upper: BSON?, _ ui: Bool) -> Bool {
+        func sameBracket(_ a: BSON, _ b: BSON) -> Bool { a.type.canonicalRank == b.type.canonicalRank }
+        switch p {
+        case .gt(let m): guard let lower, sameBracket(lower, m) else { return false }; let c = BSON.compare(lower, m); return c > 0 || (c == 0 && !li)
+        case .gte(let m): guard let lower, sameBracket(lower, m) else { return false }; return BSON.compare(lower, m) >= 0
+        case .lt(let m): guard let upper, sameBracket(upper, m) else { return false }; let c = BSON.compare(upper, m); return c < 0 || (c == 0 && !ui)
+        case .lte(let m): guard let upper, sameBracket(upper, m) else { return false }; return BSON.compare(upper, m) <= 0
+        case .exists(true): return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,454 @@
+import Testing
+import FolioBSON
+import FolioQuery
+@testable import FolioEngine
+import FolioTestSupport
+import FolioStorage
+
+/// The error a throwing engine call ends with (nil when it succeeds).
+func failure<T>(_ body: () throws -> T) -> FolioError? {
+    do {
+        _ = try body()
+        return nil
+    } catch {
+        return error as? FolioError ?? FolioError(.internalError, "not a FolioError: \(error)")
+    }
+}
+
+/// The stage names of a plan from the root down (first input at each level).
+func stageNames(_ plan: Document) -> [String] {
+    var out: [String] = []
+    var node: Document? = plan
+    while let n = node {
+        out.append(n["stage"]?.stringValue ?? "?")
+        node = n["inputStage"]?.documentValue ?? n["inputStages"]?.arrayValue?.first?.documentValue
+    }
+    return out
+}
+
+/// The first stage called `name` in a plan.
+func stage(_ name: String, in plan: Document) -> Document? {
+    if plan["stage"]?.stringValue == name { return plan }
+    if let input = plan["inputStage"]?.documentValue { return stage(name, in: input) }
+    for case .document(let d) in plan["inputStages"]?.arrayValue ?? [] { if let s = stage(name, in: d) { return s } }
+    return nil
+}
+
+func winningPlan(_ explain: Document) -> Document { explain["queryPlanner"]?.documentValue?["winningPlan"]?.documentValue ?? [:] }
+func executionStats(_ explain: Document) -> Document { explain["executionStats"]?.documentValue ?? [:] }
+
+@Suite struct IndexCatalogTests {
+    @Test(arguments: Backend.allCases)
+    func createListDropWithMongoDBsErrors(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let created = try engine.createIndexes(ns, [["key": ["a": 1], "name": "a_1"], ["key": ["b": -1, "c": 1], "name": "b_-1_c_1", "unique": true]])
+        #expect(created.numIndexesBefore == 1 && created.numIndexesAfter == 3 && created.createdCollectionAutomatically)
+        let again = try engine.createIndexes(ns, [["key": ["a": 1], "name": "a_1"]])
+        #expect(again.note == "all indexes already exist" && again.numIndexesAfter == 3)
+        #expect(try engine.indexSpecifications(ns) == [
+            ["v": .int32(2), "key": ["_id": .int32(1)], "name": "_id_"],
+            ["v": .int32(2), "key": ["a": 1], "name": "a_1"],
+            ["v": .int32(2), "key": ["b": -1, "c": 1], "name": "b_-1_c_1", "unique": true],
+        ])
+        let cases: [(Document, ErrorCode)] = [
+            (["key": [:], "name": "x"], .cannotCreateIndex),
+            (["key": ["a": 0], "name": "x"], .cannotCreateIndex),
+            (["key": ["a": true], "name": "x"], .cannotCreateIndex),
+            (["key": ["a": "bogus"], "name": "x"], .cannotCreateIndex),
+            (["key": ["a": 1], "name": "x", "bogus": 1], .invalidIndexSpecificationOption),
+            (["key": ["a": 1]], .failedToParse),
+            (["name": "x"], .failedToParse),
+            (["key": ["a": 1], "name": "other"], .indexOptionsConflict),
+            (["key": ["a": 1], "name": "a_1", "unique": true], .indexOptionsConflict),
+            (["key": ["z": 1], "name": "a_1"], .indexKeySpecsConflict),
+            (["key": ["a": 1], "name": "x", "sparse": true, "partialFilterExpression": ["a": 1]], .cannotCreateIndex),
+            (["key": ["t": "text"], "name": "t"], .commandNotSupported),
+            (["key": ["$**": 1], "name": "w"], .commandNotSupported),
+            (["key": ["h": "hashed"], "name": "h"], .commandNotSupported),
+        ]
+        for (spec, code) in cases {
+            #expect(failure { try engine.createIndexes(ns, [spec]) }?.code == code, "\(spec)")
+        }
+        #expect(failure { try engine.createIndexes(ns, []) }?.code == .badValue)
+        #expect(failure { try engine.dropIndexes(ns, "nope") }?.code == .indexNotFound)
+        #expect(failure { try engine.dropIndexes(ns, ["nope": 1]) }?.code == .indexNotFound)
+        #expect(failure { try engine.dropIndexes(ns, "_id_") }?.code == .invalidOptions)
+        #expect(failure { try engine.dropIndexes(try Namespace(database: "app", collection: "none"), "*") }?.code == .namespaceNotFound)
+        #expect(try engine.dropIndexes(ns, ["b": -1, "c": 1]) == 3)
+        #expect(try engine.dropIndexes(ns, "*") == 2)
+        #expect(try engine.indexSpecifications(ns).count == 1)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func uniqueIndexesRefuseDuplicatesOnInsertUpdateAndBuild(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": 1, "email": "a@x"], ["_id": 2, "email": "b@x"], ["_id": 3, "email": "a@x"]])
+        // The build finds the duplicate: 11000 naming the index, and no index is left behind.
+        let build = failure { try engine.createIndexes(ns, [["key": ["email": 1], "name": "email_1", "unique": true]]) }
+        #expect(build?.code == .duplicateKey)
+        #expect(build?.message == "E11000 duplicate key error collection: app.users index: email_1 dup key: { email: \"a@x\" }")
+        #expect(build?.extraFields == ["keyPattern": ["email": 1], "keyValue": ["email": "a@x"]])
+        #expect(try engine.indexSpecifications(ns).count == 1)
+        #expect(try engine.validate(ns).isValid)
+        _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": 3], limitOne: true)])
+        _ = try engine.createIndexes(ns, [["key": ["email": 1], "name": "email_1", "unique": true]])
+        // Insert: the duplicate is refused and leaves no record behind; the batch goes on unordered.
+        let r = try engine.insert(ns, [["_id": 4, "email": "a@x"], ["_id": 5, "email": "c@x"]], options: WriteOptions(ordered: false))
+        #expect(r.insertedCount == 1 && r.writeErrors.map(\.index) == [0] && r.writeErrors[0].error.code == .duplicateKey)
+        #expect(try engine.count(ns, filter: ["_id": 4]) == 0)
+        // Update: changing a key onto another document's is refused; onto itself is fine.
+        let u = try engine.update(ns, [UpdateStatement(filter: ["_id": 2], update: ["$set": ["email": "a@x"]])])
+        #expect(u.writeErrors.first?.error.code == .duplicateKey && u.modified == 0)
+        let same = try engine.update(ns, [UpdateStatement(filter: ["_id": 2], update: ["$set": ["email": "b@x", "n": 1]])])
+        #expect(same.writeErrors.isEmpty && same.modified == 1)
+        // A missing field is null: only one document may lack it.
+        _ = try engine.insert(ns, [["_id": 6]])
+        #expect(try engine.insert(ns, [["_id": 7]]).writeErrors.first?.error.message.contains("dup key: { email: null }") == true)
+        // Swapping keys through a delete frees the key.
+        _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": 1], limitOne: true)])
+        #expect(try engine.insert(ns, [["_id": 8, "email": "a@x"]]).writeErrors.isEmpty)
+        let report = try engine.validate(ns)
+        #expect(report.isValid, "\(report.errors)")
+        #expect(report.keysPerIndex.map(\.keys) == [4, 4])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func multikeyIndexesAndParallelArrays(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.createIndexes(ns, [["key": ["tags": 1, "n": 1], "name": "tags_n"], ["key": ["a.b": 1, "a.c": 1], "name": "ab_ac"]])
+        _ = try engine.insert(ns, [["_id": 1, "tags": ["x", "y", "x"], "n": 1], ["_id": 2, "tags": [], "n": 2],
+                                   ["_id": 3, "a": [["b": 1, "c": 5], ["b": 7, "c": 2]]]])
+        let parallel = try engine.insert(ns, [["_id": 4, "tags": [1, 2], "n": [3, 4]]])
+        #expect(parallel.writeErrors.first?.error.code == .cannotIndexParallelArrays)
+        #expect(parallel.writeErrors.first?.error.message == "cannot index parallel arrays [n] [tags]")
+        #expect(try engine.count(ns, filter: ["_id": 4]) == 0)
+        let update = try engine.update(ns, [UpdateStatement(filter: ["_id": 1], update: ["$set": ["n": [1, 2]]])])
+        #expect(update.writeErrors.first?.error.code == .cannotIndexParallelArrays)
+        #expect(engine.indexes(ns).allSatisfy { $0.isMultikey })
+        // Each record comes back once although it has several keys in range.
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["tags": ["$in": ["x", "y"]]]))).map { $0["_id"] } == [1])
+        // Compound bounds over one shared array: some element has b=1, some element has c=2.
+        #expect(try engine.count(ns, filter: ["a.b": 1, "a.c": 2]) == 1)
+        // Two ranges on a multikey field are not intersected: [1, 9] has an element > 5 and one < 3.
+        _ = try engine.insert(ns, [["_id": 5, "tags": [1, 9], "n": 0]])
+        #expect(try engine.count(ns, filter: ["tags": ["$gt": 5, "$lt": 3]]) == 1)
+        #expect(try engine.validate(ns).isValid)
+        // A build over existing parallel arrays fails and leaves nothing.
+        _ = try engine.insert(ns, [["_id": 6, "p": [1], "q": [2]]])
+        #expect(failure { try engine.createIndexes(ns, [["key": ["p": 1, "q": 1], "name": "pq"]]) }?.code == .cannotIndexParallelArrays)
+        #expect(try engine.indexSpecifications(ns).count == 3)
+    }
+
+    @Test func indexesSurviveRestart() throws {
+        let dir = tempDir()
+        do {
+            let engine = try Engine.open(directory: dir)
+            _ = try engine.insert(ns, (0..<50).map { ["_id": .int32(Int32($0)), "k": .int32(Int32($0 % 5)), "tags": [.int32(Int32($0)), 1]] })
+            _ = try engine.createIndexes(ns, [["key": ["k": 1], "name": "k_1"], ["key": ["tags": 1], "name": "tags_1", "sparse": true]])
+            engine.close()
+        }
+        let engine = try Engine.open(directory: dir)
+        defer { engine.close() }
+        #expect(engine.indexes(ns).map(\.name) == ["k_1", "tags_1"])
+        #expect(engine.indexes(ns).map(\.isMultikey) == [false, true])
+        #expect(try engine.validate(ns).isValid)
+        let plan = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["k": 3]), verbosity: .queryPlanner))
+        #expect(stageNames(plan) == ["FETCH", "IXSCAN"] && stage("IXSCAN", in: plan)?["indexName"] == "k_1")
+        #expect(try engine.count(ns, filter: ["k": 3]) == 10)
+        try engine.renameCollection(ns, to: try Namespace(database: "app", collection: "renamed"))
+        #expect(try engine.count(try Namespace(database: "app", collection: "renamed"), filter: ["tags": 1]) == 50)
+    }
+}
+
+@Suite struct PlannerTests {
+    /// 10,000 documents: `a` has 10 values, `b` 1,000, `c` is unique, `s` a string.
+    func crafted(_ backend: Backend) throws -> Engine {
+        let engine = try makeEngine(backend)
+        _ = try engine.insert(ns, (0..<10_000).map { i in
+            ["_id": .int32(Int32(i)), "a": .int32(Int32(i % 10)), "b": .int32(Int32(i % 1000)), "c": .int32(Int32(i)),
+             "s": .string("user\(i)")]
+        })
+        _ = try engine.createIndexes(ns, [["key": ["a": 1], "name": "a_1"], ["key": ["b": 1], "name": "b_1"],
+                                          ["key": ["c": -1], "name": "c_-1"], ["key": ["s": 1], "name": "s_1"]])
+        return engine
+    }
+
+    @Test(arguments: Backend.allCases)
+    func theMostSelectiveIndexWinsAndCountsAreExact(backend: Backend) throws {
+        let engine = try crafted(backend)
+        defer { engine.close() }
+        let ex = try engine.explainFind(ns, FindRequest(filter: ["a": 3, "b": 503]), verbosity: .allPlansExecution)
+        let plan = winningPlan(ex)
+        #expect(stage("IXSCAN", in: plan)?["indexName"] == "b_1")
+        #expect(stage("IXSCAN", in: plan)?["indexBounds"] == ["b": ["[503, 503]"]])
+        let rejected = ex["queryPlanner"]?.documentValue?["rejectedPlans"]?.arrayValue ?? []
+        #expect(rejected.count == 1 && stage("IXSCAN", in: rejected[0].documentValue!)?["indexName"] == "a_1")
+        let stats = executionStats(ex)
+        #expect(stats["nReturned"] == .int32(10) && stats["totalKeysExamined"] == .int32(10) && stats["totalDocsExamined"] == .int32(10))
+        #expect(stats["allPlansExecution"]?.arrayValue?.count == 2)
+        // Equality on an indexed field examines exactly as many keys and documents as it returns.
+        let eq = executionStats(try engine.explainFind(ns, FindRequest(filter: ["c": 1234]), verbosity: .executionStats))
+        #expect(eq["nReturned"] == .int32(1) && eq["totalKeysExamined"] == .int32(1) && eq["totalDocsExamined"] == .int32(1))
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anIndexProvidesTheSortForwardOrBackward(backend: Backend) throws {
+        let engine = try crafted(backend)
+        defer { engine.close() }
+        let asc = try engine.explainFind(ns, FindRequest(filter: ["c": ["$gte": 100, "$lt": 200]], sort: ["c": 1], limit: 5), verbosity: .executionStats)
+        #expect(stageNames(winningPlan(asc)) == ["LIMIT", "FETCH", "IXSCAN"])
+        #expect(stage("IXSCAN", in: winningPlan(asc))?["direction"] == "backward")
+        #expect(stage("IXSCAN", in: winningPlan(asc))?["indexBounds"] == ["c": ["[100, 200)"]])
+        #expect(executionStats(asc)["totalKeysExamined"] == .int32(5))
+        let got = try docs(engine.find(ns, FindRequest(filter: ["c": ["$gte": 100, "$lt": 200]], sort: ["c": 1], limit: 5)))
+        #expect(got.map { $0["c"]! } == [100, 101, 102, 103, 104])
+        let desc = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["a": 4], sort: ["c": -1]), verbosity: .queryPlanner))
+        #expect(!stageNames(desc).contains("SORT") || stage("IXSCAN", in: desc)?["indexName"] == "a_1")
+        // A selective index and a blocking SORT beat a full scan of the index that orders.
+        let blocking = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["b": 503], sort: ["s": 1]), verbosity: .queryPlanner))
+        #expect(stageNames(blocking) == ["SORT", "FETCH", "IXSCAN"] && stage("IXSCAN", in: blocking)?["indexName"] == "b_1")
+        // With a filter that keeps one document in ten, scanning `s_1` in order wins the
+        // trial (it returns 101 documents before the sort plan returns any), as in MongoDB.
+        let ordered = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["a": 4], sort: ["s": 1]), verbosity: .queryPlanner))
+        #expect(stage("IXSCAN", in: ordered)?["indexName"] == "s_1" && !stageNames(ordered).contains("SORT"))
+        // Equality on the prefix, then the sort on the next field: {a:1, c:1} gives a.c order.
+        _ = try engine.createIndexes(ns, [["key": ["a": 1, "c": 1], "name": "a_1_c_1"]])
+        let prefix = try engine.explainFind(ns, FindRequest(filter: ["a": 4], sort: ["c": -1], limit: 3), verbosity: .executionStats)
+        #expect(!stageNames(winningPlan(prefix)).contains("SORT"))
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["a": 4], sort: ["c": -1], limit: 3))).map { $0["c"]! } == [9994, 9984, 9974])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func inListsPrefixRegexesOrAndHints(backend: Backend) throws {
+        let engine = try crafted(backend)
+        defer { engine.close() }
+        let inPlan = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["b": ["$in": [7, 3, 5]]]), verbosity: .queryPlanner))
+        #expect(stage("IXSCAN", in: inPlan)?["indexBounds"] == ["b": ["[3, 3]", "[5, 5]", "[7, 7]"]])
+        let regex = try engine.explainFind(ns, FindRequest(filter: ["s": ["$regex": "^user99"]]), verbosity: .executionStats)
+        #expect(stage("IXSCAN", in: winningPlan(regex))?["indexBounds"] == ["s": ["[\"user99\", \"user9:\")"]])
+        #expect(executionStats(regex)["nReturned"] == .int32(111) && executionStats(regex)["totalKeysExamined"] == .int32(111))
+        let or = try engine.explainFind(ns, FindRequest(filter: ["$or": [["b": 1], ["c": 5]]]), verbosity: .executionStats)
+        #expect(stageNames(winningPlan(or)) == ["FETCH", "OR", "IXSCAN"])
+        #expect(executionStats(or)["nReturned"] == .int32(11))
+        // Hints: by name, by key pattern, $natural; an unknown index is BadValue.
+        let byName = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["a": 3, "b": 503], hint: "a_1"), verbosity: .queryPlanner))
+        #expect(stage("IXSCAN", in: byName)?["indexName"] == "a_1")
+        let byPattern = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["a": 3], hint: ["c": -1]), verbosity: .queryPlanner))
+        #expect(stage("IXSCAN", in: byPattern)?["indexBounds"] == ["c": ["[MaxKey, MinKey]"]])
+        let natural = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["a": 3], hint: ["$natural": -1]), verbosity: .queryPlanner))
+        #expect(natural["stage"] == "COLLSCAN" && natural["direction"] == "backward")
+        #expect(try engine.find(ns, FindRequest(filter: ["a": 3], hint: ["c": -1])).all().count == 1000)
+        #expect(failure { try engine.find(ns, FindRequest(hint: "nope")) }?.code == .badValue)
+        // Hidden indexes are not used (nor hintable).
+        _ = try engine.dropIndexes(ns, "b_1")
+        _ = try engine.createIndexes(ns, [["key": ["b": 1], "name": "b_1", "hidden": true]])
+        let hidden = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["b": 503]), verbosity: .queryPlanner))
+        #expect(hidden["stage"] == "COLLSCAN")
+        #expect(failure { try engine.find(ns, FindRequest(hint: "b_1")) }?.code == .badValue)
+        #expect(try engine.count(ns, filter: ["b": 503]) == 10)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func sparseAndPartialIndexesOnlyWhenTheyHoldEveryMatch(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, (0..<200).map { i in
+            var d: Document = ["_id": .int32(Int32(i)), "qty": .int32(Int32(i))]
+            if i % 2 == 0 { d.append("opt", .int32(Int32(i % 7))) }
+            return d
+        })
+        _ = try engine.createIndexes(ns, [["key": ["opt": 1], "name": "opt_1", "sparse": true],
+                                          ["key": ["qty": 1], "name": "qty_big", "partialFilterExpression": ["qty": ["$gt": 150]]]])
+        func plan(_ f: Document) throws -> Document { winningPlan(try engine.explainFind(ns, FindRequest(filter: f), verbosity: .queryPlanner)) }
+        #expect(stage("IXSCAN", in: try plan(["opt": 3]))?["indexName"] == "opt_1")
+        #expect(try plan(["opt": .null])["stage"] == "COLLSCAN")
+        #expect(try engine.count(ns, filter: ["opt": .null]) == 100)
+        #expect(stage("IXSCAN", in: try plan(["qty": ["$gt": 180]]))?["indexName"] == "qty_big")
+        #expect(stage("IXSCAN", in: try plan(["qty": 190]))?["indexName"] == "qty_big")
+        #expect(try plan(["qty": ["$gt": 100]])["stage"] == "COLLSCAN")
+        #expect(try engine.count(ns, filter: ["qty": ["$gt": 100]]) == 99)
+        #expect(try engine.count(ns, filter: ["qty": ["$gt": 180]]) == 19)
+        #expect(engine.indexes(ns).count == 2)
+        #expect(try engine.validate(ns).keysPerIndex.map(\.keys) == [200, 100, 49])
+    }
+
+    @Test func planCacheIsUsedAndInvalidated() throws {
+        let engine = try crafted(.memory)
+        defer { engine.close() }
+        _ = try engine.find(ns, FindRequest(filter: ["a": 1, "b": 2])).all()
+        #expect(engine.planCache.count(ns) == 1)
+        let cursor = try engine.find(ns, FindRequest(filter: ["a": 5, "b": 9]))
+        #expect(cursor.executedPlan?.fromCache == true)
+        _ = try cursor.all()
+        _ = try engine.createIndexes(ns, [["key": ["a": 1, "b": 1], "name": "a_1_b_1"]])
+        #expect(engine.planCache.count(ns) == 0)
+        let plan = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["a": 5, "b": 9]), verbosity: .queryPlanner))
+        #expect(stage("IXSCAN", in: plan)?["indexName"] == "a_1_b_1")
+    }
+
+    @Test(arguments: Backend.allCases)
+    func writesCountAndAggregationGoThroughThePlanner(backend: Backend) throws {
+        let engine = try crafted(backend)
+        defer { engine.close() }
+        let update = try engine.explainUpdate(ns, UpdateStatement(filter: ["b": 7], update: ["$set": ["z": 1]], multi: true), verbosity: .executionStats)
+        #expect(stageNames(winningPlan(update)) == ["UPDATE", "FETCH", "IXSCAN"])
+        #expect(stage("UPDATE", in: executionStats(update)["executionStages"]!.documentValue!)?["nWouldModify"] == .int32(10))
+        #expect(try engine.count(ns, filter: ["z": 1]) == 0)
+        let delete = try engine.explainDelete(ns, DeleteStatement(filter: ["c": 5], limitOne: true), verbosity: .queryPlanner)
+        #expect(stageNames(winningPlan(delete)) == ["DELETE", "LIMIT", "FETCH", "IXSCAN"])
+        let count = try engine.explainCount(ns, filter: ["a": 2], verbosity: .executionStats)
+        #expect(stageNames(winningPlan(count)) == ["COUNT", "FETCH", "IXSCAN"])
+        let agg = try engine.explainAggregate(database: "app", collection: "users",
+                                              AggregateRequest(pipeline: [["$match": ["a": 2]], ["$sort": ["c": -1]], ["$limit": 2], ["$project": ["c": 1]]]),
+                                              verbosity: .queryPlanner)
+        let cursorStage = agg["stages"]?.arrayValue?.first?.documentValue?["$cursor"]?.documentValue ?? [:]
+        #expect(!stageNames(winningPlan(cursorStage)).contains("SORT"))
+        #expect(agg["stages"]?.arrayValue?.count == 3)
+        let result = try engine.aggregate(database: "app", collection: "users",
+                                          AggregateRequest(pipeline: [["$match": ["a": 2]], ["$sort": ["c": -1]], ["$limit": 2], ["$project": ["c": 1]]])).all()
+        #expect(result.map { $0.document() } == [["_id": 9992, "c": 9992], ["_id": 9982, "c": 9982]])
+        let u = try engine.update(ns, [UpdateStatement(filter: ["b": 7], update: ["$inc": ["c": 100_000]], multi: true)])
+        #expect(u.modified == 10)
+        #expect(try engine.count(ns, filter: ["c": ["$gte": 100_000]]) == 10)
+        #expect(try engine.validate(ns).isValid)
+    }
+}
+
+/// The same random queries with and without indexes must return the same documents, over
+/// random documents with arrays, nested paths, nulls, missing fields and mixed types, while
+/// random writes keep the indexes in step (seed printed; replay with FOLIO_SEED).
+@Suite struct IndexDifferentialTests {
+    @Test(arguments: Backend.allCases)
+    func indexedAndUnindexedQueriesAgree(backend: Backend) throws {
+        let seed = TestSupport.seed()
+        print("index differential (\(backend)) seed: \(seed) (replay with FOLIO_SEED=\(seed))")
+        var rng = TestSupport.SeededGenerator(seed: seed)
+        let indexed = try makeEngine(backend)
+        let plain = try Engine.inMemory()
+        defer { indexed.close(); plain.close() }
+        _ = try indexed.createIndexes(ns, [
+            ["key": ["a": 1], "name": "a"], ["key": ["b": -1], "name": "b"], ["key": ["c.d": 1, "x": -1], "name": "cd_x"],
+            ["key": ["x": 1, "a": 1], "name": "x_a"], ["key": ["s": 1], "name": "s"],
+            ["key": ["b": 1, "x": 1], "name": "b_x_sparse", "sparse": true],
+            ["key": ["x": 1], "name": "x_partial", "partialFilterExpression": ["x": ["$gte": 5]]],
+        ])
+        func scalar() -> BSON {
+            switch Int.random(in: 0...9, using: &rng) {
+            case 0: return .null
+            case 1: return .string(["a", "ab", "abc", "b", "B"][Int.random(in: 0...4, using: &rng)])
+            case 2: return .double([0.5, 2.0, -1.5, .infinity, .nan][Int.random(in: 0...4, using: &rng)])
+            case 3: return .int64(Int64.random(in: -2...9, using: &rng))
+            case 4: return .bool(Bool.random(using: &rng))
+            case 5: return ["k": .int32(Int32.random(in: 0...2, using: &rng))]
+            default: return .int32(Int32.random(in: -2...9, using: &rng))
+            }
+        }
+        func value(arrays: Bool = true) -> BSON {
+            if arrays && Int.random(in: 0...4, using: &rng) == 0 {
+                return .array((0..<Int.random(in: 0...3, using: &rng)).map { _ in scalar() })
+            }
+            return scalar()
+        }
+        func document(_ id: Int32) -> Document {
+            var d: Document = ["_id": .int32(id)]
+            if Int.random(in: 0...5, using: &rng) > 0 { d.append("a", value()) }
+            if Int.random(in: 0...3, using: &rng) > 0 { d.append("b", value(arrays: false)) }
+            switch Int.random(in: 0...3, using: &rng) {
+            case 0: d.append("c", ["d": value()])
+            case 1: d.append("c", .array((0..<Int.random(in: 1...3, using: &rng)).map { _ in ["d": scalar()] }))
+            case 2: d.append("c", scalar())
+            default: break
+            }
+            if Int.random(in: 0...4, using: &rng) > 0 { d.append("x", .int32(Int32.random(in: 0...9, using: &rng))) }
+            if Bool.random(using: &rng) { d.append("s", .string(["apple", "apricot", "banana", "band", "b\u{0}x", "Ápple"][Int.random(in: 0...5, using: &rng)])) }
+            return d
+        }
+        func predicate(_ path: String) -> Document {
+            let v = path == "s" ? BSON.string(["ap", "b", "banana", "c"][Int.random(in: 0...3, using: &rng)]) : scalar()
+            switch Int.random(in: 0...11, using: &rng) {
+            case 0: return [path: v]
+            case 1: return [path: ["$gt": v]]
+            case 2: return [path: ["$gte": v, "$lt": scalar()]]
+            case 3: return [path: ["$lte": v]]
+            case 4: return [path: ["$in": [v, scalar(), scalar()]]]
+            case 5: return [path: ["$exists": .bool(Bool.random(using: &rng))]]
+            case 6: return [path: ["$regex": .string("^" + (["a", "ap", "b", "ban"][Int.random(in: 0...3, using: &rng)]))]]
+            case 7: return [path: ["$ne": v]]
+            case 8: return [path: ["$gt": v, "$lt": v]]
+            case 9: return [path: ["$elemMatch": ["$gte": .int32(Int32.random(in: 0...5, using: &rng))]]]
+            case 10: return [path: .array([scalar()])]
+            default: return [path: ["$gte": .int32(Int32.random(in: -2...9, using: &rng)), "$lte": .int32(Int32.random(in: -2...9, using: &rng))]]
+            }
+        }
+        func filter() -> Document {
+            let paths = ["a", "b", "c.d", "x", "s"]
+            func one() -> Document { predicate(paths[Int.random(in: 0..<paths.count, using: &rng)]) }
+            switch Int.random(in: 0...5, using: &rng) {
+            case 0: return ["$or": [.document(one()), .document(one())]]
+            case 1, 2: return ["$and": [.document(one()), .document(one())]]
+            default: return one()
+            }
+        }
+        let sorts: [Document?] = [nil, nil, ["a": 1], ["x": -1], ["b": -1], ["c.d": 1, "x": -1], ["s": 1]]
+        var queries = 0
+        var indexedPlans = 0
+        for step in 0..<1500 {
+            switch Int.random(in: 0...9, using: &rng) {
+            case 0, 1:
+                let d = document(Int32.random(in: 0...400, using: &rng))
+                let r = try indexed.insert(ns, [d])
+                if r.writeErrors.isEmpty { _ = try plain.insert(ns, [d]) }
+            case 2:
+                let f = filter()
+                let u: BSON = ["$set": ["x": .int32(Int32.random(in: 0...9, using: &rng)), "a": value()]]
+                let ri = try indexed.update(ns, [UpdateStatement(filter: f, update: u, multi: true)], options: WriteOptions(ordered: false))
+                if ri.writeErrors.isEmpty {
+                    let rp = try plain.update(ns, [UpdateStatement(filter: f, update: u, multi: true)])
+                    #expect(ri.matched == rp.matched && ri.modified == rp.modified, "seed \(seed) step \(step) \(f)")
+                } else {
+                    // A refused statement changed nothing: copy the collection state back by re-reading.
+                    #expect(ri.writeErrors.allSatisfy { $0.error.code == .cannotIndexParallelArrays || $0.error.code == .duplicateKey })
+                }
+            case 3:
+                let f = filter()
+                let ri = try indexed.delete(ns, [DeleteStatement(filter: f, limitOne: false)])
+                let rp = try plain.delete(ns, [DeleteStatement(filter: f, limitOne: false)])
+                #expect(ri.deleted == rp.deleted, "seed \(seed) step \(step) \(f)")
+            default:
+                let f = filter()
+                let sort = sorts[Int.random(in: 0..<sorts.count, using: &rng)]
+                let limit = Int.random(in: 0...3, using: &rng) == 0 ? Int.random(in: 1...5, using: &rng) : 0
+                let cursor = try indexed.find(ns, FindRequest(filter: f, sort: sort, limit: limit))
+                if let root = cursor.executedPlan?.root, root.totalKeysExamined > 0 || stage("IXSCAN", in: root.plan()) != nil { indexedPlans += 1 }
+                let got = try docs(cursor)
+                let want = try docs(plain.find(ns, FindRequest(filter: f, sort: sort, limit: limit)))
+                queries += 1
+                if let sort {
+                    let spec = try SortSpec(parsing: sort)
+                    let keys = { (ds: [Document]) in ds.map { spec.sortKey(for: $0) } }
+                    let same = zip(keys(got), keys(want)).allSatisfy { spec.compare($0, $1) == 0 } && got.count == want.count
+                    #expect(same, "seed \(seed) step \(step) filter \(f) sort \(sort)")
+                    if limit == 0 {
+                        let ids = { (ds: [Document]) in ds.map { KeyString.encode($0["_id"]!) }.sorted { compareKeys($0, $1) < 0 } }
+                        #expect(ids(got) == ids(want), "seed \(seed) step \(step) filter \(f) sort \(sort)")
+                    }
+                } else {
+                    let byID = { (ds: [Document]) in ds.sorted { compareKeys(KeyString.encode($0["_id"]!), KeyString.encode($1["_id"]!)) < 0 } }
+                    if limit == 0 {
+                        #expect(byID(got) == byID(want), "seed \(seed) step \(step) filter \(f)")
+                    } else {
+                        #expect(got.count == want.count, "seed \(seed) step \(step) filter \(f)")
+                    }
+                }
+            }
+        }
+        let report = try indexed.validate(ns)
+        #expect(report.isValid, "seed \(seed): \(report.errors)")
+        #expect(try indexed.count(ns) == (try plain.count(ns)), "seed \(seed)")
+        print("index differential (\(backend)): \(queries) queries, \(indexedPlans) used an index, seed \(seed)")
+        #expect(indexedPlans > queries / 4)
+    }
+}
