@@ -45,9 +45,13 @@ struct Serve: ParsableCommand {
     @Option(help: "Storage engine: sqlite (default) or memory (nothing is kept).")
     var storage: String = "sqlite"
 
+    @Option(name: .customLong("ttl-monitor-seconds"), help: "How often the TTL monitor deletes expired documents (MongoDB: 60).")
+    var ttlMonitorSeconds: Int = 60
+
     func validate() throws {
         if let problem = configuration.validationError() { throw ValidationError(problem) }
         guard ["sqlite", "memory"].contains(storage) else { throw ValidationError("--storage must be sqlite or memory") }
+        guard ttlMonitorSeconds > 0 else { throw ValidationError("--ttl-monitor-seconds must be positive") }
     }
 
     var configuration: ServerConfiguration {
@@ -69,6 +73,23 @@ struct Serve: ParsableCommand {
         DispatchQueue.global().async {
             while !shutdownRequested.load(ordering: .relaxed) { usleep(100_000) }
             server.shutdown()
+        }
+        // The TTL monitor: one pass every interval, until shutdown.
+        let interval = ttlMonitorSeconds
+        DispatchQueue.global().async {
+            var slept = 0
+            while !shutdownRequested.load(ordering: .relaxed) {
+                usleep(100_000)
+                slept += 100
+                if slept < interval * 1000 { continue }
+                slept = 0
+                do throws(FolioError) {
+                    try engine.expireTTLDocuments()
+                } catch {
+                    var err = StandardError()
+                    print("TTL monitor: \(error.message)", to: &err)
+                }
+            }
         }
         try server.wait()
     }

@@ -28,7 +28,8 @@ def server(folio_binary):
     """A folio server on a free port with its data in a fresh directory."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="folio-compat-")
-    proc = subprocess.Popen([str(folio_binary), "serve", "--port", str(port), "--dbpath", data],
+    proc = subprocess.Popen([str(folio_binary), "serve", "--port", str(port), "--dbpath", data,
+                             "--ttl-monitor-seconds", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 30
     while time.time() < deadline:

@@ -18,7 +18,6 @@ SPEC_DIR = pathlib.Path(os.environ.get("FOLIO_SPEC_TESTS", pathlib.Path(__file__
 
 SKIP_OPERATIONS = {
     "failPoint": "fail points (server test hooks, not planned)",
-    "createIndex": "secondary indexes (issue 6)",
     "modifyCollection": "collMod options (issue 5, not built yet)",
 }
 
@@ -235,6 +234,8 @@ def perform(coll, db, name, a, client=None):
         return db.drop_collection(a["collection"])
     if name == "createCollection":
         return db.create_collection(a["collection"])
+    if name == "createIndex":
+        return coll.create_index(list(a["keys"].items()), **{k: v for k, v in a.items() if k != "keys"})
     raise NotImplementedError(name)
 
 

@@ -249,3 +249,64 @@ extension Engine {
         noteWrites(entry.namespace, 1)
     }
 }
+
+// MARK: TTL
+
+extension Engine {
+    /// Deletes the documents TTL indexes say have expired: a document expires when the indexed
+    /// field holds a date (or an array with a date; the earliest counts) older than
+    /// `expireAfterSeconds` before `now`. Documents without a date never expire. The TTL
+    /// monitor calls this periodically. Returns the number of documents deleted.
+    @discardableResult
+    public func expireTTLDocuments(nowMilliseconds now: Int64 = Int64(ObjectID.currentSeconds()) * 1000) throws(FolioError) -> Int {
+        let entries = catalog.withLock { Array($0.collections.values) }
+        var deleted = 0
+        for entry in entries {
+            for index in entry.indexes {
+                guard let seconds = index.expireAfterSeconds?.asDouble, index.fields.count == 1 else { continue }
+                let cutoff = now - Int64(seconds * 1000)
+                deleted += try expire(entry.namespace, index.name, path: index.fields[0].path, cutoff: cutoff)
+            }
+        }
+        return deleted
+    }
+
+    /// One TTL pass over one index, in batches of 1,000 deletions per transaction.
+    func expire(_ ns: Namespace, _ indexName: String, path: FieldPath, cutoff: Int64) throws(FolioError) -> Int {
+        var total = 0
+        while true {
+            let n = try folio {
+                try committer.write(durable: false) { txn -> Int in
+                    guard let entry = self.entry(ns), let index = entry.indexes.first(where: { $0.name == indexName }) else { return 0 }
+                    // Every date up to the cutoff, in either key direction.
+                    let low = KeyString.encode(.datetime(.min)), high = KeyString.encode(.datetime(cutoff))
+                    let (ranges, _) = IndexBounds.ranges(index.fields, [[FieldInterval(
+                        lower: KeyBound(bytes: low, inclusive: true), upper: KeyBound(bytes: high, inclusive: true),
+                        isPoint: false, includesNull: false, lowerText: "", upperText: "", upperPrintedInclusive: nil)]])
+                    var victims: [[UInt8]] = []
+                    var seen = Set<[UInt8]>()
+                    for range in ranges {
+                        for (_, recordKey) in try txn.scan(index.store, range, reverse: false, limit: 1000) where seen.insert(recordKey).inserted {
+                            victims.append(recordKey)
+                        }
+                    }
+                    var n = 0
+                    for key in victims.prefix(1000) {
+                        guard let bytes = try txn.get(entry.recordStore, key) else { continue }
+                        let document = RawDocument(trusted: bytes).document()
+                        var collector = KeyValueCollector()
+                        collector.collect(.document(document), path.components, 0)
+                        let dates = collector.values.compactMap { v -> Int64? in if case .datetime(let ms) = v { return ms }; return nil }
+                        guard let earliest = dates.min(), earliest <= cutoff else { continue }
+                        try txn.delete(entry.recordStore, key)
+                        try self.indexRemoved(self.entry(ns) ?? entry, document, key, txn)
+                        n += 1
+                    }
+                    return n
+                }
+            }
+            total += n
+            if n < 1000 { return total }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+"""Indexes, the planner and explain through pymongo."""
+import datetime
+import time
+
+import pymongo
+import pytest
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+
+@pytest.fixture()
+def users(db):
+    db.users.insert_many([{"_id": i, "email": f"u{i}@x.io", "age": 18 + i % 60, "city": ["Oslo", "Lima", "Pune"][i % 3],
+                           "tags": [f"t{i % 7}", f"t{i % 5}"]} for i in range(3000)])
+    return db.users
+
+
+def winning(explain):
+    return explain["queryPlanner"]["winningPlan"]
+
+
+def stages(plan):
+    out = []
+    while plan:
+        out.append(plan["stage"])
+        plan = plan.get("inputStage") or (plan.get("inputStages") or [None])[0]
+    return out
+
+
+def find_stage(plan, name):
+    while plan:
+        if plan["stage"] == name:
+            return plan
+        plan = plan.get("inputStage") or (plan.get("inputStages") or [None])[0]
+    return None
+
+
+def test_create_list_and_drop_indexes(users):
+    assert users.create_index("email", unique=True) == "email_1"
+    assert users.create_indexes([pymongo.IndexModel([("city", 1), ("age", -1)]),
+                                 pymongo.IndexModel("tags", name="by_tag", sparse=True)]) == ["city_1_age_-1", "by_tag"]
+    info = users.index_information()
+    assert list(info) == ["_id_", "email_1", "city_1_age_-1", "by_tag"]
+    assert info["email_1"] == {"v": 2, "key": [("email", 1)], "unique": True}
+    assert info["by_tag"] == {"v": 2, "key": [("tags", 1)], "sparse": True}
+    reply = users.database.command("createIndexes", "users", indexes=[{"key": {"age": 1}, "name": "age_1"}])
+    assert (reply["numIndexesBefore"], reply["numIndexesAfter"], reply["createdCollectionAutomatically"]) == (4, 5, False)
+    again = users.database.command("createIndexes", "users", indexes=[{"key": {"age": 1}, "name": "age_1"}])
+    assert again["note"] == "all indexes already exist"
+    users.drop_index("age_1")
+    users.drop_index([("city", 1), ("age", -1)])
+    assert list(users.index_information()) == ["_id_", "email_1", "by_tag"]
+    users.drop_indexes()
+    assert list(users.index_information()) == ["_id_"]
+    stats = users.database.command("collStats", "users")
+    assert stats["nindexes"] == 1 and stats["indexSizes"]["_id_"] > 0
+
+
+def test_index_errors_carry_codes(users):
+    users.create_index("age", name="age_idx")
+    cases = [
+        (lambda: users.create_index("age", name="other"), 85, "IndexOptionsConflict"),
+        (lambda: users.create_index("city", name="age_idx"), 86, "IndexKeySpecsConflict"),
+        (lambda: users.drop_index("nope"), 27, "IndexNotFound"),
+        (lambda: users.drop_index("_id_"), 72, "InvalidOptions"),
+        (lambda: users.database.command("createIndexes", "users", indexes=[{"key": {}, "name": "e"}]), 67, "CannotCreateIndex"),
+        (lambda: users.database.command("createIndexes", "users", indexes=[{"key": {"a": 1}, "name": "a", "bogus": 1}]),
+         197, "InvalidIndexSpecificationOption"),
+        (lambda: users.create_index([("body", "text")]), 115, "CommandNotSupported"),
+        (lambda: list(users.find().hint("missing")), 2, "BadValue"),
+    ]
+    for call, code, name in cases:
+        with pytest.raises(OperationFailure) as e:
+            call()
+        assert (e.value.code, e.value.details["codeName"]) == (code, name)
+
+
+def test_unique_violations_on_insert_update_and_build(users):
+    users.create_index("email", unique=True)
+    with pytest.raises(DuplicateKeyError) as e:
+        users.insert_one({"email": "u5@x.io"})
+    assert e.value.details["keyPattern"] == {"email": 1} and e.value.details["keyValue"] == {"email": "u5@x.io"}
+    assert "index: email_1 dup key: { email: \"u5@x.io\" }" in e.value.details["errmsg"]
+    with pytest.raises(DuplicateKeyError):
+        users.update_one({"_id": 1}, {"$set": {"email": "u2@x.io"}})
+    assert users.count_documents({}) == 3000
+    users.insert_one({"_id": "dup", "city": "Oslo"})
+    with pytest.raises(DuplicateKeyError):
+        users.create_index("city", unique=True)
+    assert "city_1" not in users.index_information()
+    assert users.database.command("validate", "users")["valid"] is True
+
+
+def test_explain_shows_the_index_and_true_counts(users):
+    users.create_index("email")
+    users.create_index([("city", 1), ("age", 1)])
+    explain = users.find({"email": "u42@x.io"}).explain()
+    assert stages(winning(explain)) == ["FETCH", "IXSCAN"]
+    ixscan = find_stage(winning(explain), "IXSCAN")
+    assert ixscan["indexName"] == "email_1" and ixscan["indexBounds"] == {"email": ['["u42@x.io", "u42@x.io"]']}
+    stats = explain["executionStats"]
+    assert (stats["nReturned"], stats["totalKeysExamined"], stats["totalDocsExamined"]) == (1, 1, 1)
+    ranged = users.find({"city": "Lima", "age": {"$gte": 30, "$lt": 40}}).sort("age", -1).explain()
+    plan = winning(ranged)
+    assert "SORT" not in stages(plan)
+    assert find_stage(plan, "IXSCAN")["direction"] == "backward"
+    assert find_stage(plan, "IXSCAN")["indexBounds"] == {"city": ['["Lima", "Lima"]'], "age": ["(40, 30]"]}
+    collscan = users.find({"age": 20}).explain()
+    assert winning(collscan)["stage"] == "COLLSCAN" and collscan["executionStats"]["totalDocsExamined"] == 3000
+    count = users.database.command("explain", {"count": "users", "query": {"email": "u7@x.io"}}, verbosity="executionStats")
+    assert stages(winning(count)) == ["COUNT", "FETCH", "IXSCAN"]
+    agg = users.database.command("aggregate", "users", pipeline=[{"$match": {"city": "Pune"}}, {"$group": {"_id": "$age"}}], explain=True)
+    assert find_stage(winning(agg["stages"][0]["$cursor"]), "IXSCAN")["indexName"] == "city_1_age_1"
+    assert list(agg["stages"][1]) == ["$group"]
+
+
+def test_hints_and_multikey_results(users):
+    users.create_index("tags")
+    assert users.count_documents({"tags": {"$in": ["t1", "t3"]}}) == len(
+        [i for i in range(3000) if {f"t{i % 7}", f"t{i % 5}"} & {"t1", "t3"}])
+    explain = users.find({"tags": "t1"}).explain()
+    assert find_stage(winning(explain), "IXSCAN")["isMultiKey"] is True
+    hinted = list(users.find({"age": 20}, {"_id": 1}).hint([("tags", 1)]))
+    assert len(hinted) == 50
+    natural = users.find({"tags": "t1"}).hint([("$natural", -1)]).explain()
+    assert winning(natural)["stage"] == "COLLSCAN" and winning(natural)["direction"] == "backward"
+    result = users.update_many({"tags": "t6"}, {"$set": {"flag": True}}, hint="tags_1")
+    assert result.matched_count == len([i for i in range(3000) if i % 7 == 6])
+    assert users.find_one_and_delete({"tags": "t0"}, sort=[("_id", -1)], hint="tags_1")["_id"] == 2996
+
+
+def test_ttl_index_expires_documents(db):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    db.sessions.insert_many([{"_id": 1, "at": now - datetime.timedelta(hours=2)}, {"_id": 2, "at": now},
+                             {"_id": 3, "at": "not a date"}, {"_id": 4, "at": [now + datetime.timedelta(days=1), now - datetime.timedelta(days=1)]}])
+    db.sessions.create_index("at", expireAfterSeconds=3600)
+    assert db.sessions.index_information()["at_1"]["expireAfterSeconds"] == 3600
+    deadline = time.time() + 15
+    while time.time() < deadline and db.sessions.count_documents({}) > 2:
+        time.sleep(0.2)
+    assert sorted(d["_id"] for d in db.sessions.find()) == [2, 3]
