@@ -10,6 +10,13 @@ final class SQLiteConnection: @unchecked Sendable {
     // a snapshot), which the engine enforces; SQLite itself is opened NOMUTEX.
     let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
+    /// The same statements by (shape, store), so the hot path builds no SQL text.
+    private var byShape: [ShapeKey: OpaquePointer] = [:]
+
+    struct ShapeKey: Hashable {
+        let shape: UInt16
+        let store: String
+    }
 
     init(path: String, readOnly: Bool) throws(StorageError) {
         var db: OpaquePointer?
@@ -65,12 +72,29 @@ final class SQLiteConnection: @unchecked Sendable {
         return s
     }
 
+    /// A cached prepared statement found by its shape (a small number naming the SQL form)
+    /// and store; `sql` is only built the first time.
+    func statement(shape: UInt16, store: String, _ sql: () -> String) throws(StorageError) -> OpaquePointer {
+        let key = ShapeKey(shape: shape, store: store)
+        if let s = byShape[key] {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+            return s
+        }
+        let s = try statement(sql())
+        byShape[key] = s
+        return s
+    }
+
     /// Drops cached statements that mention a table (after DROP/ALTER).
     func forgetStatements(mentioning table: String) {
+        var gone = Set<OpaquePointer>()
         for (sql, s) in statements where sql.contains(table) {
             sqlite3_finalize(s)
+            gone.insert(s)
             statements.removeValue(forKey: sql)
         }
+        for (key, s) in byShape where gone.contains(s) { byShape.removeValue(forKey: key) }
     }
 
     func bind(_ s: OpaquePointer, _ index: Int32, _ bytes: [UInt8]) {
@@ -100,7 +124,8 @@ final class SQLiteConnection: @unchecked Sendable {
 
 /// Quotes a store name as an SQL identifier for its table.
 func tableName(_ store: String) -> String {
-    "\"st:" + store.replacingAll("\"", with: "\"\"") + "\""
+    if !store.utf8.contains(UInt8(ascii: "\"")) { return "\"st:" + store + "\"" }
+    return "\"st:" + store.replacingAll("\"", with: "\"\"") + "\""
 }
 
 extension String {

@@ -209,7 +209,7 @@ class SQLiteReader: @unchecked Sendable {
     func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
         try withConnection { (c) throws(StorageError) -> [UInt8]? in
             do throws(StorageError) {
-                let s = try c.statement("SELECT v FROM \(tableName(store)) WHERE k = ?")
+                let s = try c.statement(shape: 1, store: store) { "SELECT v FROM \(tableName(store)) WHERE k = ?" }
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
                 return try c.step(s) ? c.column(s, 0) : nil
@@ -260,14 +260,22 @@ class SQLiteReader: @unchecked Sendable {
     /// The cached `SELECT k, v` for a key range, with its parameters bound.
     func rangeStatement(_ c: SQLiteConnection, _ store: String, _ range: KeyRange, reverse: Bool,
                         limit: Int?) throws(StorageError) -> OpaquePointer {
-        var conditions: [String] = []
-        if range.lower != nil { conditions.append(range.lowerInclusive ? "k >= ?" : "k > ?") }
-        if range.upper != nil { conditions.append(range.upperInclusive ? "k <= ?" : "k < ?") }
-        var sql = "SELECT k, v FROM \(tableName(store))"
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        sql += reverse ? " ORDER BY k DESC" : " ORDER BY k"
-        if limit != nil { sql += " LIMIT ?" }
-        let s = try c.statement(sql)
+        // Shape bits: lower bound (and inclusive), upper bound (and inclusive), reverse, limit.
+        var shape: UInt16 = 16
+        if range.lower != nil { shape |= range.lowerInclusive ? 0x300 : 0x100 }
+        if range.upper != nil { shape |= range.upperInclusive ? 0xC00 : 0x400 }
+        if reverse { shape |= 0x1000 }
+        if limit != nil { shape |= 0x2000 }
+        let s = try c.statement(shape: shape, store: store) {
+            var conditions: [String] = []
+            if range.lower != nil { conditions.append(range.lowerInclusive ? "k >= ?" : "k > ?") }
+            if range.upper != nil { conditions.append(range.upperInclusive ? "k <= ?" : "k < ?") }
+            var sql = "SELECT k, v FROM \(tableName(store))"
+            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            sql += reverse ? " ORDER BY k DESC" : " ORDER BY k"
+            if limit != nil { sql += " LIMIT ?" }
+            return sql
+        }
         var index: Int32 = 1
         if let lower = range.lower { c.bind(s, index, lower); index += 1 }
         if let upper = range.upper { c.bind(s, index, upper); index += 1 }
@@ -296,7 +304,7 @@ class SQLiteReader: @unchecked Sendable {
     func count(_ store: String) throws(StorageError) -> Int {
         try withConnection { (c) throws(StorageError) -> Int in
             do throws(StorageError) {
-                let s = try c.statement("SELECT count(*) FROM \(tableName(store))")
+                let s = try c.statement(shape: 2, store: store) { "SELECT count(*) FROM \(tableName(store))" }
                 defer { sqlite3_reset(s) }
                 _ = try c.step(s)
                 return Int(sqlite3_column_int64(s, 0))
@@ -368,7 +376,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     private func write(_ verb: String, _ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
         try withConnection { (c) throws(StorageError) -> Bool in
             do throws(StorageError) {
-                let s = try c.statement("\(verb) INTO \(tableName(store)) (k, v) VALUES (?, ?)")
+                let s = try c.statement(shape: verb == "INSERT OR REPLACE" ? 4 : 5, store: store) { "\(verb) INTO \(tableName(store)) (k, v) VALUES (?, ?)" }
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
                 c.bind(s, 2, value)
@@ -383,7 +391,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
         try withConnection { (c) throws(StorageError) -> Bool in
             do throws(StorageError) {
-                let s = try c.statement("DELETE FROM \(tableName(store)) WHERE k = ?")
+                let s = try c.statement(shape: 3, store: store) { "DELETE FROM \(tableName(store)) WHERE k = ?" }
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
                 _ = try c.step(s)

@@ -98,26 +98,102 @@ extension Engine {
         return index
     }
 
-    /// Fills the named (empty) indexes from the collection's documents.
+    /// Entries gathered per sorted run of an index build.
+    static let buildRunEntries = 262_144
+
+    /// Fills the named (empty) indexes from the collection's documents: keys are gathered in
+    /// runs, sorted, and written in key order (sequential B-tree appends instead of random
+    /// inserts). A unique index finds duplicates as neighbours within a run and checks the
+    /// store for keys of earlier runs.
     func buildIndexes(_ entry: inout CollectionEntry, _ names: [String], _ txn: any StorageWriteTransaction) throws {
-        let positions = entry.indexes.indices.filter { names.contains(entry.indexes[$0].name) }
-        let ns = entry.namespace
+        for i in entry.indexes.indices where names.contains(entry.indexes[i].name) {
+            try buildIndex(&entry.indexes[i], entry, txn)
+        }
+    }
+
+    struct BuildEntry {
+        var key: [UInt8]
+        var fieldLength: Int
+    }
+
+    func buildIndex(_ index: inout IndexDescriptor, _ entry: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
+        // Only the top-level fields the key paths start with are decoded (the whole document
+        // when a partial filter needs it).
+        let tops = Array(Set(index.fields.map { $0.path.components[0] }))
+        var run: [BuildEntry] = []
+        var runs = 0
         var failure: (any Error)?
-        var updated = entry
-        try Engine.forEachRecord(txn, entry.recordStore) { recordKey, raw in
-            let document = raw.document()
-            do {
-                for i in positions {
-                    try Engine.addKeys(&updated.indexes[i], ns, document, recordKey, txn)
+        var built = index
+        func flush() throws {
+            run.sort { compareKeys($0.key, $1.key) < 0 }
+            for (i, e) in run.enumerated() {
+                let recordKey = Array(e.key[e.fieldLength...])
+                if built.unique {
+                    let field = e.key[..<e.fieldLength]
+                    if i > 0 && run[i - 1].fieldLength == e.fieldLength && run[i - 1].key[..<e.fieldLength] == field {
+                        try duplicateDuringBuild(built, entry, Array(field), recordKey, txn)
+                    }
+                    if runs > 0 {
+                        for other in try txn.scan(built.store, .prefix(Array(field)), reverse: false, limit: 2) where other.value != recordKey {
+                            try duplicateDuringBuild(built, entry, Array(field), recordKey, txn)
+                        }
+                    }
                 }
-            } catch {
-                failure = error
-                return false
+                try txn.put(built.store, e.key, recordKey)
             }
-            return true
+            run.removeAll(keepingCapacity: true)
+            runs += 1
+        }
+        // Records are visited in chunks with borrowed bytes (one copy per document).
+        var last: [UInt8]?
+        var done = false
+        while !done && failure == nil {
+            var seen = 0
+            let range = KeyRange(lower: last, lowerInclusive: last == nil, upper: nil)
+            let chunkLast = try txn.visit(entry.recordStore, range, limit: 4096) { keyBytes, valueBytes in
+                seen += 1
+                do {
+                    let recordKey = Array(keyBytes)
+                    let raw = RawDocument(trusted: Array(valueBytes))
+                    var document: Document
+                    if built.partialExpression != nil {
+                        document = raw.document()
+                    } else {
+                        document = Document()
+                        for name in tops { if let v = raw.lookup(name)?.bson { document.append(name, v) } }
+                    }
+                    let keys = try built.keys(for: document)
+                    if keys.isMultikey { built.isMultikey = true }
+                    for k in keys.keys { run.append(BuildEntry(key: k + recordKey, fieldLength: k.count)) }
+                } catch {
+                    failure = error
+                    return false
+                }
+                return true
+            }
+            if let chunkLast { last = chunkLast }
+            if seen < 4096 { done = true }
+            // Writes wait until the chunk's read statement is finished.
+            if failure == nil && run.count >= Engine.buildRunEntries { try flush() }
         }
         if let failure { throw failure }
-        entry = updated
+        if !run.isEmpty { try flush() }
+        index = built
+    }
+
+    /// The values behind an index key of one record (for the duplicate-key error).
+    func valuesOf(_ index: IndexDescriptor, _ entry: CollectionEntry, _ field: [UInt8], _ recordKey: [UInt8],
+                  _ txn: any StorageWriteTransaction) throws -> [BSON] {
+        guard let bytes = try txn.get(entry.recordStore, recordKey) else { return [] }
+        let keys = try index.keys(for: RawDocument(trusted: bytes).document())
+        return keys.keys.firstIndex(of: field).map { keys.values[$0] } ?? []
+    }
+
+    func duplicateDuringBuild(_ index: IndexDescriptor, _ entry: CollectionEntry, _ field: [UInt8], _ recordKey: [UInt8],
+                              _ txn: any StorageWriteTransaction) throws -> Never {
+        var keyValue = Document()
+        for (f, v) in zip(index.fields, try valuesOf(index, entry, field, recordKey, txn)) { keyValue.append(f.path.dotted, v) }
+        throw Engine.duplicateKey(entry.namespace, index: index.name, keyPattern: index.keyPattern, keyValue: keyValue)
     }
 
     /// Writes a changed entry to the catalog store and its in-memory mirror.

@@ -219,6 +219,13 @@ extension IndexDescriptor {
         if let first = arrays.first, let other = arrays.first(where: { $0.1 != first.1 }) {
             throw FolioError(.cannotIndexParallelArrays, "cannot index parallel arrays [\(other.1)] [\(first.1)]")
         }
+        // The common case, one value per field: one key, no combinations.
+        if perField.allSatisfy({ $0.count == 1 }) {
+            var key: [UInt8] = []
+            key.reserveCapacity(24 * fields.count)
+            for (i, v) in perField.enumerated() { KeyString.append(v[0], ascending: fields[i].ascending, to: &key) }
+            return IndexKeys(keys: [key], isMultikey: !arrays.isEmpty, values: [perField.map { $0[0] }])
+        }
         var combos: [[BSON]] = [[]]
         for values in perField {
             var next: [[BSON]] = []
@@ -251,11 +258,9 @@ extension IndexDescriptor {
 struct KeyValueCollector {
     var values: [BSON] = []
     var firstArrayPrefix: String?
-    private var seen = Set<[UInt8]>()
 
-    mutating func add(_ v: BSON) {
-        if seen.insert(KeyString.encode(v)).inserted { values.append(v) }
-    }
+    /// Duplicates are kept here and removed when the keys are formed.
+    mutating func add(_ v: BSON) { values.append(v) }
 
     mutating func noteArray(_ components: [String], _ depth: Int) {
         if firstArrayPrefix == nil { firstArrayPrefix = components[..<depth].joined(separator: ".") }
