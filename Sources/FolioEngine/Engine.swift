@@ -14,6 +14,13 @@ public final class Engine: Sendable {
     let catalog: Mutex<CatalogState>
     /// Winning plans by query shape (see Planner).
     let planCache = PlanCache()
+    /// Index use since startup ($indexStats).
+    let indexAccesses = IndexAccessCounter()
+    /// `host:port` as `$indexStats`/`$collStats` report it (the server sets its address).
+    let hostLabel = Mutex("localhost:27017")
+
+    /// Sets the `host` that `$indexStats` and `$collStats` report.
+    public func setHostLabel(_ label: String) { hostLabel.withLock { $0 = label } }
     static let catalogStore = "catalog"
 
     /// Opens an engine over a storage engine, loading (or creating) the catalog.

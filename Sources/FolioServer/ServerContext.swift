@@ -23,6 +23,7 @@ public final class ServerContext: Sendable {
         self.configuration = configuration
         let host = configuration.advertiseHost ?? (configuration.bindAddress == "0.0.0.0" ? "localhost" : configuration.bindAddress)
         self.advertisedAddress = "\(host):\(configuration.port)"
+        engine.setHostLabel(advertisedAddress)
     }
 
     func newConnectionID() -> Int32 { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }

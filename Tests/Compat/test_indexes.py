@@ -138,3 +138,18 @@ def test_ttl_index_expires_documents(db):
     while time.time() < deadline and db.sessions.count_documents({}) > 2:
         time.sleep(0.2)
     assert sorted(d["_id"] for d in db.sessions.find()) == [2, 3]
+
+
+def test_index_stats_and_coll_stats(users, server):
+    users.create_index("email")
+    list(users.find({"email": "u1@x.io"}))
+    list(users.find({"email": "u2@x.io"}))
+    stats = {s["name"]: s for s in users.aggregate([{"$indexStats": {}}])}
+    assert set(stats) == {"_id_", "email_1"}
+    assert stats["email_1"]["accesses"]["ops"] == 2 and stats["email_1"]["key"] == {"email": 1}
+    assert stats["email_1"]["host"] == f"127.0.0.1:{server['port']}"
+    (coll,) = users.aggregate([{"$collStats": {"count": {}, "storageStats": {}}}])
+    assert coll["count"] == 3000 and coll["storageStats"]["nindexes"] == 2
+    with pytest.raises(OperationFailure) as e:
+        list(users.aggregate([{"$match": {}}, {"$indexStats": {}}]))
+    assert e.value.code == 40602

@@ -310,6 +310,16 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
         let result = try engine.aggregate(database: "app", collection: "users",
                                           AggregateRequest(pipeline: [["$match": ["a": 2]], ["$sort": ["c": -1]], ["$limit": 2], ["$project": ["c": 1]]])).all()
         #expect(result.map { $0.document() } == [["_id": 9992, "c": 9992], ["_id": 9982, "c": 9982]])
+        // $indexStats counts the queries each index served; $collStats reports counts and sizes.
+        let stats = try engine.aggregate(database: "app", collection: "users", AggregateRequest(pipeline: [["$indexStats": [:]]])).all()
+            .map { $0.document() }
+        #expect(stats.map { $0["name"]! } == ["_id_", "a_1", "b_1", "c_-1", "s_1"])
+        let ops = Dictionary(uniqueKeysWithValues: stats.map { ($0["name"]!.stringValue!, $0["accesses"]!.documentValue!["ops"]!) })
+        #expect(ops["c_-1"] == .int64(1) && ops["s_1"] == .int64(0))
+        let coll = try engine.aggregate(database: "app", collection: "users", AggregateRequest(pipeline: [["$collStats": ["count": [:], "storageStats": [:]]]])).all()
+        #expect(coll.first?.document()["count"] == .int64(10_000))
+        #expect(coll.first?.document()["storageStats"]?.documentValue?["nindexes"] == .int32(5))
+        #expect(failure { try engine.aggregate(database: "app", collection: "users", AggregateRequest(pipeline: [["$match": [:]], ["$indexStats": [:]]])).all() }?.code.rawValue == 40602)
         let u = try engine.update(ns, [UpdateStatement(filter: ["b": 7], update: ["$inc": ["c": 100_000]], multi: true)])
         #expect(u.modified == 10)
         #expect(try engine.count(ns, filter: ["c": ["$gte": 100_000]]) == 10)

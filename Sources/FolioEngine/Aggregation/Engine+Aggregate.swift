@@ -72,6 +72,10 @@ extension Engine {
             stream = ArrayStream([])
         case .documents(let docs):
             stream = ArrayStream(docs)
+        case .collection(let ns) where stages.first?.isCollectionStats == true:
+            guard case .system(let name, let spec)? = stages.first else { fatalError("unreachable") }
+            stages = stages.dropFirst()
+            stream = ArrayStream(try collectionStats(name, spec, ns))
         case .collection(let ns):
             let q = sourceQuery(&stages, ns)
             let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit,
@@ -354,7 +358,46 @@ extension Engine {
         }
     }
 
+    /// `$indexStats` (one document per index, with the times the planner chose it) and
+    /// `$collStats` (`count`, `storageStats`), answered for the pipeline's collection.
+    func collectionStats(_ name: String, _ spec: Document, _ ns: Namespace) throws(FolioError) -> [Document] {
+        let host = hostLabel.withLock { $0 }
+        guard let entry = entry(ns) else {
+            if name == "$indexStats" { return [] }
+            throw FolioError(.namespaceNotFound, "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [\(ns)] not found.")
+        }
+        if name == "$indexStats" {
+            if !spec.isEmpty { throw FolioError(.failedToParse, "$indexStats takes an empty object as an argument") }
+            let specs: [(String, Document)] = [("_id_", Engine.idIndexSpecification)] + entry.indexes.map { ($0.name, $0.specification) }
+            return specs.map { name, s in
+                let count = indexAccesses.get(ns, name)
+                return ["name": .string(name), "key": s["key"] ?? [:], "host": .string(host),
+                        "accesses": ["ops": .int64(count?.ops ?? 0), "since": .datetime(count?.since ?? Int64(ObjectID.currentSeconds()) * 1000)],
+                        "spec": .document(s)]
+            }
+        }
+        var out: Document = ["ns": .string(ns.description), "host": .string(host), "localTime": .datetime(Int64(ObjectID.currentSeconds()) * 1000)]
+        for (k, v) in spec {
+            switch k {
+            case "count":
+                out.append("count", .int64(Int64(try estimatedCount(ns))))
+            case "storageStats":
+                let sizes = try indexSizes(ns)
+                var indexSizes = Document()
+                for s in sizes { indexSizes.append(s.name, .int64(Int64(s.bytes))) }
+                out.append("storageStats", ["count": .int64(Int64(try estimatedCount(ns))), "nindexes": .int32(Int32(sizes.count)),
+                                            "indexSizes": .document(indexSizes), "totalIndexSize": .int64(Int64(sizes.reduce(0) { $0 + $1.bytes }))])
+            default:
+                throw FolioError(.commandNotSupported, "$collStats '\(k)' is not supported by Folio yet (\(v.type.alias))")
+            }
+        }
+        return [out]
+    }
+
     func systemStage(_ name: String, _ spec: Document, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
+        if name == "$indexStats" || name == "$collStats" {
+            throw FolioError(ErrorCode(rawValue: 40602), "\(name) is only valid as the first stage in a pipeline")
+        }
         guard let host = env.hostStages else {
             throw FolioError(.commandNotSupported, "\(name) is only available through the server")
         }
@@ -388,6 +431,12 @@ extension AggregationStage {
         case .system(let name, _): return ["$currentOp", "$listLocalSessions"].contains(name)
         default: return false
         }
+    }
+
+    /// `$indexStats` and `$collStats`: answered from the collection's catalog entry.
+    var isCollectionStats: Bool {
+        if case .system(let name, _) = self { return name == "$indexStats" || name == "$collStats" }
+        return false
     }
 }
 

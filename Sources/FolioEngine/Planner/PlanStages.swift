@@ -82,6 +82,9 @@ class PlanStage {
         if c.count > 1 { d.append("inputStages", .array(c.map { .document(form($0)) })) }
     }
 
+    /// The indexes the subtree scans.
+    var indexNames: [String] { children.flatMap(\.indexNames) }
+
     /// Keys and documents examined by the whole subtree.
     final var totalKeysExamined: Int { keysExamined + children.reduce(0) { $0 + $1.totalKeysExamined } }
     final var totalDocsExamined: Int { docsExamined + children.reduce(0) { $0 + $1.totalDocsExamined } }
@@ -219,6 +222,7 @@ final class IndexScanStage: PlanStage {
     }
 
     override var stageName: String { "IXSCAN" }
+    override var indexNames: [String] { [index.name] }
     override var keysExamined: Int { examined }
     override func plannerFields() -> Document {
         var multikeyPaths = Document()

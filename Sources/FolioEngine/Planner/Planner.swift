@@ -45,6 +45,22 @@ struct PlannedQuery {
 /// Winning plans by query shape, per collection. Invalidated when the collection's indexes
 /// change and, for an entry, after 1,000 writes to the collection since it was cached (data
 /// growth can change which plan is best).
+/// How often each index was chosen for a query (`$indexStats` accesses), since when.
+final class IndexAccessCounter: Sendable {
+    struct Count { var ops: Int64; var since: Int64 }
+    let counts = Mutex([Namespace: [String: Count]]())
+
+    func note(_ ns: Namespace, _ names: [String]) {
+        if names.isEmpty { return }
+        counts.withLock { c in
+            for n in names { c[ns, default: [:]][n, default: Count(ops: 0, since: Int64(ObjectID.currentSeconds()) * 1000)].ops += 1 }
+        }
+    }
+
+    func get(_ ns: Namespace, _ name: String) -> Count? { counts.withLock { $0[ns]?[name] } }
+    func reset(_ ns: Namespace) { counts.withLock { _ = $0.removeValue(forKey: ns) } }
+}
+
 final class PlanCache: Sendable {
     struct Entry {
         var choice: String
@@ -90,6 +106,12 @@ extension Engine {
     /// Chooses and builds the plan for a query over one snapshot.
     /// - Throws: 2 BadValue for a hint that names no usable index.
     func plan(_ entry: CollectionEntry, _ snapshot: any StorageSnapshot, _ q: QueryRequest) throws(FolioError) -> PlannedQuery {
+        let planned = try choosePlan(entry, snapshot, q)
+        if q.useCache { indexAccesses.note(entry.namespace, planned.root.indexNames) }
+        return planned
+    }
+
+    func choosePlan(_ entry: CollectionEntry, _ snapshot: any StorageSnapshot, _ q: QueryRequest) throws(FolioError) -> PlannedQuery {
         let builder = PlanBuilder(entry: entry, snapshot: snapshot, query: q)
         if let hint = q.hint, !(hint.documentValue?.isEmpty ?? false) {
             let candidate = try builder.hinted(hint)
