@@ -209,9 +209,10 @@ extension Engine {
               skip: Int = 0, limit: Int = 0, hint: BSON? = nil, allowDiskUse: Bool = true, deadline: ContinuousClock.Instant?,
               sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes, useCache: Bool = true) throws(FolioError) -> Cursor {
         guard entry(ns) != nil else {
-            if let hint, !(hint.documentValue?.isEmpty ?? false), hint.documentValue?["$natural"] == nil,
-               hint != "_id_", hint.documentValue.map({ $0.count == 1 && ($0["_id"]?.asDouble ?? 0) > 0 }) != true {
-                throw FolioError(.badValue, "hint provided does not correspond to an existing index")
+            // A missing collection has only the `_id` index: hint it, or `$natural`, or nothing.
+            if let hint, !(hint.documentValue?.isEmpty ?? false) {
+                _ = try PlanBuilder(entry: CollectionEntry(namespace: ns, uuid: [], options: [:]), snapshot: EmptySnapshot(),
+                                    query: QueryRequest(filter: filter)).hinted(hint)
             }
             return Cursor(empty: ns)
         }

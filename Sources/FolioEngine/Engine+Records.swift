@@ -50,8 +50,7 @@ extension Engine {
         var out: [([UInt8], RawDocument)] = []
         func add(_ row: PlanRow) -> Bool {
             guard let raw = row.document else { return true }
-            let key = row.recordKey.isEmpty ? KeyString.encode(raw.document()["_id"] ?? .null) : row.recordKey
-            out.append((key, raw))
+            out.append((row.recordKey, raw))
             return limit.map { out.count < $0 } ?? true
         }
         for row in planned.buffered where !add(row) { return out }
@@ -95,5 +94,38 @@ enum ShellFormat {
 extension String {
     func replacingSuffix(_ suffix: String) -> String {
         hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    }
+}
+
+/// A forward walk over a record store in chunks of borrowed rows, resumable between chunks
+/// (so the caller can return a batch, or write, between two storage reads).
+struct RecordChunks {
+    let store: String
+    let limit: Int
+    private(set) var lastKey: [UInt8]?
+    private(set) var done = false
+
+    init(store: String, limit: Int) {
+        self.store = store
+        self.limit = limit
+    }
+
+    /// Visits the next chunk (return false from `body` to stop the walk); returns the number
+    /// of rows visited.
+    @discardableResult
+    mutating func visitNext(_ snapshot: any StorageSnapshot,
+                            _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) throws(StorageError) -> Int {
+        var seen = 0
+        var stopped = false
+        let range = KeyRange(lower: lastKey, lowerInclusive: lastKey == nil, upper: nil)
+        let last = try snapshot.visit(store, range, limit: limit) { key, value in
+            seen += 1
+            if body(key, value) { return true }
+            stopped = true
+            return false
+        }
+        if let last { lastKey = last }
+        if stopped || seen < limit { done = true }
+        return seen
     }
 }

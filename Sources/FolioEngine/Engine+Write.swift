@@ -95,12 +95,13 @@ extension Engine {
         try folio {
             try committer.write(durable: options.durable) { txn -> InsertResult in
                 var result = InsertResult()
+                // Without secondary indexes a document is one put after validation, atomic by
+                // itself; with them, a savepoint undoes the record if an index refuses it (a
+                // unique violation). Indexes cannot appear in the middle of this batch.
+                let indexed = self.entry(ns)?.indexes.isEmpty == false
                 for (i, document) in documents.enumerated() {
                     do {
-                        // Without secondary indexes a document is one put after validation,
-                        // atomic by itself; with them, a savepoint undoes the record if an index
-                        // refuses it (a unique violation).
-                        let id = try self.entry(ns)?.indexes.isEmpty == false
+                        let id = try indexed
                             ? txn.atomically { try self.insertOne(ns, document, txn) }
                             : self.insertOne(ns, document, txn)
                         result.insertedCount += 1

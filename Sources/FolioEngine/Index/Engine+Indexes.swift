@@ -145,13 +145,9 @@ extension Engine {
             runs += 1
         }
         // Records are visited in chunks with borrowed bytes (one copy per document).
-        var last: [UInt8]?
-        var done = false
-        while !done && failure == nil {
-            var seen = 0
-            let range = KeyRange(lower: last, lowerInclusive: last == nil, upper: nil)
-            let chunkLast = try txn.visit(entry.recordStore, range, limit: 4096) { keyBytes, valueBytes in
-                seen += 1
+        var chunks = RecordChunks(store: entry.recordStore, limit: 4096)
+        while !chunks.done {
+            try chunks.visitNext(txn) { keyBytes, valueBytes in
                 do {
                     let recordKey = Array(keyBytes)
                     let raw = RawDocument(trusted: Array(valueBytes))
@@ -171,8 +167,6 @@ extension Engine {
                 }
                 return true
             }
-            if let chunkLast { last = chunkLast }
-            if seen < 4096 { done = true }
             // Writes wait until the chunk's read statement is finished.
             if failure == nil && run.count >= Engine.buildRunEntries { try flush() }
         }

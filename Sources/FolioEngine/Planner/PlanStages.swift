@@ -25,7 +25,6 @@ class PlanStage {
     final var advanced = 0
     final var needTime = 0
     final var isEOF = false
-    final var nanoseconds: UInt64 = 0
     var children: [PlanStage] { [] }
     var stageName: String { "" }
     var keysExamined: Int { 0 }
@@ -63,7 +62,8 @@ class PlanStage {
         var d: Document = ["stage": .string(stageName)]
         for (k, v) in plannerFields() { d.append(k, v) }
         d.append("nReturned", .int32(Int32(clamping: advanced)))
-        d.append("executionTimeMillisEstimate", .int32(Int32(clamping: nanoseconds / 1_000_000)))
+        // Stages are not timed individually; explain's executionTimeMillis times the whole run.
+        d.append("executionTimeMillisEstimate", .int32(0))
         d.append("works", .int32(Int32(clamping: works)))
         d.append("advanced", .int32(Int32(clamping: advanced)))
         d.append("needTime", .int32(Int32(clamping: needTime)))
@@ -96,6 +96,8 @@ final class CollectionScanStage: PlanStage {
     let store: String
     let filter: Filter
     let forward: Bool
+    private var chunks: RecordChunks
+    /// Where a backward scan resumes.
     private var lastKey: [UInt8]?
     private var buffer: [PlanRow] = []
     private var bufferIndex = 0
@@ -108,6 +110,7 @@ final class CollectionScanStage: PlanStage {
         self.store = store
         self.filter = filter
         self.forward = forward
+        self.chunks = RecordChunks(store: store, limit: CollectionScanStage.chunk)
     }
 
     override var stageName: String { "COLLSCAN" }
@@ -132,10 +135,8 @@ final class CollectionScanStage: PlanStage {
         var seen = 0
         var rows: [PlanRow] = []
         if forward {
-            let range = KeyRange(lower: lastKey, lowerInclusive: lastKey == nil, upper: nil)
-            let last = try Folio_storage { () throws(StorageError) in
-                try snapshot.visit(store, range, limit: CollectionScanStage.chunk) { key, value in
-                    seen += 1
+            seen = try Folio_storage { () throws(StorageError) in
+                try chunks.visitNext(snapshot) { key, value in
                     let verdict = filter.quickVerdict(value)
                     if verdict == false { return true }
                     let raw = RawDocument(trusted: Array(value))
@@ -143,7 +144,6 @@ final class CollectionScanStage: PlanStage {
                     return true
                 }
             }
-            if let last { lastKey = last }
         } else {
             let range = KeyRange(lower: nil, upper: lastKey, upperInclusive: false)
             let chunk = try Folio_storage { () throws(StorageError) in
@@ -370,7 +370,8 @@ final class SortStage: PlanStage {
             if limit > 0 && emitted >= limit { return .eof }
             guard let raw = output.next() else { return .eof }
             emitted += 1
-            return .advanced(PlanRow(recordKey: [], document: raw))
+            // The sorter keeps documents only; the record key is the encoded `_id`.
+            return .advanced(PlanRow(recordKey: KeyString.encode(raw.lookup("_id")?.bson ?? .null), document: raw))
         }
         switch try child.work() {
         case .needTime: return .needTime

@@ -227,9 +227,14 @@ struct PlanBuilder {
     }
 
     /// The index access for one conjunction, or nil when the index does not apply.
+    /// Each index field's intervals under the predicates (nil: the field is unbounded).
+    func bounds(_ index: IndexDescriptor, _ preds: [String: [IndexablePredicate]]) -> [[FieldInterval]?] {
+        index.fields.map { f in preds[f.path.dotted].flatMap { IndexBounds.intervals($0, multikey: index.isMultikey) } }
+    }
+
     func indexCandidate(_ index: IndexDescriptor, _ expression: MatchExpression, forSort: Bool) -> Candidate? {
         let preds = predicates(expression)
-        let perField = index.fields.map { f in preds[f.path.dotted].flatMap { IndexBounds.intervals($0, multikey: index.isMultikey) } }
+        let perField = bounds(index, preds)
         if index.sparse && !perField.contains(where: { $0.map { !$0.contains(where: \.includesNull) } ?? false }) { return nil }
         if let partial = index.partialExpression, !PartialFilter.implied(partial, by: preds) { return nil }
         let sortDirection = forSort ? self.sortDirection(index, perField) : nil
@@ -315,8 +320,7 @@ struct PlanBuilder {
             throw FolioError(.failedToParse, "hint must be a string or an object")
         }
         guard let index else { throw notFound }
-        let preds = predicates(query.filter.expression)
-        let perField = index.fields.map { f in preds[f.path.dotted].flatMap { IndexBounds.intervals($0, multikey: index.isMultikey) } }
+        let perField = bounds(index, predicates(query.filter.expression))
         let direction = sortDirection(index, perField)
         return .index(index, perField, forward: direction ?? true, providesSort: direction != nil)
     }
