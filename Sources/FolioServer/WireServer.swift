@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import FolioBSON
 import FolioEngine
 import FolioQuery
@@ -24,17 +25,23 @@ final class MessageFramer: ByteToMessageDecoder {
     }
 }
 
+/// Request ids of the server's replies (drivers match replies by responseTo; exhaust
+/// streams chain on these ids).
+enum ReplyIDs {
+    static let counter = Atomic<Int32>(1)
+    static func next() -> Int32 { counter.wrappingAdd(1, ordering: .relaxed).newValue & Int32.max }
+}
+
 /// Runs commands for one connection.
 final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
-    // @unchecked: mutable state (`nextRequestID`) is only touched on the channel's event loop;
-    // the queue-side closure captures immutable values.
+    // @unchecked: the handler holds only immutable values; the queue-side closures capture
+    // immutable values too.
     typealias InboundIn = [UInt8]
     typealias OutboundOut = ByteBuffer
 
     let dispatcher: CommandDispatcher
     let connection: ConnectionInfo
     let queue: DispatchQueue
-    var nextRequestID: Int32 = 1
 
     init(dispatcher: CommandDispatcher, connection: ConnectionInfo) {
         self.dispatcher = dispatcher
@@ -54,39 +61,78 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let (header, message) = parsed
         let dispatcher = self.dispatcher, connection = self.connection
-        let channel = context.channel
-        let loop = context.eventLoop
+        let channel = context.channel, queue = self.queue
         queue.async {
-            let reply: [UInt8]?
-            var delayMilliseconds: Int64 = 0
             switch message {
             case .message(let msg):
-                let body = dispatcher.run(msg.body, connection: connection)
-                if msg.body.fieldNames.first.map({ ["hello", "isMaster", "ismaster"].contains($0) }) == true,
-                   msg.body["topologyVersion"] != nil, let wait = msg.body["maxAwaitTimeMS"]?.exactInt64 {
-                    // Awaitable hello: the topology never changes, so answer when the wait ends.
-                    delayMilliseconds = max(0, min(wait, 60_000))
-                }
-                reply = msg.moreToCome ? nil : WireCodec.messageReply(requestID: 0, responseTo: header.requestID, body: body)
+                ConnectionHandler.answer(msg, responseTo: header.requestID, compressor: header.compressorID,
+                                         dispatcher: dispatcher, connection: connection, queue: queue, channel: channel)
             case .query(let q):
-                reply = WireCodec.queryReply(requestID: 0, responseTo: header.requestID,
-                                             document: ConnectionHandler.legacyQuery(q, dispatcher: dispatcher, connection: connection))
-            }
-            guard var reply else { return }
-            if let compressor = header.compressorID {
-                reply = WireCodec.compress(reply, compressor: compressor)
-            }
-            let send = {
-                var buffer = channel.allocator.buffer(capacity: reply.count)
-                buffer.writeBytes(reply)
-                channel.writeAndFlush(buffer, promise: nil)
-            }
-            if delayMilliseconds > 0 {
-                loop.scheduleTask(in: .milliseconds(delayMilliseconds)) { send() }
-            } else {
-                loop.execute { send() }
+                let reply = WireCodec.queryReply(requestID: ReplyIDs.next(), responseTo: header.requestID,
+                                                 document: ConnectionHandler.legacyQuery(q, dispatcher: dispatcher, connection: connection))
+                _ = ConnectionHandler.send(reply, compressor: header.compressorID, on: channel)
             }
         }
+    }
+
+    /// Runs one OP_MSG command and sends its reply (none for moreToCome requests). With
+    /// exhaustAllowed, a getMore keeps answering — each reply flagged moreToCome and
+    /// responding to the previous one — until its cursor is exhausted, and an awaitable hello
+    /// keeps streaming a reply every maxAwaitTimeMS, as MongoDB does for monitoring
+    /// connections. Runs on the connection's queue, never on an event loop.
+    static func answer(_ msg: OpMsg, responseTo: Int32, compressor: UInt8?,
+                       dispatcher: CommandDispatcher, connection: ConnectionInfo, queue: DispatchQueue,
+                       channel: any Channel) {
+        let name = msg.body.fieldNames.first
+        let isHello = name.map { ["hello", "isMaster", "ismaster"].contains($0) } ?? false
+        if isHello, !msg.moreToCome, msg.body["topologyVersion"] != nil, let wait = msg.body["maxAwaitTimeMS"]?.exactInt64 {
+            // Awaitable hello: the topology never changes here, so answer when the wait ends.
+            let delay = max(0, min(wait, 60_000))
+            queue.asyncAfter(deadline: .now() + .milliseconds(Int(delay))) {
+                guard channel.isActive else { return }
+                let body = dispatcher.run(msg.body, connection: connection)
+                let streams = msg.exhaustAllowed && body["ok"]?.asDouble == 1
+                let requestID = ReplyIDs.next()
+                let reply = WireCodec.messageReply(requestID: requestID, responseTo: responseTo, body: body, moreToCome: streams)
+                let sent = send(reply, compressor: compressor, on: channel)
+                if streams {
+                    sent.whenSuccess {
+                        answer(msg, responseTo: requestID, compressor: compressor,
+                               dispatcher: dispatcher, connection: connection, queue: queue, channel: channel)
+                    }
+                }
+            }
+            return
+        }
+        var responseTo = responseTo
+        while true {
+            let body = dispatcher.run(msg.body, connection: connection)
+            if msg.moreToCome { return }
+            var streams = false
+            if msg.exhaustAllowed, name == "getMore", case .document(let cursor)? = body["cursor"],
+               let id = cursor["id"]?.exactInt64, id != 0 {
+                streams = true
+            }
+            let requestID = ReplyIDs.next()
+            let reply = WireCodec.messageReply(requestID: requestID, responseTo: responseTo, body: body, moreToCome: streams)
+            let sent = send(reply, compressor: compressor, on: channel)
+            guard streams else { return }
+            // Backpressure: the next batch is produced only once this one is written.
+            guard (try? sent.wait()) != nil, channel.isActive else { return }
+            responseTo = requestID
+        }
+    }
+
+    /// Compresses like the request was (if it was) and writes the reply from the channel's loop.
+    static func send(_ reply: [UInt8], compressor: UInt8?, on channel: any Channel) -> EventLoopFuture<Void> {
+        let reply = compressor.map { WireCodec.compress(reply, compressor: $0) } ?? reply
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.eventLoop.execute {
+            var buffer = channel.allocator.buffer(capacity: reply.count)
+            buffer.writeBytes(reply)
+            channel.writeAndFlush(buffer, promise: promise)
+        }
+        return promise.futureResult
     }
 
     /// OP_QUERY serves only the legacy handshake on `admin.$cmd`; anything else gets 352.

@@ -1,0 +1,96 @@
+"""Wire-level behaviour a driver sees below its API: exhaust cursors and streaming hello."""
+import socket
+import struct
+
+import bson
+import pymongo
+from pymongo import CursorType
+
+OP_MSG = 2013
+MORE_TO_COME = 1 << 1
+EXHAUST_ALLOWED = 1 << 16
+
+
+def send_msg(sock, request_id, body, flags=0):
+    payload = struct.pack("<I", flags) + b"\x00" + bson.encode(body)
+    sock.sendall(struct.pack("<iiii", 16 + len(payload), request_id, 0, OP_MSG) + payload)
+
+
+def read_msg(sock):
+    header = recv_exact(sock, 16)
+    length, request_id, response_to, opcode = struct.unpack("<iiii", header)
+    assert opcode == OP_MSG
+    rest = recv_exact(sock, length - 16)
+    flags = struct.unpack("<I", rest[:4])[0]
+    assert rest[4] == 0
+    return request_id, response_to, flags, bson.decode(rest[5:])
+
+
+def recv_exact(sock, n):
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        assert chunk, "connection closed"
+        out += chunk
+    return out
+
+
+def test_exhaust_getmore_streams_every_batch(server, db):
+    db.items.insert_many([{"_id": i} for i in range(95)])
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as sock:
+        send_msg(sock, 1, {"find": "items", "batchSize": 10, "sort": {"_id": 1}, "$db": db.name})
+        _, response_to, flags, reply = read_msg(sock)
+        assert response_to == 1 and flags == 0 and reply["ok"] == 1.0
+        cursor_id = reply["cursor"]["id"]
+        seen = [d["_id"] for d in reply["cursor"]["firstBatch"]]
+        send_msg(sock, 2, {"getMore": cursor_id, "collection": "items", "batchSize": 10, "$db": db.name},
+                 flags=EXHAUST_ALLOWED)
+        expected_response_to, replies = 2, 0
+        while True:
+            request_id, response_to, flags, reply = read_msg(sock)
+            replies += 1
+            assert response_to == expected_response_to
+            seen += [d["_id"] for d in reply["cursor"]["nextBatch"]]
+            if reply["cursor"]["id"] == 0:
+                assert flags & MORE_TO_COME == 0
+                break
+            assert flags & MORE_TO_COME
+            expected_response_to = request_id
+        assert replies == 9
+        assert seen == list(range(95))
+        # The connection is usable again once the stream ends.
+        send_msg(sock, 3, {"ping": 1, "$db": "admin"})
+        assert read_msg(sock)[3]["ok"] == 1.0
+
+
+def test_getmore_without_exhaust_flag_answers_once(server, db):
+    db.items.insert_many([{"_id": i} for i in range(30)])
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as sock:
+        send_msg(sock, 1, {"find": "items", "batchSize": 10, "$db": db.name})
+        cursor_id = read_msg(sock)[3]["cursor"]["id"]
+        send_msg(sock, 2, {"getMore": cursor_id, "collection": "items", "batchSize": 10, "$db": db.name})
+        _, response_to, flags, reply = read_msg(sock)
+        assert response_to == 2 and flags == 0 and reply["cursor"]["id"] == cursor_id
+        send_msg(sock, 3, {"ping": 1, "$db": "admin"})
+        _, response_to, _, reply = read_msg(sock)
+        assert response_to == 3 and reply["ok"] == 1.0
+
+
+def test_pymongo_exhaust_cursor(db):
+    db.items.insert_many([{"_id": i, "v": "x" * 100} for i in range(1000)])
+    cursor = db.items.find({}, sort=[("_id", 1)], batch_size=7, cursor_type=CursorType.EXHAUST)
+    assert [d["_id"] for d in cursor] == list(range(1000))
+
+
+def test_streaming_hello_sends_replies_until_closed(server):
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as sock:
+        send_msg(sock, 1, {"hello": 1, "$db": "admin"})
+        _, _, _, first = read_msg(sock)
+        send_msg(sock, 2, {"hello": 1, "topologyVersion": first["topologyVersion"], "maxAwaitTimeMS": 100,
+                           "$db": "admin"}, flags=EXHAUST_ALLOWED)
+        expected = 2
+        for _ in range(3):
+            request_id, response_to, flags, reply = read_msg(sock)
+            assert response_to == expected and flags & MORE_TO_COME
+            assert reply["isWritablePrimary"] is True and reply["topologyVersion"] == first["topologyVersion"]
+            expected = request_id
