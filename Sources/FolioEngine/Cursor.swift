@@ -17,10 +17,19 @@ public struct FindRequest: Sendable {
     public var maxTimeMilliseconds: Int?
     /// `hint`: an index name, a key pattern or `{$natural: 1}`.
     public var hint: BSON?
+    /// `min` (inclusive) and `max` (exclusive): bounds on the hinted index, in its key order.
+    public var min: Document?
+    public var max: Document?
+    /// `returnKey`: each result is the index key it was found by (`{}` without an index).
+    public var returnKey = false
+    /// `showRecordId`: each result gains `$recordId` (the storage key, as binary data).
+    public var showRecordId = false
 
     public init(filter: Document = Document(), sort: Document? = nil, projection: Document? = nil, skip: Int = 0,
                 limit: Int = 0, allowDiskUse: Bool = true, constants: [String: BSON] = [:], maxTimeMilliseconds: Int? = nil,
-                hint: BSON? = nil) {
+                hint: BSON? = nil, returnKey: Bool = false, showRecordId: Bool = false) {
+        self.returnKey = returnKey
+        self.showRecordId = showRecordId
         self.maxTimeMilliseconds = maxTimeMilliseconds
         self.hint = hint
         self.filter = filter
@@ -46,8 +55,8 @@ public final class Cursor: Sendable {
         var skipRemaining: Int
         var limitRemaining: Int?
         var exhausted = false
-        /// Documents read ahead but not yet returned.
-        var pending: [RawDocument] = []
+        /// Rows read ahead but not yet returned.
+        var pending: [PlanRow] = []
         /// When the query must give up (maxTimeMS), on the monotonic clock.
         var deadline: ContinuousClock.Instant?
         /// An aggregation pipeline's output (instead of a scan or a sort).
@@ -58,6 +67,7 @@ public final class Cursor: Sendable {
 
     let filter: Filter
     let projection: Projection?
+    let keyView: KeyView?
     let state: Mutex<State>
 
     /// A cursor with no results (the collection does not exist).
@@ -65,6 +75,7 @@ public final class Cursor: Sendable {
         self.namespace = namespace
         self.filter = Filter(.and([]))
         self.projection = nil
+        self.keyView = nil
         var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
         s.exhausted = true
         state = Mutex(s)
@@ -72,13 +83,14 @@ public final class Cursor: Sendable {
 
     /// A cursor executing a query plan (the snapshot stays open until it is exhausted).
     init(namespace: Namespace, snapshot: any StorageSnapshot, plan: PlannedQuery, filter: Filter, projection: Projection?,
-         skip: Int, limit: Int, deadline: ContinuousClock.Instant?) {
+         skip: Int, limit: Int, deadline: ContinuousClock.Instant?, keyView: KeyView? = nil) {
         self.namespace = namespace
         self.filter = filter
         self.projection = projection
+        self.keyView = keyView
         var s = State(snapshot: snapshot, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
         s.plan = PlanBox(plan)
-        s.pending = plan.buffered.compactMap(\.document)
+        s.pending = plan.buffered.filter { $0.document != nil }
         s.deadline = deadline
         state = Mutex(s)
     }
@@ -88,6 +100,7 @@ public final class Cursor: Sendable {
         self.namespace = namespace
         self.filter = Filter(.and([]))
         self.projection = nil
+        self.keyView = nil
         var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
         s.stream = StreamBox(stream)
         s.deadline = deadline
@@ -116,11 +129,16 @@ public final class Cursor: Sendable {
             var bytes = 0
             while out.count < maxCount, !s.exhausted {
                 if s.limitRemaining == 0 { finish(&s); break }
-                guard let raw = try nextMatch(&s) else { finish(&s); break }
+                guard let row = try nextMatch(&s), let raw = row.document else { finish(&s); break }
                 if s.skipRemaining > 0 { s.skipRemaining -= 1; continue }
-                let result = try projection.map { p throws(FolioError) in RawDocument(trusted: try p.apply(to: raw.document(), query: filter.expression).bsonBytes()) } ?? raw
+                var result = raw
+                if let keyView {
+                    result = try keyView.result(row, raw, projection: projection, query: filter.expression)
+                } else if let projection {
+                    result = RawDocument(trusted: try projection.apply(to: raw.document(), query: filter.expression).bsonBytes())
+                }
                 if !out.isEmpty && bytes + result.byteCount > maxBytes {
-                    s.pending.insert(raw, at: 0)
+                    s.pending.insert(row, at: 0)
                     break
                 }
                 out.append(result)
@@ -147,16 +165,16 @@ public final class Cursor: Sendable {
         s.plan?.finished = true
     }
 
-    private func nextMatch(_ s: inout State) throws(FolioError) -> RawDocument? {
+    private func nextMatch(_ s: inout State) throws(FolioError) -> PlanRow? {
         if !s.pending.isEmpty { return s.pending.removeFirst() }
         if let stream = s.stream {
             try Engine.checkDeadline(s.deadline)
-            return try stream.stream.next().map { RawDocument(trusted: $0.bsonBytes()) }
+            return try stream.stream.next().map { PlanRow(recordKey: [], document: RawDocument(trusted: $0.bsonBytes())) }
         }
         guard let plan = s.plan, !plan.finished else { return nil }
         while true {
             switch try plan.plan.root.work() {
-            case .advanced(let row): return row.document
+            case .advanced(let row): return row
             // Stages return needTime after each storage chunk or rejected row: a cheap
             // place to honour maxTimeMS.
             case .needTime: try Engine.checkDeadline(s.deadline)
@@ -180,6 +198,66 @@ public final class Cursor: Sendable {
     var executedPlan: PlannedQuery? { state.withLock { $0.plan?.plan } }
 }
 
+/// find's `returnKey` and `showRecordId`: what a result looks like when the client asks for
+/// the index key it was found by, or for its storage key.
+struct KeyView: Sendable {
+    var returnKey: Bool
+    var showRecordId: Bool
+    /// The indexes the plan scans (their keys are what `returnKey` shows).
+    var indexes: [IndexDescriptor]
+    /// The plan reads `_id` directly (IDHACK, or min/max over the `_id` index).
+    var byID: Bool
+
+    init(returnKey: Bool, showRecordId: Bool, plan: PlanStage) {
+        self.returnKey = returnKey
+        self.showRecordId = showRecordId
+        var indexes: [IndexDescriptor] = []
+        var byID = false
+        func walk(_ stage: PlanStage) {
+            if let scan = stage as? IndexScanStage {
+                if scan.overRecords { byID = true } else { indexes.append(scan.index) }
+            }
+            if stage is IDHackStage { byID = true }
+            stage.children.forEach(walk)
+        }
+        walk(plan)
+        self.indexes = indexes
+        self.byID = byID
+    }
+
+    func result(_ row: PlanRow, _ raw: RawDocument, projection: Projection?, query: MatchExpression) throws(FolioError) -> RawDocument {
+        var out: Document
+        if returnKey {
+            out = try key(row, raw.document())
+        } else if let projection {
+            out = try projection.apply(to: raw.document(), query: query)
+        } else {
+            out = raw.document()
+        }
+        if showRecordId { out.append("$recordId", .binary(Binary(subtype: 0, data: row.recordKey))) }
+        return RawDocument(trusted: out.bsonBytes())
+    }
+
+    /// The index key of a row: the entry it came from when known, otherwise the document's
+    /// only key for the plan's index; `{}` when no index was used.
+    func key(_ row: PlanRow, _ document: Document) throws(FolioError) -> Document {
+        if byID, indexes.isEmpty { return ["_id": document["_id"] ?? .null] }
+        for index in indexes {
+            let keys = try index.keys(for: document)
+            var chosen = keys.values.indices.first
+            if let entry = row.indexKey {
+                chosen = keys.keys.indices.first { entry.count == keys.keys[$0].count + row.recordKey.count && entry.starts(with: keys.keys[$0]) }
+                if chosen == nil { continue }
+            }
+            guard let j = chosen else { continue }
+            var out = Document()
+            for (f, v) in zip(index.fields, keys.values[j]) { out.append(f.path.dotted, v) }
+            return out
+        }
+        return Document()
+    }
+}
+
 /// @unchecked Sendable: plan stages live inside a Cursor's Mutex and are only touched under it.
 final class PlanBox: @unchecked Sendable {
     let plan: PlannedQuery
@@ -200,14 +278,16 @@ extension Engine {
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
         return try find(ns, filter: filter, projection: projection, sort: sort, sortPattern: request.sort, skip: request.skip,
                         limit: request.limit, hint: request.hint, allowDiskUse: request.allowDiskUse, deadline: deadline,
-                        sortMemoryLimitBytes: sortMemoryLimitBytes)
+                        sortMemoryLimitBytes: sortMemoryLimitBytes, min: request.min, max: request.max,
+                        returnKey: request.returnKey, showRecordId: request.showRecordId)
     }
 
     /// A query over parsed parts (shared by find, count, distinct and aggregation sources):
     /// planned over one snapshot, executed lazily batch by batch.
     func find(_ ns: Namespace, filter: Filter, projection: Projection? = nil, sort: SortSpec? = nil, sortPattern: Document? = nil,
               skip: Int = 0, limit: Int = 0, hint: BSON? = nil, allowDiskUse: Bool = true, deadline: ContinuousClock.Instant?,
-              sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes, useCache: Bool = true) throws(FolioError) -> Cursor {
+              sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes, useCache: Bool = true,
+              min: Document? = nil, max: Document? = nil, returnKey: Bool = false, showRecordId: Bool = false) throws(FolioError) -> Cursor {
         guard entry(ns) != nil else {
             // A missing collection has only the `_id` index: hint it, or `$natural`, or nothing.
             if let hint, !(hint.documentValue?.isEmpty ?? false) {
@@ -225,7 +305,8 @@ extension Engine {
         }
         let sortLimit = sort != nil && limit > 0 ? skip + limit : 0
         let request = QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint, sortLimit: sortLimit,
-                                   allowDiskUse: allowDiskUse, sortMemoryLimitBytes: sortMemoryLimitBytes, useCache: useCache)
+                                   allowDiskUse: allowDiskUse, sortMemoryLimitBytes: sortMemoryLimitBytes, useCache: useCache,
+                                   min: min, max: max, wantsIndexKeys: returnKey)
         let planned: PlannedQuery
         do {
             planned = try plan(entry, snapshot, request)
@@ -233,8 +314,9 @@ extension Engine {
             snapshot.close()
             throw error
         }
+        let keyView = returnKey || showRecordId ? KeyView(returnKey: returnKey, showRecordId: showRecordId, plan: planned.root) : nil
         return Cursor(namespace: ns, snapshot: snapshot, plan: planned, filter: filter, projection: projection,
-                      skip: skip, limit: limit, deadline: deadline)
+                      skip: skip, limit: limit, deadline: deadline, keyView: keyView)
     }
 
     /// Throws 50 MaxTimeMSExpired once `deadline` has passed.

@@ -128,6 +128,31 @@ def test_hints_and_multikey_results(users):
     assert users.find_one_and_delete({"tags": "t0"}, sort=[("_id", -1)], hint="tags_1")["_id"] == 2996
 
 
+def test_min_max_return_key_and_show_record_id(users):
+    users.create_index([("age", 1), ("_id", -1)])
+    hint = [("age", 1), ("_id", -1)]
+    got = list(users.find({}, {"_id": 1}, min={"age": 20, "_id": 1000}, max={"age": 21, "_id": 2000}, hint=hint))
+    expected = sorted([i for i in range(3000) if 18 + i % 60 == 20 and i <= 1000], reverse=True) + \
+        sorted([i for i in range(3000) if 18 + i % 60 == 21 and i > 2000], reverse=True)
+    assert [d["_id"] for d in got] == expected
+    plan = winning(users.find(min={"age": 20, "_id": 1000}, hint=hint).explain())
+    assert find_stage(plan, "IXSCAN")["indexBounds"]["startKey"] == {"age": 20, "_id": 1000}
+    for kwargs, code in ((dict(min={"age": 20, "_id": 1}, hint="email_1"), 51174),
+                         (dict(min={"age": 21, "_id": 1}, max={"age": 20, "_id": 1}, hint=hint), 51175),
+                         (dict(max={"age": 20, "_id": 1}, hint=[("$natural", 1)]), 291)):
+        users.create_index("email")
+        with pytest.raises(OperationFailure) as e:
+            list(users.find(**kwargs))
+        assert e.value.code == code
+    keys = list(users.find({"age": 30}, return_key=True, hint=hint))
+    assert keys[0] == {"age": 30, "_id": 2952} and len(keys) == 50
+    assert [type(v) for v in keys[0].values()] == [int, int]
+    assert list(users.find({"email": "u5@x.io"}, return_key=True)) == [{"email": "u5@x.io"}]
+    assert list(users.find({"email": "u5@x.io"}, return_key=True, hint=[("$natural", 1)])) == [{}]
+    shown = users.find_one({"_id": 7}, {"age": 1}, show_record_id=True)
+    assert list(shown) == ["_id", "age", "$recordId"]
+
+
 def test_ttl_index_expires_documents(db):
     now = datetime.datetime.now(datetime.timezone.utc)
     db.sessions.insert_many([{"_id": 1, "at": now - datetime.timedelta(hours=2)}, {"_id": 2, "at": now},

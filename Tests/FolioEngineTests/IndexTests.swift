@@ -252,6 +252,48 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
     }
 
     @Test(arguments: Backend.allCases)
+    func minMaxBoundTheHintedIndexAndReturnKeyShowsIt(backend: Backend) throws {
+        let engine = try crafted(backend)
+        defer { engine.close() }
+        func ids(_ r: FindRequest) throws -> [BSON] { try engine.find(ns, r).all().map { $0.document()["_id"] ?? .null } }
+        // c is indexed descending: min {c: 20} (inclusive) to max {c: 15} (exclusive) in key order.
+        var r = FindRequest(hint: "c_-1")
+        r.min = ["c": 20]
+        r.max = ["c": 15]
+        #expect(try ids(r) == [20, 19, 18, 17, 16])
+        r.filter = ["a": ["$ne": 8]]
+        #expect(try ids(r) == [20, 19, 17, 16])
+        let plan = winningPlan(try engine.explainFind(ns, r, verbosity: .queryPlanner))
+        #expect(stageNames(plan) == ["FETCH", "IXSCAN"])
+        #expect(stage("IXSCAN", in: plan)?["indexBounds"] == ["startKey": ["c": 20], "startKeyInclusive": true,
+                                                              "endKey": ["c": 15], "endKeyInclusive": false])
+        // Only one side, and the `_id` index.
+        var idOnly = FindRequest(hint: "_id_")
+        idOnly.min = ["_id": 9_997]
+        #expect(try ids(idOnly) == [9_997, 9_998, 9_999])
+        // MongoDB's errors: no hint, $natural, fields not the key pattern, min not before max.
+        var bad = FindRequest()
+        bad.min = ["c": 1]
+        #expect(failure { try engine.find(ns, bad) }?.code == .noQueryExecutionPlans)
+        bad.hint = ["$natural": 1]
+        #expect(failure { try engine.find(ns, bad) }?.code == .noQueryExecutionPlans)
+        bad.hint = "b_1"
+        #expect(failure { try engine.find(ns, bad) }?.code.rawValue == 51174)
+        bad.hint = "c_-1"
+        bad.max = ["c": 5]
+        #expect(failure { try engine.find(ns, bad) }?.code.rawValue == 51175)
+        // returnKey: the key the index scan found (with its type), `{}` without an index.
+        var key = FindRequest(filter: ["b": 7, "a": 7], returnKey: true)
+        #expect(try engine.find(ns, key).all().map { $0.document() } == Array(repeating: ["b": .int32(7)], count: 10))
+        key.hint = ["$natural": 1]
+        #expect(try engine.find(ns, key).all().first?.document() == [:])
+        var byID = FindRequest(filter: ["_id": 42], projection: ["s": 1], returnKey: true, showRecordId: true)
+        #expect(try engine.find(ns, byID).all().first?.document() == ["_id": 42, "$recordId": .binary(Binary(data: KeyString.encode(42)))])
+        byID.returnKey = false
+        #expect(try engine.find(ns, byID).all().first?.document() == ["_id": 42, "s": "user42", "$recordId": .binary(Binary(data: KeyString.encode(42)))])
+    }
+
+    @Test(arguments: Backend.allCases)
     func sparseAndPartialIndexesOnlyWhenTheyHoldEveryMatch(backend: Backend) throws {
         let engine = try makeEngine(backend)
         defer { engine.close() }

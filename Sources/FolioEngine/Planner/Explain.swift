@@ -39,7 +39,7 @@ extension Engine {
         if let p = r.projection, !p.isEmpty { _ = try Projection(parsing: p) }
         return try explainQuery(ns, filter, sort: sort, sortPattern: r.sort, hint: r.hint, allowDiskUse: r.allowDiskUse,
                                 shape: ExplainShape(skip: r.skip, limit: r.limit, projection: r.projection.flatMap { $0.isEmpty ? nil : $0 }),
-                                verbosity: verbosity)
+                                verbosity: verbosity, minBound: r.min, maxBound: r.max)
     }
 
     /// explain for count.
@@ -125,7 +125,8 @@ extension Engine {
 
     /// Plans (and, past queryPlanner, runs) a query and reports it.
     func explainQuery(_ ns: Namespace, _ filter: Filter, sort: SortSpec?, sortPattern: Document?, hint: BSON?, allowDiskUse: Bool,
-                      shape: ExplainShape, verbosity: ExplainVerbosity, fastCount: Bool = false) throws(FolioError) -> Document {
+                      shape: ExplainShape, verbosity: ExplainVerbosity, fastCount: Bool = false,
+                      minBound: Document? = nil, maxBound: Document? = nil) throws(FolioError) -> Document {
         var planner: Document = ["namespace": .string(ns.description), "parsedQuery": .document(filter.expression.explainForm),
                                  "indexFilterSet": false]
         let shapeHash = Engine.hash8(Engine.shape(QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern)))
@@ -156,7 +157,8 @@ extension Engine {
         let started = ContinuousClock.now
         let sortLimit = sort != nil && shape.limit > 0 ? shape.skip + shape.limit : 0
         let planned = try plan(entry, snapshot, QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint,
-                                                             sortLimit: sortLimit, allowDiskUse: allowDiskUse, useCache: false))
+                                                             sortLimit: sortLimit, allowDiskUse: allowDiskUse, useCache: false,
+                                                             min: minBound, max: maxBound))
         var produced = planned.buffered.compactMap(\.document)
         if verbosity != .queryPlanner {
             let wanted = shape.limit > 0 ? shape.skip + shape.limit : Int.max

@@ -11,6 +11,9 @@ import FolioStorage
 struct PlanRow {
     var recordKey: [UInt8]
     var document: RawDocument?
+    /// The index entry's key (field part + record key), when the plan was asked to keep it
+    /// (`returnKey`).
+    var indexKey: [UInt8]? = nil
 }
 
 enum WorkResult {
@@ -206,6 +209,10 @@ final class IndexScanStage: PlanStage {
     let ranges: [KeyRange]
     let printedBounds: Document
     let forward: Bool
+    /// Scans the record store as the `_id` index (min/max on `_id`): values are documents.
+    let overRecords: Bool
+    /// Whether rows carry their entry key (`returnKey`).
+    let emitKeys: Bool
     private var rangeIndex = 0
     private var resumeAfter: [UInt8]?
     private var buffer: [(key: [UInt8], value: [UInt8])] = []
@@ -213,7 +220,10 @@ final class IndexScanStage: PlanStage {
     private var examined = 0
     static let chunk = 256
 
-    init(snapshot: any StorageSnapshot, index: IndexDescriptor, ranges: [KeyRange], printedBounds: Document, forward: Bool) {
+    init(snapshot: any StorageSnapshot, index: IndexDescriptor, ranges: [KeyRange], printedBounds: Document, forward: Bool,
+         overRecords: Bool = false, emitKeys: Bool = false) {
+        self.overRecords = overRecords
+        self.emitKeys = emitKeys
         self.snapshot = snapshot
         self.index = index
         self.ranges = forward ? ranges : ranges.reversed()
@@ -242,7 +252,10 @@ final class IndexScanStage: PlanStage {
             let entry = buffer[bufferIndex]
             bufferIndex += 1
             examined += 1
-            return .advanced(PlanRow(recordKey: entry.value, document: nil))
+            if overRecords {
+                return .advanced(PlanRow(recordKey: entry.key, document: RawDocument(trusted: entry.value), indexKey: emitKeys ? entry.key : nil))
+            }
+            return .advanced(PlanRow(recordKey: entry.value, document: nil, indexKey: emitKeys ? entry.key : nil))
         }
         guard rangeIndex < ranges.count else { return .eof }
         var range = ranges[rangeIndex]

@@ -32,6 +32,11 @@ struct QueryRequest {
     var sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes
     /// Whether the plan cache may be read and written (explain plans afresh).
     var useCache: Bool = true
+    /// find's `min` (inclusive) and `max` (exclusive) index bounds, on the hinted index.
+    var min: Document?
+    var max: Document?
+    /// Whether rows should carry the index key they came from (`returnKey`).
+    var wantsIndexKeys = false
 }
 
 /// A chosen plan, with the documents its trial already produced.
@@ -113,6 +118,9 @@ extension Engine {
 
     func choosePlan(_ entry: CollectionEntry, _ snapshot: any StorageSnapshot, _ q: QueryRequest) throws(FolioError) -> PlannedQuery {
         let builder = PlanBuilder(entry: entry, snapshot: snapshot, query: q)
+        if !(q.min?.isEmpty ?? true) || !(q.max?.isEmpty ?? true) {
+            return PlannedQuery(root: try builder.minMax(), buffered: [], rejected: [], fromCache: false)
+        }
         if let hint = q.hint, !(hint.documentValue?.isEmpty ?? false) {
             let candidate = try builder.hinted(hint)
             return PlannedQuery(root: builder.build(candidate), buffered: [], rejected: [], fromCache: false)
@@ -325,6 +333,62 @@ struct PlanBuilder {
         return .index(index, perField, forward: direction ?? true, providesSort: direction != nil)
     }
 
+    /// find's `min`/`max`: one scan of the hinted index from `min` (inclusive) to `max`
+    /// (exclusive) in the index's key order, as MongoDB plans them (no other candidates).
+    /// - Throws: 291 NoQueryExecutionPlans without a hint or with `$natural`; 51174 when the
+    ///   bounds' fields are not the index's key pattern; 51175 when min does not come before max.
+    func minMax() throws(FolioError) -> PlanStage {
+        guard let hint = query.hint, !(hint.documentValue?.isEmpty ?? false) else {
+            throw FolioError(.noQueryExecutionPlans, "When using min()/max() a hint of which index to use must be provided")
+        }
+        if hint.documentValue?["$natural"] != nil {
+            throw FolioError(.noQueryExecutionPlans, "min and max are incompatible with $natural")
+        }
+        var index: IndexDescriptor
+        var overRecords = false
+        if case .index(let i, _, _, _) = try hinted(hint) {
+            index = i
+        } else {
+            // The `_id` index: the record store itself, keyed by the `_id` KeyString.
+            index = try IndexDescriptor(specification: ["key": ["_id": .int32(1)], "name": "_id_"], store: entry.recordStore)
+            overRecords = true
+        }
+        let paths = index.fields.map(\.path.dotted)
+        for bound in [query.min, query.max] {
+            if let bound, !bound.isEmpty, bound.map(\.key) != paths {
+                throw FolioError(ErrorCode(rawValue: 51174), "The index chosen is not compatible with min/max")
+            }
+        }
+        func encode(_ bound: Document?, low: Bool) -> [UInt8] {
+            var out: [UInt8] = []
+            for (i, f) in index.fields.enumerated() {
+                // An absent bound is MinKey/MaxKey in the index's direction.
+                let v = bound.flatMap { $0.isEmpty ? nil : Array($0)[i].value } ?? ((low == f.ascending) ? .minKey : .maxKey)
+                out += IndexBounds.directed(KeyString.encode(v), f.ascending)
+            }
+            return out
+        }
+        let lower = encode(query.min, low: true), upper = encode(query.max, low: false)
+        if compareKeys(lower, upper) >= 0 {
+            throw FolioError(ErrorCode(rawValue: 51175), "The value provided for min() does not come before the value provided for max() in the hinted index")
+        }
+        let range = KeyRange(lower: query.min?.isEmpty ?? true ? nil : lower, lowerInclusive: true,
+                             upper: query.max?.isEmpty ?? true ? nil : upper, upperInclusive: false)
+        func shown(_ bound: Document?, low: Bool) -> Document {
+            var d = Document()
+            for (i, f) in index.fields.enumerated() {
+                d.append(f.path.dotted, bound.flatMap { $0.isEmpty ? nil : Array($0)[i].value } ?? ((low == f.ascending) ? .minKey : .maxKey))
+            }
+            return d
+        }
+        let printed: Document = ["startKey": .document(shown(query.min, low: true)), "startKeyInclusive": true,
+                                 "endKey": .document(shown(query.max, low: false)), "endKeyInclusive": false]
+        let scan = IndexScanStage(snapshot: snapshot, index: index, ranges: [range], printedBounds: printed, forward: true,
+                                  overRecords: overRecords, emitKeys: query.wantsIndexKeys)
+        return withSort(FetchStage(child: scan, snapshot: snapshot, store: entry.recordStore, filter: query.filter,
+                                   deduplicate: index.isMultikey))
+    }
+
     /// The stage tree of a candidate (with SORT when the access path does not order).
     func build(_ c: Candidate) -> PlanStage {
         switch c {
@@ -350,7 +414,8 @@ struct PlanBuilder {
                 return .string(PlanBuilder.reverseInterval(s))
             })) })
         }
-        return IndexScanStage(snapshot: snapshot, index: index, ranges: ranges, printedBounds: shown, forward: forward)
+        return IndexScanStage(snapshot: snapshot, index: index, ranges: ranges, printedBounds: shown, forward: forward,
+                              emitKeys: query.wantsIndexKeys)
     }
 
     /// `[a, b)` read backwards is `(b, a]`.

@@ -34,17 +34,15 @@ enum FindCommand {
     static func request(_ r: CommandRequest) throws(FolioError) -> FindRequest {
         if let limit = try r.int("limit"), limit < 0 { throw FolioError(.badValue, "BSON field 'limit' value must be >= 0, actual value '\(limit)'") }
         if let skip = try r.int("skip"), skip < 0 { throw FolioError(.badValue, "BSON field 'skip' value must be >= 0, actual value '\(skip)'") }
-        // Options Folio does not implement yet answer with an error rather than being ignored.
-        for option in ["min", "max"] where (try r.document(option)).map({ !$0.isEmpty }) ?? false {
-            throw FolioError(.commandNotSupported, "find with '\(option)' is not supported by Folio yet")
-        }
-        for option in ["returnKey", "showRecordId"] where r.bool(option) == true {
-            throw FolioError(.commandNotSupported, "find with '\(option)' is not supported by Folio yet")
-        }
-        return FindRequest(filter: try r.document("filter") ?? Document(), sort: try r.document("sort"),
-                           projection: try r.document("projection"), skip: try r.int("skip") ?? 0,
-                           limit: try r.int("limit") ?? 0, allowDiskUse: r.bool("allowDiskUse") ?? true,
-                           constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(), hint: WriteReply.hint(r.body["hint"]))
+        var request = FindRequest(filter: try r.document("filter") ?? Document(), sort: try r.document("sort"),
+                                  projection: try r.document("projection"), skip: try r.int("skip") ?? 0,
+                                  limit: try r.int("limit") ?? 0, allowDiskUse: r.bool("allowDiskUse") ?? true,
+                                  constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(), hint: WriteReply.hint(r.body["hint"]))
+        request.min = try r.document("min")
+        request.max = try r.document("max")
+        request.returnKey = r.bool("returnKey") ?? false
+        request.showRecordId = r.bool("showRecordId") ?? false
+        return request
     }
 
     /// The first batch of a new cursor; the cursor is registered when results remain.
