@@ -60,6 +60,15 @@ public final class Engine: Sendable {
     /// Closes storage; later calls fail with ShutdownInProgress.
     public func close() { storage.close() }
 
+    /// Gives back memory caches hold while nothing is running (storage page caches, then
+    /// the allocator's free pages).
+    public func releaseIdleMemory() {
+        storage.releaseMemory()
+        #if os(Linux)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
+
     /// Bytes the data uses on disk.
     public var sizeOnDiskBytes: Int64 { storage.sizeOnDiskBytes() }
 
@@ -92,3 +101,9 @@ func folio<R>(_ body: () throws -> R) throws(FolioError) -> R {
         throw FolioError(.internalError, "\(error)")
     }
 }
+
+#if os(Linux)
+/// glibc's `malloc_trim` (declared in malloc.h, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif

@@ -16,12 +16,13 @@ final class GroupCommitter: Sendable {
     final class Request: @unchecked Sendable {
         // @unchecked: `result` is written by the leader before `done` is signalled and read by
         // the owner after waiting on it; the semaphore orders the two.
-        let work: (any StorageWriteTransaction) throws -> Void
+        /// Runs the request; `isolated` asks for a savepoint (other requests share the transaction).
+        let work: (any StorageWriteTransaction, _ isolated: Bool) throws -> Void
         let durable: Bool
         let done = DispatchSemaphore(value: 0)
         var failure: (any Error)?
 
-        init(durable: Bool, work: @escaping (any StorageWriteTransaction) throws -> Void) {
+        init(durable: Bool, work: @escaping (any StorageWriteTransaction, Bool) throws -> Void) {
             self.durable = durable
             self.work = work
         }
@@ -41,7 +42,9 @@ final class GroupCommitter: Sendable {
     /// the commit. `body`'s writes are atomic; if it throws, only its own writes are undone.
     func write<R>(durable: Bool, _ body: @escaping (any StorageWriteTransaction) throws -> R) throws -> R {
         var result: R?
-        let request = Request(durable: durable) { txn in result = try txn.atomically { try body(txn) } }
+        let request = Request(durable: durable) { txn, isolated in
+            result = isolated ? try txn.atomically { try body(txn) } : try body(txn)
+        }
         let lead = state.withLock { s -> Bool in
             s.pending.append(request)
             if s.leaderActive { return false }
@@ -69,8 +72,20 @@ final class GroupCommitter: Sendable {
     private func commitBatch(_ batch: [Request]) {
         do {
             let txn = try storage.beginWrite()
-            for r in batch {
-                do { try r.work(txn) } catch { r.failure = error }
+            if batch.count == 1 {
+                // Alone in the transaction: no savepoint; a failure rolls the whole thing back.
+                do {
+                    try batch[0].work(txn, false)
+                } catch {
+                    txn.rollback()
+                    batch[0].failure = error
+                    batch[0].done.signal()
+                    return
+                }
+            } else {
+                for r in batch {
+                    do { try r.work(txn, true) } catch { r.failure = error }
+                }
             }
             try txn.commit(durable: batch.contains { $0.durable })
         } catch {

@@ -164,3 +164,4 @@ public struct CommandDispatcher: Sendable {
         return out
     }
 }
+

@@ -12,6 +12,7 @@ import NIOPosix
 
 /// Splits the byte stream into whole messages, checking the length before buffering.
 final class MessageFramer: ByteToMessageDecoder {
+    init() {}
     typealias InboundOut = [UInt8]
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -158,6 +159,7 @@ public final class WireServer: Sendable {
     let channel: any Channel
     public let context: ServerContext
     let sweeper: SweepTimer
+    let idleSweeper: SweepTimer
 
     /// Binds and starts accepting connections.
     public static func start(context: ServerContext) throws -> WireServer {
@@ -191,7 +193,19 @@ public final class WireServer: Sendable {
             context.cursors.kill(sessions: context.sessions.expire())
         }
         timer.resume()
+        // Idle memory: after a quiet 5-second window (monitoring heartbeats aside) following
+        // activity, storage caches and free allocator pages are given back.
+        let idleTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.idle-memory"))
+        let activity = IdleWatch()
+        idleTimer.schedule(deadline: .now() + 5, repeating: 5)
+        idleTimer.setEventHandler {
+            if activity.shouldRelease(operations: context.operationCounter.load(ordering: .relaxed)) {
+                context.engine.releaseIdleMemory()
+            }
+        }
+        idleTimer.resume()
         sweeper = SweepTimer(timer)
+        idleSweeper = SweepTimer(idleTimer)
     }
 
     /// The port actually bound (useful with port 0).
@@ -200,6 +214,7 @@ public final class WireServer: Sendable {
     /// Stops accepting, closes connections, and closes storage.
     public func shutdown() {
         sweeper.timer.cancel()
+        idleSweeper.timer.cancel()
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
         context.engine.close()
@@ -213,4 +228,23 @@ public final class WireServer: Sendable {
 final class SweepTimer: @unchecked Sendable {
     let timer: any DispatchSourceTimer
     init(_ timer: any DispatchSourceTimer) { self.timer = timer }
+}
+
+/// Decides when the server has gone quiet: at most a few commands (heartbeats) in the last
+/// window, after a window with more.
+final class IdleWatch: Sendable {
+    struct State { var lastCount: Int64 = 0; var released = true }
+    let state = Mutex(State())
+    static let heartbeatAllowance: Int64 = 8
+
+    func shouldRelease(operations: Int64) -> Bool {
+        state.withLock { s in
+            let delta = operations - s.lastCount
+            s.lastCount = operations
+            if delta > IdleWatch.heartbeatAllowance { s.released = false; return false }
+            if s.released { return false }
+            s.released = true
+            return true
+        }
+    }
 }

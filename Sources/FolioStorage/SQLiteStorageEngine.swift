@@ -108,6 +108,15 @@ public final class SQLiteStorageEngine: StorageEngine {
         writerGate.signal()
     }
 
+    /// Drops the page caches of the writer and the pooled readers (they refill on demand).
+    public func releaseMemory() {
+        guard !isClosed.load(ordering: .acquiring) else { return }
+        writerGate.wait()
+        if !isClosed.load(ordering: .acquiring) { sqlite3_db_release_memory(writer.handle) }
+        writerGate.signal()
+        readers.withLock { pool in for c in pool { sqlite3_db_release_memory(c.handle) } }
+    }
+
     func checkOpen() throws(StorageError) {
         if isClosed.load(ordering: .acquiring) { throw .closed }
     }

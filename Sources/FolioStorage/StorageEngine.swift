@@ -135,5 +135,11 @@ public protocol StorageEngine: AnyObject, Sendable {
     func beginWrite() throws(StorageError) -> any StorageWriteTransaction
     /// Bytes used on disk (0 for memory).
     func sizeOnDiskBytes() -> Int64
+    /// Gives back cache memory that idle connections hold (called when the server is idle).
+    func releaseMemory()
     func close()
+}
+
+extension StorageEngine {
+    public func releaseMemory() {}
 }

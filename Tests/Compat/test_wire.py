@@ -94,3 +94,31 @@ def test_streaming_hello_sends_replies_until_closed(server):
             assert response_to == expected and flags & MORE_TO_COME
             assert reply["isWritablePrimary"] is True and reply["topologyVersion"] == first["topologyVersion"]
             expected = request_id
+
+
+def test_noop_benchmark_server_speaks_enough_for_the_driver(folio_binary):
+    """The wire benchmark's floor must keep working: pymongo inserts, finds and updates."""
+    import subprocess
+    import time
+    from conftest import free_port
+    port = free_port()
+    proc = subprocess.Popen([str(folio_binary), "noop-server", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=5000)
+        coll = client.bench.items
+        coll.insert_many([{"_id": i, "v": "x"} for i in range(250)])
+        coll.insert_one({"_id": 250, "v": "x"})
+        assert coll.update_one({"_id": 1}, {"$set": {"v": "y"}}).modified_count == 1
+        assert coll.find_one({"_id": 1}) is not None
+        assert len(list(coll.find({}))) == 251
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,151 @@
+import FolioBSON
+import FolioQuery
+import NIOCore
+import NIOPosix
+import Synchronization
+
+// The floor of the wire benchmark (`scripts/bench wire`): a server that frames and parses
+// messages like Folio, answers on the event loop itself and does no database work. It
+// presents the same topology as `folio serve` (a one-member replica set's primary, cluster
+// times on every reply) so a driver takes the same code paths against both. Inserted
+// documents are kept as raw bytes only so that finds return real documents of the same
+// size: `find` with a filter returns the namespace's first document, without one every
+// document, in batches.
+
+/// A wire server that answers every command without doing the work.
+public final class NoopWireServer: Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let channel: any Channel
+
+    public static func start(host: String, port: Int) throws -> NoopWireServer {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let state = NoopState(address: "\(host):\(port)")
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFramer()))
+                    try channel.pipeline.syncOperations.addHandler(NoopHandler(state: state))
+                }
+            }
+        let channel = try bootstrap.bind(host: host, port: port).wait()
+        return NoopWireServer(group: group, channel: channel)
+    }
+
+    init(group: MultiThreadedEventLoopGroup, channel: any Channel) {
+        self.group = group
+        self.channel = channel
+    }
+
+    public func wait() throws { try channel.closeFuture.wait() }
+}
+
+final class NoopState: Sendable {
+    struct Store {
+        var documents: [String: [BSON]] = [:]
+        var cursors: [Int64: (namespace: String, offset: Int)] = [:]
+        var nextCursor: Int64 = 1
+    }
+    let address: String
+    let store = Mutex(Store())
+    let processID = ObjectID()
+    init(address: String) { self.address = address }
+
+    func reply(_ body: Document) -> Document {
+        guard let name = body.fieldNames.first else { return ["ok": 0.0, "errmsg": "empty command"] }
+        let db = body["$db"]?.stringValue ?? "test"
+        var out = Document()
+        switch name {
+        case "hello", "isMaster", "ismaster":
+            out = [name == "hello" ? "isWritablePrimary" : "ismaster": true,
+                   "topologyVersion": ["processId": .objectID(processID), "counter": .int64(0)],
+                   "maxBsonObjectSize": .int32(Int32(Limits.maximumDocumentSizeBytes)),
+                   "maxMessageSizeBytes": .int32(Int32(Limits.maximumMessageSizeBytes)),
+                   "maxWriteBatchSize": .int32(Int32(Limits.maximumWriteBatchCount)),
+                   "localTime": .datetime(Int64(ObjectID.currentSeconds()) * 1000), "logicalSessionTimeoutMinutes": .int32(30),
+                   "connectionId": .int32(1), "minWireVersion": .int32(0), "maxWireVersion": .int32(25), "readOnly": false,
+                   "hosts": [.string(address)], "setName": "rs0", "setVersion": .int32(1), "secondary": false,
+                   "primary": .string(address), "me": .string(address),
+                   "electionId": .objectID(ObjectID(hex: "7fffffff0000000000000001")!)]
+        case "insert":
+            let docs = body["documents"]?.arrayValue ?? []
+            let ns = db + "." + (body["insert"]?.stringValue ?? "")
+            store.withLock { $0.documents[ns, default: []] += docs }
+            out = ["n": .int32(Int32(docs.count))]
+        case "update":
+            let n = Int32(body["updates"]?.arrayValue?.count ?? 0)
+            out = ["n": .int32(n), "nModified": .int32(n)]
+        case "delete":
+            out = ["n": .int32(Int32(body["deletes"]?.arrayValue?.count ?? 0))]
+        case "find":
+            let ns = db + "." + (body["find"]?.stringValue ?? "")
+            let filtered = !(body["filter"]?.documentValue?.isEmpty ?? true)
+            let limit = filtered ? 1 : Int(body["batchSize"]?.exactInt64 ?? 101)
+            out = batch(ns: ns, cursor: nil, offset: 0, count: limit, single: filtered, first: true)
+        case "getMore":
+            let id = body["getMore"]?.exactInt64 ?? 0
+            guard let c = store.withLock({ $0.cursors[id] }) else {
+                return ["ok": 0.0, "errmsg": .string("cursor id \(id) not found"), "code": .int32(43), "codeName": "CursorNotFound"]
+            }
+            out = batch(ns: c.namespace, cursor: id, offset: c.offset, count: Int(body["batchSize"]?.exactInt64 ?? Int64(Int.max)),
+                        single: false, first: false)
+        default:
+            break
+        }
+        out.append("ok", 1.0)
+        let t = Timestamp(seconds: UInt32(ObjectID.currentSeconds()), increment: 1)
+        out.append("$clusterTime", ["clusterTime": .timestamp(t),
+                                    "signature": ["hash": .binary(Binary(data: [UInt8](repeating: 0, count: 20))), "keyId": .int64(0)]])
+        out.append("operationTime", .timestamp(t))
+        return out
+    }
+
+    func batch(ns: String, cursor: Int64?, offset: Int, count: Int, single: Bool, first: Bool) -> Document {
+        store.withLock { s in
+            let all = s.documents[ns] ?? []
+            // Counted, not sized: the benchmark's batches stay far below 16 MiB.
+            let end = min(all.count, offset + min(count, all.count - offset))
+            var id: Int64 = 0
+            if !single && end < all.count {
+                id = cursor ?? s.nextCursor
+                if cursor == nil { s.nextCursor += 1 }
+                s.cursors[id] = (ns, end)
+            } else if let cursor {
+                s.cursors[cursor] = nil
+            }
+            return ["cursor": ["id": .int64(id), "ns": .string(ns), (first ? "firstBatch" : "nextBatch"): .array(Array(all[offset..<end]))]]
+        }
+    }
+}
+
+final class NoopHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = [UInt8]
+    typealias OutboundOut = ByteBuffer
+    let state: NoopState
+    init(state: NoopState) { self.state = state }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let (header, message) = try? WireCodec.parse(unwrapInboundIn(data)) else {
+            context.close(promise: nil)
+            return
+        }
+        let reply: [UInt8]
+        switch message {
+        case .message(let msg):
+            let body = state.reply(msg.body)
+            if msg.moreToCome { return }
+            reply = WireCodec.messageReply(requestID: ReplyIDs.next(), responseTo: header.requestID, body: body)
+        case .query(let q):
+            var query = q.query
+            if case .document(let inner)? = query["$query"] { query = inner }
+            reply = WireCodec.queryReply(requestID: ReplyIDs.next(), responseTo: header.requestID, document: state.reply(query))
+        }
+        var buffer = context.channel.allocator.buffer(capacity: reply.count)
+        buffer.writeBytes(reply)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
