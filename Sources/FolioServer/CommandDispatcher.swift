@@ -164,4 +164,3 @@ public struct CommandDispatcher: Sendable {
         return out
     }
 }
-

@@ -48,10 +48,15 @@ public final class SQLiteStorageEngine: StorageEngine {
     static let walTruncateBytes = 64 << 20
     /// Reader connections kept idle; more are opened under load and closed when returned.
     static let idleReaderLimit = 8
+    /// Process-wide SQLite settings, applied once before the first connection: memory
+    /// statistics off (they take a global mutex on every SQLite allocation). A no-op when
+    /// SQLite was already initialized by someone else in the process.
+    static let libraryConfigured: Void = { _ = folio_sqlite_disable_memstatus() }()
 
     /// Opens (creating if needed) the data directory.
     /// - Throws: `.locked` when another process uses it, `.io` for file-system errors.
     public init(directory: String) throws(StorageError) {
+        _ = SQLiteStorageEngine.libraryConfigured
         self.directory = directory
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
             throw .io("cannot create data directory \(directory): \(String(cString: strerror(errno)))")

@@ -119,7 +119,7 @@ extension Engine {
     func buildIndex(_ index: inout IndexDescriptor, _ entry: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
         // Only the top-level fields the key paths start with are decoded (the whole document
         // when a partial filter needs it).
-        let tops = Array(Set(index.fields.map { $0.path.components[0] }))
+        let tops = Array(Set(index.fields.map { $0.path.components[0] })).map { ($0, Array($0.utf8)) }
         var run: [BuildEntry] = []
         var runs = 0
         var failure: (any Error)?
@@ -150,13 +150,15 @@ extension Engine {
             try chunks.visitNext(txn) { keyBytes, valueBytes in
                 do {
                     let recordKey = Array(keyBytes)
-                    let raw = RawDocument(trusted: Array(valueBytes))
                     var document: Document
                     if built.partialExpression != nil {
-                        document = raw.document()
+                        document = RawDocument(trusted: Array(valueBytes)).document()
                     } else {
+                        // Only the indexed fields' bytes are copied out of the borrowed row.
                         document = Document()
-                        for name in tops { if let v = raw.lookup(name)?.bson { document.append(name, v) } }
+                        for (name, utf8) in tops {
+                            if let v = utf8.withUnsafeBufferPointer({ rawTopLevelValue(valueBytes, key: $0) }) { document.append(name, v) }
+                        }
                     }
                     let keys = try built.keys(for: document)
                     if keys.isMultikey { built.isMultikey = true }
