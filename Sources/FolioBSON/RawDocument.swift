@@ -233,13 +233,11 @@ public func rawLookup(_ base: UnsafePointer<UInt8>, start: Int, end: Int, key k:
     return nil
 }
 
-/// The value of a top-level field of a validated document held in borrowed bytes, copying
-/// only that value's bytes (nil when the field is absent).
+/// The value of a top-level field of a validated document held in borrowed bytes, decoded
+/// straight from them (nil when the field is absent).
 public func rawTopLevelValue(_ document: UnsafeBufferPointer<UInt8>, key: UnsafeBufferPointer<UInt8>) -> BSON? {
     guard let base = document.baseAddress, document.count >= 5,
           let (typeByte, offset) = rawLookup(base, start: 0, end: document.count - 1, key: key),
           let type = BSONType(rawValue: typeByte) else { return nil }
-    let length = rawValueLength(typeByte: typeByte, base, offset)
-    let bytes = Array(UnsafeBufferPointer(start: base + offset, count: length))
-    return RawValue(type: type, storage: bytes, offset: 0, length: length).bson
+    return BSONDecoding.decodeValue(type, document, offset)
 }

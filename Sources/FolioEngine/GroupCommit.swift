@@ -72,22 +72,17 @@ final class GroupCommitter: Sendable {
     private func commitBatch(_ batch: [Request]) {
         do {
             let txn = try storage.beginWrite()
-            if batch.count == 1 {
-                // Alone in the transaction: no savepoint; a failure rolls the whole thing back.
-                do {
-                    try batch[0].work(txn, false)
-                } catch {
-                    txn.rollback()
-                    batch[0].failure = error
-                    batch[0].done.signal()
-                    return
-                }
-            } else {
-                for r in batch {
-                    do { try r.work(txn, true) } catch { r.failure = error }
-                }
+            // A request alone in the transaction needs no savepoint: its failure rolls the
+            // whole transaction back instead.
+            let alone = batch.count == 1
+            for r in batch {
+                do { try r.work(txn, !alone) } catch { r.failure = error }
             }
-            try txn.commit(durable: batch.contains { $0.durable })
+            if alone && batch[0].failure != nil {
+                txn.rollback()
+            } else {
+                try txn.commit(durable: batch.contains { $0.durable })
+            }
         } catch {
             let failure: any Error = (error as? StorageError)?.folioError ?? error
             for r in batch where r.failure == nil { r.failure = failure }

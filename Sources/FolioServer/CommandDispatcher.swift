@@ -80,7 +80,7 @@ public struct CommandDispatcher: Sendable {
     static let table: [String: CommandHandler] = {
         var t: [String: CommandHandler] = [:]
         for (names, handler) in [
-            (["hello", "isMaster", "ismaster"], HelloCommand.run),
+            (Array(HelloCommand.names), HelloCommand.run),
             (["ping"], AdminCommands.ping),
             (["buildInfo", "buildinfo"], AdminCommands.buildInfo),
             (["getParameter"], AdminCommands.getParameter),
@@ -156,8 +156,12 @@ public struct CommandDispatcher: Sendable {
 
     /// Replica-set members add `$clusterTime` and `operationTime` to every reply.
     func withClusterTime(_ d: Document) -> Document {
+        CommandDispatcher.withClusterTime(d, context.clusterTime())
+    }
+
+    /// `d` followed by `$clusterTime` (with an all-zero signature) and `operationTime` at `t`.
+    static func withClusterTime(_ d: Document, _ t: Timestamp) -> Document {
         var out = d
-        let t = context.clusterTime()
         out.append("$clusterTime", ["clusterTime": .timestamp(t),
                                     "signature": ["hash": .binary(Binary(data: [UInt8](repeating: 0, count: 20))), "keyId": .int64(0)]])
         out.append("operationTime", .timestamp(t))

@@ -58,17 +58,9 @@ final class NoopState: Sendable {
         let db = body["$db"]?.stringValue ?? "test"
         var out = Document()
         switch name {
-        case "hello", "isMaster", "ismaster":
-            out = [name == "hello" ? "isWritablePrimary" : "ismaster": true,
-                   "topologyVersion": ["processId": .objectID(processID), "counter": .int64(0)],
-                   "maxBsonObjectSize": .int32(Int32(Limits.maximumDocumentSizeBytes)),
-                   "maxMessageSizeBytes": .int32(Int32(Limits.maximumMessageSizeBytes)),
-                   "maxWriteBatchSize": .int32(Int32(Limits.maximumWriteBatchCount)),
-                   "localTime": .datetime(Int64(ObjectID.currentSeconds()) * 1000), "logicalSessionTimeoutMinutes": .int32(30),
-                   "connectionId": .int32(1), "minWireVersion": .int32(0), "maxWireVersion": .int32(25), "readOnly": false,
-                   "hosts": [.string(address)], "setName": "rs0", "setVersion": .int32(1), "secondary": false,
-                   "primary": .string(address), "me": .string(address),
-                   "electionId": .objectID(ObjectID(hex: "7fffffff0000000000000001")!)]
+        case let hello where HelloCommand.names.contains(hello):
+            out = HelloCommand.reply(command: hello, body: body, processID: processID, connectionID: 1, address: address,
+                                     setName: ServerConfiguration.defaultReplicaSetName, opTime: time())
         case "insert":
             let docs = body["documents"]?.arrayValue ?? []
             let ns = db + "." + (body["insert"]?.stringValue ?? "")
@@ -95,18 +87,16 @@ final class NoopState: Sendable {
             break
         }
         out.append("ok", 1.0)
-        let t = Timestamp(seconds: UInt32(ObjectID.currentSeconds()), increment: 1)
-        out.append("$clusterTime", ["clusterTime": .timestamp(t),
-                                    "signature": ["hash": .binary(Binary(data: [UInt8](repeating: 0, count: 20))), "keyId": .int64(0)]])
-        out.append("operationTime", .timestamp(t))
-        return out
+        return CommandDispatcher.withClusterTime(out, time())
     }
+
+    func time() -> Timestamp { Timestamp(seconds: UInt32(ObjectID.currentSeconds()), increment: 1) }
 
     func batch(ns: String, cursor: Int64?, offset: Int, count: Int, single: Bool, first: Bool) -> Document {
         store.withLock { s in
             let all = s.documents[ns] ?? []
             // Counted, not sized: the benchmark's batches stay far below 16 MiB.
-            let end = min(all.count, offset + min(count, all.count - offset))
+            let end = offset + min(count, all.count - offset)
             var id: Int64 = 0
             if !single && end < all.count {
                 id = cursor ?? s.nextCursor

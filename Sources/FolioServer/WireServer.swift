@@ -85,7 +85,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                        dispatcher: CommandDispatcher, connection: ConnectionInfo, queue: DispatchQueue,
                        channel: any Channel) {
         let name = msg.body.fieldNames.first
-        let isHello = name.map { ["hello", "isMaster", "ismaster"].contains($0) } ?? false
+        let isHello = name.map(HelloCommand.names.contains) ?? false
         if isHello, !msg.moreToCome, msg.body["topologyVersion"] != nil, let wait = msg.body["maxAwaitTimeMS"]?.exactInt64 {
             // Awaitable hello: the topology never changes here, so answer when the wait ends.
             let delay = max(0, min(wait, 60_000))
@@ -141,7 +141,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         var query = q.query
         if case .document(let inner)? = query["$query"] { query = inner }
         guard q.collection.hasSuffix(".$cmd"), let name = query.fieldNames.first,
-              ["hello", "isMaster", "ismaster"].contains(name) else {
+              HelloCommand.names.contains(name) else {
             return FolioError(.unsupportedOpQueryCommand, "Unsupported OP_QUERY command: \(query.fieldNames.first ?? ""). The client driver may require an upgrade.").replyFields
         }
         query["$db"] = .string(String(q.collection.dropLast(5)))

@@ -354,35 +354,32 @@ struct PlanBuilder {
             overRecords = true
         }
         let paths = index.fields.map(\.path.dotted)
-        for bound in [query.min, query.max] {
-            if let bound, !bound.isEmpty, bound.map(\.key) != paths {
+        let min = query.min.flatMap { $0.isEmpty ? nil : $0 }, max = query.max.flatMap { $0.isEmpty ? nil : $0 }
+        for bound in [min, max] {
+            if let bound, bound.map(\.key) != paths {
                 throw FolioError(ErrorCode(rawValue: 51174), "The index chosen is not compatible with min/max")
             }
         }
-        func encode(_ bound: Document?, low: Bool) -> [UInt8] {
+        // MongoDB "finishes" an absent bound with MinKey/MaxKey in each field's direction.
+        func finished(_ bound: Document?, low: Bool) -> Document {
+            if let bound { return bound }
+            var d = Document()
+            for f in index.fields { d.append(f.path.dotted, (low == f.ascending) ? .minKey : .maxKey) }
+            return d
+        }
+        let start = finished(min, low: true), end = finished(max, low: false)
+        func encode(_ bound: Document) -> [UInt8] {
             var out: [UInt8] = []
-            for (i, f) in index.fields.enumerated() {
-                // An absent bound is MinKey/MaxKey in the index's direction.
-                let v = bound.flatMap { $0.isEmpty ? nil : Array($0)[i].value } ?? ((low == f.ascending) ? .minKey : .maxKey)
-                out += IndexBounds.directed(KeyString.encode(v), f.ascending)
-            }
+            for (f, v) in zip(index.fields, bound.map(\.value)) { out += IndexBounds.directed(KeyString.encode(v), f.ascending) }
             return out
         }
-        let lower = encode(query.min, low: true), upper = encode(query.max, low: false)
+        let lower = encode(start), upper = encode(end)
         if compareKeys(lower, upper) >= 0 {
             throw FolioError(ErrorCode(rawValue: 51175), "The value provided for min() does not come before the value provided for max() in the hinted index")
         }
-        let range = KeyRange(lower: query.min?.isEmpty ?? true ? nil : lower, lowerInclusive: true,
-                             upper: query.max?.isEmpty ?? true ? nil : upper, upperInclusive: false)
-        func shown(_ bound: Document?, low: Bool) -> Document {
-            var d = Document()
-            for (i, f) in index.fields.enumerated() {
-                d.append(f.path.dotted, bound.flatMap { $0.isEmpty ? nil : Array($0)[i].value } ?? ((low == f.ascending) ? .minKey : .maxKey))
-            }
-            return d
-        }
-        let printed: Document = ["startKey": .document(shown(query.min, low: true)), "startKeyInclusive": true,
-                                 "endKey": .document(shown(query.max, low: false)), "endKeyInclusive": false]
+        let range = KeyRange(lower: min == nil ? nil : lower, lowerInclusive: true, upper: max == nil ? nil : upper, upperInclusive: false)
+        let printed: Document = ["startKey": .document(start), "startKeyInclusive": true,
+                                 "endKey": .document(end), "endKeyInclusive": false]
         let scan = IndexScanStage(snapshot: snapshot, index: index, ranges: [range], printedBounds: printed, forward: true,
                                   overRecords: overRecords, emitKeys: query.wantsIndexKeys)
         return withSort(FetchStage(child: scan, snapshot: snapshot, store: entry.recordStore, filter: query.filter,

@@ -5,37 +5,48 @@ import FolioQuery
 /// `hello` / `isMaster` / `ismaster`: the primary of a one-member replica set, MongoDB 8.0
 /// (maxWireVersion 25), with the field types drivers read strictly (int32 sizes, booleans).
 enum HelloCommand {
+    /// The command's three spellings.
+    static let names: Set<String> = ["hello", "isMaster", "ismaster"]
+
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let c = r.context
+        return reply(command: r.name, body: r.body, processID: c.processID, connectionID: r.connection.id,
+                     address: c.advertisedAddress, setName: c.configuration.replicaSetName, opTime: c.clusterTime())
+    }
+
+    /// The reply fields (without `ok`); shared with the wire benchmark's no-op server so a
+    /// driver sees the same topology from both.
+    static func reply(command: String, body: Document, processID: ObjectID, connectionID: Int32, address: String,
+                      setName: String, opTime: Timestamp) -> Document {
         var d = Document()
-        if r.body["helloOk"]?.isTruthy == true { d.append("helloOk", true) }
-        d.append(r.name == "hello" ? "isWritablePrimary" : "ismaster", true)
-        d.append("topologyVersion", ["processId": .objectID(c.processID), "counter": .int64(0)])
+        if body["helloOk"]?.isTruthy == true { d.append("helloOk", true) }
+        d.append(command == "hello" ? "isWritablePrimary" : "ismaster", true)
+        d.append("topologyVersion", ["processId": .objectID(processID), "counter": .int64(0)])
         d.append("maxBsonObjectSize", .int32(Int32(Limits.maximumDocumentSizeBytes)))
         d.append("maxMessageSizeBytes", .int32(Int32(Limits.maximumMessageSizeBytes)))
         d.append("maxWriteBatchSize", .int32(Int32(Limits.maximumWriteBatchCount)))
         d.append("localTime", .datetime(Int64(ObjectID.currentSeconds()) * 1000))
         d.append("logicalSessionTimeoutMinutes", .int32(30))
-        d.append("connectionId", .int32(r.connection.id))
+        d.append("connectionId", .int32(connectionID))
         d.append("minWireVersion", .int32(0))
         d.append("maxWireVersion", .int32(25))
         d.append("readOnly", false)
         // Compression: the client's offers Folio supports, in the client's order.
-        if case .array(let offered)? = r.body["compression"] {
+        if case .array(let offered)? = body["compression"] {
             let agreed = offered.compactMap(\.stringValue).filter { WireCodec.Compressor.supported[$0] != nil }
             if !agreed.isEmpty { d.append("compression", .array(agreed.map(BSON.string))) }
         }
-        d.append("hosts", [.string(c.advertisedAddress)])
-        d.append("setName", .string(c.configuration.replicaSetName))
+        d.append("hosts", [.string(address)])
+        d.append("setName", .string(setName))
         d.append("setVersion", .int32(1))
         d.append("secondary", false)
-        d.append("primary", .string(c.advertisedAddress))
-        d.append("me", .string(c.advertisedAddress))
+        d.append("primary", .string(address))
+        d.append("me", .string(address))
         d.append("electionId", .objectID(ObjectID(hex: "7fffffff0000000000000001")!))
         let now = Int64(ObjectID.currentSeconds()) * 1000
-        let opTime: Document = ["ts": .timestamp(c.clusterTime()), "t": .int64(1)]
-        d.append("lastWrite", ["opTime": .document(opTime), "lastWriteDate": .datetime(now),
-                               "majorityOpTime": .document(opTime), "majorityWriteDate": .datetime(now)])
+        let op: Document = ["ts": .timestamp(opTime), "t": .int64(1)]
+        d.append("lastWrite", ["opTime": .document(op), "lastWriteDate": .datetime(now),
+                               "majorityOpTime": .document(op), "majorityWriteDate": .datetime(now)])
         return d
     }
 }
