@@ -13,7 +13,10 @@ public struct CollectionEntry: Sendable, Equatable {
     /// The collection's UUID (16 bytes), as listCollections reports it.
     public var uuid: [UInt8]
     /// The options given to `create` (capped, validator, ...), as MongoDB echoes them.
-    public var options: Document
+    /// Set through `setOptions` so the compiled validator follows.
+    public private(set) var options: Document
+    /// The compiled `validator` of the options (nil: writes are not validated).
+    public private(set) var validator: DocumentValidator?
     /// Secondary indexes (the `_id_` index is the record store itself).
     public var indexes: [IndexDescriptor]
 
@@ -38,11 +41,22 @@ public struct CollectionEntry: Sendable, Equatable {
          "options": .document(options), "indexes": .array(indexes.map { .document($0.catalogDocument) })]
     }
 
-    init(namespace: Namespace, uuid: [UInt8], options: Document, indexes: [IndexDescriptor] = []) {
+    init(namespace: Namespace, uuid: [UInt8], options: Document, indexes: [IndexDescriptor] = []) throws(FolioError) {
         self.namespace = namespace
         self.uuid = uuid
         self.options = options
         self.indexes = indexes
+        self.validator = try DocumentValidator(options: options)
+    }
+
+    /// Replaces the options, compiling their validator.
+    mutating func setOptions(_ options: Document, command: String) throws(FolioError) {
+        validator = try DocumentValidator(options: options, command: command)
+        self.options = options
+    }
+
+    public static func == (a: CollectionEntry, b: CollectionEntry) -> Bool {
+        a.namespace == b.namespace && a.uuid == b.uuid && a.options == b.options && a.indexes == b.indexes
     }
 
     init(document d: Document) throws(FolioError) {

@@ -43,7 +43,7 @@ extension Engine {
 
     /// Creates the collection inside a write transaction (also used implicitly by writes).
     func create(_ ns: Namespace, options: Document, in txn: any StorageWriteTransaction) throws {
-        let entry = CollectionEntry(namespace: ns, uuid: CollectionEntry.newUUID(), options: options)
+        let entry = try CollectionEntry(namespace: ns, uuid: CollectionEntry.newUUID(), options: options)
         try txn.createStore(entry.recordStore)
         try txn.put(Engine.catalogStore, CollectionEntry.key(ns), entry.document.bsonBytes())
         // The in-memory catalog follows the transaction: if it rolls back, it is reloaded.
@@ -114,5 +114,83 @@ extension Engine {
             defer { s.close() }
             return try s.count(e.recordStore)
         }
+    }
+}
+
+extension Engine {
+    /// collMod: changes the collection's validation options (`validator`, `validationLevel`,
+    /// `validationAction`) and an index's `hidden` / `expireAfterSeconds` (`index: {name or
+    /// keyPattern, ...}`). Returns the reply fields (`hidden_old`/`hidden_new`,
+    /// `expireAfterSeconds_old`/`_new` when an index changed).
+    /// - Throws: 26 NamespaceNotFound, 27 IndexNotFound, 72 InvalidOptions, 14/2 for bad values,
+    ///   and the validator's parse errors.
+    public func modifyCollection(_ ns: Namespace, _ changes: Document) throws(FolioError) -> Document {
+        try folio {
+            try committer.write(durable: true) { txn -> Document in
+                guard var entry = self.entry(ns) else { throw FolioError(.namespaceNotFound, "ns does not exist") }
+                var reply = Document()
+                var options = entry.options
+                for key in ["validator", "validationLevel", "validationAction"] {
+                    if let v = changes[key] { options[key] = v }
+                }
+                if options != entry.options { try entry.setOptions(options, command: "collMod") }
+                if let spec = changes["index"] {
+                    guard case .document(let spec) = spec else {
+                        throw FolioError(.typeMismatch, "BSON field 'collMod.index' is the wrong type '\(spec.type.alias)', expected type 'object'")
+                    }
+                    reply = try Engine.modifyIndex(&entry, spec)
+                    self.planCache.invalidate(ns)
+                }
+                try self.saveEntry(entry, txn)
+                return reply
+            }
+        }
+    }
+
+    static func modifyIndex(_ entry: inout CollectionEntry, _ spec: Document) throws(FolioError) -> Document {
+        let position: Int?
+        switch (spec["name"], spec["keyPattern"]) {
+        case (.string(let name)?, nil):
+            position = entry.indexes.firstIndex { $0.name == name }
+            if position == nil { throw FolioError(.indexNotFound, "cannot find index \(name) for ns \(entry.namespace)") }
+        case (nil, .document(let pattern)?):
+            position = entry.indexes.firstIndex { $0.keyPattern == pattern }
+            if position == nil { throw FolioError(.indexNotFound, "cannot find index \(ShellFormat.value(.document(pattern))) for ns \(entry.namespace)") }
+        default:
+            throw FolioError(.invalidOptions, "must specify either index name or key pattern")
+        }
+        var index = entry.indexes[position!]
+        var reply = Document()
+        let changes = spec.filter { $0.key != "name" && $0.key != "keyPattern" }
+        if changes.isEmpty { throw FolioError(.invalidOptions, "no expireAfterSeconds or hidden field") }
+        for (k, v) in changes {
+            switch k {
+            case "hidden":
+                guard v.type == .bool else { throw FolioError(.typeMismatch, "BSON field 'collMod.index.hidden' is the wrong type '\(v.type.alias)', expected type 'bool'") }
+                if v.isTruthy != index.hidden {
+                    reply.append("hidden_old", .bool(index.hidden))
+                    reply.append("hidden_new", v)
+                    index.hidden = v.isTruthy
+                    if index.hidden { index.options["hidden"] = true } else { index.options.removeValue(forKey: "hidden") }
+                }
+            case "expireAfterSeconds":
+                guard let old = index.expireAfterSeconds else {
+                    throw FolioError(.invalidOptions, "no expireAfterSeconds field to update")
+                }
+                guard let seconds = v.exactInt64, seconds >= 0 else {
+                    throw FolioError(.invalidOptions, "TTL index 'expireAfterSeconds' option must be a non-negative whole number")
+                }
+                if BSON.compare(old, v) != 0 {
+                    reply.append("expireAfterSeconds_old", old)
+                    reply.append("expireAfterSeconds_new", v)
+                    index.expireAfterSeconds = v
+                    index.options["expireAfterSeconds"] = v
+                }
+            default:
+                throw FolioError(ErrorCode(rawValue: 40415), "BSON field 'collMod.index.\(k)' is an unknown field.")
+            }
+        }
+        entry.indexes[position!] = index
+        return reply
     }
 }

@@ -99,11 +99,12 @@ extension Engine {
                 // itself; with them, a savepoint undoes the record if an index refuses it (a
                 // unique violation). Indexes cannot appear in the middle of this batch.
                 let indexed = self.entry(ns)?.indexes.isEmpty == false
+                let validate = !options.bypassDocumentValidation
                 for (i, document) in documents.enumerated() {
                     do {
                         let id = try indexed
-                            ? txn.atomically { try self.insertOne(ns, document, txn) }
-                            : self.insertOne(ns, document, txn)
+                            ? txn.atomically { try self.insertOne(ns, document, txn, validate: validate) }
+                            : self.insertOne(ns, document, txn, validate: validate)
                         result.insertedCount += 1
                         result.insertedIDs[i] = id
                     } catch {
@@ -122,8 +123,9 @@ extension Engine {
         return FolioError(.internalError, "\(error)")
     }
 
-    /// Puts `_id` first (generating one), validates, and stores one document.
-    func insertOne(_ ns: Namespace, _ document: Document, _ txn: any StorageWriteTransaction) throws -> BSON {
+    /// Puts `_id` first (generating one), validates (the insert rules, and the collection's
+    /// validator when `validate` is set), and stores one document.
+    func insertOne(_ ns: Namespace, _ document: Document, _ txn: any StorageWriteTransaction, validate: Bool) throws -> BSON {
         var d = document
         if let i = d.index(forKey: "_id") {
             if i != 0 {
@@ -137,6 +139,7 @@ extension Engine {
         let bytes = d.bsonBytes()
         try InsertValidation.validate(d, encodedSize: bytes.count)
         let entry = try entryForWrite(ns, in: txn)
+        if validate, let validator = entry.validator { _ = try validator.check(d, previous: nil) }
         try storeNew(entry, d, bytes, txn)
         return d["_id"]!
     }
@@ -158,7 +161,7 @@ extension Engine {
                 var result = UpdateResult()
                 for (i, statement) in statements.enumerated() {
                     do {
-                        let r = try txn.atomically { try self.updateOne(ns, statement, txn) }
+                        let r = try txn.atomically { try self.updateOne(ns, statement, txn, validate: !options.bypassDocumentValidation) }
                         result.matched += r.matched
                         result.modified += r.modified
                         if let id = r.upsertedID { result.upserted.append((i, id)) }
@@ -181,8 +184,9 @@ extension Engine {
         var after: Document?
     }
 
-    /// Applies one update statement inside a write transaction.
-    func updateOne(_ ns: Namespace, _ s: UpdateStatement, _ txn: any StorageWriteTransaction) throws -> StatementOutcome {
+    /// Applies one update statement inside a write transaction; with `validate`, each new
+    /// version must pass the collection's validator.
+    func updateOne(_ ns: Namespace, _ s: UpdateStatement, _ txn: any StorageWriteTransaction, validate: Bool) throws -> StatementOutcome {
         let spec = try UpdateSpec(parsing: s.update, constants: s.constants)
         if s.multi && spec.isReplacement {
             throw FolioError(.failedToParse, "multi update is not supported for replacement-style update")
@@ -203,6 +207,7 @@ extension Engine {
                         throw FolioError(.location17419, "Resulting document after update is larger than \(Limits.maximumDocumentSizeBytes)")
                     }
                     if spec.isReplacement { try InsertValidation.validate(after, encodedSize: bytes.count) }
+                    if validate, let validator = entry.validator { _ = try validator.check(after, previous: before) }
                     try txn.put(entry.recordStore, key, bytes)
                     try indexUpdated(self.entry(ns) ?? entry, before: before, after: after, key, txn)
                     outcome.modified += 1
@@ -217,7 +222,7 @@ extension Engine {
             var upsertContext = context
             upsertContext.isUpsertInsert = true
             try spec.apply(to: &seed, context: upsertContext)
-            let id = try insertOne(ns, seed, txn)
+            let id = try insertOne(ns, seed, txn, validate: validate)
             outcome.upsertedID = id
             outcome.after = try entry(ns).flatMap { e in try txn.get(e.recordStore, KeyString.encode(id)) }.map { RawDocument(trusted: $0).document() }
         }
@@ -267,6 +272,8 @@ public struct FindAndModifyRequest: Sendable {
     public var constants: [String: BSON]
     /// `hint`: the index the targeting query must use.
     public var hint: BSON?
+    /// `bypassDocumentValidation`.
+    public var bypassDocumentValidation = false
 
     public init(filter: Document = Document(), sort: Document? = nil, remove: Bool = false, update: BSON? = nil,
                 returnNew: Bool = false, fields: Document? = nil, upsert: Bool = false, arrayFilters: [BSON]? = nil,
@@ -313,7 +320,7 @@ extension Engine {
                 }
                 let statement = UpdateStatement(filter: r.filter, update: r.update!, upsert: r.upsert, multi: false,
                                                 arrayFilters: r.arrayFilters, sort: r.sort, constants: r.constants, hint: r.hint)
-                let o = try self.updateOne(ns, statement, txn)
+                let o = try self.updateOne(ns, statement, txn, validate: !r.bypassDocumentValidation)
                 let chosen = r.returnNew ? o.after : (o.upsertedID == nil ? o.before : nil)
                 return FindAndModifyResult(matched: o.matched + (o.upsertedID == nil ? 0 : 1), updatedExisting: o.matched > 0,
                                            upsertedID: o.upsertedID,

@@ -94,120 +94,226 @@ public final class JSONSchema: Sendable {
     /// Whether a document satisfies the schema.
     public func validate(_ document: Document) -> Bool { accepts(.document(document)) }
 
-    func typeMatches(_ value: BSON) -> Bool {
-        func check(_ spec: BSON?, json: Bool) -> Bool {
-            guard let spec else { return true }
-            let names: [String]
-            switch spec {
-            case .string(let s): names = [s]
-            case .array(let a): names = a.compactMap(\.stringValue)
-            default: return false
-            }
-            return names.contains { name in
-                if json {
-                    switch name {
-                    case "object": return value.type == .document
-                    case "array": return value.type == .array
-                    case "number": return value.isNumber
-                    case "boolean": return value.type == .bool
-                    case "string": return value.type == .string
-                    case "null": return value.type == .null
-                    default: return false
-                    }
-                }
-                if name == "number" { return value.isNumber }
-                return BSONType(alias: name) == value.type
-            }
-        }
-        return check(rules["type"], json: true) && check(rules["bsonType"], json: false)
+    func accepts(_ value: BSON) -> Bool {
+        var fastPath: [Document]? = nil
+        return evaluate(value, &fastPath)
     }
 
-    func accepts(_ value: BSON) -> Bool {
-        guard typeMatches(value) else { return false }
-        if case .array(let options)? = rules["enum"], !options.contains(where: { BSON.compare($0, value) == 0 && $0.type.canonicalRank == value.type.canonicalRank }) {
+    /// The rules `value` breaks, each described as MongoDB's document-validation errors do
+    /// (`operatorName`, `specifiedAs`, `reason`, `consideredValue`, ...).
+    public func explain(_ value: BSON) -> [Document] {
+        var errors: [Document]? = []
+        _ = evaluate(value, &errors)
+        return errors ?? []
+    }
+
+    /// Checks every rule against `value`. With `errors` nil it stops at the first broken rule;
+    /// otherwise it checks them all and appends one description per broken rule.
+    func evaluate(_ value: BSON, _ errors: inout [Document]?) -> Bool {
+        var ok = true
+        /// Records a broken rule; returns true when evaluation should stop (fast path).
+        func broken(_ describe: @autoclosure () -> Document) -> Bool {
+            ok = false
+            guard errors != nil else { return true }
+            errors!.append(describe())
             return false
         }
-        if value.isNumber && !numberAccepted(value) { return false }
-        if case .string(let s) = value {
-            let length = s.unicodeScalars.count
-            if let min = rules["minLength"]?.exactInt64, length < min { return false }
-            if let max = rules["maxLength"]?.exactInt64, length > max { return false }
-            if let pattern, !pattern.matches(s) { return false }
+        func rule(_ keyword: String, _ reason: String, _ extra: Document = [:]) -> Document {
+            var d: Document = ["operatorName": .string(keyword), "specifiedAs": [keyword: rules[keyword] ?? .null],
+                               "reason": .string(reason), "consideredValue": value]
+            for (k, v) in extra { d.append(k, v) }
+            return d
         }
-        if case .document(let d) = value, !documentAccepted(d) { return false }
-        if case .array(let a) = value, !arrayAccepted(a) { return false }
-        for (kind, list) in combinators {
-            let passing = list.filter { $0.accepts(value) }.count
-            switch kind {
-            case "allOf": if passing != list.count { return false }
-            case "anyOf": if passing == 0 { return false }
-            default: if passing != 1 { return false }
+        for keyword in ["type", "bsonType"] where !typeMatches(value, keyword) {
+            if broken(rule(keyword, "type did not match", ["consideredType": .string(value.type.alias)])) { return false }
+        }
+        if case .array(let options)? = rules["enum"], !options.contains(where: { BSON.compare($0, value) == 0 && $0.type.canonicalRank == value.type.canonicalRank }) {
+            if broken(rule("enum", "value was not found in enum")) { return false }
+        }
+        if value.isNumber {
+            for (keyword, exclusive, sign) in [("minimum", "exclusiveMinimum", -1), ("maximum", "exclusiveMaximum", 1)] {
+                guard let bound = rules[keyword] else { continue }
+                let c = BSON.compare(value, bound)
+                if c == sign || (c == 0 && rules[exclusive]?.isTruthy == true) {
+                    if broken(rule(keyword, "comparison failed")) { return false }
+                }
+            }
+            if let m = rules["multipleOf"]?.asDouble, m != 0, let x = value.asDouble, (x / m).rounded() != x / m {
+                if broken(rule("multipleOf", "considered value is not a multiple of the specified value")) { return false }
             }
         }
-        if let negated, negated.accepts(value) { return false }
-        return true
+        if case .string(let s) = value {
+            let length = s.unicodeScalars.count
+            if let min = rules["minLength"]?.exactInt64, length < min {
+                if broken(rule("minLength", "specified string length was not satisfied")) { return false }
+            }
+            if let max = rules["maxLength"]?.exactInt64, length > max {
+                if broken(rule("maxLength", "specified string length was not satisfied")) { return false }
+            }
+            if let pattern, !pattern.matches(s) {
+                if broken(rule("pattern", "regular expression did not match")) { return false }
+            }
+        }
+        if case .document(let d) = value, !documentAccepted(d, &errors) {
+            ok = false
+            if errors == nil { return false }
+        }
+        if case .array(let a) = value, !arrayAccepted(a, &errors) {
+            ok = false
+            if errors == nil { return false }
+        }
+        for (kind, list) in combinators {
+            let passing = list.indices.filter { list[$0].accepts(value) }
+            let holds: Bool
+            switch kind {
+            case "allOf": holds = passing.count == list.count
+            case "anyOf": holds = !passing.isEmpty
+            default: holds = passing.count == 1
+            }
+            if holds { continue }
+            if kind == "oneOf" && passing.count > 1 {
+                if broken(["operatorName": "oneOf", "specifiedAs": ["oneOf": rules["oneOf"] ?? .null],
+                           "reason": "more than one subschema matched",
+                           "matchingSchemaIndexes": .array(passing.map { .int32(Int32($0)) })]) { return false }
+                continue
+            }
+            if broken(["operatorName": .string(kind),
+                       "schemasNotSatisfied": .array(list.indices.filter { !passing.contains($0) }.map {
+                           ["index": .int32(Int32($0)), "details": .array(list[$0].explain(value).map(BSON.document))]
+                       })]) { return false }
+        }
+        if let negated, negated.accepts(value) {
+            if broken(["operatorName": "not", "specifiedAs": ["not": rules["not"] ?? .null], "reason": "child expression matched"]) { return false }
+        }
+        return ok
     }
 
-    func numberAccepted(_ value: BSON) -> Bool {
-        if let min = rules["minimum"] {
-            let c = BSON.compare(value, min)
-            if c < 0 || (c == 0 && rules["exclusiveMinimum"]?.isTruthy == true) { return false }
+    func typeMatches(_ value: BSON, _ keyword: String) -> Bool {
+        let names: [String]
+        switch rules[keyword] {
+        case nil: return true
+        case .string(let s)?: names = [s]
+        case .array(let a)?: names = a.compactMap(\.stringValue)
+        default: return false
         }
-        if let max = rules["maximum"] {
-            let c = BSON.compare(value, max)
-            if c > 0 || (c == 0 && rules["exclusiveMaximum"]?.isTruthy == true) { return false }
+        return names.contains { name in
+            if keyword == "type" {
+                switch name {
+                case "object": return value.type == .document
+                case "array": return value.type == .array
+                case "number": return value.isNumber
+                case "boolean": return value.type == .bool
+                case "string": return value.type == .string
+                case "null": return value.type == .null
+                default: return false
+                }
+            }
+            if name == "number" { return value.isNumber }
+            return BSONType(alias: name) == value.type
         }
-        if let m = rules["multipleOf"]?.asDouble, m != 0, let x = value.asDouble {
-            let q = x / m
-            if q.rounded() != q { return false }
-        }
-        return true
     }
 
-    func documentAccepted(_ d: Document) -> Bool {
-        if case .array(let required)? = rules["required"] {
-            for r in required { if let name = r.stringValue, d[name] == nil { return false } }
+    func documentAccepted(_ d: Document, _ errors: inout [Document]?) -> Bool {
+        var ok = true
+        func broken(_ describe: @autoclosure () -> Document) -> Bool {
+            ok = false
+            guard errors != nil else { return true }
+            errors!.append(describe())
+            return false
         }
-        if let min = rules["minProperties"]?.exactInt64, d.count < min { return false }
-        if let max = rules["maxProperties"]?.exactInt64, d.count > max { return false }
-        for (name, schema) in properties { if let v = d[name], !schema.accepts(v) { return false } }
+        var failedProperties: [BSON] = []
+        for (name, schema) in properties {
+            guard let v = d[name], !schema.accepts(v) else { continue }
+            if errors == nil { return false }
+            failedProperties.append(["propertyName": .string(name), "details": .array(schema.explain(v).map(BSON.document))])
+        }
+        if !failedProperties.isEmpty, broken(["operatorName": "properties", "propertiesNotSatisfied": .array(failedProperties)]) { return false }
+        var extra: [BSON] = []
         for (k, v) in d {
             let declared = properties.contains { $0.0 == k }
             var matchedPattern = false
             for (regex, schema) in patternProperties where regex.matches(k) {
                 matchedPattern = true
-                if !schema.accepts(v) { return false }
+                if !schema.accepts(v), broken(["operatorName": "patternProperties", "propertyName": .string(k),
+                                                "regex": .string(regex.pattern), "details": .array(schema.explain(v).map(BSON.document))]) {
+                    return false
+                }
             }
-            if !declared && !matchedPattern {
-                switch additionalProperties {
-                case .allowed: break
-                case .forbidden: return false
-                case .schema(let s): if !s.accepts(v) { return false }
+            if declared || matchedPattern { continue }
+            switch additionalProperties {
+            case .allowed: break
+            case .forbidden:
+                if errors == nil { return false }
+                extra.append(.string(k))
+            case .schema(let s):
+                if !s.accepts(v), broken(["operatorName": "additionalProperties",
+                                          "reason": "at least one additional property did not match the subschema",
+                                          "failingProperty": .string(k), "details": .array(s.explain(v).map(BSON.document))]) {
+                    return false
                 }
             }
         }
-        return true
+        if !extra.isEmpty, broken(["operatorName": "additionalProperties", "specifiedAs": ["additionalProperties": false],
+                                   "additionalProperties": .array(extra)]) { return false }
+        for (keyword, sign) in [("minProperties", -1), ("maxProperties", 1)] {
+            if let bound = rules[keyword]?.exactInt64, (sign < 0 ? Int64(d.count) < bound : Int64(d.count) > bound),
+               broken(["operatorName": .string(keyword), "specifiedAs": [keyword: rules[keyword]!],
+                       "reason": "specified number of properties was not satisfied", "numberOfProperties": .int32(Int32(d.count))]) {
+                return false
+            }
+        }
+        if case .array(let required)? = rules["required"] {
+            let missing = required.filter { r in r.stringValue.map { d[$0] == nil } ?? false }
+            if !missing.isEmpty, broken(["operatorName": "required", "specifiedAs": ["required": .array(required)],
+                                         "missingProperties": .array(missing)]) { return false }
+        }
+        return ok
     }
 
-    func arrayAccepted(_ a: [BSON]) -> Bool {
-        if let min = rules["minItems"]?.exactInt64, a.count < min { return false }
-        if let max = rules["maxItems"]?.exactInt64, a.count > max { return false }
-        if rules["uniqueItems"]?.isTruthy == true {
-            for i in 0..<a.count { for j in (i + 1)..<a.count where BSON.compare(a[i], a[j]) == 0 { return false } }
+    func arrayAccepted(_ a: [BSON], _ errors: inout [Document]?) -> Bool {
+        var ok = true
+        func broken(_ describe: @autoclosure () -> Document) -> Bool {
+            ok = false
+            guard errors != nil else { return true }
+            errors!.append(describe())
+            return false
+        }
+        for (keyword, sign) in [("minItems", -1), ("maxItems", 1)] {
+            if let bound = rules[keyword]?.exactInt64, (sign < 0 ? Int64(a.count) < bound : Int64(a.count) > bound),
+               broken(["operatorName": .string(keyword), "specifiedAs": [keyword: rules[keyword]!],
+                       "reason": "array did not match specified length", "consideredValue": .array(a)]) {
+                return false
+            }
+        }
+        if rules["uniqueItems"]?.isTruthy == true,
+           let duplicate = a.indices.first(where: { i in a[(i + 1)...].contains { BSON.compare(a[i], $0) == 0 } }),
+           broken(["operatorName": "uniqueItems", "specifiedAs": ["uniqueItems": rules["uniqueItems"]!],
+                   "reason": "found a duplicate item", "consideredValue": .array(a), "duplicatedValue": a[duplicate]]) {
+            return false
+        }
+        func itemFailure(_ keyword: String, _ reason: String, _ index: Int, _ schema: JSONSchema) -> Document {
+            ["operatorName": .string(keyword), "reason": .string(reason), "itemIndex": .int32(Int32(index)),
+             "details": .array(schema.explain(a[index]).map(BSON.document))]
         }
         switch items {
-        case .none: return true
-        case .each(let s): return a.allSatisfy { s.accepts($0) }
+        case .none: break
+        case .each(let s):
+            if let i = a.indices.first(where: { !s.accepts(a[$0]) }),
+               broken(itemFailure("items", "At least one item did not match the sub-schema", i, s)) { return false }
         case .tuple(let list, let additional):
-            for (i, v) in a.enumerated() {
-                if i < list.count { if !list[i].accepts(v) { return false }; continue }
-                switch additional {
-                case .allowed: break
-                case .forbidden: return false
-                case .schema(let s): if !s.accepts(v) { return false }
-                }
+            if let i = a.indices.first(where: { $0 < list.count && !list[$0].accepts(a[$0]) }),
+               broken(itemFailure("items", "At least one item did not match the sub-schema", i, list[i])) { return false }
+            guard a.count > list.count else { break }
+            switch additional {
+            case .allowed: break
+            case .forbidden:
+                if broken(["operatorName": "additionalItems", "specifiedAs": ["additionalItems": false],
+                           "reason": "found additional items", "additionalItems": .array(Array(a[list.count...]))]) { return false }
+            case .schema(let s):
+                if let i = a.indices.first(where: { $0 >= list.count && !s.accepts(a[$0]) }),
+                   broken(itemFailure("additionalItems", "At least one additional item did not match the sub-schema", i, s)) { return false }
             }
-            return true
         }
+        return ok
     }
 }

@@ -14,6 +14,12 @@ public struct CommandRequest: Sendable {
     /// The command's first value (`{find: "users"}` → "users").
     var argument: BSON { body.element(at: 0).value }
 
+    /// Fields any command may carry (sessions, gossip, API version, write concern, ...),
+    /// which are not the command's own options.
+    static let genericFields: Set<String> = ["$db", "lsid", "$clusterTime", "writeConcern", "comment", "$readPreference",
+                                             "txnNumber", "autocommit", "startTransaction", "apiVersion", "apiStrict",
+                                             "apiDeprecationErrors", "maxTimeMS", "readConcern"]
+
     func namespace(_ collection: BSON? = nil) throws(FolioError) -> Namespace {
         guard case .string(let name) = collection ?? argument else {
             throw FolioError(.invalidNamespace, "collection name has invalid type \((collection ?? argument).type.alias)")

@@ -38,7 +38,7 @@ enum CatalogCommands {
     @Sendable static func create(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         var options = Document()
-        for (k, v) in r.body where !["create", "$db", "lsid", "$clusterTime", "writeConcern", "comment", "$readPreference", "txnNumber", "autocommit", "apiVersion", "apiStrict", "apiDeprecationErrors"].contains(k) {
+        for (k, v) in r.body where k != "create" && !CommandRequest.genericFields.contains(k) {
             options.append(k, v)
         }
         for unsupported in ["viewOn", "timeseries", "clusteredIndex", "encryptedFields"] where options[unsupported] != nil {

@@ -74,14 +74,18 @@ enum DiagnosticCommands {
         return ["id": ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: id))], "timeoutMinutes": .int32(30)]
     }
 
-    /// collMod: validator options are stored; index changes arrive with indexes.
+    /// collMod: validation options and an index's hidden / expireAfterSeconds; other
+    /// options (viewOn, pipeline, changeStreamPreAndPostImages, ...) answer 115.
     @Sendable static func collMod(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
-        guard r.context.engine.collectionExists(ns) else { throw FolioError(.namespaceNotFound, "ns does not exist") }
-        for key in r.body.fieldNames where !["collMod", "$db", "lsid", "$clusterTime", "writeConcern", "comment", "$readPreference"].contains(key) {
-            throw FolioError(.commandNotSupported, "collMod '\(key)' is not supported by Folio yet")
+        var changes = Document()
+        for (key, value) in r.body where !CommandRequest.genericFields.contains(key) && key != "collMod" {
+            guard ["validator", "validationLevel", "validationAction", "index"].contains(key) else {
+                throw FolioError(.commandNotSupported, "collMod '\(key)' is not supported by Folio yet")
+            }
+            changes.append(key, value)
         }
-        return [:]
+        return try r.context.engine.modifyCollection(ns, changes)
     }
 
     /// Commands MongoDB has that later issues build: a precise refusal, never a fake success.

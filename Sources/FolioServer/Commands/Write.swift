@@ -124,6 +124,7 @@ enum FindAndModifyCommand {
                                            upsert: r.bool("upsert") ?? false, arrayFilters: r.body["arrayFilters"]?.arrayValue,
                                            constants: try r.letVariables())
         request.hint = WriteReply.hint(r.body["hint"])
+        request.bypassDocumentValidation = r.bool("bypassDocumentValidation") ?? false
         return request
     }
 }
