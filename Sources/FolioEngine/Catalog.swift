@@ -11,7 +11,7 @@ import FolioStorage
 public struct CollectionEntry: Sendable, Equatable {
     public var namespace: Namespace
     /// The collection's UUID (16 bytes), as listCollections reports it.
-    public var uuid: [UInt8]
+    public let uuid: [UInt8]
     /// The options given to `create` (capped, validator, ...), as MongoDB echoes them.
     /// Set through `setOptions` so the compiled validator follows.
     public private(set) var options: Document
@@ -20,8 +20,8 @@ public struct CollectionEntry: Sendable, Equatable {
     /// Secondary indexes (the `_id_` index is the record store itself).
     public var indexes: [IndexDescriptor]
 
-    /// The storage store holding the documents.
-    public var recordStore: String { "c." + CollectionEntry.hex(uuid) }
+    /// The storage store holding the documents (named after the UUID).
+    public let recordStore: String
 
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
@@ -44,6 +44,7 @@ public struct CollectionEntry: Sendable, Equatable {
     init(namespace: Namespace, uuid: [UInt8], options: Document, indexes: [IndexDescriptor] = []) throws(FolioError) {
         self.namespace = namespace
         self.uuid = uuid
+        self.recordStore = "c." + CollectionEntry.hex(uuid)
         self.options = options
         self.indexes = indexes
         self.validator = try DocumentValidator(options: options)

@@ -19,6 +19,9 @@ public final class Engine: Sendable {
     /// `host:port` as `$indexStats`/`$collStats` report it (the server sets its address).
     let hostLabel = Mutex("localhost:27017")
 
+    /// Entries per sorted run of index builds (tests lower it to exercise several runs).
+    let indexBuildRunEntries = Mutex(Engine.buildRunEntries)
+
     /// Sets the `host` that `$indexStats` and `$collStats` report.
     public func setHostLabel(_ label: String) { hostLabel.withLock { $0 = label } }
     static let catalogStore = "catalog"

@@ -11,7 +11,7 @@ public struct Namespace: Hashable, Sendable, CustomStringConvertible {
         try Namespace.validateDatabase(database)
         guard !collection.isEmpty else { throw FolioError(.invalidNamespace, "Invalid namespace specified '\(database).'") }
         guard !collection.utf8.contains(0) else { throw FolioError(.invalidNamespace, "namespaces cannot have embedded null characters") }
-        if collection.hasPrefix("$") || collection.contains("$") && !collection.hasPrefix("system.") {
+        if collection.utf8.contains(UInt8(ascii: "$")) && (collection.hasPrefix("$") || !collection.hasPrefix("system.")) {
             throw FolioError(.invalidNamespace, "Invalid collection name: \(collection)")
         }
         guard database.utf8.count + 1 + collection.utf8.count <= 255 else {
@@ -29,13 +29,13 @@ public struct Namespace: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(database).\(collection)" }
 
-    static let forbiddenDatabaseCharacters: Set<Character> = ["/", "\\", ".", " ", "\"", "$", "*", "<", ">", ":", "|", "?"]
+    static let forbiddenDatabaseCharacters: Set<UInt8> = Set("/\\. \"$*<>:|?\0".utf8)
 
     public static func validateDatabase(_ name: String) throws(FolioError) {
         guard !name.isEmpty else { throw FolioError(.invalidNamespace, "Invalid empty database name") }
         guard name.utf8.count < 64 else { throw FolioError(.invalidNamespace, "db name is too long: \(name)") }
-        if let bad = name.first(where: { forbiddenDatabaseCharacters.contains($0) || $0 == "\0" }) {
-            throw FolioError(.invalidNamespace, "Invalid database name: '\(name)' contains '\(bad)'")
+        if let bad = name.utf8.first(where: { forbiddenDatabaseCharacters.contains($0) }) {
+            throw FolioError(.invalidNamespace, "Invalid database name: '\(name)' contains '\(Character(Unicode.Scalar(bad)))'")
         }
     }
 }

@@ -386,6 +386,28 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
         try write("INSERT OR IGNORE", store, key, value)
     }
 
+    /// One prepared statement for every entry, the bytes bound in place (SQLITE_STATIC: they
+    /// outlive each step).
+    func putAll(_ store: String, count: Int,
+                _ entry: (Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)) throws(StorageError) {
+        try withConnection { (c) throws(StorageError) in
+            do throws(StorageError) {
+                let s = try c.statement(shape: 4, store: store) { "INSERT OR REPLACE INTO \(tableName(store)) (k, v) VALUES (?, ?)" }
+                defer { sqlite3_reset(s) }
+                let nonNull = UnsafeRawPointer(bitPattern: 1)!
+                for i in 0..<count {
+                    let (key, value) = entry(i)
+                    sqlite3_bind_blob(s, 1, key.baseAddress ?? nonNull, Int32(key.count), nil)
+                    sqlite3_bind_blob(s, 2, value.baseAddress ?? nonNull, Int32(value.count), nil)
+                    _ = try c.step(s)
+                    sqlite3_reset(s)
+                }
+            } catch {
+                throw mapMissing(error, c, store)
+            }
+        }
+    }
+
     /// Runs `<verb> INTO store (k, v)`; returns whether a row changed.
     private func write(_ verb: String, _ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
         try withConnection { (c) throws(StorageError) -> Bool in

@@ -115,6 +115,26 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
     }
 
     @Test(arguments: Backend.allCases)
+    func buildsInSeveralSortedRunsFindDuplicatesAcrossRuns(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        engine.indexBuildRunEntries.withLock { $0 = 7 }
+        // Record chunks are 4,096 documents: 10,000 documents make three runs.
+        _ = try engine.insert(ns, (0..<10_000).map { ["_id": .int32(Int32($0)), "k": .int32(Int32(9_999 - $0)), "t": ["a", .int32(Int32($0 % 3))]] })
+        _ = try engine.createIndexes(ns, [["key": ["k": 1], "name": "k_1", "unique": true], ["key": ["t": 1], "name": "t_1"]])
+        let report = try engine.validate(ns)
+        #expect(report.isValid, "\(report.errors)")
+        #expect(report.keysPerIndex.map(\.keys) == [10_000, 10_000, 20_000])
+        #expect(try engine.count(ns, filter: ["k": ["$gte": 9_990]], hint: "k_1") == 10)
+        // A duplicate whose partner was written by an earlier run.
+        _ = try engine.dropIndexes(ns, "k_1")
+        _ = try engine.insert(ns, [["_id": 10_000, "k": 9_999]])
+        let e = failure { try engine.createIndexes(ns, [["key": ["k": 1], "name": "k_1", "unique": true]]) }
+        #expect(e?.code == .duplicateKey && e?.extraFields["keyValue"] == ["k": 9_999])
+        #expect(try engine.indexSpecifications(ns).count == 2)
+    }
+
+    @Test(arguments: Backend.allCases)
     func multikeyIndexesAndParallelArrays(backend: Backend) throws {
         let engine = try makeEngine(backend)
         defer { engine.close() }

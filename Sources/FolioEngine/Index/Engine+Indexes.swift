@@ -98,8 +98,10 @@ extension Engine {
         return index
     }
 
-    /// Entries gathered per sorted run of an index build.
-    static let buildRunEntries = 262_144
+    /// Entries gathered per sorted run of an index build (with `buildRunBytes`, a run takes
+    /// at most ~112 MB; MongoDB's builds default to 200 MB). A collection that fits in one
+    /// run needs no cross-run uniqueness checks.
+    static let buildRunEntries = 2_097_152
 
     /// Fills the named (empty) indexes from the collection's documents: keys are gathered in
     /// runs, sorted, and written in key order (sequential B-tree appends instead of random
@@ -111,26 +113,43 @@ extension Engine {
         }
     }
 
+    /// One gathered index entry: its bytes in the run's arena are the index key followed by
+    /// the record key.
     struct BuildEntry {
-        var key: [UInt8]
+        var start: Int
         var fieldLength: Int
+        var recordLength: Int
+        var end: Int { start + fieldLength + recordLength }
     }
+
+    /// Arena bytes after which a run is flushed even when it holds fewer entries (large keys).
+    static let buildRunBytes = 64 << 20
 
     func buildIndex(_ index: inout IndexDescriptor, _ entry: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
         // Only the top-level fields the key paths start with are decoded (the whole document
         // when a partial filter needs it).
         let tops = Array(Set(index.fields.map { $0.path.components[0] })).map { ($0, Array($0.utf8)) }
+        // A run's entries live in one byte arena: sorting and writing them copies and counts
+        // no per-key arrays.
+        var arena: [UInt8] = []
         var run: [BuildEntry] = []
         var runs = 0
         var failure: (any Error)?
         var built = index
+        let runLimit = indexBuildRunEntries.withLock { $0 }
         func flush() throws {
-            run.sort { compareKeys($0.key, $1.key) < 0 }
-            for (i, e) in run.enumerated() {
-                let recordKey = Array(e.key[e.fieldLength...])
-                if built.unique {
-                    let field = e.key[..<e.fieldLength]
-                    if i > 0 && run[i - 1].fieldLength == e.fieldLength && run[i - 1].key[..<e.fieldLength] == field {
+            run = arena.withUnsafeBufferPointer { bytes in
+                run.sorted { a, b in
+                    compareByteBuffers(UnsafeBufferPointer(rebasing: bytes[a.start..<a.end]),
+                                       UnsafeBufferPointer(rebasing: bytes[b.start..<b.end])) < 0
+                }
+            }
+            if built.unique {
+                for (i, e) in run.enumerated() {
+                    let field = arena[e.start..<(e.start + e.fieldLength)]
+                    var recordKey: [UInt8] { Array(arena[(e.start + e.fieldLength)..<e.end]) }
+                    if i > 0, run[i - 1].fieldLength == e.fieldLength,
+                       arena[run[i - 1].start..<(run[i - 1].start + e.fieldLength)] == field {
                         try duplicateDuringBuild(built, entry, Array(field), recordKey, txn)
                     }
                     if runs > 0 {
@@ -139,8 +158,16 @@ extension Engine {
                         }
                     }
                 }
-                try txn.put(built.store, e.key, recordKey)
             }
+            let entries = run
+            try arena.withUnsafeBytes { bytes in
+                try txn.putAll(built.store, count: entries.count) { i in
+                    let e = entries[i]
+                    return (UnsafeRawBufferPointer(rebasing: bytes[e.start..<e.end]),
+                            UnsafeRawBufferPointer(rebasing: bytes[(e.start + e.fieldLength)..<e.end]))
+                }
+            }
+            arena.removeAll(keepingCapacity: true)
             run.removeAll(keepingCapacity: true)
             runs += 1
         }
@@ -149,7 +176,6 @@ extension Engine {
         while !chunks.done {
             try chunks.visitNext(txn) { keyBytes, valueBytes in
                 do {
-                    let recordKey = Array(keyBytes)
                     var document: Document
                     if built.partialExpression != nil {
                         document = RawDocument(trusted: Array(valueBytes)).document()
@@ -162,7 +188,11 @@ extension Engine {
                     }
                     let keys = try built.keys(for: document)
                     if keys.isMultikey { built.isMultikey = true }
-                    for k in keys.keys { run.append(BuildEntry(key: k + recordKey, fieldLength: k.count)) }
+                    for k in keys.keys {
+                        run.append(BuildEntry(start: arena.count, fieldLength: k.count, recordLength: keyBytes.count))
+                        arena.append(contentsOf: k)
+                        arena.append(contentsOf: keyBytes)
+                    }
                 } catch {
                     failure = error
                     return false
@@ -170,7 +200,7 @@ extension Engine {
                 return true
             }
             // Writes wait until the chunk's read statement is finished.
-            if failure == nil && run.count >= Engine.buildRunEntries { try flush() }
+            if failure == nil && (run.count >= runLimit || arena.count >= Engine.buildRunBytes) { try flush() }
         }
         if let failure { throw failure }
         if !run.isEmpty { try flush() }
