@@ -382,6 +382,8 @@ enum ArrayOperators {
             }
             return .int32(Int32(d.bsonBytes().count))
         }
+        // A missing value hashes as null, as MongoDB does.
+        t["$toHashedIndexKey"] = .init(arity: (1, 1)) { args, _ in .int64((args[0] ?? .null).hashedIndexKey) }
         t["$binarySize"] = .init(arity: (1, 1)) { args, _ throws(FolioError) in
             switch args[0] {
             case nil, .null?, .undefined?: return .null

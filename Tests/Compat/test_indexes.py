@@ -5,6 +5,7 @@ import time
 import pymongo
 import pytest
 from pymongo.errors import DuplicateKeyError, OperationFailure
+from bson import Int64
 
 
 @pytest.fixture()
@@ -178,3 +179,25 @@ def test_index_stats_and_coll_stats(users, server):
     with pytest.raises(OperationFailure) as e:
         list(users.aggregate([{"$match": {}}, {"$indexStats": {}}]))
     assert e.value.code == 40602
+
+
+def test_hashed_index_and_to_hashed_index_key(db):
+    db.ids.insert_many([{"_id": i, "tenant": f"t{i % 5}", "v": i} for i in range(100)])
+    assert db.ids.create_index([("tenant", "hashed")]) == "tenant_hashed"
+    plan = db.ids.find({"tenant": "t3"}).explain()["queryPlanner"]["winningPlan"]
+    scan = find_stage(plan, "IXSCAN")
+    assert scan["keyPattern"] == {"tenant": "hashed"} and scan["indexName"] == "tenant_hashed"
+    assert db.ids.count_documents({"tenant": {"$in": ["t3", "t4"]}}) == 40
+    # The bounds are the hashes $toHashedIndexKey computes (MongoDB's published values check it).
+    hashed = list(db.aggregate([{"$documents": [{"val": "string to hash"}, {"val": 42}, {}]},
+                                {"$project": {"_id": 0, "h": {"$toHashedIndexKey": "$val"}}}]))
+    assert hashed[0] == {"h": 763543691661428748} and hashed[1] == {"h": -944302157085130861}
+    assert isinstance(hashed[0]["h"], Int64)
+    t3 = list(db.aggregate([{"$documents": [{"v": "t3"}]}, {"$project": {"h": {"$toHashedIndexKey": "$v"}}}]))[0]["h"]
+    assert scan["indexBounds"] == {"tenant": [f"[{t3}, {t3}]"]}
+    with pytest.raises(OperationFailure) as e:
+        db.ids.insert_one({"tenant": ["a", "b"]})
+    assert e.value.code == 16766
+    with pytest.raises(OperationFailure) as e:
+        db.ids.create_index([("v", "hashed")], unique=True)
+    assert e.value.code == 16764

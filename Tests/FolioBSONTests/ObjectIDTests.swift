@@ -22,3 +22,15 @@ import Testing
         #expect((ca + 1) & 0xFFFFFF == cb)
     }
 }
+
+@Suite struct HashedIndexKeyTests {
+    @Test func matchesMongoDBsPublishedHashes() {
+        // hasher.cpp's self-check ({check: 42}) and the manual's $toHashedIndexKey example.
+        #expect(BSON.int32(42).hashedIndexKey == -944302157085130861)
+        #expect(BSON.string("string to hash").hashedIndexKey == 763543691661428748)
+        // Numbers hash by their truncated int64 value, so equal numbers of any type agree.
+        #expect(BSON.double(42.9).hashedIndexKey == BSON.int64(42).hashedIndexKey)
+        #expect(BSON.null.hashedIndexKey != BSON.undefined.hashedIndexKey)
+        #expect(BSON.document(["a": 1]).hashedIndexKey != BSON.document(["b": 1]).hashedIndexKey)
+    }
+}

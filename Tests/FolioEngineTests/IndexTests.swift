@@ -65,7 +65,7 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
             (["key": ["a": 1], "name": "x", "sparse": true, "partialFilterExpression": ["a": 1]], .cannotCreateIndex),
             (["key": ["t": "text"], "name": "t"], .commandNotSupported),
             (["key": ["$**": 1], "name": "w"], .commandNotSupported),
-            (["key": ["h": "hashed"], "name": "h"], .commandNotSupported),
+            (["key": ["h": "hashed", "a": "hashed"], "name": "h"], ErrorCode(rawValue: 31303)),
         ]
         for (spec, code) in cases {
             #expect(failure { try engine.createIndexes(ns, [spec]) }?.code == code, "\(spec)")
@@ -132,6 +132,41 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
         let e = failure { try engine.createIndexes(ns, [["key": ["k": 1], "name": "k_1", "unique": true]]) }
         #expect(e?.code == .duplicateKey && e?.extraFields["keyValue"] == ["k": 9_999])
         #expect(try engine.indexSpecifications(ns).count == 2)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func hashedIndexesAnswerEqualityThroughHashes(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, (0..<200).map { ["_id": .int32(Int32($0)), "email": .string("u\($0)@x"), "n": .int32(Int32($0 % 10))] })
+        _ = try engine.createIndexes(ns, [["key": ["email": "hashed"], "name": "email_hashed"]])
+        #expect(try engine.indexSpecifications(ns).last == ["v": 2, "key": ["email": "hashed"], "name": "email_hashed"])
+        let ex = try engine.explainFind(ns, FindRequest(filter: ["email": "u42@x"]), verbosity: .executionStats)
+        let plan = winningPlan(ex)
+        let scan = try #require(stage("IXSCAN", in: plan))
+        #expect(stageNames(plan) == ["FETCH", "IXSCAN"] && scan["keyPattern"] == ["email": "hashed"])
+        let h = BSON.string("u42@x").hashedIndexKey
+        #expect(scan["indexBounds"] == ["email": [.string("[\(h), \(h)]")]])
+        #expect(ex["executionStats"]?.documentValue?["totalKeysExamined"] == .int32(1))
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["email": ["$in": ["u1@x", "u2@x", "nobody"]]], sort: ["_id": 1]))).map { $0["_id"] } == [1, 2])
+        // Ranges and sorts cannot use the hash order.
+        let range = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["email": ["$gt": "u5"]]), verbosity: .queryPlanner))
+        #expect(stageNames(range) == ["COLLSCAN"])
+        // Documents without the field hash as null; arrays are refused.
+        _ = try engine.insert(ns, [["_id": 500]])
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["email": .null]))).map { $0["_id"] } == [500])
+        let array = try engine.insert(ns, [["_id": 501, "email": ["a", "b"]]])
+        #expect(array.writeErrors.first?.error.code.rawValue == 16766)
+        #expect(array.writeErrors.first?.error.message == "hashed indexes do not currently support array values. Found array at path: email")
+        // Options MongoDB refuses.
+        #expect(failure { try engine.createIndexes(ns, [["key": ["n": "hashed"], "name": "u", "unique": true]]) }?.code.rawValue == 16764)
+        #expect(failure { try engine.createIndexes(ns, [["key": ["n": "hashed", "email": "hashed"], "name": "two"]]) }?.code.rawValue == 31303)
+        // Compound: a hashed prefix pinned by equality, then a range on the next field.
+        _ = try engine.createIndexes(ns, [["key": ["n": "hashed", "_id": 1], "name": "n_hashed_id"]])
+        let compound = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["n": 3, "_id": ["$lt": 50]], hint: "n_hashed_id"), verbosity: .queryPlanner))
+        #expect(stage("IXSCAN", in: compound)?["indexBounds"]?.documentValue?["_id"] == ["[-inf.0, 50)"])
+        #expect(try engine.count(ns, filter: ["n": 3, "_id": ["$lt": 50]], hint: "n_hashed_id") == 5)
+        #expect(try engine.validate(ns).isValid)
     }
 
     @Test(arguments: Backend.allCases)
@@ -406,6 +441,7 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
             ["key": ["x": 1, "a": 1], "name": "x_a"], ["key": ["s": 1], "name": "s"],
             ["key": ["b": 1, "x": 1], "name": "b_x_sparse", "sparse": true],
             ["key": ["x": 1], "name": "x_partial", "partialFilterExpression": ["x": ["$gte": 5]]],
+            ["key": ["b": "hashed"], "name": "b_hashed"], ["key": ["s": "hashed", "x": 1], "name": "s_hashed_x", "sparse": true],
         ])
         func scalar() -> BSON {
             switch Int.random(in: 0...9, using: &rng) {

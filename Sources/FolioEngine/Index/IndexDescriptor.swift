@@ -14,6 +14,9 @@ import FolioQuery
 public struct IndexField: Sendable, Equatable {
     public var path: FieldPath
     public var ascending: Bool
+    /// `"hashed"`: the key holds the value's 64-bit hash (`BSON.hashedIndexKey`), which
+    /// answers equality only.
+    public var hashed = false
 }
 
 /// A secondary index as the catalog keeps it.
@@ -92,7 +95,9 @@ public struct IndexDescriptor: Sendable, Equatable {
                 fields.append(IndexField(path: FieldPath(path), ascending: d > 0))
             case .string(let kind):
                 switch kind {
-                case "text", "2dsphere", "2d", "geoHaystack", "hashed", "wildcard", "columnstore":
+                case "hashed":
+                    fields.append(IndexField(path: FieldPath(path), ascending: true, hashed: true))
+                case "text", "2dsphere", "2d", "geoHaystack", "wildcard", "columnstore":
                     throw FolioError(.commandNotSupported, "'\(kind)' indexes are not supported by Folio yet")
                 default:
                     throw FolioError(.cannotCreateIndex, "Unknown index plugin '\(kind)'")
@@ -106,6 +111,10 @@ public struct IndexDescriptor: Sendable, Equatable {
                 }
                 throw FolioError(.cannotCreateIndex, "Index key contains an illegal field name: '\(path)'.")
             }
+        }
+        let hashedCount = fields.filter(\.hashed).count
+        if hashedCount > 1 {
+            throw FolioError(ErrorCode(rawValue: 31303), "A maximum of one index field is allowed to be hashed but found \(hashedCount) for 'key' \(ShellFormat.value(.document(key)))")
         }
         if Set(fields.map(\.path.dotted)).count != fields.count {
             throw FolioError(.cannotCreateIndex, "Error in specification \(ShellFormat.value(.document(spec))) :: caused by :: The field '\(fields.map(\.path.dotted).first { p in fields.filter { $0.path.dotted == p }.count > 1 }!)' appears more than once in the index key pattern")
@@ -151,6 +160,9 @@ public struct IndexDescriptor: Sendable, Equatable {
             default:
                 throw FolioError(.invalidIndexSpecificationOption, "The field '\(k)' is not valid for an index specification. Specification: \(ShellFormat.value(.document(spec)))")
             }
+        }
+        if unique && fields.contains(where: \.hashed) {
+            throw FolioError(ErrorCode(rawValue: 16764), "Currently hashed indexes cannot guarantee uniqueness. Use a regular index.")
         }
         if sparse && partial != nil {
             throw FolioError(.cannotCreateIndex, "cannot mix \"partialFilterExpression\" and \"sparse\" options")
@@ -211,6 +223,14 @@ extension IndexDescriptor {
             var collector = KeyValueCollector()
             collector.collect(.document(document), field.path.components, 0)
             if !collector.values.isEmpty { allMissing = false }
+            if field.hashed {
+                if collector.firstArrayPrefix != nil {
+                    throw FolioError(ErrorCode(rawValue: 16766), "hashed indexes do not currently support array values. Found array at path: \(collector.firstArrayPrefix!)")
+                }
+                perField.append([.int64((collector.values.first ?? .null).hashedIndexKey)])
+                arrayPrefix.append(nil)
+                continue
+            }
             perField.append(collector.values.isEmpty ? [.null] : collector.values)
             arrayPrefix.append(collector.firstArrayPrefix)
         }

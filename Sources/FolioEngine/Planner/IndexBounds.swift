@@ -150,6 +150,23 @@ enum IndexBounds {
         return nil
     }
 
+    /// The intervals of a hashed field: equality and `$in` become points of the operands'
+    /// hashes (the fetch filter weeds out collisions); ranges and prefixes cannot be answered.
+    static func hashedIntervals(_ predicates: [IndexablePredicate]) -> [FieldInterval]? {
+        func hashable(_ v: BSON) -> Bool { v.type != .array && v.type != .regex }
+        func point(_ v: BSON) -> FieldInterval {
+            var p = FieldInterval.point(.int64(v.hashedIndexKey))
+            p.includesNull = v.type == .null
+            return p
+        }
+        for case .equality(let v) in predicates where hashable(v) { return [point(v)] }
+        for case .inList(let values) in predicates where values.allSatisfy(hashable) {
+            return values.map(point).sorted { compareKeys($0.lower!.bytes, $1.lower!.bytes) < 0 }
+                .reduce(into: []) { out, p in if out.last?.lower != p.lower { out.append(p) } }
+        }
+        return nil
+    }
+
     static func tighterLower(_ a: KeyBound, than b: KeyBound) -> Bool {
         let c = compareKeys(a.bytes, b.bytes)
         return c > 0 || (c == 0 && !a.inclusive)

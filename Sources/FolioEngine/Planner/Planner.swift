@@ -237,7 +237,9 @@ struct PlanBuilder {
     /// The index access for one conjunction, or nil when the index does not apply.
     /// Each index field's intervals under the predicates (nil: the field is unbounded).
     func bounds(_ index: IndexDescriptor, _ preds: [String: [IndexablePredicate]]) -> [[FieldInterval]?] {
-        index.fields.map { f in preds[f.path.dotted].flatMap { IndexBounds.intervals($0, multikey: index.isMultikey) } }
+        index.fields.map { f in
+            preds[f.path.dotted].flatMap { f.hashed ? IndexBounds.hashedIntervals($0) : IndexBounds.intervals($0, multikey: index.isMultikey) }
+        }
     }
 
     func indexCandidate(_ index: IndexDescriptor, _ expression: MatchExpression, forSort: Bool) -> Candidate? {
@@ -264,7 +266,7 @@ struct PlanBuilder {
         guard pinned + keys.count <= index.fields.count else { return nil }
         var direction: Bool?
         for (k, f) in zip(keys, index.fields[pinned...]) {
-            guard k.path == f.path else { return nil }
+            guard k.path == f.path, !f.hashed else { return nil }
             let same = k.ascending == f.ascending
             if let d = direction, d != same { return nil }
             direction = same
