@@ -134,6 +134,13 @@ final class RunWriter {
         if pending.count > 1 << 20 { try flush() }
     }
 
+    /// Appends one document (a `$group` spill partition holds documents only).
+    func write(document bytes: [UInt8]) throws(FolioError) {
+        appendLength(bytes.count)
+        pending.append(contentsOf: bytes)
+        if pending.count > 1 << 20 { try flush() }
+    }
+
     private func appendLength(_ n: Int) {
         withUnsafeBytes(of: Int32(n).littleEndian) { pending.append(contentsOf: $0) }
     }
@@ -186,6 +193,11 @@ final class RunReader {
         let block = Array(buffer[(position + 4)..<(position + 4 + n)])
         position += 4 + n
         return block
+    }
+
+    /// The next document of a file written with `write(document:)`.
+    func nextDocument() -> Document? {
+        readBlock().map { RawDocument(trusted: $0).document() }
     }
 
     func next() -> ExternalSorter.Item? {

@@ -200,4 +200,32 @@ let expressionCases: [AggregationCase] = [
         let sorted = try engine.aggregate(database: "agg", collection: "c", AggregateRequest(pipeline: [["$sort": ["s": 1, "_id": -1]], ["$project": ["s": 0]]])).all()
         #expect(sorted.count == 120 && sorted.first?.document()["_id"] == 119)
     }
+
+    @Test func groupSpillsByPartitioningAndAgreesWithTheInMemoryGroup() throws {
+        let engine = try Engine.inMemory()
+        let ns = try Namespace(database: "agg", collection: "c")
+        // 6,000 documents in 2,000 groups; each group's documents are spread over the input.
+        _ = try engine.insert(ns, (0..<6_000).map { i in
+            ["_id": .int32(Int32(i)), "k": .string("key\(i % 2_000)"), "v": .int32(Int32(i)), "w": .double(Double(i) / 4)]
+        })
+        let pipeline: [BSON] = [["$group": ["_id": "$k", "n": ["$sum": 1], "total": ["$sum": "$v"], "avg": ["$avg": "$w"],
+                                            "first": ["$first": "$v"], "last": ["$last": "$v"], "all": ["$push": "$v"],
+                                            "top": ["$top": ["sortBy": ["v": -1], "output": "$v"]]]],
+                                ["$sort": ["_id": 1]]]
+        let expected = try engine.aggregate(database: "agg", collection: "c", AggregateRequest(pipeline: pipeline)).all().map { $0.document() }
+        #expect(expected.count == 2_000 && expected[0] == ["_id": "key0", "n": 3, "total": 6_000, "avg": 500.0, "first": 0,
+                                                           "last": 4_000, "all": [0, 2_000, 4_000], "top": 4_000])
+        // A 16 KiB budget holds ~100 groups: the rest spill into partitions, which overflow
+        // again and split (recursively) until each fits.
+        var small = AggregateRequest(pipeline: pipeline)
+        small.blockingStageMemoryBytes = 16 << 10
+        let spilled = try engine.aggregate(database: "agg", collection: "c", small).all().map { $0.document() }
+        #expect(spilled == expected)
+        small.allowDiskUse = false
+        if case .failure(let error) = run(engine, small) {
+            #expect(error.code == .queryExceededMemoryLimitNoDiskUseAllowed)
+        } else {
+            Issue.record("expected 292")
+        }
+    }
 }

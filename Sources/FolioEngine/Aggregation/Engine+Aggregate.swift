@@ -12,6 +12,8 @@ public struct AggregateRequest: Sendable {
     /// Answers stages about the host's own state (`$listLocalSessions`, `$currentOp`) that
     /// only the server knows; nil (the embedded API) makes them CommandNotSupported.
     public var hostStages: (@Sendable (String, Document) throws(FolioError) -> [Document])?
+    /// The memory budget of a blocking stage (tests lower it to exercise spilling).
+    var blockingStageMemoryBytes = Limits.blockingStageMemoryBytes
 
     public init(pipeline: [BSON], allowDiskUse: Bool = true, constants: [String: BSON] = [:],
                 maxTimeMilliseconds: Int? = nil, bypassDocumentValidation: Bool = false,
@@ -35,7 +37,8 @@ extension Engine {
         let environment = PipelineEnvironment(engine: self, database: database, now: Int64(ObjectID.currentSeconds()) * 1000,
                                               allowDiskUse: request.allowDiskUse, deadline: deadline,
                                               bypassDocumentValidation: request.bypassDocumentValidation,
-                                              hostStages: request.hostStages)
+                                              hostStages: request.hostStages,
+                                              blockingStageMemoryBytes: request.blockingStageMemoryBytes)
         // A database-level pipeline has no collection; its cursor is named like MongoDB's
         // `db.$cmd.aggregate` by the server, and `_cmd.aggregate` here (a `$` is not a valid name).
         let ns = try Namespace(database: database, collection: collection ?? "_cmd.aggregate")
@@ -153,7 +156,7 @@ extension Engine {
             }
             return SortStream(input, spec: spec, limit: limit, environment: env)
         case .group(let spec):
-            return BlockingStream { () throws(FolioError) in try Engine.group(input, spec, env) }
+            return GroupStream(input, spec, env)
         case .bucketAuto(let spec):
             return BlockingStream { () throws(FolioError) in
                 var items: [(BSON, Document)] = []
@@ -278,51 +281,6 @@ extension Engine {
             }
         }
         return all
-    }
-
-    static func group(_ input: any DocumentStream, _ spec: GroupSpec, _ env: PipelineEnvironment) throws(FolioError) -> [Document] {
-        var index: [[UInt8]: Int] = [:]
-        var ids: [BSON] = []
-        var states: [[AccumulatorState]] = []
-        var bytes = 0
-        var n = 0
-        while let d = try input.next() {
-            n += 1
-            if n % 1024 == 0 { try checkDeadline(env.deadline) }
-            let context = env.context(d)
-            let id = try spec.key(context)
-            let key = KeyString.encode(id)
-            let g: Int
-            if let existing = index[key] {
-                g = existing
-            } else {
-                g = ids.count
-                index[key] = g
-                ids.append(id)
-                var fresh: [AccumulatorState] = []
-                for (_, acc) in spec.accumulators { fresh.append(try acc.makeState(groupID: id, context: context)) }
-                states.append(fresh)
-                bytes += key.count * 2 + 64 + id.approximateByteSize
-            }
-            for j in states[g].indices {
-                let before = states[g][j].memoryBytes
-                try states[g][j].add(context)
-                bytes += states[g][j].memoryBytes - before
-            }
-            if bytes > Limits.blockingStageMemoryBytes && !env.allowDiskUse {
-                throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
-                                 "Exceeded memory limit for $group, but didn't allow external sort. Pass allowDiskUse:true to opt in.")
-            }
-        }
-        // A $group over no input with a constant _id still produces nothing (as MongoDB).
-        var out: [Document] = []
-        out.reserveCapacity(ids.count)
-        for (g, id) in ids.enumerated() {
-            var d: Document = ["_id": id]
-            for (j, (name, _)) in spec.accumulators.enumerated() { d.append(name, states[g][j].result()) }
-            out.append(d)
-        }
-        return out
     }
 
     static let redactVariables: [String: BSON] = ["DESCEND": .string("descend"), "PRUNE": .string("prune"), "KEEP": .string("keep")]

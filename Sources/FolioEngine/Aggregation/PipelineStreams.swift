@@ -20,6 +20,7 @@ struct PipelineEnvironment {
     let deadline: ContinuousClock.Instant?
     let bypassDocumentValidation: Bool
     let hostStages: (@Sendable (String, Document) throws(FolioError) -> [Document])?
+    var blockingStageMemoryBytes = Limits.blockingStageMemoryBytes
 
     func context(_ document: Document) -> EvaluationContext {
         EvaluationContext(root: document, variables: [:], now: now)
@@ -165,7 +166,7 @@ final class SortStream: DocumentStream {
             topK = ArrayStream(try topKSort(Int(limit)))
             return try topK!.next()
         }
-        let sorter = ExternalSorter(spec: spec, memoryLimitBytes: Limits.blockingStageMemoryBytes, allowDiskUse: environment.allowDiskUse)
+        let sorter = ExternalSorter(spec: spec, memoryLimitBytes: environment.blockingStageMemoryBytes, allowDiskUse: environment.allowDiskUse)
         var n = 0
         while let d = try input.next() {
             n += 1
