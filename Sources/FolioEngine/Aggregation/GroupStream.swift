@@ -79,7 +79,7 @@ final class GroupStream: DocumentStream {
                 var fresh: [AccumulatorState] = []
                 for (_, acc) in spec.accumulators { fresh.append(try acc.makeState(groupID: id, context: context)) }
                 states.append(fresh)
-                bytes += key.count * 2 + 64 + id.approximateByteSize
+                bytes += GroupStream.groupOverheadBytes(keyBytes: key.count, accumulators: fresh.count) + id.approximateByteSize
             }
             for j in states[g].indices {
                 let before = states[g][j].memoryBytes
@@ -96,6 +96,12 @@ final class GroupStream: DocumentStream {
         }
         for case let writer? in partitions { pendingPartitions.append(try writer.finish()) }
         partitions = []
+    }
+
+    /// What one group costs besides its values: the key twice (the index and its array),
+    /// dictionary and array slots, and the accumulator states themselves.
+    static func groupOverheadBytes(keyBytes: Int, accumulators: Int) -> Int {
+        2 * keyBytes + 160 + accumulators * (MemoryLayout<AccumulatorState>.stride + 48)
     }
 
     private func partition(for key: [UInt8]) throws(FolioError) -> RunWriter {
