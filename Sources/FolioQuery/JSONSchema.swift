@@ -111,13 +111,6 @@ public final class JSONSchema: Sendable {
     /// otherwise it checks them all and appends one description per broken rule.
     func evaluate(_ value: BSON, _ errors: inout [Document]?) -> Bool {
         var ok = true
-        /// Records a broken rule; returns true when evaluation should stop (fast path).
-        func broken(_ describe: @autoclosure () -> Document) -> Bool {
-            ok = false
-            guard errors != nil else { return true }
-            errors!.append(describe())
-            return false
-        }
         func rule(_ keyword: String, _ reason: String, _ extra: Document = [:]) -> Document {
             var d: Document = ["operatorName": .string(keyword), "specifiedAs": [keyword: rules[keyword] ?? .null],
                                "reason": .string(reason), "consideredValue": value]
@@ -125,33 +118,33 @@ public final class JSONSchema: Sendable {
             return d
         }
         for keyword in ["type", "bsonType"] where !typeMatches(value, keyword) {
-            if broken(rule(keyword, "type did not match", ["consideredType": .string(value.type.alias)])) { return false }
+            if JSONSchema.broken(&ok, &errors, rule(keyword, "type did not match", ["consideredType": .string(value.type.alias)])) { return false }
         }
         if case .array(let options)? = rules["enum"], !options.contains(where: { BSON.compare($0, value) == 0 && $0.type.canonicalRank == value.type.canonicalRank }) {
-            if broken(rule("enum", "value was not found in enum")) { return false }
+            if JSONSchema.broken(&ok, &errors, rule("enum", "value was not found in enum")) { return false }
         }
         if value.isNumber {
             for (keyword, exclusive, sign) in [("minimum", "exclusiveMinimum", -1), ("maximum", "exclusiveMaximum", 1)] {
                 guard let bound = rules[keyword] else { continue }
                 let c = BSON.compare(value, bound)
                 if c == sign || (c == 0 && rules[exclusive]?.isTruthy == true) {
-                    if broken(rule(keyword, "comparison failed")) { return false }
+                    if JSONSchema.broken(&ok, &errors, rule(keyword, "comparison failed")) { return false }
                 }
             }
             if let m = rules["multipleOf"]?.asDouble, m != 0, let x = value.asDouble, (x / m).rounded() != x / m {
-                if broken(rule("multipleOf", "considered value is not a multiple of the specified value")) { return false }
+                if JSONSchema.broken(&ok, &errors, rule("multipleOf", "considered value is not a multiple of the specified value")) { return false }
             }
         }
         if case .string(let s) = value {
             let length = s.unicodeScalars.count
             if let min = rules["minLength"]?.exactInt64, length < min {
-                if broken(rule("minLength", "specified string length was not satisfied")) { return false }
+                if JSONSchema.broken(&ok, &errors, rule("minLength", "specified string length was not satisfied")) { return false }
             }
             if let max = rules["maxLength"]?.exactInt64, length > max {
-                if broken(rule("maxLength", "specified string length was not satisfied")) { return false }
+                if JSONSchema.broken(&ok, &errors, rule("maxLength", "specified string length was not satisfied")) { return false }
             }
             if let pattern, !pattern.matches(s) {
-                if broken(rule("pattern", "regular expression did not match")) { return false }
+                if JSONSchema.broken(&ok, &errors, rule("pattern", "regular expression did not match")) { return false }
             }
         }
         if case .document(let d) = value, !documentAccepted(d, &errors) {
@@ -172,20 +165,29 @@ public final class JSONSchema: Sendable {
             }
             if holds { continue }
             if kind == "oneOf" && passing.count > 1 {
-                if broken(["operatorName": "oneOf", "specifiedAs": ["oneOf": rules["oneOf"] ?? .null],
+                if JSONSchema.broken(&ok, &errors, ["operatorName": "oneOf", "specifiedAs": ["oneOf": rules["oneOf"] ?? .null],
                            "reason": "more than one subschema matched",
                            "matchingSchemaIndexes": .array(passing.map { .int32(Int32($0)) })]) { return false }
                 continue
             }
-            if broken(["operatorName": .string(kind),
+            if JSONSchema.broken(&ok, &errors, ["operatorName": .string(kind),
                        "schemasNotSatisfied": .array(list.indices.filter { !passing.contains($0) }.map {
                            ["index": .int32(Int32($0)), "details": .array(list[$0].explain(value).map(BSON.document))]
                        })]) { return false }
         }
         if let negated, negated.accepts(value) {
-            if broken(["operatorName": "not", "specifiedAs": ["not": rules["not"] ?? .null], "reason": "child expression matched"]) { return false }
+            if JSONSchema.broken(&ok, &errors, ["operatorName": "not", "specifiedAs": ["not": rules["not"] ?? .null], "reason": "child expression matched"]) { return false }
         }
         return ok
+    }
+
+    /// Records a broken rule: clears `ok` and, when collecting, appends its description.
+    /// Returns true when evaluation should stop (the fast path collects nothing).
+    static func broken(_ ok: inout Bool, _ errors: inout [Document]?, _ describe: @autoclosure () -> Document) -> Bool {
+        ok = false
+        guard errors != nil else { return true }
+        errors!.append(describe())
+        return false
     }
 
     func typeMatches(_ value: BSON, _ keyword: String) -> Bool {
@@ -215,26 +217,20 @@ public final class JSONSchema: Sendable {
 
     func documentAccepted(_ d: Document, _ errors: inout [Document]?) -> Bool {
         var ok = true
-        func broken(_ describe: @autoclosure () -> Document) -> Bool {
-            ok = false
-            guard errors != nil else { return true }
-            errors!.append(describe())
-            return false
-        }
         var failedProperties: [BSON] = []
         for (name, schema) in properties {
             guard let v = d[name], !schema.accepts(v) else { continue }
             if errors == nil { return false }
             failedProperties.append(["propertyName": .string(name), "details": .array(schema.explain(v).map(BSON.document))])
         }
-        if !failedProperties.isEmpty, broken(["operatorName": "properties", "propertiesNotSatisfied": .array(failedProperties)]) { return false }
+        if !failedProperties.isEmpty, JSONSchema.broken(&ok, &errors, ["operatorName": "properties", "propertiesNotSatisfied": .array(failedProperties)]) { return false }
         var extra: [BSON] = []
         for (k, v) in d {
             let declared = properties.contains { $0.0 == k }
             var matchedPattern = false
             for (regex, schema) in patternProperties where regex.matches(k) {
                 matchedPattern = true
-                if !schema.accepts(v), broken(["operatorName": "patternProperties", "propertyName": .string(k),
+                if !schema.accepts(v), JSONSchema.broken(&ok, &errors, ["operatorName": "patternProperties", "propertyName": .string(k),
                                                 "regex": .string(regex.pattern), "details": .array(schema.explain(v).map(BSON.document))]) {
                     return false
                 }
@@ -246,25 +242,25 @@ public final class JSONSchema: Sendable {
                 if errors == nil { return false }
                 extra.append(.string(k))
             case .schema(let s):
-                if !s.accepts(v), broken(["operatorName": "additionalProperties",
+                if !s.accepts(v), JSONSchema.broken(&ok, &errors, ["operatorName": "additionalProperties",
                                           "reason": "at least one additional property did not match the subschema",
                                           "failingProperty": .string(k), "details": .array(s.explain(v).map(BSON.document))]) {
                     return false
                 }
             }
         }
-        if !extra.isEmpty, broken(["operatorName": "additionalProperties", "specifiedAs": ["additionalProperties": false],
+        if !extra.isEmpty, JSONSchema.broken(&ok, &errors, ["operatorName": "additionalProperties", "specifiedAs": ["additionalProperties": false],
                                    "additionalProperties": .array(extra)]) { return false }
         for (keyword, sign) in [("minProperties", -1), ("maxProperties", 1)] {
             if let bound = rules[keyword]?.exactInt64, (sign < 0 ? Int64(d.count) < bound : Int64(d.count) > bound),
-               broken(["operatorName": .string(keyword), "specifiedAs": [keyword: rules[keyword]!],
+               JSONSchema.broken(&ok, &errors, ["operatorName": .string(keyword), "specifiedAs": [keyword: rules[keyword]!],
                        "reason": "specified number of properties was not satisfied", "numberOfProperties": .int32(Int32(d.count))]) {
                 return false
             }
         }
         if case .array(let required)? = rules["required"] {
             let missing = required.filter { r in r.stringValue.map { d[$0] == nil } ?? false }
-            if !missing.isEmpty, broken(["operatorName": "required", "specifiedAs": ["required": .array(required)],
+            if !missing.isEmpty, JSONSchema.broken(&ok, &errors, ["operatorName": "required", "specifiedAs": ["required": .array(required)],
                                          "missingProperties": .array(missing)]) { return false }
         }
         return ok
@@ -272,22 +268,16 @@ public final class JSONSchema: Sendable {
 
     func arrayAccepted(_ a: [BSON], _ errors: inout [Document]?) -> Bool {
         var ok = true
-        func broken(_ describe: @autoclosure () -> Document) -> Bool {
-            ok = false
-            guard errors != nil else { return true }
-            errors!.append(describe())
-            return false
-        }
         for (keyword, sign) in [("minItems", -1), ("maxItems", 1)] {
             if let bound = rules[keyword]?.exactInt64, (sign < 0 ? Int64(a.count) < bound : Int64(a.count) > bound),
-               broken(["operatorName": .string(keyword), "specifiedAs": [keyword: rules[keyword]!],
+               JSONSchema.broken(&ok, &errors, ["operatorName": .string(keyword), "specifiedAs": [keyword: rules[keyword]!],
                        "reason": "array did not match specified length", "consideredValue": .array(a)]) {
                 return false
             }
         }
         if rules["uniqueItems"]?.isTruthy == true,
            let duplicate = a.indices.first(where: { i in a[(i + 1)...].contains { BSON.compare(a[i], $0) == 0 } }),
-           broken(["operatorName": "uniqueItems", "specifiedAs": ["uniqueItems": rules["uniqueItems"]!],
+           JSONSchema.broken(&ok, &errors, ["operatorName": "uniqueItems", "specifiedAs": ["uniqueItems": rules["uniqueItems"]!],
                    "reason": "found a duplicate item", "consideredValue": .array(a), "duplicatedValue": a[duplicate]]) {
             return false
         }
@@ -299,19 +289,19 @@ public final class JSONSchema: Sendable {
         case .none: break
         case .each(let s):
             if let i = a.indices.first(where: { !s.accepts(a[$0]) }),
-               broken(itemFailure("items", "At least one item did not match the sub-schema", i, s)) { return false }
+               JSONSchema.broken(&ok, &errors, itemFailure("items", "At least one item did not match the sub-schema", i, s)) { return false }
         case .tuple(let list, let additional):
             if let i = a.indices.first(where: { $0 < list.count && !list[$0].accepts(a[$0]) }),
-               broken(itemFailure("items", "At least one item did not match the sub-schema", i, list[i])) { return false }
+               JSONSchema.broken(&ok, &errors, itemFailure("items", "At least one item did not match the sub-schema", i, list[i])) { return false }
             guard a.count > list.count else { break }
             switch additional {
             case .allowed: break
             case .forbidden:
-                if broken(["operatorName": "additionalItems", "specifiedAs": ["additionalItems": false],
+                if JSONSchema.broken(&ok, &errors, ["operatorName": "additionalItems", "specifiedAs": ["additionalItems": false],
                            "reason": "found additional items", "additionalItems": .array(Array(a[list.count...]))]) { return false }
             case .schema(let s):
                 if let i = a.indices.first(where: { $0 >= list.count && !s.accepts(a[$0]) }),
-                   broken(itemFailure("additionalItems", "At least one additional item did not match the sub-schema", i, s)) { return false }
+                   JSONSchema.broken(&ok, &errors, itemFailure("additionalItems", "At least one additional item did not match the sub-schema", i, s)) { return false }
             }
         }
         return ok
