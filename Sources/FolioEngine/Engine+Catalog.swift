@@ -148,18 +148,19 @@ extension Engine {
     }
 
     static func modifyIndex(_ entry: inout CollectionEntry, _ spec: Document) throws(FolioError) -> Document {
-        let position: Int?
+        let found: Int?
         switch (spec["name"], spec["keyPattern"]) {
         case (.string(let name)?, nil):
-            position = entry.indexes.firstIndex { $0.name == name }
-            if position == nil { throw FolioError(.indexNotFound, "cannot find index \(name) for ns \(entry.namespace)") }
+            found = entry.indexes.firstIndex { $0.name == name }
+            if found == nil { throw FolioError(.indexNotFound, "cannot find index \(name) for ns \(entry.namespace)") }
         case (nil, .document(let pattern)?):
-            position = entry.indexes.firstIndex { $0.keyPattern == pattern }
-            if position == nil { throw FolioError(.indexNotFound, "cannot find index \(ShellFormat.value(.document(pattern))) for ns \(entry.namespace)") }
+            found = entry.indexes.firstIndex { $0.keyPattern == pattern }
+            if found == nil { throw FolioError(.indexNotFound, "cannot find index \(ShellFormat.value(.document(pattern))) for ns \(entry.namespace)") }
         default:
             throw FolioError(.invalidOptions, "must specify either index name or key pattern")
         }
-        var index = entry.indexes[position!]
+        let position = found!
+        var index = entry.indexes[position]
         var reply = Document()
         let changes = spec.filter { $0.key != "name" && $0.key != "keyPattern" }
         if changes.isEmpty { throw FolioError(.invalidOptions, "no expireAfterSeconds or hidden field") }
@@ -190,7 +191,7 @@ extension Engine {
                 throw FolioError(ErrorCode(rawValue: 40415), "BSON field 'collMod.index.\(k)' is an unknown field.")
             }
         }
-        entry.indexes[position!] = index
+        entry.indexes[position] = index
         return reply
     }
 }

@@ -234,15 +234,21 @@ struct ValidationExplainer {
     func considered(_ dotted: String, traverse: Bool) -> [BSON] {
         var values: [BSON] = []
         var arrays: [BSON] = []
+        // forEachValue follows a terminal array with its elements; count them off.
+        var elementsLeft = 0
         FieldPath(dotted).forEachValue(in: root) { v in
             switch v {
             case .missing: break
-            case .value(let raw): if traverse { values.append(raw.bson) }
-            case .wholeArray(let raw): arrays.append(raw.bson)
+            case .wholeArray(let raw):
+                arrays.append(raw.bson)
+                elementsLeft = raw.documentValue?.count ?? 0
+            case .value(let raw):
+                let isElement = elementsLeft > 0
+                if isElement { elementsLeft -= 1 }
+                if traverse || !isElement { values.append(raw.bson) }
             }
-            if case .value(let raw) = v, !traverse, arrays.isEmpty { values.append(raw.bson) }
             return false
         }
-        return traverse ? values + arrays : (arrays.isEmpty ? values : arrays)
+        return values + arrays
     }
 }
