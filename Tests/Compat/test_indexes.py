@@ -201,3 +201,84 @@ def test_hashed_index_and_to_hashed_index_key(db):
     with pytest.raises(OperationFailure) as e:
         db.ids.create_index([("v", "hashed")], unique=True)
     assert e.value.code == 16764
+
+
+def test_wildcard_index_keys_plans_and_errors(db):
+    c = db.products
+    c.insert_many([
+        {"_id": 1, "attrs": {"color": "red", "size": 10}, "tags": ["a", "b"], "price": 5},
+        {"_id": 2, "attrs": {"color": "blue", "dims": {"w": 3, "h": 4}}, "price": 7},
+        {"_id": 3, "attrs": {"color": "red", "size": [8, 12]}, "empty": {}, "none": []},
+        {"_id": 4, "attrs": {"size": 11, "a.b": 1}, "matrix": [[1, 2], [3]]},
+        {"_id": 5, "other": 1},
+    ])
+    assert c.create_index([("$**", 1)]) == "$**_1"
+    spec = [i for i in c.list_indexes() if i["name"] == "$**_1"][0]
+    assert spec["key"] == {"$**": 1}
+
+    def ids(filter, **kw):
+        return sorted(d["_id"] for d in c.find(filter, **kw))
+
+    assert ids({"attrs.color": "red"}) == [1, 3]
+    plan = c.find({"attrs.color": "red"}).explain()["queryPlanner"]["winningPlan"]
+    scan = find_stage(plan, "IXSCAN")
+    assert scan["indexName"] == "$**_1"
+    assert scan["keyPattern"] == {"$_path": 1, "attrs.color": 1}
+    assert scan["indexBounds"] == {"$_path": ['["attrs.color", "attrs.color"]'], "attrs.color": ['["red", "red"]']}
+    assert scan["isMultiKey"] is False
+    # Arrays are walked under their own path; the path is then multikey.
+    assert ids({"attrs.size": {"$gt": 9}}) == [1, 3, 4]
+    scan = find_stage(c.find({"attrs.size": {"$gt": 9}}).explain()["queryPlanner"]["winningPlan"], "IXSCAN")
+    assert scan["isMultiKey"] is True and scan["multiKeyPaths"] == {"$_path": [], "attrs.size": ["attrs.size"]}
+    assert ids({"attrs.size": {"$gt": 9, "$lt": 11}}) == [1, 3]
+    # $exists scans the path and every path below it.
+    assert ids({"attrs.dims": {"$exists": True}}) == [2]
+    scan = find_stage(c.find({"attrs.dims": {"$exists": True}}).explain()["queryPlanner"]["winningPlan"], "IXSCAN")
+    assert scan["indexBounds"]["$_path"] == ['["attrs.dims", "attrs.dims"]', '["attrs.dims.", "attrs.dims/")']
+    assert ids({"empty": {"$exists": True}}) == [3] and ids({"none": {"$exists": True}}) == [3]
+    assert ids({"matrix": [1, 2]}) == [4]
+    # What a wildcard index cannot answer is still answered, by a collection scan.
+    for f, expected in [({"attrs.color": None}, [4, 5]), ({"attrs.color": {"$exists": False}}, [4, 5]),
+                        ({"attrs": {"color": "blue", "dims": {"w": 3, "h": 4}}}, [2]), ({"_id": {"$gt": 3}}, [4, 5])]:
+        assert ids(f) == expected
+        assert find_stage(c.find(f).explain()["queryPlanner"]["winningPlan"], "IXSCAN") is None or f == {"_id": {"$gt": 3}}
+    # The index follows writes.
+    c.update_one({"_id": 5}, {"$set": {"attrs": {"color": "red"}}})
+    c.delete_one({"_id": 1})
+    assert ids({"attrs.color": "red"}) == [3, 5]
+    assert ids({"attrs.color": "red"}, hint="$**_1") == [3, 5]
+    # A sort on the queried (non-multikey) path comes from the index.
+    plan = c.find({"price": {"$gt": 0}}).sort("price", -1).explain()["queryPlanner"]["winningPlan"]
+    assert find_stage(plan, "SORT") is None and find_stage(plan, "IXSCAN")["direction"] == "backward"
+    assert [d["_id"] for d in c.find({"price": {"$gt": 0}}).sort("price", -1)] == [2]
+    assert db.validate_collection("products")["valid"] is True
+
+    # A subtree index and a projection.
+    c.drop_indexes()
+    assert c.create_index([("attrs.$**", 1)]) == "attrs.$**_1"
+    assert find_stage(c.find({"attrs.size": 11}).explain()["queryPlanner"]["winningPlan"], "IXSCAN")["indexName"] == "attrs.$**_1"
+    assert find_stage(c.find({"price": 7}).explain()["queryPlanner"]["winningPlan"], "IXSCAN") is None
+    c.create_index([("$**", 1)], name="proj", wildcardProjection={"attrs.color": 1, "price": 1})
+    assert [i for i in c.list_indexes() if i["name"] == "proj"][0]["wildcardProjection"] == {"attrs.color": 1, "price": 1}
+    assert find_stage(c.find({"price": 7}).explain()["queryPlanner"]["winningPlan"], "IXSCAN")["indexName"] == "proj"
+    assert ids({"price": 7}) == [2]
+    c.create_index([("$**", 1)], name="noattrs", wildcardProjection={"attrs": 0})
+    plan = c.find({"attrs.size": 11}, hint="noattrs")
+    with pytest.raises(OperationFailure) as e:
+        list(plan)
+    assert e.value.code == 291
+
+    errors = [
+        ({"key": {"$**": 1}, "unique": True}, 67),
+        ({"key": {"$**": 1}, "sparse": True}, 67),
+        ({"key": {"$**": 1}, "expireAfterSeconds": 10}, 67),
+        ({"key": {"a.$**": 1}, "wildcardProjection": {"b": 1}}, 9),
+        ({"key": {"a": 1}, "wildcardProjection": {"b": 1}}, 2),
+        ({"key": {"$**": 1}, "wildcardProjection": {}}, 9),
+        ({"key": {"$**": 1}, "wildcardProjection": {"a": 1, "b": 0}}, 31254),
+        ({"key": {"$**": 0}}, 67),
+    ]
+    for spec, code in errors:
+        with pytest.raises(OperationFailure) as e:
+            db.command("createIndexes", "products", indexes=[dict(spec, name="w")])
+        assert e.value.code == code, spec

@@ -127,7 +127,7 @@ extension Engine {
 
     func buildIndex(_ index: inout IndexDescriptor, _ entry: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
         // Only the top-level fields the key paths start with are decoded (the whole document
-        // when a partial filter needs it).
+        // when a partial filter or a wildcard pattern needs it).
         let tops = Array(Set(index.fields.map { $0.path.components[0] })).map { ($0, Array($0.utf8)) }
         // A run's entries live in one byte arena: sorting and writing them copies and counts
         // no per-key arrays.
@@ -177,7 +177,7 @@ extension Engine {
             try chunks.visitNext(txn) { keyBytes, valueBytes in
                 do {
                     var document: Document
-                    if built.partialExpression != nil {
+                    if built.partialExpression != nil || built.wildcard != nil {
                         document = RawDocument(trusted: Array(valueBytes)).document()
                     } else {
                         // Only the indexed fields' bytes are copied out of the borrowed row.
@@ -188,6 +188,7 @@ extension Engine {
                     }
                     let keys = try built.keys(for: document)
                     if keys.isMultikey { built.isMultikey = true }
+                    built.multikeyPaths.formUnion(keys.multikeyPaths)
                     for k in keys.keys {
                         run.append(BuildEntry(start: arena.count, fieldLength: k.count, recordLength: keyBytes.count))
                         arena.append(contentsOf: k)
@@ -297,11 +298,16 @@ extension Engine {
             if index.unique { try checkUnique(index, ns, key, keys.values[i], recordKey, txn) }
             try txn.put(index.store, key + recordKey, recordKey)
         }
+        var changed = false
         if keys.isMultikey && !index.isMultikey {
             index.isMultikey = true
-            return true
+            changed = true
         }
-        return false
+        if !keys.multikeyPaths.isEmpty && !index.multikeyPaths.isSuperset(of: keys.multikeyPaths) {
+            index.multikeyPaths.formUnion(keys.multikeyPaths)
+            changed = true
+        }
+        return changed
     }
 
     static func checkUnique(_ index: IndexDescriptor, _ ns: Namespace, _ key: [UInt8], _ values: [BSON],

@@ -41,6 +41,10 @@ public struct IndexDescriptor: Sendable, Equatable {
     public var store: String
     /// Whether some document has produced more than one key (an array on an indexed path).
     public var isMultikey: Bool
+    /// A wildcard index (`{"$**": 1}`, `{"a.$**": 1}`): what it indexes.
+    public var wildcard: WildcardSpec?
+    /// The paths of a wildcard index where some document had an array.
+    public var multikeyPaths: Set<String> = []
 
     /// The specification listIndexes reports: `{v: 2, key, name, ...options}`.
     public var specification: Document {
@@ -54,6 +58,7 @@ public struct IndexDescriptor: Sendable, Equatable {
         var d = specification
         d.append("$store", .string(store))
         d.append("$multikey", .bool(isMultikey))
+        if !multikeyPaths.isEmpty { d.append("$multikeyPaths", .array(multikeyPaths.sorted().map(BSON.string))) }
         return d
     }
 
@@ -63,6 +68,7 @@ public struct IndexDescriptor: Sendable, Equatable {
         for (k, v) in d where !k.hasPrefix("$") && k != "v" { spec.append(k, v) }
         self = try IndexDescriptor(specification: spec, store: store)
         isMultikey = d["$multikey"]?.isTruthy ?? false
+        multikeyPaths = Set((d["$multikeyPaths"]?.arrayValue ?? []).compactMap(\.stringValue))
     }
 
     /// Validates one createIndexes specification (`{key, name, unique, ...}`).
@@ -84,7 +90,25 @@ public struct IndexDescriptor: Sendable, Equatable {
         if name.isEmpty { throw FolioError(.cannotCreateIndex, "The index name cannot be empty") }
         if key.isEmpty { throw FolioError(.cannotCreateIndex, "Index keys cannot be empty.") }
         var fields: [IndexField] = []
+        let wildcardRoot = key.fieldNames.first { $0 == "$**" || $0.hasSuffix(".$**") }
+        if let wildcardRoot, key.count > 1 {
+            throw FolioError(.commandNotSupported, "compound wildcard indexes are not supported by Folio yet")
+        }
         for (path, direction) in key {
+            if path == wildcardRoot {
+                guard direction.isNumber, let d = direction.asDouble, d != 0, !d.isNaN else {
+                    if case .string(let kind) = direction, kind != "wildcard" {
+                        throw FolioError(.commandNotSupported, "'\(kind)' indexes are not supported by Folio yet")
+                    }
+                    throw FolioError(.cannotCreateIndex, "Values in the index key pattern can't be 0 or NaN. Bad value: \(ShellFormat.value(direction))")
+                }
+                let root = IndexDescriptor.wildcardRoot(path)
+                if !root.isEmpty && root.split(separator: ".", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0.hasPrefix("$") }) {
+                    throw FolioError(.cannotCreateIndex, "Index key contains an illegal field name: '\(path)'.")
+                }
+                fields.append(IndexField(path: FieldPath(path), ascending: d > 0))
+                continue
+            }
             if path.isEmpty { throw FolioError(.cannotCreateIndex, "Index key contains an illegal field name: field name starts with '$'.") }
             switch direction {
             case .int32, .int64, .double, .decimal128:
@@ -106,9 +130,6 @@ public struct IndexDescriptor: Sendable, Equatable {
                 throw FolioError(.cannotCreateIndex, "Values in v:2 index key pattern cannot be of type \(direction.type.alias). Only numbers > 0, numbers < 0, and strings are allowed.")
             }
             if path.hasPrefix("$") || path.split(separator: ".", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0.hasPrefix("$") }) {
-                if path.hasSuffix("$**") {
-                    throw FolioError(.commandNotSupported, "wildcard indexes are not supported by Folio yet")
-                }
                 throw FolioError(.cannotCreateIndex, "Index key contains an illegal field name: '\(path)'.")
             }
         }
@@ -124,6 +145,7 @@ public struct IndexDescriptor: Sendable, Equatable {
         var partial: Document?
         var partialExpression: MatchExpression?
         var ttl: BSON?
+        var wildcardProjection: Document?
         for (k, v) in spec {
             switch k {
             case "key", "name", "v", "ns": continue
@@ -154,8 +176,21 @@ public struct IndexDescriptor: Sendable, Equatable {
                 options.append(k, v)
             case "collation":
                 throw FolioError(.commandNotSupported, "indexes with a collation are not supported by Folio yet")
+            case "wildcardProjection":
+                guard wildcardRoot != nil else {
+                    throw FolioError(.badValue, "The field 'wildcardProjection' is only allowed in an 'wildcard' index")
+                }
+                guard case .document(let p) = v else {
+                    throw FolioError(.typeMismatch, "The field 'wildcardProjection' must be a non-empty object, but got \(v.type.alias)")
+                }
+                if wildcardRoot != "$**" {
+                    throw FolioError(.failedToParse, "The field 'wildcardProjection' is only allowed when 'key' is {\"$**\": ±1}")
+                }
+                if p.isEmpty { throw FolioError(.failedToParse, "The 'wildcardProjection' field can't be an empty object") }
+                wildcardProjection = p
+                options.append(k, v)
             case "storageEngine", "weights", "default_language", "language_override", "textIndexVersion",
-                 "2dsphereIndexVersion", "bits", "min", "max", "wildcardProjection", "prepareUnique", "clustered":
+                 "2dsphereIndexVersion", "bits", "min", "max", "prepareUnique", "clustered":
                 throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
             default:
                 throw FolioError(.invalidIndexSpecificationOption, "The field '\(k)' is not valid for an index specification. Specification: \(ShellFormat.value(.document(spec)))")
@@ -163,6 +198,12 @@ public struct IndexDescriptor: Sendable, Equatable {
         }
         if unique && fields.contains(where: \.hashed) {
             throw FolioError(ErrorCode(rawValue: 16764), "Currently hashed indexes cannot guarantee uniqueness. Use a regular index.")
+        }
+        if wildcardRoot != nil {
+            for (option, on) in [("unique", unique), ("sparse", sparse)] where on {
+                throw FolioError(.cannotCreateIndex, "Index type 'wildcard' does not support the \(option) option")
+            }
+            if ttl != nil { throw FolioError(.cannotCreateIndex, "Index type 'wildcard' cannot be a TTL index") }
         }
         if sparse && partial != nil {
             throw FolioError(.cannotCreateIndex, "cannot mix \"partialFilterExpression\" and \"sparse\" options")
@@ -185,7 +226,13 @@ public struct IndexDescriptor: Sendable, Equatable {
         self.options = options
         self.store = store
         self.isMultikey = false
+        if let wildcardRoot {
+            self.wildcard = try WildcardSpec(root: IndexDescriptor.wildcardRoot(wildcardRoot), projection: wildcardProjection)
+        }
     }
+
+    /// The subtree a wildcard key names: `a.b` for `a.b.$**`, empty for `$**`.
+    static func wildcardRoot(_ key: String) -> String { key == "$**" ? "" : String(key.dropLast(4)) }
 
     /// Whether two descriptors describe the same index apart from the name (85 vs 86).
     func sameOptions(as other: IndexDescriptor) -> Bool {
@@ -194,7 +241,9 @@ public struct IndexDescriptor: Sendable, Equatable {
     }
 
     /// The key pattern's values compared by direction only (`{a: 1}` and `{a: 1.0}` are one).
-    func sameKey(as other: IndexDescriptor) -> Bool { fields == other.fields }
+    func sameKey(as other: IndexDescriptor) -> Bool {
+        fields == other.fields && wildcard?.projectionSpec == other.wildcard?.projectionSpec
+    }
 }
 
 /// The keys one document contributes to an index.
@@ -205,6 +254,8 @@ struct IndexKeys {
     var isMultikey: Bool
     /// The indexed values per key (for the duplicate-key error), parallel to `keys`.
     var values: [[BSON]]
+    /// Wildcard indexes: the paths where an array was traversed.
+    var multikeyPaths: [String] = []
 }
 
 extension IndexDescriptor {
@@ -216,6 +267,7 @@ extension IndexDescriptor {
     /// - Throws: 171 CannotIndexParallelArrays when two fields go through different arrays.
     func keys(for document: Document) throws(FolioError) -> IndexKeys {
         if let filter = partialExpression, !filter.matches(document) { return IndexKeys(keys: [], isMultikey: false, values: []) }
+        if let wildcard { return try wildcard.keys(for: document, ascending: fields.last!.ascending) }
         var perField: [[BSON]] = []
         var arrayPrefix: [String?] = []
         var allMissing = true

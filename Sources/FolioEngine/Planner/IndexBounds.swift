@@ -167,6 +167,36 @@ enum IndexBounds {
         return nil
     }
 
+    /// The bounds of a wildcard index expanded for `path`: `$_path` pinned to the path and
+    /// the value bounded as in an ordinary index. Predicates a wildcard index cannot answer
+    /// (null, documents, arrays: a document's fields are keyed under their own paths) are
+    /// left to the filter; `$exists: true` alone scans the path and every path under it.
+    /// Nil when nothing bounds the path.
+    static func wildcardIntervals(_ path: String, _ predicates: [IndexablePredicate], multikey: Bool) -> [[FieldInterval]?]? {
+        func answerable(_ v: BSON) -> Bool {
+            ![.null, .undefined, .array, .document, .regex, .minKey, .maxKey].contains(v.type)
+        }
+        let usable = predicates.filter { p in
+            switch p {
+            case .equality(let v): return answerable(v)
+            case .inList(let values): return values.allSatisfy(answerable)
+            case .range(let lower, _, let upper, _): return answerable(lower ?? upper!)
+            case .regexPrefix: return true
+            default: return false
+            }
+        }
+        let pathPoint = FieldInterval.point(.string(path))
+        if let values = intervals(usable, multikey: multikey), !values.contains(where: \.includesNull) {
+            return [[pathPoint], values]
+        }
+        guard predicates.contains(where: { if case .exists(true) = $0 { return true }; return false }) else { return nil }
+        let below = FieldInterval(lower: KeyBound(bytes: KeyString.encode(.string(path + ".")), inclusive: true),
+                                  upper: KeyBound(bytes: KeyString.encode(.string(path + "/")), inclusive: false),
+                                  isPoint: false, includesNull: false, lowerText: BoundText.value(.string(path + ".")),
+                                  upperText: BoundText.value(.string(path + "/")), upperPrintedInclusive: nil)
+        return [[pathPoint, below], [.all]]
+    }
+
     static func tighterLower(_ a: KeyBound, than b: KeyBound) -> Bool {
         let c = compareKeys(a.bytes, b.bytes)
         return c > 0 || (c == 0 && !a.inclusive)

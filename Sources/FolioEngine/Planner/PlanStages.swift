@@ -236,7 +236,12 @@ final class IndexScanStage: PlanStage {
     override var keysExamined: Int { examined }
     override func plannerFields() -> Document {
         var multikeyPaths = Document()
-        for f in index.fields { multikeyPaths.append(f.path.dotted, .array(index.isMultikey ? [.string(f.path.dotted)] : [])) }
+        if index.isWildcardExpansion {
+            multikeyPaths.append(IndexDescriptor.wildcardPathField, .array([]))
+            multikeyPaths.append(index.fields[1].path.dotted, .array(index.wildcardMultikeyPrefixes.map(BSON.string)))
+        } else {
+            for f in index.fields { multikeyPaths.append(f.path.dotted, .array(index.isMultikey ? [.string(f.path.dotted)] : [])) }
+        }
         return ["keyPattern": .document(index.keyPattern), "indexName": .string(index.name), "isMultiKey": .bool(index.isMultikey),
                 "multiKeyPaths": .document(multikeyPaths), "isUnique": .bool(index.unique), "isSparse": .bool(index.sparse),
                 "isPartial": .bool(index.partialFilter != nil), "indexVersion": .int32(2),

@@ -216,7 +216,7 @@ enum Candidate {
     var name: String {
         switch self {
         case .collectionScan: return "$natural"
-        case .index(let i, _, _, _): return i.name
+        case .index(let i, _, _, _): return i.isWildcardExpansion ? i.name + "@" + i.fields[1].path.dotted : i.name
         case .or(let branches): return "$or:" + branches.map(\.name).joined(separator: ",")
         }
     }
@@ -237,8 +237,24 @@ struct PlanBuilder {
     /// The index access for one conjunction, or nil when the index does not apply.
     /// Each index field's intervals under the predicates (nil: the field is unbounded).
     func bounds(_ index: IndexDescriptor, _ preds: [String: [IndexablePredicate]]) -> [[FieldInterval]?] {
-        index.fields.map { f in
+        if index.isWildcardExpansion {
+            let path = index.fields[1].path.dotted
+            return IndexBounds.wildcardIntervals(path, preds[path] ?? [], multikey: index.isMultikey) ?? [nil, nil]
+        }
+        return index.fields.map { f in
             preds[f.path.dotted].flatMap { f.hashed ? IndexBounds.hashedIntervals($0) : IndexBounds.intervals($0, multikey: index.isMultikey) }
+        }
+    }
+
+    /// The candidates one index offers for a conjunction: at most one, except a wildcard
+    /// index, which offers one per bounded path it holds.
+    func accesses(_ index: IndexDescriptor, _ expression: MatchExpression, forSort: Bool) -> [Candidate] {
+        guard index.wildcard != nil else { return indexCandidate(index, expression, forSort: forSort).map { [$0] } ?? [] }
+        let preds = predicates(expression)
+        return preds.keys.sorted().compactMap { path in
+            let p = FieldPath(path)
+            guard index.wildcard!.admits(p), !p.indexes.contains(where: { $0 != nil }) else { return nil }
+            return indexCandidate(index.wildcardExpansion(for: p), expression, forSort: forSort)
         }
     }
 
@@ -279,9 +295,7 @@ struct PlanBuilder {
     func candidates() -> [Candidate] {
         let expression = query.filter.expression
         var out: [Candidate] = []
-        for index in usableIndexes() {
-            if let c = indexCandidate(index, expression, forSort: true) { out.append(c) }
-        }
+        for index in usableIndexes() { out += accesses(index, expression, forSort: true) }
         if let or = orCandidate(expression) { out.append(or) }
         return out
     }
@@ -298,7 +312,7 @@ struct PlanBuilder {
         guard let branches, branches.count > 1 else { return nil }
         var chosen: [Candidate] = []
         for b in branches {
-            let options = usableIndexes().compactMap { indexCandidate($0, b, forSort: false) }
+            let options = usableIndexes().flatMap { accesses($0, b, forSort: false) }
             // Prefer the index that bounds the most fields.
             guard let best = options.max(by: { bounded($0) < bounded($1) }) else { return nil }
             chosen.append(best)
@@ -330,6 +344,13 @@ struct PlanBuilder {
             throw FolioError(.failedToParse, "hint must be a string or an object")
         }
         guard let index else { throw notFound }
+        if index.wildcard != nil {
+            // A wildcard index answers through one of the query's paths.
+            guard let c = accesses(index, query.filter.expression, forSort: true).first else {
+                throw FolioError(.noQueryExecutionPlans, "error processing query: planner returned error :: caused by :: the hinted wildcard index '\(index.name)' has no path the query bounds")
+            }
+            return c
+        }
         let perField = bounds(index, predicates(query.filter.expression))
         let direction = sortDirection(index, perField)
         return .index(index, perField, forward: direction ?? true, providesSort: direction != nil)
@@ -349,6 +370,7 @@ struct PlanBuilder {
         var index: IndexDescriptor
         var overRecords = false
         if case .index(let i, _, _, _) = try hinted(hint) {
+            if i.wildcard != nil { throw FolioError(ErrorCode(rawValue: 51174), "The index chosen is not compatible with min/max") }
             index = i
         } else {
             // The `_id` index: the record store itself, keyed by the `_id` KeyString.
@@ -394,8 +416,9 @@ struct PlanBuilder {
         case .collectionScan(let forward):
             return withSort(CollectionScanStage(snapshot: snapshot, store: entry.recordStore, filter: query.filter, forward: forward))
         case .index(let index, _, _, let providesSort):
+            // A wildcard scan may meet a document once per sub-path.
             let fetch = FetchStage(child: scan(c), snapshot: snapshot, store: entry.recordStore, filter: query.filter,
-                                   deduplicate: index.isMultikey)
+                                   deduplicate: index.isMultikey || index.wildcard != nil)
             return providesSort ? fetch : withSort(fetch)
         case .or(let branches):
             let or = OrStage(branches: branches.map(scan))
