@@ -64,7 +64,7 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
             (["key": ["z": 1], "name": "a_1"], .indexKeySpecsConflict),
             (["key": ["a": 1], "name": "x", "sparse": true, "partialFilterExpression": ["a": 1]], .cannotCreateIndex),
             (["key": ["t": "text"], "name": "t"], .commandNotSupported),
-            (["key": ["$**": 1], "name": "w"], .commandNotSupported),
+            (["key": ["$**": 1, "a": 1], "name": "w"], .commandNotSupported),
             (["key": ["h": "hashed", "a": "hashed"], "name": "h"], ErrorCode(rawValue: 31303)),
         ]
         for (spec, code) in cases {
@@ -423,6 +423,25 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
         #expect(engine.planCache.count(ns) == 0)
         let plan = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["a": 5, "b": 9]), verbosity: .queryPlanner))
         #expect(stage("IXSCAN", in: plan)?["indexName"] == "a_1_b_1")
+    }
+
+    /// FETCH shows only what the index bounds leave to it, as MongoDB's does.
+    @Test func fetchShowsOnlyTheResidualFilter() throws {
+        let engine = try crafted(.memory)
+        defer { engine.close() }
+        func fetchFilter(_ filter: Document, hint: BSON? = nil) throws -> BSON? {
+            let plan = winningPlan(try engine.explainFind(ns, FindRequest(filter: filter, hint: hint), verbosity: .queryPlanner))
+            return try #require(stage("FETCH", in: plan))["filter"]
+        }
+        #expect(try fetchFilter(["a": 2, "s": "user2"], hint: "a_1") == ["s": ["$eq": "user2"]])
+        #expect(try fetchFilter(["b": ["$gt": 5, "$lt": 9]]) == nil)
+        #expect(try fetchFilter(["b": ["$in": [1, 2]], "c": ["$ne": 1]], hint: "b_1") == ["c": ["$not": ["$eq": 1]]])
+        #expect(try fetchFilter(["$or": [["a": 1], ["b": 5]]]) == nil)
+        #expect(try fetchFilter(["$or": [["a": 1], ["b": 5, "s": "x"]]]) != nil)
+        // Prefix regexes, nulls and mixed-type ranges stay in the filter.
+        #expect(try fetchFilter(["s": ["$regex": "^user1"]])?.documentValue?["s"] != nil)
+        #expect(try fetchFilter(["b": ["$gt": 5, "$lt": "z"]], hint: "b_1") != nil)
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["a": 2, "s": "user2"], hint: "a_1"))).count == 1)
     }
 
     @Test(arguments: Backend.allCases)

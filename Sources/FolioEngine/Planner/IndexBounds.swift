@@ -197,6 +197,28 @@ enum IndexBounds {
         return [[pathPoint, below], [.all]]
     }
 
+    /// Whether a field's bounds match exactly the values its predicates accept: a single
+    /// equality or `$in` of plain values, or ranges within one type bracket (only one range
+    /// on a multikey field, where ranges are not intersected).
+    static func exact(_ predicates: [IndexablePredicate], multikey: Bool) -> Bool {
+        func plain(_ v: BSON) -> Bool {
+            if case .double(let d) = v, d.isNaN { return false }
+            return boundable(v) && v.type != .document
+        }
+        if predicates.count == 1 {
+            if case .equality(let v) = predicates[0] { return plain(v) }
+            if case .inList(let values) = predicates[0] { return !values.isEmpty && values.allSatisfy(plain) }
+        }
+        var tag: UInt8?
+        for p in predicates {
+            guard case .range(let lower, _, let upper, _) = p, let v = lower ?? upper, plain(v) else { return false }
+            let t = KeyString.encode(v)[0]
+            if let tag, tag != t { return false }
+            tag = t
+        }
+        return predicates.count == 1 || !multikey
+    }
+
     static func tighterLower(_ a: KeyBound, than b: KeyBound) -> Bool {
         let c = compareKeys(a.bytes, b.bytes)
         return c > 0 || (c == 0 && !a.inclusive)

@@ -289,22 +289,27 @@ final class FetchStage: PlanStage {
     let store: String
     let filter: Filter
     let deduplicate: Bool
+    /// What explain shows as the stage's filter: the predicates the index bounds do not
+    /// answer exactly (the whole filter still runs on every fetched document).
+    let residual: MatchExpression
     private var seen = Set<[UInt8]>()
     private var fetched = 0
 
-    init(child: PlanStage, snapshot: any StorageSnapshot, store: String, filter: Filter, deduplicate: Bool) {
+    init(child: PlanStage, snapshot: any StorageSnapshot, store: String, filter: Filter, deduplicate: Bool,
+         residual: MatchExpression? = nil) {
         self.child = child
         self.snapshot = snapshot
         self.store = store
         self.filter = filter
         self.deduplicate = deduplicate
+        self.residual = residual ?? filter.expression
     }
 
     override var children: [PlanStage] { [child] }
     override var stageName: String { "FETCH" }
     override var docsExamined: Int { fetched }
     override func plannerFields() -> Document {
-        filter.expression.isTriviallyTrue ? Document() : ["filter": .document(filter.expression.explainForm)]
+        residual.isTriviallyTrue ? Document() : ["filter": .document(residual.explainForm)]
     }
     override func statsFields() -> Document { ["docsExamined": .int32(Int32(clamping: fetched))] }
 

@@ -303,13 +303,7 @@ struct PlanBuilder {
     /// An `$or` (top level, or one child of the top-level `$and`) whose every branch has a
     /// bounded index.
     func orCandidate(_ expression: MatchExpression) -> Candidate? {
-        var branches: [MatchExpression]?
-        if case .or(let b) = expression { branches = b }
-        if case .and(let children) = expression {
-            let ors = children.compactMap { c -> [MatchExpression]? in if case .or(let b) = c { return b }; return nil }
-            if ors.count == 1 { branches = ors[0] }
-        }
-        guard let branches, branches.count > 1 else { return nil }
+        guard let branches = orBranches(expression), branches.count > 1 else { return nil }
         var chosen: [Candidate] = []
         for b in branches {
             let options = usableIndexes().flatMap { accesses($0, b, forSort: false) }
@@ -318,6 +312,16 @@ struct PlanBuilder {
             chosen.append(best)
         }
         return .or(chosen)
+    }
+
+    /// The branches of the top-level `$or`, or of the only `$or` in the top-level `$and`.
+    func orBranches(_ expression: MatchExpression) -> [MatchExpression]? {
+        if case .or(let b) = expression { return b }
+        if case .and(let children) = expression {
+            let ors = children.compactMap { c -> [MatchExpression]? in if case .or(let b) = c { return b }; return nil }
+            if ors.count == 1 { return ors[0] }
+        }
+        return nil
     }
 
     func bounded(_ c: Candidate) -> Int {
@@ -415,15 +419,62 @@ struct PlanBuilder {
         switch c {
         case .collectionScan(let forward):
             return withSort(CollectionScanStage(snapshot: snapshot, store: entry.recordStore, filter: query.filter, forward: forward))
-        case .index(let index, _, _, let providesSort):
+        case .index(let index, let perField, _, let providesSort):
             // A wildcard scan may meet a document once per sub-path.
             let fetch = FetchStage(child: scan(c), snapshot: snapshot, store: entry.recordStore, filter: query.filter,
-                                   deduplicate: index.isMultikey || index.wildcard != nil)
+                                   deduplicate: index.isMultikey || index.wildcard != nil,
+                                   residual: residual(query.filter.expression, exactly: exactPaths(index, perField, query.filter.expression)))
             return providesSort ? fetch : withSort(fetch)
         case .or(let branches):
             let or = OrStage(branches: branches.map(scan))
-            return withSort(FetchStage(child: or, snapshot: snapshot, store: entry.recordStore, filter: query.filter, deduplicate: false))
+            // The `$or` leaves FETCH's filter when each branch's index answers the branch exactly.
+            let expression = query.filter.expression
+            var shown = expression
+            if let conditions = orBranches(expression), conditions.count == branches.count,
+               zip(conditions, branches).allSatisfy({ condition, b in
+                   guard case .index(let index, let perField, _, _) = b else { return false }
+                   return residual(condition, exactly: exactPaths(index, perField, condition)).isTriviallyTrue
+               }) {
+                shown = residual(expression, exactly: []) { if case .or = $0 { return true }; return false }
+            }
+            return withSort(FetchStage(child: or, snapshot: snapshot, store: entry.recordStore, filter: query.filter,
+                                       deduplicate: false, residual: shown))
         }
+    }
+
+    /// The paths whose predicates the index bounds answer exactly: fields the scan bounds
+    /// (the leading point fields and the first other bounded field), not hashed, whose
+    /// predicates are one equality or `$in` of plain values, or ranges within one type (one
+    /// range on a multikey field).
+    func exactPaths(_ index: IndexDescriptor, _ perField: [[FieldInterval]?], _ expression: MatchExpression) -> Set<String> {
+        let preds = predicates(expression)
+        var exact = Set<String>()
+        for (i, f) in index.fields.enumerated() {
+            guard let intervals = perField[i] else { break }
+            if !f.hashed, let ps = preds[f.path.dotted], IndexBounds.exact(ps, multikey: index.isMultikey) { exact.insert(f.path.dotted) }
+            if !intervals.allSatisfy(\.isPoint) { break }
+        }
+        return exact
+    }
+
+    /// The filter without the conjuncts the bounds answer exactly (and those `alsoAnswered` names).
+    func residual(_ expression: MatchExpression, exactly exact: Set<String>,
+                  alsoAnswered: (MatchExpression) -> Bool = { _ in false }) -> MatchExpression {
+        func answered(_ e: MatchExpression) -> Bool {
+            if alsoAnswered(e) { return true }
+            guard case .path(let p, let predicates) = e, exact.contains(p.dotted) else { return false }
+            return predicates.allSatisfy { p in
+                switch p {
+                case .eq, .gt, .gte, .lt, .lte, .in: return true
+                default: return false
+                }
+            }
+        }
+        if case .and(let children) = expression {
+            let rest = children.filter { !answered($0) }
+            return rest.count == 1 ? rest[0] : .and(rest)
+        }
+        return answered(expression) ? .alwaysTrue : expression
     }
 
     func scan(_ c: Candidate) -> PlanStage {
