@@ -119,7 +119,11 @@ extension Engine {
         var start: Int
         var fieldLength: Int
         var recordLength: Int
-        var end: Int { start + fieldLength + recordLength }
+        /// Typed indexes: the entry value's trailer after the record key.
+        var trailerLength: Int
+        /// The end of the entry key (field part + record key).
+        var keyEnd: Int { start + fieldLength + recordLength }
+        var end: Int { keyEnd + trailerLength }
     }
 
     /// Arena bytes after which a run is flushed even when it holds fewer entries (large keys).
@@ -140,20 +144,21 @@ extension Engine {
         func flush() throws {
             run = arena.withUnsafeBufferPointer { bytes in
                 run.sorted { a, b in
-                    compareByteBuffers(UnsafeBufferPointer(rebasing: bytes[a.start..<a.end]),
-                                       UnsafeBufferPointer(rebasing: bytes[b.start..<b.end])) < 0
+                    compareByteBuffers(UnsafeBufferPointer(rebasing: bytes[a.start..<a.keyEnd]),
+                                       UnsafeBufferPointer(rebasing: bytes[b.start..<b.keyEnd])) < 0
                 }
             }
             if built.unique {
                 for (i, e) in run.enumerated() {
                     let field = arena[e.start..<(e.start + e.fieldLength)]
-                    var recordKey: [UInt8] { Array(arena[(e.start + e.fieldLength)..<e.end]) }
+                    var recordKey: [UInt8] { Array(arena[(e.start + e.fieldLength)..<e.keyEnd]) }
                     if i > 0, run[i - 1].fieldLength == e.fieldLength,
                        arena[run[i - 1].start..<(run[i - 1].start + e.fieldLength)] == field {
                         try duplicateDuringBuild(built, entry, Array(field), recordKey, txn)
                     }
                     if runs > 0 {
-                        for other in try txn.scan(built.store, .prefix(Array(field)), reverse: false, limit: 2) where other.value != recordKey {
+                        for other in try txn.scan(built.store, .prefix(Array(field)), reverse: false, limit: 2)
+                        where built.recordKey(fromValue: other.value) != recordKey {
                             try duplicateDuringBuild(built, entry, Array(field), recordKey, txn)
                         }
                     }
@@ -163,7 +168,7 @@ extension Engine {
             try arena.withUnsafeBytes { bytes in
                 try txn.putAll(built.store, count: entries.count) { i in
                     let e = entries[i]
-                    return (UnsafeRawBufferPointer(rebasing: bytes[e.start..<e.end]),
+                    return (UnsafeRawBufferPointer(rebasing: bytes[e.start..<e.keyEnd]),
                             UnsafeRawBufferPointer(rebasing: bytes[(e.start + e.fieldLength)..<e.end]))
                 }
             }
@@ -189,10 +194,13 @@ extension Engine {
                     let keys = try built.keys(for: document)
                     if keys.isMultikey { built.isMultikey = true }
                     built.multikeyPaths.formUnion(keys.multikeyPaths)
-                    for k in keys.keys {
-                        run.append(BuildEntry(start: arena.count, fieldLength: k.count, recordLength: keyBytes.count))
+                    for (i, k) in keys.keys.enumerated() {
+                        let trailer = keys.trailers.isEmpty ? [] : keys.trailers[i]
+                        run.append(BuildEntry(start: arena.count, fieldLength: k.count, recordLength: keyBytes.count,
+                                              trailerLength: trailer.count))
                         arena.append(contentsOf: k)
                         arena.append(contentsOf: keyBytes)
+                        arena.append(contentsOf: trailer)
                     }
                 } catch {
                     failure = error
@@ -296,7 +304,7 @@ extension Engine {
                         _ txn: any StorageWriteTransaction, except existing: Set<[UInt8]>) throws -> Bool {
         for (i, key) in keys.keys.enumerated() where !existing.contains(key) {
             if index.unique { try checkUnique(index, ns, key, keys.values[i], recordKey, txn) }
-            try txn.put(index.store, key + recordKey, recordKey)
+            try txn.put(index.store, key + recordKey, keys.entryValue(i, recordKey))
         }
         var changed = false
         if keys.isMultikey && !index.isMultikey {
@@ -312,7 +320,7 @@ extension Engine {
 
     static func checkUnique(_ index: IndexDescriptor, _ ns: Namespace, _ key: [UInt8], _ values: [BSON],
                             _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws {
-        for other in try txn.scan(index.store, .prefix(key), reverse: false, limit: 2) where other.value != recordKey {
+        for other in try txn.scan(index.store, .prefix(key), reverse: false, limit: 2) where index.recordKey(fromValue: other.value) != recordKey {
             var keyValue = Document()
             for (f, v) in zip(index.fields, values) { keyValue.append(f.path.dotted, v) }
             throw duplicateKey(ns, index: index.name, keyPattern: index.keyPattern, keyValue: keyValue)
@@ -347,9 +355,14 @@ extension Engine {
         var updated = entry
         var changed = false
         for i in updated.indexes.indices {
-            let old = Set(try updated.indexes[i].keys(for: before).keys)
+            // An entry is kept when its key and its value (typed trailers: 1 and 1.0 share a
+            // key, not a value) are unchanged.
+            let previous = try updated.indexes[i].keys(for: before)
             let new = try updated.indexes[i].keys(for: after)
-            let kept = old.intersection(new.keys)
+            let entries = { (k: IndexKeys) in Dictionary(k.keys.indices.map { (k.keys[$0], k.trailers.isEmpty ? [] : k.trailers[$0]) }) { a, _ in a } }
+            let oldEntries = entries(previous), newEntries = entries(new)
+            let old = Set(previous.keys)
+            let kept = Set(old.filter { newEntries[$0] != nil && newEntries[$0] == oldEntries[$0] })
             for key in old where !kept.contains(key) { try txn.delete(updated.indexes[i].store, key + recordKey) }
             if try Engine.putKeys(&updated.indexes[i], entry.namespace, new, recordKey, txn, except: kept) { changed = true }
         }
@@ -394,8 +407,9 @@ extension Engine {
                     var victims: [[UInt8]] = []
                     var seen = Set<[UInt8]>()
                     for range in ranges {
-                        for (_, recordKey) in try txn.scan(index.store, range, reverse: false, limit: 1000) where seen.insert(recordKey).inserted {
-                            victims.append(recordKey)
+                        for (_, value) in try txn.scan(index.store, range, reverse: false, limit: 1000) {
+                            let recordKey = index.recordKey(fromValue: value)
+                            if seen.insert(recordKey).inserted { victims.append(recordKey) }
                         }
                     }
                     var n = 0

@@ -45,6 +45,9 @@ public struct IndexDescriptor: Sendable, Equatable {
     public var wildcard: WildcardSpec?
     /// The paths of a wildcard index where some document had an array.
     public var multikeyPaths: Set<String> = []
+    /// Whether entry values carry what restores the key's values exactly (see
+    /// `IndexEntryValue`). Indexes created before this format have bare record keys.
+    public var typedEntries = false
 
     /// The specification listIndexes reports: `{v: 2, key, name, ...options}`.
     public var specification: Document {
@@ -59,6 +62,7 @@ public struct IndexDescriptor: Sendable, Equatable {
         d.append("$store", .string(store))
         d.append("$multikey", .bool(isMultikey))
         if !multikeyPaths.isEmpty { d.append("$multikeyPaths", .array(multikeyPaths.sorted().map(BSON.string))) }
+        if typedEntries { d.append("$typed", true) }
         return d
     }
 
@@ -69,6 +73,7 @@ public struct IndexDescriptor: Sendable, Equatable {
         self = try IndexDescriptor(specification: spec, store: store)
         isMultikey = d["$multikey"]?.isTruthy ?? false
         multikeyPaths = Set((d["$multikeyPaths"]?.arrayValue ?? []).compactMap(\.stringValue))
+        typedEntries = d["$typed"]?.isTruthy ?? false
     }
 
     /// Validates one createIndexes specification (`{key, name, unique, ...}`).
@@ -229,6 +234,8 @@ public struct IndexDescriptor: Sendable, Equatable {
         if let wildcardRoot {
             self.wildcard = try WildcardSpec(root: IndexDescriptor.wildcardRoot(wildcardRoot), projection: wildcardProjection)
         }
+        // Hashed and wildcard keys cannot give their documents' values back: no need to type them.
+        self.typedEntries = wildcard == nil && !fields.contains(where: \.hashed)
     }
 
     /// The subtree a wildcard key names: `a.b` for `a.b.$**`, empty for `$**`.
@@ -256,6 +263,11 @@ struct IndexKeys {
     var values: [[BSON]]
     /// Wildcard indexes: the paths where an array was traversed.
     var multikeyPaths: [String] = []
+    /// Typed indexes: what follows the record key in each key's entry value, parallel to `keys`.
+    var trailers: [[UInt8]] = []
+
+    /// The entry value of key `i` for the record `recordKey`.
+    func entryValue(_ i: Int, _ recordKey: [UInt8]) -> [UInt8] { trailers.isEmpty ? recordKey : recordKey + trailers[i] }
 }
 
 extension IndexDescriptor {
@@ -271,10 +283,12 @@ extension IndexDescriptor {
         var perField: [[BSON]] = []
         var arrayPrefix: [String?] = []
         var allMissing = true
+        var missing: [Bool] = []
         for field in fields {
             var collector = KeyValueCollector()
             collector.collect(.document(document), field.path.components, 0)
             if !collector.values.isEmpty { allMissing = false }
+            missing.append(collector.values.isEmpty)
             if field.hashed {
                 if collector.firstArrayPrefix != nil {
                     throw FolioError(ErrorCode(rawValue: 16766), "hashed indexes do not currently support array values. Found array at path: \(collector.firstArrayPrefix!)")
@@ -296,7 +310,9 @@ extension IndexDescriptor {
             var key: [UInt8] = []
             key.reserveCapacity(24 * fields.count)
             for (i, v) in perField.enumerated() { KeyString.append(v[0], ascending: fields[i].ascending, to: &key) }
-            return IndexKeys(keys: [key], isMultikey: !arrays.isEmpty, values: [perField.map { $0[0] }])
+            let values = perField.map { $0[0] }
+            return IndexKeys(keys: [key], isMultikey: !arrays.isEmpty, values: [values],
+                             trailers: typedEntries ? [IndexEntryValue.trailer(values, missing: missing)] : [])
         }
         var combos: [[BSON]] = [[]]
         for values in perField {
@@ -319,7 +335,61 @@ extension IndexDescriptor {
                 values.append(combo)
             }
         }
-        return IndexKeys(keys: keys, isMultikey: !arrays.isEmpty, values: values)
+        return IndexKeys(keys: keys, isMultikey: !arrays.isEmpty, values: values,
+                         trailers: typedEntries ? values.map { IndexEntryValue.trailer($0, missing: missing) } : [])
+    }
+
+    /// The record key an entry value of this index starts with.
+    func recordKey(fromValue value: [UInt8]) -> [UInt8] {
+        typedEntries ? IndexEntryValue.recordKey(value) : value
+    }
+}
+
+/// The value of a typed index entry: the record key, then a trailer that says how to get
+/// the indexed values back. The trailer is one byte 0x00 when every value is plain (decoding
+/// the key gives it back exactly: `KeyString.isPlain`) and no field is missing; otherwise it
+/// is a BSON document of the values by field position (a missing field is absent), its
+/// length as UInt32 little-endian, and 0x01.
+enum IndexEntryValue {
+    static func trailer(_ values: [BSON], missing: [Bool]) -> [UInt8] {
+        if !missing.contains(true) && values.allSatisfy(KeyString.isPlain) { return [0] }
+        var d = Document()
+        for (i, v) in values.enumerated() where !missing[i] { d.append(String(i), v) }
+        var out = d.bsonBytes()
+        let n = UInt32(out.count)
+        out += [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24), 1]
+        return out
+    }
+
+    /// The length of the trailer at the end of `value`.
+    static func trailerLength(_ value: UnsafeRawBufferPointer) -> Int {
+        guard let last = value.last, last == 1, value.count >= 5 else { return value.isEmpty ? 0 : 1 }
+        let c = value.count
+        let n = Int(value[c - 5]) | Int(value[c - 4]) << 8 | Int(value[c - 3]) << 16 | Int(value[c - 2]) << 24
+        return min(c, n + 5)
+    }
+
+    static func recordKey(_ value: [UInt8]) -> [UInt8] {
+        let n = value.withUnsafeBytes(trailerLength)
+        return Array(value[..<(value.count - n)])
+    }
+
+    /// The indexed values of an entry, in key-pattern order (nil for a missing field), or nil
+    /// when they cannot be restored (a malformed entry).
+    static func values(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, fields: [IndexField]) -> [BSON?]? {
+        let n = trailerLength(value)
+        if n > 1 {
+            let start = value.count - n
+            guard let d = try? RawDocument(validating: Array(value[start..<(value.count - 5)])).document() else { return nil }
+            return fields.indices.map { d[String($0)] }
+        }
+        var position = 0
+        var out: [BSON?] = []
+        for f in fields {
+            guard let v = KeyString.decodePlain(key, at: &position, ascending: f.ascending) else { return nil }
+            out.append(v)
+        }
+        return out
     }
 }
 

@@ -260,7 +260,7 @@ final class IndexScanStage: PlanStage {
             if overRecords {
                 return .advanced(PlanRow(recordKey: entry.key, document: RawDocument(trusted: entry.value), indexKey: emitKeys ? entry.key : nil))
             }
-            return .advanced(PlanRow(recordKey: entry.value, document: nil, indexKey: emitKeys ? entry.key : nil))
+            return .advanced(PlanRow(recordKey: index.recordKey(fromValue: entry.value), document: nil, indexKey: emitKeys ? entry.key : nil))
         }
         guard rangeIndex < ranges.count else { return .eof }
         var range = ranges[rangeIndex]
