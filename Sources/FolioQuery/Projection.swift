@@ -127,6 +127,20 @@ public struct Projection: Sendable {
         }
     }
 
+    /// The top-level fields a plain inclusion projection keeps (`_id` included unless it is
+    /// excluded), or nil when the projection does anything else (exclusions, sub-paths,
+    /// expressions, operators). A query whose projection has this form can be answered from
+    /// an index holding those fields.
+    public var includedTopLevelFields: [String]? {
+        guard isInclusion else { return nil }
+        var fields: [String] = []
+        for (name, item) in items where name != "_id" {
+            guard case .include = item else { return nil }
+            fields.append(name)
+        }
+        return includeID ? fields + ["_id"] : fields
+    }
+
     /// Applies the projection. `query` serves the positional `$` operator.
     public func apply(to document: Document, query: MatchExpression? = nil, variables: [String: BSON] = [:]) throws(FolioError) -> Document {
         let context = EvaluationContext(root: document, variables: variables)

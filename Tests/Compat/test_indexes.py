@@ -282,3 +282,29 @@ def test_wildcard_index_keys_plans_and_errors(db):
         with pytest.raises(OperationFailure) as e:
             db.command("createIndexes", "products", indexes=[dict(spec, name="w")])
         assert e.value.code == code, spec
+
+
+def test_covered_query(db):
+    c = db.people
+    c.insert_many([{"_id": i, "email": f"u{i}@x.io", "age": Int64(20 + i % 50) if i % 2 else 20.0 + i % 50, "bio": "x" * 50}
+                   for i in range(500)] + [{"_id": 999, "email": "noage@x.io"}])
+    c.create_index([("email", 1), ("age", -1)])
+    query, projection = {"email": {"$gte": "u40", "$lt": "u5"}}, {"email": 1, "age": 1, "_id": 0}
+    explain = c.find(query, projection).explain()
+    plan = explain["queryPlanner"]["winningPlan"]
+    assert stages(plan) == ["PROJECTION_COVERED", "IXSCAN"]
+    assert plan["transformBy"] == projection
+    assert explain["executionStats"]["totalDocsExamined"] == 0
+    covered = list(c.find(query, projection))
+    fetched = list(c.find(query, projection).hint({"$natural": 1}))
+    key = lambda d: d["email"]
+    assert sorted(covered, key=key) == sorted(fetched, key=key)
+    # Numeric types come back as stored (int64 stays int64, 21.0 stays a double); keys in index order.
+    by_email = {d["email"]: d for d in covered}
+    assert isinstance(by_email["u41@x.io"]["age"], Int64) and isinstance(by_email["u40@x.io"]["age"], float)
+    assert list(by_email["u41@x.io"].keys()) == ["email", "age"]
+    # A missing field stays missing, as in the document.
+    assert list(c.find({"email": "noage@x.io"}, {"email": 1, "age": 1, "_id": 0})) == [{"email": "noage@x.io"}]
+    # _id, or a field the index lacks, needs the document.
+    assert "FETCH" in stages(c.find(query, {"email": 1}).explain()["queryPlanner"]["winningPlan"])
+    assert "FETCH" in stages(c.find(query, {"email": 1, "bio": 1, "_id": 0}).explain()["queryPlanner"]["winningPlan"])

@@ -622,3 +622,65 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
         #expect(indexedPlans > queries / (wildcard ? 8 : 4))
     }
 }
+
+/// Covered queries answer from index entries alone; their results must be exactly what the
+/// documents give — values, numeric types, missing fields and field order.
+@Suite struct CoveredQueryTests {
+    @Test(arguments: Backend.allCases)
+    func coveredPlansSkipFetchAndRestoreValuesExactly(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let values: [BSON] = [.int32(1), .int64(1), .double(1), .double(1.5), .int64(5_000_000_000), .decimal128(Decimal128("1.00")!),
+                              .double(-0.0), .double(.infinity), "a", "a\u{0}b", .symbol("a"), .null, ["x": 1, "y": ["z": 2]],
+                              .bool(true), .datetime(-5), .timestamp(Timestamp(seconds: 3, increment: 4)),
+                              .binary(Binary(subtype: 4, data: [1, 2])), .objectID(ObjectID()), .minKey, .maxKey,
+                              .regex(BSONRegex(pattern: "p", options: "mi")), .int32(-7), .int64(-9_000_000_000), .double(-2.25)]
+        var documents: [Document] = []
+        for (i, v) in values.enumerated() {
+            var d: Document = ["_id": .int32(Int32(i)), "p": v]
+            if i % 3 != 0 { d.append("q", .int32(Int32(i % 4))) }
+            d.append("r", "unindexed")
+            documents.append(d)
+        }
+        _ = try engine.insert(ns, documents)
+        _ = try engine.createIndexes(ns, [["key": ["p": 1, "q": -1], "name": "p_q"]])
+        let filters: [Document] = [["p": ["$gte": .minKey]], ["p": 1], ["p": ["$gt": 0, "$lt": 2]], ["p": "a", "q": ["$exists": false]],
+                                   ["q": .null], ["p": ["$type": "double"]], ["p.x": 1], ["$or": [["q": 1], ["p": .null]]]]
+        let projections: [Document] = [["p": 1, "_id": 0], ["q": 1, "p": 1, "_id": 0], ["q": true, "_id": false]]
+        for filter in filters {
+            for projection in projections {
+                for sort in [nil, ["q": 1, "p": -1] as Document] {
+                    let request = FindRequest(filter: filter, sort: sort, projection: projection, hint: "p_q")
+                    let covered = try engine.find(ns, request)
+                    #expect(covered.executedPlan?.root.isCovered == true, "\(filter) \(projection) \(String(describing: sort))")
+                    var natural = request
+                    natural.hint = ["$natural": 1]
+                    let got = try covered.all().map(\.bytes), want = try engine.find(ns, natural).all().map(\.bytes)
+                    // Equal sort keys (1, 1.0, NumberLong(1)) may come in either order.
+                    #expect(got.sorted { $0.lexicographicallyPrecedes($1) } == want.sorted { $0.lexicographicallyPrecedes($1) },
+                            "\(filter) \(projection)")
+                    if let sort, projection.count == 3 {
+                        let spec = try SortSpec(parsing: sort)
+                        let keys = got.map { spec.sortKey(for: RawDocument(trusted: $0).document()) }
+                        #expect(zip(keys, keys.dropFirst()).allSatisfy { spec.compare($0, $1) <= 0 }, "\(filter) \(sort)")
+                    }
+                }
+            }
+        }
+        let ex = try engine.explainFind(ns, FindRequest(filter: ["p": ["$gt": 0]], projection: ["p": 1, "_id": 0]), verbosity: .executionStats)
+        #expect(stageNames(winningPlan(ex)) == ["PROJECTION_COVERED", "IXSCAN"])
+        #expect(executionStats(ex)["totalDocsExamined"] == .int32(0))
+        #expect(executionStats(ex)["nReturned"] == .int32(7))
+        // What the index does not hold needs the document.
+        for (filter, projection) in [(["p": 1], ["p": 1]), (["p": 1], ["p": 1, "r": 1, "_id": 0]), (["p": 1, "r": "x"], ["p": 1, "_id": 0]),
+                                     (["p": 1], ["p.x": 1, "_id": 0]), (["p": 1], ["p": 0, "_id": 0])] as [(Document, Document)] {
+            let plan = winningPlan(try engine.explainFind(ns, FindRequest(filter: filter, projection: projection), verbosity: .queryPlanner))
+            #expect(stage("FETCH", in: plan) != nil && stage("PROJECTION_COVERED", in: plan) == nil, "\(filter) \(projection)")
+        }
+        // Once an array makes the index multikey, nothing is covered.
+        _ = try engine.insert(ns, [["_id": 100, "p": [1, 2]]])
+        let multikey = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["p": 1], projection: ["p": 1, "_id": 0]), verbosity: .queryPlanner))
+        #expect(stage("FETCH", in: multikey) != nil)
+        #expect(try engine.validate(ns).isValid)
+    }
+}

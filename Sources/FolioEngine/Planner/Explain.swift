@@ -25,6 +25,8 @@ struct ExplainShape {
     var skip = 0
     var limit = 0
     var projection: Document?
+    /// The parsed projection, when a covered plan may serve it.
+    var coverable: Projection?
     /// The write or count stage on top (`COUNT`, `UPDATE`, `DELETE`) and its fields.
     var top: (String, Document)?
     /// Extra executionStats fields of the top stage, computed from the matched documents.
@@ -36,10 +38,11 @@ extension Engine {
     public func explainFind(_ ns: Namespace, _ r: FindRequest, verbosity: ExplainVerbosity) throws(FolioError) -> Document {
         let filter = try Filter(parsing: r.filter, constants: r.constants)
         let sort = try r.sort.flatMap { s throws(FolioError) -> SortSpec? in s.isEmpty ? nil : try SortSpec(parsing: s) }
-        if let p = r.projection, !p.isEmpty { _ = try Projection(parsing: p) }
+        let projection = try r.projection.flatMap { p throws(FolioError) in p.isEmpty ? nil : try Projection(parsing: p) }
+        var shape = ExplainShape(skip: r.skip, limit: r.limit, projection: r.projection.flatMap { $0.isEmpty ? nil : $0 })
+        if !r.returnKey && !r.showRecordId { shape.coverable = projection }
         return try explainQuery(ns, filter, sort: sort, sortPattern: r.sort, hint: r.hint, allowDiskUse: r.allowDiskUse,
-                                shape: ExplainShape(skip: r.skip, limit: r.limit, projection: r.projection.flatMap { $0.isEmpty ? nil : $0 }),
-                                verbosity: verbosity, minBound: r.min, maxBound: r.max)
+                                shape: shape, verbosity: verbosity, minBound: r.min, maxBound: r.max)
     }
 
     /// explain for count.
@@ -158,7 +161,7 @@ extension Engine {
         let sortLimit = sort != nil && shape.limit > 0 ? shape.skip + shape.limit : 0
         let planned = try plan(entry, snapshot, QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint,
                                                              sortLimit: sortLimit, allowDiskUse: allowDiskUse, useCache: false,
-                                                             min: minBound, max: maxBound))
+                                                             min: minBound, max: maxBound, projection: shape.coverable))
         var produced = planned.buffered.compactMap(\.document)
         if verbosity != .queryPlanner {
             let wanted = shape.limit > 0 ? shape.skip + shape.limit : Int.max
@@ -172,8 +175,8 @@ extension Engine {
         }
         let elapsed = ContinuousClock.now - started
         let returned = Array(produced.dropFirst(shape.skip).prefix(shape.limit > 0 ? shape.limit : Int.max))
-        planner.append("winningPlan", .document(decorate(planned.root.plan(), shape, hasSort: planned.root.hasSort, counts: nil)))
-        planner.append("rejectedPlans", .array(planned.rejected.map { .document(decorate($0.plan(), shape, hasSort: $0.hasSort, counts: nil)) }))
+        planner.append("winningPlan", .document(decorate(planned.root.plan(), shape, planned.root, counts: nil)))
+        planner.append("rejectedPlans", .array(planned.rejected.map { .document(decorate($0.plan(), shape, $0, counts: nil)) }))
         var out: Document = ["explainVersion": "1", "queryPlanner": .document(planner)]
         if verbosity != .queryPlanner {
             var top = try shape.topStats?(returned) ?? [:]
@@ -185,7 +188,7 @@ extension Engine {
                                    "executionTimeMillis": .int32(ms),
                                    "totalKeysExamined": .int32(Int32(clamping: planned.root.totalKeysExamined)),
                                    "totalDocsExamined": .int32(Int32(clamping: planned.root.totalDocsExamined)),
-                                   "executionStages": .document(decorate(planned.root.stats(), shape, hasSort: planned.root.hasSort, counts: counts))]
+                                   "executionStages": .document(decorate(planned.root.stats(), shape, planned.root, counts: counts))]
             if verbosity == .allPlansExecution {
                 let all = ([planned.root] + planned.rejected).map { stage -> BSON in
                     .document(["nReturned": .int32(Int32(clamping: stage.advanced)), "executionTimeMillisEstimate": .int32(0),
@@ -202,8 +205,9 @@ extension Engine {
 
     /// Adds the stages the cursor applies on top of the plan: SKIP, PROJECTION, LIMIT (a
     /// sort takes the limit itself), then the write or count stage.
-    func decorate(_ plan: Document, _ shape: ExplainShape, hasSort: Bool,
+    func decorate(_ plan: Document, _ shape: ExplainShape, _ root: PlanStage,
                   counts: (input: Int, returned: Int, top: Document)?) -> Document {
+        let hasSort = root.hasSort
         func wrap(_ stage: String, _ fields: Document, _ input: Document, returned: Int?) -> Document {
             var d: Document = ["stage": .string(stage)]
             for (k, v) in fields { d.append(k, v) }
@@ -225,7 +229,8 @@ extension Engine {
         }
         if let p = shape.projection {
             let simple = p.allSatisfy { !$0.key.contains(".") && ($0.value.isNumber || $0.value.type == .bool) }
-            d = wrap(simple ? "PROJECTION_SIMPLE" : "PROJECTION_DEFAULT", ["transformBy": .document(p)], d, returned: flowing)
+            let name = root.isCovered ? "PROJECTION_COVERED" : simple ? "PROJECTION_SIMPLE" : "PROJECTION_DEFAULT"
+            d = wrap(name, ["transformBy": .document(p)], d, returned: flowing)
         }
         if shape.limit > 0 && !hasSort {
             flowing = counts?.returned

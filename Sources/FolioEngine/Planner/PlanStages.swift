@@ -34,6 +34,8 @@ class PlanStage {
     var docsExamined: Int { 0 }
     /// Whether a blocking sort runs in this subtree.
     var hasSort: Bool { children.contains { $0.hasSort } }
+    /// Whether the subtree answers from index entries alone (no FETCH).
+    var isCovered: Bool { children.contains { $0.isCovered } }
 
     final func work() throws(FolioError) -> WorkResult {
         works += 1
@@ -213,6 +215,9 @@ final class IndexScanStage: PlanStage {
     let overRecords: Bool
     /// Whether rows carry their entry key (`returnKey`).
     let emitKeys: Bool
+    /// A covered scan: rows carry documents of the indexed fields restored from the
+    /// entries, tested by the filter (explain shows its residual part).
+    let cover: (filter: Filter, residual: MatchExpression)?
     private var rangeIndex = 0
     private var resumeAfter: [UInt8]?
     private var buffer: [(key: [UInt8], value: [UInt8])] = []
@@ -221,9 +226,10 @@ final class IndexScanStage: PlanStage {
     static let chunk = 256
 
     init(snapshot: any StorageSnapshot, index: IndexDescriptor, ranges: [KeyRange], printedBounds: Document, forward: Bool,
-         overRecords: Bool = false, emitKeys: Bool = false) {
+         overRecords: Bool = false, emitKeys: Bool = false, cover: (Filter, MatchExpression)? = nil) {
         self.overRecords = overRecords
         self.emitKeys = emitKeys
+        self.cover = cover.map { (filter: $0.0, residual: $0.1) }
         self.snapshot = snapshot
         self.index = index
         self.ranges = forward ? ranges : ranges.reversed()
@@ -233,6 +239,7 @@ final class IndexScanStage: PlanStage {
 
     override var stageName: String { "IXSCAN" }
     override var indexNames: [String] { [index.name] }
+    override var isCovered: Bool { cover != nil }
     override var keysExamined: Int { examined }
     override func plannerFields() -> Document {
         var multikeyPaths = Document()
@@ -242,10 +249,14 @@ final class IndexScanStage: PlanStage {
         } else {
             for f in index.fields { multikeyPaths.append(f.path.dotted, .array(index.isMultikey ? [.string(f.path.dotted)] : [])) }
         }
-        return ["keyPattern": .document(index.keyPattern), "indexName": .string(index.name), "isMultiKey": .bool(index.isMultikey),
+        var d = Document()
+        if let cover, !cover.residual.isTriviallyTrue { d.append("filter", .document(cover.residual.explainForm)) }
+        let fields: Document = ["keyPattern": .document(index.keyPattern), "indexName": .string(index.name), "isMultiKey": .bool(index.isMultikey),
                 "multiKeyPaths": .document(multikeyPaths), "isUnique": .bool(index.unique), "isSparse": .bool(index.sparse),
                 "isPartial": .bool(index.partialFilter != nil), "indexVersion": .int32(2),
                 "direction": .string(forward ? "forward" : "backward"), "indexBounds": .document(printedBounds)]
+        for (k, v) in fields { d.append(k, v) }
+        return d
     }
     override func statsFields() -> Document {
         ["keysExamined": .int32(Int32(clamping: examined)), "seeks": .int32(Int32(clamping: ranges.count)),
@@ -260,7 +271,12 @@ final class IndexScanStage: PlanStage {
             if overRecords {
                 return .advanced(PlanRow(recordKey: entry.key, document: RawDocument(trusted: entry.value), indexKey: emitKeys ? entry.key : nil))
             }
-            return .advanced(PlanRow(recordKey: index.recordKey(fromValue: entry.value), document: nil, indexKey: emitKeys ? entry.key : nil))
+            let recordKey = index.recordKey(fromValue: entry.value)
+            if let cover {
+                let document = try covered(entry)
+                return cover.filter.matches(document) ? .advanced(PlanRow(recordKey: recordKey, document: document)) : .needTime
+            }
+            return .advanced(PlanRow(recordKey: recordKey, document: nil, indexKey: emitKeys ? entry.key : nil))
         }
         guard rangeIndex < ranges.count else { return .eof }
         var range = ranges[rangeIndex]
@@ -279,6 +295,19 @@ final class IndexScanStage: PlanStage {
             resumeAfter = buffer.last!.key
         }
         return .needTime
+    }
+}
+
+extension IndexScanStage {
+    /// The document of an entry's indexed fields, in key-pattern order (missing fields absent).
+    func covered(_ entry: (key: [UInt8], value: [UInt8])) throws(FolioError) -> RawDocument {
+        let values = entry.key.withUnsafeBytes { key in
+            entry.value.withUnsafeBytes { value in IndexEntryValue.values(key: key, value: value, fields: index.fields) }
+        }
+        guard let values else { throw FolioError(.internalError, "index \(index.name) has an entry whose values cannot be read") }
+        var d = Document()
+        for (f, v) in zip(index.fields, values) { if let v { d.append(f.path.dotted, v) } }
+        return RawDocument(trusted: d.bsonBytes())
     }
 }
 

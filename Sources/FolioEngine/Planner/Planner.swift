@@ -37,6 +37,10 @@ struct QueryRequest {
     var max: Document?
     /// Whether rows should carry the index key they came from (`returnKey`).
     var wantsIndexKeys = false
+    /// Whether results show their record ids (`showRecordId`).
+    var wantsRecordIds = false
+    /// The find projection: a plain inclusion of indexed fields lets a plan skip FETCH.
+    var projection: Projection?
 }
 
 /// A chosen plan, with the documents its trial already produced.
@@ -158,6 +162,7 @@ extension Engine {
             var s = 1 + Double(r.advanced) / Double(max(r.works, 1))
             if r.isEOF { s += 1 }
             if !r.hasSort { s += 0.0001 }
+            if r.isCovered { s += 0.0001 }
             return s
         }
         let winner = finished.map { f in roots.indices.max { score($0) < score($1) || (score($0) == score($1) && $1 == f) }! }
@@ -419,6 +424,9 @@ struct PlanBuilder {
         switch c {
         case .collectionScan(let forward):
             return withSort(CollectionScanStage(snapshot: snapshot, store: entry.recordStore, filter: query.filter, forward: forward))
+        case .index(let index, let perField, _, let providesSort) where covers(index):
+            let scan = self.scan(c, covering: residual(query.filter.expression, exactly: exactPaths(index, perField, query.filter.expression)))
+            return providesSort ? scan : withSort(scan)
         case .index(let index, let perField, _, let providesSort):
             // A wildcard scan may meet a document once per sub-path.
             let fetch = FetchStage(child: scan(c), snapshot: snapshot, store: entry.recordStore, filter: query.filter,
@@ -426,7 +434,7 @@ struct PlanBuilder {
                                    residual: residual(query.filter.expression, exactly: exactPaths(index, perField, query.filter.expression)))
             return providesSort ? fetch : withSort(fetch)
         case .or(let branches):
-            let or = OrStage(branches: branches.map(scan))
+            let or = OrStage(branches: branches.map { scan($0) })
             // The `$or` leaves FETCH's filter when each branch's index answers the branch exactly.
             let expression = query.filter.expression
             var shown = expression
@@ -477,7 +485,26 @@ struct PlanBuilder {
         return answered(expression) ? .alwaysTrue : expression
     }
 
-    func scan(_ c: Candidate) -> PlanStage {
+    /// Whether a plan over `index` answers the query from its entries alone
+    /// (PROJECTION_COVERED): the projection keeps only top-level fields, and every field the
+    /// projection, the filter and the sort read is a top-level field of an index whose
+    /// entries restore their values exactly (typed, not multikey, not hashed or wildcard).
+    /// A missing field stays missing (the entry says so), so the filter and the projection
+    /// see exactly what they would see in the document.
+    func covers(_ index: IndexDescriptor) -> Bool {
+        guard let fields = query.projection?.includedTopLevelFields, !query.wantsIndexKeys, !query.wantsRecordIds,
+              index.typedEntries, !index.isMultikey, index.wildcard == nil,
+              index.fields.allSatisfy({ !$0.hashed && $0.path.count == 1 }),
+              var needed = query.filter.expression.topLevelFields else { return false }
+        needed.formUnion(fields)
+        for k in query.sort?.keys ?? [] {
+            guard k.meta == nil else { return false }
+            needed.insert(k.path.components[0])
+        }
+        return needed.isSubset(of: Set(index.fields.map { $0.path.components[0] }))
+    }
+
+    func scan(_ c: Candidate, covering residual: MatchExpression? = nil) -> PlanStage {
         guard case .index(let index, let perField, let forward, _) = c else { return build(c) }
         let (ranges, printed) = IndexBounds.ranges(index.fields, perField)
         var shown = printed
@@ -488,7 +515,7 @@ struct PlanBuilder {
             })) })
         }
         return IndexScanStage(snapshot: snapshot, index: index, ranges: ranges, printedBounds: shown, forward: forward,
-                              emitKeys: query.wantsIndexKeys)
+                              emitKeys: query.wantsIndexKeys, cover: residual.map { (query.filter, $0) })
     }
 
     /// `[a, b)` read backwards is `(b, a]`.
@@ -553,6 +580,24 @@ enum PartialFilter {
         case .lte(let m): guard let upper, sameBracket(upper, m) else { return false }; return BSON.compare(upper, m) <= 0
         case .exists(true): return true
         default: return false
+        }
+    }
+}
+
+extension MatchExpression {
+    /// The top-level fields the expression reads, or nil when it may read any ($expr, $jsonSchema).
+    var topLevelFields: Set<String>? {
+        switch self {
+        case .and(let children), .or(let children), .nor(let children):
+            var out = Set<String>()
+            for c in children {
+                guard let f = c.topLevelFields else { return nil }
+                out.formUnion(f)
+            }
+            return out
+        case .path(let path, _): return [path.components[0]]
+        case .expr, .jsonSchema: return nil
+        case .alwaysTrue, .alwaysFalse: return []
         }
     }
 }
