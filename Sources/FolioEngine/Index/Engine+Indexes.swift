@@ -195,12 +195,14 @@ extension Engine {
                     if keys.isMultikey { built.isMultikey = true }
                     built.multikeyPaths.formUnion(keys.multikeyPaths)
                     for (i, k) in keys.keys.enumerated() {
-                        let trailer = keys.trailers.isEmpty ? [] : keys.trailers[i]
-                        run.append(BuildEntry(start: arena.count, fieldLength: k.count, recordLength: keyBytes.count,
-                                              trailerLength: trailer.count))
+                        let start = arena.count
                         arena.append(contentsOf: k)
                         arena.append(contentsOf: keyBytes)
-                        arena.append(contentsOf: trailer)
+                        if keys.typed {
+                            if keys.trailers.isEmpty { arena.append(0) } else { arena.append(contentsOf: keys.trailers[i]) }
+                        }
+                        run.append(BuildEntry(start: start, fieldLength: k.count, recordLength: keyBytes.count,
+                                              trailerLength: arena.count - start - k.count - keyBytes.count))
                     }
                 } catch {
                     failure = error
@@ -359,7 +361,7 @@ extension Engine {
             // key, not a value) are unchanged.
             let previous = try updated.indexes[i].keys(for: before)
             let new = try updated.indexes[i].keys(for: after)
-            let entries = { (k: IndexKeys) in Dictionary(k.keys.indices.map { (k.keys[$0], k.trailers.isEmpty ? [] : k.trailers[$0]) }) { a, _ in a } }
+            let entries = { (k: IndexKeys) in Dictionary(k.keys.indices.map { (k.keys[$0], k.typed ? k.trailer($0) : []) }) { a, _ in a } }
             let oldEntries = entries(previous), newEntries = entries(new)
             let old = Set(previous.keys)
             let kept = Set(old.filter { newEntries[$0] != nil && newEntries[$0] == oldEntries[$0] })

@@ -263,11 +263,17 @@ struct IndexKeys {
     var values: [[BSON]]
     /// Wildcard indexes: the paths where an array was traversed.
     var multikeyPaths: [String] = []
-    /// Typed indexes: what follows the record key in each key's entry value, parallel to `keys`.
+    /// Whether entry values carry trailers (a typed index).
+    var typed = false
+    /// Typed indexes: what follows the record key in each key's entry value, parallel to
+    /// `keys`; empty when every key's values are plain (each trailer is then 0x00).
     var trailers: [[UInt8]] = []
 
+    /// The trailer of key `i` (typed indexes).
+    func trailer(_ i: Int) -> [UInt8] { trailers.isEmpty ? IndexEntryValue.plainTrailer : trailers[i] }
+
     /// The entry value of key `i` for the record `recordKey`.
-    func entryValue(_ i: Int, _ recordKey: [UInt8]) -> [UInt8] { trailers.isEmpty ? recordKey : recordKey + trailers[i] }
+    func entryValue(_ i: Int, _ recordKey: [UInt8]) -> [UInt8] { typed ? recordKey + trailer(i) : recordKey }
 }
 
 extension IndexDescriptor {
@@ -283,12 +289,13 @@ extension IndexDescriptor {
         var perField: [[BSON]] = []
         var arrayPrefix: [String?] = []
         var allMissing = true
-        var missing: [Bool] = []
-        for field in fields {
+        // Bit i: field i is missing (MongoDB's compound keys have at most 32 fields).
+        var missing: UInt64 = 0
+        for (i, field) in fields.enumerated() {
             var collector = KeyValueCollector()
             collector.collect(.document(document), field.path.components, 0)
             if !collector.values.isEmpty { allMissing = false }
-            missing.append(collector.values.isEmpty)
+            if collector.values.isEmpty { missing |= 1 << UInt64(min(i, 63)) }
             if field.hashed {
                 if collector.firstArrayPrefix != nil {
                     throw FolioError(ErrorCode(rawValue: 16766), "hashed indexes do not currently support array values. Found array at path: \(collector.firstArrayPrefix!)")
@@ -311,8 +318,8 @@ extension IndexDescriptor {
             key.reserveCapacity(24 * fields.count)
             for (i, v) in perField.enumerated() { KeyString.append(v[0], ascending: fields[i].ascending, to: &key) }
             let values = perField.map { $0[0] }
-            return IndexKeys(keys: [key], isMultikey: !arrays.isEmpty, values: [values],
-                             trailers: typedEntries ? [IndexEntryValue.trailer(values, missing: missing)] : [])
+            return IndexKeys(keys: [key], isMultikey: !arrays.isEmpty, values: [values], typed: typedEntries,
+                             trailers: IndexEntryValue.trailers(typedEntries, [values], missing: missing))
         }
         var combos: [[BSON]] = [[]]
         for values in perField {
@@ -335,8 +342,8 @@ extension IndexDescriptor {
                 values.append(combo)
             }
         }
-        return IndexKeys(keys: keys, isMultikey: !arrays.isEmpty, values: values,
-                         trailers: typedEntries ? values.map { IndexEntryValue.trailer($0, missing: missing) } : [])
+        return IndexKeys(keys: keys, isMultikey: !arrays.isEmpty, values: values, typed: typedEntries,
+                         trailers: IndexEntryValue.trailers(typedEntries, values, missing: missing))
     }
 
     /// The record key an entry value of this index starts with.
@@ -351,10 +358,19 @@ extension IndexDescriptor {
 /// is a BSON document of the values by field position (a missing field is absent), its
 /// length as UInt32 little-endian, and 0x01.
 enum IndexEntryValue {
-    static func trailer(_ values: [BSON], missing: [Bool]) -> [UInt8] {
-        if !missing.contains(true) && values.allSatisfy(KeyString.isPlain) { return [0] }
+    static let plainTrailer: [UInt8] = [0]
+
+    /// The trailers of keys with these values (`IndexKeys.trailers`): none for an untyped
+    /// index or when every value is plain and present.
+    static func trailers(_ typed: Bool, _ values: [[BSON]], missing: UInt64) -> [[UInt8]] {
+        if !typed || (missing == 0 && values.allSatisfy { $0.allSatisfy(KeyString.isPlain) }) { return [] }
+        return values.map { trailer($0, missing: missing) }
+    }
+
+    static func trailer(_ values: [BSON], missing: UInt64) -> [UInt8] {
+        if missing == 0 && values.allSatisfy(KeyString.isPlain) { return plainTrailer }
         var d = Document()
-        for (i, v) in values.enumerated() where !missing[i] { d.append(String(i), v) }
+        for (i, v) in values.enumerated() where missing & (1 << UInt64(min(i, 63))) == 0 { d.append(String(i), v) }
         var out = d.bsonBytes()
         let n = UInt32(out.count)
         out += [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24), 1]
