@@ -59,14 +59,24 @@ struct BenchIndex: ParsableCommand {
         let eqStats = eq["executionStats"]!.documentValue!
         print("explain equality: nReturned \(eqStats["nReturned"]!), keysExamined \(eqStats["totalKeysExamined"]!), docsExamined \(eqStats["totalDocsExamined"]!)")
 
-        let range = FindRequest(filter: ["age": ["$gte": 30, "$lt": 32]], sort: ["age": -1], limit: 100)
-        let rx = try engine.explainFind(ns, range, verbosity: .executionStats)
-        var plan: Document? = rx["queryPlanner"]!.documentValue!["winningPlan"]!.documentValue!
-        var names: [String] = []
-        while let p = plan { names.append(p["stage"]!.stringValue!); plan = p["inputStage"]?.documentValue }
-        start = BenchScan.now()
-        for _ in 0..<100 { _ = try engine.find(ns, range).all() }
-        print("range age in [30, 32) sorted by age desc, limit 100: plan \(names.joined(separator: " > ")), \(BenchIndex.round((BenchScan.now() - start) * 10)) ms/query, keysExamined \(rx["executionStats"]!.documentValue!["totalKeysExamined"]!)")
+        /// Runs a query `times` times: its plan's stage names, ms per query and explain's stats.
+        func measure(_ request: FindRequest, times: Int) throws -> (plan: String, ms: Double, stats: Document) {
+            let explain = try engine.explainFind(ns, request, verbosity: .executionStats)
+            var plan: Document? = explain["queryPlanner"]!.documentValue!["winningPlan"]!.documentValue!
+            var names: [String] = []
+            while let p = plan { names.append(p["stage"]!.stringValue!); plan = p["inputStage"]?.documentValue }
+            let start = BenchScan.now()
+            for _ in 0..<times { _ = try engine.find(ns, request).all() }
+            return (names.joined(separator: " > "), BenchIndex.round((BenchScan.now() - start) * 1000 / Double(times)),
+                    explain["executionStats"]!.documentValue!)
+        }
+        let range = try measure(FindRequest(filter: ["age": ["$gte": 30, "$lt": 32]], sort: ["age": -1], limit: 100), times: 100)
+        print("range age in [30, 32) sorted by age desc, limit 100: plan \(range.plan), \(range.ms) ms/query, keysExamined \(range.stats["totalKeysExamined"]!)")
+        // The same range, every match, projected to age: with _id (FETCH) and without (covered).
+        for projection: Document in [["age": 1], ["age": 1, "_id": 0]] {
+            let r = try measure(FindRequest(filter: ["age": ["$gte": 30, "$lt": 32]], projection: projection), times: 5)
+            print("range age in [30, 32) projected to \(projection): plan \(r.plan), \(r.ms) ms/query, \(r.stats["nReturned"]!) returned, docsExamined \(r.stats["totalDocsExamined"]!)")
+        }
     }
 
     static func round(_ x: Double) -> Double { (x * 100).rounded() / 100 }
