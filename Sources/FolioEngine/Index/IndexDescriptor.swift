@@ -94,6 +94,9 @@ public struct IndexDescriptor: Sendable, Equatable {
         }
         if name.isEmpty { throw FolioError(.cannotCreateIndex, "The index name cannot be empty") }
         if key.isEmpty { throw FolioError(.cannotCreateIndex, "Index keys cannot be empty.") }
+        if key.count > IndexDescriptor.maximumFields {
+            throw FolioError(.cannotCreateIndex, "Index key pattern has \(key.count) fields; an index may have at most \(IndexDescriptor.maximumFields)")
+        }
         var fields: [IndexField] = []
         let wildcardRoot = key.fieldNames.first { $0 == "$**" || $0.hasSuffix(".$**") }
         if let wildcardRoot, key.count > 1 {
@@ -277,6 +280,9 @@ struct IndexKeys {
 }
 
 extension IndexDescriptor {
+    /// MongoDB's limit on the fields of a compound key pattern.
+    static let maximumFields = 32
+
     /// Upper bound on keys one document may produce (a guard against cartesian blow-up).
     static let maximumKeysPerDocument = 100_000
 
@@ -289,13 +295,13 @@ extension IndexDescriptor {
         var perField: [[BSON]] = []
         var arrayPrefix: [String?] = []
         var allMissing = true
-        // Bit i: field i is missing (MongoDB's compound keys have at most 32 fields).
+        // Bit i: field i is missing (at most `maximumFields` fields).
         var missing: UInt64 = 0
         for (i, field) in fields.enumerated() {
             var collector = KeyValueCollector()
             collector.collect(.document(document), field.path.components, 0)
             if !collector.values.isEmpty { allMissing = false }
-            if collector.values.isEmpty { missing |= 1 << UInt64(min(i, 63)) }
+            if collector.values.isEmpty { missing |= 1 << UInt64(i) }
             if field.hashed {
                 if collector.firstArrayPrefix != nil {
                     throw FolioError(ErrorCode(rawValue: 16766), "hashed indexes do not currently support array values. Found array at path: \(collector.firstArrayPrefix!)")
@@ -370,7 +376,7 @@ enum IndexEntryValue {
     static func trailer(_ values: [BSON], missing: UInt64) -> [UInt8] {
         if missing == 0 && values.allSatisfy(KeyString.isPlain) { return plainTrailer }
         var d = Document()
-        for (i, v) in values.enumerated() where missing & (1 << UInt64(min(i, 63))) == 0 { d.append(String(i), v) }
+        for (i, v) in values.enumerated() where missing & (1 << UInt64(i)) == 0 { d.append(String(i), v) }
         var out = d.bsonBytes()
         let n = UInt32(out.count)
         out += [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24), 1]

@@ -425,13 +425,13 @@ struct PlanBuilder {
         case .collectionScan(let forward):
             return withSort(CollectionScanStage(snapshot: snapshot, store: entry.recordStore, filter: query.filter, forward: forward))
         case .index(let index, let perField, _, let providesSort) where covers(index):
-            let scan = self.scan(c, covering: residual(query.filter.expression, exactly: exactPaths(index, perField, query.filter.expression)))
+            let scan = self.scan(c, covering: residual(index, perField))
             return providesSort ? scan : withSort(scan)
         case .index(let index, let perField, _, let providesSort):
             // A wildcard scan may meet a document once per sub-path.
             let fetch = FetchStage(child: scan(c), snapshot: snapshot, store: entry.recordStore, filter: query.filter,
                                    deduplicate: index.isMultikey || index.wildcard != nil,
-                                   residual: residual(query.filter.expression, exactly: exactPaths(index, perField, query.filter.expression)))
+                                   residual: residual(index, perField))
             return providesSort ? fetch : withSort(fetch)
         case .or(let branches):
             let or = OrStage(branches: branches.map { scan($0) })
@@ -463,6 +463,11 @@ struct PlanBuilder {
             if !intervals.allSatisfy(\.isPoint) { break }
         }
         return exact
+    }
+
+    /// The query's filter without what a scan of `index` within these bounds answers exactly.
+    func residual(_ index: IndexDescriptor, _ perField: [[FieldInterval]?]) -> MatchExpression {
+        residual(query.filter.expression, exactly: exactPaths(index, perField, query.filter.expression))
     }
 
     /// The filter without the conjuncts the bounds answer exactly (and those `alsoAnswered` names).
