@@ -357,15 +357,10 @@ extension Engine {
         var updated = entry
         var changed = false
         for i in updated.indexes.indices {
-            // An entry is kept when its key and its value (typed trailers: 1 and 1.0 share a
-            // key, not a value) are unchanged.
-            let previous = try updated.indexes[i].keys(for: before)
+            let old = try updated.indexes[i].keys(for: before)
             let new = try updated.indexes[i].keys(for: after)
-            let entries = { (k: IndexKeys) in Dictionary(k.keys.indices.map { (k.keys[$0], k.typed ? k.trailer($0) : []) }) { a, _ in a } }
-            let oldEntries = entries(previous), newEntries = entries(new)
-            let old = Set(previous.keys)
-            let kept = Set(old.filter { newEntries[$0] != nil && newEntries[$0] == oldEntries[$0] })
-            for key in old where !kept.contains(key) { try txn.delete(updated.indexes[i].store, key + recordKey) }
+            let kept = old.unchanged(in: new)
+            for key in old.keys where !kept.contains(key) { try txn.delete(updated.indexes[i].store, key + recordKey) }
             if try Engine.putKeys(&updated.indexes[i], entry.namespace, new, recordKey, txn, except: kept) { changed = true }
         }
         if changed { try saveEntry(updated, txn) }

@@ -277,6 +277,21 @@ struct IndexKeys {
 
     /// The entry value of key `i` for the record `recordKey`.
     func entryValue(_ i: Int, _ recordKey: [UInt8]) -> [UInt8] { typed ? recordKey + trailer(i) : recordKey }
+
+    /// The keys whose entries `next` keeps as they are: same key and, for typed indexes, same
+    /// trailer (1 and 1.0 share a key, not a value).
+    func unchanged(in next: IndexKeys) -> Set<[UInt8]> {
+        // The common case, one key before and after, needs no lookup table.
+        if keys.count == 1 && next.keys.count == 1 {
+            return keys[0] == next.keys[0] && (!typed || trailer(0) == next.trailer(0)) ? [keys[0]] : []
+        }
+        let positions = Dictionary(next.keys.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        var out = Set<[UInt8]>()
+        for (i, k) in keys.enumerated() {
+            if let j = positions[k], !typed || trailer(i) == next.trailer(j) { out.insert(k) }
+        }
+        return out
+    }
 }
 
 extension IndexDescriptor {

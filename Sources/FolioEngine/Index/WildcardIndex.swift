@@ -146,8 +146,7 @@ extension IndexDescriptor {
         e.fields = [IndexField(path: FieldPath(IndexDescriptor.wildcardPathField), ascending: true),
                     IndexField(path: path, ascending: ascending)]
         e.keyPattern = [IndexDescriptor.wildcardPathField: .int32(1), path.dotted: .int32(ascending ? 1 : -1)]
-        let prefixes = path.components.indices.map { path.components[...$0].joined(separator: ".") }
-        e.isMultikey = prefixes.contains { multikeyPaths.contains($0) }
+        e.isMultikey = !e.wildcardMultikeyPrefixes.isEmpty
         return e
     }
 

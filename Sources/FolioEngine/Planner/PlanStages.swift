@@ -226,10 +226,10 @@ final class IndexScanStage: PlanStage {
     static let chunk = 256
 
     init(snapshot: any StorageSnapshot, index: IndexDescriptor, ranges: [KeyRange], printedBounds: Document, forward: Bool,
-         overRecords: Bool = false, emitKeys: Bool = false, cover: (Filter, MatchExpression)? = nil) {
+         overRecords: Bool = false, emitKeys: Bool = false, cover: (filter: Filter, residual: MatchExpression)? = nil) {
         self.overRecords = overRecords
         self.emitKeys = emitKeys
-        self.cover = cover.map { (filter: $0.0, residual: $0.1) }
+        self.cover = cover
         self.snapshot = snapshot
         self.index = index
         self.ranges = forward ? ranges : ranges.reversed()

@@ -229,19 +229,33 @@ enum Candidate {
 
 /// Builds candidates and stage trees for one query.
 struct PlanBuilder {
+    typealias Predicates = [String: [IndexablePredicate]]
+
     let entry: CollectionEntry
     let snapshot: any StorageSnapshot
     let query: QueryRequest
+    /// The filter's top-level indexable predicates by path (computed once per query).
+    let conjunction: Predicates
+    /// The fields a covered plan's index must hold (what the projection, the filter and the
+    /// sort read), or nil when the query cannot be covered.
+    let fieldsToCover: Set<String>?
 
-    func predicates(_ e: MatchExpression) -> [String: [IndexablePredicate]] {
-        var out: [String: [IndexablePredicate]] = [:]
+    init(entry: CollectionEntry, snapshot: any StorageSnapshot, query: QueryRequest) {
+        self.entry = entry
+        self.snapshot = snapshot
+        self.query = query
+        conjunction = PlanBuilder.predicates(query.filter.expression)
+        fieldsToCover = PlanBuilder.fieldsToCover(query)
+    }
+
+    static func predicates(_ e: MatchExpression) -> Predicates {
+        var out: Predicates = [:]
         for (path, ps) in e.indexablePredicates { out[path.dotted, default: []] += ps }
         return out
     }
 
-    /// The index access for one conjunction, or nil when the index does not apply.
     /// Each index field's intervals under the predicates (nil: the field is unbounded).
-    func bounds(_ index: IndexDescriptor, _ preds: [String: [IndexablePredicate]]) -> [[FieldInterval]?] {
+    func bounds(_ index: IndexDescriptor, _ preds: Predicates) -> [[FieldInterval]?] {
         if index.isWildcardExpansion {
             let path = index.fields[1].path.dotted
             return IndexBounds.wildcardIntervals(path, preds[path] ?? [], multikey: index.isMultikey) ?? [nil, nil]
@@ -253,18 +267,17 @@ struct PlanBuilder {
 
     /// The candidates one index offers for a conjunction: at most one, except a wildcard
     /// index, which offers one per bounded path it holds.
-    func accesses(_ index: IndexDescriptor, _ expression: MatchExpression, forSort: Bool) -> [Candidate] {
-        guard index.wildcard != nil else { return indexCandidate(index, expression, forSort: forSort).map { [$0] } ?? [] }
-        let preds = predicates(expression)
+    func accesses(_ index: IndexDescriptor, _ preds: Predicates, forSort: Bool) -> [Candidate] {
+        guard let wildcard = index.wildcard else { return indexCandidate(index, preds, forSort: forSort).map { [$0] } ?? [] }
         return preds.keys.sorted().compactMap { path in
             let p = FieldPath(path)
-            guard index.wildcard!.admits(p), !p.indexes.contains(where: { $0 != nil }) else { return nil }
-            return indexCandidate(index.wildcardExpansion(for: p), expression, forSort: forSort)
+            guard wildcard.admits(p), !p.indexes.contains(where: { $0 != nil }) else { return nil }
+            return indexCandidate(index.wildcardExpansion(for: p), preds, forSort: forSort)
         }
     }
 
-    func indexCandidate(_ index: IndexDescriptor, _ expression: MatchExpression, forSort: Bool) -> Candidate? {
-        let preds = predicates(expression)
+    /// The index access for one conjunction, or nil when the index does not apply.
+    func indexCandidate(_ index: IndexDescriptor, _ preds: Predicates, forSort: Bool) -> Candidate? {
         let perField = bounds(index, preds)
         if index.sparse && !perField.contains(where: { $0.map { !$0.contains(where: \.includesNull) } ?? false }) { return nil }
         if let partial = index.partialExpression, !PartialFilter.implied(partial, by: preds) { return nil }
@@ -300,7 +313,7 @@ struct PlanBuilder {
     func candidates() -> [Candidate] {
         let expression = query.filter.expression
         var out: [Candidate] = []
-        for index in usableIndexes() { out += accesses(index, expression, forSort: true) }
+        for index in usableIndexes() { out += accesses(index, conjunction, forSort: true) }
         if let or = orCandidate(expression) { out.append(or) }
         return out
     }
@@ -311,7 +324,8 @@ struct PlanBuilder {
         guard let branches = orBranches(expression), branches.count > 1 else { return nil }
         var chosen: [Candidate] = []
         for b in branches {
-            let options = usableIndexes().flatMap { accesses($0, b, forSort: false) }
+            let branch = PlanBuilder.predicates(b)
+            let options = usableIndexes().flatMap { accesses($0, branch, forSort: false) }
             // Prefer the index that bounds the most fields.
             guard let best = options.max(by: { bounded($0) < bounded($1) }) else { return nil }
             chosen.append(best)
@@ -355,12 +369,12 @@ struct PlanBuilder {
         guard let index else { throw notFound }
         if index.wildcard != nil {
             // A wildcard index answers through one of the query's paths.
-            guard let c = accesses(index, query.filter.expression, forSort: true).first else {
+            guard let c = accesses(index, conjunction, forSort: true).first else {
                 throw FolioError(.noQueryExecutionPlans, "error processing query: planner returned error :: caused by :: the hinted wildcard index '\(index.name)' has no path the query bounds")
             }
             return c
         }
-        let perField = bounds(index, predicates(query.filter.expression))
+        let perField = bounds(index, conjunction)
         let direction = sortDirection(index, perField)
         return .index(index, perField, forward: direction ?? true, providesSort: direction != nil)
     }
@@ -441,7 +455,7 @@ struct PlanBuilder {
             if let conditions = orBranches(expression), conditions.count == branches.count,
                zip(conditions, branches).allSatisfy({ condition, b in
                    guard case .index(let index, let perField, _, _) = b else { return false }
-                   return residual(condition, exactly: exactPaths(index, perField, condition)).isTriviallyTrue
+                   return residual(condition, exactly: exactPaths(index, perField, PlanBuilder.predicates(condition))).isTriviallyTrue
                }) {
                 shown = residual(expression, exactly: []) { if case .or = $0 { return true }; return false }
             }
@@ -454,8 +468,7 @@ struct PlanBuilder {
     /// (the leading point fields and the first other bounded field), not hashed, whose
     /// predicates are one equality or `$in` of plain values, or ranges within one type (one
     /// range on a multikey field).
-    func exactPaths(_ index: IndexDescriptor, _ perField: [[FieldInterval]?], _ expression: MatchExpression) -> Set<String> {
-        let preds = predicates(expression)
+    func exactPaths(_ index: IndexDescriptor, _ perField: [[FieldInterval]?], _ preds: Predicates) -> Set<String> {
         var exact = Set<String>()
         for (i, f) in index.fields.enumerated() {
             guard let intervals = perField[i] else { break }
@@ -467,7 +480,7 @@ struct PlanBuilder {
 
     /// The query's filter without what a scan of `index` within these bounds answers exactly.
     func residual(_ index: IndexDescriptor, _ perField: [[FieldInterval]?]) -> MatchExpression {
-        residual(query.filter.expression, exactly: exactPaths(index, perField, query.filter.expression))
+        residual(query.filter.expression, exactly: exactPaths(index, perField, conjunction))
     }
 
     /// The filter without the conjuncts the bounds answer exactly (and those `alsoAnswered` names).
@@ -497,16 +510,20 @@ struct PlanBuilder {
     /// A missing field stays missing (the entry says so), so the filter and the projection
     /// see exactly what they would see in the document.
     func covers(_ index: IndexDescriptor) -> Bool {
+        guard let needed = fieldsToCover, index.typedEntries, !index.isMultikey, index.wildcard == nil,
+              index.fields.allSatisfy({ !$0.hashed && $0.path.count == 1 }) else { return false }
+        return needed.isSubset(of: Set(index.fields.map { $0.path.components[0] }))
+    }
+
+    static func fieldsToCover(_ query: QueryRequest) -> Set<String>? {
         guard let fields = query.projection?.includedTopLevelFields, !query.wantsIndexKeys, !query.wantsRecordIds,
-              index.typedEntries, !index.isMultikey, index.wildcard == nil,
-              index.fields.allSatisfy({ !$0.hashed && $0.path.count == 1 }),
-              var needed = query.filter.expression.topLevelFields else { return false }
+              var needed = query.filter.expression.topLevelFields else { return nil }
         needed.formUnion(fields)
         for k in query.sort?.keys ?? [] {
-            guard k.meta == nil else { return false }
+            guard k.meta == nil else { return nil }
             needed.insert(k.path.components[0])
         }
-        return needed.isSubset(of: Set(index.fields.map { $0.path.components[0] }))
+        return needed
     }
 
     func scan(_ c: Candidate, covering residual: MatchExpression? = nil) -> PlanStage {
@@ -520,7 +537,7 @@ struct PlanBuilder {
             })) })
         }
         return IndexScanStage(snapshot: snapshot, index: index, ranges: ranges, printedBounds: shown, forward: forward,
-                              emitKeys: query.wantsIndexKeys, cover: residual.map { (query.filter, $0) })
+                              emitKeys: query.wantsIndexKeys, cover: residual.map { (filter: query.filter, residual: $0) })
     }
 
     /// `[a, b)` read backwards is `(b, a]`.
