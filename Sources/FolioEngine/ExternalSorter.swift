@@ -34,9 +34,15 @@ final class ExternalSorter {
     }
 
     func add(_ document: RawDocument) throws(FolioError) {
-        let key = spec.sortKey(for: document.document())
+        try add(document, key: spec.sortKey(for: document.document()))
+    }
+
+    /// Adds a document under a key computed by the caller (one value per key of `spec`,
+    /// which then only supplies the directions).
+    func add(_ document: RawDocument, key: [BSON]) throws(FolioError) {
         buffer.append(Item(key: key, document: document))
         bufferedBytes += document.byteCount + 64
+        for k in key { bufferedBytes += k.approximateByteSize }
         if bufferedBytes > memoryLimitBytes {
             guard allowDiskUse else {
                 throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
@@ -92,7 +98,10 @@ final class SortedOutput: @unchecked Sendable {
 
     /// The next document in order. Ties keep input order: runs were written in input order
     /// and precede the in-memory tail.
-    func next() -> RawDocument? {
+    func next() -> RawDocument? { nextItem()?.document }
+
+    /// The next document with its sort key.
+    func nextItem() -> ExternalSorter.Item? {
         var best: Int? = nil
         for i in 0..<heads.count {
             guard let h = heads[i] else { continue }
@@ -101,13 +110,13 @@ final class SortedOutput: @unchecked Sendable {
         if memoryIndex < memory.count {
             if best == nil || spec.compare(memory[memoryIndex].key, heads[best!]!.key) < 0 {
                 defer { memoryIndex += 1 }
-                return memory[memoryIndex].document
+                return memory[memoryIndex]
             }
         }
         guard let b = best else { return nil }
         let item = heads[b]!
         heads[b] = runs[b].next()
-        return item.document
+        return item
     }
 }
 
@@ -157,20 +166,28 @@ final class RunWriter {
 
     func finish() throws(FolioError) -> RunReader {
         try flush()
-        lseek(fd, 0, SEEK_SET)
         return RunReader(fd: fd)
     }
 }
 
-/// Reads items back from a run file.
+/// Reads items back from a run file, from its start (positioned reads, so several readers
+/// of one file do not disturb each other).
 final class RunReader {
     let fd: Int32
     private var buffer: [UInt8] = []
     private var position = 0
+    private var fileOffset: off_t = 0
     private var atEnd = false
 
     init(fd: Int32) { self.fd = fd }
     deinit { Glibc.close(fd) }
+
+    /// Another reader of the same file, from its start.
+    func reopened() throws(FolioError) -> RunReader {
+        let copy = dup(fd)
+        guard copy >= 0 else { throw FolioError(.internalError, "cannot reopen a temporary file: \(String(cString: strerror(errno)))") }
+        return RunReader(fd: copy)
+    }
 
     private func fill(_ needed: Int) -> Bool {
         while buffer.count - position < needed && !atEnd {
@@ -179,8 +196,9 @@ final class RunReader {
                 position = 0
             }
             var chunk = [UInt8](repeating: 0, count: max(needed, 1 << 20))
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, fileOffset) }
             if n <= 0 { atEnd = true; break }
+            fileOffset += off_t(n)
             buffer.append(contentsOf: chunk[0..<n])
         }
         return buffer.count - position >= needed

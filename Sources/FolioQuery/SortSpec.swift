@@ -9,6 +9,12 @@ public struct SortSpec: Sendable {
         public let ascending: Bool
         /// `{$meta: "textScore"}` and friends.
         public let meta: String?
+
+        public init(path: FieldPath, ascending: Bool, meta: String? = nil) {
+            self.path = path
+            self.ascending = ascending
+            self.meta = meta
+        }
     }
 
     public let keys: [Key]

@@ -77,6 +77,17 @@ let stageCases: [AggregationCase] = [
     #"{"in": [{"_id": 1, "p": 50}], "p": [{"$bucket": {"groupBy": "$p", "boundaries": [0, 10]}}], "error": 40066}"#,
     #"{"in": [], "p": [{"$bucket": {"groupBy": "$p", "boundaries": [10, 0]}}], "error": 40194}"#,
     #"{"in": [{"_id": 1, "v": 1}, {"_id": 2, "v": 2}, {"_id": 3, "v": 3}, {"_id": 4, "v": 4}], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2}}], "out": [{"_id": {"min": 1, "max": 3}, "count": 2}, {"_id": {"min": 3, "max": 4}, "count": 2}]}"#,
+    // $bucketAuto granularity: boundaries from the series, computed as MongoDB does (0.68 is 68 × 0.01)
+    #"{"in": [{"v": 1}, {"v": 2}, {"v": 3}, {"v": 4}, {"v": 5}, {"v": 6}, {"v": 7}, {"v": 8}, {"v": 9}, {"v": 10}], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 3, "granularity": "E6"}}], "out": [{"_id": {"min": 0.68, "max": 3.3000000000000003}, "count": 3}, {"_id": {"min": 3.3000000000000003, "max": 6.800000000000001}, "count": 3}, {"_id": {"min": 6.800000000000001, "max": 15.0}, "count": 4}]}"#,
+    #"{"in": [{"v": 1}, {"v": 3}, {"v": 5}, {"v": 8}, {"v": 20}], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2, "granularity": "POWERSOF2", "output": {"vs": {"$push": "$v"}}}}], "out": [{"_id": {"min": 0.5, "max": 8}, "vs": [1, 3, 5]}, {"_id": {"min": 8, "max": 32}, "vs": [8, 20]}]}"#,
+    #"{"in": [{"v": 0}, {"v": 0}, {"v": 1}, {"v": 2}], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2, "granularity": "R5"}}], "out": [{"_id": {"min": 0, "max": 0.63}, "count": 2}, {"_id": {"min": 0.63, "max": 2.5}, "count": 2}]}"#,
+    #"{"in": [{"_id": 1}], "p": [{"$bucketAuto": {"groupBy": {"$reduce": {"input": [], "initialValue": 4.940656484124654e-324, "in": {"$size": ["$$value"]}}}, "buckets": {"$numberLong": "8"}, "granularity": "R80"}}], "out": [{"_id": {"min": 0.0, "max": 1.02e-321}, "count": 1}]}"#,
+    #"{"in": [{"v": 150}, {"v": 210}, {"v": 950}], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2, "granularity": "1-2-5"}}], "out": [{"_id": {"min": 100.0, "max": 500.0}, "count": 2}, {"_id": {"min": 500.0, "max": 1000.0}, "count": 1}]}"#,
+    #"{"in": [{"v": "x"}], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2, "granularity": "R5"}}], "error": 40258}"#,
+    #"{"in": [{"v": -1}], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2, "granularity": "R5"}}], "error": 40260}"#,
+    #"{"in": [], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2, "granularity": "R7"}}], "error": 40257}"#,
+    #"{"in": [], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2, "granularity": 5}}], "error": 40261}"#,
+    #"{"in": [], "p": [{"$bucketAuto": {"groupBy": "$v", "buckets": 2.5}}], "error": 40242}"#,
     #"{"in": [{"_id": 1, "v": 1}, {"_id": 2, "v": 2}], "p": [{"$facet": {"n": [{"$count": "c"}], "first": [{"$limit": 1}, {"$project": {"_id": 1}}]}}], "out": [{"n": [{"c": 2}], "first": [{"_id": 1}]}]}"#,
     #"{"in": [], "p": [{"$facet": {"x": [{"$out": "y"}]}}], "error": 40600}"#,
     #"{"in": [{"_id": 1, "a": {"b": 2}}], "p": [{"$replaceRoot": {"newRoot": "$a"}}], "out": [{"b": 2}]}"#,
@@ -226,6 +237,54 @@ let expressionCases: [AggregationCase] = [
             #expect(error.code == .queryExceededMemoryLimitNoDiskUseAllowed)
         } else {
             Issue.record("expected 292")
+        }
+    }
+
+    /// $bucketAuto, $setWindowFields, $densify and $facet sort or buffer their input through
+    /// temporary files past the budget: the same results as in memory, 292 without allowDiskUse.
+    @Test(arguments: [
+        [["$bucketAuto": ["groupBy": "$v", "buckets": 7, "output": ["n": ["$sum": 1], "ids": ["$push": "$_id"], "last": ["$last": "$w"]]]]],
+        [["$bucketAuto": ["groupBy": ["$ifNull": ["$v", 0]], "buckets": 5, "granularity": "R10"]]],
+        [["$setWindowFields": ["partitionBy": "$g", "sortBy": ["v": -1],
+                               "output": ["run": ["$sum": "$v", "window": ["documents": ["unbounded", "current"]]], "r": ["$rank": [:]]]]]],
+        [["$densify": ["field": "v", "partitionByFields": ["g"], "range": ["step": 1, "bounds": "partition"]]], ["$project": ["w": 0]]],
+        [["$densify": ["field": "v", "range": ["step": 2, "bounds": [100, 140]]]], ["$project": ["w": 0]]],
+        [["$facet": ["count": [["$count": "n"]], "page": [["$sort": ["v": 1, "_id": 1]], ["$skip": 10], ["$limit": 3]],
+                     "byG": [["$group": ["_id": "$g", "n": ["$sum": 1]]], ["$sort": ["_id": 1]]]]]],
+    ] as [[BSON]])
+    func blockingStagesSpillAndAgreeWithMemory(_ pipeline: [BSON]) throws {
+        let engine = try Engine.inMemory()
+        let ns = try Namespace(database: "agg", collection: "c")
+        // 3,000 documents of ~100 bytes (300 KB) against a 16 KiB budget: many runs.
+        _ = try engine.insert(ns, (0..<3_000).map { i in
+            let v: BSON = i % 10 == 3 ? .null : .int32(Int32((i * 7919) % 997))
+            return ["_id": .int32(Int32(i)), "g": .string("g\(i % 40)"), "v": v, "w": .string(String(repeating: "w", count: 60))]
+        })
+        let expected = try engine.aggregate(database: "agg", collection: "c", AggregateRequest(pipeline: pipeline)).all().map { $0.document() }
+        #expect(!expected.isEmpty)
+        var small = AggregateRequest(pipeline: pipeline)
+        small.blockingStageMemoryBytes = 16 << 10
+        let spilled = try engine.aggregate(database: "agg", collection: "c", small).all().map { $0.document() }
+        #expect(spilled == expected)
+        small.allowDiskUse = false
+        if case .failure(let error) = run(engine, small) {
+            #expect(error.code == .queryExceededMemoryLimitNoDiskUseAllowed)
+        } else {
+            Issue.record("expected 292")
+        }
+    }
+
+    @Test func aWindowPartitionLargerThanTheBudgetFails() throws {
+        let engine = try Engine.inMemory()
+        _ = try engine.insert(try Namespace(database: "agg", collection: "c"), (0..<500).map { i in
+            ["_id": .int32(Int32(i)), "w": .string(String(repeating: "w", count: 100))]
+        })
+        var request = AggregateRequest(pipeline: [["$setWindowFields": ["sortBy": ["_id": 1], "output": ["n": ["$documentNumber": [:]]]]]])
+        request.blockingStageMemoryBytes = 16 << 10
+        if case .failure(let error) = run(engine, request) {
+            #expect(error.code.rawValue == 5414201)
+        } else {
+            Issue.record("expected 5414201")
         }
     }
 }

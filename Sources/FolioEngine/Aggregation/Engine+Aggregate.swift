@@ -64,6 +64,7 @@ extension Engine {
         case none
         case collection(Namespace)
         case documents([Document])
+        case stream(any DocumentStream)
     }
 
     /// Builds the stream chain for `stages` over `source`.
@@ -75,6 +76,8 @@ extension Engine {
             stream = ArrayStream([])
         case .documents(let docs):
             stream = ArrayStream(docs)
+        case .stream(let s):
+            stream = s
         case .collection(let ns) where stages.first?.isCollectionStats == true:
             guard case .system(let name, let spec)? = stages.first else { fatalError("unreachable") }
             stages = stages.dropFirst()
@@ -158,42 +161,13 @@ extension Engine {
         case .group(let spec):
             return GroupStream(input, spec, env)
         case .bucketAuto(let spec):
-            return BlockingStream { () throws(FolioError) in
-                var items: [(BSON, Document)] = []
-                for d in try Engine.drain(input, "$bucketAuto") {
-                    items.append((try spec.groupBy.evaluate(env.context(d)) ?? .null, d))
-                }
-                return try spec.buckets(items, variables: [:], now: env.now)
-            }
+            return BucketAutoStream(input, spec, env)
         case .unwind(let spec):
             return FlatMapStream(input) { d in spec.apply(d) }
         case .densify(let spec):
-            return BlockingStream { () throws(FolioError) in try spec.apply(try Engine.drain(input, "$densify")) }
+            return DensifyStream(input, spec, env)
         case .setWindowFields(let spec):
-            return BlockingStream { () throws(FolioError) in
-                // Partitions in order of their key, each sorted by sortBy (stable), as
-                // MongoDB's $sort {partition, sortBy} before the window stage.
-                var rows: [(partition: BSON, key: [BSON], seq: Int, doc: Document)] = []
-                for d in try Engine.drain(input, "$setWindowFields") {
-                    rows.append((try spec.partitionKey(env.context(d)), spec.sortBy?.sortKey(for: d) ?? [], rows.count, d))
-                }
-                rows.sort { x, y in
-                    let p = BSON.compare(x.partition, y.partition)
-                    if p != 0 { return p < 0 }
-                    if let s = spec.sortBy { let c = s.compare(x.key, y.key); if c != 0 { return c < 0 } }
-                    return x.seq < y.seq
-                }
-                var out: [Document] = []
-                out.reserveCapacity(rows.count)
-                var start = 0
-                while start < rows.count {
-                    var end = start + 1
-                    while end < rows.count && BSON.compare(rows[end].partition, rows[start].partition) == 0 { end += 1 }
-                    out += try spec.apply(partition: rows[start..<end].map(\.doc), now: env.now)
-                    start = end
-                }
-                return out
-            }
+            return WindowFieldsStream(input, spec, env)
         case .sample(let n):
             return BlockingStream { () throws(FolioError) in
                 var reservoir: [Document] = []
@@ -213,10 +187,10 @@ extension Engine {
             }
         case .facet(let facets):
             return BlockingStream { () throws(FolioError) in
-                let all = try Engine.drain(input, "$facet")
+                let all = try FacetInput(input, env)
                 var out = Document()
                 for (name, pipeline) in facets {
-                    let s = try self.build(pipeline.stages[...], source: .documents(all), environment: env)
+                    let s = try self.build(pipeline.stages[...], source: try all.source(), environment: env)
                     var results: [BSON] = []
                     while let d = try s.next() { results.append(.document(d)) }
                     out.append(name, .array(results))
@@ -265,22 +239,6 @@ extension Engine {
         case .out, .merge:
             throw FolioError(ErrorCode(rawValue: 40601), "\(stage.name) can only be the final stage in the pipeline")
         }
-    }
-
-    /// Reads a blocking stage's whole input within the 100 MB budget of a blocking stage
-    /// (these stages do not spill: past it they fail with 292).
-    static func drain(_ input: any DocumentStream, _ stage: String) throws(FolioError) -> [Document] {
-        var all: [Document] = []
-        var bytes = 0
-        while let d = try input.next() {
-            all.append(d)
-            bytes += d.approximateByteSize
-            if bytes > Limits.blockingStageMemoryBytes {
-                throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
-                                 "\(stage) exceeded the memory limit of \(Limits.blockingStageMemoryBytes) bytes and cannot spill to disk")
-            }
-        }
-        return all
     }
 
     static let redactVariables: [String: BSON] = ["DESCEND": .string("descend"), "PRUNE": .string("prune"), "KEEP": .string("keep")]

@@ -100,71 +100,98 @@ public struct DensifySpec: Sendable {
         return true
     }
 
-    /// Densifies a complete input.
-    public func apply(_ input: [Document]) throws(FolioError) -> [Document] {
-        // Documents without the field pass through first, as MongoDB emits them.
-        var passthrough: [Document] = []
-        var partitions: [[UInt8]: (key: [BSON], docs: [(BSON, Document)])] = [:]
-        var order: [[UInt8]] = []
-        var globalLow: BSON?, globalHigh: BSON?
-        for d in input {
-            guard let v = DocumentPaths.value(field.components[...], in: d), try valueOK(v) else {
-                passthrough.append(d)
-                continue
-            }
-            let key = partitionByFields.map { DocumentPaths.value($0.components[...], in: d) ?? .null }
-            let k = KeyString.encode(key)
-            if partitions[k] == nil { order.append(k); partitions[k] = (key, []) }
-            partitions[k]!.docs.append((v, d))
-            if globalLow.map({ BSON.compare(v, $0) < 0 }) ?? true { globalLow = v }
-            if globalHigh.map({ BSON.compare(v, $0) > 0 }) ?? true { globalHigh = v }
+    /// The order densification walks a document in: documents without a numeric (or date)
+    /// value first, in input order, then by partition (each `partitionByFields` value,
+    /// missing as null) and value. Sort ascending by this key, stably, before `Walker`.
+    public func sortKey(_ d: Document) throws(FolioError) -> [BSON] {
+        guard let v = DocumentPaths.value(field.components[...], in: d), try valueOK(v) else {
+            return [.int32(0)] + Array(repeating: .null, count: partitionByFields.count + 1)
         }
-        if partitions.isEmpty, case .explicit = bounds, partitionByFields.isEmpty {
-            order.append(KeyString.encode([BSON]()))
-            partitions[order[0]] = ([], [])
-        }
-        var out = passthrough
+        return [.int32(1)] + partitionByFields.map { DocumentPaths.value($0.components[...], in: d) ?? .null } + [v]
+    }
+
+    /// The number of values in a sort key.
+    public var sortKeyCount: Int { partitionByFields.count + 2 }
+
+    /// Densifies documents arriving in `sortKey` order, one at a time, emitting them and the
+    /// generated documents between them. `low`/`high` are the smallest and largest values of
+    /// the whole input (used by "full" bounds).
+    public struct Walker {
+        let spec: DensifySpec
+        let low: BSON?, high: BSON?
+        var partition: [BSON]?
+        var next: BSON = .null
         var generated = 0
-        order.sort { $0.lexicographicallyPrecedes($1) }
-        for k in order {
-            let key = partitions[k]!.key
-            var docs = partitions[k]!.docs
-            docs.sort { BSON.compare($0.0, $1.0) < 0 }
-            let low: BSON, high: BSON, highInclusive: Bool
-            switch bounds {
-            case .full: low = globalLow ?? .null; high = globalHigh ?? .null; highInclusive = true
-            case .partition: low = docs.first!.0; high = docs.last!.0; highInclusive = true
-            case .explicit(let a, let b): low = a; high = b; highInclusive = false
-            }
-            var next = low
-            var i = 0
-            func emit(_ v: BSON) throws(FolioError) {
-                generated += 1
-                if generated > DensifySpec.maximumGenerated {
-                    throw FolioError(ErrorCode(rawValue: 5897900), "Generated \(generated) documents in $densify, which is over the limit of \(DensifySpec.maximumGenerated)")
-                }
-                var d = DocumentPaths.setting(field.components[...], to: v, in: Document())
-                for (j, p) in partitionByFields.enumerated() {
-                    d = DocumentPaths.setting(p.components[...], to: key[j], in: d)
-                }
-                out.append(d)
-            }
-            // Walk the grid and the sorted documents together.
-            while true {
-                let inRange = highInclusive ? BSON.compare(next, high) <= 0 : BSON.compare(next, high) < 0
-                while i < docs.count && BSON.compare(docs[i].0, next) < 0 {
-                    out.append(docs[i].1); i += 1
-                }
-                guard inRange else { break }
-                if i < docs.count && BSON.compare(docs[i].0, next) == 0 {
-                    // An existing document sits on the grid point.
-                } else {
-                    try emit(next)
-                }
-                next = advance(next)
-            }
-            while i < docs.count { out.append(docs[i].1); i += 1 }
+
+        public init(_ spec: DensifySpec, low: BSON?, high: BSON?) {
+            self.spec = spec
+            self.low = low
+            self.high = high
         }
-        return out
+
+        /// Whether grid point `v` is inside the bounds (a partition's own range is open above
+        /// until it ends: points beyond its last value are never reached).
+        func inRange(_ v: BSON) -> Bool {
+            switch spec.bounds {
+            case .full: return BSON.compare(v, high ?? .null) <= 0
+            case .partition: return true
+            case .explicit(_, let b): return BSON.compare(v, b) < 0
+            }
+        }
+
+        public mutating func add(_ d: Document, key: [BSON], into out: inout [Document]) throws(FolioError) {
+            guard case .int32(1) = key[0] else { out.append(d); return }
+            let p = Array(key[1..<(key.count - 1)])
+            let v = key[key.count - 1]
+            if partition == nil || zip(partition!, p).contains(where: { BSON.compare($0, $1) != 0 }) {
+                try closePartition(into: &out)
+                partition = p
+                switch spec.bounds {
+                case .full: next = low ?? .null
+                case .partition: next = v
+                case .explicit(let a, _): next = a
+                }
+            }
+            while BSON.compare(next, v) < 0 && inRange(next) {
+                try emit(next, into: &out)
+                next = spec.advance(next)
+            }
+            // A document sitting on a grid point stands for it.
+            if BSON.compare(next, v) == 0 && inRange(next) { next = spec.advance(next) }
+            out.append(d)
+        }
+
+        /// Ends the input: the rest of the last partition's range (or, with explicit bounds,
+        /// no partition fields and no document with a value, the whole range).
+        public mutating func finish(into out: inout [Document]) throws(FolioError) {
+            if partition == nil, case .explicit(let a, _) = spec.bounds, spec.partitionByFields.isEmpty {
+                partition = []
+                next = a
+            }
+            try closePartition(into: &out)
+        }
+
+        mutating func closePartition(into out: inout [Document]) throws(FolioError) {
+            guard partition != nil else { return }
+            if case .partition = spec.bounds {} else {
+                while inRange(next) {
+                    try emit(next, into: &out)
+                    next = spec.advance(next)
+                }
+            }
+            partition = nil
+        }
+
+        mutating func emit(_ v: BSON, into out: inout [Document]) throws(FolioError) {
+            generated += 1
+            if generated > DensifySpec.maximumGenerated {
+                throw FolioError(ErrorCode(rawValue: 5897900), "Generated \(generated) documents in $densify, which is over the limit of \(DensifySpec.maximumGenerated)")
+            }
+            var d = DocumentPaths.setting(spec.field.components[...], to: v, in: Document())
+            for (j, p) in spec.partitionByFields.enumerated() {
+                d = DocumentPaths.setting(p.components[...], to: partition![j], in: d)
+            }
+            out.append(d)
+        }
     }
 }

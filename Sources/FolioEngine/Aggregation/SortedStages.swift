@@ -1,0 +1,185 @@
+import FolioBSON
+import FolioQuery
+
+// Blocking stages that work on their input in an order of their own — $bucketAuto (by the
+// groupBy value), $setWindowFields (by partition, then sortBy) and $densify (by partition,
+// then the densified value) — sort it through the external sorter with a key they compute,
+// so past the blocking-stage budget the input spills to disk like $sort's (allowDiskUse;
+// 292 otherwise), and then stream over the sorted order.
+
+/// Sorts a stage's whole input by a computed key within the environment's budget.
+/// `directions` gives each key value's direction (true: ascending).
+func sortInput(_ input: any DocumentStream, directions: [Bool], _ env: PipelineEnvironment,
+               key: (Document) throws(FolioError) -> [BSON]) throws(FolioError) -> (output: SortedOutput, count: Int) {
+    let spec = SortSpec(keys: directions.map { SortSpec.Key(path: FieldPath("k"), ascending: $0) })
+    let sorter = ExternalSorter(spec: spec, memoryLimitBytes: env.blockingStageMemoryBytes, allowDiskUse: env.allowDiskUse)
+    var n = 0
+    while let d = try input.next() {
+        n += 1
+        if n % 1024 == 0 { try Engine.checkDeadline(env.deadline) }
+        try sorter.add(RawDocument(trusted: d.bsonBytes()), key: try key(d))
+    }
+    return (try sorter.finish(), n)
+}
+
+/// `$bucketAuto`: the input sorted by its groupBy value, cut into buckets as it is read.
+final class BucketAutoStream: DocumentStream {
+    private var input: (any DocumentStream)?
+    private let spec: BucketAutoSpec
+    private let env: PipelineEnvironment
+    private var sorted: SortedOutput?
+    private var cutter: BucketAutoSpec.Cutter?
+
+    init(_ input: any DocumentStream, _ spec: BucketAutoSpec, _ env: PipelineEnvironment) {
+        self.input = input
+        self.spec = spec
+        self.env = env
+    }
+
+    func next() throws(FolioError) -> Document? {
+        if let input {
+            let spec = self.spec, env = self.env
+            let (output, count) = try sortInput(input, directions: [true], env) { d throws(FolioError) in [try spec.key(env.context(d))] }
+            sorted = output
+            cutter = BucketAutoSpec.Cutter(spec, count: count, variables: [:], now: env.now)
+            self.input = nil
+        }
+        guard let sorted else { return nil }
+        return try cutter!.next { () -> (BSON, Document)? in
+            sorted.nextItem().map { ($0.key[0], $0.document.document()) }
+        }
+    }
+}
+
+/// `$setWindowFields`: the input sorted by (partition, sortBy), stably, then one partition
+/// at a time in memory. A single partition larger than the budget fails with 5414201.
+final class WindowFieldsStream: DocumentStream {
+    private var input: (any DocumentStream)?
+    private let spec: WindowSpec
+    private let env: PipelineEnvironment
+    private var sorted: SortedOutput?
+    private var lookahead: ExternalSorter.Item?
+    private var output = ArrayStream([])
+
+    init(_ input: any DocumentStream, _ spec: WindowSpec, _ env: PipelineEnvironment) {
+        self.input = input
+        self.spec = spec
+        self.env = env
+    }
+
+    func next() throws(FolioError) -> Document? {
+        if let input {
+            let spec = self.spec, env = self.env
+            let directions = [true] + (spec.sortBy?.keys.map(\.ascending) ?? [])
+            sorted = try sortInput(input, directions: directions, env) { d throws(FolioError) in
+                [try spec.partitionKey(env.context(d))] + (spec.sortBy?.sortKey(for: d) ?? [])
+            }.output
+            lookahead = sorted!.nextItem()
+            self.input = nil
+        }
+        while true {
+            if let d = try output.next() { return d }
+            guard let first = lookahead, let sorted else { return nil }
+            var partition = [first.document.document()]
+            var bytes = first.document.byteCount
+            lookahead = sorted.nextItem()
+            while let item = lookahead, BSON.compare(item.key[0], first.key[0]) == 0 {
+                partition.append(item.document.document())
+                bytes += item.document.byteCount
+                if bytes > env.blockingStageMemoryBytes {
+                    throw FolioError(ErrorCode(rawValue: 5414201), "Exceeded memory limit in DocumentSourceSetWindowFields: one partition holds more than \(env.blockingStageMemoryBytes) bytes")
+                }
+                lookahead = sorted.nextItem()
+            }
+            try Engine.checkDeadline(env.deadline)
+            output = ArrayStream(try spec.apply(partition: partition, now: env.now))
+        }
+    }
+}
+
+/// `$densify`: the input sorted by (has a value, partition, value), then walked once.
+final class DensifyStream: DocumentStream {
+    private var input: (any DocumentStream)?
+    private let spec: DensifySpec
+    private let env: PipelineEnvironment
+    private var sorted: SortedOutput?
+    private var walker: DensifySpec.Walker?
+    private var output = ArrayStream([])
+
+    init(_ input: any DocumentStream, _ spec: DensifySpec, _ env: PipelineEnvironment) {
+        self.input = input
+        self.spec = spec
+        self.env = env
+    }
+
+    func next() throws(FolioError) -> Document? {
+        if let input {
+            let spec = self.spec
+            var low: BSON?, high: BSON?
+            sorted = try sortInput(input, directions: Array(repeating: true, count: spec.sortKeyCount), env) { d throws(FolioError) in
+                let key = try spec.sortKey(d)
+                if case .int32(1) = key[0], let v = key.last {
+                    if low.map({ BSON.compare(v, $0) < 0 }) ?? true { low = v }
+                    if high.map({ BSON.compare(v, $0) > 0 }) ?? true { high = v }
+                }
+                return key
+            }.output
+            walker = DensifySpec.Walker(spec, low: low, high: high)
+            self.input = nil
+        }
+        while true {
+            if let d = try output.next() { return d }
+            guard let sorted else { return nil }
+            var batch: [Document] = []
+            while batch.isEmpty {
+                guard let item = sorted.nextItem() else {
+                    try walker!.finish(into: &batch)
+                    self.sorted = nil
+                    break
+                }
+                try walker!.add(item.document.document(), key: item.key, into: &batch)
+            }
+            output = ArrayStream(batch)
+        }
+    }
+}
+
+/// `$facet`'s input, read once per facet: in memory within the budget, past it (with
+/// allowDiskUse) in a temporary file that each facet reads from the start.
+struct FacetInput {
+    private var memory: [Document] = []
+    private var file: RunReader?
+
+    init(_ input: any DocumentStream, _ env: PipelineEnvironment) throws(FolioError) {
+        var bytes = 0
+        var spill: RunWriter?
+        var n = 0
+        while let d = try input.next() {
+            n += 1
+            if n % 1024 == 0 { try Engine.checkDeadline(env.deadline) }
+            if let spill {
+                try spill.write(document: d.bsonBytes())
+                continue
+            }
+            memory.append(d)
+            bytes += d.approximateByteSize
+            if bytes > env.blockingStageMemoryBytes {
+                guard env.allowDiskUse else {
+                    throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
+                                     "$facet exceeded the memory limit of \(env.blockingStageMemoryBytes) bytes, but did not opt in to spilling to disk")
+                }
+                let writer = try RunWriter()
+                for m in memory { try writer.write(document: m.bsonBytes()) }
+                memory = []
+                spill = writer
+            }
+        }
+        if let spill { file = try spill.finish() }
+    }
+
+    /// A fresh pass over the input.
+    func source() throws(FolioError) -> Engine.Source {
+        if let file { return .stream(PartitionStream(try file.reopened())) }
+        return .documents(memory)
+    }
+}
