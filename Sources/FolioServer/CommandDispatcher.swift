@@ -148,6 +148,7 @@ public struct CommandDispatcher: Sendable {
         let request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context)
         context.sessions.touch(body["lsid"])
         do throws(FolioError) {
+            try Collation.check(body, command: name)
             var fields = try handler(request)
             fields.append("ok", .double(1))
             return withClusterTime(fields)

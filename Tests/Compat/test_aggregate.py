@@ -85,6 +85,22 @@ def test_facet_with_counts_and_a_page(shop):
     assert result["page"] == [{"_id": 2, "name": "Chess"}, {"_id": 4, "name": "Jazz LP"}]
 
 
+def test_bucket_auto_granularity(shop):
+    # POWERSOF2 boundaries are $pow(2, n): ints even for double prices; R-series ones doubles.
+    buckets = list(shop.products.aggregate([
+        {"$bucketAuto": {"groupBy": "$price", "buckets": 2, "granularity": "POWERSOF2",
+                         "output": {"names": {"$push": "$name"}}}}]))
+    assert buckets == [{"_id": {"min": 8, "max": 16}, "names": ["Dune", "Jazz LP"]},
+                       {"_id": {"min": 16, "max": 64}, "names": ["Chess", "Go"]}]
+    assert all(type(b["_id"][k]) is int for b in buckets for k in ("min", "max"))
+    buckets = list(shop.products.aggregate([{"$bucketAuto": {"groupBy": "$price", "buckets": 2, "granularity": "R10"}}]))
+    assert buckets == [{"_id": {"min": 8.0, "max": 16.0}, "count": 2}, {"_id": {"min": 16.0, "max": 50.0}, "count": 2}]
+    assert type(buckets[0]["_id"]["min"]) is float
+    with pytest.raises(pymongo.errors.OperationFailure) as e:
+        list(shop.products.aggregate([{"$bucketAuto": {"groupBy": "$name", "buckets": 2, "granularity": "R10"}}]))
+    assert e.value.code == 40258
+
+
 def test_cursor_batches_out_and_errors(shop):
     shop.many.insert_many([{"_id": i, "v": i % 7} for i in range(250)])
     cursor = shop.many.aggregate([{"$sort": {"_id": -1}}], batchSize=20)

@@ -113,3 +113,32 @@ def test_errors_carry_code_and_codename(db):
     with pytest.raises(pymongo.errors.WriteError) as e:
         db.c.insert_one({"_id": [1, 2]})
     assert e.value.code == 53
+
+
+def test_collation_simple_is_accepted_and_others_are_refused(db):
+    # Folio compares strings as MongoDB's simple collation does; any other collation would
+    # change results, so it is refused (115) rather than ignored.
+    from pymongo.collation import Collation
+    db.people.insert_many([{"_id": 1, "name": "x"}, {"_id": 2, "name": "X"}])
+    assert [d["_id"] for d in db.people.find({"name": "x"}, collation=Collation("simple"))] == [1]
+    assert db.people.count_documents({}, collation={"locale": "simple"}) == 2
+    refused = [
+        lambda: list(db.people.find({"name": "x"}, collation=Collation("en", strength=2))),
+        lambda: list(db.people.aggregate([], collation={"locale": "fr"})),
+        lambda: db.people.count_documents({}, collation={"locale": "en"}),
+        lambda: db.people.distinct("name", collation={"locale": "en"}),
+        lambda: db.people.delete_many({"name": "q"}, collation={"locale": "en"}),
+        lambda: db.people.update_one({"name": "q"}, {"$set": {"a": 1}}, collation={"locale": "en"}),
+        lambda: db.people.find_one_and_update({"name": "q"}, {"$set": {"a": 1}}, collation={"locale": "en"}),
+        lambda: db.command({"explain": {"find": "people", "collation": {"locale": "en"}}}),
+    ]
+    for call in refused:
+        with pytest.raises(pymongo.errors.OperationFailure) as e:
+            call()
+        assert e.value.code == 115 and e.value.details["codeName"] == "CommandNotSupported"
+    assert db.people.count_documents({}) == 2
+    for bad, code in (("en", 14), ({"strength": 2}, 40414), ({"locale": "en", "bogus": 1}, 40415),
+                      ({"locale": "simple", "strength": 1}, 2)):
+        with pytest.raises(pymongo.errors.OperationFailure) as e:
+            db.command({"find": "people", "collation": bad})
+        assert e.value.code == code

@@ -46,7 +46,7 @@ def skip_reason(test):
             return SKIP_OPERATIONS[op["name"]]
         args = op.get("arguments", {})
         if "collation" in args or any("collation" in next(iter(r.values()), {}) for r in args.get("requests", [])):
-            return "collation (issue 7 passes it through; needs ICU, not built yet)"
+            return "collation (non-simple collations answer 115: locale-aware comparison is not built yet, issue 7)"
         if "viewOn" in args:
             return "views (not built yet)"
         if "rawData" in args:
