@@ -30,6 +30,14 @@ import Glibc
 //     `walTruncateBytes` the checkpointer runs TRUNCATE, which waits for a gap between
 //     write transactions and resets the file: the WAL stays bounded.
 //
+//  6. Starting and ending a read transaction costs SQLite two shared-memory locks (fcntl
+//     system calls) besides BEGIN/COMMIT, which made them most of a point read. So the last
+//     snapshot closed is kept open ("pinned") while nothing is committed: the next snapshot
+//     takes it over and sees exactly what a fresh one would. Every commit bumps
+//     `commitVersion`, after which a pinned transaction is stale: the next snapshot or the
+//     checkpoint timer (within 250 ms, before it checkpoints) ends it, so it never holds the
+//     WAL back for long.
+//
 // Costs per write transaction: one BEGIN/COMMIT, one cached INSERT per key; no fsync unless
 // durable (then one fsync of the WAL). Per point read: one cached SELECT on a B-tree.
 
@@ -42,6 +50,7 @@ public final class SQLiteStorageEngine: StorageEngine {
     let writer: SQLiteConnection
     let writerGate = DispatchSemaphore(value: 1)
     let readers = Mutex<[SQLiteConnection]>([])
+    let pinned: PinnedSnapshot
     let isClosed = Atomic(false)
     let checkpointTimer: CheckpointTimer
     /// WAL size past which the background checkpoint truncates the log (64 MiB).
@@ -86,6 +95,8 @@ public final class SQLiteStorageEngine: StorageEngine {
             Glibc.close(fd)
             throw error
         }
+        let pinned = PinnedSnapshot()
+        self.pinned = pinned
         let checkpointer = try? SQLiteConnection(path: databasePath, readOnly: false)
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.sqlite.checkpoint"))
         timer.schedule(deadline: .now() + .milliseconds(250), repeating: .milliseconds(250))
@@ -93,7 +104,12 @@ public final class SQLiteStorageEngine: StorageEngine {
         timer.setEventHandler {
             var st = stat()
             let walBytes = stat(walPath, &st) == 0 ? Int(st.st_size) : 0
-            let mode = walBytes > SQLiteStorageEngine.walTruncateBytes ? "TRUNCATE" : "PASSIVE"
+            let truncate = walBytes > SQLiteStorageEngine.walTruncateBytes
+            let mode = truncate ? "TRUNCATE" : "PASSIVE"
+            // A stale pinned read transaction would keep the checkpoint from the newer
+            // frames, and TRUNCATE waits for every reader to leave the log (holding writers
+            // back meanwhile), so it ends even a current one.
+            if let pin = pinned.removeStale(all: truncate) { try? pin.run("COMMIT") }
             try? checkpointer?.execute("PRAGMA wal_checkpoint(\(mode))")
         }
         timer.resume()
@@ -106,6 +122,7 @@ public final class SQLiteStorageEngine: StorageEngine {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         checkpointTimer.timer.cancel()
         writerGate.wait()
+        if let c = pinned.removeStale(all: true) { try? c.run("COMMIT") }
         readers.withLock { $0.removeAll() }
         try? writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         flock(lockDescriptor, LOCK_UN)
@@ -140,6 +157,15 @@ public final class SQLiteStorageEngine: StorageEngine {
 
     public func snapshot() throws(StorageError) -> any StorageSnapshot {
         try checkOpen()
+        // Read before BEGIN: a commit landing in between only makes the snapshot newer
+        // than its version says, which can only keep it from being pinned.
+        let version = pinned.version
+        let (current, stale) = pinned.take(version: version)
+        if let current { return SQLiteSnapshot(engine: self, connection: current, ownsTransaction: true, version: version) }
+        if let stale {
+            try? stale.run("COMMIT")
+            returnReader(stale)
+        }
         let c = try takeReader()
         // The WAL snapshot is fixed by the transaction's first read: make one now, so the
         // snapshot is the state at this call (cached statements: no SQL parsing per call).
@@ -150,7 +176,7 @@ public final class SQLiteStorageEngine: StorageEngine {
             try? c.run("ROLLBACK")
             throw error
         }
-        return SQLiteSnapshot(engine: self, connection: c, ownsTransaction: true)
+        return SQLiteSnapshot(engine: self, connection: c, ownsTransaction: true, version: version)
     }
 
     public func beginWrite() throws(StorageError) -> any StorageWriteTransaction {
@@ -331,9 +357,12 @@ class SQLiteReader: @unchecked Sendable {
 
 final class SQLiteSnapshot: SQLiteReader, StorageSnapshot, @unchecked Sendable {
     let ownsTransaction: Bool
+    /// The engine's commit version when the snapshot was taken.
+    let version: UInt64
 
-    init(engine: SQLiteStorageEngine, connection: SQLiteConnection, ownsTransaction: Bool) {
+    init(engine: SQLiteStorageEngine, connection: SQLiteConnection, ownsTransaction: Bool, version: UInt64) {
         self.ownsTransaction = ownsTransaction
+        self.version = version
         super.init(engine: engine, connection: connection)
     }
 
@@ -346,8 +375,53 @@ final class SQLiteSnapshot: SQLiteReader, StorageSnapshot, @unchecked Sendable {
             return true
         }
         guard release else { return }
-        try? connection.run("COMMIT")
-        engine.returnReader(connection)
+        if engine.isClosed.load(ordering: .acquiring) || !engine.pinned.keep(connection, version: version) {
+            try? connection.run("COMMIT")
+            engine.returnReader(connection)
+        }
+    }
+}
+
+/// The commit version and the one idle read transaction kept open between snapshots
+/// (note 6 above).
+final class PinnedSnapshot: Sendable {
+    /// Write commits so far; a snapshot taken at version v is current while it stays v.
+    private let commits = Atomic<UInt64>(0)
+    private let slot = Mutex<(connection: SQLiteConnection, version: UInt64)?>(nil)
+
+    var version: UInt64 { commits.load(ordering: .acquiring) }
+
+    /// Called after every write commit, before the writer reports success.
+    func committed() { commits.add(1, ordering: .acquiringAndReleasing) }
+
+    /// Takes the pinned transaction: `current` when it was taken at `version`, otherwise
+    /// `stale` (for the caller to end).
+    func take(version: UInt64) -> (current: SQLiteConnection?, stale: SQLiteConnection?) {
+        slot.withLock { s in
+            guard let p = s else { return (nil, nil) }
+            s = nil
+            return p.version == version ? (p.connection, nil) : (nil, p.connection)
+        }
+    }
+
+    /// Keeps `connection`'s open transaction, taken at `version`, when nothing has been
+    /// committed since and the slot is free.
+    func keep(_ connection: SQLiteConnection, version: UInt64) -> Bool {
+        slot.withLock { s in
+            guard s == nil, version == self.version else { return false }
+            s = (connection, version)
+            return true
+        }
+    }
+
+    /// Removes the pinned transaction when it is stale (or always, with `all`), for the
+    /// caller to end.
+    func removeStale(all: Bool = false) -> SQLiteConnection? {
+        slot.withLock { s in
+            guard let p = s, all || p.version != version else { return nil }
+            s = nil
+            return p.connection
+        }
     }
 }
 
@@ -464,6 +538,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 try? connection.execute("ROLLBACK")
                 throw error
             }
+            engine.pinned.committed()
             if durable { try engine.syncLog() }
         }
     }

@@ -46,6 +46,14 @@ struct BenchIndex: ParsableCommand {
             found += try engine.find(ns, FindRequest(filter: ["email": .string("user\(n)@example.com")])).all().count
         }
         let indexed = (BenchScan.now() - start) / Double(lookups)
+        let points = 100 * lookups
+        start = BenchScan.now()
+        for _ in 0..<points {
+            let n = Int.random(in: 0..<documents, using: &g)
+            found += try engine.find(ns, FindRequest(filter: ["_id": .int64(Int64(n))])).next().count
+        }
+        let point = (BenchScan.now() - start) / Double(points)
+        print("point read by _id: \(BenchIndex.round(point * 1e6)) µs/query (\(Int(1 / point)) queries/s, one thread)")
         let scans = 3
         start = BenchScan.now()
         for _ in 0..<scans {

@@ -232,6 +232,34 @@ func k(_ bytes: UInt8...) -> [UInt8] { bytes }
         s.close()
         try w.commit(durable: false)
     }
+
+    /// A closed snapshot's read transaction stays open for the next snapshot only while
+    /// nothing is committed: every snapshot sees every commit made before it was taken.
+    @Test func aPinnedSnapshotNeverHidesACommit() throws {
+        let engine = try SQLiteStorageEngine(directory: temporaryDirectory())
+        defer { engine.close() }
+        var w = try engine.beginWrite()
+        try w.createStore("p")
+        try w.commit(durable: false)
+        for i: UInt8 in 1...20 {
+            let before = try engine.snapshot()
+            let other = try engine.snapshot()
+            #expect(try before.count("p") == Int(i) - 1)
+            before.close()
+            w = try engine.beginWrite()
+            try w.put("p", k(i), k(i))
+            // A snapshot taken while the write is open but not committed does not see it.
+            let during = try engine.snapshot()
+            #expect(try during.get("p", k(i)) == nil)
+            during.close()
+            try w.commit(durable: i % 2 == 0)
+            let after = try engine.snapshot()
+            #expect(try after.get("p", k(i)) == k(i) && after.count("p") == Int(i))
+            // Closing in either order keeps at most one open; both stay correct.
+            if i % 3 == 0 { after.close(); other.close() } else { other.close(); after.close() }
+        }
+        #expect(engine.pinned.removeStale(all: true) != nil)
+    }
 }
 
 @Suite struct SQLiteHostileFilesTests {
