@@ -121,17 +121,21 @@ extension Engine {
     }
 
     func choosePlan(_ entry: CollectionEntry, _ snapshot: any StorageSnapshot, _ q: QueryRequest) throws(FolioError) -> PlannedQuery {
+        let minMax = !(q.min?.isEmpty ?? true) || !(q.max?.isEmpty ?? true)
+        let hint = q.hint.flatMap { h in h.documentValue?.isEmpty ?? false ? nil : h }
+        // {_id: v} needs no planning (and no PlanBuilder: its per-query tables cost more
+        // than the read itself).
+        if !minMax, hint == nil, let id = Engine.pinnedID(q.filter.expression) {
+            return PlannedQuery(root: PlanBuilder.withSort(IDHackStage(snapshot: snapshot, store: entry.recordStore, id: id, filter: q.filter), q),
+                                buffered: [], rejected: [], fromCache: false)
+        }
         let builder = PlanBuilder(entry: entry, snapshot: snapshot, query: q)
-        if !(q.min?.isEmpty ?? true) || !(q.max?.isEmpty ?? true) {
+        if minMax {
             return PlannedQuery(root: try builder.minMax(), buffered: [], rejected: [], fromCache: false)
         }
-        if let hint = q.hint, !(hint.documentValue?.isEmpty ?? false) {
+        if let hint {
             let candidate = try builder.hinted(hint)
             return PlannedQuery(root: builder.build(candidate), buffered: [], rejected: [], fromCache: false)
-        }
-        if let id = Engine.pinnedID(q.filter.expression) {
-            return PlannedQuery(root: builder.withSort(IDHackStage(snapshot: snapshot, store: entry.recordStore, id: id, filter: q.filter)),
-                                buffered: [], rejected: [], fromCache: false)
         }
         let candidates = builder.candidates()
         if candidates.count <= 1 {
@@ -549,7 +553,9 @@ struct PlanBuilder {
         return (close == "]" ? "[" : "(") + b + ", " + a + (open == "[" ? "]" : ")")
     }
 
-    func withSort(_ stage: PlanStage) -> PlanStage {
+    func withSort(_ stage: PlanStage) -> PlanStage { PlanBuilder.withSort(stage, query) }
+
+    static func withSort(_ stage: PlanStage, _ query: QueryRequest) -> PlanStage {
         guard let sort = query.sort else { return stage }
         return SortStage(child: stage, spec: sort, pattern: query.sortPattern ?? [:], limit: query.sortLimit,
                          memoryLimitBytes: query.sortMemoryLimitBytes, allowDiskUse: query.allowDiskUse)
