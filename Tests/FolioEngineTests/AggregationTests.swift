@@ -28,6 +28,27 @@ func aggregate(_ json: String, engine: Engine? = nil) throws -> (output: [BSON]?
     }
 }
 
+/// Runs `pipeline` with a 16 KiB blocking-stage budget: with allowDiskUse it must give
+/// `expected` (as in memory), without it fail with 292.
+func expectSpilledResults(_ engine: Engine, _ pipeline: [BSON], _ expected: [Document],
+                          sourceLocation: SourceLocation = #_sourceLocation) throws {
+    var small = AggregateRequest(pipeline: pipeline)
+    small.blockingStageMemoryBytes = 16 << 10
+    let spilled = try engine.aggregate(database: "agg", collection: "c", small).all().map { $0.document() }
+    #expect(spilled == expected, sourceLocation: sourceLocation)
+    small.allowDiskUse = false
+    expect292(engine, small, sourceLocation: sourceLocation)
+}
+
+/// Expects `request` to fail with 292 (over the memory budget without allowDiskUse).
+func expect292(_ engine: Engine, _ request: AggregateRequest, sourceLocation: SourceLocation = #_sourceLocation) {
+    if case .failure(let error) = run(engine, request) {
+        #expect(error.code == .queryExceededMemoryLimitNoDiskUseAllowed, sourceLocation: sourceLocation)
+    } else {
+        Issue.record("expected 292", sourceLocation: sourceLocation)
+    }
+}
+
 func run(_ engine: Engine, _ request: AggregateRequest) -> Result<[Document], FolioError> {
     do throws(FolioError) {
         return .success(try engine.aggregate(database: "agg", collection: "c", request).all().map { $0.document() })
@@ -228,16 +249,7 @@ let expressionCases: [AggregationCase] = [
                                                            "last": 4_000, "all": [0, 2_000, 4_000], "top": 4_000])
         // A 16 KiB budget holds ~100 groups: the rest spill into partitions, which overflow
         // again and split (recursively) until each fits.
-        var small = AggregateRequest(pipeline: pipeline)
-        small.blockingStageMemoryBytes = 16 << 10
-        let spilled = try engine.aggregate(database: "agg", collection: "c", small).all().map { $0.document() }
-        #expect(spilled == expected)
-        small.allowDiskUse = false
-        if case .failure(let error) = run(engine, small) {
-            #expect(error.code == .queryExceededMemoryLimitNoDiskUseAllowed)
-        } else {
-            Issue.record("expected 292")
-        }
+        try expectSpilledResults(engine, pipeline, expected)
     }
 
     /// $bucketAuto, $setWindowFields, $densify and $facet sort or buffer their input through
@@ -262,16 +274,7 @@ let expressionCases: [AggregationCase] = [
         })
         let expected = try engine.aggregate(database: "agg", collection: "c", AggregateRequest(pipeline: pipeline)).all().map { $0.document() }
         #expect(!expected.isEmpty)
-        var small = AggregateRequest(pipeline: pipeline)
-        small.blockingStageMemoryBytes = 16 << 10
-        let spilled = try engine.aggregate(database: "agg", collection: "c", small).all().map { $0.document() }
-        #expect(spilled == expected)
-        small.allowDiskUse = false
-        if case .failure(let error) = run(engine, small) {
-            #expect(error.code == .queryExceededMemoryLimitNoDiskUseAllowed)
-        } else {
-            Issue.record("expected 292")
-        }
+        try expectSpilledResults(engine, pipeline, expected)
     }
 
     @Test func aWindowPartitionLargerThanTheBudgetFails() throws {

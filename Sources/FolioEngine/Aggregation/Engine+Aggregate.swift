@@ -161,13 +161,13 @@ extension Engine {
         case .group(let spec):
             return GroupStream(input, spec, env)
         case .bucketAuto(let spec):
-            return BucketAutoStream(input, spec, env)
+            return SortedStageStream.bucketAuto(input, spec, env)
         case .unwind(let spec):
             return FlatMapStream(input) { d in spec.apply(d) }
         case .densify(let spec):
-            return DensifyStream(input, spec, env)
+            return SortedStageStream.densify(input, spec, env)
         case .setWindowFields(let spec):
-            return WindowFieldsStream(input, spec, env)
+            return SortedStageStream.windowFields(input, spec, env)
         case .sample(let n):
             return BlockingStream { () throws(FolioError) in
                 var reservoir: [Document] = []

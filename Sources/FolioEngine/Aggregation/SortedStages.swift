@@ -22,64 +22,71 @@ func sortInput(_ input: any DocumentStream, directions: [Bool], _ env: PipelineE
     return (try sorter.finish(), n)
 }
 
-/// `$bucketAuto`: the input sorted by its groupBy value, cut into buckets as it is read.
-final class BucketAutoStream: DocumentStream {
+/// A stage over its input sorted by a key it computes: `produce` is handed the sorted
+/// output (and the number of input documents) and returns the next batch of results, nil
+/// at the end.
+final class SortedStageStream: DocumentStream {
+    typealias Key = (Document) throws(FolioError) -> [BSON]
+    typealias Produce = (SortedOutput, Int) throws(FolioError) -> [Document]?
+
     private var input: (any DocumentStream)?
-    private let spec: BucketAutoSpec
     private let env: PipelineEnvironment
+    private let directions: [Bool]
+    private let key: Key
+    private let produce: Produce
     private var sorted: SortedOutput?
-    private var cutter: BucketAutoSpec.Cutter?
-
-    init(_ input: any DocumentStream, _ spec: BucketAutoSpec, _ env: PipelineEnvironment) {
-        self.input = input
-        self.spec = spec
-        self.env = env
-    }
-
-    func next() throws(FolioError) -> Document? {
-        if let input {
-            let spec = self.spec, env = self.env
-            let (output, count) = try sortInput(input, directions: [true], env) { d throws(FolioError) in [try spec.key(env.context(d))] }
-            sorted = output
-            cutter = BucketAutoSpec.Cutter(spec, count: count, variables: [:], now: env.now)
-            self.input = nil
-        }
-        guard let sorted else { return nil }
-        return try cutter!.next { () -> (BSON, Document)? in
-            sorted.nextItem().map { ($0.key[0], $0.document.document()) }
-        }
-    }
-}
-
-/// `$setWindowFields`: the input sorted by (partition, sortBy), stably, then one partition
-/// at a time in memory. A single partition larger than the budget fails with 5414201.
-final class WindowFieldsStream: DocumentStream {
-    private var input: (any DocumentStream)?
-    private let spec: WindowSpec
-    private let env: PipelineEnvironment
-    private var sorted: SortedOutput?
-    private var lookahead: ExternalSorter.Item?
+    private var count = 0
     private var output = ArrayStream([])
 
-    init(_ input: any DocumentStream, _ spec: WindowSpec, _ env: PipelineEnvironment) {
+    init(_ input: any DocumentStream, _ env: PipelineEnvironment, directions: [Bool], key: @escaping Key, produce: @escaping Produce) {
         self.input = input
-        self.spec = spec
         self.env = env
+        self.directions = directions
+        self.key = key
+        self.produce = produce
     }
 
     func next() throws(FolioError) -> Document? {
         if let input {
-            let spec = self.spec, env = self.env
-            let directions = [true] + (spec.sortBy?.keys.map(\.ascending) ?? [])
-            sorted = try sortInput(input, directions: directions, env) { d throws(FolioError) in
-                [try spec.partitionKey(env.context(d))] + (spec.sortBy?.sortKey(for: d) ?? [])
-            }.output
-            lookahead = sorted!.nextItem()
+            (sorted, count) = try sortInput(input, directions: directions, env, key: key)
             self.input = nil
         }
         while true {
             if let d = try output.next() { return d }
-            guard let first = lookahead, let sorted else { return nil }
+            guard let sorted, let batch = try produce(sorted, count) else {
+                self.sorted = nil
+                return nil
+            }
+            output = ArrayStream(batch)
+        }
+    }
+
+    /// `$bucketAuto`: sorted by the groupBy value, cut into buckets as it is read.
+    static func bucketAuto(_ input: any DocumentStream, _ spec: BucketAutoSpec, _ env: PipelineEnvironment) -> SortedStageStream {
+        var cutter: BucketAutoSpec.Cutter?
+        return SortedStageStream(input, env, directions: [true], key: { d throws(FolioError) in
+            [try spec.key(env.context(d))]
+        }, produce: { sorted, count throws(FolioError) in
+            if cutter == nil { cutter = BucketAutoSpec.Cutter(spec, count: count, variables: [:], now: env.now) }
+            return try cutter!.next { () -> (BSON, Document)? in
+                sorted.nextItem().map { ($0.key[0], $0.document.document()) }
+            }.map { [$0] }
+        })
+    }
+
+    /// `$setWindowFields`: sorted by (partition, sortBy), stably, then one partition at a
+    /// time in memory. A single partition larger than the budget fails with 5414201.
+    static func windowFields(_ input: any DocumentStream, _ spec: WindowSpec, _ env: PipelineEnvironment) -> SortedStageStream {
+        var lookahead: ExternalSorter.Item?
+        var started = false
+        return SortedStageStream(input, env, directions: [true] + (spec.sortBy?.keys.map(\.ascending) ?? []), key: { d throws(FolioError) in
+            [try spec.partitionKey(env.context(d))] + (spec.sortBy?.sortKey(for: d) ?? [])
+        }, produce: { sorted, _ throws(FolioError) in
+            if !started {
+                lookahead = sorted.nextItem()
+                started = true
+            }
+            guard let first = lookahead else { return nil }
             var partition = [first.document.document()]
             var bytes = first.document.byteCount
             lookahead = sorted.nextItem()
@@ -92,55 +99,35 @@ final class WindowFieldsStream: DocumentStream {
                 lookahead = sorted.nextItem()
             }
             try Engine.checkDeadline(env.deadline)
-            output = ArrayStream(try spec.apply(partition: partition, now: env.now))
-        }
-    }
-}
-
-/// `$densify`: the input sorted by (has a value, partition, value), then walked once.
-final class DensifyStream: DocumentStream {
-    private var input: (any DocumentStream)?
-    private let spec: DensifySpec
-    private let env: PipelineEnvironment
-    private var sorted: SortedOutput?
-    private var walker: DensifySpec.Walker?
-    private var output = ArrayStream([])
-
-    init(_ input: any DocumentStream, _ spec: DensifySpec, _ env: PipelineEnvironment) {
-        self.input = input
-        self.spec = spec
-        self.env = env
+            return try spec.apply(partition: partition, now: env.now)
+        })
     }
 
-    func next() throws(FolioError) -> Document? {
-        if let input {
-            let spec = self.spec
-            var low: BSON?, high: BSON?
-            sorted = try sortInput(input, directions: Array(repeating: true, count: spec.sortKeyCount), env) { d throws(FolioError) in
-                let key = try spec.sortKey(d)
-                if case .int32(1) = key[0], let v = key.last {
-                    if low.map({ BSON.compare(v, $0) < 0 }) ?? true { low = v }
-                    if high.map({ BSON.compare(v, $0) > 0 }) ?? true { high = v }
-                }
-                return key
-            }.output
-            walker = DensifySpec.Walker(spec, low: low, high: high)
-            self.input = nil
-        }
-        while true {
-            if let d = try output.next() { return d }
-            guard let sorted else { return nil }
-            var batch: [Document] = []
-            while batch.isEmpty {
-                guard let item = sorted.nextItem() else {
-                    try walker!.finish(into: &batch)
-                    self.sorted = nil
-                    break
-                }
-                try walker!.add(item.document.document(), key: item.key, into: &batch)
+    /// `$densify`: sorted by (has a value, partition, value), then walked once.
+    static func densify(_ input: any DocumentStream, _ spec: DensifySpec, _ env: PipelineEnvironment) -> SortedStageStream {
+        var low: BSON?, high: BSON?
+        var walker: DensifySpec.Walker?
+        var finished = false
+        return SortedStageStream(input, env, directions: Array(repeating: true, count: spec.sortKeyCount), key: { d throws(FolioError) in
+            let key = try spec.sortKey(d)
+            if case .int32(1) = key[0], let v = key.last {
+                if low.map({ BSON.compare(v, $0) < 0 }) ?? true { low = v }
+                if high.map({ BSON.compare(v, $0) > 0 }) ?? true { high = v }
             }
-            output = ArrayStream(batch)
-        }
+            return key
+        }, produce: { sorted, _ throws(FolioError) in
+            if walker == nil { walker = DensifySpec.Walker(spec, low: low, high: high) }
+            var batch: [Document] = []
+            while batch.isEmpty && !finished {
+                if let item = sorted.nextItem() {
+                    try walker!.add(item.document.document(), key: item.key, into: &batch)
+                } else {
+                    try walker!.finish(into: &batch)
+                    finished = true
+                }
+            }
+            return batch.isEmpty ? nil : batch
+        })
     }
 }
 
