@@ -34,7 +34,7 @@ import Glibc
 //     system calls) besides BEGIN/COMMIT, which made them most of a point read. So the last
 //     snapshot closed is kept open ("pinned") while nothing is committed: the next snapshot
 //     takes it over and sees exactly what a fresh one would. Every commit bumps
-//     `commitVersion`, after which a pinned transaction is stale: the next snapshot or the
+//     the version `PinnedSnapshot` keeps, after which a pinned transaction is stale: the next snapshot or the
 //     checkpoint timer (within 250 ms, before it checkpoints) ends it, so it never holds the
 //     WAL back for long.
 //
