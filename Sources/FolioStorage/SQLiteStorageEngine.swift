@@ -161,7 +161,7 @@ public final class SQLiteStorageEngine: StorageEngine {
         // than its version says, which can only keep it from being pinned.
         let version = pinned.version
         let (current, stale) = pinned.take(version: version)
-        if let current { return SQLiteSnapshot(engine: self, connection: current, ownsTransaction: true, version: version) }
+        if let current { return SQLiteSnapshot(engine: self, connection: current, version: version) }
         if let stale {
             try? stale.run("COMMIT")
             returnReader(stale)
@@ -176,7 +176,7 @@ public final class SQLiteStorageEngine: StorageEngine {
             try? c.run("ROLLBACK")
             throw error
         }
-        return SQLiteSnapshot(engine: self, connection: c, ownsTransaction: true, version: version)
+        return SQLiteSnapshot(engine: self, connection: c, version: version)
     }
 
     public func beginWrite() throws(StorageError) -> any StorageWriteTransaction {
@@ -356,12 +356,10 @@ class SQLiteReader: @unchecked Sendable {
 }
 
 final class SQLiteSnapshot: SQLiteReader, StorageSnapshot, @unchecked Sendable {
-    let ownsTransaction: Bool
     /// The engine's commit version when the snapshot was taken.
     let version: UInt64
 
-    init(engine: SQLiteStorageEngine, connection: SQLiteConnection, ownsTransaction: Bool, version: UInt64) {
-        self.ownsTransaction = ownsTransaction
+    init(engine: SQLiteStorageEngine, connection: SQLiteConnection, version: UInt64) {
         self.version = version
         super.init(engine: engine, connection: connection)
     }

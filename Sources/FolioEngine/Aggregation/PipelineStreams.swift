@@ -166,14 +166,8 @@ final class SortStream: DocumentStream {
             topK = ArrayStream(try topKSort(Int(limit)))
             return try topK!.next()
         }
-        let sorter = ExternalSorter(spec: spec, memoryLimitBytes: environment.blockingStageMemoryBytes, allowDiskUse: environment.allowDiskUse)
-        var n = 0
-        while let d = try input.next() {
-            n += 1
-            if n % 1024 == 0 { try Engine.checkDeadline(environment.deadline) }
-            try sorter.add(RawDocument(trusted: d.bsonBytes()))
-        }
-        output = try sorter.finish()
+        let spec = self.spec
+        output = try sortInput(input, spec: spec, environment) { d in spec.sortKey(for: d) }.output
         return output!.next()?.document()
     }
 

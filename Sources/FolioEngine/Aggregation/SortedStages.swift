@@ -7,11 +7,10 @@ import FolioQuery
 // so past the blocking-stage budget the input spills to disk like $sort's (allowDiskUse;
 // 292 otherwise), and then stream over the sorted order.
 
-/// Sorts a stage's whole input by a computed key within the environment's budget.
-/// `directions` gives each key value's direction (true: ascending).
-func sortInput(_ input: any DocumentStream, directions: [Bool], _ env: PipelineEnvironment,
+/// Sorts a stage's whole input by a computed key (one value per key of `spec`, which gives
+/// their directions) within the environment's budget.
+func sortInput(_ input: any DocumentStream, spec: SortSpec, _ env: PipelineEnvironment,
                key: (Document) throws(FolioError) -> [BSON]) throws(FolioError) -> (output: SortedOutput, count: Int) {
-    let spec = SortSpec(keys: directions.map { SortSpec.Key(path: FieldPath("k"), ascending: $0) })
     let sorter = ExternalSorter(spec: spec, memoryLimitBytes: env.blockingStageMemoryBytes, allowDiskUse: env.allowDiskUse)
     var n = 0
     while let d = try input.next() {
@@ -31,7 +30,8 @@ final class SortedStageStream: DocumentStream {
 
     private var input: (any DocumentStream)?
     private let env: PipelineEnvironment
-    private let directions: [Bool]
+    /// The directions of the key's values (their paths are unused).
+    private let order: SortSpec
     private let key: Key
     private let produce: Produce
     private var sorted: SortedOutput?
@@ -41,14 +41,14 @@ final class SortedStageStream: DocumentStream {
     init(_ input: any DocumentStream, _ env: PipelineEnvironment, directions: [Bool], key: @escaping Key, produce: @escaping Produce) {
         self.input = input
         self.env = env
-        self.directions = directions
+        order = SortSpec(keys: directions.map { SortSpec.Key(path: FieldPath("k"), ascending: $0) })
         self.key = key
         self.produce = produce
     }
 
     func next() throws(FolioError) -> Document? {
         if let input {
-            (sorted, count) = try sortInput(input, directions: directions, env, key: key)
+            (sorted, count) = try sortInput(input, spec: order, env, key: key)
             self.input = nil
         }
         while true {
