@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers (dependencies point down only), see Docs/ARCHITECTURE.md:
-//   folio (CLI) -> FolioServer -> Folio / FolioEngine -> FolioQuery, FolioStorage -> FolioBSON
+//   folio (CLI) -> FolioServer -> Folio / FolioEngine -> FolioCollation -> FolioQuery, FolioStorage -> FolioBSON
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
@@ -32,7 +32,11 @@ let package = Package(
         // SQLite from the system (Debian libsqlite3-dev): the embedded storage engine.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "FolioStorage", dependencies: ["FolioBSON", "CSQLite"], swiftSettings: swiftSettings),
-        .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage"], swiftSettings: swiftSettings),
+        // Collations (locale-aware string comparison) over the toolchain's ICU; the only target
+        // that touches it.
+        .target(name: "FolioCollation", dependencies: ["FolioQuery"], swiftSettings: swiftSettings,
+                linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
+        .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
         // zlib for OP_COMPRESSED (the system libz).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),

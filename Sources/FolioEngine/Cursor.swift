@@ -24,6 +24,8 @@ public struct FindRequest: Sendable {
     public var returnKey = false
     /// `showRecordId`: each result gains `$recordId` (the storage key, as binary data).
     public var showRecordId = false
+    /// `collation`: how strings compare in the filter and the sort (nil: binary).
+    public var collation: Document?
 
     public init(filter: Document = Document(), sort: Document? = nil, projection: Document? = nil, skip: Int = 0,
                 limit: Int = 0, allowDiskUse: Bool = true, constants: [String: BSON] = [:], maxTimeMilliseconds: Int? = nil,
@@ -270,11 +272,12 @@ extension Engine {
     /// - Throws: parse errors of the filter, sort and projection; 292 when a sort exceeds
     ///   100 MB and `allowDiskUse` is false.
     public func find(_ ns: Namespace, _ request: FindRequest, sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes) throws(FolioError) -> Cursor {
-        let filter = try Filter(parsing: request.filter, constants: request.constants)
+        let collator = try Engine.collator(request.collation)
+        let filter = try Filter(parsing: request.filter, constants: request.constants, collator: collator)
         let projection = try request.projection.flatMap { p throws(FolioError) -> Projection? in
             p.isEmpty ? nil : try Projection(parsing: p)
         }
-        let sort = try request.sort.flatMap { s throws(FolioError) -> SortSpec? in s.isEmpty ? nil : try SortSpec(parsing: s) }
+        let sort = try SortSpec.parsing(request.sort, collator: collator)
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
         return try find(ns, filter: filter, projection: projection, sort: sort, sortPattern: request.sort, skip: request.skip,
                         limit: request.limit, hint: request.hint, allowDiskUse: request.allowDiskUse, deadline: deadline,
@@ -328,24 +331,35 @@ extension Engine {
 
     /// Counts matching documents (after skip, up to limit).
     public func count(_ ns: Namespace, filter: Document = Document(), skip: Int = 0, limit: Int = 0,
-                      maxTimeMilliseconds: Int? = nil, hint: BSON? = nil) throws(FolioError) -> Int {
-        if filter.isEmpty && skip == 0 && limit == 0 && hint == nil { return try estimatedCount(ns) }
-        let cursor = try find(ns, FindRequest(filter: filter, skip: skip, limit: limit, maxTimeMilliseconds: maxTimeMilliseconds, hint: hint))
+                      maxTimeMilliseconds: Int? = nil, hint: BSON? = nil, collation: Document? = nil) throws(FolioError) -> Int {
+        if filter.isEmpty && skip == 0 && limit == 0 && hint == nil {
+            _ = try Engine.collator(collation)
+            return try estimatedCount(ns)
+        }
+        var request = FindRequest(filter: filter, skip: skip, limit: limit, maxTimeMilliseconds: maxTimeMilliseconds, hint: hint)
+        request.collation = collation
+        let cursor = try find(ns, request)
         var n = 0
         while !cursor.isExhausted { n += try cursor.next(maxCount: 4096, maxBytes: .max).count }
         return n
     }
 
-    /// Distinct values at a path among matching documents (arrays unwound), in first-seen order.
+    /// Distinct values at a path among matching documents (arrays unwound), in first-seen
+    /// order; under a collation, values equal under it count once (the first seen is kept).
     public func distinct(_ ns: Namespace, key: String, filter: Document = Document(),
-                         maxTimeMilliseconds: Int? = nil) throws(FolioError) -> [BSON] {
-        let cursor = try find(ns, FindRequest(filter: filter, maxTimeMilliseconds: maxTimeMilliseconds))
+                         maxTimeMilliseconds: Int? = nil, collation: Document? = nil) throws(FolioError) -> [BSON] {
+        var request = FindRequest(filter: filter, maxTimeMilliseconds: maxTimeMilliseconds)
+        request.collation = collation
+        let collator = try Engine.collator(collation)
+        let cursor = try find(ns, request)
         var out: [BSON] = []
+        var seen = Set<[UInt8]>()
         let path = FieldPath(key)
         while !cursor.isExhausted {
             for raw in try cursor.next(maxCount: 1024, maxBytes: .max) {
+                // KeyString equality is MongoDB's value equality (1 == 1.0 == 1L).
                 for v in Engine.values(.document(raw.document()), path.components[...])
-                where !out.contains(where: { BSON.compare($0, v) == 0 && $0.type.canonicalRank == v.type.canonicalRank }) {
+                where seen.insert(KeyString.encode(v.collated(collator))).inserted {
                     out.append(v)
                 }
             }

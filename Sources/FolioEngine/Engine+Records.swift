@@ -42,11 +42,10 @@ extension Engine {
     /// Record keys and documents matching `filter` (at most `limit`, in `sort` order when
     /// given), found through the planner like a find: the targets of update, delete and
     /// findAndModify.
-    func matchingRecords(_ snapshot: any StorageSnapshot, _ entry: CollectionEntry, _ filter: Filter, sort: Document? = nil,
-                         limit: Int? = nil, hint: BSON? = nil) throws -> [([UInt8], RawDocument)] {
-        let spec = try sort.flatMap { s throws(FolioError) -> SortSpec? in s.isEmpty ? nil : try SortSpec(parsing: s) }
-        let planned = try plan(entry, snapshot, QueryRequest(filter: filter, sort: spec, sortPattern: sort, hint: hint,
-                                                             sortLimit: spec == nil ? 0 : (limit ?? 0)))
+    func matchingRecords(_ snapshot: any StorageSnapshot, _ entry: CollectionEntry, _ filter: Filter, sort: SortSpec? = nil,
+                         sortPattern: Document? = nil, limit: Int? = nil, hint: BSON? = nil) throws -> [([UInt8], RawDocument)] {
+        let planned = try plan(entry, snapshot, QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint,
+                                                             sortLimit: sort == nil ? 0 : (limit ?? 0)))
         var out: [([UInt8], RawDocument)] = []
         func add(_ row: PlanRow) -> Bool {
             guard let raw = row.document else { return true }

@@ -45,6 +45,8 @@ public struct UpdateStatement: Sendable {
     public var constants: [String: BSON]
     /// `hint`: the index the targeting query must use.
     public var hint: BSON?
+    /// `collation`: how strings compare in the filter and the sort (nil: binary).
+    public var collation: Document?
 
     public init(filter: Document, update: BSON, upsert: Bool = false, multi: Bool = false,
                 arrayFilters: [BSON]? = nil, sort: Document? = nil, constants: [String: BSON] = [:], hint: BSON? = nil) {
@@ -73,6 +75,8 @@ public struct DeleteStatement: Sendable {
     public var constants: [String: BSON]
     /// `hint`: the index the targeting query must use.
     public var hint: BSON?
+    /// `collation`: how strings compare in the filter (nil: binary).
+    public var collation: Document?
 
     public init(filter: Document, limitOne: Bool, constants: [String: BSON] = [:], hint: BSON? = nil) {
         self.hint = hint
@@ -191,12 +195,14 @@ extension Engine {
         if s.multi && spec.isReplacement {
             throw FolioError(.failedToParse, "multi update is not supported for replacement-style update")
         }
-        let filter = try Filter(parsing: s.filter, constants: s.constants)
+        let collator = try Engine.collator(s.collation)
+        let filter = try Filter(parsing: s.filter, constants: s.constants, collator: collator)
         let arrayFilters = try ArrayFilters(parsing: s.arrayFilters ?? [])
         let context = UpdateContext(query: filter.expression, arrayFilters: arrayFilters, constants: s.constants)
         var outcome = StatementOutcome()
         if let entry = entry(ns) {
-            let targets = try matchingRecords(txn, entry, filter, sort: s.multi ? nil : s.sort, limit: s.multi ? nil : 1, hint: s.hint)
+            let sort = try SortSpec.parsing(s.multi ? nil : s.sort, collator: collator)
+            let targets = try matchingRecords(txn, entry, filter, sort: sort, sortPattern: s.multi ? nil : s.sort, limit: s.multi ? nil : 1, hint: s.hint)
             outcome.matched = targets.count
             for (key, raw) in targets {
                 let before = raw.document()
@@ -248,9 +254,11 @@ extension Engine {
     }
 
     func deleteOne(_ ns: Namespace, _ s: DeleteStatement, _ txn: any StorageWriteTransaction, sort: Document? = nil) throws -> [Document] {
-        let filter = try Filter(parsing: s.filter, constants: s.constants)
+        let collator = try Engine.collator(s.collation)
+        let filter = try Filter(parsing: s.filter, constants: s.constants, collator: collator)
         guard let entry = entry(ns) else { return [] }
-        let targets = try matchingRecords(txn, entry, filter, sort: sort, limit: s.limitOne ? 1 : nil, hint: s.hint)
+        let targets = try matchingRecords(txn, entry, filter, sort: try SortSpec.parsing(sort, collator: collator), sortPattern: sort,
+                                          limit: s.limitOne ? 1 : nil, hint: s.hint)
         for (key, raw) in targets {
             try txn.delete(entry.recordStore, key)
             if !entry.indexes.isEmpty { try indexRemoved(entry, raw.document(), key, txn) }
@@ -274,6 +282,8 @@ public struct FindAndModifyRequest: Sendable {
     public var hint: BSON?
     /// `bypassDocumentValidation`.
     public var bypassDocumentValidation = false
+    /// `collation`: how strings compare in the query and the sort (nil: binary).
+    public var collation: Document?
 
     public init(filter: Document = Document(), sort: Document? = nil, remove: Bool = false, update: BSON? = nil,
                 returnNew: Bool = false, fields: Document? = nil, upsert: Bool = false, arrayFilters: [BSON]? = nil,
@@ -309,17 +319,19 @@ extension Engine {
             throw FolioError(.failedToParse, "Cannot specify both upsert=true and remove=true")
         }
         let projection = try r.fields.map { f throws(FolioError) in try Projection(parsing: f) }
-        let query = try MatchExpression(parsing: r.filter, constants: r.constants)
+        let query = try MatchExpression(parsing: r.filter, constants: r.constants, collator: try Engine.collator(r.collation))
         return try folio {
             try committer.write(durable: durable) { txn -> FindAndModifyResult in
                 if r.remove {
-                    let removed = try self.deleteOne(ns, DeleteStatement(filter: r.filter, limitOne: true, constants: r.constants, hint: r.hint),
-                                                     txn, sort: r.sort)
+                    var statement = DeleteStatement(filter: r.filter, limitOne: true, constants: r.constants, hint: r.hint)
+                    statement.collation = r.collation
+                    let removed = try self.deleteOne(ns, statement, txn, sort: r.sort)
                     return FindAndModifyResult(matched: removed.count, updatedExisting: false, upsertedID: nil,
                                                value: try removed.first.map { try projection?.apply(to: $0, query: query) ?? $0 })
                 }
-                let statement = UpdateStatement(filter: r.filter, update: r.update!, upsert: r.upsert, multi: false,
+                var statement = UpdateStatement(filter: r.filter, update: r.update!, upsert: r.upsert, multi: false,
                                                 arrayFilters: r.arrayFilters, sort: r.sort, constants: r.constants, hint: r.hint)
+                statement.collation = r.collation
                 let o = try self.updateOne(ns, statement, txn, validate: !r.bypassDocumentValidation)
                 let chosen = r.returnNew ? o.after : (o.upsertedID == nil ? o.before : nil)
                 return FindAndModifyResult(matched: o.matched + (o.upsertedID == nil ? 0 : 1), updatedExisting: o.matched > 0,

@@ -145,7 +145,20 @@ extension Expression {
             }
             var parsed: [Expression] = []
             for a in args { parsed.append(try parse(a, context: context)) }
-            return .call(name, op.function, parsed)
+            return .call(name, collated(op.function, name, context.collator), parsed)
+        }
+    }
+
+    /// Operators whose answer depends on how strings compare but never returns one of them:
+    /// under a collation they compare their arguments' comparison keys.
+    static let collationAware: Set<String> = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp", "$in", "$indexOfArray",
+                                              "$setEquals", "$setIsSubset"]
+
+    static func collated(_ function: @escaping ExpressionOperators.Function, _ name: String,
+                         _ collator: (any Collator)?) -> ExpressionOperators.Function {
+        guard let collator, collationAware.contains(name) else { return function }
+        return { values, context throws(FolioError) in
+            try function(values.map { $0?.collationKey(collator) }, context)
         }
     }
 

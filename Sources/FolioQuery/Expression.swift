@@ -31,10 +31,13 @@ public struct ParseContext: Sendable {
     public var variables: Set<String>
     /// Variables with values known at parse time (a command's `let`), folded in as constants.
     public var constants: [String: BSON]
+    /// The collation comparisons use (nil: binary).
+    public var collator: (any Collator)?
 
-    public init(variables: Set<String> = [], constants: [String: BSON] = [:]) {
+    public init(variables: Set<String> = [], constants: [String: BSON] = [:], collator: (any Collator)? = nil) {
         self.variables = variables
         self.constants = constants
+        self.collator = collator
     }
 
     static let systemVariables: Set<String> = ["ROOT", "CURRENT", "REMOVE", "NOW", "CLUSTER_TIME", "DESCEND", "PRUNE", "KEEP", "USER_ROLES", "SEARCH_META"]

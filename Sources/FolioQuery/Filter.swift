@@ -14,8 +14,8 @@ public struct Filter: Sendable {
     let rest: [MatchExpression]
 
     /// Parses and compiles a filter document.
-    public init(parsing filter: Document, constants: [String: BSON] = [:]) throws(FolioError) {
-        self.init(try MatchExpression(parsing: filter, constants: constants))
+    public init(parsing filter: Document, constants: [String: BSON] = [:], collator: (any Collator)? = nil) throws(FolioError) {
+        self.init(try MatchExpression(parsing: filter, constants: constants, collator: collator))
     }
 
     public init(_ expression: MatchExpression) {

@@ -75,6 +75,7 @@ extension MatchExpression {
             var d = Document()
             for p in ps { for (k, v) in form(p) { d.append(k, v) } }
             return ["$not": .document(d)]
+        case .collated(let c): return form(c.original)
         }
     }
 }

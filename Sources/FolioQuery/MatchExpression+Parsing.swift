@@ -4,13 +4,31 @@ extension MatchExpression {
     /// Parses a query filter, validating every operator with MongoDB's error codes
     /// (2 BadValue "unknown operator: $foo", and so on).
     /// - Parameter constants: the command's `let` variables, visible to `$expr` as `$$name`.
-    public init(parsing filter: Document, constants: [String: BSON] = [:]) throws(FolioError) {
-        self = try MatchParser(constants: constants).parseDocument(filter, topLevel: true)
+    /// - Parameter collator: the collation strings compare by (nil: binary, MongoDB's "simple").
+    public init(parsing filter: Document, constants: [String: BSON] = [:], collator: (any Collator)? = nil) throws(FolioError) {
+        self = try MatchParser(constants: constants, collator: collator).parseDocument(filter, topLevel: true)
     }
 }
 
 struct MatchParser {
     var constants: [String: BSON] = [:]
+    var collator: (any Collator)?
+
+    /// A comparison as parsed, or collated when a collation applies and its operand holds strings.
+    func comparison(_ predicate: PathPredicate) -> PathPredicate {
+        guard let collator else { return predicate }
+        switch predicate {
+        case .eq(let v), .gt(let v), .gte(let v), .lt(let v), .lte(let v):
+            return v.containsStrings ? .collated(CollatedPredicate(predicate, collator: collator)) : predicate
+        case .in(let list):
+            return list.values.contains { $0.containsStrings } ? .collated(CollatedPredicate(predicate, collator: collator)) : predicate
+        case .ne(let v):
+            return v.containsStrings ? .not([comparison(.eq(v))]) : predicate
+        case .nin(let list):
+            return list.values.contains { $0.containsStrings } ? .not([comparison(.in(list))]) : predicate
+        default: return predicate
+        }
+    }
 
     func parseDocument(_ filter: Document, topLevel: Bool) throws(FolioError) -> MatchExpression {
         var children: [MatchExpression] = []
@@ -44,7 +62,7 @@ struct MatchParser {
             default: return .nor(children)
             }
         case "$expr":
-            return .expr(try Expression.parse(value, context: ParseContext(constants: constants)))
+            return .expr(try Expression.parse(value, context: ParseContext(constants: constants, collator: collator)))
         case "$comment":
             return nil
         case "$jsonSchema":
@@ -71,7 +89,7 @@ struct MatchParser {
         case .document(let d) where d.fieldNames.first?.hasPrefix("$") == true:
             return .path(path, try parseOperators(d, path: path))
         default:
-            return .path(path, [.eq(value)])
+            return .path(path, [comparison(.eq(value))])
         }
     }
 
@@ -114,14 +132,14 @@ struct MatchParser {
 
     func parseOperator(_ op: String, _ operand: BSON, path: FieldPath) throws(FolioError) -> PathPredicate? {
         switch op {
-        case "$eq": return .eq(operand)
-        case "$ne": return .ne(operand)
-        case "$gt": return .gt(operand)
-        case "$gte": return .gte(operand)
-        case "$lt": return .lt(operand)
-        case "$lte": return .lte(operand)
-        case "$in": return .in(try inList(operand, op))
-        case "$nin": return .nin(try inList(operand, op))
+        case "$eq": return comparison(.eq(operand))
+        case "$ne": return comparison(.ne(operand))
+        case "$gt": return comparison(.gt(operand))
+        case "$gte": return comparison(.gte(operand))
+        case "$lt": return comparison(.lt(operand))
+        case "$lte": return comparison(.lte(operand))
+        case "$in": return comparison(.in(try inList(operand, op)))
+        case "$nin": return comparison(.nin(try inList(operand, op)))
         case "$exists": return .exists(operand.isTruthy)
         case "$type": return .type(try typeSet(operand))
         case "$size":
@@ -144,7 +162,7 @@ struct MatchParser {
                     out.append(p)
                 case .document(let d) where d.fieldNames.first?.hasPrefix("$") == true:
                     throw .badValue("no $ expressions in $all")
-                default: out.append(.eq(e))
+                default: out.append(comparison(.eq(e)))
                 }
             }
             return .all(out)

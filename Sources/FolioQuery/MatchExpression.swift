@@ -41,6 +41,66 @@ public indirect enum PathPredicate: Sendable {
     case bits(BitTest, mask: [UInt8])
     /// `$not`: none of the grouped predicates' conjunction holds.
     case not([PathPredicate])
+    /// A comparison with strings in its operand, under a collation.
+    case collated(CollatedPredicate)
+}
+
+/// `$eq`, `$gt`, `$gte`, `$lt`, `$lte` or `$in` with strings in the operand, under a
+/// collation: the operand is kept as its comparison key and each value is keyed before it is
+/// compared. The planner does not read it, so no index built with binary comparison answers it.
+public struct CollatedPredicate: Sendable {
+    /// The predicate as written (explain shows it).
+    public let original: PathPredicate
+    /// The same predicate over comparison keys.
+    let keyed: PathPredicate
+    /// `$in`'s regexes: they match the string itself, never its key.
+    let regexes: [MongoRegex]
+    let collator: any Collator
+
+    init(_ original: PathPredicate, collator: any Collator) {
+        self.original = original
+        self.collator = collator
+        switch original {
+        case .eq(let v): keyed = .eq(v.collationKey(collator)); regexes = []
+        case .gt(let v): keyed = .gt(v.collationKey(collator)); regexes = []
+        case .gte(let v): keyed = .gte(v.collationKey(collator)); regexes = []
+        case .lt(let v): keyed = .lt(v.collationKey(collator)); regexes = []
+        case .lte(let v): keyed = .lte(v.collationKey(collator)); regexes = []
+        case .in(let list):
+            keyed = .in(InList(values: list.values.map { $0.collationKey(collator) }, regexes: []))
+            regexes = list.regexes
+        default: preconditionFailure("only comparisons are collated")
+        }
+    }
+
+    func matches(_ value: PathValue) -> Bool {
+        if case .value(let v) = value, regexes.contains(where: { PathPredicate.regexMatches($0, v) }) { return true }
+        return keyed.matchesValue(value.collationKey(collator))
+    }
+}
+
+extension PathValue {
+    /// The value with its strings replaced by their comparison keys.
+    func collationKey(_ collator: any Collator) -> PathValue {
+        switch self {
+        case .missing: return self
+        case .value(let v): return .value(v.collationKey(collator))
+        case .wholeArray(let v): return .wholeArray(v.collationKey(collator))
+        }
+    }
+}
+
+extension RawValue {
+    /// The value with its strings replaced by their comparison keys (itself when it holds none).
+    func collationKey(_ collator: any Collator) -> RawValue {
+        switch type {
+        case .string, .symbol, .document, .array:
+            var holder = Document()
+            holder.append("", bson.collationKey(collator))
+            return holder.raw.lookup("")!
+        default: return self
+        }
+    }
 }
 
 /// The operand of `$in`/`$nin`: plain values (kept sorted for binary search) and regexes.
@@ -221,6 +281,7 @@ extension PathPredicate {
         case .bits(let test, let mask):
             guard case .value(let v) = value, let bits = PathPredicate.bitBytes(v) else { return false }
             return PathPredicate.testBits(test, bits, mask)
+        case .collated(let c): return c.matches(value)
         case .ne, .nin, .not, .exists, .all:
             preconditionFailure("group predicates are evaluated by holds(for:)")
         }

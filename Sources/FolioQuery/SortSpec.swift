@@ -18,6 +18,8 @@ public struct SortSpec: Sendable {
     }
 
     public let keys: [Key]
+    /// The collation strings sort by (nil: binary). Sort keys then hold comparison keys.
+    public var collator: (any Collator)?
 
     /// Parses a sort document.
     /// - Throws: 15974/15975 (bad direction values) or `errorCode` for structural problems.
@@ -52,7 +54,7 @@ public struct SortSpec: Sendable {
 
     /// The sort key of a document: one value per key.
     public func sortKey(for document: Document) -> [BSON] {
-        keys.map { SortSpec.keyValue(.document(document), path: $0.path, ascending: $0.ascending) }
+        keys.map { SortSpec.keyValue(.document(document), path: $0.path, ascending: $0.ascending, collator: collator) }
     }
 
     /// Compares two sort keys.
@@ -65,11 +67,13 @@ public struct SortSpec: Sendable {
     }
 
     /// The value one key contributes for a document (or any value, for `$push`'s `$sort`).
-    public static func keyValue(_ root: BSON, path: FieldPath, ascending: Bool) -> BSON {
+    /// Under a collation the key is the comparison key of the value that sorts first.
+    public static func keyValue(_ root: BSON, path: FieldPath, ascending: Bool, collator: (any Collator)? = nil) -> BSON {
         var values: [BSON] = []
         var sawEmptyArray = false
         collect(root, path.components[...], path.indexes[...], &values, &sawEmptyArray, top: true)
         if values.isEmpty { return sawEmptyArray ? .undefined : .null }
+        if let collator { values = values.map { $0.collationKey(collator) } }
         return BSON.arraySortKey(values, ascending: ascending)
     }
 

@@ -1,46 +1,30 @@
 import FolioBSON
+import FolioEngine
 import FolioQuery
 
-/// Collations. Folio compares strings by their UTF-8 bytes — MongoDB's "simple" collation —
-/// and has no locale-aware comparison yet, so a command asking for any other collation is
-/// refused with 115 instead of silently answering with binary comparisons.
+/// Collations at the command level. The commands that read or target documents pass their
+/// `collation` (and their statements') to the engine, which validates and applies it; any
+/// other command carrying a non-simple collation — a collection's or a view's default — is
+/// refused with 115 after the specification is validated, never silently ignored.
 enum Collation {
-    static let fields: Set<String> = ["locale", "caseLevel", "caseFirst", "strength", "numericOrdering", "alternate",
-                                      "maxVariable", "normalization", "backwards", "version"]
+    /// Commands whose `collation` the engine honours.
+    static let honoured: Set<String> = ["find", "aggregate", "count", "distinct", "update", "delete", "findAndModify",
+                                        "findandmodify", "explain", "bulkWrite"]
 
-    /// Checks every `collation` a command carries: its own, its update/delete statements',
-    /// its bulkWrite operations' and an explained command's.
     static func check(_ body: Document, command: String) throws(FolioError) {
-        try checkOne(body["collation"], command: command)
-        for key in ["updates", "deletes", "ops"] {
-            guard case .array(let statements)? = body[key] else { continue }
-            for case .document(let s) in statements { try checkOne(s["collation"], command: command) }
-        }
-        if command == "explain", case .document(let inner)? = body["explain"], let name = inner.fieldNames.first {
-            try check(inner, command: name)
+        guard !honoured.contains(command), let value = body["collation"], value.type != .null else { return }
+        if try Engine.collator(try document(value, field: "\(command).collation")) != nil {
+            throw FolioError(.commandNotSupported, "\(command) with a non-simple collation is not supported by Folio yet: "
+                             + "collections and views have the simple collation; pass a collation to each query instead")
         }
     }
 
-    static func checkOne(_ value: BSON?, command: String) throws(FolioError) {
-        guard let value, value.type != .null else { return }
-        guard case .document(let spec) = value else {
-            throw FolioError(.typeMismatch, "BSON field '\(command).collation' is the wrong type '\(value.type.alias)', expected type 'object'")
+    /// A statement's or an operation's `collation` (type-checked; nil when absent or null).
+    static func document(_ value: BSON?, field: String) throws(FolioError) -> Document? {
+        guard let value, value.type != .null else { return nil }
+        guard case .document(let d) = value else {
+            throw FolioError(.typeMismatch, "BSON field '\(field)' is the wrong type '\(value.type.alias)', expected type 'object'")
         }
-        for k in spec.fieldNames where !fields.contains(k) {
-            throw FolioError(ErrorCode(rawValue: 40415), "BSON field 'Collation.\(k)' is an unknown field.")
-        }
-        guard let locale = spec["locale"] else {
-            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'Collation.locale' is missing but a required field")
-        }
-        guard case .string(let name) = locale else {
-            throw FolioError(.typeMismatch, "BSON field 'Collation.locale' is the wrong type '\(locale.type.alias)', expected type 'string'")
-        }
-        if name == "simple" {
-            guard spec.count == 1 else {
-                throw FolioError(.badValue, "If 'locale' is set to 'simple', no other fields may be specified")
-            }
-            return
-        }
-        throw FolioError(.commandNotSupported, "collation {locale: \"\(name)\"} is not supported by Folio yet; only the simple (binary) collation is")
+        return d
     }
 }

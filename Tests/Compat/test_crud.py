@@ -115,30 +115,57 @@ def test_errors_carry_code_and_codename(db):
     assert e.value.code == 53
 
 
-def test_collation_simple_is_accepted_and_others_are_refused(db):
-    # Folio compares strings as MongoDB's simple collation does; any other collation would
-    # change results, so it is refused (115) rather than ignored.
+def test_collation_compares_strings_by_locale(db):
     from pymongo.collation import Collation
-    db.people.insert_many([{"_id": 1, "name": "x"}, {"_id": 2, "name": "X"}])
-    assert [d["_id"] for d in db.people.find({"name": "x"}, collation=Collation("simple"))] == [1]
-    assert db.people.count_documents({}, collation={"locale": "simple"}) == 2
-    refused = [
-        lambda: list(db.people.find({"name": "x"}, collation=Collation("en", strength=2))),
-        lambda: list(db.people.aggregate([], collation={"locale": "fr"})),
-        lambda: db.people.count_documents({}, collation={"locale": "en"}),
-        lambda: db.people.distinct("name", collation={"locale": "en"}),
-        lambda: db.people.delete_many({"name": "q"}, collation={"locale": "en"}),
-        lambda: db.people.update_one({"name": "q"}, {"$set": {"a": 1}}, collation={"locale": "en"}),
-        lambda: db.people.find_one_and_update({"name": "q"}, {"$set": {"a": 1}}, collation={"locale": "en"}),
-        lambda: db.command({"explain": {"find": "people", "collation": {"locale": "en"}}}),
-    ]
-    for call in refused:
+    db.people.insert_many([{"_id": 1, "name": "ping"}, {"_id": 2, "name": "PING"}, {"_id": 3, "name": "péng"},
+                           {"_id": 4, "name": "a10"}, {"_id": 5, "name": "a9"}, {"_id": 6, "name": 7}])
+    en2 = Collation("en", strength=2)
+    # The simple collation is binary comparison, as without one.
+    assert [d["_id"] for d in db.people.find({"name": "ping"}, collation=Collation("simple"))] == [1]
+    # Strength 2 ignores case (not accents): filters, counts, distinct, $expr, $in, $ne.
+    assert [d["_id"] for d in db.people.find({"name": "Ping"}, collation=en2)] == [1, 2]
+    assert [d["_id"] for d in db.people.find({"name": {"$in": ["PENG", "PÉNG"]}}, collation=en2)] == [3]
+    assert db.people.count_documents({"name": {"$ne": "PING"}}, collation=en2) == 4
+    assert db.people.distinct("name", {"_id": {"$lte": 3}}, collation=en2) == ["ping", "péng"]
+    assert [d["_id"] for d in db.people.aggregate([{"$match": {"$expr": {"$eq": ["$name", "PiNg"]}}}], collation=en2)] == [1, 2]
+    # Sorting: numericOrdering sorts digits by value; strength 1 ties case and accents (stable).
+    strings = {"name": {"$type": "string"}}
+    assert [d["_id"] for d in db.people.find(strings, sort=[("name", 1)])] == [2, 4, 5, 1, 3]
+    assert [d["_id"] for d in db.people.find(strings, sort=[("name", 1)], collation=Collation("en", numericOrdering=True))] == [5, 4, 3, 1, 2]
+    # $group keys equal under the collation share a group, which keeps the first _id seen.
+    groups = list(db.people.aggregate([{"$group": {"_id": "$name", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}],
+                                      collation=Collation("en", strength=1)))
+    assert groups == [{"_id": 7, "n": 1}, {"_id": "a10", "n": 1}, {"_id": "a9", "n": 1}, {"_id": "péng", "n": 1}, {"_id": "ping", "n": 2}]
+    # Writes target through the collation too.
+    assert db.people.update_many({"name": "PING"}, {"$set": {"seen": True}}, collation=en2).modified_count == 2
+    assert db.people.find_one_and_delete({"name": "PÉNG"}, collation=en2)["_id"] == 3
+    assert db.people.delete_many({"name": "ping"}, collation=en2).deleted_count == 2
+    # An index answers no collated string predicate (its keys are binary), yet results stay right.
+    db.people.create_index("name")
+    assert [d["_id"] for d in db.people.find({"name": "A9"}, collation=en2)] == [5]
+    plan = db.command("explain", {"find": "people", "filter": {"name": "A9"}, "collation": {"locale": "en", "strength": 2}})
+    assert plan["queryPlanner"]["winningPlan"]["stage"] == "COLLSCAN"
+    assert plan["queryPlanner"]["parsedQuery"] == {"name": {"$eq": "A9"}}
+
+
+def test_collation_errors(db):
+    db.people.insert_one({"_id": 1})
+    for bad, code in (("en", 14), ({"strength": 2}, 40414), ({"locale": "en", "bogus": 1}, 40415),
+                      ({"locale": "simple", "strength": 1}, 2), ({"locale": "xx"}, 2), ({"locale": ""}, 2),
+                      ({"locale": "en", "strength": 6}, 9), ({"locale": "en", "caseFirst": "sideways"}, 2),
+                      ({"locale": "en", "strength": 1, "backwards": True}, 2),
+                      ({"locale": "en", "strength": 2, "caseFirst": "upper"}, 2)):
+        with pytest.raises(pymongo.errors.OperationFailure) as e:
+            db.command({"find": "people", "collation": bad})
+        assert e.value.code == code, bad
+    # A statement's invalid collation is that statement's write error.
+    with pytest.raises(pymongo.errors.WriteError) as e:
+        db.people.update_one({}, {"$set": {"a": 1}}, collation={"locale": "xx"})
+    assert e.value.code == 2
+    # Collections, views and indexes keep the simple collation: a default is refused, not ignored.
+    for call in (lambda: db.create_collection("fr", collation={"locale": "fr"}),
+                 lambda: db.people.create_index("a", collation={"locale": "fr"})):
         with pytest.raises(pymongo.errors.OperationFailure) as e:
             call()
         assert e.value.code == 115 and e.value.details["codeName"] == "CommandNotSupported"
-    assert db.people.count_documents({}) == 2
-    for bad, code in (("en", 14), ({"strength": 2}, 40414), ({"locale": "en", "bogus": 1}, 40415),
-                      ({"locale": "simple", "strength": 1}, 2)):
-        with pytest.raises(pymongo.errors.OperationFailure) as e:
-            db.command({"find": "people", "collation": bad})
-        assert e.value.code == code
+    db.create_collection("plain", collation={"locale": "simple"})

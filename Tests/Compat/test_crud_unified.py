@@ -45,8 +45,6 @@ def skip_reason(test):
         if op["name"] in SKIP_OPERATIONS:
             return SKIP_OPERATIONS[op["name"]]
         args = op.get("arguments", {})
-        if "collation" in args or any("collation" in next(iter(r.values()), {}) for r in args.get("requests", [])):
-            return "collation (non-simple collations answer 115: locale-aware comparison is not built yet, issue 7)"
         if "viewOn" in args:
             return "views (not built yet)"
         if "rawData" in args:
@@ -125,13 +123,13 @@ def client_bulk_model(m):
     if kind in ("updateOne", "updateMany"):
         cls = operations.UpdateOne if kind == "updateOne" else operations.UpdateMany
         extra = {"sort": a["sort"]} if "sort" in a and kind == "updateOne" else {}
-        return cls(a["filter"], a["update"], upsert=a.get("upsert"), array_filters=a.get("arrayFilters"), hint=a.get("hint"), **ns, **extra)
+        return cls(a["filter"], a["update"], upsert=a.get("upsert"), array_filters=a.get("arrayFilters"), hint=a.get("hint"), collation=a.get("collation"), **ns, **extra)
     if kind == "replaceOne":
         extra = {"sort": a["sort"]} if "sort" in a else {}
-        return operations.ReplaceOne(a["filter"], a["replacement"], upsert=a.get("upsert"), hint=a.get("hint"), **ns, **extra)
+        return operations.ReplaceOne(a["filter"], a["replacement"], upsert=a.get("upsert"), hint=a.get("hint"), collation=a.get("collation"), **ns, **extra)
     if kind in ("deleteOne", "deleteMany"):
         cls = operations.DeleteOne if kind == "deleteOne" else operations.DeleteMany
-        return cls(a["filter"], hint=a.get("hint"), **ns)
+        return cls(a["filter"], hint=a.get("hint"), collation=a.get("collation"), **ns)
     raise NotImplementedError(kind)
 
 
@@ -156,14 +154,14 @@ def bulk_request(r):
     if kind in ("updateOne", "updateMany"):
         cls = operations.UpdateOne if kind == "updateOne" else operations.UpdateMany
         extra = {"sort": a["sort"]} if "sort" in a and kind == "updateOne" else {}
-        return cls(a["filter"], a["update"], upsert=a.get("upsert", False), array_filters=a.get("arrayFilters"), hint=a.get("hint"), **extra)
+        return cls(a["filter"], a["update"], upsert=a.get("upsert", False), array_filters=a.get("arrayFilters"), hint=a.get("hint"), collation=a.get("collation"), **extra)
     if kind == "replaceOne":
         extra = {"sort": a["sort"]} if "sort" in a else {}
-        return operations.ReplaceOne(a["filter"], a["replacement"], upsert=a.get("upsert", False), hint=a.get("hint"), **extra)
+        return operations.ReplaceOne(a["filter"], a["replacement"], upsert=a.get("upsert", False), hint=a.get("hint"), collation=a.get("collation"), **extra)
     if kind == "deleteOne":
-        return operations.DeleteOne(a["filter"], hint=a.get("hint"))
+        return operations.DeleteOne(a["filter"], hint=a.get("hint"), collation=a.get("collation"))
     if kind == "deleteMany":
-        return operations.DeleteMany(a["filter"], hint=a.get("hint"))
+        return operations.DeleteMany(a["filter"], hint=a.get("hint"), collation=a.get("collation"))
     raise NotImplementedError(kind)
 
 
@@ -176,7 +174,7 @@ def perform(coll, db, name, a, client=None):
         if "writeConcern" in a:
             kwargs["write_concern"] = pymongo.WriteConcern(**a["writeConcern"])
         return client_bulk_result(client.bulk_write([client_bulk_model(m) for m in a["models"]], **kwargs))
-    common = {k: a[k] for k in ("let", "comment", "hint") if k in a}
+    common = {k: a[k] for k in ("let", "comment", "hint", "collation") if k in a}
     if name == "find":
         kwargs = {k: a[k] for k in ("sort", "skip", "limit", "projection", "batch_size", "allow_disk_use") if k in a}
         for src, dst in (("batchSize", "batch_size"), ("allowDiskUse", "allow_disk_use")):
@@ -202,9 +200,9 @@ def perform(coll, db, name, a, client=None):
     if name == "estimatedDocumentCount":
         return coll.estimated_document_count(**{k: v for k, v in common.items() if k == "comment"})
     if name == "count":
-        return db.command("count", coll.name, query=a.get("filter", {}), **{k: a[k] for k in ("skip", "limit") if k in a})["n"]
+        return db.command("count", coll.name, query=a.get("filter", {}), **{k: a[k] for k in ("skip", "limit", "collation") if k in a})["n"]
     if name == "distinct":
-        return coll.distinct(a["fieldName"], a.get("filter", {}), **{k: v for k, v in common.items() if k in ("comment", "hint")})
+        return coll.distinct(a["fieldName"], a.get("filter", {}), **{k: v for k, v in common.items() if k in ("comment", "hint", "collation")})
     if name in ("findOneAndUpdate", "findOneAndReplace", "findOneAndDelete"):
         kwargs = {k: a[k] for k in ("sort", "projection", "upsert") if k in a}
         kwargs.update(common)
@@ -220,14 +218,14 @@ def perform(coll, db, name, a, client=None):
     if name == "bulkWrite":
         return coll.bulk_write([bulk_request(r) for r in a["requests"]], ordered=a.get("ordered", True), **common)
     if name == "aggregate":
-        kwargs = {k: a[k] for k in ("let", "comment", "hint", "maxTimeMS") if k in a}
+        kwargs = {k: a[k] for k in ("let", "comment", "hint", "maxTimeMS", "collation") if k in a}
         for src, dst in (("batchSize", "batchSize"), ("allowDiskUse", "allowDiskUse"), ("bypassDocumentValidation", "bypassDocumentValidation")):
             if src in a:
                 kwargs[dst] = a[src]
         target = coll if coll is not None else db
         return list(target.aggregate(a["pipeline"], **kwargs))
     if name == "countDocuments":
-        kwargs = {k: a[k] for k in ("skip", "limit", "comment", "hint") if k in a}
+        kwargs = {k: a[k] for k in ("skip", "limit", "comment", "hint", "collation") if k in a}
         return coll.count_documents(a.get("filter", {}), **kwargs)
     if name == "dropCollection":
         return db.drop_collection(a["collection"])

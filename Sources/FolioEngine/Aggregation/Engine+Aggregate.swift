@@ -14,6 +14,8 @@ public struct AggregateRequest: Sendable {
     public var hostStages: (@Sendable (String, Document) throws(FolioError) -> [Document])?
     /// The memory budget of a blocking stage (tests lower it to exercise spilling).
     var blockingStageMemoryBytes = Limits.blockingStageMemoryBytes
+    /// `collation`: how strings compare in every stage (nil: binary).
+    public var collation: Document?
 
     public init(pipeline: [BSON], allowDiskUse: Bool = true, constants: [String: BSON] = [:],
                 maxTimeMilliseconds: Int? = nil, bypassDocumentValidation: Bool = false,
@@ -32,13 +34,14 @@ extension Engine {
     /// starts with `$documents`). The leading `$match` is answered by the find path; a
     /// pipeline ending in `$out`/`$merge` runs to completion here and returns an empty cursor.
     public func aggregate(database: String, collection: String?, _ request: AggregateRequest) throws(FolioError) -> Cursor {
-        let pipeline = try AggregationPipeline(parsing: request.pipeline, constants: request.constants)
+        let collator = try Engine.collator(request.collation)
+        let pipeline = try AggregationPipeline(parsing: request.pipeline, constants: request.constants, collator: collator)
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
         let environment = PipelineEnvironment(engine: self, database: database, now: Int64(ObjectID.currentSeconds()) * 1000,
                                               allowDiskUse: request.allowDiskUse, deadline: deadline,
                                               bypassDocumentValidation: request.bypassDocumentValidation,
                                               hostStages: request.hostStages,
-                                              blockingStageMemoryBytes: request.blockingStageMemoryBytes)
+                                              blockingStageMemoryBytes: request.blockingStageMemoryBytes, collator: collator)
         // A database-level pipeline has no collection; its cursor is named like MongoDB's
         // `db.$cmd.aggregate` by the server, and `_cmd.aggregate` here (a `$` is not a valid name).
         let ns = try Namespace(database: database, collection: collection ?? "_cmd.aggregate")
@@ -207,7 +210,7 @@ extension Engine {
             let search = try GraphSearch(spec: spec, engine: self, environment: env)
             return MapStream(input) { d throws(FolioError) in try search.apply(d) }
         case .unionWith(let collection, let pipeline):
-            let parsed = try AggregationPipeline(parsing: pipeline, constants: [:], nested: .unionWith)
+            let parsed = try AggregationPipeline(parsing: pipeline, constants: [:], nested: .unionWith, collator: env.collator)
             var other: (any DocumentStream)?
             let engine = self
             return UnionStream(input) { () throws(FolioError) in

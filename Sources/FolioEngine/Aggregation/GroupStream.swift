@@ -65,7 +65,7 @@ final class GroupStream: DocumentStream {
             if n % 1024 == 0 { try Engine.checkDeadline(env.deadline) }
             let context = env.context(d)
             let id = try spec.key(context)
-            let key = KeyString.encode(id)
+            let key = KeyString.encode(id.collated(spec.collator))
             let g: Int
             if let existing = index[key] {
                 g = existing

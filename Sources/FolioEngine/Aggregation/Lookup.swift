@@ -7,8 +7,11 @@ import FolioQuery
 final class ForeignIndex {
     let documents: [Document]
     let buckets: [[UInt8]: [Int]]
+    /// The collation values are hashed under (equal values under it share a bucket).
+    let collator: (any Collator)?
 
-    init?(_ ns: Namespace, field: FieldPath, engine: Engine, environment env: PipelineEnvironment) throws(FolioError) {
+    init?(_ ns: Namespace, field: FieldPath, collator: (any Collator)?, engine: Engine, environment env: PipelineEnvironment) throws(FolioError) {
+        self.collator = collator
         let cursor = try engine.find(ns, filter: Filter(.and([])), deadline: env.deadline)
         var documents: [Document] = []
         var buckets: [[UInt8]: [Int]] = [:]
@@ -24,7 +27,7 @@ final class ForeignIndex {
                 let n = documents.count
                 documents.append(d)
                 var keys = Set<[UInt8]>()
-                for v in ForeignIndex.keys(d, field) { keys.insert(KeyString.encode(v)) }
+                for v in ForeignIndex.keys(d, field) { keys.insert(KeyString.encode(v.collated(collator))) }
                 for k in keys { buckets[k, default: []].append(n) }
             }
         }
@@ -46,7 +49,7 @@ final class ForeignIndex {
         var hits = Set<Int>()
         for v in values {
             if v.type == .undefined { continue }
-            for i in buckets[KeyString.encode(v)] ?? [] { hits.insert(i) }
+            for i in buckets[KeyString.encode(v.collated(collator))] ?? [] { hits.insert(i) }
         }
         return hits.sorted().map { documents[$0] }
     }
@@ -74,13 +77,13 @@ final class LookupJoin {
             let values = spec.localValues(d)
             if !indexTried {
                 indexTried = true
-                index = try ForeignIndex(foreign, field: foreignField, engine: engine, environment: environment)
+                index = try ForeignIndex(foreign, field: foreignField, collator: spec.collator, engine: engine, environment: environment)
             }
             if let built = index {
                 candidates = built.matching(values)
             } else {
                 // Too large to hash: ask the collection directly.
-                let filter = try MatchExpression(parsing: [foreignField.dotted: ["$in": .array(values)]])
+                let filter = try MatchExpression(parsing: [foreignField.dotted: ["$in": .array(values)]], collator: spec.collator)
                 candidates = try CursorStream(try engine.find(foreign, filter: Filter(filter), deadline: environment.deadline)).collect()
             }
         }
@@ -123,12 +126,13 @@ final class GraphSearch {
         self.engine = engine
         self.environment = environment
         foreign = try environment.namespace(spec.from)
-        restrict = try spec.restrictSearchWithMatch.map { d throws(FolioError) in try Filter(parsing: d) }
+        restrict = try spec.restrictSearchWithMatch.map { d throws(FolioError) in try Filter(parsing: d, collator: environment.collator) }
     }
 
     func apply(_ d: Document) throws(FolioError) -> Document {
         if index == nil {
-            guard let built = try ForeignIndex(foreign, field: spec.connectToField, engine: engine, environment: environment) else {
+            guard let built = try ForeignIndex(foreign, field: spec.connectToField, collator: environment.collator,
+                                               engine: engine, environment: environment) else {
                 throw FolioError(ErrorCode(rawValue: 40099), "$graphLookup reached maximum memory consumption")
             }
             index = built

@@ -21,6 +21,8 @@ struct PipelineEnvironment {
     let bypassDocumentValidation: Bool
     let hostStages: (@Sendable (String, Document) throws(FolioError) -> [Document])?
     var blockingStageMemoryBytes = Limits.blockingStageMemoryBytes
+    /// The command's collation (nil: binary).
+    var collator: (any Collator)?
 
     func context(_ document: Document) -> EvaluationContext {
         EvaluationContext(root: document, variables: [:], now: now)

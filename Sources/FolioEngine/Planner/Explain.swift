@@ -36,8 +36,9 @@ struct ExplainShape {
 extension Engine {
     /// explain for find.
     public func explainFind(_ ns: Namespace, _ r: FindRequest, verbosity: ExplainVerbosity) throws(FolioError) -> Document {
-        let filter = try Filter(parsing: r.filter, constants: r.constants)
-        let sort = try r.sort.flatMap { s throws(FolioError) -> SortSpec? in s.isEmpty ? nil : try SortSpec(parsing: s) }
+        let collator = try Engine.collator(r.collation)
+        let filter = try Filter(parsing: r.filter, constants: r.constants, collator: collator)
+        let sort = try SortSpec.parsing(r.sort, collator: collator)
         let projection = try r.projection.flatMap { p throws(FolioError) in p.isEmpty ? nil : try Projection(parsing: p) }
         var shape = ExplainShape(skip: r.skip, limit: r.limit, projection: r.projection.flatMap { $0.isEmpty ? nil : $0 })
         if !r.returnKey && !r.showRecordId { shape.coverable = projection }
@@ -47,8 +48,8 @@ extension Engine {
 
     /// explain for count.
     public func explainCount(_ ns: Namespace, filter: Document, skip: Int = 0, limit: Int = 0, hint: BSON? = nil,
-                             verbosity: ExplainVerbosity) throws(FolioError) -> Document {
-        let f = try Filter(parsing: filter)
+                             collation: Document? = nil, verbosity: ExplainVerbosity) throws(FolioError) -> Document {
+        let f = try Filter(parsing: filter, collator: try Engine.collator(collation))
         var shape = ExplainShape(skip: skip, limit: limit)
         shape.top = ("COUNT", [:])
         if filter.isEmpty && hint == nil {
@@ -59,20 +60,22 @@ extension Engine {
     }
 
     /// explain for distinct.
-    public func explainDistinct(_ ns: Namespace, key: String, filter: Document, verbosity: ExplainVerbosity) throws(FolioError) -> Document {
+    public func explainDistinct(_ ns: Namespace, key: String, filter: Document, collation: Document? = nil,
+                                verbosity: ExplainVerbosity) throws(FolioError) -> Document {
         var shape = ExplainShape()
         shape.projection = [key: .int32(1), "_id": .int32(0)]
-        return try explainQuery(ns, try Filter(parsing: filter), sort: nil, sortPattern: nil, hint: nil, allowDiskUse: true,
+        return try explainQuery(ns, try Filter(parsing: filter, collator: try Engine.collator(collation)), sort: nil, sortPattern: nil, hint: nil, allowDiskUse: true,
                                 shape: shape, verbosity: verbosity)
     }
 
     /// explain for one update statement (nothing is written).
     public func explainUpdate(_ ns: Namespace, _ s: UpdateStatement, verbosity: ExplainVerbosity) throws(FolioError) -> Document {
         let spec = try UpdateSpec(parsing: s.update, constants: s.constants)
-        let filter = try Filter(parsing: s.filter, constants: s.constants)
+        let collator = try Engine.collator(s.collation)
+        let filter = try Filter(parsing: s.filter, constants: s.constants, collator: collator)
         let arrayFilters = try ArrayFilters(parsing: s.arrayFilters ?? [])
         let context = UpdateContext(query: filter.expression, arrayFilters: arrayFilters, constants: s.constants)
-        let sort = try (s.multi ? nil : s.sort).flatMap { d throws(FolioError) -> SortSpec? in d.isEmpty ? nil : try SortSpec(parsing: d) }
+        let sort = try SortSpec.parsing(s.multi ? nil : s.sort, collator: collator)
         var shape = ExplainShape(limit: s.multi ? 0 : 1)
         shape.top = ("UPDATE", [:])
         shape.topStats = { docs throws(FolioError) in
@@ -89,8 +92,9 @@ extension Engine {
 
     /// explain for one delete statement (nothing is removed).
     public func explainDelete(_ ns: Namespace, _ s: DeleteStatement, sort: Document? = nil, verbosity: ExplainVerbosity) throws(FolioError) -> Document {
-        let filter = try Filter(parsing: s.filter, constants: s.constants)
-        let spec = try sort.flatMap { d throws(FolioError) -> SortSpec? in d.isEmpty ? nil : try SortSpec(parsing: d) }
+        let collator = try Engine.collator(s.collation)
+        let filter = try Filter(parsing: s.filter, constants: s.constants, collator: collator)
+        let spec = try SortSpec.parsing(sort, collator: collator)
         var shape = ExplainShape(limit: s.limitOne ? 1 : 0)
         shape.top = ("DELETE", [:])
         shape.topStats = { docs in ["nWouldDelete": .int32(Int32(clamping: docs.count))] }
@@ -100,18 +104,22 @@ extension Engine {
     /// explain for findAndModify (nothing is written).
     public func explainFindAndModify(_ ns: Namespace, _ r: FindAndModifyRequest, verbosity: ExplainVerbosity) throws(FolioError) -> Document {
         if r.remove {
-            return try explainDelete(ns, DeleteStatement(filter: r.filter, limitOne: true, constants: r.constants, hint: r.hint),
-                                     sort: r.sort, verbosity: verbosity)
+            var statement = DeleteStatement(filter: r.filter, limitOne: true, constants: r.constants, hint: r.hint)
+            statement.collation = r.collation
+            return try explainDelete(ns, statement, sort: r.sort, verbosity: verbosity)
         }
         guard let update = r.update else { throw FolioError(.failedToParse, "Either an update or remove=true must be specified") }
-        return try explainUpdate(ns, UpdateStatement(filter: r.filter, update: update, upsert: r.upsert, arrayFilters: r.arrayFilters,
-                                                     sort: r.sort, constants: r.constants, hint: r.hint), verbosity: verbosity)
+        var statement = UpdateStatement(filter: r.filter, update: update, upsert: r.upsert, arrayFilters: r.arrayFilters,
+                                        sort: r.sort, constants: r.constants, hint: r.hint)
+        statement.collation = r.collation
+        return try explainUpdate(ns, statement, verbosity: verbosity)
     }
 
     /// explain for aggregate: the source query as a `$cursor` stage, then the other stages.
     public func explainAggregate(database: String, collection: String?, _ request: AggregateRequest,
                                  verbosity: ExplainVerbosity) throws(FolioError) -> Document {
-        let pipeline = try AggregationPipeline(parsing: request.pipeline, constants: request.constants)
+        let pipeline = try AggregationPipeline(parsing: request.pipeline, constants: request.constants,
+                                               collator: try Engine.collator(request.collation))
         guard let collection else {
             return ["explainVersion": "1", "stages": .array(request.pipeline)]
         }

@@ -292,9 +292,10 @@ struct PlanBuilder {
 
     /// Whether scanning the index gives the requested order: the sort keys, after dropping
     /// fields pinned to one point, must be the index fields that follow the pinned prefix, all
-    /// in the index's direction or all reversed. Returns the scan direction.
+    /// in the index's direction or all reversed. Returns the scan direction. Indexes hold
+    /// binary keys, so they never give a collated order.
     func sortDirection(_ index: IndexDescriptor, _ perField: [[FieldInterval]?]) -> Bool? {
-        guard let sort = query.sort, !index.isMultikey else { return nil }
+        guard let sort = query.sort, sort.collator == nil, !index.isMultikey else { return nil }
         var pinned = 0
         while pinned < index.fields.count, let f = perField[pinned], f.count == 1, f[0].isPoint { pinned += 1 }
         let pinnedPaths = Set(index.fields[..<pinned].map(\.path.dotted))

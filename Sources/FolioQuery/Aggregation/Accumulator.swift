@@ -20,6 +20,8 @@ public struct AccumulatorSpec: Sendable {
     let sortBy: SortSpec?
     /// `p` of `$percentile` (validated constants).
     let percentiles: [Double]
+    /// The collation `$min`, `$max`, `$addToSet` and the sorted forms compare strings by.
+    let collator: (any Collator)?
 
     /// Parses `{$op: argument}`.
     /// - Throws: 15952 for an unknown accumulator, 40237-style errors for a malformed one.
@@ -35,6 +37,7 @@ public struct AccumulatorSpec: Sendable {
             throw FolioError(ErrorCode(rawValue: 40234), "The field '\(field)' must be an accumulator object")
         }
         self.kind = kind
+        self.collator = context.collator
         var n: Expression?
         var sortBy: SortSpec?
         var percentiles: [Double] = []
@@ -72,6 +75,7 @@ public struct AccumulatorSpec: Sendable {
                     throw FolioError(ErrorCode(rawValue: 5788005), "\(name) requires a 'sortBy' field of type object")
                 }
                 sortBy = try SortSpec(parsing: s)
+                sortBy?.collator = context.collator
             }
             if kind == .median || kind == .percentile {
                 guard case .string(let method)? = spec["method"] else {
@@ -170,7 +174,7 @@ public struct AccumulatorState: Sendable {
         case .min, .max:
             guard let v, !v.isNullish else { return }
             if let current = value {
-                let c = BSON.compare(v, current)
+                let c = BSON.compare(v.collated(spec.collator), current.collated(spec.collator))
                 if spec.kind == .min ? c < 0 : c > 0 { value = v }
             } else {
                 value = v
@@ -187,7 +191,7 @@ public struct AccumulatorState: Sendable {
             try checkMemory()
         case .addToSet:
             guard let v else { return }
-            if seen.insert(KeyString.encode(v)).inserted {
+            if seen.insert(KeyString.encode(v.collated(spec.collator))).inserted {
                 values.append(v)
                 memoryBytes += v.approximateByteSize
                 try checkMemory()

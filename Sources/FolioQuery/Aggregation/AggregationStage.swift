@@ -10,13 +10,15 @@ public struct AggregationPipeline: Sendable {
 
     /// Parses a pipeline. `constants` are the command's `let` variables (and `$lookup`'s);
     /// `nested` marks a `$lookup`/`$facet`/`$unionWith` sub-pipeline.
-    public init(parsing pipeline: [BSON], constants: [String: BSON] = [:], nested: Nesting = .top) throws(FolioError) {
+    /// `collator` is the command's collation (nil: binary).
+    public init(parsing pipeline: [BSON], constants: [String: BSON] = [:], nested: Nesting = .top,
+                collator: (any Collator)? = nil) throws(FolioError) {
         var stages: [AggregationStage] = []
         for (i, value) in pipeline.enumerated() {
             guard case .document(let d) = value else {
                 throw FolioError(.typeMismatch, "Each element of the 'pipeline' array must be an object")
             }
-            let parsed = try AggregationStage.parse(d, constants: constants, nested: nested)
+            let parsed = try AggregationStage.parse(d, constants: constants, nested: nested, collator: collator)
             for stage in parsed {
                 if nested == .facet, !stage.allowedInFacet {
                     throw FolioError(ErrorCode(rawValue: 40600), "\(stage.name) is not allowed to be used within a $facet stage")
@@ -136,12 +138,12 @@ public enum AggregationStage: Sendable {
 
     /// Parses one stage document (one field: the stage name).
     static func parse(_ d: Document, constants: [String: BSON], nested: AggregationPipeline.Nesting,
-                      variables: Set<String> = []) throws(FolioError) -> [AggregationStage] {
+                      variables: Set<String> = [], collator: (any Collator)? = nil) throws(FolioError) -> [AggregationStage] {
         guard d.count == 1 else {
             throw FolioError(.location40323, "A pipeline stage specification object must contain exactly one field.")
         }
         let (name, argument) = d.element(at: 0)
-        let context = ParseContext(variables: variables, constants: constants)
+        let context = ParseContext(variables: variables, constants: constants, collator: collator)
         switch name {
         case "$match":
             guard case .document(let filter) = argument else {
@@ -150,7 +152,7 @@ public enum AggregationStage: Sendable {
             if filter.index(forKey: "$where") != nil {
                 throw FolioError(.badValue, "$where is not allowed inside of a $match aggregation expression")
             }
-            return [.match(try MatchExpression(parsing: filter, constants: constants))]
+            return [.match(try MatchExpression(parsing: filter, constants: constants, collator: collator))]
         case "$project":
             guard case .document(let spec) = argument else {
                 throw FolioError(.location15969, "$project specification must be an object")
@@ -172,7 +174,9 @@ public enum AggregationStage: Sendable {
             guard case .document(let spec) = argument else {
                 throw FolioError(.location15973, "the $sort key specification must be an object")
             }
-            return [.sort(try SortSpec(parsing: spec, errorCode: .location15974), limit: nil)]
+            var sort = try SortSpec(parsing: spec, errorCode: .location15974)
+            sort.collator = collator
+            return [.sort(sort, limit: nil)]
         case "$limit":
             guard argument.isNumber, let n = argument.exactInt64 else {
                 throw FolioError(ErrorCode(rawValue: 15957), "the limit must be specified as a number")
@@ -216,7 +220,7 @@ public enum AggregationStage: Sendable {
         case "$densify":
             return [.densify(try DensifySpec(parsing: argument))]
         case "$lookup":
-            return [.lookup(try LookupSpec(parsing: argument, constants: constants))]
+            return [.lookup(try LookupSpec(parsing: argument, constants: constants, collator: collator))]
         case "$graphLookup":
             return [.graphLookup(try GraphLookupSpec(parsing: argument, context: context))]
         case "$facet":
@@ -231,7 +235,7 @@ public enum AggregationStage: Sendable {
                 guard case .array(let stages) = value else {
                     throw FolioError(ErrorCode(rawValue: 40170), "arguments to $facet must be arrays, \(field) is type \(value.type.alias)")
                 }
-                facets.append((field, try AggregationPipeline(parsing: stages, constants: constants, nested: .facet)))
+                facets.append((field, try AggregationPipeline(parsing: stages, constants: constants, nested: .facet, collator: collator)))
             }
             return [.facet(facets)]
         case "$replaceRoot":
@@ -270,7 +274,7 @@ public enum AggregationStage: Sendable {
                         throw FolioError(.typeMismatch, "BSON field '$unionWith.pipeline' is the wrong type '\(p.type.alias)', expected type 'array'")
                     }
                     pipeline = a
-                    _ = try AggregationPipeline(parsing: a, constants: constants, nested: .unionWith)
+                    _ = try AggregationPipeline(parsing: a, constants: constants, nested: .unionWith, collator: collator)
                 }
                 let coll = spec["coll"]?.stringValue
                 if coll == nil {
@@ -499,6 +503,9 @@ public struct GroupSpec: Sendable {
     public let accumulators: [(String, AccumulatorSpec)]
     /// The `_id` came from `$bucket` (a missing default raises 40066 with `$bucket`'s message).
     let bucketSwitch: Bool
+    /// The collation group keys compare by: `_id`s equal under it share a group, which keeps
+    /// the first `_id` seen.
+    public let collator: (any Collator)?
 
     public init(parsing argument: BSON, context: ParseContext, bucketSwitch: Bool = false) throws(FolioError) {
         guard case .document(let spec) = argument else {
@@ -523,6 +530,7 @@ public struct GroupSpec: Sendable {
         }
         self.accumulators = accumulators
         self.bucketSwitch = bucketSwitch
+        self.collator = context.collator
     }
 
     /// The group key of a document: its `_id` value (missing is null).
@@ -617,8 +625,10 @@ public struct LookupSpec: Sendable {
     public let letVariables: [(String, Expression)]
     public let pipeline: [BSON]
     let constants: [String: BSON]
+    /// The command's collation: `localField`/`foreignField` equality and the sub-pipeline use it.
+    public let collator: (any Collator)?
 
-    init(parsing argument: BSON, constants: [String: BSON]) throws(FolioError) {
+    init(parsing argument: BSON, constants: [String: BSON], collator: (any Collator)?) throws(FolioError) {
         guard case .document(let spec) = argument else {
             throw FolioError(.failedToParse, "the $lookup specification must be an Object, but found \(argument.type.alias)")
         }
@@ -649,7 +659,7 @@ public struct LookupSpec: Sendable {
                 guard case .document(let d) = v else {
                     throw FolioError(.failedToParse, "$lookup argument 'let' must be an object, is type \(v.type.alias)")
                 }
-                for (name, e) in d { lets.append((name, try Expression.parse(e, context: ParseContext(constants: constants)))) }
+                for (name, e) in d { lets.append((name, try Expression.parse(e, context: ParseContext(constants: constants, collator: collator)))) }
             case "pipeline":
                 guard case .array(let a) = v else {
                     throw FolioError(.failedToParse, "$lookup argument 'pipeline' must be an array, is type \(v.type.alias)")
@@ -673,7 +683,7 @@ public struct LookupSpec: Sendable {
         }
         var probe = constants
         for (name, _) in lets { probe[name] = .null }
-        if let pipeline { _ = try AggregationPipeline(parsing: pipeline, constants: probe, nested: .lookup) }
+        if let pipeline { _ = try AggregationPipeline(parsing: pipeline, constants: probe, nested: .lookup, collator: collator) }
         self.from = from
         self.fromDatabase = fromDB
         self.localField = local
@@ -682,13 +692,14 @@ public struct LookupSpec: Sendable {
         self.letVariables = lets
         self.pipeline = pipeline ?? []
         self.constants = constants
+        self.collator = collator
     }
 
     /// The sub-pipeline for one local document, with its `let` variables bound.
     public func pipeline(for context: EvaluationContext) throws(FolioError) -> AggregationPipeline {
         var bound = constants
         for (name, e) in letVariables { bound[name] = try e.evaluate(context) ?? .null }
-        return try AggregationPipeline(parsing: pipeline, constants: bound, nested: .lookup)
+        return try AggregationPipeline(parsing: pipeline, constants: bound, nested: .lookup, collator: collator)
     }
 
     /// The values of `localField` in a document (arrays expanded; missing is null).

@@ -45,10 +45,11 @@ enum AggregateCommand {
             throw FolioError(.invalidOptions, "\(stage) cannot be used with a 'linearizable' read concern level")
         }
         let context = r.context
-        let request = AggregateRequest(pipeline: pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
+        var request = AggregateRequest(pipeline: pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
                                        constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(),
                                        bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false,
                                        hostStages: { name, spec throws(FolioError) in try hostStage(name, spec, context) })
+        request.collation = try r.document("collation")
         let cursor = try r.context.engine.aggregate(database: r.database, collection: collection, request)
         let namespace = "\(r.database).\(collection ?? "$cmd.aggregate")"
         return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)

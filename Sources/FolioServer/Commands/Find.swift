@@ -42,6 +42,7 @@ enum FindCommand {
         request.max = try r.document("max")
         request.returnKey = r.bool("returnKey") ?? false
         request.showRecordId = r.bool("showRecordId") ?? false
+        request.collation = try r.document("collation")
         return request
     }
 
@@ -109,7 +110,8 @@ enum CountCommand {
         let ns = try r.namespace()
         let n = try r.context.engine.count(ns, filter: try r.document("query") ?? Document(),
                                            skip: try r.int("skip") ?? 0, limit: abs(try r.int("limit") ?? 0),
-                                           maxTimeMilliseconds: try r.maxTime(), hint: WriteReply.hint(r.body["hint"]))
+                                           maxTimeMilliseconds: try r.maxTime(), hint: WriteReply.hint(r.body["hint"]),
+                                           collation: try r.document("collation"))
         return ["n": .int32(Int32(clamping: n))]
     }
 
@@ -119,7 +121,8 @@ enum CountCommand {
             throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
         }
         return ["values": .array(try r.context.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document(),
-                                                               maxTimeMilliseconds: try r.maxTime()))]
+                                                               maxTimeMilliseconds: try r.maxTime(),
+                                                               collation: try r.document("collation")))]
     }
 }
 

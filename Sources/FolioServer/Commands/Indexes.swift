@@ -65,19 +65,21 @@ enum IndexCommands {
             out = try engine.explainFind(try sub.namespace(), try FindCommand.request(sub), verbosity: verbosity)
         case "aggregate":
             let collection: String? = sub.argument.stringValue
-            out = try engine.explainAggregate(database: r.database, collection: collection,
-                                              AggregateRequest(pipeline: sub.body["pipeline"]?.arrayValue ?? [],
-                                                               allowDiskUse: sub.bool("allowDiskUse") ?? true,
-                                                               constants: try sub.letVariables()), verbosity: verbosity)
+            var request = AggregateRequest(pipeline: sub.body["pipeline"]?.arrayValue ?? [],
+                                           allowDiskUse: sub.bool("allowDiskUse") ?? true, constants: try sub.letVariables())
+            request.collation = try sub.document("collation")
+            out = try engine.explainAggregate(database: r.database, collection: collection, request, verbosity: verbosity)
         case "count":
             out = try engine.explainCount(try sub.namespace(), filter: try sub.document("query") ?? Document(),
                                           skip: try sub.int("skip") ?? 0, limit: abs(try sub.int("limit") ?? 0),
-                                          hint: WriteReply.hint(sub.body["hint"]), verbosity: verbosity)
+                                          hint: WriteReply.hint(sub.body["hint"]), collation: try sub.document("collation"),
+                                          verbosity: verbosity)
         case "distinct":
             guard case .string(let key)? = sub.body["key"] else {
                 throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
             }
-            out = try engine.explainDistinct(try sub.namespace(), key: key, filter: try sub.document("query") ?? Document(), verbosity: verbosity)
+            out = try engine.explainDistinct(try sub.namespace(), key: key, filter: try sub.document("query") ?? Document(),
+                                             collation: try sub.document("collation"), verbosity: verbosity)
         case "update":
             guard let first = try UpdateCommand.statements(sub).first else { throw FolioError(.invalidLength, "Write batch sizes must be between 1 and 100000. Got 0 operations.") }
             out = try engine.explainUpdate(try sub.namespace(), first, verbosity: verbosity)
