@@ -188,5 +188,11 @@ func sign(_ x: Int) -> Int { x == 0 ? 0 : (x < 0 ? -1 : 1) }
                 == [["tags": "Red", "hex": "#f00"], ["tags": "blue", "hex": "#00f"]])
         #expect(try run([["$sort": ["name": 1]], ["$limit": 2], ["$project": ["_id": 1]]], ["locale": "en", "numericOrdering": true])
                 == [["_id": 6], ["_id": 5]])
+        // $setWindowFields: partitions and ranks follow the collation (ping and PING tie).
+        #expect(try run([["$match": ["_id": ["$lte": 3]]],
+                         ["$setWindowFields": ["partitionBy": ["$substrCP": ["$name", 0, 1]], "sortBy": ["name": 1],
+                                               "output": ["r": ["$rank": [:]], "n": ["$count": [:]]]]],
+                         ["$project": ["r": 1, "n": 1]], ["$sort": ["_id": 1]]], en1)
+                == [["_id": 1, "r": 2, "n": 3], ["_id": 2, "r": 2, "n": 3], ["_id": 3, "r": 1, "n": 3]])
     }
 }

@@ -75,12 +75,13 @@ final class SortedStageStream: DocumentStream {
     }
 
     /// `$setWindowFields`: sorted by (partition, sortBy), stably, then one partition at a
-    /// time in memory. A single partition larger than the budget fails with 5414201.
+    /// time in memory. A single partition larger than the budget fails with 5414201. Under
+    /// a collation, partitions and the order within them follow it.
     static func windowFields(_ input: any DocumentStream, _ spec: WindowSpec, _ env: PipelineEnvironment) -> SortedStageStream {
         var lookahead: ExternalSorter.Item?
         var started = false
         return SortedStageStream(input, env, directions: [true] + (spec.sortBy?.keys.map(\.ascending) ?? []), key: { d throws(FolioError) in
-            [try spec.partitionKey(env.context(d))] + (spec.sortBy?.sortKey(for: d) ?? [])
+            [try spec.partitionKey(env.context(d)).collated(env.collator)] + (spec.sortBy?.sortKey(for: d) ?? [])
         }, produce: { sorted, _ throws(FolioError) in
             if !started {
                 lookahead = sorted.nextItem()
