@@ -111,15 +111,28 @@ public final class ICUCollator: Collator, @unchecked Sendable {
     deinit { swift_ucol_close(collator) }
 
     public func comparisonKey(_ string: String) -> String {
-        var utf16 = Array(string.utf16)
-        let count = Int32(clamping: utf16.count)
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { small -> String in
-            let n = Int(swift_ucol_getSortKey(collator, &utf16, count, small.baseAddress, 256))
-            if n <= 256 { return collationKeyString(sortKeyBytes: small.prefix(n)) }
-            var large = [UInt8](repeating: 0, count: n)
-            _ = swift_ucol_getSortKey(collator, &utf16, count, &large, Int32(n))
-            return collationKeyString(sortKeyBytes: large)
+        let units = string.utf16.count
+        return withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(units, 1)) { utf16 -> String in
+            _ = utf16.initialize(from: string.utf16)
+            let count = Int32(clamping: units)
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 512) { small -> String in
+                let n = Int(swift_ucol_getSortKey(collator, utf16.baseAddress, count, small.baseAddress, 512))
+                if n <= 512 { return collationKeyString(sortKeyBytes: UnsafeBufferPointer(rebasing: small[..<n])) }
+                var large = [UInt8](repeating: 0, count: n)
+                _ = swift_ucol_getSortKey(collator, utf16.baseAddress, count, &large, Int32(n))
+                return collationKeyString(sortKeyBytes: large)
+            }
         }
+    }
+
+    public func compare(utf8 a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+        var status = U_ZERO_ERROR
+        let r = a.withMemoryRebound(to: CChar.self) { x in
+            b.withMemoryRebound(to: CChar.self) { y in
+                swift_ucol_strcollUTF8(collator, x.baseAddress, Int32(clamping: x.count), y.baseAddress, Int32(clamping: y.count), &status)
+            }
+        }
+        return Int(r.rawValue)
     }
 
     /// The fields of a specification, type-checked (values not given stay nil: the locale's

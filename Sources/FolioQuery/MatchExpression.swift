@@ -56,10 +56,18 @@ public struct CollatedPredicate: Sendable {
     /// `$in`'s regexes: they match the string itself, never its key.
     let regexes: [MongoRegex]
     let collator: any Collator
+    /// A plain string operand's UTF-8 (`$eq`/`$gt`/...): a string value is compared with it
+    /// directly, without building keys.
+    let stringOperand: [UInt8]?
 
     init(_ original: PathPredicate, collator: any Collator) {
         self.original = original
         self.collator = collator
+        switch original {
+        case .eq(.string(let s)), .gt(.string(let s)), .gte(.string(let s)), .lt(.string(let s)), .lte(.string(let s)):
+            stringOperand = Array(s.utf8)
+        default: stringOperand = nil
+        }
         switch original {
         case .eq(let v): keyed = .eq(v.collationKey(collator)); regexes = []
         case .gt(let v): keyed = .gt(v.collationKey(collator)); regexes = []
@@ -74,6 +82,16 @@ public struct CollatedPredicate: Sendable {
     }
 
     func matches(_ value: PathValue) -> Bool {
+        if let stringOperand, case .value(let v) = value, v.type == .string || v.type == .symbol {
+            let c = v.withStringBytes { a in stringOperand.withUnsafeBufferPointer { b in collator.compare(utf8: a, b) } }
+            switch original {
+            case .eq: return c == 0
+            case .gt: return c > 0
+            case .gte: return c >= 0
+            case .lt: return c < 0
+            default: return c <= 0
+            }
+        }
         if case .value(let v) = value, regexes.contains(where: { PathPredicate.regexMatches($0, v) }) { return true }
         return keyed.matchesValue(value.collationKey(collator))
     }
