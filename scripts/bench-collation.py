@@ -1,3 +1,6 @@
+# Collation cost through pymongo: binary vs {locale: "en", strength: 2} on 100,000 documents.
+# Run from the repository root after `swift build -c release --product folio`:
+#   .venv/bin/python scripts/bench-collation.py
 import subprocess, time, socket, shutil
 from pymongo import MongoClient
 from pymongo.collation import Collation
