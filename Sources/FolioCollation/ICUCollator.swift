@@ -18,17 +18,8 @@ public final class ICUCollator: Collator, @unchecked Sendable {
     /// the version is reported as MongoDB's so specifications round-trip between the two.
     static let reportedVersion = "57.1"
 
-    /// Builds the collator of a `collation` document; nil for `{locale: "simple"}`.
-    /// - Throws: MongoDB's errors for a malformed specification (14, 40414, 40415, 2, 9).
-    public static func make(_ value: BSON?, field: String = "collation") throws(FolioError) -> ICUCollator? {
-        guard let value, value.type != .null else { return nil }
-        guard case .document(let spec) = value else {
-            throw FolioError(.typeMismatch, "BSON field '\(field)' is the wrong type '\(value.type.alias)', expected type 'object'")
-        }
-        return try make(spec)
-    }
-
     /// Builds the collator of a collation specification; nil for `{locale: "simple"}`.
+    /// - Throws: MongoDB's errors for a malformed specification (14, 40414, 40415, 2, 9).
     public static func make(_ spec: Document) throws(FolioError) -> ICUCollator? {
         let options = try Options(parsing: spec)
         if options.locale == "simple" {

@@ -348,10 +348,9 @@ extension Engine {
     /// order; under a collation, values equal under it count once (the first seen is kept).
     public func distinct(_ ns: Namespace, key: String, filter: Document = Document(),
                          maxTimeMilliseconds: Int? = nil, collation: Document? = nil) throws(FolioError) -> [BSON] {
-        var request = FindRequest(filter: filter, maxTimeMilliseconds: maxTimeMilliseconds)
-        request.collation = collation
         let collator = try Engine.collator(collation)
-        let cursor = try find(ns, request)
+        let deadline = maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
+        let cursor = try find(ns, filter: try Filter(parsing: filter, collator: collator), deadline: deadline)
         var out: [BSON] = []
         var seen = Set<[UInt8]>()
         let path = FieldPath(key)

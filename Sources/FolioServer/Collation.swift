@@ -13,18 +13,9 @@ enum Collation {
 
     static func check(_ body: Document, command: String) throws(FolioError) {
         guard !honoured.contains(command), let value = body["collation"], value.type != .null else { return }
-        if try Engine.collator(try document(value, field: "\(command).collation")) != nil {
+        if try Engine.collator(try CommandRequest.document(value, field: "\(command).collation")) != nil {
             throw FolioError(.commandNotSupported, "\(command) with a non-simple collation is not supported by Folio yet: "
                              + "collections and views have the simple collation; pass a collation to each query instead")
         }
-    }
-
-    /// A statement's or an operation's `collation` (type-checked; nil when absent or null).
-    static func document(_ value: BSON?, field: String) throws(FolioError) -> Document? {
-        guard let value, value.type != .null else { return nil }
-        guard case .document(let d) = value else {
-            throw FolioError(.typeMismatch, "BSON field '\(field)' is the wrong type '\(value.type.alias)', expected type 'object'")
-        }
-        return d
     }
 }

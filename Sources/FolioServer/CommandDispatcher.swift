@@ -28,9 +28,14 @@ public struct CommandRequest: Sendable {
     }
 
     func document(_ key: String) throws(FolioError) -> Document? {
-        guard let v = body[key], v.type != .null else { return nil }
-        guard case .document(let d) = v else {
-            throw FolioError(.typeMismatch, "BSON field '\(name).\(key)' is the wrong type '\(v.type.alias)', expected type 'object'")
+        try CommandRequest.document(body[key], field: "\(name).\(key)")
+    }
+
+    /// An optional object field (nil when absent or null); 14 TypeMismatch otherwise.
+    static func document(_ value: BSON?, field: String) throws(FolioError) -> Document? {
+        guard let value, value.type != .null else { return nil }
+        guard case .document(let d) = value else {
+            throw FolioError(.typeMismatch, "BSON field '\(field)' is the wrong type '\(value.type.alias)', expected type 'object'")
         }
         return d
     }

@@ -139,6 +139,8 @@ public struct AccumulatorState: Sendable {
     var count: Int64 = 0
     var sum = NumericSum()
     var value: BSON?
+    /// `$min`/`$max`: `value` as compared (its comparison key under a collation).
+    var comparedValue: BSON?
     var values: [BSON] = []
     /// `$addToSet`: encoded keys seen.
     var seen: Set<[UInt8]> = []
@@ -173,12 +175,13 @@ public struct AccumulatorState: Sendable {
             if let v, let n = Number(v) { sum.add(n); count += 1 }
         case .min, .max:
             guard let v, !v.isNullish else { return }
-            if let current = value {
-                let c = BSON.compare(v.collated(spec.collator), current.collated(spec.collator))
-                if spec.kind == .min ? c < 0 : c > 0 { value = v }
-            } else {
-                value = v
+            let compared = v.collated(spec.collator)
+            if let current = comparedValue {
+                let c = BSON.compare(compared, current)
+                guard spec.kind == .min ? c < 0 : c > 0 else { return }
             }
+            value = v
+            comparedValue = compared
         case .first:
             if count == 0 { value = v ?? .null }
             count += 1

@@ -45,7 +45,7 @@ enum BulkWriteCommand {
                                                 upsert: op["upsert"]?.isTruthy ?? false, multi: op["multi"]?.isTruthy ?? false,
                                                 arrayFilters: op["arrayFilters"]?.arrayValue, sort: op["sort"]?.documentValue,
                                                 constants: constants)
-                statement.collation = try Collation.document(op["collation"], field: "bulkWrite.ops.collation")
+                statement.collation = try CommandRequest.document(op["collation"], field: "bulkWrite.ops.collation")
                 let res = try engine.update(ns, [statement], options: options)
                 if let e = res.writeErrors.first {
                     failure = e.error
@@ -62,7 +62,7 @@ enum BulkWriteCommand {
             case "delete":
                 var statement = DeleteStatement(filter: op["filter"]?.documentValue ?? Document(),
                                                 limitOne: !(op["multi"]?.isTruthy ?? false), constants: constants)
-                statement.collation = try Collation.document(op["collation"], field: "bulkWrite.ops.collation")
+                statement.collation = try CommandRequest.document(op["collation"], field: "bulkWrite.ops.collation")
                 let res = try engine.delete(ns, [statement], options: options)
                 if let e = res.writeErrors.first { failure = e.error } else { nDeleted += res.deleted; entry.append("n", .int32(Int32(res.deleted))) }
             default:

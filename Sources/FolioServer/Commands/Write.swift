@@ -78,7 +78,7 @@ enum UpdateCommand {
                                             upsert: s["upsert"]?.isTruthy ?? false, multi: s["multi"]?.isTruthy ?? false,
                                             arrayFilters: s["arrayFilters"]?.arrayValue, sort: s["sort"]?.documentValue,
                                             constants: vars, hint: WriteReply.hint(s["hint"]))
-            statement.collation = try Collation.document(s["collation"], field: "update.updates.collation")
+            statement.collation = try CommandRequest.document(s["collation"], field: "update.updates.collation")
             statements.append(statement)
         }
         return statements
@@ -103,7 +103,7 @@ enum DeleteCommand {
             }
             var statement = DeleteStatement(filter: s["q"]?.documentValue ?? Document(), limitOne: limit == 1, constants: constants,
                                             hint: WriteReply.hint(s["hint"]))
-            statement.collation = try Collation.document(s["collation"], field: "delete.deletes.collation")
+            statement.collation = try CommandRequest.document(s["collation"], field: "delete.deletes.collation")
             statements.append(statement)
         }
         return statements
