@@ -50,9 +50,13 @@ public final class Engine: Sendable {
         catalog = Mutex(state)
     }
 
-    /// Opens the SQLite engine in a data directory.
-    public static func open(directory: String) throws(FolioError) -> Engine {
-        try Engine(storage: Folio_storage { () throws(StorageError) in try SQLiteStorageEngine(directory: directory) })
+    /// Opens the SQLite engine in a data directory. `walResetBytes`: the write-ahead log size
+    /// past which the background checkpoint makes the log start over (crash tests lower it).
+    public static func open(directory: String,
+                            walResetBytes: Int = SQLiteStorageEngine.defaultWalResetBytes) throws(FolioError) -> Engine {
+        try Engine(storage: Folio_storage { () throws(StorageError) in
+            try SQLiteStorageEngine(directory: directory, walResetBytes: walResetBytes)
+        })
     }
 
     /// An engine that keeps everything in memory (tests, throwaway servers).

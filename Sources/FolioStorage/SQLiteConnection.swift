@@ -47,6 +47,18 @@ final class SQLiteConnection: @unchecked Sendable {
         guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw .io("\(lastError) (\(sql))") }
     }
 
+    /// A PASSIVE checkpoint: copies into the database file the WAL frames no reader still
+    /// needs, without waiting for the writer or for readers. Returns the frames in the log
+    /// and how many of them the database now holds, or nil when SQLite reports an error.
+    func checkpointPassive() -> (logFrames: Int, checkpointedFrames: Int)? {
+        // The PRAGMA rather than sqlite3_wal_checkpoint_v2: a statement first opens the
+        // connection's view of the database, without which the C call reports "not WAL".
+        guard let s = try? statement("PRAGMA wal_checkpoint(PASSIVE)") else { return nil }
+        defer { sqlite3_reset(s) }
+        guard sqlite3_step(s) == SQLITE_ROW else { return nil }
+        return (Int(sqlite3_column_int64(s, 1)), Int(sqlite3_column_int64(s, 2)))
+    }
+
     /// Runs SQL without results (DDL, PRAGMA, BEGIN/COMMIT).
     func execute(_ sql: String) throws(StorageError) {
         var message: UnsafeMutablePointer<CChar>?

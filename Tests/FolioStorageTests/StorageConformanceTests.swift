@@ -262,6 +262,56 @@ func k(_ bytes: UInt8...) -> [UInt8] { bytes }
     }
 }
 
+/// The log starts over once it passes the reset size, even while writes keep coming: the
+/// checkpoint finishes between two write transactions (invariant 5 of SQLiteStorageEngine).
+@Suite struct SQLiteCheckpointTests {
+    static func walSize(_ dir: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: dir + "/folio.db-wal"))?[.size] as? Int) ?? 0
+    }
+
+    static func writeMegabyte(_ engine: SQLiteStorageEngine, _ batch: UInt8) throws {
+        let w = try engine.beginWrite()
+        for i: UInt8 in 0..<64 { try w.put("c", k(batch, i), [UInt8](repeating: i, count: 16_000)) }
+        try w.commit(durable: false)
+    }
+
+    @Test func theLogStartsOverWhileWritesContinue() throws {
+        let dir = temporaryDirectory()
+        let engine = try SQLiteStorageEngine(directory: dir, walResetBytes: 1 << 20)
+        let setup = try engine.beginWrite()
+        try setup.createStore("c")
+        try setup.commit(durable: false)
+        try Self.writeMegabyte(engine, 0)
+        try Self.writeMegabyte(engine, 1)
+        // A write is open while the checkpoint runs: its passive pass copies the two
+        // committed megabytes, then it waits for the write to commit and copies that too.
+        let open = try engine.beginWrite()
+        for i: UInt8 in 0..<64 { try open.put("c", k(2, i), [UInt8](repeating: i, count: 16_000)) }
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            engine.checkpointer?.runNow()
+            done.signal()
+        }.start()
+        Thread.sleep(forTimeInterval: 0.2)
+        try open.commit(durable: false)
+        done.wait()
+        let before = Self.walSize(dir)
+        #expect(before > 3 << 20)
+        // Everything is in the database file: the next writes reuse the log from its start
+        // instead of growing it.
+        try Self.writeMegabyte(engine, 3)
+        try Self.writeMegabyte(engine, 4)
+        #expect(Self.walSize(dir) == before)
+        engine.close()
+        let reopened = try SQLiteStorageEngine(directory: dir)
+        defer { reopened.close() }
+        let s = try reopened.snapshot()
+        #expect(try s.count("c") == 5 * 64)
+        #expect(try s.get("c", k(2, 63)) == [UInt8](repeating: 63, count: 16_000))
+        s.close()
+    }
+}
+
 @Suite struct SQLiteHostileFilesTests {
     @Test func aGarbageDatabaseFileIsAnErrorNotACrash() throws {
         let dir = temporaryDirectory()
