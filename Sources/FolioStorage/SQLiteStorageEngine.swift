@@ -30,9 +30,8 @@ import Glibc
 //     than `walResetBytes` the checkpointer runs a few more passes while the writes go on
 //     (each copies what arrived during the one before), then takes the writer gate for a
 //     last PASSIVE pass over the small remainder; once every frame is in the database the
-//     next write transaction
-//     starts the log again from its beginning (SQLite does so when no reader still reads
-//     from the log). The log's contents stay bounded; its file keeps the largest size it
+//     next write transaction starts the log again from its beginning (SQLite does so when
+//     no reader still reads from the log). The log's contents stay bounded; its file keeps the largest size it
 //     reached, until close() truncates it. (TRUNCATE checkpoints did this before: they poll
 //     SQLite's busy handler for a gap between write transactions and then hold writers back
 //     while copying and truncating — stalls of 0.1–9 s during a bulk load, measured; the
