@@ -31,8 +31,8 @@ import Glibc
 //     (each copies what arrived during the one before), then takes the writer gate for a
 //     last PASSIVE pass over the small remainder; once every frame is in the database the
 //     next write transaction starts the log again from its beginning (SQLite does so when
-//     no reader still reads from the log). The log's contents stay bounded; its file keeps the largest size it
-//     reached, until close() truncates it. (TRUNCATE checkpoints did this before: they poll
+//     no reader still reads from the log). The log's contents stay bounded; its file keeps
+//     the largest size it reached, until close() truncates it. (TRUNCATE checkpoints did this before: they poll
 //     SQLite's busy handler for a gap between write transactions and then hold writers back
 //     while copying and truncating — stalls of 0.1–9 s during a bulk load, measured; the
 //     gated pass takes 0–200 ms there.)
@@ -586,23 +586,21 @@ final class Checkpointer: Sendable {
     /// Runs a checkpoint now, on the checkpoint queue (tests).
     func runNow() { queue.sync { run() } }
 
-    /// Frames in the log now (tests), from a passive checkpoint on the checkpoint queue.
-    func logFrames() -> Int? { queue.sync { connection.checkpointPassive()?.logFrames } }
-
     /// Called on `queue` only.
     func run() {
         guard !stopped.load(ordering: .acquiring) else { return }
         // A stale pinned read transaction would keep the checkpoint from the newer frames.
         if let pin = pinned.removeStale() { try? pin.run("COMMIT") }
-        guard var pass = connection.checkpointPassive(),
-              pass.logFrames * Checkpointer.frameBytes > resetBytes else { return }
+        guard let first = connection.checkpointPassive(),
+              first.logFrames * Checkpointer.frameBytes > resetBytes else { return }
         // The log is large: finish the checkpoint between two write transactions, holding
         // writers back only for what was written since the last pass. Passes while writes go
         // on shrink that remainder (each copies what arrived during the one before).
+        var seen = first.logFrames
         for _ in 0..<Checkpointer.extraPasses {
             guard let next = connection.checkpointPassive() else { break }
-            defer { pass = next }
-            if next.logFrames - pass.logFrames < Checkpointer.smallRemainderFrames { break }
+            if next.logFrames - seen < Checkpointer.smallRemainderFrames { break }
+            seen = next.logFrames
         }
         writerGate.wait()
         defer { writerGate.signal() }
