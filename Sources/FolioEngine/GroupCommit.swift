@@ -84,7 +84,7 @@ final class GroupCommitter: Sendable {
                 try txn.commit(durable: batch.contains { $0.durable })
             }
         } catch {
-            let failure: any Error = (error as? StorageError)?.folioError ?? error
+            let failure: any Error = error.folioError
             for r in batch where r.failure == nil { r.failure = failure }
         }
         for r in batch { r.done.signal() }

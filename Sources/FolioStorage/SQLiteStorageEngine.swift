@@ -126,7 +126,7 @@ public final class SQLiteStorageEngine: StorageEngine {
         checkpointer?.stopped.store(true, ordering: .releasing)
         checkpointTimer.timer.cancel()
         writerGate.wait()
-        if let c = pinned.removeStale(all: true) { try? c.run("COMMIT") }
+        pinned.endStale(all: true)
         readers.withLock { $0.removeAll() }
         try? writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         flock(lockDescriptor, LOCK_UN)
@@ -416,14 +416,17 @@ final class PinnedSnapshot: Sendable {
         }
     }
 
-    /// Removes the pinned transaction when it is stale (or always, with `all`), for the
-    /// caller to end.
-    func removeStale(all: Bool = false) -> SQLiteConnection? {
-        slot.withLock { s in
+    /// Ends the pinned transaction when it is stale (or always, with `all`); returns whether
+    /// there was one to end.
+    @discardableResult
+    func endStale(all: Bool = false) -> Bool {
+        let ended = slot.withLock { s -> SQLiteConnection? in
             guard let p = s, all || p.version != version else { return nil }
             s = nil
             return p.connection
         }
+        try? ended?.run("COMMIT")
+        return ended != nil
     }
 }
 
@@ -590,7 +593,7 @@ final class Checkpointer: Sendable {
     func run() {
         guard !stopped.load(ordering: .acquiring) else { return }
         // A stale pinned read transaction would keep the checkpoint from the newer frames.
-        if let pin = pinned.removeStale() { try? pin.run("COMMIT") }
+        pinned.endStale()
         guard let first = connection.checkpointPassive(),
               first.logFrames * Checkpointer.frameBytes > resetBytes else { return }
         // The log is large: finish the checkpoint between two write transactions, holding
@@ -607,7 +610,7 @@ final class Checkpointer: Sendable {
         guard !stopped.load(ordering: .acquiring) else { return }
         // The pinned transaction, even a current one, reads from the log and would keep it
         // from starting over.
-        if let pin = pinned.removeStale(all: true) { try? pin.run("COMMIT") }
+        pinned.endStale(all: true)
         _ = connection.checkpointPassive()
     }
 }

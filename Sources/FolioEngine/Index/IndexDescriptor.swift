@@ -99,7 +99,7 @@ public struct IndexDescriptor: Sendable, Equatable {
         }
         var fields: [IndexField] = []
         let wildcardRoot = key.fieldNames.first { $0 == "$**" || $0.hasSuffix(".$**") }
-        if let wildcardRoot, key.count > 1 {
+        if wildcardRoot != nil, key.count > 1 {
             throw FolioError(.commandNotSupported, "compound wildcard indexes are not supported by Folio yet")
         }
         for (path, direction) in key {
