@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "folio",
             dependencies: [
-                "FolioServer", "Folio", "FolioEngine",
+                "FolioServer", "Folio", "FolioEngine", "FolioStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

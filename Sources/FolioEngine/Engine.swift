@@ -51,11 +51,13 @@ public final class Engine: Sendable {
     }
 
     /// Opens the SQLite engine in a data directory. `walResetBytes`: the write-ahead log size
-    /// past which the background checkpoint makes the log start over (crash tests lower it).
+    /// past which the background checkpoint makes the log start over (crash tests lower it);
+    /// `recordCacheBytes`: memory for documents read by key (0 turns the cache off).
     public static func open(directory: String,
-                            walResetBytes: Int = SQLiteStorageEngine.defaultWalResetBytes) throws(FolioError) -> Engine {
+                            walResetBytes: Int = SQLiteStorageEngine.defaultWalResetBytes,
+                            recordCacheBytes: Int = SQLiteStorageEngine.defaultRecordCacheBytes) throws(FolioError) -> Engine {
         try Engine(storage: Folio_storage { () throws(StorageError) in
-            try SQLiteStorageEngine(directory: directory, walResetBytes: walResetBytes)
+            try SQLiteStorageEngine(directory: directory, walResetBytes: walResetBytes, recordCacheBytes: recordCacheBytes)
         })
     }
 

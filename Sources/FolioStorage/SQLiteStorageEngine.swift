@@ -44,9 +44,13 @@ import Glibc
 //     the version `PinnedSnapshot` keeps, after which a pinned transaction is stale: the next snapshot or the
 //     checkpoint timer (within 250 ms, before it checkpoints) ends it, so it never holds the
 //     WAL back for long.
+//  7. Snapshots answer `get` from the record cache (RecordCache.swift) while their state is
+//     the latest; the commit version is odd while a COMMIT is under way, and the writer
+//     removes the keys it wrote from the cache before COMMIT.
 //
-// Costs per write transaction: one BEGIN/COMMIT, one cached INSERT per key; no fsync unless
-// durable (then one fsync of the WAL). Per point read: one cached SELECT on a B-tree.
+// Costs per write transaction: one BEGIN/COMMIT, one cached INSERT per key, one cache
+// removal per key; no fsync unless durable (then one fsync of the WAL). Per point read: a
+// record-cache probe, and on a miss one cached SELECT on a B-tree.
 
 /// The SQLite storage engine.
 public final class SQLiteStorageEngine: StorageEngine {
@@ -58,11 +62,14 @@ public final class SQLiteStorageEngine: StorageEngine {
     let writerGate: DispatchSemaphore
     let readers = Mutex<[SQLiteConnection]>([])
     let pinned: PinnedSnapshot
+    let recordCache: RecordCache
     let isClosed = Atomic(false)
     let checkpointer: Checkpointer?
     let checkpointTimer: CheckpointTimer
     /// Log size past which the background checkpoint makes the log start over.
     public static let defaultWalResetBytes = 64 << 20
+    /// Memory for values read by key (`RecordCache`), unless the engine is opened with another.
+    public static let defaultRecordCacheBytes = 256 << 20
     /// Reader connections kept idle; more are opened under load and closed when returned.
     static let idleReaderLimit = 8
     /// Process-wide SQLite settings, applied once before the first connection: memory
@@ -72,8 +79,10 @@ public final class SQLiteStorageEngine: StorageEngine {
 
     /// Opens (creating if needed) the data directory. `walResetBytes`: the log size past
     /// which the background checkpoint makes the log start over (invariant 5).
+    /// `recordCacheBytes`: memory for values read by key (`RecordCache`; 0 turns it off).
     /// - Throws: `.locked` when another process uses it, `.io` for file-system errors.
-    public init(directory: String, walResetBytes: Int = SQLiteStorageEngine.defaultWalResetBytes) throws(StorageError) {
+    public init(directory: String, walResetBytes: Int = SQLiteStorageEngine.defaultWalResetBytes,
+                recordCacheBytes: Int = SQLiteStorageEngine.defaultRecordCacheBytes) throws(StorageError) {
         _ = SQLiteStorageEngine.libraryConfigured
         self.directory = directory
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
@@ -108,6 +117,7 @@ public final class SQLiteStorageEngine: StorageEngine {
         }
         let pinned = PinnedSnapshot()
         self.pinned = pinned
+        recordCache = RecordCache(capacityBytes: recordCacheBytes, version: pinned)
         let queue = DispatchQueue(label: "folio.sqlite.checkpoint")
         let checkpointer = (try? SQLiteConnection(path: databasePath, readOnly: false))
             .map { Checkpointer(connection: $0, queue: queue, writerGate: writerGate, pinned: pinned, resetBytes: walResetBytes) }
@@ -128,15 +138,18 @@ public final class SQLiteStorageEngine: StorageEngine {
         writerGate.wait()
         pinned.endStale(all: true)
         readers.withLock { $0.removeAll() }
+        recordCache.removeAll()
         try? writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         flock(lockDescriptor, LOCK_UN)
         Glibc.close(lockDescriptor)
         writerGate.signal()
     }
 
-    /// Drops the page caches of the writer and the pooled readers (they refill on demand).
+    /// Drops the record cache and the page caches of the writer and the pooled readers
+    /// (they refill on demand).
     public func releaseMemory() {
         guard !isClosed.load(ordering: .acquiring) else { return }
+        recordCache.removeAll()
         writerGate.wait()
         if !isClosed.load(ordering: .acquiring) { sqlite3_db_release_memory(writer.handle) }
         writerGate.signal()
@@ -370,6 +383,20 @@ final class SQLiteSnapshot: SQLiteReader, StorageSnapshot, @unchecked Sendable {
 
     deinit { close() }
 
+    /// Answers from the record cache while this snapshot's state is the latest one.
+    override func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
+        guard engine.recordCache.enabled else { return try super.get(store, key) }
+        let k = RecordCache.Key(store: store, key: key)
+        let cached = try lock.withLock { (finished: inout Bool) throws(StorageError) -> [UInt8]? in
+            if finished { throw .closed }
+            return engine.recordCache.value(k, at: version)
+        }
+        if let cached { return cached }
+        let value = try super.get(store, key)
+        if let value { engine.recordCache.store(k, value, at: version) }
+        return value
+    }
+
     func close() {
         let release = lock.withLock { finished -> Bool in
             if finished { return false }
@@ -387,14 +414,18 @@ final class SQLiteSnapshot: SQLiteReader, StorageSnapshot, @unchecked Sendable {
 /// The commit version and the one idle read transaction kept open between snapshots
 /// (note 6 above).
 final class PinnedSnapshot: Sendable {
-    /// Write commits so far; a snapshot taken at version v is current while it stays v.
+    /// Twice the write commits so far, plus one while a commit is under way; a snapshot
+    /// taken at version v is current while it stays v.
     private let commits = Atomic<UInt64>(0)
     private let slot = Mutex<(connection: SQLiteConnection, version: UInt64)?>(nil)
 
-    var version: UInt64 { commits.load(ordering: .acquiring) }
+    var version: UInt64 { commits.load(ordering: .sequentiallyConsistent) }
 
-    /// Called after every write commit, before the writer reports success.
-    func committed() { commits.add(1, ordering: .acquiringAndReleasing) }
+    /// Called just before a write transaction's COMMIT (the version becomes odd)...
+    func willCommit() { commits.add(1, ordering: .sequentiallyConsistent) }
+
+    /// ...and after it, whether it succeeded or not, before the writer reports success.
+    func committed() { commits.add(1, ordering: .sequentiallyConsistent) }
 
     /// Takes the pinned transaction: `current` when it was taken at `version`, otherwise
     /// `stale` (for the caller to end).
@@ -431,6 +462,12 @@ final class PinnedSnapshot: Sendable {
 }
 
 final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unchecked Sendable {
+    // @unchecked: `written` and `rewroteStores` are only touched under `lock` (withConnection).
+    /// Keys written, for the record cache to forget at commit.
+    private var written: [RecordCache.Key] = []
+    /// A store was dropped, renamed or bulk-written: the record cache forgets everything.
+    private var rewroteStores = false
+
     deinit { rollback() }
 
     func createStore(_ store: String) throws(StorageError) {
@@ -444,6 +481,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
         try withConnection { (c) throws(StorageError) in
             guard try storeExists(c, store) else { throw .noSuchStore(store) }
             c.forgetStatements(mentioning: tableName(store))
+            rewroteStores = true
             try c.execute("DROP TABLE \(tableName(store))")
         }
     }
@@ -453,6 +491,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
             guard try storeExists(c, store) else { throw .noSuchStore(store) }
             if try storeExists(c, newName) { throw .storeExists(newName) }
             c.forgetStatements(mentioning: tableName(store))
+            rewroteStores = true
             try c.execute("ALTER TABLE \(tableName(store)) RENAME TO \(tableName(newName))")
         }
     }
@@ -474,6 +513,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 let s = try c.statement(shape: 4, store: store) { "INSERT OR REPLACE INTO \(tableName(store)) (k, v) VALUES (?, ?)" }
                 defer { sqlite3_reset(s) }
                 let nonNull = UnsafeRawPointer(bitPattern: 1)!
+                rewroteStores = true
                 for i in 0..<count {
                     let (key, value) = entry(i)
                     sqlite3_bind_blob(s, 1, key.baseAddress ?? nonNull, Int32(key.count), nil)
@@ -495,6 +535,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
                 c.bind(s, 2, value)
+                written.append(RecordCache.Key(store: store, key: key))
                 _ = try c.step(s)
                 return sqlite3_changes(c.handle) > 0
             } catch {
@@ -509,6 +550,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 let s = try c.statement(shape: 3, store: store) { "DELETE FROM \(tableName(store)) WHERE k = ?" }
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
+                written.append(RecordCache.Key(store: store, key: key))
                 _ = try c.step(s)
                 return sqlite3_changes(c.handle) > 0
             } catch {
@@ -537,10 +579,15 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
             precondition(!finished, "transaction already finished")
             finished = true
             defer { engine.writerGate.signal() }
+            // The record cache forgets what this transaction wrote before anyone can read it
+            // (RecordCache rule 1).
+            engine.pinned.willCommit()
+            if rewroteStores { engine.recordCache.removeAll() } else { engine.recordCache.remove(written) }
             do throws(StorageError) {
                 try connection.run("COMMIT")
             } catch {
                 try? connection.execute("ROLLBACK")
+                engine.pinned.committed()
                 throw error
             }
             engine.pinned.committed()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Synchronization
 import Dispatch
 import FolioEngine
+import FolioStorage
 import Folio
 import FolioServer
 
@@ -48,10 +49,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("ttl-monitor-seconds"), help: "How often the TTL monitor deletes expired documents (MongoDB: 60).")
     var ttlMonitorSeconds: Int = 60
 
+    @Option(name: .customLong("record-cache-mb"),
+            help: "Memory for documents read by _id and by index fetches, in MiB (0: none; given back when idle).")
+    var recordCacheMB: Int = SQLiteStorageEngine.defaultRecordCacheBytes >> 20
+
     func validate() throws {
         if let problem = configuration.validationError() { throw ValidationError(problem) }
         guard ["sqlite", "memory"].contains(storage) else { throw ValidationError("--storage must be sqlite or memory") }
         guard ttlMonitorSeconds > 0 else { throw ValidationError("--ttl-monitor-seconds must be positive") }
+        guard (0...(1 << 20)).contains(recordCacheMB) else { throw ValidationError("--record-cache-mb must be between 0 and 1048576") }
     }
 
     var configuration: ServerConfiguration {
@@ -61,7 +67,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let configuration = self.configuration
-        let engine = configuration.inMemory ? try Engine.inMemory() : try Engine.open(directory: configuration.dataPath)
+        let engine = configuration.inMemory ? try Engine.inMemory() : try Engine.open(directory: configuration.dataPath, recordCacheBytes: recordCacheMB << 20)
         let server = try WireServer.start(context: ServerContext(engine: engine, configuration: configuration))
         print("folio \(FolioVersion.folio) listening on \(configuration.bindAddress):\(server.port) " +
               "(replica set \(configuration.replicaSetName), data \(configuration.inMemory ? "in memory" : configuration.dataPath))")

@@ -1,0 +1,182 @@
+import Synchronization
+
+// Values read by key, kept in memory for the next read of the same key.
+//
+// Point reads (`_id` lookups, and the record fetches behind index scans) are one B-tree
+// descent each in SQLite, and SQLite's own page cache cannot keep them hot: in WAL mode a
+// reader connection drops its whole page cache at the next read transaction after any
+// commit. This cache sits in front of `get` on snapshots and is kept exact per key instead.
+//
+// Cost per cached read: one seeded hash of (store, key), one uncontended lock of one of
+// `shardCount` shards, a dictionary probe and a reference-count increment (values are shared
+// arrays, never copied). Per write transaction: at commit, one lock per shard and one removal
+// per key the transaction wrote. Scans (`visit`, `scan`) neither read nor fill it, so
+// scanning a large collection does not grow memory.
+//
+// Consistency with snapshots, using the engine's commit version (`PinnedSnapshot`), which a
+// writer makes odd just before COMMIT and even again after it:
+//  1. The writer, with the version odd, removes every key it wrote (all entries after a
+//     store was dropped or renamed) before COMMIT.
+//  2. An entry is added, or read, only while the version is even and still the one the
+//     snapshot noted before it began — so no commit started since, and the snapshot sees
+//     exactly the latest committed state. The check is made under the shard's lock.
+// Hence every entry holds the latest committed value of its key whenever the version is
+// even, and a snapshot only uses it while that latest state is the snapshot's own.
+//
+// Memory: at most `capacityBytes` (keys, values and a fixed overhead per entry); CLOCK
+// eviction per shard. Entries larger than an eighth of a shard are not kept.
+
+/// A bounded, snapshot-exact cache of point-read values.
+final class RecordCache: Sendable {
+    static let shardCount = 8
+    /// Bytes counted per entry besides its key and value bytes: two array headers and their
+    /// allocation rounding (~80), the slot (~64) and the dictionary bucket at 3/4 load (~53).
+    static let entryOverheadBytes = 192
+
+    /// A store and a key, hashed once (seeded: keys come from clients) for both the shard
+    /// and the dictionary.
+    struct Key: Hashable, Sendable {
+        let store: String
+        let key: [UInt8]
+        let hash: Int
+
+        init(store: String, key: [UInt8]) {
+            self.store = store
+            self.key = key
+            var h = Hasher()
+            h.combine(store)
+            key.withUnsafeBytes { h.combine(bytes: $0) }
+            hash = h.finalize()
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+        static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.key == b.key && a.store == b.store }
+    }
+
+    struct Slot {
+        var key: Key
+        var value: [UInt8]
+        var referenced: Bool
+        var bytes: Int
+    }
+
+    struct Shard {
+        var index: [Key: Int] = [:]
+        var slots: [Slot?] = []
+        var free: [Int] = []
+        var hand = 0
+        var bytes = 0
+    }
+
+    final class ShardBox: Sendable {
+        let state = Mutex(Shard())
+    }
+
+    let capacityBytes: Int
+    let shardCapacityBytes: Int
+    let shards: [ShardBox]
+    let version: PinnedSnapshot
+
+    /// `capacityBytes` 0 disables the cache.
+    init(capacityBytes: Int, version: PinnedSnapshot) {
+        self.capacityBytes = max(0, capacityBytes)
+        shardCapacityBytes = self.capacityBytes / RecordCache.shardCount
+        shards = (0..<RecordCache.shardCount).map { _ in ShardBox() }
+        self.version = version
+    }
+
+    var enabled: Bool { shardCapacityBytes > 0 }
+
+    private func shard(_ key: Key) -> ShardBox {
+        shards[RecordCache.shardIndex(key)]
+    }
+
+    private static func shardIndex(_ key: Key) -> Int {
+        Int(UInt(bitPattern: key.hash) % UInt(RecordCache.shardCount))
+    }
+
+    /// Whether a snapshot taken at `snapshotVersion` may use the cache now (under a shard lock).
+    private func usable(at snapshotVersion: UInt64) -> Bool {
+        snapshotVersion & 1 == 0 && version.version == snapshotVersion
+    }
+
+    /// The cached value of `k` for a snapshot taken at `snapshotVersion`.
+    func value(_ k: Key, at snapshotVersion: UInt64) -> [UInt8]? {
+        guard enabled else { return nil }
+        return shard(k).state.withLock { s -> [UInt8]? in
+            guard usable(at: snapshotVersion), let i = s.index[k] else { return nil }
+            s.slots[i]!.referenced = true
+            return s.slots[i]!.value
+        }
+    }
+
+    /// Keeps `value`, read by a snapshot taken at `snapshotVersion`, unless a commit started since.
+    func store(_ k: Key, _ value: [UInt8], at snapshotVersion: UInt64) {
+        let bytes = k.key.count + value.count + RecordCache.entryOverheadBytes
+        guard enabled, bytes <= shardCapacityBytes / 8 else { return }
+        let capacity = shardCapacityBytes
+        shard(k).state.withLock { s in
+            guard usable(at: snapshotVersion), s.index[k] == nil else { return }
+            while s.bytes + bytes > capacity { RecordCache.evictOne(&s) }
+            let slot = Slot(key: k, value: value, referenced: false, bytes: bytes)
+            let i: Int
+            if let f = s.free.popLast() {
+                i = f
+                s.slots[i] = slot
+            } else {
+                i = s.slots.count
+                s.slots.append(slot)
+            }
+            s.index[k] = i
+            s.bytes += bytes
+        }
+    }
+
+    /// CLOCK: the first entry not read since the hand last passed it.
+    private static func evictOne(_ s: inout Shard) {
+        while true {
+            if s.hand >= s.slots.count { s.hand = 0 }
+            let i = s.hand
+            s.hand += 1
+            guard let slot = s.slots[i] else { continue }
+            if slot.referenced {
+                s.slots[i]!.referenced = false
+                continue
+            }
+            remove(at: i, &s)
+            return
+        }
+    }
+
+    private static func remove(at i: Int, _ s: inout Shard) {
+        guard let slot = s.slots[i] else { return }
+        s.index[slot.key] = nil
+        s.bytes -= slot.bytes
+        s.slots[i] = nil
+        s.free.append(i)
+    }
+
+    /// Removes written keys (rule 1; called by the writer with the version odd).
+    func remove(_ written: [Key]) {
+        guard enabled, !written.isEmpty else { return }
+        var byShard = [[Key]](repeating: [], count: RecordCache.shardCount)
+        for k in written { byShard[RecordCache.shardIndex(k)].append(k) }
+        for (n, keys) in byShard.enumerated() where !keys.isEmpty {
+            shards[n].state.withLock { s in
+                guard !s.index.isEmpty else { return }
+                for k in keys {
+                    if let i = s.index[k] { RecordCache.remove(at: i, &s) }
+                }
+            }
+        }
+    }
+
+    /// Empties the cache (stores dropped or renamed, idle memory given back).
+    func removeAll() {
+        for box in shards { box.state.withLock { $0 = Shard() } }
+    }
+
+    /// Bytes held now (tests, diagnostics).
+    var sizeBytes: Int { shards.reduce(0) { n, box in n + box.state.withLock { $0.bytes } } }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import FolioStorage
+
+/// The record cache in front of SQLite snapshots: it answers repeated reads, and no snapshot
+/// ever gets a value other than the one its own state holds.
+@Suite struct RecordCacheTests {
+    static func engine(cacheBytes: Int = 1 << 20) throws -> SQLiteStorageEngine {
+        try SQLiteStorageEngine(directory: temporaryDirectory(), recordCacheBytes: cacheBytes)
+    }
+
+    static func write(_ engine: SQLiteStorageEngine, _ body: (any StorageWriteTransaction) throws -> Void) throws {
+        let w = try engine.beginWrite()
+        try body(w)
+        try w.commit(durable: false)
+    }
+
+    static func read(_ engine: SQLiteStorageEngine, _ store: String, _ key: [UInt8]) throws -> [UInt8]? {
+        let s = try engine.snapshot()
+        defer { s.close() }
+        return try s.get(store, key)
+    }
+
+    @Test func aCachedValueNeverOutlivesItsCommit() throws {
+        let engine = try Self.engine()
+        defer { engine.close() }
+        try Self.write(engine) { w in
+            try w.createStore("r")
+            try w.put("r", k(1), k(10))
+        }
+        #expect(try Self.read(engine, "r", k(1)) == k(10))
+        #expect(engine.recordCache.sizeBytes > 0)
+        let before = try engine.snapshot()
+        let w = try engine.beginWrite()
+        try w.put("r", k(1), k(11))
+        // Read (and cached) while the write is open: the committed value.
+        #expect(try Self.read(engine, "r", k(1)) == k(10))
+        try w.commit(durable: false)
+        #expect(try Self.read(engine, "r", k(1)) == k(11))
+        #expect(try Self.read(engine, "r", k(1)) == k(11))
+        // A snapshot from before the commit keeps its own state.
+        #expect(try before.get("r", k(1)) == k(10))
+        before.close()
+        try Self.write(engine) { w in _ = try w.delete("r", k(1)) }
+        #expect(try Self.read(engine, "r", k(1)) == nil)
+    }
+
+    @Test func aRolledBackWriteChangesNothing() throws {
+        let engine = try Self.engine()
+        defer { engine.close() }
+        try Self.write(engine) { w in
+            try w.createStore("r")
+            try w.put("r", k(1), k(10))
+        }
+        #expect(try Self.read(engine, "r", k(1)) == k(10))
+        let w = try engine.beginWrite()
+        try w.put("r", k(1), k(11))
+        w.rollback()
+        #expect(try Self.read(engine, "r", k(1)) == k(10))
+    }
+
+    @Test func droppedAndRenamedStoresLeaveNothingBehind() throws {
+        let engine = try Self.engine()
+        defer { engine.close() }
+        try Self.write(engine) { w in
+            try w.createStore("a")
+            try w.createStore("b")
+            try w.put("a", k(1), k(1))
+            try w.put("b", k(1), k(2))
+        }
+        #expect(try Self.read(engine, "a", k(1)) == k(1))
+        #expect(try Self.read(engine, "b", k(1)) == k(2))
+        try Self.write(engine) { w in
+            try w.dropStore("a")
+            try w.renameStore("b", to: "a")
+            try w.createStore("b")
+        }
+        #expect(try Self.read(engine, "a", k(1)) == k(2))
+        #expect(try Self.read(engine, "b", k(1)) == nil)
+    }
+
+    @Test func staysWithinItsBudgetAndGivesMemoryBack() throws {
+        let budget = 64 << 10
+        let engine = try Self.engine(cacheBytes: budget)
+        defer { engine.close() }
+        try Self.write(engine) { w in
+            try w.createStore("r")
+            for i in 0..<1000 { try w.put("r", k(UInt8(i >> 8), UInt8(i & 0xFF)), [UInt8](repeating: UInt8(i & 0xFF), count: 500)) }
+        }
+        for _ in 0..<2 {
+            for i in 0..<1000 {
+                #expect(try Self.read(engine, "r", k(UInt8(i >> 8), UInt8(i & 0xFF))) == [UInt8](repeating: UInt8(i & 0xFF), count: 500))
+            }
+        }
+        #expect(engine.recordCache.sizeBytes > budget / 2 && engine.recordCache.sizeBytes <= budget)
+        engine.releaseMemory()
+        #expect(engine.recordCache.sizeBytes == 0)
+    }
+
+    @Test func noCacheWhenTheBudgetIsZero() throws {
+        let engine = try Self.engine(cacheBytes: 0)
+        defer { engine.close() }
+        try Self.write(engine) { w in
+            try w.createStore("r")
+            try w.put("r", k(1), k(10))
+        }
+        #expect(try Self.read(engine, "r", k(1)) == k(10))
+        #expect(engine.recordCache.sizeBytes == 0)
+    }
+
+    /// A writer keeps bumping counters while readers check that every snapshot sees at least
+    /// what was committed before it began, and the same value on a second read. A cached
+    /// value surviving its key's commit (or kept from a read that raced one) shows as a
+    /// counter going back.
+    @Test func concurrentReadersSeeEveryCommitMadeBeforeThem() throws {
+        let engine = try Self.engine()
+        defer { engine.close() }
+        let keys = 8
+        try Self.write(engine) { w in
+            try w.createStore("c")
+            for key in 0..<keys { try w.put("c", k(UInt8(key)), Self.counter(0)) }
+        }
+        let committed = Mutex([UInt64](repeating: 0, count: keys))
+        let failures = Mutex<[String]>([])
+        let done = Atomic(false)
+        let group = DispatchGroup()
+        for reader in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                var rounds = 0
+                while !done.load(ordering: .acquiring) || rounds < 100 {
+                    rounds += 1
+                    let floor = committed.withLock { $0 }
+                    do {
+                        let s = try engine.snapshot()
+                        for key in 0..<keys {
+                            let first = try s.get("c", k(UInt8(key))).map(Self.value) ?? 0
+                            let again = try s.get("c", k(UInt8(key))).map(Self.value) ?? 0
+                            if first < floor[key] || again != first {
+                                failures.withLock { $0.append("reader \(reader) key \(key): floor \(floor[key]), read \(first) then \(again)") }
+                            }
+                        }
+                        s.close()
+                    } catch {
+                        failures.withLock { $0.append("reader \(reader): \(error)") }
+                    }
+                }
+            }
+        }
+        for n in 1...2000 {
+            let key = n % keys
+            try Self.write(engine) { w in try w.put("c", k(UInt8(key)), Self.counter(UInt64(n))) }
+            committed.withLock { $0[key] = UInt64(n) }
+        }
+        done.store(true, ordering: .releasing)
+        group.wait()
+        let found = failures.withLock { $0 }
+        let failed = found.count
+        #expect(failed == 0, "first failures: \(found.prefix(5))")
+    }
+
+    static func counter(_ n: UInt64) -> [UInt8] { withUnsafeBytes(of: n.bigEndian) { Array($0) } }
+    static func value(_ bytes: [UInt8]) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }
+}
