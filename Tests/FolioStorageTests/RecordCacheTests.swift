@@ -22,14 +22,20 @@ import Testing
         return try s.get(store, key)
     }
 
-    @Test func aCachedValueNeverOutlivesItsCommit() throws {
+    /// An engine whose store "r" holds 1 → 10, read once (so cached).
+    static func cachedOneKey() throws -> SQLiteStorageEngine {
         let engine = try Self.engine()
-        defer { engine.close() }
         try Self.write(engine) { w in
             try w.createStore("r")
             try w.put("r", k(1), k(10))
         }
         #expect(try Self.read(engine, "r", k(1)) == k(10))
+        return engine
+    }
+
+    @Test func aCachedValueNeverOutlivesItsCommit() throws {
+        let engine = try Self.cachedOneKey()
+        defer { engine.close() }
         #expect(engine.recordCache.sizeBytes > 0)
         let before = try engine.snapshot()
         let w = try engine.beginWrite()
@@ -47,13 +53,8 @@ import Testing
     }
 
     @Test func aRolledBackWriteChangesNothing() throws {
-        let engine = try Self.engine()
+        let engine = try Self.cachedOneKey()
         defer { engine.close() }
-        try Self.write(engine) { w in
-            try w.createStore("r")
-            try w.put("r", k(1), k(10))
-        }
-        #expect(try Self.read(engine, "r", k(1)) == k(10))
         let w = try engine.beginWrite()
         try w.put("r", k(1), k(11))
         w.rollback()
