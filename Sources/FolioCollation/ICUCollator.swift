@@ -163,7 +163,7 @@ public final class ICUCollator: Collator, @unchecked Sendable {
                 case "backwards": backwards = try Options.bool(key, value)
                 case "version": _ = try Options.string(key, value)
                 default:
-                    throw FolioError(ErrorCode(rawValue: 40415), "BSON field 'Collation.\(key)' is an unknown field.")
+                    throw FolioError(.idlUnknownField, "BSON field 'Collation.\(key)' is an unknown field.")
                 }
             }
             guard sawLocale else {

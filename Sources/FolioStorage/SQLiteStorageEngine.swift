@@ -264,15 +264,18 @@ class SQLiteReader: @unchecked Sendable {
     }
 
     func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
-        try withConnection { (c) throws(StorageError) -> [UInt8]? in
-            do throws(StorageError) {
-                let s = try c.statement(shape: 1, store: store) { "SELECT v FROM \(tableName(store)) WHERE k = ?" }
-                defer { sqlite3_reset(s) }
-                c.bind(s, 1, key)
-                return try c.step(s) ? c.column(s, 0) : nil
-            } catch {
-                throw mapMissing(error, c, store)
-            }
+        try withConnection { (c) throws(StorageError) -> [UInt8]? in try select(c, store, key) }
+    }
+
+    /// The cached `SELECT v` for one key (called with the connection held).
+    func select(_ c: SQLiteConnection, _ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
+        do throws(StorageError) {
+            let s = try c.statement(shape: 1, store: store) { "SELECT v FROM \(tableName(store)) WHERE k = ?" }
+            defer { sqlite3_reset(s) }
+            c.bind(s, 1, key)
+            return try c.step(s) ? c.column(s, 0) : nil
+        } catch {
+            throw mapMissing(error, c, store)
         }
     }
 
@@ -385,16 +388,15 @@ final class SQLiteSnapshot: SQLiteReader, StorageSnapshot, @unchecked Sendable {
 
     /// Answers from the record cache while this snapshot's state is the latest one.
     override func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
-        guard engine.recordCache.enabled else { return try super.get(store, key) }
+        let cache = engine.recordCache
+        guard cache.enabled else { return try super.get(store, key) }
         let k = RecordCache.Key(store: store, key: key)
-        let cached = try lock.withLock { (finished: inout Bool) throws(StorageError) -> [UInt8]? in
-            if finished { throw .closed }
-            return engine.recordCache.value(k, at: version)
+        return try withConnection { (c) throws(StorageError) -> [UInt8]? in
+            if let cached = cache.value(k, at: version) { return cached }
+            let value = try select(c, store, key)
+            if let value { cache.store(k, value, at: version) }
+            return value
         }
-        if let cached { return cached }
-        let value = try super.get(store, key)
-        if let value { engine.recordCache.store(k, value, at: version) }
-        return value
     }
 
     func close() {
@@ -470,6 +472,11 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
 
     deinit { rollback() }
 
+    /// Remembers a written key for the record cache (nothing to remember when it is off).
+    private func noteWritten(_ store: String, _ key: [UInt8]) {
+        if engine.recordCache.enabled { written.append(RecordCache.Key(store: store, key: key)) }
+    }
+
     func createStore(_ store: String) throws(StorageError) {
         try withConnection { (c) throws(StorageError) in
             if try storeExists(c, store) { throw .storeExists(store) }
@@ -535,7 +542,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
                 c.bind(s, 2, value)
-                written.append(RecordCache.Key(store: store, key: key))
+                noteWritten(store, key)
                 _ = try c.step(s)
                 return sqlite3_changes(c.handle) > 0
             } catch {
@@ -550,7 +557,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 let s = try c.statement(shape: 3, store: store) { "DELETE FROM \(tableName(store)) WHERE k = ?" }
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
-                written.append(RecordCache.Key(store: store, key: key))
+                noteWritten(store, key)
                 _ = try c.step(s)
                 return sqlite3_changes(c.handle) > 0
             } catch {
@@ -583,14 +590,15 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
             // (RecordCache rule 1).
             engine.pinned.willCommit()
             if rewroteStores { engine.recordCache.removeAll() } else { engine.recordCache.remove(written) }
+            var failure: StorageError?
             do throws(StorageError) {
                 try connection.run("COMMIT")
             } catch {
                 try? connection.execute("ROLLBACK")
-                engine.pinned.committed()
-                throw error
+                failure = error
             }
             engine.pinned.committed()
+            if let failure { throw failure }
             if durable { try engine.syncLog() }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Folio
 import FolioEngine
+import FolioStorage
 
 /// `folio bench-index` (hidden): on N user documents (~150 bytes), measures an index build
 /// (keys/s), equality lookups through a single-field index against the same lookups by
@@ -12,11 +13,10 @@ struct BenchIndex: ParsableCommand {
     @Option var dbpath: String
     @Option var documents: Int = 1_000_000
     @Option var lookups: Int = 2000
-    @Option(name: .customLong("record-cache-mb")) var recordCacheMB: Int?
+    @Option(name: .customLong("record-cache-mb")) var recordCacheMB = SQLiteStorageEngine.defaultRecordCacheBytes >> 20
 
     func run() throws {
-        let engine = try recordCacheMB.map { mb throws(FolioError) in try Engine.open(directory: dbpath, recordCacheBytes: mb << 20) }
-            ?? Engine.open(directory: dbpath)
+        let engine = try Engine.open(directory: dbpath, recordCacheBytes: recordCacheMB << 20)
         defer { engine.close() }
         let ns = try Namespace(database: "bench", collection: "users")
         let existing = try engine.estimatedCount(ns)

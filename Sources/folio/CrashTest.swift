@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Folio
 import FolioEngine
+import FolioStorage
 
 #if canImport(Glibc)
 import Glibc
@@ -25,11 +26,10 @@ struct CrashWriter: ParsableCommand {
     @Option(name: .customLong("start-id")) var startID: Int = 0
     /// A small value makes the checkpoint restart the log many times per round, so kills
     /// land during those restarts too.
-    @Option(name: .customLong("wal-reset-bytes")) var walResetBytes: Int?
+    @Option(name: .customLong("wal-reset-bytes")) var walResetBytes = SQLiteStorageEngine.defaultWalResetBytes
 
     func run() throws {
-        let engine = try walResetBytes.map { bytes throws(FolioError) in try Engine.open(directory: dbpath, walResetBytes: bytes) }
-            ?? Engine.open(directory: dbpath)
+        let engine = try Engine.open(directory: dbpath, walResetBytes: walResetBytes)
         let ns = try Namespace(database: "crash", collection: "docs")
         // Secondary indexes ride along: `a` unique (fixed per document) and `updates` (its key
         // moves on every update), so validate in crash-verify checks they agree with the data.
