@@ -65,7 +65,7 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     /// ]).toArray()
     /// ```
     /// A pipeline ending in `$out` or `$merge` runs when iterated and yields nothing.
-    public func aggregate(_ pipeline: [Document], allowDiskUse: Bool = true, let variables: Document? = nil) -> CursorSequence<Document> {
+    public func aggregate(_ pipeline: [Document], allowDiskUse: Bool = true, `let` variables: Document? = nil) -> CursorSequence<Document> {
         let engine = self.engine, database = self.database.name, name = self.name
         return CursorSequence(folio: self.database.folio) { () throws(FolioError) in
             try engine.aggregate(database: database, collection: name,
