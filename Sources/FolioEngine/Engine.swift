@@ -2,6 +2,9 @@ import FolioBSON
 import FolioQuery
 import FolioStorage
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The database engine shared by the server and the embedded API: catalog, write path,
 /// read path. Synchronous: callers run it off their event loops.
@@ -78,6 +81,26 @@ public final class Engine: Sendable {
         #endif
     }
 
+    /// Fixes glibc's allocator settings for a process that runs only this engine (the
+    /// server; embedding applications keep their own), so memory freed after a workload
+    /// leaves the process. Left alone when the environment already tunes malloc.
+    ///
+    /// Why: glibc raises its mmap threshold each time a large block is freed (up to 32 MiB)
+    /// and its trim threshold with it (twice that); a thread arena gives back the free space
+    /// at its top only when that exceeds the trim threshold, and `malloc_trim` never trims a
+    /// thread arena's top. After a burst of large replies each arena kept megabytes it did
+    /// not use. Fixed thresholds end the raising; one arena per core (glibc allows eight)
+    /// bounds how many tops and fragments there are.
+    public static func tuneProcessAllocator() {
+        #if os(Linux)
+        let variables = ["GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
+        guard variables.allSatisfy({ getenv($0) == nil }) else { return }
+        _ = glibcMallopt(glibcMallocMmapThreshold, Int32(Allocator.mmapThresholdBytes))
+        _ = glibcMallopt(glibcMallocTrimThreshold, Int32(Allocator.trimThresholdBytes))
+        _ = glibcMallopt(glibcMallocArenaMax, Int32(max(2, sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        #endif
+    }
+
     /// Bytes the data uses on disk.
     public var sizeOnDiskBytes: Int64 { storage.sizeOnDiskBytes() }
 
@@ -111,8 +134,22 @@ func folio<R>(_ body: () throws -> R) throws(FolioError) -> R {
     }
 }
 
+/// The allocator settings `Engine.tuneProcessAllocator` applies.
+enum Allocator {
+    /// Blocks from this size up get their own mapping, returned to the system when freed
+    /// (cursor batches up to 16 MiB, large replies).
+    static let mmapThresholdBytes = 1 << 20
+    /// Free space above this at an arena's top is returned when a block is freed.
+    static let trimThresholdBytes = 4 << 20
+}
+
 #if os(Linux)
-/// glibc's `malloc_trim` (declared in malloc.h, which the Glibc module does not export).
+// glibc's malloc.h, which the Glibc module does not export.
 @_silgen_name("malloc_trim")
 private func glibcMallocTrim(_ pad: Int) -> Int32
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+private let glibcMallocTrimThreshold: Int32 = -1
+private let glibcMallocMmapThreshold: Int32 = -3
+private let glibcMallocArenaMax: Int32 = -8
 #endif

@@ -66,6 +66,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        Engine.tuneProcessAllocator()
         let configuration = self.configuration
         let engine = configuration.inMemory ? try Engine.inMemory() : try Engine.open(directory: configuration.dataPath, recordCacheBytes: recordCacheMB << 20)
         let server = try WireServer.start(context: ServerContext(engine: engine, configuration: configuration))
