@@ -124,6 +124,10 @@ final class NoopHandler: ChannelInboundHandler, Sendable {
         let reply: [UInt8]
         switch message {
         case .message(let msg):
+            if let wait = NoopHandler.awaitableWait(msg) {
+                streamHello(msg, responseTo: header.requestID, wait: wait, channel: context.channel)
+                return
+            }
             let body = state.reply(msg.body)
             if msg.moreToCome { return }
             reply = WireCodec.messageReply(requestID: ReplyIDs.next(), responseTo: header.requestID, body: body)
@@ -138,4 +142,27 @@ final class NoopHandler: ChannelInboundHandler, Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+
+    /// The wait of an awaitable hello (a monitoring connection's), in milliseconds.
+    static func awaitableWait(_ msg: OpMsg) -> Int64? {
+        guard let name = msg.body.fieldNames.first, HelloCommand.names.contains(name), !msg.moreToCome,
+              msg.body["topologyVersion"] != nil, let wait = msg.body["maxAwaitTimeMS"]?.exactInt64 else { return nil }
+        return max(0, min(wait, 60_000))
+    }
+
+    /// Answers an awaitable hello when its wait ends, and with exhaustAllowed keeps
+    /// answering every wait, as `folio serve` does: answering at once would have the
+    /// driver's monitor ask again at once, busying the client the benchmark measures.
+    func streamHello(_ msg: OpMsg, responseTo: Int32, wait: Int64, channel: any Channel) {
+        channel.eventLoop.scheduleTask(in: .milliseconds(wait)) { [state] in
+            guard channel.isActive else { return }
+            let requestID = ReplyIDs.next()
+            let reply = WireCodec.messageReply(requestID: requestID, responseTo: responseTo, body: state.reply(msg.body),
+                                               moreToCome: msg.exhaustAllowed)
+            var buffer = channel.allocator.buffer(capacity: reply.count)
+            buffer.writeBytes(reply)
+            channel.writeAndFlush(buffer, promise: nil)
+            if msg.exhaustAllowed { self.streamHello(msg, responseTo: requestID, wait: wait, channel: channel) }
+        }
+    }
 }
