@@ -110,6 +110,26 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(raw.get(KeyString.encode(.int64(Int64(i)))))
         }
     }
+    // Single writes, each its own transaction and commit (what a driver's insert_one and
+    // update_one cost the engine): the per-write part of the wire bench's single ops.
+    Benchmark("engine insertOne 1KB (own commit)", configuration: .init(scalingFactor: .kilo)) { b in
+        for _ in b.scaledIterations {
+            blackHole(try engine.insert(ns, [document(nextID.take(1))]))
+        }
+    }
+    Benchmark("engine updateOne by _id, $inc (own commit)", configuration: .init(scalingFactor: .kilo)) { b in
+        var i = 0
+        for _ in b.scaledIterations {
+            i = (i &+ 7919) % preloaded
+            blackHole(try engine.update(ns, [UpdateStatement(filter: ["_id": .int64(Int64(i))], update: ["$inc": ["age": 1]])]))
+        }
+    }
+    Benchmark("raw SQLite insert 1 x 1KB (own commit)", configuration: .init(scalingFactor: .kilo)) { b in
+        for _ in b.scaledIterations {
+            let i = rawNext.take(1)
+            raw.insertBatch([(KeyString.encode(.int64(Int64(i))), document(i).bsonBytes())])
+        }
+    }
     Benchmark("engine full scan, non-matching filter (per 100K+ docs)") { b in
         for _ in b.scaledIterations {
             blackHole(try engine.find(ns, FindRequest(filter: ["status": "nobody"])).all().count)
