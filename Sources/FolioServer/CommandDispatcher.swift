@@ -10,6 +10,9 @@ public struct CommandRequest: Sendable {
     public let database: String
     public let connection: ConnectionInfo
     let context: ServerContext
+    /// Where a cursor command leaves its batch as stored bytes, for the wire reply to carry
+    /// them as they are; nil when the caller wants the batch decoded into the reply.
+    var rawBatch: RawBatchSlot? = nil
 
     /// The command's first value (`{find: "users"}` → "users").
     var argument: BSON { body.element(at: 0).value }
@@ -141,6 +144,19 @@ public struct CommandDispatcher: Sendable {
 
     /// Runs a command body and returns the full reply document.
     public func run(_ body: Document, connection: ConnectionInfo) -> Document {
+        run(body, connection: connection, rawBatch: nil)
+    }
+
+    /// Runs a command body for a wire reply: a cursor's batch comes back as the documents'
+    /// bytes, with an empty batch array in its place in the reply
+    /// (`WireCodec.messageReply(...batch:)` writes them there).
+    func runForWire(_ body: Document, connection: ConnectionInfo) -> (reply: Document, batch: [RawDocument]?) {
+        let slot = RawBatchSlot()
+        let reply = run(body, connection: connection, rawBatch: slot)
+        return (reply, reply["ok"] == .double(1) ? slot.batch : nil)
+    }
+
+    func run(_ body: Document, connection: ConnectionInfo, rawBatch: RawBatchSlot?) -> Document {
         guard let name = body.fieldNames.first else {
             return reply(error: FolioError(.failedToParse, "Empty command object"))
         }
@@ -150,7 +166,8 @@ public struct CommandDispatcher: Sendable {
         guard let handler = CommandDispatcher.table[name] else {
             return reply(error: FolioError(.commandNotFound, "no such command: '\(name)'"))
         }
-        let request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context)
+        let request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
+                                     rawBatch: rawBatch)
         context.sessions.touch(body["lsid"])
         do throws(FolioError) {
             try Collation.check(body, command: name)
@@ -179,4 +196,11 @@ public struct CommandDispatcher: Sendable {
         out.append("operationTime", .timestamp(t))
         return out
     }
+}
+
+/// A cursor batch left as the documents' stored bytes (see `CommandRequest.rawBatch`):
+/// decoding each document only to encode it again cost ~1.2 µs per 300-byte document.
+final class RawBatchSlot: @unchecked Sendable {
+    // @unchecked: written and read by the one thread running the command.
+    var batch: [RawDocument]?
 }

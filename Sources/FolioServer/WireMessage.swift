@@ -255,15 +255,64 @@ public enum WireCodec {
     }
 
     /// An OP_MSG reply: flags 0 (or moreToCome when streaming), one body section, no checksum.
-    public static func messageReply(requestID: Int32, responseTo: Int32, body: Document, moreToCome: Bool = false) -> [UInt8] {
+    /// With `batch`, `body` is a cursor reply whose `cursor.firstBatch` (or `nextBatch`) is an
+    /// empty placeholder: the batch's bytes are written there as they are.
+    public static func messageReply(requestID: Int32, responseTo: Int32, body: Document, batch: [RawDocument]? = nil,
+                                    moreToCome: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(64)
+        out.reserveCapacity(256 + (batch?.reduce(0) { $0 + $1.byteCount + 8 } ?? 0))
         appendHeader(&out, requestID: requestID, responseTo: responseTo, opCode: .message)
         appendInt32(&out, Int32(bitPattern: moreToCome ? OpMsg.moreToComeFlag : 0))
         out.append(0)
-        body.appendBSON(to: &out)
+        if let batch {
+            appendCursorReply(body, batch: batch, to: &out)
+        } else {
+            body.appendBSON(to: &out)
+        }
         patchLength(&out)
         return out
+    }
+
+    /// Encodes `body` like `Document.appendBSON`, except that its `cursor` document's batch
+    /// array is `batch`.
+    static func appendCursorReply(_ body: Document, batch: [RawDocument], to out: inout [UInt8]) {
+        appendDocument(body, to: &out) { key, value, out in
+            guard key == "cursor", case .document(let cursor) = value else { return false }
+            appendKey(BSONType.document, key, to: &out)
+            appendDocument(cursor, to: &out) { key, _, out in
+                guard key == "firstBatch" || key == "nextBatch" else { return false }
+                appendKey(BSONType.array, key, to: &out)
+                let start = out.count
+                appendInt32(&out, 0)
+                for (i, document) in batch.enumerated() {
+                    appendKey(BSONType.document, String(i), to: &out)
+                    out.append(contentsOf: document.storage[document.start..<document.start + document.byteCount])
+                }
+                out.append(0)
+                patchLength(&out, at: start)
+                return true
+            }
+            return true
+        }
+    }
+
+    /// Encodes a document's fields in order; `write` may write a field itself (returning true).
+    private static func appendDocument(_ d: Document, to out: inout [UInt8],
+                                       write: (String, BSON, inout [UInt8]) -> Bool) {
+        let start = out.count
+        appendInt32(&out, 0)
+        for i in 0..<d.count {
+            let (key, value) = d.element(at: i)
+            if !write(key, value, &out) { value.appendElement(key: key, to: &out) }
+        }
+        out.append(0)
+        patchLength(&out, at: start)
+    }
+
+    private static func appendKey(_ type: BSONType, _ key: String, to out: inout [UInt8]) {
+        out.append(type.rawValue)
+        out.append(contentsOf: key.utf8)
+        out.append(0)
     }
 
     /// An OP_REPLY answering a legacy OP_QUERY (AwaitCapable set, one document).
@@ -290,9 +339,10 @@ public enum WireCodec {
         withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
     }
 
-    static func patchLength(_ out: inout [UInt8]) {
-        let n = Int32(out.count).littleEndian
-        withUnsafeBytes(of: n) { b in for i in 0..<4 { out[i] = b[i] } }
+    /// Writes the length of what runs from `start` to the end of `out` at `start`.
+    static func patchLength(_ out: inout [UInt8], at start: Int = 0) {
+        let n = Int32(out.count - start).littleEndian
+        withUnsafeBytes(of: n) { b in for i in 0..<4 { out[start + i] = b[i] } }
     }
 }
 

@@ -107,7 +107,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         var responseTo = responseTo
         while true {
-            let body = dispatcher.run(msg.body, connection: connection)
+            let (body, batch) = dispatcher.runForWire(msg.body, connection: connection)
             if msg.moreToCome { return }
             var streams = false
             if msg.exhaustAllowed, name == "getMore", case .document(let cursor)? = body["cursor"],
@@ -115,7 +115,8 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 streams = true
             }
             let requestID = ReplyIDs.next()
-            let reply = WireCodec.messageReply(requestID: requestID, responseTo: responseTo, body: body, moreToCome: streams)
+            let reply = WireCodec.messageReply(requestID: requestID, responseTo: responseTo, body: body, batch: batch,
+                                               moreToCome: streams)
             let sent = send(reply, compressor: compressor, on: channel)
             guard streams else { return }
             // Backpressure: the next batch is produced only once this one is written.

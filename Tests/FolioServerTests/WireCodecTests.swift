@@ -141,4 +141,48 @@ func opMsg(_ body: Document, flags: UInt32 = 0, sequences: [(String, [Document])
         #expect(more["cursor"]?.documentValue?["id"] == .int64(0))
         #expect(more["cursor"]?.documentValue?["nextBatch"]?.arrayValue?.count == 1)
     }
+
+    /// The wire path writes a cursor's batch from the stored bytes; the reply must be the same
+    /// bytes as encoding the decoded reply (the cluster time aside, set equal here).
+    @Test func rawBatchesEncodeLikeDecodedOnes() throws {
+        let d = try Self.dispatcher()
+        let connection = ConnectionInfo(id: 1, remoteAddress: "test")
+        let documents: [BSON] = (0..<25).map { i in
+            ["_id": .int32(Int32(i)), "name": .string("n\(i)"), "tags": ["a", .int64(Int64(i))], "sub": ["x": .double(Double(i))]]
+        }
+        _ = d.run(["insert": "c", "documents": .array(documents), "$db": "db"], connection: connection)
+        let commands: [Document] = [
+            ["find": "c", "batchSize": 10, "$db": "db"],
+            ["find": "c", "filter": ["_id": 3], "projection": ["name": 1], "$db": "db"],
+            ["find": "c", "filter": ["_id": 100], "$db": "db"],
+            ["aggregate": "c", "pipeline": [["$sort": ["_id": -1]]], "cursor": ["batchSize": 4], "$db": "db"],
+        ]
+        for command in commands {
+            let (rawReply, batch) = d.runForWire(command, connection: connection)
+            let decoded = d.run(command, connection: connection)
+            let batchKey = "firstBatch"
+            #expect(rawReply["cursor"]?.documentValue?[batchKey] == .array([]))
+            let expected = try #require(decoded["cursor"]?.documentValue?[batchKey]?.arrayValue)
+            #expect(batch?.map { BSON.document($0.document()) } == expected)
+            // Same reply bytes, once the two replies' cluster times agree.
+            var sameTime = decoded
+            sameTime["$clusterTime"] = rawReply["$clusterTime"]
+            sameTime["operationTime"] = rawReply["operationTime"]
+            var placeholder = sameTime
+            if case .document(var cursor)? = placeholder["cursor"] { cursor[batchKey] = .array([]); placeholder["cursor"] = .document(cursor) }
+            #expect(WireCodec.messageReply(requestID: 1, responseTo: 2, body: placeholder, batch: batch)
+                    == WireCodec.messageReply(requestID: 1, responseTo: 2, body: sameTime))
+        }
+        // getMore's nextBatch.
+        let (opened, _) = d.runForWire(["find": "c", "batchSize": 2, "$db": "db"], connection: connection)
+        let id = try #require(opened["cursor"]?.documentValue?["id"])
+        let (more, batch) = d.runForWire(["getMore": id, "collection": "c", "batchSize": 5, "$db": "db"], connection: connection)
+        #expect(more["cursor"]?.documentValue?["nextBatch"] == .array([]) && batch?.count == 5)
+        let bytes = WireCodec.messageReply(requestID: 1, responseTo: 2, body: more, batch: batch)
+        guard case .message(let msg) = try WireCodec.parse(bytes).1 else { Issue.record("not OP_MSG"); return }
+        #expect(msg.body["cursor"]?.documentValue?["nextBatch"] == .array(Array(documents[2..<7])))
+        // A failed command carries no batch.
+        let (failed, none) = d.runForWire(["getMore": id, "collection": "other", "$db": "db"], connection: connection)
+        #expect(failed["ok"] == .double(0) && none == nil)
+    }
 }

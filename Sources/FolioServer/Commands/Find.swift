@@ -14,8 +14,15 @@ enum FindCommand {
         cursorReply(id: 0, namespace: namespace, batch: batch, first: true)
     }
 
-    static func batch(_ cursor: Cursor, size: Int?) throws(FolioError) -> [BSON] {
-        try cursor.next(maxCount: size ?? .max, maxBytes: Limits.maximumBatchSizeBytes).map { .document($0.document()) }
+    /// The next batch: decoded into the reply, or left as bytes in the request's slot (the
+    /// reply then holds an empty array in its place).
+    static func batch(_ cursor: Cursor, size: Int?, _ r: CommandRequest) throws(FolioError) -> [BSON] {
+        let raw = try cursor.next(maxCount: size ?? .max, maxBytes: Limits.maximumBatchSizeBytes)
+        if let slot = r.rawBatch {
+            slot.batch = raw
+            return []
+        }
+        return raw.map { .document($0.document()) }
     }
 
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
@@ -48,7 +55,7 @@ enum FindCommand {
 
     /// The first batch of a new cursor; the cursor is registered when results remain.
     static func open(_ cursor: Cursor, namespace: String, batchSize: Int?, singleBatch: Bool, _ r: CommandRequest) throws(FolioError) -> Document {
-        let first = try batch(cursor, size: batchSize ?? Limits.defaultFirstBatchCount)
+        let first = try batch(cursor, size: batchSize ?? Limits.defaultFirstBatchCount, r)
         cursor.clearDeadline()
         var id: Int64 = 0
         if !cursor.isExhausted && !singleBatch {
@@ -83,7 +90,7 @@ enum FindCommand {
         }
         entry.cursor.setTimeLimit(milliseconds: try r.maxTime())
         defer { entry.cursor.clearDeadline() }
-        let next = try batch(entry.cursor, size: try r.int("batchSize").flatMap { $0 > 0 ? $0 : nil })
+        let next = try batch(entry.cursor, size: try r.int("batchSize").flatMap { $0 > 0 ? $0 : nil }, r)
         var replyID = id
         if entry.cursor.isExhausted {
             r.context.cursors.remove(id)
