@@ -16,8 +16,6 @@ extension SortSpec {
     /// A request's sort document under its collation; nil for none or `{}`.
     static func parsing(_ spec: Document?, collator: (any Collator)?) throws(FolioError) -> SortSpec? {
         guard let spec, !spec.isEmpty else { return nil }
-        var sort = try SortSpec(parsing: spec)
-        sort.collator = collator
-        return sort
+        return try SortSpec(parsing: spec, collator: collator)
     }
 }

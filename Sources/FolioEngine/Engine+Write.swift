@@ -49,8 +49,10 @@ public struct UpdateStatement: Sendable {
     public var collation: Document?
 
     public init(filter: Document, update: BSON, upsert: Bool = false, multi: Bool = false,
-                arrayFilters: [BSON]? = nil, sort: Document? = nil, constants: [String: BSON] = [:], hint: BSON? = nil) {
+                arrayFilters: [BSON]? = nil, sort: Document? = nil, constants: [String: BSON] = [:], hint: BSON? = nil,
+                collation: Document? = nil) {
         self.hint = hint
+        self.collation = collation
         self.filter = filter
         self.update = update
         self.upsert = upsert
@@ -78,8 +80,10 @@ public struct DeleteStatement: Sendable {
     /// `collation`: how strings compare in the filter (nil: binary).
     public var collation: Document?
 
-    public init(filter: Document, limitOne: Bool, constants: [String: BSON] = [:], hint: BSON? = nil) {
+    public init(filter: Document, limitOne: Bool, constants: [String: BSON] = [:], hint: BSON? = nil,
+                collation: Document? = nil) {
         self.hint = hint
+        self.collation = collation
         self.filter = filter
         self.limitOne = limitOne
         self.constants = constants
@@ -298,6 +302,17 @@ public struct FindAndModifyRequest: Sendable {
         self.arrayFilters = arrayFilters
         self.constants = constants
     }
+
+    /// The delete this request makes (`remove: true`), as findAndModify and its explain run it.
+    var deleteStatement: DeleteStatement {
+        DeleteStatement(filter: filter, limitOne: true, constants: constants, hint: hint, collation: collation)
+    }
+
+    /// The update this request makes with `update`, as findAndModify and its explain run it.
+    func updateStatement(_ update: BSON) -> UpdateStatement {
+        UpdateStatement(filter: filter, update: update, upsert: upsert, multi: false, arrayFilters: arrayFilters, sort: sort,
+                        constants: constants, hint: hint, collation: collation)
+    }
 }
 
 /// What findAndModify reports (`lastErrorObject` and `value`).
@@ -323,16 +338,11 @@ extension Engine {
         return try folio {
             try committer.write(durable: durable) { txn -> FindAndModifyResult in
                 if r.remove {
-                    var statement = DeleteStatement(filter: r.filter, limitOne: true, constants: r.constants, hint: r.hint)
-                    statement.collation = r.collation
-                    let removed = try self.deleteOne(ns, statement, txn, sort: r.sort)
+                    let removed = try self.deleteOne(ns, r.deleteStatement, txn, sort: r.sort)
                     return FindAndModifyResult(matched: removed.count, updatedExisting: false, upsertedID: nil,
                                                value: try removed.first.map { try projection?.apply(to: $0, query: query) ?? $0 })
                 }
-                var statement = UpdateStatement(filter: r.filter, update: r.update!, upsert: r.upsert, multi: false,
-                                                arrayFilters: r.arrayFilters, sort: r.sort, constants: r.constants, hint: r.hint)
-                statement.collation = r.collation
-                let o = try self.updateOne(ns, statement, txn, validate: !r.bypassDocumentValidation)
+                let o = try self.updateOne(ns, r.updateStatement(r.update!), txn, validate: !r.bypassDocumentValidation)
                 let chosen = r.returnNew ? o.after : (o.upsertedID == nil ? o.before : nil)
                 return FindAndModifyResult(matched: o.matched + (o.upsertedID == nil ? 0 : 1), updatedExisting: o.matched > 0,
                                            upsertedID: o.upsertedID,

@@ -19,11 +19,12 @@ public struct SortSpec: Sendable {
 
     public let keys: [Key]
     /// The collation strings sort by (nil: binary). Sort keys then hold comparison keys.
-    public var collator: (any Collator)?
+    public let collator: (any Collator)?
 
-    /// Parses a sort document.
+    /// Parses a sort document, to sort under `collator` (nil: binary).
     /// - Throws: 15974/15975 (bad direction values) or `errorCode` for structural problems.
-    public init(parsing spec: Document, allowMeta: Bool = true, errorCode: ErrorCode = .badValue) throws(FolioError) {
+    public init(parsing spec: Document, allowMeta: Bool = true, errorCode: ErrorCode = .badValue,
+                collator: (any Collator)? = nil) throws(FolioError) {
         var keys: [Key] = []
         for (field, value) in spec {
             if field.isEmpty { throw FolioError(.location15974, "FieldPath cannot be constructed with empty string") }
@@ -48,9 +49,13 @@ public struct SortSpec: Sendable {
         }
         if keys.isEmpty { throw FolioError(.location15976, "$sort stage must have at least one sort key") }
         self.keys = keys
+        self.collator = collator
     }
 
-    public init(keys: [Key]) { self.keys = keys }
+    public init(keys: [Key]) {
+        self.keys = keys
+        collator = nil
+    }
 
     /// The sort key of a document: one value per key.
     public func sortKey(for document: Document) -> [BSON] {

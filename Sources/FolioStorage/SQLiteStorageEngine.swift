@@ -32,10 +32,10 @@ import Glibc
 //     last PASSIVE pass over the small remainder; once every frame is in the database the
 //     next write transaction starts the log again from its beginning (SQLite does so when
 //     no reader still reads from the log). The log's contents stay bounded; its file keeps
-//     the largest size it reached, until close() truncates it. (TRUNCATE checkpoints did this before: they poll
-//     SQLite's busy handler for a gap between write transactions and then hold writers back
-//     while copying and truncating — stalls of 0.1–9 s during a bulk load, measured; the
-//     gated pass takes 0–200 ms there.)
+//     the largest size it reached, until close() truncates it. (TRUNCATE checkpoints did
+//     this before: they poll SQLite's busy handler for a gap between write transactions and
+//     then hold writers back while copying and truncating — stalls of 0.1–9 s during a bulk
+//     load, measured; the gated pass takes 0–200 ms there.)
 //
 //  6. Starting and ending a read transaction costs SQLite two shared-memory locks (fcntl
 //     system calls) besides BEGIN/COMMIT, which made them most of a point read. So the last
@@ -70,6 +70,8 @@ public final class SQLiteStorageEngine: StorageEngine {
     public static let defaultWalResetBytes = 64 << 20
     /// Memory for values read by key (`RecordCache`), unless the engine is opened with another.
     public static let defaultRecordCacheBytes = 256 << 20
+    /// The database page size (set when the file is created).
+    static let pageBytes = 16384
     /// Reader connections kept idle; more are opened under load and closed when returned.
     static let idleReaderLimit = 8
     /// Process-wide SQLite settings, applied once before the first connection: memory
@@ -104,7 +106,7 @@ public final class SQLiteStorageEngine: StorageEngine {
             // 16 KiB pages: in a WITHOUT ROWID B-tree a 4 KiB page keeps at most ~1 KB of a row
             // inline, so typical documents spilled to overflow pages (measured: 7x slower
             // inserts, 4.5x slower scans). Takes effect when the file is created.
-            try writer.execute("PRAGMA page_size=16384")
+            try writer.execute("PRAGMA page_size=\(SQLiteStorageEngine.pageBytes)")
             try writer.execute("PRAGMA journal_mode=WAL")
             try writer.execute("PRAGMA synchronous=NORMAL")
             try writer.execute("PRAGMA temp_store=MEMORY")
@@ -624,8 +626,8 @@ final class Checkpointer: Sendable {
     let resetBytes: Int
     /// Set by close(): a tick already waiting for the gate then does nothing.
     let stopped = Atomic(false)
-    /// Bytes of one WAL frame (a 16 KiB page and its 24-byte header).
-    static let frameBytes = 16384 + 24
+    /// Bytes of one WAL frame (a page and its 24-byte header).
+    static let frameBytes = SQLiteStorageEngine.pageBytes + 24
     /// At most this many more passes before the writer gate is taken...
     static let extraPasses = 4
     /// ...stopping early once a pass found fewer new frames than this (4 MiB).

@@ -71,12 +71,12 @@ func sign(_ x: Int) -> Int { x == 0 ? 0 : (x < 0 ? -1 : 1) }
 
     @Test(arguments: malformed)
     func malformedSpecificationsAreRefused(spec: Document, code: Int32) {
-        #expect(throws: FolioError.self) { _ = try Engine.collator(spec) }
         do {
             _ = try Engine.collator(spec)
-        } catch let e as FolioError {
-            #expect(e.code.rawValue == code, "\(spec): \(e)")
-        } catch {}
+            Issue.record("accepted \(spec)")
+        } catch {
+            #expect(error.code.rawValue == code, "\(spec): \(error)")
+        }
     }
 
     static let people: [Document] = [

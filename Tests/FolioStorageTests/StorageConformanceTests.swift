@@ -321,7 +321,7 @@ func k(_ bytes: UInt8...) -> [UInt8] { bytes }
             defer { engine.close() }
             _ = try engine.snapshot().storeNames()
             Issue.record("garbage database accepted")
-        } catch let error as StorageError {
+        } catch {
             switch error {
             case .io, .corruption: break
             default: Issue.record("unexpected \(error)")

@@ -104,15 +104,10 @@ extension Engine {
     /// explain for findAndModify (nothing is written).
     public func explainFindAndModify(_ ns: Namespace, _ r: FindAndModifyRequest, verbosity: ExplainVerbosity) throws(FolioError) -> Document {
         if r.remove {
-            var statement = DeleteStatement(filter: r.filter, limitOne: true, constants: r.constants, hint: r.hint)
-            statement.collation = r.collation
-            return try explainDelete(ns, statement, sort: r.sort, verbosity: verbosity)
+            return try explainDelete(ns, r.deleteStatement, sort: r.sort, verbosity: verbosity)
         }
         guard let update = r.update else { throw FolioError(.failedToParse, "Either an update or remove=true must be specified") }
-        var statement = UpdateStatement(filter: r.filter, update: update, upsert: r.upsert, arrayFilters: r.arrayFilters,
-                                        sort: r.sort, constants: r.constants, hint: r.hint)
-        statement.collation = r.collation
-        return try explainUpdate(ns, statement, verbosity: verbosity)
+        return try explainUpdate(ns, r.updateStatement(update), verbosity: verbosity)
     }
 
     /// explain for aggregate: the source query as a `$cursor` stage, then the other stages.

@@ -74,8 +74,7 @@ public struct AccumulatorSpec: Sendable {
                 guard case .document(let s)? = spec["sortBy"] else {
                     throw FolioError(ErrorCode(rawValue: 5788005), "\(name) requires a 'sortBy' field of type object")
                 }
-                sortBy = try SortSpec(parsing: s)
-                sortBy?.collator = context.collator
+                sortBy = try SortSpec(parsing: s, collator: context.collator)
             }
             if kind == .median || kind == .percentile {
                 guard case .string(let method)? = spec["method"] else {

@@ -174,9 +174,7 @@ public enum AggregationStage: Sendable {
             guard case .document(let spec) = argument else {
                 throw FolioError(.location15973, "the $sort key specification must be an object")
             }
-            var sort = try SortSpec(parsing: spec, errorCode: .location15974)
-            sort.collator = collator
-            return [.sort(sort, limit: nil)]
+            return [.sort(try SortSpec(parsing: spec, errorCode: .location15974, collator: collator), limit: nil)]
         case "$limit":
             guard argument.isNumber, let n = argument.exactInt64 else {
                 throw FolioError(ErrorCode(rawValue: 15957), "the limit must be specified as a number")

@@ -55,8 +55,7 @@ public struct WindowSpec: Sendable {
                 guard case .document(let d) = v else {
                     throw FolioError(.typeMismatch, "BSON field '$setWindowFields.sortBy' is the wrong type '\(v.type.alias)', expected type 'object'")
                 }
-                sort = try SortSpec(parsing: d, allowMeta: false)
-                sort?.collator = context.collator
+                sort = try SortSpec(parsing: d, allowMeta: false, collator: context.collator)
             case "output":
                 guard case .document(let d) = v else {
                     throw FolioError(.typeMismatch, "BSON field '$setWindowFields.output' is the wrong type '\(v.type.alias)', expected type 'object'")

@@ -41,11 +41,11 @@ enum BulkWriteCommand {
                 if let e = res.writeErrors.first { failure = e.error } else { nInserted += 1; entry.append("n", .int32(1)) }
             case "update":
                 guard let mods = op["updateMods"] else { throw FolioError(.badValue, "update needs updateMods") }
-                var statement = UpdateStatement(filter: op["filter"]?.documentValue ?? Document(), update: mods,
+                let statement = UpdateStatement(filter: op["filter"]?.documentValue ?? Document(), update: mods,
                                                 upsert: op["upsert"]?.isTruthy ?? false, multi: op["multi"]?.isTruthy ?? false,
                                                 arrayFilters: op["arrayFilters"]?.arrayValue, sort: op["sort"]?.documentValue,
-                                                constants: constants)
-                statement.collation = try CommandRequest.document(op["collation"], field: "bulkWrite.ops.collation")
+                                                constants: constants,
+                                                collation: try CommandRequest.document(op["collation"], field: "bulkWrite.ops.collation"))
                 let res = try engine.update(ns, [statement], options: options)
                 if let e = res.writeErrors.first {
                     failure = e.error
@@ -60,9 +60,9 @@ enum BulkWriteCommand {
                     }
                 }
             case "delete":
-                var statement = DeleteStatement(filter: op["filter"]?.documentValue ?? Document(),
-                                                limitOne: !(op["multi"]?.isTruthy ?? false), constants: constants)
-                statement.collation = try CommandRequest.document(op["collation"], field: "bulkWrite.ops.collation")
+                let statement = DeleteStatement(filter: op["filter"]?.documentValue ?? Document(),
+                                                limitOne: !(op["multi"]?.isTruthy ?? false), constants: constants,
+                                                collation: try CommandRequest.document(op["collation"], field: "bulkWrite.ops.collation"))
                 let res = try engine.delete(ns, [statement], options: options)
                 if let e = res.writeErrors.first { failure = e.error } else { nDeleted += res.deleted; entry.append("n", .int32(Int32(res.deleted))) }
             default:

@@ -74,12 +74,11 @@ enum UpdateCommand {
             guard let u = s["u"] else { throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'update.updates.u' is missing but a required field") }
             var vars = constants
             if case .document(let c)? = s["c"] { for (k, v) in c { vars[k] = v } }
-            var statement = UpdateStatement(filter: s["q"]?.documentValue ?? Document(), update: u,
-                                            upsert: s["upsert"]?.isTruthy ?? false, multi: s["multi"]?.isTruthy ?? false,
-                                            arrayFilters: s["arrayFilters"]?.arrayValue, sort: s["sort"]?.documentValue,
-                                            constants: vars, hint: WriteReply.hint(s["hint"]))
-            statement.collation = try CommandRequest.document(s["collation"], field: "update.updates.collation")
-            statements.append(statement)
+            statements.append(UpdateStatement(filter: s["q"]?.documentValue ?? Document(), update: u,
+                                              upsert: s["upsert"]?.isTruthy ?? false, multi: s["multi"]?.isTruthy ?? false,
+                                              arrayFilters: s["arrayFilters"]?.arrayValue, sort: s["sort"]?.documentValue,
+                                              constants: vars, hint: WriteReply.hint(s["hint"]),
+                                              collation: try CommandRequest.document(s["collation"], field: "update.updates.collation")))
         }
         return statements
     }
@@ -101,10 +100,9 @@ enum DeleteCommand {
             guard let limit = s["limit"]?.exactInt64, limit == 0 || limit == 1 else {
                 throw FolioError(.failedToParse, "The limit field in delete objects must be 0 or 1. Got \(s["limit"] ?? .null)")
             }
-            var statement = DeleteStatement(filter: s["q"]?.documentValue ?? Document(), limitOne: limit == 1, constants: constants,
-                                            hint: WriteReply.hint(s["hint"]))
-            statement.collation = try CommandRequest.document(s["collation"], field: "delete.deletes.collation")
-            statements.append(statement)
+            statements.append(DeleteStatement(filter: s["q"]?.documentValue ?? Document(), limitOne: limit == 1, constants: constants,
+                                              hint: WriteReply.hint(s["hint"]),
+                                              collation: try CommandRequest.document(s["collation"], field: "delete.deletes.collation")))
         }
         return statements
     }
