@@ -1,4 +1,5 @@
 import Foundation
+import FolioBSON
 
 /// Locations and helpers shared by every test target.
 public enum TestSupport {
@@ -36,17 +37,7 @@ public enum TestSupport {
     }
 
     /// A deterministic, seedable generator (SplitMix64) for reproducible property tests.
-    public struct SeededGenerator: RandomNumberGenerator {
-        public private(set) var state: UInt64
-        public init(seed: UInt64) { state = seed }
-        public mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    public typealias SeededGenerator = SeededRandom
 
     /// The seed for a randomized test: `FOLIO_SEED` when set (to replay a failure), else fresh.
     public static func seed() -> UInt64 {
