@@ -16,6 +16,12 @@ public enum Limits {
     public static let defaultFirstBatchCount = 101
     /// Most bytes of documents in one reply batch (16 MiB).
     public static let maximumBatchSizeBytes = 16 * 1024 * 1024
+    /// Bytes (approximate) that expression evaluation may build for one document: arrays,
+    /// strings and objects made by operators, counted as they are made. A Folio bound —
+    /// MongoDB has none beyond `$range`'s and runs out of memory instead; error 146.
+    public static let maximumEvaluationBytes = 512 * 1024 * 1024
+    /// `$range`'s own bound (MongoDB's `internalQueryMaxRangeBytes`, 100 MB).
+    public static let maximumRangeBytes = 104_857_600
     /// Deepest nesting the BSON validator accepts in any byte sequence (command envelopes add
     /// a few levels above stored documents; this bounds the validator's recursion).
     public static let maximumValidationDepth = 200

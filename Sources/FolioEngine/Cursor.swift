@@ -306,7 +306,7 @@ extension Engine {
             snapshot.close()
             return Cursor(empty: ns)
         }
-        let sortLimit = sort != nil && limit > 0 ? skip + limit : 0
+        let sortLimit = sort != nil && limit > 0 ? skip.addingSaturated(limit) : 0
         let request = QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint, sortLimit: sortLimit,
                                    allowDiskUse: allowDiskUse, sortMemoryLimitBytes: sortMemoryLimitBytes, useCache: useCache,
                                    min: min, max: max, wantsIndexKeys: returnKey, wantsRecordIds: showRecordId, projection: projection)

@@ -24,16 +24,22 @@ enum ArrayOperators {
             guard case .array(let a) = args[0]! else {
                 throw FolioError(ErrorCode(rawValue: 28724), "First argument to $slice must be an array, but is of type: \(args[0]!.type.alias)")
             }
-            guard args[1]!.isNumber, let first = args[1]!.exactInt64 else {
+            guard args[1]!.isNumber else {
                 throw FolioError(ErrorCode(rawValue: 28725), "Second argument to $slice must be a numeric value, but is of type: \(args[1]!.type.alias)")
+            }
+            guard let first = args[1]!.exactInt64, Int32(exactly: first) != nil else {
+                throw FolioError(ErrorCode(rawValue: 28726), "Second argument to $slice can't be represented as a 32-bit integer: \(args[1]!)")
             }
             let n = Int64(a.count)
             if args.count == 2 {
                 if first >= 0 { return .array(Array(a.prefix(Int(min(first, n))))) }
                 return .array(Array(a.suffix(Int(min(-first, n)))))
             }
-            guard args[2]!.isNumber, let count = args[2]!.exactInt64 else {
+            guard args[2]!.isNumber else {
                 throw FolioError(ErrorCode(rawValue: 28727), "Third argument to $slice must be numeric, but is of type: \(args[2]!.type.alias)")
+            }
+            guard let count = args[2]!.exactInt64, Int32(exactly: count) != nil else {
+                throw FolioError(ErrorCode(rawValue: 28728), "Third argument to $slice can't be represented as a 32-bit integer: \(args[2]!)")
             }
             guard count > 0 else {
                 throw FolioError(ErrorCode(rawValue: 28729), "Third argument to $slice must be positive: \(count)")
@@ -79,12 +85,19 @@ enum ArrayOperators {
             let end = try integer(args[1], "ending value", 34445, 34446)
             let step = args.count > 2 ? try integer(args[2], "step value", 34447, 34448) : 1
             guard step != 0 else { throw FolioError(ErrorCode(rawValue: 34449), "$range requires a non-zero step value") }
+            // MongoDB's bound: 24 bytes of array plus 16 per element, under 100 MB. The three
+            // values are 32-bit, so these Int64 sums cannot overflow.
+            let steps = (end - start) / step
+            let needed = 24 + (steps >= 0 ? 1 + steps : 0) * 16
+            guard needed < Limits.maximumRangeBytes else {
+                throw FolioError(.exceededMemoryLimit, "$range would use too much memory (\(needed) bytes) and cannot spill to disk. Memory limit: \(Limits.maximumRangeBytes) bytes")
+            }
             var out: [BSON] = []
+            out.reserveCapacity(Int(max(0, steps + 1)))
             var i = start
             while step > 0 ? i < end : i > end {
-                out.append(.int32(Int32(i)))
+                out.append(.int32(Int32(truncatingIfNeeded: i)))
                 i += step
-                if out.count > 50_000_000 { break }
             }
             return .array(out)
         }

@@ -79,17 +79,24 @@ public struct Projection: Sendable {
             switch op {
             case "$slice":
                 switch arg {
+                // MongoDB reads both numbers with safeNumberInt (NaN is 0, beyond Int32 clamps).
                 case .array(let a):
-                    guard a.count == 2, let skip = a[0].exactInt64, let limit = a[1].exactInt64 else {
-                        throw FolioError(.badValue, "$slice array argument must be of the form [skip, limit]")
+                    guard a.count == 2 else {
+                        throw FolioError(ErrorCode(rawValue: 31272), "$slice array argument should be of form [skip, limit]")
                     }
-                    guard limit > 0 else { throw FolioError(.badValue, "$slice limit must be positive") }
-                    return .slice(skip: skip, limit: limit)
+                    guard let skip = a[0].safeInt32 else {
+                        throw FolioError(ErrorCode(rawValue: 31257), "$slice expects the skip argument to be a number, got \(a[0].type.alias)")
+                    }
+                    guard let limit = a[1].safeInt32 else {
+                        throw FolioError(ErrorCode(rawValue: 31258), "$slice expects the limit argument to be a number, got \(a[1].type.alias)")
+                    }
+                    guard limit > 0 else { throw FolioError(ErrorCode(rawValue: 31259), "$slice limit must be positive, got \(limit)") }
+                    return .slice(skip: Int64(skip), limit: Int64(limit))
                 default:
-                    guard arg.isNumber, let n = arg.exactInt64 ?? arg.asDouble.map({ Int64($0.rounded(.towardZero)) }) else {
+                    guard let n = arg.safeInt32 else {
                         throw FolioError(.badValue, "$slice only supports numbers and [skip, limit] arrays")
                     }
-                    return .slice(skip: nil, limit: n)
+                    return .slice(skip: nil, limit: Int64(n))
                 }
             case "$elemMatch":
                 guard case .document(let filter) = arg else { throw FolioError(.badValue, "elemMatch: Invalid argument, object required.") }
@@ -143,6 +150,7 @@ public struct Projection: Sendable {
 
     /// Applies the projection. `query` serves the positional `$` operator.
     public func apply(to document: Document, query: MatchExpression? = nil, variables: [String: BSON] = [:]) throws(FolioError) -> Document {
+        OperationInterrupt.beginDocument()
         let context = EvaluationContext(root: document, variables: variables)
         var out: Document
         if isInclusion {

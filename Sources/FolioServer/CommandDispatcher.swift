@@ -43,10 +43,17 @@ public struct CommandRequest: Sendable {
         return d
     }
 
+    /// An optional IDL `safeInt64` field (skip, limit, batchSize): any number, with MongoDB's
+    /// `safeNumberLong` rules (NaN is 0, fractions dropped, out-of-range values clamped).
     func int(_ key: String) throws(FolioError) -> Int? {
-        guard let v = body[key], v.type != .null else { return nil }
-        guard v.isNumber, let i = v.exactInt64 ?? v.asDouble.map({ Int64($0) }) else {
-            throw FolioError(.typeMismatch, "BSON field '\(name).\(key)' is the wrong type '\(v.type.alias)', expected types '[long, int, decimal, double]'")
+        try CommandRequest.safeInt(body[key], field: "\(name).\(key)")
+    }
+
+    /// `value` as an IDL `safeInt64` (nil when absent or null); 14 TypeMismatch for non-numbers.
+    static func safeInt(_ value: BSON?, field: String) throws(FolioError) -> Int? {
+        guard let value, value.type != .null else { return nil }
+        guard let i = value.safeInt64 else {
+            throw FolioError(.typeMismatch, "BSON field '\(field)' is the wrong type '\(value.type.alias)', expected types '[long, int, decimal, double]'")
         }
         return Int(i)
     }

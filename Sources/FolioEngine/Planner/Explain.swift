@@ -161,13 +161,13 @@ extension Engine {
         let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
         defer { snapshot.close() }
         let started = ContinuousClock.now
-        let sortLimit = sort != nil && shape.limit > 0 ? shape.skip + shape.limit : 0
+        let sortLimit = sort != nil && shape.limit > 0 ? shape.skip.addingSaturated(shape.limit) : 0
         let planned = try plan(entry, snapshot, QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint,
                                                              sortLimit: sortLimit, allowDiskUse: allowDiskUse, useCache: false,
                                                              min: minBound, max: maxBound, projection: shape.coverable))
         var produced = planned.buffered.compactMap(\.document)
         if verbosity != .queryPlanner {
-            let wanted = shape.limit > 0 ? shape.skip + shape.limit : Int.max
+            let wanted = shape.limit > 0 ? shape.skip.addingSaturated(shape.limit) : Int.max
             run: while produced.count < wanted {
                 switch try planned.root.work() {
                 case .advanced(let row): if let d = row.document { produced.append(d) }

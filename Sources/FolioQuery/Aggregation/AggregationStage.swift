@@ -253,9 +253,12 @@ public enum AggregationStage: Sendable {
             guard case .document(let spec) = argument else {
                 throw FolioError(ErrorCode(rawValue: 28745), "the $sample stage specification must be an object")
             }
-            guard let size = spec["size"], size.isNumber, let n = size.exactInt64 ?? size.asDouble.map({ Int64($0) }) else {
-                throw FolioError(ErrorCode(rawValue: 28749), "$sample stage must specify a size")
+            for k in spec.fieldNames where k != "size" {
+                throw FolioError(ErrorCode(rawValue: 28748), "unrecognized option to $sample: \(k)")
             }
+            guard let size = spec["size"] else { throw FolioError(ErrorCode(rawValue: 28749), "$sample stage must specify a size") }
+            // safeNumberLong, as MongoDB: NaN samples nothing, 1e300 everything.
+            guard let n = size.safeInt64 else { throw FolioError(ErrorCode(rawValue: 28746), "size argument to $sample must be a number") }
             guard n >= 0 else { throw FolioError(ErrorCode(rawValue: 28747), "size argument to $sample must not be negative") }
             return [.sample(n)]
         case "$unionWith":

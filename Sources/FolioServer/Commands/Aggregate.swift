@@ -32,14 +32,8 @@ enum AggregateCommand {
         guard let cursorOptions = try r.document("cursor") else {
             throw FolioError(.failedToParse, "The 'cursor' option is required, except for aggregate with the explain argument")
         }
-        var batchSize: Int?
-        if let b = cursorOptions["batchSize"] {
-            guard b.isNumber, let n = b.exactInt64 ?? b.asDouble.map({ Int64($0) }) else {
-                throw FolioError(.typeMismatch, "BSON field 'cursor.batchSize' is the wrong type '\(b.type.alias)', expected types '[long, int, decimal, double]'")
-            }
-            guard n >= 0 else { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(n)'") }
-            batchSize = Int(n)
-        }
+        let batchSize = try CommandRequest.safeInt(cursorOptions["batchSize"], field: "cursor.batchSize")
+        if let n = batchSize, n < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(n)'") }
         if let readConcern = try r.document("readConcern"), readConcern["level"]?.stringValue == "linearizable",
            case .document(let last)? = pipeline.last, let stage = last.fieldNames.first, stage == "$out" || stage == "$merge" {
             throw FolioError(.invalidOptions, "\(stage) cannot be used with a 'linearizable' read concern level")

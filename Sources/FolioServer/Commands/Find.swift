@@ -115,11 +115,19 @@ enum FindCommand {
 enum CountCommand {
     @Sendable static func count(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
-        let n = try r.context.engine.count(ns, filter: try r.document("query") ?? Document(),
-                                           skip: try r.int("skip") ?? 0, limit: abs(try r.int("limit") ?? 0),
+        let (skip, limit) = try skipAndLimit(r)
+        let n = try r.context.engine.count(ns, filter: try r.document("query") ?? Document(), skip: skip, limit: limit,
                                            maxTimeMilliseconds: try r.maxTime(), hint: WriteReply.hint(r.body["hint"]),
                                            collation: try r.document("collation"))
         return ["n": .int32(Int32(clamping: n))]
+    }
+
+    /// count's skip (≥ 0) and limit (a negative limit counts like its magnitude; 0 is none).
+    static func skipAndLimit(_ r: CommandRequest) throws(FolioError) -> (skip: Int, limit: Int) {
+        let skip = try r.int("skip") ?? 0
+        guard skip >= 0 else { throw FolioError(.badValue, "BSON field 'skip' value must be >= 0, actual value '\(skip)'") }
+        let limit = try r.int("limit") ?? 0
+        return (skip, limit == .min ? .max : abs(limit))
     }
 
     @Sendable static func distinct(_ r: CommandRequest) throws(FolioError) -> Document {

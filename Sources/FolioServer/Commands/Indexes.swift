@@ -70,8 +70,8 @@ enum IndexCommands {
             request.collation = try sub.document("collation")
             out = try engine.explainAggregate(database: r.database, collection: collection, request, verbosity: verbosity)
         case "count":
-            out = try engine.explainCount(try sub.namespace(), filter: try sub.document("query") ?? Document(),
-                                          skip: try sub.int("skip") ?? 0, limit: abs(try sub.int("limit") ?? 0),
+            let (skip, limit) = try CountCommand.skipAndLimit(sub)
+            out = try engine.explainCount(try sub.namespace(), filter: try sub.document("query") ?? Document(), skip: skip, limit: limit,
                                           hint: WriteReply.hint(sub.body["hint"]), collation: try sub.document("collation"),
                                           verbosity: verbosity)
         case "distinct":

@@ -1,0 +1,42 @@
+import Testing
+import FolioBSON
+@testable import FolioServer
+
+@Suite struct AggregateTests {
+    @Test(arguments: [(BSON.double(.nan), 0), (.double(1e300), 5), (.double(.infinity), 5), (.decimal128(.nan), 0), (.double(1.5), 1)])
+    func cursorBatchSizeTakesAnyNumber(_ value: BSON, _ firstBatch: Int) throws {
+        let s = try FindTests.server()
+        let reply = s.run(["aggregate": "t", "pipeline": [], "cursor": ["batchSize": value]])
+        #expect(reply["ok"] == .double(1), "\(reply)")
+        #expect(s.firstBatch(reply)?.count == firstBatch)
+    }
+
+    @Test(arguments: [(BSON.double(.nan), 0), (.double(1e300), 5), (.decimal128(.infinity), 5), (.double(2.7), 2)])
+    func sampleSizeTakesAnyNumber(_ size: BSON, _ count: Int) throws {
+        let s = try FindTests.server()
+        let reply = s.run(["aggregate": "t", "pipeline": [["$sample": ["size": size]]], "cursor": [:]])
+        #expect(s.firstBatch(reply)?.count == count, "\(reply)")
+    }
+
+    @Test func sampleErrors() throws {
+        let s = try FindTests.server()
+        let cases: [(BSON, Int32)] = [(1, 28745), ([:], 28749), (["size": "x"], 28746), (["size": -1], 28747), (["size": 1, "n": 1], 28748)]
+        for (spec, code) in cases {
+            let reply = s.run(["aggregate": "t", "pipeline": [["$sample": spec]], "cursor": [:]])
+            #expect(reply["code"] == .int32(code), "\(spec) → \(reply)")
+        }
+    }
+
+    /// $range's own bound (MongoDB's): refused before anything is built. The general bound on
+    /// what evaluation builds is tested in OperationInterruptTests.
+    @Test func unboundedExpressionsEndWithAnError() throws {
+        let s = try FindTests.server()
+        let range: Document = ["$range": [0, .int32(.max)]]
+        let tooBig = s.run(["aggregate": "t", "pipeline": [["$project": ["r": .document(range)]]], "cursor": [:]])
+        #expect(tooBig["code"] == .int32(146) && tooBig["codeName"] == "ExceededMemoryLimit", "\(tooBig)")
+        #expect(tooBig["errmsg"] == "$range would use too much memory (34359738392 bytes) and cannot spill to disk. Memory limit: 104857600 bytes")
+        // The server still answers afterwards, and the bound is per document.
+        let fine = s.run(["aggregate": "t", "pipeline": [["$project": ["r": ["$range": [0, 100_000]]]]], "cursor": [:]])
+        #expect(fine["ok"] == .double(1))
+    }
+}

@@ -1,0 +1,28 @@
+import FolioBSON
+import FolioEngine
+@testable import FolioServer
+
+/// A server core over the in-memory engine for command tests: runs command bodies through
+/// the dispatcher as the wire server does, on connection 1.
+struct TestServer {
+    let dispatcher: CommandDispatcher
+    let connection = ConnectionInfo(id: 1, remoteAddress: "127.0.0.1:1")
+
+    init() throws {
+        dispatcher = CommandDispatcher(context: ServerContext(engine: try Engine.inMemory(), configuration: ServerConfiguration()))
+    }
+
+    /// Runs `body` against database `db` (unless it names one) and returns the reply.
+    @discardableResult
+    func run(_ body: Document, db: String = "test") -> Document {
+        var b = body
+        if b["$db"] == nil { b.append("$db", .string(db)) }
+        return dispatcher.run(b, connection: connection)
+    }
+
+    /// The documents of a cursor reply's first batch.
+    func firstBatch(_ reply: Document) -> [BSON]? {
+        guard case .document(let cursor)? = reply["cursor"], case .array(let batch)? = cursor["firstBatch"] else { return nil }
+        return batch
+    }
+}
