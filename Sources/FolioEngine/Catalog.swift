@@ -77,6 +77,20 @@ public struct CollectionEntry: Sendable, Equatable {
 /// The in-memory mirror of the catalog.
 struct CatalogState: Sendable {
     var collections: [Namespace: CollectionEntry] = [:]
+    /// Moves with every change, so the group committer can tell whether a failed write
+    /// touched the in-memory catalog (and reload it from what was committed).
+    var generation = 0
+
+    /// The entries stored in a snapshot's catalog store.
+    static func load(from snapshot: any StorageSnapshot) throws(FolioError) -> [Namespace: CollectionEntry] {
+        var collections: [Namespace: CollectionEntry] = [:]
+        let entries = try Folio_storage { () throws(StorageError) in try snapshot.scan(Engine.catalogStore, .all, reverse: false, limit: nil) }
+        for (_, value) in entries {
+            let entry = try CollectionEntry(document: try Folio_document(value))
+            collections[entry.namespace] = entry
+        }
+        return collections
+    }
 }
 
 extension StorageError {

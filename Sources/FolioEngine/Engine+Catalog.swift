@@ -46,8 +46,9 @@ extension Engine {
         let entry = try CollectionEntry(namespace: ns, uuid: CollectionEntry.newUUID(), options: options)
         try txn.createStore(entry.recordStore)
         try txn.put(Engine.catalogStore, CollectionEntry.key(ns), entry.document.bsonBytes())
-        // The in-memory catalog follows the transaction: if it rolls back, it is reloaded.
-        catalog.withLock { $0.collections[ns] = entry }
+        // The in-memory catalog follows the transaction: if it rolls back, the group
+        // committer reloads it.
+        updateCatalog { $0.collections[ns] = entry }
     }
 
     /// The entry for `ns`, creating the collection when `create` is set.
@@ -67,7 +68,7 @@ extension Engine {
                 for index in e.indexes { try txn.dropStore(index.store) }
                 self.planCache.invalidate(ns)
                 try txn.delete(Engine.catalogStore, CollectionEntry.key(ns))
-                self.catalog.withLock { _ = $0.collections.removeValue(forKey: ns) }
+                self.updateCatalog { _ = $0.collections.removeValue(forKey: ns) }
                 return true
             }
         }
@@ -98,7 +99,7 @@ extension Engine {
                 try txn.put(Engine.catalogStore, CollectionEntry.key(to), e.document.bsonBytes())
                 self.planCache.invalidate(from)
                 self.planCache.invalidate(to)
-                self.catalog.withLock { state in
+                self.updateCatalog { state in
                     state.collections.removeValue(forKey: from)
                     state.collections[to] = e
                 }
@@ -180,6 +181,10 @@ extension Engine {
                 }
                 guard let seconds = v.exactInt64, seconds >= 0 else {
                     throw FolioError(.invalidOptions, "TTL index 'expireAfterSeconds' option must be a non-negative whole number")
+                }
+                // The bound createIndexes applies: an entry past it would not load again.
+                guard seconds <= Int64(Int32.max) else {
+                    throw FolioError(.invalidOptions, "TTL index 'expireAfterSeconds' option must be within an acceptable range, try a lower number")
                 }
                 if BSON.compare(old, v) != 0 {
                     reply.append("expireAfterSeconds_old", old)

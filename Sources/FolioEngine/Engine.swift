@@ -38,11 +38,7 @@ public final class Engine: Sendable {
         defer { snapshot.close() }
         let stores = try Folio_storage { () throws(StorageError) in try snapshot.storeNames() }
         if stores.contains(Engine.catalogStore) {
-            let entries = try Folio_storage { () throws(StorageError) in try snapshot.scan(Engine.catalogStore, .all, reverse: false, limit: nil) }
-            for (_, value) in entries {
-                let entry = try CollectionEntry(document: try Folio_document(value))
-                state.collections[entry.namespace] = entry
-            }
+            state.collections = try CatalogState.load(from: snapshot)
         } else {
             let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
             try Folio_storage { () throws(StorageError) in
@@ -51,6 +47,7 @@ public final class Engine: Sendable {
             }
         }
         catalog = Mutex(state)
+        committer.catalog = CatalogMirror(engine: self)
     }
 
     /// Opens the SQLite engine in a data directory. `walResetBytes`: the write-ahead log size
@@ -105,6 +102,36 @@ public final class Engine: Sendable {
     public var sizeOnDiskBytes: Int64 { storage.sizeOnDiskBytes() }
 
     func entry(_ ns: Namespace) -> CollectionEntry? { catalog.withLock { $0.collections[ns] } }
+
+    /// Changes the in-memory catalog (inside a write transaction, after writing the catalog
+    /// store).
+    func updateCatalog(_ change: (inout CatalogState) -> Void) {
+        catalog.withLock { state in
+            change(&state)
+            state.generation &+= 1
+        }
+    }
+}
+
+/// What the group committer needs of the in-memory catalog: whether a write changed it, and
+/// a way to make it match storage again after a write that changed it was undone.
+struct CatalogMirror: Sendable {
+    unowned let engine: Engine
+
+    var generation: Int { engine.catalog.withLock { $0.generation } }
+
+    /// Replaces the in-memory catalog with the committed one (the leader calls it between
+    /// transactions, so nothing uncommitted is lost) and forgets cached plans.
+    func reload() {
+        let snapshot: any StorageSnapshot
+        do { snapshot = try engine.storage.snapshot() } catch { return }
+        defer { snapshot.close() }
+        guard let collections = try? CatalogState.load(from: snapshot) else { return }
+        engine.updateCatalog { state in
+            for ns in Set(state.collections.keys).union(collections.keys) { engine.planCache.invalidate(ns) }
+            state.collections = collections
+        }
+    }
 }
 
 /// Storage calls with errors translated at the engine boundary.

@@ -35,6 +35,8 @@ final class GroupCommitter: Sendable {
 
     let storage: any StorageEngine
     let state = Mutex(State())
+    /// Set once by the engine right after it is made (it needs the engine itself).
+    nonisolated(unsafe) var catalog: CatalogMirror?
 
     init(storage: any StorageEngine) { self.storage = storage }
 
@@ -70,13 +72,22 @@ final class GroupCommitter: Sendable {
     }
 
     private func commitBatch(_ batch: [Request]) {
+        // A request that changed the in-memory catalog and then failed (or a batch that did
+        // not commit) leaves the catalog describing stores that were never created: reload
+        // it from storage before anyone else writes.
+        var catalogUndone = false
+        let batchStart = catalog?.generation
         do {
             let txn = try storage.beginWrite()
             // A request alone in the transaction needs no savepoint: its failure rolls the
             // whole transaction back instead.
             let alone = batch.count == 1
             for r in batch {
-                do { try r.work(txn, !alone) } catch { r.failure = error }
+                let before = catalog?.generation
+                do { try r.work(txn, !alone) } catch {
+                    r.failure = error
+                    if catalog?.generation != before { catalogUndone = true }
+                }
             }
             if alone && batch[0].failure != nil {
                 txn.rollback()
@@ -86,7 +97,9 @@ final class GroupCommitter: Sendable {
         } catch {
             let failure: any Error = error.folioError
             for r in batch where r.failure == nil { r.failure = failure }
+            if catalog?.generation != batchStart { catalogUndone = true }
         }
+        if catalogUndone { catalog?.reload() }
         for r in batch { r.done.signal() }
     }
 }
