@@ -174,12 +174,15 @@ public final class Cursor: Sendable {
             return try stream.stream.next().map { PlanRow(recordKey: [], document: RawDocument(trusted: $0.bsonBytes())) }
         }
         guard let plan = s.plan, !plan.finished else { return nil }
+        var needTimes = 0
         while true {
             switch try plan.plan.root.work() {
             case .advanced(let row): return row
             // Stages return needTime after each storage chunk or rejected row: a cheap
-            // place to honour maxTimeMS.
-            case .needTime: try Engine.checkDeadline(s.deadline)
+            // place to honour maxTimeMS and killOp (every 64th, to keep scans fast).
+            case .needTime:
+                needTimes &+= 1
+                if needTimes & 63 == 0 { try Engine.checkDeadline(s.deadline) }
             case .eof: return nil
             }
         }
@@ -322,11 +325,13 @@ extension Engine {
                       skip: skip, limit: limit, deadline: deadline, keyView: keyView)
     }
 
-    /// Throws 50 MaxTimeMSExpired once `deadline` has passed.
+    /// Throws 50 MaxTimeMSExpired once `deadline` has passed, or what the running operation's
+    /// interrupt throws (killOp, the command's own maxTimeMS).
     static func checkDeadline(_ deadline: ContinuousClock.Instant?) throws(FolioError) {
         if let deadline, ContinuousClock.now >= deadline {
             throw FolioError(.maxTimeMSExpired, "operation exceeded time limit")
         }
+        try OperationInterrupt.check()
     }
 
     /// Counts matching documents (after skip, up to limit).

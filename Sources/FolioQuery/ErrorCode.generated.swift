@@ -195,6 +195,8 @@ extension ErrorCode {
     public static let duplicateKey = ErrorCode(rawValue: 11000)
     /// InterruptedAtShutdown (11600).
     public static let interruptedAtShutdown = ErrorCode(rawValue: 11600)
+    /// Interrupted (11601).
+    public static let interrupted = ErrorCode(rawValue: 11601)
     /// InterruptedDueToReplStateChange (11602).
     public static let interruptedDueToReplStateChange = ErrorCode(rawValue: 11602)
     /// NotPrimaryNoSecondaryOk (13435).
@@ -359,6 +361,7 @@ extension ErrorCode {
         10334: "BSONObjectTooLarge",
         11000: "DuplicateKey",
         11600: "InterruptedAtShutdown",
+        11601: "Interrupted",
         11602: "InterruptedDueToReplStateChange",
         13435: "NotPrimaryNoSecondaryOk",
         13436: "NotPrimaryOrSecondary",
@@ -413,6 +416,7 @@ extension ErrorCode {
         286: ["NonResumableChangeStreamError"],
         10107: ["NotPrimaryError", "RetriableError"],
         11600: ["ShutdownError", "RetriableError", "Interruption"],
+        11601: ["Interruption"],
         11602: ["NotPrimaryError", "RetriableError", "Interruption"],
         13435: ["NotPrimaryError", "RetriableError"],
         13436: ["NotPrimaryError", "RetriableError"],

@@ -97,18 +97,22 @@ extension Expression {
             var out: [BSON] = []
             out.reserveCapacity(elements.count)
             for e in elements { out.append(try e.evaluate(context) ?? .null) }
+            try OperationInterrupt.charge(OperationInterrupt.arrayBytes(out.count), by: "an array literal")
             return .array(out)
         case .object(let fields):
             var d = Document()
             for (k, e) in fields {
                 if let v = try e.evaluate(context) { d.append(k, v) }
             }
+            try OperationInterrupt.charge(OperationInterrupt.documentBytes(d.count), by: "an object literal")
             return .document(d)
-        case .call(_, let function, let arguments):
+        case .call(let name, let function, let arguments):
             var values: [BSON?] = []
             values.reserveCapacity(arguments.count)
             for a in arguments { values.append(try a.evaluate(context)) }
-            return try function(values, context)
+            let result = try function(values, context)
+            if let result { try OperationInterrupt.charge(result: result, by: name) }
+            return result
         case .cond(let test, let then, let otherwise):
             return (try test.evaluate(context)?.isTruthy ?? false) ? try then.evaluate(context) : try otherwise.evaluate(context)
         case .ifNull(let candidates):
@@ -135,10 +139,12 @@ extension Expression {
             }
             var inner = context
             var out: [BSON] = []
-            for e in elements {
+            for (i, e) in elements.enumerated() {
+                if i % OperationInterrupt.pollInterval == 0 { try OperationInterrupt.check() }
                 inner.variables[name] = e
                 out.append(try body.evaluate(inner) ?? .null)
             }
+            try OperationInterrupt.charge(OperationInterrupt.arrayBytes(out.count), by: "$map")
             return .array(out)
         case .filter(let input, let name, let condition, let limitExpression):
             guard let value = try input.evaluate(context), value.type != .null else { return .null }
@@ -154,10 +160,12 @@ extension Expression {
             }
             var inner = context
             var out: [BSON] = []
-            for e in elements where out.count < limit {
+            for (i, e) in elements.enumerated() where out.count < limit {
+                if i % OperationInterrupt.pollInterval == 0 { try OperationInterrupt.check() }
                 inner.variables[name] = e
                 if try condition.evaluate(inner)?.isTruthy ?? false { out.append(e) }
             }
+            try OperationInterrupt.charge(OperationInterrupt.arrayBytes(out.count), by: "$filter")
             return .array(out)
         case .reduce(let input, let initialValue, let body):
             guard let value = try input.evaluate(context), value.type != .null else { return .null }
@@ -166,7 +174,8 @@ extension Expression {
             }
             var accumulated = try initialValue.evaluate(context) ?? .null
             var inner = context
-            for e in elements {
+            for (i, e) in elements.enumerated() {
+                if i % OperationInterrupt.pollInterval == 0 { try OperationInterrupt.check() }
                 inner.variables["this"] = e
                 inner.variables["value"] = accumulated
                 accumulated = try body.evaluate(inner) ?? .null

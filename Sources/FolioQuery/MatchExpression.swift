@@ -194,6 +194,7 @@ extension MatchExpression {
         case .path(let path, let predicates):
             return predicates.allSatisfy { $0.holds(for: .path(path, document)) }
         case .expr(let e):
+            OperationInterrupt.beginDocument()
             return (try? e.evaluate(root: document.document()).isTruthy) ?? false
         case .jsonSchema(let schema): return schema.validate(document.document())
         case .alwaysTrue: return true

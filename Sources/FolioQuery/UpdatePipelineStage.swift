@@ -32,6 +32,7 @@ public enum UpdatePipelineStage: Sendable {
     }
 
     func apply(to document: Document, context: UpdateContext) throws(FolioError) -> Document {
+        OperationInterrupt.beginDocument()
         switch self {
         case .addFields(let fields):
             var out = document

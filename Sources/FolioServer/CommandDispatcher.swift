@@ -86,6 +86,11 @@ public struct CommandRequest: Sendable {
 public struct ConnectionInfo: Sendable {
     public let id: Int32
     public let remoteAddress: String
+
+    public init(id: Int32, remoteAddress: String) {
+        self.id = id
+        self.remoteAddress = remoteAddress
+    }
 }
 
 /// A command implementation. Returns the reply fields (without `ok`).
@@ -131,8 +136,8 @@ public struct CommandDispatcher: Sendable {
             (["dbStats", "dbstats"], DiagnosticCommands.dbStats),
             (["collStats"], DiagnosticCommands.collStats),
             (["validate"], DiagnosticCommands.validate),
-            (["currentOp"], DiagnosticCommands.currentOp),
-            (["killOp"], DiagnosticCommands.killOp),
+            (["currentOp"], OperationCommands.currentOp),
+            (["killOp"], OperationCommands.killOp),
             (["startSession"], DiagnosticCommands.startSession),
             (["collMod"], DiagnosticCommands.collMod),
             (["aggregate"], AggregateCommand.run),
@@ -157,7 +162,7 @@ public struct CommandDispatcher: Sendable {
     /// Runs a command body for a wire reply: a cursor's batch comes back as the documents'
     /// bytes, with an empty batch array in its place in the reply
     /// (`WireCodec.messageReply(...batch:)` writes them there).
-    func runForWire(_ body: Document, connection: ConnectionInfo) -> (reply: Document, batch: [RawDocument]?) {
+    public func runForWire(_ body: Document, connection: ConnectionInfo) -> (reply: Document, batch: [RawDocument]?) {
         let slot = RawBatchSlot()
         let reply = run(body, connection: connection, rawBatch: slot)
         return (reply, reply["ok"] == .double(1) ? slot.batch : nil)
@@ -176,14 +181,25 @@ public struct CommandDispatcher: Sendable {
         let request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
                                      rawBatch: rawBatch)
         context.sessions.touch(body["lsid"])
+        let operation = context.operations.begin(body, name: name, database: database, connection: connection)
+        defer { context.operations.end(operation) }
         do throws(FolioError) {
             try Collation.check(body, command: name)
-            var fields = try handler(request)
+            var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
             fields.append("ok", .double(1))
             return withClusterTime(fields)
         } catch {
             return reply(error: error)
         }
+    }
+
+    /// Runs a handler with its operation's interrupt bound to the running thread (killOp,
+    /// maxTimeMS and the evaluation memory bound reach the engine through it).
+    static func run(_ handler: CommandHandler, _ request: CommandRequest, interruptedBy interrupt: OperationInterrupt) throws(FolioError) -> Document {
+        let result: Result<Document, FolioError> = OperationInterrupt.$current.withValue(interrupt) {
+            do throws(FolioError) { return .success(try handler(request)) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 
     func reply(error: FolioError) -> Document {

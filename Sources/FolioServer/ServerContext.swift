@@ -10,6 +10,8 @@ public final class ServerContext: Sendable {
     public let configuration: ServerConfiguration
     let cursors = CursorRegistry()
     let sessions = SessionRegistry()
+    /// Commands running now (currentOp, killOp).
+    let operations = OperationRegistry()
     /// Identifies this server process in `topologyVersion`.
     let processID = ObjectID()
     let startedAtMilliseconds = Int64(ObjectID.currentSeconds()) * 1000

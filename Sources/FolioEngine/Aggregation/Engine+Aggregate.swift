@@ -247,6 +247,7 @@ extension Engine {
     static let redactVariables: [String: BSON] = ["DESCEND": .string("descend"), "PRUNE": .string("prune"), "KEEP": .string("keep")]
 
     static func redact(_ d: Document, root: Document, _ e: Expression, _ env: PipelineEnvironment) throws(FolioError) -> Document? {
+        OperationInterrupt.beginDocument()
         var context = EvaluationContext(root: root, variables: redactVariables, now: env.now)
         context.current = .document(d)
         let verdict = try e.evaluate(context)

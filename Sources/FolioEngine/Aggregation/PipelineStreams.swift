@@ -24,8 +24,11 @@ struct PipelineEnvironment {
     /// The command's collation (nil: binary).
     var collator: (any Collator)?
 
+    /// The context for evaluating expressions over one input document (which starts the
+    /// memory meter of that document's evaluation over).
     func context(_ document: Document) -> EvaluationContext {
-        EvaluationContext(root: document, variables: [:], now: now)
+        OperationInterrupt.beginDocument()
+        return EvaluationContext(root: document, variables: [:], now: now)
     }
 
     func namespace(_ collection: String, database: String? = nil) throws(FolioError) -> Namespace {

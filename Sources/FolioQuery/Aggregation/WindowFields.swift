@@ -244,6 +244,7 @@ public struct WindowSpec: Sendable {
     /// Computes every output over one partition, already in `sortBy` order.
     public func apply(partition docs: [Document], now: Int64) throws(FolioError) -> [Document] {
         var out = docs
+        OperationInterrupt.beginDocument()
         let contexts = docs.map { EvaluationContext(root: $0, variables: [:], now: now) }
         let sortValues: [BSON] = sortBy.map { s in docs.map { SortSpec.keyValue(.document($0), path: s.keys[0].path, ascending: s.keys[0].ascending) } } ?? []
         for output in outputs {

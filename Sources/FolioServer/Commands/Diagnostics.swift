@@ -6,7 +6,7 @@ import FolioQuery
 import Glibc
 #endif
 
-/// hostInfo, getLog, dbStats, collStats, validate, currentOp, killOp, startSession, collMod.
+/// hostInfo, getLog, dbStats, collStats, validate, startSession, collMod.
 enum DiagnosticCommands {
     @Sendable static func hostInfo(_ r: CommandRequest) throws(FolioError) -> Document {
         var name = [CChar](repeating: 0, count: 256)
@@ -61,10 +61,6 @@ enum DiagnosticCommands {
                 "keysPerIndex": .document(keys), "valid": .bool(report.isValid),
                 "errors": .array(report.errors.map(BSON.string)), "warnings": []]
     }
-
-    @Sendable static func currentOp(_ r: CommandRequest) throws(FolioError) -> Document { ["inprog": []] }
-
-    @Sendable static func killOp(_ r: CommandRequest) throws(FolioError) -> Document { ["info": "attempting to kill op"] }
 
     @Sendable static func startSession(_ r: CommandRequest) throws(FolioError) -> Document {
         var g = SystemRandomNumberGenerator()

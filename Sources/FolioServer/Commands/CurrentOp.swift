@@ -1,0 +1,43 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+
+/// currentOp and killOp over the commands running now (`OperationRegistry`).
+enum OperationCommands {
+    /// `{currentOp: 1, <filter>...}`: the running operations as MongoDB reports them, filtered
+    /// by the command's other fields as a query (`{ns: "db.c"}`, `{"command.find": "c"}`,
+    /// `{secs_running: {$gte: 2}}`). `$all` and `$ownOps` are accepted: without idle
+    /// connections and without users, both lists are these operations.
+    @Sendable static func currentOp(_ r: CommandRequest) throws(FolioError) -> Document {
+        guard r.database == "admin" else {
+            throw FolioError(.unauthorized, "currentOp may only be run against the admin database.")
+        }
+        var filter = Document()
+        for (k, v) in r.body where k != "currentOp" && k != "$all" && k != "$ownOps" && !CommandRequest.genericFields.contains(k) {
+            filter.append(k, v)
+        }
+        let match = try Filter(parsing: filter)
+        var inprog: [BSON] = []
+        for op in r.context.operations.all {
+            let report = op.report(host: r.context.advertisedAddress)
+            if match.matches(report) { inprog.append(.document(report)) }
+        }
+        return ["inprog": .array(inprog)]
+    }
+
+    /// `{killOp: 1, op: <opid>}`: asks the operation to stop at its next check; it fails with
+    /// 11601 Interrupted. MongoDB answers the same whether or not the operation exists.
+    @Sendable static func killOp(_ r: CommandRequest) throws(FolioError) -> Document {
+        guard r.database == "admin" else {
+            throw FolioError(.unauthorized, "killOp may only be run against the admin database.")
+        }
+        guard let op = r.body["op"] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'killOp.op' is missing but a required field")
+        }
+        guard let id = op.exactInt64, let opid = Int32(exactly: id) else {
+            throw FolioError(.typeMismatch, "Illegal attempt to kill operation with invalid op id: \(op)")
+        }
+        _ = r.context.operations.kill(opid)
+        return ["info": "attempting to kill op"]
+    }
+}

@@ -1,0 +1,78 @@
+import FolioBSON
+import FolioQuery
+import Synchronization
+
+/// The commands running right now, by operation id: what `currentOp` lists and what
+/// `killOp` reaches. Each command gets an `OperationInterrupt`, bound to the thread that runs
+/// it, which killOp trips and maxTimeMS arms.
+final class OperationRegistry: Sendable {
+    struct Operation: Sendable {
+        let id: Int32
+        let command: Document
+        let commandName: String
+        let namespace: String
+        let connection: ConnectionInfo
+        let started: ContinuousClock.Instant
+        let startedMilliseconds: Int64
+        let interrupt: OperationInterrupt
+    }
+
+    private let running = Mutex<[Int32: Operation]>([:])
+    private let nextID = Atomic<Int32>(1)
+
+    /// Registers a command that is about to run.
+    func begin(_ command: Document, name: String, database: String, connection: ConnectionInfo) -> Operation {
+        // maxTimeMS arms the interrupt; a malformed value is refused by the command itself.
+        let limit = command["maxTimeMS"]?.exactInt64.flatMap { $0 > 0 && $0 <= Int64(Int32.max) ? Int($0) : nil }
+        var namespace = database
+        if case .string(let collection)? = command[name] { namespace += "." + collection }
+        let op = Operation(id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max, command: command,
+                           commandName: name, namespace: namespace, connection: connection, started: .now,
+                           startedMilliseconds: Int64(ObjectID.currentSeconds()) * 1000,
+                           interrupt: OperationInterrupt(maxTimeMilliseconds: limit))
+        running.withLock { $0[op.id] = op }
+        return op
+    }
+
+    func end(_ op: Operation) {
+        _ = running.withLock { $0.removeValue(forKey: op.id) }
+    }
+
+    /// Kills an operation; false when no operation has that id.
+    func kill(_ id: Int32) -> Bool {
+        guard let op = running.withLock({ $0[id] }) else { return false }
+        op.interrupt.kill()
+        return true
+    }
+
+    var all: [Operation] { running.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
+}
+
+extension OperationRegistry.Operation {
+    /// The operation as `currentOp` shows it (MongoDB's field names and types).
+    func report(host: String) -> Document {
+        let elapsed = ContinuousClock.now - started
+        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        var command = Document()
+        for (k, v) in self.command where k != "$db" && k != "lsid" && k != "$clusterTime" { command.append(k, v) }
+        return ["type": "op", "host": .string(host), "desc": .string("conn\(connection.id)"),
+                "connectionId": .int32(connection.id), "client": .string(connection.remoteAddress), "active": true,
+                "currentOpTime": .string(CivilTime(millisecondsSinceEpoch: startedMilliseconds + micros / 1000).iso8601),
+                "opid": .int32(id), "secs_running": .int64(micros / 1_000_000), "microsecs_running": .int64(micros),
+                "op": .string(opType), "ns": .string(namespace), "command": .document(command),
+                "numYields": .int32(0), "killPending": .bool(interrupt.isKilled), "waitingForLock": false,
+                "locks": [:], "lockStats": [:]]
+    }
+
+    /// currentOp's `op`: the CRUD kinds by name, everything else "command".
+    var opType: String {
+        switch commandName {
+        case "find": return "query"
+        case "getMore": return "getmore"
+        case "insert": return "insert"
+        case "update": return "update"
+        case "delete": return "remove"
+        default: return "command"
+        }
+    }
+}
