@@ -49,10 +49,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Hostile command generation and an in-process sandbox to run it in: the command fuzzer,
+        // `folio hostile-commands` (the chaos test's source) and the fuzz-regression replay.
+        .target(name: "FolioFuzzing", dependencies: ["FolioServer", "FolioEngine"], swiftSettings: swiftSettings),
+        // libFuzzer target when built by scripts/fuzz (-DFUZZING); a replayer otherwise.
+        .executableTarget(name: "FolioCommandFuzzer", dependencies: ["FolioFuzzing"], path: "Fuzz/Commands",
+                          swiftSettings: swiftSettings),
         .executableTarget(
             name: "folio",
             dependencies: [
-                "FolioServer", "Folio", "FolioEngine", "FolioStorage",
+                "FolioServer", "Folio", "FolioEngine", "FolioStorage", "FolioFuzzing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -67,6 +73,8 @@ let package = Package(
         .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport"],
                     resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "FolioTests", dependencies: ["Folio", "FolioTestSupport"]),
+        .testTarget(name: "FolioFuzzingTests", dependencies: ["FolioFuzzing", "FolioTestSupport"],
+                    resources: [.copy("CommandRegressions")]),
     ],
     swiftLanguageModes: [.v6]
 )

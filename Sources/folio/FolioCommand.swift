@@ -19,7 +19,8 @@ struct FolioCommand: ParsableCommand {
         commandName: "folio",
         abstract: "A document database that speaks MongoDB's wire protocol and query language.",
         version: FolioVersion.description,
-        subcommands: [Serve.self, CrashWriter.self, CrashVerify.self, BenchScan.self, BenchAggregate.self, BenchIndex.self, NoopServer.self]
+        subcommands: [Serve.self, CrashWriter.self, CrashVerify.self, BenchScan.self, BenchAggregate.self, BenchIndex.self, NoopServer.self,
+                      HostileCommands.self]
     )
 }
 
