@@ -150,13 +150,17 @@ enum ArithmeticOperators {
         }
         if sawNull { return .null }
         if let ms = dateMilliseconds {
-            let offset: Int64
+            // MongoDB: the sum must fit a long (Overflow otherwise); doubles round half away.
+            let offset: Int64?
             switch total {
-            case .double(let d): offset = Int64(d.rounded())
-            case .decimal(let d): offset = d.int64Value(rounding: .halfEven) ?? 0
-            default: offset = total.asInt64!
+            case .double(let d): offset = Int64.checked(d, rounding: .toNearestOrAwayFromZero)
+            case .decimal(let d): offset = d.int64Value(rounding: .halfEven)
+            default: offset = total.asInt64
             }
-            return .datetime(ms &+ offset)
+            guard let offset, case (let sum, false) = ms.addingReportingOverflow(offset) else {
+                throw FolioError(.overflow, "date overflow in $add")
+            }
+            return .datetime(sum)
         }
         return total.bson
     }
@@ -167,11 +171,16 @@ enum ArithmeticOperators {
         case (.datetime(let x), .datetime(let y)): return .int64(x &- y)
         case (.datetime(let x), _):
             guard let n = Number(b) else { throw FolioError(ErrorCode(rawValue: 16556), "can't $subtract \(b.type.alias) from date") }
+            let offset: Int64?
             switch n {
-            case .double(let d): return .datetime(x &- Int64(d.rounded()))
-            case .decimal(let d): return .datetime(x &- (d.int64Value(rounding: .halfEven) ?? 0))
-            default: return .datetime(x &- n.asInt64!)
+            case .double(let d): offset = Int64.checked(d, rounding: .toNearestOrAwayFromZero)
+            case .decimal(let d): offset = d.int64Value(rounding: .halfEven)
+            default: offset = n.asInt64
             }
+            guard let offset, case (let difference, false) = x.subtractingReportingOverflow(offset) else {
+                throw FolioError(.overflow, "date overflow")
+            }
+            return .datetime(difference)
         default:
             guard let x = Number(a), let y = Number(b) else {
                 throw FolioError(ErrorCode(rawValue: 16556), "can't $subtract \(b.type.alias) from \(a.type.alias)")
@@ -183,24 +192,27 @@ enum ArithmeticOperators {
     /// `$round` (half to even) and `$trunc` (toward zero) with an optional place count.
     static func round(_ args: [BSON?], halfEven: Bool?, name: String) throws(FolioError) -> BSON? {
         if Arguments.anyNullish(args) { return .null }
-        let n = try Arguments.number(args[0], name)
+        guard let first = args[0], let n = Number(first) else {
+            throw FolioError(ErrorCode(rawValue: 51081), "\(name) only supports numeric types, not \(args[0]?.type.alias ?? "missing")")
+        }
         var places: Int64 = 0
         if args.count == 2 {
-            guard let p = args[1]!.exactInt64, args[1]!.isNumber else {
-                throw FolioError(ErrorCode(rawValue: 51081), "\(name) requires \"place\" argument to be an integer between -20 and 100")
+            guard args[1]!.isNumber, let p = args[1]!.exactInt64 else {
+                throw FolioError(ErrorCode(rawValue: 51082), "precision argument to  \(name) must be a integral value")
             }
             guard (-20...100).contains(p) else {
-                throw FolioError(ErrorCode(rawValue: 51083), "\(name) requires \"place\" argument to be an integer between -20 and 100")
+                throw FolioError(ErrorCode(rawValue: 51083), "cannot apply \(name) with precision value \(p) value must be in [-20, 100]")
             }
             places = p
         }
+        func roundDecimal(_ d: Decimal128) -> Decimal128 {
+            guard halfEven == nil else { return d.rounded(places: Int(places)) }
+            let scale = Decimal128("1E\(places)")!
+            return d.multiplying(by: scale).truncatedToInteger().dividing(by: scale)
+        }
         switch n {
         case .decimal(let d):
-            if halfEven == nil {
-                let scaled = d.multiplying(by: Decimal128(String("1E\(places)"))!).truncatedToInteger()
-                return .decimal128(scaled.dividing(by: Decimal128(String("1E\(places)"))!))
-            }
-            return .decimal128(d.rounded(places: Int(places)))
+            return .decimal128(roundDecimal(d))
         case .double(let d):
             let factor = pow(10.0, Double(places))
             let scaled = d * factor
@@ -209,15 +221,10 @@ enum ArithmeticOperators {
         case .int32, .int64:
             let i = n.asInt64!
             if places >= 0 { return n.bson }
-            var factor: Int64 = 1
-            for _ in 0..<(-places) { factor = factor.multipliedReportingOverflow(by: 10).overflow ? Int64.max : factor * 10 }
-            var q = i / factor
-            let r = i % factor
-            if halfEven != nil {
-                let twice = abs(r) * 2
-                if twice > factor || (twice == factor && q % 2 != 0) { q += i < 0 ? -1 : 1 }
+            // As MongoDB: rounded as a decimal; a result beyond a long is an error, not a wrap.
+            guard let result = roundDecimal(Decimal128(i)).int64Value(rounding: .exact) else {
+                throw FolioError(ErrorCode(rawValue: 51080), "invalid conversion from Decimal128 result in \(name) resulting from arguments: [\(i), \(places)]")
             }
-            let result = q * factor
             if case .int32 = n, let small = Int32(exactly: result) { return .int32(small) }
             return .int64(result)
         }

@@ -21,10 +21,10 @@ enum StringOperators {
         t["$substrCP"] = .init(arity: (3, 3)) { args, _ throws(FolioError) in
             guard let v = args[0], !v.isNullish else { return .string("") }
             let s = try TypeOperators.stringForm(v, "$substrCP")
-            guard let startValue = args[1], startValue.isNumber, let start = integral(startValue) else {
+            guard let startValue = args[1], startValue.isNumber, let start = try integral(startValue) else {
                 throw FolioError(ErrorCode(rawValue: 34450), "$substrCP: starting index must be a numeric type (is BSON type \(args[1]?.type.alias ?? "missing"))")
             }
-            guard let lengthValue = args[2], lengthValue.isNumber, let length = integral(lengthValue) else {
+            guard let lengthValue = args[2], lengthValue.isNumber, let length = try integral(lengthValue) else {
                 throw FolioError(ErrorCode(rawValue: 34452), "$substrCP: length must be a numeric type (is BSON type \(args[2]?.type.alias ?? "missing"))")
             }
             guard start >= 0 else { throw FolioError(ErrorCode(rawValue: 34455), "$substrCP: the starting index must be nonnegative integer.") }
@@ -112,31 +112,36 @@ enum StringOperators {
         }
         t["$regexMatch"] = .init(arity: (1, 1), takesDocument: true) { args, _ throws(FolioError) in
             guard let (regex, input) = try regexArguments(args[0], "$regexMatch") else { return .bool(false) }
-            return .bool(regex.matches(input))
+            return .bool(!(try regexFindAll(regex, input, limit: 1, "$regexMatch")).isEmpty)
         }
         t["$regexFind"] = .init(arity: (1, 1), takesDocument: true) { args, _ throws(FolioError) in
             guard let (regex, input) = try regexArguments(args[0], "$regexFind") else { return .null }
-            return regexFindAll(regex, input, limit: 1).first ?? .null
+            return try regexFindAll(regex, input, limit: 1, "$regexFind").first ?? .null
         }
         t["$regexFindAll"] = .init(arity: (1, 1), takesDocument: true) { args, _ throws(FolioError) in
             guard let (regex, input) = try regexArguments(args[0], "$regexFindAll") else { return .array([]) }
-            return .array(regexFindAll(regex, input, limit: .max))
+            return .array(try regexFindAll(regex, input, limit: .max, "$regexFindAll"))
         }
     }
 
-    static func integral(_ v: BSON) -> Int64? {
+    /// A number as a long the way MongoDB's `coerceToLong` makes one: fractions dropped,
+    /// NaN and values beyond a long refused (31109).
+    static func integral(_ v: BSON) throws(FolioError) -> Int64? {
         if let i = v.exactInt64 { return i }
-        if let d = v.asDouble, d.isFinite { return Int64(d.rounded(.towardZero)) }
-        return nil
+        guard let d = v.asDouble else { return nil }
+        guard let i = Int64.checked(d) else {
+            throw FolioError(ErrorCode(rawValue: 31109), "Can't coerce out of range value \(v) to long")
+        }
+        return i
     }
 
     static func substrBytes(_ args: [BSON?], _ name: String) throws(FolioError) -> BSON? {
         guard let v = args[0], !v.isNullish else { return .string("") }
         let s = try TypeOperators.stringForm(v, name)
-        guard let startValue = args[1], startValue.isNumber, let start = integral(startValue) else {
+        guard let startValue = args[1], startValue.isNumber, let start = try integral(startValue) else {
             throw FolioError(ErrorCode(rawValue: 16034), "\(name):  starting index must be a numeric type (is BSON type \(args[1]?.type.alias ?? "missing"))")
         }
-        guard let lengthValue = args[2], lengthValue.isNumber, let length = integral(lengthValue) else {
+        guard let lengthValue = args[2], lengthValue.isNumber, let length = try integral(lengthValue) else {
             throw FolioError(ErrorCode(rawValue: 16035), "\(name):  length must be a numeric type (is BSON type \(args[2]?.type.alias ?? "missing"))")
         }
         let bytes = Array(s.utf8)
@@ -283,16 +288,31 @@ enum StringOperators {
     }
 
     /// `{match, idx, captures}` documents, `idx` in code points.
-    static func regexFindAll(_ regex: MongoRegex, _ input: String, limit: Int) -> [BSON] {
+    /// - Throws: 51156 when PCRE2 gives up (its match limit), as MongoDB does for these
+    ///   operators; the running operation's interrupt between matches.
+    static func regexFindAll(_ regex: MongoRegex, _ input: String, limit: Int, _ name: String) throws(FolioError) -> [BSON] {
         let bytes = Array(input.utf8)
         var out: [BSON] = []
         var start = 0
+        // Code points before `counted`, advanced as matches move right (linear overall).
+        var counted = 0, codePointsBefore = 0
         func codePoints(_ byteOffset: Int) -> Int {
-            bytes[..<byteOffset].reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+            while counted < byteOffset {
+                if bytes[counted] & 0xC0 != 0x80 { codePointsBefore += 1 }
+                counted += 1
+            }
+            return codePointsBefore
         }
-        bytes.withUnsafeBufferPointer { buffer in
+        let failure: FolioError? = bytes.withUnsafeBufferPointer { buffer -> FolioError? in
             while out.count < limit && start <= bytes.count {
-                guard let m = regex.firstMatch(in: buffer, from: start) else { break }
+                if out.count % OperationInterrupt.pollInterval == OperationInterrupt.pollInterval - 1 {
+                    do throws(FolioError) { try OperationInterrupt.check() } catch { return error }
+                }
+                let found: MongoRegex.Match?
+                do throws(MongoRegex.MatchFailure) { found = try regex.firstMatch(in: buffer, from: start) } catch {
+                    return FolioError(ErrorCode(rawValue: 51156), "Error occurred while executing the regular expression in \(name). Result code: \(error.message)")
+                }
+                guard let m = found else { break }
                 let text = String(decoding: bytes[m.range], as: UTF8.self)
                 let captures: [BSON] = m.captures.map { r in r.map { .string(String(decoding: bytes[$0], as: UTF8.self)) } ?? .null }
                 out.append(["match": .string(text), "idx": .int32(Int32(codePoints(m.range.lowerBound))), "captures": .array(captures)])
@@ -305,7 +325,9 @@ enum StringOperators {
                     start = m.range.upperBound
                 }
             }
+            return nil
         }
+        if let failure { throw failure }
         return out
     }
 }

@@ -12,6 +12,8 @@ public final class MongoRegex: @unchecked Sendable {
     private let code: OpaquePointer
     public let pattern: String
     public let options: String
+    /// The longest pattern mongod compiles.
+    public static let maximumPatternBytes = 32_764
 
     /// Compiles a pattern.
     /// - Throws: `FolioError` 51091 for an invalid pattern, 51108 for an unknown option letter.
@@ -26,6 +28,10 @@ public final class MongoRegex: @unchecked Sendable {
             case "u": break
             default: throw FolioError(ErrorCode(rawValue: 51108), "invalid flag in regex options: \(c)")
             }
+        }
+        // MongoDB's bound on a pattern (PCRE2's max_pattern_length as mongod sets it).
+        if pattern.utf8.count > MongoRegex.maximumPatternBytes {
+            throw FolioError(.location51091, "Regular expression is invalid: pattern string is longer than the limit set by the application")
         }
         if pattern.utf8.contains(0) {
             throw FolioError(.badValue, "Regular expression cannot contain an embedded null byte")
@@ -56,7 +62,9 @@ public final class MongoRegex: @unchecked Sendable {
 
     deinit { pcre2_code_free_8(code) }
 
-    /// Whether the pattern matches anywhere in `subject` (UTF-8 bytes).
+    /// Whether the pattern matches anywhere in `subject` (UTF-8 bytes). A match that PCRE2
+    /// gives up on (its match limit of 10 million steps, reached by catastrophic backtracking)
+    /// counts as no match, as in MongoDB's query matcher.
     public func matches(_ subject: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let matchData = pcre2_match_data_create_8(1, nil) else { return false }
         defer { pcre2_match_data_free_8(matchData) }
@@ -77,15 +85,26 @@ public final class MongoRegex: @unchecked Sendable {
         public var captures: [Range<Int>?]
     }
 
-    /// The first match at or after byte offset `start`.
-    public func firstMatch(in subject: UnsafeBufferPointer<UInt8>, from start: Int = 0) -> Match? {
+    /// Why PCRE2 gave up on a match (its message, e.g. "match limit exceeded").
+    public struct MatchFailure: Error, Sendable {
+        public let message: String
+    }
+
+    /// The first match at or after byte offset `start`; nil when there is none.
+    /// - Throws: `MatchFailure` when PCRE2 stops without an answer (its match or depth limit).
+    public func firstMatch(in subject: UnsafeBufferPointer<UInt8>, from start: Int = 0) throws(MatchFailure) -> Match? {
         var groupCount: UInt32 = 0
         pcre2_pattern_info_8(code, UInt32(PCRE2_INFO_CAPTURECOUNT), &groupCount)
         guard let matchData = pcre2_match_data_create_8(groupCount + 1, nil) else { return nil }
         defer { pcre2_match_data_free_8(matchData) }
         let base = subject.baseAddress ?? UnsafePointer(bitPattern: 1)!
         let rc = pcre2_match_8(code, base, subject.count, start, 0, matchData, nil)
-        guard rc >= 0 else { return nil }
+        if rc == PCRE2_ERROR_NOMATCH { return nil }
+        guard rc >= 0 else {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            pcre2_get_error_message_8(rc, &buffer, buffer.count)
+            throw MatchFailure(message: String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self))
+        }
         let ovector = pcre2_get_ovector_pointer_8(matchData)!
         let unset = -1
         var captures: [Range<Int>?] = []

@@ -376,7 +376,8 @@ struct OperatorApplier {
                 }
             }
             if let n = spec.slice {
-                if n >= 0 { array = Array(array.prefix(Int(n))) } else { array = Array(array.suffix(Int(-n))) }
+                // magnitude: -Int64.min does not exist.
+                if n >= 0 { array = Array(array.prefix(Int(n))) } else { array = Array(array.suffix(Int(clamping: n.magnitude))) }
             }
             // An empty $each still materializes a missing array; sort/slice may reorder or trim.
             if !existed || !spec.values.isEmpty || ((spec.sort != nil || spec.slice != nil) && before != array) { changed = true }

@@ -1,0 +1,72 @@
+import Testing
+import FolioBSON
+@testable import FolioQuery
+
+/// Operators given hostile numbers and inputs answer with MongoDB's error or result, never a
+/// trap (cases the command fuzzer and the audit for issue 27 found).
+@Suite struct ExpressionOperatorsTests {
+    static func evaluate(_ expression: BSON, _ root: Document = [:]) throws(FolioError) -> BSON {
+        try Expression.parse(expression, context: ParseContext()).evaluate(root: root)
+    }
+
+    static func code(_ expression: BSON) -> Int32? {
+        do { _ = try evaluate(expression); return nil } catch { return error.code.rawValue }
+    }
+
+    @Test func dateArithmeticOverflowsWithMongoDBsError() throws {
+        #expect(Self.code(["$add": [.datetime(0), .double(.nan)]]) == 15)
+        #expect(Self.code(["$add": [.datetime(0), .double(1e300)]]) == 15)
+        #expect(Self.code(["$add": [.datetime(.max), .int64(1)]]) == 15)
+        #expect(Self.code(["$subtract": [.datetime(.min), .int64(1)]]) == 15)
+        #expect(Self.code(["$subtract": [.datetime(0), .double(-.infinity)]]) == 15)
+        #expect(try Self.evaluate(["$add": [.datetime(1000), .double(1.5)]]) == .datetime(1002))
+        #expect(try Self.evaluate(["$subtract": [.datetime(1000), .double(2.5)]]) == .datetime(997))
+    }
+
+    @Test func roundAndTruncOfLongsNearTheirLimits() throws {
+        #expect(Self.code(["$round": [.int64(.max), -3]]) == 51080)
+        #expect(try Self.evaluate(["$trunc": [.int64(.max), -3]]) == .int64(9_223_372_036_854_775_000))
+        #expect(try Self.evaluate(["$round": [.int64(.min), -20]]) == .int64(0))
+        #expect(try Self.evaluate(["$round": [.int32(1250), -2]]) == .int32(1200))
+        #expect(try Self.evaluate(["$round": [.int32(.max), -1]]) == .int64(2_147_483_650))
+        #expect(Self.code(["$round": [1, .double(0.5)]]) == 51082)
+        #expect(Self.code(["$round": [1, 101]]) == 51083)
+        #expect(Self.code(["$round": ["x", 1]]) == 51081)
+    }
+
+    @Test func substringIndexesBeyondALongAreRefused() throws {
+        #expect(Self.code(["$substrBytes": ["abc", .double(1e300), 1]]) == 31109)
+        #expect(Self.code(["$substrCP": ["abc", 0, .double(.nan)]]) == 31109)
+        #expect(try Self.evaluate(["$substrBytes": ["abc", 1, .double(1e15)]]) == "bc")
+    }
+
+    @Test func sliceArgumentsBeyond32BitsAreRefused() throws {
+        #expect(Self.code(["$slice": [[1, 2], .int64(.min)]]) == 28726)
+        #expect(Self.code(["$slice": [[1, 2], 0, .int64(.max)]]) == 28728)
+        #expect(try Self.evaluate(["$slice": [[1, 2, 3], .int32(.min)]]) == [1, 2, 3])
+        #expect(try Self.evaluate(["$slice": [[1, 2, 3], .int32(.max), .int32(.max)]]) == [])
+    }
+
+    @Test func regexLimitsAnswerAsMongoDB() throws {
+        let subject = String(repeating: "a", count: 40) + "b"
+        let catastrophic: BSON = ["$regexMatch": ["input": .string(subject), "regex": "^(a+)+$"]]
+        #expect(Self.code(catastrophic) == 51156)
+        // The query matcher treats a match PCRE2 gives up on as no match, as MongoDB's does.
+        #expect(try !MongoRegex(pattern: "^(a+)+$", options: "").matches(subject))
+        let long = String(repeating: "a", count: MongoRegex.maximumPatternBytes + 1)
+        #expect(throws: FolioError.self) { _ = try MongoRegex(pattern: long, options: "") }
+        // Many matches over a long input: one per character, in linear time.
+        let input = String(repeating: "é", count: 20_000)
+        let all = try Self.evaluate(["$regexFindAll": ["input": .string(input), "regex": ""]])
+        #expect(all.arrayValue?.count == 20_001)
+        #expect(all.arrayValue?.last?.documentValue?["idx"] == .int32(20_000))
+    }
+
+    @Test func pushSliceOfTheSmallestLong() throws {
+        var d: Document = ["a": [1, 2, 3]]
+        _ = try UpdateSpec(parsing: ["$push": ["a": ["$each": [4], "$slice": .int64(.min)]]]).apply(to: &d)
+        #expect(d["a"] == [1, 2, 3, 4])
+        _ = try UpdateSpec(parsing: ["$push": ["a": ["$each": [], "$position": .int64(.min)]]]).apply(to: &d)
+        #expect(d["a"] == [1, 2, 3, 4])
+    }
+}
