@@ -28,7 +28,7 @@ public final class CommandSandbox {
 
     /// Seed collections in database `fuzz`: `t` with every kind of index and values of
     /// every numeric type, `u` for $lookup, `v` with a validator.
-    static let setup: [Document] = {
+    public static let setup: [Document] = {
         var docs: [BSON] = []
         let numbers: [BSON] = [.int32(1), .int64(2), .double(2.5), .double(.nan), .double(-.infinity), .decimal128(Decimal128(Int64(7))),
                                .int32(-3), .double(1e300), .int64(Int64.max), .string("n")]

@@ -8,8 +8,9 @@ import Glibc
 
 /// `folio hostile-commands` (hidden): the command fuzzer's generator as a tool. Writes
 /// `--count` hostile commands made from `--seed` to standard output as BSON documents back to
-/// back (the chaos test in Tests/Compat sends them through pymongo), or with `--run` runs
-/// them against an in-memory sandbox and stops at the first one that goes unanswered.
+/// back (the chaos test in Tests/Compat sends them through pymongo; `--setup` writes the seed
+/// data's commands instead), or with `--run` runs them against an in-memory sandbox and stops
+/// at the first one that goes unanswered.
 struct HostileCommands: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "hostile-commands", shouldDisplay: false)
 
@@ -22,8 +23,13 @@ struct HostileCommands: ParsableCommand {
     var validateEach = false
     @Option(help: "Run only the command with this index (the others are generated, not run).") var only: Int?
     @Option(help: "Run only the commands from this index on.") var from: Int = 0
+    @Flag(help: "Write the commands that create the seed data the generated commands expect.") var setup = false
 
     func run() throws {
+        if setup {
+            for command in CommandSandbox.setup { try HostileCommands.write(command) }
+            return
+        }
         var generator = CommandGenerator(seed: seed)
         let sandbox = runInSandbox ? try CommandSandbox() : nil
         for i in 0..<count {
@@ -39,11 +45,15 @@ struct HostileCommands: ParsableCommand {
                     throw ValidationError("command \(i) of seed \(seed): \(error)")
                 }
             } else {
-                let bytes = command.bsonBytes()
-                guard write(1, bytes, bytes.count) == bytes.count else { throw ValidationError("write failed") }
+                try HostileCommands.write(command)
             }
         }
         try sandbox?.validateAll()
+    }
+
+    static func write(_ command: Document) throws {
+        let bytes = command.bsonBytes()
+        guard Glibc.write(1, bytes, bytes.count) == bytes.count else { throw ValidationError("write failed") }
     }
 }
 

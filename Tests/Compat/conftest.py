@@ -1,4 +1,5 @@
 """Shared fixtures for the compatibility suite: the folio binary and a server started from it."""
+import contextlib
 import os
 import pathlib
 import socket
@@ -23,13 +24,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(folio_binary):
-    """A folio server on a free port with its data in a fresh directory."""
+@contextlib.contextmanager
+def running_server(folio_binary, *extra_args):
+    """A folio server on a free port with its data in a fresh directory, stopped on exit."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="folio-compat-")
-    proc = subprocess.Popen([str(folio_binary), "serve", "--port", str(port), "--dbpath", data,
-                             "--ttl-monitor-seconds", "1"],
+    proc = subprocess.Popen([str(folio_binary), "serve", "--port", str(port), "--dbpath", data, *extra_args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -40,9 +40,18 @@ def server(folio_binary):
             if proc.poll() is not None:
                 raise RuntimeError(f"folio serve exited: {proc.stdout.read()}")
             time.sleep(0.1)
-    yield {"port": port, "data": data, "process": proc}
-    proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        yield {"port": port, "data": data, "process": proc}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server(folio_binary):
+    """The suite's shared server."""
+    with running_server(folio_binary, "--ttl-monitor-seconds", "1") as s:
+        yield s
 
 
 @pytest.fixture()
