@@ -2,6 +2,9 @@
 public enum Limits {
     /// Largest document a client may store: 16 MiB (`maxBsonObjectSize`).
     public static let maximumDocumentSizeBytes = 16 * 1024 * 1024
+    /// Largest document a query or pipeline may produce (`BSONObjMaxInternalSize`: the user
+    /// limit plus 16 KiB); larger results fail with 10334 BSONObjectTooLarge.
+    public static let maximumInternalDocumentSizeBytes = 16 * 1024 * 1024 + 16 * 1024
     /// Largest command body: the document limit plus 16 KiB of headroom for command fields.
     public static let maximumCommandSizeBytes = 16 * 1024 * 1024 + 16 * 1024
     /// Largest wire message (`maxMessageSizeBytes`, decimal as MongoDB advertises it).

@@ -139,6 +139,9 @@ public final class Cursor: Sendable {
                 } else if let projection {
                     result = RawDocument(trusted: try projection.apply(to: raw.document(), query: filter.expression).bsonBytes())
                 }
+                if result.byteCount > Limits.maximumInternalDocumentSizeBytes {
+                    throw FolioError(.bsonObjectTooLarge, "BSONObj size: \(result.byteCount) (0x\(String(result.byteCount, radix: 16, uppercase: true))) is invalid. Size must be between 0 and \(Limits.maximumInternalDocumentSizeBytes)(16MB)")
+                }
                 if !out.isEmpty && bytes + result.byteCount > maxBytes {
                     s.pending.insert(row, at: 0)
                     break

@@ -40,3 +40,31 @@ import FolioBSON
         #expect(fine["ok"] == .double(1))
     }
 }
+
+/// Requests that would allocate without bound end with MongoDB's error (issue 27).
+@Suite struct AggregateResourceTests {
+    @Test func densifyOverAHugeSpanStopsAtMongoDBsLimit() throws {
+        let s = try FindTests.server()
+        let reply = s.run(["aggregate": "t", "cursor": [:], "pipeline": [
+            ["$densify": ["field": "_id", "range": ["step": 1, "bounds": [0, .double(1e15)]]]]]])
+        #expect(reply["code"] == .int32(5897900), "\(reply)")
+    }
+
+    @Test func groupKeysOfEighteenMegabytes() throws {
+        let s = try FindTests.server()
+        let big = String(repeating: "k", count: 9 * 1024 * 1024)
+        // Each key is 18 MB: the group holds them (spilling past 100 MB), and an output
+        // document over 16 MiB + 16 KiB is refused as MongoDB refuses it.
+        let reply = s.run(["aggregate": "t", "cursor": [:], "pipeline": [
+            ["$group": ["_id": ["$concat": [.string(big), .string(big), ["$toString": "$_id"]]], "n": ["$sum": 1]]]]])
+        #expect(reply["code"] == .int32(10334) && reply["codeName"] == "BSONObjectTooLarge", "\(reply["errmsg"] ?? .null)")
+        #expect(s.run(["ping": 1])["ok"] == .double(1))
+    }
+
+    @Test func aHundredThousandClauseOr() throws {
+        let s = try FindTests.server()
+        let clauses: [BSON] = (0..<100_000).map { ["_id": .int32(Int32($0))] }
+        let reply = s.run(["find": "t", "filter": ["$or": .array(clauses)]])
+        #expect(s.firstBatch(reply)?.count == 5, "\(reply["errmsg"] ?? "")")
+    }
+}
