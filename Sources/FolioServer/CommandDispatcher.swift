@@ -184,6 +184,7 @@ public struct CommandDispatcher: Sendable {
         let operation = context.operations.begin(body, name: name, database: database, connection: connection)
         defer { context.operations.end(operation) }
         do throws(FolioError) {
+            try CommandDispatcher.refuseTransactions(body)
             try Collation.check(body, command: name)
             var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
             fields.append("ok", .double(1))
@@ -191,6 +192,24 @@ public struct CommandDispatcher: Sendable {
         } catch {
             return reply(error: error)
         }
+    }
+
+    /// Multi-document transactions are not built yet (issue 20): a command that would start or
+    /// continue one is refused before it runs, so nothing it asked for is applied outside a
+    /// transaction its client believes in. The shape checks are MongoDB's (72 InvalidOptions).
+    static func refuseTransactions(_ body: Document) throws(FolioError) {
+        let autocommit = body["autocommit"], start = body["startTransaction"]
+        guard autocommit != nil || start != nil else { return }
+        if let autocommit, autocommit.isTruthy {
+            throw FolioError(.invalidOptions, "Specifying autocommit=true is not allowed.")
+        }
+        if let start, !start.isTruthy {
+            throw FolioError(.invalidOptions, "Specifying startTransaction=false is not allowed.")
+        }
+        if autocommit == nil {
+            throw FolioError(.invalidOptions, "Must specify autocommit=false on all operations of a multi-statement transaction.")
+        }
+        throw FolioError(.commandNotSupported, "multi-document transactions are not supported by Folio yet; the command was not run")
     }
 
     /// Runs a handler with its operation's interrupt bound to the running thread (killOp,
