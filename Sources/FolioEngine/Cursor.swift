@@ -182,10 +182,13 @@ public final class Cursor: Sendable {
             switch try plan.plan.root.work() {
             case .advanced(let row): return row
             // Stages return needTime after each storage chunk or rejected row: a cheap
-            // place to honour maxTimeMS and killOp (every 64th, to keep scans fast).
+            // place to honour maxTimeMS, and killOp every 64th (a task-local lookup).
             case .needTime:
+                if let deadline = s.deadline, ContinuousClock.now >= deadline {
+                    throw FolioError(.maxTimeMSExpired, "operation exceeded time limit")
+                }
                 needTimes &+= 1
-                if needTimes & 63 == 0 { try Engine.checkDeadline(s.deadline) }
+                if needTimes & 63 == 0 { try OperationInterrupt.check() }
             case .eof: return nil
             }
         }

@@ -58,14 +58,15 @@ struct DateZone: Sendable {
         return zone!.secondsFromGMT(for: Date(timeIntervalSince1970: Double(ms) / 1000))
     }
 
-    /// The UTC instant of a local wall-clock time.
+    /// The UTC instant of a local wall-clock time. Instants within a day of the ends of the
+    /// date range saturate instead of overflowing.
     func utc(fromLocal ms: Int64) -> Int64 {
-        if let fixedOffsetSeconds { return ms - Int64(fixedOffsetSeconds) * 1000 }
-        let first = ms - Int64(offsetSeconds(atUTC: ms)) * 1000
-        return ms - Int64(offsetSeconds(atUTC: first)) * 1000
+        if let fixedOffsetSeconds { return ms.addingSaturated(-Int64(fixedOffsetSeconds) * 1000) }
+        let first = ms.addingSaturated(-Int64(offsetSeconds(atUTC: ms)) * 1000)
+        return ms.addingSaturated(-Int64(offsetSeconds(atUTC: first)) * 1000)
     }
 
-    func local(_ utc: Int64) -> Int64 { utc + Int64(offsetSeconds(atUTC: utc)) * 1000 }
+    func local(_ utc: Int64) -> Int64 { utc.addingSaturated(Int64(offsetSeconds(atUTC: utc)) * 1000) }
 }
 
 /// Calendar fields of a local time, with the week and ISO-week arithmetic of the date
@@ -73,11 +74,16 @@ struct DateZone: Sendable {
 struct CalendarFields: Sendable {
     var year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64, millisecond: Int64
 
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+    /// ⌊a / b⌋ for b > 0, for every a (Int64.min included).
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+        let q = a / b
+        return a % b < 0 ? q - 1 : q
+    }
 
     init(localMilliseconds ms: Int64) {
         let days = CalendarFields.floorDiv(ms, 86_400_000)
-        var rest = ms - days * 86_400_000
+        // The product can pass Int64.min for the earliest dates; the difference fits (0..<1 day).
+        var rest = ms &- days &* 86_400_000
         (year, month, day) = CalendarFields.civil(fromDays: days)
         hour = rest / 3_600_000; rest %= 3_600_000
         minute = rest / 60_000; rest %= 60_000
@@ -91,12 +97,14 @@ struct CalendarFields: Sendable {
     }
 
     /// Local milliseconds; months and days out of range carry over (month 13 = next January).
+    /// The fields come from dates or from parts MongoDB bounds (years 1-9999, other parts
+    /// ±32767), so the sum fits; it wraps rather than traps if it ever did not.
     var localMilliseconds: Int64 {
         let m0 = month - 1
         let y = year + CalendarFields.floorDiv(m0, 12)
         let m = m0 - CalendarFields.floorDiv(m0, 12) * 12 + 1
-        let days = CalendarFields.days(fromCivil: y, m, 1) + day - 1
-        return days * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + millisecond
+        let days = CalendarFields.days(fromCivil: y, m, 1) &+ day &- 1
+        return days &* 86_400_000 &+ hour &* 3_600_000 &+ minute &* 60_000 &+ second &* 1000 &+ millisecond
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -416,25 +424,33 @@ enum DateOperators {
         }
         guard let zone = try DateZone.parse(spec["timezone"], op) else { return .null }
         let start = try milliseconds(s, op)
-        let n = amount * sign
+        let overflowed = FolioError(.overflow, "\(op) overflowed")
+        guard case (let n, false) = amount.multipliedReportingOverflow(by: sign) else { throw overflowed }
         if let unitMs = unitMilliseconds(unit) {
+            guard case (let r, false) = n.multipliedReportingOverflow(by: unitMs) else { throw overflowed }
             if unit == .day || unit == .week, zone.fixedOffsetSeconds == nil {
                 // Calendar days in a zone with daylight saving keep the local time of day.
-                return .datetime(zone.utc(fromLocal: zone.local(start) + n * unitMs))
+                guard case (let local, false) = zone.local(start).addingReportingOverflow(r) else { throw overflowed }
+                return .datetime(zone.utc(fromLocal: local))
             }
-            let (r, overflow) = n.multipliedReportingOverflow(by: unitMs)
-            guard !overflow else { throw FolioError(.overflow, "\(op) overflowed") }
-            return .datetime(start + r)
+            guard case (let sum, false) = start.addingReportingOverflow(r) else { throw overflowed }
+            return .datetime(sum)
         }
-        return .datetime(addMonths(start, n * (unit == .year ? 12 : (unit == .quarter ? 3 : 1)), zone: zone))
+        guard case (let months, false) = n.multipliedReportingOverflow(by: unit == .year ? 12 : (unit == .quarter ? 3 : 1)),
+              let result = addMonths(start, months, zone: zone) else { throw overflowed }
+        return .datetime(result)
     }
 
-    /// Adds calendar months, clamping the day to the target month's length.
-    static func addMonths(_ start: Int64, _ months: Int64, zone: DateZone) -> Int64 {
+    /// Adds calendar months, clamping the day to the target month's length; nil when the
+    /// result leaves the date range.
+    static func addMonths(_ start: Int64, _ months: Int64, zone: DateZone) -> Int64? {
         var c = CalendarFields(localMilliseconds: zone.local(start))
-        let total = c.year * 12 + (c.month - 1) + months
+        // A date's year is within ±300 million, so year * 12 fits; adding `months` may not.
+        guard case (let total, false) = (c.year * 12 + (c.month - 1)).addingReportingOverflow(months) else { return nil }
         c.year = CalendarFields.floorDiv(total, 12)
         c.month = total - c.year * 12 + 1
+        // Past ±292 million years no millisecond count exists.
+        guard abs(c.year) < 290_000_000 else { return nil }
         c.day = min(c.day, CalendarFields.daysInMonth(c.year, c.month))
         return zone.utc(fromLocal: c.localMilliseconds)
     }
@@ -457,14 +473,21 @@ enum DateOperators {
         }
     }
 
+    /// The start of `local`'s bin. Bins wider than the date range (a huge binSize) all start
+    /// at the reference, as they would if the arithmetic did not overflow.
     static func truncate(_ local: Int64, unit: Unit, binSize: Int64, startOfWeek: Int64) -> Int64 {
         let c = CalendarFields(localMilliseconds: local)
+        // No bin is wider than the date range: 2^41 months, 2^38 weeks, 2^63 milliseconds.
+        let binSize = min(binSize, 1 << 36)
         switch unit {
         case .year, .quarter, .month:
             let monthsPerBin = binSize * (unit == .year ? 12 : (unit == .quarter ? 3 : 1))
             let since2000 = (c.year - 2000) * 12 + (c.month - 1)
             let bin = CalendarFields.floorDiv(since2000, monthsPerBin) * monthsPerBin
-            return CalendarFields(year: 2000 + CalendarFields.floorDiv(bin, 12), month: bin - CalendarFields.floorDiv(bin, 12) * 12 + 1, day: 1).localMilliseconds
+            let year = 2000 + CalendarFields.floorDiv(bin, 12)
+            // A bin that starts before the first representable date starts at it.
+            guard abs(year) < 290_000_000 else { return year < 0 ? .min : .max }
+            return CalendarFields(year: year, month: bin - CalendarFields.floorDiv(bin, 12) * 12 + 1, day: 1).localMilliseconds
         case .week:
             // Weeks are counted from the first `startOfWeek` day on or after 2000-01-01.
             let ref2000 = CalendarFields.days(fromCivil: 2000, 1, 1)
@@ -472,11 +495,14 @@ enum DateOperators {
             let reference = ref2000 + (startOfWeek - refDow + 7) % 7
             let days = c.daysSinceEpoch - reference
             let bin = CalendarFields.floorDiv(days, 7 * binSize) * 7 * binSize
-            return (reference + bin) * 86_400_000
+            guard case (let start, false) = (reference + bin).multipliedReportingOverflow(by: 86_400_000) else { return bin < 0 ? .min : .max }
+            return start
         default:
-            let u = unitMilliseconds(unit)! * binSize
             let reference = CalendarFields.days(fromCivil: 2000, 1, 1) * 86_400_000
-            return reference + CalendarFields.floorDiv(local - reference, u) * u
+            guard case (let u, false) = unitMilliseconds(unit)!.multipliedReportingOverflow(by: binSize),
+                  case (let since, false) = local.subtractingReportingOverflow(reference),
+                  case (let start, false) = CalendarFields.floorDiv(since, u).multipliedReportingOverflow(by: u) else { return reference }
+            return reference.addingSaturated(start)
         }
     }
 

@@ -296,7 +296,8 @@ extension PathPredicate {
             return PathPredicate.regexMatches(regex, v)
         case .mod(let divisor, let remainder):
             guard case .value(let v) = value, let n = PathPredicate.truncatedInteger(v) else { return false }
-            return n % divisor == remainder
+            // Int64.min % -1 overflows; its remainder is 0.
+            return n.remainderReportingOverflow(dividingBy: divisor).partialValue == remainder
         case .bits(let test, let mask):
             guard case .value(let v) = value, let bits = PathPredicate.bitBytes(v) else { return false }
             return PathPredicate.testBits(test, bits, mask)

@@ -70,3 +70,40 @@ import FolioBSON
         #expect(d["a"] == [1, 2, 3, 4])
     }
 }
+
+/// Date operators at the ends of the date range (issue 27's audit).
+@Suite struct DateOperatorExtremesTests {
+    static func evaluate(_ e: BSON) throws(FolioError) -> BSON { try ExpressionOperatorsTests.evaluate(e) }
+
+    @Test func dateAddOverflowsWithAnError() throws {
+        for (unit, amount) in [("day", BSON.int64(.max)), ("month", .int64(.max)), ("year", .int64(.min)), ("hour", .int64(1 << 42))] {
+            let e: BSON = ["$dateAdd": ["startDate": .datetime(0), "unit": .string(unit), "amount": amount]]
+            #expect(ExpressionOperatorsTests.code(e) == 15, "\(unit) \(amount)")
+        }
+        let subtractMin: BSON = ["$dateSubtract": ["startDate": .datetime(0), "unit": "second", "amount": .int64(.min)]]
+        #expect(ExpressionOperatorsTests.code(subtractMin) == 15)
+        let nearEnd: BSON = ["$dateAdd": ["startDate": .datetime(.max - 5), "unit": "millisecond", "amount": 10]]
+        #expect(ExpressionOperatorsTests.code(nearEnd) == 15)
+        #expect(try Self.evaluate(["$dateAdd": ["startDate": .datetime(0), "unit": "month", "amount": 1]]) == .datetime(2_678_400_000))
+    }
+
+    @Test func truncationAndPartsOfTheExtremeDates() throws {
+        for ms in [Int64.min, .max, .min + 1, -1] {
+            for unit in ["year", "month", "week", "day", "millisecond"] {
+                let trunc: BSON = ["$dateTrunc": ["date": .datetime(ms), "unit": .string(unit), "binSize": .int64(.max)]]
+                _ = try Self.evaluate(trunc)
+                _ = try Self.evaluate(["$dateTrunc": ["date": .datetime(ms), "unit": .string(unit), "timezone": "America/New_York"]])
+            }
+            _ = try Self.evaluate(["$year": .datetime(ms)])
+            _ = try Self.evaluate(["$dateToParts": ["date": .datetime(ms), "timezone": "+14:00"]])
+            _ = try Self.evaluate(["$dateDiff": ["startDate": .datetime(.min), "endDate": .datetime(ms), "unit": "week"]])
+        }
+        #expect(try Self.evaluate(["$year": .datetime(.max)]) == .int32(292_278_994))
+        #expect(try Self.evaluate(["$dateTrunc": ["date": .datetime(86_400_001), "unit": "day"]]) == .datetime(86_400_000))
+    }
+
+    @Test func queryModuloOfTheSmallestLong() throws {
+        let f = try Filter(parsing: ["a": ["$mod": [-1, 0]]])
+        #expect(f.matches(["a": .int64(.min)]))
+    }
+}

@@ -68,3 +68,19 @@ import FolioBSON
         #expect(s.firstBatch(reply)?.count == 5, "\(reply["errmsg"] ?? "")")
     }
 }
+
+extension AggregateResourceTests {
+    @Test func windowsAndShiftsAtTheEndsOfTheRange() throws {
+        let s = try FindTests.server()
+        let window: Document = ["$setWindowFields": ["sortBy": ["_id": 1], "output": [
+            "w": ["$sum": 1, "window": ["documents": [.int64(.min), .int64(.max)]]],
+            "v": ["$shift": ["output": "$_id", "by": .int64(.max), "default": -1]]]]]
+        let reply = s.run(["aggregate": "t", "cursor": [:], "pipeline": [.document(window)]])
+        let batch = try #require(s.firstBatch(reply), "\(reply)")
+        #expect(batch.first?.documentValue?["w"] == .int32(5))
+        #expect(batch.first?.documentValue?["v"] == .int32(-1))
+        let densify: Document = ["$densify": ["field": "d", "range": ["step": .int64(.max), "unit": "month", "bounds": [.datetime(0), .datetime(.max)]]]]
+        let dates = s.run(["aggregate": "t", "cursor": [:], "pipeline": [["$set": ["d": .datetime(0)]], .document(densify)]])
+        #expect(dates["code"] == .int32(15), "\(dates)")
+    }
+}

@@ -74,13 +74,20 @@ public struct DensifySpec: Sendable {
     }
 
     /// The next value on the step grid.
-    func advance(_ v: BSON) -> BSON {
+    /// - Throws: 15 Overflow when a date step leaves the date range.
+    func advance(_ v: BSON) throws(FolioError) -> BSON {
         switch (v, unit) {
         case (.datetime(let ms), let unit?):
             let n = step.exactInt64!
-            if let perUnit = DateOperators.unitMilliseconds(unit) { return .datetime(ms + n * perUnit) }
-            let months = n * (unit == .year ? 12 : (unit == .quarter ? 3 : 1))
-            return .datetime(DateOperators.addMonths(ms, months, zone: .utc))
+            let overflow = FolioError(.overflow, "$densify: date overflow")
+            if let perUnit = DateOperators.unitMilliseconds(unit) {
+                guard case (let delta, false) = n.multipliedReportingOverflow(by: perUnit),
+                      case (let next, false) = ms.addingReportingOverflow(delta) else { throw overflow }
+                return .datetime(next)
+            }
+            guard case (let months, false) = n.multipliedReportingOverflow(by: unit == .year ? 12 : (unit == .quarter ? 3 : 1)),
+                  let next = DateOperators.addMonths(ms, months, zone: .utc) else { throw overflow }
+            return .datetime(next)
         default:
             return Number.add(Number(v)!, Number(step)!).bson
         }
@@ -154,10 +161,10 @@ public struct DensifySpec: Sendable {
             }
             while BSON.compare(next, v) < 0 && inRange(next) {
                 try emit(next, into: &out)
-                next = spec.advance(next)
+                next = try spec.advance(next)
             }
             // A document sitting on a grid point stands for it.
-            if BSON.compare(next, v) == 0 && inRange(next) { next = spec.advance(next) }
+            if BSON.compare(next, v) == 0 && inRange(next) { next = try spec.advance(next) }
             out.append(d)
         }
 
@@ -176,7 +183,7 @@ public struct DensifySpec: Sendable {
             if case .partition = spec.bounds {} else {
                 while inRange(next) {
                     try emit(next, into: &out)
-                    next = spec.advance(next)
+                    next = try spec.advance(next)
                 }
             }
             partition = nil

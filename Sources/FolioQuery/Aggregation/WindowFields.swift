@@ -276,7 +276,7 @@ public struct WindowSpec: Sendable {
         case .shift(let e, let by, let defaultValue):
             var result: [BSON?] = []
             for i in 0..<n {
-                let j = i + by
+                let j = i.addingSaturated(by)
                 result.append(j >= 0 && j < n ? (try e.evaluate(contexts[j]) ?? .null) : defaultValue)
             }
             return result
@@ -362,7 +362,10 @@ public struct WindowSpec: Sendable {
                 switch b {
                 case .unbounded: return lower ? 0 : n
                 case .current: return lower ? i : i + 1
-                case .offset(let x): return lower ? max(0, min(n, i + Int(x))) : max(0, min(n, i + Int(x) + 1))
+                case .offset(let x):
+                    // x is a whole number of documents, possibly ±2^63: clamp, never trap.
+                    let k = Int(Int64.clamping(x))
+                    return lower ? max(0, min(n, i.addingSaturated(k))) : max(0, min(n, i.addingSaturated(k).addingSaturated(1)))
                 }
             }
             return (position(w.lower, lower: true), max(position(w.lower, lower: true), position(w.upper, lower: false)))
