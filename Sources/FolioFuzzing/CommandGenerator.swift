@@ -371,6 +371,11 @@ public struct CommandGenerator {
         case "$range":
             return [op: list(Int.random(in: 2...3, using: &random)) { $0.random.chance(0.6) ? $0.number() : $0.expression(depth: depth - 1) }]
         default:
+            if let names = MongoNames.namedArguments[op], random.chance(0.8) {
+                var spec = Document()
+                for name in names where random.chance(0.85) { spec[name] = namedArgument(name, depth: depth - 1) }
+                return [op: .document(spec)]
+            }
             if random.chance(0.3) {
                 // The named-argument form many operators take.
                 var spec = Document()
@@ -380,6 +385,30 @@ public struct CommandGenerator {
                 return [op: .document(spec)]
             }
             return [op: list(random.smallCount(3)) { $0.expression(depth: depth - 1) }]
+        }
+    }
+
+    /// A plausible value for a named argument (most of the time), else any expression.
+    mutating func namedArgument(_ name: String, depth: Int) -> BSON {
+        if random.chance(0.2) { return random.chance(0.5) ? hostile() : expression(depth: depth) }
+        switch name {
+        case "unit": return .string(random.pick(["year", "quarter", "month", "week", "day", "hour", "minute", "second", "millisecond", "x"]))
+        case "timezone": return .string(random.pick(["UTC", "+14:00", "-12", "America/New_York", "Asia/Kathmandu", "bogus", "+99:99"]))
+        case "startOfWeek": return .string(random.pick(["monday", "sun", "SATURDAY", "x"]))
+        case "date", "startDate", "endDate":
+            return random.chance(0.6) ? .datetime(random.pick([Int64.min, .max, 0, -1, 1_700_000_000_000, -62_135_596_800_000, 253_402_300_800_000]))
+                : .string(random.pick(["$date", "$_id", "$$NOW"]))
+        case "format": return .string(random.pick(["%Y-%m-%d", "%H:%M:%S.%L%z", "%G-W%V-%u", "%", "%Q", "%Y%Y%Y%Y", ""]))
+        case "dateString": return .string(random.pick(["2024-02-30", "0000-01-01T00:00:00Z", "292278994-08-17", "2024-01-01T00:00:00.123456789+14:00", "x", ""]))
+        case "regex": return .string(random.pick(["", "(a+)+$", "a*", "[", "é", "\\d+", "(?=a)"]))
+        case "options": return .string(random.pick(["", "i", "imsx", "q"]))
+        case "to": return .string(random.pick(["int", "long", "double", "decimal", "date", "string", "bool", "objectId", "binData", "x"]))
+        case "sortBy": return sort()
+        case "n", "amount", "binSize", "year", "month", "day", "hour", "minute", "second", "millisecond", "p":
+            return name == "p" ? list(1 + random.smallCount(2)) { $0.number() } : number()
+        case "input", "inputs", "defaults": return name == "input" && random.chance(0.3) ? .string("$s") : arrayExpression(depth: depth)
+        case "find", "replacement", "chars", "field": return .string(random.pick(["", "a", "ab", "$", "é", "x.y", "\u{0}"]))
+        default: return expression(depth: depth)
         }
     }
 

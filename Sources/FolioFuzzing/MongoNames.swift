@@ -69,6 +69,27 @@ public enum MongoNames {
     ]
     public static let pushModifiers = ["$each", "$position", "$slice", "$sort"]
 
+    /// The named arguments of the operators that take a document, so generated calls reach
+    /// past the argument checks into the arithmetic.
+    public static let namedArguments: [String: [String]] = [
+        "$dateAdd": ["startDate", "unit", "amount", "timezone"], "$dateSubtract": ["startDate", "unit", "amount", "timezone"],
+        "$dateDiff": ["startDate", "endDate", "unit", "timezone", "startOfWeek"],
+        "$dateTrunc": ["date", "unit", "binSize", "timezone", "startOfWeek"],
+        "$dateFromParts": ["year", "month", "day", "hour", "minute", "second", "millisecond", "timezone"],
+        "$dateToParts": ["date", "timezone", "iso8601"], "$dateToString": ["date", "format", "timezone", "onNull"],
+        "$dateFromString": ["dateString", "format", "timezone", "onError", "onNull"],
+        "$regexFind": ["input", "regex", "options"], "$regexFindAll": ["input", "regex", "options"],
+        "$regexMatch": ["input", "regex", "options"], "$replaceOne": ["input", "find", "replacement"],
+        "$replaceAll": ["input", "find", "replacement"], "$trim": ["input", "chars"], "$ltrim": ["input", "chars"],
+        "$rtrim": ["input", "chars"], "$sortArray": ["input", "sortBy"], "$firstN": ["input", "n"], "$lastN": ["input", "n"],
+        "$maxN": ["input", "n"], "$minN": ["input", "n"], "$zip": ["inputs", "useLongestLength", "defaults"],
+        "$getField": ["field", "input"], "$setField": ["field", "input", "value"], "$unsetField": ["field", "input"],
+        "$convert": ["input", "to", "onError", "onNull"], "$median": ["input", "method"],
+        "$percentile": ["input", "p", "method"], "$top": ["output", "sortBy"], "$bottom": ["output", "sortBy"],
+        "$topN": ["output", "sortBy", "n"], "$bottomN": ["output", "sortBy", "n"], "$dayOfWeek": ["date", "timezone"],
+        "$isoWeek": ["date", "timezone"], "$week": ["date", "timezone"], "$hour": ["date", "timezone"],
+    ]
+
     /// Sub-fields that stages and operators take (used as option names).
     public static let optionNames = [
         "input", "as", "in", "cond", "limit", "initialValue", "vars", "if", "then", "else", "branches",
