@@ -150,14 +150,8 @@ enum ArithmeticOperators {
         }
         if sawNull { return .null }
         if let ms = dateMilliseconds {
-            // MongoDB: the sum must fit a long (Overflow otherwise); doubles round half away.
-            let offset: Int64?
-            switch total {
-            case .double(let d): offset = Int64.checked(d, rounding: .toNearestOrAwayFromZero)
-            case .decimal(let d): offset = d.int64Value(rounding: .halfEven)
-            default: offset = total.asInt64
-            }
-            guard let offset, case (let sum, false) = ms.addingReportingOverflow(offset) else {
+            // MongoDB: the sum must fit a long (Overflow otherwise).
+            guard let offset = total.dateOffsetMilliseconds, case (let sum, false) = ms.addingReportingOverflow(offset) else {
                 throw FolioError(.overflow, "date overflow in $add")
             }
             return .datetime(sum)
@@ -171,13 +165,7 @@ enum ArithmeticOperators {
         case (.datetime(let x), .datetime(let y)): return .int64(x &- y)
         case (.datetime(let x), _):
             guard let n = Number(b) else { throw FolioError(ErrorCode(rawValue: 16556), "can't $subtract \(b.type.alias) from date") }
-            let offset: Int64?
-            switch n {
-            case .double(let d): offset = Int64.checked(d, rounding: .toNearestOrAwayFromZero)
-            case .decimal(let d): offset = d.int64Value(rounding: .halfEven)
-            default: offset = n.asInt64
-            }
-            guard let offset, case (let difference, false) = x.subtractingReportingOverflow(offset) else {
+            guard let offset = n.dateOffsetMilliseconds, case (let difference, false) = x.subtractingReportingOverflow(offset) else {
                 throw FolioError(.overflow, "date overflow")
             }
             return .datetime(difference)
@@ -227,6 +215,18 @@ enum ArithmeticOperators {
             }
             if case .int32 = n, let small = Int32(exactly: result) { return .int32(small) }
             return .int64(result)
+        }
+    }
+}
+
+extension Number {
+    /// The number as milliseconds to move a date by, as MongoDB rounds it (doubles half away
+    /// from zero, decimals half to even); nil beyond a long (NaN and infinities included).
+    var dateOffsetMilliseconds: Int64? {
+        switch self {
+        case .double(let d): return Int64.checked(d, rounding: .toNearestOrAwayFromZero)
+        case .decimal(let d): return d.int64Value(rounding: .halfEven)
+        default: return asInt64
         }
     }
 }

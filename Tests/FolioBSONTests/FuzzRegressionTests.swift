@@ -1,14 +1,13 @@
 import Foundation
 import Testing
 @testable import FolioBSON
+import FolioTestSupport
 
 /// Replays every input the fuzzer ever found (Tests/FolioBSONTests/FuzzRegressions): each must
 /// be rejected cleanly or survive the same readers the fuzz target exercises.
 @Suite struct FuzzRegressionTests {
     static func inputs() throws -> [URL] {
-        let dir = Bundle.module.resourceURL!.appendingPathComponent("FuzzRegressions")
-        return try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
-            .filter { $0.pathExtension != "txt" }
+        try TestSupport.corpusFiles(in: Bundle.module.resourceURL!.appendingPathComponent("FuzzRegressions"))
     }
 
     @Test func replayEveryFinding() throws {

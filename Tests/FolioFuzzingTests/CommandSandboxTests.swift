@@ -7,10 +7,7 @@ import FolioTestSupport
 @Suite struct CommandSandboxTests {
     /// Every input the command fuzzer failed on is answered now, and the data still validates.
     @Test func replayEveryFinding() throws {
-        let dir = Bundle.module.resourceURL!.appendingPathComponent("CommandRegressions")
-        let files = try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
-        #expect(files.contains { $0.lastPathComponent == "README.txt" })
-        for file in files where file.pathExtension != "txt" {
+        for file in try TestSupport.corpusFiles(in: Bundle.module.resourceURL!.appendingPathComponent("CommandRegressions")) {
             let commands = try #require(CommandMutator.decode([UInt8](try Data(contentsOf: file))), "\(file.lastPathComponent) is not a command sequence")
             let sandbox = try CommandSandbox()
             for command in commands { try sandbox.run(command) }

@@ -36,6 +36,16 @@ public enum TestSupport {
         bytes.map { String(format: "%02X", $0) }.joined()
     }
 
+    /// The inputs of a fuzz regression folder (a test target's resource): every file but its
+    /// README.txt, which must be there (so a folder that failed to copy is noticed).
+    public static func corpusFiles(in directory: URL) throws -> [URL] {
+        let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+        guard files.contains(where: { $0.lastPathComponent == "README.txt" }) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: directory.path + "/README.txt"])
+        }
+        return files.filter { $0.pathExtension != "txt" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
+    }
+
     /// A deterministic, seedable generator (SplitMix64) for reproducible property tests.
     public typealias SeededGenerator = SeededRandom
 
