@@ -25,9 +25,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "FolioBSON", swiftSettings: swiftSettings),
-        // PCRE2 from the system (Debian libpcre2-dev): MongoDB's own regex engine, so $regex
-        // patterns and options behave exactly as on mongod.
-        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // PCRE2 from the system: MongoDB's own regex engine, so $regex patterns and options
+        // behave exactly as on mongod. Its runtime library is on every Debian system (grep needs
+        // it); Sources/CPCRE2/shim.h declares the few functions used, so no -dev package is needed.
+        .systemLibrary(name: "CPCRE2"),
         .target(name: "FolioQuery", dependencies: ["FolioBSON", "CPCRE2"], swiftSettings: swiftSettings),
         // SQLite from the system (Debian libsqlite3-dev): the embedded storage engine.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
