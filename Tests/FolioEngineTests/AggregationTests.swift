@@ -291,3 +291,32 @@ let expressionCases: [AggregationCase] = [
         }
     }
 }
+
+/// The evaluation bound and killOp reach window functions (issue 27): a $push over an
+/// unbounded window of a large partition builds n² values.
+@Suite struct WindowFieldsBoundTests {
+    @Test func unboundedPushWindowsAreBounded() throws {
+        let engine = try Engine.inMemory()
+        let ns = try Namespace(database: "agg", collection: "w")
+        _ = try engine.insert(ns, (0..<2_000).map { ["_id": .int32(Int32($0))] })
+        let pipeline: [BSON] = [["$setWindowFields": ["sortBy": ["_id": 1], "output": [
+            "all": ["$push": "$_id", "window": ["documents": ["unbounded", "unbounded"]]]]]]]
+        let run = { (interrupt: OperationInterrupt) -> Result<Int, FolioError> in
+            OperationInterrupt.$current.withValue(interrupt) {
+                do throws(FolioError) {
+                    return .success(try engine.aggregate(database: "agg", collection: "w", AggregateRequest(pipeline: pipeline)).all().count)
+                } catch { return .failure(error) }
+            }
+        }
+        guard case .failure(let error) = run(OperationInterrupt(maximumEvaluationBytes: 8 << 20)) else {
+            Issue.record("2,000 arrays of 2,000 values built past an 8 MB bound"); return
+        }
+        #expect(error.code == .exceededMemoryLimit)
+        let killed = OperationInterrupt()
+        killed.kill()
+        guard case .failure(let interrupted) = run(killed) else { Issue.record("not interrupted"); return }
+        #expect(interrupted.code == .interrupted)
+        guard case .success(let count) = run(OperationInterrupt()) else { Issue.record("the default bound refused 100 MB"); return }
+        #expect(count == 2_000)
+    }
+}

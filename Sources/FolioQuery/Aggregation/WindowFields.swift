@@ -328,6 +328,11 @@ public struct WindowSpec: Sendable {
             var running: AccumulatorState?
             var runningEnd = 0
             for i in 0..<n {
+                // Each window may span the partition (quadratic work), and every output of a
+                // $push or $addToSet is a new array: poll, and count them toward the bound on
+                // what evaluation builds (the partition's documents are evaluated together).
+                if let last = result.last, let value = last { try OperationInterrupt.charge(result: value, by: "$setWindowFields") }
+                try OperationInterrupt.check()
                 let (lo, hi) = try bounds(window, at: i, count: n, sortValues: sortValues)
                 if case .accumulator(let spec) = output.function {
                     if window.lower == .unbounded && !window.byRange {
