@@ -84,3 +84,27 @@ extension AggregateResourceTests {
         #expect(dates["code"] == .int32(15), "\(dates)")
     }
 }
+
+extension AggregateResourceTests {
+    /// A `$lookup` may join up to MongoDB's 100 MB per input document (more than one BSON
+    /// document holds, for a following `$unwind`), and past it answers MongoDB's 4568.
+    @Test func lookupJoinsUpToAHundredMegabytes() throws {
+        let s = try FindTests.server()
+        let megabyte = BSON.string(String(repeating: "m", count: 1024 * 1024))
+        func lookup(megabytesPerForeignDocument n: Int) -> Document {
+            ["$lookup": ["from": "t", "as": "j", "pipeline": [
+                ["$project": ["s": ["$concat": .array(Array(repeating: megabyte, count: n))]]]]]]
+        }
+        // Five joined documents of 8 MB each: 40 MB, past a single document's size.
+        let unwound = s.run(["aggregate": "t", "cursor": [:], "pipeline": [
+            ["$limit": 1], .document(lookup(megabytesPerForeignDocument: 8)), ["$unwind": "$j"],
+            ["$project": ["n": ["$strLenBytes": "$j.s"]]]]])
+        let batch = try #require(s.firstBatch(unwound), "\(unwound["errmsg"] ?? .null)")
+        #expect(batch.count == 5 && batch.allSatisfy { $0.documentValue?["n"] == .int32(8 * 1024 * 1024) })
+        // Five of 21 MB each: 105 MB.
+        let tooMuch = s.run(["aggregate": "t", "cursor": [:], "pipeline": [
+            ["$limit": 1], .document(lookup(megabytesPerForeignDocument: 21))]])
+        #expect(tooMuch["code"] == .int32(4568), "\(tooMuch)")
+        #expect(tooMuch["errmsg"] == "Total size of documents in t matching pipeline's $lookup stage exceeds 104857600 bytes")
+    }
+}

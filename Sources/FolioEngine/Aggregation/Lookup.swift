@@ -71,6 +71,19 @@ final class LookupJoin {
         foreign = try spec.from.map { c throws(FolioError) in try environment.namespace(c, database: spec.fromDatabase) }
     }
 
+    /// MongoDB's `internalLookupStageIntermediateDocumentMaxSizeBytes`: the most one input
+    /// document's joined documents may hold (100 MB).
+    static let maximumJoinedBytes = 100 * 1024 * 1024
+
+    /// Counts one joined document, refusing a join past `maximumJoinedBytes` with MongoDB's 4568
+    /// (the foreign side may be a whole collection).
+    func charge(_ r: Document, bytes: inout Int) throws(FolioError) {
+        bytes += r.approximateByteSize
+        if bytes > LookupJoin.maximumJoinedBytes {
+            throw FolioError(ErrorCode(rawValue: 4568), "Total size of documents in \(spec.from ?? "$documents") matching pipeline's $lookup stage exceeds \(LookupJoin.maximumJoinedBytes) bytes")
+        }
+    }
+
     func apply(_ d: Document) throws(FolioError) -> Document {
         var candidates: [Document]?
         if let foreignField = spec.foreignField, let foreign {
@@ -84,12 +97,22 @@ final class LookupJoin {
             } else {
                 // Too large to hash: ask the collection directly.
                 let filter = try MatchExpression(parsing: [foreignField.dotted: ["$in": .array(values)]], collator: spec.collator)
-                candidates = try CursorStream(try engine.find(foreign, filter: Filter(filter), deadline: environment.deadline)).collect()
+                let stream = CursorStream(try engine.find(foreign, filter: Filter(filter), deadline: environment.deadline))
+                var found: [Document] = [], bytes = 0
+                while let r = try stream.next() {
+                    try charge(r, bytes: &bytes)
+                    found.append(r)
+                }
+                candidates = found
             }
         }
         var results: [BSON] = []
+        var bytes = 0
         if spec.pipeline.isEmpty {
-            results = (candidates ?? []).map(BSON.document)
+            for r in candidates ?? [] {
+                try charge(r, bytes: &bytes)
+                results.append(.document(r))
+            }
         } else {
             let pipeline = try spec.pipeline(for: environment.context(d))
             let source: Engine.Source
@@ -99,12 +122,8 @@ final class LookupJoin {
                 source = foreign.map(Engine.Source.collection) ?? .none
             }
             let stream = try engine.build(pipeline.stages[...], source: source, environment: environment)
-            var bytes = 0
             while let r = try stream.next() {
-                bytes += r.approximateByteSize
-                if bytes > Limits.maximumDocumentSizeBytes * 2 {
-                    throw FolioError(.bsonObjectTooLarge, "Total size of documents in \(spec.from ?? "$documents") matching pipeline exceeds maximum document size")
-                }
+                try charge(r, bytes: &bytes)
                 results.append(.document(r))
             }
         }
