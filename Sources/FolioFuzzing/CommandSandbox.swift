@@ -15,11 +15,16 @@ public final class CommandSandbox {
     let connection = ConnectionInfo(id: 1, remoteAddress: "127.0.0.1:1")
     /// getMores per cursor before the sandbox stops draining it.
     static let maximumGetMores = 64
+    /// The evaluation bound (146 past it) is 64 MiB here instead of the server's 512 MiB: a
+    /// generated \$reduce that doubles a string reaches the bound either way, and this one keeps
+    /// such a run within the fuzzer's 10-second timeout under AddressSanitizer.
+    static let maximumEvaluationBytes = 64 * 1024 * 1024
 
     /// A fresh engine with the seed data.
     public init() throws {
         engine = try Engine(storage: storage)
-        dispatcher = CommandDispatcher(context: ServerContext(engine: engine, configuration: ServerConfiguration(inMemory: true)))
+        dispatcher = CommandDispatcher(context: ServerContext(engine: engine, configuration: ServerConfiguration(
+            inMemory: true, maximumEvaluationBytes: CommandSandbox.maximumEvaluationBytes)))
         for command in CommandSandbox.setup {
             let reply = dispatcher.run(command, connection: connection)
             guard reply["ok"]?.asDouble == 1 else { throw SandboxFailure(command: command, reply: reply, reason: "setup failed") }

@@ -29,7 +29,7 @@ public enum HostileValues {
     public static let scalars: [BSON] = [
         .double(.nan), .double(.infinity), .double(-.infinity), .double(0), .double(-0.0), .double(1e300),
         .double(-1e300), .double(9.223372036854775808e18), .double(-9.223372036854775808e18), .double(2147483648),
-        .double(-2147483649), .double(4.9e-324), .double(0.5), .double(-1.5), .double(1e15), .double(2.5),
+        .double(-2147483649), .double(.leastNonzeroMagnitude), .double(0.5), .double(-1.5), .double(1e15), .double(2.5),
         .int32(.max), .int32(.min), .int32(0), .int32(-1), .int32(1), .int32(2), .int32(100),
         .int64(.max), .int64(.min), .int64(2147483648), .int64(-1), .int64(0),
         .decimal128(.nan), .decimal128(.infinity), .decimal128(.negativeInfinity), .decimal128(decimalMax),

@@ -270,7 +270,7 @@ enum StringOperators {
         switch spec["input"] {
         case .string(let s)?: input = s
         case nil, .null?, .undefined?: input = nil
-        case let v?:
+        case _?:
             throw FolioError(ErrorCode(rawValue: 51104), "\(name) needs 'input' to be of type string")
         }
         guard let pattern else { return nil }

@@ -35,8 +35,9 @@ public final class OperationInterrupt: Sendable {
     }
 
     /// An operation limited to `milliseconds` from now (nil or 0: no limit).
-    public convenience init(maxTimeMilliseconds milliseconds: Int?) {
-        self.init(deadline: milliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil })
+    public convenience init(maxTimeMilliseconds milliseconds: Int?, maximumEvaluationBytes: Int = Limits.maximumEvaluationBytes) {
+        self.init(deadline: milliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil },
+                  maximumEvaluationBytes: maximumEvaluationBytes)
     }
 
     /// Asks the operation to stop at its next check (killOp: 11601 Interrupted).

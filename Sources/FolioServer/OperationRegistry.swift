@@ -19,6 +19,12 @@ final class OperationRegistry: Sendable {
 
     private let running = Mutex<[Int32: Operation]>([:])
     private let nextID = Atomic<Int32>(1)
+    /// What each operation's expressions may build per document.
+    private let maximumEvaluationBytes: Int
+
+    init(maximumEvaluationBytes: Int = Limits.maximumEvaluationBytes) {
+        self.maximumEvaluationBytes = maximumEvaluationBytes
+    }
 
     /// Registers a command that is about to run.
     func begin(_ command: Document, name: String, database: String, connection: ConnectionInfo) -> Operation {
@@ -29,7 +35,7 @@ final class OperationRegistry: Sendable {
         let op = Operation(id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max, command: command,
                            commandName: name, namespace: namespace, connection: connection, started: .now,
                            startedMilliseconds: Int64(ObjectID.currentSeconds()) * 1000,
-                           interrupt: OperationInterrupt(maxTimeMilliseconds: limit))
+                           interrupt: OperationInterrupt(maxTimeMilliseconds: limit, maximumEvaluationBytes: maximumEvaluationBytes))
         running.withLock { $0[op.id] = op }
         return op
     }

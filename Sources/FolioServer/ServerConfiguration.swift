@@ -1,3 +1,5 @@
+import FolioBSON
+
 /// How `folio serve` runs: where it listens and where its data lives.
 public struct ServerConfiguration: Sendable, Equatable {
     /// The default port, MongoDB's.
@@ -17,18 +19,24 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var advertiseHost: String?
     /// Keep data in memory only (`--storage memory`).
     public var inMemory: Bool
+    /// The most bytes expressions may build for one document before a command ends with 146
+    /// (`OperationInterrupt.maximumEvaluationBytes`); the command fuzzer lowers it so a run that
+    /// reaches the bound stays short.
+    public var maximumEvaluationBytes: Int
 
     public init(port: Int = ServerConfiguration.defaultPort,
                 bindAddress: String = ServerConfiguration.defaultBindAddress,
                 dataPath: String = ServerConfiguration.defaultDataPath,
                 replicaSetName: String = ServerConfiguration.defaultReplicaSetName,
-                advertiseHost: String? = nil, inMemory: Bool = false) {
+                advertiseHost: String? = nil, inMemory: Bool = false,
+                maximumEvaluationBytes: Int = Limits.maximumEvaluationBytes) {
         self.port = port
         self.bindAddress = bindAddress
         self.dataPath = dataPath
         self.replicaSetName = replicaSetName
         self.advertiseHost = advertiseHost
         self.inMemory = inMemory
+        self.maximumEvaluationBytes = maximumEvaluationBytes
     }
 
     /// Why the configuration cannot be used, or nil when it can.
@@ -37,6 +45,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if bindAddress.isEmpty { return "the bind address is empty" }
         if dataPath.isEmpty { return "the data path is empty" }
         if replicaSetName.isEmpty { return "the replica set name is empty" }
+        if maximumEvaluationBytes <= 0 { return "the evaluation bound is not positive" }
         return nil
     }
 }

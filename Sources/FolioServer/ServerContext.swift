@@ -11,7 +11,7 @@ public final class ServerContext: Sendable {
     let cursors = CursorRegistry()
     let sessions = SessionRegistry()
     /// Commands running now (currentOp, killOp).
-    let operations = OperationRegistry()
+    let operations: OperationRegistry
     /// Identifies this server process in `topologyVersion`.
     let processID = ObjectID()
     let startedAtMilliseconds = Int64(ObjectID.currentSeconds()) * 1000
@@ -23,6 +23,7 @@ public final class ServerContext: Sendable {
     public init(engine: Engine, configuration: ServerConfiguration) {
         self.engine = engine
         self.configuration = configuration
+        self.operations = OperationRegistry(maximumEvaluationBytes: configuration.maximumEvaluationBytes)
         let host = configuration.advertiseHost ?? (configuration.bindAddress == "0.0.0.0" ? "localhost" : configuration.bindAddress)
         self.advertisedAddress = "\(host):\(configuration.port)"
         engine.setHostLabel(advertisedAddress)
