@@ -185,6 +185,8 @@ extension ErrorCode {
     public static let apiStrictError = ErrorCode(rawValue: 323)
     /// APIDeprecationError (324).
     public static let apiDeprecationError = ErrorCode(rawValue: 324)
+    /// APIMismatchError (347).
+    public static let apiMismatchError = ErrorCode(rawValue: 347)
     /// UnsupportedOpQueryCommand (352).
     public static let unsupportedOpQueryCommand = ErrorCode(rawValue: 352)
     /// NotWritablePrimary (10107).
@@ -356,6 +358,7 @@ extension ErrorCode {
         322: "APIVersionError",
         323: "APIStrictError",
         324: "APIDeprecationError",
+        347: "APIMismatchError",
         352: "UnsupportedOpQueryCommand",
         10107: "NotWritablePrimary",
         10334: "BSONObjectTooLarge",

@@ -13,6 +13,8 @@ public struct CommandRequest: Sendable {
     /// Where a cursor command leaves its batch as stored bytes, for the wire reply to carry
     /// them as they are; nil when the caller wants the batch decoded into the reply.
     var rawBatch: RawBatchSlot? = nil
+    /// The Stable API parameters the command declared (checked before it runs).
+    var api = APIParameters()
 
     /// The command's first value (`{find: "users"}` → "users").
     var argument: BSON { body.element(at: 0).value }
@@ -178,12 +180,14 @@ public struct CommandDispatcher: Sendable {
         guard let handler = CommandDispatcher.table[name] else {
             return reply(error: FolioError(.commandNotFound, "no such command: '\(name)'"))
         }
-        let request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
+        var request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
                                      rawBatch: rawBatch)
         context.sessions.touch(body["lsid"])
         let operation = context.operations.begin(body, name: name, database: database, connection: connection)
         defer { context.operations.end(operation) }
         do throws(FolioError) {
+            request.api = try APIParameters(parsing: body)
+            try request.api.check(command: name)
             try CommandDispatcher.refuseTransactions(body)
             try Collation.check(body, command: name)
             var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)

@@ -46,17 +46,19 @@ final class CursorRegistry: Sendable {
         var lastUsedSeconds: Int
         /// The logical session that opened the cursor (its `lsid.id` bytes).
         var session: [UInt8]? = nil
+        /// The Stable API parameters of the command that opened it (its getMores must match).
+        var api = APIParameters()
     }
 
     let entries = Mutex<[Int64: Entry]>([:])
     static let idleTimeoutSeconds = 600
 
-    func register(_ cursor: Cursor, namespace: String, session: [UInt8]? = nil) -> Int64 {
+    func register(_ cursor: Cursor, namespace: String, session: [UInt8]? = nil, api: APIParameters = APIParameters()) -> Int64 {
         var g = SystemRandomNumberGenerator()
         return entries.withLock { map in
             var id: Int64
             repeat { id = Int64.random(in: 1...Int64.max, using: &g) } while map[id] != nil
-            map[id] = Entry(cursor: cursor, namespace: namespace, lastUsedSeconds: ObjectID.currentSeconds(), session: session)
+            map[id] = Entry(cursor: cursor, namespace: namespace, lastUsedSeconds: ObjectID.currentSeconds(), session: session, api: api)
             return id
         }
     }

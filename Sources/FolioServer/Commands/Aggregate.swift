@@ -21,6 +21,7 @@ enum AggregateCommand {
         guard case .array(let pipeline) = pipelineValue else {
             throw FolioError(.typeMismatch, "BSON field 'aggregate.pipeline' is the wrong type '\(pipelineValue.type.alias)', expected type 'array'")
         }
+        try r.api.check(pipeline: pipeline)
         if r.bool("explain") == true {
             // `{aggregate, pipeline, explain: true}` is explain at queryPlanner verbosity.
             var inner = Document()

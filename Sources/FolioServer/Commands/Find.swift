@@ -59,7 +59,7 @@ enum FindCommand {
         cursor.clearDeadline()
         var id: Int64 = 0
         if !cursor.isExhausted && !singleBatch {
-            id = r.context.cursors.register(cursor, namespace: namespace, session: r.session)
+            id = r.context.cursors.register(cursor, namespace: namespace, session: r.session, api: r.api)
         } else {
             cursor.close()
         }
@@ -88,6 +88,7 @@ enum FindCommand {
         guard entry.namespace == "\(r.database).\(collection)" else {
             throw FolioError(.unauthorized, "Requested getMore on namespace '\(r.database).\(collection)', but cursor belongs to a different namespace \(entry.namespace)")
         }
+        try r.api.checkGetMore(cursorOpenedWith: entry.api)
         entry.cursor.setTimeLimit(milliseconds: try r.maxTime())
         defer { entry.cursor.clearDeadline() }
         let next = try batch(entry.cursor, size: try r.int("batchSize").flatMap { $0 > 0 ? $0 : nil }, r)

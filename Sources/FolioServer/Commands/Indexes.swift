@@ -65,6 +65,7 @@ enum IndexCommands {
             out = try engine.explainFind(try sub.namespace(), try FindCommand.request(sub), verbosity: verbosity)
         case "aggregate":
             let collection: String? = sub.argument.stringValue
+            try r.api.check(pipeline: sub.body["pipeline"]?.arrayValue ?? [])
             var request = AggregateRequest(pipeline: sub.body["pipeline"]?.arrayValue ?? [],
                                            allowDiskUse: sub.bool("allowDiskUse") ?? true, constants: try sub.letVariables())
             request.collation = try sub.document("collation")

@@ -1,0 +1,102 @@
+import FolioBSON
+import FolioQuery
+
+/// A command's Stable API parameters (`apiVersion`, `apiStrict`, `apiDeprecationErrors`),
+/// parsed and enforced as MongoDB 8.0 does: a client that declares API version 1 with
+/// `strict: true` gets APIStrictError (323) for any command or stage outside the version
+/// instead of having it run.
+struct APIParameters: Equatable, Sendable {
+    var version: String?
+    var strict: Bool?
+    var deprecationErrors: Bool?
+
+    /// No parameters declared (the server's default, API version 1 without strictness).
+    init() {}
+
+    /// The parameters of a command body; 14 TypeMismatch for values of the wrong type.
+    init(parsing body: Document) throws(FolioError) {
+        version = try APIParameters.field(body, "apiVersion", expected: "string") { v in v.stringValue }
+        strict = try APIParameters.field(body, "apiStrict", expected: "boolean") { v in v.boolValue }
+        deprecationErrors = try APIParameters.field(body, "apiDeprecationErrors", expected: "boolean") { v in v.boolValue }
+    }
+
+    private static func field<T>(_ body: Document, _ key: String, expected: String, _ read: (BSON) -> T?) throws(FolioError) -> T? {
+        guard let v = body[key], v.type != .null else { return nil }
+        guard let value = read(v) else {
+            throw FolioError(.typeMismatch, "BSON field '\(key)' is the wrong type '\(v.type.alias)', expected type '\(expected)'")
+        }
+        return value
+    }
+
+    /// Checks the parameters against the command they came with (MongoDB's
+    /// validateAPIParameters): 4886600 without a version, 322 for a version other than "1",
+    /// 323 for a command outside the version under `apiStrict: true`. No command of
+    /// version 1 is deprecated, so `apiDeprecationErrors` never fails one.
+    func check(command name: String) throws(FolioError) {
+        if strict != nil || deprecationErrors != nil, version == nil {
+            throw FolioError(ErrorCode(rawValue: 4886600), "Provided apiStrict and/or apiDeprecationErrors without passing apiVersion")
+        }
+        guard let version else { return }
+        guard version == "1" else {
+            throw FolioError(.apiVersionError, version == "2" ? "Cannot accept API version 2" : "API version must be \"1\"")
+        }
+        let canonical = APIParameters.canonicalNames[name] ?? name
+        if strict == true, !APIParameters.version1Commands.contains(canonical) {
+            throw FolioError(.apiStrictError, "Provided apiStrict:true, but the command \(canonical) is not in API Version 1. Information on supported commands and migrations in API Version 1 can be found at https://dochub.mongodb.org/core/manual-versioned-api.")
+        }
+    }
+
+    /// Refuses, under `apiStrict: true`, the stages MongoDB never allows in API version 1,
+    /// wherever they appear (sub-pipelines of $facet, $lookup and $unionWith included).
+    func check(pipeline: [BSON]) throws(FolioError) {
+        guard strict == true, let version else { return }
+        for case .document(let stage) in pipeline {
+            guard let name = stage.fieldNames.first, let spec = stage[name] else { continue }
+            if APIParameters.stagesNeverInVersion1.contains(name) {
+                throw FolioError(.apiStrictError, "\(name) is not allowed with 'apiStrict: true' in API Version \(version)")
+            }
+            switch (name, spec) {
+            case ("$facet", .document(let facets)):
+                for case (_, .array(let sub)) in facets { try check(pipeline: sub) }
+            case ("$lookup", .document(let d)), ("$unionWith", .document(let d)):
+                if case .array(let sub)? = d["pipeline"] { try check(pipeline: sub) }
+            default:
+                break
+            }
+        }
+    }
+
+    /// The parameters as MongoDB prints them in APIMismatchError (347).
+    var description: String {
+        var parts: [String] = []
+        if let version { parts.append("apiVersion: \"\(version)\"") }
+        if let strict { parts.append("apiStrict: \(strict)") }
+        if let deprecationErrors { parts.append("apiDeprecationErrors: \(deprecationErrors)") }
+        return parts.isEmpty ? "{}" : "{ " + parts.joined(separator: ", ") + " }"
+    }
+
+    /// A getMore must declare what the command that opened its cursor declared.
+    func checkGetMore(cursorOpenedWith opened: APIParameters) throws(FolioError) {
+        guard self != opened else { return }
+        throw FolioError(.apiMismatchError, "API parameter mismatch: getMore used params \(description), the cursor-creating command used \(opened.description)")
+    }
+
+    /// The commands of API version 1 (MongoDB 8.0's `apiVersions()` of each command).
+    static let version1Commands: Set<String> = [
+        "abortTransaction", "aggregate", "authenticate", "collMod", "commitTransaction", "count", "create",
+        "createIndexes", "delete", "drop", "dropDatabase", "dropIndexes", "endSessions", "explain", "find",
+        "findAndModify", "getMore", "hello", "insert", "killCursors", "listCollections", "listDatabases",
+        "listIndexes", "ping", "refreshSessions", "saslContinue", "saslStart", "update",
+    ]
+
+    /// Alternative spellings the dispatcher accepts, by the name MongoDB reports.
+    static let canonicalNames = ["findandmodify": "findAndModify", "ismaster": "isMaster", "buildinfo": "buildInfo",
+                                 "dbstats": "dbStats", "deleteIndexes": "dropIndexes"]
+
+    /// Stages registered with `AllowedWithApiStrict::kNeverInVersion1` in MongoDB 8.0.
+    static let stagesNeverInVersion1: Set<String> = [
+        "$collStats", "$currentOp", "$indexStats", "$listLocalSessions", "$listSessions", "$planCacheStats",
+        "$listCatalog", "$listSearchIndexes", "$search", "$searchMeta", "$vectorSearch", "$queryStats",
+        "$listSampledQueries", "$querySettings", "$shardedDataDistribution", "$listClusterCatalog",
+    ]
+}
