@@ -19,6 +19,8 @@ public final class Engine: Sendable {
     let planCache = PlanCache()
     /// Index use since startup ($indexStats).
     let indexAccesses = IndexAccessCounter()
+    /// TTL monitor passes and the documents they deleted since startup (serverStatus metrics.ttl).
+    public let ttlStatistics = TTLStatistics()
     /// `host:port` as `$indexStats`/`$collStats` report it (the server sets its address).
     let hostLabel = Mutex("localhost:27017")
 

@@ -178,13 +178,16 @@ public struct CommandDispatcher: Sendable {
             return reply(error: FolioError(ErrorCode(rawValue: 40571), "OP_MSG requests require a $db argument"))
         }
         guard let handler = CommandDispatcher.table[name] else {
-            return reply(error: FolioError(.commandNotFound, "no such command: '\(name)'"))
+            let answer = reply(error: FolioError(.commandNotFound, "no such command: '\(name)'"))
+            context.metrics.record(name, body: body, reply: answer, returned: 0)
+            return answer
         }
         var request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
                                      rawBatch: rawBatch)
         context.sessions.touch(body["lsid"])
         let operation = context.operations.begin(body, name: name, database: database, connection: connection)
         defer { context.operations.end(operation) }
+        let answer: Document
         do throws(FolioError) {
             request.api = try APIParameters(parsing: body)
             try request.api.check(command: name)
@@ -192,10 +195,18 @@ public struct CommandDispatcher: Sendable {
             try Collation.check(body, command: name)
             var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
             fields.append("ok", .double(1))
-            return withClusterTime(fields)
+            answer = withClusterTime(fields)
         } catch {
-            return reply(error: error)
+            answer = reply(error: error)
         }
+        context.metrics.record(name, body: body, reply: answer, returned: rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer))
+        return answer
+    }
+
+    /// The documents a decoded cursor reply carries (0 for other replies).
+    static func batchCount(_ reply: Document) -> Int {
+        guard case .document(let cursor)? = reply["cursor"] else { return 0 }
+        return (cursor["firstBatch"] ?? cursor["nextBatch"])?.arrayValue?.count ?? 0
     }
 
     /// Multi-document transactions are not built yet (issue 20): a command that would start or

@@ -12,6 +12,8 @@ public final class ServerContext: Sendable {
     let sessions = SessionRegistry()
     /// Commands running now (currentOp, killOp).
     let operations: OperationRegistry
+    /// What serverStatus counts.
+    let metrics = ServerMetrics(commandNames: CommandDispatcher.table.keys)
     /// Identifies this server process in `topologyVersion`.
     let processID = ObjectID()
     let startedAtMilliseconds = Int64(ObjectID.currentSeconds()) * 1000
@@ -52,9 +54,13 @@ final class CursorRegistry: Sendable {
 
     let entries = Mutex<[Int64: Entry]>([:])
     static let idleTimeoutSeconds = 600
+    /// Cursors opened and cursors closed for being idle, since startup (serverStatus).
+    let opened = Atomic<Int64>(0)
+    let timedOut = Atomic<Int64>(0)
 
     func register(_ cursor: Cursor, namespace: String, session: [UInt8]? = nil, api: APIParameters = APIParameters()) -> Int64 {
         var g = SystemRandomNumberGenerator()
+        opened.add(1, ordering: .relaxed)
         return entries.withLock { map in
             var id: Int64
             repeat { id = Int64.random(in: 1...Int64.max, using: &g) } while map[id] != nil
@@ -86,6 +92,7 @@ final class CursorRegistry: Sendable {
             for k in old.keys { map.removeValue(forKey: k) }
             return Array(old.values)
         }
+        timedOut.add(Int64(expired.count), ordering: .relaxed)
         for e in expired { e.cursor.close() }
     }
 

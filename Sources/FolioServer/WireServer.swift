@@ -52,6 +52,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
+        dispatcher.context.metrics.received(bytes: bytes.count)
         let parsed: (MessageHeader, WireMessage)
         do {
             parsed = try WireCodec.parse(bytes)
@@ -71,7 +72,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             case .query(let q):
                 let reply = WireCodec.queryReply(requestID: ReplyIDs.next(), responseTo: header.requestID,
                                                  document: ConnectionHandler.legacyQuery(q, dispatcher: dispatcher, connection: connection))
-                _ = ConnectionHandler.send(reply, compressor: header.compressorID, on: channel)
+                _ = ConnectionHandler.send(reply, compressor: header.compressorID, on: channel, metrics: dispatcher.context.metrics)
             }
         }
     }
@@ -95,7 +96,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
                 let streams = msg.exhaustAllowed && body["ok"]?.asDouble == 1
                 let requestID = ReplyIDs.next()
                 let reply = WireCodec.messageReply(requestID: requestID, responseTo: responseTo, body: body, moreToCome: streams)
-                let sent = send(reply, compressor: compressor, on: channel)
+                let sent = send(reply, compressor: compressor, on: channel, metrics: dispatcher.context.metrics)
                 if streams {
                     sent.whenSuccess {
                         answer(msg, responseTo: requestID, compressor: compressor,
@@ -117,7 +118,7 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             let requestID = ReplyIDs.next()
             let reply = WireCodec.messageReply(requestID: requestID, responseTo: responseTo, body: body, batch: batch,
                                                moreToCome: streams)
-            let sent = send(reply, compressor: compressor, on: channel)
+            let sent = send(reply, compressor: compressor, on: channel, metrics: dispatcher.context.metrics)
             guard streams else { return }
             // Backpressure: the next batch is produced only once this one is written.
             guard (try? sent.wait()) != nil, channel.isActive else { return }
@@ -126,8 +127,9 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Compresses like the request was (if it was) and writes the reply from the channel's loop.
-    static func send(_ reply: [UInt8], compressor: UInt8?, on channel: any Channel) -> EventLoopFuture<Void> {
+    static func send(_ reply: [UInt8], compressor: UInt8?, on channel: any Channel, metrics: ServerMetrics) -> EventLoopFuture<Void> {
         let reply = compressor.map { WireCodec.compress(reply, compressor: $0) } ?? reply
+        metrics.sent(bytes: reply.count)
         let promise = channel.eventLoop.makePromise(of: Void.self)
         channel.eventLoop.execute {
             var buffer = channel.allocator.buffer(capacity: reply.count)
@@ -172,6 +174,8 @@ public final class WireServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let id = context.newConnectionID()
+                context.metrics.connectionOpened()
+                channel.closeFuture.whenComplete { _ in context.metrics.connectionClosed() }
                 let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFramer()))

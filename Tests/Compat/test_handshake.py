@@ -66,6 +66,33 @@ def test_diagnostic_commands(client):
     client.drop_database("compat_diag")
 
 
+def test_server_status_counts_what_monitoring_reads(client):
+    """The serverStatus fields mongostat and the Prometheus exporter read, with MongoDB's types."""
+    import bson
+    before = client.admin.command("serverStatus")
+    client.compat_status.c.insert_many([{"_id": i} for i in range(5)])
+    assert len(list(client.compat_status.c.find({}, batch_size=2))) == 5
+    after = client.admin.command("serverStatus")
+    for section, fields in {"opcounters": ["insert", "query", "update", "delete", "getmore", "command"],
+                            "network": ["bytesIn", "bytesOut", "numRequests"]}.items():
+        for f in fields:
+            assert isinstance(after[section][f], bson.int64.Int64), (section, f, type(after[section][f]))
+    assert after["opcounters"]["insert"] - before["opcounters"]["insert"] == 5
+    assert after["opcounters"]["query"] - before["opcounters"]["query"] == 1
+    assert after["opcounters"]["getmore"] - before["opcounters"]["getmore"] == 2
+    assert after["network"]["numRequests"] > before["network"]["numRequests"]
+    assert after["network"]["bytesIn"] > before["network"]["bytesIn"] and after["network"]["bytesOut"] > before["network"]["bytesOut"]
+    assert after["metrics"]["document"]["inserted"] - before["metrics"]["document"]["inserted"] == 5
+    assert after["metrics"]["commands"]["find"]["total"] - before["metrics"]["commands"]["find"]["total"] == 1
+    connections = after["connections"]
+    assert type(connections["current"]) is int and connections["current"] >= 1
+    assert connections["totalCreated"] >= connections["current"] and connections["available"] > 0
+    assert after["mem"]["resident"] > 0 and after["mem"]["bits"] == 64
+    assert isinstance(after["pid"], bson.int64.Int64) and after["process"] == "mongod"
+    assert "metrics" not in client.admin.command("serverStatus", metrics=0)
+    client.drop_database("compat_status")
+
+
 def test_commands_not_built_yet_refuse_precisely(client):
     import pymongo
     for command in ({"explain": {"mapReduce": "c"}}, {"mapReduce": "c"}):

@@ -1,6 +1,7 @@
 import FolioBSON
 import FolioQuery
 import FolioStorage
+import Synchronization
 
 /// What createIndexes reports.
 public struct CreateIndexesResult: Sendable {
@@ -386,6 +387,8 @@ extension Engine {
                 deleted += try expire(entry.namespace, index.name, path: index.fields[0].path, cutoff: cutoff)
             }
         }
+        ttlStatistics.passes.add(1, ordering: .relaxed)
+        ttlStatistics.deletedDocuments.add(Int64(deleted), ordering: .relaxed)
         return deleted
     }
 
@@ -428,4 +431,12 @@ extension Engine {
             if n < 1000 { return total }
         }
     }
+}
+
+/// What the TTL monitor has done since startup.
+public final class TTLStatistics: Sendable {
+    /// Completed passes over every TTL index.
+    public let passes = Atomic<Int64>(0)
+    /// Documents the passes deleted.
+    public let deletedDocuments = Atomic<Int64>(0)
 }

@@ -1,6 +1,9 @@
 import FolioBSON
 import FolioEngine
 import FolioQuery
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// ping, buildInfo, getParameter, getCmdLineOpts, whatsmyuri, connectionStatus, the session
 /// commands, serverStatus.
@@ -58,13 +61,41 @@ enum AdminCommands {
         return [:]
     }
 
+    /// serverStatus: the process, its connections and traffic, operation counters, per-command
+    /// counts, memory, cursors, TTL passes and the catalog. A section given as 0/false in the
+    /// command (`{serverStatus: 1, metrics: 0}`) is left out, as MongoDB does.
     @Sendable static func serverStatus(_ r: CommandRequest) throws(FolioError) -> Document {
         let c = r.context
-        let uptime = (Int64(ObjectID.currentSeconds()) * 1000 - c.startedAtMilliseconds)
-        return ["host": .string(c.advertisedAddress), "version": "8.0.0", "process": "mongod", "uptime": .double(Double(uptime) / 1000),
-                "uptimeMillis": .int64(uptime), "localTime": .datetime(Int64(ObjectID.currentSeconds()) * 1000),
-                "connections": ["current": .int32(0), "available": .int32(1_000_000)],
-                "storageEngine": ["name": .string(c.configuration.inMemory ? "memory" : "sqlite")],
-                "metrics": ["cursor": ["open": ["total": .int64(Int64(c.cursors.count))]]]]
+        let now = Int64(ObjectID.currentSeconds()) * 1000
+        let uptime = now - c.startedAtMilliseconds
+        var out: Document = ["host": .string(c.advertisedAddress), "version": "8.0.0", "process": "mongod",
+                             "pid": .int64(Int64(getpid())), "uptime": .double(Double(uptime / 1000)),
+                             "uptimeMillis": .int64(uptime), "uptimeEstimate": .int64(uptime / 1000), "localTime": .datetime(now)]
+        let active = Set(c.operations.all.map(\.connection.id)).count
+        let ttl = (c.engine.ttlStatistics.passes.load(ordering: .relaxed), c.engine.ttlStatistics.deletedDocuments.load(ordering: .relaxed))
+        var sections = c.metrics.sections(cursors: c.cursors, activeConnections: active, ttl: ttl)
+        sections.append(("storageEngine", ["name": .string(c.configuration.inMemory ? "memory" : "sqlite"),
+                                           "supportsCommittedReads": true, "persistent": .bool(!c.configuration.inMemory)]))
+        sections.append(("catalogStats", catalogStatistics(c.engine)))
+        for (name, section) in sections {
+            if let wanted = r.body[name], !wanted.isTruthy { continue }
+            out.append(name, .document(section))
+        }
+        return out
+    }
+
+    /// catalogStats: user collections, capped ones, and the collections of admin, config and local.
+    static func catalogStatistics(_ engine: Engine) -> Document {
+        var collections = 0, capped = 0, system = 0
+        for database in engine.databaseNames() {
+            for info in engine.collections(in: database) {
+                if ["admin", "config", "local"].contains(database) { system += 1; continue }
+                collections += 1
+                if info.options["capped"]?.isTruthy == true { capped += 1 }
+            }
+        }
+        return ["collections": .int32(Int32(clamping: collections)), "capped": .int32(Int32(clamping: capped)),
+                "clustered": .int32(0), "timeseries": .int32(0), "views": .int32(0),
+                "internalCollections": .int32(Int32(clamping: system)), "internalViews": .int32(0)]
     }
 }

@@ -59,9 +59,15 @@ enum AggregateCommand {
             }
             return context.sessions.list()
         case "$currentOp":
-            // Operations run to completion on their connection's queue; none is observable
-            // from another command, as the currentOp command reports.
-            return []
+            // The operations running now, this aggregate included, as the currentOp command
+            // lists them (no idle connections, cursors or sessions are listed: without users
+            // every operation is the caller's own).
+            let options: Set<String> = ["allUsers", "idleConnections", "idleCursors", "idleSessions", "localOps",
+                                        "backtrace", "truncateOps", "targetAllNodes"]
+            for k in spec.fieldNames where !options.contains(k) {
+                throw FolioError(ErrorCode(rawValue: 40415), "BSON field '$currentOp.\(k)' is an unknown field.")
+            }
+            return context.operations.all.map { $0.report(host: context.advertisedAddress) }
         default:
             throw FolioError(.commandNotSupported, "\(name) is not supported yet")
         }
