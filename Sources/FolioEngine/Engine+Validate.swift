@@ -66,22 +66,55 @@ extension Engine {
     }
 }
 
+/// What dbStats and collStats report of one collection.
+public struct CollectionStatistics: Sendable {
+    /// Documents in the collection.
+    public var count = 0
+    /// The sum of the documents' BSON sizes (MongoDB's dataSize).
+    public var dataBytes = 0
+    /// What the documents take in storage, pages included (MongoDB's storageSize).
+    public var storageBytes = 0
+    /// Each index's size in storage, `_id_` first (its keys live in the record store, so its
+    /// size is the keys' bytes).
+    public var indexBytes: [(name: String, bytes: Int)] = []
+}
+
 extension Engine {
-    /// Index names with their entry counts and sizes in bytes (collStats, $indexStats).
-    public func indexSizes(_ ns: Namespace) throws(FolioError) -> [(name: String, entries: Int, bytes: Int)] {
-        guard let entry = entry(ns) else { return [] }
+    /// `$collStats`' storageStats (what the collStats command also reports): the collection's
+    /// count and sizes, sizes divided by `scale`, avgObjSize in bytes, counts as MongoDB's
+    /// appendNumber writes them (int32 when they fit).
+    public func storageStatistics(_ ns: Namespace, scale: Int) throws(FolioError) -> Document {
+        let stats = try statistics(ns)
+        func number(_ n: Int) -> BSON { Int32(exactly: n).map(BSON.int32) ?? .int64(Int64(n)) }
+        var indexSizes = Document()
+        for (name, bytes) in stats.indexBytes { indexSizes.append(name, number(bytes / scale)) }
+        let indexTotal = stats.indexBytes.reduce(0) { $0 + $1.bytes }
+        let capped = entry(ns)?.options["capped"]?.isTruthy == true
+        return ["size": number(stats.dataBytes / scale), "count": number(stats.count),
+                "avgObjSize": number(stats.count == 0 ? 0 : stats.dataBytes / stats.count), "numOrphanDocs": .int32(0),
+                "storageSize": number(stats.storageBytes / scale), "capped": .bool(capped),
+                "nindexes": .int32(Int32(clamping: stats.indexBytes.count)), "indexBuilds": [],
+                "totalIndexSize": number(indexTotal / scale), "totalSize": number((stats.storageBytes + indexTotal) / scale),
+                "indexSizes": .document(indexSizes), "scaleFactor": .int32(Int32(clamping: scale))]
+    }
+
+    /// Counts and sizes of one collection, read from one snapshot (one pass over its records).
+    public func statistics(_ ns: Namespace) throws(FolioError) -> CollectionStatistics {
+        var out = CollectionStatistics()
+        guard let entry = entry(ns) else { return out }
         let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
         defer { snapshot.close() }
-        var out: [(String, Int, Int)] = []
-        var idBytes = 0, idCount = 0
         try Folio_storage { () throws(StorageError) in
-            try snapshot.visit(entry.recordStore, .all, limit: nil) { key, _ in idCount += 1; idBytes += key.count; return true }
-            out.append(("_id_", idCount, idBytes))
-            for index in entry.indexes {
-                var n = 0, bytes = 0
-                try snapshot.visit(index.store, .all, limit: nil) { key, value in n += 1; bytes += key.count + value.count; return true }
-                out.append((index.name, n, bytes))
+            var idBytes = 0
+            try snapshot.visit(entry.recordStore, .all, limit: nil) { key, value in
+                out.count += 1
+                out.dataBytes += value.count
+                idBytes += key.count
+                return true
             }
+            out.storageBytes = try snapshot.storageBytes(entry.recordStore)
+            out.indexBytes.append(("_id_", idBytes))
+            for index in entry.indexes { out.indexBytes.append((index.name, try snapshot.storageBytes(index.store))) }
         }
         return out
     }

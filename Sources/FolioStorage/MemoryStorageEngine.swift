@@ -131,6 +131,12 @@ extension MemoryStoreReader {
     func storeNames() throws(StorageError) -> [String] { stores.keys.sorted() }
 
     func count(_ store: String) throws(StorageError) -> Int { try self.store(store).keys.count }
+
+    func storageBytes(_ store: String) throws(StorageError) -> Int {
+        var bytes = 0
+        _ = try visit(store, .all, limit: nil) { key, value in bytes += key.count + value.count; return true }
+        return bytes
+    }
 }
 
 final class MemorySnapshot: MemoryStoreReader, @unchecked Sendable {

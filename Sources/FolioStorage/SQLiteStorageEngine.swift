@@ -363,6 +363,19 @@ class SQLiteReader: @unchecked Sendable {
         }
     }
 
+    /// The pages of the store's B-tree, from SQLite's dbstat table (one aggregate row).
+    func storageBytes(_ store: String) throws(StorageError) -> Int {
+        try withConnection { (c) throws(StorageError) -> Int in
+            guard try storeExists(c, store) else { throw .noSuchStore(store) }
+            let s = try c.statement("SELECT sum(pgsize) FROM dbstat WHERE name = ? AND aggregate = TRUE")
+            let name = "st:" + store
+            _ = name.withCString { sqlite3_bind_text(s, 1, $0, -1, sqliteTransient) }
+            defer { sqlite3_reset(s) }
+            _ = try c.step(s)
+            return Int(sqlite3_column_int64(s, 0))
+        }
+    }
+
     func count(_ store: String) throws(StorageError) -> Int {
         try withConnection { (c) throws(StorageError) -> Int in
             do throws(StorageError) {

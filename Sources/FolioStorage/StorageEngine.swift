@@ -102,6 +102,9 @@ public protocol StorageSnapshot: AnyObject, Sendable {
     func storeNames() throws(StorageError) -> [String]
     /// Number of entries in a store.
     func count(_ store: String) throws(StorageError) -> Int
+    /// Bytes the store occupies in storage: its pages on disk, or its keys and values in memory
+    /// (collStats' storageSize and indexSizes).
+    func storageBytes(_ store: String) throws(StorageError) -> Int
     /// Ends the snapshot (idempotent; also on deinit).
     func close()
 }

@@ -51,12 +51,17 @@ def test_admin_commands(client):
 
 
 def test_diagnostic_commands(client):
+    import bson
     db = client.compat_diag
     db.c.insert_many([{"_id": i} for i in range(3)])
     assert client.admin.command("hostInfo")["system"]["numCores"] >= 1
     assert "startupWarnings" in client.admin.command("getLog", "*")["names"]
     assert db.command("dbStats")["collections"] == 1
-    assert db.command("collStats", "c")["count"] == 3
+    stats = db.command("collStats", "c")
+    assert stats["count"] == 3
+    # dataSize is the documents' BSON bytes ({_id: int32} is 14 bytes), as in MongoDB.
+    assert stats["size"] == 3 * len(bson.encode({"_id": 0})) and stats["avgObjSize"] == 14
+    assert db.command("dbStats")["dataSize"] == 42.0 and stats["storageSize"] > 0
     v = db.command("validate", "c")
     assert v["valid"] is True and v["nrecords"] == 3
     # As in MongoDB, the only operation in progress is the currentOp command itself.

@@ -8,8 +8,11 @@ struct TestServer {
     let dispatcher: CommandDispatcher
     let connection = ConnectionInfo(id: 1, remoteAddress: "127.0.0.1:1")
 
-    init() throws {
-        dispatcher = CommandDispatcher(context: ServerContext(engine: try Engine.inMemory(), configuration: ServerConfiguration()))
+    /// Over the in-memory engine, or over SQLite in `directory`.
+    init(directory: String? = nil) throws {
+        let engine = try directory.map { d throws in try Engine.open(directory: d) } ?? Engine.inMemory()
+        dispatcher = CommandDispatcher(context: ServerContext(engine: engine, configuration: ServerConfiguration(
+            dataPath: directory ?? ServerConfiguration.defaultDataPath, inMemory: directory == nil)))
     }
 
     /// Runs `body` against database `db` (unless it names one) and returns the reply.

@@ -302,11 +302,15 @@ extension Engine {
             case "count":
                 out.append("count", .int64(Int64(try estimatedCount(ns))))
             case "storageStats":
-                let sizes = try indexSizes(ns)
-                var indexSizes = Document()
-                for s in sizes { indexSizes.append(s.name, .int64(Int64(s.bytes))) }
-                out.append("storageStats", ["count": .int64(Int64(try estimatedCount(ns))), "nindexes": .int32(Int32(sizes.count)),
-                                            "indexSizes": .document(indexSizes), "totalIndexSize": .int64(Int64(sizes.reduce(0) { $0 + $1.bytes }))])
+                var scale = 1
+                if case .document(let options) = v, let s = options["scale"], s.type != .null {
+                    guard let n = s.safeInt64 else {
+                        throw FolioError(.typeMismatch, "BSON field '$collStats.storageStats.scale' is the wrong type '\(s.type.alias)', expected types '[long, int, decimal, double]'")
+                    }
+                    guard n >= 1 else { throw FolioError(ErrorCode(rawValue: 51024), "BSON field 'scale' value must be >= 1, actual value '\(n)'") }
+                    scale = Int(n)
+                }
+                out.append("storageStats", .document(try storageStatistics(ns, scale: scale)))
             default:
                 throw FolioError(.commandNotSupported, "$collStats '\(k)' is not supported by Folio yet (\(v.type.alias))")
             }

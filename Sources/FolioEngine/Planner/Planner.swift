@@ -213,6 +213,7 @@ final class EmptySnapshot: StorageSnapshot {
                _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) throws(StorageError) -> [UInt8]? { nil }
     func storeNames() throws(StorageError) -> [String] { [] }
     func count(_ store: String) throws(StorageError) -> Int { 0 }
+    func storageBytes(_ store: String) throws(StorageError) -> Int { 0 }
     func close() {}
 }
 

@@ -25,31 +25,55 @@ enum DiagnosticCommands {
         return ["totalLinesWritten": .int32(0), "log": []]
     }
 
+    /// dbStats: counts and sizes summed over the database's collections (dataSize is the
+    /// documents' BSON bytes, storageSize and indexSize what storage holds), divided by `scale`.
     @Sendable static func dbStats(_ r: CommandRequest) throws(FolioError) -> Document {
         let engine = r.context.engine
-        var objects = 0
+        let scale = try self.scale(r)
+        var objects = 0, dataBytes = 0, storageBytes = 0, indexes = 0, indexBytes = 0
         let collections = engine.collections(in: r.database)
-        var indexes = 0
         for c in collections {
-            let ns = try Namespace(database: r.database, collection: c.name)
-            objects += try engine.estimatedCount(ns)
-            indexes += 1 + engine.indexes(ns).count
+            let stats = try engine.statistics(try Namespace(database: r.database, collection: c.name))
+            objects += stats.count
+            dataBytes += stats.dataBytes
+            storageBytes += stats.storageBytes
+            indexes += stats.indexBytes.count
+            indexBytes += stats.indexBytes.reduce(0) { $0 + $1.bytes }
         }
-        return ["db": .string(r.database), "collections": .int64(Int64(collections.count)), "views": .int64(0),
-                "objects": .int64(Int64(objects)), "avgObjSize": .double(0), "dataSize": .double(0), "storageSize": .double(0),
-                "indexes": .int64(Int64(indexes)), "indexSize": .double(0), "totalSize": .double(0), "scaleFactor": .int32(1)]
+        let scaled = { (n: Int) -> BSON in .double(Double(n / scale)) }
+        var out: Document = ["db": .string(r.database), "collections": .int64(Int64(collections.count)), "views": .int64(0),
+                             "objects": .int64(Int64(objects)), "avgObjSize": .double(objects == 0 ? 0 : Double(dataBytes) / Double(objects)),
+                             "dataSize": scaled(dataBytes), "storageSize": scaled(storageBytes), "indexes": .int64(Int64(indexes)),
+                             "indexSize": scaled(indexBytes), "totalSize": scaled(storageBytes + indexBytes), "scaleFactor": .int64(Int64(scale))]
+        if !r.context.configuration.inMemory {
+            var fs = statvfs()
+            if statvfs(r.context.configuration.dataPath, &fs) == 0 {
+                let total = Int(fs.f_blocks) * Int(fs.f_frsize), free = Int(fs.f_bfree) * Int(fs.f_frsize)
+                out.append("fsUsedSize", scaled(total - free))
+                out.append("fsTotalSize", scaled(total))
+            }
+        }
+        return out
     }
 
+    /// collStats: the collection's namespace and `$collStats`' storageStats (sizes divided by
+    /// `scale`), as MongoDB 8.0 builds the command from the stage.
     @Sendable static func collStats(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         guard r.context.engine.collectionExists(ns) else { throw FolioError(.namespaceNotFound, "Collection [\(ns)] not found.") }
-        let count = try r.context.engine.estimatedCount(ns)
-        let sizes = try r.context.engine.indexSizes(ns)
-        var indexSizes = Document()
-        for s in sizes { indexSizes.append(s.name, .int64(Int64(s.bytes))) }
-        return ["ns": .string(ns.description), "count": .int64(Int64(count)), "size": .int64(0), "storageSize": .int64(0),
-                "totalIndexSize": .int64(Int64(sizes.reduce(0) { $0 + $1.bytes })), "indexSizes": .document(indexSizes),
-                "avgObjSize": .int64(0), "nindexes": .int32(Int32(sizes.count)), "capped": false]
+        var out: Document = ["ns": .string(ns.description)]
+        for (k, v) in try r.context.engine.storageStatistics(ns, scale: try scale(r)) { out.append(k, v) }
+        return out
+    }
+
+    /// The `scale` option: a number of at least 1 (fractions dropped), 1 when absent.
+    static func scale(_ r: CommandRequest) throws(FolioError) -> Int {
+        guard let value = r.body["scale"], value.type != .null else { return 1 }
+        guard let n = value.safeInt64 else {
+            throw FolioError(.typeMismatch, "scale has to be a number")
+        }
+        guard n >= 1 else { throw FolioError(ErrorCode(rawValue: 51024), "BSON field 'scale' value must be >= 1, actual value '\(n)'") }
+        return Int(n)
     }
 
     @Sendable static func validate(_ r: CommandRequest) throws(FolioError) -> Document {
