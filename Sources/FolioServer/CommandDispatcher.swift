@@ -74,6 +74,9 @@ public struct CommandRequest: Sendable {
         return n == 0 ? nil : Int(n)
     }
 
+    /// `$sort`'s and find's sort budget (the internalQueryMaxBlockingSortMemoryUsageBytes parameter).
+    var sortMemoryBytes: Int { Int(context.parameters.current.internalQueryMaxBlockingSortMemoryUsageBytes) }
+
     /// The command's `let` variables, evaluated.
     func letVariables() throws(FolioError) -> [String: BSON] { try Expression.evaluateLet(try document("let")) }
 
@@ -112,6 +115,7 @@ public struct CommandDispatcher: Sendable {
             (["ping"], AdminCommands.ping),
             (["buildInfo", "buildinfo"], AdminCommands.buildInfo),
             (["getParameter"], AdminCommands.getParameter),
+            (["setParameter"], AdminCommands.setParameter),
             (["getCmdLineOpts"], AdminCommands.getCmdLineOpts),
             (["whatsmyuri"], AdminCommands.whatsMyURI),
             (["connectionStatus"], AdminCommands.connectionStatus),

@@ -23,13 +23,20 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// (`OperationInterrupt.maximumEvaluationBytes`); the command fuzzer lowers it so a run that
     /// reaches the bound stays short.
     public var maximumEvaluationBytes: Int
+    /// Seconds between TTL monitor passes at startup (`--ttl-monitor-seconds`, the
+    /// `ttlMonitorSleepSecs` parameter).
+    public var ttlMonitorSeconds: Int
+    /// Test commands (`configureFailPoint`) and the `enableTestCommands` parameter
+    /// (`--enable-test-commands`).
+    public var enableTestCommands: Bool
 
     public init(port: Int = ServerConfiguration.defaultPort,
                 bindAddress: String = ServerConfiguration.defaultBindAddress,
                 dataPath: String = ServerConfiguration.defaultDataPath,
                 replicaSetName: String = ServerConfiguration.defaultReplicaSetName,
                 advertiseHost: String? = nil, inMemory: Bool = false,
-                maximumEvaluationBytes: Int = Limits.maximumEvaluationBytes) {
+                maximumEvaluationBytes: Int = Limits.maximumEvaluationBytes, ttlMonitorSeconds: Int = 60,
+                enableTestCommands: Bool = false) {
         self.port = port
         self.bindAddress = bindAddress
         self.dataPath = dataPath
@@ -37,6 +44,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.advertiseHost = advertiseHost
         self.inMemory = inMemory
         self.maximumEvaluationBytes = maximumEvaluationBytes
+        self.ttlMonitorSeconds = ttlMonitorSeconds
+        self.enableTestCommands = enableTestCommands
     }
 
     /// Why the configuration cannot be used, or nil when it can.
@@ -46,6 +55,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if dataPath.isEmpty { return "the data path is empty" }
         if replicaSetName.isEmpty { return "the replica set name is empty" }
         if maximumEvaluationBytes <= 0 { return "the evaluation bound is not positive" }
+        if !(1...Int(Int32.max)).contains(ttlMonitorSeconds) { return "the TTL monitor interval must be between 1 and \(Int32.max) seconds" }
         return nil
     }
 }

@@ -12,6 +12,8 @@ public final class ServerContext: Sendable {
     let sessions = SessionRegistry()
     /// Commands running now (currentOp, killOp).
     let operations: OperationRegistry
+    /// getParameter/setParameter values.
+    let parameters: ServerParameters
     /// What serverStatus counts.
     let metrics = ServerMetrics(commandNames: CommandDispatcher.table.keys)
     /// Identifies this server process in `topologyVersion`.
@@ -26,6 +28,8 @@ public final class ServerContext: Sendable {
         self.engine = engine
         self.configuration = configuration
         self.operations = OperationRegistry(maximumEvaluationBytes: configuration.maximumEvaluationBytes)
+        self.parameters = ServerParameters(ttlMonitorSleepSecs: Int32(clamping: configuration.ttlMonitorSeconds),
+                                           enableTestCommands: configuration.enableTestCommands)
         let host = configuration.advertiseHost ?? (configuration.bindAddress == "0.0.0.0" ? "localhost" : configuration.bindAddress)
         self.advertisedAddress = "\(host):\(configuration.port)"
         engine.setHostLabel(advertisedAddress)
@@ -40,31 +44,34 @@ public final class ServerContext: Sendable {
     }
 }
 
-/// Open cursors by id, with their namespace and last use (idle ones expire after 10 minutes).
+/// Open cursors by id, with their namespace and last use (idle ones expire after
+/// `cursorTimeoutMillis`, 10 minutes by default, unless opened with `noCursorTimeout`).
 final class CursorRegistry: Sendable {
     struct Entry: Sendable {
         let cursor: Cursor
         let namespace: String
-        var lastUsedSeconds: Int
+        var lastUsed: ContinuousClock.Instant
         /// The logical session that opened the cursor (its `lsid.id` bytes).
         var session: [UInt8]? = nil
         /// The Stable API parameters of the command that opened it (its getMores must match).
         var api = APIParameters()
+        /// `noCursorTimeout`: never closed for being idle.
+        var noTimeout = false
     }
 
     let entries = Mutex<[Int64: Entry]>([:])
-    static let idleTimeoutSeconds = 600
     /// Cursors opened and cursors closed for being idle, since startup (serverStatus).
     let opened = Atomic<Int64>(0)
     let timedOut = Atomic<Int64>(0)
 
-    func register(_ cursor: Cursor, namespace: String, session: [UInt8]? = nil, api: APIParameters = APIParameters()) -> Int64 {
+    func register(_ cursor: Cursor, namespace: String, session: [UInt8]? = nil, api: APIParameters = APIParameters(),
+                  noTimeout: Bool = false) -> Int64 {
         var g = SystemRandomNumberGenerator()
         opened.add(1, ordering: .relaxed)
         return entries.withLock { map in
             var id: Int64
             repeat { id = Int64.random(in: 1...Int64.max, using: &g) } while map[id] != nil
-            map[id] = Entry(cursor: cursor, namespace: namespace, lastUsedSeconds: ObjectID.currentSeconds(), session: session, api: api)
+            map[id] = Entry(cursor: cursor, namespace: namespace, lastUsed: .now, session: session, api: api, noTimeout: noTimeout)
             return id
         }
     }
@@ -72,7 +79,7 @@ final class CursorRegistry: Sendable {
     func take(_ id: Int64) -> Entry? {
         entries.withLock { map in
             guard var e = map[id] else { return nil }
-            e.lastUsedSeconds = ObjectID.currentSeconds()
+            e.lastUsed = .now
             map[id] = e
             return e
         }
@@ -85,16 +92,20 @@ final class CursorRegistry: Sendable {
         return e != nil
     }
 
-    func expireIdle() {
-        let now = ObjectID.currentSeconds()
+    /// Closes the cursors idle for longer than `timeoutMilliseconds` (noCursorTimeout ones aside).
+    func expireIdle(timeoutMilliseconds: Int64) {
+        let cutoff = ContinuousClock.now - .milliseconds(timeoutMilliseconds)
         let expired = entries.withLock { map -> [Entry] in
-            let old = map.filter { now - $0.value.lastUsedSeconds > CursorRegistry.idleTimeoutSeconds }
+            let old = map.filter { !$0.value.noTimeout && $0.value.lastUsed < cutoff }
             for k in old.keys { map.removeValue(forKey: k) }
             return Array(old.values)
         }
         timedOut.add(Int64(expired.count), ordering: .relaxed)
         for e in expired { e.cursor.close() }
     }
+
+    /// Open cursors opened with noCursorTimeout.
+    var noTimeoutCount: Int { entries.withLock { $0.values.filter(\.noTimeout).count } }
 
     var count: Int { entries.withLock { $0.count } }
 

@@ -115,7 +115,7 @@ final class ServerMetrics: Sendable {
                                 "delete": .int64(0), "getmore": .int64(0), "command": .int64(0)]),
             ("metrics", ["commands": .document(commandCounts),
                          "cursor": ["timedOut": load(cursors.timedOut), "totalOpened": load(cursors.opened),
-                                    "open": ["noTimeout": .int64(0), "total": .int64(Int64(cursors.count))]],
+                                    "open": ["noTimeout": .int64(Int64(cursors.noTimeoutCount)), "total": .int64(Int64(cursors.count))]],
                          "document": ["deleted": load(documentsDeleted), "inserted": load(documentsInserted),
                                       "returned": load(documentsReturned), "updated": load(documentsUpdated)],
                          "ttl": ["deletedDocuments": .int64(ttl.deleted), "passes": .int64(ttl.passes)]]),

@@ -163,6 +163,7 @@ public final class WireServer: Sendable {
     public let context: ServerContext
     let sweeper: SweepTimer
     let idleSweeper: SweepTimer
+    let ttlMonitor: SweepTimer
 
     /// Binds and starts accepting connections.
     public static func start(context: ServerContext) throws -> WireServer {
@@ -192,9 +193,10 @@ public final class WireServer: Sendable {
         self.channel = channel
         self.context = context
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.cursor-sweeper"))
-        timer.schedule(deadline: .now() + 60, repeating: 60)
+        // Every 4 seconds, as MongoDB's clientCursorMonitorFrequencySecs.
+        timer.schedule(deadline: .now() + 4, repeating: 4)
         timer.setEventHandler {
-            context.cursors.expireIdle()
+            context.cursors.expireIdle(timeoutMilliseconds: context.parameters.current.cursorTimeoutMillis)
             context.cursors.kill(sessions: context.sessions.expire())
         }
         timer.resume()
@@ -211,6 +213,33 @@ public final class WireServer: Sendable {
         idleTimer.resume()
         sweeper = SweepTimer(timer)
         idleSweeper = SweepTimer(idleTimer)
+        ttlMonitor = SweepTimer(WireServer.startTTLMonitor(context))
+    }
+
+    /// The TTL monitor: a pass over every TTL index each ttlMonitorSleepSecs seconds while
+    /// ttlMonitorEnabled (both setParameter-able), on its own queue.
+    static func startTTLMonitor(_ context: ServerContext) -> any DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.ttl-monitor"))
+        let elapsed = Mutex(0)
+        timer.schedule(deadline: .now() + 1, repeating: 1)
+        timer.setEventHandler {
+            let parameters = context.parameters.current
+            let due = elapsed.withLock { seconds -> Bool in
+                seconds += 1
+                guard seconds >= Int(parameters.ttlMonitorSleepSecs) else { return false }
+                seconds = 0
+                return true
+            }
+            guard due, parameters.ttlMonitorEnabled else { return }
+            do throws(FolioError) {
+                try context.engine.expireTTLDocuments()
+            } catch {
+                let line = Array("TTL monitor: \(error.message)\n".utf8)
+                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            }
+        }
+        timer.resume()
+        return timer
     }
 
     /// The port actually bound (useful with port 0).
@@ -220,6 +249,7 @@ public final class WireServer: Sendable {
     public func shutdown() {
         sweeper.timer.cancel()
         idleSweeper.timer.cancel()
+        ttlMonitor.timer.cancel()
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
         context.engine.close()

@@ -50,6 +50,10 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("ttl-monitor-seconds"), help: "How often the TTL monitor deletes expired documents (MongoDB: 60).")
     var ttlMonitorSeconds: Int = 60
 
+    @Flag(name: .customLong("enable-test-commands"),
+          help: "Allow test commands (configureFailPoint), as MongoDB's enableTestCommands; never in production.")
+    var enableTestCommands = false
+
     @Option(name: .customLong("record-cache-mb"),
             help: "Memory for documents read by _id and by index fetches, in MiB (0: none; given back when idle).")
     var recordCacheMB: Int = SQLiteStorageEngine.defaultRecordCacheBytes >> 20
@@ -57,13 +61,13 @@ struct Serve: ParsableCommand {
     func validate() throws {
         if let problem = configuration.validationError() { throw ValidationError(problem) }
         guard ["sqlite", "memory"].contains(storage) else { throw ValidationError("--storage must be sqlite or memory") }
-        guard ttlMonitorSeconds > 0 else { throw ValidationError("--ttl-monitor-seconds must be positive") }
         guard (0...(1 << 20)).contains(recordCacheMB) else { throw ValidationError("--record-cache-mb must be between 0 and 1048576") }
     }
 
     var configuration: ServerConfiguration {
         ServerConfiguration(port: port, bindAddress: bind, dataPath: dbpath, replicaSetName: replsetName,
-                            advertiseHost: advertiseHost, inMemory: storage == "memory")
+                            advertiseHost: advertiseHost, inMemory: storage == "memory", ttlMonitorSeconds: ttlMonitorSeconds,
+                            enableTestCommands: enableTestCommands)
     }
 
     func run() throws {
@@ -81,23 +85,6 @@ struct Serve: ParsableCommand {
         DispatchQueue.global().async {
             while !shutdownRequested.load(ordering: .relaxed) { usleep(100_000) }
             server.shutdown()
-        }
-        // The TTL monitor: one pass every interval, until shutdown.
-        let interval = ttlMonitorSeconds
-        DispatchQueue.global().async {
-            var slept = 0
-            while !shutdownRequested.load(ordering: .relaxed) {
-                usleep(100_000)
-                slept += 100
-                if slept < interval * 1000 { continue }
-                slept = 0
-                do throws(FolioError) {
-                    try engine.expireTTLDocuments()
-                } catch {
-                    var err = StandardError()
-                    print("TTL monitor: \(error.message)", to: &err)
-                }
-            }
         }
         try server.wait()
     }

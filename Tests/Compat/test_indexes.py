@@ -166,6 +166,28 @@ def test_ttl_index_expires_documents(db):
     assert sorted(d["_id"] for d in db.sessions.find()) == [2, 3]
 
 
+def test_ttl_monitor_follows_its_parameters(db, client):
+    """ttlMonitorEnabled stops the passes (metrics.ttl counts them) and lets them resume."""
+    assert client.admin.command("getParameter", 1, ttlMonitorSleepSecs=1)["ttlMonitorSleepSecs"] == 1
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert client.admin.command("setParameter", 1, ttlMonitorEnabled=False)["was"] is True
+    try:
+        passes = client.admin.command("serverStatus")["metrics"]["ttl"]["passes"]
+        db.expiring.insert_one({"_id": 1, "at": now - datetime.timedelta(hours=2)})
+        db.expiring.create_index("at", expireAfterSeconds=60)
+        time.sleep(2.5)
+        assert db.expiring.count_documents({}) == 1
+        assert client.admin.command("serverStatus")["metrics"]["ttl"]["passes"] == passes
+    finally:
+        client.admin.command("setParameter", 1, ttlMonitorEnabled=True)
+    deadline = time.time() + 15
+    while time.time() < deadline and db.expiring.count_documents({}) > 0:
+        time.sleep(0.2)
+    assert db.expiring.count_documents({}) == 0
+    ttl = client.admin.command("serverStatus")["metrics"]["ttl"]
+    assert ttl["passes"] > passes and ttl["deletedDocuments"] >= 1
+
+
 def test_index_stats_and_coll_stats(users, server):
     users.create_index("email")
     list(users.find({"email": "u1@x.io"}))

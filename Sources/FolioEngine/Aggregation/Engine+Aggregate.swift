@@ -14,6 +14,8 @@ public struct AggregateRequest: Sendable {
     public var hostStages: (@Sendable (String, Document) throws(FolioError) -> [Document])?
     /// The memory budget of a blocking stage (tests lower it to exercise spilling).
     var blockingStageMemoryBytes = Limits.blockingStageMemoryBytes
+    /// The memory budget of `$sort` (MongoDB's internalQueryMaxBlockingSortMemoryUsageBytes).
+    public var sortMemoryBytes = Limits.blockingStageMemoryBytes
     /// `collation`: how strings compare in every stage (nil: binary).
     public var collation: Document?
 
@@ -41,7 +43,8 @@ extension Engine {
                                               allowDiskUse: request.allowDiskUse, deadline: deadline,
                                               bypassDocumentValidation: request.bypassDocumentValidation,
                                               hostStages: request.hostStages,
-                                              blockingStageMemoryBytes: request.blockingStageMemoryBytes, collator: collator)
+                                              blockingStageMemoryBytes: request.blockingStageMemoryBytes,
+                                              sortMemoryBytes: request.sortMemoryBytes, collator: collator)
         // A database-level pipeline has no collection; its cursor is named like MongoDB's
         // `db.$cmd.aggregate` by the server, and `_cmd.aggregate` here (a `$` is not a valid name).
         let ns = try Namespace(database: database, collection: collection ?? "_cmd.aggregate")
@@ -88,7 +91,7 @@ extension Engine {
         case .collection(let ns):
             let q = sourceQuery(&stages, ns)
             let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit,
-                                  allowDiskUse: env.allowDiskUse, deadline: env.deadline)
+                                  allowDiskUse: env.allowDiskUse, deadline: env.deadline, sortMemoryLimitBytes: env.sortMemoryBytes)
             stream = CursorStream(cursor, fields: AggregationPipeline(stages: Array(stages)).inputDependencies)
         }
         var i = stages.startIndex

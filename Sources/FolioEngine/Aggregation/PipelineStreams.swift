@@ -21,6 +21,8 @@ struct PipelineEnvironment {
     let bypassDocumentValidation: Bool
     let hostStages: (@Sendable (String, Document) throws(FolioError) -> [Document])?
     var blockingStageMemoryBytes = Limits.blockingStageMemoryBytes
+    /// `$sort`'s budget.
+    var sortMemoryBytes = Limits.blockingStageMemoryBytes
     /// The command's collation (nil: binary).
     var collator: (any Collator)?
 
@@ -172,7 +174,7 @@ final class SortStream: DocumentStream {
             return try topK!.next()
         }
         let spec = self.spec
-        output = try sortInput(input, spec: spec, environment) { d in spec.sortKey(for: d) }.output
+        output = try sortInput(input, spec: spec, environment, memoryLimitBytes: environment.sortMemoryBytes) { d in spec.sortKey(for: d) }.output
         return output!.next()?.document()
     }
 

@@ -9,9 +9,9 @@ import FolioQuery
 
 /// Sorts a stage's whole input by a computed key (one value per key of `spec`, which gives
 /// their directions) within the environment's budget.
-func sortInput(_ input: any DocumentStream, spec: SortSpec, _ env: PipelineEnvironment,
+func sortInput(_ input: any DocumentStream, spec: SortSpec, _ env: PipelineEnvironment, memoryLimitBytes: Int? = nil,
                key: (Document) throws(FolioError) -> [BSON]) throws(FolioError) -> (output: SortedOutput, count: Int) {
-    let sorter = ExternalSorter(spec: spec, memoryLimitBytes: env.blockingStageMemoryBytes, allowDiskUse: env.allowDiskUse)
+    let sorter = ExternalSorter(spec: spec, memoryLimitBytes: memoryLimitBytes ?? env.blockingStageMemoryBytes, allowDiskUse: env.allowDiskUse)
     var n = 0
     while let d = try input.next() {
         n += 1

@@ -395,8 +395,10 @@ final class SortStage: PlanStage {
     private var sorter: ExternalSorter?
     private var output: SortedOutput?
     private var emitted = 0
+    private let memoryLimitBytes: Int
 
     init(child: PlanStage, spec: SortSpec, pattern: Document, limit: Int, memoryLimitBytes: Int, allowDiskUse: Bool) {
+        self.memoryLimitBytes = memoryLimitBytes
         self.child = child
         self.spec = spec
         self.pattern = pattern
@@ -408,7 +410,7 @@ final class SortStage: PlanStage {
     override var stageName: String { "SORT" }
     override var hasSort: Bool { true }
     override func plannerFields() -> Document {
-        var d: Document = ["sortPattern": .document(pattern), "memLimit": .int32(Int32(clamping: Limits.blockingStageMemoryBytes))]
+        var d: Document = ["sortPattern": .document(pattern), "memLimit": .int32(Int32(clamping: memoryLimitBytes))]
         if limit > 0 { d.append("limitAmount", .int32(Int32(clamping: limit))) }
         d.append("type", "simple")
         return d

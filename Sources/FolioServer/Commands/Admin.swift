@@ -17,14 +17,48 @@ enum AdminCommands {
          "storageEngines": ["sqlite", "memory"], "openssl": ["running": "disabled"], "buildEnvironment": [:]]
     }
 
+    /// getParameter: `{getParameter: 1, <name>: 1, ...}`, `{getParameter: "*"}`, and
+    /// `{getParameter: {allParameters, showDetails}, ...}` (details: value, settableAtRuntime,
+    /// settableAtStartup).
     @Sendable static func getParameter(_ r: CommandRequest) throws(FolioError) -> Document {
+        try adminOnly(r)
+        var all = r.argument.stringValue == "*", details = false
+        if case .document(let options) = r.argument {
+            all = options["allParameters"]?.isTruthy == true
+            details = options["showDetails"]?.isTruthy == true
+        }
         var d = Document()
-        let all = r.argument.stringValue == "*"
-        if all || r.body["featureCompatibilityVersion"] != nil { d.append("featureCompatibilityVersion", ["version": "8.0"]) }
-        if all || r.body["authenticationMechanisms"] != nil { d.append("authenticationMechanisms", ["SCRAM-SHA-1", "SCRAM-SHA-256"]) }
-        if all || r.body["transactionLifetimeLimitSeconds"] != nil { d.append("transactionLifetimeLimitSeconds", .int32(60)) }
+        for (name, parameter) in ServerParameters.all where all || r.body[name] != nil {
+            let value = parameter.get(r.context.parameters)
+            d.append(name, details ? ["value": value, "settableAtRuntime": .bool(parameter.set != nil), "settableAtStartup": true] : value)
+        }
         if d.isEmpty { throw FolioError(.invalidOptions, "no option found to get") }
         return d
+    }
+
+    /// setParameter: `{setParameter: 1, <name>: <value>}` changes a runtime parameter and
+    /// answers its previous value as `was`.
+    @Sendable static func setParameter(_ r: CommandRequest) throws(FolioError) -> Document {
+        try adminOnly(r)
+        var was: BSON?
+        for (name, value) in r.body where name != r.name && !CommandRequest.genericFields.contains(name) {
+            guard let parameter = ServerParameters.parameter(name) else {
+                throw FolioError(.invalidOptions, "attempted to set unrecognized parameter [\(name)], use help:true to see options ")
+            }
+            guard let set = parameter.set else {
+                throw FolioError(.illegalOperation, "not allowed to change [\(name)] at runtime")
+            }
+            was = parameter.get(r.context.parameters)
+            try set(r.context.parameters, value)
+        }
+        guard let was else { throw FolioError(.invalidOptions, "no option found to set, use help:true to see options ") }
+        return ["was": was]
+    }
+
+    static func adminOnly(_ r: CommandRequest) throws(FolioError) {
+        guard r.database == "admin" else {
+            throw FolioError(.unauthorized, "\(r.name) may only be run against the admin database.")
+        }
     }
 
     @Sendable static func getCmdLineOpts(_ r: CommandRequest) throws(FolioError) -> Document {

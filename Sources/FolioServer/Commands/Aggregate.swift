@@ -45,6 +45,7 @@ enum AggregateCommand {
                                        bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false,
                                        hostStages: { name, spec throws(FolioError) in try hostStage(name, spec, context) })
         request.collation = try r.document("collation")
+        request.sortMemoryBytes = r.sortMemoryBytes
         let cursor = try r.context.engine.aggregate(database: r.database, collection: collection, request)
         let namespace = "\(r.database).\(collection ?? "$cmd.aggregate")"
         return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)

@@ -33,7 +33,7 @@ enum FindCommand {
         let batchSize = try r.int("batchSize")
         if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
         let request = try self.request(r)
-        let cursor = try r.context.engine.find(ns, request)
+        let cursor = try r.context.engine.find(ns, request, sortMemoryLimitBytes: r.sortMemoryBytes)
         return try open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
     }
 
@@ -59,7 +59,8 @@ enum FindCommand {
         cursor.clearDeadline()
         var id: Int64 = 0
         if !cursor.isExhausted && !singleBatch {
-            id = r.context.cursors.register(cursor, namespace: namespace, session: r.session, api: r.api)
+            id = r.context.cursors.register(cursor, namespace: namespace, session: r.session, api: r.api,
+                                            noTimeout: r.bool("noCursorTimeout") == true)
         } else {
             cursor.close()
         }

@@ -1,0 +1,90 @@
+import FolioBSON
+import FolioQuery
+import Synchronization
+
+/// The server parameters `getParameter` reads and `setParameter` changes, each one honoured
+/// where MongoDB honours it (the TTL monitor, the cursor sweeper, the sort budget). Parameters Folio has no behaviour for are not listed, so setting one is refused
+/// instead of being stored and ignored.
+final class ServerParameters: Sendable {
+    struct Values: Sendable {
+        var ttlMonitorEnabled = true
+        var ttlMonitorSleepSecs: Int32 = 60
+        var cursorTimeoutMillis: Int64 = 600_000
+        var internalQueryMaxBlockingSortMemoryUsageBytes: Int32 = Int32(Limits.blockingStageMemoryBytes)
+    }
+
+    let values: Mutex<Values>
+    /// `--enable-test-commands`: read-only, as MongoDB's startup-only parameter.
+    let enableTestCommands: Bool
+
+    init(ttlMonitorSleepSecs: Int32 = 60, enableTestCommands: Bool = false) {
+        var v = Values()
+        v.ttlMonitorSleepSecs = ttlMonitorSleepSecs
+        values = Mutex(v)
+        self.enableTestCommands = enableTestCommands
+    }
+
+    var current: Values { values.withLock { $0 } }
+
+    /// A parameter's current value and whether it can change at runtime.
+    struct Parameter: Sendable {
+        let get: @Sendable (ServerParameters) -> BSON
+        /// Sets a new value; nil for parameters fixed at startup.
+        let set: (@Sendable (ServerParameters, BSON) throws(FolioError) -> Void)?
+    }
+
+    /// featureCompatibilityVersion and authenticationMechanisms are reported for drivers and
+    /// tools; the rest are the parameters Folio has behaviour for.
+    static let all: [(name: String, parameter: Parameter)] = [
+        ("authenticationMechanisms", Parameter(get: { _ in ["SCRAM-SHA-1", "SCRAM-SHA-256"] }, set: nil)),
+        ("cursorTimeoutMillis", Parameter(get: { .int64($0.current.cursorTimeoutMillis) }, set: { p, v throws(FolioError) in
+            let n = try long(v, "cursorTimeoutMillis")
+            p.values.withLock { $0.cursorTimeoutMillis = n }
+        })),
+        ("enableTestCommands", Parameter(get: { .bool($0.enableTestCommands) }, set: nil)),
+        ("featureCompatibilityVersion", Parameter(get: { _ in ["version": "8.0"] }, set: nil)),
+        ("internalQueryMaxBlockingSortMemoryUsageBytes", Parameter(
+            get: { .int32($0.current.internalQueryMaxBlockingSortMemoryUsageBytes) },
+            set: { p, v throws(FolioError) in
+                let n = try int(v, "internalQueryMaxBlockingSortMemoryUsageBytes")
+                guard n >= 0 else { throw FolioError(.badValue, "internalQueryMaxBlockingSortMemoryUsageBytes must be >= 0") }
+                p.values.withLock { $0.internalQueryMaxBlockingSortMemoryUsageBytes = n }
+            })),
+        // Reported for drivers' test suites; transactions are not built yet, so there is nothing
+        // for a new value to change.
+        ("transactionLifetimeLimitSeconds", Parameter(get: { _ in .int32(60) }, set: nil)),
+        ("ttlMonitorEnabled", Parameter(get: { .bool($0.current.ttlMonitorEnabled) }, set: { p, v throws(FolioError) in
+            let b = try bool(v, "ttlMonitorEnabled")
+            p.values.withLock { $0.ttlMonitorEnabled = b }
+        })),
+        ("ttlMonitorSleepSecs", Parameter(get: { .int32($0.current.ttlMonitorSleepSecs) }, set: { p, v throws(FolioError) in
+            let n = try int(v, "ttlMonitorSleepSecs")
+            guard n >= 1 else { throw FolioError(.badValue, "ttlMonitorSleepSecs must be at least 1") }
+            p.values.withLock { $0.ttlMonitorSleepSecs = n }
+        })),
+    ]
+
+    static func parameter(_ name: String) -> Parameter? { all.first { $0.name == name }?.parameter }
+
+    private static func int(_ v: BSON, _ name: String) throws(FolioError) -> Int32 {
+        guard v.isNumber, let n = v.exactInt64, let i = Int32(exactly: n) else {
+            throw FolioError(.badValue, "Invalid value for parameter \(name): \(v) is not a 32-bit integer")
+        }
+        return i
+    }
+
+    private static func long(_ v: BSON, _ name: String) throws(FolioError) -> Int64 {
+        guard v.isNumber, let n = v.exactInt64 else {
+            throw FolioError(.badValue, "Invalid value for parameter \(name): \(v) is not a 64-bit integer")
+        }
+        return n
+    }
+
+    private static func bool(_ v: BSON, _ name: String) throws(FolioError) -> Bool {
+        switch v {
+        case .bool(let b): return b
+        case let n where n.isNumber: return n.isTruthy
+        default: throw FolioError(.badValue, "Invalid value for parameter \(name): \(v) is not a boolean")
+        }
+    }
+}
