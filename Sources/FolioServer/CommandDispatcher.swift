@@ -1,6 +1,9 @@
 import FolioBSON
 import FolioEngine
 import FolioQuery
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One command invocation: the body (with document sequences merged in), its database, and
 /// the connection it came from.
@@ -154,6 +157,7 @@ public struct CommandDispatcher: Sendable {
             (["commitTransaction", "abortTransaction"], DiagnosticCommands.notYet("multi-document transactions")),
             (["saslStart", "saslContinue", "authenticate"], DiagnosticCommands.notYet("authentication")),
             (["mapReduce"], DiagnosticCommands.notYet("mapReduce")),
+            (["configureFailPoint"], TestCommands.configureFailPoint),
         ] as [([String], CommandHandler)] {
             for n in names { t[n] = handler }
         }
@@ -169,9 +173,16 @@ public struct CommandDispatcher: Sendable {
     /// bytes, with an empty batch array in its place in the reply
     /// (`WireCodec.messageReply(...batch:)` writes them there).
     public func runForWire(_ body: Document, connection: ConnectionInfo) -> (reply: Document, batch: [RawDocument]?) {
+        let answer = answer(body, connection: connection)
+        return (answer.reply, answer.batch)
+    }
+
+    /// What the wire server sends for one command: the reply, a cursor batch as stored bytes,
+    /// or nothing at all when a fail point closes the connection instead.
+    func answer(_ body: Document, connection: ConnectionInfo) -> (reply: Document, batch: [RawDocument]?, closeConnection: Bool) {
         let slot = RawBatchSlot()
         let reply = run(body, connection: connection, rawBatch: slot)
-        return (reply, reply["ok"] == .double(1) ? slot.batch : nil)
+        return (reply, reply["ok"] == .double(1) ? slot.batch : nil, slot.closeConnection)
     }
 
     func run(_ body: Document, connection: ConnectionInfo, rawBatch: RawBatchSlot?) -> Document {
@@ -197,14 +208,50 @@ public struct CommandDispatcher: Sendable {
             try request.api.check(command: name)
             try CommandDispatcher.refuseTransactions(body)
             try Collation.check(body, command: name)
-            var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
-            fields.append("ok", .double(1))
-            answer = withClusterTime(fields)
+            answer = try failPointAnswer(request, rawBatch: rawBatch) { () throws(FolioError) -> Document in
+                var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
+                fields.append("ok", .double(1))
+                return withClusterTime(fields)
+            }
         } catch {
             answer = reply(error: error)
         }
         context.metrics.record(name, body: body, reply: answer, returned: rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer))
         return answer
+    }
+
+    /// Runs `command` under the `failCommand` fail point (test servers only): it may wait
+    /// first, close the connection, fail with the configured error, or add a write concern
+    /// error to the reply.
+    func failPointAnswer(_ r: CommandRequest, rawBatch: RawBatchSlot?,
+                         _ command: () throws(FolioError) -> Document) throws(FolioError) -> Document {
+        guard context.parameters.enableTestCommands else { return try command() }
+        var names: Set<String> = [r.name]
+        if let canonical = APIParameters.canonicalNames[r.name] { names.insert(canonical) }
+        let namespace = r.argument.stringValue.map { "\(r.database).\($0)" }
+        let appName = context.applicationName(of: r.connection.id)
+        if let fail = context.failPoints.activation(names: names, namespace: namespace, appName: appName, afterRunning: false) {
+            if let ms = fail.blockMilliseconds, ms > 0 { usleep(UInt32(clamping: ms * 1000)) }
+            if fail.closeConnection {
+                rawBatch?.closeConnection = true
+                throw FolioError(ErrorCode(rawValue: 50985), "Failing command via 'failCommand' failpoint")
+            }
+            if var error = fail.error {
+                error.labels = fail.errorLabels ?? FailPoints.retryableWriteLabels(error.code, body: r.body)
+                throw error
+            }
+        }
+        var reply = try command()
+        if reply["ok"] == .double(1),
+           let fail = context.failPoints.activation(names: names, namespace: namespace, appName: appName, afterRunning: true),
+           let wce = fail.writeConcernError {
+            reply["writeConcernError"] = .document(wce)
+            let code = ErrorCode(rawValue: Int32(clamping: wce["code"]?.exactInt64 ?? 0))
+            let labels = fail.errorLabels ?? FailPoints.retryableWriteLabels(code, body: r.body)
+            if !labels.isEmpty { reply["errorLabels"] = .array(labels.map(BSON.string)) }
+            appendTopologyVersion(to: &reply, codes: [code])
+        }
+        return reply
     }
 
     /// The documents a decoded cursor reply carries (0 for other replies).
@@ -241,7 +288,20 @@ public struct CommandDispatcher: Sendable {
     }
 
     func reply(error: FolioError) -> Document {
-        withClusterTime(error.replyFields)
+        var fields = error.replyFields
+        appendTopologyVersion(to: &fields, codes: [error.code])
+        return withClusterTime(fields)
+    }
+
+    /// A state-change error (NotPrimaryError or ShutdownError, as the command's error or its
+    /// write concern error) carries the server's topologyVersion, as MongoDB's do: a driver
+    /// compares it with the version it knows, and since Folio's topology never changes it
+    /// treats the error as stale instead of marking the server unknown and waiting for a
+    /// heartbeat.
+    func appendTopologyVersion(to fields: inout Document, codes: [ErrorCode]) {
+        let stateChange = codes.contains { $0.categories.contains("NotPrimaryError") || $0.categories.contains("ShutdownError") }
+        guard stateChange, fields["topologyVersion"] == nil else { return }
+        fields.append("topologyVersion", ["processId": .objectID(context.processID), "counter": .int64(0)])
     }
 
     /// Replica-set members add `$clusterTime` and `operationTime` to every reply.
@@ -264,4 +324,6 @@ public struct CommandDispatcher: Sendable {
 final class RawBatchSlot: @unchecked Sendable {
     // @unchecked: written and read by the one thread running the command.
     var batch: [RawDocument]?
+    /// Set when the `failCommand` fail point closes the connection instead of answering.
+    var closeConnection = false
 }

@@ -14,6 +14,10 @@ public final class ServerContext: Sendable {
     let operations: OperationRegistry
     /// getParameter/setParameter values.
     let parameters: ServerParameters
+    /// configureFailPoint's state (test servers only).
+    let failPoints = FailPoints()
+    /// The application name each connection's handshake gave (client.application.name).
+    let applicationNames = Mutex<[Int32: String]>([:])
     /// What serverStatus counts.
     let metrics = ServerMetrics(commandNames: CommandDispatcher.table.keys)
     /// Identifies this server process in `topologyVersion`.
@@ -34,6 +38,8 @@ public final class ServerContext: Sendable {
         self.advertisedAddress = "\(host):\(configuration.port)"
         engine.setHostLabel(advertisedAddress)
     }
+
+    func applicationName(of connection: Int32) -> String? { applicationNames.withLock { $0[connection] } }
 
     func newConnectionID() -> Int32 { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }
 

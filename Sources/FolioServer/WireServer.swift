@@ -108,7 +108,11 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         var responseTo = responseTo
         while true {
-            let (body, batch) = dispatcher.runForWire(msg.body, connection: connection)
+            let (body, batch, close) = dispatcher.answer(msg.body, connection: connection)
+            if close {
+                channel.close(promise: nil)
+                return
+            }
             if msg.moreToCome { return }
             var streams = false
             if msg.exhaustAllowed, name == "getMore", case .document(let cursor)? = body["cursor"],
@@ -176,7 +180,10 @@ public final class WireServer: Sendable {
             .childChannelInitializer { channel in
                 let id = context.newConnectionID()
                 context.metrics.connectionOpened()
-                channel.closeFuture.whenComplete { _ in context.metrics.connectionClosed() }
+                channel.closeFuture.whenComplete { _ in
+                    context.metrics.connectionClosed()
+                    context.applicationNames.withLock { _ = $0.removeValue(forKey: id) }
+                }
                 let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFramer()))

@@ -54,6 +54,13 @@ def server(folio_binary):
         yield s
 
 
+@pytest.fixture(scope="session")
+def test_commands_server(folio_binary):
+    """A server with test commands (configureFailPoint), for the spec folders' fail-point cases."""
+    with running_server(folio_binary, "--enable-test-commands") as s:
+        yield s
+
+
 @pytest.fixture()
 def client(server):
     c = pymongo.MongoClient(f"mongodb://127.0.0.1:{server['port']}/?directConnection=true", serverSelectionTimeoutMS=5000)

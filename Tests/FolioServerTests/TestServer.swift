@@ -8,11 +8,12 @@ struct TestServer {
     let dispatcher: CommandDispatcher
     let connection = ConnectionInfo(id: 1, remoteAddress: "127.0.0.1:1")
 
-    /// Over the in-memory engine, or over SQLite in `directory`.
-    init(directory: String? = nil) throws {
+    /// Over the in-memory engine, or over SQLite in `directory`; with test commands on request.
+    init(directory: String? = nil, enableTestCommands: Bool = false) throws {
         let engine = try directory.map { d throws in try Engine.open(directory: d) } ?? Engine.inMemory()
         dispatcher = CommandDispatcher(context: ServerContext(engine: engine, configuration: ServerConfiguration(
-            dataPath: directory ?? ServerConfiguration.defaultDataPath, inMemory: directory == nil)))
+            dataPath: directory ?? ServerConfiguration.defaultDataPath, inMemory: directory == nil,
+            enableTestCommands: enableTestCommands)))
     }
 
     /// Runs `body` against database `db` (unless it names one) and returns the reply.

@@ -10,6 +10,9 @@ enum HelloCommand {
 
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let c = r.context
+        if case .document(let client)? = r.body["client"], let name = client["application"]?.documentValue?["name"]?.stringValue {
+            c.applicationNames.withLock { $0[r.connection.id] = name }
+        }
         return reply(command: r.name, body: r.body, processID: c.processID, connectionID: r.connection.id,
                      address: c.advertisedAddress, setName: c.configuration.replicaSetName, opTime: c.clusterTime())
     }

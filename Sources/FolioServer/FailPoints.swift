@@ -1,0 +1,138 @@
+import FolioBSON
+import FolioQuery
+import Synchronization
+
+/// MongoDB's `failCommand` fail point, set with `configureFailPoint` when the server runs with
+/// `--enable-test-commands`: the commands it names (for the connections and namespace it
+/// names) fail with an error, close their connection, wait first, or answer with a write
+/// concern error, so drivers' test suites can exercise their error handling against Folio.
+final class FailPoints: Sendable {
+    enum Mode: Equatable, Sendable {
+        case off, alwaysOn
+        case times(Int64)
+        case skip(Int64)
+        case probability(Double)
+    }
+
+    struct State: Sendable {
+        var mode = Mode.off
+        var data = Document()
+        /// Activations since the mode was last set (configureFailPoint answers it as `count`).
+        var timesEntered: Int64 = 0
+    }
+
+    /// What an activated fail point does to one command.
+    struct Activation: Sendable {
+        var blockMilliseconds: Int64?
+        var closeConnection = false
+        var error: FolioError?
+        var writeConcernError: Document?
+        var errorLabels: [String]?
+    }
+
+    static let supported = ["failCommand"]
+    let failCommand = Mutex(State())
+
+    /// configureFailPoint: sets the mode and data; answers how often the fail point was entered.
+    func configure(_ body: Document) throws(FolioError) -> Document {
+        guard case .string(let name) = body.element(at: 0).value else {
+            throw FolioError(.typeMismatch, "BSON field 'configureFailPoint.configureFailPoint' is the wrong type, expected type 'string'")
+        }
+        guard FailPoints.supported.contains(name) else { throw FolioError(ErrorCode(rawValue: 266), "\(name) not found") }
+        let mode = try FailPoints.mode(body["mode"])
+        var data = Document()
+        if let d = body["data"] {
+            guard case .document(let doc) = d else { throw FolioError(.badValue, "the 'data' field must be an object") }
+            data = doc
+        }
+        if case .bool(true)? = data["blockConnection"] {
+            guard let ms = data["blockTimeMS"]?.exactInt64 else {
+                throw FolioError(.invalidOptions, "must specify 'blockTimeMS' when 'blockConnection' is true")
+            }
+            guard ms >= 0 else { throw FolioError(.invalidOptions, "'blockTimeMS' must be non-negative") }
+        }
+        let previous = failCommand.withLock { state -> Int64 in
+            let entered = state.timesEntered
+            state = State(mode: mode, data: data, timesEntered: 0)
+            return entered
+        }
+        return ["count": Int32(exactly: previous).map(BSON.int32) ?? .int64(previous)]
+    }
+
+    static func mode(_ value: BSON?) throws(FolioError) -> Mode {
+        switch value {
+        case .string("off")?: return .off
+        case .string("alwaysOn")?: return .alwaysOn
+        case .document(let d)?:
+            if let n = d["times"] {
+                guard let times = n.exactInt64, times >= 0 else { throw FolioError(.badValue, "'times' option to 'mode' must be positive") }
+                return times == 0 ? .off : .times(times)
+            }
+            if let n = d["skip"] {
+                guard let skip = n.exactInt64, skip >= 0 else { throw FolioError(.badValue, "'skip' option to 'mode' must be positive") }
+                return .skip(skip)
+            }
+            if let p = d["activationProbability"] {
+                guard let probability = p.asDouble, (0...1).contains(probability) else {
+                    throw FolioError(.badValue, "'activationProbability' option to 'mode' must be a double between 0 and 1")
+                }
+                return .probability(probability)
+            }
+            throw FolioError(.badValue, "'mode' must be one of 'off', 'alwaysOn', 'times', and 'skip'")
+        default:
+            throw FolioError(.badValue, "'mode' must be one of 'off', 'alwaysOn', 'times', and 'skip'")
+        }
+    }
+
+    /// What the fail point does to `command` (its name and aliases in `names`) on a connection
+    /// with `appName`, in `namespace`; nil when it does not apply. An activation that fails the
+    /// command (block, close, error) is taken before the command runs; a write concern error
+    /// after it (`afterRunning`).
+    func activation(names: Set<String>, namespace: String?, appName: String?, afterRunning: Bool) -> Activation? {
+        failCommand.withLock { state -> Activation? in
+            guard state.mode != .off, names.contains("configureFailPoint") == false else { return nil }
+            let data = state.data
+            if let wanted = data["appName"]?.stringValue, wanted != appName { return nil }
+            if let wanted = data["namespace"]?.stringValue, wanted != namespace { return nil }
+            if data["failAllCommands"] == nil {
+                guard case .array(let list)? = data["failCommands"],
+                      list.contains(where: { $0.stringValue.map(names.contains) ?? false }) else { return nil }
+            }
+            var activation = Activation()
+            if case .array(let labels)? = data["errorLabels"] { activation.errorLabels = labels.compactMap(\.stringValue) }
+            if afterRunning {
+                guard case .document(let wce)? = data["writeConcernError"] else { return nil }
+                activation.writeConcernError = wce
+            } else {
+                if data["blockConnection"]?.isTruthy == true { activation.blockMilliseconds = data["blockTimeMS"]?.exactInt64 ?? 0 }
+                activation.closeConnection = data["closeConnection"]?.isTruthy == true
+                if let code = data["errorCode"]?.exactInt64, let code32 = Int32(exactly: code) {
+                    activation.error = FolioError(ErrorCode(rawValue: code32), "Failing command via 'failCommand' failpoint")
+                }
+                guard activation.blockMilliseconds != nil || activation.closeConnection || activation.error != nil else { return nil }
+            }
+            // The mode decides whether this evaluation fires.
+            switch state.mode {
+            case .off: return nil
+            case .alwaysOn: break
+            case .times(let n):
+                state.mode = n > 1 ? .times(n - 1) : .off
+            case .skip(let n):
+                if n > 0 { state.mode = .skip(n - 1); return nil }
+            case .probability(let p):
+                if Double.random(in: 0..<1) >= p { return nil }
+            }
+            state.timesEntered += 1
+            return activation
+        }
+    }
+
+    /// The labels MongoDB puts on a failed retryable write (a write with `txnNumber` outside a
+    /// transaction) whose error is one a retry can fix.
+    static func retryableWriteLabels(_ code: ErrorCode, body: Document) -> [String] {
+        guard body["txnNumber"] != nil, body["autocommit"] == nil else { return [] }
+        let categories = code.categories
+        return categories.contains("RetriableError") || categories.contains("NotPrimaryError") || categories.contains("ShutdownError")
+            ? ["RetryableWriteError"] : []
+    }
+}
