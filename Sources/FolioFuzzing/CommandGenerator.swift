@@ -22,6 +22,12 @@ public struct CommandGenerator {
         var d = maker(&self)
         if d["$db"] == nil { d.append("$db", "fuzz") }
         if random.chance(0.05) { d.append(random.pick(["maxTimeMS", "comment", "readConcern", "let", "collation"]), hostile()) }
+        if random.chance(0.05) {
+            // The Stable API's generic fields, plausible or hostile.
+            d.append("apiVersion", random.chance(0.7) ? "1" : hostile())
+            if random.chance(0.5) { d.append("apiStrict", random.chance(0.7) ? .bool(random.chance(0.5)) : hostile()) }
+            if random.chance(0.3) { d.append("apiDeprecationErrors", random.chance(0.7) ? .bool(random.chance(0.5)) : hostile()) }
+        }
         return d
     }
 
@@ -31,6 +37,15 @@ public struct CommandGenerator {
         { $0.count() }, { $0.distinct() }, { $0.createIndexes() }, { $0.collMod() }, { $0.bulkWrite() },
         { $0.create() }, { g in ["dropIndexes": g.collectionName(), "index": g.random.chance(0.5) ? "*" : g.hostile()] },
         { g in ["explain": .document(g.random.chance(0.5) ? g.find() : g.aggregate()), "verbosity": g.random.pick(["queryPlanner", "executionStats", "allPlansExecution"])] },
+        { g in
+            // Server parameters (the sandbox is fresh for every input, so a setting lasts one run).
+            let name = g.random.pick(["internalQueryMaxBlockingSortMemoryUsageBytes", "cursorTimeoutMillis", "ttlMonitorSleepSecs",
+                                      "ttlMonitorEnabled", "enableTestCommands", "notAParameter"])
+            return g.random.chance(0.5) ? ["setParameter": 1, .init(name): g.random.chance(0.5) ? g.number() : g.hostile(), "$db": "admin"]
+                : ["getParameter": g.random.chance(0.3) ? "*" : g.hostile(), .init(name): 1, "$db": "admin"]
+        },
+        { g in ["serverStatus": 1, "metrics": g.random.chance(0.5) ? 0 : g.hostile(), "$db": "admin"] },
+        { g in [g.random.pick(["dbStats", "collStats"]): g.random.chance(0.5) ? g.collectionName() : 1, "scale": g.random.chance(0.5) ? g.number() : g.hostile()] },
     ]
 
     mutating func collectionName() -> BSON {
