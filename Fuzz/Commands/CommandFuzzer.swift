@@ -52,7 +52,10 @@ struct CommandFuzzerReplay {
         }
         for path in paths {
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                print("no such file: \(path)")
+                continue
+            }
             let files = isDirectory.boolValue
                 ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" } : [path]
             for file in files {
