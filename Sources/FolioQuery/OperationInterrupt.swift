@@ -50,7 +50,10 @@ public final class OperationInterrupt: Sendable {
     /// - Throws: 11601 Interrupted once killed, 50 MaxTimeMSExpired past the deadline.
     public func check() throws(FolioError) {
         let code = killCode.load(ordering: .relaxed)
-        if code != 0 { throw FolioError(ErrorCode(rawValue: code), "operation was interrupted") }
+        if code != 0 {
+            let error = ErrorCode(rawValue: code)
+            throw FolioError(error, error == .interruptedAtShutdown ? "interrupted at shutdown" : "operation was interrupted")
+        }
         if let deadline, ContinuousClock.now >= deadline {
             throw FolioError(.maxTimeMSExpired, "operation exceeded time limit")
         }

@@ -119,6 +119,7 @@ public struct CommandDispatcher: Sendable {
             (["buildInfo", "buildinfo"], AdminCommands.buildInfo),
             (["getParameter"], AdminCommands.getParameter),
             (["setParameter"], AdminCommands.setParameter),
+            (["shutdown"], AdminCommands.shutdown),
             (["getCmdLineOpts"], AdminCommands.getCmdLineOpts),
             (["whatsmyuri"], AdminCommands.whatsMyURI),
             (["connectionStatus"], AdminCommands.connectionStatus),
@@ -200,7 +201,9 @@ public struct CommandDispatcher: Sendable {
         var request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
                                      rawBatch: rawBatch)
         context.sessions.touch(body["lsid"])
-        let operation = context.operations.begin(body, name: name, database: database, connection: connection)
+        guard let operation = context.operations.begin(body, name: name, database: database, connection: connection) else {
+            return reply(error: FolioError(.shutdownInProgress, "The server is in quiesce mode and will shut down"))
+        }
         defer { context.operations.end(operation) }
         let answer: Document
         do throws(FolioError) {

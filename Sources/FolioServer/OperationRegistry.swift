@@ -17,7 +17,12 @@ final class OperationRegistry: Sendable {
         let interrupt: OperationInterrupt
     }
 
-    private let running = Mutex<[Int32: Operation]>([:])
+    private struct State {
+        var running: [Int32: Operation] = [:]
+        /// Set by shutdown: no operation begins after it.
+        var shuttingDown = false
+    }
+    private let state = Mutex(State())
     private let nextID = Atomic<Int32>(1)
     /// What each operation's expressions may build per document.
     private let maximumEvaluationBytes: Int
@@ -26,8 +31,8 @@ final class OperationRegistry: Sendable {
         self.maximumEvaluationBytes = maximumEvaluationBytes
     }
 
-    /// Registers a command that is about to run.
-    func begin(_ command: Document, name: String, database: String, connection: ConnectionInfo) -> Operation {
+    /// Registers a command that is about to run; nil once the server is shutting down.
+    func begin(_ command: Document, name: String, database: String, connection: ConnectionInfo) -> Operation? {
         // maxTimeMS arms the interrupt; a malformed value is refused by the command itself.
         let limit = command["maxTimeMS"]?.exactInt64.flatMap { $0 > 0 && $0 <= Int64(Int32.max) ? Int($0) : nil }
         var namespace = database
@@ -36,22 +41,37 @@ final class OperationRegistry: Sendable {
                            commandName: name, namespace: namespace, connection: connection, started: .now,
                            startedMilliseconds: Int64(ObjectID.currentSeconds()) * 1000,
                            interrupt: OperationInterrupt(maxTimeMilliseconds: limit, maximumEvaluationBytes: maximumEvaluationBytes))
-        running.withLock { $0[op.id] = op }
-        return op
+        return state.withLock { s -> Operation? in
+            if s.shuttingDown { return nil }
+            s.running[op.id] = op
+            return op
+        }
     }
 
     func end(_ op: Operation) {
-        _ = running.withLock { $0.removeValue(forKey: op.id) }
+        _ = state.withLock { $0.running.removeValue(forKey: op.id) }
     }
 
     /// Kills an operation; false when no operation has that id.
     func kill(_ id: Int32) -> Bool {
-        guard let op = running.withLock({ $0[id] }) else { return false }
+        guard let op = state.withLock({ $0.running[id] }) else { return false }
         op.interrupt.kill()
         return true
     }
 
-    var all: [Operation] { running.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
+    /// Shutdown: no operation begins from now on, and the running ones are interrupted
+    /// (11600 InterruptedAtShutdown at their next check).
+    func beginShutdown() {
+        let running = state.withLock { s -> [Operation] in
+            s.shuttingDown = true
+            return Array(s.running.values)
+        }
+        for op in running { op.interrupt.kill(.interruptedAtShutdown) }
+    }
+
+    var isEmpty: Bool { state.withLock { $0.running.isEmpty } }
+
+    var all: [Operation] { state.withLock { Array($0.running.values) }.sorted { $0.id < $1.id } }
 }
 
 extension OperationRegistry.Operation {

@@ -18,6 +18,8 @@ public final class ServerContext: Sendable {
     let failPoints = FailPoints()
     /// The application name each connection's handshake gave (client.application.name).
     let applicationNames = Mutex<[Int32: String]>([:])
+    /// Shuts the server down (the `shutdown` command); set by the wire server that runs this context.
+    let shutdownHandler = Mutex<(@Sendable (Duration) -> Void)?>(nil)
     /// What serverStatus counts.
     let metrics = ServerMetrics(commandNames: CommandDispatcher.table.keys)
     /// Identifies this server process in `topologyVersion`.
@@ -114,6 +116,15 @@ final class CursorRegistry: Sendable {
     var noTimeoutCount: Int { entries.withLock { $0.values.filter(\.noTimeout).count } }
 
     var count: Int { entries.withLock { $0.count } }
+
+    /// Closes every open cursor (shutdown).
+    func closeAll() {
+        let all = entries.withLock { map -> [Entry] in
+            defer { map.removeAll() }
+            return Array(map.values)
+        }
+        for e in all { e.cursor.close() }
+    }
 
     /// Kills every cursor opened in one of `sessions`.
     func kill(sessions: Set<[UInt8]>) {

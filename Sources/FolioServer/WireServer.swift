@@ -168,6 +168,9 @@ public final class WireServer: Sendable {
     let sweeper: SweepTimer
     let idleSweeper: SweepTimer
     let ttlMonitor: SweepTimer
+    let shuttingDown = Atomic<Bool>(false)
+    /// Signalled once shutdown has closed storage.
+    let stopped = DispatchSemaphore(value: 0)
 
     /// Binds and starts accepting connections.
     public static func start(context: ServerContext) throws -> WireServer {
@@ -192,7 +195,9 @@ public final class WireServer: Sendable {
                 }
             }
         let channel = try bootstrap.bind(host: context.configuration.bindAddress, port: context.configuration.port).wait()
-        return WireServer(group: group, channel: channel, context: context)
+        let server = WireServer(group: group, channel: channel, context: context)
+        context.shutdownHandler.withLock { $0 = { [weak server] timeout in server?.shutdown(timeout: timeout) } }
+        return server
     }
 
     init(group: MultiThreadedEventLoopGroup, channel: any Channel, context: ServerContext) {
@@ -252,18 +257,35 @@ public final class WireServer: Sendable {
     /// The port actually bound (useful with port 0).
     public var port: Int { channel.localAddress?.port ?? context.configuration.port }
 
-    /// Stops accepting, closes connections, and closes storage.
-    public func shutdown() {
+    /// Shuts down gracefully: stops accepting connections, answers new commands with 91
+    /// ShutdownInProgress, interrupts running ones (11600 InterruptedAtShutdown) and waits up to
+    /// `timeout` for them to end, closes the connections and open cursors, then closes storage
+    /// (a final checkpoint). Safe to call more than once and from any thread but an event loop.
+    public func shutdown(timeout: Duration = .seconds(15)) {
+        guard !shuttingDown.exchange(true, ordering: .acquiringAndReleasing) else {
+            stopped.wait()
+            stopped.signal()
+            return
+        }
         sweeper.timer.cancel()
         idleSweeper.timer.cancel()
         ttlMonitor.timer.cancel()
         try? channel.close().wait()
+        context.operations.beginShutdown()
+        let deadline = ContinuousClock.now + timeout
+        while !context.operations.isEmpty && ContinuousClock.now < deadline { usleep(10_000) }
         try? group.syncShutdownGracefully()
+        context.cursors.closeAll()
         context.engine.close()
+        stopped.signal()
     }
 
-    /// Blocks until the listening channel closes.
-    public func wait() throws { try channel.closeFuture.wait() }
+    /// Blocks until the server has shut down (its storage closed).
+    public func wait() throws {
+        try channel.closeFuture.wait()
+        stopped.wait()
+        stopped.signal()
+    }
 }
 
 // @unchecked Sendable: DispatchSource timers are thread-safe; only cancel() is called.

@@ -30,3 +30,39 @@ def test_serve_rejects_bad_port(folio_binary):
     result = run(folio_binary, "serve", "--port", "70000")
     assert result.returncode != 0
     assert "70000" in result.stderr
+
+
+def _client(port):
+    import pymongo
+    return pymongo.MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=5000)
+
+
+def test_shutdown_command_and_sigterm_stop_cleanly(folio_binary):
+    """The shutdown command (and SIGTERM) stop the server gracefully: the process exits 0,
+    and what was acknowledged is there when it starts again on the same data."""
+    import signal
+    import pymongo
+    import pytest
+    from conftest import running_server
+    with running_server(folio_binary) as s:
+        c = _client(s["port"])
+        c.app.items.insert_many([{"_id": i} for i in range(100)])
+        # A database other than admin is refused (13) and the server keeps running.
+        with pytest.raises(pymongo.errors.OperationFailure) as refused:
+            c.app.command("shutdown")
+        assert refused.value.code == 13
+        # As with MongoDB, the server closes the connection instead of answering.
+        with pytest.raises(pymongo.errors.AutoReconnect):
+            c.admin.command("shutdown", timeoutSecs=5)
+        c.close()
+        assert s["process"].wait(timeout=30) == 0
+        data = s["data"]
+    with running_server(folio_binary, "--dbpath", data) as s:
+        c = _client(s["port"])
+        assert c.app.items.count_documents({}) == 100
+        c.app.items.insert_one({"_id": 100})
+        c.close()
+        s["process"].send_signal(signal.SIGTERM)
+        assert s["process"].wait(timeout=30) == 0
+    with running_server(folio_binary, "--dbpath", data) as s:
+        assert _client(s["port"]).app.items.count_documents({}) == 101

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FolioBSON
+import FolioQuery
 @testable import FolioServer
 
 @Suite struct CurrentOpTests {
@@ -70,5 +71,34 @@ import FolioBSON
         #expect(s.run(["killOp": 1, "op": "x"], db: "admin")["code"] == .int32(14))
         let none = s.run(["currentOp": 1, "ns": "nope.nope"], db: "admin")
         #expect(none["inprog"] == [])
+    }
+}
+
+/// Shutdown through the operation registry (OperationRegistry.swift): nothing begins after
+/// it, and what runs is interrupted with 11600.
+@Suite struct ShutdownTests {
+    @Test func shutdownRefusesNewCommandsAndInterruptsRunningOnes() throws {
+        let s = try TestServer()
+        let registry = s.dispatcher.context.operations
+        let running = try #require(registry.begin(["find": "t"], name: "find", database: "db", connection: s.connection))
+        registry.beginShutdown()
+        do {
+            try running.interrupt.check()
+            Issue.record("a running operation was not interrupted")
+        } catch {
+            #expect(error.code == .interruptedAtShutdown && error.message == "interrupted at shutdown")
+        }
+        registry.end(running)
+        #expect(registry.isEmpty)
+        let refused = s.run(["ping": 1])
+        #expect(refused["code"] == .int32(91) && refused["codeName"] == "ShutdownInProgress", "\(refused)")
+        #expect(registry.begin(["ping": 1], name: "ping", database: "db", connection: s.connection) == nil)
+    }
+
+    @Test func shutdownCommandNeedsAWireServer() throws {
+        let s = try TestServer()
+        #expect(s.run(["shutdown": 1])["code"] == .int32(13))
+        #expect(s.run(["shutdown": 1], db: "admin")["code"] == .int32(20))
+        #expect(s.run(["shutdown": 1, "timeoutSecs": "soon"], db: "admin")["code"] == .int32(14))
     }
 }

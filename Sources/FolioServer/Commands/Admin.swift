@@ -1,3 +1,4 @@
+import Dispatch
 import FolioBSON
 import FolioEngine
 import FolioQuery
@@ -53,6 +54,31 @@ enum AdminCommands {
         }
         guard let was else { throw FolioError(.invalidOptions, "no option found to set, use help:true to see options ") }
         return ["was": was]
+    }
+
+    /// `{shutdown: 1, force, timeoutSecs}`: shuts the server down gracefully (running commands
+    /// get up to timeoutSecs, 15 by default, to end) and, as MongoDB, closes the connection
+    /// instead of answering. A one-member replica set has no secondary to wait for, so
+    /// `force` changes nothing.
+    @Sendable static func shutdown(_ r: CommandRequest) throws(FolioError) -> Document {
+        try adminOnly(r)
+        var seconds: Int64 = 15
+        if let t = r.body["timeoutSecs"], t.type != .null {
+            guard let n = t.safeInt64 else {
+                throw FolioError(.typeMismatch, "BSON field 'shutdown.timeoutSecs' is the wrong type '\(t.type.alias)', expected types '[long, int, decimal, double]'")
+            }
+            seconds = max(0, min(n, 24 * 3600))
+        }
+        if let force = r.body["force"], force.type != .null, force.boolValue == nil, !force.isNumber {
+            throw FolioError(.typeMismatch, "BSON field 'shutdown.force' is the wrong type '\(force.type.alias)', expected type 'bool'")
+        }
+        guard let handler = r.context.shutdownHandler.withLock({ $0 }) else {
+            throw FolioError(.illegalOperation, "shutdown is not available: this server core is not running a wire server")
+        }
+        r.rawBatch?.closeConnection = true
+        let timeout = Duration.seconds(seconds)
+        DispatchQueue.global().async { handler(timeout) }
+        return [:]
     }
 
     static func adminOnly(_ r: CommandRequest) throws(FolioError) {
