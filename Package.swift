@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         // The wire server's networking (FolioServer only; the embedded library builds without it).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        // The server's log (MongoDB's structured JSON lines), FolioServer only.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .target(name: "FolioBSON", swiftSettings: swiftSettings),
@@ -47,6 +49,7 @@ let package = Package(
                 "FolioEngine", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -203,29 +203,36 @@ struct JSONParser {
 }
 
 extension JSONValue {
-    /// Compact JSON text.
+    /// JSON text on one line, with a space after each separator (the shell's style).
     public var text: String {
         var out = ""
-        write(to: &out)
+        write(to: &out, dense: false)
         return out
     }
 
-    func write(to out: inout String) {
+    /// JSON text without any whitespace (MongoDB's log lines).
+    public var denseText: String {
+        var out = ""
+        write(to: &out, dense: true)
+        return out
+    }
+
+    func write(to out: inout String, dense: Bool) {
         switch self {
         case .object(let members):
             out += "{"
             for (i, (k, v)) in members.enumerated() {
-                if i > 0 { out += ", " }
+                if i > 0 { out += dense ? "," : ", " }
                 JSONValue.writeString(k, to: &out)
-                out += ": "
-                v.write(to: &out)
+                out += dense ? ":" : ": "
+                v.write(to: &out, dense: dense)
             }
             out += "}"
         case .array(let elements):
             out += "["
             for (i, v) in elements.enumerated() {
-                if i > 0 { out += ", " }
-                v.write(to: &out)
+                if i > 0 { out += dense ? "," : ", " }
+                v.write(to: &out, dense: dense)
             }
             out += "]"
         case .string(let s): JSONValue.writeString(s, to: &out)

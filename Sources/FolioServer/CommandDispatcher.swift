@@ -120,6 +120,7 @@ public struct CommandDispatcher: Sendable {
             (["getParameter"], AdminCommands.getParameter),
             (["setParameter"], AdminCommands.setParameter),
             (["shutdown"], AdminCommands.shutdown),
+            (["profile"], AdminCommands.profile),
             (["getCmdLineOpts"], AdminCommands.getCmdLineOpts),
             (["whatsmyuri"], AdminCommands.whatsMyURI),
             (["connectionStatus"], AdminCommands.connectionStatus),
@@ -205,6 +206,7 @@ public struct CommandDispatcher: Sendable {
             return reply(error: FolioError(.shutdownInProgress, "The server is in quiesce mode and will shut down"))
         }
         defer { context.operations.end(operation) }
+        let started = ContinuousClock.now
         let answer: Document
         do throws(FolioError) {
             request.api = try APIParameters(parsing: body)
@@ -219,7 +221,11 @@ public struct CommandDispatcher: Sendable {
         } catch {
             answer = reply(error: error)
         }
-        context.metrics.record(name, body: body, reply: answer, returned: rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer))
+        let returned = rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer)
+        context.metrics.record(name, body: body, reply: answer, returned: returned)
+        context.log.slowOperation(body, name: name, database: database, reply: answer, returned: returned,
+                                  duration: ContinuousClock.now - started, connection: connection,
+                                  appName: context.applicationName(of: connection.id))
         return answer
     }
 

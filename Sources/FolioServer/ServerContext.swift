@@ -12,6 +12,8 @@ public final class ServerContext: Sendable {
     let sessions = SessionRegistry()
     /// Commands running now (currentOp, killOp).
     let operations: OperationRegistry
+    /// The server's log.
+    public let log: ServerLog
     /// getParameter/setParameter values.
     let parameters: ServerParameters
     /// configureFailPoint's state (test servers only).
@@ -30,12 +32,14 @@ public final class ServerContext: Sendable {
     /// The address clients reach us at (hosts/primary/me in hello).
     public let advertisedAddress: String
 
-    public init(engine: Engine, configuration: ServerConfiguration) {
+    /// With `log` the server's log (by default one that keeps only the recent lines getLog returns).
+    public init(engine: Engine, configuration: ServerConfiguration, log: ServerLog = .discarding()) {
         self.engine = engine
         self.configuration = configuration
+        self.log = log
         self.operations = OperationRegistry(maximumEvaluationBytes: configuration.maximumEvaluationBytes)
         self.parameters = ServerParameters(ttlMonitorSleepSecs: Int32(clamping: configuration.ttlMonitorSeconds),
-                                           enableTestCommands: configuration.enableTestCommands)
+                                           enableTestCommands: configuration.enableTestCommands, log: log)
         let host = configuration.advertiseHost ?? (configuration.bindAddress == "0.0.0.0" ? "localhost" : configuration.bindAddress)
         self.advertisedAddress = "\(host):\(configuration.port)"
         engine.setHostLabel(advertisedAddress)

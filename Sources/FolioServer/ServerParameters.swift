@@ -16,12 +16,15 @@ final class ServerParameters: Sendable {
     let values: Mutex<Values>
     /// `--enable-test-commands`: read-only, as MongoDB's startup-only parameter.
     let enableTestCommands: Bool
+    /// logLevel and logComponentVerbosity live in the log itself.
+    let log: ServerLog
 
-    init(ttlMonitorSleepSecs: Int32 = 60, enableTestCommands: Bool = false) {
+    init(ttlMonitorSleepSecs: Int32 = 60, enableTestCommands: Bool = false, log: ServerLog = .discarding()) {
         var v = Values()
         v.ttlMonitorSleepSecs = ttlMonitorSleepSecs
         values = Mutex(v)
         self.enableTestCommands = enableTestCommands
+        self.log = log
     }
 
     var current: Values { values.withLock { $0 } }
@@ -50,6 +53,17 @@ final class ServerParameters: Sendable {
                 guard n >= 0 else { throw FolioError(.badValue, "internalQueryMaxBlockingSortMemoryUsageBytes must be >= 0") }
                 p.values.withLock { $0.internalQueryMaxBlockingSortMemoryUsageBytes = n }
             })),
+        ("logComponentVerbosity", Parameter(get: { .document($0.log.componentVerbosity) }, set: { p, v throws(FolioError) in
+            guard case .document(let spec) = v else {
+                throw FolioError(.typeMismatch, "Invalid value for parameter logComponentVerbosity: \(v) is not an object")
+            }
+            try p.log.setComponentVerbosity(spec)
+        })),
+        ("logLevel", Parameter(get: { .int32(Int32($0.log.level)) }, set: { p, v throws(FolioError) in
+            let n = try int(v, "logLevel")
+            guard (0...5).contains(n) else { throw FolioError(.badValue, "logLevel must be between 0 and 5") }
+            p.log.setLevel(Int(n))
+        })),
         // Reported for drivers' test suites; transactions are not built yet, so there is nothing
         // for a new value to change.
         ("transactionLifetimeLimitSeconds", Parameter(get: { _ in .int32(60) }, set: nil)),

@@ -10,8 +10,8 @@ import FolioServer
 import Glibc
 #endif
 
-/// Set by the SIGINT/SIGTERM handler.
-let shutdownRequested = Atomic<Bool>(false)
+/// Set by the SIGINT/SIGTERM handler to the signal's number.
+let shutdownSignal = Atomic<Int32>(0)
 
 @main
 struct FolioCommand: ParsableCommand {
@@ -54,6 +54,18 @@ struct Serve: ParsableCommand {
           help: "Allow test commands (configureFailPoint), as MongoDB's enableTestCommands; never in production.")
     var enableTestCommands = false
 
+    @Option(name: .customLong("logpath"), help: "Append the log (MongoDB's JSON lines) to this file instead of standard error.")
+    var logpath: String?
+
+    @Flag(name: .customLong("quiet"), help: "Leave connection events out of the log.")
+    var quiet = false
+
+    @Flag(name: .short, help: "More verbose log (-v to -vvvvv: debug levels 1-5).")
+    var verbose: Int
+
+    @Option(name: .customLong("slowms"), help: "Log operations that take at least this many milliseconds (default 100).")
+    var slowms: Int = 100
+
     @Option(name: .customLong("record-cache-mb"),
             help: "Memory for documents read by _id and by index fetches, in MiB (0: none; given back when idle).")
     var recordCacheMB: Int = SQLiteStorageEngine.defaultRecordCacheBytes >> 20
@@ -62,6 +74,8 @@ struct Serve: ParsableCommand {
         if let problem = configuration.validationError() { throw ValidationError(problem) }
         guard ["sqlite", "memory"].contains(storage) else { throw ValidationError("--storage must be sqlite or memory") }
         guard (0...(1 << 20)).contains(recordCacheMB) else { throw ValidationError("--record-cache-mb must be between 0 and 1048576") }
+        guard verbose <= 5 else { throw ValidationError("at most five -v (debug levels 1-5)") }
+        guard slowms >= 0 else { throw ValidationError("--slowms must not be negative") }
     }
 
     var configuration: ServerConfiguration {
@@ -73,20 +87,55 @@ struct Serve: ParsableCommand {
     func run() throws {
         Engine.tuneProcessAllocator()
         let configuration = self.configuration
+        let log = try logpath.map { try ServerLog.file($0, verbosity: verbose, quiet: quiet) }
+            ?? ServerLog(verbosity: verbose, quiet: quiet)
+        log.setSlowOperationThreshold(milliseconds: Int64(slowms))
+        log.log(.info, .control, id: 4615611, ctx: "initandlisten", "Folio starting", attr: [
+            "pid": .int64(Int64(getpid())), "port": .int32(Int32(configuration.port)),
+            "dbPath": .string(configuration.inMemory ? "(memory)" : configuration.dataPath), "architecture": "64-bit",
+            "version": .string(FolioVersion.folio)])
+        log.log(.info, .control, id: 21951, ctx: "initandlisten", "Options set by command line",
+                attr: ["options": .document(commandLineOptions)])
         let engine = configuration.inMemory ? try Engine.inMemory() : try Engine.open(directory: configuration.dataPath, recordCacheBytes: recordCacheMB << 20)
-        let server = try WireServer.start(context: ServerContext(engine: engine, configuration: configuration))
+        log.log(.warning, .control, id: 22120, ctx: "initandlisten",
+                "Access control is not enabled for the database. Read and write access to data and configuration is unrestricted")
+        if enableTestCommands {
+            log.log(.warning, .control, id: ServerLog.FolioID.testCommandsEnabled, ctx: "initandlisten",
+                    "Test commands are enabled (--enable-test-commands); never use them in production")
+        }
+        let server = try WireServer.start(context: ServerContext(engine: engine, configuration: configuration, log: log))
+        log.log(.info, .network, id: 23016, ctx: "listener", "Waiting for connections", attr: ["port": .int32(Int32(server.port)), "ssl": "off"])
+        log.startupFinished()
         print("folio \(FolioVersion.folio) listening on \(configuration.bindAddress):\(server.port) " +
               "(replica set \(configuration.replicaSetName), data \(configuration.inMemory ? "in memory" : configuration.dataPath))")
         fflush(nil)
-        // SIGINT/SIGTERM: the handler only sets an atomic flag (async-signal-safe); a watcher
-        // thread then stops accepting, closes connections and closes storage cleanly.
-        signal(SIGINT) { _ in shutdownRequested.store(true, ordering: .relaxed) }
-        signal(SIGTERM) { _ in shutdownRequested.store(true, ordering: .relaxed) }
+        // SIGINT/SIGTERM: the handler only stores the signal (async-signal-safe); a watcher
+        // thread then shuts the server down gracefully.
+        signal(SIGINT) { n in shutdownSignal.store(n, ordering: .relaxed) }
+        signal(SIGTERM) { n in shutdownSignal.store(n, ordering: .relaxed) }
         DispatchQueue.global().async {
-            while !shutdownRequested.load(ordering: .relaxed) { usleep(100_000) }
+            while shutdownSignal.load(ordering: .relaxed) == 0 { usleep(100_000) }
+            let n = shutdownSignal.load(ordering: .relaxed)
+            log.log(.info, .control, id: 23377, ctx: "SignalHandler", "Received signal",
+                    attr: ["signal": .int32(n), "error": .string(n == SIGINT ? "Interrupt" : "Terminated")])
             server.shutdown()
         }
         try server.wait()
+        log.log(.info, .control, id: 23138, ctx: "initandlisten", "Shutting down", attr: ["exitCode": .int32(0)])
+    }
+
+    /// The options as MongoDB's "Options set by command line" shows them.
+    var commandLineOptions: Document {
+        var net: Document = ["bindIp": .string(bind), "port": .int32(Int32(port))]
+        if let advertiseHost { net.append("advertiseHost", .string(advertiseHost)) }
+        var options: Document = ["net": .document(net), "replication": ["replSet": .string(replsetName)],
+                                 "storage": ["dbPath": .string(dbpath), "engine": .string(storage)]]
+        var systemLog: Document = ["quiet": .bool(quiet), "verbosity": .int32(Int32(verbose))]
+        if let logpath { systemLog.append("destination", "file"); systemLog.append("path", .string(logpath)) }
+        options.append("systemLog", .document(systemLog))
+        options.append("operationProfiling", ["slowOpThresholdMs": .int32(Int32(clamping: slowms))])
+        if enableTestCommands { options.append("setParameter", ["enableTestCommands": "1"]) }
+        return options
     }
 }
 

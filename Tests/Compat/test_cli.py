@@ -66,3 +66,36 @@ def test_shutdown_command_and_sigterm_stop_cleanly(folio_binary):
         assert s["process"].wait(timeout=30) == 0
     with running_server(folio_binary, "--dbpath", data) as s:
         assert _client(s["port"]).app.items.count_documents({}) == 101
+
+
+def test_log_is_mongodbs_json_lines(folio_binary, tmp_path):
+    """--logpath gets MongoDB's structured JSON lines (startup, connections, slow operations,
+    shutdown); getLog returns them; --quiet leaves connection events out."""
+    import json
+    import signal
+    from conftest import running_server
+    logfile = tmp_path / "folio.log"
+    with running_server(folio_binary, "--logpath", str(logfile), "--slowms", "0") as s:
+        c = _client(s["port"])
+        c.app.items.insert_one({"_id": 1})
+        lines = c.admin.command("getLog", "global")["log"]
+        assert any('"msg":"Waiting for connections"' in line for line in lines)
+        c.close()
+        s["process"].send_signal(signal.SIGTERM)
+        assert s["process"].wait(timeout=30) == 0
+    entries = [json.loads(line) for line in logfile.read_text().splitlines()]
+    for e in entries:
+        assert list(e)[:6] == ["t", "s", "c", "id", "ctx", "msg"] and "$date" in e["t"], e
+    ids = [e["id"] for e in entries]
+    for expected in (23016, 22943, 51800, 51803, 22944, 23377, 23138):
+        assert expected in ids, (expected, ids)
+    waiting = next(e for e in entries if e["id"] == 23016)
+    assert waiting["attr"] == {"port": s["port"], "ssl": "off"}
+    slow = next(e for e in entries if e["id"] == 51803 and e["attr"]["ns"] == "app.items")
+    assert slow["attr"]["command"]["insert"] == "items" and isinstance(slow["attr"]["durationMillis"], int)
+
+    quiet_log = tmp_path / "quiet.log"
+    with running_server(folio_binary, "--logpath", str(quiet_log), "--quiet") as s:
+        _client(s["port"]).admin.command("ping")
+    ids = [json.loads(line)["id"] for line in quiet_log.read_text().splitlines()]
+    assert 23016 in ids and 22943 not in ids and 51800 not in ids

@@ -81,6 +81,40 @@ enum AdminCommands {
         return [:]
     }
 
+    /// profile: level 0 with `slowms` and `sampleRate`, which decide which operations the log
+    /// reports as slow. Levels 1 and 2 write to system.profile, which is not built yet, so they
+    /// are refused (115) rather than accepted without a profile; so is `filter`.
+    @Sendable static func profile(_ r: CommandRequest) throws(FolioError) -> Document {
+        guard let level = r.argument.exactInt64, r.argument.isNumber, (-1...2).contains(level) else {
+            throw FolioError(.badValue, "Invalid profiling level: \(r.argument)")
+        }
+        if level > 0 {
+            throw FolioError(.commandNotSupported, "profiling levels 1 and 2 (system.profile) are not supported by Folio yet; level 0 with slowms logs slow operations")
+        }
+        if r.body["filter"] != nil {
+            throw FolioError(.commandNotSupported, "a profile filter is not supported by Folio yet")
+        }
+        var slowms: Int64?
+        if let v = r.body["slowms"], v.type != .null {
+            guard v.isNumber, let n = v.safeInt64 else { throw FolioError(.typeMismatch, "BSON field 'profile.slowms' is the wrong type '\(v.type.alias)', expected types '[long, int, decimal, double]'") }
+            slowms = n
+        }
+        var sampleRate: Double?
+        if let v = r.body["sampleRate"], v.type != .null {
+            guard let d = v.asDouble, v.isNumber, (0...1).contains(d) else {
+                throw FolioError(.badValue, "'sampleRate' must be between 0.0 and 1.0 inclusive")
+            }
+            sampleRate = d
+        }
+        let previous = r.context.log.slowOperations.withLock { current -> (milliseconds: Int64, sampleRate: Double) in
+            let old = current
+            if let slowms { current.milliseconds = slowms }
+            if let sampleRate { current.sampleRate = sampleRate }
+            return old
+        }
+        return ["was": .int32(0), "slowms": .int32(Int32(clamping: previous.milliseconds)), "sampleRate": .double(previous.sampleRate)]
+    }
+
     static func adminOnly(_ r: CommandRequest) throws(FolioError) {
         guard r.database == "admin" else {
             throw FolioError(.unauthorized, "\(r.name) may only be run against the admin database.")

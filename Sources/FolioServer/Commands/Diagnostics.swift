@@ -20,9 +20,24 @@ enum DiagnosticCommands {
                 "os": ["type": "Linux", "name": "Linux", "version": ""], "extra": [:]]
     }
 
+    /// getLog: the recent lines of the server's log (`"global"`, up to 1,024) or the warnings
+    /// logged while it started (`"startupWarnings"`), as the JSON lines the log writes.
     @Sendable static func getLog(_ r: CommandRequest) throws(FolioError) -> Document {
-        if r.argument.stringValue == "*" { return ["names": ["global", "startupWarnings"]] }
-        return ["totalLinesWritten": .int32(0), "log": []]
+        try AdminCommands.adminOnly(r)
+        switch r.argument.stringValue {
+        case "*"?:
+            return ["names": ["global", "startupWarnings"]]
+        case "global"?:
+            let recent = r.context.log.recent
+            return ["totalLinesWritten": .int32(Int32(clamping: recent.total)), "log": .array(recent.lines.map(BSON.string))]
+        case "startupWarnings"?:
+            let lines = r.context.log.startupWarnings
+            return ["totalLinesWritten": .int32(Int32(clamping: lines.count)), "log": .array(lines.map(BSON.string))]
+        case let name?:
+            throw FolioError(ErrorCode(rawValue: 96), "No log named '\(name)'")
+        case nil:
+            throw FolioError(.typeMismatch, "Argument to getLog must be of type String; found \(r.argument) of type \(r.argument.type.alias)")
+        }
     }
 
     /// dbStats: counts and sizes summed over the database's collections (dataSize is the

@@ -10,8 +10,13 @@ enum HelloCommand {
 
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let c = r.context
-        if case .document(let client)? = r.body["client"], let name = client["application"]?.documentValue?["name"]?.stringValue {
-            c.applicationNames.withLock { $0[r.connection.id] = name }
+        if case .document(let client)? = r.body["client"] {
+            if let name = client["application"]?.documentValue?["name"]?.stringValue {
+                c.applicationNames.withLock { $0[r.connection.id] = name }
+            }
+            c.log.log(.info, .network, id: 51800, ctx: "conn\(r.connection.id)", "client metadata", attr: [
+                "remote": .string(r.connection.remoteAddress), "client": .string("conn\(r.connection.id)"), "doc": .document(client)],
+                quietable: true)
         }
         return reply(command: r.name, body: r.body, processID: c.processID, connectionID: r.connection.id,
                      address: c.advertisedAddress, setName: c.configuration.replicaSetName, opTime: c.clusterTime())
