@@ -29,8 +29,11 @@ def running_server(folio_binary, *extra_args):
     """A folio server on a free port with its data in a fresh directory, stopped on exit."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="folio-compat-")
+    # The server's output (its JSON log on stderr) goes to a file: a pipe nobody reads would
+    # fill up and block the server's next log line.
+    output = tempfile.TemporaryFile("w+", prefix="folio-compat-output-")
     proc = subprocess.Popen([str(folio_binary), "serve", "--port", str(port), "--dbpath", data, *extra_args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=output, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -38,13 +41,15 @@ def running_server(folio_binary, *extra_args):
                 break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"folio serve exited: {proc.stdout.read()}")
+                output.seek(0)
+                raise RuntimeError(f"folio serve exited: {output.read()}")
             time.sleep(0.1)
     try:
         yield {"port": port, "data": data, "process": proc}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        output.close()
 
 
 @pytest.fixture(scope="session")
