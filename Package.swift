@@ -24,6 +24,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         // The server's log (MongoDB's structured JSON lines), FolioServer only.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // Metrics: the swift-metrics API in the server, exposed by swift-prometheus on
+        // `--metrics-port` (FolioServer only).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         .target(name: "FolioBSON", swiftSettings: swiftSettings),
@@ -50,6 +54,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -64,6 +71,9 @@ let package = Package(
             dependencies: [
                 "FolioServer", "Folio", "FolioEngine", "FolioStorage", "FolioFuzzing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -74,7 +84,10 @@ let package = Package(
         .testTarget(name: "FolioQueryTests", dependencies: ["FolioQuery", "FolioTestSupport"]),
         .testTarget(name: "FolioStorageTests", dependencies: ["FolioStorage", "FolioTestSupport"]),
         .testTarget(name: "FolioEngineTests", dependencies: ["FolioEngine", "FolioTestSupport"]),
-        .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport"],
+        .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport",
+                                                            .product(name: "MetricsTestKit", package: "swift-metrics"),
+                                                            .product(name: "Prometheus", package: "swift-prometheus"),
+                                                            .product(name: "NIOPosix", package: "swift-nio")],
                     resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "FolioTests", dependencies: ["Folio", "FolioTestSupport"]),
         .testTarget(name: "FolioFuzzingTests", dependencies: ["FolioFuzzing", "FolioTestSupport"],

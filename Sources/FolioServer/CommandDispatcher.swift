@@ -197,6 +197,7 @@ public struct CommandDispatcher: Sendable {
         guard let handler = CommandDispatcher.table[name] else {
             let answer = reply(error: FolioError(.commandNotFound, "no such command: '\(name)'"))
             context.metrics.record(name, body: body, reply: answer, returned: 0)
+            context.telemetry.record(name, ok: false, duration: .zero)
             return answer
         }
         var request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
@@ -222,10 +223,11 @@ public struct CommandDispatcher: Sendable {
             answer = reply(error: error)
         }
         let returned = rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer)
+        let duration = ContinuousClock.now - started
         context.metrics.record(name, body: body, reply: answer, returned: returned)
+        context.telemetry.record(name, ok: answer["ok"] == .double(1), duration: duration)
         context.log.slowOperation(body, name: name, database: database, reply: answer, returned: returned,
-                                  duration: ContinuousClock.now - started, connection: connection,
-                                  appName: context.applicationName(of: connection.id))
+                                  duration: duration, connection: connection, appName: context.applicationName(of: connection.id))
         return answer
     }
 

@@ -2,6 +2,7 @@ import Dispatch
 import FolioBSON
 import FolioEngine
 import FolioQuery
+import CoreMetrics
 import Synchronization
 
 /// Everything commands share: the engine, the configuration, open cursors, counters.
@@ -12,6 +13,8 @@ public final class ServerContext: Sendable {
     let sessions = SessionRegistry()
     /// Commands running now (currentOp, killOp).
     let operations: OperationRegistry
+    /// Metrics for swift-metrics (Prometheus with `--metrics-port`).
+    let telemetry: ServerTelemetry
     /// The server's log.
     public let log: ServerLog
     /// getParameter/setParameter values.
@@ -33,8 +36,10 @@ public final class ServerContext: Sendable {
     public let advertisedAddress: String
 
     /// With `log` the server's log (by default one that keeps only the recent lines getLog returns).
-    public init(engine: Engine, configuration: ServerConfiguration, log: ServerLog = .discarding()) {
+    public init(engine: Engine, configuration: ServerConfiguration, log: ServerLog = .discarding(),
+                metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.engine = engine
+        self.telemetry = ServerTelemetry(factory: metricsFactory, commandNames: CommandDispatcher.table.keys)
         self.configuration = configuration
         self.log = log
         self.operations = OperationRegistry(maximumEvaluationBytes: configuration.maximumEvaluationBytes)

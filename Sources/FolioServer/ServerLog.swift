@@ -111,6 +111,7 @@ public final class ServerLog: Sendable {
     /// Ids of events only Folio logs (MongoDB's ids are used for the events MongoDB logs too).
     public enum FolioID {
         public static let testCommandsEnabled = 9_100_001
+        public static let metricsEndpoint = 9_100_002
     }
 
     /// Logs a command that took at least slowms (sampled by sampleRate) as MongoDB's "Slow query".

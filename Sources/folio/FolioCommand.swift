@@ -5,6 +5,9 @@ import FolioEngine
 import FolioStorage
 import Folio
 import FolioServer
+import CoreMetrics
+import NIOPosix
+import Prometheus
 
 #if canImport(Glibc)
 import Glibc
@@ -66,6 +69,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("slowms"), help: "Log operations that take at least this many milliseconds (default 100).")
     var slowms: Int = 100
 
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics at http://<bind>:<port>/metrics (off by default).")
+    var metricsPort: Int?
+
     @Option(name: .customLong("record-cache-mb"),
             help: "Memory for documents read by _id and by index fetches, in MiB (0: none; given back when idle).")
     var recordCacheMB: Int = SQLiteStorageEngine.defaultRecordCacheBytes >> 20
@@ -76,6 +82,7 @@ struct Serve: ParsableCommand {
         guard (0...(1 << 20)).contains(recordCacheMB) else { throw ValidationError("--record-cache-mb must be between 0 and 1048576") }
         guard verbose <= 5 else { throw ValidationError("at most five -v (debug levels 1-5)") }
         guard slowms >= 0 else { throw ValidationError("--slowms must not be negative") }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port \(metricsPort) is not between 0 and 65535") }
     }
 
     var configuration: ServerConfiguration {
@@ -103,7 +110,18 @@ struct Serve: ParsableCommand {
             log.log(.warning, .control, id: ServerLog.FolioID.testCommandsEnabled, ctx: "initandlisten",
                     "Test commands are enabled (--enable-test-commands); never use them in production")
         }
-        let server = try WireServer.start(context: ServerContext(engine: engine, configuration: configuration, log: log))
+        let registry = PrometheusCollectorRegistry()
+        let context = ServerContext(engine: engine, configuration: configuration, log: log,
+                                    metricsFactory: metricsPort == nil ? NOOPMetricsHandler.instance : PrometheusMetricsFactory(registry: registry))
+        let server = try WireServer.start(context: context)
+        let metricsGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let endpoint = try metricsPort.map { port in
+            try MetricsEndpoint.start(host: configuration.bindAddress, port: port, registry: registry, context: context, group: metricsGroup)
+        }
+        if let endpoint {
+            log.log(.info, .network, id: ServerLog.FolioID.metricsEndpoint, ctx: "listener", "Serving metrics",
+                    attr: ["port": .int32(Int32(endpoint.port)), "path": "/metrics"])
+        }
         log.log(.info, .network, id: 23016, ctx: "listener", "Waiting for connections", attr: ["port": .int32(Int32(server.port)), "ssl": "off"])
         log.startupFinished()
         print("folio \(FolioVersion.folio) listening on \(configuration.bindAddress):\(server.port) " +
@@ -121,6 +139,8 @@ struct Serve: ParsableCommand {
             server.shutdown()
         }
         try server.wait()
+        endpoint?.close()
+        try? metricsGroup.syncShutdownGracefully()
         log.log(.info, .control, id: 23138, ctx: "initandlisten", "Shutting down", attr: ["exitCode": .int32(0)])
     }
 

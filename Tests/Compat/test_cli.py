@@ -99,3 +99,18 @@ def test_log_is_mongodbs_json_lines(folio_binary, tmp_path):
         _client(s["port"]).admin.command("ping")
     ids = [json.loads(line)["id"] for line in quiet_log.read_text().splitlines()]
     assert 23016 in ids and 22943 not in ids and 51800 not in ids
+
+
+def test_metrics_endpoint_serves_prometheus_text(folio_binary):
+    import urllib.request
+    from conftest import free_port, running_server
+    port = free_port()
+    with running_server(folio_binary, "--metrics-port", str(port)) as s:
+        c = _client(s["port"])
+        c.app.items.insert_one({"_id": 1})
+        assert c.app.items.find_one({"_id": 1}) == {"_id": 1}
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert 'folio_commands_total{command="insert",outcome="ok"} 1' in text
+        assert 'folio_command_duration_seconds_count{command="find"} 1' in text
+        assert "folio_connections " in text and "folio_storage_bytes " in text
+        c.close()

@@ -1,3 +1,4 @@
+import CoreMetrics
 import FolioBSON
 import FolioEngine
 @testable import FolioServer
@@ -9,11 +10,12 @@ struct TestServer {
     let connection = ConnectionInfo(id: 1, remoteAddress: "127.0.0.1:1")
 
     /// Over the in-memory engine, or over SQLite in `directory`; with test commands on request.
-    init(directory: String? = nil, enableTestCommands: Bool = false) throws {
+    init(directory: String? = nil, enableTestCommands: Bool = false,
+         metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance) throws {
         let engine = try directory.map { d throws in try Engine.open(directory: d) } ?? Engine.inMemory()
         dispatcher = CommandDispatcher(context: ServerContext(engine: engine, configuration: ServerConfiguration(
             dataPath: directory ?? ServerConfiguration.defaultDataPath, inMemory: directory == nil,
-            enableTestCommands: enableTestCommands)))
+            enableTestCommands: enableTestCommands), metricsFactory: metricsFactory))
     }
 
     /// Runs `body` against database `db` (unless it names one) and returns the reply.
