@@ -335,6 +335,6 @@ public struct CommandDispatcher: Sendable {
 final class RawBatchSlot: @unchecked Sendable {
     // @unchecked: written and read by the one thread running the command.
     var batch: [RawDocument]?
-    /// Set when the `failCommand` fail point closes the connection instead of answering.
+    /// Set when the connection closes instead of answering (the `failCommand` fail point, `shutdown`).
     var closeConnection = false
 }

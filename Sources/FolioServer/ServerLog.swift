@@ -112,6 +112,7 @@ public final class ServerLog: Sendable {
     public enum FolioID {
         public static let testCommandsEnabled = 9_100_001
         public static let metricsEndpoint = 9_100_002
+        public static let ttlMonitorFailed = 9_100_003
     }
 
     /// Logs a command that took at least slowms (sampled by sampleRate) as MongoDB's "Slow query".

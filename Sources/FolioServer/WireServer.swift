@@ -168,6 +168,7 @@ public final class WireServer: Sendable {
     let sweeper: SweepTimer
     let idleSweeper: SweepTimer
     let ttlMonitor: SweepTimer
+    let ttlQueue = DispatchQueue(label: "folio.ttl-monitor")
     let shuttingDown = Atomic<Bool>(false)
     /// Signalled once shutdown has closed storage.
     let stopped = DispatchSemaphore(value: 0)
@@ -231,13 +232,13 @@ public final class WireServer: Sendable {
         idleTimer.resume()
         sweeper = SweepTimer(timer)
         idleSweeper = SweepTimer(idleTimer)
-        ttlMonitor = SweepTimer(WireServer.startTTLMonitor(context))
+        ttlMonitor = SweepTimer(WireServer.startTTLMonitor(context, on: ttlQueue))
     }
 
     /// The TTL monitor: a pass over every TTL index each ttlMonitorSleepSecs seconds while
     /// ttlMonitorEnabled (both setParameter-able), on its own queue.
-    static func startTTLMonitor(_ context: ServerContext) -> any DispatchSourceTimer {
-        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.ttl-monitor"))
+    static func startTTLMonitor(_ context: ServerContext, on queue: DispatchQueue) -> any DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: queue)
         let elapsed = Mutex(0)
         timer.schedule(deadline: .now() + 1, repeating: 1)
         timer.setEventHandler {
@@ -252,8 +253,8 @@ public final class WireServer: Sendable {
             do throws(FolioError) {
                 try context.engine.expireTTLDocuments()
             } catch {
-                let line = Array("TTL monitor: \(error.message)\n".utf8)
-                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+                context.log.log(.warning, .index, id: ServerLog.FolioID.ttlMonitorFailed, ctx: "TTLMonitor", "TTL monitor pass failed",
+                                attr: ["error": .string(error.message), "code": .int32(error.code.rawValue)])
             }
         }
         timer.resume()
@@ -276,6 +277,7 @@ public final class WireServer: Sendable {
         sweeper.timer.cancel()
         idleSweeper.timer.cancel()
         ttlMonitor.timer.cancel()
+        ttlQueue.sync {}  // a pass already running ends before storage closes
         try? channel.close().wait()
         context.operations.beginShutdown()
         let deadline = ContinuousClock.now + timeout
