@@ -166,6 +166,16 @@ public struct CommandDispatcher: Sendable {
         return t
     }()
 
+    /// Alternative spellings the table accepts, by the name MongoDB reports (in errors, logs and
+    /// metrics.commands).
+    static let canonicalNames = ["findandmodify": "findAndModify", "ismaster": "isMaster", "buildinfo": "buildInfo",
+                                 "dbstats": "dbStats", "deleteIndexes": "dropIndexes"]
+
+    static func canonicalName(_ name: String) -> String { canonicalNames[name] ?? name }
+
+    /// The commands the server knows, each by its own name.
+    static let commandNames = Set(table.keys.map(canonicalName))
+
     /// Runs a command body and returns the full reply document.
     public func run(_ body: Document, connection: ConnectionInfo) -> Document {
         run(body, connection: connection, rawBatch: nil)
@@ -196,8 +206,8 @@ public struct CommandDispatcher: Sendable {
         }
         guard let handler = CommandDispatcher.table[name] else {
             let answer = reply(error: FolioError(.commandNotFound, "no such command: '\(name)'"))
-            context.metrics.record(name, body: body, reply: answer, returned: 0)
-            context.telemetry.record(name, ok: false, duration: .zero)
+            context.metrics.record(nil, body: body, reply: answer, returned: 0)
+            context.telemetry.record(nil, ok: false, duration: .zero)
             return answer
         }
         var request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
@@ -207,14 +217,15 @@ public struct CommandDispatcher: Sendable {
             return reply(error: FolioError(.shutdownInProgress, "The server is in quiesce mode and will shut down"))
         }
         defer { context.operations.end(operation) }
+        let canonical = CommandDispatcher.canonicalName(name)
         let started = ContinuousClock.now
         let answer: Document
         do throws(FolioError) {
             request.api = try APIParameters(parsing: body)
-            try request.api.check(command: name)
+            try request.api.check(command: canonical)
             try CommandDispatcher.refuseTransactions(body)
             try Collation.check(body, command: name)
-            answer = try failPointAnswer(request, rawBatch: rawBatch) { () throws(FolioError) -> Document in
+            answer = try failPointAnswer(request, canonicalName: canonical, rawBatch: rawBatch) { () throws(FolioError) -> Document in
                 var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
                 fields.append("ok", .double(1))
                 return withClusterTime(fields)
@@ -224,8 +235,8 @@ public struct CommandDispatcher: Sendable {
         }
         let returned = rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer)
         let duration = ContinuousClock.now - started
-        context.metrics.record(name, body: body, reply: answer, returned: returned)
-        context.telemetry.record(name, ok: answer["ok"] == .double(1), duration: duration)
+        context.metrics.record(canonical, body: body, reply: answer, returned: returned)
+        context.telemetry.record(canonical, ok: answer["ok"] == .double(1), duration: duration)
         context.log.slowOperation(body, name: name, database: database, reply: answer, returned: returned,
                                   duration: duration, connection: connection, appName: context.applicationName(of: connection.id))
         return answer
@@ -234,15 +245,14 @@ public struct CommandDispatcher: Sendable {
     /// Runs `command` under the `failCommand` fail point (test servers only): it may wait
     /// first, close the connection, fail with the configured error, or add a write concern
     /// error to the reply.
-    func failPointAnswer(_ r: CommandRequest, rawBatch: RawBatchSlot?,
+    func failPointAnswer(_ r: CommandRequest, canonicalName: String, rawBatch: RawBatchSlot?,
                          _ command: () throws(FolioError) -> Document) throws(FolioError) -> Document {
         guard context.parameters.enableTestCommands else { return try command() }
-        var names: Set<String> = [r.name]
-        if let canonical = APIParameters.canonicalNames[r.name] { names.insert(canonical) }
+        let names: Set<String> = [r.name, canonicalName]
         let namespace = r.argument.stringValue.map { "\(r.database).\($0)" }
         let appName = context.applicationName(of: r.connection.id)
         if let fail = context.failPoints.activation(names: names, namespace: namespace, appName: appName, afterRunning: false) {
-            if let ms = fail.blockMilliseconds, ms > 0 { usleep(UInt32(clamping: ms * 1000)) }
+            if let ms = fail.blockMilliseconds, ms > 0 { usleep(FailPoints.microseconds(blockTimeMS: ms)) }
             if fail.closeConnection {
                 rawBatch?.closeConnection = true
                 throw FolioError(ErrorCode(rawValue: 50985), "Failing command via 'failCommand' failpoint")

@@ -127,6 +127,12 @@ final class FailPoints: Sendable {
         }
     }
 
+    /// blockTimeMS as usleep's argument, which holds at most UInt32.max µs (71 minutes): a
+    /// larger (client-chosen) value waits that long instead of overflowing.
+    static func microseconds(blockTimeMS ms: Int64) -> UInt32 {
+        ms >= Int64(UInt32.max / 1000) ? UInt32.max : UInt32(max(0, ms) * 1000)
+    }
+
     /// The labels MongoDB puts on a failed retryable write (a write with `txnNumber` outside a
     /// transaction) whose error is one a retry can fix.
     static func retryableWriteLabels(_ code: ErrorCode, body: Document) -> [String] {

@@ -26,7 +26,7 @@ public final class ServerContext: Sendable {
     /// Shuts the server down (the `shutdown` command); set by the wire server that runs this context.
     let shutdownHandler = Mutex<(@Sendable (Duration) -> Void)?>(nil)
     /// What serverStatus counts.
-    let metrics = ServerMetrics(commandNames: CommandDispatcher.table.keys)
+    let metrics = ServerMetrics(commandNames: CommandDispatcher.commandNames)
     /// Identifies this server process in `topologyVersion`.
     let processID = ObjectID()
     let startedAtMilliseconds = Int64(ObjectID.currentSeconds()) * 1000
@@ -39,7 +39,7 @@ public final class ServerContext: Sendable {
     public init(engine: Engine, configuration: ServerConfiguration, log: ServerLog = .discarding(),
                 metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.engine = engine
-        self.telemetry = ServerTelemetry(factory: metricsFactory, commandNames: CommandDispatcher.table.keys)
+        self.telemetry = ServerTelemetry(factory: metricsFactory, commandNames: CommandDispatcher.commandNames)
         self.configuration = configuration
         self.log = log
         self.operations = OperationRegistry(maximumEvaluationBytes: configuration.maximumEvaluationBytes)

@@ -29,16 +29,13 @@ final class ServerMetrics: Sendable {
     /// asserts.user: commands that ended with an error.
     let userAssertions = Atomic<Int64>(0)
 
-    /// metrics.commands, one counter per command name the server knows (aliases share their
-    /// command's counter) and `<UNKNOWN>` for the rest.
+    /// metrics.commands, one counter per command the server knows (by its own name; aliases
+    /// count under it) and `<UNKNOWN>` for the rest.
     let perCommand: [String: CommandCounter]
     let unknownCommands = CommandCounter()
 
     init(commandNames: some Sequence<String>) {
-        var counters: [String: CommandCounter] = [:]
-        for name in commandNames { counters[APIParameters.canonicalNames[name] ?? name] = CommandCounter() }
-        for (alias, name) in APIParameters.canonicalNames { counters[alias] = counters[name] }
-        perCommand = counters
+        perCommand = Dictionary(uniqueKeysWithValues: commandNames.map { ($0, CommandCounter()) })
     }
 
     func connectionOpened() {
@@ -57,10 +54,11 @@ final class ServerMetrics: Sendable {
     func sent(bytes: Int) { bytesOut.add(Int64(bytes), ordering: .relaxed) }
 
     /// Counts a command that ran (or was refused): its opcounter, its metrics.commands entry,
-    /// the documents its reply says it wrote or returned.
-    func record(_ name: String, body: Document, reply: Document, returned: Int) {
+    /// the documents its reply says it wrote or returned. `name` is the command's own name,
+    /// nil for an unknown command.
+    func record(_ name: String?, body: Document, reply: Document, returned: Int) {
         let ok = reply["ok"]?.asDouble == 1
-        let counter = perCommand[name] ?? unknownCommands
+        let counter = name.flatMap { perCommand[$0] } ?? unknownCommands
         counter.total.add(1, ordering: .relaxed)
         if !ok {
             counter.failed.add(1, ordering: .relaxed)
@@ -93,10 +91,7 @@ final class ServerMetrics: Sendable {
         func load(_ a: borrowing Atomic<Int64>) -> BSON { .int64(a.load(ordering: .relaxed)) }
         let current = Int32(clamping: currentConnections.load(ordering: .relaxed))
         var commandCounts = Document()
-        var seen = Set<ObjectIdentifier>()
-        for name in perCommand.keys.sorted() where APIParameters.canonicalNames[name] == nil {
-            let c = perCommand[name]!
-            guard seen.insert(ObjectIdentifier(c)).inserted else { continue }
+        for (name, c) in perCommand.sorted(by: { $0.key < $1.key }) {
             commandCounts.append(name, ["failed": load(c.failed), "total": load(c.total)])
         }
         commandCounts.append("<UNKNOWN>", .int64(unknownCommands.total.load(ordering: .relaxed)))

@@ -3,8 +3,9 @@ import FolioQuery
 import Synchronization
 
 /// The server parameters `getParameter` reads and `setParameter` changes, each one honoured
-/// where MongoDB honours it (the TTL monitor, the cursor sweeper, the sort budget). Parameters Folio has no behaviour for are not listed, so setting one is refused
-/// instead of being stored and ignored.
+/// where MongoDB honours it (the TTL monitor, the cursor sweeper, the sort budget, the log).
+/// Parameters Folio has no behaviour for are not listed, so setting one is refused instead of
+/// being stored and ignored.
 final class ServerParameters: Sendable {
     struct Values: Sendable {
         var ttlMonitorEnabled = true

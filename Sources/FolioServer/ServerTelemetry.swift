@@ -31,13 +31,7 @@ final class ServerTelemetry: Sendable {
                            failed: CoreMetrics.Counter(label: "folio_commands_total", dimensions: [("command", name), ("outcome", "error")], factory: factory),
                            latency: Metrics.Timer(label: "folio_command_duration_seconds", dimensions: [("command", name)], factory: factory))
         }
-        var table: [String: CommandMetrics] = [:]
-        for name in commandNames {
-            let canonical = APIParameters.canonicalNames[name] ?? name
-            if table[canonical] == nil { table[canonical] = metrics(canonical) }
-            table[name] = table[canonical]
-        }
-        commands = table
+        commands = Dictionary(uniqueKeysWithValues: commandNames.map { ($0, metrics($0)) })
         unknown = metrics("<UNKNOWN>")
         connections = Metrics.Gauge(label: "folio_connections", factory: factory)
         cursors = Metrics.Gauge(label: "folio_open_cursors", factory: factory)
@@ -46,8 +40,9 @@ final class ServerTelemetry: Sendable {
         logLines = Metrics.Gauge(label: "folio_log_lines", factory: factory)
     }
 
-    func record(_ name: String, ok: Bool, duration: Duration) {
-        let m = commands[name] ?? unknown
+    /// Counts a command by its own name (nil: an unknown command).
+    func record(_ name: String?, ok: Bool, duration: Duration) {
+        let m = name.flatMap { commands[$0] } ?? unknown
         (ok ? m.succeeded : m.failed).increment()
         m.latency.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }

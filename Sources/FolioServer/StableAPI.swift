@@ -31,8 +31,9 @@ struct APIParameters: Equatable, Sendable {
     /// Checks the parameters against the command they came with (MongoDB's
     /// validateAPIParameters): 4886600 without a version, 322 for a version other than "1",
     /// 323 for a command outside the version under `apiStrict: true`. No command of
-    /// version 1 is deprecated, so `apiDeprecationErrors` never fails one.
-    func check(command name: String) throws(FolioError) {
+    /// version 1 is deprecated, so `apiDeprecationErrors` never fails one. `canonical` is the
+    /// command's own name (MongoDB reports aliases by it).
+    func check(command canonical: String) throws(FolioError) {
         if strict != nil || deprecationErrors != nil, version == nil {
             throw FolioError(ErrorCode(rawValue: 4886600), "Provided apiStrict and/or apiDeprecationErrors without passing apiVersion")
         }
@@ -40,7 +41,6 @@ struct APIParameters: Equatable, Sendable {
         guard version == "1" else {
             throw FolioError(.apiVersionError, version == "2" ? "Cannot accept API version 2" : "API version must be \"1\"")
         }
-        let canonical = APIParameters.canonicalNames[name] ?? name
         if strict == true, !APIParameters.version1Commands.contains(canonical) {
             throw FolioError(.apiStrictError, "Provided apiStrict:true, but the command \(canonical) is not in API Version 1. Information on supported commands and migrations in API Version 1 can be found at https://dochub.mongodb.org/core/manual-versioned-api.")
         }
@@ -88,10 +88,6 @@ struct APIParameters: Equatable, Sendable {
         "findAndModify", "getMore", "hello", "insert", "killCursors", "listCollections", "listDatabases",
         "listIndexes", "ping", "refreshSessions", "saslContinue", "saslStart", "update",
     ]
-
-    /// Alternative spellings the dispatcher accepts, by the name MongoDB reports.
-    static let canonicalNames = ["findandmodify": "findAndModify", "ismaster": "isMaster", "buildinfo": "buildInfo",
-                                 "dbstats": "dbStats", "deleteIndexes": "dropIndexes"]
 
     /// Stages registered with `AllowedWithApiStrict::kNeverInVersion1` in MongoDB 8.0.
     static let stagesNeverInVersion1: Set<String> = [

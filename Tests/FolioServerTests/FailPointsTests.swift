@@ -69,4 +69,11 @@ import FolioBSON
         s.run(["hello": 1, "client": ["application": ["name": "app1"]]], db: "admin")
         #expect(s.dispatcher.answer(["ping": 1, "$db": "admin"], connection: s.connection).closeConnection == true)
     }
+
+    @Test func blockTimesOfAnySizeAreBounded() {
+        #expect(FailPoints.microseconds(blockTimeMS: 5) == 5000)
+        #expect(FailPoints.microseconds(blockTimeMS: .max) == UInt32.max)
+        #expect(FailPoints.microseconds(blockTimeMS: Int64(UInt32.max / 1000)) == UInt32.max)
+        #expect(FailPoints.microseconds(blockTimeMS: -1) == 0)
+    }
 }
