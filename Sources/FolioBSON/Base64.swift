@@ -1,9 +1,9 @@
 // RFC 4648 base64 with padding, for Extended JSON binary values.
 
-enum Base64 {
+public enum Base64 {
     static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-    static func encode(_ data: [UInt8]) -> String {
+    public static func encode(_ data: [UInt8]) -> String {
         var out = [UInt8]()
         out.reserveCapacity((data.count + 2) / 3 * 4)
         var i = 0

@@ -17,11 +17,15 @@ public struct WriteOptions: Sendable {
     public var durable: Bool
     /// `bypassDocumentValidation`.
     public var bypassDocumentValidation: Bool
+    /// The session and transaction number of a retryable write (nil: not retryable).
+    public var retryable: RetryableWrite?
 
-    public init(ordered: Bool = true, durable: Bool = false, bypassDocumentValidation: Bool = false) {
+    public init(ordered: Bool = true, durable: Bool = false, bypassDocumentValidation: Bool = false,
+                retryable: RetryableWrite? = nil) {
         self.ordered = ordered
         self.durable = durable
         self.bypassDocumentValidation = bypassDocumentValidation
+        self.retryable = retryable
     }
 }
 
@@ -102,27 +106,58 @@ extension Engine {
     public func insert(_ ns: Namespace, _ documents: [Document], options: WriteOptions = WriteOptions()) throws(FolioError) -> InsertResult {
         try folio {
             try committer.write(durable: options.durable) { txn -> InsertResult in
-                var result = InsertResult()
-                // Without secondary indexes a document is one put after validation, atomic by
-                // itself; with them, a savepoint undoes the record if an index refuses it (a
-                // unique violation). Indexes cannot appear in the middle of this batch.
-                let indexed = self.entry(ns)?.indexes.isEmpty == false
-                let validate = !options.bypassDocumentValidation
-                for (i, document) in documents.enumerated() {
-                    do {
-                        let id = try indexed
-                            ? txn.atomically { try self.insertOne(ns, document, txn, validate: validate) }
-                            : self.insertOne(ns, document, txn, validate: validate)
-                        result.insertedCount += 1
-                        result.insertedIDs[i] = id
-                    } catch {
-                        result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
-                        if options.ordered { break }
-                    }
+                let history = try self.retryHistory(options.retryable, txn)
+                // The fail point hook sees the whole batch, as MongoDB commits an insert
+                // command's documents together: a failure undoes all of them.
+                guard history?.write.beforeCommit != nil else {
+                    let result = try self.insertBatch(ns, documents, options, history, txn)
+                    try self.finish(history, txn)
+                    return result
                 }
-                return result
+                do {
+                    return try txn.atomically {
+                        let result = try self.insertBatch(ns, documents, options, history, txn)
+                        if result.insertedCount > history!.retriedStatements { try history!.beforeCommit() }
+                        try self.finish(history, txn)
+                        return result
+                    }
+                } catch let error as FolioError {
+                    let indexes = options.ordered ? [0] : Array(documents.indices)
+                    return InsertResult(writeErrors: indexes.map { WriteError(index: $0, error: error) })
+                }
             }
         }
+    }
+
+    /// The statements of an insert command, each undone alone if it fails; statements a
+    /// retryable write already applied are counted and skipped.
+    func insertBatch(_ ns: Namespace, _ documents: [Document], _ options: WriteOptions, _ history: RetryHistory?,
+                     _ txn: any StorageWriteTransaction) throws -> InsertResult {
+        var result = InsertResult()
+        // Without secondary indexes a document is one put after validation, atomic by
+        // itself; with them, a savepoint undoes the record if an index refuses it (a
+        // unique violation). Indexes cannot appear in the middle of this batch.
+        let indexed = entry(ns)?.indexes.isEmpty == false
+        let validate = !options.bypassDocumentValidation
+        for (i, document) in documents.enumerated() {
+            if let history, history.wasExecuted(i) {
+                result.insertedCount += 1
+                result.insertedIDs[i] = document["_id"]
+                continue
+            }
+            do {
+                let id = try indexed
+                    ? txn.atomically { try self.insertOne(ns, document, txn, validate: validate) }
+                    : insertOne(ns, document, txn, validate: validate)
+                result.insertedCount += 1
+                result.insertedIDs[i] = id
+                history?.record(i)
+            } catch {
+                result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
+                if options.ordered { break }
+            }
+        }
+        return result
     }
 
     static func clientError(_ error: any Error) -> FolioError {
@@ -166,18 +201,34 @@ extension Engine {
     public func update(_ ns: Namespace, _ statements: [UpdateStatement], options: WriteOptions = WriteOptions()) throws(FolioError) -> UpdateResult {
         try folio {
             try committer.write(durable: options.durable) { txn -> UpdateResult in
+                let history = try self.retryHistory(options.retryable, txn)
                 var result = UpdateResult()
                 for (i, statement) in statements.enumerated() {
+                    if let prior = history?.result(i) {
+                        result.matched += Int(prior["n"]?.exactInt64 ?? 0)
+                        result.modified += Int(prior["m"]?.exactInt64 ?? 0)
+                        if let id = prior["u"] { result.upserted.append((i, id)) }
+                        continue
+                    }
                     do {
-                        let r = try txn.atomically { try self.updateOne(ns, statement, txn, validate: !options.bypassDocumentValidation) }
+                        if history != nil && statement.multi {
+                            throw FolioError(.invalidOptions, "Cannot use (or request) retryable writes with multi=true")
+                        }
+                        let r = try txn.atomically {
+                            let r = try self.updateOne(ns, statement, txn, validate: !options.bypassDocumentValidation)
+                            try history?.beforeCommit()
+                            return r
+                        }
                         result.matched += r.matched
                         result.modified += r.modified
                         if let id = r.upsertedID { result.upserted.append((i, id)) }
+                        history?.record(i, result: UpdateResult.historyEntry(matched: r.matched, modified: r.modified, upserted: r.upsertedID))
                     } catch {
                         result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
                         if options.ordered { break }
                     }
                 }
+                try self.finish(history, txn)
                 return result
             }
         }
@@ -243,15 +294,30 @@ extension Engine {
     public func delete(_ ns: Namespace, _ statements: [DeleteStatement], options: WriteOptions = WriteOptions()) throws(FolioError) -> DeleteResult {
         try folio {
             try committer.write(durable: options.durable) { txn -> DeleteResult in
+                let history = try self.retryHistory(options.retryable, txn)
                 var result = DeleteResult()
                 for (i, statement) in statements.enumerated() {
+                    if let prior = history?.result(i) {
+                        result.deleted += Int(prior["n"]?.exactInt64 ?? 0)
+                        continue
+                    }
                     do {
-                        result.deleted += try txn.atomically { try self.deleteOne(ns, statement, txn).count }
+                        if history != nil && !statement.limitOne {
+                            throw FolioError(.invalidOptions, "Cannot use (or request) retryable writes with limit=0")
+                        }
+                        let n = try txn.atomically {
+                            let n = try self.deleteOne(ns, statement, txn).count
+                            try history?.beforeCommit()
+                            return n
+                        }
+                        result.deleted += n
+                        history?.record(i, result: ["n": .int64(Int64(n))])
                     } catch {
                         result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
                         if options.ordered { break }
                     }
                 }
+                try self.finish(history, txn)
                 return result
             }
         }
@@ -326,7 +392,8 @@ public struct FindAndModifyResult: Sendable {
 extension Engine {
     /// findAndModify: atomically finds one document (by `sort`) and updates or removes it.
     /// - Throws: as update/delete; 9 FailedToParse when both or neither of update/remove are given.
-    public func findAndModify(_ ns: Namespace, _ r: FindAndModifyRequest, durable: Bool = false) throws(FolioError) -> FindAndModifyResult {
+    public func findAndModify(_ ns: Namespace, _ r: FindAndModifyRequest, durable: Bool = false,
+                              retryable: RetryableWrite? = nil) throws(FolioError) -> FindAndModifyResult {
         if r.remove == (r.update != nil) {
             throw FolioError(.failedToParse, r.remove ? "Cannot specify both an update and remove=true" : "Either an update or remove=true must be specified")
         }
@@ -337,16 +404,29 @@ extension Engine {
         let query = try MatchExpression(parsing: r.filter, constants: r.constants, collator: try Engine.collator(r.collation))
         return try folio {
             try committer.write(durable: durable) { txn -> FindAndModifyResult in
+                let history = try self.retryHistory(retryable, txn)
+                if let prior = history?.result(0) {
+                    try self.finish(history, txn)
+                    return FindAndModifyResult(history: prior)
+                }
+                let result: FindAndModifyResult
                 if r.remove {
                     let removed = try self.deleteOne(ns, r.deleteStatement, txn, sort: r.sort)
-                    return FindAndModifyResult(matched: removed.count, updatedExisting: false, upsertedID: nil,
-                                               value: try removed.first.map { try projection?.apply(to: $0, query: query) ?? $0 })
+                    result = FindAndModifyResult(matched: removed.count, updatedExisting: false, upsertedID: nil,
+                                                 value: try removed.first.map { try projection?.apply(to: $0, query: query) ?? $0 })
+                } else {
+                    let o = try self.updateOne(ns, r.updateStatement(r.update!), txn, validate: !r.bypassDocumentValidation)
+                    let chosen = r.returnNew ? o.after : (o.upsertedID == nil ? o.before : nil)
+                    result = FindAndModifyResult(matched: o.matched + (o.upsertedID == nil ? 0 : 1), updatedExisting: o.matched > 0,
+                                                 upsertedID: o.upsertedID,
+                                                 value: try chosen.map { try projection?.apply(to: $0, query: query) ?? $0 })
                 }
-                let o = try self.updateOne(ns, r.updateStatement(r.update!), txn, validate: !r.bypassDocumentValidation)
-                let chosen = r.returnNew ? o.after : (o.upsertedID == nil ? o.before : nil)
-                return FindAndModifyResult(matched: o.matched + (o.upsertedID == nil ? 0 : 1), updatedExisting: o.matched > 0,
-                                           upsertedID: o.upsertedID,
-                                           value: try chosen.map { try projection?.apply(to: $0, query: query) ?? $0 })
+                if let history {
+                    try history.beforeCommit()
+                    history.record(0, result: result.historyEntry)
+                    try self.finish(history, txn)
+                }
+                return result
             }
         }
     }

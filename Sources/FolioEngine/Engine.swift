@@ -21,6 +21,8 @@ public final class Engine: Sendable {
     let indexAccesses = IndexAccessCounter()
     /// TTL monitor passes and the documents they deleted since startup (serverStatus metrics.ttl).
     public let ttlStatistics = TTLStatistics()
+    /// Retryable writes answered from their history since startup (serverStatus transactions).
+    public let retryStatistics = RetryStatistics()
     /// `host:port` as `$indexStats`/`$collStats` report it (the server sets its address).
     let hostLabel = Mutex("localhost:27017")
 
@@ -41,10 +43,13 @@ public final class Engine: Sendable {
         let stores = try Folio_storage { () throws(StorageError) in try snapshot.storeNames() }
         if stores.contains(Engine.catalogStore) {
             state.collections = try CatalogState.load(from: snapshot)
-        } else {
+        }
+        // The engine's own stores: a new directory gets all of them, an older one those it lacks.
+        let missing = [Engine.catalogStore, Engine.retryHistoryStore].filter { !stores.contains($0) }
+        if !missing.isEmpty {
             let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
             try Folio_storage { () throws(StorageError) in
-                try txn.createStore(Engine.catalogStore)
+                for store in missing { try txn.createStore(store) }
                 try txn.commit(durable: true)
             }
         }

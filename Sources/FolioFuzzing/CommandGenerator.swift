@@ -28,6 +28,16 @@ public struct CommandGenerator {
             if random.chance(0.5) { d.append("apiStrict", random.chance(0.7) ? .bool(random.chance(0.5)) : hostile()) }
             if random.chance(0.3) { d.append("apiDeprecationErrors", random.chance(0.7) ? .bool(random.chance(0.5)) : hostile()) }
         }
+        if random.chance(0.08) {
+            // Session fields: retryable writes with few sessions and transaction numbers (so
+            // retries, older numbers and statement ids meet), or hostile shapes.
+            let id = BSON.binary(Binary(subtype: Binary.Subtype.uuid, data: [UInt8](repeating: UInt8(random.pick(0...2)), count: 16)))
+            d.append("lsid", random.chance(0.85) ? ["id": id] : hostile())
+            d.append("txnNumber", random.chance(0.85) ? .int64(Int64(random.pick(0...3))) : hostile())
+            if random.chance(0.2) { d.append("stmtId", random.chance(0.5) ? .int32(Int32(random.pick(-1...3))) : hostile()) }
+            if random.chance(0.1) { d.append("stmtIds", random.chance(0.5) ? [.int32(0), .int32(0)] : hostile()) }
+            if random.chance(0.05) { d.append("autocommit", random.chance(0.5) ? .bool(false) : hostile()) }
+        }
         return d
     }
 

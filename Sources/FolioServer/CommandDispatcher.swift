@@ -18,6 +18,8 @@ public struct CommandRequest: Sendable {
     var rawBatch: RawBatchSlot? = nil
     /// The Stable API parameters the command declared (checked before it runs).
     var api = APIParameters()
+    /// The command's session fields (checked before it runs).
+    var sessionInfo = OperationSessionInfo()
 
     /// The command's first value (`{find: "users"}` → "users").
     var argument: BSON { body.element(at: 0).value }
@@ -223,7 +225,8 @@ public struct CommandDispatcher: Sendable {
         do throws(FolioError) {
             request.api = try APIParameters(parsing: body)
             try request.api.check(command: canonical)
-            try CommandDispatcher.refuseTransactions(body)
+            request.sessionInfo = try OperationSessionInfo(parsing: body)
+            try request.sessionInfo.check(command: canonical)
             try Collation.check(body, command: name)
             answer = try failPointAnswer(request, canonicalName: canonical, rawBatch: rawBatch) { () throws(FolioError) -> Document in
                 var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
@@ -279,24 +282,6 @@ public struct CommandDispatcher: Sendable {
     static func batchCount(_ reply: Document) -> Int {
         guard case .document(let cursor)? = reply["cursor"] else { return 0 }
         return (cursor["firstBatch"] ?? cursor["nextBatch"])?.arrayValue?.count ?? 0
-    }
-
-    /// Multi-document transactions are not built yet (issue 20): a command that would start or
-    /// continue one is refused before it runs, so nothing it asked for is applied outside a
-    /// transaction its client believes in. The shape checks are MongoDB's (72 InvalidOptions).
-    static func refuseTransactions(_ body: Document) throws(FolioError) {
-        let autocommit = body["autocommit"], start = body["startTransaction"]
-        guard autocommit != nil || start != nil else { return }
-        if let autocommit, autocommit.isTruthy {
-            throw FolioError(.invalidOptions, "Specifying autocommit=true is not allowed.")
-        }
-        if let start, !start.isTruthy {
-            throw FolioError(.invalidOptions, "Specifying startTransaction=false is not allowed.")
-        }
-        if autocommit == nil {
-            throw FolioError(.invalidOptions, "Must specify autocommit=false on all operations of a multi-statement transaction.")
-        }
-        throw FolioError(.commandNotSupported, "multi-document transactions are not supported by Folio yet; the command was not run")
     }
 
     /// Runs a handler with its operation's interrupt bound to the running thread (killOp,

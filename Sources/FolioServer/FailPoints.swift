@@ -2,10 +2,14 @@ import FolioBSON
 import FolioQuery
 import Synchronization
 
-/// MongoDB's `failCommand` fail point, set with `configureFailPoint` when the server runs with
-/// `--enable-test-commands`: the commands it names (for the connections and namespace it
-/// names) fail with an error, close their connection, wait first, or answer with a write
-/// concern error, so drivers' test suites can exercise their error handling against Folio.
+/// MongoDB's fail points that drivers' test suites set with `configureFailPoint` when the
+/// server runs with `--enable-test-commands`:
+/// - `failCommand`: the commands it names (for the connections and namespace it names) fail
+///   with an error, close their connection, wait first, or answer with a write concern error;
+/// - `onPrimaryTransactionalWrite`: a retryable write's statement (an insert command's batch)
+///   about to be applied for the first time fails before its commit
+///   (`failBeforeCommitExceptionCode`) and/or its connection closes instead of the reply
+///   (`closeConnection`, true by default), to test that retries apply writes exactly once.
 final class FailPoints: Sendable {
     enum Mode: Equatable, Sendable {
         case off, alwaysOn
@@ -19,6 +23,22 @@ final class FailPoints: Sendable {
         var data = Document()
         /// Activations since the mode was last set (configureFailPoint answers it as `count`).
         var timesEntered: Int64 = 0
+
+        /// Whether this evaluation fires, by the mode (which it counts down).
+        mutating func fires() -> Bool {
+            switch mode {
+            case .off: return false
+            case .alwaysOn: break
+            case .times(let n):
+                mode = n > 1 ? .times(n - 1) : .off
+            case .skip(let n):
+                if n > 0 { mode = .skip(n - 1); return false }
+            case .probability(let p):
+                if Double.random(in: 0..<1) >= p { return false }
+            }
+            timesEntered += 1
+            return true
+        }
     }
 
     /// What an activated fail point does to one command.
@@ -30,15 +50,22 @@ final class FailPoints: Sendable {
         var errorLabels: [String]?
     }
 
-    static let supported = ["failCommand"]
     let failCommand = Mutex(State())
+    let onPrimaryTransactionalWrite = Mutex(State())
+
+    static let names: Set<String> = ["failCommand", "onPrimaryTransactionalWrite"]
+
+    /// Runs `body` on the named fail point's state under its lock.
+    func withState<R>(named name: String, _ body: (inout State) -> R) -> R {
+        name == "failCommand" ? failCommand.withLock { body(&$0) } : onPrimaryTransactionalWrite.withLock { body(&$0) }
+    }
 
     /// configureFailPoint: sets the mode and data; answers how often the fail point was entered.
     func configure(_ body: Document) throws(FolioError) -> Document {
         guard case .string(let name) = body.element(at: 0).value else {
             throw FolioError(.typeMismatch, "BSON field 'configureFailPoint.configureFailPoint' is the wrong type, expected type 'string'")
         }
-        guard FailPoints.supported.contains(name) else { throw FolioError(ErrorCode(rawValue: 266), "\(name) not found") }
+        guard FailPoints.names.contains(name) else { throw FolioError(ErrorCode(rawValue: 266), "\(name) not found") }
         let mode = try FailPoints.mode(body["mode"])
         var data = Document()
         if let d = body["data"] {
@@ -51,7 +78,10 @@ final class FailPoints: Sendable {
             }
             guard ms >= 0 else { throw FolioError(.invalidOptions, "'blockTimeMS' must be non-negative") }
         }
-        let previous = failCommand.withLock { state -> Int64 in
+        if let code = data["failBeforeCommitExceptionCode"], code.exactInt64.flatMap({ Int32(exactly: $0) }) == nil {
+            throw FolioError(.badValue, "'failBeforeCommitExceptionCode' must be a 32-bit integer")
+        }
+        let previous = withState(named: name) { state -> Int64 in
             let entered = state.timesEntered
             state = State(mode: mode, data: data, timesEntered: 0)
             return entered
@@ -111,18 +141,20 @@ final class FailPoints: Sendable {
                 }
                 guard activation.blockMilliseconds != nil || activation.closeConnection || activation.error != nil else { return nil }
             }
-            // The mode decides whether this evaluation fires.
-            switch state.mode {
-            case .off: return nil
-            case .alwaysOn: break
-            case .times(let n):
-                state.mode = n > 1 ? .times(n - 1) : .off
-            case .skip(let n):
-                if n > 0 { state.mode = .skip(n - 1); return nil }
-            case .probability(let p):
-                if Double.random(in: 0..<1) >= p { return nil }
+            return state.fires() ? activation : nil
+        }
+    }
+
+    /// What `onPrimaryTransactionalWrite` does to a retryable write about to commit: close
+    /// the connection (the default) and/or fail before the commit with the configured code.
+    func transactionalWriteActivation() -> Activation? {
+        onPrimaryTransactionalWrite.withLock { state -> Activation? in
+            guard state.mode != .off, state.fires() else { return nil }
+            var activation = Activation()
+            activation.closeConnection = state.data["closeConnection"]?.isTruthy ?? true
+            if let code = state.data["failBeforeCommitExceptionCode"]?.exactInt64.flatMap({ Int32(exactly: $0) }) {
+                activation.error = FolioError(ErrorCode(rawValue: code), "Failing write via 'onPrimaryTransactionalWrite' failpoint")
             }
-            state.timesEntered += 1
             return activation
         }
     }

@@ -235,19 +235,37 @@ public final class WireServer: Sendable {
         ttlMonitor = SweepTimer(WireServer.startTTLMonitor(context, on: ttlQueue))
     }
 
+    /// How often expired sessions' retry histories are removed.
+    static let retryHistorySweepSeconds = 300
+
     /// The TTL monitor: a pass over every TTL index each ttlMonitorSleepSecs seconds while
-    /// ttlMonitorEnabled (both setParameter-able), on its own queue.
+    /// ttlMonitorEnabled (both setParameter-able), on its own queue; and every five minutes
+    /// the removal of expired sessions' retry histories.
     static func startTTLMonitor(_ context: ServerContext, on queue: DispatchQueue) -> any DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: queue)
-        let elapsed = Mutex(0)
+        let elapsed = Mutex((ttl: 0, sessions: 0))
         timer.schedule(deadline: .now() + 1, repeating: 1)
         timer.setEventHandler {
             let parameters = context.parameters.current
-            let due = elapsed.withLock { seconds -> Bool in
-                seconds += 1
-                guard seconds >= Int(parameters.ttlMonitorSleepSecs) else { return false }
-                seconds = 0
-                return true
+            let (due, forgetSessions) = elapsed.withLock { seconds -> (Bool, Bool) in
+                seconds.ttl += 1
+                seconds.sessions += 1
+                let forget = seconds.sessions >= WireServer.retryHistorySweepSeconds
+                if forget { seconds.sessions = 0 }
+                guard seconds.ttl >= Int(parameters.ttlMonitorSleepSecs) else { return (false, forget) }
+                seconds.ttl = 0
+                return (true, forget)
+            }
+            if forgetSessions {
+                // Retry histories of sessions idle past the session timeout (MongoDB's
+                // config.transactions entries go with their expired sessions).
+                do throws(FolioError) {
+                    try context.engine.expireRetryHistory(idleMilliseconds: SessionRegistry.timeoutMilliseconds)
+                } catch {
+                    context.log.log(.warning, .storage, id: ServerLog.FolioID.ttlMonitorFailed, ctx: "TTLMonitor",
+                                    "Removing expired sessions' retry history failed",
+                                    attr: ["error": .string(error.message), "code": .int32(error.code.rawValue)])
+                }
             }
             guard due, parameters.ttlMonitorEnabled else { return }
             do throws(FolioError) {

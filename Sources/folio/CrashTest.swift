@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import Foundation
 import Folio
 import FolioEngine
 import FolioStorage
@@ -16,6 +17,12 @@ import Glibc
 //
 // Document invariant: {_id: n, a: n, b: 2n, updates: k}. Each update sets a and b again and
 // increments `updates`, so a torn write shows as a != _id or b != 2a.
+//
+// Retryable writes: two more threads each increment a counter of their own in crash.counters
+// with retryable writes (a session per thread and round, txnNumber 1, 2, ...), logging
+// "T <round> <thread> <txnNumber>" before each write. crash-verify retries the last logged
+// write of every thread, as a driver does when the reply was lost, and then the counter must
+// equal that txnNumber exactly: every write applied once, whether or not it was acknowledged.
 
 struct CrashWriter: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "crash-writer", shouldDisplay: false)
@@ -38,30 +45,64 @@ struct CrashWriter: ParsableCommand {
         let fd = open(ackLog, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard fd >= 0 else { throw ValidationError("cannot open \(ackLog)") }
         let threadCount = threads, base = startID
-        DispatchQueue.concurrentPerform(iterations: threadCount) { t in
-            var rng = SystemRandomNumberGenerator()
-            var mine: [Int: Int] = [:]
-            var i = 0
-            while true {
-                i += 1
-                let durable = Int.random(in: 0..<4, using: &rng) == 0
-                if i % 3 != 0 || mine.isEmpty {
-                    let id = base + t * 1_000_000_000_000 + i
-                    let r = try! engine.insert(ns, [["_id": .int64(Int64(id)), "a": .int64(Int64(id)), "b": .int64(Int64(2 * id)), "updates": 0]],
-                                               options: WriteOptions(durable: durable))
-                    precondition(r.insertedCount == 1, "insert failed: \(r.writeErrors)")
-                    mine[id] = 0
-                    CrashWriter.log(fd, "I \(id)\n")
-                } else {
-                    let id = mine.keys.randomElement(using: &rng)!
-                    let r = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int64(Int64(id))],
-                                                                    update: ["$inc": ["updates": 1], "$set": ["a": .int64(Int64(id)), "b": .int64(Int64(2 * id))]])],
-                                               options: WriteOptions(durable: durable))
-                    precondition(r.modified == 1, "update failed")
-                    mine[id]! += 1
-                    CrashWriter.log(fd, "U \(id) \(mine[id]!)\n")
-                }
+        // One thread each (concurrentPerform would run only as many at once as there are
+        // cores, and these never end).
+        for t in 0..<(threadCount + CrashWriter.retryingThreads) {
+            let thread = Thread {
+                if t >= threadCount { CrashWriter.incrementForever(engine, round: base, thread: t, log: fd) }
+                CrashWriter.writeForever(engine, ns, round: base, thread: t, log: fd)
             }
+            thread.start()
+        }
+        while true { sleep(60) }
+    }
+
+    static func writeForever(_ engine: Engine, _ ns: Namespace, round base: Int, thread t: Int, log fd: Int32) -> Never {
+        var rng = SystemRandomNumberGenerator()
+        var mine: [Int: Int] = [:]
+        var i = 0
+        while true {
+            i += 1
+            let durable = Int.random(in: 0..<4, using: &rng) == 0
+            if i % 3 != 0 || mine.isEmpty {
+                let id = base + t * 1_000_000_000_000 + i
+                let r = try! engine.insert(ns, [["_id": .int64(Int64(id)), "a": .int64(Int64(id)), "b": .int64(Int64(2 * id)), "updates": 0]],
+                                           options: WriteOptions(durable: durable))
+                precondition(r.insertedCount == 1, "insert failed: \(r.writeErrors)")
+                mine[id] = 0
+                log(fd, "I \(id)\n")
+            } else {
+                let id = mine.keys.randomElement(using: &rng)!
+                let r = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int64(Int64(id))],
+                                                                update: ["$inc": ["updates": 1], "$set": ["a": .int64(Int64(id)), "b": .int64(Int64(2 * id))]])],
+                                           options: WriteOptions(durable: durable))
+                precondition(r.modified == 1, "update failed")
+                mine[id]! += 1
+                log(fd, "U \(id) \(mine[id]!)\n")
+            }
+        }
+    }
+
+    static let retryingThreads = 2
+    static let counters = try! Namespace(database: "crash", collection: "counters")
+
+    /// The retryable increment a thread makes with `txnNumber` (crash-verify makes it again).
+    static func increment(_ engine: Engine, round: Int, thread: Int, txnNumber: Int64) throws -> UpdateResult {
+        var session = [UInt8](repeating: 0, count: 16)
+        withUnsafeBytes(of: Int64(round).bigEndian) { session.replaceSubrange(0..<8, with: $0) }
+        withUnsafeBytes(of: Int64(thread).bigEndian) { session.replaceSubrange(8..<16, with: $0) }
+        let write = RetryableWrite(session: session, txnNumber: txnNumber)
+        return try engine.update(counters, [UpdateStatement(filter: ["_id": .string("c-\(round)-\(thread)")], update: ["$inc": ["n": 1]],
+                                                            upsert: true)], options: WriteOptions(retryable: write))
+    }
+
+    static func incrementForever(_ engine: Engine, round: Int, thread: Int, log fd: Int32) -> Never {
+        var txnNumber: Int64 = 0
+        while true {
+            txnNumber += 1
+            log(fd, "T \(round) \(thread) \(txnNumber)\n")
+            let r = try! increment(engine, round: round, thread: thread, txnNumber: txnNumber)
+            precondition(r.writeErrors.isEmpty && r.matched + r.upserted.count == 1, "increment failed: \(r.writeErrors)")
         }
     }
 
@@ -80,6 +121,7 @@ struct CrashVerify: ParsableCommand {
     func run() throws {
         var acknowledgedInserts = Set<Int64>()
         var acknowledgedUpdates: [Int64: Int64] = [:]
+        var lastIncrement: [[Int]: Int64] = [:]
         let fd = open(ackLog, O_RDONLY)
         var text: [UInt8] = []
         if fd >= 0 {
@@ -97,6 +139,9 @@ struct CrashVerify: ParsableCommand {
             guard let id = parts.count > 1 ? Int64(parts[1]) : nil else { continue }
             if parts[0] == "I" { acknowledgedInserts.insert(id) }
             if parts[0] == "U", parts.count == 3, let k = Int64(parts[2]) { acknowledgedUpdates[id] = max(acknowledgedUpdates[id] ?? 0, k) }
+            if parts[0] == "T", parts.count == 4, let thread = Int(parts[2]), let k = Int64(parts[3]) {
+                lastIncrement[[Int(id), thread]] = max(lastIncrement[[Int(id), thread]] ?? 0, k)
+            }
         }
         let engine = try Engine.open(directory: dbpath)
         defer { engine.close() }
@@ -117,6 +162,14 @@ struct CrashVerify: ParsableCommand {
                 present[id] = updates
             }
         }
+        // The last retryable increment of each thread, retried: then each counter holds
+        // exactly as many increments as were made.
+        for (key, k) in lastIncrement.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            _ = try CrashWriter.increment(engine, round: key[0], thread: key[1], txnNumber: k)
+            let counter = try engine.find(CrashWriter.counters, FindRequest(filter: ["_id": .string("c-\(key[0])-\(key[1])")])).all()
+            let n = counter.first?.document()["n"]?.exactInt64 ?? 0
+            if n != k { problems.append("counter c-\(key[0])-\(key[1]) is \(n) after \(k) retryable increments") }
+        }
         var lost = 0
         for id in acknowledgedInserts where present[id] == nil {
             lost += 1
@@ -128,7 +181,8 @@ struct CrashVerify: ParsableCommand {
             if updates < k { lost += 1; problems.append("document \(id) has \(updates) updates, \(k) were acknowledged") }
             if updates > k + 1 { problems.append("document \(id) has \(updates) updates, only \(k) (+1 in flight) possible") }
         }
-        print("crash-verify: \(present.count) documents, \(acknowledgedInserts.count) acknowledged inserts, \(acknowledgedUpdates.values.reduce(0, +)) acknowledged updates, lost \(lost), problems \(problems.count)")
+        print("crash-verify: \(present.count) documents, \(acknowledgedInserts.count) acknowledged inserts, \(acknowledgedUpdates.values.reduce(0, +)) acknowledged updates, "
+              + "\(lastIncrement.values.reduce(0, +)) retryable increments, lost \(lost), problems \(problems.count)")
         for p in problems.prefix(20) { print("  \(p)") }
         if !problems.isEmpty { throw ExitCode(1) }
     }

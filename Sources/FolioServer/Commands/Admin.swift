@@ -171,6 +171,14 @@ enum AdminCommands {
         sections.append(("storageEngine", ["name": .string(c.configuration.inMemory ? "memory" : "sqlite"),
                                            "supportsCommittedReads": true, "persistent": .bool(!c.configuration.inMemory)]))
         sections.append(("catalogStats", catalogStatistics(c.engine)))
+        let retries = c.engine.retryStatistics
+        // Retryable writes only, until multi-document transactions exist (issue 20): their
+        // counters are zero, not missing, as on a MongoDB server that has run none.
+        sections.append(("transactions", ["retriedCommandsCount": .int64(retries.retriedCommands.load(ordering: .relaxed)),
+                                          "retriedStatementsCount": .int64(retries.retriedStatements.load(ordering: .relaxed)),
+                                          "transactionsCollectionWriteCount": .int64(retries.historyWrites.load(ordering: .relaxed)),
+                                          "currentActive": .int64(0), "currentInactive": .int64(0), "currentOpen": .int64(0),
+                                          "totalAborted": .int64(0), "totalCommitted": .int64(0), "totalStarted": .int64(0)]))
         for (name, section) in sections {
             if let wanted = r.body[name], !wanted.isTruthy { continue }
             out.append(name, .document(section))

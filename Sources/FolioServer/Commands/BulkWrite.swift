@@ -22,7 +22,8 @@ enum BulkWriteCommand {
         let ordered = r.bool("ordered") ?? true
         let errorsOnly = r.bool("errorsOnly") ?? false
         let constants = try r.letVariables()
-        let options = WriteOptions(ordered: true, durable: try r.durable(), bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false)
+        let retryable = try r.retryableWrite(statements: ops.count)
+        var options = WriteOptions(ordered: true, durable: try r.durable(), bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false)
         let engine = r.context.engine
         var results: [BSON] = []
         var nErrors = 0, nInserted = 0, nUpserted = 0, nMatched = 0, nModified = 0, nDeleted = 0
@@ -32,6 +33,7 @@ enum BulkWriteCommand {
                 throw FolioError(.badValue, "invalid bulkWrite operation at index \(idx)")
             }
             let ns = namespaces[Int(nsIndex)]
+            options.retryable = retryable?.statement(idx)
             var entry: Document = ["ok": .double(1), "idx": .int32(Int32(idx))]
             var failure: FolioError?
             switch kind {
