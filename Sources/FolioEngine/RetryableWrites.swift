@@ -29,8 +29,8 @@ public struct RetryableWrite: Sendable {
 
     /// The session's key (the lsid's `id` bytes, and its `uid` once users exist).
     public var session: [UInt8]
-    /// A printable form of the session for error messages.
-    public var sessionDescription: String
+    /// What follows the session's id when MongoDB prints a session (` - <uid> - `).
+    public var sessionSuffix: String
     public var txnNumber: Int64
     public var statementIDs: StatementIDs
     /// Runs before a statement (or an insert command's batch) that is about to be applied for
@@ -38,13 +38,23 @@ public struct RetryableWrite: Sendable {
     /// `onPrimaryTransactionalWrite` fail point lives here.
     public var beforeCommit: (@Sendable () throws(FolioError) -> Void)?
 
-    public init(session: [UInt8], sessionDescription: String = "", txnNumber: Int64, statementIDs: StatementIDs = .from(0),
+    public init(session: [UInt8], sessionSuffix: String = "", txnNumber: Int64, statementIDs: StatementIDs = .from(0),
                 beforeCommit: (@Sendable () throws(FolioError) -> Void)? = nil) {
         self.session = session
-        self.sessionDescription = sessionDescription
+        self.sessionSuffix = sessionSuffix
         self.txnNumber = txnNumber
         self.statementIDs = statementIDs
         self.beforeCommit = beforeCommit
+    }
+
+    /// The session as MongoDB prints it in messages (built only for an error).
+    var sessionDescription: String {
+        var text = ""
+        for (i, byte) in session.prefix(16).enumerated() {
+            if [4, 6, 8, 10].contains(i) { text += "-" }
+            text += String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
+        }
+        return text + sessionSuffix
     }
 
     /// The statement id of the statement at `index` in the command.
@@ -86,14 +96,19 @@ final class RetryHistory {
         executed = []
         results = [:]
         guard let bytes = try txn.get(Engine.retryHistoryStore, write.session) else { changed = true; return }
-        let record = try Folio_document(bytes)
-        let stored = record["t"]?.exactInt64 ?? -1
+        // Most writes start a new transaction number: only `t` is read then.
+        let raw: RawDocument
+        do { raw = try RawDocument(validating: bytes) } catch {
+            throw FolioError(.internalError, "data corruption: a retry history record does not decode: \(error)")
+        }
+        let stored = raw["t"]?.exactInt64 ?? -1
         if stored > write.txnNumber {
             throw FolioError(.transactionTooOld,
                              "Retryable write with txnNumber \(write.txnNumber) is prohibited on session \(write.sessionDescription) "
                              + "because a newer retryable write with txnNumber \(stored) has already started on this session.")
         }
         guard stored == write.txnNumber else { changed = true; return }
+        let record = raw.document()
         let bounds = record["e"]?.arrayValue?.compactMap { $0.exactInt64.flatMap { Int32(exactly: $0) } } ?? []
         for i in stride(from: 0, to: bounds.count - 1, by: 2) where bounds[i] <= bounds[i + 1] {
             executed.append(bounds[i]...bounds[i + 1])
@@ -108,12 +123,8 @@ final class RetryHistory {
     /// Whether the statement at `index` already ran under this transaction number.
     func wasExecuted(_ index: Int) -> Bool {
         let id = write.statementID(at: index)
-        var lo = 0, hi = executed.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if executed[mid].upperBound < id { lo = mid + 1 } else { hi = mid }
-        }
-        let hit = lo < executed.count && executed[lo].contains(id)
+        let at = position(id)
+        let hit = at < executed.count && executed[at].contains(id)
         if hit { retriedStatements += 1 }
         return hit
     }
@@ -132,25 +143,41 @@ final class RetryHistory {
         let id = write.statementID(at: index)
         changed = true
         if let result { results[id] = result }
-        // Statements arrive in increasing order almost always: extend the last range.
-        if let last = executed.last, last.upperBound < Int32.max, last.upperBound + 1 == id {
+        // Statements arrive in increasing order almost always: start or extend the last range.
+        guard let last = executed.last else {
+            executed = [id...id]
+            return
+        }
+        if last.upperBound < Int32.max, last.upperBound + 1 == id {
             executed[executed.count - 1] = last.lowerBound...id
             return
         }
-        if let last = executed.last, last.upperBound < id {
+        if last.upperBound < id {
             executed.append(id...id)
             return
         }
-        var ranges = executed.flatMap { Array($0) } + [id]
-        ranges = Array(Set(ranges)).sorted()
-        executed = []
-        for value in ranges {
-            if let last = executed.last, last.upperBound < Int32.max, last.upperBound + 1 == value {
-                executed[executed.count - 1] = last.lowerBound...value
-            } else {
-                executed.append(value...value)
-            }
+        // Out of order (explicit stmtIds): insert in place, merging with the neighbours.
+        let at = position(id)
+        if at < executed.count && executed[at].contains(id) { return }
+        executed.insert(id...id, at: at)
+        if at + 1 < executed.count, executed[at + 1].lowerBound == id + 1 {
+            executed[at] = id...executed[at + 1].upperBound
+            executed.remove(at: at + 1)
         }
+        if at > 0, executed[at - 1].upperBound == id - 1 {
+            executed[at - 1] = executed[at - 1].lowerBound...executed[at].upperBound
+            executed.remove(at: at)
+        }
+    }
+
+    /// The index of the first range that does not end before `id`.
+    private func position(_ id: Int32) -> Int {
+        var lo = 0, hi = executed.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if executed[mid].upperBound < id { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     /// Stores the history in the command's transaction (when anything changed).
@@ -198,8 +225,10 @@ extension Engine {
             let snapshot = try storage.snapshot()
             defer { snapshot.close() }
             try snapshot.visit(Engine.retryHistoryStore, .all, limit: nil) { key, value in
-                let record = RawDocument(trusted: Array(value))
-                if case .datetime(let w)? = record["w"], w < cutoff { stale.append(Array(key)) }
+                // A record that does not decode is stale too: nothing can use it.
+                let record = try? RawDocument(validating: Array(value))
+                if let w = record.map({ $0["w"] }), case .datetime(let ms)? = w, ms >= cutoff { return true }
+                stale.append(Array(key))
                 return true
             }
         }
@@ -209,8 +238,8 @@ extension Engine {
                 var removed = 0
                 for key in stale {
                     // Re-checked in the writer: the session may have written since the scan.
-                    guard let bytes = try txn.get(Engine.retryHistoryStore, key),
-                          case .datetime(let w)? = RawDocument(trusted: bytes)["w"], w < cutoff else { continue }
+                    guard let bytes = try txn.get(Engine.retryHistoryStore, key) else { continue }
+                    if let record = try? RawDocument(validating: bytes), case .datetime(let w)? = record["w"], w >= cutoff { continue }
                     try txn.delete(Engine.retryHistoryStore, key)
                     removed += 1
                 }

@@ -76,10 +76,9 @@ struct OperationSessionInfo: Sendable, Equatable {
         }
     }
 
-    /// The session as MongoDB prints it in messages (`<id> - <uid> - `).
-    var sessionDescription: String {
-        "\(session?.uuidString ?? "") - \(Base64.encode(SessionRegistry.anonymousUID)) - "
-    }
+    /// What follows a session's id when MongoDB prints it (` - <uid> - `): without users,
+    /// every session's uid is the hash of the empty user name.
+    static let sessionSuffix = " - \(Base64.encode(SessionRegistry.anonymousUID)) - "
 }
 
 extension CommandRequest {
@@ -108,7 +107,7 @@ extension CommandRequest {
             }
             ids = .from(i)
         }
-        var write = RetryableWrite(session: session, sessionDescription: sessionInfo.sessionDescription, txnNumber: txnNumber,
+        var write = RetryableWrite(session: session, sessionSuffix: OperationSessionInfo.sessionSuffix, txnNumber: txnNumber,
                                    statementIDs: ids)
         if context.parameters.enableTestCommands {
             let failPoints = context.failPoints, slot = rawBatch

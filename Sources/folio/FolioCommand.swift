@@ -22,7 +22,7 @@ struct FolioCommand: ParsableCommand {
         commandName: "folio",
         abstract: "A document database that speaks MongoDB's wire protocol and query language.",
         version: FolioVersion.description,
-        subcommands: [Serve.self, CrashWriter.self, CrashVerify.self, BenchScan.self, BenchAggregate.self, BenchIndex.self, NoopServer.self,
+        subcommands: [Serve.self, CrashWriter.self, CrashVerify.self, BenchScan.self, BenchAggregate.self, BenchIndex.self, BenchWrites.self, NoopServer.self,
                       HostileCommands.self]
     )
 }

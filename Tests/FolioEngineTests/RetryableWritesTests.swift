@@ -10,7 +10,7 @@ import FolioQuery
     let session: [UInt8] = Array(repeating: 7, count: 16)
 
     func retry(_ txnNumber: Int64, _ ids: RetryableWrite.StatementIDs = .from(0)) -> RetryableWrite {
-        RetryableWrite(session: session, sessionDescription: "s", txnNumber: txnNumber, statementIDs: ids)
+        RetryableWrite(session: session, sessionSuffix: " - s", txnNumber: txnNumber, statementIDs: ids)
     }
 
     func options(_ txnNumber: Int64, ordered: Bool = true) -> WriteOptions {
@@ -73,7 +73,7 @@ import FolioQuery
             Issue.record("accepted")
         } catch {
             #expect(error.code == .transactionTooOld)
-            #expect(error.message.contains("txnNumber 3 is prohibited on session s"))
+            #expect(error.message.contains("txnNumber 3 is prohibited on session 07070707-0707-0707-0707-070707070707 - s because"))
         }
         #expect(try docs(engine.find(ns, FindRequest())) == [["_id": 1]])
     }
@@ -158,5 +158,21 @@ import FolioQuery
         #expect(try engine.expireRetryHistory(idleMilliseconds: 60_000, nowMilliseconds: now + 120_000) == 1)
         // Forgotten: the same transaction number is a new write again (a duplicate here).
         #expect(try engine.insert(ns, [["_id": 1]], options: options(1)).writeErrors.first?.error.code == .duplicateKey)
+    }
+}
+
+extension RetryableWritesTests {
+    /// Statement ids recorded in any order are each remembered once, in merged ranges.
+    @Test func statementIDsInAnyOrder() throws {
+        let engine = try Engine.inMemory()
+        let ids: [Int32] = [5, 3, 4, 9, 1, 2, 7, 6, 8, 0, -4, Int32.max, Int32.min]
+        let documents: [Document] = ids.indices.map { ["_id": .int32(Int32($0))] }
+        let first = try engine.insert(ns, documents, options: WriteOptions(retryable: retry(1, .list(ids))))
+        #expect(first.insertedCount == ids.count)
+        // Every id is now a retry, whatever order it comes in; a new id is a new statement.
+        let again = try engine.insert(ns, documents.reversed() + [["_id": 100]],
+                                      options: WriteOptions(retryable: retry(1, .list(ids.reversed() + [10]))))
+        #expect(again.insertedCount == ids.count + 1 && again.writeErrors.isEmpty)
+        #expect(engine.retryStatistics.retriedStatements.load(ordering: .relaxed) == Int64(ids.count))
     }
 }
