@@ -227,6 +227,7 @@ public struct CommandDispatcher: Sendable {
             try request.api.check(command: canonical)
             request.sessionInfo = try OperationSessionInfo(parsing: body)
             try request.sessionInfo.check(command: canonical)
+            try ReadConcern(parsing: body["readConcern"]).check(command: canonical)
             try Collation.check(body, command: name)
             answer = try failPointAnswer(request, canonicalName: canonical, rawBatch: rawBatch) { () throws(FolioError) -> Document in
                 var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
