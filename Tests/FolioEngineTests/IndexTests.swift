@@ -685,3 +685,52 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
         #expect(try engine.validate(ns).isValid)
     }
 }
+
+/// The `_id` index in the planner: ranges and sorts on `_id` scan the records in `_id` order
+/// within their bounds, a limit stops the scan, and the answers are those of a full scan.
+@Suite struct IDIndexPlanTests {
+    @Test(arguments: Backend.allCases)
+    func idRangesAndSortsAreBoundedScans(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let n = 3_000
+        _ = try engine.insert(ns, (0..<n).map { ["_id": .string("k\(String(1_000_000 + $0))"), "v": .int32(Int32($0))] })
+        _ = try engine.insert(ns, [["_id": 5], ["_id": 7.5], ["_id": ["a": 1]]])  // other types, outside string bounds
+        func check(_ request: FindRequest, returned: Int, direction: String, examinedAtMost: Int? = nil, line: Int = #line) throws {
+            let explain = try engine.explainFind(ns, request, verbosity: .executionStats)
+            let scan = try #require(stage("IXSCAN", in: winningPlan(explain)), "line \(line)")
+            #expect(scan["indexName"] == "_id_" && scan["keyPattern"] == ["_id": 1] && scan["direction"] == .string(direction), "line \(line)")
+            #expect(stage("SORT", in: winningPlan(explain)) == nil && stage("COLLSCAN", in: winningPlan(explain)) == nil, "line \(line)")
+            let stats = executionStats(explain)
+            #expect(stats["nReturned"] == .int32(Int32(returned)), "line \(line): \(stats)")
+            // Examined: what was returned, plus at most the one entry past a bound.
+            let examined = stats["totalDocsExamined"]?.exactInt64 ?? -1
+            #expect(examined >= Int64(returned) && examined <= Int64(examinedAtMost ?? returned + 1), "line \(line): \(stats)")
+            // The same answer as a scan of the whole collection.
+            var natural = request
+            natural.hint = ["$natural": 1]
+            #expect(try docs(engine.find(ns, request)) == docs(engine.find(ns, natural)), "line \(line)")
+        }
+        let from: BSON = .string("k\(1_000_000 + 1_234)")
+        try check(FindRequest(filter: ["_id": ["$gte": from]], sort: ["_id": 1], limit: 50), returned: 50, direction: "forward")
+        let bounds = stage("IXSCAN", in: winningPlan(try engine.explainFind(ns, FindRequest(filter: ["_id": ["$gte": from]]), verbosity: .queryPlanner)))
+        #expect(bounds?["indexBounds"] == ["_id": ["[\"k1001234\", {})"]])
+        try check(FindRequest(filter: ["_id": ["$lt": from]], sort: ["_id": -1], limit: 20), returned: 20, direction: "backward")
+        try check(FindRequest(sort: ["_id": 1], limit: 5), returned: 5, direction: "forward")
+        try check(FindRequest(sort: ["_id": -1], limit: 5), returned: 5, direction: "backward")
+        try check(FindRequest(filter: ["_id": ["$gt": .string("k\(1_000_000 + n - 10)")]]), returned: 9, direction: "forward")
+        try check(FindRequest(filter: ["_id": ["$gte": 5, "$lt": 100]]), returned: 2, direction: "forward")
+        try check(FindRequest(filter: ["_id": ["$in": [from, 5, "missing"]]]), returned: 2, direction: "forward")
+        try check(FindRequest(filter: ["_id": ["$gte": from], "v": ["$mod": [2, 0]]], sort: ["_id": 1], limit: 10), returned: 10, direction: "forward",
+                  examinedAtMost: 20)
+        // An update and a delete find their targets the same way.
+        let upd = try engine.update(ns, [UpdateStatement(filter: ["_id": ["$gte": from]], update: ["$set": ["seen": true]], sort: ["_id": 1])])
+        #expect(upd.modified == 1)
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["seen": true]))).map { $0["_id"] } == [from])
+        // A hint of the _id index by name or pattern uses it too.
+        for hint: BSON in ["_id_", ["_id": 1]] {
+            let plan = winningPlan(try engine.explainFind(ns, FindRequest(filter: ["_id": ["$gt": from]], limit: 3, hint: hint), verbosity: .queryPlanner))
+            #expect(stage("IXSCAN", in: plan)?["indexName"] == "_id_", "\(hint)")
+        }
+    }
+}

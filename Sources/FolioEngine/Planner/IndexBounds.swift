@@ -113,9 +113,11 @@ enum IndexBounds {
             guard boundable(operand) else { continue }
             let tag = KeyString.encode(operand)[0]
             let (lowText, highText) = BoundText.bracket(operand.type)
+            // MongoDB ends the string and object brackets at the next type's least value, which
+            // it prints as an open bound (`["a", {})`).
             var next = range ?? FieldInterval(lower: KeyBound(bytes: [tag], inclusive: true), upper: KeyBound(bytes: [tag], inclusive: true),
                                               isPoint: false, includesNull: false, lowerText: lowText, upperText: highText,
-                                              upperPrintedInclusive: nil)
+                                              upperPrintedInclusive: ["{}", "[]"].contains(highText) ? false : nil)
             // A second range narrows the first only within one type bracket, and never on a
             // multikey field (one element may satisfy each bound).
             if range != nil && (multikey || next.lower!.bytes.first != tag) { continue }
@@ -125,7 +127,11 @@ enum IndexBounds {
             }
             if let upper {
                 let b = KeyBound(bytes: KeyString.encode(upper), inclusive: upperInclusive)
-                if range == nil || tighterUpper(b, than: next.upper!) { next.upper = b; next.upperText = BoundText.value(upper) }
+                if range == nil || tighterUpper(b, than: next.upper!) {
+                    next.upper = b
+                    next.upperText = BoundText.value(upper)
+                    next.upperPrintedInclusive = nil
+                }
             }
             range = next
         }
@@ -145,7 +151,7 @@ enum IndexBounds {
             }
             return [FieldInterval(lower: KeyBound(bytes: bytes, inclusive: true), upper: KeyBound(bytes: bytes, inclusive: true),
                                   isPoint: false, includesNull: false, lowerText: BoundText.value(.string(prefix)),
-                                  upperText: upperText, upperPrintedInclusive: upperText == "{}" ? true : false)]
+                                  upperText: upperText, upperPrintedInclusive: false)]
         }
         return nil
     }

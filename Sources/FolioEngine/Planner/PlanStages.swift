@@ -223,6 +223,9 @@ final class IndexScanStage: PlanStage {
     private var buffer: [(key: [UInt8], value: [UInt8])] = []
     private var bufferIndex = 0
     private var examined = 0
+    /// Entries read per storage call: few at first (a limit often stops the scan early, and
+    /// over records each entry is a whole document), doubling up to `chunk`.
+    private var chunkSize = 32
     static let chunk = 256
 
     init(snapshot: any StorageSnapshot, index: IndexDescriptor, ranges: [KeyRange], printedBounds: Document, forward: Bool,
@@ -252,7 +255,7 @@ final class IndexScanStage: PlanStage {
         var d = Document()
         if let cover, !cover.residual.isTriviallyTrue { d.append("filter", .document(cover.residual.explainForm)) }
         let fields: Document = ["keyPattern": .document(index.keyPattern), "indexName": .string(index.name), "isMultiKey": .bool(index.isMultikey),
-                "multiKeyPaths": .document(multikeyPaths), "isUnique": .bool(index.unique), "isSparse": .bool(index.sparse),
+                "multiKeyPaths": .document(multikeyPaths), "isUnique": .bool(index.unique || index.name == "_id_"), "isSparse": .bool(index.sparse),
                 "isPartial": .bool(index.partialFilter != nil), "indexVersion": .int32(2),
                 "direction": .string(forward ? "forward" : "backward"), "indexBounds": .document(printedBounds)]
         for (k, v) in fields { d.append(k, v) }
@@ -285,14 +288,15 @@ final class IndexScanStage: PlanStage {
         }
         let r = range
         buffer = try Folio_storage { () throws(StorageError) in
-            try snapshot.scan(index.store, r, reverse: !forward, limit: IndexScanStage.chunk)
+            try snapshot.scan(index.store, r, reverse: !forward, limit: chunkSize)
         }
         bufferIndex = 0
-        if buffer.count < IndexScanStage.chunk {
+        if buffer.count < chunkSize {
             rangeIndex += 1
             resumeAfter = nil
         } else {
             resumeAfter = buffer.last!.key
+            chunkSize = min(chunkSize * 2, IndexScanStage.chunk)
         }
         return .needTime
     }
@@ -348,12 +352,13 @@ final class FetchStage: PlanStage {
         case .needTime: return .needTime
         case .advanced(var row):
             if deduplicate && !seen.insert(row.recordKey).inserted { return .needTime }
+            // A scan of the `_id` index brings the record along; it is examined all the same.
             if row.document == nil {
                 let key = row.recordKey
                 guard let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(store, key) }) else { return .needTime }
-                fetched += 1
                 row.document = RawDocument(trusted: bytes)
             }
+            fetched += 1
             return filter.matches(row.document!) ? .advanced(row) : .needTime
         }
     }

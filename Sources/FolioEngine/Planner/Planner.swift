@@ -9,7 +9,9 @@ import Synchronization
 //
 // Candidates: an `_id` equality is answered by IDHACK without planning. Otherwise every
 // usable index whose leading field is bounded by the filter, or that provides the requested
-// sort, yields IXSCAN + FETCH (+ SORT when the index does not provide the order); a top-level
+// sort, yields IXSCAN + FETCH (+ SORT when the index does not provide the order). The `_id`
+// index is the record store itself (ordered by the `_id` KeyString): an `_id` range or sort
+// scans the records in order within its bounds, and a limit stops it early; a top-level
 // `$or` whose every branch has a bounded index yields OR over one IXSCAN per branch. Only
 // when no index applies does the plan scan the collection. Hidden indexes are skipped,
 // sparse indexes are used only when the bounds exclude null, partial indexes only when the
@@ -245,13 +247,28 @@ struct PlanBuilder {
     /// sort read), or nil when the query cannot be covered.
     let fieldsToCover: Set<String>?
 
+    /// The `_id` index when the query bounds or sorts `_id` (nil otherwise: building it costs
+    /// more than a plain query's planning).
+    let idIndex: IndexDescriptor?
+
     init(entry: CollectionEntry, snapshot: any StorageSnapshot, query: QueryRequest) {
         self.entry = entry
         self.snapshot = snapshot
         self.query = query
         conjunction = PlanBuilder.predicates(query.filter.expression)
         fieldsToCover = PlanBuilder.fieldsToCover(query)
+        let sortsByID = query.sort?.keys.contains { $0.path.dotted == "_id" } ?? false
+        idIndex = conjunction["_id"] != nil || sortsByID ? PlanBuilder.idIndex(entry) : nil
     }
+
+    /// The `_id` index as a descriptor over the record store: its entries are the records,
+    /// keyed by the `_id` KeyString.
+    static func idIndex(_ entry: CollectionEntry) -> IndexDescriptor? {
+        try? IndexDescriptor(specification: Engine.idIndexSpecification, store: entry.recordStore)
+    }
+
+    /// Whether `index` is the `_id` index (a scan of it reads the records themselves).
+    func isIDIndex(_ index: IndexDescriptor) -> Bool { index.store == entry.recordStore }
 
     static func predicates(_ e: MatchExpression) -> Predicates {
         var out: Predicates = [:]
@@ -319,6 +336,7 @@ struct PlanBuilder {
     func candidates() -> [Candidate] {
         let expression = query.filter.expression
         var out: [Candidate] = []
+        if let idIndex { out += accesses(idIndex, conjunction, forSort: true) }
         for index in usableIndexes() { out += accesses(index, conjunction, forSort: true) }
         if let or = orCandidate(expression) { out.append(or) }
         return out
@@ -331,7 +349,8 @@ struct PlanBuilder {
         var chosen: [Candidate] = []
         for b in branches {
             let branch = PlanBuilder.predicates(b)
-            let options = usableIndexes().flatMap { accesses($0, branch, forSort: false) }
+            let idIndex = branch["_id"] == nil ? nil : self.idIndex ?? PlanBuilder.idIndex(entry)
+            let options = (usableIndexes() + (idIndex.map { [$0] } ?? [])).flatMap { accesses($0, branch, forSort: false) }
             // Prefer the index that bounds the most fields.
             guard let best = options.max(by: { bounded($0) < bounded($1) }) else { return nil }
             chosen.append(best)
@@ -360,14 +379,13 @@ struct PlanBuilder {
         var index: IndexDescriptor?
         switch hint {
         case .string(let name):
-            if name == "_id_" { return .collectionScan(forward: true) }
-            index = usableIndexes().first { $0.name == name }
+            index = name == "_id_" ? idIndex ?? PlanBuilder.idIndex(entry) : usableIndexes().first { $0.name == name }
         case .document(let pattern):
             if let natural = pattern["$natural"] {
                 return .collectionScan(forward: (natural.asDouble ?? 1) >= 0)
             }
-            if pattern.count == 1, pattern["_id"]?.asDouble ?? 0 > 0 { return .collectionScan(forward: true) }
-            index = usableIndexes().first { $0.keyPattern == pattern }
+            if pattern.count == 1, pattern["_id"]?.asDouble ?? 0 > 0 { index = idIndex ?? PlanBuilder.idIndex(entry) }
+            index = index ?? usableIndexes().first { $0.keyPattern == pattern }
                 ?? usableIndexes().first { i in i.fields.count == pattern.count && zip(i.fields, pattern).allSatisfy { $0.path.dotted == $1.key && ($1.value.asDouble ?? 0 > 0) == $0.ascending } }
         default:
             throw FolioError(.failedToParse, "hint must be a string or an object")
@@ -396,16 +414,10 @@ struct PlanBuilder {
         if hint.documentValue?["$natural"] != nil {
             throw FolioError(.noQueryExecutionPlans, "min and max are incompatible with $natural")
         }
-        var index: IndexDescriptor
-        var overRecords = false
-        if case .index(let i, _, _, _) = try hinted(hint) {
-            if i.wildcard != nil { throw FolioError(ErrorCode(rawValue: 51174), "The index chosen is not compatible with min/max") }
-            index = i
-        } else {
-            // The `_id` index: the record store itself, keyed by the `_id` KeyString.
-            index = try IndexDescriptor(specification: ["key": ["_id": .int32(1)], "name": "_id_"], store: entry.recordStore)
-            overRecords = true
+        guard case .index(let index, _, _, _) = try hinted(hint), index.wildcard == nil else {
+            throw FolioError(ErrorCode(rawValue: 51174), "The index chosen is not compatible with min/max")
         }
+        let overRecords = isIDIndex(index)
         let paths = index.fields.map(\.path.dotted)
         let min = query.min.flatMap { $0.isEmpty ? nil : $0 }, max = query.max.flatMap { $0.isEmpty ? nil : $0 }
         for bound in [min, max] {
@@ -516,7 +528,7 @@ struct PlanBuilder {
     /// A missing field stays missing (the entry says so), so the filter and the projection
     /// see exactly what they would see in the document.
     func covers(_ index: IndexDescriptor) -> Bool {
-        guard let needed = fieldsToCover, index.typedEntries, !index.isMultikey, index.wildcard == nil,
+        guard let needed = fieldsToCover, !isIDIndex(index), index.typedEntries, !index.isMultikey, index.wildcard == nil,
               index.fields.allSatisfy({ !$0.hashed && $0.path.count == 1 }) else { return false }
         return needed.isSubset(of: Set(index.fields.map { $0.path.components[0] }))
     }
@@ -543,7 +555,8 @@ struct PlanBuilder {
             })) })
         }
         return IndexScanStage(snapshot: snapshot, index: index, ranges: ranges, printedBounds: shown, forward: forward,
-                              emitKeys: query.wantsIndexKeys, cover: residual.map { (filter: query.filter, residual: $0) })
+                              overRecords: isIDIndex(index), emitKeys: query.wantsIndexKeys,
+                              cover: residual.map { (filter: query.filter, residual: $0) })
     }
 
     /// `[a, b)` read backwards is `(b, a]`.
