@@ -139,12 +139,48 @@ public final class ServerLog: Sendable {
         log(.info, .command, id: 51803, ctx: "conn\(connection.id)", "Slow query", attr: attr)
     }
 
-    /// MongoDB's maxLogSizeKB: a command over 10 KB is logged as the start of its JSON.
+    /// MongoDB's maxLogSizeKB: a command over 10 KB is logged as the start of its JSON. Only
+    /// the start is turned into JSON: a 48 MB insert took seconds to print in full.
     static func truncated(_ command: Document) -> BSON {
         let limit = 10 * 1024
         guard command.approximateByteSize > limit else { return .document(command) }
-        let text = ExtendedJSON.json(from: .document(command), mode: .relaxed).denseText
+        var budget = 2 * limit
+        let text = ExtendedJSON.json(from: prefix(.document(command), budget: &budget), mode: .relaxed).denseText
         return ["$truncated": .string(String(text.utf8.prefix(limit)) ?? "")]
+    }
+
+    /// The start of a value: documents and arrays keep their first elements, strings and
+    /// binary data their first bytes, until about `budget` bytes are kept.
+    static func prefix(_ value: BSON, budget: inout Int) -> BSON {
+        switch value {
+        case .document(let d):
+            var out = Document()
+            for (key, v) in d {
+                guard budget > 0 else { break }
+                budget -= key.utf8.count + 4
+                out.append(key, prefix(v, budget: &budget))
+            }
+            return .document(out)
+        case .array(let items):
+            var out: [BSON] = []
+            for v in items {
+                guard budget > 0 else { break }
+                budget -= 2
+                out.append(prefix(v, budget: &budget))
+            }
+            return .array(out)
+        case .string(let text):
+            let kept = text.utf8.prefix(max(0, budget))
+            budget -= kept.count + 2
+            return kept.count == text.utf8.count ? value : .string(String(decoding: kept, as: UTF8.self))
+        case .binary(let b):
+            let kept = b.data.prefix(max(0, budget * 3 / 4))
+            budget -= kept.count * 4 / 3 + 8
+            return kept.count == b.data.count ? value : .binary(Binary(subtype: b.subtype, data: Array(kept)))
+        default:
+            budget -= 16
+            return value
+        }
     }
 
     /// The recent lines (`getLog: "global"`) and the warnings logged while starting

@@ -177,12 +177,15 @@ public enum WireCodec {
         return Int32(bytes[o]) | Int32(bytes[o + 1]) << 8 | Int32(bytes[o + 2]) << 16 | Int32(bytes[o + 3]) << 24
     }
 
+    /// The document at `offset`, which must end by `limit`. Validated in place: copying the
+    /// rest of the message for each document of a sequence made large messages quadratic.
     static func document(_ bytes: [UInt8], at offset: Int, limit: Int) throws(WireError) -> (Document, Int) {
         guard offset + 4 <= limit else { throw .truncated }
-        let slice = Array(bytes[offset..<limit])
+        let declared = Int(try readInt32(bytes, offset))
+        guard declared >= 5, declared <= limit - offset else { throw .invalidBSON("document length \(declared) at offset \(offset) runs past its section") }
         let raw: RawDocument
         do throws(BSONError) {
-            raw = try RawDocument(validating: slice, at: 0)
+            raw = try RawDocument(validating: bytes, at: offset)
         } catch {
             throw .invalidBSON(error.description)
         }

@@ -122,3 +122,31 @@ def test_noop_benchmark_server_speaks_enough_for_the_driver(folio_binary):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_messages_of_the_largest_size_while_other_connections_are_answered(server, db, client):
+    """insert_many of 100,000 x 1 KB documents: pymongo sends 48 MB OP_MSG document sequences
+    (each parsed in time linear in its size, off the event loops), every document lands once,
+    and pings from another connection are answered while the batches are processed."""
+    import threading
+    pad = "x" * 1000
+    answered = []
+    done = threading.Event()
+
+    def ping():
+        other = pymongo.MongoClient(client.address[0], client.address[1], directConnection=True)
+        while not done.is_set():
+            other.admin.command("ping")
+            answered.append(done.is_set())
+        other.close()
+
+    pinger = threading.Thread(target=ping)
+    pinger.start()
+    result = db.large.insert_many([{"_id": i, "pad": pad} for i in range(100_000)])
+    done.set()
+    pinger.join()
+    assert len(result.inserted_ids) == 100_000
+    assert db.large.count_documents({}) == 100_000
+    assert db.large.find_one({"_id": 99_999})["pad"] == pad
+    # Pings were answered while the insert was still running (not only after it).
+    assert answered.count(False) >= 3

@@ -59,4 +59,17 @@ import FolioQuery
             .documentValue?["command"] == ["verbosity": .int32(1)])
         #expect(s.run(["setParameter": 1, "logLevel": 2], db: "admin")["was"] == .int32(0))
     }
+
+    /// A huge command is logged as the start of its JSON, made from the start of the command
+    /// only (printing 48 MB in full took seconds).
+    @Test func hugeCommandsAreTruncated() throws {
+        let documents: [BSON] = (0..<20_000).map { .document(["_id": .int32(Int32($0)), "pad": .string(String(repeating: "x", count: 500))]) }
+        let command: Document = ["insert": "c", "documents": .array(documents), "blob": .binary(Binary(subtype: 0, data: [UInt8](repeating: 1, count: 100_000)))]
+        guard case .document(let logged) = ServerLog.truncated(command), case .string(let text)? = logged["$truncated"] else {
+            Issue.record("not truncated"); return
+        }
+        #expect(text.utf8.count == 10 * 1024)
+        #expect(text.hasPrefix("{\"insert\":\"c\",\"documents\":[{\"_id\":0,\"pad\":\"xxx"))
+        #expect(ServerLog.truncated(["ping": 1]) == .document(["ping": 1]))
+    }
 }

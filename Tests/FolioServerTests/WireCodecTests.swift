@@ -31,6 +31,23 @@ func opMsg(_ body: Document, flags: UInt32 = 0, sequences: [(String, [Document])
         #expect(m.body["documents"] == [["_id": 1], ["_id": 2]])
     }
 
+    /// Each document of a sequence is validated where it lies and must end inside its
+    /// section (a length running into the next section is an error, not a read past it).
+    @Test func documentSequencesAreReadInPlace() throws {
+        let many = (0..<20_000).map { i -> Document in ["_id": .int32(Int32(i)), "pad": "xxxxxxxxxxxxxxxx"] }
+        guard case .message(let m) = try WireCodec.parse(opMsg(["insert": "c", "$db": "d"], sequences: [("documents", many)])).1 else {
+            Issue.record("not OP_MSG"); return
+        }
+        #expect(m.body["documents"]?.arrayValue?.count == 20_000)
+        #expect(m.body["documents"]?.arrayValue?.last == .document(many.last!))
+        // The first sequence's last document claims 6 more bytes: they belong to the next section.
+        var bytes = opMsg(["insert": "c", "$db": "d"], sequences: [("documents", [["_id": 1]]), ("more", [["_id": 2]])])
+        let start = bytes.count - (1 + 4 + 5 + 14) - 14  // the first sequence's only document
+        #expect(bytes[start] == 14)
+        bytes[start] = 20
+        #expect(throws: WireError.self) { try WireCodec.parse(bytes) }
+    }
+
     @Test func checksumsAreVerified() throws {
         var bytes = opMsg(["ping": 1, "$db": "admin"], checksum: true)
         #expect((try? WireCodec.parse(bytes)) != nil)
