@@ -23,6 +23,9 @@ public struct CollectionEntry: Sendable, Equatable {
     /// The storage store holding the documents (named after the UUID).
     public let recordStore: String
 
+    /// What every record store's name starts with (`c.` and the collection's UUID).
+    static let recordStorePrefix = "c."
+
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
         return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] })
@@ -44,7 +47,7 @@ public struct CollectionEntry: Sendable, Equatable {
     init(namespace: Namespace, uuid: [UInt8], options: Document, indexes: [IndexDescriptor] = []) throws(FolioError) {
         self.namespace = namespace
         self.uuid = uuid
-        self.recordStore = "c." + CollectionEntry.hex(uuid)
+        self.recordStore = CollectionEntry.recordStorePrefix + CollectionEntry.hex(uuid)
         self.options = options
         self.indexes = indexes
         self.validator = try DocumentValidator(options: options)

@@ -110,6 +110,8 @@ extension Engine {
     /// Number of documents (the catalog-free fast count of estimatedDocumentCount).
     public func estimatedCount(_ ns: Namespace) throws(FolioError) -> Int {
         guard let e = entry(ns) else { return 0 }
+        // Kept by the commits (RecordCounts); counted only if missing.
+        if let n = committer.recordCounts.count(e.recordStore) { return n }
         return try Folio_storage { () throws(StorageError) -> Int in
             let s = try storage.snapshot()
             defer { s.close() }

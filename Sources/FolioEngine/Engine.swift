@@ -36,13 +36,17 @@ public final class Engine: Sendable {
     /// Opens an engine over a storage engine, loading (or creating) the catalog.
     public init(storage: any StorageEngine) throws(FolioError) {
         self.storage = storage
-        self.committer = GroupCommitter(storage: storage)
         var state = CatalogState()
         let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
         defer { snapshot.close() }
         let stores = try Folio_storage { () throws(StorageError) in try snapshot.storeNames() }
         if stores.contains(Engine.catalogStore) {
             state.collections = try CatalogState.load(from: snapshot)
+        }
+        let counts = RecordCounts()
+        for entry in state.collections.values {
+            let n = try Folio_storage { () throws(StorageError) in try snapshot.count(entry.recordStore) }
+            counts.load(entry.recordStore, n)
         }
         // The engine's own stores: a new directory gets all of them, an older one those it lacks.
         let missing = [Engine.catalogStore, Engine.retryHistoryStore].filter { !stores.contains($0) }
@@ -54,6 +58,7 @@ public final class Engine: Sendable {
             }
         }
         catalog = Mutex(state)
+        committer = GroupCommitter(storage: storage, recordCounts: counts)
         committer.catalog = CatalogMirror(engine: self)
     }
 

@@ -35,10 +35,15 @@ final class GroupCommitter: Sendable {
 
     let storage: any StorageEngine
     let state = Mutex(State())
+    /// Record counts, moved by each commit (see RecordCounts).
+    let recordCounts: RecordCounts
     /// Set once by the engine right after it is made (it needs the engine itself).
     nonisolated(unsafe) var catalog: CatalogMirror?
 
-    init(storage: any StorageEngine) { self.storage = storage }
+    init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts()) {
+        self.storage = storage
+        self.recordCounts = recordCounts
+    }
 
     /// Runs `body` in a write transaction shared with concurrent writers and returns after
     /// the commit. `body`'s writes are atomic; if it throws, only its own writes are undone.
@@ -78,7 +83,7 @@ final class GroupCommitter: Sendable {
         var catalogUndone = false
         let batchStart = catalog?.generation
         do {
-            let txn = try storage.beginWrite()
+            let txn = CountingTransaction(try storage.beginWrite())
             // A request alone in the transaction needs no savepoint: its failure rolls the
             // whole transaction back instead.
             let alone = batch.count == 1
@@ -93,6 +98,7 @@ final class GroupCommitter: Sendable {
                 txn.rollback()
             } else {
                 try txn.commit(durable: batch.contains { $0.durable })
+                recordCounts.apply(txn.changes)
             }
         } catch {
             let failure: any Error = error.folioError
