@@ -215,11 +215,12 @@ public struct CommandDispatcher: Sendable {
         var request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
                                      rawBatch: rawBatch)
         context.sessions.touch(body["lsid"])
+        let canonical = CommandDispatcher.canonicalName(name)
         guard let operation = context.operations.begin(body, name: name, database: database, connection: connection) else {
-            return reply(error: FolioError(.shutdownInProgress, "The server is in quiesce mode and will shut down"))
+            let quiesce = FolioError(.shutdownInProgress, "The server is in quiesce mode and will shut down")
+            return reply(error: CommandDispatcher.labelled(quiesce, body: body, command: canonical))
         }
         defer { context.operations.end(operation) }
-        let canonical = CommandDispatcher.canonicalName(name)
         let started = ContinuousClock.now
         let answer: Document
         do throws(FolioError) {
@@ -235,7 +236,7 @@ public struct CommandDispatcher: Sendable {
                 return withClusterTime(fields)
             }
         } catch {
-            answer = reply(error: error)
+            answer = reply(error: CommandDispatcher.labelled(error, body: body, command: canonical))
         }
         let returned = rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer)
         let duration = ContinuousClock.now - started
@@ -277,6 +278,15 @@ public struct CommandDispatcher: Sendable {
             appendTopologyVersion(to: &reply, codes: [code])
         }
         return reply
+    }
+
+    /// A retryable write that failed in a way a retry can fix says so (shutdown,
+    /// interruption), as MongoDB labels it: drivers retry only labelled errors.
+    static func labelled(_ error: FolioError, body: Document, command: String) -> FolioError {
+        guard error.labels.isEmpty, OperationSessionInfo.retryableWriteCommands.contains(command) else { return error }
+        var labelled = error
+        labelled.labels = FailPoints.retryableWriteLabels(error.code, body: body)
+        return labelled
     }
 
     /// The documents a decoded cursor reply carries (0 for other replies).

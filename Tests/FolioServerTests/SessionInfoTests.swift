@@ -100,4 +100,15 @@ import FolioQuery
         #expect(!retry.closeConnection && retry.reply["n"] == .int32(1), "\(retry.reply)")
         #expect(s.run(["count": "c"])["n"] == .int32(3))
     }
+
+    /// A retryable write refused at shutdown carries RetryableWriteError (drivers retry only
+    /// labelled errors); the same error on a read, or on a write without txnNumber, does not.
+    @Test func retryableErrorsOfRetryableWritesAreLabelled() throws {
+        let s = try TestServer()
+        s.dispatcher.context.operations.beginShutdown()
+        let write = s.run(["insert": "c", "documents": [[:]], "lsid": SessionInfoTests.lsid, "txnNumber": .int64(1)])
+        #expect(write["code"] == .int32(91) && write["errorLabels"] == ["RetryableWriteError"], "\(write)")
+        #expect(s.run(["insert": "c", "documents": [[:]]])["errorLabels"] == nil)
+        #expect(s.run(["find": "c", "lsid": SessionInfoTests.lsid])["errorLabels"] == nil)
+    }
 }
