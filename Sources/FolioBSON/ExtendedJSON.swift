@@ -247,3 +247,16 @@ public enum ExtendedJSON {
         return out.count == 16 ? out : nil
     }
 }
+
+extension Array where Element == UInt8 {
+    /// A UUID's canonical text form (8-4-4-4-12 hex digits; other lengths as plain hex), for
+    /// messages.
+    public var uuidString: String {
+        var out = ""
+        for (i, byte) in enumerated() {
+            if count == 16 && [4, 6, 8, 10].contains(i) { out += "-" }
+            out += String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
+        }
+        return out
+    }
+}

@@ -48,14 +48,7 @@ public struct RetryableWrite: Sendable {
     }
 
     /// The session as MongoDB prints it in messages (built only for an error).
-    var sessionDescription: String {
-        var text = ""
-        for (i, byte) in session.prefix(16).enumerated() {
-            if [4, 6, 8, 10].contains(i) { text += "-" }
-            text += String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
-        }
-        return text + sessionSuffix
-    }
+    var sessionDescription: String { Array(session.prefix(16)).uuidString + sessionSuffix }
 
     /// The statement id of the statement at `index` in the command.
     public func statementID(at index: Int) -> Int32 {

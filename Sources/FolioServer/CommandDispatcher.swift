@@ -231,12 +231,19 @@ public struct CommandDispatcher: Sendable {
             try ReadConcern(parsing: body["readConcern"]).check(command: canonical)
             try Collation.check(body, command: name)
             answer = try failPointAnswer(request, canonicalName: canonical, rawBatch: rawBatch) { () throws(FolioError) -> Document in
-                var fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
+                // The command's own errors get the retryable-write label here; a fail point's
+                // carry exactly the labels it was configured with (none, if it says so).
+                var fields: Document
+                do throws(FolioError) {
+                    fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
+                } catch {
+                    throw CommandDispatcher.labelled(error, body: body, command: canonical)
+                }
                 fields.append("ok", .double(1))
                 return withClusterTime(fields)
             }
         } catch {
-            answer = reply(error: CommandDispatcher.labelled(error, body: body, command: canonical))
+            answer = reply(error: error)
         }
         let returned = rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer)
         let duration = ContinuousClock.now - started

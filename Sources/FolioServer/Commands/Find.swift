@@ -142,15 +142,3 @@ enum CountCommand {
                                                                collation: try r.document("collation")))]
     }
 }
-
-extension Array where Element == UInt8 {
-    /// A UUID's canonical text form (for messages).
-    var uuidString: String {
-        var out = ""
-        for (i, byte) in enumerated() {
-            if count == 16 && [4, 6, 8, 10].contains(i) { out += "-" }
-            out += String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)
-        }
-        return out
-    }
-}
