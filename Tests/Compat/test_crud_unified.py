@@ -1,4 +1,5 @@
-"""Runs ../shared/spec-tests/crud-unified (and versioned-api) through pymongo against the server.
+"""Runs ../shared/spec-tests/ folders (crud-unified, versioned-api, retryable-writes, sessions,
+causal-consistency, read-write-concern) through pymongo against the server.
 
 Prints `N passed, N failed, N skipped` with the reason for every skip; every skip names the
 issue that owns the missing feature. Passing needs at least 90% of the non-skipped cases.
@@ -56,6 +57,24 @@ def skip_reason(test):
             return "test-runner operations"
         if op["name"] in ("startTransaction", "commitTransaction", "abortTransaction"):
             return "multi-document transactions (issue 20, refused with 115 until built)"
+        if op["name"] == "mapReduce":
+            return "mapReduce (deprecated in MongoDB, answers 115)"
+    return None
+
+
+def snapshot_read_skip(suite, test):
+    """Reads at a point in time (snapshot sessions, readConcern snapshot outside transactions)
+    are refused with 115 until they are built (issue 20); writes in snapshot sessions are
+    still run, since MongoDB refuses those too."""
+    snapshot_sessions = {e["session"]["id"] for e in suite.get("createEntities", [])
+                         if "session" in e and e["session"].get("sessionOptions", {}).get("snapshot")}
+    reads = {"find", "findOne", "aggregate", "distinct", "countDocuments", "estimatedDocumentCount"}
+    for op in test["operations"]:
+        args = op.get("arguments", {})
+        if op["name"] in reads and (args.get("session") in snapshot_sessions or '"snapshot"' in json.dumps(args)):
+            return "snapshot reads outside transactions (issue 20, refused with 115 until built)"
+    if '"level": "snapshot"' in json.dumps(suite.get("createEntities", [])) and any(op["name"] in reads for op in test["operations"]):
+        return "snapshot reads outside transactions (issue 20, refused with 115 until built)"
     return None
 
 
@@ -69,6 +88,8 @@ def matches(expected, actual, root=True):
         if op == "$$type":
             names = arg if isinstance(arg, list) else [arg]
             return any(type_matches(n, actual) for n in names)
+        if op == "$$sessionLsid":
+            return arg in SESSIONS and actual == SESSIONS[arg].session_id
         return False
     if actual is MISSING:
         return False
@@ -96,6 +117,8 @@ def type_matches(name, value):
 
 
 MISSING = object()
+# The session entities of the test running now (for $$sessionLsid and `session` arguments).
+SESSIONS = {}
 
 
 def result_document(name, result):
@@ -171,6 +194,13 @@ def bulk_request(r):
 
 
 def perform(coll, db, name, a, client=None):
+    # A `session` argument names a session entity: every driver call below gets it.
+    if "session" in a:
+        session = SESSIONS[a["session"]]
+        a = {k: v for k, v in a.items() if k != "session"}
+        return with_session(session, lambda: perform(coll, db, name, a, client))
+    if name == "endSession":
+        return None
     if name == "clientBulkWrite":
         kwargs = {"ordered": a.get("ordered", True), "verbose_results": a.get("verboseResults", False)}
         for src, dst in (("let", "let"), ("comment", "comment"), ("bypassDocumentValidation", "bypass_document_validation")):
@@ -237,16 +267,55 @@ def perform(coll, db, name, a, client=None):
     if name == "dropCollection":
         return db.drop_collection(a["collection"])
     if name == "createCollection":
-        return db.create_collection(a["collection"], **{k: v for k, v in a.items() if k != "collection"})
+        return db.create_collection(a["collection"], check_exists=False, **{k: v for k, v in a.items() if k != "collection"})
     if name == "modifyCollection":
         return db.command("collMod", a["collection"], **{k: v for k, v in a.items() if k != "collection"})
     if name == "createIndex":
         return coll.create_index(list(a["keys"].items()), **{k: v for k, v in a.items() if k != "keys"})
+    if name == "dropIndex":
+        return coll.drop_index(a["name"])
+    if name == "dropIndexes":
+        return coll.drop_indexes()
+    if name == "dropDatabase":
+        return client.drop_database(a["database"]) if "database" in a else db.client.drop_database(db.name)
+    if name == "listIndexes":
+        return list(coll.list_indexes())
+    if name == "listCollections":
+        return list(db.list_collections(filter=a.get("filter")))
+    if name == "listDatabases":
+        return list(client.list_databases())
     raise NotImplementedError(name)
 
 
+def with_session(session, call):
+    """Runs `call` with `session` passed to the pymongo methods it uses (the collection,
+    database and client methods take `session=`)."""
+    import functools
+    patched = []
+    for cls in (pymongo.collection.Collection, pymongo.database.Database, pymongo.MongoClient):
+        for attr in ("find", "find_one", "insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one",
+                     "delete_many", "estimated_document_count", "count_documents", "distinct", "find_one_and_update",
+                     "find_one_and_replace", "find_one_and_delete", "bulk_write", "aggregate", "command", "drop_collection",
+                     "create_collection", "create_index", "drop_index", "drop_indexes", "list_indexes", "list_collections",
+                     "list_collection_names", "list_databases", "list_database_names", "drop_database"):
+            original = cls.__dict__.get(attr)
+            if original is None:
+                continue
+            def bound(*args, _original=original, **kwargs):
+                kwargs.setdefault("session", session)
+                return _original(*args, **kwargs)
+            patched.append((cls, attr, original))
+            setattr(cls, attr, functools.wraps(original)(bound))
+    try:
+        return call()
+    finally:
+        for cls, attr, original in patched:
+            setattr(cls, attr, original)
+
+
 # Commands the unified format leaves out of expectEvents (handshake, authentication, cleanup).
-IGNORED_COMMANDS = {"hello", "ismaster", "isMaster", "saslStart", "saslContinue", "authenticate", "getnonce", "endSessions"}
+IGNORED_COMMANDS = {"hello", "ismaster", "isMaster", "saslStart", "saslContinue", "authenticate", "getnonce", "endSessions",
+                    "configureFailPoint"}
 
 
 def recorder():
@@ -259,10 +328,13 @@ def recorder():
                                                        "databaseName": event.database_name}})
 
         def succeeded(self, event):
-            pass
+            if event.command_name not in IGNORED_COMMANDS:
+                events.append({"commandSucceededEvent": {"commandName": event.command_name, "reply": event.reply,
+                                                         "databaseName": event.database_name}})
 
         def failed(self, event):
-            pass
+            if event.command_name not in IGNORED_COMMANDS:
+                events.append({"commandFailedEvent": {"commandName": event.command_name, "databaseName": event.database_name}})
 
     return Listener(), events
 
@@ -304,10 +376,19 @@ def run_test(client, suite, test, check_events=False):
         elif "database" in e:
             d = e["database"]
             entities[d["id"]] = (None, clients[d["client"]][d["databaseName"]])
+        if "session" in e:
+            spec = e["session"]
+            options = spec.get("sessionOptions", {})
+            SESSIONS[spec["id"]] = clients[spec["client"]].start_session(causal_consistency=options.get("causalConsistency"),
+                                                                        snapshot=options.get("snapshot", False))
+            entities[spec["id"]] = (None, None)
     fail_points = []
     try:
         return run_operations(client, suite, test, entities, recorded, clients, check_events, fail_points)
     finally:
+        for session in SESSIONS.values():
+            session.end_session()
+        SESSIONS.clear()
         for name in fail_points:
             client.admin.command({"configureFailPoint": name, "mode": "off"})
         for c in clients.values():
@@ -404,7 +485,7 @@ def run_folder(client, folder, check_events=False):
         suite = json_util.loads(f.read_text())
         reason = requirements_skip(suite.get("runOnRequirements"))
         for test in suite["tests"]:
-            why = reason or requirements_skip(test.get("runOnRequirements")) or skip_reason(test)
+            why = reason or requirements_skip(test.get("runOnRequirements")) or skip_reason(test) or snapshot_read_skip(suite, test)
             if why:
                 skipped[why] += 1
                 continue
@@ -459,3 +540,19 @@ def test_retryable_writes_through_pymongo(test_commands_server):
     assert len(files) >= 30
     assert not failed, failed
     assert passed >= 110
+
+
+def test_sessions_causal_consistency_and_read_write_concern_through_pymongo(test_commands_server):
+    """The sessions, causal-consistency and read-write-concern folders, with the commands each
+    client sends checked against the files' expectEvents (lsid, afterClusterTime,
+    readConcern, writeConcern)."""
+    client = pymongo.MongoClient(f"mongodb://127.0.0.1:{test_commands_server['port']}/?directConnection=true",
+                                 serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=500)
+    totals = {}
+    for folder in ("sessions", "causal-consistency", "read-write-concern"):
+        files, passed, failed = run_folder(client, folder, check_events=True)
+        assert files, folder
+        assert not failed, failed
+        totals[folder] = passed
+    client.close()
+    assert totals["causal-consistency"] >= 18 and totals["read-write-concern"] >= 10 and totals["sessions"] >= 9, totals
