@@ -91,4 +91,19 @@ import FolioQuery
         let (kept, real) = try counts(engine, ns)
         #expect(kept == real && real > 0)
     }
+
+    /// countDocuments({}) (the drivers' `$match {}` + `$group` count) is answered from the kept
+    /// count, with the same answer as the pipeline run in full.
+    @Test func countDocumentsOfEverythingUsesTheCount() throws {
+        let engine = try Engine.inMemory()
+        func run(_ pipeline: [BSON]) throws -> [Document] {
+            try docs(engine.aggregate(database: ns.database, collection: ns.collection, AggregateRequest(pipeline: pipeline)))
+        }
+        let fast: [BSON] = [["$match": [:]], ["$group": ["_id": 1, "n": ["$sum": 1]]]]
+        let full: [BSON] = [["$match": [:]], ["$group": ["_id": 1, "n": ["$sum": .int32(1)]]], ["$match": [:]]]
+        #expect(try run(fast) == [])
+        _ = try engine.insert(ns, (0..<25).map { ["_id": .int32(Int32($0))] })
+        #expect(try run(fast) == [["_id": 1, "n": 25]])
+        #expect(try run(fast) == run(full))
+    }
 }

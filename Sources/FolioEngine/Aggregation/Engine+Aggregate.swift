@@ -35,6 +35,15 @@ extension Engine {
     /// Runs an aggregation pipeline over `collection` (nil: a database-level pipeline that
     /// starts with `$documents`). The leading `$match` is answered by the find path; a
     /// pipeline ending in `$out`/`$merge` runs to completion here and returns an empty cursor.
+    /// The number of documents when `pipeline` is exactly what drivers send for
+    /// `countDocuments({})` (`[{$match: {}}, {$group: {_id: 1, n: {$sum: 1}}}]`), else nil.
+    func countOfAll(database: String, collection: String, _ pipeline: [BSON]) throws(FolioError) -> Int? {
+        guard pipeline.count == 2, case .document(let match) = pipeline[0], match.count == 1,
+              case .document(let filter)? = match["$match"], filter.isEmpty,
+              pipeline[1] == .document(["$group": ["_id": 1, "n": ["$sum": 1]]]) else { return nil }
+        return try estimatedCount(try Namespace(database: database, collection: collection))
+    }
+
     public func aggregate(database: String, collection: String?, _ request: AggregateRequest) throws(FolioError) -> Cursor {
         let collator = try Engine.collator(request.collation)
         let pipeline = try AggregationPipeline(parsing: request.pipeline, constants: request.constants, collator: collator)
@@ -53,6 +62,11 @@ extension Engine {
                 let name = pipeline.stages.first?.name ?? "an empty pipeline"
                 throw FolioError(.invalidNamespace, "{aggregate: 1} is not valid for '\(name)'; a collection is required.")
             }
+        }
+        if let collection, let n = try countOfAll(database: database, collection: collection, request.pipeline) {
+            // countDocuments({}): the kept record count answers it (see RecordCounts).
+            let out: [Document] = n == 0 ? [] : [["_id": 1, "n": Int32(exactly: n).map(BSON.int32) ?? .int64(Int64(n))]]
+            return Cursor(namespace: ns, stream: ArrayStream(out), deadline: nil)
         }
         var stages = pipeline.stages[...]
         var writeStage: AggregationStage?
