@@ -118,6 +118,11 @@ def test_noop_benchmark_server_speaks_enough_for_the_driver(folio_binary):
         assert coll.update_one({"_id": 1}, {"$set": {"v": "y"}}).modified_count == 1
         assert coll.find_one({"_id": 1}) is not None
         assert len(list(coll.find({}))) == 251
+        # aggregate answers with a cursor (the C driver rejected a reply without one).
+        assert len(list(coll.aggregate([{"$match": {}}]))) == 10
+        # It keeps only the first 1,000 documents of a namespace, so runs do not grow it.
+        coll.insert_many([{"_id": i, "v": "x"} for i in range(251, 5_000)])
+        assert len(list(coll.find({}))) == 1_000
         client.close()
     finally:
         proc.terminate()
