@@ -32,6 +32,12 @@ public final class Engine: Sendable {
     /// Sets the `host` that `$indexStats` and `$collStats` report.
     public func setHostLabel(_ label: String) { hostLabel.withLock { $0 = label } }
     static let catalogStore = "catalog"
+    /// The engine's own small values (the cluster clock's reservation).
+    static let metaStore = "meta"
+
+    /// The cluster time of the latest commit: commands report it as their operation time, so a
+    /// client that waits for it (afterClusterTime) sees every write acknowledged before.
+    public var clusterTime: Timestamp { committer.clock.latest }
 
     /// Opens an engine over a storage engine, loading (or creating) the catalog.
     public init(storage: any StorageEngine) throws(FolioError) {
@@ -49,7 +55,7 @@ public final class Engine: Sendable {
             counts.load(entry.recordStore, n)
         }
         // The engine's own stores: a new directory gets all of them, an older one those it lacks.
-        let missing = [Engine.catalogStore, Engine.retryHistoryStore].filter { !stores.contains($0) }
+        let missing = [Engine.catalogStore, Engine.retryHistoryStore, Engine.metaStore].filter { !stores.contains($0) }
         if !missing.isEmpty {
             let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
             try Folio_storage { () throws(StorageError) in
@@ -58,7 +64,10 @@ public final class Engine: Sendable {
             }
         }
         catalog = Mutex(state)
-        committer = GroupCommitter(storage: storage, recordCounts: counts)
+        let reservation = stores.contains(Engine.metaStore)
+            ? ClusterClock.decode(try Folio_storage { () throws(StorageError) in try snapshot.get(Engine.metaStore, ClusterClock.key) })
+            : 0
+        committer = GroupCommitter(storage: storage, recordCounts: counts, clock: ClusterClock(reserved: reservation))
         committer.catalog = CatalogMirror(engine: self)
     }
 

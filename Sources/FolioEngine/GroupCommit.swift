@@ -37,12 +37,15 @@ final class GroupCommitter: Sendable {
     let state = Mutex(State())
     /// Record counts, moved by each commit (see RecordCounts).
     let recordCounts: RecordCounts
+    /// Cluster times for commits (see ClusterClock).
+    let clock: ClusterClock
     /// Set once by the engine right after it is made (it needs the engine itself).
     nonisolated(unsafe) var catalog: CatalogMirror?
 
-    init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts()) {
+    init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts(), clock: ClusterClock = ClusterClock(reserved: 0)) {
         self.storage = storage
         self.recordCounts = recordCounts
+        self.clock = clock
     }
 
     /// Runs `body` in a write transaction shared with concurrent writers and returns after
@@ -97,7 +100,12 @@ final class GroupCommitter: Sendable {
             if alone && batch[0].failure != nil {
                 txn.rollback()
             } else {
+                // The commit's cluster time; a time past the stored reservation stores a new
+                // one in this same transaction.
+                let (time, reserve) = clock.tick()
+                if let reserve { try txn.put(Engine.metaStore, ClusterClock.key, ClusterClock.encode(reserve)) }
                 try txn.commit(durable: batch.contains { $0.durable })
+                clock.committed(time, reserved: reserve)
                 recordCounts.apply(txn.changes)
             }
         } catch {

@@ -55,9 +55,11 @@ public final class ServerContext: Sendable {
     func newConnectionID() -> Int32 { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     /// A cluster time that moves forward with every command (seconds, counter).
+    /// The cluster time replies carry: the engine's latest commit (see ClusterClock). Also
+    /// counts the operation (the idle-memory watch reads the count).
     func clusterTime() -> Timestamp {
-        let n = operationCounter.wrappingAdd(1, ordering: .relaxed).newValue
-        return Timestamp(seconds: UInt32(truncatingIfNeeded: ObjectID.currentSeconds()), increment: UInt32(truncatingIfNeeded: n))
+        operationCounter.wrappingAdd(1, ordering: .relaxed)
+        return engine.clusterTime
     }
 }
 
