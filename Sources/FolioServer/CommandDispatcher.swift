@@ -20,6 +20,8 @@ public struct CommandRequest: Sendable {
     var api = APIParameters()
     /// The command's session fields (checked before it runs).
     var sessionInfo = OperationSessionInfo()
+    /// The command's write concern (checked before it runs, answered after).
+    var writeConcern = WriteConcern()
 
     /// The command's first value (`{find: "users"}` → "users").
     var argument: BSON { body.element(at: 0).value }
@@ -85,11 +87,8 @@ public struct CommandRequest: Sendable {
     /// The command's `let` variables, evaluated.
     func letVariables() throws(FolioError) -> [String: BSON] { try Expression.evaluateLet(try document("let")) }
 
-    /// Whether the write concern asks for the journal (`j: true`, or `w: "majority"`).
-    func durable() throws(FolioError) -> Bool {
-        guard let wc = try document("writeConcern") else { return false }
-        return wc["j"]?.isTruthy == true || wc["w"]?.stringValue == "majority" || wc["fsync"]?.isTruthy == true
-    }
+    /// Whether the write concern asks for the journal (`j: true`, `fsync: true`, or `w: "majority"`).
+    func durable() throws(FolioError) -> Bool { writeConcern.durable }
 }
 
 /// The connection a command arrived on.
@@ -229,6 +228,7 @@ public struct CommandDispatcher: Sendable {
             request.sessionInfo = try OperationSessionInfo(parsing: body)
             try request.sessionInfo.check(command: canonical)
             try ReadConcern(parsing: body["readConcern"]).check(command: canonical)
+            request.writeConcern = try WriteConcern(parsing: body["writeConcern"])
             try Collation.check(body, command: name)
             answer = try failPointAnswer(request, canonicalName: canonical, rawBatch: rawBatch) { () throws(FolioError) -> Document in
                 // The command's own errors get the retryable-write label here; a fail point's
@@ -238,6 +238,11 @@ public struct CommandDispatcher: Sendable {
                     fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
                 } catch {
                     throw CommandDispatcher.labelled(error, body: body, command: canonical)
+                }
+                if let (code, message) = request.writeConcern.unsatisfied, WriteConcern.writeCommands.contains(canonical) {
+                    fields.append("writeConcernError", ["code": .int32(code.rawValue), "codeName": .string(code.name),
+                                                        "errmsg": .string(message),
+                                                        "errInfo": ["writeConcern": body["writeConcern"] ?? .document([:])]])
                 }
                 fields.append("ok", .double(1))
                 return withClusterTime(fields)

@@ -188,3 +188,19 @@ def test_transactions_are_refused_and_change_nothing(client, db):
     # Retryable writes (pymongo sends txnNumber on every write) still apply.
     db.accounts.update_one({"_id": 1}, {"$inc": {"balance": 5}})
     assert db.accounts.find_one({"_id": 1})["balance"] == 105
+
+
+def test_write_concerns_one_member_cannot_satisfy_are_reported_not_ignored(db):
+    """w: 2 on a one-member replica set: the write is applied, and the driver raises the
+    write concern error MongoDB answers (100 UnsatisfiableWriteConcern); a tag set is 79."""
+    import pymongo.errors
+    from pymongo import WriteConcern
+    with pytest.raises(pymongo.errors.WriteConcernError) as two:
+        db.get_collection("wc", write_concern=WriteConcern(w=2)).insert_one({"_id": 1})
+    assert two.value.code == 100
+    with pytest.raises(pymongo.errors.WriteConcernError) as tagged:
+        db.get_collection("wc", write_concern=WriteConcern(w="dc-east")).insert_one({"_id": 2})
+    assert tagged.value.code == 79
+    assert db.wc.count_documents({}) == 2
+    db.get_collection("wc", write_concern=WriteConcern(w="majority", j=True)).insert_one({"_id": 3})
+    assert db.wc.count_documents({}) == 3
