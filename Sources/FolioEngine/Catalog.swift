@@ -22,6 +22,9 @@ public struct CollectionEntry: Sendable, Equatable {
 
     /// The storage store holding the documents (named after the UUID).
     public let recordStore: String
+    /// The `_id` index as a descriptor over the record store (the planner scans the records
+    /// in `_id` order through it); made once with the entry.
+    let idIndex: IndexDescriptor
 
     /// What every record store's name starts with (`c.` and the collection's UUID).
     static let recordStorePrefix = "c."
@@ -48,6 +51,7 @@ public struct CollectionEntry: Sendable, Equatable {
         self.namespace = namespace
         self.uuid = uuid
         self.recordStore = CollectionEntry.recordStorePrefix + CollectionEntry.hex(uuid)
+        self.idIndex = try IndexDescriptor(specification: Engine.idIndexSpecification, store: recordStore)
         self.options = options
         self.indexes = indexes
         self.validator = try DocumentValidator(options: options)

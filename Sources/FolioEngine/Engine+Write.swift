@@ -205,9 +205,7 @@ extension Engine {
                 var result = UpdateResult()
                 for (i, statement) in statements.enumerated() {
                     if let prior = history?.result(i) {
-                        result.matched += Int(prior["n"]?.exactInt64 ?? 0)
-                        result.modified += Int(prior["m"]?.exactInt64 ?? 0)
-                        if let id = prior["u"] { result.upserted.append((i, id)) }
+                        result.addRetried(prior, at: i)
                         continue
                     }
                     do {
@@ -298,7 +296,7 @@ extension Engine {
                 var result = DeleteResult()
                 for (i, statement) in statements.enumerated() {
                     if let prior = history?.result(i) {
-                        result.deleted += Int(prior["n"]?.exactInt64 ?? 0)
+                        result.addRetried(prior)
                         continue
                     }
                     do {
@@ -311,7 +309,7 @@ extension Engine {
                             return n
                         }
                         result.deleted += n
-                        history?.record(i, result: ["n": .int64(Int64(n))])
+                        history?.record(i, result: DeleteResult.historyEntry(deleted: n))
                     } catch {
                         result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
                         if options.ordered { break }

@@ -249,6 +249,21 @@ extension UpdateResult {
         if let upserted { d.append("u", upserted) }
         return d
     }
+
+    /// Adds what statement `index` answered the first time (its `historyEntry`).
+    mutating func addRetried(_ entry: Document, at index: Int) {
+        matched += Int(entry["n"]?.exactInt64 ?? 0)
+        modified += Int(entry["m"]?.exactInt64 ?? 0)
+        if let id = entry["u"] { upserted.append((index, id)) }
+    }
+}
+
+extension DeleteResult {
+    /// One delete statement's outcome as the retry history keeps it.
+    static func historyEntry(deleted: Int) -> Document { ["n": .int64(Int64(deleted))] }
+
+    /// Adds what a statement answered the first time (its `historyEntry`).
+    mutating func addRetried(_ entry: Document) { deleted += Int(entry["n"]?.exactInt64 ?? 0) }
 }
 
 extension FindAndModifyResult {

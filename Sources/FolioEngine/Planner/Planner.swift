@@ -247,8 +247,7 @@ struct PlanBuilder {
     /// sort read), or nil when the query cannot be covered.
     let fieldsToCover: Set<String>?
 
-    /// The `_id` index when the query bounds or sorts `_id` (nil otherwise: building it costs
-    /// more than a plain query's planning).
+    /// The `_id` index when the query bounds or sorts `_id` (a candidate only then).
     let idIndex: IndexDescriptor?
 
     init(entry: CollectionEntry, snapshot: any StorageSnapshot, query: QueryRequest) {
@@ -258,13 +257,7 @@ struct PlanBuilder {
         conjunction = PlanBuilder.predicates(query.filter.expression)
         fieldsToCover = PlanBuilder.fieldsToCover(query)
         let sortsByID = query.sort?.keys.contains { $0.path.dotted == "_id" } ?? false
-        idIndex = conjunction["_id"] != nil || sortsByID ? PlanBuilder.idIndex(entry) : nil
-    }
-
-    /// The `_id` index as a descriptor over the record store: its entries are the records,
-    /// keyed by the `_id` KeyString.
-    static func idIndex(_ entry: CollectionEntry) -> IndexDescriptor? {
-        try? IndexDescriptor(specification: Engine.idIndexSpecification, store: entry.recordStore)
+        idIndex = conjunction["_id"] != nil || sortsByID ? entry.idIndex : nil
     }
 
     /// Whether `index` is the `_id` index (a scan of it reads the records themselves).
@@ -349,8 +342,8 @@ struct PlanBuilder {
         var chosen: [Candidate] = []
         for b in branches {
             let branch = PlanBuilder.predicates(b)
-            let idIndex = branch["_id"] == nil ? nil : self.idIndex ?? PlanBuilder.idIndex(entry)
-            let options = (usableIndexes() + (idIndex.map { [$0] } ?? [])).flatMap { accesses($0, branch, forSort: false) }
+            let indexes = branch["_id"] == nil ? usableIndexes() : usableIndexes() + [entry.idIndex]
+            let options = indexes.flatMap { accesses($0, branch, forSort: false) }
             // Prefer the index that bounds the most fields.
             guard let best = options.max(by: { bounded($0) < bounded($1) }) else { return nil }
             chosen.append(best)
@@ -379,12 +372,12 @@ struct PlanBuilder {
         var index: IndexDescriptor?
         switch hint {
         case .string(let name):
-            index = name == "_id_" ? idIndex ?? PlanBuilder.idIndex(entry) : usableIndexes().first { $0.name == name }
+            index = name == "_id_" ? entry.idIndex : usableIndexes().first { $0.name == name }
         case .document(let pattern):
             if let natural = pattern["$natural"] {
                 return .collectionScan(forward: (natural.asDouble ?? 1) >= 0)
             }
-            if pattern.count == 1, pattern["_id"]?.asDouble ?? 0 > 0 { index = idIndex ?? PlanBuilder.idIndex(entry) }
+            if pattern.count == 1, pattern["_id"]?.asDouble ?? 0 > 0 { index = entry.idIndex }
             index = index ?? usableIndexes().first { $0.keyPattern == pattern }
                 ?? usableIndexes().first { i in i.fields.count == pattern.count && zip(i.fields, pattern).allSatisfy { $0.path.dotted == $1.key && ($1.value.asDouble ?? 0 > 0) == $0.ascending } }
         default:
