@@ -110,6 +110,13 @@ extension StorageError {
         case .corruption(let m): return FolioError(.internalError, "data corruption: \(m)")
         case .io(let m): return FolioError(.internalError, "storage I/O error: \(m)")
         case .closed: return FolioError(.shutdownInProgress, "The server is shutting down")
+        case .writeConflict(let m):
+            return FolioError(.writeConflict, "Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction. (\(m))",
+                              labels: ["TransientTransactionError"])
+        case .catalogChanged(let m):
+            return FolioError(.snapshotUnavailable, "Unable to write to collection due to catalog changes; please retry the operation (\(m))",
+                              labels: ["TransientTransactionError"])
+        case .keyHeld: return FolioError(.internalError, "a write waited for a transaction and was not run again")
         }
     }
 }

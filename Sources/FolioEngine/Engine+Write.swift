@@ -153,6 +153,7 @@ extension Engine {
                 result.insertedIDs[i] = id
                 history?.record(i)
             } catch {
+                if Engine.endsRequest(error) { throw error }
                 result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
                 if options.ordered { break }
             }
@@ -222,6 +223,7 @@ extension Engine {
                         if let id = r.upsertedID { result.upserted.append((i, id)) }
                         history?.record(i, result: UpdateResult.historyEntry(matched: r.matched, modified: r.modified, upserted: r.upsertedID))
                     } catch {
+                        if Engine.endsRequest(error) { throw error }
                         result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
                         if options.ordered { break }
                     }
@@ -311,6 +313,7 @@ extension Engine {
                         result.deleted += n
                         history?.record(i, result: DeleteResult.historyEntry(deleted: n))
                     } catch {
+                        if Engine.endsRequest(error) { throw error }
                         result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
                         if options.ordered { break }
                     }

@@ -25,6 +25,10 @@ public final class Engine: Sendable {
     public let retryStatistics = RetryStatistics()
     /// `host:port` as `$indexStats`/`$collStats` report it (the server sets its address).
     let hostLabel = Mutex("localhost:27017")
+    /// Snapshots shared by transactions that begin between the same two commits.
+    let transactionSnapshots = TransactionSnapshots()
+    /// Multi-document transactions committed, aborted and in conflict since startup.
+    public let transactionStatistics = TransactionStatistics()
 
     /// Entries per sorted run of index builds (tests lower it to exercise several runs).
     let indexBuildRunEntries = Mutex(Engine.buildRunEntries)
@@ -68,6 +72,16 @@ public final class Engine: Sendable {
             ? ClusterClock.decode(try Folio_storage { () throws(StorageError) in try snapshot.get(Engine.metaStore, ClusterClock.key) })
             : 0
         committer = GroupCommitter(storage: storage, recordCounts: counts, clock: ClusterClock(reserved: reservation))
+        committer.catalog = CatalogMirror(engine: self)
+    }
+
+    /// The engine a multi-document transaction runs in: the transaction's storage view, the
+    /// catalog of its snapshot, and statements that buffer instead of committing.
+    init(transactionOf parent: Engine, storage: TransactionStorage, collections: [Namespace: CollectionEntry]) {
+        self.storage = storage
+        committer = GroupCommitter(storage: storage, timed: false)
+        catalog = Mutex(CatalogState(collections: collections))
+        hostLabel.withLock { $0 = parent.hostLabel.withLock { $0 } }
         committer.catalog = CatalogMirror(engine: self)
     }
 

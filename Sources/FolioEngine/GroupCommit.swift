@@ -2,6 +2,9 @@ import Dispatch
 import FolioQuery
 import FolioStorage
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Group commit: concurrent writers hand their work to whoever is committing. The first
 // writer to find no committer becomes the leader: it takes every pending request, runs each
@@ -19,11 +22,17 @@ final class GroupCommitter: Sendable {
         /// Runs the request; `isolated` asks for a savepoint (other requests share the transaction).
         let work: (any StorageWriteTransaction, _ isolated: Bool) throws -> Void
         let durable: Bool
+        /// The multi-document transaction whose writes this request replays (0: none): its
+        /// keys are held by it, so they are written without conflict checks.
+        let owner: UInt64
         let done = DispatchSemaphore(value: 0)
         var failure: (any Error)?
+        /// The commit's sequence in the conflict tracker (set when it committed).
+        var sequence: UInt64 = 0
 
-        init(durable: Bool, work: @escaping (any StorageWriteTransaction, Bool) throws -> Void) {
+        init(durable: Bool, owner: UInt64, work: @escaping (any StorageWriteTransaction, Bool) throws -> Void) {
             self.durable = durable
+            self.owner = owner
             self.work = work
         }
     }
@@ -41,18 +50,40 @@ final class GroupCommitter: Sendable {
     let clock: ClusterClock
     /// Set once by the engine right after it is made (it needs the engine itself).
     nonisolated(unsafe) var catalog: CatalogMirror?
+    /// Write conflicts with multi-document transactions (see ConflictTracker).
+    let conflicts = ConflictTracker()
+    /// Whether commits get cluster times (false for a transaction's statements, which are
+    /// buffered, not committed).
+    let timed: Bool
 
-    init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts(), clock: ClusterClock = ClusterClock(reserved: 0)) {
+    init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts(), clock: ClusterClock = ClusterClock(reserved: 0),
+         timed: Bool = true) {
         self.storage = storage
         self.recordCounts = recordCounts
         self.clock = clock
+        self.timed = timed
     }
 
     /// Runs `body` in a write transaction shared with concurrent writers and returns after
     /// the commit. `body`'s writes are atomic; if it throws, only its own writes are undone.
-    func write<R>(durable: Bool, _ body: @escaping (any StorageWriteTransaction) throws -> R) throws -> R {
+    /// A request that met a key a multi-document transaction holds is undone and run again
+    /// once the key is free (ConflictTracker rule 2), backing off from 0.1 ms to 10 ms.
+    func write<R>(durable: Bool, owner: UInt64 = 0, _ body: @escaping (any StorageWriteTransaction) throws -> R) throws -> R {
+        var pause: UInt32 = 100
+        while true {
+            let (result, request) = try writeOnce(durable: durable, owner: owner, body)
+            if let result { return result }
+            guard case StorageError.keyHeld? = request.failure as? StorageError else { throw request.failure! }
+            try OperationInterrupt.check()
+            usleep(pause)
+            pause = min(pause * 2, 10_000)
+        }
+    }
+
+    /// The commit sequence of the last `write` by `owner` on this thread is in its request.
+    func writeOnce<R>(durable: Bool, owner: UInt64, _ body: @escaping (any StorageWriteTransaction) throws -> R) throws -> (R?, Request) {
         var result: R?
-        let request = Request(durable: durable) { txn, isolated in
+        let request = Request(durable: durable, owner: owner) { txn, isolated in
             result = isolated ? try txn.atomically { try body(txn) } : try body(txn)
         }
         let lead = state.withLock { s -> Bool in
@@ -62,8 +93,11 @@ final class GroupCommitter: Sendable {
             return true
         }
         if lead { runAsLeader() } else { request.done.wait() }
-        if let failure = request.failure { throw failure }
-        return result!
+        if let failure = request.failure {
+            if case StorageError.keyHeld? = failure as? StorageError { return (nil, request) }
+            throw failure
+        }
+        return (result!, request)
     }
 
     private func runAsLeader() {
@@ -86,12 +120,13 @@ final class GroupCommitter: Sendable {
         var catalogUndone = false
         let batchStart = catalog?.generation
         do {
-            let txn = CountingTransaction(try storage.beginWrite())
+            let txn = CountingTransaction(try storage.beginWrite(), conflicts: conflicts)
             // A request alone in the transaction needs no savepoint: its failure rolls the
             // whole transaction back instead.
             let alone = batch.count == 1
             for r in batch {
                 let before = catalog?.generation
+                txn.owner = r.owner
                 do { try r.work(txn, !alone) } catch {
                     r.failure = error
                     if catalog?.generation != before { catalogUndone = true }
@@ -99,17 +134,21 @@ final class GroupCommitter: Sendable {
             }
             if alone && batch[0].failure != nil {
                 txn.rollback()
-            } else {
+            } else if timed {
                 // The commit's cluster time; a time past the stored reservation stores a new
                 // one in this same transaction.
                 let (time, reserve) = clock.tick()
+                txn.owner = 0
                 if let reserve { try txn.put(Engine.metaStore, ClusterClock.key, ClusterClock.encode(reserve)) }
-                try txn.commit(durable: batch.contains { $0.durable })
+                try conflicts.publish(unnoted: txn.unnoted) { try txn.commit(durable: batch.contains { $0.durable }) }
                 clock.committed(time, reserved: reserve)
                 recordCounts.apply(txn.changes)
+                for r in batch { r.sequence = txn.sequence }
+            } else {
+                try txn.commit(durable: false)
             }
         } catch {
-            let failure: any Error = error.folioError
+            let failure: any Error = (error as? StorageError)?.folioError ?? error
             for r in batch where r.failure == nil { r.failure = failure }
             if catalog?.generation != batchStart { catalogUndone = true }
         }

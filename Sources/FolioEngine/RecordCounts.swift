@@ -50,8 +50,32 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
 
     let base: any StorageWriteTransaction
     private(set) var changes: [Change] = []
+    /// Write conflicts with multi-document transactions: each key written is checked against
+    /// the keys they hold and noted for them (ConflictTracker rules 2, 3).
+    let conflicts: ConflictTracker?
+    /// The sequence this transaction's commit will have.
+    let sequence: UInt64
+    /// The transaction whose buffered writes the current request replays (0: none).
+    var owner: UInt64 = 0
+    /// Whether a key was written while no transaction was open (ConflictTracker rule 3).
+    private(set) var unnoted = false
 
-    init(_ base: any StorageWriteTransaction) { self.base = base }
+    init(_ base: any StorageWriteTransaction, conflicts: ConflictTracker? = nil) {
+        self.base = base
+        self.conflicts = conflicts
+        self.sequence = conflicts?.nextSequence ?? 0
+    }
+
+    /// Checks and notes a write to `key` (nothing to do while no transaction is open).
+    @inline(__always)
+    private func written(_ store: String, _ key: [UInt8]) throws(StorageError) {
+        guard let conflicts, owner == 0 else { return }
+        if conflicts.isActive {
+            try conflicts.write(ConflictTracker.Key(store, key), sequence: sequence)
+        } else {
+            unnoted = true
+        }
+    }
 
     private func note(_ change: @autoclosure () -> Change, store: String) {
         if RecordCounts.counted(store) { changes.append(change()) }
@@ -85,11 +109,13 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
         note(.renamed(store, newName), store: store)
     }
     func insert(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
+        try written(store, key)
         let inserted = try base.insert(store, key, value)
         if inserted { note(.records(store, 1), store: store) }
         return inserted
     }
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
+        try written(store, key)
         let existed = try base.delete(store, key)
         if existed { note(.records(store, -1), store: store) }
         return existed
@@ -99,11 +125,15 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     /// added a record would leave the count behind, so it is checked in debug builds.
     func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
         assert(!RecordCounts.counted(store) || (try? base.get(store, key)) != nil, "put added a record to \(store)")
+        try written(store, key)
         try base.put(store, key, value)
     }
     func putAll(_ store: String, count: Int,
                 _ entry: (Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)) throws(StorageError) {
         precondition(!RecordCounts.counted(store), "putAll into the record store \(store)")
+        // Index builds: too many keys to note one by one; open transactions are doomed
+        // instead (their index would miss them anyway).
+        if conflicts != nil && owner == 0 { unnoted = true }
         try base.putAll(store, count: count, entry)
     }
 
@@ -115,6 +145,10 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
             changes.removeSubrange(mark...)
             throw error
         }
+    }
+    func claim(_ store: String, _ key: [UInt8]) throws(StorageError) {
+        try written(store, key)
+        try base.claim(store, key)
     }
     func commit(durable: Bool) throws(StorageError) { try base.commit(durable: durable) }
     func rollback() {

@@ -123,6 +123,8 @@ extension ErrorCode {
     public static let writeConflict = ErrorCode(rawValue: 112)
     /// CommandNotSupported (115).
     public static let commandNotSupported = ErrorCode(rawValue: 115)
+    /// ConflictingOperationInProgress (117).
+    public static let conflictingOperationInProgress = ErrorCode(rawValue: 117)
     /// DocumentValidationFailure (121).
     public static let documentValidationFailure = ErrorCode(rawValue: 121)
     /// CappedPositionLost (136).
@@ -155,8 +157,12 @@ extension ErrorCode {
     public static let transactionTooOld = ErrorCode(rawValue: 225)
     /// CursorKilled (237).
     public static let cursorKilled = ErrorCode(rawValue: 237)
+    /// SnapshotTooOld (239).
+    public static let snapshotTooOld = ErrorCode(rawValue: 239)
     /// ConversionFailure (241).
     public static let conversionFailure = ErrorCode(rawValue: 241)
+    /// SnapshotUnavailable (246).
+    public static let snapshotUnavailable = ErrorCode(rawValue: 246)
     /// NoSuchTransaction (251).
     public static let noSuchTransaction = ErrorCode(rawValue: 251)
     /// TransactionCommitted (256).
@@ -175,6 +181,8 @@ extension ErrorCode {
     public static let changeStreamHistoryLost = ErrorCode(rawValue: 286)
     /// ChecksumMismatch (288).
     public static let checksumMismatch = ErrorCode(rawValue: 288)
+    /// TransactionExceededLifetimeLimitSeconds (290).
+    public static let transactionExceededLifetimeLimitSeconds = ErrorCode(rawValue: 290)
     /// NoQueryExecutionPlans (291).
     public static let noQueryExecutionPlans = ErrorCode(rawValue: 291)
     /// QueryExceededMemoryLimitNoDiskUseAllowed (292).
@@ -327,6 +335,7 @@ extension ErrorCode {
         101: "OutOfDiskSpace",
         112: "WriteConflict",
         115: "CommandNotSupported",
+        117: "ConflictingOperationInProgress",
         121: "DocumentValidationFailure",
         136: "CappedPositionLost",
         146: "ExceededMemoryLimit",
@@ -343,7 +352,9 @@ extension ErrorCode {
         223: "IllegalOpMsgFlag",
         225: "TransactionTooOld",
         237: "CursorKilled",
+        239: "SnapshotTooOld",
         241: "ConversionFailure",
+        246: "SnapshotUnavailable",
         251: "NoSuchTransaction",
         256: "TransactionCommitted",
         257: "TransactionTooLarge",
@@ -353,6 +364,7 @@ extension ErrorCode {
         280: "ChangeStreamFatalError",
         286: "ChangeStreamHistoryLost",
         288: "ChecksumMismatch",
+        290: "TransactionExceededLifetimeLimitSeconds",
         291: "NoQueryExecutionPlans",
         292: "QueryExceededMemoryLimitNoDiskUseAllowed",
         322: "APIVersionError",

@@ -22,6 +22,11 @@ public struct CommandRequest: Sendable {
     var sessionInfo = OperationSessionInfo()
     /// The command's write concern (checked before it runs, answered after).
     var writeConcern = WriteConcern()
+    /// The multi-document transaction the command runs in (see TransactionRegistry).
+    var transaction: ActiveTransaction?
+
+    /// The engine the command reads and writes: its transaction's, or the server's.
+    var engine: Engine { transaction?.transaction.engine ?? context.engine }
 
     /// The command's first value (`{find: "users"}` → "users").
     var argument: BSON { body.element(at: 0).value }
@@ -157,7 +162,8 @@ public struct CommandDispatcher: Sendable {
             (["createIndexes"], IndexCommands.createIndexes),
             (["dropIndexes", "deleteIndexes"], IndexCommands.dropIndexes),
             (["bulkWrite"], BulkWriteCommand.run),
-            (["commitTransaction", "abortTransaction"], DiagnosticCommands.notYet("multi-document transactions")),
+            (["commitTransaction"], TransactionCommands.commit),
+            (["abortTransaction"], TransactionCommands.abort),
             (["saslStart", "saslContinue", "authenticate"], DiagnosticCommands.notYet("authentication")),
             (["mapReduce"], DiagnosticCommands.notYet("mapReduce")),
             (["configureFailPoint"], TestCommands.configureFailPoint),
@@ -227,10 +233,11 @@ public struct CommandDispatcher: Sendable {
             try request.api.check(command: canonical)
             request.sessionInfo = try OperationSessionInfo(parsing: body)
             try request.sessionInfo.check(command: canonical)
-            try ReadConcern(parsing: body["readConcern"]).check(command: canonical)
+            try ReadConcern(parsing: body["readConcern"]).check(command: canonical, transaction: request.sessionInfo)
             request.writeConcern = try WriteConcern(parsing: body["writeConcern"])
             try Collation.check(body, command: name)
-            answer = try failPointAnswer(request, canonicalName: canonical, rawBatch: rawBatch) { () throws(FolioError) -> Document in
+            answer = try context.transactions.run(request, command: canonical) { (request) throws(FolioError) -> Document in
+            try failPointAnswer(request, canonicalName: canonical, rawBatch: rawBatch) { () throws(FolioError) -> Document in
                 // The command's own errors get the retryable-write label here; a fail point's
                 // carry exactly the labels it was configured with (none, if it says so).
                 var fields: Document
@@ -246,6 +253,7 @@ public struct CommandDispatcher: Sendable {
                 }
                 fields.append("ok", .double(1))
                 return withClusterTime(fields)
+            }
             }
         } catch {
             answer = reply(error: error)
@@ -295,7 +303,9 @@ public struct CommandDispatcher: Sendable {
     /// A retryable write that failed in a way a retry can fix says so (shutdown,
     /// interruption), as MongoDB labels it: drivers retry only labelled errors.
     static func labelled(_ error: FolioError, body: Document, command: String) -> FolioError {
-        guard error.labels.isEmpty, OperationSessionInfo.retryableWriteCommands.contains(command) else { return error }
+        guard error.labels.isEmpty, OperationSessionInfo.retryableWriteCommands.contains(command), body["autocommit"] == nil else {
+            return error
+        }
         var labelled = error
         labelled.labels = FailPoints.retryableWriteLabels(error.code, body: body)
         return labelled

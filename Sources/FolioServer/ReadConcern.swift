@@ -56,8 +56,22 @@ struct ReadConcern: Sendable, Equatable {
         }
     }
 
-    /// Whether `command` may run with this read concern.
-    func check(command: String) throws(FolioError) {
+    /// Whether `command` may run with this read concern; in a transaction, only its first
+    /// command may give one, with a level a transaction can read at.
+    func check(command: String, transaction: OperationSessionInfo? = nil) throws(FolioError) {
+        if let transaction, transaction.autocommit != nil {
+            guard level != nil || afterClusterTime != nil || atClusterTime != nil else { return }
+            if transaction.startTransaction != true {
+                throw FolioError(.invalidOptions, "Only the first command in a transaction may specify a readConcern")
+            }
+            if let level, ![.local, .majority, .snapshot].contains(level) {
+                throw FolioError(.invalidOptions, "The readConcern level must be either 'local' (default), 'majority' or 'snapshot' in order to run in a transaction")
+            }
+            if atClusterTime != nil {
+                throw FolioError(.commandNotSupported, "readConcern.atClusterTime is not supported by Folio yet; the command was not run")
+            }
+            return
+        }
         if atClusterTime != nil && level != .snapshot {
             throw FolioError(.invalidOptions, "readConcern.atClusterTime is only valid with readConcern level 'snapshot'")
         }

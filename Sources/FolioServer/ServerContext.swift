@@ -11,6 +11,8 @@ public final class ServerContext: Sendable {
     public let configuration: ServerConfiguration
     let cursors = CursorRegistry()
     let sessions = SessionRegistry()
+    /// Multi-document transactions by session.
+    let transactions = TransactionRegistry()
     /// Commands running now (currentOp, killOp).
     let operations: OperationRegistry
     /// Metrics for swift-metrics (Prometheus with `--metrics-port`).

@@ -12,6 +12,7 @@ final class ServerParameters: Sendable {
         var ttlMonitorSleepSecs: Int32 = 60
         var cursorTimeoutMillis: Int64 = 600_000
         var internalQueryMaxBlockingSortMemoryUsageBytes: Int32 = Int32(Limits.blockingStageMemoryBytes)
+        var transactionLifetimeLimitSeconds: Int32 = 60
     }
 
     let values: Mutex<Values>
@@ -65,9 +66,12 @@ final class ServerParameters: Sendable {
             guard (0...5).contains(n) else { throw FolioError(.badValue, "logLevel must be between 0 and 5") }
             p.log.setLevel(Int(n))
         })),
-        // Reported for drivers' test suites; transactions are not built yet, so there is nothing
-        // for a new value to change.
-        ("transactionLifetimeLimitSeconds", Parameter(get: { _ in .int32(60) }, set: nil)),
+        ("transactionLifetimeLimitSeconds", Parameter(get: { .int32($0.current.transactionLifetimeLimitSeconds) },
+                                                      set: { p, v throws(FolioError) in
+            let n = try int(v, "transactionLifetimeLimitSeconds")
+            guard n >= 1 else { throw FolioError(.badValue, "transactionLifetimeLimitSeconds must be greater than or equal to 1s") }
+            p.values.withLock { $0.transactionLifetimeLimitSeconds = n }
+        })),
         ("ttlMonitorEnabled", Parameter(get: { .bool($0.current.ttlMonitorEnabled) }, set: { p, v throws(FolioError) in
             let b = try bool(v, "ttlMonitorEnabled")
             p.values.withLock { $0.ttlMonitorEnabled = b }

@@ -61,14 +61,10 @@ struct OperationSessionInfo: Sendable, Equatable {
         return b
     }
 
-    /// Whether `command` may run with these fields. Multi-document transactions are not built
-    /// yet (issue 20): a command that would start or continue one is refused before it runs,
-    /// so nothing it asked for is applied outside a transaction its client believes in. A
-    /// `txnNumber` outside a transaction is for retryable writes only (50768), as in MongoDB.
+    /// Whether `command` may run with these fields: a `txnNumber` outside a transaction is
+    /// for retryable writes only (50768), as in MongoDB; a transaction needs a session.
     func check(command: String) throws(FolioError) {
-        if autocommit != nil {
-            throw FolioError(.commandNotSupported, "multi-document transactions are not supported by Folio yet; the command was not run")
-        }
+        if autocommit != nil { return }
         if txnNumber != nil, !OperationSessionInfo.retryableWriteCommands.contains(command) {
             throw FolioError(ErrorCode(rawValue: 50768),
                              "txnNumber may only be provided for multi-document transactions and retryable write commands. "

@@ -219,7 +219,10 @@ public final class WireServer: Sendable {
         timer.schedule(deadline: .now() + 4, repeating: 4)
         timer.setEventHandler {
             context.cursors.expireIdle(timeoutMilliseconds: context.parameters.current.cursorTimeoutMillis)
-            context.cursors.kill(sessions: context.sessions.expire())
+            let expired = context.sessions.expire()
+            context.cursors.kill(sessions: expired)
+            context.transactions.end(expired)
+            context.transactions.expire(lifetimeSeconds: Int(context.parameters.current.transactionLifetimeLimitSeconds))
         }
         timer.resume()
         // Idle memory: after a quiet 5-second window (monitoring heartbeats aside) following

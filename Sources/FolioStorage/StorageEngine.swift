@@ -28,6 +28,14 @@ public enum StorageError: Error, Sendable, Equatable {
     case io(String)
     /// The engine was closed.
     case closed
+    /// A multi-document transaction wrote a key another transaction holds or that was written
+    /// after its snapshot (ConflictTracker rule 1).
+    case writeConflict(String)
+    /// A transaction wrote into a collection whose definition changed after its snapshot.
+    case catalogChanged(String)
+    /// A write outside transactions met a key a transaction holds: undo it and run it again
+    /// once the transaction has ended (ConflictTracker rule 2).
+    case keyHeld
 }
 
 /// A key range for scans: `lower`/`upper` nil mean unbounded.
@@ -125,6 +133,10 @@ public protocol StorageWriteTransaction: StorageSnapshot {
     /// Removes a key; returns whether it existed.
     @discardableResult
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool
+    /// Declares that the write depends on `key` staying as it is without writing it (a unique
+    /// index's value, a collection's definition): engines that detect write conflicts treat
+    /// it as written.
+    func claim(_ store: String, _ key: [UInt8]) throws(StorageError)
     /// Runs `body` so that its writes are kept if it returns and undone if it throws, while
     /// the transaction stays open (one statement of a group commit).
     func atomically<R>(_ body: () throws -> R) throws -> R
@@ -152,6 +164,8 @@ extension StorageEngine {
 }
 
 extension StorageWriteTransaction {
+    public func claim(_ store: String, _ key: [UInt8]) throws(StorageError) {}
+
     public func putAll(_ store: String, count: Int,
                        _ entry: (Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)) throws(StorageError) {
         for i in 0..<count {

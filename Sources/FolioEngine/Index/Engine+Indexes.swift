@@ -306,7 +306,11 @@ extension Engine {
     static func putKeys(_ index: inout IndexDescriptor, _ ns: Namespace, _ keys: IndexKeys, _ recordKey: [UInt8],
                         _ txn: any StorageWriteTransaction, except existing: Set<[UInt8]>) throws -> Bool {
         for (i, key) in keys.keys.enumerated() where !existing.contains(key) {
-            if index.unique { try checkUnique(index, ns, key, keys.values[i], recordKey, txn) }
+            if index.unique {
+                // The value itself is what concurrent writers conflict on, whichever record has it.
+                try txn.claim(index.store, key)
+                try checkUnique(index, ns, key, keys.values[i], recordKey, txn)
+            }
             try txn.put(index.store, key + recordKey, keys.entryValue(i, recordKey))
         }
         var changed = false
@@ -346,7 +350,10 @@ extension Engine {
     func indexRemoved(_ entry: CollectionEntry, _ document: Document, _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws {
         if entry.indexes.isEmpty { return }
         for index in entry.indexes {
-            for key in try index.keys(for: document).keys { try txn.delete(index.store, key + recordKey) }
+            for key in try index.keys(for: document).keys {
+                if index.unique { try txn.claim(index.store, key) }
+                try txn.delete(index.store, key + recordKey)
+            }
         }
         noteWrites(entry.namespace, 1)
     }
@@ -361,7 +368,10 @@ extension Engine {
             let old = try updated.indexes[i].keys(for: before)
             let new = try updated.indexes[i].keys(for: after)
             let kept = old.unchanged(in: new)
-            for key in old.keys where !kept.contains(key) { try txn.delete(updated.indexes[i].store, key + recordKey) }
+            for key in old.keys where !kept.contains(key) {
+                if updated.indexes[i].unique { try txn.claim(updated.indexes[i].store, key) }
+                try txn.delete(updated.indexes[i].store, key + recordKey)
+            }
             if try Engine.putKeys(&updated.indexes[i], entry.namespace, new, recordKey, txn, except: kept) { changed = true }
         }
         if changed { try saveEntry(updated, txn) }

@@ -152,6 +152,7 @@ enum AdminCommands {
         }
         r.context.sessions.end(keys)
         r.context.cursors.kill(sessions: keys)
+        r.context.transactions.end(r.name == "killAllSessions" ? nil : keys)
         return [:]
     }
 
@@ -171,14 +172,16 @@ enum AdminCommands {
         sections.append(("storageEngine", ["name": .string(c.configuration.inMemory ? "memory" : "sqlite"),
                                            "supportsCommittedReads": true, "persistent": .bool(!c.configuration.inMemory)]))
         sections.append(("catalogStats", catalogStatistics(c.engine)))
-        let retries = c.engine.retryStatistics
-        // Retryable writes only, until multi-document transactions exist (issue 20): their
-        // counters are zero, not missing, as on a MongoDB server that has run none.
+        let retries = c.engine.retryStatistics, txns = c.engine.transactionStatistics
+        let open = Int64(c.engine.openTransactions.transactions), running = Int64(c.transactions.active)
         sections.append(("transactions", ["retriedCommandsCount": .int64(retries.retriedCommands.load(ordering: .relaxed)),
                                           "retriedStatementsCount": .int64(retries.retriedStatements.load(ordering: .relaxed)),
                                           "transactionsCollectionWriteCount": .int64(retries.historyWrites.load(ordering: .relaxed)),
-                                          "currentActive": .int64(0), "currentInactive": .int64(0), "currentOpen": .int64(0),
-                                          "totalAborted": .int64(0), "totalCommitted": .int64(0), "totalStarted": .int64(0)]))
+                                          "currentActive": .int64(running), "currentInactive": .int64(max(0, open - running)),
+                                          "currentOpen": .int64(open),
+                                          "totalAborted": .int64(txns.aborted.load(ordering: .relaxed)),
+                                          "totalCommitted": .int64(txns.committed.load(ordering: .relaxed)),
+                                          "totalStarted": .int64(txns.started.load(ordering: .relaxed))]))
         for (name, section) in sections {
             if let wanted = r.body[name], !wanted.isTruthy { continue }
             out.append(name, .document(section))

@@ -46,7 +46,7 @@ enum AggregateCommand {
                                        hostStages: { name, spec throws(FolioError) in try hostStage(name, spec, context) })
         request.collation = try r.document("collation")
         request.sortMemoryBytes = r.sortMemoryBytes
-        let cursor = try r.context.engine.aggregate(database: r.database, collection: collection, request)
+        let cursor = try r.engine.aggregate(database: r.database, collection: collection, request)
         let namespace = "\(r.database).\(collection ?? "$cmd.aggregate")"
         return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
     }

@@ -19,12 +19,12 @@ enum BulkWriteCommand {
             }
             return try Namespace(parsing: ns)
         }
-        let ordered = r.bool("ordered") ?? true
+        let ordered = r.transaction != nil || (r.bool("ordered") ?? true)
         let errorsOnly = r.bool("errorsOnly") ?? false
         let constants = try r.letVariables()
         let retryable = try r.retryableWrite(statements: ops.count)
         var options = WriteOptions(ordered: true, durable: try r.durable(), bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false)
-        let engine = r.context.engine
+        let engine = r.engine
         var results: [BSON] = []
         var nErrors = 0, nInserted = 0, nUpserted = 0, nMatched = 0, nModified = 0, nDeleted = 0
         for (idx, opValue) in ops.enumerated() {

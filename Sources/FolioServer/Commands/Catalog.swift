@@ -5,7 +5,7 @@ import FolioQuery
 /// listDatabases, listCollections, create, drop, dropDatabase, renameCollection.
 enum CatalogCommands {
     @Sendable static func listDatabases(_ r: CommandRequest) throws(FolioError) -> Document {
-        let engine = r.context.engine
+        let engine = r.engine
         let filter = try r.document("filter").map { f throws(FolioError) in try MatchExpression(parsing: f) }
         var databases: [BSON] = []
         for name in engine.databaseNames() {
@@ -24,7 +24,7 @@ enum CatalogCommands {
     @Sendable static func listCollections(_ r: CommandRequest) throws(FolioError) -> Document {
         let filter = try r.document("filter").map { f throws(FolioError) in try MatchExpression(parsing: f) }
         var out: [BSON] = []
-        for info in r.context.engine.collections(in: r.database) {
+        for info in r.engine.collections(in: r.database) {
             var entry: Document = ["name": .string(info.name), "type": "collection", "options": .document(info.options),
                                    "info": ["readOnly": false, "uuid": .binary(Binary(subtype: Binary.Subtype.uuid, data: info.uuid))],
                                    "idIndex": ["v": .int32(2), "key": ["_id": .int32(1)], "name": "_id_"]]
@@ -44,21 +44,21 @@ enum CatalogCommands {
         for unsupported in ["viewOn", "timeseries", "clusteredIndex", "encryptedFields"] where options[unsupported] != nil {
             throw FolioError(.commandNotSupported, "create with '\(unsupported)' is not supported by Folio yet")
         }
-        try r.context.engine.createCollection(ns, options: options)
+        try r.engine.createCollection(ns, options: options)
         return [:]
     }
 
     @Sendable static func drop(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
-        let indexes = r.context.engine.indexes(ns).count + 1
-        guard try r.context.engine.dropCollection(ns) else {
+        let indexes = r.engine.indexes(ns).count + 1
+        guard try r.engine.dropCollection(ns) else {
             throw FolioError(.namespaceNotFound, "ns not found")
         }
         return ["nIndexesWas": .int32(Int32(indexes)), "ns": .string(ns.description)]
     }
 
     @Sendable static func dropDatabase(_ r: CommandRequest) throws(FolioError) -> Document {
-        try r.context.engine.dropDatabase(r.database)
+        try r.engine.dropDatabase(r.database)
         return ["dropped": .string(r.database)]
     }
 
@@ -67,7 +67,7 @@ enum CatalogCommands {
         guard case .string(let from)? = r.body["renameCollection"], case .string(let to)? = r.body["to"] else {
             throw FolioError(.typeMismatch, "renameCollection and to must be strings")
         }
-        try r.context.engine.renameCollection(try Namespace(parsing: from), to: try Namespace(parsing: to), dropTarget: r.bool("dropTarget") ?? false)
+        try r.engine.renameCollection(try Namespace(parsing: from), to: try Namespace(parsing: to), dropTarget: r.bool("dropTarget") ?? false)
         return [:]
     }
 }

@@ -43,7 +43,7 @@ enum DiagnosticCommands {
     /// dbStats: counts and sizes summed over the database's collections (dataSize is the
     /// documents' BSON bytes, storageSize and indexSize what storage holds), divided by `scale`.
     @Sendable static func dbStats(_ r: CommandRequest) throws(FolioError) -> Document {
-        let engine = r.context.engine
+        let engine = r.engine
         let scale = try self.scale(r)
         var objects = 0, dataBytes = 0, storageBytes = 0, indexes = 0, indexBytes = 0
         let collections = engine.collections(in: r.database)
@@ -75,9 +75,9 @@ enum DiagnosticCommands {
     /// `scale`), as MongoDB 8.0 builds the command from the stage.
     @Sendable static func collStats(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
-        guard r.context.engine.collectionExists(ns) else { throw FolioError(.namespaceNotFound, "Collection [\(ns)] not found.") }
+        guard r.engine.collectionExists(ns) else { throw FolioError(.namespaceNotFound, "Collection [\(ns)] not found.") }
         var out: Document = ["ns": .string(ns.description)]
-        for (k, v) in try r.context.engine.storageStatistics(ns, scale: try scale(r)) { out.append(k, v) }
+        for (k, v) in try r.engine.storageStatistics(ns, scale: try scale(r)) { out.append(k, v) }
         return out
     }
 
@@ -93,7 +93,7 @@ enum DiagnosticCommands {
 
     @Sendable static func validate(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
-        let report = try r.context.engine.validate(ns)
+        let report = try r.engine.validate(ns)
         var keys = Document()
         for k in report.keysPerIndex { keys.append(k.name, .int64(Int64(k.keys))) }
         return ["ns": .string(ns.description), "nrecords": .int64(Int64(report.recordCount)), "nIndexes": .int32(Int32(report.keysPerIndex.count)),
@@ -120,7 +120,7 @@ enum DiagnosticCommands {
             }
             changes.append(key, value)
         }
-        return try r.context.engine.modifyCollection(ns, changes)
+        return try r.engine.modifyCollection(ns, changes)
     }
 
     /// Commands MongoDB has that later issues build: a precise refusal, never a fake success.

@@ -33,7 +33,7 @@ enum FindCommand {
         let batchSize = try r.int("batchSize")
         if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
         let request = try self.request(r)
-        let cursor = try r.context.engine.find(ns, request, sortMemoryLimitBytes: r.sortMemoryBytes)
+        let cursor = try r.engine.find(ns, request, sortMemoryLimitBytes: r.sortMemoryBytes)
         return try open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
     }
 
@@ -118,7 +118,7 @@ enum CountCommand {
     @Sendable static func count(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         let (skip, limit) = try skipAndLimit(r)
-        let n = try r.context.engine.count(ns, filter: try r.document("query") ?? Document(), skip: skip, limit: limit,
+        let n = try r.engine.count(ns, filter: try r.document("query") ?? Document(), skip: skip, limit: limit,
                                            maxTimeMilliseconds: try r.maxTime(), hint: WriteReply.hint(r.body["hint"]),
                                            collation: try r.document("collation"))
         return ["n": .int32(Int32(clamping: n))]
@@ -137,7 +137,7 @@ enum CountCommand {
         guard case .string(let key)? = r.body["key"] else {
             throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
         }
-        return ["values": .array(try r.context.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document(),
+        return ["values": .array(try r.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document(),
                                                                maxTimeMilliseconds: try r.maxTime(),
                                                                collation: try r.document("collation")))]
     }

@@ -19,7 +19,7 @@ enum IndexCommands {
             }
             specs.append(d)
         }
-        let result = try r.context.engine.createIndexes(ns, specs)
+        let result = try r.engine.createIndexes(ns, specs)
         var out: Document = ["numIndexesBefore": .int32(Int32(result.numIndexesBefore)),
                              "numIndexesAfter": .int32(Int32(result.numIndexesAfter))]
         if let note = result.note {
@@ -33,7 +33,7 @@ enum IndexCommands {
 
     @Sendable static func listIndexes(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
-        let specs = try r.context.engine.indexSpecifications(ns)
+        let specs = try r.engine.indexSpecifications(ns)
         return FindCommand.firstBatch(specs.map(BSON.document), namespace: "\(r.database).$cmd.listIndexes.\(ns.collection)")
     }
 
@@ -42,7 +42,7 @@ enum IndexCommands {
         guard let which = r.body["index"] else {
             throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'dropIndexes.index' is missing but a required field")
         }
-        let before = try r.context.engine.dropIndexes(ns, which)
+        let before = try r.engine.dropIndexes(ns, which)
         var out: Document = ["nIndexesWas": .int32(Int32(before))]
         if which.stringValue == "*" { out.append("msg", "non-_id indexes dropped for collection") }
         return out
@@ -58,7 +58,7 @@ enum IndexCommands {
         var body = inner
         if body["$db"] == nil { body.append("$db", .string(r.database)) }
         let sub = CommandRequest(name: name, body: body, database: r.database, connection: r.connection, context: r.context)
-        let engine = r.context.engine
+        let engine = r.engine
         var out: Document
         switch name {
         case "find":

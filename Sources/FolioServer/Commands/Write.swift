@@ -21,7 +21,8 @@ enum WriteReply {
     }
 
     static func options(_ r: CommandRequest, statements: Int) throws(FolioError) -> WriteOptions {
-        WriteOptions(ordered: r.bool("ordered") ?? true, durable: try r.durable(),
+        // In a transaction the first error ends the batch, ordered or not (and aborts it).
+        WriteOptions(ordered: r.transaction != nil || (r.bool("ordered") ?? true), durable: try r.durable(),
                      bypassDocumentValidation: r.bool("bypassDocumentValidation") ?? false,
                      retryable: try r.retryableWrite(statements: statements))
     }
@@ -48,7 +49,7 @@ enum InsertCommand {
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         let documents = try WriteReply.statements(r, "documents")
-        let result = try r.context.engine.insert(ns, documents, options: try WriteReply.options(r, statements: documents.count))
+        let result = try r.engine.insert(ns, documents, options: try WriteReply.options(r, statements: documents.count))
         var d: Document = ["n": .int32(Int32(result.insertedCount))]
         if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
         return d
@@ -59,7 +60,7 @@ enum UpdateCommand {
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         let statements = try self.statements(r)
-        let result = try r.context.engine.update(ns, statements, options: try WriteReply.options(r, statements: statements.count))
+        let result = try r.engine.update(ns, statements, options: try WriteReply.options(r, statements: statements.count))
         var d: Document = ["n": .int32(Int32(result.matched + result.upserted.count)), "nModified": .int32(Int32(result.modified))]
         if !result.upserted.isEmpty {
             d.append("upserted", .array(result.upserted.map { .document(["index": .int32(Int32($0.index)), "_id": $0.id]) }))
@@ -89,7 +90,7 @@ enum DeleteCommand {
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         let statements = try statements(r)
-        let result = try r.context.engine.delete(ns, statements, options: try WriteReply.options(r, statements: statements.count))
+        let result = try r.engine.delete(ns, statements, options: try WriteReply.options(r, statements: statements.count))
         var d: Document = ["n": .int32(Int32(result.deleted))]
         if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
         return d
@@ -114,7 +115,7 @@ enum FindAndModifyCommand {
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         let request = try self.request(r)
-        let result = try r.context.engine.findAndModify(ns, request, durable: try r.durable(), retryable: try r.retryableWrite(statements: 1))
+        let result = try r.engine.findAndModify(ns, request, durable: try r.durable(), retryable: try r.retryableWrite(statements: 1))
         var lastError: Document = ["n": .int32(Int32(result.matched))]
         if request.remove == false { lastError.append("updatedExisting", .bool(result.updatedExisting)) }
         if let id = result.upsertedID { lastError.append("upserted", id) }

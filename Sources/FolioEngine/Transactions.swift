@@ -1,0 +1,206 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+import Synchronization
+
+// Multi-document transactions in the engine.
+//
+// A transaction is an engine of its own (`EngineTransaction.engine`) over a TransactionStorage:
+// the same find, aggregate, insert, update, delete and findAndModify code runs in it, reading
+// one snapshot plus the transaction's buffered writes, with the catalog of that snapshot.
+// Its statements buffer their writes (TransactionOverlay); commit replays them in one commit
+// of the real engine's group committer, so they become visible together, with one cluster
+// time, and survive a crash together. Conflicts follow ConflictTracker's rules.
+//
+// Invariants:
+//  1. The snapshot and the catalog a transaction reads are the same commit's (the catalog is
+//     loaded from the snapshot's catalog store), taken under the tracker's gate.
+//  2. Transactions beginning between the same two commits share one snapshot (one SQLite read
+//     transaction), closed when the last of them ends.
+//  3. At commit, catalog entries the transaction wrote (a collection it created, an index
+//     that became multikey) replace the shared catalog's inside the replaying commit.
+//  4. A transaction ends exactly once: commit, abort, or an error of its commit (which aborts).
+
+/// One commit's snapshot and catalog, shared by the transactions that began after it.
+final class TransactionSnapshot: @unchecked Sendable {
+    // @unchecked: immutable after init; the storage snapshot serializes its own reads.
+    let sequence: UInt64
+    let storage: any StorageSnapshot
+    let collections: [Namespace: CollectionEntry]
+    /// Store name → the catalog key of the collection it belongs to.
+    let owners: [String: [UInt8]]
+    let counter: TransactionSnapshots
+
+    init(sequence: UInt64, storage: any StorageSnapshot, collections: [Namespace: CollectionEntry], counter: TransactionSnapshots) {
+        self.sequence = sequence
+        self.storage = storage
+        self.collections = collections
+        var owners: [String: [UInt8]] = [:]
+        for (ns, entry) in collections {
+            let key = CollectionEntry.key(ns)
+            owners[entry.recordStore] = key
+            for index in entry.indexes { owners[index.store] = key }
+        }
+        self.owners = owners
+        self.counter = counter
+        counter.live.add(1, ordering: .relaxed)
+    }
+
+    deinit {
+        storage.close()
+        counter.live.subtract(1, ordering: .relaxed)
+    }
+}
+
+/// The latest transaction snapshot (held weakly: it closes when its last transaction ends).
+final class TransactionSnapshots: Sendable {
+    private struct Weak: @unchecked Sendable { weak var snapshot: TransactionSnapshot? }
+    private let latest = Mutex(Weak())
+    /// Distinct snapshots transactions hold now.
+    let live = Atomic<Int>(0)
+
+    /// The snapshot at `sequence`: the latest one when it is that commit's, else `make()`'s.
+    func at(_ sequence: UInt64, _ make: () throws -> TransactionSnapshot) rethrows -> TransactionSnapshot {
+        try latest.withLock { w in
+            if let s = w.snapshot, s.sequence == sequence { return s }
+            let s = try make()
+            w.snapshot = s
+            return s
+        }
+    }
+}
+
+/// What serverStatus reports about transactions.
+public final class TransactionStatistics: Sendable {
+    public let started = Atomic<Int64>(0)
+    public let committed = Atomic<Int64>(0)
+    public let aborted = Atomic<Int64>(0)
+    /// Writes in transactions refused with WriteConflict (or a snapshot made stale).
+    public let conflicts = Atomic<Int64>(0)
+}
+
+/// A multi-document transaction: run operations on `engine`, then `commit` or `abort`.
+public final class EngineTransaction: @unchecked Sendable {
+    // @unchecked: driven by one operation at a time (the session's); `finished` is locked.
+    /// Runs the transaction's reads and writes.
+    public let engine: Engine
+    let parent: Engine
+    let overlay: TransactionOverlay
+    let snapshot: TransactionSnapshot
+    private let finished = Mutex(false)
+
+    init(parent: Engine, overlay: TransactionOverlay, snapshot: TransactionSnapshot) {
+        self.parent = parent
+        self.overlay = overlay
+        self.snapshot = snapshot
+        self.engine = Engine(transactionOf: parent, storage: TransactionStorage(overlay: overlay), collections: snapshot.collections)
+    }
+
+    deinit { abort() }
+
+    /// Bytes of buffered writes.
+    public var bufferedBytes: Int { overlay.bufferedBytes }
+
+    /// Makes the transaction's writes visible, all at once (durably with `durable`). An error
+    /// aborts the transaction: WriteConflict when a write outside it made its snapshot stale.
+    public func commit(durable: Bool) throws(FolioError) {
+        guard finished.withLock({ f in defer { f = true }; return !f }) else { return }
+        let tracker = parent.committer.conflicts
+        let statistics = parent.transactionStatistics
+        if overlay.isEmpty {
+            tracker.end(overlay.id, committedAt: nil, keys: overlay.keys)
+            statistics.committed.add(1, ordering: .relaxed)
+            return
+        }
+        do throws(FolioError) {
+            try storage { () throws(StorageError) in try tracker.validate(overlay.id, sequence: overlay.sequence) }
+            let (created, entries) = overlay.writes()
+            let catalogChanges = entries.filter { $0.store == Engine.catalogStore }
+            let child = engine, parent = parent
+            let sequence = try folio {
+                let (_, request) = try parent.committer.writeOnce(durable: durable, owner: overlay.id) { txn -> Bool in
+                    for store in created { try txn.createStore(store) }
+                    for e in entries {
+                        if let value = e.value {
+                            // Records are counted by insert; a record the snapshot had is replaced.
+                            var inserted = false
+                            if RecordCounts.counted(e.store) { inserted = try txn.insert(e.store, e.key, value) }
+                            if !inserted { try txn.put(e.store, e.key, value) }
+                        } else {
+                            try txn.delete(e.store, e.key)
+                        }
+                    }
+                    if !catalogChanges.isEmpty {
+                        let final = child.catalog.withLock { $0.collections }
+                        let changed = Set(final.filter { catalogChanges.map(\.key).contains(CollectionEntry.key($0.key)) }.keys)
+                        parent.updateCatalog { state in
+                            for ns in changed {
+                                state.collections[ns] = final[ns]
+                                parent.planCache.invalidate(ns)
+                            }
+                        }
+                    }
+                    return true
+                }
+                return request.sequence
+            }
+            tracker.end(overlay.id, committedAt: sequence, keys: overlay.keys)
+            statistics.committed.add(1, ordering: .relaxed)
+        } catch {
+            tracker.end(overlay.id, committedAt: nil, keys: overlay.keys)
+            statistics.aborted.add(1, ordering: .relaxed)
+            if error.code == .writeConflict { statistics.conflicts.add(1, ordering: .relaxed) }
+            throw error
+        }
+    }
+
+    /// Drops the transaction's writes and releases what it holds (idempotent).
+    public func abort() {
+        guard finished.withLock({ f in defer { f = true }; return !f }) else { return }
+        parent.committer.conflicts.end(overlay.id, committedAt: nil, keys: overlay.keys)
+        parent.transactionStatistics.aborted.add(1, ordering: .relaxed)
+    }
+
+    /// Counts a WriteConflict a statement of the transaction met.
+    public func noteConflict() { parent.transactionStatistics.conflicts.add(1, ordering: .relaxed) }
+}
+
+extension Engine {
+    /// Begins a multi-document transaction reading the latest commit.
+    public func beginTransaction() throws(FolioError) -> EngineTransaction {
+        let tracker = committer.conflicts
+        let (id, sequence, shared) = try folio {
+            try tracker.begin { sequence in
+                try transactionSnapshots.at(sequence) {
+                    let s = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
+                    let collections: [Namespace: CollectionEntry]
+                    do { collections = try CatalogState.load(from: s) } catch {
+                        s.close()
+                        throw error
+                    }
+                    return TransactionSnapshot(sequence: sequence, storage: s, collections: collections, counter: transactionSnapshots)
+                }
+            }
+        }
+        let owners = shared.owners
+        let overlay = TransactionOverlay(base: shared.storage, tracker: tracker, id: id, sequence: sequence,
+                                         catalogStore: Engine.catalogStore, owner: { owners[$0] })
+        transactionStatistics.started.add(1, ordering: .relaxed)
+        return EngineTransaction(parent: self, overlay: overlay, snapshot: shared)
+    }
+
+    /// Transactions open now, and the distinct snapshots they read.
+    public var openTransactions: (transactions: Int, snapshots: Int) {
+        (committer.conflicts.openTransactions, transactionSnapshots.live.load(ordering: .relaxed))
+    }
+
+    /// Whether an error ends the whole request it happened in instead of one statement: a
+    /// transaction's write conflict, or a plain write that must wait for a transaction.
+    static func endsRequest(_ error: any Error) -> Bool {
+        guard let e = error as? StorageError else { return false }
+        switch e {
+        case .writeConflict, .catalogChanged, .keyHeld: return true
+        default: return false
+        }
+    }
+}
