@@ -236,8 +236,10 @@ public struct CommandDispatcher: Sendable {
             try ReadConcern(parsing: body["readConcern"]).check(command: canonical, transaction: request.sessionInfo)
             request.writeConcern = try WriteConcern(parsing: body["writeConcern"])
             try Collation.check(body, command: name)
-            answer = try context.transactions.run(request, command: canonical) { (request) throws(FolioError) -> Document in
-            try failPointAnswer(request, canonicalName: canonical, rawBatch: rawBatch) { () throws(FolioError) -> Document in
+            // A fail point answers before the command reaches its transaction, as in MongoDB:
+            // its error leaves the transaction as it was.
+            answer = try failPointAnswer(request, canonicalName: canonical, rawBatch: rawBatch) { () throws(FolioError) -> Document in
+            try context.transactions.run(request, command: canonical) { (request) throws(FolioError) -> Document in
                 // The command's own errors get the retryable-write label here; a fail point's
                 // carry exactly the labels it was configured with (none, if it says so).
                 var fields: Document
@@ -293,7 +295,10 @@ public struct CommandDispatcher: Sendable {
            let wce = fail.writeConcernError {
             reply["writeConcernError"] = .document(wce)
             let code = ErrorCode(rawValue: Int32(clamping: wce["code"]?.exactInt64 ?? 0))
-            let labels = fail.errorLabels ?? FailPoints.retryableWriteLabels(code, body: r.body)
+            // A write concern error is never transient, and inside a transaction it is only the
+            // commit's or abort's to label.
+            let inside = r.body["autocommit"] != nil && !["commitTransaction", "abortTransaction"].contains(canonicalName)
+            let labels = fail.errorLabels ?? (inside ? [] : FailPoints.retryableWriteLabels(code, body: r.body).filter { $0 != "TransientTransactionError" })
             if !labels.isEmpty { reply["errorLabels"] = .array(labels.map(BSON.string)) }
             appendTopologyVersion(to: &reply, codes: [code])
         }

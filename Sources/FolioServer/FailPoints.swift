@@ -168,9 +168,20 @@ final class FailPoints: Sendable {
     /// The labels MongoDB puts on a failed retryable write (a write with `txnNumber` outside a
     /// transaction) whose error is one a retry can fix.
     static func retryableWriteLabels(_ code: ErrorCode, body: Document) -> [String] {
-        guard body["txnNumber"] != nil, body["autocommit"] == nil else { return [] }
+        guard body["txnNumber"] != nil else { return [] }
+        let command = body.fieldNames.first ?? ""
+        let ends = command == "commitTransaction" || command == "abortTransaction"
+        if body["autocommit"] != nil && !ends { return TransactionRegistry.transient(code, command: command) ? ["TransientTransactionError"] : [] }
         let categories = code.categories
-        return categories.contains("RetriableError") || categories.contains("NotPrimaryError") || categories.contains("ShutdownError")
-            ? ["RetryableWriteError"] : []
+        let retryable = categories.contains("RetriableError") || categories.contains("NotPrimaryError") || categories.contains("ShutdownError")
+        guard ends else { return retryable ? ["RetryableWriteError"] : [] }
+        // commitTransaction/abortTransaction are retryable writes; a commit whose outcome is
+        // unknown says so, one that can be run again as a whole transaction says that.
+        var labels: [String] = retryable ? ["RetryableWriteError"] : []
+        if command == "commitTransaction" && (retryable || code == .maxTimeMSExpired || TransactionRegistry.writeConcernCodes.contains(code.rawValue)) {
+            labels.append("UnknownTransactionCommitResult")
+        }
+        if TransactionRegistry.transient(code, command: command) { labels.append("TransientTransactionError") }
+        return labels
     }
 }

@@ -170,15 +170,28 @@ final class TransactionRegistry: Sendable {
         }
     }
 
-    /// Adds TransientTransactionError to errors a retry of the whole transaction can fix.
+    /// Whether a retry of the whole transaction can fix an error of `command` (MongoDB's
+    /// isTransientTransactionError): conflicts, lock timeouts and a snapshot that is gone, and,
+    /// for the statements but not the commit, a primary that stepped down or shut down.
+    static func transient(_ code: ErrorCode, command: String) -> Bool {
+        let always: Set<Int32> = [112, 24, 267, 251, 246, 239]
+        if always.contains(code.rawValue) { return true }
+        if command == "commitTransaction" || command == "abortTransaction" { return false }
+        let categories = code.categories
+        return categories.contains("NotPrimaryError") || categories.contains("ShutdownError") || categories.contains("NetworkError")
+    }
+
+    /// Write concern failures after which a commit may have happened (UnknownTransactionCommitResult);
+    /// an unsatisfiable or unknown write concern is not one of them.
+    static let writeConcernCodes: Set<Int32> = [64]
+
+    /// `error` with the labels MongoDB gives it in a transaction.
     static func transient(_ error: FolioError, command: String) -> FolioError {
-        guard !error.labels.contains("TransientTransactionError") else { return error }
-        let transient: Set<Int32> = [112, 24, 251, 246, 189, 10107, 13435, 11602, 91]
-        guard transient.contains(error.code.rawValue), command != "commitTransaction" || [112, 251, 246].contains(error.code.rawValue) else {
-            return error
-        }
         var e = error
-        e.labels.append("TransientTransactionError")
+        for label in FailPoints.retryableWriteLabels(error.code, body: ["\(command)": 1, "txnNumber": .int64(0), "autocommit": false])
+        where !e.labels.contains(label) {
+            e.labels.append(label)
+        }
         return e
     }
 

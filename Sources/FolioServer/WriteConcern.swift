@@ -23,7 +23,8 @@ struct WriteConcern: Sendable, Equatable {
 
     /// Commands that write, and so answer their write concern.
     static let writeCommands: Set<String> = ["insert", "update", "delete", "findAndModify", "bulkWrite", "create", "drop",
-                                             "dropDatabase", "createIndexes", "dropIndexes", "renameCollection", "collMod"]
+                                             "dropDatabase", "createIndexes", "dropIndexes", "renameCollection", "collMod",
+                                             "commitTransaction", "abortTransaction"]
 
     init() {}
 

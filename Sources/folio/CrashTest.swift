@@ -23,6 +23,14 @@ import Glibc
 // "T <round> <thread> <txnNumber>" before each write. crash-verify retries the last logged
 // write of every thread, as a driver does when the reply was lost, and then the counter must
 // equal that txnNumber exactly: every write applied once, whether or not it was acknowledged.
+//
+// Transactions: two more threads move random amounts between the round's 10 accounts in
+// crash.bank, each transfer a multi-document transaction of two updates and a ledger insert
+// in crash.ledger (retried on WriteConflict, as withTransaction does), logging
+// "X <round> <thread> <k>" after each acknowledged commit. crash-verify checks that every
+// acknowledged transfer's ledger entry is there and that every account's balance is exactly
+// 1,000 plus what the ledger entries present moved into it minus what they moved out: a
+// transaction half applied, or applied without its ledger entry, shows as a difference.
 
 struct CrashWriter: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "crash-writer", shouldDisplay: false)
@@ -47,8 +55,10 @@ struct CrashWriter: ParsableCommand {
         let threadCount = threads, base = startID
         // One thread each (concurrentPerform would run only as many at once as there are
         // cores, and these never end).
-        for t in 0..<(threadCount + CrashWriter.retryingThreads) {
+        try CrashWriter.openAccounts(engine, round: base)
+        for t in 0..<(threadCount + CrashWriter.retryingThreads + CrashWriter.transferThreads) {
             let thread = Thread {
+                if t >= threadCount + CrashWriter.retryingThreads { CrashWriter.transferForever(engine, round: base, thread: t, log: fd) }
                 if t >= threadCount { CrashWriter.incrementForever(engine, round: base, thread: t, log: fd) }
                 CrashWriter.writeForever(engine, ns, round: base, thread: t, log: fd)
             }
@@ -106,6 +116,49 @@ struct CrashWriter: ParsableCommand {
         }
     }
 
+    static let transferThreads = 2
+    static let bank = try! Namespace(database: "crash", collection: "bank")
+    static let ledger = try! Namespace(database: "crash", collection: "ledger")
+    static let accounts = 10
+
+    static func account(_ round: Int, _ i: Int) -> BSON { .string("\(round)-\(i)") }
+
+    /// The round's accounts, 1,000 each, created together (durably) before any transfer.
+    static func openAccounts(_ engine: Engine, round: Int) throws {
+        let r = try engine.insert(bank, (0..<accounts).map { ["_id": account(round, $0), "balance": .int64(1000)] },
+                                  options: WriteOptions(durable: true))
+        guard r.writeErrors.isEmpty else { throw ValidationError("accounts of round \(round): \(r.writeErrors)") }
+    }
+
+    static func transferForever(_ engine: Engine, round: Int, thread: Int, log fd: Int32) -> Never {
+        var rng = SystemRandomNumberGenerator()
+        var k = 0
+        while true {
+            k += 1
+            let from = Int.random(in: 0..<accounts, using: &rng)
+            let to = (from + Int.random(in: 1..<accounts, using: &rng)) % accounts
+            let amount = Int64.random(in: 1...100, using: &rng)
+            let durable = Bool.random(using: &rng)
+            while true {
+                let txn = try! engine.beginTransaction()
+                do {
+                    let out = try txn.engine.update(bank, [UpdateStatement(filter: ["_id": account(round, from)], update: ["$inc": ["balance": .int64(-amount)]])])
+                    let into = try txn.engine.update(bank, [UpdateStatement(filter: ["_id": account(round, to)], update: ["$inc": ["balance": .int64(amount)]])])
+                    let entry = try txn.engine.insert(ledger, [["_id": .string("\(round)-\(thread)-\(k)"), "from": .int32(Int32(from)),
+                                                               "to": .int32(Int32(to)), "amount": .int64(amount)]])
+                    precondition(out.modified == 1 && into.modified == 1 && entry.insertedCount == 1, "transfer failed")
+                    try txn.commit(durable: durable)
+                    break
+                } catch let e where e.labels.contains("TransientTransactionError") {
+                    txn.abort()
+                } catch {
+                    preconditionFailure("transfer failed: \(error)")
+                }
+            }
+            log(fd, "X \(round) \(thread) \(k)\n")
+        }
+    }
+
     static func log(_ fd: Int32, _ line: String) {
         var bytes = Array(line.utf8)
         _ = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
@@ -122,6 +175,7 @@ struct CrashVerify: ParsableCommand {
         var acknowledgedInserts = Set<Int64>()
         var acknowledgedUpdates: [Int64: Int64] = [:]
         var lastIncrement: [[Int]: Int64] = [:]
+        var acknowledgedTransfers: [String] = []
         let fd = open(ackLog, O_RDONLY)
         var text: [UInt8] = []
         if fd >= 0 {
@@ -139,6 +193,7 @@ struct CrashVerify: ParsableCommand {
             guard let id = parts.count > 1 ? Int64(parts[1]) : nil else { continue }
             if parts[0] == "I" { acknowledgedInserts.insert(id) }
             if parts[0] == "U", parts.count == 3, let k = Int64(parts[2]) { acknowledgedUpdates[id] = max(acknowledgedUpdates[id] ?? 0, k) }
+            if parts[0] == "X", parts.count == 4 { acknowledgedTransfers.append("\(parts[1])-\(parts[2])-\(parts[3])") }
             if parts[0] == "T", parts.count == 4, let thread = Int(parts[2]), let k = Int64(parts[3]) {
                 lastIncrement[[Int(id), thread]] = max(lastIncrement[[Int(id), thread]] ?? 0, k)
             }
@@ -171,6 +226,37 @@ struct CrashVerify: ParsableCommand {
             if n != k { problems.append("counter c-\(key[0])-\(key[1]) is \(n) after \(k) retryable increments") }
         }
         var lost = 0
+        // Transfers: each acknowledged one is present, and the balances are what the ledger
+        // entries present say, round by round.
+        var balances: [String: Int64] = [:]
+        if engine.collectionExists(CrashWriter.bank) {
+            for raw in try engine.find(CrashWriter.bank, FindRequest()).all() {
+                let d = raw.document()
+                if let id = d["_id"]?.stringValue, let b = d["balance"]?.exactInt64 { balances[id] = b }
+            }
+        }
+        var expected = balances.mapValues { _ in Int64(1000) }
+        var entries = Set<String>()
+        if engine.collectionExists(CrashWriter.ledger) {
+            for raw in try engine.find(CrashWriter.ledger, FindRequest()).all() {
+                let d = raw.document()
+                guard let id = d["_id"]?.stringValue, let round = id.split(separator: "-").first,
+                      let from = d["from"]?.exactInt64, let to = d["to"]?.exactInt64, let amount = d["amount"]?.exactInt64 else {
+                    problems.append("malformed ledger entry \(d)")
+                    continue
+                }
+                entries.insert(id)
+                expected["\(round)-\(from)", default: 1000] -= amount
+                expected["\(round)-\(to)", default: 1000] += amount
+            }
+        }
+        for (account, balance) in expected where balances[account] != balance {
+            problems.append("account \(account) holds \(balances[account].map(String.init) ?? "nothing"), its ledger says \(balance)")
+        }
+        for id in acknowledgedTransfers where !entries.contains(id) {
+            lost += 1
+            problems.append("acknowledged transfer \(id) is missing")
+        }
         for id in acknowledgedInserts where present[id] == nil {
             lost += 1
             problems.append("acknowledged insert \(id) is missing")
@@ -182,7 +268,8 @@ struct CrashVerify: ParsableCommand {
             if updates > k + 1 { problems.append("document \(id) has \(updates) updates, only \(k) (+1 in flight) possible") }
         }
         print("crash-verify: \(present.count) documents, \(acknowledgedInserts.count) acknowledged inserts, \(acknowledgedUpdates.values.reduce(0, +)) acknowledged updates, "
-              + "\(lastIncrement.values.reduce(0, +)) retryable increments, lost \(lost), problems \(problems.count)")
+              + "\(lastIncrement.values.reduce(0, +)) retryable increments, \(acknowledgedTransfers.count) acknowledged transfers "
+              + "(\(entries.count) present), lost \(lost), problems \(problems.count)")
         for p in problems.prefix(20) { print("  \(p)") }
         if !problems.isEmpty { throw ExitCode(1) }
     }

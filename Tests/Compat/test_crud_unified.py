@@ -17,6 +17,10 @@ from pymongo import operations
 
 SPEC_ROOT = pathlib.Path(os.environ.get("FOLIO_SPEC_TESTS", pathlib.Path(__file__).resolve().parents[3] / "shared" / "spec-tests"))
 
+# testRunner operations this runner implements.
+RUNNER_OPERATIONS = {"failPoint", "assertSessionTransactionState", "assertSessionPinned", "assertSessionUnpinned",
+                     "assertCollectionExists", "assertCollectionNotExists", "assertIndexExists", "assertIndexNotExists"}
+
 SKIP_OPERATIONS = {
     "targetedFailPoint": "fail points pinned to a mongos (sharded clusters, not planned)",
 }
@@ -53,10 +57,8 @@ def skip_reason(test):
             return "views (not built yet)"
         if "rawData" in args:
             return "rawData (time-series internals, not planned)"
-        if op.get("object") == "testRunner" and op["name"] != "failPoint":
-            return "test-runner operations"
-        if op["name"] in ("startTransaction", "commitTransaction", "abortTransaction"):
-            return "multi-document transactions (issue 20, refused with 115 until built)"
+        if op.get("object") == "testRunner" and op["name"] not in RUNNER_OPERATIONS:
+            return f"test-runner operation {op['name']} (not implemented by this runner)"
         if op["name"] == "mapReduce":
             return "mapReduce (deprecated in MongoDB, answers 115)"
     return None
@@ -73,7 +75,8 @@ def snapshot_read_skip(suite, test):
         args = op.get("arguments", {})
         if op["name"] in reads and (args.get("session") in snapshot_sessions or '"snapshot"' in json.dumps(args)):
             return "snapshot reads outside transactions (issue 20, refused with 115 until built)"
-    if '"level": "snapshot"' in json.dumps(suite.get("createEntities", [])) and any(op["name"] in reads for op in test["operations"]):
+    entities = [e for e in suite.get("createEntities", []) if "session" not in e]
+    if '"level": "snapshot"' in json.dumps(entities) and any(op["name"] in reads for op in test["operations"]):
         return "snapshot reads outside transactions (issue 20, refused with 115 until built)"
     return None
 
@@ -89,7 +92,7 @@ def matches(expected, actual, root=True):
             names = arg if isinstance(arg, list) else [arg]
             return any(type_matches(n, actual) for n in names)
         if op == "$$sessionLsid":
-            return arg in SESSIONS and actual == SESSIONS[arg].session_id
+            return arg in LSIDS and actual == LSIDS[arg]
         return False
     if actual is MISSING:
         return False
@@ -119,6 +122,8 @@ def type_matches(name, value):
 MISSING = object()
 # The session entities of the test running now (for $$sessionLsid and `session` arguments).
 SESSIONS = {}
+# Their lsids (kept: a session ended by the test no longer gives its id).
+LSIDS = {}
 
 
 def result_document(name, result):
@@ -207,10 +212,14 @@ def perform(coll, db, name, a, client=None):
             if src in a:
                 kwargs[dst] = a[src]
         if "writeConcern" in a:
-            kwargs["write_concern"] = pymongo.WriteConcern(**a["writeConcern"])
+            kwargs["write_concern"] = write_concern(a["writeConcern"])
         return client_bulk_result(client.bulk_write([client_bulk_model(m) for m in a["models"]], **kwargs))
     common = {k: a[k] for k in ("let", "comment", "hint", "collation") if k in a}
     if name == "runCommand":
+        if "readPreference" in a:
+            mode = a["readPreference"]["mode"]
+            return db.command(a["command"], read_preference=pymongo.read_preferences.make_read_preference(
+                pymongo.read_preferences._MONGOS_MODES.index(mode), None))
         return db.command(a["command"])
     if name == "find":
         kwargs = {k: a[k] for k in ("sort", "skip", "limit", "projection", "batch_size", "allow_disk_use") if k in a}
@@ -370,7 +379,7 @@ def run_test(client, suite, test, check_events=False):
             wc = c.get("collectionOptions", {}).get("writeConcern")
             rc = c.get("collectionOptions", {}).get("readConcern")
             db = clients[db_entity["client"]][db_entity["databaseName"]]
-            coll = db.get_collection(c["collectionName"], write_concern=pymongo.WriteConcern(**wc) if wc else None,
+            coll = db.get_collection(c["collectionName"], write_concern=write_concern(wc) if wc else None,
                                      read_concern=pymongo.read_concern.ReadConcern(**rc) if rc else None)
             entities[c["id"]] = (coll, db)
         elif "database" in e:
@@ -379,8 +388,11 @@ def run_test(client, suite, test, check_events=False):
         if "session" in e:
             spec = e["session"]
             options = spec.get("sessionOptions", {})
-            SESSIONS[spec["id"]] = clients[spec["client"]].start_session(causal_consistency=options.get("causalConsistency"),
-                                                                        snapshot=options.get("snapshot", False))
+            defaults = options.get("defaultTransactionOptions")
+            SESSIONS[spec["id"]] = clients[spec["client"]].start_session(
+                causal_consistency=options.get("causalConsistency"), snapshot=options.get("snapshot", False),
+                default_transaction_options=pymongo.client_session.TransactionOptions(**session_options(defaults)) if defaults else None)
+            LSIDS[spec["id"]] = SESSIONS[spec["id"]].session_id
             entities[spec["id"]] = (None, None)
     fail_points = []
     try:
@@ -389,6 +401,7 @@ def run_test(client, suite, test, check_events=False):
         for session in SESSIONS.values():
             session.end_session()
         SESSIONS.clear()
+        LSIDS.clear()
         for name in fail_points:
             client.admin.command({"configureFailPoint": name, "mode": "off"})
         for c in clients.values():
@@ -406,57 +419,11 @@ def run_operations(client, suite, test, entities, recorded, clients, check_event
     for events in recorded.values():
         if events is not None:
             events.clear()
+    context = (client, suite, entities, clients, fail_points)
     for op in test["operations"]:
-        if op["name"] == "failPoint":
-            spec = op["arguments"]["failPoint"]
-            try:
-                clients[op["arguments"]["client"]].admin.command(spec)
-            except pymongo.errors.OperationFailure as e:
-                return f"configureFailPoint {spec['configureFailPoint']}: {e}"
-            fail_points.append(spec["configureFailPoint"])
-            continue
-        coll, db = entities[op["object"]]
-        try:
-            result = perform(coll, db, op["name"], op.get("arguments", {}), clients.get(op["object"], client))
-            error = None
-        except NotImplementedError as e:
-            return f"runner does not implement {e}"
-        except (pymongo.errors.PyMongoError, ValueError, TypeError, pymongo.errors.ClientBulkWriteException) as e:
-            result, error = None, e
-        expected_error = op.get("expectError")
-        if expected_error is not None:
-            if error is None:
-                return f"{op['name']}: expected an error, got {result!r}"
-            if isinstance(error, pymongo.errors.ClientBulkWriteException) and error.error is not None:
-                error = error.error  # the top-level error the bulk write reports
-            # NotPrimaryError (an AutoReconnect) has no `code`; its server reply does.
-            code = getattr(error, "code", None)
-            if code is None and isinstance(getattr(error, "details", None), dict):
-                code = error.details.get("code")
-            if "errorCode" in expected_error and code != expected_error["errorCode"]:
-                return f"{op['name']}: error code {code}, wanted {expected_error['errorCode']}: {error}"
-            if expected_error.get("isClientError") is False and not isinstance(error, pymongo.errors.OperationFailure):
-                return f"{op['name']}: expected a server error, got {error!r}"
-            if "errorCodeName" in expected_error and (getattr(error, "details", None) or {}).get("codeName") != expected_error["errorCodeName"]:
-                return f"{op['name']}: error {error} is not {expected_error['errorCodeName']}"
-            labels = set(getattr(error, "_error_labels", None) or ())
-            if not set(expected_error.get("errorLabelsContain", [])) <= labels:
-                return f"{op['name']}: error labels {sorted(labels)} lack {expected_error['errorLabelsContain']}"
-            if set(expected_error.get("errorLabelsOmit", [])) & labels:
-                return f"{op['name']}: error labels {sorted(labels)} include one of {expected_error['errorLabelsOmit']}"
-            if "errorContains" in expected_error and expected_error["errorContains"].lower() not in str(error).lower():
-                return f"{op['name']}: error {error} lacks {expected_error['errorContains']!r}"
-            if "errorResponse" in expected_error and not matches(expected_error["errorResponse"], getattr(error, "details", None) or {}):
-                return f"{op['name']}: error response {getattr(error, 'details', None)!r} does not match {expected_error['errorResponse']!r}"
-            continue
-        if error is not None:
-            return f"{op['name']}: unexpected error {error!r}"
-        if "expectResult" in op:
-            actual = result_document(op["name"], result)
-            if op["name"] == "bulkWrite":
-                actual = {k: v for k, v in actual.items() if v is not MISSING}
-            if not matches(op["expectResult"], actual):
-                return f"{op['name']}: result {actual!r} does not match {op['expectResult']!r}"
+        problem = run_operation(op, context)
+        if problem:
+            return problem
     for expected in test.get("expectEvents", []) if check_events else []:
         events = recorded.get(expected["client"])
         if events is None:
@@ -470,10 +437,160 @@ def run_operations(client, suite, test, entities, recorded, clients, check_event
                 # An event's command is a root-level document: extra fields (lsid, $db, ...) are allowed.
                 if not matches(value, got[kind].get(key, MISSING), root=True):
                     return f"{kind} {got[kind]!r} does not match {fields!r}"[:600]
+    # A fail point the operations left armed must not answer the outcome's reads.
+    for name in fail_points if test.get("outcome") else []:
+        client.admin.command({"configureFailPoint": name, "mode": "off"})
     for outcome in test.get("outcome", []):
         actual = list(client[outcome["databaseName"]][outcome["collectionName"]].find({}, sort=[("_id", 1)]))
         if not matches(outcome["documents"], actual, root=False):
             return f"outcome {actual!r} does not match {outcome['documents']!r}"
+    return None
+
+
+
+class CallbackProblem(Exception):
+    """A withTransaction callback operation did not do what the file expects."""
+
+
+def write_concern(spec):
+    """A unified-format writeConcern (`journal` is pymongo's `j`)."""
+    return pymongo.WriteConcern(**{("j" if k == "journal" else "wtimeout" if k == "wtimeoutMS" else k): v for k, v in spec.items()})
+
+
+def session_options(a):
+    kwargs = {}
+    if "readConcern" in a:
+        kwargs["read_concern"] = pymongo.read_concern.ReadConcern(**a["readConcern"])
+    if "writeConcern" in a:
+        kwargs["write_concern"] = write_concern(a["writeConcern"])
+    if "readPreference" in a:
+        mode = a["readPreference"]["mode"]
+        kwargs["read_preference"] = {"primary": pymongo.ReadPreference.PRIMARY, "secondary": pymongo.ReadPreference.SECONDARY,
+                                     "primaryPreferred": pymongo.ReadPreference.PRIMARY_PREFERRED,
+                                     "secondaryPreferred": pymongo.ReadPreference.SECONDARY_PREFERRED,
+                                     "nearest": pymongo.ReadPreference.NEAREST}[mode]
+    if "maxCommitTimeMS" in a:
+        kwargs["max_commit_time_ms"] = a["maxCommitTimeMS"]
+    return kwargs
+
+
+def session_operation(session, op, context):
+    """The operations on a session entity (startTransaction, withTransaction, ...)."""
+    name, a = op["name"], op.get("arguments", {})
+    if name == "startTransaction":
+        return session.start_transaction(**session_options(a))
+    if name == "commitTransaction":
+        return session.commit_transaction()
+    if name == "abortTransaction":
+        return session.abort_transaction()
+    if name == "endSession":
+        return session.end_session()
+    if name == "withTransaction":
+        def callback(_session):
+            for inner in a["callback"]:
+                problem = run_operation(inner, context, in_callback=True)
+                if problem:
+                    raise CallbackProblem(problem)
+        return session.with_transaction(callback, **session_options(a))
+    raise NotImplementedError(f"session.{name}")
+
+
+# pymongo's _TxnState numbers for the unified format's state names.
+TRANSACTION_STATES = {"none": {1}, "starting": {2}, "in_progress": {3}, "committed": {4, 5}, "aborted": {6}}
+
+
+def test_runner_operation(op, context):
+    """The testRunner assertions Folio can be asked (mongos pinning is for sharded clusters)."""
+    client = context[0]
+    name, a = op["name"], op.get("arguments", {})
+    if name == "assertSessionTransactionState":
+        state = SESSIONS[a["session"]]._transaction.state
+        want = TRANSACTION_STATES[a["state"]]
+        return None if state in want else f"session state {state}, wanted {a['state']}"
+    if name in ("assertSessionPinned", "assertSessionUnpinned"):
+        # A replica set never pins a session to a server.
+        return None if name == "assertSessionUnpinned" else "assertSessionPinned on a replica set"
+    if name in ("assertCollectionExists", "assertCollectionNotExists"):
+        exists = a["collectionName"] in client[a["databaseName"]].list_collection_names()
+        return None if exists == (name == "assertCollectionExists") else f"{name}: {a}"
+    if name in ("assertIndexExists", "assertIndexNotExists"):
+        names = [i["name"] for i in client[a["databaseName"]][a["collectionName"]].list_indexes()]
+        return None if (a["indexName"] in names) == (name == "assertIndexExists") else f"{name}: {a} (indexes {names})"
+    raise NotImplementedError(f"testRunner.{name}")
+
+
+def run_operation(op, context, in_callback=False):
+    """Runs one operation of a test; returns what went wrong, or None. In a withTransaction
+    callback, an error the file does not expect is raised, so the driver can retry."""
+    client, suite, entities, clients, fail_points = context
+    if op["name"] == "failPoint":
+        spec = op["arguments"]["failPoint"]
+        try:
+            clients[op["arguments"]["client"]].admin.command(spec)
+        except pymongo.errors.OperationFailure as e:
+            return f"configureFailPoint {spec['configureFailPoint']}: {e}"
+        fail_points.append(spec["configureFailPoint"])
+        return None
+    if op.get("object") == "testRunner":
+        try:
+            return test_runner_operation(op, context)
+        except NotImplementedError as e:
+            return f"runner does not implement {e}"
+    try:
+        if op.get("object") in SESSIONS:
+            result = session_operation(SESSIONS[op["object"]], op, context)
+        else:
+            coll, db = entities[op["object"]]
+            result = perform(coll, db, op["name"], op.get("arguments", {}), clients.get(op["object"], client))
+        error = None
+    except NotImplementedError as e:
+        return f"runner does not implement {e}"
+    except CallbackProblem as e:
+        if in_callback:
+            raise
+        return str(e)
+    except (pymongo.errors.PyMongoError, ValueError, TypeError, pymongo.errors.ClientBulkWriteException) as e:
+        result, error = None, e
+    expected_error = op.get("expectError")
+    if expected_error is not None:
+        if error is None:
+            return f"{op['name']}: expected an error, got {result!r}"
+        if isinstance(error, pymongo.errors.ClientBulkWriteException) and error.error is not None:
+            error = error.error  # the top-level error the bulk write reports
+        # NotPrimaryError (an AutoReconnect) has no `code`; its server reply does.
+        code = getattr(error, "code", None)
+        if code is None and isinstance(getattr(error, "details", None), dict):
+            code = error.details.get("code")
+        if "errorCode" in expected_error and code != expected_error["errorCode"]:
+            return f"{op['name']}: error code {code}, wanted {expected_error['errorCode']}: {error}"
+        if expected_error.get("isClientError") is False and not isinstance(error, pymongo.errors.OperationFailure):
+            return f"{op['name']}: expected a server error, got {error!r}"
+        if expected_error.get("isClientError") is True and isinstance(error, pymongo.errors.OperationFailure):
+            return f"{op['name']}: expected a client error, got {error!r}"
+        if "errorCodeName" in expected_error and (getattr(error, "details", None) or {}).get("codeName") != expected_error["errorCodeName"]:
+            return f"{op['name']}: error {error} is not {expected_error['errorCodeName']}"
+        labels = set(getattr(error, "_error_labels", None) or ())
+        if not set(expected_error.get("errorLabelsContain", [])) <= labels:
+            return f"{op['name']}: error labels {sorted(labels)} lack {expected_error['errorLabelsContain']}"
+        if set(expected_error.get("errorLabelsOmit", [])) & labels:
+            return f"{op['name']}: error labels {sorted(labels)} include one of {expected_error['errorLabelsOmit']}"
+        if "errorContains" in expected_error and expected_error["errorContains"].lower() not in str(error).lower():
+            return f"{op['name']}: error {error} lacks {expected_error['errorContains']!r}"
+        if "errorResponse" in expected_error and not matches(expected_error["errorResponse"], getattr(error, "details", None) or {}):
+            return f"{op['name']}: error response {getattr(error, 'details', None)!r} does not match {expected_error['errorResponse']!r}"
+        if in_callback:
+            raise error  # withTransaction sees the callback's errors
+        return None
+    if error is not None:
+        if in_callback:
+            raise error
+        return f"{op['name']}: unexpected error {error!r}"
+    if "expectResult" in op:
+        actual = result_document(op["name"], result)
+        if op["name"] == "bulkWrite":
+            actual = {k: v for k, v in actual.items() if v is not MISSING}
+        if not matches(op["expectResult"], actual):
+            return f"{op['name']}: result {actual!r} does not match {op['expectResult']!r}"
     return None
 
 
@@ -556,3 +673,17 @@ def test_sessions_causal_consistency_and_read_write_concern_through_pymongo(test
         totals[folder] = passed
     client.close()
     assert totals["causal-consistency"] >= 18 and totals["read-write-concern"] >= 10 and totals["sessions"] >= 9, totals
+
+
+def test_transactions_through_pymongo(test_commands_server):
+    """The transactions and transactions-convenient-api folders, with the commands each client
+    sends checked against the files' expectEvents (txnNumber, autocommit, startTransaction,
+    readConcern, writeConcern): at least 90% of the cases run must pass."""
+    client = pymongo.MongoClient(f"mongodb://127.0.0.1:{test_commands_server['port']}/?directConnection=true",
+                                 serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=500)
+    for folder, at_least in (("transactions", 100), ("transactions-convenient-api", 20)):
+        files, passed, failed = run_folder(client, folder, check_events=True)
+        assert files, folder
+        assert passed >= 0.9 * (passed + len(failed)), f"{folder}: {len(failed)} failures"
+        assert passed >= at_least, (folder, passed)
+    client.close()
