@@ -16,7 +16,8 @@ import Synchronization
 //  1. The snapshot and the catalog a transaction reads are the same commit's (the catalog is
 //     loaded from the snapshot's catalog store), taken under the tracker's gate.
 //  2. Transactions beginning between the same two commits share one snapshot (one SQLite read
-//     transaction), closed when the last of them ends.
+//     transaction), closed when the last of them ends (not when the last reference goes: a
+//     finished transaction's reads fail instead of holding the log back).
 //  3. At commit, catalog entries the transaction wrote (a collection it created, an index
 //     that became multikey) replace the shared catalog's inside the replaying commit.
 //  4. A transaction ends exactly once: commit, abort, or an error of its commit (which aborts).
@@ -30,6 +31,8 @@ final class TransactionSnapshot: @unchecked Sendable {
     /// Store name → the catalog key of the collection it belongs to.
     let owners: [String: [UInt8]]
     let counter: TransactionSnapshots
+    /// Transactions using the snapshot; at 0 it is closed for good.
+    private let users = Mutex(1)
 
     init(sequence: UInt64, storage: any StorageSnapshot, collections: [Namespace: CollectionEntry], counter: TransactionSnapshots) {
         self.sequence = sequence
@@ -46,7 +49,22 @@ final class TransactionSnapshot: @unchecked Sendable {
         counter.live.add(1, ordering: .relaxed)
     }
 
-    deinit {
+    /// Adds a transaction; false once the snapshot is closed.
+    func retain() -> Bool {
+        users.withLock { n in
+            guard n > 0 else { return false }
+            n += 1
+            return true
+        }
+    }
+
+    /// Removes a transaction, closing the snapshot after the last one.
+    func release() {
+        let last = users.withLock { n -> Bool in
+            n -= 1
+            return n == 0
+        }
+        guard last else { return }
         storage.close()
         counter.live.subtract(1, ordering: .relaxed)
     }
@@ -62,7 +80,7 @@ final class TransactionSnapshots: Sendable {
     /// The snapshot at `sequence`: the latest one when it is that commit's, else `make()`'s.
     func at(_ sequence: UInt64, _ make: () throws -> TransactionSnapshot) rethrows -> TransactionSnapshot {
         try latest.withLock { w in
-            if let s = w.snapshot, s.sequence == sequence { return s }
+            if let s = w.snapshot, s.sequence == sequence, s.retain() { return s }
             let s = try make()
             w.snapshot = s
             return s
@@ -105,6 +123,7 @@ public final class EngineTransaction: @unchecked Sendable {
     /// aborts the transaction: WriteConflict when a write outside it made its snapshot stale.
     public func commit(durable: Bool) throws(FolioError) {
         guard finished.withLock({ f in defer { f = true }; return !f }) else { return }
+        defer { snapshot.release() }
         let tracker = parent.committer.conflicts
         let statistics = parent.transactionStatistics
         if overlay.isEmpty {
@@ -157,6 +176,7 @@ public final class EngineTransaction: @unchecked Sendable {
     /// Drops the transaction's writes and releases what it holds (idempotent).
     public func abort() {
         guard finished.withLock({ f in defer { f = true }; return !f }) else { return }
+        defer { snapshot.release() }
         parent.committer.conflicts.end(overlay.id, committedAt: nil, keys: overlay.keys)
         parent.transactionStatistics.aborted.add(1, ordering: .relaxed)
     }

@@ -24,7 +24,6 @@ import FolioQuery
         (["find": "c", "lsid": lsid, "txnNumber": .int64(1), "startTransaction": true], 72),
         (["find": "c", "lsid": lsid, "txnNumber": .int64(1), "autocommit": "no"], 14),
         (["find": "c", "lsid": lsid, "txnNumber": .int64(1)], 50768),
-        (["insert": "c", "documents": [[:]], "lsid": lsid, "txnNumber": .int64(1), "autocommit": false, "startTransaction": true], 115),
         (["insert": "c", "documents": [[:], [:]], "lsid": lsid, "txnNumber": .int64(1), "stmtIds": [.int32(1)]], 16),
         (["insert": "c", "documents": [[:]], "lsid": lsid, "txnNumber": .int64(1), "stmtId": "one"], 14),
     ] as [(Document, Int32)])
