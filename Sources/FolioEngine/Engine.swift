@@ -29,6 +29,9 @@ public final class Engine: Sendable {
     let transactionSnapshots = TransactionSnapshots()
     /// Multi-document transactions committed, aborted and in conflict since startup.
     public let transactionStatistics = TransactionStatistics()
+    /// In a transaction's engine: the collections its snapshot had (they may not get new
+    /// indexes there, as in MongoDB: writes outside would miss them). Nil otherwise.
+    let snapshotCollections: Set<Namespace>?
 
     /// Entries per sorted run of index builds (tests lower it to exercise several runs).
     let indexBuildRunEntries = Mutex(Engine.buildRunEntries)
@@ -68,6 +71,7 @@ public final class Engine: Sendable {
             }
         }
         catalog = Mutex(state)
+        snapshotCollections = nil
         let reservation = stores.contains(Engine.metaStore)
             ? ClusterClock.decode(try Folio_storage { () throws(StorageError) in try snapshot.get(Engine.metaStore, ClusterClock.key) })
             : 0
@@ -81,6 +85,7 @@ public final class Engine: Sendable {
         self.storage = storage
         committer = GroupCommitter(storage: storage, timed: false)
         catalog = Mutex(CatalogState(collections: collections))
+        snapshotCollections = Set(collections.keys)
         hostLabel.withLock { $0 = parent.hostLabel.withLock { $0 } }
         committer.catalog = CatalogMirror(engine: self)
     }

@@ -37,6 +37,10 @@ import FolioQuery
         // Commands a transaction cannot run, and options it does not take.
         #expect(code(s.run(inTxn(["count": "c"], 3))) == 263)
         #expect(code(s.run(inTxn(["drop": "c"], 5, start: true))) == 263)
+        // Indexes only on a collection the transaction creates; no $out or $merge.
+        #expect(code(s.run(inTxn(["createIndexes": "c", "indexes": [["key": ["a": 1], "name": "a_1"]]], 10, session: 5, start: true))) == 263)
+        #expect(s.run(inTxn(["createIndexes": "new", "indexes": [["key": ["a": 1], "name": "a_1"]]], 11, session: 5, start: true))["ok"] == .double(1))
+        #expect(code(s.run(inTxn(["aggregate": "c", "pipeline": [["$out": "x"]], "cursor": [:]], 11, session: 5))) == 263)
         #expect(code(s.run(inTxn(["find": "c", "readConcern": ["level": "local"]], 6, start: true))) == nil)
         #expect(code(s.run(inTxn(["find": "c", "readConcern": ["level": "local"]], 6))) == 72)
         // Transaction 7 commits, twice, and then only commits.

@@ -35,6 +35,10 @@ extension Engine {
     ///   85 IndexOptionsConflict, 86 IndexKeySpecsConflict, 11000 DuplicateKey, 171.
     public func createIndexes(_ ns: Namespace, _ specifications: [Document]) throws(FolioError) -> CreateIndexesResult {
         if specifications.isEmpty { throw FolioError(.badValue, "Must specify at least one index to create") }
+        if snapshotCollections?.contains(ns) == true {
+            throw FolioError(.operationNotSupportedInTransaction,
+                             "Cannot create new indexes on existing collection \(ns) in a multi-document transaction.")
+        }
         return try folio {
             try committer.write(durable: true) { txn -> CreateIndexesResult in
                 let created = self.entry(ns) == nil

@@ -22,6 +22,10 @@ enum AggregateCommand {
             throw FolioError(.typeMismatch, "BSON field 'aggregate.pipeline' is the wrong type '\(pipelineValue.type.alias)', expected type 'array'")
         }
         try r.api.check(pipeline: pipeline)
+        if r.transaction != nil, case .document(let last)? = pipeline.last, let stage = last.fieldNames.first,
+           stage == "$out" || stage == "$merge" {
+            throw FolioError(.operationNotSupportedInTransaction, "\(stage) cannot be used in a transaction")
+        }
         if r.bool("explain") == true {
             // `{aggregate, pipeline, explain: true}` is explain at queryPlanner verbosity.
             var inner = Document()
