@@ -13,10 +13,14 @@ import Dispatch
 /// ```
 public final class FolioClient: Sendable {
     let engine: Engine
-    /// Engine calls run here, off the caller's task executor (the engine is synchronous).
-    let queue = DispatchQueue(label: "folio.engine", attributes: .concurrent)
+    /// Engine calls run here, off the caller's task executor (the engine is synchronous);
+    /// one at a time inside a transaction, whose buffered writes take one operation at a time.
+    let queue: DispatchQueue
 
-    init(engine: Engine) { self.engine = engine }
+    init(engine: Engine, serial: Bool = false) {
+        self.engine = engine
+        queue = serial ? DispatchQueue(label: "folio.transaction") : DispatchQueue(label: "folio.engine", attributes: .concurrent)
+    }
 
     /// Opens (creating if needed) a data directory.
     /// - Throws: `FolioError` when the directory is unusable or locked by another process.
@@ -37,6 +41,39 @@ public final class FolioClient: Sendable {
 
     /// Closes storage; later calls fail.
     public func close() { engine.close() }
+
+    /// Runs `body` in a multi-document transaction and commits it: `body`'s client reads one
+    /// snapshot plus its own writes, and its writes become visible together at the commit
+    /// (durably). A write conflict (WriteConflict, TransientTransactionError) runs `body`
+    /// again, as the drivers' `withTransaction` does, for up to `retryFor`; any other error
+    /// aborts and is thrown. Do not use `body`'s client after it returns.
+    ///
+    /// ```swift
+    /// try await folio.withTransaction { txn in
+    ///     let accounts = txn.database("bank").collection("accounts")
+    ///     _ = try await accounts.updateOne(["_id": "alice"], ["$inc": ["balance": -10]])
+    ///     _ = try await accounts.updateOne(["_id": "bob"], ["$inc": ["balance": 10]])
+    /// }
+    /// ```
+    public func withTransaction<R: Sendable>(retryFor: Duration = .seconds(120),
+                                             _ body: @Sendable (FolioClient) async throws -> R) async throws -> R {
+        let deadline = ContinuousClock.now + retryFor
+        while true {
+            let engine = self.engine
+            let txn = try await run { () throws(FolioError) in try engine.beginTransaction() }
+            do {
+                let result = try await body(FolioClient(engine: txn.engine, serial: true))
+                try await run { () throws(FolioError) in try txn.commit(durable: true) }
+                return result
+            } catch let error as FolioError where error.labels.contains("TransientTransactionError") && ContinuousClock.now < deadline {
+                txn.abort()
+                try Task.checkCancellation()
+            } catch {
+                txn.abort()
+                throw error
+            }
+        }
+    }
 
     /// Runs synchronous engine work on the engine queue.
     func run<R: Sendable>(_ body: @escaping @Sendable () throws(FolioError) -> R) async throws(FolioError) -> R {
