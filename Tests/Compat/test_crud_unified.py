@@ -1,5 +1,6 @@
 """Runs ../shared/spec-tests/ folders (crud-unified, versioned-api, retryable-writes, sessions,
-causal-consistency, read-write-concern) through pymongo against the server.
+causal-consistency, read-write-concern, transactions, transactions-convenient-api) through
+pymongo against the server.
 
 Prints `N passed, N failed, N skipped` with the reason for every skip; every skip names the
 issue that owns the missing feature. Passing needs at least 90% of the non-skipped cases.

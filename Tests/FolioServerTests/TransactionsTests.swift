@@ -63,6 +63,23 @@ import FolioQuery
         #expect(s.run(["count": "c"])["n"] == .int32(3))
     }
 
+    /// What a transaction's commands do reaches others only at commit (it once was refused
+    /// with 115 so that nothing was applied outside a transaction a client believed in).
+    @Test func commandsInATransactionApplyAtCommit() throws {
+        let s = try TestServer()
+        s.run(["insert": "accounts", "documents": [["_id": 1, "balance": 100]]])
+        #expect(s.run(inTxn(["update": "accounts", "updates": [["q": ["_id": 1], "u": ["$inc": ["balance": -30]]]]], 1, start: true))["nModified"] == .int32(1))
+        #expect(s.run(inTxn(["insert": "accounts", "documents": [["_id": 2]]], 1))["n"] == .int32(1))
+        #expect(s.firstBatch(s.run(inTxn(["find": "accounts"], 1))) == [["_id": 1, "balance": 70], ["_id": 2]])
+        #expect(s.firstBatch(s.run(["find": "accounts"])) == [["_id": 1, "balance": 100]])
+        #expect(s.run(inTxn(["commitTransaction": 1], 1), db: "admin")["ok"] == .double(1))
+        #expect(s.firstBatch(s.run(["find": "accounts"])) == [["_id": 1, "balance": 70], ["_id": 2]])
+        // Retryable writes (txnNumber without autocommit) run as before, after the transaction.
+        let retryable = s.run(["update": "accounts", "updates": [["q": ["_id": 1], "u": ["$inc": ["balance": 1]]]],
+                               "lsid": TransactionsTests.lsid(1), "txnNumber": .int64(2)])
+        #expect(retryable["nModified"] == .int32(1))
+    }
+
     @Test func aWriteErrorAbortsAndAWriteConflictIsLabelled() throws {
         let s = try TestServer()
         s.run(["insert": "c", "documents": [["_id": 1]]])

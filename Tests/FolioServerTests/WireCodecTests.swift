@@ -203,31 +203,3 @@ func opMsg(_ body: Document, flags: UInt32 = 0, sequences: [(String, [Document])
         #expect(failed["ok"] == .double(0) && none == nil)
     }
 }
-
-/// Until transactions exist (issue 20), commands that start or continue one are refused
-/// before they change anything.
-@Suite struct TransactionRefusalTests {
-    @Test func transactionCommandsChangeNothing() throws {
-        let s = try TestServer()
-        s.run(["insert": "accounts", "documents": [["_id": 1, "balance": 100]]])
-        let lsid: BSON = ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: [UInt8](repeating: 1, count: 16)))]
-        let start = s.run(["update": "accounts", "updates": [["q": ["_id": 1], "u": ["$inc": ["balance": -30]]]],
-                           "lsid": lsid, "txnNumber": .int64(1), "startTransaction": true, "autocommit": false])
-        #expect(start["code"] == .int32(115) && start["codeName"] == "CommandNotSupported")
-        let next = s.run(["insert": "accounts", "documents": [["_id": 2]], "lsid": lsid, "txnNumber": .int64(1), "autocommit": false])
-        #expect(next["code"] == .int32(115))
-        let read = s.run(["find": "accounts", "lsid": lsid, "txnNumber": .int64(1), "autocommit": false])
-        #expect(read["code"] == .int32(115))
-        #expect(s.run(["commitTransaction": 1, "lsid": lsid, "txnNumber": .int64(1), "autocommit": false], db: "admin")["code"] == .int32(115))
-        let all = s.run(["find": "accounts"])
-        #expect(s.firstBatch(all) == [["_id": 1, "balance": 100]])
-        // MongoDB's shape errors.
-        #expect(s.run(["find": "accounts", "autocommit": true])["code"] == .int32(72))
-        #expect(s.run(["find": "accounts", "startTransaction": false, "autocommit": false])["code"] == .int32(72))
-        #expect(s.run(["find": "accounts", "startTransaction": true])["code"] == .int32(72))
-        // Retryable writes (txnNumber without autocommit) still run.
-        let retryable = s.run(["update": "accounts", "updates": [["q": ["_id": 1], "u": ["$inc": ["balance": 1]]]],
-                               "lsid": lsid, "txnNumber": .int64(2)])
-        #expect(retryable["nModified"] == .int32(1))
-    }
-}
