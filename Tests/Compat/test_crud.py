@@ -171,25 +171,6 @@ def test_collation_errors(db):
     db.create_collection("plain", collation={"locale": "simple"})
 
 
-def test_transactions_are_refused_and_change_nothing(client, db):
-    """Until transactions exist (issue 20): a transaction's writes never land outside one."""
-    db.accounts.insert_one({"_id": 1, "balance": 100})
-    with client.start_session() as session:
-        session.start_transaction()
-        with pytest.raises(pymongo.errors.OperationFailure) as failure:
-            db.accounts.update_one({"_id": 1}, {"$inc": {"balance": -30}}, session=session)
-        assert failure.value.code == 115
-        session.abort_transaction()
-    with client.start_session() as session:
-        with pytest.raises(pymongo.errors.OperationFailure) as failure:
-            session.with_transaction(lambda s: db.accounts.update_one({"_id": 1}, {"$inc": {"balance": -30}}, session=s))
-        assert failure.value.code == 115
-    assert db.accounts.find_one({"_id": 1})["balance"] == 100
-    # Retryable writes (pymongo sends txnNumber on every write) still apply.
-    db.accounts.update_one({"_id": 1}, {"$inc": {"balance": 5}})
-    assert db.accounts.find_one({"_id": 1})["balance"] == 105
-
-
 def test_write_concerns_one_member_cannot_satisfy_are_reported_not_ignored(db):
     """w: 2 on a one-member replica set: the write is applied, and the driver raises the
     write concern error MongoDB answers (100 UnsatisfiableWriteConcern); a tag set is 79."""
