@@ -9,6 +9,7 @@ import collections
 import json
 import os
 import pathlib
+import time
 
 import bson
 import pymongo
@@ -127,6 +128,9 @@ SESSIONS = {}
 LSIDS = {}
 # How the test running now makes more entities (the createEntities operation).
 CREATE = []
+# The longest blockTimeMS a fail point of the test running now set: a command it blocked may
+# still be running when the client gave up on it, and would use the next test's fail point.
+BLOCKED = [0]
 
 
 def result_document(name, result):
@@ -414,6 +418,9 @@ def run_test(client, suite, test, check_events=False):
         LSIDS.clear()
         for name in fail_points:
             client.admin.command({"configureFailPoint": name, "mode": "off"})
+        if BLOCKED[0]:
+            time.sleep(BLOCKED[0] / 1000 + 0.1)
+            BLOCKED[0] = 0
         for c in clients.values():
             if c is not client:
                 c.close()
@@ -543,6 +550,7 @@ def run_operation(op, context, in_callback=False):
         except pymongo.errors.OperationFailure as e:
             return f"configureFailPoint {spec['configureFailPoint']}: {e}"
         fail_points.append(spec["configureFailPoint"])
+        BLOCKED[0] = max(BLOCKED[0], spec.get("data", {}).get("blockTimeMS", 0) if spec.get("data", {}).get("blockConnection") else 0)
         return None
     if op.get("object") == "testRunner":
         try:
