@@ -116,6 +116,7 @@ extension StorageError {
         case .catalogChanged(let m):
             return FolioError(.snapshotUnavailable, "Unable to write to collection due to catalog changes; please retry the operation (\(m))",
                               labels: ["TransientTransactionError"])
+        case .transactionTooLarge(let m): return FolioError(.transactionTooLargeForCache, m)
         case .keyHeld: return FolioError(.internalError, "a write waited for a transaction and was not run again")
         }
     }

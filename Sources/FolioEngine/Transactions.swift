@@ -219,7 +219,7 @@ extension Engine {
     static func endsRequest(_ error: any Error) -> Bool {
         guard let e = error as? StorageError else { return false }
         switch e {
-        case .writeConflict, .catalogChanged, .keyHeld: return true
+        case .writeConflict, .catalogChanged, .keyHeld, .transactionTooLarge: return true
         default: return false
         }
     }

@@ -193,6 +193,8 @@ extension ErrorCode {
     public static let apiStrictError = ErrorCode(rawValue: 323)
     /// APIDeprecationError (324).
     public static let apiDeprecationError = ErrorCode(rawValue: 324)
+    /// TransactionTooLargeForCache (334).
+    public static let transactionTooLargeForCache = ErrorCode(rawValue: 334)
     /// APIMismatchError (347).
     public static let apiMismatchError = ErrorCode(rawValue: 347)
     /// UnsupportedOpQueryCommand (352).
@@ -370,6 +372,7 @@ extension ErrorCode {
         322: "APIVersionError",
         323: "APIStrictError",
         324: "APIDeprecationError",
+        334: "TransactionTooLargeForCache",
         347: "APIMismatchError",
         352: "UnsupportedOpQueryCommand",
         10107: "NotWritablePrimary",

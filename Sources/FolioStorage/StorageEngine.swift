@@ -33,6 +33,8 @@ public enum StorageError: Error, Sendable, Equatable {
     case writeConflict(String)
     /// A transaction wrote into a collection whose definition changed after its snapshot.
     case catalogChanged(String)
+    /// A transaction's buffered writes passed the limit on what one transaction may hold.
+    case transactionTooLarge(String)
     /// A write outside transactions met a key a transaction holds: undo it and run it again
     /// once the transaction has ended (ConflictTracker rule 2).
     case keyHeld

@@ -51,10 +51,16 @@ public final class TransactionOverlay: @unchecked Sendable {
     var intended: Set<String> = []
     /// Bytes buffered (keys and values), for the transaction size limit.
     public private(set) var bufferedBytes = 0
+    /// Buffered bytes one transaction may hold (its writes live in memory until commit):
+    /// past it, a write fails with TransactionTooLargeForCache (334), as in MongoDB when a
+    /// transaction outgrows the cache, and the transaction is aborted.
+    public static let defaultLimitBytes = 512 << 20
+    let limitBytes: Int
 
     public init(base: any StorageSnapshot, tracker: ConflictTracker, id: UInt64, sequence: UInt64, catalogStore: String,
-                owner: @escaping @Sendable (String) -> [UInt8]?) {
+                limitBytes: Int = TransactionOverlay.defaultLimitBytes, owner: @escaping @Sendable (String) -> [UInt8]?) {
         self.base = base
+        self.limitBytes = limitBytes
         self.tracker = tracker
         self.id = id
         self.sequence = sequence
@@ -228,7 +234,10 @@ public final class TransactionOverlay: @unchecked Sendable {
         if heldSet.insert(k).inserted { heldKeys.append(k) }
     }
 
-    func set(_ store: String, _ key: [UInt8], _ value: [UInt8]?) {
+    func set(_ store: String, _ key: [UInt8], _ value: [UInt8]?) throws(StorageError) {
+        if bufferedBytes + key.count + (value?.count ?? 0) > limitBytes {
+            throw .transactionTooLarge("Transaction exceeds \(limitBytes) bytes of buffered writes; commit in smaller transactions")
+        }
         var s = stores[store] ?? Store()
         let previous = s.entries.updateValue(value, forKey: key)
         if previous == nil {
@@ -249,13 +258,13 @@ public final class TransactionOverlay: @unchecked Sendable {
 
     public func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
         try claim(store, key)
-        set(store, key, value)
+        try set(store, key, value)
     }
 
     public func insert(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
         if try get(store, key) != nil { return false }
         try claim(store, key)
-        set(store, key, value)
+        try set(store, key, value)
         return true
     }
 
@@ -263,7 +272,7 @@ public final class TransactionOverlay: @unchecked Sendable {
     public func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
         if try get(store, key) == nil { return false }
         try claim(store, key)
-        set(store, key, nil)
+        try set(store, key, nil)
         return true
     }
 

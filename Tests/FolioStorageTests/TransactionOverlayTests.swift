@@ -68,6 +68,23 @@ import Testing
         #expect(created.isEmpty && entries.map(\.key) == [[1]])
     }
 
+    @Test func aTransactionHoldsBoundedBytes() throws {
+        let engine = MemoryStorageEngine()
+        let w = try engine.beginWrite()
+        try w.createStore("s")
+        try w.commit(durable: false)
+        let tracker = ConflictTracker()
+        let (id, sequence, snapshot) = try tracker.begin { _ in try engine.snapshot() }
+        let o = TransactionOverlay(base: snapshot, tracker: tracker, id: id, sequence: sequence, catalogStore: "catalog",
+                                   limitBytes: 1000, owner: { _ in nil })
+        for i: UInt8 in 0..<9 { try o.put("s", [i], [UInt8](repeating: i, count: 100)) }
+        #expect(throws: StorageError.transactionTooLarge("Transaction exceeds 1000 bytes of buffered writes; commit in smaller transactions")) {
+            try o.put("s", [9], [UInt8](repeating: 9, count: 100))
+        }
+        #expect(try o.get("s", [9]) == nil && o.count("s") == 9)
+        tracker.end(id, committedAt: nil, keys: o.keys)
+    }
+
     @Test func conflictsFollowTheTrackerRules() throws {
         let engine = MemoryStorageEngine()
         let w = try engine.beginWrite()
