@@ -51,7 +51,7 @@ struct BenchWrites: ParsableCommand {
     /// in interleaved rounds: what a transaction adds to the same work in the engine.
     func transfers(_ engine: Engine) throws {
         let ns = try Namespace(database: "bench", collection: "accounts")
-        _ = try engine.insert(ns, (0..<100).map { ["_id": .int64(Int64($0)), "balance": .int64(1_000_000)] })
+        _ = try engine.insert(ns, (Int64(0)..<100).map { ["_id": .int64($0), "balance": .int64(1_000_000)] })
         var rng = SystemRandomNumberGenerator()
         func pair() -> (BSON, BSON) {
             let a = Int64.random(in: 0..<100, using: &rng)

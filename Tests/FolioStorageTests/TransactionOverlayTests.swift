@@ -20,6 +20,15 @@ import Testing
         return engine
     }
 
+    /// A memory engine with the empty store "s".
+    func emptyStore() throws -> MemoryStorageEngine {
+        let engine = MemoryStorageEngine()
+        let w = try engine.beginWrite()
+        try w.createStore("s")
+        try w.commit(durable: false)
+        return engine
+    }
+
     @Test(arguments: EngineKind.allCases)
     func readsMergeBufferedWritesInOrder(kind: EngineKind) throws {
         let engine = try seeded(kind)
@@ -69,10 +78,7 @@ import Testing
     }
 
     @Test func aTransactionHoldsBoundedBytes() throws {
-        let engine = MemoryStorageEngine()
-        let w = try engine.beginWrite()
-        try w.createStore("s")
-        try w.commit(durable: false)
+        let engine = try emptyStore()
         let tracker = ConflictTracker()
         let (id, sequence, snapshot) = try tracker.begin { _ in try engine.snapshot() }
         let o = TransactionOverlay(base: snapshot, tracker: tracker, id: id, sequence: sequence, catalogStore: "catalog",
@@ -86,10 +92,7 @@ import Testing
     }
 
     @Test func conflictsFollowTheTrackerRules() throws {
-        let engine = MemoryStorageEngine()
-        let w = try engine.beginWrite()
-        try w.createStore("s")
-        try w.commit(durable: false)
+        let engine = try emptyStore()
         let tracker = ConflictTracker()
         let a = try overlay(engine, tracker: tracker), b = try overlay(engine, tracker: tracker)
         try a.put("s", [1], [1])
