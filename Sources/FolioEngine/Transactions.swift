@@ -121,12 +121,15 @@ public final class EngineTransaction: @unchecked Sendable {
 
     /// Makes the transaction's writes visible, all at once (durably with `durable`). An error
     /// aborts the transaction: WriteConflict when a write outside it made its snapshot stale.
-    public func commit(durable: Bool) throws(FolioError) {
+    /// With `session`, the commit also records the session's transaction number as committed,
+    /// in the same storage commit, so a commit retried after a restart is answered as done
+    /// (`Engine.committedTransaction`), as MongoDB's config.transactions does.
+    public func commit(durable: Bool, session: (key: [UInt8], txnNumber: Int64)? = nil) throws(FolioError) {
         guard finished.withLock({ f in defer { f = true }; return !f }) else { return }
         defer { snapshot.release() }
         let tracker = parent.committer.conflicts
         let statistics = parent.transactionStatistics
-        if overlay.isEmpty {
+        if overlay.isEmpty {  // read-only: nothing to replay or to record
             tracker.end(overlay.id, committedAt: nil, keys: overlay.keys)
             statistics.committed.add(1, ordering: .relaxed)
             return
@@ -138,6 +141,11 @@ public final class EngineTransaction: @unchecked Sendable {
             let child = engine, parent = parent
             let sequence = try folio {
                 let (_, request) = try parent.committer.writeOnce(durable: durable, owner: overlay.id) { txn -> Bool in
+                    if let session {
+                        let record: Document = ["t": .int64(session.txnNumber), "w": .datetime(Int64(ObjectID.currentSeconds()) * 1000),
+                                                "c": true]
+                        try txn.put(Engine.retryHistoryStore, session.key, record.bsonBytes())
+                    }
                     for store in created { try txn.createStore(store) }
                     for e in entries {
                         if let value = e.value {
@@ -207,6 +215,18 @@ extension Engine {
                                          catalogStore: Engine.catalogStore, owner: { owners[$0] })
         transactionStatistics.started.add(1, ordering: .relaxed)
         return EngineTransaction(parent: self, overlay: overlay, snapshot: shared)
+    }
+
+    /// The latest transaction number the session used in a committed transaction or a
+    /// retryable write, and whether that number was a committed transaction (nil: none kept).
+    public func lastTransaction(session: [UInt8]) throws(FolioError) -> (txnNumber: Int64, committed: Bool)? {
+        let bytes = try Folio_storage { () throws(StorageError) -> [UInt8]? in
+            let snapshot = try storage.snapshot()
+            defer { snapshot.close() }
+            return try snapshot.get(Engine.retryHistoryStore, session)
+        }
+        guard let bytes, let record = try? RawDocument(validating: bytes), let t = record["t"]?.exactInt64 else { return nil }
+        return (t, record["c"] == .bool(true))
     }
 
     /// Transactions open now, and the distinct snapshots they read.

@@ -54,10 +54,18 @@ final class TransactionRegistry: Sendable {
     /// Transactions running a command now.
     var active: Int { sessions.withLock { map in map.values.filter { $0.busy.load(ordering: .relaxed) }.count } }
 
-    func session(_ key: [UInt8]) -> Session {
-        sessions.withLock { map in
-            if let s = map[key] { return s }
-            let s = Session()
+    /// The session's state; a session not seen since the server started begins from the
+    /// last transaction number storage kept for it (a commit retried after a restart is
+    /// answered as done, an older number is too old).
+    func session(_ key: [UInt8], engine: Engine) -> Session {
+        if let s = sessions.withLock({ $0[key] }) { return s }
+        let s = Session()
+        if let last = try? engine.lastTransaction(session: key) {
+            s.txnNumber = last.txnNumber
+            if last.committed { s.phase = .committed }
+        }
+        return sessions.withLock { map in
+            if let existing = map[key] { return existing }
             map[key] = s
             return s
         }
@@ -75,13 +83,13 @@ final class TransactionRegistry: Sendable {
             if isEnd { throw FolioError(.invalidOptions, "\(command) must be run within a transaction") }
             guard let n = info.txnNumber else { return try body(request) }
             // A retryable write: it ends any older transaction of the session.
-            let s = session(key)
+            let s = session(key, engine: request.context.engine)
             return try s.lock.withLock { (_: inout Void) throws(FolioError) -> Document in
                 try advance(s, to: n, session: key)
                 return try body(request)
             }
         }
-        let s = session(key)
+        let s = session(key, engine: request.context.engine)
         return try s.lock.withLock { (_: inout Void) throws(FolioError) -> Document in
             s.busy.store(true, ordering: .releasing)
             defer { s.busy.store(false, ordering: .releasing) }
@@ -277,7 +285,8 @@ enum TransactionCommands {
     @Sendable static func commit(_ r: CommandRequest) throws(FolioError) -> Document {
         guard let active = r.transaction else { return [:] }  // already committed: idempotent
         do throws(FolioError) {
-            try active.transaction.commit(durable: try r.durable())
+            let session = r.sessionInfo.session.flatMap { key in r.sessionInfo.txnNumber.map { (key: key, txnNumber: $0) } }
+            try active.transaction.commit(durable: try r.durable(), session: session)
         } catch {
             active.outcome = .aborted
             throw error

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import FolioBSON
 import FolioQuery
@@ -109,6 +110,25 @@ import FolioQuery
         // The newest can still commit; one aborted to make room answers NoSuchTransaction.
         #expect(s.run(inTxn(["commitTransaction": 1], 1, session: 9_999), db: "admin")["ok"] == .double(1))
         #expect(code(s.run(inTxn(["commitTransaction": 1], 1, session: 0), db: "admin")) == 251)
+        #expect(s.run(["count": "c"])["n"] == .int32(1))
+    }
+
+    /// A commit retried after a restart is answered as done (the commit recorded the
+    /// session's number with the data), and older numbers stay too old.
+    @Test func aCommitRetriedAfterARestartIsDone() throws {
+        let directory = NSTemporaryDirectory() + "folio-txn-server-\(UUID().uuidString)"
+        do {
+            let s = try TestServer(directory: directory)
+            #expect(s.run(inTxn(["insert": "c", "documents": [["_id": 1]]], 4, start: true))["ok"] == .double(1))
+            #expect(s.run(inTxn(["commitTransaction": 1], 4), db: "admin")["ok"] == .double(1))
+            s.dispatcher.context.engine.close()
+        }
+        let s = try TestServer(directory: directory)
+        defer { s.dispatcher.context.engine.close() }
+        #expect(s.run(inTxn(["commitTransaction": 1], 4), db: "admin")["ok"] == .double(1))
+        #expect(code(s.run(inTxn(["find": "c"], 4))) == 256)
+        #expect(code(s.run(inTxn(["insert": "c", "documents": [["_id": 2]]], 3, start: true))) == 225)
+        #expect(code(s.run(inTxn(["commitTransaction": 1], 4, session: 2), db: "admin")) == 251)
         #expect(s.run(["count": "c"])["n"] == .int32(1))
     }
 
