@@ -12,6 +12,7 @@ import Synchronization
 //   { t: txnNumber (long), w: last write (date), e: [first, last, first, last, ...] executed
 //     statement ids as sorted ranges, r: { "<stmtId>": result } for statements whose reply
 //     needs more than "it ran" (updates, deletes, findAndModify) }
+// or, after a committed multi-document transaction, { t: txnNumber, w: commit (date), c: true }.
 // Costs per retryable write command: one get and one put of this record in the command's
 // storage transaction (no extra commit, no extra fsync). A newer txnNumber replaces the
 // record; records of sessions idle past the session timeout (30 minutes) are removed by
@@ -173,6 +174,14 @@ final class RetryHistory {
         return lo
     }
 
+    /// Records, in the commit of a multi-document transaction, that the session committed
+    /// transaction `txnNumber`.
+    static func saveCommitted(_ txnNumber: Int64, session: [UInt8], _ txn: any StorageWriteTransaction,
+                              nowMilliseconds: Int64 = Int64(ObjectID.currentSeconds()) * 1000) throws {
+        let record: Document = ["t": .int64(txnNumber), "w": .datetime(nowMilliseconds), "c": true]
+        try txn.put(Engine.retryHistoryStore, session, record.bsonBytes())
+    }
+
     /// Stores the history in the command's transaction (when anything changed).
     func save(_ txn: any StorageWriteTransaction, nowMilliseconds: Int64 = Int64(ObjectID.currentSeconds()) * 1000,
               statistics: RetryStatistics) throws {
@@ -190,6 +199,18 @@ final class RetryHistory {
 
 extension Engine {
     static let retryHistoryStore = "retry-history"
+
+    /// The latest transaction number the session used in a committed transaction or a
+    /// retryable write, and whether that number was a committed transaction (nil: none kept).
+    public func lastTransaction(session: [UInt8]) throws(FolioError) -> (txnNumber: Int64, committed: Bool)? {
+        let bytes = try Folio_storage { () throws(StorageError) -> [UInt8]? in
+            let snapshot = try storage.snapshot()
+            defer { snapshot.close() }
+            return try snapshot.get(Engine.retryHistoryStore, session)
+        }
+        guard let bytes, let record = try? RawDocument(validating: bytes), let t = record["t"]?.exactInt64 else { return nil }
+        return (t, record["c"] == .bool(true))
+    }
 
     /// Loads the retry history of `write` (nil for writes that are not retryable).
     func retryHistory(_ write: RetryableWrite?, _ txn: any StorageWriteTransaction) throws -> RetryHistory? {

@@ -93,8 +93,6 @@ public final class TransactionStatistics: Sendable {
     public let started = Atomic<Int64>(0)
     public let committed = Atomic<Int64>(0)
     public let aborted = Atomic<Int64>(0)
-    /// Writes in transactions refused with WriteConflict (or a snapshot made stale).
-    public let conflicts = Atomic<Int64>(0)
 }
 
 /// A multi-document transaction: run operations on `engine`, then `commit` or `abort`.
@@ -116,14 +114,11 @@ public final class EngineTransaction: @unchecked Sendable {
 
     deinit { abort() }
 
-    /// Bytes of buffered writes.
-    public var bufferedBytes: Int { overlay.bufferedBytes }
-
     /// Makes the transaction's writes visible, all at once (durably with `durable`). An error
     /// aborts the transaction: WriteConflict when a write outside it made its snapshot stale.
     /// With `session`, the commit also records the session's transaction number as committed,
     /// in the same storage commit, so a commit retried after a restart is answered as done
-    /// (`Engine.committedTransaction`), as MongoDB's config.transactions does.
+    /// (`Engine.lastTransaction`), as MongoDB's config.transactions does.
     public func commit(durable: Bool, session: (key: [UInt8], txnNumber: Int64)? = nil) throws(FolioError) {
         guard finished.withLock({ f in defer { f = true }; return !f }) else { return }
         defer { snapshot.release() }
@@ -137,15 +132,11 @@ public final class EngineTransaction: @unchecked Sendable {
         do throws(FolioError) {
             try storage { () throws(StorageError) in try tracker.validate(overlay.id, sequence: overlay.sequence) }
             let (created, entries) = overlay.writes()
-            let catalogChanges = entries.filter { $0.store == Engine.catalogStore }
+            let catalogKeys = Set(entries.filter { $0.store == Engine.catalogStore }.map(\.key))
             let child = engine, parent = parent
             let sequence = try folio {
                 let (_, request) = try parent.committer.writeOnce(durable: durable, owner: overlay.id) { txn -> Bool in
-                    if let session {
-                        let record: Document = ["t": .int64(session.txnNumber), "w": .datetime(Int64(ObjectID.currentSeconds()) * 1000),
-                                                "c": true]
-                        try txn.put(Engine.retryHistoryStore, session.key, record.bsonBytes())
-                    }
+                    if let session { try RetryHistory.saveCommitted(session.txnNumber, session: session.key, txn) }
                     for store in created { try txn.createStore(store) }
                     for e in entries {
                         if let value = e.value {
@@ -157,9 +148,9 @@ public final class EngineTransaction: @unchecked Sendable {
                             try txn.delete(e.store, e.key)
                         }
                     }
-                    if !catalogChanges.isEmpty {
+                    if !catalogKeys.isEmpty {
                         let final = child.catalog.withLock { $0.collections }
-                        let changed = Set(final.filter { catalogChanges.map(\.key).contains(CollectionEntry.key($0.key)) }.keys)
+                        let changed = final.keys.filter { catalogKeys.contains(CollectionEntry.key($0)) }
                         parent.updateCatalog { state in
                             for ns in changed {
                                 state.collections[ns] = final[ns]
@@ -176,7 +167,6 @@ public final class EngineTransaction: @unchecked Sendable {
         } catch {
             tracker.end(overlay.id, committedAt: nil, keys: overlay.keys)
             statistics.aborted.add(1, ordering: .relaxed)
-            if error.code == .writeConflict { statistics.conflicts.add(1, ordering: .relaxed) }
             throw error
         }
     }
@@ -188,9 +178,6 @@ public final class EngineTransaction: @unchecked Sendable {
         parent.committer.conflicts.end(overlay.id, committedAt: nil, keys: overlay.keys)
         parent.transactionStatistics.aborted.add(1, ordering: .relaxed)
     }
-
-    /// Counts a WriteConflict a statement of the transaction met.
-    public func noteConflict() { parent.transactionStatistics.conflicts.add(1, ordering: .relaxed) }
 }
 
 extension Engine {
@@ -215,18 +202,6 @@ extension Engine {
                                          catalogStore: Engine.catalogStore, owner: { owners[$0] })
         transactionStatistics.started.add(1, ordering: .relaxed)
         return EngineTransaction(parent: self, overlay: overlay, snapshot: shared)
-    }
-
-    /// The latest transaction number the session used in a committed transaction or a
-    /// retryable write, and whether that number was a committed transaction (nil: none kept).
-    public func lastTransaction(session: [UInt8]) throws(FolioError) -> (txnNumber: Int64, committed: Bool)? {
-        let bytes = try Folio_storage { () throws(StorageError) -> [UInt8]? in
-            let snapshot = try storage.snapshot()
-            defer { snapshot.close() }
-            return try snapshot.get(Engine.retryHistoryStore, session)
-        }
-        guard let bytes, let record = try? RawDocument(validating: bytes), let t = record["t"]?.exactInt64 else { return nil }
-        return (t, record["c"] == .bool(true))
     }
 
     /// Transactions open now, and the distinct snapshots they read.

@@ -297,7 +297,7 @@ public struct CommandDispatcher: Sendable {
             let code = ErrorCode(rawValue: Int32(clamping: wce["code"]?.exactInt64 ?? 0))
             // A write concern error is never transient, and inside a transaction it is only the
             // commit's or abort's to label.
-            let inside = r.body["autocommit"] != nil && !["commitTransaction", "abortTransaction"].contains(canonicalName)
+            let inside = r.body["autocommit"] != nil && !TransactionRegistry.ends(canonicalName)
             let labels = fail.errorLabels ?? (inside ? [] : FailPoints.retryableWriteLabels(code, body: r.body).filter { $0 != "TransientTransactionError" })
             if !labels.isEmpty { reply["errorLabels"] = .array(labels.map(BSON.string)) }
             appendTopologyVersion(to: &reply, codes: [code])

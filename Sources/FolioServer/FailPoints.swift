@@ -165,23 +165,20 @@ final class FailPoints: Sendable {
         ms >= Int64(UInt32.max / 1000) ? UInt32.max : UInt32(max(0, ms) * 1000)
     }
 
-    /// The labels MongoDB puts on a failed retryable write (a write with `txnNumber` outside a
-    /// transaction) whose error is one a retry can fix.
+    /// The labels MongoDB puts on a failed command that carries a `txnNumber`: a retryable
+    /// write's error that a retry can fix, and a transaction's (TransactionRegistry.labels).
     static func retryableWriteLabels(_ code: ErrorCode, body: Document) -> [String] {
         guard body["txnNumber"] != nil else { return [] }
         let command = body.fieldNames.first ?? ""
-        let ends = command == "commitTransaction" || command == "abortTransaction"
-        if body["autocommit"] != nil && !ends { return TransactionRegistry.transient(code, command: command) ? ["TransientTransactionError"] : [] }
-        let categories = code.categories
-        let retryable = categories.contains("RetriableError") || categories.contains("NotPrimaryError") || categories.contains("ShutdownError")
-        guard ends else { return retryable ? ["RetryableWriteError"] : [] }
-        // commitTransaction/abortTransaction are retryable writes; a commit whose outcome is
-        // unknown says so, one that can be run again as a whole transaction says that.
-        var labels: [String] = retryable ? ["RetryableWriteError"] : []
-        if command == "commitTransaction" && (retryable || code == .maxTimeMSExpired || TransactionRegistry.writeConcernCodes.contains(code.rawValue)) {
-            labels.append("UnknownTransactionCommitResult")
-        }
-        if TransactionRegistry.transient(code, command: command) { labels.append("TransientTransactionError") }
-        return labels
+        if body["autocommit"] != nil || TransactionRegistry.ends(command) { return TransactionRegistry.labels(code, command: command) }
+        return code.isRetryableWriteError ? ["RetryableWriteError"] : []
+    }
+}
+
+extension ErrorCode {
+    /// Errors a retried write can get past (a stepdown, a shutdown, a lost connection).
+    var isRetryableWriteError: Bool {
+        let c = categories
+        return c.contains("RetriableError") || c.contains("NotPrimaryError") || c.contains("ShutdownError")
     }
 }

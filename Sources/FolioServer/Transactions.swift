@@ -74,7 +74,7 @@ final class TransactionRegistry: Sendable {
     /// Runs `body` for a command, inside its transaction when it has one (rules 1–4).
     func run(_ request: CommandRequest, command: String, _ body: (CommandRequest) throws(FolioError) -> Document) throws(FolioError) -> Document {
         let info = request.sessionInfo
-        let isEnd = command == "commitTransaction" || command == "abortTransaction"
+        let isEnd = TransactionRegistry.ends(command)
         guard let key = info.session else {
             if isEnd { throw FolioError(.invalidOptions, "\(command) must be run within a transaction") }
             return try body(request)
@@ -119,7 +119,7 @@ final class TransactionRegistry: Sendable {
         guard TransactionRegistry.allowed.contains(command) else {
             throw FolioError(.operationNotSupportedInTransaction, "Cannot run '\(command)' in a multi-document transaction.")
         }
-        if (command == "commitTransaction" || command == "abortTransaction") && request.database != "admin" {
+        if TransactionRegistry.ends(command) && request.database != "admin" {
             throw FolioError(.unauthorized, "\(command) may only be run against the admin database.")
         }
         if info.startTransaction == true {
@@ -127,7 +127,7 @@ final class TransactionRegistry: Sendable {
                 throw FolioError(.conflictingOperationInProgress,
                                  "Cannot start a transaction at given transaction number \(n) a transaction with the same number is in state \(s.phase.name)")
             }
-            if command == "commitTransaction" || command == "abortTransaction" || command == "getMore" {
+            if TransactionRegistry.ends(command) || command == "getMore" {
                 throw FolioError(.operationNotSupportedInTransaction, "Cannot start a transaction with \(command)")
             }
             try advance(s, to: n, session: key)
@@ -155,15 +155,14 @@ final class TransactionRegistry: Sendable {
             inside.transaction = ActiveTransaction(transaction: txn)
             let reply: Document
             do throws(FolioError) {
-                if command != "commitTransaction" && command != "abortTransaction" && request.body["writeConcern"] != nil {
+                if !TransactionRegistry.ends(command) && request.body["writeConcern"] != nil {
                     throw FolioError(.invalidOptions, "Cannot set write concern after starting a transaction.")
                 }
                 reply = try body(inside)
             } catch {
                 txn.abort()
                 s.phase = .aborted
-                if error.code == .writeConflict { txn.noteConflict() }
-                throw TransactionRegistry.transient(error, command: command)
+                throw TransactionRegistry.labelled(error, command: command)
             }
             switch inside.transaction!.outcome {
             case .committed: s.phase = .committed
@@ -184,7 +183,7 @@ final class TransactionRegistry: Sendable {
     static func transient(_ code: ErrorCode, command: String) -> Bool {
         let always: Set<Int32> = [112, 24, 267, 251, 246, 239]
         if always.contains(code.rawValue) { return true }
-        if command == "commitTransaction" || command == "abortTransaction" { return false }
+        if ends(command) { return false }
         let categories = code.categories
         return categories.contains("NotPrimaryError") || categories.contains("ShutdownError") || categories.contains("NetworkError")
     }
@@ -193,13 +192,28 @@ final class TransactionRegistry: Sendable {
     /// an unsatisfiable or unknown write concern is not one of them.
     static let writeConcernCodes: Set<Int32> = [64]
 
-    /// `error` with the labels MongoDB gives it in a transaction.
-    static func transient(_ error: FolioError, command: String) -> FolioError {
-        var e = error
-        for label in FailPoints.retryableWriteLabels(error.code, body: ["\(command)": 1, "txnNumber": .int64(0), "autocommit": false])
-        where !e.labels.contains(label) {
-            e.labels.append(label)
+    /// Whether `command` ends a transaction (a retryable write of its own).
+    static func ends(_ command: String) -> Bool { command == "commitTransaction" || command == "abortTransaction" }
+
+    /// The labels MongoDB gives an error of `command` in a transaction: commitTransaction and
+    /// abortTransaction are retryable writes, and a commit whose outcome is unknown says so;
+    /// an error a retry of the whole transaction can fix is transient.
+    static func labels(_ code: ErrorCode, command: String) -> [String] {
+        var labels: [String] = []
+        if ends(command) {
+            if code.isRetryableWriteError { labels.append("RetryableWriteError") }
+            if command == "commitTransaction" && (code.isRetryableWriteError || code == .maxTimeMSExpired || writeConcernCodes.contains(code.rawValue)) {
+                labels.append("UnknownTransactionCommitResult")
+            }
         }
+        if transient(code, command: command) { labels.append("TransientTransactionError") }
+        return labels
+    }
+
+    /// `error` with the labels MongoDB gives it in a transaction.
+    static func labelled(_ error: FolioError, command: String) -> FolioError {
+        var e = error
+        for label in labels(error.code, command: command) where !e.labels.contains(label) { e.labels.append(label) }
         return e
     }
 

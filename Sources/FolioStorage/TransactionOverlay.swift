@@ -46,8 +46,7 @@ public final class TransactionOverlay: @unchecked Sendable {
     private(set) var created: [String] = []
     var undo: [Undo] = []
     /// Keys held and intended, for release at the end.
-    private(set) var heldKeys: [ConflictTracker.Key] = []
-    var heldSet: Set<ConflictTracker.Key> = []
+    var held: Set<ConflictTracker.Key> = []
     var intended: Set<String> = []
     /// Bytes buffered (keys and values), for the transaction size limit.
     public private(set) var bufferedBytes = 0
@@ -72,7 +71,7 @@ public final class TransactionOverlay: @unchecked Sendable {
     public var isEmpty: Bool { stores.isEmpty && created.isEmpty }
 
     /// The keys held, to release when the transaction ends.
-    public var keys: [ConflictTracker.Key] { heldKeys }
+    public var keys: [ConflictTracker.Key] { Array(held) }
 
     /// The buffered writes: created stores first, then each store's keys in order.
     public func writes() -> (created: [String], entries: [(store: String, key: [UInt8], value: [UInt8]?)]) {
@@ -224,14 +223,14 @@ public final class TransactionOverlay: @unchecked Sendable {
             if let owner = owner(store) {
                 let k = ConflictTracker.Key(catalogStore, owner)
                 try tracker.intend(id, sequence: sequence, k)
-                if heldSet.insert(k).inserted { heldKeys.append(k) }
+                held.insert(k)
             }
             intended.insert(store)
         }
         let k = ConflictTracker.Key(store, key)
-        guard !heldSet.contains(k) || store == catalogStore else { return }
+        guard !held.contains(k) || store == catalogStore else { return }
         try tracker.hold(id, sequence: sequence, k)
-        if heldSet.insert(k).inserted { heldKeys.append(k) }
+        held.insert(k)
     }
 
     func set(_ store: String, _ key: [UInt8], _ value: [UInt8]?) throws(StorageError) {
