@@ -27,7 +27,7 @@ public final class Engine: Sendable {
     let hostLabel = Mutex("localhost:27017")
     /// Snapshots shared by transactions that begin between the same two commits.
     let transactionSnapshots = TransactionSnapshots()
-    /// Multi-document transactions committed, aborted and in conflict since startup.
+    /// Multi-document transactions started, committed and aborted since startup.
     public let transactionStatistics = TransactionStatistics()
     /// In a transaction's engine: the collections its snapshot had (they may not get new
     /// indexes there, as in MongoDB: writes outside would miss them). Nil otherwise.

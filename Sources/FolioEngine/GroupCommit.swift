@@ -80,7 +80,8 @@ final class GroupCommitter: Sendable {
         }
     }
 
-    /// The commit sequence of the last `write` by `owner` on this thread is in its request.
+    /// Runs `body` once: its result and its request (whose `sequence` is the commit's), or no
+    /// result when it met a key a transaction holds and was undone.
     func writeOnce<R>(durable: Bool, owner: UInt64, _ body: @escaping (any StorageWriteTransaction) throws -> R) throws -> (R?, Request) {
         var result: R?
         let request = Request(durable: durable, owner: owner) { txn, isolated in
