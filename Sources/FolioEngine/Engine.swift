@@ -27,6 +27,8 @@ public final class Engine: Sendable {
     let hostLabel = Mutex("localhost:27017")
     /// Snapshots shared by transactions that begin between the same two commits.
     let transactionSnapshots = TransactionSnapshots()
+    /// Snapshots kept for reads that name their time (SnapshotReads.swift).
+    let snapshotHistory = SnapshotHistory()
     /// Multi-document transactions started, committed and aborted since startup.
     public let transactionStatistics = TransactionStatistics()
     /// In a transaction's engine: the collections its snapshot had (they may not get new
@@ -106,8 +108,12 @@ public final class Engine: Sendable {
         try Engine(storage: MemoryStorageEngine())
     }
 
-    /// Closes storage; later calls fail with ShutdownInProgress.
-    public func close() { storage.close() }
+    /// Closes storage; later calls fail with ShutdownInProgress. Kept snapshots go first (a
+    /// read transaction left open would hold up the final checkpoint).
+    public func close() {
+        snapshotHistory.expire(olderThan: 0)
+        storage.close()
+    }
 
     /// Gives back memory caches hold while nothing is running (storage page caches, then
     /// the allocator's free pages).

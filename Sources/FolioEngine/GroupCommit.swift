@@ -141,8 +141,12 @@ final class GroupCommitter: Sendable {
                 let (time, reserve) = clock.tick()
                 txn.owner = 0
                 if let reserve { try txn.put(Engine.metaStore, ClusterClock.key, ClusterClock.encode(reserve)) }
-                try conflicts.publish(unnoted: txn.unnoted) { try txn.commit(durable: batch.contains { $0.durable }) }
-                clock.committed(time, reserved: reserve)
+                // The clock notes the commit under the tracker's gate, so a snapshot taken there
+                // knows its cluster time (Engine.latestSnapshot).
+                try conflicts.publish(unnoted: txn.unnoted) {
+                    try txn.commit(durable: batch.contains { $0.durable })
+                    clock.committed(time, reserved: reserve)
+                }
                 recordCounts.apply(txn.changes)
                 for r in batch { r.sequence = txn.sequence }
             } else {

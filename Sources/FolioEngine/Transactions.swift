@@ -26,6 +26,8 @@ import Synchronization
 final class TransactionSnapshot: @unchecked Sendable {
     // @unchecked: immutable after init; the storage snapshot serializes its own reads.
     let sequence: UInt64
+    /// The cluster time of commit `sequence` (the snapshot holds every commit up to it).
+    let time: Timestamp
     let storage: any StorageSnapshot
     let collections: [Namespace: CollectionEntry]
     /// Store name → the catalog key of the collection it belongs to.
@@ -34,8 +36,10 @@ final class TransactionSnapshot: @unchecked Sendable {
     /// Transactions using the snapshot; at 0 it is closed for good.
     private let users = Mutex(1)
 
-    init(sequence: UInt64, storage: any StorageSnapshot, collections: [Namespace: CollectionEntry], counter: TransactionSnapshots) {
+    init(sequence: UInt64, time: Timestamp, storage: any StorageSnapshot, collections: [Namespace: CollectionEntry],
+         counter: TransactionSnapshots) {
         self.sequence = sequence
+        self.time = time
         self.storage = storage
         self.collections = collections
         var owners: [String: [UInt8]] = [:]
@@ -181,20 +185,21 @@ public final class EngineTransaction: @unchecked Sendable {
 }
 
 extension Engine {
-    /// Begins a multi-document transaction reading the latest commit.
-    public func beginTransaction() throws(FolioError) -> EngineTransaction {
+    /// Begins a multi-document transaction reading the latest commit. With `atClusterTime`
+    /// (readConcern snapshot), that time must not be older than the latest commit: a
+    /// transaction's conflicts are only tracked from the latest snapshot on, so an older one
+    /// answers SnapshotTooOld (239), and a time after the latest commit InvalidOptions (72).
+    public func beginTransaction(atClusterTime: Timestamp? = nil) throws(FolioError) -> EngineTransaction {
+        if let atClusterTime { try checkNotFuture(atClusterTime) }
         let tracker = committer.conflicts
         let (id, sequence, shared) = try folio {
             try tracker.begin { sequence in
-                try transactionSnapshots.at(sequence) {
-                    let s = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
-                    let collections: [Namespace: CollectionEntry]
-                    do { collections = try CatalogState.load(from: s) } catch {
-                        s.close()
-                        throw error
-                    }
-                    return TransactionSnapshot(sequence: sequence, storage: s, collections: collections, counter: transactionSnapshots)
+                let shared = try latestSnapshot(sequence)
+                if let atClusterTime, shared.time > atClusterTime {
+                    shared.release()
+                    throw Engine.snapshotTooOld(atClusterTime)
                 }
+                return shared
             }
         }
         let owners = shared.owners
@@ -202,6 +207,20 @@ extension Engine {
                                          catalogStore: Engine.catalogStore, owner: { owners[$0] })
         transactionStatistics.started.add(1, ordering: .relaxed)
         return EngineTransaction(parent: self, overlay: overlay, snapshot: shared)
+    }
+
+    /// The snapshot of commit `sequence`, the latest one (call under the tracker's gate).
+    func latestSnapshot(_ sequence: UInt64) throws -> TransactionSnapshot {
+        try transactionSnapshots.at(sequence) {
+            let s = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
+            let collections: [Namespace: CollectionEntry]
+            do { collections = try CatalogState.load(from: s) } catch {
+                s.close()
+                throw error
+            }
+            return TransactionSnapshot(sequence: sequence, time: committer.clock.latest, storage: s, collections: collections,
+                                       counter: transactionSnapshots)
+        }
     }
 
     /// Transactions open now, and the distinct snapshots they read.

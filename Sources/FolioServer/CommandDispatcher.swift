@@ -25,8 +25,11 @@ public struct CommandRequest: Sendable {
     /// The multi-document transaction the command runs in (see TransactionRegistry).
     var transaction: ActiveTransaction?
 
-    /// The engine the command reads and writes: its transaction's, or the server's.
-    var engine: Engine { transaction?.transaction.engine ?? context.engine }
+    /// The read at a point in time the command runs (readConcern snapshot outside a transaction).
+    var snapshotRead: SnapshotRead?
+
+    /// The engine the command reads and writes: its transaction's, its snapshot read's, or the server's.
+    var engine: Engine { transaction?.transaction.engine ?? snapshotRead?.engine ?? context.engine }
 
     /// The command's first value (`{find: "users"}` → "users").
     var argument: BSON { body.element(at: 0).value }
@@ -233,7 +236,11 @@ public struct CommandDispatcher: Sendable {
             try request.api.check(command: canonical)
             request.sessionInfo = try OperationSessionInfo(parsing: body)
             try request.sessionInfo.check(command: canonical)
-            try ReadConcern(parsing: body["readConcern"]).check(command: canonical, transaction: request.sessionInfo)
+            let readConcern = try ReadConcern(parsing: body["readConcern"])
+            try readConcern.check(command: canonical, transaction: request.sessionInfo)
+            if readConcern.level == .snapshot && request.sessionInfo.autocommit == nil && ReadConcern.snapshotCommands.contains(canonical) {
+                request.snapshotRead = try context.engine.snapshotRead(atClusterTime: readConcern.atClusterTime)
+            }
             request.writeConcern = try WriteConcern(parsing: body["writeConcern"])
             try Collation.check(body, command: name)
             // A fail point answers before the command reaches its transaction, as in MongoDB:

@@ -7,9 +7,9 @@ import FolioQuery
 /// On one member that commits every write before acknowledging it, every read sees all
 /// acknowledged writes: `local`, `available`, `majority` and `linearizable` are all honoured by
 /// reading the latest commit, and so is `afterClusterTime` (the cluster times Folio hands out
-/// are for writes already committed). Reads at a point in time (`snapshot` outside a
-/// transaction, `atClusterTime`) are not built yet (issue 20) and are refused, never answered
-/// with the latest data instead.
+/// are for writes already committed). `snapshot` outside a transaction (find, aggregate and
+/// distinct, as in MongoDB) reads one commit's snapshot, the latest or the one `atClusterTime`
+/// names (Engine.snapshotRead; the dispatcher starts it).
 struct ReadConcern: Sendable, Equatable {
     enum Level: String, Sendable {
         case local, available, majority, linearizable, snapshot
@@ -23,6 +23,8 @@ struct ReadConcern: Sendable, Equatable {
     /// default, `local`, as MongoDB's write commands outside transactions do).
     static let readCommands: Set<String> = ["find", "aggregate", "count", "distinct", "listCollections", "listIndexes",
                                             "listDatabases", "dbStats", "collStats", "explain"]
+    /// Commands that read at a point in time outside transactions.
+    static let snapshotCommands: Set<String> = ["find", "aggregate", "distinct"]
 
     init() {}
 
@@ -67,8 +69,8 @@ struct ReadConcern: Sendable, Equatable {
             if let level, ![.local, .majority, .snapshot].contains(level) {
                 throw FolioError(.invalidOptions, "The readConcern level must be either 'local' (default), 'majority' or 'snapshot' in order to run in a transaction")
             }
-            if atClusterTime != nil {
-                throw FolioError(.commandNotSupported, "readConcern.atClusterTime is not supported by Folio yet; the command was not run")
+            if atClusterTime != nil && level != .snapshot {
+                throw FolioError(.invalidOptions, "readConcern.atClusterTime is only valid with readConcern level 'snapshot'")
             }
             return
         }
@@ -78,13 +80,12 @@ struct ReadConcern: Sendable, Equatable {
         if atClusterTime != nil && afterClusterTime != nil {
             throw FolioError(.invalidOptions, "Can not specify both afterClusterTime and atClusterTime")
         }
-        guard let level, level != .local else { return }
-        guard ReadConcern.readCommands.contains(command) else {
+        // A getMore reads as its cursor does, whatever it says (pymongo repeats a snapshot
+        // session's read concern on it), as in MongoDB.
+        guard let level, level != .local, command != "getMore" else { return }
+        let supported = level == .snapshot ? ReadConcern.snapshotCommands : ReadConcern.readCommands
+        guard supported.contains(command) else {
             throw FolioError(.invalidOptions, "Command \(command) does not support { readConcern: { level: \"\(level.rawValue)\" } }")
-        }
-        if level == .snapshot {
-            throw FolioError(.commandNotSupported,
-                             "readConcern level 'snapshot' outside a transaction is not supported by Folio yet; the command was not run")
         }
     }
 }

@@ -78,6 +78,8 @@ final class CursorRegistry: Sendable {
         var api = APIParameters()
         /// `noCursorTimeout`: never closed for being idle.
         var noTimeout = false
+        /// The read at a point in time the cursor reads (held until the cursor goes).
+        var snapshotRead: SnapshotRead? = nil
     }
 
     let entries = Mutex<[Int64: Entry]>([:])
@@ -86,13 +88,14 @@ final class CursorRegistry: Sendable {
     let timedOut = Atomic<Int64>(0)
 
     func register(_ cursor: Cursor, namespace: String, session: [UInt8]? = nil, api: APIParameters = APIParameters(),
-                  noTimeout: Bool = false) -> Int64 {
+                  noTimeout: Bool = false, snapshotRead: SnapshotRead? = nil) -> Int64 {
         var g = SystemRandomNumberGenerator()
         opened.add(1, ordering: .relaxed)
         return entries.withLock { map in
             var id: Int64
             repeat { id = Int64.random(in: 1...Int64.max, using: &g) } while map[id] != nil
-            map[id] = Entry(cursor: cursor, namespace: namespace, lastUsed: .now, session: session, api: api, noTimeout: noTimeout)
+            map[id] = Entry(cursor: cursor, namespace: namespace, lastUsed: .now, session: session, api: api, noTimeout: noTimeout,
+                            snapshotRead: snapshotRead)
             return id
         }
     }

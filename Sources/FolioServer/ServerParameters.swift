@@ -13,6 +13,8 @@ final class ServerParameters: Sendable {
         var cursorTimeoutMillis: Int64 = 600_000
         var internalQueryMaxBlockingSortMemoryUsageBytes: Int32 = Int32(Limits.blockingStageMemoryBytes)
         var transactionLifetimeLimitSeconds: Int32 = 60
+        /// How long snapshots kept for reads at a point in time stay (Engine.snapshotRead).
+        var minSnapshotHistoryWindowInSeconds: Int32 = 300
     }
 
     let values: Mutex<Values>
@@ -65,6 +67,12 @@ final class ServerParameters: Sendable {
             let n = try int(v, "logLevel")
             guard (0...5).contains(n) else { throw FolioError(.badValue, "logLevel must be between 0 and 5") }
             p.log.setLevel(Int(n))
+        })),
+        ("minSnapshotHistoryWindowInSeconds", Parameter(get: { .int32($0.current.minSnapshotHistoryWindowInSeconds) },
+                                                        set: { p, v throws(FolioError) in
+            let n = try int(v, "minSnapshotHistoryWindowInSeconds")
+            guard n >= 0 else { throw FolioError(.badValue, "minSnapshotHistoryWindowInSeconds must be greater than or equal to 0") }
+            p.values.withLock { $0.minSnapshotHistoryWindowInSeconds = n }
         })),
         ("transactionLifetimeLimitSeconds", Parameter(get: { .int32($0.current.transactionLifetimeLimitSeconds) },
                                                       set: { p, v throws(FolioError) in

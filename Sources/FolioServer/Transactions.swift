@@ -132,7 +132,8 @@ final class TransactionRegistry: Sendable {
             }
             try advance(s, to: n, session: key)
             try makeRoom(for: request.context)
-            s.phase = .inProgress(try request.context.engine.beginTransaction())
+            let readConcern = try ReadConcern(parsing: request.body["readConcern"])
+            s.phase = .inProgress(try request.context.engine.beginTransaction(atClusterTime: readConcern.atClusterTime))
             s.startedAt = .now
         } else {
             if n < s.txnNumber { try advance(s, to: n, session: key) }

@@ -223,6 +223,7 @@ public final class WireServer: Sendable {
             context.cursors.kill(sessions: expired)
             context.transactions.end(expired)
             context.transactions.expire(lifetimeSeconds: Int(context.parameters.current.transactionLifetimeLimitSeconds))
+            context.engine.expireSnapshotHistory(windowSeconds: Int(context.parameters.current.minSnapshotHistoryWindowInSeconds))
         }
         timer.resume()
         // Idle memory: after a quiet 5-second window (monitoring heartbeats aside) following

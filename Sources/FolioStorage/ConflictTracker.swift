@@ -106,6 +106,12 @@ public final class ConflictTracker: Sendable {
         }
     }
 
+    /// Runs `body` under the gate with the sequence of the latest published commit, without
+    /// opening a transaction (reads at a point in time take their snapshot this way).
+    public func atLatest<S>(_ body: (UInt64) throws -> S) rethrows -> S {
+        try gate.withLock { _ in try body(published.load(ordering: .acquiring)) }
+    }
+
     /// Takes `key` for transaction `id` (rule 1).
     public func hold(_ id: UInt64, sequence: UInt64, _ key: Key) throws(StorageError) {
         try state.withLock { (s) throws(StorageError) in

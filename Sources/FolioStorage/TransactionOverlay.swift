@@ -55,11 +55,16 @@ public final class TransactionOverlay: @unchecked Sendable {
     /// transaction outgrows the cache, and the transaction is aborted.
     public static let defaultLimitBytes = 512 << 20
     let limitBytes: Int
+    /// A read at a point in time outside any transaction: every write fails (commands that
+    /// write refuse such a read concern first; this is the backstop).
+    let readOnly: Bool
 
     public init(base: any StorageSnapshot, tracker: ConflictTracker, id: UInt64, sequence: UInt64, catalogStore: String,
-                limitBytes: Int = TransactionOverlay.defaultLimitBytes, owner: @escaping @Sendable (String) -> [UInt8]?) {
+                limitBytes: Int = TransactionOverlay.defaultLimitBytes, readOnly: Bool = false,
+                owner: @escaping @Sendable (String) -> [UInt8]?) {
         self.base = base
         self.limitBytes = limitBytes
+        self.readOnly = readOnly
         self.tracker = tracker
         self.id = id
         self.sequence = sequence
@@ -219,6 +224,7 @@ public final class TransactionOverlay: @unchecked Sendable {
 
     /// Holds `key` (and intends its collection) in the tracker.
     public func claim(_ store: String, _ key: [UInt8]) throws(StorageError) {
+        if readOnly { throw TransactionOverlay.readOnlyWrite }
         if !intended.contains(store) {
             if let owner = owner(store) {
                 let k = ConflictTracker.Key(catalogStore, owner)
@@ -248,7 +254,10 @@ public final class TransactionOverlay: @unchecked Sendable {
         bufferedBytes += key.count + (value?.count ?? 0)
     }
 
+    static let readOnlyWrite = StorageError.io("a read at a point in time cannot write")
+
     public func createStore(_ store: String) throws(StorageError) {
+        if readOnly { throw TransactionOverlay.readOnlyWrite }
         if isCreated(store) { throw .storeExists(store) }
         if try base.storeNames().contains(store) { throw .storeExists(store) }
         created.append(store)

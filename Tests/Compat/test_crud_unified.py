@@ -66,23 +66,6 @@ def skip_reason(test):
     return None
 
 
-def snapshot_read_skip(suite, test):
-    """Reads at a point in time (snapshot sessions, readConcern snapshot outside transactions)
-    are refused with 115 until they are built (issue 20); writes in snapshot sessions are
-    still run, since MongoDB refuses those too."""
-    snapshot_sessions = {e["session"]["id"] for e in suite.get("createEntities", [])
-                         if "session" in e and e["session"].get("sessionOptions", {}).get("snapshot")}
-    reads = {"find", "findOne", "aggregate", "distinct", "countDocuments", "estimatedDocumentCount"}
-    for op in test["operations"]:
-        args = op.get("arguments", {})
-        if op["name"] in reads and (args.get("session") in snapshot_sessions or '"snapshot"' in json.dumps(args)):
-            return "snapshot reads outside transactions (issue 20, refused with 115 until built)"
-    entities = [e for e in suite.get("createEntities", []) if "session" not in e]
-    if '"level": "snapshot"' in json.dumps(entities) and any(op["name"] in reads for op in test["operations"]):
-        return "snapshot reads outside transactions (issue 20, refused with 115 until built)"
-    return None
-
-
 def matches(expected, actual, root=True):
     if isinstance(expected, dict) and len(expected) == 1 and next(iter(expected)).startswith("$$"):
         op, arg = next(iter(expected.items()))
@@ -95,6 +78,8 @@ def matches(expected, actual, root=True):
             return any(type_matches(n, actual) for n in names)
         if op == "$$sessionLsid":
             return arg in LSIDS and actual == LSIDS[arg]
+        if op == "$$matchesEntity":
+            return arg in SAVED and actual == SAVED[arg]
         return False
     if actual is MISSING:
         return False
@@ -126,6 +111,8 @@ MISSING = object()
 SESSIONS = {}
 # Their lsids (kept: a session ended by the test no longer gives its id).
 LSIDS = {}
+# Results operations saved as entities (saveResultAsEntity), by name.
+SAVED = {}
 # How the test running now makes more entities (the createEntities operation).
 CREATE = []
 # The longest blockTimeMS a fail point of the test running now set: a command it blocked may
@@ -334,22 +321,25 @@ IGNORED_COMMANDS = {"hello", "ismaster", "isMaster", "saslStart", "saslContinue"
                     "configureFailPoint"}
 
 
-def recorder():
+def recorder(ignored=()):
+    """A command listener and its events, leaving out IGNORED_COMMANDS and the client's own
+    ignoreCommandMonitoringEvents."""
     events = []
+    ignore = IGNORED_COMMANDS | set(ignored)
 
     class Listener(pymongo.monitoring.CommandListener):
         def started(self, event):
-            if event.command_name not in IGNORED_COMMANDS:
+            if event.command_name not in ignore:
                 events.append({"commandStartedEvent": {"command": event.command, "commandName": event.command_name,
                                                        "databaseName": event.database_name}})
 
         def succeeded(self, event):
-            if event.command_name not in IGNORED_COMMANDS:
+            if event.command_name not in ignore:
                 events.append({"commandSucceededEvent": {"commandName": event.command_name, "reply": event.reply,
                                                          "databaseName": event.database_name}})
 
         def failed(self, event):
-            if event.command_name not in IGNORED_COMMANDS:
+            if event.command_name not in ignore:
                 events.append({"commandFailedEvent": {"commandName": event.command_name, "databaseName": event.database_name}})
 
     return Listener(), events
@@ -359,7 +349,7 @@ def entity_client(client, spec):
     """The default client, or one of its own when the entity declares a server API or observes events."""
     if "serverApi" not in spec and "observeEvents" not in spec and "uriOptions" not in spec:
         return client, None
-    listener, events = recorder()
+    listener, events = recorder(spec.get("ignoreCommandMonitoringEvents", ()))
     # As drivers' own runners do, a short heartbeat: after a state-change error the driver
     # waits for its next check of the server before retrying.
     kwargs = {"event_listeners": [listener], "heartbeatFrequencyMS": 500}
@@ -400,6 +390,10 @@ def create_entities(client, specs, entities, clients, recorded, databases):
             SESSIONS[spec["id"]] = clients[spec["client"]].start_session(
                 causal_consistency=options.get("causalConsistency"), snapshot=options.get("snapshot", False),
                 default_transaction_options=pymongo.client_session.TransactionOptions(**session_options(defaults)) if defaults else None)
+            if "snapshotTime" in options:
+                # pymongo has no option for it (4.20): the session reads at the saved time
+                # through the attribute its snapshot reads send as atClusterTime.
+                SESSIONS[spec["id"]]._snapshot_time = SAVED[options["snapshotTime"]]
             LSIDS[spec["id"]] = SESSIONS[spec["id"]].session_id
             entities[spec["id"]] = (None, None)
 
@@ -416,6 +410,7 @@ def run_test(client, suite, test, check_events=False):
             session.end_session()
         SESSIONS.clear()
         LSIDS.clear()
+        SAVED.clear()
         for name in fail_points:
             client.admin.command({"configureFailPoint": name, "mode": "off"})
         if BLOCKED[0]:
@@ -502,6 +497,9 @@ def session_operation(session, op, context):
         return session.abort_transaction()
     if name == "endSession":
         return session.end_session()
+    if name == "getSnapshotTime":
+        # The time the session's first snapshot read answered with (pymongo keeps it here).
+        return session._snapshot_time
     if name == "withTransaction":
         def callback(_session):
             for inner in a["callback"]:
@@ -606,6 +604,8 @@ def run_operation(op, context, in_callback=False):
         if in_callback:
             raise error
         return f"{op['name']}: unexpected error {error!r}"
+    if "saveResultAsEntity" in op:
+        SAVED[op["saveResultAsEntity"]] = result
     if "expectResult" in op:
         actual = result_document(op["name"], result)
         if op["name"] == "bulkWrite":
@@ -623,7 +623,7 @@ def run_folder(client, folder, check_events=False):
         suite = json_util.loads(f.read_text())
         reason = requirements_skip(suite.get("runOnRequirements"))
         for test in suite["tests"]:
-            why = reason or requirements_skip(test.get("runOnRequirements")) or skip_reason(test) or snapshot_read_skip(suite, test)
+            why = reason or requirements_skip(test.get("runOnRequirements")) or skip_reason(test)
             if why:
                 skipped[why] += 1
                 continue

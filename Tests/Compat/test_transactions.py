@@ -8,6 +8,7 @@ import time
 import pymongo
 import pytest
 from bson.int64 import Int64
+from bson.timestamp import Timestamp
 from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
@@ -245,3 +246,39 @@ def test_bank(db):
     assert counts["commits"] > 0 and counts["reads"] > 0
     status = client.admin.command("serverStatus")["transactions"]
     assert status["totalCommitted"] >= counts["commits"]
+
+
+def test_snapshot_sessions_read_one_point_in_time(db):
+    """A snapshot session (readConcern snapshot outside transactions) reads the time of its
+    first read in every later read, through find with getMore, aggregate and distinct, while
+    other clients write; the server reports that time as atClusterTime."""
+    db.c.insert_many([{"_id": i, "k": i % 3} for i in range(10)])
+    with db.client.start_session(snapshot=True) as s:
+        cursor = db.c.find({}, session=s, batch_size=3).sort("_id", 1)
+        first = [next(cursor)["_id"] for _ in range(3)]
+        db.c.delete_many({"_id": {"$gte": 5}})
+        db.c.insert_one({"_id": 100, "k": 7})
+        # The open cursor and every later read in the session see the first read's state.
+        assert first + [d["_id"] for d in cursor] == list(range(10))
+        assert db.c.count_documents({}, session=s) == 10
+        assert sorted(db.c.distinct("k", session=s)) == [0, 1, 2]
+        assert [d["_id"] for d in db.c.aggregate([{"$match": {"k": 0}}], session=s)] == [0, 3, 6, 9]
+        time_read = s._snapshot_time
+        assert time_read is not None
+    assert db.c.count_documents({}) == 6
+    assert sorted(db.c.distinct("k")) == [0, 1, 2, 7]
+    # The time itself, named by another client's read, while the server keeps it.
+    reply = db.command("find", "c", readConcern={"level": "snapshot", "atClusterTime": time_read})
+    assert reply["cursor"]["atClusterTime"] == time_read
+    assert len(reply["cursor"]["firstBatch"]) == 10
+    # Writes and other commands refuse snapshot reads outside transactions, as MongoDB does.
+    with db.client.start_session(snapshot=True) as s:
+        with pytest.raises(OperationFailure) as e:
+            db.c.insert_one({"_id": 200}, session=s)
+        assert e.value.code == 72
+        with pytest.raises(OperationFailure) as e:
+            db.list_collection_names(session=s)
+        assert e.value.code == 72
+    with pytest.raises(OperationFailure) as e:
+        db.command("find", "c", readConcern={"level": "snapshot", "atClusterTime": Timestamp(1, 1)})
+    assert e.value.code == 239 and e.value.details["codeName"] == "SnapshotTooOld"

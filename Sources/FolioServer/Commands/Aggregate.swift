@@ -39,9 +39,10 @@ enum AggregateCommand {
         }
         let batchSize = try CommandRequest.safeInt(cursorOptions["batchSize"], field: "cursor.batchSize")
         if let n = batchSize, n < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(n)'") }
-        if let readConcern = try r.document("readConcern"), readConcern["level"]?.stringValue == "linearizable",
+        if let readConcern = try r.document("readConcern"), let level = readConcern["level"]?.stringValue,
+           level == "linearizable" || level == "snapshot",
            case .document(let last)? = pipeline.last, let stage = last.fieldNames.first, stage == "$out" || stage == "$merge" {
-            throw FolioError(.invalidOptions, "\(stage) cannot be used with a 'linearizable' read concern level")
+            throw FolioError(.invalidOptions, "\(stage) cannot be used with a '\(level)' read concern level")
         }
         let context = r.context
         var request = AggregateRequest(pipeline: pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,

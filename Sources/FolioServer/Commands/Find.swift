@@ -60,11 +60,17 @@ enum FindCommand {
         var id: Int64 = 0
         if !cursor.isExhausted && !singleBatch {
             id = r.context.cursors.register(cursor, namespace: namespace, session: r.session, api: r.api,
-                                            noTimeout: r.bool("noCursorTimeout") == true)
+                                            noTimeout: r.bool("noCursorTimeout") == true, snapshotRead: r.snapshotRead)
         } else {
             cursor.close()
         }
-        return cursorReply(id: id, namespace: namespace, batch: first, first: true)
+        var reply = cursorReply(id: id, namespace: namespace, batch: first, first: true)
+        if let read = r.snapshotRead, case .document(var c)? = reply["cursor"] {
+            // The time a snapshot session's later reads name (drivers take it from here).
+            c.append("atClusterTime", .timestamp(read.atClusterTime))
+            reply["cursor"] = .document(c)
+        }
+        return reply
     }
 
     @Sendable static func getMore(_ r: CommandRequest) throws(FolioError) -> Document {
@@ -137,8 +143,10 @@ enum CountCommand {
         guard case .string(let key)? = r.body["key"] else {
             throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
         }
-        return ["values": .array(try r.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document(),
-                                                               maxTimeMilliseconds: try r.maxTime(),
-                                                               collation: try r.document("collation")))]
+        var reply: Document = ["values": .array(try r.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document(),
+                                                                      maxTimeMilliseconds: try r.maxTime(),
+                                                                      collation: try r.document("collation")))]
+        if let read = r.snapshotRead { reply.append("atClusterTime", .timestamp(read.atClusterTime)) }
+        return reply
     }
 }
