@@ -151,6 +151,8 @@ extension ErrorCode {
     public static let invalidIndexSpecificationOption = ErrorCode(rawValue: 197)
     /// NoSuchSession (206).
     public static let noSuchSession = ErrorCode(rawValue: 206)
+    /// IncompleteTransactionHistory (217).
+    public static let incompleteTransactionHistory = ErrorCode(rawValue: 217)
     /// IllegalOpMsgFlag (223).
     public static let illegalOpMsgFlag = ErrorCode(rawValue: 223)
     /// TransactionTooOld (225).
@@ -351,6 +353,7 @@ extension ErrorCode {
         189: "PrimarySteppedDown",
         197: "InvalidIndexSpecificationOption",
         206: "NoSuchSession",
+        217: "IncompleteTransactionHistory",
         223: "IllegalOpMsgFlag",
         225: "TransactionTooOld",
         237: "CursorKilled",

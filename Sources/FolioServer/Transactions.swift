@@ -10,7 +10,9 @@ import Synchronization
 //  1. A command with `autocommit: false` belongs to transaction `txnNumber` of its session;
 //     `startTransaction: true` begins it (aborting an older one still open), a lower number
 //     than the session's latest is TransactionTooOld (225), a number that was never started
-//     is NoSuchTransaction (251).
+//     is NoSuchTransaction (251). A number belongs to retryable writes or to one transaction:
+//     starting a transaction at a retryable write's number is ConflictingOperationInProgress
+//     (117), a retryable write at a transaction's number IncompleteTransactionHistory (217).
 //  2. Only the commands of `allowed` run in a transaction; `count` and every other command
 //     answer OperationNotSupportedInTransaction (263). `writeConcern` belongs to
 //     commitTransaction/abortTransaction only, `readConcern` to the first command (72).
@@ -27,6 +29,8 @@ import Synchronization
 final class TransactionRegistry: Sendable {
     enum Phase {
         case none
+        /// The session's number belongs to retryable writes (no transaction may use it).
+        case retryableWrite
         case inProgress(EngineTransaction)
         case committed
         case aborted
@@ -62,7 +66,7 @@ final class TransactionRegistry: Sendable {
         let s = Session()
         if let last = try? engine.lastTransaction(session: key) {
             s.txnNumber = last.txnNumber
-            if last.committed { s.phase = .committed }
+            s.phase = last.committed ? .committed : .retryableWrite
         }
         return sessions.withLock { map in
             if let existing = map[key] { return existing }
@@ -82,10 +86,17 @@ final class TransactionRegistry: Sendable {
         guard info.autocommit != nil else {
             if isEnd { throw FolioError(.invalidOptions, "\(command) must be run within a transaction") }
             guard let n = info.txnNumber else { return try body(request) }
-            // A retryable write: it ends any older transaction of the session.
+            // A retryable write: it ends any older transaction of the session, and may not
+            // reuse a transaction's number, as in MongoDB.
             let s = session(key, engine: request.context.engine)
             return try s.lock.withLock { (_: inout Void) throws(FolioError) -> Document in
                 try advance(s, to: n, session: key)
+                switch s.phase {
+                case .none: s.phase = .retryableWrite
+                case .retryableWrite: break
+                case .inProgress, .committed, .aborted:
+                    throw FolioError(.incompleteTransactionHistory, "Cannot retry a retryable write that has been converted into a transaction")
+                }
                 return try body(request)
             }
         }
@@ -123,6 +134,10 @@ final class TransactionRegistry: Sendable {
             throw FolioError(.unauthorized, "\(command) may only be run against the admin database.")
         }
         if info.startTransaction == true {
+            if n == s.txnNumber, case .retryableWrite = s.phase {
+                throw FolioError(.conflictingOperationInProgress,
+                                 "Only servers in a sharded cluster can start a new transaction at the active transaction number")
+            }
             if n == s.txnNumber, !(s.phase.isNone) {
                 throw FolioError(.conflictingOperationInProgress,
                                  "Cannot start a transaction at given transaction number \(n) a transaction with the same number is in state \(s.phase.name)")
@@ -137,13 +152,13 @@ final class TransactionRegistry: Sendable {
             s.startedAt = .now
         } else {
             if n < s.txnNumber { try advance(s, to: n, session: key) }
-            if n > s.txnNumber || s.phase.isNone {
+            if n > s.txnNumber || s.phase.isNone || s.phase.isRetryableWrite {
                 throw FolioError(.noSuchTransaction, "Given transaction number \(n) does not match any in-progress transactions. "
                                  + "The active transaction number is \(s.txnNumber)", labels: ["TransientTransactionError"])
             }
         }
         switch s.phase {
-        case .none, .aborted:
+        case .none, .retryableWrite, .aborted:
             if command == "abortTransaction", case .aborted = s.phase {
                 throw FolioError(.noSuchTransaction, "Transaction \(n) has been aborted.", labels: ["TransientTransactionError"])
             }
@@ -274,10 +289,11 @@ final class TransactionRegistry: Sendable {
 
 extension TransactionRegistry.Phase {
     var isNone: Bool { if case .none = self { true } else { false } }
+    var isRetryableWrite: Bool { if case .retryableWrite = self { true } else { false } }
     var isOpen: Bool { if case .inProgress = self { true } else { false } }
     var name: String {
         switch self {
-        case .none: "None"
+        case .none, .retryableWrite: "None"
         case .inProgress: "TxnInProgress"
         case .committed: "TxnCommitted"
         case .aborted: "TxnAborted"

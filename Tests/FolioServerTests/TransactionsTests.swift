@@ -62,6 +62,14 @@ import FolioQuery
         #expect(s.run(["insert": "c", "documents": [["_id": 9]], "lsid": TransactionsTests.lsid(1), "txnNumber": .int64(9)])["n"] == .int32(1))
         #expect(code(s.run(inTxn(["commitTransaction": 1], 8), db: "admin")) == 225)
         #expect(s.run(["count": "c"])["n"] == .int32(3))
+        // A number belongs to retryable writes or to one transaction, never both.
+        #expect(code(s.run(inTxn(["insert": "c", "documents": [["_id": 10]]], 9, start: true))) == 117)
+        #expect(code(s.run(inTxn(["find": "c"], 9))) == 251)
+        #expect(s.run(["insert": "c", "documents": [["_id": 9]], "lsid": TransactionsTests.lsid(1), "txnNumber": .int64(9)])["n"] == .int32(1))
+        #expect(s.run(inTxn(["insert": "c", "documents": [["_id": 10]]], 10, start: true))["ok"] == .double(1))
+        let reused = s.run(["insert": "c", "documents": [["_id": 11]], "lsid": TransactionsTests.lsid(1), "txnNumber": .int64(10)])
+        #expect(code(reused) == 217, "\(reused)")
+        #expect(s.run(["count": "c"])["n"] == .int32(3))
     }
 
     /// What a transaction's commands do reaches others only at commit (it once was refused
