@@ -1,6 +1,7 @@
 import FolioBSON
 import FolioQuery
 import FolioStorage
+import Synchronization
 
 // The catalog: one entry per collection, persisted in the store "catalog" (key: KeyString of
 // the namespace string, value: the entry as BSON) and mirrored in memory. Catalog changes are
@@ -84,8 +85,7 @@ public struct CollectionEntry: Sendable, Equatable {
 /// The in-memory mirror of the catalog.
 struct CatalogState: Sendable {
     var collections: [Namespace: CollectionEntry] = [:]
-    /// Moves with every change, so the group committer can tell whether a failed write
-    /// touched the in-memory catalog (and reload it from what was committed).
+    /// Moves with every change, so a commit can tell whether it changed the catalog.
     var generation = 0
 
     /// The entries stored in a snapshot's catalog store.
@@ -128,5 +128,58 @@ func storage<R>(_ body: () throws(StorageError) -> R) throws(FolioError) -> R {
         return try body()
     } catch {
         throw error.folioError
+    }
+}
+
+/// The in-memory catalog, changed only by commits: readers see the last committed state; the
+/// group committer's batch works on a copy that only the batch's own thread sees, which
+/// readers get when the batch's storage commit succeeds (`publish`), and which is dropped if
+/// it fails. A request of the batch that fails gets its changes undone (`mark`/`restore`).
+///
+/// Invariants:
+///  1. `published` is the catalog of the latest storage commit (of this engine's committer).
+///  2. `pending` exists only while a batch runs, and only the thread running it (marked by
+///     `CatalogBox.batch`) reads or changes it.
+final class CatalogBox: Sendable {
+    private struct State {
+        var published: CatalogState
+        var pending: CatalogState?
+    }
+
+    private let state: Mutex<State>
+    /// The box whose batch the current thread runs (invariant 2).
+    @TaskLocal static var batch: ObjectIdentifier?
+
+    init(_ state: CatalogState) { self.state = Mutex(State(published: state)) }
+
+    /// Reads or changes the catalog this thread sees.
+    func withLock<R>(_ body: (inout CatalogState) throws -> R) rethrows -> R {
+        try state.withLock { s in
+            if s.pending != nil && CatalogBox.batch == ObjectIdentifier(self) { return try body(&s.pending!) }
+            return try body(&s.published)
+        }
+    }
+
+    /// Runs a batch's requests: the catalog they see and change is the batch's copy.
+    func batch<R>(_ body: () throws -> R) rethrows -> R {
+        state.withLock { $0.pending = $0.published }
+        defer { state.withLock { $0.pending = nil } }
+        return try CatalogBox.$batch.withValue(ObjectIdentifier(self)) { try body() }
+    }
+
+    /// The batch's copy now, to restore if the next request fails.
+    func mark() -> CatalogState? { state.withLock { $0.pending } }
+
+    func restore(_ mark: CatalogState?) { state.withLock { $0.pending = mark } }
+
+    /// Makes the batch's copy the readers' (call right after the storage commit); returns the
+    /// namespaces whose entries changed.
+    func publish() -> [Namespace] {
+        state.withLock { s in
+            guard let pending = s.pending, pending.generation != s.published.generation else { return [] }
+            let old = s.published.collections
+            s.published = pending
+            return Set(old.keys).union(pending.collections.keys).filter { old[$0] != pending.collections[$0] }
+        }
     }
 }

@@ -14,7 +14,7 @@ import Glibc
 public final class Engine: Sendable {
     let storage: any StorageEngine
     let committer: GroupCommitter
-    let catalog: Mutex<CatalogState>
+    let catalog: CatalogBox
     /// Winning plans by query shape (see Planner).
     let planCache = PlanCache()
     /// Index use since startup ($indexStats).
@@ -72,7 +72,7 @@ public final class Engine: Sendable {
                 try txn.commit(durable: true)
             }
         }
-        catalog = Mutex(state)
+        catalog = CatalogBox(state)
         snapshotCollections = nil
         let reservation = stores.contains(Engine.metaStore)
             ? ClusterClock.decode(try Folio_storage { () throws(StorageError) in try snapshot.get(Engine.metaStore, ClusterClock.key) })
@@ -86,7 +86,7 @@ public final class Engine: Sendable {
     init(transactionOf parent: Engine, storage: TransactionStorage, collections: [Namespace: CollectionEntry]) {
         self.storage = storage
         committer = GroupCommitter(storage: storage, timed: false)
-        catalog = Mutex(CatalogState(collections: collections))
+        catalog = CatalogBox(CatalogState(collections: collections))
         snapshotCollections = Set(collections.keys)
         hostLabel.withLock { $0 = parent.hostLabel.withLock { $0 } }
         committer.catalog = CatalogMirror(engine: self)
@@ -150,7 +150,7 @@ public final class Engine: Sendable {
     func entry(_ ns: Namespace) -> CollectionEntry? { catalog.withLock { $0.collections[ns] } }
 
     /// Changes the in-memory catalog (inside a write transaction, after writing the catalog
-    /// store).
+    /// store): the change reaches readers with the commit (CatalogBox).
     func updateCatalog(_ change: (inout CatalogState) -> Void) {
         catalog.withLock { state in
             change(&state)
@@ -159,24 +159,17 @@ public final class Engine: Sendable {
     }
 }
 
-/// What the group committer needs of the in-memory catalog: whether a write changed it, and
-/// a way to make it match storage again after a write that changed it was undone.
+/// What the group committer needs of the in-memory catalog: the engine's CatalogBox, and
+/// the plans to forget when a commit changes a collection's entry.
 struct CatalogMirror: Sendable {
     unowned let engine: Engine
 
-    var generation: Int { engine.catalog.withLock { $0.generation } }
+    var box: CatalogBox { engine.catalog }
 
-    /// Replaces the in-memory catalog with the committed one (the leader calls it between
-    /// transactions, so nothing uncommitted is lost) and forgets cached plans.
-    func reload() {
-        let snapshot: any StorageSnapshot
-        do { snapshot = try engine.storage.snapshot() } catch { return }
-        defer { snapshot.close() }
-        guard let collections = try? CatalogState.load(from: snapshot) else { return }
-        engine.updateCatalog { state in
-            for ns in Set(state.collections.keys).union(collections.keys) { engine.planCache.invalidate(ns) }
-            state.collections = collections
-        }
+    /// Publishes the batch's catalog (right after its storage commit) and forgets the plans
+    /// of the collections it changed.
+    func publish() {
+        for ns in engine.catalog.publish() { engine.planCache.invalidate(ns) }
     }
 }
 

@@ -115,22 +115,26 @@ final class GroupCommitter: Sendable {
     }
 
     private func commitBatch(_ batch: [Request]) {
-        // A request that changed the in-memory catalog and then failed (or a batch that did
-        // not commit) leaves the catalog describing stores that were never created: reload
-        // it from storage before anyone else writes.
-        var catalogUndone = false
-        let batchStart = catalog?.generation
+        // The batch works on its own copy of the in-memory catalog, which readers get with
+        // the storage commit (CatalogBox); a request that fails has its catalog changes
+        // undone with its writes.
+        if let box = catalog?.box { box.batch { commitStorage(batch) } } else { commitStorage(batch) }
+        for r in batch { r.done.signal() }
+    }
+
+    private func commitStorage(_ batch: [Request]) {
+        let box = catalog?.box
         do {
             let txn = CountingTransaction(try storage.beginWrite(), conflicts: conflicts)
             // A request alone in the transaction needs no savepoint: its failure rolls the
             // whole transaction back instead.
             let alone = batch.count == 1
             for r in batch {
-                let before = catalog?.generation
+                let mark = box?.mark()
                 txn.owner = r.owner
                 do { try r.work(txn, !alone) } catch {
                     r.failure = error
-                    if catalog?.generation != before { catalogUndone = true }
+                    box?.restore(mark)
                 }
             }
             if alone && batch[0].failure != nil {
@@ -141,23 +145,22 @@ final class GroupCommitter: Sendable {
                 let (time, reserve) = clock.tick()
                 txn.owner = 0
                 if let reserve { try txn.put(Engine.metaStore, ClusterClock.key, ClusterClock.encode(reserve)) }
-                // The clock notes the commit under the tracker's gate, so a snapshot taken there
-                // knows its cluster time (Engine.latestSnapshot).
+                // The clock and the catalog note the commit under the tracker's gate, so a
+                // snapshot taken there knows its cluster time (Engine.latestSnapshot).
                 try conflicts.publish(unnoted: txn.unnoted) {
                     try txn.commit(durable: batch.contains { $0.durable })
                     clock.committed(time, reserved: reserve)
+                    catalog?.publish()
                 }
                 recordCounts.apply(txn.changes)
                 for r in batch { r.sequence = txn.sequence }
             } else {
                 try txn.commit(durable: false)
+                catalog?.publish()
             }
         } catch {
             let failure: any Error = (error as? StorageError)?.folioError ?? error
             for r in batch where r.failure == nil { r.failure = failure }
-            if catalog?.generation != batchStart { catalogUndone = true }
         }
-        if catalogUndone { catalog?.reload() }
-        for r in batch { r.done.signal() }
     }
 }

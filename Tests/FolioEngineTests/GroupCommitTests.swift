@@ -3,10 +3,74 @@ import FolioBSON
 import FolioQuery
 @testable import FolioEngine
 import FolioStorage
+import Foundation
+import Synchronization
 
 /// The in-memory catalog after writes that fail: it must describe what storage holds, so
-/// reads, validate and a restart agree (found by the command fuzzer).
+/// reads, validate and a restart agree (found by the command fuzzer); and it changes for
+/// readers only with the commit that makes the change.
 @Suite struct GroupCommitTests {
+    @Test(arguments: Backend.allCases)
+    func readersSeeACollectionOnlyOnceItIsCommitted(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let created = try Namespace(database: "app", collection: "created")
+        let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let seen = Mutex<(inBatch: Bool, reader: Bool)>((false, true))
+        let writer = Thread {
+            _ = try? engine.committer.write(durable: false) { txn in
+                try engine.create(created, options: [:], in: txn)
+                let mine = engine.collectionExists(created)
+                seen.withLock { $0.inBatch = mine }
+                inside.signal()
+                release.wait()
+            }
+            inside.signal()
+        }
+        writer.start()
+        inside.wait()
+        // Created in the batch, not committed: the batch sees it, a reader does not.
+        let reader = engine.collectionExists(created)
+        seen.withLock { $0.reader = reader }
+        release.signal()
+        inside.wait()
+        #expect(seen.withLock { $0.inBatch } == true)
+        #expect(seen.withLock { $0.reader } == false)
+        #expect(engine.collectionExists(created))
+        // A request that fails after creating a collection, in a batch with one that commits
+        // (both queue while a first request holds the committer).
+        let failing = try Namespace(database: "app", collection: "failing")
+        let results = Mutex<[Bool]>([])
+        let holder = Thread {
+            _ = try? engine.committer.write(durable: false) { _ in
+                inside.signal()
+                release.wait()
+            }
+        }
+        holder.start()
+        inside.wait()
+        let threads = (0..<2).map { i in
+            Thread {
+                let ok = (try? engine.committer.write(durable: false) { txn -> Bool in
+                    if i == 0 {
+                        try engine.create(failing, options: [:], in: txn)
+                        throw FolioError(.badValue, "fails after creating")
+                    }
+                    _ = try engine.entryForWrite(ns, in: txn)
+                    return true
+                }) ?? false
+                results.withLock { $0.append(ok) }
+            }
+        }
+        threads.forEach { $0.start() }
+        usleep(50_000)
+        release.signal()
+        while results.withLock({ $0.count }) < 2 { usleep(1000) }
+        #expect(results.withLock { $0.filter { $0 }.count } == 1)
+        #expect(!engine.collectionExists(failing))
+        #expect(engine.collectionExists(ns))
+    }
+
     @Test(arguments: Backend.allCases)
     func aFailedWriteThatCreatedACollectionLeavesNoTrace(backend: Backend) throws {
         let engine = try makeEngine(backend)
