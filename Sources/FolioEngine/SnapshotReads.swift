@@ -112,11 +112,13 @@ extension Engine {
     /// Snapshots kept for reads at a point in time.
     public var keptSnapshots: Int { snapshotHistory.count }
 
-    /// MongoDB's answer to a read at a time after the latest commit.
-    func checkNotFuture(_ time: Timestamp) throws(FolioError) {
+    /// MongoDB's answer to a read at or after a time later than the latest commit
+    /// (`field`: atClusterTime or afterClusterTime). Every time Folio hands out is a commit's,
+    /// so such a time was never handed out.
+    public func checkNotFuture(_ time: Timestamp, field: String = "atClusterTime") throws(FolioError) {
         let current = clusterTime
         if time > current {
-            throw FolioError(.invalidOptions, "readConcern atClusterTime value must not be greater than the current clusterTime. "
+            throw FolioError(.invalidOptions, "readConcern \(field) value must not be greater than the current clusterTime. "
                              + "Requested clusterTime: \(time); current clusterTime: \(current)")
         }
     }

@@ -238,6 +238,7 @@ public struct CommandDispatcher: Sendable {
             try request.sessionInfo.check(command: canonical)
             let readConcern = try ReadConcern(parsing: body["readConcern"])
             try readConcern.check(command: canonical, transaction: request.sessionInfo)
+            if let after = readConcern.afterClusterTime { try context.engine.checkNotFuture(after, field: "afterClusterTime") }
             if readConcern.level == .snapshot && request.sessionInfo.autocommit == nil && ReadConcern.snapshotCommands.contains(canonical) {
                 request.snapshotRead = try context.engine.snapshotRead(atClusterTime: readConcern.atClusterTime)
             }

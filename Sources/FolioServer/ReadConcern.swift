@@ -7,7 +7,8 @@ import FolioQuery
 /// On one member that commits every write before acknowledging it, every read sees all
 /// acknowledged writes: `local`, `available`, `majority` and `linearizable` are all honoured by
 /// reading the latest commit, and so is `afterClusterTime` (the cluster times Folio hands out
-/// are for writes already committed). `snapshot` outside a transaction (find, aggregate and
+/// are for writes already committed; a later one answers 72, as MongoDB answers a time past
+/// its clock; the dispatcher checks it). `snapshot` outside a transaction (find, aggregate and
 /// distinct, as in MongoDB) reads one commit's snapshot, the latest or the one `atClusterTime`
 /// names (Engine.snapshotRead; the dispatcher starts it).
 struct ReadConcern: Sendable, Equatable {

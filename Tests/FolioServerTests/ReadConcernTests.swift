@@ -13,6 +13,7 @@ import FolioQuery
         (["find": "c", "readConcern": ["level": "available"]], nil),
         (["count": "c", "readConcern": ["level": "linearizable"]], nil),
         (["find": "c", "readConcern": ["afterClusterTime": .timestamp(Timestamp(seconds: 1, increment: 1))]], nil),
+        (["find": "c", "readConcern": ["afterClusterTime": .timestamp(Timestamp(seconds: .max, increment: 1))]], 72),
         (["insert": "c", "documents": [[:]], "readConcern": ["level": "local"]], nil),
         (["find": "c", "readConcern": [:]], nil),
         (["find": "c", "readConcern": ["level": "snapshot"]], nil),
