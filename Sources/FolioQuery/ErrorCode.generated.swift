@@ -131,6 +131,8 @@ extension ErrorCode {
     public static let cappedPositionLost = ErrorCode(rawValue: 136)
     /// ExceededMemoryLimit (146).
     public static let exceededMemoryLimit = ErrorCode(rawValue: 146)
+    /// ViewDepthLimitExceeded (165).
+    public static let viewDepthLimitExceeded = ErrorCode(rawValue: 165)
     /// CommandNotSupportedOnView (166).
     public static let commandNotSupportedOnView = ErrorCode(rawValue: 166)
     /// OptionNotSupportedOnView (167).
@@ -343,6 +345,7 @@ extension ErrorCode {
         121: "DocumentValidationFailure",
         136: "CappedPositionLost",
         146: "ExceededMemoryLimit",
+        165: "ViewDepthLimitExceeded",
         166: "CommandNotSupportedOnView",
         167: "OptionNotSupportedOnView",
         168: "InvalidPipelineOperator",

@@ -252,6 +252,7 @@ public struct CommandDispatcher: Sendable {
                 // carry exactly the labels it was configured with (none, if it says so).
                 var fields: Document
                 do throws(FolioError) {
+                    try Views.refuse(request, command: canonical)
                     fields = try CommandDispatcher.run(handler, request, interruptedBy: operation.interrupt)
                 } catch {
                     throw CommandDispatcher.labelled(error, body: body, command: canonical)

@@ -55,8 +55,6 @@ def skip_reason(test):
         if op["name"] in SKIP_OPERATIONS:
             return SKIP_OPERATIONS[op["name"]]
         args = op.get("arguments", {})
-        if "viewOn" in args:
-            return "views (not built yet)"
         if "rawData" in args:
             return "rawData (time-series internals, not planned)"
         if op.get("object") == "testRunner" and op["name"] not in RUNNER_OPERATIONS:

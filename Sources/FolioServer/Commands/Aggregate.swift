@@ -51,8 +51,12 @@ enum AggregateCommand {
                                        hostStages: { name, spec throws(FolioError) in try hostStage(name, spec, context) })
         request.collation = try r.document("collation")
         request.sortMemoryBytes = r.sortMemoryBytes
-        let cursor = try r.engine.aggregate(database: r.database, collection: collection, request)
         let namespace = "\(r.database).\(collection ?? "$cmd.aggregate")"
+        if let collection, let view = try Views.resolve(try r.namespace(.string(collection)), r.engine) {
+            let cursor = try Views.aggregate(view, pipeline, r, collation: request.collation)
+            return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
+        }
+        let cursor = try r.engine.aggregate(database: r.database, collection: collection, request)
         return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
     }
 

@@ -33,6 +33,7 @@ enum BulkWriteCommand {
                 throw FolioError(.badValue, "invalid bulkWrite operation at index \(idx)")
             }
             let ns = namespaces[Int(nsIndex)]
+            if try Views.definition(ns, engine) != nil { throw Views.notACollection(ns) }
             options.retryable = retryable?.statement(idx)
             var entry: Document = ["ok": .double(1), "idx": .int32(Int32(idx))]
             var failure: FolioError?

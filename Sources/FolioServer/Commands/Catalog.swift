@@ -32,6 +32,11 @@ enum CatalogCommands {
             if r.bool("nameOnly") == true { entry = ["name": .string(info.name), "type": "collection"] }
             out.append(.document(entry))
         }
+        for (name, var entry) in try Views.list(r.database, r.engine) {
+            if let filter, !filter.matches(entry) { continue }
+            if r.bool("nameOnly") == true { entry = ["name": .string(name), "type": "view"] }
+            out.append(.document(entry))
+        }
         return FindCommand.firstBatch(out, namespace: "\(r.database).$cmd.listCollections")
     }
 
@@ -41,7 +46,12 @@ enum CatalogCommands {
         for (k, v) in r.body where k != "create" && !CommandRequest.genericFields.contains(k) {
             options.append(k, v)
         }
-        for unsupported in ["viewOn", "timeseries", "clusteredIndex", "encryptedFields"] where options[unsupported] != nil {
+        if options["viewOn"] != nil { return try Views.create(ns, options: options, r) }
+        if options["pipeline"] != nil {
+            throw FolioError(.invalidOptions, "'pipeline' requires 'viewOn' to also be specified")
+        }
+        if try Views.definition(ns, r.engine) != nil { throw FolioError(.namespaceExists, "Namespace \(ns) already exists") }
+        for unsupported in ["timeseries", "clusteredIndex", "encryptedFields"] where options[unsupported] != nil {
             throw FolioError(.commandNotSupported, "create with '\(unsupported)' is not supported by Folio yet")
         }
         try r.engine.createCollection(ns, options: options)
@@ -50,6 +60,7 @@ enum CatalogCommands {
 
     @Sendable static func drop(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
+        if try Views.definition(ns, r.engine) != nil { return try Views.drop(ns, r) }
         let indexes = r.engine.indexes(ns).count + 1
         guard try r.engine.dropCollection(ns) else {
             throw FolioError(.namespaceNotFound, "ns not found")
@@ -67,7 +78,10 @@ enum CatalogCommands {
         guard case .string(let from)? = r.body["renameCollection"], case .string(let to)? = r.body["to"] else {
             throw FolioError(.typeMismatch, "renameCollection and to must be strings")
         }
-        try r.engine.renameCollection(try Namespace(parsing: from), to: try Namespace(parsing: to), dropTarget: r.bool("dropTarget") ?? false)
+        let source = try Namespace(parsing: from), target = try Namespace(parsing: to)
+        if try Views.definition(source, r.engine) != nil { throw Views.notACollection(source) }
+        if try Views.definition(target, r.engine) != nil { throw FolioError(.namespaceExists, "Target namespace \(target) is a view") }
+        try r.engine.renameCollection(source, to: target, dropTarget: r.bool("dropTarget") ?? false)
         return [:]
     }
 }

@@ -113,8 +113,12 @@ enum DiagnosticCommands {
     /// options (viewOn, pipeline, changeStreamPreAndPostImages, ...) answer 115.
     @Sendable static func collMod(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
+        if try Views.definition(ns, r.engine) != nil { return try Views.modify(ns, r) }
         var changes = Document()
         for (key, value) in r.body where !CommandRequest.genericFields.contains(key) && key != "collMod" {
+            if key == "viewOn" || key == "pipeline" {
+                throw FolioError(.invalidOptions, "option only supported on a view: \(key)")
+            }
             guard ["validator", "validationLevel", "validationAction", "index"].contains(key) else {
                 throw FolioError(.commandNotSupported, "collMod '\(key)' is not supported by Folio yet")
             }

@@ -27,6 +27,7 @@ enum FindCommand {
 
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
+        if let view = try Views.resolve(ns, r.engine) { return try Views.find(view, ns, r) }
         for unsupported in ["tailable", "awaitData"] where r.bool(unsupported) == true {
             throw FolioError(.badValue, "error processing query: tailable cursor requested on non capped collection")
         }
@@ -123,6 +124,7 @@ enum FindCommand {
 enum CountCommand {
     @Sendable static func count(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
+        if let view = try Views.resolve(ns, r.engine) { return try Views.count(view, r) }
         let (skip, limit) = try skipAndLimit(r)
         let n = try r.engine.count(ns, filter: try r.document("query") ?? Document(), skip: skip, limit: limit,
                                            maxTimeMilliseconds: try r.maxTime(), hint: WriteReply.hint(r.body["hint"]),
@@ -143,6 +145,7 @@ enum CountCommand {
         guard case .string(let key)? = r.body["key"] else {
             throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
         }
+        if let view = try Views.resolve(ns, r.engine) { return try Views.distinct(view, key: key, r) }
         var reply: Document = ["values": .array(try r.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document(),
                                                                       maxTimeMilliseconds: try r.maxTime(),
                                                                       collation: try r.document("collation")))]

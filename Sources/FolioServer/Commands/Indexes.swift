@@ -59,6 +59,9 @@ enum IndexCommands {
         if body["$db"] == nil { body.append("$db", .string(r.database)) }
         let sub = CommandRequest(name: name, body: body, database: r.database, connection: r.connection, context: r.context)
         let engine = r.engine
+        if case .string(let collection) = sub.argument, try Views.definition(try sub.namespace(.string(collection)), engine) != nil {
+            throw FolioError(.commandNotSupported, "explain on a view is not supported by Folio yet")
+        }
         var out: Document
         switch name {
         case "find":

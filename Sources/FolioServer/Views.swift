@@ -1,0 +1,276 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+
+// Views, as MongoDB keeps them: each database's definitions are documents of its
+// `system.views` collection, `{_id: "<db>.<view>", viewOn: "<name>", pipeline: [...],
+// collation?}`, so they are stored, committed, read in transactions and survive restarts as
+// any document does.
+//
+// A read of a view runs as an aggregation on the collection the chain of views ends at, with
+// the views' pipelines in front (innermost first): find, aggregate, count and distinct
+// (nested views too). Writes, indexes and other commands that need a collection answer
+// CommandNotSupportedOnView (166).
+//
+// Costs: a command on a database without views looks up `system.views` in the catalog only;
+// with views, one point read per view in the chain.
+
+/// A view's stored definition.
+struct ViewDefinition: Equatable {
+    var viewOn: String
+    var pipeline: [BSON]
+    var collation: Document?
+
+    var document: Document {
+        var d: Document = ["viewOn": .string(viewOn), "pipeline": .array(pipeline)]
+        if let collation { d.append("collation", .document(collation)) }
+        return d
+    }
+}
+
+/// What a read of a view runs: an aggregation on `source` starting with `pipeline`.
+struct ResolvedView {
+    let source: Namespace
+    let pipeline: [BSON]
+    let collation: Document?
+}
+
+enum Views {
+    static let collection = "system.views"
+    /// Views a chain may pass through (MongoDB's limit).
+    static let maximumDepth = 20
+
+    /// Commands that need a collection and answer 166 for a view.
+    static let collectionCommands: Set<String> = ["insert", "update", "delete", "findAndModify", "createIndexes", "dropIndexes",
+                                                  "listIndexes", "validate", "collStats"]
+
+    static func catalog(_ database: String) throws(FolioError) -> Namespace {
+        try Namespace(database: database, collection: collection)
+    }
+
+    /// The definition of view `ns` (nil when `ns` is not a view).
+    static func definition(_ ns: Namespace, _ engine: Engine) throws(FolioError) -> ViewDefinition? {
+        let views = try catalog(ns.database)
+        guard ns.collection != collection, engine.collectionExists(views) else { return nil }
+        let found = try engine.find(views, FindRequest(filter: ["_id": .string(ns.description)], limit: 1)).all()
+        guard let stored = found.first?.document() else { return nil }
+        guard case .string(let viewOn)? = stored["viewOn"], case .array(let pipeline)? = stored["pipeline"] else {
+            throw FolioError(.internalError, "corrupt view definition for \(ns): \(stored)")
+        }
+        return ViewDefinition(viewOn: viewOn, pipeline: pipeline, collation: stored["collation"]?.documentValue)
+    }
+
+    /// What a read of `ns` runs when `ns` is a view (nil for a collection or nothing). The
+    /// chain's pipelines are joined innermost first; a chain longer than `maximumDepth` is
+    /// ViewDepthLimitExceeded (165).
+    static func resolve(_ ns: Namespace, _ engine: Engine) throws(FolioError) -> ResolvedView? {
+        guard var view = try definition(ns, engine) else { return nil }
+        let collation = view.collation
+        var pipeline: [BSON] = []
+        var current = ns
+        for _ in 0..<maximumDepth {
+            pipeline = view.pipeline + pipeline
+            current = try Namespace(database: ns.database, collection: view.viewOn)
+            guard let next = try definition(current, engine) else {
+                return ResolvedView(source: current, pipeline: pipeline, collation: collation)
+            }
+            view = next
+        }
+        throw FolioError(.viewDepthLimitExceeded, "View depth too deep or view cycle detected. Maximum depth is \(maximumDepth)")
+    }
+
+    /// 166 when `command` needs a collection and names a view.
+    static func refuse(_ r: CommandRequest, command: String) throws(FolioError) {
+        guard collectionCommands.contains(command), case .string(let name) = r.argument else { return }
+        let ns = try r.namespace(.string(name))
+        if try definition(ns, r.engine) != nil { throw notACollection(ns) }
+    }
+
+    static func notACollection(_ ns: Namespace) -> FolioError {
+        FolioError(.commandNotSupportedOnView, "Namespace \(ns) is a view, not a collection")
+    }
+
+    /// The collation a read of `view` uses: the view's (nil: simple); a different one is
+    /// refused (167).
+    static func collation(_ view: ResolvedView, requested: Document?) throws(FolioError) -> Document? {
+        guard let requested else { return view.collation }
+        let normalized = requested["locale"] == "simple" ? nil : requested
+        if normalized != view.collation {
+            throw FolioError(.optionNotSupportedOnView, "Cannot override a view's default collation")
+        }
+        return view.collation
+    }
+
+    /// Runs `pipeline` after the view's on its source collection; the cursor reports `ns`.
+    static func aggregate(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest, collation: Document?) throws(FolioError) -> Cursor {
+        let context = r.context
+        var request = AggregateRequest(pipeline: view.pipeline + pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
+                                       constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(),
+                                       hostStages: { name, spec throws(FolioError) in try AggregateCommand.hostStage(name, spec, context) })
+        request.collation = try Views.collation(view, requested: collation)
+        request.sortMemoryBytes = r.sortMemoryBytes
+        return try r.engine.aggregate(database: view.source.database, collection: view.source.collection, request)
+    }
+
+    /// find on a view: its filter, sort, skip, limit and projection as stages after the view's.
+    static func find(_ view: ResolvedView, _ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> Document {
+        for option in ["min", "max", "returnKey", "showRecordId", "tailable", "awaitData", "allowPartialResults"] where r.bool(option) == true {
+            throw FolioError(.invalidPipelineOperator, "Option \(option) not supported in aggregation (find on view \(ns))")
+        }
+        if let hint = r.body["hint"], hint != .document([:]) {
+            throw FolioError(.commandNotSupported, "hint on a view is not supported by Folio yet")
+        }
+        let request = try FindCommand.request(r)
+        var stages: [BSON] = []
+        if !request.filter.isEmpty { stages.append(["$match": .document(request.filter)]) }
+        if let sort = request.sort, !sort.isEmpty { stages.append(["$sort": .document(sort)]) }
+        if request.skip > 0 { stages.append(["$skip": .int64(Int64(request.skip))]) }
+        if request.limit > 0 { stages.append(["$limit": .int64(Int64(request.limit))]) }
+        if let projection = request.projection, !projection.isEmpty { stages.append(["$project": .document(projection)]) }
+        let batchSize = try r.int("batchSize")
+        if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
+        let cursor = try aggregate(view, stages, r, collation: request.collation)
+        return try FindCommand.open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
+    }
+
+    /// count on a view.
+    static func count(_ view: ResolvedView, _ r: CommandRequest) throws(FolioError) -> Document {
+        if let hint = r.body["hint"], hint != .document([:]) {
+            throw FolioError(.commandNotSupported, "hint on a view is not supported by Folio yet")
+        }
+        let (skip, limit) = try CountCommand.skipAndLimit(r)
+        var stages: [BSON] = []
+        if let query = try r.document("query"), !query.isEmpty { stages.append(["$match": .document(query)]) }
+        if skip > 0 { stages.append(["$skip": .int64(Int64(skip))]) }
+        if limit > 0 && limit < .max { stages.append(["$limit": .int64(Int64(limit))]) }
+        stages.append(["$count": "n"])
+        let result = try aggregate(view, stages, r, collation: try r.document("collation")).all()
+        let n = result.first?.document()["n"]?.exactInt64 ?? 0
+        return ["n": .int32(Int32(clamping: n))]
+    }
+
+    /// distinct on a view: the values of `key`, arrays counting as their elements.
+    static func distinct(_ view: ResolvedView, key: String, _ r: CommandRequest) throws(FolioError) -> Document {
+        var stages: [BSON] = []
+        if let query = try r.document("query"), !query.isEmpty { stages.append(["$match": .document(query)]) }
+        stages.append(["$unwind": ["path": .string("$" + key), "preserveNullAndEmptyArrays": true]])
+        stages.append(["$group": ["_id": .null, "values": ["$addToSet": .string("$" + key)]]])
+        let result = try aggregate(view, stages, r, collation: try r.document("collation")).all()
+        return ["values": result.first?.document()["values"] ?? .array([])]
+    }
+
+    /// create with `viewOn`: checks the definition and stores it (48 when the name is taken,
+    /// 5 for a cycle, 167 for stages a view may not hold).
+    static func create(_ ns: Namespace, options: Document, _ r: CommandRequest) throws(FolioError) -> Document {
+        if r.transaction != nil {
+            throw FolioError(.operationNotSupportedInTransaction, "Cannot create a view in a multi-document transaction.")
+        }
+        let definition = try parse(options, command: "create")
+        let existing = try Views.definition(ns, r.engine)
+        if r.engine.collectionExists(ns) || existing != nil {
+            throw FolioError(.namespaceExists, "Namespace \(ns) already exists")
+        }
+        try checkChain(ns, definition, r.engine)
+        var stored: Document = ["_id": .string(ns.description)]
+        for (k, v) in definition.document { stored.append(k, v) }
+        let result = try r.engine.insert(try catalog(ns.database), [stored], options: WriteOptions(durable: try r.durable()))
+        if let error = result.writeErrors.first?.error { throw error }
+        return [:]
+    }
+
+    /// collMod on a view: a new `viewOn` and `pipeline` (both, as MongoDB requires).
+    static func modify(_ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> Document {
+        var options = Document()
+        for (k, v) in r.body where k != "collMod" && !CommandRequest.genericFields.contains(k) {
+            guard k == "viewOn" || k == "pipeline" else {
+                throw FolioError(.invalidOptions, "option not supported on a view: \(k)")
+            }
+            options.append(k, v)
+        }
+        guard options["viewOn"] != nil, options["pipeline"] != nil else {
+            throw FolioError(.invalidOptions, "must specify both 'viewOn' and 'pipeline' when modifying a view")
+        }
+        var definition = try parse(options, command: "collMod")
+        definition.collation = try Views.definition(ns, r.engine)?.collation
+        try checkChain(ns, definition, r.engine)
+        var replacement: Document = ["_id": .string(ns.description)]
+        for (k, v) in definition.document { replacement.append(k, v) }
+        _ = try r.engine.update(try catalog(ns.database), [UpdateStatement(filter: ["_id": .string(ns.description)], update: .document(replacement))],
+                                options: WriteOptions(durable: try r.durable()))
+        return [:]
+    }
+
+    /// drop of a view: removes its definition.
+    static func drop(_ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> Document {
+        _ = try r.engine.delete(try catalog(ns.database), [DeleteStatement(filter: ["_id": .string(ns.description)], limitOne: true)],
+                                options: WriteOptions(durable: try r.durable()))
+        return ["ns": .string(ns.description)]
+    }
+
+    /// The views of `database` as listCollections lists them.
+    static func list(_ database: String, _ engine: Engine) throws(FolioError) -> [(name: String, entry: Document)] {
+        let views = try catalog(database)
+        guard engine.collectionExists(views) else { return [] }
+        let prefix = database + "."
+        return try engine.find(views, FindRequest(sort: ["_id": 1])).all().compactMap { raw -> (String, Document)? in
+            let d = raw.document()
+            guard case .string(let id)? = d["_id"], id.hasPrefix(prefix), case .string(let viewOn)? = d["viewOn"],
+                  case .array(let pipeline)? = d["pipeline"] else { return nil }
+            let name = String(id.dropFirst(prefix.count))
+            var options: Document = ["viewOn": .string(viewOn), "pipeline": .array(pipeline)]
+            if let collation = d["collation"] { options.append("collation", collation) }
+            return (name, ["name": .string(name), "type": "view", "options": .document(options), "info": ["readOnly": true]])
+        }
+    }
+
+    /// A definition from create's or collMod's options, with MongoDB's errors.
+    static func parse(_ options: Document, command: String) throws(FolioError) -> ViewDefinition {
+        var definition = ViewDefinition(viewOn: "", pipeline: [], collation: nil)
+        for (k, v) in options {
+            switch k {
+            case "viewOn":
+                guard case .string(let s) = v else {
+                    throw FolioError(.typeMismatch, "BSON field '\(command).viewOn' is the wrong type '\(v.type.alias)', expected type 'string'")
+                }
+                guard !s.isEmpty else { throw FolioError(.badValue, "'viewOn' cannot be empty") }
+                definition.viewOn = s
+            case "pipeline":
+                guard case .array(let stages) = v else {
+                    throw FolioError(.typeMismatch, "BSON field '\(command).pipeline' is the wrong type '\(v.type.alias)', expected type 'array'")
+                }
+                for stage in stages {
+                    guard case .document(let d) = stage, d.count == 1, let name = d.fieldNames.first else {
+                        throw FolioError(.typeMismatch, "Each element of the 'pipeline' array must be an object")
+                    }
+                    if ["$out", "$merge", "$changeStream"].contains(name) {
+                        throw FolioError(.optionNotSupportedOnView, "\(name) cannot be used in a view definition")
+                    }
+                }
+                definition.pipeline = stages
+            case "collation":
+                guard case .document(let c) = v else {
+                    throw FolioError(.typeMismatch, "BSON field '\(command).collation' is the wrong type '\(v.type.alias)', expected type 'object'")
+                }
+                definition.collation = c["locale"] == "simple" ? nil : c
+            default:
+                throw FolioError(.invalidOptions, "option not supported on a view: \(k)")
+            }
+        }
+        return definition
+    }
+
+    /// GraphContainsCycle (5) when `definition` would make `ns` reach itself; 165 past the depth.
+    static func checkChain(_ ns: Namespace, _ definition: ViewDefinition, _ engine: Engine) throws(FolioError) {
+        var seen: [String] = [ns.collection]
+        var next = definition.viewOn
+        for _ in 0..<maximumDepth {
+            if seen.contains(next) {
+                throw FolioError(.graphContainsCycle, "View cycle detected: \((seen + [next]).map { "\(ns.database).\($0)" }.joined(separator: " => "))")
+            }
+            seen.append(next)
+            guard let view = try Views.definition(try Namespace(database: ns.database, collection: next), engine) else { return }
+            next = view.viewOn
+        }
+        throw FolioError(.viewDepthLimitExceeded, "View depth too deep or view cycle detected. Maximum depth is \(maximumDepth)")
+    }
+}
