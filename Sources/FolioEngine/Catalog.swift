@@ -6,7 +6,8 @@ import Synchronization
 // The catalog: one entry per collection, persisted in the store "catalog" (key: KeyString of
 // the namespace string, value: the entry as BSON) and mirrored in memory. Catalog changes are
 // written in the same storage transaction as the data they describe, so a crash never leaves
-// a collection without its entry or an entry without its store.
+// a collection without its entry or an entry without its store; the in-memory mirror
+// (CatalogBox) shows readers a change only once that transaction has committed.
 
 /// What the catalog knows about a collection.
 public struct CollectionEntry: Sendable, Equatable {

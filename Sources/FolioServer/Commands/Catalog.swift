@@ -40,13 +40,28 @@ enum CatalogCommands {
         return FindCommand.firstBatch(out, namespace: "\(r.database).$cmd.listCollections")
     }
 
+    /// The options MongoDB 8.0's create takes; any other field is IDL's 40415, not stored.
+    static let createOptions: Set<String> = ["capped", "size", "max", "storageEngine", "validator", "validationLevel",
+                                             "validationAction", "indexOptionDefaults", "viewOn", "pipeline", "collation",
+                                             "timeseries", "expireAfterSeconds", "clusteredIndex", "changeStreamPreAndPostImages",
+                                             "encryptedFields", "idIndex", "autoIndexId", "flags", "temp"]
+
     @Sendable static func create(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         var options = Document()
         for (k, v) in r.body where k != "create" && !CommandRequest.genericFields.contains(k) {
+            guard createOptions.contains(k) else { throw FolioError(ErrorCode(rawValue: 40415), "BSON field 'create.\(k)' is an unknown field.") }
             options.append(k, v)
         }
         if options["viewOn"] != nil { return try Views.create(ns, options: options, r) }
+        // A capped collection that is not capped would grow without bound: refused until
+        // capped collections exist (issue 22).
+        if options["capped"]?.isTruthy == true {
+            throw FolioError(.commandNotSupported, "capped collections are not supported by Folio yet")
+        }
+        if options["expireAfterSeconds"] != nil && options["timeseries"] == nil && options["clusteredIndex"] == nil {
+            throw FolioError(.invalidOptions, "'expireAfterSeconds' is only supported on time-series collections or clustered collections")
+        }
         if options["pipeline"] != nil {
             throw FolioError(.invalidOptions, "'pipeline' requires 'viewOn' to also be specified")
         }
