@@ -86,34 +86,16 @@ enum Views {
         if try definition(ns, r.engine) != nil { throw notACollection(ns) }
     }
 
-    /// 115 when a stage of `pipeline` (or of a pipeline nested in one) reads a view as its
-    /// foreign collection ($lookup, $graphLookup, $unionWith): the engine would read the
-    /// view's name as an empty collection, so that is refused instead of answered wrongly.
-    static func refuseForeignViews(_ pipeline: [BSON], database: String, _ engine: Engine) throws(FolioError) {
-        guard engine.collectionExists(try catalog(database)) else { return }
-        for case .document(let stage) in pipeline {
-            guard let name = stage.fieldNames.first, let spec = stage[name] else { continue }
-            var foreign: BSON?
-            var nested: [BSON] = []
-            switch (name, spec) {
-            case ("$lookup", .document(let d)), ("$graphLookup", .document(let d)):
-                foreign = d["from"]
-                nested = d["pipeline"]?.arrayValue ?? []
-            case ("$unionWith", .string):
-                foreign = spec
-            case ("$unionWith", .document(let d)):
-                foreign = d["coll"]
-                nested = d["pipeline"]?.arrayValue ?? []
-            case ("$facet", .document(let d)):
-                for (_, value) in d { if case .array(let p) = value { try refuseForeignViews(p, database: database, engine) } }
-            default:
-                continue
+    /// The resolver the engine asks for the collections a pipeline reads ($lookup,
+    /// $graphLookup, $unionWith): views become their source and pipeline. A view with a
+    /// collation of its own is refused there (115) rather than read under another collation.
+    static func resolver(_ engine: Engine) -> @Sendable (Namespace) throws(FolioError) -> (source: Namespace, pipeline: [BSON])? {
+        { ns throws(FolioError) in
+            guard let view = try resolve(ns, engine) else { return nil }
+            if view.collation != nil {
+                throw FolioError(.commandNotSupported, "reading the view \(ns), which has a collation, from another pipeline is not supported by Folio yet")
             }
-            if case .string(let collection)? = foreign, let ns = try? Namespace(database: database, collection: collection),
-               try definition(ns, engine) != nil {
-                throw FolioError(.commandNotSupported, "\(name) from the view \(ns) is not supported by Folio yet")
-            }
-            try refuseForeignViews(nested, database: database, engine)
+            return (view.source, view.pipeline)
         }
     }
 
@@ -134,13 +116,13 @@ enum Views {
 
     /// Runs `pipeline` after the view's on its source collection; the cursor reports `ns`.
     static func aggregate(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest, collation: Document?) throws(FolioError) -> Cursor {
-        try refuseForeignViews(view.pipeline + pipeline, database: view.source.database, r.engine)
         let context = r.context
         var request = AggregateRequest(pipeline: view.pipeline + pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
                                        constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(),
                                        hostStages: { name, spec throws(FolioError) in try AggregateCommand.hostStage(name, spec, context) })
         request.collation = try Views.collation(view, requested: collation)
         request.sortMemoryBytes = r.sortMemoryBytes
+        request.views = resolver(r.engine)
         return try r.engine.aggregate(database: view.source.database, collection: view.source.collection, request)
     }
 

@@ -18,6 +18,10 @@ public struct AggregateRequest: Sendable {
     public var sortMemoryBytes = Limits.blockingStageMemoryBytes
     /// `collation`: how strings compare in every stage (nil: binary).
     public var collation: Document?
+    /// Resolves a collection name the pipeline reads ($lookup, $graphLookup, $unionWith) that
+    /// is a view: the collection its chain ends at and the pipeline to run on it first. Nil
+    /// (the embedded API, which has no views yet) reads every name as a collection.
+    public var views: (@Sendable (Namespace) throws(FolioError) -> (source: Namespace, pipeline: [BSON])?)?
 
     public init(pipeline: [BSON], allowDiskUse: Bool = true, constants: [String: BSON] = [:],
                 maxTimeMilliseconds: Int? = nil, bypassDocumentValidation: Bool = false,
@@ -53,7 +57,7 @@ extension Engine {
                                               bypassDocumentValidation: request.bypassDocumentValidation,
                                               hostStages: request.hostStages,
                                               blockingStageMemoryBytes: request.blockingStageMemoryBytes,
-                                              sortMemoryBytes: request.sortMemoryBytes, collator: collator)
+                                              sortMemoryBytes: request.sortMemoryBytes, collator: collator, views: request.views)
         // A database-level pipeline has no collection; its cursor is named like MongoDB's
         // `db.$cmd.aggregate` by the server, and `_cmd.aggregate` here (a `$` is not a valid name).
         let ns = try Namespace(database: database, collection: collection ?? "_cmd.aggregate")
@@ -87,8 +91,13 @@ extension Engine {
         case stream(any DocumentStream)
     }
 
-    /// Builds the stream chain for `stages` over `source`.
+    /// Builds the stream chain for `stages` over `source` (a view's pipeline runs first on
+    /// the collection it reads).
     func build(_ stages: ArraySlice<AggregationStage>, source: Source, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
+        if case .collection(let ns) = source, let view = try env.view(ns) {
+            let viewStages = try AggregationPipeline(parsing: view.pipeline, nested: .lookup, collator: env.collator).stages
+            return try build((viewStages + stages)[...], source: .collection(view.source), environment: env)
+        }
         var stages = stages
         var stream: any DocumentStream
         switch source {

@@ -12,23 +12,32 @@ final class ForeignIndex {
 
     init?(_ ns: Namespace, field: FieldPath, collator: (any Collator)?, engine: Engine, environment env: PipelineEnvironment) throws(FolioError) {
         self.collator = collator
-        let cursor = try engine.find(ns, filter: Filter(.and([])), deadline: env.deadline)
         var documents: [Document] = []
         var buckets: [[UInt8]: [Int]] = [:]
         var bytes = 0
-        while !cursor.isExhausted {
-            for raw in try cursor.next(maxCount: 1024, maxBytes: .max) {
-                bytes += raw.byteCount * 2 + 64
-                if bytes > Limits.blockingStageMemoryBytes / 2 {
+        func add(_ d: Document, bytes size: Int) -> Bool {
+            bytes += size * 2 + 64
+            if bytes > Limits.blockingStageMemoryBytes / 2 { return false }
+            let n = documents.count
+            documents.append(d)
+            var keys = Set<[UInt8]>()
+            for v in ForeignIndex.keys(d, field) { keys.insert(KeyString.encode(v.collated(collator))) }
+            for k in keys { buckets[k, default: []].append(n) }
+            return true
+        }
+        if try env.view(ns) != nil {
+            // A view: the documents its pipeline yields.
+            let stream = try engine.build([], source: .collection(ns), environment: env)
+            while let d = try stream.next() {
+                guard add(d, bytes: d.approximateByteSize) else { return nil }
+            }
+        } else {
+            let cursor = try engine.find(ns, filter: Filter(.and([])), deadline: env.deadline)
+            while !cursor.isExhausted {
+                for raw in try cursor.next(maxCount: 1024, maxBytes: .max) where !add(raw.document(), bytes: raw.byteCount) {
                     cursor.close()
                     return nil
                 }
-                let d = raw.document()
-                let n = documents.count
-                documents.append(d)
-                var keys = Set<[UInt8]>()
-                for v in ForeignIndex.keys(d, field) { keys.insert(KeyString.encode(v.collated(collator))) }
-                for k in keys { buckets[k, default: []].append(n) }
             }
         }
         self.documents = documents
@@ -95,9 +104,16 @@ final class LookupJoin {
             if let built = index {
                 candidates = built.matching(values)
             } else {
-                // Too large to hash: ask the collection directly.
-                let filter = try MatchExpression(parsing: [foreignField.dotted: ["$in": .array(values)]], collator: spec.collator)
-                let stream = CursorStream(try engine.find(foreign, filter: Filter(filter), deadline: environment.deadline))
+                // Too large to hash: ask the collection (or the view) directly.
+                let match: Document = [foreignField.dotted: ["$in": .array(values)]]
+                let stream: any DocumentStream
+                if try environment.view(foreign) != nil {
+                    let stages = try AggregationPipeline(parsing: [["$match": .document(match)]], collator: spec.collator).stages
+                    stream = try engine.build(stages[...], source: .collection(foreign), environment: environment)
+                } else {
+                    let filter = try MatchExpression(parsing: match, collator: spec.collator)
+                    stream = CursorStream(try engine.find(foreign, filter: Filter(filter), deadline: environment.deadline))
+                }
                 var found: [Document] = [], bytes = 0
                 while let r = try stream.next() {
                     try charge(r, bytes: &bytes)

@@ -25,6 +25,13 @@ struct PipelineEnvironment {
     var sortMemoryBytes = Limits.blockingStageMemoryBytes
     /// The command's collation (nil: binary).
     var collator: (any Collator)?
+    /// See AggregateRequest.views.
+    var views: (@Sendable (Namespace) throws(FolioError) -> (source: Namespace, pipeline: [BSON])?)?
+
+    /// The view `ns` names (nil: a collection, or no views here).
+    func view(_ ns: Namespace) throws(FolioError) -> (source: Namespace, pipeline: [BSON])? {
+        try views?(ns)
+    }
 
     /// The context for evaluating expressions over one input document (which starts the
     /// memory meter of that document's evaluation over).

@@ -56,7 +56,7 @@ enum AggregateCommand {
             let cursor = try Views.aggregate(view, pipeline, r, collation: request.collation)
             return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
         }
-        try Views.refuseForeignViews(pipeline, database: r.database, r.engine)
+        request.views = Views.resolver(r.engine)
         let cursor = try r.engine.aggregate(database: r.database, collection: collection, request)
         return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
     }

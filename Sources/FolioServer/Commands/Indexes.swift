@@ -72,6 +72,7 @@ enum IndexCommands {
             var request = AggregateRequest(pipeline: sub.body["pipeline"]?.arrayValue ?? [],
                                            allowDiskUse: sub.bool("allowDiskUse") ?? true, constants: try sub.letVariables())
             request.collation = try sub.document("collation")
+            request.views = Views.resolver(engine)
             out = try engine.explainAggregate(database: r.database, collection: collection, request, verbosity: verbosity)
         case "count":
             let (skip, limit) = try CountCommand.skipAndLimit(sub)
