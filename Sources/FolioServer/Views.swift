@@ -116,6 +116,9 @@ enum Views {
 
     /// Runs `pipeline` after the view's on its source collection; the cursor reports `ns`.
     static func aggregate(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest, collation: Document?) throws(FolioError) -> Cursor {
+        if WriteReply.hint(r.body["hint"]) != nil {
+            throw FolioError(.commandNotSupported, "hint on a view is not supported by Folio yet")
+        }
         let context = r.context
         var request = AggregateRequest(pipeline: view.pipeline + pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
                                        constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(),
@@ -130,9 +133,6 @@ enum Views {
     static func find(_ view: ResolvedView, _ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> Document {
         for option in ["min", "max", "returnKey", "showRecordId", "tailable", "awaitData", "allowPartialResults"] where r.bool(option) == true {
             throw FolioError(.invalidPipelineOperator, "Option \(option) not supported in aggregation (find on view \(ns))")
-        }
-        if let hint = r.body["hint"], hint != .document([:]) {
-            throw FolioError(.commandNotSupported, "hint on a view is not supported by Folio yet")
         }
         let request = try FindCommand.request(r)
         var stages: [BSON] = []
@@ -149,9 +149,6 @@ enum Views {
 
     /// count on a view.
     static func count(_ view: ResolvedView, _ r: CommandRequest) throws(FolioError) -> Document {
-        if let hint = r.body["hint"], hint != .document([:]) {
-            throw FolioError(.commandNotSupported, "hint on a view is not supported by Folio yet")
-        }
         let (skip, limit) = try CountCommand.skipAndLimit(r)
         var stages: [BSON] = []
         if let query = try r.document("query"), !query.isEmpty { stages.append(["$match": .document(query)]) }

@@ -22,6 +22,8 @@ public struct AggregateRequest: Sendable {
     /// is a view: the collection its chain ends at and the pipeline to run on it first. Nil
     /// (the embedded API, which has no views yet) reads every name as a collection.
     public var views: (@Sendable (Namespace) throws(FolioError) -> (source: Namespace, pipeline: [BSON])?)?
+    /// `hint`: the index (name or key pattern) the read of the source collection uses.
+    public var hint: BSON?
 
     public init(pipeline: [BSON], allowDiskUse: Bool = true, constants: [String: BSON] = [:],
                 maxTimeMilliseconds: Int? = nil, bypassDocumentValidation: Bool = false,
@@ -67,7 +69,7 @@ extension Engine {
                 throw FolioError(.invalidNamespace, "{aggregate: 1} is not valid for '\(name)'; a collection is required.")
             }
         }
-        if let collection, let n = try countOfAll(database: database, collection: collection, request.pipeline) {
+        if let collection, request.hint == nil, let n = try countOfAll(database: database, collection: collection, request.pipeline) {
             // countDocuments({}): the kept record count answers it (see RecordCounts).
             let out: [Document] = n == 0 ? [] : [["_id": 1, "n": Int32(exactly: n).map(BSON.int32) ?? .int64(Int64(n))]]
             return Cursor(namespace: ns, stream: ArrayStream(out), deadline: nil)
@@ -76,7 +78,7 @@ extension Engine {
         var writeStage: AggregationStage?
         if pipeline.writes { writeStage = stages.popLast() }
         let source: Source = if let collection { .collection(try environment.namespace(collection)) } else { .none }
-        let stream = try build(stages, source: source, environment: environment)
+        let stream = try build(stages, source: source, environment: environment, hint: request.hint)
         if let writeStage {
             try runWrite(writeStage, input: stream, environment: environment, sourceDatabase: database)
             return Cursor(namespace: ns, stream: ArrayStream([]), deadline: nil)
@@ -93,10 +95,12 @@ extension Engine {
 
     /// Builds the stream chain for `stages` over `source` (a view's pipeline runs first on
     /// the collection it reads).
-    func build(_ stages: ArraySlice<AggregationStage>, source: Source, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
+    /// `hint` applies to the read of a source collection.
+    func build(_ stages: ArraySlice<AggregationStage>, source: Source, environment env: PipelineEnvironment,
+               hint: BSON? = nil) throws(FolioError) -> any DocumentStream {
         if case .collection(let ns) = source, let view = try env.view(ns) {
             let viewStages = try AggregationPipeline(parsing: view.pipeline, nested: .lookup, collator: env.collator).stages
-            return try build((viewStages + stages)[...], source: .collection(view.source), environment: env)
+            return try build((viewStages + stages)[...], source: .collection(view.source), environment: env, hint: hint)
         }
         var stages = stages
         var stream: any DocumentStream
@@ -113,7 +117,7 @@ extension Engine {
             stream = ArrayStream(try collectionStats(name, spec, ns))
         case .collection(let ns):
             let q = sourceQuery(&stages, ns)
-            let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit,
+            let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit, hint: hint,
                                   allowDiskUse: env.allowDiskUse, deadline: env.deadline, sortMemoryLimitBytes: env.sortMemoryBytes)
             stream = CursorStream(cursor, fields: AggregationPipeline(stages: Array(stages)).inputDependencies)
         }

@@ -121,7 +121,7 @@ extension Engine {
         let ns = try Namespace(database: database, collection: collection)
         var stages = pipeline.stages[...]
         let q = sourceQuery(&stages, ns)
-        let inner = try explainQuery(ns, q.filter, sort: q.sort, sortPattern: q.sort?.pattern, hint: nil, allowDiskUse: request.allowDiskUse,
+        let inner = try explainQuery(ns, q.filter, sort: q.sort, sortPattern: q.sort?.pattern, hint: request.hint, allowDiskUse: request.allowDiskUse,
                                      shape: ExplainShape(limit: q.limit), verbosity: verbosity)
         var cursorStage = Document()
         for (k, v) in inner where k != "explainVersion" { cursorStage.append(k, v) }

@@ -73,6 +73,7 @@ enum IndexCommands {
                                            allowDiskUse: sub.bool("allowDiskUse") ?? true, constants: try sub.letVariables())
             request.collation = try sub.document("collation")
             request.views = Views.resolver(engine)
+            request.hint = WriteReply.hint(sub.body["hint"])
             out = try engine.explainAggregate(database: r.database, collection: collection, request, verbosity: verbosity)
         case "count":
             let (skip, limit) = try CountCommand.skipAndLimit(sub)
