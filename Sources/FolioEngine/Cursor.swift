@@ -358,10 +358,10 @@ extension Engine {
     /// Distinct values at a path among matching documents (arrays unwound), in first-seen
     /// order; under a collation, values equal under it count once (the first seen is kept).
     public func distinct(_ ns: Namespace, key: String, filter: Document = Document(),
-                         maxTimeMilliseconds: Int? = nil, collation: Document? = nil) throws(FolioError) -> [BSON] {
+                         maxTimeMilliseconds: Int? = nil, collation: Document? = nil, hint: BSON? = nil) throws(FolioError) -> [BSON] {
         let collator = try Engine.collator(collation)
         let deadline = maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
-        let cursor = try find(ns, filter: try Filter(parsing: filter, collator: collator), deadline: deadline)
+        let cursor = try find(ns, filter: try Filter(parsing: filter, collator: collator), hint: hint, deadline: deadline)
         var out: [BSON] = []
         var seen = Set<[UInt8]>()
         let path = FieldPath(key)

@@ -236,6 +236,7 @@ public struct CommandDispatcher: Sendable {
             try request.api.check(command: canonical)
             request.sessionInfo = try OperationSessionInfo(parsing: body)
             try request.sessionInfo.check(command: canonical)
+            try CommandFields.check(body, command: canonical)
             let readConcern = try ReadConcern(parsing: body["readConcern"])
             try readConcern.check(command: canonical, transaction: request.sessionInfo)
             if let after = readConcern.afterClusterTime { try context.engine.checkNotFuture(after, field: "afterClusterTime") }

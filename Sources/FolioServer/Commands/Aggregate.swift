@@ -4,18 +4,7 @@ import FolioQuery
 
 /// aggregate: collection-level (`aggregate: "coll"`) and database-level (`aggregate: 1`).
 enum AggregateCommand {
-    /// The fields MongoDB 8.0's aggregate takes besides the generic ones; any other is IDL's
-    /// 40415 rather than accepted and ignored.
-    static let fields: Set<String> = ["aggregate", "pipeline", "explain", "allowDiskUse", "cursor", "bypassDocumentValidation",
-                                      "collation", "hint", "let", "fromRouter", "fromMongos", "needsMerge", "exchange",
-                                      "isMapReduceCommand", "collectionUUID", "passthroughToShard", "querySettings",
-                                      "includeQueryStatsMetrics", "$_requestReshardingResumeToken", "$_requestResumeToken",
-                                      "$_resumeAfter", "$_generateV2ResumeTokens"]
-
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
-        for key in r.body.fieldNames where !fields.contains(key) && !CommandRequest.genericFields.contains(key) {
-            throw FolioError(ErrorCode(rawValue: 40415), "BSON field 'aggregate.\(key)' is an unknown field.")
-        }
         let collection: String?
         switch r.argument {
         case .string(let name):

@@ -148,7 +148,8 @@ enum CountCommand {
         if let view = try Views.resolve(ns, r.engine) { return try Views.distinct(view, key: key, r) }
         var reply: Document = ["values": .array(try r.engine.distinct(ns, key: key, filter: try r.document("query") ?? Document(),
                                                                       maxTimeMilliseconds: try r.maxTime(),
-                                                                      collation: try r.document("collation")))]
+                                                                      collation: try r.document("collation"),
+                                                                      hint: WriteReply.hint(r.body["hint"])))]
         if let read = r.snapshotRead { reply.append("atClusterTime", .timestamp(read.atClusterTime)) }
         return reply
     }
