@@ -114,8 +114,8 @@ enum Views {
         return view.collation
     }
 
-    /// Runs `pipeline` after the view's on its source collection; the cursor reports `ns`.
-    static func aggregate(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest, collation: Document?) throws(FolioError) -> Cursor {
+    /// The aggregation a read of `view` runs: `pipeline` after the view's, on its source.
+    static func request(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest, collation: Document?) throws(FolioError) -> AggregateRequest {
         if WriteReply.hint(r.body["hint"]) != nil {
             throw FolioError(.commandNotSupported, "hint on a view is not supported by Folio yet")
         }
@@ -126,11 +126,17 @@ enum Views {
         request.collation = try Views.collation(view, requested: collation)
         request.sortMemoryBytes = r.sortMemoryBytes
         request.views = resolver(r.engine)
-        return try r.engine.aggregate(database: view.source.database, collection: view.source.collection, request)
+        return request
     }
 
-    /// find on a view: its filter, sort, skip, limit and projection as stages after the view's.
-    static func find(_ view: ResolvedView, _ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> Document {
+    /// Runs `pipeline` after the view's on its source collection.
+    static func aggregate(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest, collation: Document?) throws(FolioError) -> Cursor {
+        try r.engine.aggregate(database: view.source.database, collection: view.source.collection,
+                               try request(view, pipeline, r, collation: collation))
+    }
+
+    /// A find on a view as stages after the view's: filter, sort, skip, limit, projection.
+    static func findStages(_ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> (stages: [BSON], collation: Document?) {
         for option in ["min", "max", "returnKey", "showRecordId", "tailable", "awaitData", "allowPartialResults"] where r.bool(option) == true {
             throw FolioError(.invalidPipelineOperator, "Option \(option) not supported in aggregation (find on view \(ns))")
         }
@@ -141,33 +147,70 @@ enum Views {
         if request.skip > 0 { stages.append(["$skip": .int64(Int64(request.skip))]) }
         if request.limit > 0 { stages.append(["$limit": .int64(Int64(request.limit))]) }
         if let projection = request.projection, !projection.isEmpty { stages.append(["$project": .document(projection)]) }
-        let batchSize = try r.int("batchSize")
-        if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
-        let cursor = try aggregate(view, stages, r, collation: request.collation)
-        return try FindCommand.open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
+        return (stages, request.collation)
     }
 
-    /// count on a view.
-    static func count(_ view: ResolvedView, _ r: CommandRequest) throws(FolioError) -> Document {
+    /// A count on a view as stages after the view's.
+    static func countStages(_ r: CommandRequest) throws(FolioError) -> [BSON] {
         let (skip, limit) = try CountCommand.skipAndLimit(r)
         var stages: [BSON] = []
         if let query = try r.document("query"), !query.isEmpty { stages.append(["$match": .document(query)]) }
         if skip > 0 { stages.append(["$skip": .int64(Int64(skip))]) }
         if limit > 0 && limit < .max { stages.append(["$limit": .int64(Int64(limit))]) }
         stages.append(["$count": "n"])
-        let result = try aggregate(view, stages, r, collation: try r.document("collation")).all()
-        let n = result.first?.document()["n"]?.exactInt64 ?? 0
-        return ["n": .int32(Int32(clamping: n))]
+        return stages
     }
 
-    /// distinct on a view: the values of `key`, arrays counting as their elements.
-    static func distinct(_ view: ResolvedView, key: String, _ r: CommandRequest) throws(FolioError) -> Document {
+    /// A distinct on a view as stages after the view's (arrays count as their elements).
+    static func distinctStages(key: String, _ r: CommandRequest) throws(FolioError) -> [BSON] {
         var stages: [BSON] = []
         if let query = try r.document("query"), !query.isEmpty { stages.append(["$match": .document(query)]) }
         stages.append(["$unwind": ["path": .string("$" + key), "preserveNullAndEmptyArrays": true]])
         stages.append(["$group": ["_id": .null, "values": ["$addToSet": .string("$" + key)]]])
-        let result = try aggregate(view, stages, r, collation: try r.document("collation")).all()
+        return stages
+    }
+
+    /// find on a view; the cursor reports the view's namespace.
+    static func find(_ view: ResolvedView, _ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> Document {
+        let (stages, collation) = try findStages(ns, r)
+        let batchSize = try r.int("batchSize")
+        if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
+        let cursor = try aggregate(view, stages, r, collation: collation)
+        return try FindCommand.open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
+    }
+
+    /// count on a view.
+    static func count(_ view: ResolvedView, _ r: CommandRequest) throws(FolioError) -> Document {
+        let result = try aggregate(view, try countStages(r), r, collation: try r.document("collation")).all()
+        let n = result.first?.document()["n"]?.exactInt64 ?? 0
+        return ["n": .int32(Int32(clamping: n))]
+    }
+
+    /// distinct on a view.
+    static func distinct(_ view: ResolvedView, key: String, _ r: CommandRequest) throws(FolioError) -> Document {
+        let result = try aggregate(view, try distinctStages(key: key, r), r, collation: try r.document("collation")).all()
         return ["values": result.first?.document()["values"] ?? .array([])]
+    }
+
+    /// explain of a read of a view: the aggregation it runs, explained (MongoDB explains a
+    /// view the same way); writes answer 166.
+    static func explain(_ view: ResolvedView, _ ns: Namespace, command: String, _ sub: CommandRequest,
+                        verbosity: ExplainVerbosity) throws(FolioError) -> Document {
+        let stages: [BSON], collation: Document?
+        switch command {
+        case "find": (stages, collation) = try findStages(ns, sub)
+        case "aggregate": (stages, collation) = (sub.body["pipeline"]?.arrayValue ?? [], try sub.document("collation"))
+        case "count": (stages, collation) = (try countStages(sub), try sub.document("collation"))
+        case "distinct":
+            guard case .string(let key)? = sub.body["key"] else {
+                throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
+            }
+            (stages, collation) = (try distinctStages(key: key, sub), try sub.document("collation"))
+        default:
+            throw notACollection(ns)
+        }
+        return try sub.engine.explainAggregate(database: view.source.database, collection: view.source.collection,
+                                               try request(view, stages, sub, collation: collation), verbosity: verbosity)
     }
 
     /// create with `viewOn`: checks the definition and stores it (48 when the name is taken,

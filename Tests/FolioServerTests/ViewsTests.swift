@@ -81,7 +81,20 @@ import FolioQuery
         let bulk = s.run(["bulkWrite": 1, "ops": [["insert": 0, "document": ["_id": 9]]], "nsInfo": [["ns": "test.adults"]]], db: "admin")
         #expect(code(bulk) == 166, "\(bulk)")
         #expect(s.run(["count": "people"])["n"] == .int32(4))
-        #expect(code(s.run(["explain": ["find": "adults"]])) == 115)
+        #expect(code(s.run(["explain": ["update": "adults", "updates": [["q": [:], "u": ["$set": ["x": 1]]]]]])) == 166)
+    }
+
+    /// explain of a read of a view explains the aggregation it runs on the source collection.
+    @Test func explainOfAViewExplainsItsAggregation() throws {
+        let s = try seeded()
+        for inner: Document in [["find": "names", "filter": ["age": 45]], ["aggregate": "names", "pipeline": [], "cursor": [:]],
+                                ["count": "adults"], ["distinct": "adults", "key": "tags"]] {
+            let reply = s.run(["explain": .document(inner), "verbosity": "executionStats"])
+            #expect(reply["ok"] == .double(1), "\(inner): \(reply)")
+            #expect(reply["command"]?.documentValue?.fieldNames.first == inner.fieldNames.first)
+            let text = "\(reply)"
+            #expect(text.contains("test.people"), "\(reply)")
+        }
     }
 
     /// $lookup, $graphLookup and $unionWith read a view through its pipeline, also from inside

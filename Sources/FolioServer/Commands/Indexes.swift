@@ -59,43 +59,45 @@ enum IndexCommands {
         if body["$db"] == nil { body.append("$db", .string(r.database)) }
         let sub = CommandRequest(name: name, body: body, database: r.database, connection: r.connection, context: r.context)
         let engine = r.engine
-        if case .string(let collection) = sub.argument, try Views.definition(try sub.namespace(.string(collection)), engine) != nil {
-            throw FolioError(.commandNotSupported, "explain on a view is not supported by Folio yet")
-        }
         var out: Document
-        switch name {
-        case "find":
-            out = try engine.explainFind(try sub.namespace(), try FindCommand.request(sub), verbosity: verbosity)
-        case "aggregate":
-            let collection: String? = sub.argument.stringValue
-            try r.api.check(pipeline: sub.body["pipeline"]?.arrayValue ?? [])
-            var request = AggregateRequest(pipeline: sub.body["pipeline"]?.arrayValue ?? [],
-                                           allowDiskUse: sub.bool("allowDiskUse") ?? true, constants: try sub.letVariables())
-            request.collation = try sub.document("collation")
-            request.views = Views.resolver(engine)
-            request.hint = WriteReply.hint(sub.body["hint"])
-            out = try engine.explainAggregate(database: r.database, collection: collection, request, verbosity: verbosity)
-        case "count":
-            let (skip, limit) = try CountCommand.skipAndLimit(sub)
-            out = try engine.explainCount(try sub.namespace(), filter: try sub.document("query") ?? Document(), skip: skip, limit: limit,
-                                          hint: WriteReply.hint(sub.body["hint"]), collation: try sub.document("collation"),
-                                          verbosity: verbosity)
-        case "distinct":
-            guard case .string(let key)? = sub.body["key"] else {
-                throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
+        if case .string(let collection) = sub.argument, let view = try Views.resolve(try sub.namespace(.string(collection)), engine) {
+            out = try Views.explain(view, try sub.namespace(.string(collection)), command: CommandDispatcher.canonicalName(name), sub,
+                                    verbosity: verbosity)
+        } else {
+            switch name {
+            case "find":
+                out = try engine.explainFind(try sub.namespace(), try FindCommand.request(sub), verbosity: verbosity)
+            case "aggregate":
+                let collection: String? = sub.argument.stringValue
+                try r.api.check(pipeline: sub.body["pipeline"]?.arrayValue ?? [])
+                var request = AggregateRequest(pipeline: sub.body["pipeline"]?.arrayValue ?? [],
+                                               allowDiskUse: sub.bool("allowDiskUse") ?? true, constants: try sub.letVariables())
+                request.collation = try sub.document("collation")
+                request.views = Views.resolver(engine)
+                request.hint = WriteReply.hint(sub.body["hint"])
+                out = try engine.explainAggregate(database: r.database, collection: collection, request, verbosity: verbosity)
+            case "count":
+                let (skip, limit) = try CountCommand.skipAndLimit(sub)
+                out = try engine.explainCount(try sub.namespace(), filter: try sub.document("query") ?? Document(), skip: skip, limit: limit,
+                                              hint: WriteReply.hint(sub.body["hint"]), collation: try sub.document("collation"),
+                                              verbosity: verbosity)
+            case "distinct":
+                guard case .string(let key)? = sub.body["key"] else {
+                    throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
+                }
+                out = try engine.explainDistinct(try sub.namespace(), key: key, filter: try sub.document("query") ?? Document(),
+                                                 collation: try sub.document("collation"), verbosity: verbosity)
+            case "update":
+                guard let first = try UpdateCommand.statements(sub).first else { throw FolioError(.invalidLength, "Write batch sizes must be between 1 and 100000. Got 0 operations.") }
+                out = try engine.explainUpdate(try sub.namespace(), first, verbosity: verbosity)
+            case "delete":
+                guard let first = try DeleteCommand.statements(sub).first else { throw FolioError(.invalidLength, "Write batch sizes must be between 1 and 100000. Got 0 operations.") }
+                out = try engine.explainDelete(try sub.namespace(), first, verbosity: verbosity)
+            case "findAndModify", "findandmodify":
+                out = try engine.explainFindAndModify(try sub.namespace(), try FindAndModifyCommand.request(sub), verbosity: verbosity)
+            default:
+                throw FolioError(.commandNotSupported, "Explain for '\(name)' is not supported")
             }
-            out = try engine.explainDistinct(try sub.namespace(), key: key, filter: try sub.document("query") ?? Document(),
-                                             collation: try sub.document("collation"), verbosity: verbosity)
-        case "update":
-            guard let first = try UpdateCommand.statements(sub).first else { throw FolioError(.invalidLength, "Write batch sizes must be between 1 and 100000. Got 0 operations.") }
-            out = try engine.explainUpdate(try sub.namespace(), first, verbosity: verbosity)
-        case "delete":
-            guard let first = try DeleteCommand.statements(sub).first else { throw FolioError(.invalidLength, "Write batch sizes must be between 1 and 100000. Got 0 operations.") }
-            out = try engine.explainDelete(try sub.namespace(), first, verbosity: verbosity)
-        case "findAndModify", "findandmodify":
-            out = try engine.explainFindAndModify(try sub.namespace(), try FindAndModifyCommand.request(sub), verbosity: verbosity)
-        default:
-            throw FolioError(.commandNotSupported, "Explain for '\(name)' is not supported")
         }
         var command = inner
         if command["$db"] == nil { command.append("$db", .string(r.database)) }
