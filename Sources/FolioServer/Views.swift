@@ -8,9 +8,10 @@ import FolioQuery
 // any document does.
 //
 // A read of a view runs as an aggregation on the collection the chain of views ends at, with
-// the views' pipelines in front (innermost first): find, aggregate, count and distinct
-// (nested views too). Writes, indexes and other commands that need a collection answer
-// CommandNotSupportedOnView (166).
+// the views' pipelines in front (innermost first): find, aggregate, count, distinct and
+// their explain (nested views too). Pipelines that read other collections ($lookup,
+// $graphLookup, $unionWith) reach views through `resolver`, which the engine asks. Writes,
+// indexes and other commands that need a collection answer CommandNotSupportedOnView (166).
 //
 // Costs: a command on a database without views looks up `system.views` in the catalog only;
 // with views, one point read per view in the chain.
