@@ -147,6 +147,9 @@ public final class Engine: Sendable {
     /// Bytes the data uses on disk.
     public var sizeOnDiskBytes: Int64 { storage.sizeOnDiskBytes() }
 
+    /// The storage engine's cache and checkpoint counts (metrics).
+    public var storageStatistics: StorageStatistics { storage.statistics() }
+
     func entry(_ ns: Namespace) -> CollectionEntry? { catalog.withLock { $0.collections[ns] } }
 
     /// Changes the in-memory catalog (inside a write transaction, after writing the catalog

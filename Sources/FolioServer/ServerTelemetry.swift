@@ -5,6 +5,8 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
+import FolioStorage
+import Synchronization
 
 /// The server's metrics through swift-metrics: commands by name and outcome, their latency,
 /// and gauges of connections, cursors, sessions and storage, read at each scrape. The factory
@@ -24,6 +26,14 @@ final class ServerTelemetry: Sendable {
     let sessions: Metrics.Gauge
     let storageBytes: Metrics.Gauge
     let logLines: Metrics.Gauge
+    /// Storage's own counts: the record cache's hits, misses and size, background checkpoints
+    /// and their time (counters move by what changed since the last scrape).
+    let cacheHits: CoreMetrics.Counter
+    let cacheMisses: CoreMetrics.Counter
+    let cacheBytes: Metrics.Gauge
+    let checkpoints: CoreMetrics.Counter
+    let checkpointSeconds: CoreMetrics.FloatingPointCounter
+    let reported = Mutex(StorageStatistics())
 
     init(factory: any MetricsFactory, commandNames: some Sequence<String>) {
         func metrics(_ name: String) -> CommandMetrics {
@@ -38,6 +48,11 @@ final class ServerTelemetry: Sendable {
         sessions = Metrics.Gauge(label: "folio_sessions", factory: factory)
         storageBytes = Metrics.Gauge(label: "folio_storage_bytes", factory: factory)
         logLines = Metrics.Gauge(label: "folio_log_lines", factory: factory)
+        cacheHits = CoreMetrics.Counter(label: "folio_record_cache_hits_total", factory: factory)
+        cacheMisses = CoreMetrics.Counter(label: "folio_record_cache_misses_total", factory: factory)
+        cacheBytes = Metrics.Gauge(label: "folio_record_cache_bytes", factory: factory)
+        checkpoints = CoreMetrics.Counter(label: "folio_checkpoints_total", factory: factory)
+        checkpointSeconds = CoreMetrics.FloatingPointCounter(label: "folio_checkpoint_seconds_total", factory: factory)
     }
 
     /// Counts a command by its own name (nil: an unknown command).
@@ -54,6 +69,13 @@ final class ServerTelemetry: Sendable {
         sessions.record(context.sessions.sessions.withLock { $0.count })
         storageBytes.record(context.engine.sizeOnDiskBytes)
         logLines.record(context.log.recent.total)
+        let now = context.engine.storageStatistics
+        let last = reported.withLock { last in defer { last = now }; return last }
+        cacheHits.increment(by: max(0, now.cacheHits - last.cacheHits))
+        cacheMisses.increment(by: max(0, now.cacheMisses - last.cacheMisses))
+        cacheBytes.record(now.cacheBytes)
+        checkpoints.increment(by: max(0, now.checkpoints - last.checkpoints))
+        checkpointSeconds.increment(by: max(0, now.checkpointSeconds - last.checkpointSeconds))
     }
 }
 

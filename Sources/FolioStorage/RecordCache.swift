@@ -67,6 +67,9 @@ final class RecordCache: Sendable {
         var free: [Int] = []
         var hand = 0
         var bytes = 0
+        /// Reads answered here, and reads that were not (counted under the shard's lock).
+        var hits = 0
+        var misses = 0
     }
 
     final class ShardBox: Sendable {
@@ -105,7 +108,11 @@ final class RecordCache: Sendable {
     func value(_ k: Key, at snapshotVersion: UInt64) -> [UInt8]? {
         guard enabled else { return nil }
         return shard(k).state.withLock { s -> [UInt8]? in
-            guard usable(at: snapshotVersion), let i = s.index[k] else { return nil }
+            guard usable(at: snapshotVersion), let i = s.index[k] else {
+                s.misses &+= 1
+                return nil
+            }
+            s.hits &+= 1
             s.slots[i]!.referenced = true
             return s.slots[i]!.value
         }
@@ -172,9 +179,21 @@ final class RecordCache: Sendable {
         }
     }
 
-    /// Empties the cache (stores dropped or renamed, idle memory given back).
+    /// Empties the cache (stores dropped or renamed, idle memory given back); the counts of
+    /// hits and misses stay.
     func removeAll() {
-        for box in shards { box.state.withLock { $0 = Shard() } }
+        for box in shards {
+            box.state.withLock { s in
+                let (hits, misses) = (s.hits, s.misses)
+                s = Shard()
+                (s.hits, s.misses) = (hits, misses)
+            }
+        }
+    }
+
+    /// Hits, misses and bytes held, summed over the shards.
+    var counts: (hits: Int, misses: Int, bytes: Int) {
+        shards.reduce((0, 0, 0)) { n, box in box.state.withLock { (n.0 + $0.hits, n.1 + $0.misses, n.2 + $0.bytes) } }
     }
 
     /// Bytes held now (tests, diagnostics).

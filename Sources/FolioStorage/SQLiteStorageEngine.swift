@@ -223,6 +223,14 @@ public final class SQLiteStorageEngine: StorageEngine {
         guard fsync(fd) == 0 else { throw .io("fsync \(path) failed: \(String(cString: strerror(errno)))") }
     }
 
+    public func statistics() -> StorageStatistics {
+        var s = StorageStatistics()
+        (s.cacheHits, s.cacheMisses, s.cacheBytes) = recordCache.counts
+        s.checkpoints = checkpointer?.runs.load(ordering: .relaxed) ?? 0
+        s.checkpointSeconds = Double(checkpointer?.nanoseconds.load(ordering: .relaxed) ?? 0) / 1e9
+        return s
+    }
+
     public func sizeOnDiskBytes() -> Int64 {
         var total: Int64 = 0
         for suffix in ["", "-wal"] {
@@ -639,6 +647,9 @@ final class Checkpointer: Sendable {
     let resetBytes: Int
     /// Set by close(): a tick already waiting for the gate then does nothing.
     let stopped = Atomic(false)
+    /// Checkpoints that found frames to copy, and the nanoseconds they took (metrics).
+    let runs = Atomic<Int>(0)
+    let nanoseconds = Atomic<Int>(0)
     /// Bytes of one WAL frame (a page and its 24-byte header).
     static let frameBytes = SQLiteStorageEngine.pageBytes + 24
     /// At most this many more passes before the writer gate is taken...
@@ -662,10 +673,19 @@ final class Checkpointer: Sendable {
     /// Called on `queue` only.
     func run() {
         guard !stopped.load(ordering: .acquiring) else { return }
+        let started = ContinuousClock.now
         // A stale pinned read transaction would keep the checkpoint from the newer frames.
         pinned.endStale()
-        guard let first = connection.checkpointPassive(),
-              first.logFrames * Checkpointer.frameBytes > resetBytes else { return }
+        guard let first = connection.checkpointPassive() else { return }
+        // A pass over a log with frames in it counts, with all it took.
+        defer {
+            if first.logFrames > 0 {
+                let elapsed = (ContinuousClock.now - started).components
+                runs.add(1, ordering: .relaxed)
+                nanoseconds.add(Int(elapsed.seconds) * 1_000_000_000 + Int(elapsed.attoseconds / 1_000_000_000), ordering: .relaxed)
+            }
+        }
+        guard first.logFrames * Checkpointer.frameBytes > resetBytes else { return }
         // The log is large: finish the checkpoint between two write transactions, holding
         // writers back only for what was written since the last pass. Passes while writes go
         // on shrink that remainder (each copies what arrived during the one before).

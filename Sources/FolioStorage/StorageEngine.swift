@@ -158,11 +158,29 @@ public protocol StorageEngine: AnyObject, Sendable {
     func sizeOnDiskBytes() -> Int64
     /// Gives back cache memory that idle connections hold (called when the server is idle).
     func releaseMemory()
+    /// Cache and checkpoint counts since the engine opened.
+    func statistics() -> StorageStatistics
     func close()
+}
+
+/// What an engine's caches and background work did since it opened (metrics).
+public struct StorageStatistics: Sendable, Equatable {
+    /// Reads answered from the record cache, and reads that missed it.
+    public var cacheHits = 0
+    public var cacheMisses = 0
+    /// Bytes the record cache holds now.
+    public var cacheBytes = 0
+    /// Background checkpoints that found work, and the time they took.
+    public var checkpoints = 0
+    public var checkpointSeconds = 0.0
+
+    public init() {}
 }
 
 extension StorageEngine {
     public func releaseMemory() {}
+    /// Nothing to report unless the engine says otherwise.
+    public func statistics() -> StorageStatistics { StorageStatistics() }
 }
 
 extension StorageWriteTransaction {

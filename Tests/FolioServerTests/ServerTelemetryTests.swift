@@ -38,6 +38,26 @@ import FolioBSON
         #expect(text.contains("folio_commands_total{command=\"ping\",outcome=\"ok\"} 1"), "\(text.prefix(500))")
         #expect(text.contains("# TYPE folio_command_duration_seconds histogram"))
         #expect(text.contains("folio_connections 0"))
+        #expect(text.contains("folio_record_cache_hits_total"))
+        #expect(text.contains("folio_checkpoint_seconds_total"))
+    }
+
+    /// Storage's counts reach the counters by what changed between two scrapes.
+    @Test func storageCountsMoveTheCounters() throws {
+        let metrics = TestMetrics()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("folio-telemetry-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let s = try TestServer(directory: directory, metricsFactory: metrics)
+        s.run(["insert": "c", "documents": [["_id": 1, "a": 1]]])
+        s.run(["createIndexes": "c", "indexes": [["key": ["a": 1], "name": "a_1"]]])
+        let context = s.dispatcher.context
+        context.telemetry.refresh(context)
+        let hits = try metrics.expectCounter("folio_record_cache_hits_total").totalValue
+        // An index fetch reads the record by key: the first read misses, the next ones hit.
+        for _ in 0..<3 { s.run(["find": "c", "filter": ["a": 1]]) }
+        context.telemetry.refresh(context)
+        #expect(try metrics.expectCounter("folio_record_cache_hits_total").totalValue >= hits + 2)
+        #expect(try metrics.expectGauge("folio_record_cache_bytes").lastValue ?? 0 > 0)
     }
 
     /// A plain HTTP/1.0 GET over a socket (Foundation's URL loading is not part of the Linux core).

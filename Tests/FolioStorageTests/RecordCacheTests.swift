@@ -6,6 +6,31 @@ import Testing
 /// The record cache in front of SQLite snapshots: it answers repeated reads, and no snapshot
 /// ever gets a value other than the one its own state holds.
 @Suite struct RecordCacheTests {
+    /// The engine's statistics count the cache's hits and misses (kept when the cache is
+    /// emptied) and the checkpoints that found frames.
+    @Test func statisticsCountHitsMissesAndCheckpoints() throws {
+        let engine = try Self.engine()
+        defer { engine.close() }
+        try Self.write(engine) { w in
+            try w.createStore("r")
+            try w.put("r", k(1), k(10))
+        }
+        let before = engine.statistics()
+        _ = try Self.read(engine, "r", k(1))
+        _ = try Self.read(engine, "r", k(1))
+        _ = try Self.read(engine, "r", k(2))
+        let after = engine.statistics()
+        #expect(after.cacheHits - before.cacheHits == 1)
+        #expect(after.cacheMisses - before.cacheMisses == 2)
+        #expect(after.cacheBytes > 0)
+        engine.recordCache.removeAll()
+        #expect(engine.statistics().cacheHits == after.cacheHits)
+        #expect(engine.statistics().cacheBytes == 0)
+        engine.checkpointer?.runNow()
+        #expect(engine.statistics().checkpoints >= 1)
+        #expect(engine.statistics().checkpointSeconds > 0)
+    }
+
     static func engine(cacheBytes: Int = 1 << 20) throws -> SQLiteStorageEngine {
         try SQLiteStorageEngine(directory: temporaryDirectory(), recordCacheBytes: cacheBytes)
     }
