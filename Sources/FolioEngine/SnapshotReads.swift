@@ -17,7 +17,9 @@ import Synchronization
 //  2. Every snapshot a read at the latest commit took stays in the history for
 //     `windowSeconds` after it was taken (MongoDB's minSnapshotHistoryWindowInSeconds), so
 //     the reads of a snapshot session that name its time find it; at most `limit` are kept,
-//     the oldest given up first. A time the history does not hold is SnapshotTooOld (239).
+//     the oldest given up first, and all are given up while the write-ahead log holds more
+//     than `logLimitBytes` (they keep it from starting over: under steady writes it would
+//     grow for the whole window). A time the history does not hold is SnapshotTooOld (239).
 //  3. A snapshot is released when the history and the last read (and cursor) using it let go.
 //
 // Costs: each snapshot held is one SQLite read transaction, which keeps the write-ahead log
@@ -104,9 +106,11 @@ extension Engine {
         return SnapshotRead(parent: self, snapshot: kept, at: time)
     }
 
-    /// Gives up kept snapshots older than `windowSeconds` (the server's sweeper calls this).
-    public func expireSnapshotHistory(windowSeconds: Int) {
-        snapshotHistory.expire(olderThan: windowSeconds)
+    /// Gives up kept snapshots older than `windowSeconds`, or all of them while the log is
+    /// past `logLimitBytes` (invariant 2; the server's sweeper calls this every few seconds).
+    public func expireSnapshotHistory(windowSeconds: Int, logLimitBytes: Int = 1 << 30) {
+        let tooLarge = storage.statistics().logBytes > logLimitBytes
+        snapshotHistory.expire(olderThan: tooLarge ? 0 : windowSeconds)
     }
 
     /// Snapshots kept for reads at a point in time.

@@ -228,6 +228,7 @@ public final class SQLiteStorageEngine: StorageEngine {
         (s.cacheHits, s.cacheMisses, s.cacheBytes) = recordCache.counts
         s.checkpoints = checkpointer?.runs.load(ordering: .relaxed) ?? 0
         s.checkpointSeconds = Double(checkpointer?.nanoseconds.load(ordering: .relaxed) ?? 0) / 1e9
+        s.logBytes = (checkpointer?.logFrames.load(ordering: .relaxed) ?? 0) * Checkpointer.frameBytes
         return s
     }
 
@@ -650,6 +651,8 @@ final class Checkpointer: Sendable {
     /// Checkpoints that found frames to copy, and the nanoseconds they took (metrics).
     let runs = Atomic<Int>(0)
     let nanoseconds = Atomic<Int>(0)
+    /// Frames in the log at the last pass.
+    let logFrames = Atomic<Int>(0)
     /// Bytes of one WAL frame (a page and its 24-byte header).
     static let frameBytes = SQLiteStorageEngine.pageBytes + 24
     /// At most this many more passes before the writer gate is taken...
@@ -677,6 +680,7 @@ final class Checkpointer: Sendable {
         // A stale pinned read transaction would keep the checkpoint from the newer frames.
         pinned.endStale()
         guard let first = connection.checkpointPassive() else { return }
+        logFrames.store(first.logFrames, ordering: .relaxed)
         // A pass over a log with frames in it counts, with all it took.
         defer {
             if first.logFrames > 0 {

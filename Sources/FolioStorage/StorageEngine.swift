@@ -173,6 +173,9 @@ public struct StorageStatistics: Sendable, Equatable {
     /// Background checkpoints that found work, and the time they took.
     public var checkpoints = 0
     public var checkpointSeconds = 0.0
+    /// Bytes in the write-ahead log at the last checkpoint (what readers of old snapshots
+    /// keep from starting over).
+    public var logBytes = 0
 
     public init() {}
 }

@@ -2,6 +2,7 @@ import Testing
 import FolioBSON
 import FolioQuery
 @testable import FolioEngine
+@testable import FolioStorage
 
 /// Reads at a point in time outside transactions (SnapshotReads.swift): a read sees one
 /// commit's state, later reads naming its time find the same state while the history keeps
@@ -65,6 +66,21 @@ import FolioQuery
         #expect(engine.keptSnapshots == 0)
         expect(.snapshotTooOld) { () throws(FolioError) in _ = try engine.snapshotRead(atClusterTime: kept) }
         #expect(engine.openTransactions.snapshots == 0)
+    }
+
+    /// Kept snapshots are given up while the log they pin is past the limit.
+    @Test func aLargeLogGivesUpTheHistory() throws {
+        let engine = try makeEngine(.sqlite)
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": 1]])
+        _ = try engine.snapshotRead()
+        _ = try engine.insert(ns, [["_id": 2]])
+        (engine.storage as? SQLiteStorageEngine)?.checkpointer?.runNow()
+        #expect(engine.storageStatistics.logBytes > 0)
+        engine.expireSnapshotHistory(windowSeconds: 300)
+        #expect(engine.keptSnapshots == 1)
+        engine.expireSnapshotHistory(windowSeconds: 300, logLimitBytes: 1)
+        #expect(engine.keptSnapshots == 0)
     }
 
     @Test(arguments: Backend.allCases)
