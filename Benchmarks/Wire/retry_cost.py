@@ -7,44 +7,16 @@ data directory per run. Prints each run and the medians.
 """
 import argparse
 import multiprocessing
-import socket
 import statistics
-import subprocess
-import tempfile
 import time
 
 import pymongo
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, binary):
-        self.port = free_port()
-        self.process = subprocess.Popen([binary, "serve", "--port", str(self.port), "--dbpath", tempfile.mkdtemp()],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{binary} did not start")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_):
-        self.process.terminate()
-        self.process.wait()
+from benchserver import FolioServer
 
 
 def one_client(binary, retry, n):
-    with Server(binary) as server:
+    with FolioServer(binary) as server:
         client = pymongo.MongoClient(port=server.port, directConnection=True, retryWrites=retry)
         coll = client.bench.c
         coll.insert_one({"_id": -1})
@@ -71,7 +43,7 @@ def inserter(port, k, n, retry, go):
 
 
 def eight_clients(binary, retry, n):
-    with Server(binary) as server:
+    with FolioServer(binary) as server:
         go = multiprocessing.Queue()
         workers = [multiprocessing.Process(target=inserter, args=(server.port, k, n, retry, go)) for k in range(8)]
         for w in workers:

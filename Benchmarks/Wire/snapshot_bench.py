@@ -6,32 +6,17 @@ read's time) while another client writes. Fresh server and data directory per ru
     .venv/bin/python Benchmarks/Wire/snapshot_bench.py --binary .build/release/folio --rounds 3
 """
 import argparse
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 
 import pymongo
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchserver import FolioServer
 
 
 def run(binary, n):
-    port = free_port()
-    process = subprocess.Popen([binary, "serve", "--port", str(port), "--dbpath", tempfile.mkdtemp()],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with FolioServer(binary) as server:
+        port = server.port
         client = pymongo.MongoClient(port=port, directConnection=True)
         coll = client.bench.c
         coll.insert_many([{"_id": i, "v": i} for i in range(1000)])
@@ -65,9 +50,6 @@ def run(binary, n):
         stop.set()
         t.join()
         return out
-    finally:
-        process.terminate()
-        process.wait()
 
 
 def main():

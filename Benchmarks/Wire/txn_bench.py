@@ -13,43 +13,23 @@ Binaries without transactions skip the transaction parts.
 import argparse
 import os
 import random
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 
 import pymongo
 from pymongo.errors import OperationFailure
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchserver import FolioServer
 
 
-class Server:
+class Server(FolioServer):
     def __init__(self, binary):
-        self.port = free_port()
-        self.data = tempfile.mkdtemp(prefix="folio-txn-bench-")
-        self.proc = subprocess.Popen([binary, "serve", "--port", str(self.port), "--dbpath", self.data, "--quiet"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        super().__init__(binary, prefix="folio-txn-bench-")
         self.client = pymongo.MongoClient(f"mongodb://127.0.0.1:{self.port}/?directConnection=true", maxPoolSize=32)
 
     def close(self):
         self.client.close()
-        self.proc.terminate()
-        self.proc.wait(30)
-        shutil.rmtree(self.data, ignore_errors=True)
+        self.stop()
 
 
 def timed(n, body):

@@ -1,0 +1,40 @@
+"""A folio server for the wire benchmarks: a free port, a fresh data directory, started and
+waited for, stopped and its directory removed at the end."""
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FolioServer:
+    def __init__(self, binary, prefix="folio-bench-"):
+        self.port = free_port()
+        self.data = tempfile.mkdtemp(prefix=prefix)
+        self.proc = subprocess.Popen([binary, "serve", "--port", str(self.port), "--dbpath", self.data, "--quiet"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{binary} did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.stop()
