@@ -25,6 +25,8 @@ public final class ServerContext: Sendable {
     let failPoints = FailPoints()
     /// The application name each connection's handshake gave (client.application.name).
     let applicationNames = Mutex<[Int32: String]>([:])
+    /// The open connections' remote addresses (currentOp lists the idle ones with `$all`).
+    let openConnections = Mutex<[Int32: String]>([:])
     /// Shuts the server down (the `shutdown` command); set by the wire server that runs this context.
     let shutdownHandler = Mutex<(@Sendable (Duration) -> Void)?>(nil)
     /// What serverStatus counts.

@@ -188,12 +188,14 @@ public final class WireServer: Sendable {
                 let id = context.newConnectionID()
                 let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
                 context.metrics.connectionOpened()
+                context.openConnections.withLock { $0[id] = remote }
                 context.log.log(.info, .network, id: 22943, ctx: "listener", "Connection accepted", attr: [
                     "remote": .string(remote), "connectionId": .int64(Int64(id)),
                     "connectionCount": .int64(context.metrics.currentConnections.load(ordering: .relaxed))], quietable: true)
                 channel.closeFuture.whenComplete { _ in
                     context.metrics.connectionClosed()
                     context.applicationNames.withLock { _ = $0.removeValue(forKey: id) }
+                    context.openConnections.withLock { _ = $0.removeValue(forKey: id) }
                     context.log.log(.info, .network, id: 22944, ctx: "conn\(id)", "Connection ended", attr: [
                         "remote": .string(remote), "connectionId": .int64(Int64(id)),
                         "connectionCount": .int64(context.metrics.currentConnections.load(ordering: .relaxed))], quietable: true)

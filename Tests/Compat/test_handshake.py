@@ -67,6 +67,12 @@ def test_diagnostic_commands(client):
     # As in MongoDB, the only operation in progress is the currentOp command itself.
     inprog = client.admin.command("currentOp")["inprog"]
     assert [op["command"].get("currentOp") for op in inprog] == [1], inprog
+    # With $all, idle connections too: a second client's, with its appName.
+    other = pymongo.MongoClient(host=client.address[0], port=client.address[1], directConnection=True, appName="idle-app")
+    other.admin.command("ping")
+    idle = [op for op in client.admin.command("currentOp", **{"$all": True})["inprog"] if not op["active"]]
+    assert any(op.get("appName") == "idle-app" for op in idle), idle
+    other.close()
     assert "id" in client.admin.command("startSession")
     client.drop_database("compat_diag")
 

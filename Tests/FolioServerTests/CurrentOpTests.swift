@@ -72,6 +72,21 @@ import FolioQuery
         let none = s.run(["currentOp": 1, "ns": "nope.nope"], db: "admin")
         #expect(none["inprog"] == [])
     }
+
+    /// `$all` lists idle connections too (active: false), filtered like the rest.
+    @Test func allListsIdleConnections() throws {
+        let s = try Self.server()
+        let context = s.dispatcher.context
+        context.openConnections.withLock { $0[1] = "127.0.0.1:1"; $0[7] = "10.0.0.7:5000" }
+        context.applicationNames.withLock { $0[7] = "chat-api" }
+        let all = s.run(["currentOp": 1, "$all": true], db: "admin")["inprog"]?.arrayValue ?? []
+        // Connection 1 runs currentOp itself; connection 7 is idle.
+        #expect(all.count == 2)
+        let idle = all.compactMap(\.documentValue).first { $0["active"] == false }
+        #expect(idle?["connectionId"] == .int32(7) && idle?["client"] == "10.0.0.7:5000" && idle?["appName"] == "chat-api")
+        #expect(s.run(["currentOp": 1], db: "admin")["inprog"]?.arrayValue?.count == 1)
+        #expect(s.run(["currentOp": 1, "$all": true, "active": true], db: "admin")["inprog"]?.arrayValue?.count == 1)
+    }
 }
 
 /// Shutdown through the operation registry (OperationRegistry.swift): nothing begins after

@@ -6,8 +6,8 @@ import FolioQuery
 enum OperationCommands {
     /// `{currentOp: 1, <filter>...}`: the running operations as MongoDB reports them, filtered
     /// by the command's other fields as a query (`{ns: "db.c"}`, `{"command.find": "c"}`,
-    /// `{secs_running: {$gte: 2}}`). `$all` and `$ownOps` are accepted: without idle
-    /// connections and without users, both lists are these operations.
+    /// `{secs_running: {$gte: 2}}`). With `$all: true`, idle connections are listed too
+    /// (`active: false`), as MongoDB lists them; `$ownOps` changes nothing without users.
     @Sendable static func currentOp(_ r: CommandRequest) throws(FolioError) -> Document {
         guard r.database == "admin" else {
             throw FolioError(.unauthorized, "currentOp may only be run against the admin database.")
@@ -18,9 +18,23 @@ enum OperationCommands {
         }
         let match = try Filter(parsing: filter)
         var inprog: [BSON] = []
+        var busy = Set<Int32>()
         for op in r.context.operations.all {
+            busy.insert(op.connection.id)
             let report = op.report(host: r.context.advertisedAddress)
             if match.matches(report) { inprog.append(.document(report)) }
+        }
+        if r.bool("$all") == true {
+            let idle = r.context.openConnections.withLock { $0 }.filter { !busy.contains($0.key) }.sorted { $0.key < $1.key }
+            let now = CivilTime(millisecondsSinceEpoch: Int64(ObjectID.currentSeconds()) * 1000).iso8601
+            for (id, remote) in idle {
+                var report: Document = ["type": "op", "host": .string(r.context.advertisedAddress), "desc": .string("conn\(id)"),
+                                        "connectionId": .int32(id), "client": .string(remote)]
+                if let app = r.context.applicationName(of: id) { report.append("appName", .string(app)) }
+                report.append("active", false)
+                report.append("currentOpTime", .string(now))
+                if match.matches(report) { inprog.append(.document(report)) }
+            }
         }
         return ["inprog": .array(inprog)]
     }
