@@ -115,11 +115,9 @@ enum Views {
         return view.collation
     }
 
-    /// The aggregation a read of `view` runs: `pipeline` after the view's, on its source.
+    /// The aggregation a read of `view` runs: `pipeline` after the view's, on its source (a
+    /// `hint` names an index of the source collection, as in MongoDB).
     static func request(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest, collation: Document?) throws(FolioError) -> AggregateRequest {
-        if WriteReply.hint(r.body["hint"]) != nil {
-            throw FolioError(.commandNotSupported, "hint on a view is not supported by Folio yet")
-        }
         let context = r.context
         var request = AggregateRequest(pipeline: view.pipeline + pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
                                        constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(),
@@ -127,6 +125,7 @@ enum Views {
         request.collation = try Views.collation(view, requested: collation)
         request.sortMemoryBytes = r.sortMemoryBytes
         request.views = resolver(r.engine)
+        request.hint = WriteReply.hint(r.body["hint"])
         return request
     }
 

@@ -46,6 +46,11 @@ import FolioQuery
         // A view's collation cannot be overridden.
         #expect(code(s.run(["find": "adults", "collation": ["locale": "fr"]])) == 167)
         #expect(s.run(["find": "adults", "collation": ["locale": "simple"]])["ok"] == .double(1))
+        // A hint names an index of the source collection: a sparse one leaves out what it lacks.
+        s.run(["createIndexes": "people", "indexes": [["key": ["tags": 1], "name": "tags_1", "sparse": true]]])
+        #expect(s.run(["count": "adults", "hint": "tags_1"])["n"] == .int32(2))
+        #expect(s.firstBatch(s.run(["find": "adults", "hint": ["tags": 1], "projection": ["_id": 1]]))?.count == 2)
+        #expect(s.run(["find": "adults", "hint": "nope_1"])["code"] == .int32(2))
     }
 
     @Test func definitionsAreListedChangedAndDropped() throws {
