@@ -42,13 +42,28 @@ extension Engine {
     }
 
     /// Creates the collection inside a write transaction (also used implicitly by writes).
+    /// A name a view holds (a definition in the database's `system.views`, where the server
+    /// keeps views) is refused with 166, whichever write would create it (insert, upsert,
+    /// `$out`, `$merge`, createIndexes).
     func create(_ ns: Namespace, options: Document, in txn: any StorageWriteTransaction) throws {
+        try refuseViewName(ns, in: txn)
         let entry = try CollectionEntry(namespace: ns, uuid: CollectionEntry.newUUID(), options: options)
         try txn.createStore(entry.recordStore)
         try txn.put(Engine.catalogStore, CollectionEntry.key(ns), entry.document.bsonBytes())
-        // The in-memory catalog follows the transaction: if it rolls back, the group
-        // committer reloads it.
+        // The in-memory catalog follows the transaction: readers see the entry once it
+        // commits, and a rollback undoes it (CatalogBox).
         updateCatalog { $0.collections[ns] = entry }
+    }
+
+    /// Where each database's view definitions live (MongoDB's `system.views`).
+    public static let viewsCollection = "system.views"
+
+    /// 166 when a view holds the name `ns` (a collection may not take it).
+    func refuseViewName(_ ns: Namespace, in txn: any StorageWriteTransaction) throws {
+        if let views = entry(try Namespace(database: ns.database, collection: Engine.viewsCollection)),
+           try txn.get(views.recordStore, KeyString.encode(.string(ns.description))) != nil {
+            throw FolioError(.commandNotSupportedOnView, "Namespace \(ns) is a view, not a collection")
+        }
     }
 
     /// The entry for `ns`, creating the collection when `create` is set.
@@ -88,6 +103,7 @@ extension Engine {
             try committer.write(durable: true) { txn in
                 guard var e = self.entry(from) else { throw FolioError(.namespaceNotFound, "Source collection \(from) does not exist") }
                 if from == to { throw FolioError(.illegalOperation, "Can't rename a collection to itself") }
+                try self.refuseViewName(to, in: txn)
                 if let target = self.entry(to) {
                     guard dropTarget else { throw FolioError(.namespaceExists, "Target namespace exists") }
                     try txn.dropStore(target.recordStore)

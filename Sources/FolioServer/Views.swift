@@ -13,8 +13,9 @@ import FolioQuery
 // $graphLookup, $unionWith) reach views through `resolver`, which the engine asks. Writes,
 // indexes and other commands that need a collection answer CommandNotSupportedOnView (166).
 //
-// Costs: a command on a database without views looks up `system.views` in the catalog only;
-// with views, one point read per view in the chain.
+// Costs: a command on a collection, or on a database without views, reads the in-memory
+// catalog only; a name that is neither reads `system.views` once, a view once per view in
+// its chain.
 
 /// A view's stored definition.
 struct ViewDefinition: Equatable {
@@ -37,7 +38,6 @@ struct ResolvedView {
 }
 
 enum Views {
-    static let collection = "system.views"
     /// Views a chain may pass through (MongoDB's limit).
     static let maximumDepth = 20
 
@@ -46,13 +46,16 @@ enum Views {
                                                   "listIndexes", "validate", "collStats"]
 
     static func catalog(_ database: String) throws(FolioError) -> Namespace {
-        try Namespace(database: database, collection: collection)
+        try Namespace(database: database, collection: Engine.viewsCollection)
     }
 
-    /// The definition of view `ns` (nil when `ns` is not a view).
+    /// The definition of view `ns` (nil when `ns` is not a view). A collection's name is never
+    /// a view's (create and the engine's implicit creation refuse it), so commands on
+    /// collections read the catalog only, not `system.views`.
     static func definition(_ ns: Namespace, _ engine: Engine) throws(FolioError) -> ViewDefinition? {
+        guard !engine.collectionExists(ns) else { return nil }
         let views = try catalog(ns.database)
-        guard ns.collection != collection, engine.collectionExists(views) else { return nil }
+        guard ns.collection != Engine.viewsCollection, engine.collectionExists(views) else { return nil }
         let found = try engine.find(views, FindRequest(filter: ["_id": .string(ns.description)], limit: 1)).all()
         guard let stored = found.first?.document() else { return nil }
         guard case .string(let viewOn)? = stored["viewOn"], case .array(let pipeline)? = stored["pipeline"] else {
