@@ -71,10 +71,9 @@ enum Views {
         guard var view = try definition(ns, engine) else { return nil }
         let collation = view.collation
         var pipeline: [BSON] = []
-        var current = ns
         for _ in 0..<maximumDepth {
             pipeline = view.pipeline + pipeline
-            current = try Namespace(database: ns.database, collection: view.viewOn)
+            let current = try Namespace(database: ns.database, collection: view.viewOn)
             guard let next = try definition(current, engine) else {
                 return ResolvedView(source: current, pipeline: pipeline, collation: collation)
             }
@@ -118,28 +117,22 @@ enum Views {
         return view.collation
     }
 
-    /// The aggregation a read of `view` runs: `pipeline` after the view's, on its source (a
-    /// `hint` names an index of the source collection, as in MongoDB).
-    static func request(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest, collation: Document?) throws(FolioError) -> AggregateRequest {
-        let context = r.context
-        var request = AggregateRequest(pipeline: view.pipeline + pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
-                                       constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(),
-                                       hostStages: { name, spec throws(FolioError) in try AggregateCommand.hostStage(name, spec, context) })
-        request.collation = try Views.collation(view, requested: collation)
-        request.sortMemoryBytes = r.sortMemoryBytes
-        request.views = resolver(r.engine)
-        request.hint = WriteReply.hint(r.body["hint"])
+    /// The aggregation a read of `view` runs: `pipeline` after the view's, on its source, with
+    /// the command's options (a `hint` names an index of the source collection, as in
+    /// MongoDB) under the view's collation.
+    static func request(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest) throws(FolioError) -> AggregateRequest {
+        var request = try AggregateCommand.request(r, pipeline: view.pipeline + pipeline)
+        request.collation = try Views.collation(view, requested: request.collation)
         return request
     }
 
     /// Runs `pipeline` after the view's on its source collection.
-    static func aggregate(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest, collation: Document?) throws(FolioError) -> Cursor {
-        try r.engine.aggregate(database: view.source.database, collection: view.source.collection,
-                               try request(view, pipeline, r, collation: collation))
+    static func aggregate(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest) throws(FolioError) -> Cursor {
+        try r.engine.aggregate(database: view.source.database, collection: view.source.collection, try request(view, pipeline, r))
     }
 
     /// A find on a view as stages after the view's: filter, sort, skip, limit, projection.
-    static func findStages(_ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> (stages: [BSON], collation: Document?) {
+    static func findStages(_ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> [BSON] {
         for option in ["min", "max", "returnKey", "showRecordId", "tailable", "awaitData", "allowPartialResults"] where r.bool(option) == true {
             throw FolioError(.invalidPipelineOperator, "Option \(option) not supported in aggregation (find on view \(ns))")
         }
@@ -150,7 +143,7 @@ enum Views {
         if request.skip > 0 { stages.append(["$skip": .int64(Int64(request.skip))]) }
         if request.limit > 0 { stages.append(["$limit": .int64(Int64(request.limit))]) }
         if let projection = request.projection, !projection.isEmpty { stages.append(["$project": .document(projection)]) }
-        return (stages, request.collation)
+        return stages
     }
 
     /// A count on a view as stages after the view's.
@@ -175,23 +168,22 @@ enum Views {
 
     /// find on a view; the cursor reports the view's namespace.
     static func find(_ view: ResolvedView, _ ns: Namespace, _ r: CommandRequest) throws(FolioError) -> Document {
-        let (stages, collation) = try findStages(ns, r)
-        let batchSize = try r.int("batchSize")
-        if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
-        let cursor = try aggregate(view, stages, r, collation: collation)
+        let stages = try findStages(ns, r)
+        let batchSize = try FindCommand.batchSize(r)
+        let cursor = try aggregate(view, stages, r)
         return try FindCommand.open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
     }
 
     /// count on a view.
     static func count(_ view: ResolvedView, _ r: CommandRequest) throws(FolioError) -> Document {
-        let result = try aggregate(view, try countStages(r), r, collation: try r.document("collation")).all()
+        let result = try aggregate(view, try countStages(r), r).all()
         let n = result.first?.document()["n"]?.exactInt64 ?? 0
         return ["n": .int32(Int32(clamping: n))]
     }
 
     /// distinct on a view.
     static func distinct(_ view: ResolvedView, key: String, _ r: CommandRequest) throws(FolioError) -> Document {
-        let result = try aggregate(view, try distinctStages(key: key, r), r, collation: try r.document("collation")).all()
+        let result = try aggregate(view, try distinctStages(key: key, r), r).all()
         return ["values": result.first?.document()["values"] ?? .array([])]
     }
 
@@ -199,21 +191,21 @@ enum Views {
     /// view the same way); writes answer 166.
     static func explain(_ view: ResolvedView, _ ns: Namespace, command: String, _ sub: CommandRequest,
                         verbosity: ExplainVerbosity) throws(FolioError) -> Document {
-        let stages: [BSON], collation: Document?
+        let stages: [BSON]
         switch command {
-        case "find": (stages, collation) = try findStages(ns, sub)
-        case "aggregate": (stages, collation) = (sub.body["pipeline"]?.arrayValue ?? [], try sub.document("collation"))
-        case "count": (stages, collation) = (try countStages(sub), try sub.document("collation"))
+        case "find": stages = try findStages(ns, sub)
+        case "aggregate": stages = sub.body["pipeline"]?.arrayValue ?? []
+        case "count": stages = try countStages(sub)
         case "distinct":
             guard case .string(let key)? = sub.body["key"] else {
                 throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'distinct.key' is missing but a required field")
             }
-            (stages, collation) = (try distinctStages(key: key, sub), try sub.document("collation"))
+            stages = try distinctStages(key: key, sub)
         default:
             throw notACollection(ns)
         }
         return try sub.engine.explainAggregate(database: view.source.database, collection: view.source.collection,
-                                               try request(view, stages, sub, collation: collation), verbosity: verbosity)
+                                               try request(view, stages, sub), verbosity: verbosity)
     }
 
     /// create with `viewOn`: checks the definition and stores it (48 when the name is taken,

@@ -44,6 +44,18 @@ enum AggregateCommand {
            case .document(let last)? = pipeline.last, let stage = last.fieldNames.first, stage == "$out" || stage == "$merge" {
             throw FolioError(.invalidOptions, "\(stage) cannot be used with a '\(level)' read concern level")
         }
+        let namespace = "\(r.database).\(collection ?? "$cmd.aggregate")"
+        if let collection, let view = try Views.resolve(try r.namespace(.string(collection)), r.engine) {
+            let cursor = try Views.aggregate(view, pipeline, r)
+            return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
+        }
+        let cursor = try r.engine.aggregate(database: r.database, collection: collection, try request(r, pipeline: pipeline))
+        return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
+    }
+
+    /// The aggregation a command runs: `pipeline` with the command's options (allowDiskUse,
+    /// let, maxTimeMS, collation, hint), the server's own stages and its views.
+    static func request(_ r: CommandRequest, pipeline: [BSON]) throws(FolioError) -> AggregateRequest {
         let context = r.context
         var request = AggregateRequest(pipeline: pipeline, allowDiskUse: r.bool("allowDiskUse") ?? true,
                                        constants: try r.letVariables(), maxTimeMilliseconds: try r.maxTime(),
@@ -52,14 +64,8 @@ enum AggregateCommand {
         request.collation = try r.document("collation")
         request.sortMemoryBytes = r.sortMemoryBytes
         request.hint = WriteReply.hint(r.body["hint"])
-        let namespace = "\(r.database).\(collection ?? "$cmd.aggregate")"
-        if let collection, let view = try Views.resolve(try r.namespace(.string(collection)), r.engine) {
-            let cursor = try Views.aggregate(view, pipeline, r, collation: request.collation)
-            return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
-        }
         request.views = Views.resolver(r.engine)
-        let cursor = try r.engine.aggregate(database: r.database, collection: collection, request)
-        return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
+        return request
     }
 
     /// The stages that read the server's own state.

@@ -31,11 +31,17 @@ enum FindCommand {
         for unsupported in ["tailable", "awaitData"] where r.bool(unsupported) == true {
             throw FolioError(.badValue, "error processing query: tailable cursor requested on non capped collection")
         }
-        let batchSize = try r.int("batchSize")
-        if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
+        let batchSize = try self.batchSize(r)
         let request = try self.request(r)
         let cursor = try r.engine.find(ns, request, sortMemoryLimitBytes: r.sortMemoryBytes)
         return try open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
+    }
+
+    /// find's `batchSize` (≥ 0).
+    static func batchSize(_ r: CommandRequest) throws(FolioError) -> Int? {
+        let batchSize = try r.int("batchSize")
+        if let b = batchSize, b < 0 { throw FolioError(.badValue, "BSON field 'batchSize' value must be >= 0, actual value '\(b)'") }
+        return batchSize
     }
 
     /// The find request of a find command (shared with explain).
