@@ -34,11 +34,17 @@ public struct CommandRequest: Sendable {
     /// The command's first value (`{find: "users"}` → "users").
     var argument: BSON { body.element(at: 0).value }
 
-    /// Fields any command may carry (sessions, gossip, API version, write concern, ...),
-    /// which are not the command's own options.
+    /// Fields any command may carry (sessions, gossip, API version, write concern, and the
+    /// routing, replication and auditing fields drivers and routers attach), which are not
+    /// the command's own options.
     static let genericFields: Set<String> = ["$db", "lsid", "$clusterTime", "writeConcern", "comment", "$readPreference",
                                              "txnNumber", "autocommit", "startTransaction", "apiVersion", "apiStrict",
-                                             "apiDeprecationErrors", "maxTimeMS", "readConcern"]
+                                             "apiDeprecationErrors", "maxTimeMS", "readConcern",
+                                             "txnRetryCounter", "recoveryToken", "$client", "$audit", "$configServerState", "$gleStats",
+                                             "$oplogQueryData", "$queryOptions", "$replData", "allowImplicitCollectionCreation",
+                                             "clientOperationKey", "databaseVersion", "shardVersion", "tracking_info", "coordinator",
+                                             "maxTimeMSOpOnly", "$configTime", "$topologyTime", "usesDefaultMaxTimeMS",
+                                             "mayBypassWriteBlocking", "expectPrefix", "versionContext", "$traceCtx"]
 
     func namespace(_ collection: BSON? = nil) throws(FolioError) -> Namespace {
         guard case .string(let name) = collection ?? argument else {

@@ -6,14 +6,6 @@ import FolioQuery
 /// as MongoDB's does, instead of being accepted and ignored. Commands not listed here are not
 /// checked field by field (their handlers check what they read).
 enum CommandFields {
-    /// Generic arguments any command may carry besides CommandRequest.genericFields (routing,
-    /// replication and auditing fields drivers and routers attach).
-    static let generic: Set<String> = ["txnRetryCounter", "recoveryToken", "$client", "$audit", "$configServerState", "$gleStats",
-                                       "$oplogQueryData", "$queryOptions", "$replData", "allowImplicitCollectionCreation",
-                                       "clientOperationKey", "databaseVersion", "shardVersion", "tracking_info", "coordinator",
-                                       "maxTimeMSOpOnly", "$configTime", "$topologyTime", "usesDefaultMaxTimeMS",
-                                       "mayBypassWriteBlocking", "expectPrefix", "versionContext", "$traceCtx"]
-
     /// Each checked command's own fields (its first field included): those Folio honours, and
     /// those that change nothing on one member (`oplogReplay`, `readOnce`, `commitQuorum`, ...).
     /// Internal fields of routers and replication whose meaning Folio does not have
@@ -41,7 +33,7 @@ enum CommandFields {
     /// 40415 for a field `command` does not know.
     static func check(_ body: Document, command: String) throws(FolioError) {
         guard let fields = known[command] else { return }
-        for key in body.fieldNames where !fields.contains(key) && !CommandRequest.genericFields.contains(key) && !generic.contains(key) {
+        for key in body.fieldNames where !fields.contains(key) && !CommandRequest.genericFields.contains(key) {
             throw FolioError(ErrorCode(rawValue: 40415), "BSON field '\(command).\(key)' is an unknown field.")
         }
     }
