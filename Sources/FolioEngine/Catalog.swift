@@ -19,6 +19,8 @@ public struct CollectionEntry: Sendable, Equatable {
     public private(set) var options: Document
     /// The compiled `validator` of the options (nil: writes are not validated).
     public private(set) var validator: DocumentValidator?
+    /// A capped collection's limits, from the options (nil: not capped).
+    public private(set) var capped: CappedLimits?
     /// Secondary indexes (the `_id_` index is the record store itself).
     public var indexes: [IndexDescriptor]
 
@@ -57,12 +59,14 @@ public struct CollectionEntry: Sendable, Equatable {
         self.options = options
         self.indexes = indexes
         self.validator = try DocumentValidator(options: options)
+        self.capped = CappedLimits(options: options)
     }
 
     /// Replaces the options, compiling their validator.
     mutating func setOptions(_ options: Document, command: String) throws(FolioError) {
         validator = try DocumentValidator(options: options, command: command)
         self.options = options
+        capped = CappedLimits(options: options)
     }
 
     public static func == (a: CollectionEntry, b: CollectionEntry) -> Bool {

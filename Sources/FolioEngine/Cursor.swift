@@ -123,6 +123,18 @@ public final class Cursor: Sendable {
     /// Whether every result has been returned.
     public var isExhausted: Bool { state.withLock { $0.exhausted } }
 
+    /// What the query plan examined so far and its summary as MongoDB prints it
+    /// (`IXSCAN { a: 1 }`, `COLLSCAN`, `IDHACK`): the profiler's fields. Nil for an
+    /// aggregation's cursor, whose stages are not plan stages.
+    public var executionSummary: (keysExamined: Int, docsExamined: Int, planSummary: String)? {
+        state.withLock { s in
+            s.plan.map { box in
+                let root = box.plan.root
+                return (root.totalKeysExamined, root.totalDocsExamined, root.summaryParts.joined(separator: ", "))
+            }
+        }
+    }
+
     /// Returns up to `maxCount` documents totalling at most `maxBytes` (always at least one
     /// when any remain).
     public func next(maxCount: Int = .max, maxBytes: Int = Limits.maximumBatchSizeBytes) throws(FolioError) -> [RawDocument] {
@@ -286,10 +298,20 @@ extension Engine {
         let projection = try request.projection.flatMap { p throws(FolioError) -> Projection? in
             p.isEmpty ? nil : try Projection(parsing: p)
         }
-        let sort = try SortSpec.parsing(request.sort, collator: collator)
+        // `sort: {$natural: ±1}` asks for the natural order (a collection scan that way), as a
+        // hint does; MongoDB plans it so.
+        var sortPattern = request.sort, hint = request.hint
+        if let s = sortPattern, s.count == 1, let natural = s["$natural"] {
+            guard natural.isNumber, let n = natural.asDouble, n == 1 || n == -1 else {
+                throw FolioError(.badValue, "$natural sort cannot be set to a value other than -1 or 1")
+            }
+            if hint == nil || hint?.documentValue?.isEmpty == true { hint = ["$natural": natural] }
+            sortPattern = nil
+        }
+        let sort = try SortSpec.parsing(sortPattern, collator: collator)
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
-        return try find(ns, filter: filter, projection: projection, sort: sort, sortPattern: request.sort, skip: request.skip,
-                        limit: request.limit, hint: request.hint, allowDiskUse: request.allowDiskUse, deadline: deadline,
+        return try find(ns, filter: filter, projection: projection, sort: sort, sortPattern: sortPattern, skip: request.skip,
+                        limit: request.limit, hint: hint, allowDiskUse: request.allowDiskUse, deadline: deadline,
                         sortMemoryLimitBytes: sortMemoryLimitBytes, min: request.min, max: request.max,
                         returnKey: request.returnKey, showRecordId: request.showRecordId)
     }

@@ -28,8 +28,13 @@ extension Engine {
     public func collectionExists(_ ns: Namespace) -> Bool { entry(ns) != nil }
 
     /// Creates a collection explicitly.
-    /// - Throws: 48 NamespaceExists when it exists with different options.
+    /// - Throws: 48 NamespaceExists when it exists with different options; capped options'
+    ///   errors (`cappedOptions`).
     public func createCollection(_ ns: Namespace, options: Document = Document()) throws(FolioError) {
+        let options = try Engine.cappedOptions(options)
+        if CappedLimits(options: options) != nil, snapshotCollections != nil {
+            throw FolioError(.operationNotSupportedInTransaction, "Cannot create a capped collection in a multi-document transaction: \(ns)")
+        }
         try folio {
             try committer.write(durable: true) { txn in
                 if let existing = self.entry(ns) {
@@ -49,6 +54,7 @@ extension Engine {
         try refuseViewName(ns, in: txn)
         let entry = try CollectionEntry(namespace: ns, uuid: CollectionEntry.newUUID(), options: options)
         try txn.createStore(entry.recordStore)
+        if entry.capped != nil { try txn.createStore(entry.orderStore) }
         try txn.put(Engine.catalogStore, CollectionEntry.key(ns), entry.document.bsonBytes())
         // The in-memory catalog follows the transaction: readers see the entry once it
         // commits, and a rollback undoes it (CatalogBox).
@@ -79,14 +85,20 @@ extension Engine {
         try folio {
             try committer.write(durable: true) { txn -> Bool in
                 guard let e = self.entry(ns) else { return false }
-                try txn.dropStore(e.recordStore)
-                for index in e.indexes { try txn.dropStore(index.store) }
+                try Engine.dropStores(of: e, txn)
                 self.planCache.invalidate(ns)
                 try txn.delete(Engine.catalogStore, CollectionEntry.key(ns))
                 self.updateCatalog { _ = $0.collections.removeValue(forKey: ns) }
                 return true
             }
         }
+    }
+
+    /// Drops the stores that hold a collection: records, indexes, a capped collection's order.
+    static func dropStores(of e: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
+        try txn.dropStore(e.recordStore)
+        for index in e.indexes { try txn.dropStore(index.store) }
+        if e.capped != nil { try txn.dropStore(e.orderStore) }
     }
 
     /// Drops every collection of a database.
@@ -106,8 +118,7 @@ extension Engine {
                 try self.refuseViewName(to, in: txn)
                 if let target = self.entry(to) {
                     guard dropTarget else { throw FolioError(.namespaceExists, "Target namespace exists") }
-                    try txn.dropStore(target.recordStore)
-                    for index in target.indexes { try txn.dropStore(index.store) }
+                    try Engine.dropStores(of: target, txn)
                     try txn.delete(Engine.catalogStore, CollectionEntry.key(to))
                 }
                 try txn.delete(Engine.catalogStore, CollectionEntry.key(from))
@@ -152,6 +163,7 @@ extension Engine {
                 for key in ["validator", "validationLevel", "validationAction"] {
                     if let v = changes[key] { options[key] = v }
                 }
+                try Engine.modifyCappedLimits(&options, changes)
                 if options != entry.options { try entry.setOptions(options, command: "collMod") }
                 if let spec = changes["index"] {
                     guard case .document(let spec) = spec else {
@@ -164,6 +176,30 @@ extension Engine {
                 return reply
             }
         }
+    }
+
+    /// collMod's `cappedSize` and `cappedMax` (MongoDB 6.0): new limits of a capped collection,
+    /// applied from its next insert. Bounds are checked before whether it is capped.
+    static func modifyCappedLimits(_ options: inout Document, _ changes: Document) throws(FolioError) {
+        var given: [(field: String, option: String, value: Int64)] = []
+        for (field, option) in [("cappedSize", "size"), ("cappedMax", "max")] {
+            guard let v = changes[field], v.type != .null else { continue }
+            guard v.isNumber, let n = v.safeInt64 else {
+                throw FolioError(.typeMismatch, "BSON field 'collMod.\(field)' is the wrong type '\(v.type.alias)', expected types '[double, int, long, decimal]'")
+            }
+            if field == "cappedSize" {
+                if n < 1 { throw FolioError(ErrorCode(rawValue: 51024), "BSON field 'cappedSize' value must be >= 1, actual value '\(n)'") }
+                if n > 1 << 50 { throw FolioError(ErrorCode(rawValue: 51023), "BSON field 'cappedSize' value must be <= \(1 << 50), actual value '\(n)'") }
+            } else if n >= 1 << 31 {
+                throw FolioError(ErrorCode(rawValue: 51022), "BSON field 'cappedMax' value must be < \(1 << 31), actual value '\(n)'")
+            }
+            given.append((field, option, n))
+        }
+        guard !given.isEmpty else { return }
+        guard CappedLimits(options: options) != nil else { throw FolioError(.invalidOptions, "Collection must be capped.") }
+        var normalized = options
+        for (_, option, n) in given { normalized[option] = option == "max" && n <= 0 ? .int64(Int64(Int32.max)) : .int64(n) }
+        options = try Engine.cappedOptions(normalized)
     }
 
     static func modifyIndex(_ entry: inout CollectionEntry, _ spec: Document) throws(FolioError) -> Document {

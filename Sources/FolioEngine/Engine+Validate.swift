@@ -61,6 +61,7 @@ extension Engine {
                 if stray > 0 { report.errors.append("index \(index.name) has \(stray) entries no document produces") }
                 if !expected[i].isEmpty { report.errors.append("index \(index.name) is missing \(expected[i].count) keys") }
             }
+            if entry.capped != nil { report.errors += try cappedOrderErrors(entry, snapshot) }
         }
         return report
     }
@@ -89,13 +90,19 @@ extension Engine {
         var indexSizes = Document()
         for (name, bytes) in stats.indexBytes { indexSizes.append(name, number(bytes / scale)) }
         let indexTotal = stats.indexBytes.reduce(0) { $0 + $1.bytes }
-        let capped = entry(ns)?.options["capped"]?.isTruthy == true
-        return ["size": number(stats.dataBytes / scale), "count": number(stats.count),
-                "avgObjSize": number(stats.count == 0 ? 0 : stats.dataBytes / stats.count), "numOrphanDocs": .int32(0),
-                "storageSize": number(stats.storageBytes / scale), "capped": .bool(capped),
-                "nindexes": .int32(Int32(clamping: stats.indexBytes.count)), "indexBuilds": [],
-                "totalIndexSize": number(indexTotal / scale), "totalSize": number((stats.storageBytes + indexTotal) / scale),
-                "indexSizes": .document(indexSizes), "scaleFactor": .int32(Int32(clamping: scale))]
+        let capped = entry(ns)?.capped
+        var out: Document = ["size": number(stats.dataBytes / scale), "count": number(stats.count),
+                             "avgObjSize": number(stats.count == 0 ? 0 : stats.dataBytes / stats.count), "numOrphanDocs": .int32(0),
+                             "storageSize": number(stats.storageBytes / scale), "capped": .bool(capped != nil)]
+        if let capped {
+            out.append("max", number(Int(capped.max ?? 0)))
+            out.append("maxSize", number(Int(capped.size) / scale))
+        }
+        let rest: Document = ["nindexes": .int32(Int32(clamping: stats.indexBytes.count)), "indexBuilds": [],
+                              "totalIndexSize": number(indexTotal / scale), "totalSize": number((stats.storageBytes + indexTotal) / scale),
+                              "indexSizes": .document(indexSizes), "scaleFactor": .int32(Int32(clamping: scale))]
+        for (k, v) in rest { out.append(k, v) }
+        return out
     }
 
     /// Counts and sizes of one collection, read from one snapshot (one pass over its records).

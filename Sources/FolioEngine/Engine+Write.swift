@@ -183,6 +183,8 @@ extension Engine {
         let bytes = d.bsonBytes()
         try InsertValidation.validate(d, encodedSize: bytes.count)
         let entry = try entryForWrite(ns, in: txn)
+        try refuseCappedWriteInTransaction(entry)
+        try Engine.checkFitsCapped(entry, bytes.count)
         if validate, let validator = entry.validator { _ = try validator.check(d, previous: nil) }
         try storeNew(entry, d, bytes, txn)
         return d["_id"]!
@@ -196,6 +198,7 @@ extension Engine {
             throw Engine.duplicateKey(entry.namespace, index: "_id_", keyPattern: ["_id": 1], keyValue: ["_id": id])
         }
         try indexInserted(entry, document, key, txn)
+        if entry.capped != nil { try cappedInserted(entry, key, bytes: bytes.count, txn) }
     }
 
     /// Runs update statements.
@@ -256,6 +259,7 @@ extension Engine {
         let context = UpdateContext(query: filter.expression, arrayFilters: arrayFilters, constants: s.constants)
         var outcome = StatementOutcome()
         if let entry = entry(ns) {
+            try refuseCappedWriteInTransaction(entry)
             let sort = try SortSpec.parsing(s.multi ? nil : s.sort, collator: collator)
             let targets = try matchingRecords(txn, entry, filter, sort: sort, sortPattern: s.multi ? nil : s.sort, limit: s.multi ? nil : 1, hint: s.hint)
             outcome.matched = targets.count
@@ -271,6 +275,7 @@ extension Engine {
                     if validate, let validator = entry.validator { _ = try validator.check(after, previous: before) }
                     try txn.put(entry.recordStore, key, bytes)
                     try indexUpdated(self.entry(ns) ?? entry, before: before, after: after, key, txn)
+                    try cappedResized(entry, from: raw.byteCount, to: bytes.count, txn)
                     outcome.modified += 1
                 }
                 outcome.before = before
@@ -328,12 +333,12 @@ extension Engine {
         let collator = try Engine.collator(s.collation)
         let filter = try Filter(parsing: s.filter, constants: s.constants, collator: collator)
         guard let entry = entry(ns) else { return [] }
+        if entry.capped != nil, snapshotCollections != nil {
+            throw FolioError(.illegalOperation, "Cannot remove from a capped collection in a multi-document transaction: \(ns)")
+        }
         let targets = try matchingRecords(txn, entry, filter, sort: try SortSpec.parsing(sort, collator: collator), sortPattern: sort,
                                           limit: s.limitOne ? 1 : nil, hint: s.hint)
-        for (key, raw) in targets {
-            try txn.delete(entry.recordStore, key)
-            if !entry.indexes.isEmpty { try indexRemoved(entry, raw.document(), key, txn) }
-        }
+        for (key, raw) in targets { try removeRecord(entry, key, raw, txn) }
         return targets.map { $0.1.document() }
     }
 }

@@ -31,6 +31,12 @@ import Glibc
 // acknowledged transfer's ledger entry is there and that every account's balance is exactly
 // 1,000 plus what the ledger entries present moved into it minus what they moved out: a
 // transaction half applied, or applied without its ledger entry, shows as a difference.
+//
+// Capped collections: one more thread inserts {_id: "<round>-<n>", round, n, pad} with n = 1,
+// 2, ... into crash.log, capped at 100 documents and 24 KB (so both limits delete), logging
+// "C <round> <n>" after each acknowledged insert. crash-verify checks the insertion order
+// (validate), that what is left is the newest inserts in insertion order with no hole, within
+// the limits, and that the last acknowledged insert is there.
 
 struct CrashWriter: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "crash-writer", shouldDisplay: false)
@@ -56,6 +62,12 @@ struct CrashWriter: ParsableCommand {
         // One thread each (concurrentPerform would run only as many at once as there are
         // cores, and these never end).
         try CrashWriter.openAccounts(engine, round: base)
+        if !engine.collectionExists(CrashWriter.log) {
+            try engine.createCollection(CrashWriter.log, options: ["capped": true, "size": .int32(CrashWriter.logBytes),
+                                                                   "max": .int32(CrashWriter.logDocuments)])
+        }
+        _ = try engine.createIndexes(CrashWriter.log, [["key": ["n": 1], "name": "n_1"]])
+        Thread { CrashWriter.appendForever(engine, round: base, log: fd) }.start()
         for t in 0..<(threadCount + CrashWriter.retryingThreads + CrashWriter.transferThreads) {
             let thread = Thread {
                 if t >= threadCount + CrashWriter.retryingThreads { CrashWriter.transferForever(engine, round: base, thread: t, log: fd) }
@@ -159,6 +171,25 @@ struct CrashWriter: ParsableCommand {
         }
     }
 
+    static let log = try! Namespace(database: "crash", collection: "log")
+    static let logDocuments: Int32 = 100
+    static let logBytes: Int32 = 24_000
+
+    static func appendForever(_ engine: Engine, round: Int, log fd: Int32) -> Never {
+        var rng = SystemRandomNumberGenerator()
+        var n: Int64 = 0
+        while true {
+            n += 1
+            // Sizes vary, so sometimes the bytes and sometimes the count limit deletes.
+            let pad = String(repeating: "x", count: Int.random(in: 0..<400, using: &rng))
+            let r = try! engine.insert(CrashWriter.log, [["_id": .string("\(round)-\(n)"), "round": .int64(Int64(round)), "n": .int64(n),
+                                                          "pad": .string(pad)]],
+                                       options: WriteOptions(durable: Int.random(in: 0..<4, using: &rng) == 0))
+            precondition(r.insertedCount == 1, "capped insert failed: \(r.writeErrors)")
+            CrashWriter.log(fd, "C \(round) \(n)\n")
+        }
+    }
+
     static func log(_ fd: Int32, _ line: String) {
         var bytes = Array(line.utf8)
         _ = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
@@ -176,6 +207,7 @@ struct CrashVerify: ParsableCommand {
         var acknowledgedUpdates: [Int64: Int64] = [:]
         var lastIncrement: [[Int]: Int64] = [:]
         var acknowledgedTransfers: [String] = []
+        var lastAppended: [Int64]?
         let fd = open(ackLog, O_RDONLY)
         var text: [UInt8] = []
         if fd >= 0 {
@@ -193,6 +225,9 @@ struct CrashVerify: ParsableCommand {
             guard let id = parts.count > 1 ? Int64(parts[1]) : nil else { continue }
             if parts[0] == "I" { acknowledgedInserts.insert(id) }
             if parts[0] == "U", parts.count == 3, let k = Int64(parts[2]) { acknowledgedUpdates[id] = max(acknowledgedUpdates[id] ?? 0, k) }
+            if parts[0] == "C", parts.count == 3, let n = Int64(parts[2]), lastAppended.map({ [id, n].lexicographicallyPrecedes($0) }) != true {
+                lastAppended = [id, n]
+            }
             if parts[0] == "X", parts.count == 4 { acknowledgedTransfers.append("\(parts[1])-\(parts[2])-\(parts[3])") }
             if parts[0] == "T", parts.count == 4, let thread = Int(parts[2]), let k = Int64(parts[3]) {
                 lastIncrement[[Int(id), thread]] = max(lastIncrement[[Int(id), thread]] ?? 0, k)
@@ -226,6 +261,26 @@ struct CrashVerify: ParsableCommand {
             if n != k { problems.append("counter c-\(key[0])-\(key[1]) is \(n) after \(k) retryable increments") }
         }
         var lost = 0
+        // The capped log: the newest inserts, in insertion order, within its limits.
+        var logged = 0
+        if engine.collectionExists(CrashWriter.log) {
+            problems += try engine.validate(CrashWriter.log).errors.map { "crash.log: \($0)" }
+            let rows = try engine.find(CrashWriter.log, FindRequest()).all().map { raw -> [Int64] in
+                let d = raw.document()
+                return [d["round"]?.exactInt64 ?? -1, d["n"]?.exactInt64 ?? -1]
+            }
+            logged = rows.count
+            if rows.count > Int(CrashWriter.logDocuments) { problems.append("crash.log holds \(rows.count) documents, more than its max") }
+            let bytes = try engine.statistics(CrashWriter.log).dataBytes
+            if bytes > Int(CrashWriter.logBytes) { problems.append("crash.log holds \(bytes) bytes, more than its size") }
+            for (a, b) in zip(rows, rows.dropFirst()) where !((b[0] == a[0] && b[1] == a[1] + 1) || (b[0] > a[0] && b[1] == 1)) {
+                problems.append("crash.log: \(b) follows \(a) in insertion order")
+            }
+            if let last = lastAppended, !rows.contains(last) {
+                lost += 1
+                problems.append("acknowledged capped insert \(last) is missing")
+            }
+        }
         // Transfers: each acknowledged one is present, and the balances are what the ledger
         // entries present say, round by round.
         var balances: [String: Int64] = [:]
@@ -269,7 +324,7 @@ struct CrashVerify: ParsableCommand {
         }
         print("crash-verify: \(present.count) documents, \(acknowledgedInserts.count) acknowledged inserts, \(acknowledgedUpdates.values.reduce(0, +)) acknowledged updates, "
               + "\(lastIncrement.values.reduce(0, +)) retryable increments, \(acknowledgedTransfers.count) acknowledged transfers "
-              + "(\(entries.count) present), lost \(lost), problems \(problems.count)")
+              + "(\(entries.count) present), capped log at \(lastAppended.map { "\($0)" } ?? "-") with \(logged) kept, lost \(lost), problems \(problems.count)")
         for p in problems.prefix(20) { print("  \(p)") }
         if !problems.isEmpty { throw ExitCode(1) }
     }

@@ -25,6 +25,9 @@ extension Engine {
         if options["viewOn"] != nil {
             throw FolioError(.commandNotSupportedOnView, "Namespace \(target) is a view, not a collection")
         }
+        if CappedLimits(options: options) != nil {
+            throw FolioError(ErrorCode(rawValue: 17152), "namespace '\(target)' is capped so it can't be used for $out")
+        }
         var g = SystemRandomNumberGenerator()
         let temp = try Namespace(database: target.database,
                                  collection: "tmp.agg_out.\(String(UInt64.random(in: 0...UInt64.max, using: &g), radix: 16))")

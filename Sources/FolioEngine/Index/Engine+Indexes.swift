@@ -434,8 +434,7 @@ extension Engine {
                         collector.collect(.document(document), path.components, 0)
                         let dates = collector.values.compactMap { v -> Int64? in if case .datetime(let ms) = v { return ms }; return nil }
                         guard let earliest = dates.min(), earliest <= cutoff else { continue }
-                        try txn.delete(entry.recordStore, key)
-                        try self.indexRemoved(self.entry(ns) ?? entry, document, key, txn)
+                        try self.removeRecord(self.entry(ns) ?? entry, key, RawDocument(trusted: bytes), txn)
                         n += 1
                     }
                     return n

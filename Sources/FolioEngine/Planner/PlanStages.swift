@@ -90,6 +90,9 @@ class PlanStage {
     /// The indexes the subtree scans.
     var indexNames: [String] { children.flatMap(\.indexNames) }
 
+    /// The access stages of the subtree as a plan summary names them.
+    var summaryParts: [String] { children.flatMap(\.summaryParts) }
+
     /// Keys and documents examined by the whole subtree.
     final var totalKeysExamined: Int { keysExamined + children.reduce(0) { $0 + $1.totalKeysExamined } }
     final var totalDocsExamined: Int { docsExamined + children.reduce(0) { $0 + $1.totalDocsExamined } }
@@ -119,6 +122,7 @@ final class CollectionScanStage: PlanStage {
     }
 
     override var stageName: String { "COLLSCAN" }
+    override var summaryParts: [String] { ["COLLSCAN"] }
     override var docsExamined: Int { scanned }
     override func plannerFields() -> Document {
         var d = Document()
@@ -187,6 +191,7 @@ final class IDHackStage: PlanStage {
     }
 
     override var stageName: String { "IDHACK" }
+    override var summaryParts: [String] { ["IDHACK"] }
     override var keysExamined: Int { looked ? 1 : 0 }
     override var docsExamined: Int { found }
     override func statsFields() -> Document {
@@ -241,6 +246,7 @@ final class IndexScanStage: PlanStage {
     }
 
     override var stageName: String { "IXSCAN" }
+    override var summaryParts: [String] { ["IXSCAN " + ShellFormat.value(.document(index.keyPattern))] }
     override var indexNames: [String] { [index.name] }
     override var isCovered: Bool { cover != nil }
     override var keysExamined: Int { examined }

@@ -54,11 +54,6 @@ enum CatalogCommands {
             options.append(k, v)
         }
         if options["viewOn"] != nil { return try Views.create(ns, options: options, r) }
-        // A capped collection that is not capped would grow without bound: refused until
-        // capped collections exist (issue 22).
-        if options["capped"]?.isTruthy == true {
-            throw FolioError(.commandNotSupported, "capped collections are not supported by Folio yet")
-        }
         if options["expireAfterSeconds"] != nil && options["timeseries"] == nil && options["clusteredIndex"] == nil {
             throw FolioError(.invalidOptions, "'expireAfterSeconds' is only supported on time-series collections or clustered collections")
         }

@@ -109,7 +109,8 @@ enum DiagnosticCommands {
         return ["id": ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: id))], "timeoutMinutes": .int32(30)]
     }
 
-    /// collMod: validation options and an index's hidden / expireAfterSeconds; other
+    /// collMod: validation options, a capped collection's limits, and an index's hidden /
+    /// expireAfterSeconds; other
     /// options (viewOn, pipeline, changeStreamPreAndPostImages, ...) answer 115.
     @Sendable static func collMod(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
@@ -119,7 +120,7 @@ enum DiagnosticCommands {
             if key == "viewOn" || key == "pipeline" {
                 throw FolioError(.invalidOptions, "option only supported on a view: \(key)")
             }
-            guard ["validator", "validationLevel", "validationAction", "index"].contains(key) else {
+            guard ["validator", "validationLevel", "validationAction", "index", "cappedSize", "cappedMax"].contains(key) else {
                 throw FolioError(.commandNotSupported, "collMod '\(key)' is not supported by Folio yet")
             }
             changes.append(key, value)
