@@ -16,6 +16,8 @@ public struct CommandRequest: Sendable {
     /// Where a cursor command leaves its batch as stored bytes, for the wire reply to carry
     /// them as they are; nil when the caller wants the batch decoded into the reply.
     var rawBatch: RawBatchSlot? = nil
+    /// Where a profiled command notes what its cursor examined (nil: not profiled).
+    var profile: ProfileSlot? = nil
     /// The Stable API parameters the command declared (checked before it runs).
     var api = APIParameters()
     /// The command's session fields (checked before it runs).
@@ -228,6 +230,7 @@ public struct CommandDispatcher: Sendable {
         }
         var request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
                                      rawBatch: rawBatch)
+        if context.profiler.isActive && context.profiler.settings(database).level > 0 { request.profile = ProfileSlot() }
         context.sessions.touch(body["lsid"])
         let canonical = CommandDispatcher.canonicalName(name)
         guard let operation = context.operations.begin(body, name: name, database: database, connection: connection) else {
@@ -282,7 +285,20 @@ public struct CommandDispatcher: Sendable {
         context.telemetry.record(canonical, ok: answer["ok"] == .double(1), duration: duration)
         context.log.slowOperation(body, name: name, database: database, reply: answer, returned: returned,
                                   duration: duration, connection: connection, appName: context.applicationName(of: connection.id))
+        if let profile = request.profile { self.profile(request, canonical, answer, returned: returned, duration: duration, profile) }
         return answer
+    }
+
+    /// Hands a finished command to the profiler (its database profiles).
+    func profile(_ r: CommandRequest, _ name: String, _ answer: Document, returned: Int, duration: Duration, _ slot: ProfileSlot) {
+        let batchBytes = r.rawBatch?.batch?.reduce(0) { $0 + $1.byteCount } ?? 0
+        let (slowms, sampleRate) = context.log.slowOperations.withLock { $0 }
+        let op = Profiler.Operation(name: name, body: r.body, database: r.database, reply: answer, returned: returned,
+                                    replyBytes: answer.bsonBytes().count + batchBytes,
+                                    milliseconds: duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000,
+                                    connection: r.connection, appName: context.applicationName(of: r.connection.id),
+                                    execution: slot.execution, cursorExhausted: slot.cursorExhausted)
+        context.profiler.record(op, engine: context.engine, slowms: slowms, sampleRate: sampleRate)
     }
 
     /// Runs `command` under the `failCommand` fail point (test servers only): it may wait
@@ -381,6 +397,21 @@ public struct CommandDispatcher: Sendable {
 
 /// A cursor batch left as the documents' stored bytes (see `CommandRequest.rawBatch`):
 /// decoding each document only to encode it again cost ~1.2 µs per 300-byte document.
+/// What a profiled command's cursor examined, noted by the command for the profiler.
+final class ProfileSlot: @unchecked Sendable {
+    // @unchecked: written and read by the one thread running the command.
+    var execution: (keysExamined: Int, docsExamined: Int, planSummary: String)?
+    var cursorExhausted = false
+
+    /// Notes the cursor's work, less what it had done at `before`.
+    func note(_ cursor: Cursor, since before: (keysExamined: Int, docsExamined: Int, planSummary: String)?) {
+        execution = cursor.executionSummary.map { now in
+            (now.keysExamined - (before?.keysExamined ?? 0), now.docsExamined - (before?.docsExamined ?? 0), now.planSummary)
+        }
+        cursorExhausted = cursor.isExhausted
+    }
+}
+
 final class RawBatchSlot: @unchecked Sendable {
     // @unchecked: written and read by the one thread running the command.
     var batch: [RawDocument]?

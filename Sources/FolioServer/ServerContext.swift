@@ -23,6 +23,8 @@ public final class ServerContext: Sendable {
     let parameters: ServerParameters
     /// configureFailPoint's state (test servers only).
     let failPoints = FailPoints()
+    /// Per-database profiling levels and filters (the `profile` command, system.profile).
+    let profiler = Profiler()
     /// The application name each connection's handshake gave (client.application.name).
     let applicationNames = Mutex<[Int32: String]>([:])
     /// The open connections' remote addresses (currentOp lists the idle ones with `$all`).

@@ -329,11 +329,16 @@ struct MongoJSONLogHandler: LogHandler {
         }
     }
 
-    /// Now as MongoDB's iso8601 timestamp with milliseconds (UTC).
-    static func timestamp() -> String {
+    /// Now in milliseconds since the epoch (wall clock).
+    static func nowMilliseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        let c = CivilTime(millisecondsSinceEpoch: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// Now as MongoDB's iso8601 timestamp with milliseconds (UTC).
+    static func timestamp() -> String {
+        let c = CivilTime(millisecondsSinceEpoch: nowMilliseconds())
         func pad(_ n: Int, _ width: Int) -> String {
             let s = String(n)
             return String(repeating: "0", count: max(0, width - s.count)) + s

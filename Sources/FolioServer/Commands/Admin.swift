@@ -81,18 +81,12 @@ enum AdminCommands {
         return [:]
     }
 
-    /// profile: level 0 with `slowms` and `sampleRate`, which decide which operations the log
-    /// reports as slow. Levels 1 and 2 write to system.profile, which is not built yet, so they
-    /// are refused (115) rather than accepted without a profile; so is `filter`.
+    /// profile: a database's profiling level (0 off, 1 slow or filtered operations, 2 all;
+    /// -1 reads the settings) and `filter`, and the server's `slowms` and `sampleRate`, which
+    /// the slow query log shares. Answers the settings before the change (Profiler.swift).
     @Sendable static func profile(_ r: CommandRequest) throws(FolioError) -> Document {
         guard let level = r.argument.exactInt64, r.argument.isNumber, (-1...2).contains(level) else {
             throw FolioError(.badValue, "Invalid profiling level: \(r.argument)")
-        }
-        if level > 0 {
-            throw FolioError(.commandNotSupported, "profiling levels 1 and 2 (system.profile) are not supported by Folio yet; level 0 with slowms logs slow operations")
-        }
-        if r.body["filter"] != nil {
-            throw FolioError(.commandNotSupported, "a profile filter is not supported by Folio yet")
         }
         var slowms: Int64?
         if let v = r.body["slowms"], v.type != .null {
@@ -106,13 +100,29 @@ enum AdminCommands {
             }
             sampleRate = d
         }
+        // `filter`: a query on profile documents, or "unset" to remove it.
+        var filter: (document: Document, expression: MatchExpression)??
+        switch r.body["filter"] {
+        case nil, .null?: filter = nil
+        case .string("unset")?: filter = .some(nil)
+        case .document(let d)?: filter = .some((d, try MatchExpression(parsing: d)))
+        case let v?:
+            throw FolioError(.typeMismatch, "BSON field 'profile.filter' is the wrong type '\(v.type.alias)', expected types '[string, object]'")
+        }
         let previous = r.context.log.slowOperations.withLock { current -> (milliseconds: Int64, sampleRate: Double) in
             let old = current
             if let slowms { current.milliseconds = slowms }
             if let sampleRate { current.sampleRate = sampleRate }
             return old
         }
-        return ["was": .int32(0), "slowms": .int32(Int32(clamping: previous.milliseconds)), "sampleRate": .double(previous.sampleRate)]
+        let old = r.context.profiler.set(r.database, level: level < 0 ? nil : Int(level), filter: filter)
+        var reply: Document = ["was": .int32(Int32(old.level)), "slowms": .int32(Int32(clamping: previous.milliseconds)),
+                               "sampleRate": .double(previous.sampleRate)]
+        if let f = old.filter { reply.append("filter", .document(f.document)) }
+        if r.context.profiler.settings(r.database).filter != nil {
+            reply.append("note", "When a filter expression is set, slowms and sampleRate are not used for profiling and slow-query log lines.")
+        }
+        return reply
     }
 
     static func adminOnly(_ r: CommandRequest) throws(FolioError) {

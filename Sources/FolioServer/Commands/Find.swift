@@ -17,7 +17,10 @@ enum FindCommand {
     /// The next batch: decoded into the reply, or left as bytes in the request's slot (the
     /// reply then holds an empty array in its place).
     static func batch(_ cursor: Cursor, size: Int?, _ r: CommandRequest) throws(FolioError) -> [BSON] {
+        // A getMore is profiled with the work of its own batch.
+        let before = r.profile != nil && r.name == "getMore" ? cursor.executionSummary : nil
         let raw = try cursor.next(maxCount: size ?? .max, maxBytes: Limits.maximumBatchSizeBytes)
+        r.profile?.note(cursor, since: before)
         if let slot = r.rawBatch {
             slot.batch = raw
             return []
