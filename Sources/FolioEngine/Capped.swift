@@ -56,9 +56,7 @@ struct CappedTotals {
 }
 
 extension CollectionEntry {
-    /// The store holding a capped collection's insertion order (named after the UUID).
-    var orderStore: String { CollectionEntry.orderStorePrefix + CollectionEntry.hex(uuid) }
-
+    /// What every order store's name starts with (`n.` and the collection's UUID).
     static let orderStorePrefix = "n."
 
     /// The key of the order entry of sequence `s`.
@@ -124,7 +122,8 @@ extension Engine {
     }
 
     /// Notes an inserted record at the end of the insertion order, then deletes the oldest
-    /// records until the collection is within its limits again.
+    /// records until the collection is within its limits again. The totals are read and
+    /// written once per insert however many records go.
     func cappedInserted(_ entry: CollectionEntry, _ recordKey: [UInt8], bytes: Int, _ txn: any StorageWriteTransaction) throws {
         guard let limits = entry.capped else { return }
         var totals = try cappedTotals(entry, txn)
@@ -134,14 +133,22 @@ extension Engine {
         totals.nextSequence += 1
         totals.count += 1
         totals.bytes += UInt64(bytes)
-        try txn.put(entry.orderStore, CappedTotals.key, totals.encoded)
+        var current = entry
         while totals.bytes > UInt64(limits.size) || limits.max.map({ totals.count > UInt64($0) }) ?? false {
             // The new record always fits (checkFitsCapped), so the oldest is another one.
-            guard let (_, oldest) = try txn.scan(entry.orderStore, CollectionEntry.orderRange, reverse: false, limit: 1).first,
+            guard let (orderKey, oldest) = try txn.scan(entry.orderStore, CollectionEntry.orderRange, reverse: false, limit: 1).first,
                   oldest != recordKey, let value = try txn.get(entry.recordStore, oldest) else { break }
-            try removeRecord(self.entry(entry.namespace) ?? entry, oldest, RawDocument(trusted: value), txn)
-            totals = try cappedTotals(entry, txn)
+            try txn.delete(entry.recordStore, oldest)
+            if !current.indexes.isEmpty {
+                current = self.entry(entry.namespace) ?? current
+                try indexRemoved(current, RawDocument(trusted: value).document(), oldest, txn)
+            }
+            try txn.delete(entry.orderStore, orderKey)
+            try txn.delete(entry.orderStore, [2] + oldest)
+            totals.count -= min(totals.count, 1)
+            totals.bytes -= min(totals.bytes, UInt64(value.count))
         }
+        try txn.put(entry.orderStore, CappedTotals.key, totals.encoded)
     }
 
     /// Deletes one record with its index entries and, in a capped collection, its place in the

@@ -26,6 +26,9 @@ public struct CollectionEntry: Sendable, Equatable {
 
     /// The storage store holding the documents (named after the UUID).
     public let recordStore: String
+    /// The store holding a capped collection's insertion order (Capped.swift), also named
+    /// after the UUID; made with the entry, as names are needed on every write.
+    let orderStore: String
     /// The `_id` index as a descriptor over the record store (the planner scans the records
     /// in `_id` order through it); made once with the entry.
     let idIndex: IndexDescriptor
@@ -54,7 +57,9 @@ public struct CollectionEntry: Sendable, Equatable {
     init(namespace: Namespace, uuid: [UInt8], options: Document, indexes: [IndexDescriptor] = []) throws(FolioError) {
         self.namespace = namespace
         self.uuid = uuid
-        self.recordStore = CollectionEntry.recordStorePrefix + CollectionEntry.hex(uuid)
+        let hex = CollectionEntry.hex(uuid)
+        self.recordStore = CollectionEntry.recordStorePrefix + hex
+        self.orderStore = CollectionEntry.orderStorePrefix + hex
         self.idIndex = try IndexDescriptor(specification: Engine.idIndexSpecification, store: recordStore)
         self.options = options
         self.indexes = indexes

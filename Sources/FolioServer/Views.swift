@@ -90,13 +90,15 @@ enum Views {
     }
 
     /// The resolver the engine asks for the collections a pipeline reads ($lookup,
-    /// $graphLookup, $unionWith): views become their source and pipeline. A view with a
-    /// collation of its own is refused there (115) rather than read under another collation.
-    static func resolver(_ engine: Engine) -> @Sendable (Namespace) throws(FolioError) -> (source: Namespace, pipeline: [BSON])? {
-        { ns throws(FolioError) in
+    /// $graphLookup, $unionWith): views become their source and pipeline. As in MongoDB, a
+    /// view is read only under its own collation: one that differs from the operation's
+    /// `collation` (nil or simple: the simple collation) answers 167.
+    static func resolver(_ engine: Engine, collation: Document?) -> @Sendable (Namespace) throws(FolioError) -> (source: Namespace, pipeline: [BSON])? {
+        let operation = collation?["locale"] == "simple" ? nil : collation
+        return { ns throws(FolioError) in
             guard let view = try resolve(ns, engine) else { return nil }
-            if view.collation != nil {
-                throw FolioError(.commandNotSupported, "reading the view \(ns), which has a collation, from another pipeline is not supported by Folio yet")
+            if view.collation != operation {
+                throw FolioError(.optionNotSupportedOnView, "Cannot override a view's default collation")
             }
             return (view.source, view.pipeline)
         }
@@ -123,6 +125,7 @@ enum Views {
     static func request(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest) throws(FolioError) -> AggregateRequest {
         var request = try AggregateCommand.request(r, pipeline: view.pipeline + pipeline)
         request.collation = try Views.collation(view, requested: request.collation)
+        request.views = Views.resolver(r.engine, collation: request.collation)
         return request
     }
 

@@ -23,6 +23,26 @@ import FolioQuery
         return s
     }
 
+    @Test func aPipelineReadsAViewOnlyUnderTheViewsCollation() throws {
+        let s = try seeded()
+        s.run(["insert": "tags", "documents": [["_id": 1, "name": "ANN"], ["_id": 2, "name": "Bob"]]])
+        #expect(s.run(["create": "folded", "viewOn": "people", "collation": ["locale": "en", "strength": 2]])["ok"] == .double(1))
+        let lookup: Document = ["$lookup": ["from": "folded", "localField": "name", "foreignField": "name", "as": "people"]]
+        let project: Document = ["$project": ["n": ["$size": "$people"]]]
+        // The operation's collation (simple here) differs from the view's: 167, as in MongoDB.
+        #expect(code(s.run(["aggregate": "tags", "pipeline": [.document(lookup)], "cursor": [:]])) == 167)
+        #expect(code(s.run(["aggregate": "people", "pipeline": [["$lookup": ["from": "adults", "localField": "name",
+                                                                              "foreignField": "name", "as": "x"]]],
+                            "cursor": [:], "collation": ["locale": "en"]])) == 167)
+        // The same collation: the view is read, under it (ANN matches ann).
+        let same = s.run(["aggregate": "tags", "pipeline": [.document(lookup), .document(project)], "cursor": [:],
+                          "collation": ["locale": "en", "strength": 2]])
+        #expect(s.firstBatch(same) == [["_id": 1, "n": 1], ["_id": 2, "n": 1]], "\(same)")
+        // A read of the view itself runs under its collation, so it may look itself up.
+        let selfLookup = s.run(["aggregate": "folded", "pipeline": [["$match": ["_id": 1]], .document(lookup), .document(project)], "cursor": [:]])
+        #expect(s.firstBatch(selfLookup) == [["_id": 1, "n": 1]], "\(selfLookup)")
+    }
+
     @Test func readsRunThroughTheViewsPipelines() throws {
         let s = try seeded()
         let find = s.run(["find": "adults", "filter": ["age": ["$lt": 50]], "sort": ["age": -1], "projection": ["name": 1]])

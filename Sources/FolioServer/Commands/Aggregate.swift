@@ -64,7 +64,7 @@ enum AggregateCommand {
         request.collation = try r.document("collation")
         request.sortMemoryBytes = r.sortMemoryBytes
         request.hint = WriteReply.hint(r.body["hint"])
-        request.views = Views.resolver(r.engine)
+        request.views = Views.resolver(r.engine, collation: request.collation)
         return request
     }
 

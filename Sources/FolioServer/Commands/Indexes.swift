@@ -73,7 +73,7 @@ enum IndexCommands {
                 var request = AggregateRequest(pipeline: sub.body["pipeline"]?.arrayValue ?? [],
                                                allowDiskUse: sub.bool("allowDiskUse") ?? true, constants: try sub.letVariables())
                 request.collation = try sub.document("collation")
-                request.views = Views.resolver(engine)
+                request.views = Views.resolver(engine, collation: request.collation)
                 request.hint = WriteReply.hint(sub.body["hint"])
                 out = try engine.explainAggregate(database: r.database, collection: collection, request, verbosity: verbosity)
             case "count":
