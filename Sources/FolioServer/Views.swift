@@ -94,7 +94,7 @@ enum Views {
     /// view is read only under its own collation: one that differs from the operation's
     /// `collation` (nil or simple: the simple collation) answers 167.
     static func resolver(_ engine: Engine, collation: Document?) -> @Sendable (Namespace) throws(FolioError) -> (source: Namespace, pipeline: [BSON])? {
-        let operation = collation?["locale"] == "simple" ? nil : collation
+        let operation = try? normalized(collation)
         return { ns throws(FolioError) in
             guard let view = try resolve(ns, engine) else { return nil }
             if view.collation != operation {
@@ -102,6 +102,12 @@ enum Views {
             }
             return (view.source, view.pipeline)
         }
+    }
+
+    /// A collation specification with every field filled in (nil: the simple collation), so
+    /// two that mean the same compare equal.
+    static func normalized(_ collation: Document?) throws(FolioError) -> Document? {
+        try Engine.collator(collation)?.specification
     }
 
     static func notACollection(_ ns: Namespace) -> FolioError {
@@ -112,8 +118,7 @@ enum Views {
     /// refused (167).
     static func collation(_ view: ResolvedView, requested: Document?) throws(FolioError) -> Document? {
         guard let requested else { return view.collation }
-        let normalized = requested["locale"] == "simple" ? nil : requested
-        if normalized != view.collation {
+        if try normalized(requested) != view.collation {
             throw FolioError(.optionNotSupportedOnView, "Cannot override a view's default collation")
         }
         return view.collation
@@ -303,7 +308,8 @@ enum Views {
                 guard case .document(let c) = v else {
                     throw FolioError(.typeMismatch, "BSON field '\(command).collation' is the wrong type '\(v.type.alias)', expected type 'object'")
                 }
-                definition.collation = c["locale"] == "simple" ? nil : c
+                // Stored as MongoDB stores it: every field of the specification.
+                definition.collation = try Views.normalized(c)
             default:
                 throw FolioError(.invalidOptions, "option not supported on a view: \(k)")
             }
@@ -321,6 +327,10 @@ enum Views {
             }
             seen.append(next)
             guard let view = try Views.definition(try Namespace(database: ns.database, collection: next), engine) else { return }
+            // A view reads another view only under that view's collation.
+            if view.collation != definition.collation {
+                throw FolioError(.optionNotSupportedOnView, "View \(ns) has a different default collation than the view \(ns.database).\(next) it depends on")
+            }
             next = view.viewOn
         }
         throw FolioError(.viewDepthLimitExceeded, "View depth too deep or view cycle detected. Maximum depth is \(maximumDepth)")

@@ -49,3 +49,20 @@ def test_views_refuse_what_needs_a_collection(db):
     db.v.drop()
     assert "v" not in db.list_collection_names()
     assert db.c.count_documents({}) == 1
+
+
+def test_a_view_with_a_collation(db):
+    db.people.insert_many([{"_id": 1, "name": "ann"}, {"_id": 2, "name": "Bob"}])
+    db.tags.insert_many([{"_id": 1, "name": "ANN"}, {"_id": 2, "name": "bob"}])
+    db.create_collection("folded", viewOn="people", collation={"locale": "en", "strength": 2})
+    assert [d["_id"] for d in db.folded.find({"name": "BOB"})] == [2]
+    assert db.folded.options()["collation"]["strength"] == 2
+    lookup = {"$lookup": {"from": "folded", "localField": "name", "foreignField": "name", "as": "p"}}
+    with pytest.raises(OperationFailure) as e:
+        list(db.tags.aggregate([lookup]))
+    assert e.value.code == 167
+    rows = list(db.tags.aggregate([lookup, {"$project": {"n": {"$size": "$p"}}}], collation={"locale": "en", "strength": 2}))
+    assert rows == [{"_id": 1, "n": 1}, {"_id": 2, "n": 1}]
+    with pytest.raises(OperationFailure) as e:
+        db.folded.find_one({}, collation={"locale": "fr"})
+    assert e.value.code == 167

@@ -41,6 +41,15 @@ import FolioQuery
         // A read of the view itself runs under its collation, so it may look itself up.
         let selfLookup = s.run(["aggregate": "folded", "pipeline": [["$match": ["_id": 1]], .document(lookup), .document(project)], "cursor": [:]])
         #expect(s.firstBatch(selfLookup) == [["_id": 1, "n": 1]], "\(selfLookup)")
+        // Reads of the view compare under its collation; it is stored in full, as MongoDB does.
+        #expect(s.firstBatch(s.run(["find": "folded", "filter": ["name": "ANN"], "projection": ["_id": 1]])) == [["_id": 1]])
+        let listed = s.firstBatch(s.run(["listCollections": 1, "filter": ["name": "folded"]]))?.first?.documentValue
+        let collation = listed?["options"]?.documentValue?["collation"]?.documentValue
+        #expect(collation?["locale"] == "en" && collation?["strength"] == .int32(2) && collation?["numericOrdering"] == .bool(false))
+        // A view on a view takes that view's collation or fails.
+        #expect(code(s.run(["create": "other", "viewOn": "folded", "collation": ["locale": "fr"]])) == 167)
+        #expect(code(s.run(["create": "plain", "viewOn": "folded"])) == 167)
+        #expect(s.run(["create": "same", "viewOn": "folded", "collation": ["locale": "en", "strength": 2]])["ok"] == .double(1))
     }
 
     @Test func readsRunThroughTheViewsPipelines() throws {
