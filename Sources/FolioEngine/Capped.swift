@@ -24,7 +24,7 @@ public struct CappedLimits: Sendable, Equatable {
     public let max: Int64?
 
     /// The limits of `options` (nil when the collection is not capped).
-    init?(options: Document) {
+    public init?(options: Document) {
         guard options["capped"]?.isTruthy == true, let size = options["size"]?.safeInt64 else { return nil }
         self.size = size
         self.max = options["max"]?.safeInt64

@@ -243,6 +243,7 @@ public struct CommandDispatcher: Sendable {
         do throws(FolioError) {
             request.api = try APIParameters(parsing: body)
             try request.api.check(command: canonical)
+            try request.api.check(command: canonical, body: body)
             request.sessionInfo = try OperationSessionInfo(parsing: body)
             try request.sessionInfo.check(command: canonical)
             try CommandFields.check(body, command: canonical)

@@ -46,10 +46,39 @@ struct APIParameters: Equatable, Sendable {
         }
     }
 
+    /// 323 under `apiStrict: true` for a field of a version 1 command that is not itself in
+    /// the version (MongoDB's IDL `unstable` fields: present at all, whatever its value).
+    func check(command canonical: String, body: Document) throws(FolioError) {
+        guard strict == true, let unstable = APIParameters.unstableFields[canonical] else { return }
+        for key in body.fieldNames where unstable.contains(key) {
+            throw FolioError(.apiStrictError, "BSON field '\(canonical).\(key)' is not allowed with apiStrict:true.")
+        }
+    }
+
+    /// Refuses, under `apiStrict: true`, the expression operators MongoDB never allows in API
+    /// version 1, wherever they appear in `value` (a filter, projection or stage).
+    func check(expressions value: BSON) throws(FolioError) {
+        guard strict == true, let version else { return }
+        switch value {
+        case .document(let d):
+            for (key, v) in d {
+                if APIParameters.expressionsNeverInVersion1.contains(key) {
+                    throw FolioError(.apiStrictError, "\(key) is not allowed with 'apiStrict: true' in API Version \(version)")
+                }
+                try check(expressions: v)
+            }
+        case .array(let items):
+            for item in items { try check(expressions: item) }
+        default:
+            break
+        }
+    }
+
     /// Refuses, under `apiStrict: true`, the stages MongoDB never allows in API version 1,
     /// wherever they appear (sub-pipelines of $facet, $lookup and $unionWith included).
     func check(pipeline: [BSON]) throws(FolioError) {
         guard strict == true, let version else { return }
+        try check(expressions: .array(pipeline))
         for case .document(let stage) in pipeline {
             guard let name = stage.fieldNames.first, let spec = stage[name] else { continue }
             if APIParameters.stagesNeverInVersion1.contains(name) {
@@ -88,6 +117,19 @@ struct APIParameters: Equatable, Sendable {
         "findAndModify", "getMore", "hello", "insert", "killCursors", "listCollections", "listDatabases",
         "listIndexes", "ping", "refreshSessions", "saslContinue", "saslStart", "update",
     ]
+
+    /// Fields of version 1 commands that are outside the version (MongoDB 8.0's IDL marks
+    /// them `unstable`; jstests/core/query/api/api_version_unstable_fields.js).
+    static let unstableFields: [String: Set<String>] = [
+        "find": ["min", "max", "returnKey", "noCursorTimeout", "showRecordId", "tailable", "oplogReplay", "awaitData",
+                 "readOnce", "$_requestResumeToken", "$_resumeAfter"],
+        "aggregate": ["explain", "isMapReduceCommand", "runtimeConstants", "collectionUUID", "$_requestReshardingResumeToken"],
+        "create": ["autoIndexId"],
+    ]
+
+    /// Expression operators registered with `AllowedWithApiStrict::kNeverInVersion1` in
+    /// MongoDB 8.0 that Folio has (the approximate percentiles, as accumulators and expressions).
+    static let expressionsNeverInVersion1: Set<String> = ["$median", "$percentile"]
 
     /// Stages registered with `AllowedWithApiStrict::kNeverInVersion1` in MongoDB 8.0.
     static let stagesNeverInVersion1: Set<String> = [

@@ -128,6 +128,8 @@ enum Views {
     /// the command's options (a `hint` names an index of the source collection, as in
     /// MongoDB) under the view's collation.
     static func request(_ view: ResolvedView, _ pipeline: [BSON], _ r: CommandRequest) throws(FolioError) -> AggregateRequest {
+        // API parameters are the command's, applied to the view's stages too.
+        try r.api.check(pipeline: view.pipeline)
         var request = try AggregateCommand.request(r, pipeline: view.pipeline + pipeline)
         request.collation = try Views.collation(view, requested: request.collation)
         request.views = Views.resolver(r.engine, collation: request.collation)
@@ -223,6 +225,7 @@ enum Views {
             throw FolioError(.operationNotSupportedInTransaction, "Cannot create a view in a multi-document transaction.")
         }
         let definition = try parse(options, command: "create")
+        try r.api.check(pipeline: definition.pipeline)
         let existing = try Views.definition(ns, r.engine)
         if r.engine.collectionExists(ns) || existing != nil {
             throw FolioError(.namespaceExists, "Namespace \(ns) already exists")

@@ -74,6 +74,42 @@ import FolioBSON
     }
 
     /// A getMore declares what the command that opened its cursor declared (347).
+    /// Fields, expressions and options outside version 1 (api_version_unstable_fields.js,
+    /// api_version_create.js): refused under `apiStrict: true` whatever their value, and
+    /// accepted without it.
+    @Test func strictRefusesFieldsExpressionsAndOptionsOutsideVersionOne() throws {
+        let s = try TestServer()
+        s.run(["insert": "c", "documents": [["_id": 1, "a": 1]]])
+        let strict: Document = ["apiVersion": "1", "apiStrict": true]
+        func run(_ body: Document, strict on: Bool = true) -> Document {
+            var b = body
+            if on { for (k, v) in strict { b.append(k, v) } } else { b.append("apiVersion", "1") }
+            return s.run(b)
+        }
+        for field in ["min", "max", "returnKey", "showRecordId", "noCursorTimeout", "tailable", "awaitData"] {
+            let value: BSON = field == "min" || field == "max" ? ["a": 1] : false
+            let reply = run(["find": "c", .init(field): value])
+            #expect(code(reply) == 323, "\(field): \(reply)")
+            #expect(reply["errmsg"]?.stringValue == "BSON field 'find.\(field)' is not allowed with apiStrict:true.")
+        }
+        #expect(code(run(["aggregate": "c", "pipeline": [], "cursor": [:], "explain": false])) == 323)
+        #expect(run(["find": "c", "returnKey": false], strict: false)["ok"] == .double(1))
+        // $median and $percentile are never in version 1, wherever they appear.
+        let median: Document = ["$group": ["_id": .null, "m": ["$median": ["input": "$a", "method": "approximate"]]]]
+        let refused = run(["aggregate": "c", "pipeline": [.document(median)], "cursor": [:]])
+        #expect(code(refused) == 323 && refused["errmsg"]?.stringValue == "$median is not allowed with 'apiStrict: true' in API Version 1")
+        #expect(run(["aggregate": "c", "pipeline": [.document(median)], "cursor": [:]], strict: false)["ok"] == .double(1))
+        #expect(code(run(["find": "c", "projection": ["p": ["$percentile": ["input": ["$a"], "p": [0.5], "method": "approximate"]]]])) == 323)
+        // A view: its definition and the reads through it.
+        #expect(code(run(["create": "v", "viewOn": "c", "pipeline": [.document(median)]])) == 323)
+        #expect(run(["create": "v", "viewOn": "c", "pipeline": [.document(median)]], strict: false)["ok"] == .double(1))
+        #expect(code(run(["aggregate": "v", "pipeline": [], "cursor": [:]])) == 323)
+        // A capped collection is outside version 1; its options are checked first.
+        #expect(code(run(["create": "capped", "capped": true, "size": 1000])) == 323)
+        #expect(code(run(["create": "capped", "capped": true])) == 72)
+        #expect(run(["create": "notCapped", "capped": false])["ok"] == .double(1))
+    }
+
     @Test func getMoreMustMatchTheCursorsParameters() throws {
         let s = try FindTests.server()
         let opened = s.run(["find": "t", "batchSize": 1, "apiVersion": "1", "apiStrict": true])

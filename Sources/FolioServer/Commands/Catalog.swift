@@ -54,6 +54,11 @@ enum CatalogCommands {
             options.append(k, v)
         }
         if options["viewOn"] != nil { return try Views.create(ns, options: options, r) }
+        if let validator = options["validator"] { try r.api.check(expressions: validator) }
+        // Capped collections are outside API version 1 (after the checks of their options).
+        if CappedLimits(options: try Engine.cappedOptions(options)) != nil, r.api.strict == true {
+            throw FolioError(.apiStrictError, "The 'capped' option is not allowed with apiStrict:true in API Version 1")
+        }
         if options["expireAfterSeconds"] != nil && options["timeseries"] == nil && options["clusteredIndex"] == nil {
             throw FolioError(.invalidOptions, "'expireAfterSeconds' is only supported on time-series collections or clustered collections")
         }

@@ -30,6 +30,7 @@ enum FindCommand {
 
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
+        try r.api.check(expressions: .document(r.body))
         if let view = try Views.resolve(ns, r.engine) { return try Views.find(view, ns, r) }
         for unsupported in ["tailable", "awaitData"] where r.bool(unsupported) == true {
             throw FolioError(.badValue, "error processing query: tailable cursor requested on non capped collection")
