@@ -280,3 +280,70 @@ final class CappedScanStage: PlanStage {
         return .needTime
     }
 }
+
+// MARK: Tailable cursors
+
+extension Engine {
+    /// A tailable find (`tailable: true`): on a capped collection, in insertion order, a
+    /// cursor that stays open at the end. A missing collection gives an empty cursor.
+    /// - Throws: 2 BadValue on a collection that is not capped, or with a sort other than
+    ///   `{$natural: 1}`.
+    func tail(_ ns: Namespace, _ request: FindRequest, filter: Filter, projection: Projection?, sortPattern: Document?) throws(FolioError) -> Cursor {
+        if let sort = sortPattern, !sort.isEmpty {
+            throw FolioError(.badValue, "error processing query: cannot use tailable option with a sort other than {$natural: 1}")
+        }
+        if let natural = request.hint?.documentValue?["$natural"], natural.asDouble ?? 1 < 0 {
+            throw FolioError(.badValue, "error processing query: cannot use tailable option with a sort other than {$natural: 1}")
+        }
+        guard let entry = entry(ns) else { return Cursor(empty: ns) }
+        guard entry.capped != nil else {
+            throw FolioError(.badValue, "error processing query: \(ns) tailable cursor requested on non capped collection")
+        }
+        return Cursor(tailing: entry, storage: storage, filter: filter, projection: projection, skip: request.skip, limit: request.limit)
+    }
+}
+
+/// Where a tailable cursor is in its capped collection's insertion order.
+/// @unchecked Sendable: used under its Cursor's Mutex only.
+final class TailPosition: @unchecked Sendable {
+    let entry: CollectionEntry
+    let storage: any StorageEngine
+    /// The order key of the last document read (nil: none yet).
+    private var lastOrderKey: [UInt8]?
+
+    init(entry: CollectionEntry, storage: any StorageEngine) {
+        self.entry = entry
+        self.storage = storage
+    }
+
+    /// The matching documents inserted after the last one read, from a new snapshot (at most
+    /// one chunk). 136 CappedPositionLost when the last one read has been deleted meanwhile
+    /// (the cursor fell behind the oldest), 175 QueryPlanKilled when the collection is gone.
+    func read(_ filter: Filter) throws(FolioError) -> [PlanRow] {
+        let entry = self.entry
+        let last = lastOrderKey
+        do {
+            let snapshot = try storage.snapshot()
+            defer { snapshot.close() }
+            if let last, try snapshot.get(entry.orderStore, last) == nil {
+                throw FolioError(.cappedPositionLost, "CollectionScan died due to position in capped collection being deleted. Last seen record id: RecordId(\(CappedTotals.read(last, 1)))")
+            }
+            let all = CollectionEntry.orderRange
+            let range = KeyRange(lower: last ?? all.lower, lowerInclusive: last == nil, upper: all.upper, upperInclusive: false)
+            var rows: [PlanRow] = []
+            for (orderKey, recordKey) in try snapshot.scan(entry.orderStore, range, reverse: false, limit: CollectionScanStage.chunk) {
+                lastOrderKey = orderKey
+                guard let value = try snapshot.get(entry.recordStore, recordKey) else { continue }
+                let raw = RawDocument(trusted: value)
+                if filter.matches(raw) { rows.append(PlanRow(recordKey: recordKey, document: raw)) }
+            }
+            return rows
+        } catch let error as FolioError {
+            throw error
+        } catch StorageError.noSuchStore {
+            throw FolioError(.queryPlanKilled, "collection dropped: \(entry.namespace)")
+        } catch {
+            throw Engine.clientError(error)
+        }
+    }
+}

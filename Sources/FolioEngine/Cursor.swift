@@ -26,6 +26,9 @@ public struct FindRequest: Sendable {
     public var showRecordId = false
     /// `collation`: how strings compare in the filter and the sort (nil: binary).
     public var collation: Document?
+    /// `tailable`: on a capped collection, a cursor that stays open at the end and returns
+    /// documents inserted later (Capped.swift).
+    public var tailable = false
 
     public init(filter: Document = Document(), sort: Document? = nil, projection: Document? = nil, skip: Int = 0,
                 limit: Int = 0, allowDiskUse: Bool = true, constants: [String: BSON] = [:], maxTimeMilliseconds: Int? = nil,
@@ -65,6 +68,8 @@ public final class Cursor: Sendable {
         var stream: StreamBox?
         /// The query plan being executed.
         var plan: PlanBox?
+        /// A tailable cursor's position (instead of a plan).
+        var tail: TailPosition?
     }
 
     let filter: Filter
@@ -109,6 +114,21 @@ public final class Cursor: Sendable {
         state = Mutex(s)
     }
 
+    /// A tailable cursor over a capped collection: each read takes a new snapshot and goes on
+    /// after the last document returned.
+    init(tailing entry: CollectionEntry, storage: any StorageEngine, filter: Filter, projection: Projection?, skip: Int, limit: Int) {
+        self.namespace = entry.namespace
+        self.filter = filter
+        self.projection = projection
+        self.keyView = nil
+        var s = State(snapshot: nil, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
+        s.tail = TailPosition(entry: entry, storage: storage)
+        state = Mutex(s)
+    }
+
+    /// Whether this cursor tails a capped collection (it is exhausted only by a limit).
+    public var isTailable: Bool { state.withLock { $0.tail != nil } }
+
     deinit { close() }
 
     /// Drops the time limit (maxTimeMS bounds the work of the command that set it, not the
@@ -143,7 +163,11 @@ public final class Cursor: Sendable {
             var bytes = 0
             while out.count < maxCount, !s.exhausted {
                 if s.limitRemaining == 0 { finish(&s); break }
-                guard let row = try nextMatch(&s), let raw = row.document else { finish(&s); break }
+                guard let row = try nextMatch(&s), let raw = row.document else {
+                    // A tailable cursor waits at the end for more.
+                    if s.tail == nil { finish(&s) }
+                    break
+                }
                 if s.skipRemaining > 0 { s.skipRemaining -= 1; continue }
                 var result = raw
                 if let keyView {
@@ -184,6 +208,10 @@ public final class Cursor: Sendable {
 
     private func nextMatch(_ s: inout State) throws(FolioError) -> PlanRow? {
         if !s.pending.isEmpty { return s.pending.removeFirst() }
+        if let tail = s.tail {
+            s.pending = try tail.read(filter)
+            return s.pending.isEmpty ? nil : s.pending.removeFirst()
+        }
         if let stream = s.stream {
             try Engine.checkDeadline(s.deadline)
             return try stream.stream.next().map { PlanRow(recordKey: [], document: RawDocument(trusted: $0.bsonBytes())) }
@@ -308,6 +336,7 @@ extension Engine {
             if hint == nil || hint?.documentValue?.isEmpty == true { hint = ["$natural": natural] }
             sortPattern = nil
         }
+        if request.tailable { return try tail(ns, request, filter: filter, projection: projection, sortPattern: sortPattern) }
         let sort = try SortSpec.parsing(sortPattern, collator: collator)
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
         return try find(ns, filter: filter, projection: projection, sort: sort, sortPattern: sortPattern, skip: request.skip,

@@ -79,6 +79,9 @@ public final class CommandSandbox {
             let next = try runForWire(more)
             guard case .document(let c)? = next["cursor"], case .int64(let nextID)? = c["id"] else { break }
             id = nextID
+            // A tailable cursor at the end answers empty batches for ever (an awaitData one
+            // after waiting a second each time): done with it.
+            if case .array(let batch)? = c["nextBatch"], batch.isEmpty { break }
         }
         if id != 0 { _ = dispatcher.run(["killCursors": .string(collection), "cursors": [.int64(id)], "$db": .string(database)], connection: connection) }
         return reply

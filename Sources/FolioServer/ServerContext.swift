@@ -84,6 +84,8 @@ final class CursorRegistry: Sendable {
         var noTimeout = false
         /// The read at a point in time the cursor reads (held until the cursor goes).
         var snapshotRead: SnapshotRead? = nil
+        /// A tailable cursor's `awaitData`: a getMore at the end waits for new documents.
+        var awaitData = false
     }
 
     let entries = Mutex<[Int64: Entry]>([:])
@@ -92,14 +94,14 @@ final class CursorRegistry: Sendable {
     let timedOut = Atomic<Int64>(0)
 
     func register(_ cursor: Cursor, namespace: String, session: [UInt8]? = nil, api: APIParameters = APIParameters(),
-                  noTimeout: Bool = false, snapshotRead: SnapshotRead? = nil) -> Int64 {
+                  noTimeout: Bool = false, snapshotRead: SnapshotRead? = nil, awaitData: Bool = false) -> Int64 {
         var g = SystemRandomNumberGenerator()
         opened.add(1, ordering: .relaxed)
         return entries.withLock { map in
             var id: Int64
             repeat { id = Int64.random(in: 1...Int64.max, using: &g) } while map[id] != nil
             map[id] = Entry(cursor: cursor, namespace: namespace, lastUsed: .now, session: session, api: api, noTimeout: noTimeout,
-                            snapshotRead: snapshotRead)
+                            snapshotRead: snapshotRead, awaitData: awaitData)
             return id
         }
     }

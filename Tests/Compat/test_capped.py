@@ -69,3 +69,31 @@ def test_coll_mod_changes_the_limits(db):
     with pytest.raises(OperationFailure) as e:
         db.command("collMod", "plain", cappedSize=1000)
     assert e.value.code == 72
+
+
+def test_tailable_await_cursor(db):
+    import threading
+    import time
+    from pymongo import CursorType
+    db.create_collection("feed", capped=True, size=100000, max=5)
+    # A tailable cursor on an empty capped collection is closed at once, as in MongoDB.
+    empty = db.feed.find(cursor_type=CursorType.TAILABLE_AWAIT)
+    assert list(empty) == [] and not empty.alive
+    db.feed.insert_many([{"n": n} for n in range(2)])
+    cursor = db.feed.find({"n": {"$ne": 99}}, cursor_type=CursorType.TAILABLE_AWAIT).max_await_time_ms(2000)
+    assert [cursor.next()["n"] for _ in range(2)] == [0, 1]
+    threading.Timer(0.3, lambda: db.feed.insert_many([{"n": 99}, {"n": 2}])).start()
+    started = time.monotonic()
+    assert cursor.next()["n"] == 2  # the getMore waited for the insert
+    assert 0.2 < time.monotonic() - started < 1.9
+    assert cursor.alive
+    # Falling behind the deletions kills the cursor (CappedPositionLost; pymongo stops it).
+    db.feed.insert_many([{"n": n} for n in range(10, 20)])
+    assert [d["n"] for d in cursor] == []
+    assert not cursor.alive
+    with pytest.raises(OperationFailure) as e:
+        db.command("find", "plain", tailable=True) if db.plain.insert_one({}) else None
+    assert e.value.code == 2
+    with pytest.raises(OperationFailure) as e:
+        db.command("find", "feed", awaitData=True)
+    assert e.value.code == 9

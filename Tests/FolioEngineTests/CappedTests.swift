@@ -164,4 +164,36 @@ import FolioQuery
             #expect(error.code.rawValue == 17152)
         }
     }
+
+    @Test(arguments: Backend.allCases)
+    func aTailableCursorReturnsLaterInsertsAndNoticesALostPosition(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        try engine.createCollection(log, options: ["capped": true, "size": 100_000, "max": 4])
+        _ = try engine.insert(log, [["v": 1], ["v": 2]])
+        var request = FindRequest(filter: ["v": ["$ne": 3]])
+        request.tailable = true
+        let cursor = try engine.find(log, request)
+        #expect(cursor.isTailable)
+        #expect(try cursor.next().compactMap { $0.document()["v"]?.exactInt64 } == [1, 2])
+        // At the end it stays open, and later inserts (that match) come next.
+        #expect(try cursor.next().isEmpty && !cursor.isExhausted)
+        _ = try engine.insert(log, [["v": 3], ["v": 4]])
+        #expect(try cursor.next().compactMap { $0.document()["v"]?.exactInt64 } == [4])
+        // Four more inserts delete the document the cursor stands on: 136.
+        _ = try engine.insert(log, (5..<9).map { ["v": .int64($0)] })
+        do {
+            _ = try cursor.next()
+            Issue.record("the cursor did not notice its position was deleted")
+        } catch {
+            #expect(error.code == .cappedPositionLost)
+        }
+        // Not capped: 2; a sort other than natural: 2.
+        var plain = FindRequest()
+        plain.tailable = true
+        _ = try engine.insert(ns, [["v": 1]])
+        #expect(throws: FolioError.self) { try engine.find(ns, plain) }
+        request.sort = ["v": 1]
+        #expect(throws: FolioError.self) { try engine.find(log, request) }
+    }
 }

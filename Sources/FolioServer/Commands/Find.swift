@@ -1,6 +1,9 @@
 import FolioBSON
 import FolioEngine
 import FolioQuery
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// find, getMore, killCursors: 101 documents in the first batch by default, 16 MiB per
 /// batch, cursor id 0 when exhausted, CursorNotFound (43) for unknown ids.
@@ -32,13 +35,14 @@ enum FindCommand {
         let ns = try r.namespace()
         try r.api.check(expressions: .document(r.body))
         if let view = try Views.resolve(ns, r.engine) { return try Views.find(view, ns, r) }
-        for unsupported in ["tailable", "awaitData"] where r.bool(unsupported) == true {
-            throw FolioError(.badValue, "error processing query: tailable cursor requested on non capped collection")
-        }
         let batchSize = try self.batchSize(r)
         let request = try self.request(r)
         let cursor = try r.engine.find(ns, request, sortMemoryLimitBytes: r.sortMemoryBytes)
-        return try open(cursor, namespace: ns.description, batchSize: batchSize, singleBatch: r.bool("singleBatch") == true, r)
+        // A tailable cursor stays open unless the collection it tails has no documents.
+        var tailingNothing = false
+        if request.tailable { tailingNothing = try r.engine.estimatedCount(ns) == 0 }
+        return try open(cursor, namespace: ns.description, batchSize: batchSize,
+                        singleBatch: r.bool("singleBatch") == true || tailingNothing, r)
     }
 
     /// find's `batchSize` (≥ 0).
@@ -61,6 +65,13 @@ enum FindCommand {
         request.returnKey = r.bool("returnKey") ?? false
         request.showRecordId = r.bool("showRecordId") ?? false
         request.collation = try r.document("collation")
+        request.tailable = r.bool("tailable") == true
+        if r.bool("awaitData") == true && !request.tailable {
+            throw FolioError(.failedToParse, "Cannot set 'awaitData' without also setting 'tailable'")
+        }
+        if request.tailable && r.bool("singleBatch") == true {
+            throw FolioError(.badValue, "cannot use tailable option with the 'singleBatch' option")
+        }
         return request
     }
 
@@ -71,7 +82,8 @@ enum FindCommand {
         var id: Int64 = 0
         if !cursor.isExhausted && !singleBatch {
             id = r.context.cursors.register(cursor, namespace: namespace, session: r.session, api: r.api,
-                                            noTimeout: r.bool("noCursorTimeout") == true, snapshotRead: r.snapshotRead)
+                                            noTimeout: r.bool("noCursorTimeout") == true, snapshotRead: r.snapshotRead,
+                                            awaitData: cursor.isTailable && r.bool("awaitData") == true)
         } else {
             cursor.close()
         }
@@ -107,15 +119,48 @@ enum FindCommand {
             throw FolioError(.unauthorized, "Requested getMore on namespace '\(r.database).\(collection)', but cursor belongs to a different namespace \(entry.namespace)")
         }
         try r.api.checkGetMore(cursorOpenedWith: entry.api)
-        entry.cursor.setTimeLimit(milliseconds: try r.maxTime())
-        defer { entry.cursor.clearDeadline() }
-        let next = try batch(entry.cursor, size: try r.int("batchSize").flatMap { $0 > 0 ? $0 : nil }, r)
+        let size = try r.int("batchSize").flatMap { $0 > 0 ? $0 : nil }
+        var next: [BSON]
+        do throws(FolioError) {
+            if entry.awaitData {
+                // maxTimeMS is how long to wait for new documents (1 s by default), not a limit.
+                next = try awaitBatch(entry.cursor, size: size, waitMilliseconds: try r.maxTime() ?? 1000, r)
+            } else {
+                entry.cursor.setTimeLimit(milliseconds: try r.maxTime())
+                defer { entry.cursor.clearDeadline() }
+                next = try batch(entry.cursor, size: size, r)
+            }
+        } catch {
+            // A tailable cursor that lost its place (or its collection) is gone.
+            if error.code == .cappedPositionLost || error.code == .queryPlanKilled { r.context.cursors.remove(id) }
+            throw error
+        }
         var replyID = id
         if entry.cursor.isExhausted {
             r.context.cursors.remove(id)
             replyID = 0
         }
         return cursorReply(id: replyID, namespace: entry.namespace, batch: next, first: false)
+    }
+
+    /// A tailable awaitData cursor's next batch: at the end of the collection, waits until a
+    /// commit brings documents the cursor returns or `waitMilliseconds` pass (then the batch is
+    /// empty and the cursor stays open). The wait polls the commit clock, a read of one atomic,
+    /// every 2 ms and reads again only after a commit; killOp and shutdown interrupt it.
+    static func awaitBatch(_ cursor: Cursor, size: Int?, waitMilliseconds: Int, _ r: CommandRequest) throws(FolioError) -> [BSON] {
+        var seen = r.context.engine.clusterTime
+        var next = try batch(cursor, size: size, r)
+        let deadline = ContinuousClock.now + .milliseconds(max(0, waitMilliseconds))
+        func isEmpty() -> Bool { r.rawBatch?.batch.map { $0.isEmpty } ?? next.isEmpty }
+        while isEmpty(), ContinuousClock.now < deadline, !cursor.isExhausted {
+            try OperationInterrupt.check()
+            usleep(2000)
+            let now = r.context.engine.clusterTime
+            if now == seen { continue }
+            seen = now
+            next = try batch(cursor, size: size, r)
+        }
+        return next
     }
 
     @Sendable static func killCursors(_ r: CommandRequest) throws(FolioError) -> Document {
