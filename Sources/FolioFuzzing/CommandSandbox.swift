@@ -70,28 +70,29 @@ public final class CommandSandbox {
     public func run(_ command: Document) throws -> Document {
         var body = command
         if body["$db"] == nil { body.append("$db", "fuzz") }
-        let reply = try runForWire(body)
+        let (reply, _) = try runForWire(body)
         guard case .document(let cursor)? = reply["cursor"], case .int64(var id)? = cursor["id"], id != 0,
               case .string(let ns)? = cursor["ns"], let dot = ns.firstIndex(of: ".") else { return reply }
         let database = String(ns[..<dot]), collection = String(ns[ns.index(after: dot)...])
         for _ in 0..<CommandSandbox.maximumGetMores where id != 0 {
             let more: Document = ["getMore": .int64(id), "collection": .string(collection), "batchSize": 7, "$db": .string(database)]
-            let next = try runForWire(more)
+            let (next, returned) = try runForWire(more)
             guard case .document(let c)? = next["cursor"], case .int64(let nextID)? = c["id"] else { break }
             id = nextID
             // A tailable cursor at the end answers empty batches for ever (an awaitData one
             // after waiting a second each time): done with it.
-            if case .array(let batch)? = c["nextBatch"], batch.isEmpty { break }
+            if returned == 0 { break }
         }
         if id != 0 { _ = dispatcher.run(["killCursors": .string(collection), "cursors": [.int64(id)], "$db": .string(database)], connection: connection) }
         return reply
     }
 
-    /// One command through the wire path: the reply and its raw batch encoded into a message.
-    private func runForWire(_ command: Document) throws -> Document {
+    /// One command through the wire path: the reply and its raw batch encoded into a message;
+    /// returns the reply and the number of documents in its batch.
+    private func runForWire(_ command: Document) throws -> (reply: Document, returned: Int) {
         let (reply, batch) = dispatcher.runForWire(command, connection: connection)
         _ = WireCodec.messageReply(requestID: 1, responseTo: 1, body: reply, batch: batch)
-        return try answered(command, reply)
+        return (try answered(command, reply), batch?.count ?? 0)
     }
 
     private func answered(_ command: Document, _ reply: Document) throws -> Document {
