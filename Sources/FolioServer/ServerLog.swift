@@ -52,7 +52,8 @@ public final class ServerLog: Sendable {
         var components: [Component: Int] = [:]
     }
 
-    let logger: Logger
+    /// The swift-log logger every line goes through (the service group logs through it too).
+    public let logger: Logger
     let verbosity: Mutex<Verbosity>
     let quiet: Bool
     let sink: LogSink

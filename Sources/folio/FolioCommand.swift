@@ -1,6 +1,4 @@
 import ArgumentParser
-import Synchronization
-import Dispatch
 import FolioEngine
 import FolioStorage
 import Folio
@@ -13,11 +11,8 @@ import Prometheus
 import Glibc
 #endif
 
-/// Set by the SIGINT/SIGTERM handler to the signal's number.
-let shutdownSignal = Atomic<Int32>(0)
-
 @main
-struct FolioCommand: ParsableCommand {
+struct FolioCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "folio",
         abstract: "A document database that speaks MongoDB's wire protocol and query language.",
@@ -27,7 +22,7 @@ struct FolioCommand: ParsableCommand {
     )
 }
 
-struct Serve: ParsableCommand {
+struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the server (default 127.0.0.1:27017, data in ./folio-data)."
     )
@@ -91,7 +86,7 @@ struct Serve: ParsableCommand {
                             enableTestCommands: enableTestCommands)
     }
 
-    func run() throws {
+    func run() async throws {
         Engine.tuneProcessAllocator()
         let configuration = self.configuration
         let log = try logpath.map { try ServerLog.file($0, verbosity: verbose, quiet: quiet) }
@@ -127,20 +122,10 @@ struct Serve: ParsableCommand {
         print("folio \(FolioVersion.folio) listening on \(configuration.bindAddress):\(server.port) " +
               "(replica set \(configuration.replicaSetName), data \(configuration.inMemory ? "in memory" : configuration.dataPath))")
         fflush(nil)
-        // SIGINT/SIGTERM: the handler only stores the signal (async-signal-safe); a watcher
-        // thread then shuts the server down gracefully.
-        signal(SIGINT) { n in shutdownSignal.store(n, ordering: .relaxed) }
-        signal(SIGTERM) { n in shutdownSignal.store(n, ordering: .relaxed) }
-        DispatchQueue.global().async {
-            while shutdownSignal.load(ordering: .relaxed) == 0 { usleep(100_000) }
-            let n = shutdownSignal.load(ordering: .relaxed)
-            log.log(.info, .control, id: 23377, ctx: "SignalHandler", "Received signal",
-                    attr: ["signal": .int32(n), "error": .string(n == SIGINT ? "Interrupt" : "Terminated")])
-            server.shutdown()
-        }
-        try server.wait()
-        endpoint?.close()
-        try? metricsGroup.syncShutdownGracefully()
+        // The server and the metrics endpoint run as services until SIGINT/SIGTERM or the
+        // shutdown command (ServeLifecycle.swift).
+        try await Serve.runServices(server: server, metrics: endpoint, log: log)
+        try? await metricsGroup.shutdownGracefully()
         log.log(.info, .control, id: 23138, ctx: "initandlisten", "Shutting down", attr: ["exitCode": .int32(0)])
     }
 

@@ -114,3 +114,29 @@ def test_metrics_endpoint_serves_prometheus_text(folio_binary):
         assert 'folio_command_duration_seconds_count{command="find"} 1' in text
         assert "folio_connections " in text and "folio_storage_bytes " in text
         c.close()
+
+
+def test_sigint_stops_every_service(folio_binary, tmp_path):
+    """SIGINT shuts the service group down gracefully: the signal is logged with its number,
+    the wire server and the metrics endpoint both close, and the process exits 0."""
+    import json
+    import signal
+    import socket
+    import urllib.request
+    from conftest import free_port, running_server
+    metrics_port = free_port()
+    logfile = tmp_path / "folio.log"
+    with running_server(folio_binary, "--metrics-port", str(metrics_port), "--logpath", str(logfile)) as s:
+        c = _client(s["port"])
+        c.app.items.insert_many([{"_id": i} for i in range(200)])
+        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read()
+        c.close()
+        s["process"].send_signal(signal.SIGINT)
+        assert s["process"].wait(timeout=30) == 0
+        for port in (s["port"], metrics_port):
+            with socket.socket() as probe:
+                assert probe.connect_ex(("127.0.0.1", port)) != 0, port
+    entries = [json.loads(line) for line in logfile.read_text().splitlines()]
+    received = next(e for e in entries if e["id"] == 23377)
+    assert received["attr"] == {"signal": 2, "error": "Interrupt"}
+    assert entries[-1]["id"] == 23138
