@@ -63,6 +63,28 @@ extension CollectionEntry {
     static func orderKey(_ s: UInt64) -> [UInt8] { [1] + CappedTotals.bigEndian(s) }
     /// Every order entry, oldest first.
     static let orderRange = KeyRange(lower: [1], lowerInclusive: true, upper: [2], upperInclusive: false)
+
+    /// One chunk of a capped collection in insertion order, from just after `position` (just
+    /// before it, backward; nil: from the start or end): the records the filter matches, the
+    /// last order key read (nil: none) and how many records were examined. A record deleted
+    /// since its order entry was read is skipped.
+    func orderChunk(_ snapshot: any StorageSnapshot, after position: [UInt8]?, forward: Bool = true,
+                    _ filter: Filter) throws(StorageError) -> (rows: [PlanRow], last: [UInt8]?, entries: Int, examined: Int) {
+        let all = CollectionEntry.orderRange
+        let range = forward
+            ? KeyRange(lower: position ?? all.lower, lowerInclusive: position == nil, upper: all.upper, upperInclusive: false)
+            : KeyRange(lower: all.lower, lowerInclusive: true, upper: position ?? all.upper, upperInclusive: false)
+        let chunk = try snapshot.scan(orderStore, range, reverse: !forward, limit: CollectionScanStage.chunk)
+        var rows: [PlanRow] = []
+        var examined = 0
+        for (_, recordKey) in chunk {
+            guard let value = try snapshot.get(recordStore, recordKey) else { continue }
+            examined += 1
+            let raw = RawDocument(trusted: value)
+            if filter.matches(raw) { rows.append(PlanRow(recordKey: recordKey, document: raw)) }
+        }
+        return (rows, chunk.last?.key, chunk.count, examined)
+    }
 }
 
 extension Engine {
@@ -217,70 +239,6 @@ extension Engine {
     }
 }
 
-/// COLLSCAN of a capped collection: the records in insertion order (the order store's
-/// entries, each record read by its key), the filter tested on each.
-final class CappedScanStage: PlanStage {
-    let snapshot: any StorageSnapshot
-    let entry: CollectionEntry
-    let filter: Filter
-    let forward: Bool
-    /// The last order key read (where the next chunk starts).
-    private var lastKey: [UInt8]?
-    private var buffer: [PlanRow] = []
-    private var bufferIndex = 0
-    private var scanned = 0
-    private var done = false
-
-    init(snapshot: any StorageSnapshot, entry: CollectionEntry, filter: Filter, forward: Bool) {
-        self.snapshot = snapshot
-        self.entry = entry
-        self.filter = filter
-        self.forward = forward
-    }
-
-    override var stageName: String { "COLLSCAN" }
-    override var summaryParts: [String] { ["COLLSCAN"] }
-    override var docsExamined: Int { scanned }
-    override func plannerFields() -> Document {
-        var d = Document()
-        if !filter.expression.isTriviallyTrue { d.append("filter", .document(filter.expression.explainForm)) }
-        d.append("direction", .string(forward ? "forward" : "backward"))
-        return d
-    }
-    override func statsFields() -> Document { ["docsExamined": .int32(Int32(clamping: scanned))] }
-
-    override func doWork() throws(FolioError) -> WorkResult {
-        if bufferIndex < buffer.count {
-            defer { bufferIndex += 1 }
-            return .advanced(buffer[bufferIndex])
-        }
-        if done { return .eof }
-        buffer.removeAll(keepingCapacity: true)
-        bufferIndex = 0
-        let all = CollectionEntry.orderRange
-        let range = forward
-            ? KeyRange(lower: lastKey ?? all.lower, lowerInclusive: lastKey == nil, upper: all.upper, upperInclusive: false)
-            : KeyRange(lower: all.lower, lowerInclusive: true, upper: lastKey ?? all.upper, upperInclusive: false)
-        let (entry, snapshot, filter) = (self.entry, self.snapshot, self.filter)
-        let rows = try Folio_storage { () throws(StorageError) -> [PlanRow] in
-            let chunk = try snapshot.scan(entry.orderStore, range, reverse: !forward, limit: CollectionScanStage.chunk)
-            if let last = chunk.last { lastKey = last.key }
-            if chunk.count < CollectionScanStage.chunk { done = true }
-            var rows: [PlanRow] = []
-            for (_, recordKey) in chunk {
-                guard let value = try snapshot.get(entry.recordStore, recordKey) else { continue }
-                scanned += 1
-                let raw = RawDocument(trusted: value)
-                if filter.matches(raw) { rows.append(PlanRow(recordKey: recordKey, document: raw)) }
-            }
-            return rows
-        }
-        buffer = rows
-        works += max(0, rows.count - 1)
-        return .needTime
-    }
-}
-
 // MARK: Tailable cursors
 
 extension Engine {
@@ -328,16 +286,9 @@ final class TailPosition: @unchecked Sendable {
             if let last, try snapshot.get(entry.orderStore, last) == nil {
                 throw FolioError(.cappedPositionLost, "CollectionScan died due to position in capped collection being deleted. Last seen record id: RecordId(\(CappedTotals.read(last, 1)))")
             }
-            let all = CollectionEntry.orderRange
-            let range = KeyRange(lower: last ?? all.lower, lowerInclusive: last == nil, upper: all.upper, upperInclusive: false)
-            var rows: [PlanRow] = []
-            for (orderKey, recordKey) in try snapshot.scan(entry.orderStore, range, reverse: false, limit: CollectionScanStage.chunk) {
-                lastOrderKey = orderKey
-                guard let value = try snapshot.get(entry.recordStore, recordKey) else { continue }
-                let raw = RawDocument(trusted: value)
-                if filter.matches(raw) { rows.append(PlanRow(recordKey: recordKey, document: raw)) }
-            }
-            return rows
+            let chunk = try entry.orderChunk(snapshot, after: last, filter)
+            if let key = chunk.last { lastOrderKey = key }
+            return chunk.rows
         } catch let error as FolioError {
             throw error
         } catch StorageError.noSuchStore {

@@ -47,6 +47,20 @@ public struct FindRequest: Sendable {
     }
 }
 
+/// What a query plan examined, and the plan as MongoDB summarizes it (`IXSCAN { a: 1 }`,
+/// `COLLSCAN`, `IDHACK`).
+public struct ExecutionSummary: Sendable {
+    public var keysExamined: Int
+    public var docsExamined: Int
+    public var planSummary: String
+
+    /// The work done since `earlier` (a getMore's own share).
+    public func since(_ earlier: ExecutionSummary?) -> ExecutionSummary {
+        ExecutionSummary(keysExamined: keysExamined - (earlier?.keysExamined ?? 0),
+                         docsExamined: docsExamined - (earlier?.docsExamined ?? 0), planSummary: planSummary)
+    }
+}
+
 /// A query result that streams from one storage snapshot and is read batch by batch.
 ///
 /// It executes the planner's chosen plan lazily: scans read storage chunk by chunk as
@@ -143,14 +157,14 @@ public final class Cursor: Sendable {
     /// Whether every result has been returned.
     public var isExhausted: Bool { state.withLock { $0.exhausted } }
 
-    /// What the query plan examined so far and its summary as MongoDB prints it
-    /// (`IXSCAN { a: 1 }`, `COLLSCAN`, `IDHACK`): the profiler's fields. Nil for an
-    /// aggregation's cursor, whose stages are not plan stages.
-    public var executionSummary: (keysExamined: Int, docsExamined: Int, planSummary: String)? {
+    /// What the query plan examined so far, and its summary (the profiler's fields). Nil for
+    /// an aggregation's cursor, whose stages are not plan stages.
+    public var executionSummary: ExecutionSummary? {
         state.withLock { s in
             s.plan.map { box in
                 let root = box.plan.root
-                return (root.totalKeysExamined, root.totalDocsExamined, root.summaryParts.joined(separator: ", "))
+                return ExecutionSummary(keysExamined: root.totalKeysExamined, docsExamined: root.totalDocsExamined,
+                                        planSummary: root.summaryParts.joined(separator: ", "))
             }
         }
     }

@@ -396,23 +396,21 @@ public struct CommandDispatcher: Sendable {
     }
 }
 
-/// A cursor batch left as the documents' stored bytes (see `CommandRequest.rawBatch`):
-/// decoding each document only to encode it again cost ~1.2 µs per 300-byte document.
 /// What a profiled command's cursor examined, noted by the command for the profiler.
 final class ProfileSlot: @unchecked Sendable {
     // @unchecked: written and read by the one thread running the command.
-    var execution: (keysExamined: Int, docsExamined: Int, planSummary: String)?
+    var execution: ExecutionSummary?
     var cursorExhausted = false
 
     /// Notes the cursor's work, less what it had done at `before`.
-    func note(_ cursor: Cursor, since before: (keysExamined: Int, docsExamined: Int, planSummary: String)?) {
-        execution = cursor.executionSummary.map { now in
-            (now.keysExamined - (before?.keysExamined ?? 0), now.docsExamined - (before?.docsExamined ?? 0), now.planSummary)
-        }
+    func note(_ cursor: Cursor, since before: ExecutionSummary?) {
+        execution = cursor.executionSummary?.since(before)
         cursorExhausted = cursor.isExhausted
     }
 }
 
+/// A cursor batch left as the documents' stored bytes (see `CommandRequest.rawBatch`):
+/// decoding each document only to encode it again cost ~1.2 µs per 300-byte document.
 final class RawBatchSlot: @unchecked Sendable {
     // @unchecked: written and read by the one thread running the command.
     var batch: [RawDocument]?

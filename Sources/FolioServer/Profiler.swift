@@ -57,7 +57,7 @@ final class Profiler: Sendable {
         var connection: ConnectionInfo
         var appName: String?
         /// The cursor's plan: keys and documents examined, plan summary, whether exhausted.
-        var execution: (keysExamined: Int, docsExamined: Int, planSummary: String)?
+        var execution: ExecutionSummary?
         var cursorExhausted: Bool
     }
 

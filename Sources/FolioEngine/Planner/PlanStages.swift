@@ -98,14 +98,17 @@ class PlanStage {
     final var totalDocsExamined: Int { docsExamined + children.reduce(0) { $0 + $1.totalDocsExamined } }
 }
 
-/// COLLSCAN: the record store in `_id` order, the filter tested on borrowed bytes.
+/// COLLSCAN: the record store in `_id` order, the filter tested on borrowed bytes; a capped
+/// collection's records in insertion order (its order store's entries, Capped.swift).
 final class CollectionScanStage: PlanStage {
     let snapshot: any StorageSnapshot
     let store: String
     let filter: Filter
     let forward: Bool
+    /// The capped collection scanned in insertion order (nil: `_id` order).
+    let order: CollectionEntry?
     private var chunks: RecordChunks
-    /// Where a backward scan resumes.
+    /// Where a backward scan, or one in insertion order, resumes.
     private var lastKey: [UInt8]?
     private var buffer: [PlanRow] = []
     private var bufferIndex = 0
@@ -113,8 +116,9 @@ final class CollectionScanStage: PlanStage {
     private var done = false
     static let chunk = 1024
 
-    init(snapshot: any StorageSnapshot, store: String, filter: Filter, forward: Bool = true) {
+    init(snapshot: any StorageSnapshot, store: String, filter: Filter, forward: Bool = true, order: CollectionEntry? = nil) {
         self.snapshot = snapshot
+        self.order = order
         self.store = store
         self.filter = filter
         self.forward = forward
@@ -141,9 +145,16 @@ final class CollectionScanStage: PlanStage {
         buffer.removeAll(keepingCapacity: true)
         bufferIndex = 0
         let filter = self.filter
-        var seen = 0
+        var seen = 0, read = 0
         var rows: [PlanRow] = []
-        if forward {
+        if let entry = order {
+            let (position, forward) = (lastKey, self.forward)
+            let chunk = try Folio_storage { () throws(StorageError) in
+                try entry.orderChunk(snapshot, after: position, forward: forward, filter)
+            }
+            if let last = chunk.last { lastKey = last }
+            (rows, seen, read) = (chunk.rows, chunk.examined, chunk.entries)
+        } else if forward {
             seen = try Folio_storage { () throws(StorageError) in
                 try chunks.visitNext(snapshot) { key, value in
                     let verdict = filter.quickVerdict(value)
@@ -166,7 +177,7 @@ final class CollectionScanStage: PlanStage {
             if let last = chunk.last { lastKey = last.key }
         }
         scanned += seen
-        if seen < CollectionScanStage.chunk { done = true }
+        if max(seen, read) < CollectionScanStage.chunk { done = true }
         buffer = rows
         // A chunk counts as the documents it examined, so trial budgets stay comparable.
         works += max(0, seen - 1)

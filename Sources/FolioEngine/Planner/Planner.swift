@@ -449,10 +449,8 @@ struct PlanBuilder {
         switch c {
         case .collectionScan(let forward):
             // A capped collection's natural order is insertion order.
-            if entry.capped != nil {
-                return withSort(CappedScanStage(snapshot: snapshot, entry: entry, filter: query.filter, forward: forward))
-            }
-            return withSort(CollectionScanStage(snapshot: snapshot, store: entry.recordStore, filter: query.filter, forward: forward))
+            return withSort(CollectionScanStage(snapshot: snapshot, store: entry.recordStore, filter: query.filter, forward: forward,
+                                                order: entry.capped == nil ? nil : entry))
         case .index(let index, let perField, _, let providesSort) where covers(index):
             let scan = self.scan(c, covering: residual(index, perField))
             return providesSort ? scan : withSort(scan)
