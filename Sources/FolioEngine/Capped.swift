@@ -257,6 +257,7 @@ extension Engine {
         guard entry.capped != nil else {
             throw FolioError(.badValue, "error processing query: \(ns) tailable cursor requested on non capped collection")
         }
+        queryStatistics.collectionScan(ns, tailable: true)
         return Cursor(tailing: entry, storage: storage, filter: filter, projection: projection, skip: request.skip, limit: request.limit)
     }
 }

@@ -90,6 +90,8 @@ public final class Cursor: Sendable {
     let projection: Projection?
     let keyView: KeyView?
     let state: Mutex<State>
+    /// Where the plan's work is counted when it ends (nil: not counted).
+    let statistics: QueryStatistics?
 
     /// A cursor with no results (the collection does not exist).
     init(empty namespace: Namespace) {
@@ -97,6 +99,7 @@ public final class Cursor: Sendable {
         self.filter = Filter(.and([]))
         self.projection = nil
         self.keyView = nil
+        self.statistics = nil
         var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
         s.exhausted = true
         state = Mutex(s)
@@ -104,11 +107,12 @@ public final class Cursor: Sendable {
 
     /// A cursor executing a query plan (the snapshot stays open until it is exhausted).
     init(namespace: Namespace, snapshot: any StorageSnapshot, plan: PlannedQuery, filter: Filter, projection: Projection?,
-         skip: Int, limit: Int, deadline: ContinuousClock.Instant?, keyView: KeyView? = nil) {
+         skip: Int, limit: Int, deadline: ContinuousClock.Instant?, keyView: KeyView? = nil, statistics: QueryStatistics? = nil) {
         self.namespace = namespace
         self.filter = filter
         self.projection = projection
         self.keyView = keyView
+        self.statistics = statistics
         var s = State(snapshot: snapshot, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
         s.plan = PlanBox(plan)
         s.pending = plan.buffered.filter { $0.document != nil }
@@ -122,6 +126,7 @@ public final class Cursor: Sendable {
         self.filter = Filter(.and([]))
         self.projection = nil
         self.keyView = nil
+        self.statistics = nil
         var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
         s.stream = StreamBox(stream)
         s.deadline = deadline
@@ -135,6 +140,7 @@ public final class Cursor: Sendable {
         self.filter = filter
         self.projection = projection
         self.keyView = nil
+        self.statistics = nil
         var s = State(snapshot: nil, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
         s.tail = TailPosition(entry: entry, storage: storage)
         state = Mutex(s)
@@ -217,7 +223,14 @@ public final class Cursor: Sendable {
         s.snapshot?.close()
         s.snapshot = nil
         s.stream = nil
-        s.plan?.finished = true
+        endPlan(s)
+    }
+
+    /// Marks the plan finished, counting its work the first time.
+    private func endPlan(_ s: State) {
+        guard let box = s.plan, !box.finished else { return }
+        box.finished = true
+        statistics?.record(box.plan.root, namespace)
     }
 
     private func nextMatch(_ s: inout State) throws(FolioError) -> PlanRow? {
@@ -254,7 +267,7 @@ public final class Cursor: Sendable {
             s.snapshot?.close()
             s.snapshot = nil
             s.stream = nil
-            s.plan?.finished = true
+            endPlan(s)
             s.exhausted = true
         }
     }
@@ -393,7 +406,7 @@ extension Engine {
         }
         let keyView = returnKey || showRecordId ? KeyView(returnKey: returnKey, showRecordId: showRecordId, plan: planned.root) : nil
         return Cursor(namespace: ns, snapshot: snapshot, plan: planned, filter: filter, projection: projection,
-                      skip: skip, limit: limit, deadline: deadline, keyView: keyView)
+                      skip: skip, limit: limit, deadline: deadline, keyView: keyView, statistics: queryStatistics)
     }
 
     /// Throws 50 MaxTimeMSExpired once `deadline` has passed, or what the running operation's

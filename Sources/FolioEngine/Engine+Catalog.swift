@@ -89,6 +89,8 @@ extension Engine {
                 self.planCache.invalidate(ns)
                 try txn.delete(Engine.catalogStore, CollectionEntry.key(ns))
                 self.updateCatalog { _ = $0.collections.removeValue(forKey: ns) }
+                self.queryStatistics.forget(ns)
+                self.latencyStatistics.forget(ns)
                 return true
             }
         }

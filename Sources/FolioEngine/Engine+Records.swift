@@ -47,6 +47,7 @@ extension Engine {
         let planned = try plan(entry, snapshot, QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint,
                                                              sortLimit: sort == nil ? 0 : (limit ?? 0)))
         var out: [([UInt8], RawDocument)] = []
+        defer { queryStatistics.record(planned.root, entry.namespace) }
         func add(_ row: PlanRow) -> Bool {
             guard let raw = row.document else { return true }
             out.append((row.recordKey, raw))

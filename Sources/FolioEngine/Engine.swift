@@ -31,6 +31,10 @@ public final class Engine: Sendable {
     let snapshotHistory = SnapshotHistory()
     /// Multi-document transactions started, committed and aborted since startup.
     public let transactionStatistics = TransactionStatistics()
+    /// What query plans examined since startup (shared with transactions' engines).
+    public let queryStatistics: QueryStatistics
+    /// Operation latency per collection, as the server reports it (`$collStats` latencyStats).
+    public let latencyStatistics: LatencyStatistics
     /// In a transaction's engine: the collections its snapshot had (they may not get new
     /// indexes there, as in MongoDB: writes outside would miss them). Nil otherwise.
     let snapshotCollections: Set<Namespace>?
@@ -47,6 +51,9 @@ public final class Engine: Sendable {
     /// The cluster time of the latest commit: commands report it as their operation time, so a
     /// client that waits for it (afterClusterTime) sees every write acknowledged before.
     public var clusterTime: Timestamp { committer.clock.latest }
+
+    /// Writes waiting for their group commit now (readers never wait: they read snapshots).
+    public var queuedWrites: Int { committer.queuedWrites }
 
     /// Opens an engine over a storage engine, loading (or creating) the catalog.
     public init(storage: any StorageEngine) throws(FolioError) {
@@ -74,6 +81,8 @@ public final class Engine: Sendable {
         }
         catalog = CatalogBox(state)
         snapshotCollections = nil
+        queryStatistics = QueryStatistics()
+        latencyStatistics = LatencyStatistics()
         let reservation = stores.contains(Engine.metaStore)
             ? ClusterClock.decode(try Folio_storage { () throws(StorageError) in try snapshot.get(Engine.metaStore, ClusterClock.key) })
             : 0
@@ -88,6 +97,8 @@ public final class Engine: Sendable {
         committer = GroupCommitter(storage: storage, timed: false)
         catalog = CatalogBox(CatalogState(collections: collections))
         snapshotCollections = Set(collections.keys)
+        queryStatistics = parent.queryStatistics
+        latencyStatistics = parent.latencyStatistics
         hostLabel.withLock { $0 = parent.hostLabel.withLock { $0 } }
         committer.catalog = CatalogMirror(engine: self)
     }

@@ -68,6 +68,9 @@ final class GroupCommitter: Sendable {
     /// the commit. `body`'s writes are atomic; if it throws, only its own writes are undone.
     /// A request that met a key a multi-document transaction holds is undone and run again
     /// once the key is free (ConflictTracker rule 2), backing off from 0.1 ms to 10 ms.
+    /// Writes waiting for the next group commit (serverStatus globalLock.currentQueue.writers).
+    var queuedWrites: Int { state.withLock { $0.pending.count } }
+
     func write<R>(durable: Bool, owner: UInt64 = 0, _ body: @escaping (any StorageWriteTransaction) throws -> R) throws -> R {
         var pause: UInt32 = 100
         while true {

@@ -287,7 +287,25 @@ public struct CommandDispatcher: Sendable {
         context.log.slowOperation(body, name: name, database: database, reply: answer, returned: returned,
                                   duration: duration, connection: connection, appName: context.applicationName(of: connection.id))
         if let profile = request.profile { self.profile(request, canonical, answer, returned: returned, duration: duration, profile) }
+        recordLatency(canonical, body, database: database, duration: duration)
         return answer
+    }
+
+    /// The kind of operation a command is in a collection's latencyStats (MongoDB's Top).
+    static func latencyKind(_ canonical: String) -> LatencyStatistics.Kind {
+        switch canonical {
+        case "find", "getMore", "aggregate", "count", "distinct": return .reads
+        case "insert", "update", "delete", "findAndModify": return .writes
+        default: return .commands
+        }
+    }
+
+    /// Adds a command's time to its collection's latencyStats (commands without one are not kept).
+    func recordLatency(_ canonical: String, _ body: Document, database: String, duration: Duration) {
+        guard !body.isEmpty, case .string(let collection)? = canonical == "getMore" ? body["collection"] : body.element(at: 0).value,
+              let ns = try? Namespace(database: database, collection: collection) else { return }
+        let microseconds = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+        context.engine.latencyStatistics.record(ns, CommandDispatcher.latencyKind(canonical), microseconds: microseconds)
     }
 
     /// Hands a finished command to the profiler (its database profiles).

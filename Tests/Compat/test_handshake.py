@@ -100,6 +100,15 @@ def test_server_status_counts_what_monitoring_reads(client):
     assert connections["totalCreated"] >= connections["current"] and connections["available"] > 0
     assert after["mem"]["resident"] > 0 and after["mem"]["bits"] == 64
     assert isinstance(after["pid"], bson.int64.Int64) and after["process"] == "mongod"
+    # mongostat's qrw/arw columns and the exporter's query executor series.
+    lock = after["globalLock"]
+    assert isinstance(lock["totalTime"], bson.int64.Int64)
+    for part in ("currentQueue", "activeClients"):
+        assert set(lock[part]) == {"total", "readers", "writers"} and all(type(v) is int for v in lock[part].values())
+    executor = after["metrics"]["queryExecutor"]
+    assert executor["scannedObjects"] - before["metrics"]["queryExecutor"]["scannedObjects"] == 5
+    assert executor["collectionScans"]["total"] - before["metrics"]["queryExecutor"]["collectionScans"]["total"] == 1
+    assert isinstance(after["metrics"]["operation"]["scanAndOrder"], bson.int64.Int64)
     assert "metrics" not in client.admin.command("serverStatus", metrics=0)
     client.drop_database("compat_status")
 

@@ -60,6 +60,47 @@ import FolioBSON
         #expect(section(after, "metrics.commands.findAndModify") != nil && section(after, "metrics.commands.findandmodify") == nil)
     }
 
+    /// metrics.queryExecutor and metrics.operation count what plans examined; globalLock has
+    /// the queue and active clients mongostat reads; catalogStats counts views and internal
+    /// collections; $collStats has latencyStats and queryExecStats.
+    @Test func queryExecutorGlobalLockCatalogAndCollectionStats() throws {
+        let s = try TestServer()
+        s.run(["insert": "q", "documents": .array((0..<10).map { .document(["_id": .int32(Int32($0)), "a": .int32(Int32($0))]) })])
+        s.run(["createIndexes": "q", "indexes": [["key": ["a": 1], "name": "a_1"]]])
+        let before = try status(s)
+        s.run(["find": "q", "filter": ["a": ["$gte": 7]]])              // 3 keys, 3 documents
+        s.run(["find": "q", "filter": ["b": 1], "sort": ["b": 1]])      // a collection scan of 10, sorted
+        s.run(["update": "q", "updates": [["q": ["_id": 2], "u": ["$set": ["c": 1]]]]])  // IDHACK: 1 key, 1 document
+        let after = try status(s)
+        func delta(_ path: String, _ key: String) -> Int64? {
+            guard case .int64(let a)? = section(after, path)?[key], case .int64(let b)? = section(before, path)?[key] else { return nil }
+            return a - b
+        }
+        #expect(delta("metrics.queryExecutor", "scanned") == 4)
+        #expect(delta("metrics.queryExecutor", "scannedObjects") == 14)
+        #expect(delta("metrics.queryExecutor.collectionScans", "total") == 1)
+        #expect(delta("metrics.queryExecutor.collectionScans", "nonTailable") == 1)
+        #expect(delta("metrics.operation", "scanAndOrder") == 1)
+        let lock = try #require(after["globalLock"]?.documentValue)
+        #expect(lock["totalTime"]?.type == .int64)
+        // The serverStatus running now is the one active client, a reader.
+        #expect(section(after, "globalLock.activeClients") == ["total": .int32(1), "readers": .int32(1), "writers": .int32(0)])
+        #expect(section(after, "globalLock.currentQueue") == ["total": .int32(0), "readers": .int32(0), "writers": .int32(0)])
+        s.run(["create": "qv", "viewOn": "q", "pipeline": []])
+        s.run(["create": "system.profile", "capped": true, "size": 4096])
+        let catalog = section(try status(s), "catalogStats")
+        #expect(catalog?["collections"] == .int32(1) && catalog?["views"] == .int32(1) && catalog?["internalCollections"] == .int32(2))
+        #expect(catalog?["capped"] == .int32(0))
+        let stats = s.run(["aggregate": "q", "pipeline": [["$collStats": ["latencyStats": [:], "queryExecStats": [:]]]], "cursor": [:]])
+        let first = try #require(s.firstBatch(stats)?.first?.documentValue, "\(stats)")
+        #expect(section(first, "queryExecStats.collectionScans") == ["total": .int64(1), "nonTailable": .int64(1)])
+        #expect(section(first, "latencyStats.reads")?["ops"] == .int64(2))
+        #expect(section(first, "latencyStats.writes")?["ops"] == .int64(2))  // the first insert and the update
+        #expect(section(first, "latencyStats.commands")?["ops"] == .int64(1))  // createIndexes
+        let histograms = s.run(["aggregate": "q", "pipeline": [["$collStats": ["latencyStats": ["histograms": true]]]], "cursor": [:]])
+        #expect(histograms["code"] == .int32(115))
+    }
+
     @Test func sectionsCanBeLeftOut() throws {
         let s = try TestServer()
         let all = try status(s)

@@ -341,6 +341,14 @@ extension Engine {
                     scale = Int(n)
                 }
                 out.append("storageStats", .document(try storageStatistics(ns, scale: scale)))
+            case "latencyStats":
+                if case .document(let options) = v, options["histograms"]?.isTruthy == true {
+                    throw FolioError(.commandNotSupported, "$collStats latencyStats histograms are not supported by Folio yet")
+                }
+                out.append("latencyStats", .document(latencyStatistics.document(ns)))
+            case "queryExecStats":
+                let scans = queryStatistics.collectionScans(ns)
+                out.append("queryExecStats", ["collectionScans": ["total": .int64(scans.total), "nonTailable": .int64(scans.nonTailable)]])
             default:
                 throw FolioError(.commandNotSupported, "$collStats '\(k)' is not supported by Folio yet (\(v.type.alias))")
             }

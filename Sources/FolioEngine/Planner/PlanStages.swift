@@ -92,6 +92,8 @@ class PlanStage {
 
     /// The access stages of the subtree as a plan summary names them.
     var summaryParts: [String] { children.flatMap(\.summaryParts) }
+    /// Whether the subtree scans a whole collection (COLLSCAN).
+    var scansCollection: Bool { children.contains { $0.scansCollection } }
 
     /// Keys and documents examined by the whole subtree.
     final var totalKeysExamined: Int { keysExamined + children.reduce(0) { $0 + $1.totalKeysExamined } }
@@ -127,6 +129,7 @@ final class CollectionScanStage: PlanStage {
 
     override var stageName: String { "COLLSCAN" }
     override var summaryParts: [String] { ["COLLSCAN"] }
+    override var scansCollection: Bool { true }
     override var docsExamined: Int { scanned }
     override func plannerFields() -> Document {
         var d = Document()

@@ -2,6 +2,7 @@ import Dispatch
 import FolioBSON
 import FolioEngine
 import FolioQuery
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -179,6 +180,17 @@ enum AdminCommands {
         let active = Set(c.operations.all.map(\.connection.id)).count
         let ttl = (c.engine.ttlStatistics.passes.load(ordering: .relaxed), c.engine.ttlStatistics.deletedDocuments.load(ordering: .relaxed))
         var sections = c.metrics.sections(cursors: c.cursors, activeConnections: active, ttl: ttl)
+        if let i = sections.firstIndex(where: { $0.0 == "metrics" }) {
+            // What query plans examined, and how many sorted in memory (scanAndOrder).
+            let q = c.engine.queryStatistics
+            func load(_ a: borrowing Atomic<Int64>) -> BSON { .int64(a.load(ordering: .relaxed)) }
+            let scans = q.collectionScans.load(ordering: .relaxed)
+            sections[i].1.append("operation", ["scanAndOrder": load(q.blockingSorts)])
+            sections[i].1.append("queryExecutor", [
+                "scanned": load(q.keysExamined), "scannedObjects": load(q.documentsExamined),
+                "collectionScans": ["nonTailable": .int64(scans - q.tailableCollectionScans.load(ordering: .relaxed)), "total": .int64(scans)]])
+        }
+        sections.insert(("globalLock", globalLock(c, uptimeMilliseconds: uptime)), at: 0)
         sections.append(("storageEngine", ["name": .string(c.configuration.inMemory ? "memory" : "sqlite"),
                                            "supportsCommittedReads": true, "persistent": .bool(!c.configuration.inMemory)]))
         sections.append(("catalogStats", catalogStatistics(c.engine)))
@@ -199,18 +211,36 @@ enum AdminCommands {
         return out
     }
 
-    /// catalogStats: user collections, capped ones, and the collections of admin, config and local.
+    /// globalLock as mongostat reads it (qrw/arw): Folio has no global lock, so the queue is
+    /// the writes waiting for their group commit (readers never wait: they read snapshots) and
+    /// the active clients are the commands running now, writers being the write commands.
+    static func globalLock(_ c: ServerContext, uptimeMilliseconds: Int64) -> Document {
+        let running = c.operations.all
+        let writers = running.filter { WriteConcern.writeCommands.contains($0.commandName) }.count
+        let queued = c.engine.queuedWrites
+        func n(_ v: Int) -> BSON { .int32(Int32(clamping: v)) }
+        return ["totalTime": .int64(uptimeMilliseconds * 1000),
+                "currentQueue": ["total": n(queued), "readers": n(0), "writers": n(queued)],
+                "activeClients": ["total": n(running.count), "readers": n(running.count - writers), "writers": n(writers)]]
+    }
+
+    /// catalogStats: user collections, capped ones and views, and the internal ones (those of
+    /// admin, config and local, and `system.*` collections such as system.views and
+    /// system.profile).
     static func catalogStatistics(_ engine: Engine) -> Document {
-        var collections = 0, capped = 0, system = 0
+        var collections = 0, capped = 0, system = 0, views = 0, internalViews = 0
         for database in engine.databaseNames() {
+            let internalDatabase = ["admin", "config", "local"].contains(database)
             for info in engine.collections(in: database) {
-                if ["admin", "config", "local"].contains(database) { system += 1; continue }
+                if internalDatabase || info.name.hasPrefix("system.") { system += 1; continue }
                 collections += 1
-                if info.options["capped"]?.isTruthy == true { capped += 1 }
+                if CappedLimits(options: info.options) != nil { capped += 1 }
             }
+            let n = (try? Views.list(database, engine).count) ?? 0
+            if internalDatabase { internalViews += n } else { views += n }
         }
-        return ["collections": .int32(Int32(clamping: collections)), "capped": .int32(Int32(clamping: capped)),
-                "clustered": .int32(0), "timeseries": .int32(0), "views": .int32(0),
-                "internalCollections": .int32(Int32(clamping: system)), "internalViews": .int32(0)]
+        func n(_ v: Int) -> BSON { .int32(Int32(clamping: v)) }
+        return ["collections": n(collections), "capped": n(capped), "clustered": n(0), "timeseries": n(0), "views": n(views),
+                "internalCollections": n(system), "internalViews": n(internalViews)]
     }
 }
