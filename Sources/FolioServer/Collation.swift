@@ -17,7 +17,7 @@ enum Collation {
         if command == "create", body["viewOn"] != nil { return }
         if try Engine.collator(try CommandRequest.document(value, field: "\(command).collation")) != nil {
             throw FolioError(.commandNotSupported, "\(command) with a non-simple collation is not supported by Folio yet: "
-                             + "collections and views have the simple collation; pass a collation to each query instead")
+                             + "collections have the simple collation; pass a collation to each query instead")
         }
     }
 }
