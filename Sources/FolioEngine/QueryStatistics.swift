@@ -52,23 +52,23 @@ public final class LatencyStatistics: Sendable {
     }
 
     private let perCollection = Mutex<[Namespace: [(microseconds: Int64, operations: Int64)]]>([:])
+    private static let zero: [(microseconds: Int64, operations: Int64)] = Array(repeating: (0, 0), count: Kind.allCases.count)
 
     public init() {}
 
     /// Adds one operation of `kind` on `ns` that took `microseconds`.
     public func record(_ ns: Namespace, _ kind: Kind, microseconds: Int64) {
         perCollection.withLock { all in
-            var totals = all[ns] ?? Array(repeating: (0, 0), count: Kind.allCases.count)
-            totals[kind.rawValue].microseconds += microseconds
-            totals[kind.rawValue].operations += 1
-            all[ns] = totals
+            // Changed in place: no copy of the totals per operation.
+            all[ns, default: LatencyStatistics.zero][kind.rawValue].microseconds += microseconds
+            all[ns, default: LatencyStatistics.zero][kind.rawValue].operations += 1
         }
     }
 
     /// `latencyStats` of one collection: `{reads, writes, commands, transactions}`, each
     /// `{latency: <total µs>, ops}`.
     public func document(_ ns: Namespace) -> Document {
-        let totals = perCollection.withLock { $0[ns] } ?? Array(repeating: (0, 0), count: Kind.allCases.count)
+        let totals = perCollection.withLock { $0[ns] } ?? LatencyStatistics.zero
         var out = Document()
         for kind in Kind.allCases {
             out.append(kind.name, ["latency": .int64(totals[kind.rawValue].microseconds), "ops": .int64(totals[kind.rawValue].operations)])
