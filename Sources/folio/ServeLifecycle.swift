@@ -56,7 +56,11 @@ extension Serve {
         if let metrics { services.append(.init(service: MetricsService(endpoint: metrics))) }
         // The server stopping by itself (the shutdown command) shuts the rest down gracefully.
         services.append(.init(service: WireService(server: server), successTerminationBehavior: .gracefullyShutdownGroup))
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: log.logger))
+        // The group's own lines are debug chatter without MongoDB's ids: only its warnings and
+        // errors (a service that failed) reach the log.
+        var logger = log.logger
+        logger.logLevel = .warning
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         let signals = Task {
             for await signal in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
                 log.log(.info, .control, id: 23377, ctx: "SignalHandler", "Received signal",

@@ -140,3 +140,5 @@ def test_sigint_stops_every_service(folio_binary, tmp_path):
     received = next(e for e in entries if e["id"] == 23377)
     assert received["attr"] == {"signal": 2, "error": "Interrupt"}
     assert entries[-1]["id"] == 23138
+    # Nothing below the default verbosity, and every line has one of MongoDB's ids (or Folio's).
+    assert all(e["s"] in ("I", "W", "E", "F") and e["id"] != 0 for e in entries), [e for e in entries if e["id"] == 0]
