@@ -22,6 +22,12 @@ import FolioBSON
         return current.documentValue
     }
 
+    /// How much an int64 counter at `path.key` moved between two serverStatus replies.
+    private func delta(_ before: Document, _ after: Document, _ path: String, _ key: String) -> Int64? {
+        guard case .int64(let a)? = section(after, path)?[key], case .int64(let b)? = section(before, path)?[key] else { return nil }
+        return a - b
+    }
+
     @Test func opcountersAndDocumentMetrics() throws {
         let s = try TestServer()
         let before = try status(s)
@@ -34,10 +40,7 @@ import FolioBSON
         s.run(["getMore": id, "collection": "m"])
         s.run(["noSuchCommand": 1])
         let after = try status(s)
-        func delta(_ path: String, _ key: String) -> Int64? {
-            guard case .int64(let a)? = section(after, path)?[key], case .int64(let b)? = section(before, path)?[key] else { return nil }
-            return a - b
-        }
+        func delta(_ path: String, _ key: String) -> Int64? { self.delta(before, after, path, key) }
         #expect(delta("opcounters", "insert") == 4)
         #expect(delta("opcounters", "update") == 2)
         #expect(delta("opcounters", "delete") == 1)
@@ -72,10 +75,7 @@ import FolioBSON
         s.run(["find": "q", "filter": ["b": 1], "sort": ["b": 1]])      // a collection scan of 10, sorted
         s.run(["update": "q", "updates": [["q": ["_id": 2], "u": ["$set": ["c": 1]]]]])  // IDHACK: 1 key, 1 document
         let after = try status(s)
-        func delta(_ path: String, _ key: String) -> Int64? {
-            guard case .int64(let a)? = section(after, path)?[key], case .int64(let b)? = section(before, path)?[key] else { return nil }
-            return a - b
-        }
+        func delta(_ path: String, _ key: String) -> Int64? { self.delta(before, after, path, key) }
         #expect(delta("metrics.queryExecutor", "scanned") == 4)
         #expect(delta("metrics.queryExecutor", "scannedObjects") == 14)
         #expect(delta("metrics.queryExecutor.collectionScans", "total") == 1)
