@@ -205,6 +205,54 @@ extension Engine {
 }
 
 extension Engine {
+    /// cloneCollectionAsCapped: copies `from` into a new capped collection `to` of `size`
+    /// bytes, in `from`'s natural order, the oldest documents deleted as the copy goes (so
+    /// the newest that fit remain); indexes other than `_id` are not copied. One storage
+    /// transaction: writes to `from` wait for it, and a failure leaves nothing behind.
+    /// - Throws: 26 when `from` does not exist, 48 when `to` does, the capped options' errors.
+    public func cloneAsCapped(_ from: Namespace, to: Namespace, size: Int64) throws(FolioError) {
+        try folio {
+            try committer.write(durable: true) { txn in try self.copyAsCapped(from, to: to, size: size, txn) }
+        }
+    }
+
+    /// convertToCapped: replaces `ns` by a capped copy of `size` bytes (cloneAsCapped into a
+    /// temporary collection renamed over it), in one storage transaction.
+    public func convertToCapped(_ ns: Namespace, size: Int64) throws(FolioError) {
+        let temp = try Namespace(database: ns.database, collection: "tmp.convertToCapped.\(ns.collection)")
+        try folio {
+            try committer.write(durable: true) { txn in
+                try self.copyAsCapped(ns, to: temp, size: size, txn)
+                try self.rename(temp, to: ns, dropTarget: true, in: txn)
+            }
+        }
+    }
+
+    private func copyAsCapped(_ from: Namespace, to: Namespace, size: Int64, _ txn: any StorageWriteTransaction) throws {
+        guard let source = entry(from) else { throw FolioError(.namespaceNotFound, "source collection \(from) does not exist") }
+        if entry(to) != nil { throw FolioError(.namespaceExists, "Collection \(to) already exists.") }
+        try create(to, options: try Engine.cappedOptions(["capped": true, "size": .int64(size)]), in: txn)
+        let target = entry(to)!
+        func copy(_ raw: RawDocument) throws {
+            try Engine.checkFitsCapped(target, raw.byteCount)
+            try storeNew(target, raw.document(), raw.bytes, txn)
+        }
+        if source.capped != nil {
+            var position: [UInt8]?
+            while true {
+                let chunk = try source.orderChunk(txn, after: position, Filter(.and([])))
+                for row in chunk.rows { if let raw = row.document { try copy(raw) } }
+                guard let last = chunk.last, chunk.entries == CollectionScanStage.chunk else { break }
+                position = last
+            }
+        } else {
+            try Engine.forEachRecord(txn, source.recordStore) { _, raw in
+                try copy(raw)
+                return true
+            }
+        }
+    }
+
     /// What validate finds wrong with a capped collection's insertion order: every record in
     /// it once, each order entry with its reverse entry, and totals that are the records'.
     func cappedOrderErrors(_ entry: CollectionEntry, _ snapshot: any StorageSnapshot) throws -> [String] {

@@ -114,25 +114,28 @@ extension Engine {
     ///   `dropTarget` is false).
     public func renameCollection(_ from: Namespace, to: Namespace, dropTarget: Bool = false) throws(FolioError) {
         try folio {
-            try committer.write(durable: true) { txn in
-                guard var e = self.entry(from) else { throw FolioError(.namespaceNotFound, "Source collection \(from) does not exist") }
-                if from == to { throw FolioError(.illegalOperation, "Can't rename a collection to itself") }
-                try self.refuseViewName(to, in: txn)
-                if let target = self.entry(to) {
-                    guard dropTarget else { throw FolioError(.namespaceExists, "Target namespace exists") }
-                    try Engine.dropStores(of: target, txn)
-                    try txn.delete(Engine.catalogStore, CollectionEntry.key(to))
-                }
-                try txn.delete(Engine.catalogStore, CollectionEntry.key(from))
-                e.namespace = to
-                try txn.put(Engine.catalogStore, CollectionEntry.key(to), e.document.bsonBytes())
-                self.planCache.invalidate(from)
-                self.planCache.invalidate(to)
-                self.updateCatalog { state in
-                    state.collections.removeValue(forKey: from)
-                    state.collections[to] = e
-                }
-            }
+            try committer.write(durable: true) { txn in try self.rename(from, to: to, dropTarget: dropTarget, in: txn) }
+        }
+    }
+
+    /// Renames a collection inside a write transaction (see `renameCollection`).
+    func rename(_ from: Namespace, to: Namespace, dropTarget: Bool, in txn: any StorageWriteTransaction) throws {
+        guard var e = entry(from) else { throw FolioError(.namespaceNotFound, "Source collection \(from) does not exist") }
+        if from == to { throw FolioError(.illegalOperation, "Can't rename a collection to itself") }
+        try refuseViewName(to, in: txn)
+        if let target = entry(to) {
+            guard dropTarget else { throw FolioError(.namespaceExists, "Target namespace exists") }
+            try Engine.dropStores(of: target, txn)
+            try txn.delete(Engine.catalogStore, CollectionEntry.key(to))
+        }
+        try txn.delete(Engine.catalogStore, CollectionEntry.key(from))
+        e.namespace = to
+        try txn.put(Engine.catalogStore, CollectionEntry.key(to), e.document.bsonBytes())
+        planCache.invalidate(from)
+        planCache.invalidate(to)
+        updateCatalog { state in
+            state.collections.removeValue(forKey: from)
+            state.collections[to] = e
         }
     }
 

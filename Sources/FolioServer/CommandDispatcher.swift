@@ -150,6 +150,8 @@ public struct CommandDispatcher: Sendable {
             (["drop"], CatalogCommands.drop),
             (["dropDatabase"], CatalogCommands.dropDatabase),
             (["renameCollection"], CatalogCommands.renameCollection),
+            (["convertToCapped"], CatalogCommands.convertToCapped),
+            (["cloneCollectionAsCapped"], CatalogCommands.cloneCollectionAsCapped),
             (["insert"], InsertCommand.run),
             (["update"], UpdateCommand.run),
             (["delete"], DeleteCommand.run),

@@ -43,7 +43,7 @@ enum Views {
 
     /// Commands that need a collection and answer 166 for a view.
     static let collectionCommands: Set<String> = ["insert", "update", "delete", "findAndModify", "createIndexes", "dropIndexes",
-                                                  "listIndexes", "validate", "collStats"]
+                                                  "listIndexes", "validate", "collStats", "convertToCapped", "cloneCollectionAsCapped"]
 
     static func catalog(_ database: String) throws(FolioError) -> Namespace {
         try Namespace(database: database, collection: Engine.viewsCollection)

@@ -24,6 +24,7 @@ struct WriteConcern: Sendable, Equatable {
     /// Commands that write, and so answer their write concern.
     static let writeCommands: Set<String> = ["insert", "update", "delete", "findAndModify", "bulkWrite", "create", "drop",
                                              "dropDatabase", "createIndexes", "dropIndexes", "renameCollection", "collMod",
+                                             "convertToCapped", "cloneCollectionAsCapped",
                                              "commitTransaction", "abortTransaction"]
 
     init() {}

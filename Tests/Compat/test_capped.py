@@ -97,3 +97,23 @@ def test_tailable_await_cursor(db):
     with pytest.raises(OperationFailure) as e:
         db.command("find", "feed", awaitData=True)
     assert e.value.code == 9
+
+
+def test_convert_and_clone_as_capped(db):
+    db.events.insert_many([{"_id": i, "n": i} for i in range(100)])
+    db.events.create_index("n")
+    db.command("cloneCollectionAsCapped", "events", toCollection="recent", size=1000)
+    recent = [d["n"] for d in db.recent.find()]
+    assert recent == list(range(100 - len(recent), 100)) and 0 < len(recent) < 100
+    assert db.recent.options() == {"capped": True, "size": 1000}
+    with pytest.raises(OperationFailure) as e:
+        db.command("cloneCollectionAsCapped", "events", toCollection="recent", size=1000)
+    assert e.value.code == 48
+    db.command("convertToCapped", "events", size=1000)
+    assert [d["n"] for d in db.events.find()] == recent
+    assert [i["name"] for i in db.events.list_indexes()] == ["_id_"]
+    assert db.command("collStats", "events")["capped"] is True
+    for command, code in [({"convertToCapped": "missing", "size": 100}, 26), ({"convertToCapped": "events"}, 40414)]:
+        with pytest.raises(OperationFailure) as e:
+            db.command(command)
+        assert e.value.code == code

@@ -196,4 +196,35 @@ import FolioQuery
         request.sort = ["v": 1]
         #expect(throws: FolioError.self) { try engine.find(log, request) }
     }
+
+    @Test(arguments: Backend.allCases)
+    func aCollectionBecomesCappedOrIsClonedAsCapped(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, (0..<20).map { ["_id": .int64($0), "v": .int64($0), "pad": .string(String(repeating: "x", count: 100))] })
+        _ = try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]])
+        let size = 5 * (try docs(engine.find(ns, FindRequest(filter: ["_id": 0])))[0].bsonBytes().count)
+        let clone = try Namespace(database: "app", collection: "recent")
+        try engine.cloneAsCapped(ns, to: clone, size: Int64(size))
+        // The newest five that fit, in the source's natural order; no secondary index.
+        #expect(try docs(engine.find(clone, FindRequest())).compactMap { $0["v"]?.exactInt64 } == [15, 16, 17, 18, 19])
+        #expect(engine.indexes(clone).isEmpty && engine.collections(in: "app").first { $0.name == "recent" }?.options == ["capped": true, "size": .int32(Int32(size))])
+        #expect(throws: FolioError.self) { try engine.cloneAsCapped(ns, to: clone, size: 1000) }  // 48: it exists
+        try engine.convertToCapped(ns, size: Int64(size))
+        #expect(try docs(engine.find(ns, FindRequest())).compactMap { $0["v"]?.exactInt64 } == [15, 16, 17, 18, 19])
+        #expect(engine.indexes(ns).isEmpty)
+        _ = try engine.insert(ns, [["_id": 100, "v": 100]])
+        #expect(try docs(engine.find(ns, FindRequest())).first?["v"] == .int64(16))
+        #expect(try engine.validate(ns).errors.isEmpty && engine.validate(clone).errors.isEmpty)
+        // A capped source is copied in its insertion order.
+        try engine.cloneAsCapped(ns, to: try Namespace(database: "app", collection: "again"), size: 100_000)
+        #expect(try docs(engine.find(try Namespace(database: "app", collection: "again"), FindRequest())).compactMap { $0["v"]?.exactInt64 }
+            == [16, 17, 18, 19, 100])
+        do {
+            try engine.convertToCapped(try Namespace(database: "app", collection: "missing"), size: 100)
+            Issue.record("converted a missing collection")
+        } catch {
+            #expect(error.code == .namespaceNotFound)
+        }
+    }
 }

@@ -88,6 +88,35 @@ enum CatalogCommands {
         return ["dropped": .string(r.database)]
     }
 
+    /// convertToCapped's and cloneCollectionAsCapped's `size` (required, a positive number).
+    static func cappedSize(_ r: CommandRequest) throws(FolioError) -> Int64 {
+        guard let v = r.body["size"], v.type != .null else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field '\(r.name).size' is missing but a required field")
+        }
+        guard v.isNumber, let size = v.safeInt64 else {
+            throw FolioError(.typeMismatch, "BSON field '\(r.name).size' is the wrong type '\(v.type.alias)', expected types '[long, int, decimal, double]'")
+        }
+        return size
+    }
+
+    /// convertToCapped: the collection becomes a capped one of `size` bytes, keeping the newest
+    /// documents that fit (in its natural order) and only its `_id` index, as in MongoDB.
+    @Sendable static func convertToCapped(_ r: CommandRequest) throws(FolioError) -> Document {
+        try r.engine.convertToCapped(try r.namespace(), size: try cappedSize(r))
+        return [:]
+    }
+
+    /// cloneCollectionAsCapped: a capped copy of `size` bytes under `toCollection`.
+    @Sendable static func cloneCollectionAsCapped(_ r: CommandRequest) throws(FolioError) -> Document {
+        guard case .string(let to)? = r.body["toCollection"] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'cloneCollectionAsCapped.toCollection' is missing but a required field")
+        }
+        let target = try Namespace(database: r.database, collection: to)
+        if try Views.definition(target, r.engine) != nil { throw FolioError(.namespaceExists, "Collection \(target) already exists.") }
+        try r.engine.cloneAsCapped(try r.namespace(), to: target, size: try cappedSize(r))
+        return [:]
+    }
+
     @Sendable static func renameCollection(_ r: CommandRequest) throws(FolioError) -> Document {
         guard r.database == "admin" else { throw FolioError(.unauthorized, "renameCollection may only be run against the admin database.") }
         guard case .string(let from)? = r.body["renameCollection"], case .string(let to)? = r.body["to"] else {
