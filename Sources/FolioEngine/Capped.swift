@@ -156,7 +156,7 @@ extension Engine {
         totals.count += 1
         totals.bytes += UInt64(bytes)
         var current = entry
-        while totals.bytes > UInt64(limits.size) || limits.max.map({ totals.count > UInt64($0) }) ?? false {
+        while totals.bytes > UInt64(clamping: limits.size) || limits.max.map({ totals.count > UInt64(clamping: $0) }) ?? false {
             // The new record always fits (checkFitsCapped), so the oldest is another one.
             guard let (orderKey, oldest) = try txn.scan(entry.orderStore, CollectionEntry.orderRange, reverse: false, limit: 1).first,
                   oldest != recordKey, let value = try txn.get(entry.recordStore, oldest) else { break }
