@@ -43,4 +43,25 @@ import FolioBSON
         latency.forget(ns)
         #expect(latency.document(ns)["reads"] == ["latency": .int64(0), "ops": .int64(0)])
     }
+
+    /// MongoDB's 51 histogram buckets: powers of two up to 1024 µs, half steps from 2048 µs
+    /// to 2^21, powers of two to 2^40; a latency counts in the bucket of the largest lower
+    /// bound not above it.
+    @Test func histogramsUseMongoDBsBuckets() {
+        let bounds = LatencyStatistics.lowerBounds
+        #expect(bounds.count == 51)
+        #expect(Array(bounds.prefix(14)) == [0, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3072, 4096])
+        #expect(bounds[30] == 1_572_864 && bounds[31] == 2_097_152 && bounds.last == 1 << 40)
+        for value: Int64 in [0, 1, 2, 3, 1023, 2048, 3071, 3072, 4095, 49_151, 49_152, 2_097_151, 2_097_152, 5_000_000, 1 << 50] {
+            let b = LatencyStatistics.bucket(value)
+            #expect(bounds[b] <= value || value == 0, "\(value) in bucket \(b)")
+            #expect(b == bounds.count - 1 || value < bounds[b + 1], "\(value) in bucket \(b)")
+        }
+        let latency = LatencyStatistics()
+        for us: Int64 in [1, 1, 3000, 3100] { latency.record(ns, .writes, microseconds: us) }
+        #expect(latency.document(ns, histograms: true)["writes"] == [
+            "histogram": [["micros": .int64(0), "count": .int64(2)], ["micros": .int64(2048), "count": .int64(1)],
+                          ["micros": .int64(3072), "count": .int64(1)]],
+            "latency": .int64(6102), "ops": .int64(4)])
+    }
 }

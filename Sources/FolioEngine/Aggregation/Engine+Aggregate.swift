@@ -342,10 +342,8 @@ extension Engine {
                 }
                 out.append("storageStats", .document(try storageStatistics(ns, scale: scale)))
             case "latencyStats":
-                if case .document(let options) = v, options["histograms"]?.isTruthy == true {
-                    throw FolioError(.commandNotSupported, "$collStats latencyStats histograms are not supported by Folio yet")
-                }
-                out.append("latencyStats", .document(latencyStatistics.document(ns)))
+                let histograms = v.documentValue?["histograms"]?.isTruthy == true
+                out.append("latencyStats", .document(latencyStatistics.document(ns, histograms: histograms)))
             case "queryExecStats":
                 let scans = queryStatistics.collectionScans(ns)
                 out.append("queryExecStats", ["collectionScans": ["total": .int64(scans.total), "nonTailable": .int64(scans.nonTailable)]])
