@@ -286,9 +286,15 @@ public struct CommandDispatcher: Sendable {
         let duration = ContinuousClock.now - started
         context.metrics.record(canonical, body: body, reply: answer, returned: returned)
         context.telemetry.record(canonical, ok: answer["ok"] == .double(1), duration: duration)
-        context.log.slowOperation(body, name: name, database: database, reply: answer, returned: returned,
-                                  duration: duration, connection: connection, appName: context.applicationName(of: connection.id))
-        if let profile = request.profile { self.profile(request, canonical, answer, returned: returned, duration: duration, profile) }
+        let milliseconds = duration.wholeMilliseconds
+        let slow = context.log.isSlow(milliseconds: milliseconds)
+        if slow {
+            context.log.slowOperation(body, name: name, database: database, reply: answer, returned: returned,
+                                      milliseconds: milliseconds, connection: connection, appName: context.applicationName(of: connection.id))
+        }
+        if let profile = request.profile {
+            self.profile(request, canonical, answer, returned: returned, milliseconds: milliseconds, slow: slow, profile)
+        }
         recordLatency(canonical, body, database: database, duration: duration)
         return answer
     }
@@ -306,20 +312,19 @@ public struct CommandDispatcher: Sendable {
     func recordLatency(_ canonical: String, _ body: Document, database: String, duration: Duration) {
         guard !body.isEmpty, case .string(let collection)? = canonical == "getMore" ? body["collection"] : body.element(at: 0).value,
               let ns = try? Namespace(database: database, collection: collection) else { return }
-        let microseconds = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
-        context.engine.latencyStatistics.record(ns, CommandDispatcher.latencyKind(canonical), microseconds: microseconds)
+        context.engine.latencyStatistics.record(ns, CommandDispatcher.latencyKind(canonical), microseconds: duration.wholeMicroseconds)
     }
 
-    /// Hands a finished command to the profiler (its database profiles).
-    func profile(_ r: CommandRequest, _ name: String, _ answer: Document, returned: Int, duration: Duration, _ slot: ProfileSlot) {
-        let batchBytes = r.rawBatch?.batch?.reduce(0) { $0 + $1.byteCount } ?? 0
-        let (slowms, sampleRate) = context.log.slowOperations.withLock { $0 }
+    /// Hands a finished command to the profiler (its database profiles); `slow` is the slow
+    /// query log's decision for it.
+    func profile(_ r: CommandRequest, _ name: String, _ answer: Document, returned: Int, milliseconds: Int64, slow: Bool,
+                 _ slot: ProfileSlot) {
         let op = Profiler.Operation(name: name, body: r.body, database: r.database, reply: answer, returned: returned,
-                                    replyBytes: answer.bsonBytes().count + batchBytes,
-                                    milliseconds: duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000,
-                                    connection: r.connection, appName: context.applicationName(of: r.connection.id),
+                                    replyBytes: { answer.bsonBytes().count + (r.rawBatch?.batch?.reduce(0) { $0 + $1.byteCount } ?? 0) },
+                                    milliseconds: milliseconds, connection: r.connection,
+                                    appName: context.applicationName(of: r.connection.id),
                                     execution: slot.execution, cursorExhausted: slot.cursorExhausted)
-        context.profiler.record(op, engine: context.engine, slowms: slowms, sampleRate: sampleRate)
+        context.profiler.record(op, engine: context.engine, slow: slow)
     }
 
     /// Runs `command` under the `failCommand` fail point (test servers only): it may wait

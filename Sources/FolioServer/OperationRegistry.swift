@@ -78,7 +78,7 @@ extension OperationRegistry.Operation {
     /// The operation as `currentOp` shows it (MongoDB's field names and types).
     func report(host: String) -> Document {
         let elapsed = ContinuousClock.now - started
-        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        let micros = elapsed.wholeMicroseconds
         var command = Document()
         for (k, v) in self.command where k != "$db" && k != "lsid" && k != "$clusterTime" { command.append(k, v) }
         return ["type": "op", "host": .string(host), "desc": .string("conn\(connection.id)"),

@@ -52,7 +52,8 @@ final class Profiler: Sendable {
         var database: String
         var reply: Document
         var returned: Int
-        var replyBytes: Int
+        /// The reply's size, computed only for an entry that is written.
+        var replyBytes: () -> Int
         var milliseconds: Int64
         var connection: ConnectionInfo
         var appName: String?
@@ -61,21 +62,18 @@ final class Profiler: Sendable {
         var cursorExhausted: Bool
     }
 
-    /// Writes the operation's profile entry when its database's settings ask for it.
-    func record(_ op: Operation, engine: Engine, slowms: Int64, sampleRate: Double) {
+    /// Writes the operation's profile entry when its database's settings ask for it; `slow`
+    /// is the slow query log's decision (slowms, sampleRate) for the operation.
+    func record(_ op: Operation, engine: Engine, slow: Bool) {
         let settings = self.settings(op.database)
         guard settings.level > 0 else { return }
+        // Level 1 without a filter: only slow operations, decided before any entry is built.
+        if settings.level == 1 && settings.filter == nil && !slow { return }
         let namespace = Profiler.namespace(op)
         // The profile's own reads are left out, so reading it does not grow it.
         if namespace.hasSuffix("." + Profiler.collection) { return }
         let entry = Profiler.entry(op, namespace: namespace)
-        if settings.level == 1 {
-            if let filter = settings.filter {
-                guard filter.expression.matches(entry) else { return }
-            } else {
-                guard op.milliseconds >= slowms, sampleRate >= 1 || Double.random(in: 0..<1) < sampleRate else { return }
-            }
-        }
+        if settings.level == 1, let filter = settings.filter, !filter.expression.matches(entry) { return }
         do {
             let ns = try Namespace(database: op.database, collection: Profiler.collection)
             if !engine.collectionExists(ns) {
@@ -133,7 +131,7 @@ final class Profiler: Sendable {
         }
         d.append("locks", [:])
         d.append("flowControl", [:])
-        d.append("responseLength", .int64(Int64(op.replyBytes)))
+        d.append("responseLength", .int64(Int64(op.replyBytes())))
         d.append("protocol", "op_msg")
         d.append("millis", .int64(op.milliseconds))
         if let e = op.execution, !e.planSummary.isEmpty { d.append("planSummary", .string(e.planSummary)) }

@@ -116,12 +116,16 @@ public final class ServerLog: Sendable {
         public static let ttlMonitorFailed = 9_100_003
     }
 
-    /// Logs a command that took at least slowms (sampled by sampleRate) as MongoDB's "Slow query".
-    func slowOperation(_ body: Document, name: String, database: String, reply: Document, returned: Int,
-                       duration: Duration, connection: ConnectionInfo, appName: @autoclosure () -> String?) {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    /// Whether an operation that took `milliseconds` counts as slow: at least slowms, and
+    /// sampled by sampleRate. Decided once per operation, for the log and the profiler alike.
+    func isSlow(milliseconds: Int64) -> Bool {
         let (threshold, rate) = slowOperations.withLock { $0 }
-        guard milliseconds >= threshold, rate >= 1 || Double.random(in: 0..<1) < rate else { return }
+        return milliseconds >= threshold && (rate >= 1 || Double.random(in: 0..<1) < rate)
+    }
+
+    /// Logs a command that was slow (`isSlow`) as MongoDB's "Slow query".
+    func slowOperation(_ body: Document, name: String, database: String, reply: Document, returned: Int,
+                       milliseconds: Int64, connection: ConnectionInfo, appName: @autoclosure () -> String?) {
         var ns = database + ".$cmd"
         if case .string(let collection)? = body[name] { ns = database + "." + collection }
         var attr: Document = ["type": "command", "ns": .string(ns)]

@@ -59,7 +59,7 @@ final class ServerTelemetry: Sendable {
     func record(_ name: String?, ok: Bool, duration: Duration) {
         let m = name.flatMap { commands[$0] } ?? unknown
         (ok ? m.succeeded : m.failed).increment()
-        m.latency.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        m.latency.recordNanoseconds(duration.wholeNanoseconds)
     }
 
     /// Reads the gauges' current values (before each scrape).
