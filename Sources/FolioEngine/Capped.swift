@@ -161,6 +161,8 @@ extension Engine {
             guard let (orderKey, oldest) = try txn.scan(entry.orderStore, CollectionEntry.orderRange, reverse: false, limit: 1).first,
                   oldest != recordKey, let value = try txn.get(entry.recordStore, oldest) else { break }
             try txn.delete(entry.recordStore, oldest)
+            // Replicated as a delete, as MongoDB does since 5.0.
+            if let id = RawDocument(trusted: value)["_id"] { logDelete(entry, id: id, txn) }
             if !current.indexes.isEmpty {
                 current = self.entry(entry.namespace) ?? current
                 try indexRemoved(current, RawDocument(trusted: value).document(), oldest, txn)
@@ -178,6 +180,7 @@ extension Engine {
     func removeRecord(_ entry: CollectionEntry, _ recordKey: [UInt8], _ raw: RawDocument, _ txn: any StorageWriteTransaction) throws {
         try txn.delete(entry.recordStore, recordKey)
         if !entry.indexes.isEmpty { try indexRemoved(entry, raw.document(), recordKey, txn) }
+        if let id = raw["_id"] { logDelete(entry, id: id, before: raw, txn) }
         if entry.capped != nil { try cappedRemoved(entry, recordKey, bytes: raw.byteCount, txn) }
     }
 

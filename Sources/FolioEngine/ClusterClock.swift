@@ -42,20 +42,24 @@ final class ClusterClock: Sendable {
     var latest: Timestamp { state.withLock { $0.committed } }
 
     /// The next commit's time, and the reservation the commit must store first when this time
-    /// passes the stored one.
-    func tick() -> (time: Timestamp, reserve: UInt32?) {
+    /// passes the stored one. With `count` > 1 the commit takes that many consecutive times in
+    /// one second (one per change-log entry, as each of MongoDB's oplog entries has its own);
+    /// `time` is the last of them and `first` the first.
+    func tick(count: Int = 1) -> (time: Timestamp, reserve: UInt32?, first: Timestamp) {
         let wall = wallSeconds()
+        let n = UInt32(clamping: max(1, count))
         return state.withLock { s in
-            var next: Timestamp
+            var first: Timestamp
             if wall > s.last.seconds {
-                next = Timestamp(seconds: wall, increment: 1)
-            } else if s.last.increment < UInt32.max {
-                next = Timestamp(seconds: s.last.seconds, increment: s.last.increment + 1)
+                first = Timestamp(seconds: wall, increment: 1)
+            } else if s.last.increment <= UInt32.max - n {
+                first = Timestamp(seconds: s.last.seconds, increment: s.last.increment + 1)
             } else {
-                next = Timestamp(seconds: s.last.seconds &+ 1, increment: 1)
+                first = Timestamp(seconds: s.last.seconds &+ 1, increment: 1)
             }
+            let next = Timestamp(seconds: first.seconds, increment: first.increment + (n - 1))
             s.last = next
-            return (next, next.seconds > s.reserved ? next.seconds &+ ClusterClock.reservationSeconds : nil)
+            return (next, next.seconds > s.reserved ? next.seconds &+ ClusterClock.reservationSeconds : nil, first)
         }
     }
 

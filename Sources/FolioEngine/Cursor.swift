@@ -84,6 +84,10 @@ public final class Cursor: Sendable {
         var plan: PlanBox?
         /// A tailable cursor's position (instead of a plan).
         var tail: TailPosition?
+        /// A change stream's events, which `stream` reads through the client's stages.
+        var changes: ChangeStreamSource?
+        /// The resume token of the last event returned (a change stream's).
+        var lastReturnedToken: Document?
     }
 
     let filter: Filter
@@ -146,8 +150,37 @@ public final class Cursor: Sendable {
         state = Mutex(s)
     }
 
-    /// Whether this cursor tails a capped collection (it is exhausted only by a limit).
-    public var isTailable: Bool { state.withLock { $0.tail != nil } }
+    /// A change stream's cursor: it stays open at the end of the change log, and ends only
+    /// after an invalidate event.
+    init(namespace: Namespace, changes: ChangeStreamSource, stream: any DocumentStream) {
+        self.namespace = namespace
+        self.filter = Filter(.and([]))
+        self.projection = nil
+        self.keyView = nil
+        self.statistics = nil
+        var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
+        s.stream = StreamBox(stream)
+        s.changes = changes
+        state = Mutex(s)
+    }
+
+    /// Whether this cursor tails a capped collection or a change stream (it is exhausted only
+    /// by a limit or an invalidate).
+    public var isTailable: Bool { state.withLock { $0.tail != nil || $0.changes != nil } }
+
+    /// Whether this cursor reads a change stream.
+    public var isChangeStream: Bool { state.withLock { $0.changes != nil } }
+
+    /// A change stream's `postBatchResumeToken`: where the stream would resume after the
+    /// documents returned so far (past events its stages filtered out, and up to the latest
+    /// commit when it read the whole log).
+    public var postBatchResumeToken: Document? {
+        state.withLock { s in
+            guard let changes = s.changes else { return nil }
+            if !s.pending.isEmpty { return s.lastReturnedToken }
+            return changes.latestToken.document
+        }
+    }
 
     deinit { close() }
 
@@ -184,9 +217,20 @@ public final class Cursor: Sendable {
             while out.count < maxCount, !s.exhausted {
                 if s.limitRemaining == 0 { finish(&s); break }
                 guard let row = try nextMatch(&s), let raw = row.document else {
-                    // A tailable cursor waits at the end for more.
-                    if s.tail == nil { finish(&s) }
+                    // A tailable cursor waits at the end for more, and a change stream until
+                    // it is invalidated.
+                    if s.tail == nil && s.changes.map({ $0.ended }) ?? true { finish(&s) }
                     break
+                }
+                var rowToken: Document?
+                if let changes = s.changes {
+                    // The _id is the resume token: a stage that changed it made the stream
+                    // impossible to resume.
+                    let token = changes.latestToken.document
+                    guard raw["_id"] == .document(token) else {
+                        throw FolioError(.changeStreamFatalError, "Encountered an event whose _id field, which contains the resume token, was modified by the pipeline. Modifying the _id field of an event makes it impossible to resume the stream from that point. Only transformations that retain the unmodified _id field are allowed.")
+                    }
+                    rowToken = token
                 }
                 if s.skipRemaining > 0 { s.skipRemaining -= 1; continue }
                 var result = raw
@@ -203,6 +247,7 @@ public final class Cursor: Sendable {
                     break
                 }
                 out.append(result)
+                if let rowToken { s.lastReturnedToken = rowToken }
                 bytes += result.byteCount
                 if let l = s.limitRemaining { s.limitRemaining = l - 1 }
             }

@@ -32,6 +32,7 @@ extension Engine {
     ///   errors (`cappedOptions`).
     public func createCollection(_ ns: Namespace, options: Document = Document()) throws(FolioError) {
         let options = try Engine.cappedOptions(options)
+        try Engine.checkImagesOption(options)
         if CappedLimits(options: options) != nil, snapshotCollections != nil {
             throw FolioError(.operationNotSupportedInTransaction, "Cannot create a capped collection in a multi-document transaction: \(ns)")
         }
@@ -56,6 +57,10 @@ extension Engine {
         try txn.createStore(entry.recordStore)
         if entry.capped != nil { try txn.createStore(entry.orderStore) }
         try txn.put(Engine.catalogStore, CollectionEntry.key(ns), entry.document.bsonBytes())
+        var command: Document = ["create": .string(ns.collection)]
+        for (k, v) in options { command.append(k, v) }
+        command.append("idIndex", ["v": .int32(2), "key": ["_id": .int32(1)], "name": "_id_"])
+        logCommand(ns.database, uuid: entry.uuid, command, txn)
         // The in-memory catalog follows the transaction: readers see the entry once it
         // commits, and a rollback undoes it (CatalogBox).
         updateCatalog { $0.collections[ns] = entry }
@@ -85,7 +90,10 @@ extension Engine {
         try folio {
             try committer.write(durable: true) { txn -> Bool in
                 guard let e = self.entry(ns) else { return false }
+                let records = self.committer.recordCounts.count(e.recordStore) ?? 0
                 try Engine.dropStores(of: e, txn)
+                self.logCommand(ns.database, uuid: e.uuid, ["drop": .string(ns.collection)],
+                                o2: ["numRecords": .int64(Int64(records))], txn)
                 self.planCache.invalidate(ns)
                 try txn.delete(Engine.catalogStore, CollectionEntry.key(ns))
                 self.updateCatalog { _ = $0.collections.removeValue(forKey: ns) }
@@ -107,6 +115,12 @@ extension Engine {
     public func dropDatabase(_ database: String) throws(FolioError) {
         let names = collections(in: database).map(\.name)
         for n in names { try dropCollection(try Namespace(database: database, collection: n)) }
+        // The change log notes the database's end after its collections' (change streams on
+        // the database end with it).
+        guard !names.isEmpty else { return }
+        try folio {
+            try committer.write(durable: true) { txn in self.logCommand(database, uuid: nil, ["dropDatabase": .int32(1)], txn) }
+        }
     }
 
     /// Renames a collection (keeping its data and UUID).
@@ -123,11 +137,15 @@ extension Engine {
         guard var e = entry(from) else { throw FolioError(.namespaceNotFound, "Source collection \(from) does not exist") }
         if from == to { throw FolioError(.illegalOperation, "Can't rename a collection to itself") }
         try refuseViewName(to, in: txn)
+        var droppedTarget: BSON = .bool(false)
         if let target = entry(to) {
             guard dropTarget else { throw FolioError(.namespaceExists, "Target namespace exists") }
             try Engine.dropStores(of: target, txn)
             try txn.delete(Engine.catalogStore, CollectionEntry.key(to))
+            droppedTarget = .binary(Binary(subtype: Binary.Subtype.uuid, data: target.uuid))
         }
+        logCommand(from.database, uuid: e.uuid, ["renameCollection": .string(from.description), "to": .string(to.description),
+                                                  "stayTemp": .bool(false), "dropTarget": droppedTarget], txn)
         try txn.delete(Engine.catalogStore, CollectionEntry.key(from))
         e.namespace = to
         try txn.put(Engine.catalogStore, CollectionEntry.key(to), e.document.bsonBytes())
@@ -165,9 +183,10 @@ extension Engine {
                 guard var entry = self.entry(ns) else { throw FolioError(.namespaceNotFound, "ns does not exist") }
                 var reply = Document()
                 var options = entry.options
-                for key in ["validator", "validationLevel", "validationAction"] {
+                for key in ["validator", "validationLevel", "validationAction", "changeStreamPreAndPostImages"] {
                     if let v = changes[key] { options[key] = v }
                 }
+                try Engine.checkImagesOption(options)
                 try Engine.modifyCappedLimits(&options, changes)
                 if options != entry.options { try entry.setOptions(options, command: "collMod") }
                 if let spec = changes["index"] {
@@ -178,6 +197,9 @@ extension Engine {
                     self.planCache.invalidate(ns)
                 }
                 try self.saveEntry(entry, txn)
+                var command: Document = ["collMod": .string(ns.collection)]
+                for (k, v) in changes { command.append(k, v) }
+                self.logCommand(ns.database, uuid: entry.uuid, command, txn)
                 return reply
             }
         }

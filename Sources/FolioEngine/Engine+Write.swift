@@ -198,6 +198,7 @@ extension Engine {
             throw Engine.duplicateKey(entry.namespace, index: "_id_", keyPattern: ["_id": 1], keyValue: ["_id": id])
         }
         try indexInserted(entry, document, key, txn)
+        logInsert(entry, bytes, id: id, txn)
         if entry.capped != nil { try cappedInserted(entry, key, bytes: bytes.count, txn) }
     }
 
@@ -276,6 +277,7 @@ extension Engine {
                     try txn.put(entry.recordStore, key, bytes)
                     try indexUpdated(self.entry(ns) ?? entry, before: before, after: after, key, txn)
                     try cappedResized(entry, from: raw.byteCount, to: bytes.count, txn)
+                    logUpdate(entry, before: before, after: after, afterBytes: bytes, replacement: spec.isReplacement, txn)
                     outcome.modified += 1
                 }
                 outcome.before = before

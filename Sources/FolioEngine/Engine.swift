@@ -71,7 +71,7 @@ public final class Engine: Sendable {
             counts.load(entry.recordStore, n)
         }
         // The engine's own stores: a new directory gets all of them, an older one those it lacks.
-        let missing = [Engine.catalogStore, Engine.retryHistoryStore, Engine.metaStore].filter { !stores.contains($0) }
+        let missing = [Engine.catalogStore, Engine.retryHistoryStore, Engine.metaStore, ChangeLog.store].filter { !stores.contains($0) }
         if !missing.isEmpty {
             let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
             try Folio_storage { () throws(StorageError) in
@@ -88,6 +88,15 @@ public final class Engine: Sendable {
             : 0
         committer = GroupCommitter(storage: storage, recordCounts: counts, clock: ClusterClock(reserved: reservation))
         committer.catalog = CatalogMirror(engine: self)
+        if !stores.contains(ChangeLog.store) {
+            // A new change log starts with a no-op, as a replica set's oplog does: changes
+            // before it are history the log never had (ChangeStreamHistoryLost).
+            try folio {
+                try committer.write(durable: true) { txn in
+                    self.logChange(LoggedChange(op: "n", ns: "", uuid: nil, object: (["msg": "initiating set"] as Document).bsonBytes()), txn)
+                }
+            }
+        }
     }
 
     /// The engine a multi-document transaction runs in: the transaction's storage view, the

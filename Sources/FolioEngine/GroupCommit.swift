@@ -55,6 +55,9 @@ final class GroupCommitter: Sendable {
     /// Whether commits get cluster times (false for a transaction's statements, which are
     /// buffered, not committed).
     let timed: Bool
+    /// In a transaction's engine (not timed): the change-log entries of its statements so far,
+    /// in statement order, which its commit logs as one transaction.
+    let transactionLog = Mutex<[LoggedChange]>([])
 
     init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts(), clock: ClusterClock = ClusterClock(reserved: 0),
          timed: Bool = true) {
@@ -145,9 +148,12 @@ final class GroupCommitter: Sendable {
             } else if timed {
                 // The commit's cluster time; a time past the stored reservation stores a new
                 // one in this same transaction.
-                let (time, reserve) = clock.tick()
+                let (time, reserve, first) = clock.tick(count: txn.changeLog.count)
                 txn.owner = 0
                 if let reserve { try txn.put(Engine.metaStore, ClusterClock.key, ClusterClock.encode(reserve)) }
+                if !txn.changeLog.isEmpty {
+                    try ChangeLog.append(txn.changeLog, first: first, wall: ChangeLog.wallMilliseconds(), to: txn.base)
+                }
                 // The clock and the catalog note the commit under the tracker's gate, so a
                 // snapshot taken there knows its cluster time (Engine.latestSnapshot).
                 try conflicts.publish(unnoted: txn.unnoted) {
@@ -160,6 +166,11 @@ final class GroupCommitter: Sendable {
             } else {
                 try txn.commit(durable: false)
                 catalog?.publish()
+                let logged = txn.changeLog.flatMap { item -> [LoggedChange] in
+                    if case .write(let change) = item { return [change] }
+                    return []
+                }
+                if !logged.isEmpty { transactionLog.withLock { $0.append(contentsOf: logged) } }
             }
         } catch {
             let failure: any Error = (error as? StorageError)?.folioError ?? error

@@ -59,6 +59,8 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     var owner: UInt64 = 0
     /// Whether a key was written while no transaction was open (ConflictTracker rule 3).
     private(set) var unnoted = false
+    /// What the commit appends to the change log (ChangeLog.swift), undone with the writes.
+    var changeLog: [ChangeLogItem] = []
 
     init(_ base: any StorageWriteTransaction, conflicts: ConflictTracker? = nil) {
         self.base = base
@@ -138,11 +140,12 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     }
 
     func atomically<R>(_ body: () throws -> R) throws -> R {
-        let mark = changes.count
+        let mark = changes.count, logged = changeLog.count
         do {
             return try base.atomically(body)
         } catch {
             changes.removeSubrange(mark...)
+            changeLog.removeSubrange(logged...)
             throw error
         }
     }
@@ -153,6 +156,7 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     func commit(durable: Bool) throws(StorageError) { try base.commit(durable: durable) }
     func rollback() {
         changes.removeAll()
+        changeLog.removeAll()
         base.rollback()
     }
 }

@@ -123,7 +123,8 @@ public final class EngineTransaction: @unchecked Sendable {
     /// With `session`, the commit also records the session's transaction number as committed,
     /// in the same storage commit, so a commit retried after a restart is answered as done
     /// (`Engine.lastTransaction`), as MongoDB's config.transactions does.
-    public func commit(durable: Bool, session: (key: [UInt8], txnNumber: Int64)? = nil) throws(FolioError) {
+    /// `lsid` is the session as the change log records it with the transaction's writes.
+    public func commit(durable: Bool, session: (key: [UInt8], txnNumber: Int64)? = nil, lsid: Document? = nil) throws(FolioError) {
         guard finished.withLock({ f in defer { f = true }; return !f }) else { return }
         defer { snapshot.release() }
         let tracker = parent.committer.conflicts
@@ -138,9 +139,13 @@ public final class EngineTransaction: @unchecked Sendable {
             let (created, entries) = overlay.writes()
             let catalogKeys = Set(entries.filter { $0.store == Engine.catalogStore }.map(\.key))
             let child = engine, parent = parent
+            let logged = child.committer.transactionLog.withLock { $0 }
+            let logItem = ChangeLogItem.transaction(logged, lsid: lsid ?? session.map { ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: $0.key))] } ?? Document(),
+                                                    txnNumber: session?.txnNumber ?? 0)
             let sequence = try folio {
                 let (_, request) = try parent.committer.writeOnce(durable: durable, owner: overlay.id) { txn -> Bool in
                     if let session { try RetryHistory.saveCommitted(session.txnNumber, session: session.key, txn) }
+                    if !logged.isEmpty, let counting = txn as? CountingTransaction { counting.changeLog.append(logItem) }
                     for store in created { try txn.createStore(store) }
                     for e in entries {
                         if let value = e.value {

@@ -9,7 +9,9 @@ import Synchronization
 /// - `onPrimaryTransactionalWrite`: a retryable write's statement (an insert command's batch)
 ///   about to be applied for the first time fails before its commit
 ///   (`failBeforeCommitExceptionCode`) and/or its connection closes instead of the reply
-///   (`closeConnection`, true by default), to test that retries apply writes exactly once.
+///   (`closeConnection`, true by default), to test that retries apply writes exactly once;
+/// - `failGetMoreAfterCursorCheckout`: a getMore fails with `errorCode` once it has found its
+///   cursor, as a real failure there would (so the server's own error labels apply).
 final class FailPoints: Sendable {
     enum Mode: Equatable, Sendable {
         case off, alwaysOn
@@ -52,12 +54,26 @@ final class FailPoints: Sendable {
 
     let failCommand = Mutex(State())
     let onPrimaryTransactionalWrite = Mutex(State())
+    let failGetMoreAfterCursorCheckout = Mutex(State())
 
-    static let names: Set<String> = ["failCommand", "onPrimaryTransactionalWrite"]
+    static let names: Set<String> = ["failCommand", "onPrimaryTransactionalWrite", "failGetMoreAfterCursorCheckout"]
 
     /// Runs `body` on the named fail point's state under its lock.
     func withState<R>(named name: String, _ body: (inout State) -> R) -> R {
-        name == "failCommand" ? failCommand.withLock { body(&$0) } : onPrimaryTransactionalWrite.withLock { body(&$0) }
+        switch name {
+        case "failCommand": return failCommand.withLock { body(&$0) }
+        case "failGetMoreAfterCursorCheckout": return failGetMoreAfterCursorCheckout.withLock { body(&$0) }
+        default: return onPrimaryTransactionalWrite.withLock { body(&$0) }
+        }
+    }
+
+    /// The error `failGetMoreAfterCursorCheckout` gives a getMore that found its cursor, if it fires.
+    func getMoreError() -> FolioError? {
+        failGetMoreAfterCursorCheckout.withLock { state -> FolioError? in
+            guard state.mode != .off, let code = state.data["errorCode"]?.exactInt64.flatMap({ Int32(exactly: $0) }),
+                  state.fires() else { return nil }
+            return FolioError(ErrorCode(rawValue: code), "Failing getMore via 'failGetMoreAfterCursorCheckout' failpoint")
+        }
     }
 
     /// configureFailPoint: sets the mode and data; answers how often the fail point was entered.

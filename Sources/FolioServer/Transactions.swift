@@ -317,7 +317,9 @@ enum TransactionCommands {
         guard let active = r.transaction else { return [:] }  // already committed: idempotent
         do throws(FolioError) {
             let session = r.sessionInfo.session.flatMap { key in r.sessionInfo.txnNumber.map { (key: key, txnNumber: $0) } }
-            try active.transaction.commit(durable: try r.durable(), session: session)
+            let lsid: Document? = session.map { ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: $0.key)),
+                                                 "uid": .binary(Binary(data: SessionRegistry.anonymousUID))] }
+            try active.transaction.commit(durable: try r.durable(), session: session, lsid: lsid)
         } catch {
             active.outcome = .aborted
             throw error

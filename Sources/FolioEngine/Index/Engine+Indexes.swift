@@ -63,6 +63,11 @@ extension Engine {
                 for index in fresh { try txn.createStore(index.store) }
                 try self.buildIndexes(&entry, fresh.map(\.name), txn)
                 try self.saveEntry(entry, txn)
+                for index in fresh {
+                    var command: Document = ["createIndexes": .string(ns.collection)]
+                    for (k, v) in index.specification { command.append(k, v) }
+                    self.logCommand(ns.database, uuid: entry.uuid, command, txn)
+                }
                 self.planCache.invalidate(ns)
                 return CreateIndexesResult(numIndexesBefore: before, numIndexesAfter: entry.indexes.count + 1,
                                            createdCollectionAutomatically: created, note: nil)
@@ -289,6 +294,8 @@ extension Engine {
                     let index = entry.indexes.first { $0.name == name }!
                     try txn.dropStore(index.store)
                     entry.indexes.removeAll { $0.name == name }
+                    self.logCommand(ns.database, uuid: entry.uuid, ["dropIndexes": .string(ns.collection), "index": .string(name)],
+                                    o2: index.specification, txn)
                 }
                 try self.saveEntry(entry, txn)
                 self.planCache.invalidate(ns)

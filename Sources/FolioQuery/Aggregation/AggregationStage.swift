@@ -120,8 +120,7 @@ public enum AggregationStage: Sendable {
     }
 
     static let unsupported: [String: String] = [
-        "$changeStream": "change streams are not supported yet",
-        "$changeStreamSplitLargeEvent": "change streams are not supported yet",
+        "$changeStreamSplitLargeEvent": "splitting large change events is not supported yet",
         "$geoNear": "$geoNear requires a geospatial index, which Folio does not support yet",
         "$search": "$search is an Atlas Search stage, not available in Folio",
         "$searchMeta": "$searchMeta is an Atlas Search stage, not available in Folio",
@@ -313,6 +312,9 @@ public enum AggregationStage: Sendable {
                 throw FolioError(.failedToParse, "\(name) must take a nested object but found: \(argument)")
             }
             return [.system(name, spec)]
+        case "$changeStream":
+            // The server opens a change stream when it comes first (Engine.watch).
+            throw FolioError(ErrorCode(rawValue: 40602), "$changeStream is only valid as the first stage in a pipeline")
         default:
             if let reason = unsupported[name] {
                 throw FolioError(.commandNotSupported, "\(name): \(reason)")

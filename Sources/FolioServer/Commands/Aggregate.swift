@@ -45,12 +45,39 @@ enum AggregateCommand {
             throw FolioError(.invalidOptions, "\(stage) cannot be used with a '\(level)' read concern level")
         }
         let namespace = "\(r.database).\(collection ?? "$cmd.aggregate")"
+        if case .document(let first)? = pipeline.first, first.fieldNames.first == "$changeStream" {
+            do throws(FolioError) {
+                let cursor = try watch(r, collection: collection, stage: first["$changeStream"]!, rest: Array(pipeline.dropFirst()))
+                return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
+            } catch {
+                throw ChangeStreamErrors.labelled(error)
+            }
+        }
         if let collection, let view = try Views.resolve(try r.namespace(.string(collection)), r.engine) {
             let cursor = try Views.aggregate(view, pipeline, r)
             return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
         }
         let cursor = try r.engine.aggregate(database: r.database, collection: collection, try request(r, pipeline: pipeline))
         return try FindCommand.open(cursor, namespace: namespace, batchSize: batchSize, singleBatch: false, r)
+    }
+
+    /// A change stream (`$changeStream` first in the pipeline) on a collection, a database or
+    /// (`allChangesForCluster` on admin) every database.
+    static func watch(_ r: CommandRequest, collection: String?, stage: BSON, rest: [BSON]) throws(FolioError) -> Cursor {
+        guard case .document(let options) = stage else {
+            throw FolioError(ErrorCode(rawValue: 50808), "$changeStream stage expects a document as argument")
+        }
+        if r.transaction != nil {
+            throw FolioError(.operationNotSupportedInTransaction, "Operation not permitted in transaction :: caused by :: $changeStream is not allowed in a transaction")
+        }
+        if let level = try r.document("readConcern")?["level"]?.stringValue, !["majority", "local"].contains(level) {
+            throw FolioError(.invalidOptions, "Read concern \(level) is not supported for $changeStream")
+        }
+        if let collection, try Views.definition(try r.namespace(.string(collection)), r.engine) != nil {
+            throw FolioError(.commandNotSupportedOnView, "$changeStream is not supported on views.")
+        }
+        let spec = try ChangeStreamSpec(parsing: options, database: r.database, collection: collection)
+        return try r.engine.watch(spec, pipeline: rest, constants: try r.letVariables(), collation: try r.document("collation"))
     }
 
     /// The aggregation a command runs: `pipeline` with the command's options (allowDiskUse,
@@ -89,5 +116,24 @@ enum AggregateCommand {
         default:
             throw FolioError(.commandNotSupported, "\(name) is not supported yet")
         }
+    }
+}
+
+/// The labels MongoDB gives a change stream's errors: drivers resume a stream after an error
+/// labelled ResumableChangeStreamError and never after NonResumableChangeStreamError.
+enum ChangeStreamErrors {
+    /// Codes after which a stream can resume on the same server (network, stepdown,
+    /// shutdown, stale routing, timeouts), as MongoDB's isResumableChangeStreamError lists them.
+    static let resumable: Set<Int32> = [6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 63, 150, 13388, 234, 133]
+
+    static func labelled(_ error: FolioError) -> FolioError {
+        guard error.labels.isEmpty else { return error }
+        var e = error
+        if e.code.categories.contains("NonResumableChangeStreamError") {
+            e.labels = ["NonResumableChangeStreamError"]
+        } else if resumable.contains(e.code.rawValue) {
+            e.labels = ["ResumableChangeStreamError"]
+        }
+        return e
     }
 }

@@ -109,9 +109,8 @@ enum DiagnosticCommands {
         return ["id": ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: id))], "timeoutMinutes": .int32(30)]
     }
 
-    /// collMod: validation options, a capped collection's limits, and an index's hidden /
-    /// expireAfterSeconds; other
-    /// options (viewOn, pipeline, changeStreamPreAndPostImages, ...) answer 115.
+    /// collMod: validation options, a capped collection's limits, change streams' pre- and
+    /// post-images, and an index's hidden / expireAfterSeconds; other options answer 115.
     @Sendable static func collMod(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         if try Views.definition(ns, r.engine) != nil { return try Views.modify(ns, r) }
@@ -120,7 +119,8 @@ enum DiagnosticCommands {
             if key == "viewOn" || key == "pipeline" {
                 throw FolioError(.invalidOptions, "option only supported on a view: \(key)")
             }
-            guard ["validator", "validationLevel", "validationAction", "index", "cappedSize", "cappedMax"].contains(key) else {
+            guard ["validator", "validationLevel", "validationAction", "index", "cappedSize", "cappedMax",
+                   "changeStreamPreAndPostImages"].contains(key) else {
                 throw FolioError(.commandNotSupported, "collMod '\(key)' is not supported by Folio yet")
             }
             changes.append(key, value)

@@ -8,8 +8,11 @@ import Glibc
 /// find, getMore, killCursors: 101 documents in the first batch by default, 16 MiB per
 /// batch, cursor id 0 when exhausted, CursorNotFound (43) for unknown ids.
 enum FindCommand {
-    static func cursorReply(id: Int64, namespace: String, batch: [BSON], first: Bool) -> Document {
-        ["cursor": ["id": .int64(id), "ns": .string(namespace), first ? "firstBatch" : "nextBatch": .array(batch)]]
+    /// A cursor command's reply; a change stream's carries its `postBatchResumeToken`.
+    static func cursorReply(id: Int64, namespace: String, batch: [BSON], first: Bool, postBatchResumeToken: Document? = nil) -> Document {
+        var cursor: Document = ["id": .int64(id), "ns": .string(namespace), first ? "firstBatch" : "nextBatch": .array(batch)]
+        if let postBatchResumeToken { cursor.append("postBatchResumeToken", .document(postBatchResumeToken)) }
+        return ["cursor": .document(cursor)]
     }
 
     /// A complete result as a first batch with id 0 (listCollections, listIndexes).
@@ -83,11 +86,11 @@ enum FindCommand {
         if !cursor.isExhausted && !singleBatch {
             id = r.context.cursors.register(cursor, namespace: namespace, session: r.session, api: r.api,
                                             noTimeout: r.bool("noCursorTimeout") == true, snapshotRead: r.snapshotRead,
-                                            awaitData: cursor.isTailable && r.bool("awaitData") == true)
+                                            awaitData: cursor.isChangeStream || cursor.isTailable && r.bool("awaitData") == true)
         } else {
             cursor.close()
         }
-        var reply = cursorReply(id: id, namespace: namespace, batch: first, first: true)
+        var reply = cursorReply(id: id, namespace: namespace, batch: first, first: true, postBatchResumeToken: cursor.postBatchResumeToken)
         if let read = r.snapshotRead, case .document(var c)? = reply["cursor"] {
             // The time a snapshot session's later reads name (drivers take it from here).
             c.append("atClusterTime", .timestamp(read.atClusterTime))
@@ -122,6 +125,7 @@ enum FindCommand {
         let size = try r.int("batchSize").flatMap { $0 > 0 ? $0 : nil }
         var next: [BSON]
         do throws(FolioError) {
+            if r.context.parameters.enableTestCommands, let error = r.context.failPoints.getMoreError() { throw error }
             if entry.awaitData {
                 // maxTimeMS is how long to wait for new documents (1 s by default), not a limit.
                 next = try awaitBatch(entry.cursor, size: size, waitMilliseconds: try r.maxTime() ?? 1000, r)
@@ -133,6 +137,7 @@ enum FindCommand {
         } catch {
             // A tailable cursor that lost its place (or its collection) is gone.
             if error.code == .cappedPositionLost || error.code == .queryPlanKilled { r.context.cursors.remove(id) }
+            if entry.cursor.isChangeStream { throw ChangeStreamErrors.labelled(error) }
             throw error
         }
         var replyID = id
@@ -140,7 +145,8 @@ enum FindCommand {
             r.context.cursors.remove(id)
             replyID = 0
         }
-        return cursorReply(id: replyID, namespace: entry.namespace, batch: next, first: false)
+        return cursorReply(id: replyID, namespace: entry.namespace, batch: next, first: false,
+                           postBatchResumeToken: entry.cursor.postBatchResumeToken)
     }
 
     /// A tailable awaitData cursor's next batch: at the end of the collection, waits until a

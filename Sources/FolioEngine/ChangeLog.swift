@@ -1,0 +1,251 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+import Synchronization
+
+// The change log: every committed write, in commit order, in the same storage commit as the
+// write itself (so nothing acknowledged is missing from it and nothing rolled back is in it).
+// Change streams read it, and `local.oplog.rs` shows it.
+//
+// Entries are MongoDB oplog entries (`op` i/u/d/c/n, `ns`, `ui`, `o`, `o2`, `ts`, `t`, `v`,
+// `wall`, and `lsid`/`txnNumber` for a transaction), kept in one store under the key
+// `ts (8 bytes, big-endian) + part (4 bytes)`. Each plain write gets its own cluster time, as
+// in MongoDB (a group commit takes consecutive times, the last being the commit's); a
+// multi-document transaction is one `applyOps` entry at its commit time (parts 1, 2, ... when
+// it had to be split to keep each entry under 16 MB).
+//
+// Writers only append in memory (`CountingTransaction.changeLog`, undone with the statement
+// that made them); the group committer gives the entries their times and stores them just
+// before it commits. A transaction's statements collect theirs in its own engine's committer
+// (`GroupCommitter.transactionLog`) until the transaction commits.
+
+/// One write as the change log keeps it, before its commit gives it a time.
+struct LoggedChange: Sendable {
+    var op: String
+    var ns: String
+    var uuid: [UInt8]?
+    /// `o`, as BSON bytes.
+    var object: [UInt8]
+    /// `o2`, as BSON bytes.
+    var object2: [UInt8]?
+    /// With `changeStreamPreAndPostImages`: `{preImage, postImage}` of an update, `{preImage}`
+    /// of a delete (kept in the entry as `$images`, which `local.oplog.rs` does not show).
+    var images: [UInt8]? = nil
+
+    /// The fields of the entry that describe the write (those an `applyOps` entry repeats).
+    func appendOperation(to out: inout [UInt8]) {
+        BSON.string(op).appendElement(key: "op", to: &out)
+        BSON.string(ns).appendElement(key: "ns", to: &out)
+        if let uuid { BSON.binary(Binary(subtype: Binary.Subtype.uuid, data: uuid)).appendElement(key: "ui", to: &out) }
+        ChangeLog.appendRaw(key: "o", object, to: &out)
+        if let object2 { ChangeLog.appendRaw(key: "o2", object2, to: &out) }
+        if let images { ChangeLog.appendRaw(key: ChangeLog.imagesField, images, to: &out) }
+    }
+
+    var encodedSize: Int { object.count + (object2?.count ?? 0) + (images?.count ?? 0) + ns.utf8.count + 48 }
+}
+
+/// What a commit appends to the change log: plain writes (one entry each) and committed
+/// transactions (one entry for all their writes).
+enum ChangeLogItem: Sendable {
+    case write(LoggedChange)
+    case transaction([LoggedChange], lsid: Document, txnNumber: Int64)
+}
+
+enum ChangeLog {
+    static let store = "oplog"
+    /// The field of an entry that holds its pre- and post-images.
+    static let imagesField = "$images"
+    /// `t`: the term of a one-member replica set that never had an election.
+    static let term: Int64 = 1
+    /// The most bytes of operations one `applyOps` entry holds.
+    static let applyOpsBytes = 15 << 20
+
+    static func key(_ time: Timestamp, part: UInt32 = 0) -> [UInt8] {
+        var k = [UInt8]()
+        k.reserveCapacity(12)
+        let raw = UInt64(time.seconds) << 32 | UInt64(time.increment)
+        withUnsafeBytes(of: raw.bigEndian) { k.append(contentsOf: $0) }
+        withUnsafeBytes(of: part.bigEndian) { k.append(contentsOf: $0) }
+        return k
+    }
+
+    /// The time and part of a key (nil for a key this log did not write).
+    static func position(_ key: UnsafeBufferPointer<UInt8>) -> (time: Timestamp, part: UInt32)? {
+        guard key.count == 12 else { return nil }
+        let raw = key[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let part = key[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        return (Timestamp(rawValue: raw), part)
+    }
+
+    static func appendRaw(key: String, _ document: [UInt8], to out: inout [UInt8]) {
+        out.append(0x03)
+        out.append(contentsOf: key.utf8)
+        out.append(0)
+        out.append(contentsOf: document)
+    }
+
+    static func finish(_ out: inout [UInt8]) {
+        out.append(0)
+        let n = Int32(out.count).littleEndian
+        withUnsafeBytes(of: n) { b in for i in 0..<4 { out[i] = b[i] } }
+    }
+
+    static func appendTime(_ time: Timestamp, wall: Int64, to out: inout [UInt8]) {
+        BSON.timestamp(time).appendElement(key: "ts", to: &out)
+        BSON.int64(term).appendElement(key: "t", to: &out)
+        BSON.int64(2).appendElement(key: "v", to: &out)
+        BSON.datetime(wall).appendElement(key: "wall", to: &out)
+    }
+
+    /// Stores a commit's items: the `n`-th item at `first` plus `n` increments (the clock gave
+    /// the commit that many consecutive times).
+    static func append(_ items: [ChangeLogItem], first: Timestamp, wall: Int64, to txn: any StorageWriteTransaction) throws {
+        for (n, item) in items.enumerated() {
+            let time = Timestamp(seconds: first.seconds, increment: first.increment &+ UInt32(n))
+            switch item {
+            case .write(let change):
+                var out: [UInt8] = [0, 0, 0, 0]
+                out.reserveCapacity(change.encodedSize + 64)
+                change.appendOperation(to: &out)
+                appendTime(time, wall: wall, to: &out)
+                finish(&out)
+                try txn.put(store, key(time), out)
+            case .transaction(let changes, let lsid, let txnNumber):
+                var part: UInt32 = 0
+                var start = 0
+                while start < changes.count || (start == 0 && changes.isEmpty) {
+                    var end = start, bytes = 0
+                    while end < changes.count, end == start || bytes + changes[end].encodedSize <= applyOpsBytes {
+                        bytes += changes[end].encodedSize
+                        end += 1
+                    }
+                    var ops: [UInt8] = [0, 0, 0, 0]
+                    for (i, change) in changes[start..<end].enumerated() {
+                        var op: [UInt8] = [0, 0, 0, 0]
+                        change.appendOperation(to: &op)
+                        finish(&op)
+                        appendRaw(key: String(i), op, to: &ops)
+                    }
+                    finish(&ops)
+                    var o: [UInt8] = [0, 0, 0, 0]
+                    o.append(0x04)
+                    o.append(contentsOf: "applyOps".utf8)
+                    o.append(0)
+                    o.append(contentsOf: ops)
+                    if end < changes.count { BSON.bool(true).appendElement(key: "partialTxn", to: &o) }
+                    finish(&o)
+                    var out: [UInt8] = [0, 0, 0, 0]
+                    BSON.document(lsid).appendElement(key: "lsid", to: &out)
+                    BSON.int64(txnNumber).appendElement(key: "txnNumber", to: &out)
+                    BSON.string("c").appendElement(key: "op", to: &out)
+                    BSON.string("admin.$cmd").appendElement(key: "ns", to: &out)
+                    appendRaw(key: "o", o, to: &out)
+                    appendTime(time, wall: wall, to: &out)
+                    finish(&out)
+                    try txn.put(store, key(time, part: part), out)
+                    part += 1
+                    start = end
+                    if changes.isEmpty { break }
+                }
+            }
+        }
+    }
+
+    /// The current time in milliseconds since the epoch (an entry's `wall`).
+    static func wallMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Engine {
+    /// Appends a write to the change log of the commit running `txn` (a transaction's own
+    /// engine collects it for the transaction's commit).
+    func logChange(_ change: @autoclosure () -> LoggedChange, _ txn: any StorageWriteTransaction) {
+        guard let counting = txn as? CountingTransaction else { return }
+        counting.changeLog.append(.write(change()))
+    }
+
+    func logInsert(_ entry: CollectionEntry, _ bytes: [UInt8], id: BSON, _ txn: any StorageWriteTransaction) {
+        logChange(LoggedChange(op: "i", ns: entry.namespace.description, uuid: entry.uuid, object: bytes,
+                               object2: (["_id": id] as Document).bsonBytes()), txn)
+        // A view's definition: MongoDB also logs the view's creation as a command.
+        if entry.namespace.collection == Engine.viewsCollection, case .string(let name) = id,
+           name.hasPrefix(entry.namespace.database + ".") {
+            var command: Document = ["create": .string(String(name.dropFirst(entry.namespace.database.count + 1)))]
+            for (k, v) in RawDocument(trusted: bytes).document() where k != "_id" { command.append(k, v) }
+            logCommand(entry.namespace.database, uuid: nil, command, txn)
+        }
+    }
+
+    /// An update: the new document for a replacement, else the diff from `before`.
+    func logUpdate(_ entry: CollectionEntry, before: Document, after: Document, afterBytes: [UInt8], replacement: Bool,
+                   _ txn: any StorageWriteTransaction) {
+        guard txn is CountingTransaction, let id = after["_id"] else { return }
+        let images: [UInt8]? = entry.keepsImages
+            ? (["preImage": .document(before), "postImage": .document(after)] as Document).bsonBytes() : nil
+        let object: [UInt8]
+        if replacement {
+            object = afterBytes
+        } else {
+            guard let diff = DocumentDiff.compute(before, after) else { return }
+            object = (["$v": .int32(2), "diff": .document(diff)] as Document).bsonBytes()
+        }
+        logChange(LoggedChange(op: "u", ns: entry.namespace.description, uuid: entry.uuid, object: object,
+                               object2: (["_id": id] as Document).bsonBytes(), images: images), txn)
+    }
+
+    /// A delete; `before` is the deleted document (kept as its pre-image when the collection
+    /// keeps images).
+    func logDelete(_ entry: CollectionEntry, id: BSON, before: RawDocument? = nil, _ txn: any StorageWriteTransaction) {
+        var images: [UInt8]?
+        if entry.keepsImages, let before {
+            var out: [UInt8] = [0, 0, 0, 0]
+            ChangeLog.appendRaw(key: "preImage", before.bytes, to: &out)
+            ChangeLog.finish(&out)
+            images = out
+        }
+        logChange(LoggedChange(op: "d", ns: entry.namespace.description, uuid: entry.uuid,
+                               object: (["_id": id] as Document).bsonBytes(), images: images), txn)
+    }
+
+    /// A catalog change: a command entry in `database`'s `$cmd` namespace.
+    func logCommand(_ database: String, uuid: [UInt8]?, _ command: Document, o2: Document? = nil, _ txn: any StorageWriteTransaction) {
+        logChange(LoggedChange(op: "c", ns: "\(database).$cmd", uuid: uuid, object: command.bsonBytes(), object2: o2?.bsonBytes()), txn)
+    }
+
+    /// `changeStreamPreAndPostImages` must be `{enabled: <bool>}`, and not on a capped collection.
+    static func checkImagesOption(_ options: Document) throws(FolioError) {
+        guard let v = options["changeStreamPreAndPostImages"] else { return }
+        guard case .document(let d) = v else {
+            throw FolioError(.typeMismatch, "BSON field 'changeStreamPreAndPostImages' is the wrong type '\(v.type.alias)', expected type 'object'")
+        }
+        guard let enabled = d["enabled"] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'changeStreamPreAndPostImages.enabled' is missing but a required field")
+        }
+        guard case .bool(let on) = enabled else {
+            throw FolioError(.typeMismatch, "BSON field 'changeStreamPreAndPostImages.enabled' is the wrong type '\(enabled.type.alias)', expected type 'bool'")
+        }
+        for k in d.fieldNames where k != "enabled" {
+            throw FolioError(ErrorCode(rawValue: 40415), "BSON field 'changeStreamPreAndPostImages.\(k)' is an unknown field.")
+        }
+        if on, options["capped"]?.isTruthy == true {
+            throw FolioError(.invalidOptions, "changeStreamPreAndPostImages is not supported for capped collections")
+        }
+    }
+}
+
+extension CollectionEntry {
+    /// Whether change streams get this collection's pre- and post-images.
+    var keepsImages: Bool {
+        guard case .document(let d)? = options["changeStreamPreAndPostImages"], case .bool(true)? = d["enabled"] else { return false }
+        return true
+    }
+
+}
