@@ -99,8 +99,10 @@ enum ChangeLog {
     }
 
     /// Stores a commit's items: the `n`-th item at `first` plus `n` increments (the clock gave
-    /// the commit that many consecutive times).
-    static func append(_ items: [ChangeLogItem], first: Timestamp, wall: Int64, to txn: any StorageWriteTransaction) throws {
+    /// the commit that many consecutive times). Returns the bytes stored.
+    @discardableResult
+    static func append(_ items: [ChangeLogItem], first: Timestamp, wall: Int64, to txn: any StorageWriteTransaction) throws -> Int {
+        var stored = 0
         for (n, item) in items.enumerated() {
             let time = Timestamp(seconds: first.seconds, increment: first.increment &+ UInt32(n))
             switch item {
@@ -111,6 +113,7 @@ enum ChangeLog {
                 appendTime(time, wall: wall, to: &out)
                 finish(&out)
                 try txn.put(store, key(time), out)
+                stored += out.count
             case .transaction(let changes, let lsid, let txnNumber):
                 var part: UInt32 = 0
                 var start = 0
@@ -144,12 +147,14 @@ enum ChangeLog {
                     appendTime(time, wall: wall, to: &out)
                     finish(&out)
                     try txn.put(store, key(time, part: part), out)
+                    stored += out.count
                     part += 1
                     start = end
                     if changes.isEmpty { break }
                 }
             }
         }
+        return stored
     }
 
     /// The current time in milliseconds since the epoch (an entry's `wall`).
@@ -248,4 +253,82 @@ extension CollectionEntry {
         return true
     }
 
+}
+
+/// How much history the change log keeps (MongoDB's `oplogSizeMB` and
+/// `oplogMinRetentionHours`): the oldest entries go while the log holds more than `maxBytes`
+/// of entries, unless they are younger than `minRetentionHours`. The newest entry always stays.
+public struct ChangeLogRetention: Sendable, Equatable {
+    public var maxBytes: Int
+    public var minRetentionHours: Double
+
+    /// MongoDB's smallest default oplog (990 MB) and no minimum age.
+    public static let standard = ChangeLogRetention(maxBytes: 990 << 20, minRetentionHours: 0)
+
+    public init(maxBytes: Int, minRetentionHours: Double) {
+        self.maxBytes = maxBytes
+        self.minRetentionHours = minRetentionHours
+    }
+}
+
+extension Engine {
+    /// The log's retention now (replSetResizeOplog changes it).
+    public var changeLogRetention: ChangeLogRetention {
+        get { committer.changeLogRetention.withLock { $0 } }
+        set { committer.changeLogRetention.withLock { $0 = newValue } }
+    }
+
+    /// Bytes of entries the change log holds: summed once from the log, then moved by commits
+    /// and trims.
+    public func changeLogBytes() throws(FolioError) -> Int {
+        if committer.changeLogBytesKnown.load(ordering: .acquiring) { return committer.changeLogBytes.load(ordering: .relaxed) }
+        let total = try Folio_storage { () throws(StorageError) -> Int in
+            let snapshot = try storage.snapshot()
+            defer { snapshot.close() }
+            var sum = 0
+            try snapshot.visit(ChangeLog.store, .all, limit: nil) { _, value in
+                sum += value.count
+                return true
+            }
+            return sum
+        }
+        // Commits since the sum was taken are counted twice at most: an estimate, as MongoDB's.
+        committer.changeLogBytes.store(total, ordering: .relaxed)
+        committer.changeLogBytesKnown.store(true, ordering: .releasing)
+        return total
+    }
+
+    /// Removes the oldest entries past the retention, in commits of at most 1,000 entries
+    /// (writers go on between them). Returns the number removed.
+    @discardableResult
+    public func trimChangeLog(nowMilliseconds: Int64? = nil) throws(FolioError) -> Int {
+        let now = nowMilliseconds ?? ChangeLog.wallMilliseconds()
+        let retention = changeLogRetention
+        let youngest = now - Int64(retention.minRetentionHours * 3_600_000)
+        var removed = 0
+        while try changeLogBytes() > retention.maxBytes {
+            let excess = try changeLogBytes() - retention.maxBytes
+            let oldest = try Folio_storage { () throws(StorageError) in
+                let snapshot = try storage.snapshot()
+                defer { snapshot.close() }
+                return try snapshot.scan(ChangeLog.store, .all, reverse: false, limit: 1_001)
+            }
+            var keys: [[UInt8]] = [], freed = 0
+            for (key, value) in oldest.dropLast() where freed < excess && keys.count < 1_000 {
+                let wall = RawDocument(trusted: value)["wall"].flatMap { v -> Int64? in if case .datetime(let ms) = v { return ms }; return nil } ?? 0
+                if wall > youngest { break }
+                keys.append(key)
+                freed += value.count
+            }
+            if keys.isEmpty { break }
+            try folio {
+                try committer.write(durable: false) { txn in
+                    for key in keys { try txn.delete(ChangeLog.store, key) }
+                }
+            }
+            committer.changeLogBytes.subtract(freed, ordering: .relaxed)
+            removed += keys.count
+        }
+        return removed
+    }
 }

@@ -58,6 +58,11 @@ final class GroupCommitter: Sendable {
     /// In a transaction's engine (not timed): the change-log entries of its statements so far,
     /// in statement order, which its commit logs as one transaction.
     let transactionLog = Mutex<[LoggedChange]>([])
+    /// Bytes of change-log entries (see Engine.changeLogBytes) and whether they were summed yet.
+    let changeLogBytes = Atomic<Int>(0)
+    let changeLogBytesKnown = Atomic<Bool>(false)
+    /// What the change log keeps (see ChangeLogRetention).
+    let changeLogRetention = Mutex(ChangeLogRetention.standard)
 
     init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts(), clock: ClusterClock = ClusterClock(reserved: 0),
          timed: Bool = true) {
@@ -151,8 +156,9 @@ final class GroupCommitter: Sendable {
                 let (time, reserve, first) = clock.tick(count: txn.changeLog.count)
                 txn.owner = 0
                 if let reserve { try txn.put(Engine.metaStore, ClusterClock.key, ClusterClock.encode(reserve)) }
+                var logged = 0
                 if !txn.changeLog.isEmpty {
-                    try ChangeLog.append(txn.changeLog, first: first, wall: ChangeLog.wallMilliseconds(), to: txn.base)
+                    logged = try ChangeLog.append(txn.changeLog, first: first, wall: ChangeLog.wallMilliseconds(), to: txn.base)
                 }
                 // The clock and the catalog note the commit under the tracker's gate, so a
                 // snapshot taken there knows its cluster time (Engine.latestSnapshot).
@@ -162,6 +168,7 @@ final class GroupCommitter: Sendable {
                     catalog?.publish()
                 }
                 recordCounts.apply(txn.changes)
+                if logged > 0 { changeLogBytes.add(logged, ordering: .relaxed) }
                 for r in batch { r.sequence = txn.sequence }
             } else {
                 try txn.commit(durable: false)

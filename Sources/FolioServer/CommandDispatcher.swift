@@ -180,6 +180,7 @@ public struct CommandDispatcher: Sendable {
             (["saslStart", "saslContinue", "authenticate"], DiagnosticCommands.notYet("authentication")),
             (["mapReduce"], DiagnosticCommands.notYet("mapReduce")),
             (["configureFailPoint"], TestCommands.configureFailPoint),
+            (["replSetResizeOplog"], AdminCommands.replSetResizeOplog),
         ] as [([String], CommandHandler)] {
             for n in names { t[n] = handler }
         }

@@ -1,3 +1,4 @@
+import FolioEngine
 import FolioBSON
 
 /// How `folio serve` runs: where it listens and where its data lives.
@@ -29,6 +30,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Test commands (`configureFailPoint`) and the `enableTestCommands` parameter
     /// (`--enable-test-commands`).
     public var enableTestCommands: Bool
+    /// What the change log keeps (`--oplogSize`, `--oplogMinRetentionHours`).
+    public var changeLogRetention = ChangeLogRetention.standard
 
     public init(port: Int = ServerConfiguration.defaultPort,
                 bindAddress: String = ServerConfiguration.defaultBindAddress,
@@ -56,6 +59,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         if replicaSetName.isEmpty { return "the replica set name is empty" }
         if maximumEvaluationBytes <= 0 { return "the evaluation bound is not positive" }
         if !(1...Int(Int32.max)).contains(ttlMonitorSeconds) { return "the TTL monitor interval must be between 1 and \(Int32.max) seconds" }
+        if changeLogRetention.maxBytes < 1 << 20 { return "the oplog size must be at least 1 MB" }
+        if !(changeLogRetention.minRetentionHours >= 0) { return "the oplog's minimum retention must not be negative" }
         return nil
     }
 }

@@ -54,6 +54,7 @@ public final class ServerContext: Sendable {
         let host = configuration.advertiseHost ?? (configuration.bindAddress == "0.0.0.0" ? "localhost" : configuration.bindAddress)
         self.advertisedAddress = "\(host):\(configuration.port)"
         engine.setHostLabel(advertisedAddress)
+        engine.changeLogRetention = configuration.changeLogRetention
     }
 
     func applicationName(of connection: Int32) -> String? { applicationNames.withLock { $0[connection] } }

@@ -276,6 +276,13 @@ public final class WireServer: Sendable {
                                     attr: ["error": .string(error.message), "code": .int32(error.code.rawValue)])
                 }
             }
+            // The change log's retention (replSetResizeOplog), checked each second.
+            do throws(FolioError) {
+                try context.engine.trimChangeLog()
+            } catch {
+                context.log.log(.warning, .storage, id: ServerLog.FolioID.ttlMonitorFailed, ctx: "OplogTruncation",
+                                "Truncating the change log failed", attr: ["error": .string(error.message), "code": .int32(error.code.rawValue)])
+            }
             guard due, parameters.ttlMonitorEnabled else { return }
             do throws(FolioError) {
                 try context.engine.expireTTLDocuments()

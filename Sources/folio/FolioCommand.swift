@@ -71,6 +71,12 @@ struct Serve: AsyncParsableCommand {
             help: "Memory for documents read by _id and by index fetches, in MiB (0: none; given back when idle).")
     var recordCacheMB: Int = SQLiteStorageEngine.defaultRecordCacheBytes >> 20
 
+    @Option(name: .customLong("oplogSize"), help: "The change log's (oplog's) largest size in MB (MongoDB's --oplogSize; default 990).")
+    var oplogSizeMB: Int = ChangeLogRetention.standard.maxBytes >> 20
+
+    @Option(name: .customLong("oplogMinRetentionHours"), help: "Hours the change log keeps entries even past its size (default 0).")
+    var oplogMinRetentionHours: Double = 0
+
     func validate() throws {
         if let problem = configuration.validationError() { throw ValidationError(problem) }
         guard ["sqlite", "memory"].contains(storage) else { throw ValidationError("--storage must be sqlite or memory") }
@@ -81,9 +87,11 @@ struct Serve: AsyncParsableCommand {
     }
 
     var configuration: ServerConfiguration {
-        ServerConfiguration(port: port, bindAddress: bind, dataPath: dbpath, replicaSetName: replsetName,
+        var c = ServerConfiguration(port: port, bindAddress: bind, dataPath: dbpath, replicaSetName: replsetName,
                             advertiseHost: advertiseHost, inMemory: storage == "memory", ttlMonitorSeconds: ttlMonitorSeconds,
                             enableTestCommands: enableTestCommands)
+        c.changeLogRetention = ChangeLogRetention(maxBytes: oplogSizeMB << 20, minRetentionHours: oplogMinRetentionHours)
+        return c
     }
 
     func run() async throws {

@@ -15,7 +15,7 @@ import FolioQuery
         for step in 0..<50 {
             if step == 20 { wall.withLock { $0 = 900 } }       // the wall clock goes back
             if step == 30 { wall.withLock { $0 = 2_000 } }     // and jumps ahead
-            let (time, reserve) = clock.tick()
+            let (time, reserve, _) = clock.tick()
             #expect(time > last, "step \(step)")
             clock.committed(time, reserved: reserve)
             last = time
@@ -35,6 +35,19 @@ import FolioQuery
         // A clock started from a stored reservation issues only later times.
         let restarted = ClusterClock(reserved: 510, wallSeconds: { 400 })
         #expect(restarted.tick().time > Timestamp(seconds: 510, increment: .max))
+    }
+
+    @Test func aCommitTakesConsecutiveTimesInOneSecond() {
+        let clock = ClusterClock(reserved: 0, wallSeconds: { 700 })
+        let a = clock.tick(count: 3)
+        #expect(a.first == Timestamp(seconds: 700, increment: 1) && a.time == Timestamp(seconds: 700, increment: 3))
+        let b = clock.tick()
+        #expect(b.first == b.time && b.time == Timestamp(seconds: 700, increment: 4))
+        // A range that would pass the increment's end starts the next second.
+        let full = ClusterClock(reserved: 0, wallSeconds: { 700 })
+        _ = full.tick(count: Int(UInt32.max) - 2)
+        let c = full.tick(count: 5)
+        #expect(c.first == Timestamp(seconds: 701, increment: 1) && c.time == Timestamp(seconds: 701, increment: 5))
     }
 
     @Test func commitTimesIncreaseAcrossRestarts() throws {

@@ -132,6 +132,39 @@ enum AdminCommands {
         }
     }
 
+    /// replSetResizeOplog: the change log's largest size (`size`, in MB, 990 MB to 1 PB) and
+    /// its minimum retention (`minRetentionHours`, ≥ 0), as MongoDB's oplog takes them; the
+    /// next trim (each second) applies them.
+    @Sendable static func replSetResizeOplog(_ r: CommandRequest) throws(FolioError) -> Document {
+        try adminOnly(r)
+        var retention = r.engine.changeLogRetention
+        for (k, v) in r.body where k != "replSetResizeOplog" && !CommandRequest.genericFields.contains(k) {
+            switch k {
+            case "size":
+                guard let mb = v.asDouble, v.isNumber else {
+                    throw FolioError(.typeMismatch, "BSON field 'replSetResizeOplog.size' is the wrong type '\(v.type.alias)', expected types '[double, int, long, decimal]'")
+                }
+                guard mb >= 990, mb <= 1024 * 1024 * 1024 else {
+                    throw FolioError(.invalidOptions, "Invalid replSetResizeOplog size: \(mb) MB. Oplog size must be between 990 MB and 1 PB.")
+                }
+                retention.maxBytes = Int(mb * 1024 * 1024)
+            case "minRetentionHours":
+                guard let hours = v.asDouble, v.isNumber else {
+                    throw FolioError(.typeMismatch, "BSON field 'replSetResizeOplog.minRetentionHours' is the wrong type '\(v.type.alias)', expected types '[double, int, long, decimal]'")
+                }
+                guard hours >= 0 else { throw FolioError(.badValue, "minRetentionHours must be >= 0") }
+                retention.minRetentionHours = hours
+            default:
+                throw FolioError(ErrorCode(rawValue: 40415), "BSON field 'replSetResizeOplog.\(k)' is an unknown field.")
+            }
+        }
+        if r.body["size"] == nil && r.body["minRetentionHours"] == nil {
+            throw FolioError(.invalidOptions, "replSetResizeOplog expects oplog size or minimum retention hours to be set")
+        }
+        r.engine.changeLogRetention = retention
+        return [:]
+    }
+
     @Sendable static func getCmdLineOpts(_ r: CommandRequest) throws(FolioError) -> Document {
         let c = r.context.configuration
         return ["argv": ["folio", "serve"],

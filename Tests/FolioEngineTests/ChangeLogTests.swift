@@ -1,0 +1,143 @@
+import Testing
+import FolioBSON
+import FolioQuery
+import FolioStorage
+@testable import FolioEngine
+
+/// The change log (ChangeLog.swift): what commits append, in which order, with which times,
+/// and what they leave out (rolled-back statements, aborted transactions).
+@Suite struct ChangeLogTests {
+    static func entries(_ engine: Engine) throws -> [Document] {
+        let snapshot = try engine.storage.snapshot()
+        defer { snapshot.close() }
+        return try snapshot.scan(ChangeLog.store, .all, reverse: false, limit: nil).map { try RawDocument(validating: $0.value).document() }
+    }
+
+    /// The entries after the log's first (the no-op a new log starts with).
+    static func writes(_ engine: Engine) throws -> [Document] {
+        let all = try entries(engine)
+        #expect(all.first?["op"] == "n")
+        return Array(all.dropFirst())
+    }
+
+    @Test(arguments: Backend.allCases)
+    func eachWriteIsOneEntryWithItsOwnIncreasingTime(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": 1, "a": 1], ["_id": 2]])
+        _ = try engine.update(ns, [UpdateStatement(filter: ["_id": 1], update: ["$set": ["a": 2]])])
+        _ = try engine.update(ns, [UpdateStatement(filter: ["_id": 2], update: ["b": 1])])
+        _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": 1], limitOne: true)])
+        let log = try Self.writes(engine)
+        #expect(log.map { $0["op"] } == ["c", "i", "i", "u", "u", "d"])
+        #expect(log[0]["o"] == ["create": "users", "idIndex": ["v": .int32(2), "key": ["_id": .int32(1)], "name": "_id_"]])
+        #expect(log[1]["o"] == ["_id": 1, "a": 1] && log[1]["o2"] == ["_id": 1] && log[1]["ns"] == "app.users")
+        #expect(log[3]["o"] == ["$v": .int32(2), "diff": ["u": ["a": 2]]])
+        #expect(log[4]["o"] == ["_id": 2, "b": 1])  // a replacement logs the new document
+        #expect(log[5]["o"] == ["_id": 1])
+        let times = log.compactMap { v -> Timestamp? in if case .timestamp(let t)? = v["ts"] { return t }; return nil }
+        #expect(times.count == log.count && zip(times, times.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(times.last == engine.clusterTime)
+        #expect(log.allSatisfy { $0["t"] == .int64(1) && $0["v"] == .int64(2) && $0["wall"]?.type == .datetime })
+    }
+
+    @Test(arguments: Backend.allCases)
+    func failedStatementsAndNoOpUpdatesLeaveNothing(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": 1]])
+        let before = try Self.writes(engine).count
+        // The duplicate is undone with its savepoint; the unordered batch goes on.
+        let r = try engine.insert(ns, [["_id": 1], ["_id": 2]], options: WriteOptions(ordered: false))
+        #expect(r.writeErrors.count == 1)
+        _ = try engine.update(ns, [UpdateStatement(filter: ["_id": 2], update: ["$set": ["_id": 2]])])
+        let log = try Self.writes(engine)
+        #expect(log.count == before + 1 && log.last?["o"] == ["_id": 2])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aTransactionIsOneApplyOpsEntryAtItsCommitAndAnAbortIsNone(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": 0]])
+        let aborted = try engine.beginTransaction()
+        _ = try aborted.engine.insert(ns, [["_id": 99]])
+        aborted.abort()
+        let before = try Self.writes(engine).count
+        let txn = try engine.beginTransaction()
+        _ = try txn.engine.insert(ns, [["_id": 1]])
+        _ = try txn.engine.update(ns, [UpdateStatement(filter: ["_id": 0], update: ["$set": ["x": 1]])])
+        let lsid: Document = ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: Array(repeating: 7, count: 16)))]
+        try txn.commit(durable: false, session: (key: Array(repeating: 7, count: 16), txnNumber: 3), lsid: lsid)
+        let log = try Self.writes(engine)
+        #expect(log.count == before + 1)
+        let entry = try #require(log.last)
+        #expect(entry["op"] == "c" && entry["ns"] == "admin.$cmd" && entry["lsid"] == .document(lsid) && entry["txnNumber"] == .int64(3))
+        guard case .document(let o)? = entry["o"], case .array(let ops)? = o["applyOps"] else {
+            Issue.record("no applyOps in \(entry)")
+            return
+        }
+        #expect(ops.map { $0.documentValue?["op"] } == ["i", "u"])
+        #expect(entry["ts"] == .timestamp(engine.clusterTime))
+    }
+
+    @Test func theLogSurvivesARestartAndTimesGoOn() throws {
+        let directory = tempDir()
+        var engine = try Engine.open(directory: directory)
+        _ = try engine.insert(ns, [["_id": 1]])
+        let first = try Self.writes(engine)
+        engine.close()
+        engine = try Engine.open(directory: directory)
+        defer { engine.close() }
+        #expect(try Self.writes(engine) == first)
+        _ = try engine.insert(ns, [["_id": 2]])
+        let log = try Self.writes(engine)
+        #expect(log.count == first.count + 1)
+        guard case .timestamp(let a)? = first.last?["ts"], case .timestamp(let b)? = log.last?["ts"] else {
+            Issue.record("entries without ts")
+            return
+        }
+        #expect(b > a)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func catalogChangesAreCommands(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": 1]])
+        _ = try engine.createIndexes(ns, [["key": ["a": 1], "name": "a_1"]])
+        _ = try engine.dropIndexes(ns, "a_1")
+        let other = try Namespace(database: "app", collection: "people")
+        try engine.renameCollection(ns, to: other)
+        try engine.dropDatabase("app")
+        let commands = try Self.writes(engine).filter { $0["op"] == "c" }.compactMap { $0["o"]?.documentValue?.fieldNames.first }
+        #expect(commands == ["create", "createIndexes", "dropIndexes", "renameCollection", "drop", "dropDatabase"])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func retentionRemovesTheOldestEntriesAndStreamsFromThemAreLost(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let early = engine.clusterTime
+        _ = try engine.insert(ns, (0..<50).map { ["_id": .int32($0), "pad": .string(String(repeating: "x", count: 100))] })
+        let total = try engine.changeLogBytes()
+        #expect(total == (try Self.entries(engine)).reduce(0) { $0 + $1.bsonBytes().count })
+        // Young entries stay while a minimum retention holds them.
+        engine.changeLogRetention = ChangeLogRetention(maxBytes: 1_000, minRetentionHours: 1)
+        #expect(try engine.trimChangeLog() == 0)
+        engine.changeLogRetention = ChangeLogRetention(maxBytes: 1_000, minRetentionHours: 0)
+        #expect(try engine.trimChangeLog() > 0)
+        let kept = try Self.entries(engine)
+        #expect(!kept.isEmpty && kept.count < 52 && kept.last?["o"]?.documentValue?["_id"] == .int32(49))
+        #expect(try engine.changeLogBytes() <= 1_000 || kept.count == 1)
+        let error = #expect(throws: FolioError.self) {
+            try engine.watch(try ChangeStreamSpec(parsing: ["startAtOperationTime": .timestamp(early)], database: "app", collection: "users"),
+                             pipeline: [])
+        }
+        #expect(error?.code == .changeStreamHistoryLost)
+        // The newest entry stays even when it alone is past the size.
+        engine.changeLogRetention = ChangeLogRetention(maxBytes: 1, minRetentionHours: 0)
+        try engine.trimChangeLog()
+        #expect(try Self.entries(engine).count == 1)
+    }
+}
