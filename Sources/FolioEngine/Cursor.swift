@@ -88,6 +88,8 @@ public final class Cursor: Sendable {
         var changes: ChangeStreamSource?
         /// The resume token of the last event returned (a change stream's).
         var lastReturnedToken: Document?
+        /// A tailable cursor on `local.oplog.rs`: the log entries `stream` reads.
+        var oplog: OplogSource?
     }
 
     let filter: Filter
@@ -164,9 +166,22 @@ public final class Cursor: Sendable {
         state = Mutex(s)
     }
 
-    /// Whether this cursor tails a capped collection or a change stream (it is exhausted only
-    /// by a limit or an invalidate).
-    public var isTailable: Bool { state.withLock { $0.tail != nil || $0.changes != nil } }
+    /// A cursor on `local.oplog.rs`; a tailable one stays open at the end of the log.
+    init(namespace: Namespace, oplog: OplogSource, stream: any DocumentStream, tailable: Bool) {
+        self.namespace = namespace
+        self.filter = Filter(.and([]))
+        self.projection = nil
+        self.keyView = nil
+        self.statistics = nil
+        var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
+        s.stream = StreamBox(stream)
+        if tailable { s.oplog = oplog }
+        state = Mutex(s)
+    }
+
+    /// Whether this cursor tails a capped collection, the oplog or a change stream (it is
+    /// exhausted only by a limit or an invalidate).
+    public var isTailable: Bool { state.withLock { $0.tail != nil || $0.changes != nil || $0.oplog != nil } }
 
     /// Whether this cursor reads a change stream.
     public var isChangeStream: Bool { state.withLock { $0.changes != nil } }
@@ -219,7 +234,7 @@ public final class Cursor: Sendable {
                 guard let row = try nextMatch(&s), let raw = row.document else {
                     // A tailable cursor waits at the end for more, and a change stream until
                     // it is invalidated.
-                    if s.tail == nil && s.changes.map({ $0.ended }) ?? true { finish(&s) }
+                    if s.tail == nil && s.oplog == nil && s.changes.map({ $0.ended }) ?? true { finish(&s) }
                     break
                 }
                 var rowToken: Document?
@@ -393,6 +408,7 @@ extension Engine {
     /// - Throws: parse errors of the filter, sort and projection; 292 when a sort exceeds
     ///   100 MB and `allowDiskUse` is false.
     public func find(_ ns: Namespace, _ request: FindRequest, sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes) throws(FolioError) -> Cursor {
+        if ns == oplogNamespace, snapshotCollections == nil { return try findOplog(request) }
         let collator = try Engine.collator(request.collation)
         let filter = try Filter(parsing: request.filter, constants: request.constants, collator: collator)
         let projection = try request.projection.flatMap { p throws(FolioError) -> Projection? in

@@ -43,7 +43,7 @@ enum FindCommand {
         let cursor = try r.engine.find(ns, request, sortMemoryLimitBytes: r.sortMemoryBytes)
         // A tailable cursor stays open unless the collection it tails has no documents.
         var tailingNothing = false
-        if request.tailable { tailingNothing = try r.engine.estimatedCount(ns) == 0 }
+        if request.tailable && ns != oplogNamespace { tailingNothing = try r.engine.estimatedCount(ns) == 0 }
         return try open(cursor, namespace: ns.description, batchSize: batchSize,
                         singleBatch: r.bool("singleBatch") == true || tailingNothing, r)
     }

@@ -1,0 +1,128 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+
+// `local.oplog.rs`: the change log read as MongoDB's oplog, for the tools that tail it
+// (Meteor-style apps, replication and CDC tools). find with a filter, a projection, skip,
+// limit, `$natural` order either way, and `tailable`/`awaitData` cursors that go on after
+// the last entry read. A filter on `ts` from below (`$gt`/`$gte`) starts the scan there
+// instead of at the log's beginning.
+
+/// Where the oplog lives, as MongoDB names it.
+public let oplogNamespace = try! Namespace(database: "local", collection: "oplog.rs")
+
+/// Entries of the change log in key order (or reverse), each read with a new snapshot.
+final class OplogSource: DocumentStream, @unchecked Sendable {
+    // @unchecked: used under its cursor's lock only.
+    let engine: Engine
+    let filter: Filter
+    let reverse: Bool
+    let tailable: Bool
+    /// The last key read (nil: none yet).
+    var lastKey: [UInt8]?
+    /// Where the first read starts (a `ts` lower bound).
+    var startKey: [UInt8]?
+    var buffer: [Document] = []
+    private(set) var ended = false
+
+    init(engine: Engine, filter: Filter, reverse: Bool, tailable: Bool, startKey: [UInt8]?) {
+        self.engine = engine
+        self.filter = filter
+        self.reverse = reverse
+        self.tailable = tailable
+        self.startKey = startKey
+    }
+
+    func next() throws(FolioError) -> Document? {
+        while buffer.isEmpty {
+            guard !ended, try read() else { return nil }
+        }
+        return buffer.removeFirst()
+    }
+
+    /// Reads the next chunk; false when there is nothing more now.
+    private func read() throws(FolioError) -> Bool {
+        let range: KeyRange
+        if reverse {
+            range = KeyRange(lower: nil, upper: lastKey, upperInclusive: false)
+        } else if let lastKey {
+            range = KeyRange(lower: lastKey, lowerInclusive: false)
+        } else {
+            range = KeyRange(lower: startKey)
+        }
+        let (entries, oldest) = try Folio_storage { () throws(StorageError) in
+            let snapshot = try engine.storage.snapshot()
+            defer { snapshot.close() }
+            let entries = try snapshot.scan(ChangeLog.store, range, reverse: reverse, limit: 256)
+            let oldest = tailable && lastKey != nil ? try snapshot.scan(ChangeLog.store, .all, reverse: false, limit: 1).first?.key : nil
+            return (entries, oldest)
+        }
+        if tailable, let lastKey, let oldest, compareKeys(oldest, lastKey) > 0 {
+            throw FolioError(.cappedPositionLost, "CollectionScan died due to position in capped collection being deleted. Last seen record id: \(lastKey)")
+        }
+        for (key, value) in entries {
+            lastKey = key
+            var d = try Folio_document(value)
+            d.removeValue(forKey: ChangeLog.imagesField)
+            if filter.matches(d) { buffer.append(d) }
+        }
+        if entries.count < 256 && !tailable { ended = true }
+        return !entries.isEmpty
+    }
+}
+
+extension Engine {
+    /// find on `local.oplog.rs`.
+    /// - Throws: parse errors of the filter, sort and projection; 2 for a sort other than
+    ///   `$natural` on a tailable cursor.
+    func findOplog(_ request: FindRequest) throws(FolioError) -> Cursor {
+        let collator = try Engine.collator(request.collation)
+        let filter = try Filter(parsing: request.filter, constants: request.constants, collator: collator)
+        var reverse = false
+        var sort: Document?
+        if let s = request.sort, !s.isEmpty {
+            if s.count == 1, let natural = s["$natural"], let direction = natural.asDouble {
+                reverse = direction < 0
+            } else {
+                sort = s
+            }
+        }
+        if case .document(let hint)? = request.hint, let natural = hint["$natural"]?.asDouble { reverse = reverse || natural < 0 }
+        if request.tailable && (sort != nil || reverse) {
+            throw FolioError(.badValue, "error processing query: tailable cursor requested on non capped collection")
+        }
+        let source = OplogSource(engine: self, filter: filter, reverse: reverse, tailable: request.tailable,
+                                 startKey: reverse ? nil : Engine.oplogStart(request.filter))
+        var pipeline: [BSON] = []
+        if let sort { pipeline.append(["$sort": .document(sort)]) }
+        if request.skip > 0 { pipeline.append(["$skip": .int64(Int64(request.skip))]) }
+        if request.limit > 0 { pipeline.append(["$limit": .int64(Int64(request.limit))]) }
+        if let projection = request.projection, !projection.isEmpty { pipeline.append(["$project": .document(projection)]) }
+        let stages = try AggregationPipeline(parsing: pipeline, constants: request.constants, collator: collator).stages
+        let environment = PipelineEnvironment(engine: self, database: "local", now: Int64(ObjectID.currentSeconds()) * 1000,
+                                              allowDiskUse: request.allowDiskUse, deadline: nil, bypassDocumentValidation: false,
+                                              hostStages: nil, collator: collator)
+        let stream = try build(stages[...], source: .stream(source), environment: environment)
+        return Cursor(namespace: oplogNamespace, oplog: source, stream: stream, tailable: request.tailable)
+    }
+
+    /// The log key a filter's lower bound on `ts` allows starting at (`{ts: {$gt: T}}`,
+    /// `{ts: {$gte: T}}`, or either inside a top-level `$and`).
+    static func oplogStart(_ filter: Document) -> [UInt8]? {
+        var best: Timestamp?
+        func consider(_ d: Document) {
+            guard case .document(let condition)? = d["ts"] else {
+                if case .timestamp(let t)? = d["ts"] { best = max(best ?? t, t) }
+                return
+            }
+            for op in ["$gt", "$gte"] {
+                if case .timestamp(let t)? = condition[op] { best = max(best ?? t, t) }
+            }
+        }
+        consider(filter)
+        if case .array(let clauses)? = filter["$and"] {
+            for case .document(let c) in clauses { consider(c) }
+        }
+        return best.map { ChangeLog.key($0) }
+    }
+}
