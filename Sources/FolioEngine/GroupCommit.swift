@@ -63,6 +63,8 @@ final class GroupCommitter: Sendable {
     let changeLogBytesKnown = Atomic<Bool>(false)
     /// What the change log keeps (see ChangeLogRetention).
     let changeLogRetention = Mutex(ChangeLogRetention.standard)
+    /// Who waits for the next commit (tailable awaitData getMores).
+    let notifier = CommitNotifier()
 
     init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts(), clock: ClusterClock = ClusterClock(reserved: 0),
          timed: Bool = true) {
@@ -170,6 +172,7 @@ final class GroupCommitter: Sendable {
                 recordCounts.apply(txn.changes)
                 if logged > 0 { changeLogBytes.add(logged, ordering: .relaxed) }
                 for r in batch { r.sequence = txn.sequence }
+                notifier.committed()
             } else {
                 try txn.commit(durable: false)
                 catalog?.publish()

@@ -212,10 +212,16 @@ public struct CommandDispatcher: Sendable {
 
     /// What the wire server sends for one command: the reply, a cursor batch as stored bytes,
     /// or nothing at all when a fail point closes the connection instead.
-    func answer(_ body: Document, connection: ConnectionInfo) -> (reply: Document, batch: [RawDocument]?, closeConnection: Bool) {
+    /// `awaitDeadline`: when an awaitData getMore that is being answered again after a wait
+    /// must answer at the latest. The answer's `wait` asks the caller to answer the same
+    /// command again after the next commit later than `wait.since`, or at `wait.until`.
+    func answer(_ body: Document, connection: ConnectionInfo, awaitDeadline: ContinuousClock.Instant? = nil)
+        -> (reply: Document, batch: [RawDocument]?, closeConnection: Bool, wait: (since: Timestamp, until: ContinuousClock.Instant)?) {
         let slot = RawBatchSlot()
+        slot.awaitDeadline = awaitDeadline
         let reply = run(body, connection: connection, rawBatch: slot)
-        return (reply, reply["ok"] == .double(1) ? slot.batch : nil, slot.closeConnection)
+        let ok = reply["ok"] == .double(1)
+        return (reply, ok ? slot.batch : nil, slot.closeConnection, ok ? slot.wait : nil)
     }
 
     func run(_ body: Document, connection: ConnectionInfo, rawBatch: RawBatchSlot?) -> Document {
@@ -442,4 +448,9 @@ final class RawBatchSlot: @unchecked Sendable {
     var batch: [RawDocument]?
     /// Set when the connection closes instead of answering (the `failCommand` fail point, `shutdown`).
     var closeConnection = false
+    /// An awaitData getMore answered again after waiting: its wait ends at this time.
+    var awaitDeadline: ContinuousClock.Instant?
+    /// Set by an awaitData getMore that found nothing yet: answer again after the next commit
+    /// later than `since`, or at `until` (the connection's thread is free meanwhile).
+    var wait: (since: Timestamp, until: ContinuousClock.Instant)?
 }

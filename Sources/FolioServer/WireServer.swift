@@ -85,9 +85,11 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// responding to the previous one — until its cursor is exhausted, and an awaitable hello
     /// keeps streaming a reply every maxAwaitTimeMS, as MongoDB does for monitoring
     /// connections. Runs on the connection's queue, never on an event loop.
+    /// An awaitData getMore that found nothing waits without a thread: it is answered again
+    /// after the next commit, or when its wait ends (`awaitDeadline` on that second answer).
     static func answer(_ msg: OpMsg, responseTo: Int32, compressor: UInt8?,
                        dispatcher: CommandDispatcher, connection: ConnectionInfo, queue: DispatchQueue,
-                       channel: any Channel) {
+                       channel: any Channel, awaitDeadline: ContinuousClock.Instant? = nil) {
         let name = msg.body.fieldNames.first
         let isHello = name.map(HelloCommand.names.contains) ?? false
         if isHello, !msg.moreToCome, msg.body["topologyVersion"] != nil, let wait = msg.body["maxAwaitTimeMS"]?.exactInt64 {
@@ -110,10 +112,33 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         var responseTo = responseTo
+        var awaitDeadline = awaitDeadline
         while true {
-            let (body, batch, close) = dispatcher.answer(msg.body, connection: connection)
+            let (body, batch, close, wait) = dispatcher.answer(msg.body, connection: connection, awaitDeadline: awaitDeadline)
+            awaitDeadline = nil
             if close {
                 channel.close(promise: nil)
+                return
+            }
+            if let wait, !msg.moreToCome {
+                let again = Once()
+                let respondTo = responseTo
+                let retry: @Sendable () -> Void = {
+                    guard again.claim() else { return }
+                    queue.async {
+                        guard channel.isActive else { return }
+                        answer(msg, responseTo: respondTo, compressor: compressor, dispatcher: dispatcher, connection: connection,
+                               queue: queue, channel: channel, awaitDeadline: wait.until)
+                    }
+                }
+                let engine = dispatcher.context.engine
+                if let id = engine.notifyAfterCommit(since: wait.since, retry) {
+                    let left = ContinuousClock.now.duration(to: wait.until)
+                    queue.asyncAfter(deadline: .now() + .nanoseconds(Int(max(0, left.wholeNanoseconds)))) {
+                        engine.cancelCommitNotification(id)
+                        retry()
+                    }
+                }
                 return
             }
             if msg.moreToCome { return }
@@ -131,6 +156,12 @@ final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             guard (try? sent.wait()) != nil, channel.isActive else { return }
             responseTo = requestID
         }
+    }
+
+    /// Lets one of several callbacks run (the commit and the timeout of an awaiting getMore).
+    final class Once: Sendable {
+        private let done = Atomic<Bool>(false)
+        func claim() -> Bool { !done.exchange(true, ordering: .acquiringAndReleasing) }
     }
 
     /// Compresses like the request was (if it was) and writes the reply from the channel's loop.

@@ -128,7 +128,19 @@ enum FindCommand {
             if r.context.parameters.enableTestCommands, let error = r.context.failPoints.getMoreError() { throw error }
             if entry.awaitData {
                 // maxTimeMS is how long to wait for new documents (1 s by default), not a limit.
-                next = try awaitBatch(entry.cursor, size: size, waitMilliseconds: try r.maxTime() ?? 1000, r)
+                if let slot = r.rawBatch {
+                    // On the wire: read once; with nothing new, ask the connection to answer again
+                    // after the next commit (or when the wait ends) instead of holding a thread.
+                    let wait = try r.maxTime() ?? 1000
+                    let deadline = slot.awaitDeadline ?? ContinuousClock.now + .milliseconds(wait)
+                    let seen = r.context.engine.clusterTime
+                    next = try batch(entry.cursor, size: size, r)
+                    if slot.batch?.isEmpty ?? next.isEmpty, !entry.cursor.isExhausted, ContinuousClock.now < deadline {
+                        slot.wait = (seen, deadline)
+                    }
+                } else {
+                    next = try awaitBatch(entry.cursor, size: size, waitMilliseconds: try r.maxTime() ?? 1000, r)
+                }
             } else {
                 entry.cursor.setTimeLimit(milliseconds: try r.maxTime())
                 defer { entry.cursor.clearDeadline() }
