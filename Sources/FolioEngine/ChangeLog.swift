@@ -99,10 +99,10 @@ enum ChangeLog {
     }
 
     /// Stores a commit's items: the `n`-th item at `first` plus `n` increments (the clock gave
-    /// the commit that many consecutive times). Returns the bytes stored.
+    /// the commit that many consecutive times). Returns the entries stored.
     @discardableResult
-    static func append(_ items: [ChangeLogItem], first: Timestamp, wall: Int64, to txn: any StorageWriteTransaction) throws -> Int {
-        var stored = 0
+    static func append(_ items: [ChangeLogItem], first: Timestamp, wall: Int64, to txn: any StorageWriteTransaction) throws -> [(key: [UInt8], value: [UInt8])] {
+        var stored: [(key: [UInt8], value: [UInt8])] = []
         for (n, item) in items.enumerated() {
             let time = Timestamp(seconds: first.seconds, increment: first.increment &+ UInt32(n))
             switch item {
@@ -112,8 +112,9 @@ enum ChangeLog {
                 change.appendOperation(to: &out)
                 appendTime(time, wall: wall, to: &out)
                 finish(&out)
-                try txn.put(store, key(time), out)
-                stored += out.count
+                let k = key(time)
+                try txn.put(store, k, out)
+                stored.append((k, out))
             case .transaction(let changes, let lsid, let txnNumber):
                 var part: UInt32 = 0
                 var start = 0
@@ -146,8 +147,9 @@ enum ChangeLog {
                     appendRaw(key: "o", o, to: &out)
                     appendTime(time, wall: wall, to: &out)
                     finish(&out)
-                    try txn.put(store, key(time, part: part), out)
-                    stored += out.count
+                    let k = key(time, part: part)
+                    try txn.put(store, k, out)
+                    stored.append((k, out))
                     part += 1
                     start = end
                     if changes.isEmpty { break }
@@ -330,5 +332,71 @@ extension Engine {
             removed += keys.count
         }
         return removed
+    }
+}
+
+/// The newest change-log entries in memory, shared by every change stream: a stream at the end
+/// of the log reads new entries here instead of taking a snapshot and scanning, and each entry
+/// is decoded once for all of them. Entries join right after their commit (before waiting
+/// getMores are woken); the ring holds every entry from its first one to the latest commit it
+/// was given, so a reader at or after its first key misses nothing.
+final class ChangeLogTail: Sendable {
+    final class Entry: Sendable {
+        let key: [UInt8]
+        let value: [UInt8]
+        private let decoded = Mutex<Document?>(nil)
+
+        init(key: [UInt8], value: [UInt8]) {
+            self.key = key
+            self.value = value
+        }
+
+        /// The entry as a document (decoded by its first reader).
+        func document() throws(FolioError) -> Document {
+            if let d = decoded.withLock({ $0 }) { return d }
+            let d = try Folio_document(value)
+            decoded.withLock { $0 = d }
+            return d
+        }
+    }
+
+    private struct State {
+        var entries: [Entry] = []
+        /// The first live position in `entries` (older ones are dropped in bulk).
+        var start = 0
+        /// The latest commit whose entries are all here.
+        var time = Timestamp(rawValue: 0)
+    }
+
+    static let capacity = 4_096
+    private let state = Mutex(State())
+
+    /// Adds a commit's entries (in key order) and its time.
+    func append(_ stored: [(key: [UInt8], value: [UInt8])], time: Timestamp) {
+        state.withLock { s in
+            for (key, value) in stored { s.entries.append(Entry(key: key, value: value)) }
+            s.time = time
+            if s.entries.count - s.start > ChangeLogTail.capacity { s.start = s.entries.count - ChangeLogTail.capacity }
+            if s.start > ChangeLogTail.capacity {
+                s.entries.removeFirst(s.start)
+                s.start = 0
+            }
+        }
+    }
+
+    /// Up to `limit` entries from `key` on, and the commit time they cover; nil when the ring
+    /// does not reach back to `key` (read the store instead).
+    func read(from key: [UInt8], limit: Int) -> (entries: [Entry], time: Timestamp)? {
+        state.withLock { s in
+            guard s.start < s.entries.count, compareKeys(s.entries[s.start].key, key) <= 0 else { return nil }
+            // Binary search for the first entry at or after `key`.
+            var lo = s.start, hi = s.entries.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if compareKeys(s.entries[mid].key, key) < 0 { lo = mid + 1 } else { hi = mid }
+            }
+            let end = min(s.entries.count, lo + limit)
+            return (Array(s.entries[lo..<end]), s.time)
+        }
     }
 }

@@ -51,9 +51,16 @@ public struct ResumeToken: Sendable, Hashable, Comparable {
         return out
     }
 
+    /// `{_data: <hex>}`, as events carry it.
     public var document: Document {
-        let hex = bytes.map { b in String(b, radix: 16, uppercase: true).count == 1 ? "0" + String(b, radix: 16, uppercase: true) : String(b, radix: 16, uppercase: true) }.joined()
-        return ["_data": .string(hex)]
+        let digits = Array("0123456789ABCDEF".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(36)
+        for b in bytes {
+            hex.append(digits[Int(b >> 4)])
+            hex.append(digits[Int(b & 0x0F)])
+        }
+        return ["_data": .string(String(decoding: hex, as: UTF8.self))]
     }
 
     /// Reads a token a client gives back (`resumeAfter`, `startAfter`).
@@ -219,7 +226,18 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
     var scanKey: [UInt8]
     var pending: [(token: ResumeToken, event: Document)] = []
     /// The token of the last event handed out, or the high-water mark the log was read to.
-    private(set) var latestToken: ResumeToken
+    private(set) var latestToken: ResumeToken {
+        didSet { latestTokenDocument = nil }
+    }
+    private var latestTokenDocument: Document?
+
+    /// `latestToken` as events and replies carry it (made once per token).
+    var latestTokenAsDocument: Document {
+        if let d = latestTokenDocument { return d }
+        let d = latestToken.document
+        latestTokenDocument = d
+        return d
+    }
     /// After an invalidate: nothing more comes.
     private(set) var ended = false
     /// A transaction's events are returned from its entry one by one.
@@ -261,6 +279,7 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
         guard !pending.isEmpty else { return nil }
         let (token, event) = pending.removeFirst()
         latestToken = token
+        if case .document(let id)? = event["_id"] { latestTokenDocument = id }
         if token.kind == .invalidate { ended = true; pending.removeAll() }
         return event
     }
@@ -270,17 +289,27 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
     private func read() throws(FolioError) {
         while pending.isEmpty {
             try OperationInterrupt.check()
-            let latest = engine.clusterTime  // every commit up to it is in the snapshot below
-            let entries = try Folio_storage { () throws(StorageError) in
-                let snapshot = try engine.storage.snapshot()
-                defer { snapshot.close() }
-                return try snapshot.scan(ChangeLog.store, KeyRange(lower: scanKey), reverse: false, limit: ChangeStreamSource.entriesPerRead)
+            // The newest entries come from the shared tail (decoded once for every stream);
+            // older ones from a snapshot, whose commits are all those up to `latest`.
+            var latest: Timestamp
+            var entries: [(key: [UInt8], document: () throws(FolioError) -> Document)]
+            if let (recent, time) = engine.committer.changeLogTail.read(from: scanKey, limit: ChangeStreamSource.entriesPerRead) {
+                latest = time
+                entries = recent.map { e in (e.key, { () throws(FolioError) in try e.document() }) }
+            } else {
+                latest = engine.clusterTime
+                let stored = try Folio_storage { () throws(StorageError) in
+                    let snapshot = try engine.storage.snapshot()
+                    defer { snapshot.close() }
+                    return try snapshot.scan(ChangeLog.store, KeyRange(lower: scanKey), reverse: false, limit: ChangeStreamSource.entriesPerRead)
+                }
+                entries = stored.map { e in (e.key, { () throws(FolioError) in try Folio_document(e.value) }) }
             }
-            for (key, value) in entries {
+            for (key, document) in entries {
                 scanKey = key + [0]
                 let position = key.withUnsafeBufferPointer { ChangeLog.position($0) }
                 guard let position else { continue }
-                try events(Folio_document(value), time: position.time, part: position.part)
+                try events(document(), time: position.time, part: position.part)
                 if ended { break }
             }
             if entries.count < ChangeStreamSource.entriesPerRead {
@@ -330,6 +359,10 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
     }
 
     private func event(_ entry: Document, time: Timestamp, wall: BSON, token: ResumeToken, extra: Document) throws(FolioError) {
+        // An entry at or before the resume point (its invalidate may still be after it).
+        var invalidating = token
+        invalidating.kind = .invalidate
+        guard invalidating > after else { return }
         guard let op = entry["op"]?.stringValue, let nsString = entry["ns"]?.stringValue,
               let (database, collection) = ChangeStreamSource.split(nsString) else { return }
         let uuid = entry["ui"]

@@ -193,7 +193,7 @@ public final class Cursor: Sendable {
         state.withLock { s in
             guard let changes = s.changes else { return nil }
             if !s.pending.isEmpty { return s.lastReturnedToken }
-            return changes.latestToken.document
+            return changes.latestTokenAsDocument
         }
     }
 
@@ -241,7 +241,7 @@ public final class Cursor: Sendable {
                 if let changes = s.changes {
                     // The _id is the resume token: a stage that changed it made the stream
                     // impossible to resume.
-                    let token = changes.latestToken.document
+                    let token = changes.latestTokenAsDocument
                     guard raw["_id"] == .document(token) else {
                         throw FolioError(.changeStreamFatalError, "Encountered an event whose _id field, which contains the resume token, was modified by the pipeline. Modifying the _id field of an event makes it impossible to resume the stream from that point. Only transformations that retain the unmodified _id field are allowed.")
                     }

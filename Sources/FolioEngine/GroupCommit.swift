@@ -65,6 +65,8 @@ final class GroupCommitter: Sendable {
     let changeLogRetention = Mutex(ChangeLogRetention.standard)
     /// Who waits for the next commit (tailable awaitData getMores).
     let notifier = CommitNotifier()
+    /// The newest change-log entries, for change streams (see ChangeLogTail).
+    let changeLogTail = ChangeLogTail()
 
     init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts(), clock: ClusterClock = ClusterClock(reserved: 0),
          timed: Bool = true) {
@@ -158,7 +160,7 @@ final class GroupCommitter: Sendable {
                 let (time, reserve, first) = clock.tick(count: txn.changeLog.count)
                 txn.owner = 0
                 if let reserve { try txn.put(Engine.metaStore, ClusterClock.key, ClusterClock.encode(reserve)) }
-                var logged = 0
+                var logged: [(key: [UInt8], value: [UInt8])] = []
                 if !txn.changeLog.isEmpty {
                     logged = try ChangeLog.append(txn.changeLog, first: first, wall: ChangeLog.wallMilliseconds(), to: txn.base)
                 }
@@ -170,8 +172,9 @@ final class GroupCommitter: Sendable {
                     catalog?.publish()
                 }
                 recordCounts.apply(txn.changes)
-                if logged > 0 { changeLogBytes.add(logged, ordering: .relaxed) }
+                if !logged.isEmpty { changeLogBytes.add(logged.reduce(0) { $0 + $1.value.count }, ordering: .relaxed) }
                 for r in batch { r.sequence = txn.sequence }
+                changeLogTail.append(logged, time: time)
                 notifier.committed()
             } else {
                 try txn.commit(durable: false)

@@ -45,9 +45,27 @@ async function main() {
   await db.createCollection("rich", { viewOn: "accounts", pipeline: [{ $match: { balance: { $gte: 50 } } }] });
   assert.deepStrictEqual(await db.collection("rich").find().toArray(), [{ _id: "a", balance: 75 }]);
   await assert.rejects(db.collection("rich").insertOne({ _id: "c" }), (e) => e.code === 166);
+  // A change stream from a point in time sees an insert, an update with its description
+  // and a delete, and a stream resumed from the first event's token sees the rest.
+  const messages = db.collection("messages");
+  const { operationTime } = await db.command({ ping: 1 });
+  const stream = messages.watch([], { startAtOperationTime: operationTime, fullDocument: "updateLookup" });
+  await messages.insertOne({ _id: 1, text: "hi" });
+  await messages.updateOne({ _id: 1 }, { $set: { text: "hello" } });
+  await messages.deleteOne({ _id: 1 });
+  const inserted = await stream.next();
+  assert.strictEqual(inserted.operationType, "insert");
+  assert.deepStrictEqual(inserted.fullDocument, { _id: 1, text: "hi" });
+  const updated = await stream.next();
+  assert.deepStrictEqual(updated.updateDescription.updatedFields, { text: "hello" });
+  assert.strictEqual((await stream.next()).operationType, "delete");
+  await stream.close();
+  const resumed = messages.watch([], { resumeAfter: inserted._id });
+  assert.strictEqual((await resumed.next()).operationType, "update");
+  await resumed.close();
   await db.dropDatabase();
   await client.close();
-  console.log("node driver: insert/find/update/delete/aggregate/cursor/transaction/view ok");
+  console.log("node driver: insert/find/update/delete/aggregate/cursor/transaction/view/change stream ok");
 }
 
 main().catch((e) => { console.error("node driver smoke test failed:", e); process.exit(1); });
