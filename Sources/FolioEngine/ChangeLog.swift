@@ -85,10 +85,11 @@ enum ChangeLog {
         out.append(contentsOf: document)
     }
 
-    static func finish(_ out: inout [UInt8]) {
+    /// Ends the document that starts at `start` in `out` (its length goes first).
+    static func finish(_ out: inout [UInt8], from start: Int = 0) {
         out.append(0)
-        let n = Int32(out.count).littleEndian
-        withUnsafeBytes(of: n) { b in for i in 0..<4 { out[i] = b[i] } }
+        let n = Int32(out.count - start).littleEndian
+        withUnsafeBytes(of: n) { b in for i in 0..<4 { out[start + i] = b[i] } }
     }
 
     static func appendTime(_ time: Timestamp, wall: Int64, to out: inout [UInt8]) {
@@ -99,23 +100,35 @@ enum ChangeLog {
     }
 
     /// Stores a commit's items: the `n`-th item at `first` plus `n` increments (the clock gave
-    /// the commit that many consecutive times). Returns the entries stored.
+    /// the commit that many consecutive times). Consecutive plain writes share one stored row
+    /// (their entries one after another, keyed by the first one's time): an insert of 1,000
+    /// documents adds one row to the log, not 1,000. A transaction's entry is a row of its own.
+    /// Returns the rows stored.
     @discardableResult
     static func append(_ items: [ChangeLogItem], first: Timestamp, wall: Int64, to txn: any StorageWriteTransaction) throws -> [(key: [UInt8], value: [UInt8])] {
         var stored: [(key: [UInt8], value: [UInt8])] = []
+        var run: [UInt8] = [], runKey: [UInt8] = []
+        func flush() throws {
+            guard !run.isEmpty else { return }
+            try txn.put(store, runKey, run)
+            stored.append((runKey, run))
+            run = []
+        }
         for (n, item) in items.enumerated() {
             let time = Timestamp(seconds: first.seconds, increment: first.increment &+ UInt32(n))
             switch item {
             case .write(let change):
-                var out: [UInt8] = [0, 0, 0, 0]
-                out.reserveCapacity(change.encodedSize + 64)
-                change.appendOperation(to: &out)
-                appendTime(time, wall: wall, to: &out)
-                finish(&out)
-                let k = key(time)
-                try txn.put(store, k, out)
-                stored.append((k, out))
+                if run.isEmpty {
+                    runKey = key(time)
+                    run.reserveCapacity(items.count == 1 ? change.encodedSize + 64 : 4096)
+                }
+                let start = run.count
+                run.append(contentsOf: [0, 0, 0, 0])
+                change.appendOperation(to: &run)
+                appendTime(time, wall: wall, to: &run)
+                finish(&run, from: start)
             case .transaction(let changes, let lsid, let txnNumber):
+                try flush()
                 var part: UInt32 = 0
                 var start = 0
                 while start < changes.count || (start == 0 && changes.isEmpty) {
@@ -156,7 +169,47 @@ enum ChangeLog {
                 }
             }
         }
+        try flush()
         return stored
+    }
+
+    /// The entries of a stored row (one, or a run of consecutive plain writes).
+    /// - Throws: InternalError for bytes that are not a sequence of BSON documents.
+    static func entries(_ row: [UInt8]) throws(FolioError) -> [Document] {
+        var out: [Document] = []
+        var offset = 0
+        while offset < row.count {
+            guard row.count - offset >= 5 else { throw FolioError(.internalError, "data corruption: a change log row ends inside an entry") }
+            let length = Int(UInt32(row[offset]) | UInt32(row[offset + 1]) << 8 | UInt32(row[offset + 2]) << 16 | UInt32(row[offset + 3]) << 24)
+            guard length >= 5, length <= row.count - offset else {
+                throw FolioError(.internalError, "data corruption: a change log entry's length \(length) does not fit its row")
+            }
+            out.append(try Folio_document(Array(row[offset..<offset + length])))
+            offset += length
+        }
+        return out
+    }
+
+    /// The `wall` time of a row's first entry (0 when it has none).
+    static func firstWall(_ row: [UInt8]) -> Int64 {
+        guard row.count >= 5 else { return 0 }
+        let length = Int(UInt32(row[0]) | UInt32(row[1]) << 8 | UInt32(row[2]) << 16 | UInt32(row[3]) << 24)
+        guard length >= 5, length <= row.count, case .datetime(let ms)? = RawDocument(trusted: Array(row[0..<length]))["wall"] else { return 0 }
+        return ms
+    }
+
+    /// The time an entry was stored at (its `ts`).
+    static func time(_ entry: Document) -> Timestamp? {
+        if case .timestamp(let t)? = entry["ts"] { return t }
+        return nil
+    }
+
+    /// `{_id: id}` as BSON bytes (each write's `o2`, a delete's `o`).
+    static func idDocument(_ id: BSON) -> [UInt8] {
+        var out: [UInt8] = [0, 0, 0, 0]
+        id.appendElement(key: "_id", to: &out)
+        finish(&out)
+        return out
     }
 
     /// The current time in milliseconds since the epoch (an entry's `wall`).
@@ -181,7 +234,7 @@ extension Engine {
 
     func logInsert(_ entry: CollectionEntry, _ bytes: [UInt8], id: BSON, _ txn: any StorageWriteTransaction) {
         logChange(LoggedChange(op: "i", ns: entry.namespace.description, uuid: entry.uuid, object: bytes,
-                               object2: (["_id": id] as Document).bsonBytes()), txn)
+                               object2: ChangeLog.idDocument(id)), txn)
         // A view's definition: MongoDB also logs the view's creation as a command.
         if entry.namespace.collection == Engine.viewsCollection, case .string(let name) = id,
            name.hasPrefix(entry.namespace.database + ".") {
@@ -205,7 +258,7 @@ extension Engine {
             object = (["$v": .int32(2), "diff": .document(diff)] as Document).bsonBytes()
         }
         logChange(LoggedChange(op: "u", ns: entry.namespace.description, uuid: entry.uuid, object: object,
-                               object2: (["_id": id] as Document).bsonBytes(), images: images), txn)
+                               object2: ChangeLog.idDocument(id), images: images), txn)
     }
 
     /// A delete; `before` is the deleted document (kept as its pre-image when the collection
@@ -219,7 +272,7 @@ extension Engine {
             images = out
         }
         logChange(LoggedChange(op: "d", ns: entry.namespace.description, uuid: entry.uuid,
-                               object: (["_id": id] as Document).bsonBytes(), images: images), txn)
+                               object: ChangeLog.idDocument(id), images: images), txn)
     }
 
     /// A catalog change: a command entry in `database`'s `$cmd` namespace.
@@ -317,8 +370,7 @@ extension Engine {
             }
             var keys: [[UInt8]] = [], freed = 0
             for (key, value) in oldest.dropLast() where freed < excess && keys.count < 1_000 {
-                let wall = RawDocument(trusted: value)["wall"].flatMap { v -> Int64? in if case .datetime(let ms) = v { return ms }; return nil } ?? 0
-                if wall > youngest { break }
+                if ChangeLog.firstWall(value) > youngest { break }
                 keys.append(key)
                 freed += value.count
             }
@@ -335,7 +387,7 @@ extension Engine {
     }
 }
 
-/// The newest change-log entries in memory, shared by every change stream: a stream at the end
+/// The newest change-log rows in memory, shared by every change stream: a stream at the end
 /// of the log reads new entries here instead of taking a snapshot and scanning, and each entry
 /// is decoded once for all of them. Entries join right after their commit (before waiting
 /// getMores are woken); the ring holds every entry from its first one to the latest commit it
@@ -344,17 +396,17 @@ final class ChangeLogTail: Sendable {
     final class Entry: Sendable {
         let key: [UInt8]
         let value: [UInt8]
-        private let decoded = Mutex<Document?>(nil)
+        private let decoded = Mutex<[Document]?>(nil)
 
         init(key: [UInt8], value: [UInt8]) {
             self.key = key
             self.value = value
         }
 
-        /// The entry as a document (decoded by its first reader).
-        func document() throws(FolioError) -> Document {
+        /// The row's entries (decoded by its first reader).
+        func documents() throws(FolioError) -> [Document] {
             if let d = decoded.withLock({ $0 }) { return d }
-            let d = try Folio_document(value)
+            let d = try ChangeLog.entries(value)
             decoded.withLock { $0 = d }
             return d
         }

@@ -256,14 +256,14 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
                 throw FolioError(.changeStreamHistoryLost, "Resume of change stream was not possible, as the resume point may no longer be in the oplog.")
             }
             after = token
-            scanKey = ChangeLog.key(token.time)
+            scanKey = try engine.changeLogRow(containing: token.time)
         } else if let time = spec.startAtOperationTime {
             if let oldest, time < oldest {
                 throw FolioError(.changeStreamHistoryLost, "Resume of change stream was not possible, as the resume point may no longer be in the oplog.")
             }
             notBefore = time
             after = ResumeToken(time: Timestamp(rawValue: 0), part: 0, index: 0, kind: .highWaterMark)
-            scanKey = ChangeLog.key(time)
+            scanKey = try engine.changeLogRow(containing: time)
         } else {
             after = .highWaterMark(latest)
             scanKey = ChangeLog.key(Timestamp(rawValue: UInt64(latest.seconds) << 32 | UInt64(latest.increment) &+ 1))
@@ -292,10 +292,10 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
             // The newest entries come from the shared tail (decoded once for every stream);
             // older ones from a snapshot, whose commits are all those up to `latest`.
             var latest: Timestamp
-            var entries: [(key: [UInt8], document: () throws(FolioError) -> Document)]
+            var entries: [(key: [UInt8], documents: () throws(FolioError) -> [Document])]
             if let (recent, time) = engine.committer.changeLogTail.read(from: scanKey, limit: ChangeStreamSource.entriesPerRead) {
                 latest = time
-                entries = recent.map { e in (e.key, { () throws(FolioError) in try e.document() }) }
+                entries = recent.map { e in (e.key, { () throws(FolioError) in try e.documents() }) }
             } else {
                 latest = engine.clusterTime
                 let stored = try Folio_storage { () throws(StorageError) in
@@ -303,13 +303,16 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
                     defer { snapshot.close() }
                     return try snapshot.scan(ChangeLog.store, KeyRange(lower: scanKey), reverse: false, limit: ChangeStreamSource.entriesPerRead)
                 }
-                entries = stored.map { e in (e.key, { () throws(FolioError) in try Folio_document(e.value) }) }
+                entries = stored.map { e in (e.key, { () throws(FolioError) in try ChangeLog.entries(e.value) }) }
             }
-            for (key, document) in entries {
+            for (key, documents) in entries {
                 scanKey = key + [0]
-                let position = key.withUnsafeBufferPointer { ChangeLog.position($0) }
-                guard let position else { continue }
-                try events(document(), time: position.time, part: position.part)
+                guard let position = key.withUnsafeBufferPointer({ ChangeLog.position($0) }) else { continue }
+                // A row may hold a run of writes: each has its own time, from the row's key on.
+                for entry in try documents() {
+                    try events(entry, time: ChangeLog.time(entry) ?? position.time, part: position.part)
+                    if ended { break }
+                }
                 if ended { break }
             }
             if entries.count < ChangeStreamSource.entriesPerRead {
@@ -492,6 +495,17 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
 }
 
 extension Engine {
+    /// The key of the stored row that holds the entry of `time`, or would: the greatest key at
+    /// or before the time's own (a run of writes is stored under its first one's time).
+    func changeLogRow(containing time: Timestamp) throws(FolioError) -> [UInt8] {
+        let own = ChangeLog.key(time)
+        return try Folio_storage { () throws(StorageError) -> [UInt8] in
+            let snapshot = try storage.snapshot()
+            defer { snapshot.close() }
+            return try snapshot.scan(ChangeLog.store, KeyRange(lower: nil, upper: own, upperInclusive: true), reverse: true, limit: 1).first?.key ?? own
+        }
+    }
+
     /// The time of the oldest entry the change log still has (nil when it is empty).
     func oldestChangeTime() throws(FolioError) -> Timestamp? {
         try Folio_storage { () throws(StorageError) -> Timestamp? in

@@ -62,9 +62,11 @@ final class OplogSource: DocumentStream, @unchecked Sendable {
         }
         for (key, value) in entries {
             lastKey = key
-            var d = try Folio_document(value)
-            d.removeValue(forKey: ChangeLog.imagesField)
-            if filter.matches(d) { buffer.append(d) }
+            let row = try ChangeLog.entries(value)
+            for var d in reverse ? row.reversed() : row {
+                d.removeValue(forKey: ChangeLog.imagesField)
+                if filter.matches(d) { buffer.append(d) }
+            }
         }
         if entries.count < 256 && !tailable { ended = true }
         return !entries.isEmpty
@@ -91,8 +93,8 @@ extension Engine {
         if request.tailable && (sort != nil || reverse) {
             throw FolioError(.badValue, "error processing query: tailable cursor requested on non capped collection")
         }
-        let source = OplogSource(engine: self, filter: filter, reverse: reverse, tailable: request.tailable,
-                                 startKey: reverse ? nil : Engine.oplogStart(request.filter))
+        let start = reverse ? nil : try Engine.oplogStart(request.filter).map { t throws(FolioError) in try changeLogRow(containing: t) }
+        let source = OplogSource(engine: self, filter: filter, reverse: reverse, tailable: request.tailable, startKey: start)
         var pipeline: [BSON] = []
         if let sort { pipeline.append(["$sort": .document(sort)]) }
         if request.skip > 0 { pipeline.append(["$skip": .int64(Int64(request.skip))]) }
@@ -106,9 +108,9 @@ extension Engine {
         return Cursor(namespace: oplogNamespace, oplog: source, stream: stream, tailable: request.tailable)
     }
 
-    /// The log key a filter's lower bound on `ts` allows starting at (`{ts: {$gt: T}}`,
+    /// The time a filter's lower bound on `ts` allows starting at (`{ts: {$gt: T}}`,
     /// `{ts: {$gte: T}}`, or either inside a top-level `$and`).
-    static func oplogStart(_ filter: Document) -> [UInt8]? {
+    static func oplogStart(_ filter: Document) -> Timestamp? {
         var best: Timestamp?
         func consider(_ d: Document) {
             guard case .document(let condition)? = d["ts"] else {
@@ -123,6 +125,6 @@ extension Engine {
         if case .array(let clauses)? = filter["$and"] {
             for case .document(let c) in clauses { consider(c) }
         }
-        return best.map { ChangeLog.key($0) }
+        return best
     }
 }
