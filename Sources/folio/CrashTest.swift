@@ -37,6 +37,11 @@ import Glibc
 // "C <round> <n>" after each acknowledged insert. crash-verify checks the insertion order
 // (validate), that what is left is the newest inserts in insertion order with no hole, within
 // the limits, and that the last acknowledged insert is there.
+//
+// The change log (read as local.oplog.rs): its times strictly increase, every document of
+// crash.docs has its insert entry and every insert entry its document (nothing acknowledged
+// missing, nothing rolled back present), and the same for the ledger entries that
+// transactions insert (inside their applyOps entries).
 
 struct CrashWriter: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "crash-writer", shouldDisplay: false)
@@ -316,6 +321,7 @@ struct CrashVerify: ParsableCommand {
             lost += 1
             problems.append("acknowledged insert \(id) is missing")
         }
+        problems += try CrashVerify.checkChangeLog(engine, documents: Set(present.keys), ledger: entries)
         for (id, k) in acknowledgedUpdates {
             guard let updates = present[id] else { continue }
             // At most one unacknowledged update per document can have landed.
@@ -327,5 +333,35 @@ struct CrashVerify: ParsableCommand {
               + "(\(entries.count) present), capped log at \(lastAppended.map { "\($0)" } ?? "-") with \(logged) kept, lost \(lost), problems \(problems.count)")
         for p in problems.prefix(20) { print("  \(p)") }
         if !problems.isEmpty { throw ExitCode(1) }
+    }
+}
+
+extension CrashVerify {
+    /// What the change log must agree with after a crash (see the top of this file).
+    static func checkChangeLog(_ engine: Engine, documents: Set<Int64>, ledger: Set<String>) throws -> [String] {
+        var problems: [String] = []
+        var loggedDocuments = Set<Int64>(), loggedLedger = Set<String>()
+        var last: Timestamp?
+        for raw in try engine.find(oplogNamespace, FindRequest()).all() {
+            let entry = raw.document()
+            guard case .timestamp(let ts)? = entry["ts"] else {
+                problems.append("change log entry without ts: \(entry)")
+                continue
+            }
+            if let last, ts <= last { problems.append("change log time \(ts) follows \(last)") }
+            last = ts
+            var operations: [Document] = [entry]
+            if case .document(let o)? = entry["o"], case .array(let ops)? = o["applyOps"] { operations = ops.compactMap(\.documentValue) }
+            for op in operations where op["op"] == "i" {
+                guard case .document(let o)? = op["o"] else { continue }
+                if op["ns"] == "crash.docs", let id = o["_id"]?.int64Value { loggedDocuments.insert(id) }
+                if op["ns"] == "crash.ledger", let id = o["_id"]?.stringValue { loggedLedger.insert(id) }
+            }
+        }
+        for id in documents.subtracting(loggedDocuments).sorted().prefix(5) { problems.append("document \(id) is not in the change log") }
+        for id in loggedDocuments.subtracting(documents).sorted().prefix(5) { problems.append("the change log inserts \(id), which is not there") }
+        for id in ledger.subtracting(loggedLedger).sorted().prefix(5) { problems.append("ledger entry \(id) is not in the change log") }
+        for id in loggedLedger.subtracting(ledger).sorted().prefix(5) { problems.append("the change log inserts ledger entry \(id), which is not there") }
+        return problems
     }
 }
