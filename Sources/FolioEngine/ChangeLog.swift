@@ -190,11 +190,12 @@ enum ChangeLog {
         return out
     }
 
-    /// The `wall` time of a row's first entry (0 when it has none).
+    /// The `wall` time of a row's first entry (0 when it has none or is damaged).
     static func firstWall(_ row: [UInt8]) -> Int64 {
         guard row.count >= 5 else { return 0 }
         let length = Int(UInt32(row[0]) | UInt32(row[1]) << 8 | UInt32(row[2]) << 16 | UInt32(row[3]) << 24)
-        guard length >= 5, length <= row.count, case .datetime(let ms)? = RawDocument(trusted: Array(row[0..<length]))["wall"] else { return 0 }
+        guard length >= 5, length <= row.count, let first = try? RawDocument(validating: Array(row[0..<length])),
+              case .datetime(let ms)? = first["wall"] else { return 0 }
         return ms
     }
 

@@ -111,6 +111,9 @@ public struct CommandGenerator {
 
     mutating func aggregate() -> Document {
         var stages: [BSON] = []
+        // Change streams: options, hostile resume tokens (malformed, from the future, of an
+        // invalidate) and the stages that may follow.
+        if random.chance(0.1) { stages.append(.document(["$changeStream": or(changeStreamOptions())])) }
         for _ in 0..<random.smallCount(5) { stages.append(or(.document(stage(depth: 2)), hostileChance: 0.05)) }
         var d: Document = ["aggregate": random.chance(0.1) ? .int32(1) : collectionName(), "pipeline": .array(stages)]
         d.append("cursor", random.chance(0.9) ? .document(["batchSize": number()]) : hostile())
@@ -118,6 +121,25 @@ public struct CommandGenerator {
             g.findOption(n)
         }
         return d
+    }
+
+    mutating func changeStreamOptions() -> BSON {
+        var d = Document()
+        options(&d, ["fullDocument", "fullDocumentBeforeChange", "resumeAfter", "startAfter", "startAtOperationTime",
+                     "showExpandedEvents", "allChangesForCluster", "bogus"], p: 0.3) { g, n in
+            switch n {
+            case "fullDocument": return g.or(.string(g.random.pick(["default", "updateLookup", "whenAvailable", "required", "x"])))
+            case "fullDocumentBeforeChange": return g.or(.string(g.random.pick(["off", "whenAvailable", "required", ""])))
+            case "resumeAfter", "startAfter":
+                let hex = g.random.pick(["826B11B43C00000003000000000000000001", "82FFFFFFFF00000000000000000000000001",
+                                         "826B11B43C00000003000000000000000002", "82", "zz", "", String(repeating: "8", count: 4096)])
+                return g.or(.document(["_data": .string(hex)]))
+            case "startAtOperationTime":
+                return g.or(.timestamp(Timestamp(seconds: g.random.pick([0, 1, 1_796_000_000, .max]), increment: 1)))
+            default: return g.or(.bool(g.random.chance(0.5)))
+            }
+        }
+        return .document(d)
     }
 
     mutating func update() -> Document {

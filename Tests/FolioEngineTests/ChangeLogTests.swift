@@ -104,6 +104,29 @@ import FolioStorage
         #expect(throws: FolioError.self) { try ChangeLog.entries([5, 0, 0, 0, 0, 1]) }
     }
 
+    /// A damaged row (truncated, bytes flipped, lengths that lie) is an error, never a crash.
+    @Test func damagedRowsAreErrors() throws {
+        let engine = try Engine.inMemory()
+        defer { engine.close() }
+        _ = try engine.insert(ns, (0..<5).map { ["_id": .int32($0), "s": "text", "a": [1, ["b": 2]]] })
+        let snapshot = try engine.storage.snapshot()
+        let rows = try snapshot.scan(ChangeLog.store, .all, reverse: false, limit: nil).map(\.value)
+        snapshot.close()
+        let row = try #require(rows.max { $0.count < $1.count })
+        #expect(try ChangeLog.entries(row).count == 6)  // the collection's create and five inserts
+        var g = SystemRandomNumberGenerator()
+        for i in 0..<2_000 {
+            var damaged = row
+            switch i % 3 {
+            case 0: damaged = Array(row.prefix(Int.random(in: 0..<row.count, using: &g)))
+            case 1: for _ in 0..<4 { damaged[Int.random(in: 0..<row.count, using: &g)] = UInt8.random(in: 0...255, using: &g) }
+            default: damaged.replaceSubrange(0..<4, with: (0..<4).map { _ in UInt8.random(in: 0...255, using: &g) })
+            }
+            _ = try? ChangeLog.entries(damaged)
+            _ = ChangeLog.firstWall(damaged)
+        }
+    }
+
     @Test func theLogSurvivesARestartAndTimesGoOn() throws {
         let directory = tempDir()
         var engine = try Engine.open(directory: directory)
