@@ -181,6 +181,7 @@ public struct CommandDispatcher: Sendable {
             (["mapReduce"], DiagnosticCommands.notYet("mapReduce")),
             (["configureFailPoint"], TestCommands.configureFailPoint),
             (["replSetResizeOplog"], AdminCommands.replSetResizeOplog),
+            (["replSetGetStatus"], AdminCommands.replSetGetStatus),
         ] as [([String], CommandHandler)] {
             for n in names { t[n] = handler }
         }

@@ -200,6 +200,10 @@ def test_oplog_reads_and_tailing(client, db):
             seen.append(entry)
     assert [(e["op"], e["o"]) for e in seen] == [("u", {"$v": 2, "diff": {"i": {"a": 1}}}), ("d", {"_id": 1})]
     tail.close()
+    status = client.admin.command("replSetGetStatus")
+    newest = oplog.find().sort("$natural", -1).limit(1).next()["ts"]
+    assert status["myState"] == 1 and status["members"][0]["stateStr"] == "PRIMARY"
+    assert status["optimes"]["appliedOpTime"]["ts"] >= newest and status["members"][0]["optime"]["ts"] >= newest
     assert client.admin.command("replSetResizeOplog", 1, size=2048.0)["ok"] == 1
     with pytest.raises(pymongo.errors.OperationFailure):
         client.admin.command("replSetResizeOplog", 1, size=10)

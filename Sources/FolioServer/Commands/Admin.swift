@@ -132,6 +132,35 @@ enum AdminCommands {
         }
     }
 
+    /// replSetGetStatus: the one-member replica set's state, its op times all the latest
+    /// commit's (the change log's newest entry), as MongoDB reports a primary without
+    /// secondaries.
+    @Sendable static func replSetGetStatus(_ r: CommandRequest) throws(FolioError) -> Document {
+        try adminOnly(r)
+        let c = r.context
+        let now = Int64(ObjectID.currentSeconds()) * 1000
+        let latest = c.engine.clusterTime
+        let op: Document = ["ts": .timestamp(latest), "t": .int64(1)]
+        let wall = BSON.datetime(Int64(latest.seconds) * 1000)
+        let started = Timestamp(seconds: UInt32(clamping: c.startedAtMilliseconds / 1000), increment: 1)
+        let member: Document = [
+            "_id": .int32(0), "name": .string(c.advertisedAddress), "health": .double(1), "state": .int32(1), "stateStr": "PRIMARY",
+            "uptime": .int32(Int32(clamping: (now - c.startedAtMilliseconds) / 1000)), "optime": .document(op), "optimeDate": wall,
+            "lastAppliedWallTime": wall, "lastDurableWallTime": wall, "syncSourceHost": "", "syncSourceId": .int32(-1),
+            "infoMessage": "", "electionTime": .timestamp(started), "electionDate": .datetime(Int64(started.seconds) * 1000),
+            "configVersion": .int32(1), "configTerm": .int32(1), "self": true, "lastHeartbeatMessage": "",
+        ]
+        return [
+            "set": .string(c.configuration.replicaSetName), "date": .datetime(now), "myState": .int32(1), "term": .int64(1),
+            "syncSourceHost": "", "syncSourceId": .int32(-1), "heartbeatIntervalMillis": .int64(2000), "majorityVoteCount": .int32(1),
+            "writeMajorityCount": .int32(1), "votingMembersCount": .int32(1), "writableVotingMembersCount": .int32(1),
+            "optimes": ["lastCommittedOpTime": .document(op), "lastCommittedWallTime": wall, "readConcernMajorityOpTime": .document(op),
+                        "appliedOpTime": .document(op), "durableOpTime": .document(op), "lastAppliedWallTime": wall,
+                        "lastDurableWallTime": wall],
+            "members": [.document(member)],
+        ]
+    }
+
     /// replSetResizeOplog: the change log's largest size (`size`, in MB, 990 MB to 1 PB) and
     /// its minimum retention (`minRetentionHours`, ≥ 0), as MongoDB's oplog takes them; the
     /// next trim (each second) applies them.
