@@ -7,6 +7,14 @@ import tempfile
 import time
 
 
+def per_op(fn, n):
+    """Microseconds per call of fn(i) over n calls."""
+    start = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return (time.perf_counter() - start) / n * 1e6
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,16 +12,9 @@ import time
 
 import pymongo
 
-from benchserver import FolioServer
+from benchserver import FolioServer, per_op
 
 PAD = "x" * 80
-
-
-def per_op(fn, n):
-    start = time.perf_counter()
-    for i in range(n):
-        fn(i)
-    return (time.perf_counter() - start) / n * 1e6
 
 
 def round_(binary, n):

@@ -49,7 +49,8 @@ struct LoggedChange: Sendable {
 /// transactions (one entry for all their writes).
 enum ChangeLogItem: Sendable {
     case write(LoggedChange)
-    case transaction([LoggedChange], lsid: Document, txnNumber: Int64)
+    /// A transaction's writes; `lsid` and `txnNumber` when it ran in a session (the server's do).
+    case transaction([LoggedChange], lsid: Document?, txnNumber: Int64?)
 }
 
 enum ChangeLog {
@@ -153,8 +154,8 @@ enum ChangeLog {
                     if end < changes.count { BSON.bool(true).appendElement(key: "partialTxn", to: &o) }
                     finish(&o)
                     var out: [UInt8] = [0, 0, 0, 0]
-                    BSON.document(lsid).appendElement(key: "lsid", to: &out)
-                    BSON.int64(txnNumber).appendElement(key: "txnNumber", to: &out)
+                    if let lsid { BSON.document(lsid).appendElement(key: "lsid", to: &out) }
+                    if let txnNumber { BSON.int64(txnNumber).appendElement(key: "txnNumber", to: &out) }
                     BSON.string("c").appendElement(key: "op", to: &out)
                     BSON.string("admin.$cmd").appendElement(key: "ns", to: &out)
                     appendRaw(key: "o", o, to: &out)

@@ -52,16 +52,7 @@ public struct ResumeToken: Sendable, Hashable, Comparable {
     }
 
     /// `{_data: <hex>}`, as events carry it.
-    public var document: Document {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var hex = [UInt8]()
-        hex.reserveCapacity(36)
-        for b in bytes {
-            hex.append(digits[Int(b >> 4)])
-            hex.append(digits[Int(b & 0x0F)])
-        }
-        return ["_data": .string(String(decoding: hex, as: UTF8.self))]
-    }
+    public var document: Document { ["_data": .string(Hex.encode(bytes, uppercase: true))] }
 
     /// Reads a token a client gives back (`resumeAfter`, `startAfter`).
     /// - Throws: 14 for a token that is not a document, 9 for one this server did not make.
@@ -72,31 +63,14 @@ public struct ResumeToken: Sendable, Hashable, Comparable {
         guard case .string(let hex)? = d["_data"] else {
             throw FolioError(.failedToParse, "Bad resume token: _data of missing or of wrong type. Expected string, got \(d)")
         }
-        var bytes: [UInt8] = []
-        var chars = Array(hex.utf8)
-        if chars.count % 2 == 1 { chars.append(0) }
-        var i = 0
-        while i + 1 < chars.count {
-            guard let h = ResumeToken.nibble(chars[i]), let l = ResumeToken.nibble(chars[i + 1]) else {
-                throw FolioError(.failedToParse, "resume token string was not a valid hex string")
-            }
-            bytes.append(h << 4 | l)
-            i += 2
+        guard let bytes = Hex.decode(hex) else {
+            throw FolioError(.failedToParse, "resume token string was not a valid hex string")
         }
         guard bytes.count == 18, bytes[0] == 0x82, let kind = Kind(rawValue: bytes[17]) else {
             throw FolioError(.failedToParse, "Bad resume token: not a resume token of this server: \(hex)")
         }
         func int(_ range: Range<Int>) -> UInt64 { bytes[range].reduce(0) { $0 << 8 | UInt64($1) } }
         self.init(time: Timestamp(rawValue: int(1..<9)), part: UInt32(int(9..<13)), index: UInt32(int(13..<17)), kind: kind)
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }
 
@@ -393,24 +367,12 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
                 case "updateLookup":
                     d.append("fullDocument", try lookup(database, collection, key: key, uuid: uuid).map(BSON.document) ?? .null)
                 case "whenAvailable", "required":
-                    if case .document(let post)? = images?["postImage"] {
-                        d.append("fullDocument", .document(post))
-                    } else if spec.fullDocument == "required" {
-                        throw FolioError(ErrorCode(rawValue: 47), "Change stream was configured to require a post-image for all update, delete and replace events, but the post-image was not found for event: \(token.document)")
-                    } else {
-                        d.append("fullDocument", .null)
-                    }
+                    d.append("fullDocument", try image(images?["postImage"], mode: spec.fullDocument, "post", token))
                 default: break
                 }
             }
             if op != "i" && spec.fullDocumentBeforeChange != "off" {
-                if case .document(let pre)? = images?["preImage"] {
-                    d.append("fullDocumentBeforeChange", .document(pre))
-                } else if spec.fullDocumentBeforeChange == "required" {
-                    throw FolioError(ErrorCode(rawValue: 47), "Change stream was configured to require a pre-image for all update, delete and replace events, but the pre-image was not found for event: \(token.document)")
-                } else {
-                    d.append("fullDocumentBeforeChange", .null)
-                }
+                d.append("fullDocumentBeforeChange", try image(images?["preImage"], mode: spec.fullDocumentBeforeChange, "pre", token))
             }
             for (k, v) in extra { d.append(k, v) }
             add(token, d)
@@ -470,6 +432,16 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
         default:
             return
         }
+    }
+
+    /// A pre- or post-image the entry kept, null when it has none (`whenAvailable`), or 47
+    /// when one is `required`.
+    private func image(_ kept: BSON?, mode: String, _ kind: String, _ token: ResumeToken) throws(FolioError) -> BSON {
+        if case .document(let d)? = kept { return .document(d) }
+        if mode == "required" {
+            throw FolioError(ErrorCode(rawValue: 47), "Change stream was configured to require a \(kind)-image for all update, delete and replace events, but the \(kind)-image was not found for event: \(token.document)")
+        }
+        return .null
     }
 
     private func invalidate(_ token: ResumeToken, wall: BSON) {
@@ -552,6 +524,6 @@ extension Engine {
         case .collection(let n): ns = n
         default: ns = try Namespace(database: database, collection: "_cmd.aggregate")
         }
-        return Cursor(namespace: ns, changes: source, stream: stream)
+        return Cursor(namespace: ns, stream: stream, deadline: nil, changes: source)
     }
 }

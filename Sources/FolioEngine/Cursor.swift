@@ -126,8 +126,11 @@ public final class Cursor: Sendable {
         state = Mutex(s)
     }
 
-    /// A cursor over an aggregation pipeline's output.
-    init(namespace: Namespace, stream: any DocumentStream, deadline: ContinuousClock.Instant?) {
+    /// A cursor over an aggregation pipeline's output. With `changes` it is a change stream's:
+    /// it stays open at the end of the change log and ends only after an invalidate event;
+    /// with `oplog`, a tailable cursor on `local.oplog.rs` that stays open at the log's end.
+    init(namespace: Namespace, stream: any DocumentStream, deadline: ContinuousClock.Instant?,
+         changes: ChangeStreamSource? = nil, oplog: OplogSource? = nil) {
         self.namespace = namespace
         self.filter = Filter(.and([]))
         self.projection = nil
@@ -136,6 +139,8 @@ public final class Cursor: Sendable {
         var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
         s.stream = StreamBox(stream)
         s.deadline = deadline
+        s.changes = changes
+        s.oplog = oplog
         state = Mutex(s)
     }
 
@@ -149,33 +154,6 @@ public final class Cursor: Sendable {
         self.statistics = nil
         var s = State(snapshot: nil, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
         s.tail = TailPosition(entry: entry, storage: storage)
-        state = Mutex(s)
-    }
-
-    /// A change stream's cursor: it stays open at the end of the change log, and ends only
-    /// after an invalidate event.
-    init(namespace: Namespace, changes: ChangeStreamSource, stream: any DocumentStream) {
-        self.namespace = namespace
-        self.filter = Filter(.and([]))
-        self.projection = nil
-        self.keyView = nil
-        self.statistics = nil
-        var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
-        s.stream = StreamBox(stream)
-        s.changes = changes
-        state = Mutex(s)
-    }
-
-    /// A cursor on `local.oplog.rs`; a tailable one stays open at the end of the log.
-    init(namespace: Namespace, oplog: OplogSource, stream: any DocumentStream, tailable: Bool) {
-        self.namespace = namespace
-        self.filter = Filter(.and([]))
-        self.projection = nil
-        self.keyView = nil
-        self.statistics = nil
-        var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
-        s.stream = StreamBox(stream)
-        if tailable { s.oplog = oplog }
         state = Mutex(s)
     }
 

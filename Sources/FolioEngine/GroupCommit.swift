@@ -166,15 +166,17 @@ final class GroupCommitter: Sendable {
                 }
                 // The clock and the catalog note the commit under the tracker's gate, so a
                 // snapshot taken there knows its cluster time (Engine.latestSnapshot).
+                // The change log's in-memory tail too: a reader that sees this commit's time
+                // finds its entries there (ChangeLogTail).
                 try conflicts.publish(unnoted: txn.unnoted) {
                     try txn.commit(durable: batch.contains { $0.durable })
                     clock.committed(time, reserved: reserve)
+                    changeLogTail.append(logged, time: time)
                     catalog?.publish()
                 }
                 recordCounts.apply(txn.changes)
                 if !logged.isEmpty { changeLogBytes.add(logged.reduce(0) { $0 + $1.value.count }, ordering: .relaxed) }
                 for r in batch { r.sequence = txn.sequence }
-                changeLogTail.append(logged, time: time)
                 notifier.committed()
             } else {
                 try txn.commit(durable: false)

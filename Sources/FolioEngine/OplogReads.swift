@@ -105,7 +105,7 @@ extension Engine {
                                               allowDiskUse: request.allowDiskUse, deadline: nil, bypassDocumentValidation: false,
                                               hostStages: nil, collator: collator)
         let stream = try build(stages[...], source: .stream(source), environment: environment)
-        return Cursor(namespace: oplogNamespace, oplog: source, stream: stream, tailable: request.tailable)
+        return Cursor(namespace: oplogNamespace, stream: stream, deadline: nil, oplog: request.tailable ? source : nil)
     }
 
     /// The time a filter's lower bound on `ts` allows starting at (`{ts: {$gt: T}}`,

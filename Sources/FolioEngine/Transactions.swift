@@ -140,8 +140,8 @@ public final class EngineTransaction: @unchecked Sendable {
             let catalogKeys = Set(entries.filter { $0.store == Engine.catalogStore }.map(\.key))
             let child = engine, parent = parent
             let logged = child.committer.transactionLog.withLock { $0 }
-            let logItem = ChangeLogItem.transaction(logged, lsid: lsid ?? session.map { ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: $0.key))] } ?? Document(),
-                                                    txnNumber: session?.txnNumber ?? 0)
+            let logItem = ChangeLogItem.transaction(logged, lsid: lsid ?? session.map { ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: $0.key))] },
+                                                    txnNumber: session?.txnNumber)
             let sequence = try folio {
                 let (_, request) = try parent.committer.writeOnce(durable: durable, owner: overlay.id) { txn -> Bool in
                     if let session { try RetryHistory.saveCommitted(session.txnNumber, session: session.key, txn) }

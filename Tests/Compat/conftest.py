@@ -25,10 +25,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(folio_binary, *extra_args):
-    """A folio server on a free port with its data in a fresh directory, stopped on exit."""
-    port = free_port()
-    data = tempfile.mkdtemp(prefix="folio-compat-")
+def running_server(folio_binary, *extra_args, data=None, port=None):
+    """A folio server on a free port with its data in a fresh directory (or `data`, on `port`:
+    a restart), stopped on exit."""
+    port = port or free_port()
+    data = data or tempfile.mkdtemp(prefix="folio-compat-")
     # The server's output (its JSON log on stderr) goes to a file: a pipe nobody reads would
     # fill up and block the server's next log line.
     output = tempfile.TemporaryFile("w+", prefix="folio-compat-output-")

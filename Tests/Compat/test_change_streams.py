@@ -3,9 +3,6 @@ MongoDB's fields and types, resume tokens (also across kill -9), transactions ap
 their commit, pre- and post-images, `local.oplog.rs` tailing, and the errors of bad input."""
 import os
 import signal
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 
@@ -15,7 +12,7 @@ import pytest
 from bson import Timestamp
 from pymongo.cursor import CursorType
 
-from conftest import free_port
+from conftest import running_server
 
 
 def next_event(stream, seconds=10):
@@ -209,53 +206,38 @@ def test_oplog_reads_and_tailing(client, db):
         client.admin.command("replSetResizeOplog", 1, size=10)
 
 
-def start_server(binary, data, port):
-    proc = subprocess.Popen([str(binary), "serve", "--port", str(port), "--dbpath", data, "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("folio did not start")
-
-
 def test_a_token_taken_before_kill_9_resumes_after_restart(folio_binary):
     """Writers keep inserting while the server is killed; a stream resumed from a token taken
     before the kill sees every acknowledged insert after the token exactly once."""
-    data, port = tempfile.mkdtemp(prefix="folio-cs-crash-"), free_port()
-    proc = start_server(folio_binary, data, port)
-    url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
-    coll = client.app.messages
-    with coll.watch() as stream:
-        coll.insert_one({"_id": -1})
-        token = next_event(stream)["_id"]
-    acknowledged = []
+    with running_server(folio_binary) as first:
+        url = f"mongodb://127.0.0.1:{first['port']}/?directConnection=true"
+        client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+        coll = client.app.messages
+        with coll.watch() as stream:
+            coll.insert_one({"_id": -1})
+            token = next_event(stream)["_id"]
+        acknowledged = []
 
-    def write():
-        writer = pymongo.MongoClient(url, serverSelectionTimeoutMS=2000, retryWrites=False)
-        i = 0
-        try:
-            while True:
-                writer.app.messages.insert_one({"_id": i})
-                acknowledged.append(i)
-                i += 1
-        except pymongo.errors.PyMongoError:
-            pass
+        def write():
+            writer = pymongo.MongoClient(url, serverSelectionTimeoutMS=2000, retryWrites=False)
+            i = 0
+            try:
+                while True:
+                    writer.app.messages.insert_one({"_id": i})
+                    acknowledged.append(i)
+                    i += 1
+            except pymongo.errors.PyMongoError:
+                pass
 
-    t = threading.Thread(target=write)
-    t.start()
-    time.sleep(1.0)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    t.join()
-    client.close()
+        t = threading.Thread(target=write)
+        t.start()
+        time.sleep(1.0)
+        os.kill(first["process"].pid, signal.SIGKILL)
+        first["process"].wait()
+        t.join()
+        client.close()
     assert len(acknowledged) > 10
-    proc = start_server(folio_binary, data, port)
-    try:
+    with running_server(folio_binary, data=first["data"], port=first["port"]):
         client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
         seen = []
         with client.app.messages.watch(resume_after=token, max_await_time_ms=200) as stream:
@@ -268,6 +250,3 @@ def test_a_token_taken_before_kill_9_resumes_after_restart(folio_binary):
         assert seen[:len(acknowledged)] == acknowledged and len(seen) - len(acknowledged) <= 1
         assert len(set(seen)) == len(seen)
         client.close()
-    finally:
-        proc.terminate()
-        proc.wait(30)

@@ -140,7 +140,7 @@ let stageCases: [AggregationCase] = [
     #"{"in": [{"_id": 1}], "p": [{"$unionWith": {"pipeline": [{"$documents": [{"x": 1}]}]}}], "out": [{"_id": 1}, {"x": 1}]}"#,
     #"{"in": [{"_id": 1}, {"_id": 2}, {"_id": 3}], "p": [{"$sample": {"size": 2}}, {"$count": "n"}], "out": [{"n": 2}]}"#,
     #"{"in": [], "p": [{"$bogus": {}}], "error": 40324}"#,
-    #"{"in": [], "p": [{"$changeStream": {}}], "error": 115}"#,
+    #"{"in": [], "p": [{"$match": {}}, {"$changeStream": {}}], "error": 40602}"#,
     #"{"in": [], "p": [{"$out": "x"}, {"$match": {}}], "error": 40601}"#,
     #"{"in": [], "p": [{"$match": {}, "$sort": {"a": 1}}], "error": 40323}"#,
 ]

@@ -51,6 +51,11 @@ extension Engine {
     }
 
     public func aggregate(database: String, collection: String?, _ request: AggregateRequest) throws(FolioError) -> Cursor {
+        if case .document(let first)? = request.pipeline.first, first.count == 1, case .document(let options)? = first["$changeStream"] {
+            // A change stream (the server's aggregate command opens it the same way).
+            let spec = try ChangeStreamSpec(parsing: options, database: database, collection: collection)
+            return try watch(spec, pipeline: Array(request.pipeline.dropFirst()), constants: request.constants, collation: request.collation)
+        }
         let collator = try Engine.collator(request.collation)
         let pipeline = try AggregationPipeline(parsing: request.pipeline, constants: request.constants, collator: collator)
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
