@@ -418,20 +418,32 @@ final class ChangeLogTail: Sendable {
         var entries: [Entry] = []
         /// The first live position in `entries` (older ones are dropped in bulk).
         var start = 0
+        /// Bytes of the live rows.
+        var bytes = 0
         /// The latest commit whose entries are all here.
         var time = Timestamp(rawValue: 0)
     }
 
+    /// At most this many rows, of at most this many bytes (a row can be a whole insert of
+    /// 48 MB): readers further behind read the store.
     static let capacity = 4_096
+    static let capacityBytes = 32 << 20
     private let state = Mutex(State())
 
     /// Adds a commit's entries (in key order) and its time.
     func append(_ stored: [(key: [UInt8], value: [UInt8])], time: Timestamp) {
         state.withLock { s in
-            for (key, value) in stored { s.entries.append(Entry(key: key, value: value)) }
+            for (key, value) in stored {
+                s.entries.append(Entry(key: key, value: value))
+                s.bytes += value.count
+            }
             s.time = time
-            if s.entries.count - s.start > ChangeLogTail.capacity { s.start = s.entries.count - ChangeLogTail.capacity }
-            if s.start > ChangeLogTail.capacity {
+            while s.start < s.entries.count,
+                  s.entries.count - s.start > ChangeLogTail.capacity || s.bytes > ChangeLogTail.capacityBytes {
+                s.bytes -= s.entries[s.start].value.count
+                s.start += 1
+            }
+            if s.start > ChangeLogTail.capacity || s.start == s.entries.count {
                 s.entries.removeFirst(s.start)
                 s.start = 0
             }

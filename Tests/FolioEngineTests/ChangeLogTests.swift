@@ -127,6 +127,24 @@ import FolioStorage
         }
     }
 
+    /// The in-memory tail keeps the newest rows within its count and byte bounds, and answers
+    /// only readers it reaches back to (the others read the store).
+    @Test func theTailIsBoundedAndAnswersOnlyFromItsFirstRow() throws {
+        let tail = ChangeLogTail()
+        func key(_ n: UInt32) -> [UInt8] { ChangeLog.key(Timestamp(seconds: 100, increment: n)) }
+        #expect(tail.read(from: key(1), limit: 10) == nil)
+        let big = [UInt8](repeating: 0, count: ChangeLogTail.capacityBytes / 4 + 1)
+        for n in UInt32(1)...8 { tail.append([(key(n), big)], time: Timestamp(seconds: 100, increment: n)) }
+        // Four rows of a quarter of the bound do not fit: the newest three stay.
+        #expect(tail.read(from: key(5), limit: 10) == nil)
+        let recent = try #require(tail.read(from: key(6), limit: 10))
+        #expect(recent.entries.map(\.key) == [key(6), key(7), key(8)] && recent.time == Timestamp(seconds: 100, increment: 8))
+        #expect(tail.read(from: key(7) + [0], limit: 10)?.entries.map(\.key) == [key(8)])
+        for n in 9...(9 + UInt32(ChangeLogTail.capacity)) { tail.append([(key(n), [1])], time: Timestamp(seconds: 100, increment: n)) }
+        #expect(tail.read(from: key(9), limit: 1) == nil)
+        #expect(tail.read(from: key(10), limit: 1)?.entries.count == 1)
+    }
+
     @Test func theLogSurvivesARestartAndTimesGoOn() throws {
         let directory = tempDir()
         var engine = try Engine.open(directory: directory)
