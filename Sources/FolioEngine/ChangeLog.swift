@@ -398,7 +398,7 @@ final class ChangeLogTail: Sendable {
     final class Entry: Sendable {
         let key: [UInt8]
         let value: [UInt8]
-        private let decoded = Mutex<[Document]?>(nil)
+        private let decoded = ReadWriteLocked<[Document]?>(nil)
 
         init(key: [UInt8], value: [UInt8]) {
             self.key = key
@@ -407,9 +407,9 @@ final class ChangeLogTail: Sendable {
 
         /// The row's entries (decoded by its first reader).
         func documents() throws(FolioError) -> [Document] {
-            if let d = decoded.withLock({ $0 }) { return d }
+            if let d = decoded.read({ $0 }) { return d }
             let d = try ChangeLog.entries(value)
-            decoded.withLock { $0 = d }
+            decoded.write { $0 = d }
             return d
         }
     }
@@ -428,11 +428,11 @@ final class ChangeLogTail: Sendable {
     /// 48 MB): readers further behind read the store.
     static let capacity = 4_096
     static let capacityBytes = 32 << 20
-    private let state = Mutex(State())
+    private let state = ReadWriteLocked(State())
 
     /// Adds a commit's entries (in key order) and its time.
     func append(_ stored: [(key: [UInt8], value: [UInt8])], time: Timestamp) {
-        state.withLock { s in
+        state.write { s in
             for (key, value) in stored {
                 s.entries.append(Entry(key: key, value: value))
                 s.bytes += value.count
@@ -453,7 +453,7 @@ final class ChangeLogTail: Sendable {
     /// Up to `limit` entries from `key` on, and the commit time they cover; nil when the ring
     /// does not reach back to `key` (read the store instead).
     func read(from key: [UInt8], limit: Int) -> (entries: [Entry], time: Timestamp)? {
-        state.withLock { s in
+        state.read { s in
             guard s.start < s.entries.count, compareKeys(s.entries[s.start].key, key) <= 0 else { return nil }
             // Binary search for the first entry at or after `key`.
             var lo = s.start, hi = s.entries.count

@@ -29,6 +29,8 @@ final class ClusterClock: Sendable {
 
     let state: Mutex<State>
     let wallSeconds: @Sendable () -> UInt32
+    /// `state.committed`, readable without the lock (every command's reply reads it).
+    private let committedRaw: Atomic<UInt64>
 
     /// A clock that starts after `reserved` (the stored reservation; 0 for a new directory).
     init(reserved: UInt32, wallSeconds: @escaping @Sendable () -> UInt32 = { UInt32(truncatingIfNeeded: ObjectID.currentSeconds()) }) {
@@ -36,10 +38,11 @@ final class ClusterClock: Sendable {
         // Times up to the reservation may have been issued before: start past it.
         let start = Timestamp(seconds: reserved == 0 ? wallSeconds() : reserved &+ 1, increment: 0)
         state = Mutex(State(last: start, committed: start, reserved: reserved))
+        committedRaw = Atomic(start.rawValue)
     }
 
     /// The time of the latest commit (what commands report as their operation time).
-    var latest: Timestamp { state.withLock { $0.committed } }
+    var latest: Timestamp { Timestamp(rawValue: committedRaw.load(ordering: .acquiring)) }
 
     /// The next commit's time, and the reservation the commit must store first when this time
     /// passes the stored one. With `count` > 1 the commit takes that many consecutive times in
@@ -66,7 +69,10 @@ final class ClusterClock: Sendable {
     /// Notes a commit that succeeded at `time`, with the reservation it stored (if any).
     func committed(_ time: Timestamp, reserved seconds: UInt32?) {
         state.withLock { s in
-            if time > s.committed { s.committed = time }
+            if time > s.committed {
+                s.committed = time
+                committedRaw.store(time.rawValue, ordering: .releasing)
+            }
             if let seconds { s.reserved = max(s.reserved, seconds) }
         }
     }
