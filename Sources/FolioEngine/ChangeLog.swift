@@ -180,10 +180,8 @@ enum ChangeLog {
         var out: [Document] = []
         var offset = 0
         while offset < row.count {
-            guard row.count - offset >= 5 else { throw FolioError(.internalError, "data corruption: a change log row ends inside an entry") }
-            let length = Int(UInt32(row[offset]) | UInt32(row[offset + 1]) << 8 | UInt32(row[offset + 2]) << 16 | UInt32(row[offset + 3]) << 24)
-            guard length >= 5, length <= row.count - offset else {
-                throw FolioError(.internalError, "data corruption: a change log entry's length \(length) does not fit its row")
+            guard let length = entryLength(row, at: offset) else {
+                throw FolioError(.internalError, "data corruption: a change log entry at \(offset) does not fit its row of \(row.count) bytes")
             }
             out.append(try Folio_document(Array(row[offset..<offset + length])))
             offset += length
@@ -191,11 +189,16 @@ enum ChangeLog {
         return out
     }
 
+    /// The length of the entry at `offset` of a row, nil when it cannot be one.
+    static func entryLength(_ row: [UInt8], at offset: Int) -> Int? {
+        guard row.count - offset >= 5 else { return nil }
+        let length = Int(UInt32(row[offset]) | UInt32(row[offset + 1]) << 8 | UInt32(row[offset + 2]) << 16 | UInt32(row[offset + 3]) << 24)
+        return length >= 5 && length <= row.count - offset ? length : nil
+    }
+
     /// The `wall` time of a row's first entry (0 when it has none or is damaged).
     static func firstWall(_ row: [UInt8]) -> Int64 {
-        guard row.count >= 5 else { return 0 }
-        let length = Int(UInt32(row[0]) | UInt32(row[1]) << 8 | UInt32(row[2]) << 16 | UInt32(row[3]) << 24)
-        guard length >= 5, length <= row.count, let first = try? RawDocument(validating: Array(row[0..<length])),
+        guard let length = entryLength(row, at: 0), let first = try? RawDocument(validating: Array(row[0..<length])),
               case .datetime(let ms)? = first["wall"] else { return 0 }
         return ms
     }

@@ -240,11 +240,11 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
             scanKey = try engine.changeLogRow(containing: time)
         } else {
             after = .highWaterMark(latest)
-            scanKey = ChangeLog.key(Timestamp(rawValue: UInt64(latest.seconds) << 32 | UInt64(latest.increment) &+ 1))
+            scanKey = ChangeLog.key(Timestamp(rawValue: latest.rawValue &+ 1))
         }
         // Until an event comes, the stream's place is where it started.
         latestToken = spec.startAtOperationTime.map { t in
-            .highWaterMark(Timestamp(rawValue: max(1, UInt64(t.seconds) << 32 | UInt64(t.increment)) - 1))
+            .highWaterMark(Timestamp(rawValue: max(1, t.rawValue) - 1))
         } ?? after
     }
 
@@ -305,13 +305,12 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
         let wall = entry["wall"] ?? .null
         let op = entry["op"]?.stringValue ?? ""
         if op == "c", case .document(let o)? = entry["o"], case .array(let ops)? = o["applyOps"] {
-            let base = UInt32(clamping: 0)
             for (i, item) in ops.enumerated() {
                 guard case .document(let inner) = item else { continue }
                 var extra = Document()
                 if let lsid = entry["lsid"] { extra.append("lsid", lsid) }
                 if let n = entry["txnNumber"] { extra.append("txnNumber", n) }
-                try event(inner, time: time, wall: wall, token: ResumeToken(time: time, part: part, index: base + UInt32(i), kind: .event),
+                try event(inner, time: time, wall: wall, token: ResumeToken(time: time, part: part, index: UInt32(i), kind: .event),
                           extra: extra)
             }
             return
@@ -509,21 +508,18 @@ extension Engine {
             }
         }
         let source = try ChangeStreamSource(engine: self, spec: spec)
-        let database: String
+        // The cursor's namespace: the collection, or `<db>._cmd.aggregate` as for `aggregate: 1`.
+        let ns: Namespace
         switch spec.scope {
-        case .collection(let ns): database = ns.database
-        case .database(let db): database = db
-        case .cluster: database = "admin"
+        case .collection(let n): ns = n
+        case .database(let db): ns = try Namespace(database: db, collection: "_cmd.aggregate")
+        case .cluster: ns = try Namespace(database: "admin", collection: "_cmd.aggregate")
         }
+        let database = ns.database
         let environment = PipelineEnvironment(engine: self, database: database, now: Int64(ObjectID.currentSeconds()) * 1000,
                                               allowDiskUse: false, deadline: nil, bypassDocumentValidation: false,
                                               hostStages: nil, collator: collator)
         let stream = try build(parsed.stages[...], source: .stream(source), environment: environment)
-        let ns: Namespace
-        switch spec.scope {
-        case .collection(let n): ns = n
-        default: ns = try Namespace(database: database, collection: "_cmd.aggregate")
-        }
         return Cursor(namespace: ns, stream: stream, deadline: nil, changes: source)
     }
 }

@@ -17,24 +17,10 @@ public enum TestSupport {
     }
 
     /// Bytes from a hexadecimal string (either case); nil on bad input.
-    public static func bytes(hex: String) -> [UInt8]? {
-        let chars = Array(hex.utf8)
-        guard chars.count % 2 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(chars.count / 2)
-        var i = 0
-        while i < chars.count {
-            guard let b = UInt8(String(decoding: chars[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-            out.append(b)
-            i += 2
-        }
-        return out
-    }
+    public static func bytes(hex: String) -> [UInt8]? { Hex.decode(hex) }
 
     /// Uppercase hexadecimal of bytes.
-    public static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02X", $0) }.joined()
-    }
+    public static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes, uppercase: true) }
 
     /// The inputs of a fuzz regression folder (a test target's resource): every file but its
     /// README.txt, which must be there (so a folder that failed to copy is noticed).
