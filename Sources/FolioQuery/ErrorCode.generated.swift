@@ -197,12 +197,14 @@ extension ErrorCode {
     public static let apiStrictError = ErrorCode(rawValue: 323)
     /// APIDeprecationError (324).
     public static let apiDeprecationError = ErrorCode(rawValue: 324)
-    /// TransactionTooLargeForCache (334).
-    public static let transactionTooLargeForCache = ErrorCode(rawValue: 334)
+    /// MechanismUnavailable (334).
+    public static let mechanismUnavailable = ErrorCode(rawValue: 334)
     /// APIMismatchError (347).
     public static let apiMismatchError = ErrorCode(rawValue: 347)
     /// UnsupportedOpQueryCommand (352).
     public static let unsupportedOpQueryCommand = ErrorCode(rawValue: 352)
+    /// TransactionTooLargeForCache (388).
+    public static let transactionTooLargeForCache = ErrorCode(rawValue: 388)
     /// NotWritablePrimary (10107).
     public static let notWritablePrimary = ErrorCode(rawValue: 10107)
     /// BSONObjectTooLarge (10334).
@@ -378,9 +380,10 @@ extension ErrorCode {
         322: "APIVersionError",
         323: "APIStrictError",
         324: "APIDeprecationError",
-        334: "TransactionTooLargeForCache",
+        334: "MechanismUnavailable",
         347: "APIMismatchError",
         352: "UnsupportedOpQueryCommand",
+        388: "TransactionTooLargeForCache",
         10107: "NotWritablePrimary",
         10334: "BSONObjectTooLarge",
         11000: "DuplicateKey",
