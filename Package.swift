@@ -31,6 +31,8 @@ let package = Package(
         // `folio serve`'s lifecycle: its services run in a ServiceGroup and stop gracefully on
         // SIGINT/SIGTERM or the shutdown command (the folio executable only).
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // SCRAM authentication's hashes, HMACs and PBKDF2 (FolioServer only).
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
     ],
     targets: [
         .target(name: "FolioBSON", swiftSettings: swiftSettings),
@@ -60,6 +62,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -55,8 +55,58 @@ public struct CommandGenerator {
                 : ["getParameter": g.random.chance(0.3) ? "*" : g.hostile(), .init(name): 1, "$db": "admin"]
         },
         { g in ["serverStatus": 1, "metrics": g.random.chance(0.5) ? 0 : g.hostile(), "$db": "admin"] },
+        { $0.sasl() }, { $0.userManagement() },
         { g in [g.random.pick(["dbStats", "collStats"]): g.random.chance(0.5) ? g.collectionName() : 1, "scale": g.random.chance(0.5) ? g.number() : g.hostile()] },
     ]
+
+    /// saslStart / saslContinue with SCRAM messages that are nearly right (the SCRAM parser's
+    /// hostile input) or hostile values.
+    mutating func sasl() -> Document {
+        let db: BSON = .string(random.pick(["admin", "fuzz"]))
+        func payload(_ g: inout CommandGenerator, _ parts: [String]) -> BSON {
+            var text = parts.joined(separator: ",")
+            if g.random.chance(0.2) { text = String(text.prefix(g.random.smallCount(text.count + 1))) }
+            var bytes = Array(text.utf8)
+            if g.random.chance(0.1), !bytes.isEmpty { bytes[g.random.pick(0...(bytes.count - 1))] = UInt8(g.random.pick(0...255)) }
+            return g.random.chance(0.9) ? .binary(Binary(data: bytes)) : (g.random.chance(0.5) ? .string(text) : g.hostile())
+        }
+        if random.chance(0.5) {
+            let parts = [random.pick(["n", "y", "p=tls-unique", "", "x"]), random.pick(["", "a=fuzz", "a=u=2Cx"]),
+                         random.pick(["n=fuzz", "n=root", "n=", "n=a=3Db=2C", "n==ZZ", "n=\u{0}"]),
+                         random.pick(["r=clientnonce", "r=", "r=\u{7f}", "m=ext"]), random.pick(["", "m=x", "e=1"])]
+            let mechanism: BSON = random.chance(0.9) ? .string(random.pick(["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", ""])) : hostile()
+            var d: Document = ["saslStart": 1, "mechanism": mechanism, "payload": payload(&self, parts), "$db": db]
+            if random.chance(0.5) { d.append("options", ["skipEmptyExchange": .bool(random.chance(0.5))]) }
+            return d
+        }
+        let proof = random.pick(["p=", "p=AAAA", "p=" + String(repeating: "A", count: 27) + "=",
+                                 "p=" + String(repeating: "A", count: 43) + "=", "p=!!"])
+        let parts = [random.pick(["c=biws", "c=eSws", "c=", "c=xyz"]), random.pick(["r=clientnonce", "r=", "r=other"]), proof]
+        let id: BSON = random.chance(0.8) ? .int32(Int32(random.pick(0...2))) : hostile()
+        return ["saslContinue": 1, "conversationId": id, "payload": payload(&self, random.chance(0.1) ? [] : parts), "$db": db]
+    }
+
+    /// The user commands with plausible and hostile arguments.
+    mutating func userManagement() -> Document {
+        let user: BSON = random.chance(0.8) ? .string(random.pick(["fuzz", "root", "", "a.b", "x@y"])) : hostile()
+        let role: BSON = random.pick(["read", "readWrite", "root", "nope", ["role": "dbOwner", "db": "fuzz"], ["role": 1]])
+        let roles: BSON = random.chance(0.8) ? .array([role]) : hostile()
+        switch random.pick(0...6) {
+        case 0:
+            let pwd: BSON = random.chance(0.8) ? .string(random.pick(["pw", "", "\u{00A0}x", "\u{E000}"])) : hostile()
+            var d: Document = ["createUser": user, "pwd": pwd, "roles": roles]
+            if random.chance(0.2) { d.append("mechanisms", random.chance(0.5) ? ["SCRAM-SHA-1"] : hostile()) }
+            if random.chance(0.2) { d.append("digestPassword", random.chance(0.5) ? false : hostile()) }
+            if random.chance(0.1) { d.append("customData", hostile()) }
+            return d
+        case 1: return ["updateUser": user, .init(random.pick(["pwd", "roles", "customData", "mechanisms"])): random.chance(0.5) ? roles : hostile()]
+        case 2: return ["dropUser": user]
+        case 3: return ["usersInfo": random.chance(0.5) ? user : hostile(), "showPrivileges": .bool(random.chance(0.5))]
+        case 4: return [.init(random.pick(["grantRolesToUser", "revokeRolesFromUser"])): user, "roles": roles]
+        case 5: return ["rolesInfo": random.chance(0.5) ? role : hostile(), "showPrivileges": .bool(random.chance(0.5)), "showBuiltinRoles": true]
+        default: return ["dropAllUsersFromDatabase": 1]
+        }
+    }
 
     mutating func collectionName() -> BSON {
         random.chance(0.97) ? .string(random.pick(CommandGenerator.collections)) : hostile()

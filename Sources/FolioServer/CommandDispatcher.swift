@@ -30,6 +30,9 @@ public struct CommandRequest: Sendable {
     /// The read at a point in time the command runs (readConcern snapshot outside a transaction).
     var snapshotRead: SnapshotRead?
 
+    /// The privileges the command runs with (nil when access control is off).
+    var authorization: Authorization?
+
     /// The engine the command reads and writes: its transaction's, its snapshot read's, or the server's.
     var engine: Engine { transaction?.transaction.engine ?? snapshotRead?.engine ?? context.engine }
 
@@ -140,7 +143,7 @@ public struct CommandDispatcher: Sendable {
             (["profile"], AdminCommands.profile),
             (["getCmdLineOpts"], AdminCommands.getCmdLineOpts),
             (["whatsmyuri"], AdminCommands.whatsMyURI),
-            (["connectionStatus"], AdminCommands.connectionStatus),
+            (["connectionStatus"], AuthenticationCommands.connectionStatus),
             (["endSessions", "refreshSessions", "killSessions", "killAllSessions"], AdminCommands.sessions),
             (["serverStatus"], AdminCommands.serverStatus),
             (["listDatabases"], CatalogCommands.listDatabases),
@@ -177,7 +180,18 @@ public struct CommandDispatcher: Sendable {
             (["bulkWrite"], BulkWriteCommand.run),
             (["commitTransaction"], TransactionCommands.commit),
             (["abortTransaction"], TransactionCommands.abort),
-            (["saslStart", "saslContinue", "authenticate"], DiagnosticCommands.notYet("authentication")),
+            (["saslStart"], AuthenticationCommands.saslStart),
+            (["saslContinue"], AuthenticationCommands.saslContinue),
+            (["authenticate"], AuthenticationCommands.authenticate),
+            (["logout"], AuthenticationCommands.logout),
+            (["createUser"], UserCommands.createUser),
+            (["updateUser"], UserCommands.updateUser),
+            (["dropUser"], UserCommands.dropUser),
+            (["dropAllUsersFromDatabase"], UserCommands.dropAllUsersFromDatabase),
+            (["grantRolesToUser"], UserCommands.grantRolesToUser),
+            (["revokeRolesFromUser"], UserCommands.revokeRolesFromUser),
+            (["usersInfo"], UserCommands.usersInfo),
+            (["rolesInfo"], UserCommands.rolesInfo),
             (["mapReduce"], DiagnosticCommands.notYet("mapReduce")),
             (["configureFailPoint"], TestCommands.configureFailPoint),
             (["replSetResizeOplog"], AdminCommands.replSetResizeOplog),
@@ -251,6 +265,10 @@ public struct CommandDispatcher: Sendable {
         let started = ContinuousClock.now
         let answer: Document
         do throws(FolioError) {
+            if let auth = try context.access.authorization(connection: connection) {
+                try CommandAccess.check(request, canonical: canonical, auth)
+                request.authorization = auth
+            }
             request.api = try APIParameters(parsing: body)
             try request.api.check(command: canonical)
             try request.api.check(command: canonical, body: body)
@@ -290,6 +308,7 @@ public struct CommandDispatcher: Sendable {
         } catch {
             answer = reply(error: error)
         }
+        if database == "admin", CommandDispatcher.catalogWrites.contains(canonical) { context.access.users.changed() }
         let returned = rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer)
         let duration = ContinuousClock.now - started
         context.metrics.record(canonical, body: body, reply: answer, returned: returned)
@@ -306,6 +325,11 @@ public struct CommandDispatcher: Sendable {
         recordLatency(canonical, body, database: database, duration: duration)
         return answer
     }
+
+    /// Commands that may change `admin.system.users` by writing to it as a collection (the
+    /// user store then re-reads who exists).
+    static let catalogWrites: Set<String> = ["insert", "update", "delete", "findAndModify", "bulkWrite", "drop", "dropDatabase",
+                                             "renameCollection", "applyOps"]
 
     /// The kind of operation a command is in a collection's latencyStats (MongoDB's Top).
     static func latencyKind(_ canonical: String) -> LatencyStatistics.Kind {
@@ -392,7 +416,9 @@ public struct CommandDispatcher: Sendable {
     /// maxTimeMS and the evaluation memory bound reach the engine through it).
     static func run(_ handler: CommandHandler, _ request: CommandRequest, interruptedBy interrupt: OperationInterrupt) throws(FolioError) -> Document {
         let result: Result<Document, FolioError> = OperationInterrupt.$current.withValue(interrupt) {
-            do throws(FolioError) { return .success(try handler(request)) } catch { return .failure(error) }
+            Authorization.$current.withValue(request.authorization) {
+                do throws(FolioError) { return .success(try handler(request)) } catch { return .failure(error) }
+            }
         }
         return try result.get()
     }

@@ -32,6 +32,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var enableTestCommands: Bool
     /// What the change log keeps (`--oplogSize`, `--oplogMinRetentionHours`).
     public var changeLogRetention = ChangeLogRetention.standard
+    /// Access control (`--auth`): every command but the handshake and authentication needs an
+    /// authenticated user with the privileges for it.
+    public var auth = false
 
     public init(port: Int = ServerConfiguration.defaultPort,
                 bindAddress: String = ServerConfiguration.defaultBindAddress,

@@ -27,6 +27,8 @@ public final class ServerContext: Sendable {
     let profiler = Profiler()
     /// The application name each connection's handshake gave (client.application.name).
     let applicationNames = Mutex<[Int32: String]>([:])
+    /// Users, each connection's authentication, and whether commands are checked (`--auth`).
+    let access: AccessControl
     /// The open connections' remote addresses (currentOp lists the idle ones with `$all`).
     let openConnections = Mutex<[Int32: String]>([:])
     /// Shuts the server down (the `shutdown` command); set by the wire server that runs this context.
@@ -55,6 +57,7 @@ public final class ServerContext: Sendable {
         self.advertisedAddress = "\(host):\(configuration.port)"
         engine.setHostLabel(advertisedAddress)
         engine.changeLogRetention = configuration.changeLogRetention
+        self.access = AccessControl(engine: engine, enabled: configuration.auth)
     }
 
     func applicationName(of connection: Int32) -> String? { applicationNames.withLock { $0[connection] } }
@@ -87,6 +90,9 @@ final class CursorRegistry: Sendable {
         var snapshotRead: SnapshotRead? = nil
         /// A tailable cursor's `awaitData`: a getMore at the end waits for new documents.
         var awaitData = false
+        /// The users that opened it (`Authorization.ownerKey`; nil without access control):
+        /// only they may continue or kill it.
+        var owner: String? = nil
     }
 
     let entries = Mutex<[Int64: Entry]>([:])
@@ -102,9 +108,14 @@ final class CursorRegistry: Sendable {
             var id: Int64
             repeat { id = Int64.random(in: 1...Int64.max, using: &g) } while map[id] != nil
             map[id] = Entry(cursor: cursor, namespace: namespace, lastUsed: .now, session: session, api: api, noTimeout: noTimeout,
-                            snapshotRead: snapshotRead, awaitData: awaitData)
+                            snapshotRead: snapshotRead, awaitData: awaitData, owner: Authorization.current?.ownerKey)
             return id
         }
+    }
+
+    /// Who opened cursor `id` (nil when it does not exist or was opened without access control).
+    func owner(_ id: Int64) -> String?? {
+        entries.withLock { map in map[id].map(\.owner) }
     }
 
     func take(_ id: Int64) -> Entry? {

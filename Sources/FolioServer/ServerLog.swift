@@ -14,10 +14,11 @@ import Glibc
 public final class ServerLog: Sendable {
     /// MongoDB's log components (the ones Folio logs under).
     public enum Component: String, Sendable, CaseIterable {
-        case control = "CONTROL", network = "NETWORK", command = "COMMAND", query = "QUERY", storage = "STORAGE", index = "INDEX"
+        case control = "CONTROL", network = "NETWORK", command = "COMMAND", query = "QUERY", storage = "STORAGE", index = "INDEX",
+             access = "ACCESS"
 
         /// The component's name in logComponentVerbosity.
-        var parameterName: String { rawValue.lowercased() }
+        var parameterName: String { self == .access ? "accessControl" : rawValue.lowercased() }
     }
 
     /// Severity: F, E, W, I, or D1–D5.

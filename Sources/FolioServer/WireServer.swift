@@ -226,6 +226,7 @@ public final class WireServer: Sendable {
                 channel.closeFuture.whenComplete { _ in
                     context.metrics.connectionClosed()
                     context.applicationNames.withLock { _ = $0.removeValue(forKey: id) }
+                    context.access.closed(id)
                     context.openConnections.withLock { _ = $0.removeValue(forKey: id) }
                     context.log.log(.info, .network, id: 22944, ctx: "conn\(id)", "Connection ended", attr: [
                         "remote": .string(remote), "connectionId": .int64(Int64(id)),

@@ -77,6 +77,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("oplogMinRetentionHours"), help: "Hours the change log keeps entries even past its size (default 0).")
     var oplogMinRetentionHours: Double = 0
 
+    @Flag(name: .customLong("auth"),
+          help: "Access control: clients authenticate (SCRAM-SHA-256 or SCRAM-SHA-1) and need roles for what they run.")
+    var auth = false
+
     func validate() throws {
         if let problem = configuration.validationError() { throw ValidationError(problem) }
         guard ["sqlite", "memory"].contains(storage) else { throw ValidationError("--storage must be sqlite or memory") }
@@ -91,6 +95,7 @@ struct Serve: AsyncParsableCommand {
                             advertiseHost: advertiseHost, inMemory: storage == "memory", ttlMonitorSeconds: ttlMonitorSeconds,
                             enableTestCommands: enableTestCommands)
         c.changeLogRetention = ChangeLogRetention(maxBytes: oplogSizeMB << 20, minRetentionHours: oplogMinRetentionHours)
+        c.auth = auth
         return c
     }
 
@@ -107,8 +112,10 @@ struct Serve: AsyncParsableCommand {
         log.log(.info, .control, id: 21951, ctx: "initandlisten", "Options set by command line",
                 attr: ["options": .document(commandLineOptions)])
         let engine = configuration.inMemory ? try Engine.inMemory() : try Engine.open(directory: configuration.dataPath, recordCacheBytes: recordCacheMB << 20)
-        log.log(.warning, .control, id: 22120, ctx: "initandlisten",
-                "Access control is not enabled for the database. Read and write access to data and configuration is unrestricted")
+        if !auth {
+            log.log(.warning, .control, id: 22120, ctx: "initandlisten",
+                    "Access control is not enabled for the database. Read and write access to data and configuration is unrestricted")
+        }
         if enableTestCommands {
             log.log(.warning, .control, id: ServerLog.FolioID.testCommandsEnabled, ctx: "initandlisten",
                     "Test commands are enabled (--enable-test-commands); never use them in production")
@@ -148,6 +155,7 @@ struct Serve: AsyncParsableCommand {
         options.append("systemLog", .document(systemLog))
         options.append("operationProfiling", ["slowOpThresholdMs": .int32(Int32(clamping: slowms))])
         if enableTestCommands { options.append("setParameter", ["enableTestCommands": "1"]) }
+        if auth { options.append("security", ["authorization": "enabled"]) }
         return options
     }
 }

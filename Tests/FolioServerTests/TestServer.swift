@@ -10,20 +10,23 @@ struct TestServer {
     let connection = ConnectionInfo(id: 1, remoteAddress: "127.0.0.1:1")
 
     /// Over the in-memory engine, or over SQLite in `directory`; with test commands on request.
-    init(directory: String? = nil, enableTestCommands: Bool = false,
+    /// `auth`: access control on (`--auth`).
+    init(directory: String? = nil, enableTestCommands: Bool = false, auth: Bool = false,
          metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance) throws {
         let engine = try directory.map { d throws in try Engine.open(directory: d) } ?? Engine.inMemory()
-        dispatcher = CommandDispatcher(context: ServerContext(engine: engine, configuration: ServerConfiguration(
-            dataPath: directory ?? ServerConfiguration.defaultDataPath, inMemory: directory == nil,
-            enableTestCommands: enableTestCommands), metricsFactory: metricsFactory))
+        var configuration = ServerConfiguration(dataPath: directory ?? ServerConfiguration.defaultDataPath, inMemory: directory == nil,
+                                                enableTestCommands: enableTestCommands)
+        configuration.auth = auth
+        dispatcher = CommandDispatcher(context: ServerContext(engine: engine, configuration: configuration, metricsFactory: metricsFactory))
     }
 
-    /// Runs `body` against database `db` (unless it names one) and returns the reply.
+    /// Runs `body` against database `db` (unless it names one) and returns the reply; on
+    /// `connection` when given (another client).
     @discardableResult
-    func run(_ body: Document, db: String = "test") -> Document {
+    func run(_ body: Document, db: String = "test", connection: ConnectionInfo? = nil) -> Document {
         var b = body
         if b["$db"] == nil { b.append("$db", .string(db)) }
-        return dispatcher.run(b, connection: connection)
+        return dispatcher.run(b, connection: connection ?? self.connection)
     }
 
     /// The documents of a cursor reply's first batch.

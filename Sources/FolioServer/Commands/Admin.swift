@@ -203,10 +203,6 @@ enum AdminCommands {
 
     @Sendable static func whatsMyURI(_ r: CommandRequest) throws(FolioError) -> Document { ["you": .string(r.connection.remoteAddress)] }
 
-    @Sendable static func connectionStatus(_ r: CommandRequest) throws(FolioError) -> Document {
-        ["authInfo": ["authenticatedUsers": [], "authenticatedUserRoles": []]]
-    }
-
     /// endSessions / killSessions end the listed sessions and kill their cursors;
     /// killAllSessions ends every session; refreshSessions only marks them used.
     @Sendable static func sessions(_ r: CommandRequest) throws(FolioError) -> Document {

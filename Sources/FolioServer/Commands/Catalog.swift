@@ -8,7 +8,14 @@ enum CatalogCommands {
         let engine = r.engine
         let filter = try r.document("filter").map { f throws(FolioError) in try MatchExpression(parsing: f) }
         var databases: [BSON] = []
-        for name in engine.databaseNames() {
+        // Under access control, a user without the listDatabases action sees the databases
+        // their privileges reach (MongoDB's authorizedDatabases, on by default for them).
+        var visible: ((String) -> Bool)? = nil
+        if let auth = r.authorization, !auth.isAuthorized(.listDatabases, on: .cluster) {
+            if r.body["authorizedDatabases"]?.isTruthy == false { throw CommandAccess.unauthorized(r) }
+            visible = { auth.hasAnyPrivilege(onDatabase: $0) }
+        }
+        for name in engine.databaseNames() where visible?(name) ?? true {
             let entry: Document = ["name": .string(name), "sizeOnDisk": .int64(0), "empty": false]
             if let filter, !filter.matches(entry) { continue }
             databases.append(r.bool("nameOnly") == true ? .document(["name": .string(name)]) : .document(entry))
@@ -24,7 +31,13 @@ enum CatalogCommands {
     @Sendable static func listCollections(_ r: CommandRequest) throws(FolioError) -> Document {
         let filter = try r.document("filter").map { f throws(FolioError) in try MatchExpression(parsing: f) }
         var out: [BSON] = []
-        for info in r.engine.collections(in: r.database) {
+        // authorizedCollections (with nameOnly): a user without listCollections sees the
+        // collections their privileges name.
+        var visible: ((String) -> Bool)? = nil
+        if let auth = r.authorization, !auth.isAuthorized(.listCollections, on: .database(r.database)) {
+            visible = { auth.hasAnyPrivilege(onCollection: $0, db: r.database) }
+        }
+        for info in r.engine.collections(in: r.database) where visible?(info.name) ?? true {
             var entry: Document = ["name": .string(info.name), "type": "collection", "options": .document(info.options),
                                    "info": ["readOnly": false, "uuid": .binary(Binary(subtype: Binary.Subtype.uuid, data: info.uuid))],
                                    "idIndex": ["v": .int32(2), "key": ["_id": .int32(1)], "name": "_id_"]]
@@ -32,7 +45,7 @@ enum CatalogCommands {
             if r.bool("nameOnly") == true { entry = ["name": .string(info.name), "type": "collection"] }
             out.append(.document(entry))
         }
-        for (name, var entry) in try Views.list(r.database, r.engine) {
+        for (name, var entry) in try Views.list(r.database, r.engine) where visible?(name) ?? true {
             if let filter, !filter.matches(entry) { continue }
             if r.bool("nameOnly") == true { entry = ["name": .string(name), "type": "view"] }
             out.append(.document(entry))

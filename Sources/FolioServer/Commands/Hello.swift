@@ -18,8 +18,24 @@ enum HelloCommand {
                 "remote": .string(r.connection.remoteAddress), "client": .string("conn\(r.connection.id)"), "doc": .document(client)],
                 quietable: true)
         }
-        return reply(command: r.name, body: r.body, processID: c.processID, connectionID: r.connection.id,
-                     address: c.advertisedAddress, setName: c.configuration.replicaSetName, opTime: c.clusterTime())
+        var d = reply(command: r.name, body: r.body, processID: c.processID, connectionID: r.connection.id,
+                      address: c.advertisedAddress, setName: c.configuration.replicaSetName, opTime: c.clusterTime())
+        // The mechanisms a user can authenticate with (`saslSupportedMechs: "db.user"`), so a
+        // driver picks SCRAM-SHA-256 when it can; nothing for a user who does not exist.
+        if case .string(let name)? = r.body["saslSupportedMechs"], let dot = name.firstIndex(of: "."),
+           let user = try? c.access.users.find(user: String(name[name.index(after: dot)...]), db: String(name[..<dot])) {
+            d.append("saslSupportedMechs", .array(user.mechanisms.map { .string($0.rawValue) }))
+        }
+        // The first SASL step in the handshake. As in MongoDB it is answered only for a user
+        // who has credentials for the mechanism; otherwise it is left out of the reply and the
+        // driver authenticates the usual way (and gets the error then).
+        if case .document(let start)? = r.body["speculativeAuthenticate"], start["saslStart"] != nil {
+            let db = start["db"]?.stringValue ?? r.database
+            if let answer = try? AuthenticationCommands.start(start, database: db, r, speculative: true) {
+                d.append("speculativeAuthenticate", .document(answer))
+            }
+        }
+        return d
     }
 
     /// The reply fields (without `ok`); shared with the wire benchmark's no-op server so a

@@ -1,0 +1,158 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+
+/// saslStart, saslContinue, authenticate, logout, connectionStatus: a connection proves who it
+/// is with SCRAM-SHA-256 or SCRAM-SHA-1, as MongoDB's drivers do by default.
+enum AuthenticationCommands {
+    /// The one conversation a connection has at a time.
+    static let conversationID: Int32 = 1
+
+    @Sendable static func saslStart(_ r: CommandRequest) throws(FolioError) -> Document {
+        try start(r.body, database: r.database, r)
+    }
+
+    /// Starts a conversation (also `hello`'s speculativeAuthenticate, with the embedded command).
+    static func start(_ body: Document, database: String, _ r: CommandRequest, speculative: Bool = false) throws(FolioError) -> Document {
+        guard case .string(let name)? = body["mechanism"] else {
+            throw FolioError(.badValue, "Authentication mechanism must be specified")
+        }
+        guard let mechanism = SCRAMMechanism(rawValue: name) else {
+            throw FolioError(.mechanismUnavailable, "Received authentication for mechanism \(name) which is not enabled")
+        }
+        let payload = try payloadBytes(body["payload"])
+        let skip = body["options"]?.documentValue?["skipEmptyExchange"]?.isTruthy == true
+        var scram = SCRAMConversation(mechanism: mechanism)
+        let access = r.context.access
+        let reply: [UInt8]
+        do throws(SCRAMConversation.Failure) {
+            let user = try SCRAMConversation.user(inClientFirst: payload)
+            let stored = try? access.users.find(user: user, db: database)
+            if speculative && stored?.credentials[mechanism] == nil { throw SCRAMConversation.Failure.authenticationFailed }
+            reply = try scram.start(payload, credential: stored?.credentials[mechanism],
+                                    fakeSalt: access.fakeSalt(user: user, db: database, mechanism: mechanism))
+        } catch {
+            throw failure(error, mechanism: mechanism, user: scram.user, db: database, r)
+        }
+        let conversation = ConnectionAuthentication.Conversation(id: conversationID, db: database, scram: scram, skipEmptyExchange: skip)
+        try access.update(r.connection.id) { (s) throws(FolioError) in s.conversation = conversation }
+        return ["conversationId": .int32(conversationID), "done": false, "payload": .binary(Binary(data: reply))]
+    }
+
+    @Sendable static func saslContinue(_ r: CommandRequest) throws(FolioError) -> Document {
+        let access = r.context.access
+        let payload = try payloadBytes(r.body["payload"])
+        guard let id = r.body["conversationId"]?.exactInt64 else {
+            throw FolioError(.failedToParse, "BSON field 'saslContinue.conversationId' is missing but a required field")
+        }
+        guard var conversation = access.state(r.connection.id).conversation, Int64(conversation.id) == id,
+              conversation.db == r.database else {
+            throw FolioError(.protocolError, "No SASL session state found")
+        }
+        let mechanism = conversation.scram.mechanism
+        let user = UserName(user: conversation.scram.user, db: conversation.db)
+        if conversation.awaitingEmpty {
+            guard payload.isEmpty else {
+                try clear(r)
+                throw failure(.malformed("Unexpected SASL message after the final SCRAM message"), mechanism: mechanism,
+                              user: user.user, db: user.db, r)
+            }
+            try succeed(user, mechanism: mechanism, r)
+            return ["conversationId": .int32(conversation.id), "done": true, "payload": .binary(Binary(data: []))]
+        }
+        let reply: [UInt8]
+        do throws(SCRAMConversation.Failure) {
+            reply = try conversation.scram.finish(payload)
+        } catch {
+            try clear(r)
+            throw failure(error, mechanism: mechanism, user: user.user, db: user.db, r)
+        }
+        if conversation.skipEmptyExchange {
+            try succeed(user, mechanism: mechanism, r)
+            return ["conversationId": .int32(conversation.id), "done": true, "payload": .binary(Binary(data: reply))]
+        }
+        conversation.awaitingEmpty = true
+        let next = conversation
+        try access.update(r.connection.id) { (s) throws(FolioError) in s.conversation = next }
+        return ["conversationId": .int32(conversation.id), "done": false, "payload": .binary(Binary(data: reply))]
+    }
+
+    static func payloadBytes(_ value: BSON?) throws(FolioError) -> [UInt8] {
+        switch value {
+        case .binary(let b)?: return b.data
+        case .string(let s)?: return Array(s.utf8)
+        case nil: throw FolioError(.failedToParse, "BSON field 'payload' is missing but a required field")
+        default: throw FolioError(.typeMismatch, "BSON field 'payload' is the wrong type '\(value!.type.alias)', expected types '[string, binData]'")
+        }
+    }
+
+    static func clear(_ r: CommandRequest) throws(FolioError) {
+        try r.context.access.update(r.connection.id) { (s) throws(FolioError) in s.conversation = nil }
+    }
+
+    static func succeed(_ user: UserName, mechanism: SCRAMMechanism, _ r: CommandRequest) throws(FolioError) {
+        try r.context.access.authenticated(user, connection: r.connection.id)
+        r.context.log.log(.info, .access, id: 5286306, ctx: "conn\(r.connection.id)", "Successfully authenticated", attr: [
+            "client": .string(r.connection.remoteAddress), "mechanism": .string(mechanism.rawValue), "user": .string(user.user),
+            "db": .string(user.db)])
+    }
+
+    /// The error a failed conversation answers with (18 for anything about who the user is),
+    /// logged as MongoDB logs failed authentications.
+    static func failure(_ f: SCRAMConversation.Failure, mechanism: SCRAMMechanism, user: String, db: String,
+                        _ r: CommandRequest) -> FolioError {
+        let error: FolioError
+        switch f {
+        case .malformed(let why): error = FolioError(.badValue, why)
+        case .authenticationFailed: error = FolioError(.authenticationFailed, "Authentication failed.")
+        }
+        r.context.log.log(.info, .access, id: 20249, ctx: "conn\(r.connection.id)", "Authentication failed", attr: [
+            "mechanism": .string(mechanism.rawValue), "user": .string(user), "db": .string(db),
+            "client": .string(r.connection.remoteAddress),
+            "error": .string("\(error.code.name): \(error.message)")])
+        return error
+    }
+
+    /// `authenticate` only serves MONGODB-X509, which needs TLS.
+    @Sendable static func authenticate(_ r: CommandRequest) throws(FolioError) -> Document {
+        let mechanism = r.body["mechanism"]?.stringValue ?? ""
+        if mechanism == "MONGODB-X509" {
+            throw FolioError(.authenticationFailed, "Unable to verify x.509 certificate, as no CA has been provided.")
+        }
+        throw FolioError(.mechanismUnavailable, "Auth mechanism \(mechanism) not supported by the authenticate command")
+    }
+
+    /// logout: forgets the users authenticated on this database.
+    @Sendable static func logout(_ r: CommandRequest) throws(FolioError) -> Document {
+        let generation = r.context.access.users.generation.load(ordering: .acquiring)
+        try r.context.access.update(r.connection.id) { (s) throws(FolioError) in
+            s.users.removeAll { $0.db == r.database }
+            s.conversation = nil
+            try r.context.access.refresh(&s, generation: generation)
+        }
+        return [:]
+    }
+
+    /// connectionStatus: who this connection is, and with `showPrivileges` what it may do.
+    @Sendable static func connectionStatus(_ r: CommandRequest) throws(FolioError) -> Document {
+        let auth = try r.context.access.authorization(connection: r.connection)
+        var info: Document = ["authenticatedUsers": .array((auth?.users ?? []).map { .document($0.document) }),
+                              "authenticatedUserRoles": .array((auth?.roles ?? []).map { .document($0.document) })]
+        if r.bool("showPrivileges") == true {
+            info.append("authenticatedUserPrivileges", .array(Privileges.merged(auth?.privileges ?? []).map { .document($0.document) }))
+        }
+        return ["authInfo": .document(info)]
+    }
+}
+
+enum Privileges {
+    /// Privileges on the same resource made one, in a stable order.
+    static func merged(_ privileges: [Privilege]) -> [Privilege] {
+        var byResource: [ResourcePattern: Set<Action>] = [:], order: [ResourcePattern] = []
+        for p in privileges {
+            if byResource[p.resource] == nil { order.append(p.resource) }
+            byResource[p.resource, default: []].formUnion(p.actions)
+        }
+        return order.map { Privilege(resource: $0, actions: byResource[$0]!) }
+    }
+}

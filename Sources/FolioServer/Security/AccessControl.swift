@@ -1,0 +1,165 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+import Synchronization
+
+/// A user a connection authenticated as.
+struct UserName: Hashable, Sendable, Comparable {
+    var user: String
+    var db: String
+
+    var document: Document { ["user": .string(user), "db": .string(db)] }
+    static func < (a: UserName, b: UserName) -> Bool { (a.db, a.user) < (b.db, b.user) }
+}
+
+/// What one connection has established: the users it authenticated as, the SASL conversation
+/// under way, and the privileges its users hold (re-read when users change).
+struct ConnectionAuthentication: Sendable {
+    var users: [UserName] = []
+    var roles: [RoleName] = []
+    var privileges: [Privilege] = []
+    /// The user store's generation the roles and privileges were read at.
+    var generation = -1
+
+    struct Conversation: Sendable {
+        var id: Int32
+        var db: String
+        var scram: SCRAMConversation
+        var skipEmptyExchange: Bool
+        /// The proof was checked and the server-final sent; an empty message ends it.
+        var awaitingEmpty = false
+    }
+    var conversation: Conversation?
+}
+
+/// The privileges a command runs with (nil when access control is off): the connection's
+/// users' privileges, or, under the localhost exception, none beyond creating the first user.
+struct Authorization: Sendable {
+    var users: [UserName]
+    var roles: [RoleName]
+    var privileges: [Privilege]
+    /// The localhost exception applies (no user exists, the client is on loopback).
+    var localhostException: Bool
+
+    @TaskLocal static var current: Authorization?
+
+    func isAuthorized(_ action: Action, on target: ResourceTarget) -> Bool {
+        privileges.contains { $0.actions.contains(action) && $0.resource.covers(target) }
+    }
+
+    func isAuthorized(_ actions: Set<Action>, on target: ResourceTarget) -> Bool {
+        actions.allSatisfy { isAuthorized($0, on: target) }
+    }
+
+    /// Whether any privilege reaches into `db` (listDatabases shows a user only such databases).
+    func hasAnyPrivilege(onDatabase db: String) -> Bool {
+        privileges.contains { p in
+            switch p.resource {
+            case .anyResource: return true
+            case .anyNormal: return !ResourcePattern.specialDatabases.contains(db)
+            case .database(let d), .collection(let d, _): return d == db
+            case .collectionInAnyDatabase: return true
+            case .cluster: return false
+            }
+        }
+    }
+
+    /// Whether any privilege names `collection` of `db` (listCollections with authorizedCollections).
+    func hasAnyPrivilege(onCollection collection: String, db: String) -> Bool {
+        privileges.contains { !$0.actions.isEmpty && $0.resource.covers(.collection(db, collection)) }
+    }
+
+    /// The users' names as a cursor's owner ("" for an unauthenticated connection).
+    var ownerKey: String { users.sorted().map { "\($0.db).\($0.user)" }.joined(separator: ",") }
+}
+
+/// Access control: the users, each connection's authentication, and the check every command
+/// passes before it runs (`--auth`).
+final class AccessControl: Sendable {
+    /// Whether commands need authenticated, authorized users (`folio serve --auth`).
+    let enabled: Bool
+    let users: UserStore
+    private let connections = Mutex<[Int32: ConnectionAuthentication]>([:])
+    /// Keys the salts made up for users who do not exist (so they are stable per user).
+    private let fakeSaltKey = randomBytes(32)
+
+    init(engine: Engine, enabled: Bool) {
+        self.enabled = enabled
+        self.users = UserStore(engine: engine)
+    }
+
+    func state(_ connection: Int32) -> ConnectionAuthentication {
+        connections.withLock { $0[connection] ?? ConnectionAuthentication() }
+    }
+
+    func update<T>(_ connection: Int32, _ body: (inout ConnectionAuthentication) throws(FolioError) -> T) throws(FolioError) -> T {
+        var result: Result<T, FolioError>!
+        connections.withLock { map in
+            var s = map[connection] ?? ConnectionAuthentication()
+            do throws(FolioError) { result = .success(try body(&s)) } catch { result = .failure(error) }
+            map[connection] = s
+        }
+        return try result.get()
+    }
+
+    func closed(_ connection: Int32) {
+        _ = connections.withLock { $0.removeValue(forKey: connection) }
+    }
+
+    /// A salt for a user who does not exist, the same on every attempt (a changing salt would
+    /// tell an unknown user from a known one).
+    func fakeSalt(user: String, db: String, mechanism: SCRAMMechanism) -> [UInt8] {
+        Array(mechanism.hmac(key: fakeSaltKey, Array("\(db).\(user).\(mechanism.rawValue)".utf8)).prefix(mechanism.saltLength))
+    }
+
+    /// The authorization a command from `connection` runs with (nil when access control is off).
+    func authorization(connection: ConnectionInfo) throws(FolioError) -> Authorization? {
+        guard enabled else { return nil }
+        let generation = users.generation.load(ordering: .acquiring)
+        var s = state(connection.id)
+        if !s.users.isEmpty && s.generation != generation {
+            try refresh(&s, generation: generation)
+            let fresh = s
+            connections.withLock { map in
+                if var current = map[connection.id] {
+                    current.users = fresh.users
+                    current.roles = fresh.roles
+                    current.privileges = fresh.privileges
+                    current.generation = fresh.generation
+                    map[connection.id] = current
+                }
+            }
+        }
+        let localhost = s.users.isEmpty && !users.hasUsers && AccessControl.isLoopback(connection.remoteAddress)
+        return Authorization(users: s.users, roles: s.roles, privileges: s.privileges, localhostException: localhost)
+    }
+
+    /// Re-reads the roles and privileges of the connection's users (users dropped meanwhile
+    /// are no longer authenticated, as in MongoDB).
+    func refresh(_ s: inout ConnectionAuthentication, generation: Int) throws(FolioError) {
+        var kept: [UserName] = [], roles: [RoleName] = []
+        for name in s.users {
+            guard let user = try users.find(user: name.user, db: name.db) else { continue }
+            kept.append(name)
+            roles.append(contentsOf: user.roles)
+        }
+        s.users = kept
+        s.roles = Array(Set(roles)).sorted()
+        s.privileges = s.roles.flatMap { BuiltinRoles.privileges($0) ?? [] }
+        s.generation = generation
+    }
+
+    /// Marks `user` authenticated on the connection.
+    func authenticated(_ user: UserName, connection: Int32) throws(FolioError) {
+        let generation = users.generation.load(ordering: .acquiring)
+        try update(connection) { (s) throws(FolioError) in
+            if !s.users.contains(user) { s.users.append(user) }
+            s.conversation = nil
+            try refresh(&s, generation: generation)
+        }
+    }
+
+    static func isLoopback(_ address: String) -> Bool {
+        address.hasPrefix("127.") || address.hasPrefix("::1") || address.hasPrefix("[::1]") || address.hasPrefix("::ffff:127.")
+    }
+}

@@ -1,0 +1,265 @@
+import FolioBSON
+import FolioEngine
+import FolioQuery
+
+/// The privileges each command needs, in one place, and the check the dispatcher runs before
+/// any command when access control is on (MongoDB's `checkAuthForOperation` of each command).
+enum CommandAccess {
+    /// One need: every action in `actions` on `target`.
+    typealias Need = (target: ResourceTarget, actions: Set<Action>)
+
+    /// Commands anyone may run, authenticated or not (MongoDB's `requiresAuth() == false`).
+    static let open: Set<String> = ["hello", "isMaster", "buildInfo", "ping", "saslStart", "saslContinue", "authenticate",
+                                    "logout", "connectionStatus", "whatsmyuri"]
+
+    /// Commands any authenticated user may run: they act on the user's own sessions,
+    /// transactions and cursors, which are checked where they are used.
+    static let anyUser: Set<String> = ["startSession", "endSessions", "refreshSessions", "killSessions", "commitTransaction",
+                                       "abortTransaction", "listDatabases", "usersInfo", "rolesInfo", "getMore", "killCursors",
+                                       "updateUser"]
+
+    /// Checks that the command may run; 13 Unauthorized with MongoDB's message otherwise.
+    static func check(_ r: CommandRequest, canonical: String, _ auth: Authorization) throws(FolioError) {
+        if open.contains(canonical) { return }
+        if auth.users.isEmpty {
+            // The localhost exception: only the first user, created in admin.
+            if auth.localhostException, canonical == "createUser", r.database == "admin" { return }
+            throw FolioError(.unauthorized, "command \(canonical) requires authentication")
+        }
+        if canonical == "getMore" || canonical == "killCursors" {
+            let ids = canonical == "getMore" ? [r.argument] : (r.body["cursors"]?.arrayValue ?? [])
+            for id in ids.compactMap(\.exactInt64) {
+                if case .some(let owner) = r.context.cursors.owner(id), owner != auth.ownerKey {
+                    throw FolioError(.unauthorized, "cursor id \(id) was not created by the authenticated user")
+                }
+            }
+        }
+        if anyUser.contains(canonical) { return }
+        let needs = try needs(r, canonical: canonical)
+        for need in needs where !auth.isAuthorized(need.actions, on: need.target) {
+            throw unauthorized(r)
+        }
+    }
+
+    static func unauthorized(_ r: CommandRequest) -> FolioError {
+        FolioError(.unauthorized, "not authorized on \(r.database) to execute command \(ShellFormat.render(r.body))")
+    }
+
+    /// The privileges the command needs.
+    static func needs(_ r: CommandRequest, canonical: String) throws(FolioError) -> [Need] {
+        let db = r.database
+        func onCollection(_ actions: Set<Action>) -> [Need] {
+            guard case .string(let c) = r.argument else { return [(.database(db), actions)] }
+            return [(.collection(db, c), actions)]
+        }
+        func cluster(_ a: Action) -> [Need] { [(.cluster, [a])] }
+        switch canonical {
+        case "find", "count", "distinct": return onCollection([.find])
+        case "insert": return onCollection(r.bool("bypassDocumentValidation") == true ? [.insert, .bypassDocumentValidation] : [.insert])
+        case "update":
+            let upsert = r.body["updates"]?.arrayValue?.contains { $0.documentValue?["upsert"]?.isTruthy == true } ?? false
+            return onCollection(upsert ? [.update, .insert] : [.update])
+        case "delete": return onCollection([.remove])
+        case "findAndModify":
+            if r.bool("remove") == true { return onCollection([.find, .remove]) }
+            return onCollection(r.bool("upsert") == true ? [.find, .update, .insert] : [.find, .update])
+        case "aggregate": return try aggregateNeeds(r)
+        case "explain":
+            guard case .document(let inner) = r.argument, let name = inner.fieldNames.first else { return [] }
+            var body = inner
+            if body["$db"] == nil { body.append("$db", .string(db)) }
+            let sub = CommandRequest(name: name, body: body, database: db, connection: r.connection, context: r.context)
+            return try needs(sub, canonical: CommandDispatcher.canonicalName(name))
+        case "bulkWrite":
+            var out: [Need] = []
+            let namespaces = r.body["nsInfo"]?.arrayValue?.compactMap { $0.documentValue?["ns"]?.stringValue } ?? []
+            for op in r.body["ops"]?.arrayValue ?? [] {
+                guard case .document(let d) = op, let kind = d.fieldNames.first, let index = d[kind]?.exactInt64,
+                      index >= 0, Int(index) < namespaces.count, let ns = try? Namespace(parsing: namespaces[Int(index)]) else { continue }
+                let target = ResourceTarget.collection(ns.database, ns.collection)
+                switch kind {
+                case "insert": out.append((target, [.insert]))
+                case "update": out.append((target, d["upsert"]?.isTruthy == true ? [.update, .insert] : [.update]))
+                case "delete": out.append((target, [.remove]))
+                default: break
+                }
+            }
+            return out
+        case "create":
+            if r.body["viewOn"] != nil, case .string(let source)? = r.body["viewOn"] {
+                return onCollection([.createCollection]) + [(.collection(db, source), [.find])]
+                    + pipelineNeeds(r.body["pipeline"]?.arrayValue ?? [], db: db)
+            }
+            return onCollection([.createCollection])
+        case "drop": return onCollection([.dropCollection])
+        case "dropDatabase": return [(.database(db), [.dropDatabase])]
+        case "renameCollection":
+            guard let from = try? Namespace(parsing: r.argument.stringValue ?? ""),
+                  let to = try? Namespace(parsing: r.body["to"]?.stringValue ?? "") else { return [(.cluster, [.renameCollectionSameDB])] }
+            var out: [Need]
+            if from.database == to.database {
+                out = [(.collection(from.database, from.collection), [.renameCollectionSameDB]),
+                       (.collection(to.database, to.collection), [.renameCollectionSameDB])]
+            } else {
+                out = [(.collection(from.database, from.collection), [.find, .dropCollection]),
+                       (.collection(to.database, to.collection), [.insert, .createIndex, .createCollection])]
+            }
+            if r.bool("dropTarget") == true { out.append((.collection(to.database, to.collection), [.dropCollection])) }
+            return out
+        case "convertToCapped": return onCollection([.convertToCapped])
+        case "cloneCollectionAsCapped":
+            var out = onCollection([.find])
+            if case .string(let to)? = r.body["toCollection"] { out.append((.collection(db, to), [.insert, .createCollection])) }
+            return out
+        case "listCollections":
+            // authorizedCollections with nameOnly: any user may list the collections they have
+            // privileges on (the command shows only those).
+            if r.bool("authorizedCollections") == true && r.bool("nameOnly") == true { return [] }
+            return [(.database(db), [.listCollections])]
+        case "listIndexes": return onCollection([.listIndexes])
+        case "createIndexes": return onCollection([.createIndex])
+        case "dropIndexes": return onCollection([.dropIndex])
+        case "collMod": return onCollection([.collMod])
+        case "collStats": return onCollection([.collStats])
+        case "validate": return onCollection([.validate])
+        case "dbStats": return [(.database(db), [.dbStats])]
+        case "profile": return [(.database(db), [.enableProfiler])]
+        case "serverStatus": return cluster(.serverStatus)
+        case "hostInfo": return cluster(.hostInfo)
+        case "getLog": return cluster(.getLog)
+        case "getCmdLineOpts": return cluster(.getCmdLineOpts)
+        case "getParameter": return cluster(.getParameter)
+        case "setParameter": return cluster(.setParameter)
+        case "shutdown": return cluster(.shutdown)
+        case "currentOp": return r.bool("$ownOps") == true ? [] : cluster(.inprog)
+        case "killOp": return cluster(.killop)
+        case "killAllSessions": return cluster(.killAnySession)
+        case "replSetGetStatus": return cluster(.replSetGetStatus)
+        case "replSetResizeOplog": return cluster(.replSetResizeOplog)
+        case "createUser":
+            return [(.database(db), [.createUser])] + roleNeeds(r.body["roles"], db: db, action: .grantRole)
+        case "dropUser", "dropAllUsersFromDatabase": return [(.database(db), [.dropUser])]
+        case "grantRolesToUser": return roleNeeds(r.body["roles"], db: db, action: .grantRole)
+        case "revokeRolesFromUser": return roleNeeds(r.body["roles"], db: db, action: .revokeRole)
+        default:
+            // A command with no entry here needs everything: only root runs it.
+            return [(.cluster, Set(Action.allCases))]
+        }
+    }
+
+    /// grantRole/revokeRole on the database of each role given.
+    static func roleNeeds(_ roles: BSON?, db: String, action: Action) -> [Need] {
+        (roles?.arrayValue ?? []).compactMap { try? RoleName(parsing: $0, defaultDatabase: db) }.map { (.database($0.db), [action]) }
+    }
+
+    /// An aggregation's needs: its source (find, or what its first stage reads instead) and
+    /// every namespace its stages read or write.
+    static func aggregateNeeds(_ r: CommandRequest) throws(FolioError) -> [Need] {
+        let db = r.database
+        let pipeline = r.body["pipeline"]?.arrayValue ?? []
+        let first = pipeline.first?.documentValue?.fieldNames.first
+        var out: [Need] = []
+        let source: ResourceTarget
+        if case .string(let c) = r.argument { source = .collection(db, c) } else { source = db == "admin" ? .cluster : .database(db) }
+        switch first {
+        case "$changeStream":
+            if case .document(let spec)? = pipeline.first?.documentValue?["$changeStream"], spec["allChangesForCluster"]?.isTruthy == true {
+                out.append((.cluster, [.changeStream, .find]))
+            } else if case .collection = source {
+                out.append((source, [.changeStream, .find]))
+            } else {
+                out.append((.database(db), [.changeStream, .find]))
+            }
+        case "$collStats": out.append((source, [.collStats]))
+        case "$indexStats": out.append((source, [.indexStats]))
+        case "$currentOp":
+            let own = pipeline.first?.documentValue?["$currentOp"]?.documentValue?["allUsers"]?.isTruthy != true
+            if !own { out.append((.cluster, [.inprog])) }
+        case "$listLocalSessions", "$listSessions":
+            let all = pipeline.first?.documentValue?[first!]?.documentValue?["allUsers"]?.isTruthy == true
+            if all { out.append((.cluster, [.listSessions])) }
+        case "$documents": break
+        case "$listSearchIndexes": out.append((source, [.listSearchIndexes]))
+        default:
+            if case .collection = source { out.append((source, [.find])) }
+            else if first != nil { out.append((.database(db), [.find])) }
+        }
+        if r.bool("bypassDocumentValidation") == true { out.append((.database(db), [.bypassDocumentValidation])) }
+        return out + pipelineNeeds(pipeline, db: db)
+    }
+
+    /// The namespaces a pipeline's stages read ($lookup, $graphLookup, $unionWith, $facet's
+    /// sub-pipelines) and write ($out, $merge).
+    static func pipelineNeeds(_ pipeline: [BSON], db: String) -> [Need] {
+        var out: [Need] = []
+        for stage in pipeline {
+            guard case .document(let d) = stage, let name = d.fieldNames.first, let spec = d[name] else { continue }
+            switch name {
+            case "$lookup", "$graphLookup":
+                guard case .document(let s) = spec else { continue }
+                if case .string(let from)? = s["from"] { out.append((.collection(db, from), [.find])) }
+                else if case .document(let from)? = s["from"], case .string(let fdb)? = from["db"], case .string(let c)? = from["coll"] {
+                    out.append((.collection(fdb, c), [.find]))
+                }
+                out += pipelineNeeds(s["pipeline"]?.arrayValue ?? [], db: db)
+            case "$unionWith":
+                if case .string(let c) = spec { out.append((.collection(db, c), [.find])) }
+                else if case .document(let s) = spec {
+                    if case .string(let c)? = s["coll"] { out.append((.collection(db, c), [.find])) }
+                    out += pipelineNeeds(s["pipeline"]?.arrayValue ?? [], db: db)
+                }
+            case "$facet":
+                guard case .document(let facets) = spec else { continue }
+                for (_, sub) in facets { out += pipelineNeeds(sub.arrayValue ?? [], db: db) }
+            case "$out":
+                if case .string(let c) = spec { out.append((.collection(db, c), [.insert, .remove])) }
+                else if case .document(let s) = spec, case .string(let c)? = s["coll"] {
+                    out.append((.collection(s["db"]?.stringValue ?? db, c), [.insert, .remove]))
+                }
+            case "$merge":
+                if case .string(let c) = spec { out.append((.collection(db, c), [.insert, .update])) }
+                else if case .document(let s) = spec {
+                    if case .string(let c)? = s["into"] { out.append((.collection(db, c), [.insert, .update])) }
+                    else if case .document(let into)? = s["into"], case .string(let c)? = into["coll"] {
+                        out.append((.collection(into["db"]?.stringValue ?? db, c), [.insert, .update]))
+                    }
+                }
+            default: continue
+            }
+        }
+        return out
+    }
+}
+
+/// MongoDB's shell-like rendering of a command in its "not authorized" message:
+/// `{ find: "c", filter: {}, $db: "test" }`.
+enum ShellFormat {
+    static func render(_ value: BSON) -> String {
+        switch value {
+        case .document(let d): return render(d)
+        case .array(let a): return a.isEmpty ? "[]" : "[ " + a.map(render).joined(separator: ", ") + " ]"
+        case .string(let s): return "\"\(s)\""
+        case .int32(let i): return "\(i)"
+        case .int64(let i): return "\(i)"
+        case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? "\(Int64(d)).0" : "\(d)"
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        case .objectID(let o): return "ObjectId('\(o.hex)')"
+        case .binary(let b) where b.subtype == Binary.Subtype.uuid && b.data.count == 16: return "UUID(\"\(uuidString(b.data))\")"
+        case .binary(let b): return "BinData(\(b.subtype), \(Hex.encode(b.data, uppercase: true)))"
+        case .timestamp(let t): return "Timestamp(\(t.seconds), \(t.increment))"
+        case .datetime(let ms): return "new Date(\(ms))"
+        default: return "\(value)"
+        }
+    }
+
+    static func uuidString(_ b: [UInt8]) -> String {
+        let h = Hex.encode(b)
+        let c = Array(h)
+        return [c[0..<8], c[8..<12], c[12..<16], c[16..<20], c[20..<32]].map { String($0) }.joined(separator: "-")
+    }
+
+    static func render(_ d: Document) -> String {
+        d.isEmpty ? "{}" : "{ " + d.map { "\($0.key): \(render($0.value))" }.joined(separator: ", ") + " }"
+    }
+}

@@ -1,0 +1,226 @@
+"""Access control (`folio serve --auth`) through pymongo: SCRAM-SHA-256 and SCRAM-SHA-1, the
+localhost exception, users and built-in roles, tenant isolation and cursor ownership."""
+
+import pymongo
+import pytest
+from pymongo.errors import OperationFailure
+
+from conftest import running_server
+
+
+@pytest.fixture(scope="module")
+def auth_server(folio_binary):
+    with running_server(folio_binary, "--auth") as s:
+        # The localhost exception: the first user, created from loopback without credentials.
+        bare = pymongo.MongoClient(port=s["port"])
+        bare.admin.command("createUser", "root", pwd="root-secret", roles=["root"])
+        bare.close()
+        yield s
+
+
+def client(server, user="root", password="root-secret", source="admin", **kw):
+    return pymongo.MongoClient(port=server["port"], username=user, password=password, authSource=source, **kw)
+
+
+def code_of(call):
+    with pytest.raises(OperationFailure) as e:
+        call()
+    return e.value.code, e.value.details.get("errmsg", "")
+
+
+def test_localhost_exception_closes_after_the_first_user(auth_server):
+    bare = pymongo.MongoClient(port=auth_server["port"])
+    code, message = code_of(lambda: bare.app.items.find_one())
+    assert (code, message) == (13, "command find requires authentication")
+    code, _ = code_of(lambda: bare.admin.command("createUser", "second", pwd="x", roles=["root"]))
+    assert code == 13
+    # The handshake and authentication need no user.
+    assert bare.admin.command("ping")["ok"] == 1.0
+    assert bare.admin.command("connectionStatus")["authInfo"] == {"authenticatedUsers": [], "authenticatedUserRoles": []}
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-1", None])
+def test_each_scram_mechanism_authenticates(auth_server, mechanism):
+    extra = {"authMechanism": mechanism} if mechanism else {}
+    c = client(auth_server, **extra)
+    c.app.scram.insert_one({"mechanism": mechanism or "default"})
+    status = c.admin.command("connectionStatus")["authInfo"]
+    assert status["authenticatedUsers"] == [{"user": "root", "db": "admin"}]
+    assert status["authenticatedUserRoles"] == [{"role": "root", "db": "admin"}]
+
+
+def test_wrong_password_and_unknown_user_fail_alike(auth_server):
+    for user, password in [("root", "wrong"), ("nobody", "wrong")]:
+        for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-1"]:
+            c = client(auth_server, user, password, authMechanism=mechanism)
+            code, message = code_of(lambda: c.app.items.find_one())
+            assert (code, message) == (18, "Authentication failed.")
+
+
+def test_hello_offers_the_users_mechanisms(auth_server):
+    bare = pymongo.MongoClient(port=auth_server["port"])
+    assert bare.admin.command("hello", saslSupportedMechs="admin.root")["saslSupportedMechs"] == ["SCRAM-SHA-1", "SCRAM-SHA-256"]
+    assert "saslSupportedMechs" not in bare.admin.command("hello", saslSupportedMechs="admin.nobody")
+
+
+def test_users_and_passwords_are_managed_as_mongodb_does(auth_server):
+    root = client(auth_server)
+    root.people.command("createUser", "ann", pwd="first", roles=["read"], customData={"team": "a"})
+    info = root.people.command("usersInfo", "ann")["users"][0]
+    assert list(info) == ["_id", "userId", "user", "db", "customData", "roles", "mechanisms"]
+    assert info["_id"] == "people.ann" and info["roles"] == [{"role": "read", "db": "people"}]
+    assert "credentials" not in info
+    stored = root.admin["system.users"].find_one({"_id": "people.ann"})
+    assert set(stored["credentials"]) == {"SCRAM-SHA-1", "SCRAM-SHA-256"}
+    assert stored["credentials"]["SCRAM-SHA-256"]["iterationCount"] == 15000
+    assert stored["credentials"]["SCRAM-SHA-1"]["iterationCount"] == 10000
+    assert "first" not in str(stored)
+
+    assert code_of(lambda: root.people.command("createUser", "ann", pwd="x", roles=[]))[0] == 51003
+    assert code_of(lambda: root.people.command("createUser", "bob", pwd="x", roles=["nope"]))[0] == 31
+    assert code_of(lambda: root.people.command("createUser", "bob", pwd="", roles=[]))[0] == 2
+
+    ann = client(auth_server, "ann", "first", "people")
+    assert ann.people.items.find_one() is None
+    root.people.command("updateUser", "ann", pwd="second")
+    assert code_of(lambda: client(auth_server, "ann", "first", "people").people.items.find_one())[0] == 18
+    assert client(auth_server, "ann", "second", "people").people.items.find_one() is None
+
+    # Role changes reach connections already authenticated.
+    assert code_of(lambda: ann.people.items.insert_one({}))[0] == 13
+    root.people.command("grantRolesToUser", "ann", roles=["readWrite"])
+    ann.people.items.insert_one({"by": "ann"})
+    root.people.command("revokeRolesFromUser", "ann", roles=["readWrite"])
+    assert code_of(lambda: ann.people.items.insert_one({}))[0] == 13
+
+    root.people.command("dropUser", "ann")
+    assert code_of(lambda: ann.people.items.find_one())[0] == 13
+    assert code_of(lambda: root.people.command("dropUser", "ann")) == (11, 'Could not find user "ann" for db "people"')
+
+
+# Each built-in role against the commands it must allow and refuse (MongoDB's documented
+# built-in roles); the user is defined on "tenant".
+ROLE_TABLE = [
+    # role, command, allowed
+    ("read", lambda db: db.items.find_one(), True),
+    ("read", lambda db: db.list_collection_names(), True),
+    ("read", lambda db: db.command("dbStats"), True),
+    ("read", lambda db: db.items.insert_one({}), False),
+    ("read", lambda db: db.items.create_index("k"), False),
+    ("read", lambda db: db.command("usersInfo"), False),
+    ("readWrite", lambda db: db.items.insert_one({}), True),
+    ("readWrite", lambda db: db.items.update_one({}, {"$set": {"u": 1}}), True),
+    ("readWrite", lambda db: db.items.delete_many({"never": 1}), True),
+    ("readWrite", lambda db: db.items.create_index("k"), True),
+    ("readWrite", lambda db: db.command("collMod", "items"), False),
+    ("readWrite", lambda db: db.client.drop_database(db.name), False),
+    ("dbAdmin", lambda db: db.command("collMod", "items"), True),
+    ("dbAdmin", lambda db: db.items.find_one(), False),
+    ("dbAdmin", lambda db: db.command("dbStats"), True),
+    ("userAdmin", lambda db: db.command("usersInfo"), True),
+    ("userAdmin", lambda db: db.items.find_one(), False),
+    ("dbOwner", lambda db: db.items.insert_one({}), True),
+    ("dbOwner", lambda db: db.command("usersInfo"), True),
+    ("dbOwner", lambda db: db.client.admin.command("serverStatus"), False),
+]
+
+
+@pytest.mark.parametrize("role,call,allowed", ROLE_TABLE)
+def test_built_in_roles_allow_exactly_their_commands(auth_server, role, call, allowed):
+    root = client(auth_server)
+    root.tenant.items.insert_one({"seed": 1})
+    name = f"user_{role}"
+    if not root.tenant.command("usersInfo", name)["users"]:
+        root.tenant.command("createUser", name, pwd="pw", roles=[role])
+    db = client(auth_server, name, "pw", "tenant").tenant
+    if allowed:
+        call(db)
+    else:
+        code, message = code_of(lambda: call(db))
+        assert code == 13 and message.startswith("not authorized on ")
+
+
+@pytest.mark.parametrize("role,call,allowed", [
+    ("clusterMonitor", lambda c: c.admin.command("serverStatus"), True),
+    ("clusterMonitor", lambda c: c.tenant.items.find_one(), False),
+    ("readAnyDatabase", lambda c: c.tenant.items.find_one(), True),
+    ("readAnyDatabase", lambda c: c.tenant.items.insert_one({}), False),
+    ("readWriteAnyDatabase", lambda c: c.tenant.items.insert_one({}), True),
+    ("readWriteAnyDatabase", lambda c: c.admin.command("serverStatus"), False),
+    ("hostManager", lambda c: c.admin.command("setParameter", 1, cursorTimeoutMillis=600000), True),
+    ("hostManager", lambda c: c.tenant.items.find_one(), False),
+])
+def test_admin_roles(auth_server, role, call, allowed):
+    root = client(auth_server)
+    name = f"admin_{role}"
+    if not root.admin.command("usersInfo", name)["users"]:
+        root.admin.command("createUser", name, pwd="pw", roles=[role])
+    c = client(auth_server, name, "pw", "admin")
+    if allowed:
+        call(c)
+    else:
+        assert code_of(lambda: call(c))[0] == 13
+
+
+def test_tenants_are_isolated(auth_server):
+    root = client(auth_server)
+    for tenant in ["tenantA", "tenantB"]:
+        if not root[tenant].command("usersInfo", "app")["users"]:
+            root[tenant].command("createUser", "app", pwd=f"pw-{tenant}", roles=["readWrite"])
+        root[tenant].messages.insert_many([{"tenant": tenant, "i": i} for i in range(5)])
+    a = client(auth_server, "app", "pw-tenantA", "tenantA")
+    assert a.list_database_names() == ["tenantA"]
+    assert a.tenantA.messages.count_documents({}) >= 5
+    refused = [
+        lambda: a.tenantB.messages.find_one(),
+        lambda: a.tenantB.list_collection_names(),
+        lambda: a.tenantB.messages.insert_one({}),
+        lambda: a.tenantB.watch(),
+        lambda: a.tenantB.command("dbStats"),
+        lambda: a.tenantB.command("usersInfo"),
+        lambda: a.drop_database("tenantB"),
+        lambda: list(a.tenantA.messages.aggregate([{"$lookup": {"from": {"db": "tenantB", "coll": "messages"},
+                                                                "pipeline": [], "as": "x"}}])),
+        lambda: list(a.tenantA.messages.aggregate([{"$unionWith": {"coll": "messages", "pipeline": []}},
+                                                   {"$out": {"db": "tenantB", "coll": "copied"}}])),
+        lambda: a.admin.command("listDatabases", authorizedDatabases=False),
+    ]
+    for call in refused:
+        assert code_of(call)[0] == 13
+    assert root.tenantB.copied.count_documents({}) == 0
+
+
+def test_cursors_belong_to_their_user(auth_server):
+    root = client(auth_server)
+    root.shared.items.insert_many([{"i": i} for i in range(10)])
+    for name in ["one", "two"]:
+        if not root.shared.command("usersInfo", name)["users"]:
+            root.shared.command("createUser", name, pwd="pw", roles=["read"])
+    one = client(auth_server, "one", "pw", "shared")
+    two = client(auth_server, "two", "pw", "shared")
+    cursor_id = one.shared.command("find", "items", batchSize=2)["cursor"]["id"]
+    code, message = code_of(lambda: two.shared.command("getMore", cursor_id, collection="items"))
+    assert code == 13 and "not created by the authenticated user" in message
+    assert code_of(lambda: two.shared.command("killCursors", "items", cursors=[cursor_id]))[0] == 13
+    assert len(one.shared.command("getMore", cursor_id, collection="items")["cursor"]["nextBatch"]) == 8
+
+
+def test_malformed_sasl_conversations_get_errors(auth_server):
+    bare = pymongo.MongoClient(port=auth_server["port"])
+    cases = [
+        ({"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": b"\xff\x00"}, 2),
+        ({"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": b"p=tls-unique,,n=root,r=abc"}, 2),
+        ({"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": b"n,,n=root"}, 2),
+        ({"saslStart": 1, "mechanism": "PLAIN", "payload": b"\x00root\x00pw"}, 334),
+        ({"saslContinue": 1, "conversationId": 1, "payload": b"c=biws,r=x,p=AAAA"}, 17),
+    ]
+    for command, code in cases:
+        assert code_of(lambda: bare.admin.command(command))[0] == code
+    # A conversation whose final message carries the wrong nonce fails, and a replayed final
+    # message (the conversation is gone) gets no second chance.
+    start = bare.admin.command("saslStart", mechanism="SCRAM-SHA-256", payload=b"n,,n=root,r=clientnonce")
+    assert start["done"] is False and start["payload"].startswith(b"r=clientnonce")
+    final = b"c=biws,r=clientnonceWRONG,p=" + b"A" * 43 + b"="
+    assert code_of(lambda: bare.admin.command("saslContinue", conversationId=1, payload=final))[0] == 18
+    assert code_of(lambda: bare.admin.command("saslContinue", conversationId=1, payload=final))[0] == 17
+    assert bare.admin.command("ping")["ok"] == 1.0
