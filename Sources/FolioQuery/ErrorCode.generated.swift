@@ -63,6 +63,8 @@ extension ErrorCode {
     public static let cursorNotFound = ErrorCode(rawValue: 43)
     /// NamespaceExists (48).
     public static let namespaceExists = ErrorCode(rawValue: 48)
+    /// InvalidRoleModification (49).
+    public static let invalidRoleModification = ErrorCode(rawValue: 49)
     /// MaxTimeMSExpired (50).
     public static let maxTimeMSExpired = ErrorCode(rawValue: 50)
     /// DollarPrefixedFieldName (52).
@@ -313,6 +315,7 @@ extension ErrorCode {
         40: "ConflictingUpdateOperators",
         43: "CursorNotFound",
         48: "NamespaceExists",
+        49: "InvalidRoleModification",
         50: "MaxTimeMSExpired",
         52: "DollarPrefixedFieldName",
         53: "InvalidIdField",

@@ -224,3 +224,27 @@ def test_malformed_sasl_conversations_get_errors(auth_server):
     assert code_of(lambda: bare.admin.command("saslContinue", conversationId=1, payload=final))[0] == 18
     assert code_of(lambda: bare.admin.command("saslContinue", conversationId=1, payload=final))[0] == 17
     assert bare.admin.command("ping")["ok"] == 1.0
+
+
+def test_user_defined_roles_grant_exactly_their_privileges(auth_server):
+    root = client(auth_server)
+    root.chat.messages.insert_one({"text": "hi"})
+    root.chat.secrets.insert_one({"key": 1})
+    if root.chat.command("rolesInfo", "messageReader")["roles"]:
+        root.chat.command("dropRole", "messageReader")
+    root.chat.command("createRole", "messageReader", roles=[],
+                      privileges=[{"resource": {"db": "chat", "collection": "messages"}, "actions": ["find"]}])
+    if not root.chat.command("usersInfo", "bot")["users"]:
+        root.chat.command("createUser", "bot", pwd="pw", roles=["messageReader"])
+    bot = client(auth_server, "bot", "pw", "chat")
+    assert bot.chat.messages.find_one({}, {"_id": 0}) == {"text": "hi"}
+    assert code_of(lambda: bot.chat.secrets.find_one())[0] == 13
+    assert code_of(lambda: bot.chat.messages.insert_one({}))[0] == 13
+    # authorizedCollections lists what the role names.
+    assert bot.chat.list_collection_names(authorizedCollections=True) == ["messages"]
+    root.chat.command("grantPrivilegesToRole", "messageReader",
+                      privileges=[{"resource": {"db": "chat", "collection": "messages"}, "actions": ["insert"]}])
+    bot.chat.messages.insert_one({"text": "from bot"})
+    info = root.chat.command("rolesInfo", "messageReader", showPrivileges=True)["roles"][0]
+    assert info["privileges"] == [{"resource": {"db": "chat", "collection": "messages"}, "actions": ["find", "insert"]}]
+    assert code_of(lambda: root.chat.command("grantRolesToRole", "messageReader", roles=["messageReader"]))[0] == 49

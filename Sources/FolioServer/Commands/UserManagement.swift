@@ -3,7 +3,7 @@ import FolioEngine
 import FolioQuery
 
 /// createUser, updateUser, dropUser, dropAllUsersFromDatabase, grantRolesToUser,
-/// revokeRolesFromUser, usersInfo, rolesInfo: users in `admin.system.users`, as MongoDB keeps them.
+/// revokeRolesFromUser, usersInfo: users in `admin.system.users`, as MongoDB keeps them.
 enum UserCommands {
     static let createFields: Set<String> = ["createUser", "pwd", "customData", "roles", "digestPassword", "mechanisms",
                                             "authenticationRestrictions"]
@@ -33,15 +33,18 @@ enum UserCommands {
         }
     }
 
-    /// The roles given, each built in (custom roles are not offered yet: 31 RoleNotFound).
-    static func roles(_ value: BSON?, db: String, field: String) throws(FolioError) -> [RoleName] {
+    /// The roles given, each built in or defined (31 RoleNotFound otherwise).
+    static func roles(_ value: BSON?, db: String, field: String, _ r: CommandRequest) throws(FolioError) -> [RoleName] {
         guard case .array(let list)? = value else {
             throw FolioError(.badValue, "\"\(field)\" command requires a \"roles\" array")
         }
         var out: [RoleName] = []
         for item in list {
             let role = try RoleName(parsing: item, defaultDatabase: db)
-            guard BuiltinRoles.isBuiltin(role) else { throw FolioError(.roleNotFound, "Could not find role: \(role.role)@\(role.db)") }
+            let defined = BuiltinRoles.isBuiltin(role) ? true : try r.context.access.roles.find(role) != nil
+            guard defined else {
+                throw FolioError(.roleNotFound, "Could not find role: \(role.role)@\(role.db)")
+            }
             if !out.contains(role) { out.append(role) }
         }
         return out
@@ -82,7 +85,7 @@ enum UserCommands {
         try refuseUnknownFields(r, allowed: createFields)
         let name = try userName(r)
         try checkDatabase(r.database)
-        let roles = try roles(r.body["roles"], db: r.database, field: "createUser")
+        let roles = try roles(r.body["roles"], db: r.database, field: "createUser", r)
         let user = StoredUser(user: name, db: r.database, credentials: try credentials(r, user: name),
                               customData: try r.document("customData"), roles: roles)
         try r.context.access.users.insert(user, durable: try r.durable())
@@ -100,7 +103,7 @@ enum UserCommands {
         }
         // Authorization: a user may change their own password and custom data with the
         // changeOwn* actions; anything else needs the user admin's actions.
-        if let auth = Authorization.current {
+        if let auth = r.authorization {
             let own = auth.users.contains(UserName(user: name, db: r.database))
             var needs: [CommandAccess.Need] = []
             if r.body["pwd"] != nil || r.body["mechanisms"] != nil {
@@ -119,7 +122,7 @@ enum UserCommands {
             user.credentials = try credentials(r, user: name, existing: r.body["mechanisms"] == nil ? user.mechanisms : nil)
         }
         if r.body["customData"] != nil { user.customData = try r.document("customData") }
-        if r.body["roles"] != nil { user.roles = try roles(r.body["roles"], db: r.database, field: "updateUser") }
+        if r.body["roles"] != nil { user.roles = try roles(r.body["roles"], db: r.database, field: "updateUser", r) }
         try r.context.access.users.replace(user, durable: try r.durable())
         return [:]
     }
@@ -146,7 +149,7 @@ enum UserCommands {
 
     static func changeRoles(_ r: CommandRequest, grant: Bool) throws(FolioError) -> Document {
         let name = try userName(r)
-        let roles = try roles(r.body["roles"], db: r.database, field: r.name)
+        let roles = try roles(r.body["roles"], db: r.database, field: r.name, r)
         guard !roles.isEmpty else { throw FolioError(.badValue, "\(r.name) command requires a non-empty \"roles\" array") }
         guard var user = try r.context.access.users.find(user: name, db: r.database) else {
             throw FolioError(.userNotFound, "Could not find user \"\(name)\" for db \"\(r.database)\"")
@@ -187,7 +190,7 @@ enum UserCommands {
             guard r.argument.isNumber else { throw FolioError(.badValue, "UsersInfo cannot be called with a value of type \(r.argument.type.alias)") }
             filter = ["db": .string(r.database)]
         }
-        if let auth = Authorization.current {
+        if let auth = r.authorization {
             let all = r.argument.documentValue?["forAllDBs"]?.isTruthy == true
             let allowed: Bool
             if all { allowed = auth.isAuthorized(.viewUser, on: .cluster) || auth.privileges.contains { $0.resource == .anyResource || $0.resource == .anyNormal && $0.actions.contains(.viewUser) } }
@@ -202,6 +205,7 @@ enum UserCommands {
         if let names { users = users.filter { names.contains(UserName(user: $0.user, db: $0.db)) } }
         let showCredentials = r.bool("showCredentials") == true
         let showPrivileges = r.bool("showPrivileges") == true
+        let custom = showPrivileges ? try r.context.access.roles.all() : [:]
         return ["users": .array(users.map { u in
             var d: Document = ["_id": .string(u.id), "userId": .binary(u.userID), "user": .string(u.user), "db": .string(u.db)]
             if showCredentials {
@@ -212,41 +216,11 @@ enum UserCommands {
             if let custom = u.customData { d.append("customData", .document(custom)) }
             d.append("roles", .array(u.roles.map { .document($0.document) }))
             if showPrivileges {
-                d.append("inheritedRoles", .array(u.roles.map { .document($0.document) }))
-                d.append("inheritedPrivileges", .array(Privileges.merged(u.roles.flatMap { BuiltinRoles.privileges($0) ?? [] })
-                    .map { .document($0.document) }))
+                let resolved = RoleGraph.resolve(u.roles, custom: custom)
+                d.append("inheritedRoles", .array(resolved.roles.map { .document($0.document) }))
+                d.append("inheritedPrivileges", .array(Privileges.merged(resolved.privileges).map { .document($0.document) }))
             }
             d.append("mechanisms", .array(u.mechanisms.map { .string($0.rawValue) }))
-            return .document(d)
-        })]
-    }
-
-    /// rolesInfo over the built-in roles: `1` (with showBuiltinRoles), a name, `{role, db}`, a list.
-    @Sendable static func rolesInfo(_ r: CommandRequest) throws(FolioError) -> Document {
-        var names: [RoleName] = []
-        switch r.argument {
-        case .array(let list): for item in list { names.append(try RoleName(parsing: item, defaultDatabase: r.database)) }
-        case .string, .document: names = [try RoleName(parsing: r.argument, defaultDatabase: r.database)]
-        default:
-            if r.bool("showBuiltinRoles") == true {
-                let builtin = r.database == "admin" ? BuiltinRoles.databaseRoles.union(BuiltinRoles.adminRoles) : BuiltinRoles.databaseRoles
-                names = builtin.sorted().map { RoleName(role: $0, db: r.database) }
-            }
-        }
-        if let auth = Authorization.current {
-            for name in names where !auth.roles.contains(name) && !auth.isAuthorized(.viewRole, on: .database(name.db)) {
-                throw CommandAccess.unauthorized(r)
-            }
-        }
-        let showPrivileges = r.bool("showPrivileges") == true
-        return ["roles": .array(names.compactMap { name -> BSON? in
-            guard let privileges = BuiltinRoles.privileges(name) else { return nil }
-            var d: Document = ["role": .string(name.role), "db": .string(name.db), "isBuiltin": true, "roles": [], "inheritedRoles": []]
-            if showPrivileges {
-                let merged = BSON.array(Privileges.merged(privileges).map { .document($0.document) })
-                d.append("privileges", merged)
-                d.append("inheritedPrivileges", merged)
-            }
             return .document(d)
         })]
     }

@@ -44,7 +44,7 @@ struct Authorization: Sendable {
     @TaskLocal static var current: Authorization?
 
     func isAuthorized(_ action: Action, on target: ResourceTarget) -> Bool {
-        privileges.contains { $0.actions.contains(action) && $0.resource.covers(target) }
+        privileges.contains { ($0.actions.contains(action) || $0.actions.contains(.anyAction)) && $0.resource.covers(target) }
     }
 
     func isAuthorized(_ actions: Set<Action>, on target: ResourceTarget) -> Bool {
@@ -79,13 +79,16 @@ final class AccessControl: Sendable {
     /// Whether commands need authenticated, authorized users (`folio serve --auth`).
     let enabled: Bool
     let users: UserStore
+    let roles: RoleStore
     private let connections = Mutex<[Int32: ConnectionAuthentication]>([:])
     /// Keys the salts made up for users who do not exist (so they are stable per user).
     private let fakeSaltKey = randomBytes(32)
 
     init(engine: Engine, enabled: Bool) {
         self.enabled = enabled
-        self.users = UserStore(engine: engine)
+        let users = UserStore(engine: engine)
+        self.users = users
+        self.roles = RoleStore(engine: engine, users: users)
     }
 
     func state(_ connection: Int32) -> ConnectionAuthentication {
@@ -137,15 +140,16 @@ final class AccessControl: Sendable {
     /// Re-reads the roles and privileges of the connection's users (users dropped meanwhile
     /// are no longer authenticated, as in MongoDB).
     func refresh(_ s: inout ConnectionAuthentication, generation: Int) throws(FolioError) {
-        var kept: [UserName] = [], roles: [RoleName] = []
+        var kept: [UserName] = [], direct: [RoleName] = []
         for name in s.users {
             guard let user = try users.find(user: name.user, db: name.db) else { continue }
             kept.append(name)
-            roles.append(contentsOf: user.roles)
+            direct.append(contentsOf: user.roles)
         }
+        let resolved = RoleGraph.resolve(direct, custom: kept.isEmpty ? [:] : try roles.all())
         s.users = kept
-        s.roles = Array(Set(roles)).sorted()
-        s.privileges = s.roles.flatMap { BuiltinRoles.privileges($0) ?? [] }
+        s.roles = resolved.roles.sorted()
+        s.privileges = resolved.privileges
         s.generation = generation
     }
 

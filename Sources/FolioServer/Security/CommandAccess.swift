@@ -22,8 +22,8 @@ enum CommandAccess {
     static func check(_ r: CommandRequest, canonical: String, _ auth: Authorization) throws(FolioError) {
         if open.contains(canonical) { return }
         if auth.users.isEmpty {
-            // The localhost exception: only the first user, created in admin.
-            if auth.localhostException, canonical == "createUser", r.database == "admin" { return }
+            // The localhost exception: only the first user or role, created in admin.
+            if auth.localhostException, canonical == "createUser" || canonical == "createRole", r.database == "admin" { return }
             throw FolioError(.unauthorized, "command \(canonical) requires authentication")
         }
         if canonical == "getMore" || canonical == "killCursors" {
@@ -141,6 +141,14 @@ enum CommandAccess {
         case "dropUser", "dropAllUsersFromDatabase": return [(.database(db), [.dropUser])]
         case "grantRolesToUser": return roleNeeds(r.body["roles"], db: db, action: .grantRole)
         case "revokeRolesFromUser": return roleNeeds(r.body["roles"], db: db, action: .revokeRole)
+        case "createRole": return [(.database(db), [.createRole])] + roleNeeds(r.body["roles"], db: db, action: .grantRole)
+        case "updateRole":
+            return [(.database(db), [.grantRole, .revokeRole])] + roleNeeds(r.body["roles"], db: db, action: .grantRole)
+        case "dropRole", "dropAllRolesFromDatabase": return [(.database(db), [.dropRole])]
+        case "grantPrivilegesToRole": return [(.database(db), [.grantRole])]
+        case "revokePrivilegesFromRole": return [(.database(db), [.revokeRole])]
+        case "grantRolesToRole": return [(.database(db), [.grantRole])] + roleNeeds(r.body["roles"], db: db, action: .grantRole)
+        case "revokeRolesFromRole": return [(.database(db), [.revokeRole])] + roleNeeds(r.body["roles"], db: db, action: .revokeRole)
         default:
             // A command with no entry here needs everything: only root runs it.
             return [(.cluster, Set(Action.allCases))]

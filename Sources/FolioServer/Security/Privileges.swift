@@ -22,6 +22,24 @@ enum Action: String, CaseIterable, Sendable {
          killop, replSetGetStatus, replSetGetConfig, replSetResizeOplog, killAnySession, listSessions, top,
          connPoolStats, logRotate, fsync, useUUID, invalidateUserCache, applicationMessage, appendOplogNote,
          replSetConfigure, replSetStateChange, netstat, cpuProfiler, dropConnections, killAnyCursor
+    /// Every action (a user-defined role may grant it).
+    case anyAction
+
+    /// MongoDB's other action names: a user-defined role may list them (so roles written for
+    /// MongoDB load), though no Folio command checks them.
+    static let otherMongoDBActions: Set<String> = [
+        "addShard", "analyze", "analyzeShardKey", "auditConfigure", "auditLogRotate", "authSchemaUpgrade", "bypassWriteBlockingMode",
+        "checkFreeMonitoringStatus", "checkMetadataConsistency", "cleanupOrphaned", "clearJumboFlag", "closeAllDatabases",
+        "configureQueryAnalyzer", "connPoolSync", "createSearchIndexes", "dropSearchIndex", "emptycapped",
+        "enableSharding", "flushRouterConfig", "forceUUID", "getClusterParameter", "getDefaultRWConcern",
+        "getShardMap", "getShardVersion", "impersonate", "internal", "listCachedAndActiveUsers",
+        "listShards", "logApplicationMessage", "moveChunk", "oidReset", "operationMetrics", "planCacheIndexFilter",
+        "planCacheWrite", "queryStatsRead", "queryStatsReadTransformed", "refineCollectionShardKey", "removeShard",
+        "repairDatabase", "reshardCollection", "resync", "rotateCertificates", "setAuthenticationRestriction",
+        "setClusterParameter", "setDefaultRWConcern", "setFeatureCompatibilityVersion", "setFreeMonitoring",
+        "setUserWriteBlockMode", "shardCollection", "shardingState", "splitChunk", "splitVector", "storageDetails",
+        "touch", "unlock", "updateSearchIndex",
+    ]
 }
 
 /// What a privilege applies to.

@@ -72,7 +72,7 @@ final class UserStore: Sendable {
     let engine: Engine
     /// Moves on every change of users, so authenticated connections re-read their privileges.
     let generation = Atomic<Int>(0)
-    /// Whether any user exists (the localhost exception applies while none does).
+    /// Whether any user or role exists (the localhost exception applies while none does).
     private let anyUser = Atomic<Bool>(false)
 
     init(engine: Engine) {
@@ -82,8 +82,11 @@ final class UserStore: Sendable {
 
     var hasUsers: Bool { anyUser.load(ordering: .acquiring) }
 
+    /// Whether a user or a user-defined role exists (either closes the localhost exception).
     private func refreshCount() {
-        let exists = ((try? engine.find(UserStore.namespace, FindRequest(limit: 1)).all().count) ?? 0) > 0
+        let exists = [UserStore.namespace, RoleStore.namespace].contains { ns in
+            ((try? engine.find(ns, FindRequest(limit: 1)).all().count) ?? 0) > 0
+        }
         anyUser.store(exists, ordering: .releasing)
     }
 
