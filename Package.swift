@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         // SCRAM authentication's hashes, HMACs and PBKDF2 (FolioServer only).
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        // TLS on the wire server (FolioServer only).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
     ],
     targets: [
         .target(name: "FolioBSON", swiftSettings: swiftSettings),
@@ -64,6 +66,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -97,7 +101,9 @@ let package = Package(
         .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport",
                                                             .product(name: "MetricsTestKit", package: "swift-metrics"),
                                                             .product(name: "Prometheus", package: "swift-prometheus"),
-                                                            .product(name: "NIOPosix", package: "swift-nio")],
+                                                            .product(name: "NIOPosix", package: "swift-nio"),
+                                                            .product(name: "NIOEmbedded", package: "swift-nio"),
+                                                            .product(name: "NIOTLS", package: "swift-nio")],
                     resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "FolioTests", dependencies: ["Folio", "FolioTestSupport"]),
         .testTarget(name: "FolioFuzzingTests", dependencies: ["FolioFuzzing", "FolioTestSupport"],

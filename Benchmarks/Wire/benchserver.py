@@ -1,5 +1,6 @@
 """A folio server for the wire benchmarks: a free port, a fresh data directory, started and
 waited for, stopped and its directory removed at the end."""
+import os
 import shutil
 import socket
 import subprocess
@@ -22,10 +23,10 @@ def free_port():
 
 
 class FolioServer:
-    def __init__(self, binary, prefix="folio-bench-"):
+    def __init__(self, binary, prefix="folio-bench-", args=()):
         self.port = free_port()
         self.data = tempfile.mkdtemp(prefix=prefix)
-        self.proc = subprocess.Popen([binary, "serve", "--port", str(self.port), "--dbpath", self.data, "--quiet"],
+        self.proc = subprocess.Popen([binary, "serve", "--port", str(self.port), "--dbpath", self.data, "--quiet", *args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -35,6 +36,12 @@ class FolioServer:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"{binary} did not start")
+
+    def cpu_seconds(self):
+        """The server process's user and system CPU time so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
         self.proc.terminate()

@@ -131,6 +131,8 @@ extension ErrorCode {
     public static let documentValidationFailure = ErrorCode(rawValue: 121)
     /// CappedPositionLost (136).
     public static let cappedPositionLost = ErrorCode(rawValue: 136)
+    /// InvalidSSLConfiguration (140).
+    public static let invalidSSLConfiguration = ErrorCode(rawValue: 140)
     /// ExceededMemoryLimit (146).
     public static let exceededMemoryLimit = ErrorCode(rawValue: 146)
     /// ViewDepthLimitExceeded (165).
@@ -349,6 +351,7 @@ extension ErrorCode {
         117: "ConflictingOperationInProgress",
         121: "DocumentValidationFailure",
         136: "CappedPositionLost",
+        140: "InvalidSSLConfiguration",
         146: "ExceededMemoryLimit",
         165: "ViewDepthLimitExceeded",
         166: "CommandNotSupportedOnView",

@@ -204,6 +204,7 @@ public struct CommandDispatcher: Sendable {
             (["configureFailPoint"], TestCommands.configureFailPoint),
             (["replSetResizeOplog"], AdminCommands.replSetResizeOplog),
             (["replSetGetStatus"], AdminCommands.replSetGetStatus),
+            (["rotateCertificates"], AdminCommands.rotateCertificates),
         ] as [([String], CommandHandler)] {
             for n in names { t[n] = handler }
         }

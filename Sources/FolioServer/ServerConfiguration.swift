@@ -35,6 +35,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Access control (`--auth`): every command but the handshake and authentication needs an
     /// authenticated user with the privileges for it.
     public var auth = false
+    /// TLS (`--tls-mode` and the certificate files).
+    public var tls = TLSSettings()
 
     public init(port: Int = ServerConfiguration.defaultPort,
                 bindAddress: String = ServerConfiguration.defaultBindAddress,
@@ -64,6 +66,6 @@ public struct ServerConfiguration: Sendable, Equatable {
         if !(1...Int(Int32.max)).contains(ttlMonitorSeconds) { return "the TTL monitor interval must be between 1 and \(Int32.max) seconds" }
         if changeLogRetention.maxBytes < 1 << 20 { return "the oplog size must be at least 1 MB" }
         if !(changeLogRetention.minRetentionHours >= 0) { return "the oplog's minimum retention must not be negative" }
-        return nil
+        return tls.validationError()
     }
 }

@@ -29,6 +29,9 @@ public final class ServerContext: Sendable {
     let applicationNames = Mutex<[Int32: String]>([:])
     /// Users, each connection's authentication, and whether commands are checked (`--auth`).
     let access: AccessControl
+    /// The TLS context new connections get (nil without TLS; the wire server sets it when it
+    /// starts); `rotateCertificates` replaces it.
+    let tls = Mutex<TLSContextHolder?>(nil)
     /// The open connections' remote addresses (currentOp lists the idle ones with `$all`).
     let openConnections = Mutex<[Int32: String]>([:])
     /// Shuts the server down (the `shutdown` command); set by the wire server that runs this context.

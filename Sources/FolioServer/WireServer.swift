@@ -209,6 +209,8 @@ public final class WireServer: Sendable {
 
     /// Binds and starts accepting connections.
     public static func start(context: ServerContext) throws -> WireServer {
+        let tls = context.configuration.tls.enabled ? try TLSContextHolder(settings: context.configuration.tls) : nil
+        context.tls.withLock { $0 = tls }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let dispatcher = CommandDispatcher(context: context)
         let bootstrap = ServerBootstrap(group: group)
@@ -233,6 +235,14 @@ public final class WireServer: Sendable {
                         "connectionCount": .int64(context.metrics.currentConnections.load(ordering: .relaxed))], quietable: true)
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(TLSSniffer(holder: tls) {
+                            context.log.log(.info, .network, id: 22988, ctx: "conn\(id)",
+                                            "Error receiving request from client. Ending connection from remote",
+                                            attr: ["error": "SSLHandshakeFailed: The server is configured to only allow SSL connections",
+                                                   "remote": .string(remote), "connectionId": .int64(Int64(id))])
+                        })
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFramer()))
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectionHandler(dispatcher: dispatcher, connection: ConnectionInfo(id: id, remoteAddress: remote)))

@@ -81,7 +81,30 @@ struct Serve: AsyncParsableCommand {
           help: "Access control: clients authenticate (SCRAM-SHA-256 or SCRAM-SHA-1) and need roles for what they run.")
     var auth = false
 
+    @Option(name: [.customLong("tls-mode"), .customLong("tlsMode")],
+            help: "TLS: disabled (default), allowTLS, preferTLS or requireTLS.")
+    var tlsMode: String = "disabled"
+
+    @Option(name: [.customLong("tls-certificate-key-file"), .customLong("tlsCertificateKeyFile")],
+            help: "The server's certificate chain and private key (PEM, one file).")
+    var tlsCertificateKeyFile: String?
+
+    @Option(name: [.customLong("tls-ca-file"), .customLong("tlsCAFile")],
+            help: "Certificate authorities for client certificates: clients are asked for one and it is verified.")
+    var tlsCAFile: String?
+
+    @Flag(name: [.customLong("tls-allow-connections-without-certificates"), .customLong("tlsAllowConnectionsWithoutCertificates")],
+          help: "With --tls-ca-file, clients without a certificate are let in too.")
+    var tlsAllowConnectionsWithoutCertificates = false
+
+    @Flag(name: [.customLong("tls-allow-invalid-certificates"), .customLong("tlsAllowInvalidCertificates")],
+          help: "Client certificates are neither requested nor verified.")
+    var tlsAllowInvalidCertificates = false
+
     func validate() throws {
+        guard TLSSettings.Mode(rawValue: tlsMode) != nil else {
+            throw ValidationError("--tls-mode must be one of \(TLSSettings.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         if let problem = configuration.validationError() { throw ValidationError(problem) }
         guard ["sqlite", "memory"].contains(storage) else { throw ValidationError("--storage must be sqlite or memory") }
         guard (0...(1 << 20)).contains(recordCacheMB) else { throw ValidationError("--record-cache-mb must be between 0 and 1048576") }
@@ -96,6 +119,11 @@ struct Serve: AsyncParsableCommand {
                             enableTestCommands: enableTestCommands)
         c.changeLogRetention = ChangeLogRetention(maxBytes: oplogSizeMB << 20, minRetentionHours: oplogMinRetentionHours)
         c.auth = auth
+        c.tls.mode = TLSSettings.Mode(rawValue: tlsMode) ?? .disabled
+        c.tls.certificateKeyFile = tlsCertificateKeyFile
+        c.tls.caFile = tlsCAFile
+        c.tls.allowConnectionsWithoutCertificates = tlsAllowConnectionsWithoutCertificates
+        c.tls.allowInvalidCertificates = tlsAllowInvalidCertificates
         return c
     }
 
@@ -132,7 +160,8 @@ struct Serve: AsyncParsableCommand {
             log.log(.info, .network, id: ServerLog.FolioID.metricsEndpoint, ctx: "listener", "Serving metrics",
                     attr: ["port": .int32(Int32(endpoint.port)), "path": "/metrics"])
         }
-        log.log(.info, .network, id: 23016, ctx: "listener", "Waiting for connections", attr: ["port": .int32(Int32(server.port)), "ssl": "off"])
+        log.log(.info, .network, id: 23016, ctx: "listener", "Waiting for connections", attr: ["port": .int32(Int32(server.port)),
+                                                                                       "ssl": .string(configuration.tls.enabled ? "on" : "off")])
         log.startupFinished()
         print("folio \(FolioVersion.folio) listening on \(configuration.bindAddress):\(server.port) " +
               "(replica set \(configuration.replicaSetName), data \(configuration.inMemory ? "in memory" : configuration.dataPath))")
@@ -148,6 +177,14 @@ struct Serve: AsyncParsableCommand {
     var commandLineOptions: Document {
         var net: Document = ["bindIp": .string(bind), "port": .int32(Int32(port))]
         if let advertiseHost { net.append("advertiseHost", .string(advertiseHost)) }
+        if tlsMode != "disabled" {
+            var tls: Document = ["mode": .string(tlsMode)]
+            if let tlsCertificateKeyFile { tls.append("certificateKeyFile", .string(tlsCertificateKeyFile)) }
+            if let tlsCAFile { tls.append("CAFile", .string(tlsCAFile)) }
+            if tlsAllowConnectionsWithoutCertificates { tls.append("allowConnectionsWithoutCertificates", true) }
+            if tlsAllowInvalidCertificates { tls.append("allowInvalidCertificates", true) }
+            net.append("tls", .document(tls))
+        }
         var options: Document = ["net": .document(net), "replication": ["replSet": .string(replsetName)],
                                  "storage": ["dbPath": .string(dbpath), "engine": .string(storage)]]
         var systemLog: Document = ["quiet": .bool(quiet), "verbosity": .int32(Int32(verbose))]

@@ -248,3 +248,51 @@ def test_user_defined_roles_grant_exactly_their_privileges(auth_server):
     info = root.chat.command("rolesInfo", "messageReader", showPrivileges=True)["roles"][0]
     assert info["privileges"] == [{"resource": {"db": "chat", "collection": "messages"}, "actions": ["find", "insert"]}]
     assert code_of(lambda: root.chat.command("grantRolesToRole", "messageReader", roles=["messageReader"]))[0] == 49
+
+
+def test_a_flood_of_failed_logins_is_logged_and_others_are_served(auth_server):
+    """Hundreds of wrong passwords from one client in a row: each is refused and logged, and
+    another client's commands are answered meanwhile."""
+    import threading
+    import socket
+    import struct
+    import bson
+
+    stop = threading.Event()
+    failures = []
+
+    def flood():
+        # Raw saslStart/saslContinue on one socket, as fast as the server answers.
+        sock = socket.create_connection(("127.0.0.1", auth_server["port"]))
+        request = 0
+
+        def call(command):
+            nonlocal request
+            request += 1
+            body = b"\x00\x00\x00\x00" + b"\x00" + bson.encode(command)
+            sock.sendall(struct.pack("<iiii", 16 + len(body), request, 0, 2013) + body)
+            header = sock.recv(16, socket.MSG_WAITALL)
+            length = struct.unpack("<i", header[:4])[0]
+            reply = sock.recv(length - 16, socket.MSG_WAITALL)
+            return bson.decode(reply[5:])
+
+        while not stop.is_set() and len(failures) < 500:
+            start = call({"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": b"n,,n=root,r=floodnonce", "$db": "admin"})
+            nonce = start["payload"].split(b",")[0][2:]
+            final = call({"saslContinue": 1, "conversationId": 1, "$db": "admin",
+                          "payload": b"c=biws,r=" + nonce + b",p=" + b"A" * 43 + b"="})
+            failures.append(final.get("code"))
+        sock.close()
+
+    thread = threading.Thread(target=flood)
+    thread.start()
+    other = client(auth_server)
+    answered = 0
+    while thread.is_alive():
+        assert other.admin.command("ping")["ok"] == 1.0
+        answered += 1
+    thread.join()
+    assert len(failures) == 500 and set(failures) == {18}
+    assert answered > 0
+    log = other.admin.command("getLog", "global")["log"]
+    assert sum('"Authentication failed"' in line for line in log) >= 100

@@ -203,6 +203,22 @@ enum AdminCommands {
 
     @Sendable static func whatsMyURI(_ r: CommandRequest) throws(FolioError) -> Document { ["you": .string(r.connection.remoteAddress)] }
 
+    /// rotateCertificates: new connections use the certificate files as they are now (those
+    /// open keep their session).
+    @Sendable static func rotateCertificates(_ r: CommandRequest) throws(FolioError) -> Document {
+        try adminOnly(r)
+        guard let tls = r.context.tls.withLock({ $0 }) else {
+            throw FolioError(.invalidSSLConfiguration, "rotateCertificates needs TLS (--tls-mode)")
+        }
+        do {
+            try tls.reload()
+        } catch {
+            throw FolioError(.invalidSSLConfiguration, "Certificate rotation failed: \(error)")
+        }
+        r.context.log.log(.info, .network, id: 4913400, ctx: "conn\(r.connection.id)", "Certificates were rotated", attr: [:])
+        return [:]
+    }
+
     /// endSessions / killSessions end the listed sessions and kill their cursors;
     /// killAllSessions ends every session; refreshSessions only marks them used.
     @Sendable static func sessions(_ r: CommandRequest) throws(FolioError) -> Document {

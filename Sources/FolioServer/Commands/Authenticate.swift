@@ -148,7 +148,7 @@ enum AuthenticationCommands {
 enum Privileges {
     /// Privileges on the same resource made one, in a stable order.
     static func merged(_ privileges: [Privilege]) -> [Privilege] {
-        var byResource: [ResourcePattern: Set<Action>] = [:], order: [ResourcePattern] = []
+        var byResource: [ResourcePattern: ActionSet] = [:], order: [ResourcePattern] = []
         for p in privileges {
             if byResource[p.resource] == nil { order.append(p.resource) }
             byResource[p.resource, default: []].formUnion(p.actions)

@@ -47,8 +47,13 @@ struct Authorization: Sendable {
         privileges.contains { ($0.actions.contains(action) || $0.actions.contains(.anyAction)) && $0.resource.covers(target) }
     }
 
-    func isAuthorized(_ actions: Set<Action>, on target: ResourceTarget) -> Bool {
-        actions.allSatisfy { isAuthorized($0, on: target) }
+    func isAuthorized(_ actions: ActionSet, on target: ResourceTarget) -> Bool {
+        var granted = ActionSet()
+        for p in privileges where p.resource.covers(target) {
+            if p.actions.contains(.anyAction) { return true }
+            granted.formUnion(p.actions)
+        }
+        return actions.isSubset(of: granted)
     }
 
     /// Whether any privilege reaches into `db` (listDatabases shows a user only such databases).

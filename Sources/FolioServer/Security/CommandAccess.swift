@@ -6,7 +6,7 @@ import FolioQuery
 /// any command when access control is on (MongoDB's `checkAuthForOperation` of each command).
 enum CommandAccess {
     /// One need: every action in `actions` on `target`.
-    typealias Need = (target: ResourceTarget, actions: Set<Action>)
+    typealias Need = (target: ResourceTarget, actions: ActionSet)
 
     /// Commands anyone may run, authenticated or not (MongoDB's `requiresAuth() == false`).
     static let open: Set<String> = ["hello", "isMaster", "buildInfo", "ping", "saslStart", "saslContinue", "authenticate",
@@ -48,7 +48,7 @@ enum CommandAccess {
     /// The privileges the command needs.
     static func needs(_ r: CommandRequest, canonical: String) throws(FolioError) -> [Need] {
         let db = r.database
-        func onCollection(_ actions: Set<Action>) -> [Need] {
+        func onCollection(_ actions: ActionSet) -> [Need] {
             guard case .string(let c) = r.argument else { return [(.database(db), actions)] }
             return [(.collection(db, c), actions)]
         }
@@ -136,6 +136,7 @@ enum CommandAccess {
         case "killAllSessions": return cluster(.killAnySession)
         case "replSetGetStatus": return cluster(.replSetGetStatus)
         case "replSetResizeOplog": return cluster(.replSetResizeOplog)
+        case "rotateCertificates": return cluster(.rotateCertificates)
         case "createUser":
             return [(.database(db), [.createUser])] + roleNeeds(r.body["roles"], db: db, action: .grantRole)
         case "dropUser", "dropAllUsersFromDatabase": return [(.database(db), [.dropUser])]
@@ -151,7 +152,7 @@ enum CommandAccess {
         case "revokeRolesFromRole": return [(.database(db), [.revokeRole])] + roleNeeds(r.body["roles"], db: db, action: .revokeRole)
         default:
             // A command with no entry here needs everything: only root runs it.
-            return [(.cluster, Set(Action.allCases))]
+            return [(.cluster, ActionSet.all)]
         }
     }
 

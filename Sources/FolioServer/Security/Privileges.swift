@@ -6,8 +6,9 @@ import FolioQuery
 // roles grant privileges (the built-in ones below, defined by MongoDB's documentation of
 // built-in roles and privilege actions); users hold roles.
 
-/// A privilege action (MongoDB's names; only those some Folio command or role uses).
-enum Action: String, CaseIterable, Sendable {
+/// A privilege action (each case is named as MongoDB names it; only those some Folio command
+/// or role uses). The raw value is the action's bit in an `ActionSet`.
+enum Action: Int, CaseIterable, Sendable {
     // Query and write
     case find, insert, update, remove, bypassDocumentValidation, changeStream
     // Database management
@@ -21,9 +22,20 @@ enum Action: String, CaseIterable, Sendable {
     case listDatabases, serverStatus, hostInfo, getLog, getCmdLineOpts, getParameter, setParameter, shutdown, inprog,
          killop, replSetGetStatus, replSetGetConfig, replSetResizeOplog, killAnySession, listSessions, top,
          connPoolStats, logRotate, fsync, useUUID, invalidateUserCache, applicationMessage, appendOplogNote,
-         replSetConfigure, replSetStateChange, netstat, cpuProfiler, dropConnections, killAnyCursor
+         replSetConfigure, replSetStateChange, netstat, cpuProfiler, dropConnections, killAnyCursor, rotateCertificates
     /// Every action (a user-defined role may grant it).
     case anyAction
+
+    /// MongoDB's name of the action.
+    var name: String { Action.names[rawValue] }
+    static let names = allCases.map { String(describing: $0) }
+    static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.name, $0) })
+
+    /// The action MongoDB calls `name`.
+    init?(name: String) {
+        guard let a = Action.byName[name] else { return nil }
+        self = a
+    }
 
     /// MongoDB's other action names: a user-defined role may list them (so roles written for
     /// MongoDB load), though no Folio command checks them.
@@ -35,11 +47,32 @@ enum Action: String, CaseIterable, Sendable {
         "getShardMap", "getShardVersion", "impersonate", "internal", "listCachedAndActiveUsers",
         "listShards", "logApplicationMessage", "moveChunk", "oidReset", "operationMetrics", "planCacheIndexFilter",
         "planCacheWrite", "queryStatsRead", "queryStatsReadTransformed", "refineCollectionShardKey", "removeShard",
-        "repairDatabase", "reshardCollection", "resync", "rotateCertificates", "setAuthenticationRestriction",
+        "repairDatabase", "reshardCollection", "resync", "setAuthenticationRestriction",
         "setClusterParameter", "setDefaultRWConcern", "setFeatureCompatibilityVersion", "setFreeMonitoring",
         "setUserWriteBlockMode", "shardCollection", "shardingState", "splitChunk", "splitVector", "storageDetails",
         "touch", "unlock", "updateSearchIndex",
     ]
+}
+
+/// A set of actions as bits: a privilege check is an AND.
+struct ActionSet: Hashable, Sendable, Sequence, ExpressibleByArrayLiteral {
+    private(set) var bits: UInt128 = 0
+
+    init() {}
+    init(arrayLiteral actions: Action...) { for a in actions { insert(a) } }
+    init<S: Sequence>(_ actions: S) where S.Element == Action { for a in actions { insert(a) } }
+
+    static let all = ActionSet(Action.allCases)
+
+    var isEmpty: Bool { bits == 0 }
+    func contains(_ a: Action) -> Bool { bits & (1 << UInt128(a.rawValue)) != 0 }
+    func isSubset(of other: ActionSet) -> Bool { bits & ~other.bits == 0 }
+    mutating func insert(_ a: Action) { bits |= 1 << UInt128(a.rawValue) }
+    mutating func formUnion(_ other: ActionSet) { bits |= other.bits }
+    mutating func subtract(_ other: ActionSet) { bits &= ~other.bits }
+    func union(_ other: ActionSet) -> ActionSet { var s = self; s.formUnion(other); return s }
+
+    func makeIterator() -> IndexingIterator<[Action]> { Action.allCases.filter(contains).makeIterator() }
 }
 
 /// What a privilege applies to.
@@ -128,10 +161,10 @@ enum ResourceTarget: Hashable, Sendable, CustomStringConvertible {
 
 struct Privilege: Hashable, Sendable {
     var resource: ResourcePattern
-    var actions: Set<Action>
+    var actions: ActionSet
 
     var document: Document {
-        ["resource": .document(resource.document), "actions": .array(actions.map(\.rawValue).sorted().map(BSON.string))]
+        ["resource": .document(resource.document), "actions": .array(actions.map(\.name).sorted().map(BSON.string))]
     }
 }
 
@@ -166,25 +199,25 @@ struct RoleName: Hashable, Sendable, Comparable {
 
 /// MongoDB's built-in roles and the privileges each grants.
 enum BuiltinRoles {
-    static let readActions: Set<Action> = [.changeStream, .collStats, .dbHash, .dbStats, .find, .killCursors, .listCollections,
+    static let readActions: ActionSet = [.changeStream, .collStats, .dbHash, .dbStats, .find, .killCursors, .listCollections,
                                            .listIndexes, .listSearchIndexes, .planCacheRead]
-    static let readWriteActions: Set<Action> = readActions.union([.convertToCapped, .createCollection, .dropCollection, .dropIndex,
+    static let readWriteActions: ActionSet = readActions.union([.convertToCapped, .createCollection, .dropCollection, .dropIndex,
                                                                   .createIndex, .insert, .remove, .renameCollectionSameDB, .update])
-    static let userAdminActions: Set<Action> = [.changeCustomData, .changePassword, .createUser, .createRole, .dropUser, .dropRole,
+    static let userAdminActions: ActionSet = [.changeCustomData, .changePassword, .createUser, .createRole, .dropUser, .dropRole,
                                                 .grantRole, .revokeRole, .viewUser, .viewRole]
-    static let dbAdminActions: Set<Action> = [.bypassDocumentValidation, .collMod, .collStats, .compact, .convertToCapped,
+    static let dbAdminActions: ActionSet = [.bypassDocumentValidation, .collMod, .collStats, .compact, .convertToCapped,
                                               .createCollection, .dbStats, .dropCollection, .dropDatabase, .dropIndex, .createIndex,
                                               .enableProfiler, .listCollections, .listIndexes, .listSearchIndexes, .planCacheRead,
                                               .reIndex, .renameCollectionSameDB, .validate]
-    static let clusterMonitorClusterActions: Set<Action> = [.connPoolStats, .getCmdLineOpts, .getLog, .getParameter, .hostInfo,
+    static let clusterMonitorClusterActions: ActionSet = [.connPoolStats, .getCmdLineOpts, .getLog, .getParameter, .hostInfo,
                                                             .listDatabases, .listSessions, .netstat, .replSetGetConfig,
                                                             .replSetGetStatus, .serverStatus, .top, .useUUID, .inprog]
-    static let clusterMonitorDatabaseActions: Set<Action> = [.collStats, .dbStats, .indexStats]
-    static let hostManagerClusterActions: Set<Action> = [.applicationMessage, .cpuProfiler, .logRotate, .setParameter, .shutdown,
+    static let clusterMonitorDatabaseActions: ActionSet = [.collStats, .dbStats, .indexStats]
+    static let hostManagerClusterActions: ActionSet = [.applicationMessage, .cpuProfiler, .logRotate, .setParameter, .shutdown,
                                                          .fsync, .invalidateUserCache, .killAnySession, .killop,
-                                                         .replSetResizeOplog, .dropConnections, .killAnyCursor]
-    static let hostManagerDatabaseActions: Set<Action> = [.killCursors]
-    static let clusterManagerClusterActions: Set<Action> = [.appendOplogNote, .applicationMessage, .replSetConfigure,
+                                                         .replSetResizeOplog, .dropConnections, .killAnyCursor, .rotateCertificates]
+    static let hostManagerDatabaseActions: ActionSet = [.killCursors]
+    static let clusterManagerClusterActions: ActionSet = [.appendOplogNote, .applicationMessage, .replSetConfigure,
                                                             .replSetGetConfig, .replSetGetStatus, .replSetStateChange,
                                                             .listSessions]
 
@@ -203,7 +236,7 @@ enum BuiltinRoles {
     /// list none; their privileges are their own).
     static func privileges(_ role: RoleName) -> [Privilege]? {
         let db = role.db
-        func on(_ r: ResourcePattern, _ a: Set<Action>) -> Privilege { Privilege(resource: r, actions: a) }
+        func on(_ r: ResourcePattern, _ a: ActionSet) -> Privilege { Privilege(resource: r, actions: a) }
         switch role.role {
         case "read": return [on(.database(db), readActions), on(.collection(db, "system.js"), readActions)]
         case "readWrite": return [on(.database(db), readWriteActions), on(.collection(db, "system.js"), readWriteActions)]
@@ -251,7 +284,7 @@ enum BuiltinRoles {
                     on(.collection("admin", "system.roles"), [.find, .insert, .update, .remove, .createIndex]),
                     on(.cluster, [.listDatabases, .getParameter])]
         case "root":
-            return [on(.anyResource, Set(Action.allCases)), on(.cluster, Set(Action.allCases))]
+            return [on(.anyResource, ActionSet.all), on(.cluster, ActionSet.all)]
         default: return nil
         }
     }

@@ -15,7 +15,7 @@ struct StoredRole: Sendable {
 
     var privilegesDocument: BSON {
         .array(privileges.map { p in
-            var actions = p.actions.map(\.rawValue)
+            var actions = p.actions.map(\.name)
             actions.append(contentsOf: otherActions[p.resource] ?? [])
             return .document(["resource": .document(p.resource.document), "actions": .array(actions.sorted().map(BSON.string))])
         })
@@ -66,7 +66,7 @@ struct StoredRole: Sendable {
         }
     }
 
-    static func parsePrivilege(_ value: BSON, roleDatabase: String) throws(FolioError) -> (ResourcePattern, Set<Action>, [String]) {
+    static func parsePrivilege(_ value: BSON, roleDatabase: String) throws(FolioError) -> (ResourcePattern, ActionSet, [String]) {
         guard case .document(let d) = value, case .document(let r)? = d["resource"], case .array(let list)? = d["actions"] else {
             throw FolioError(.failedToParse, "Privileges must be objects with a \"resource\" object and an \"actions\" array")
         }
@@ -79,10 +79,10 @@ struct StoredRole: Sendable {
                 throw FolioError(.badValue, "Roles on the '\(roleDatabase)' database cannot be granted privileges that target other databases or the cluster")
             }
         }
-        var actions = Set<Action>(), other: [String] = []
+        var actions = ActionSet(), other: [String] = []
         for a in list {
             guard case .string(let name) = a else { throw FolioError(.badValue, "Actions must be strings") }
-            if let action = Action(rawValue: name) { actions.insert(action) }
+            if let action = Action(name: name) { actions.insert(action) }
             else if Action.otherMongoDBActions.contains(name) { other.append(name) }
             else { throw FolioError(.badValue, "Unrecognized action privilege string: \(name)") }
         }
