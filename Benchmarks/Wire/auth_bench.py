@@ -1,4 +1,4 @@
-"""Access control's costs through pymongo (issue 25), in one run:
+"""Security's costs through pymongo (issue 25), in one run:
 
     .venv/bin/python Benchmarks/Wire/auth_bench.py --binary .build/release/folio [--rounds 3]
 
@@ -6,10 +6,17 @@
     authenticates and pings, against one that only pings; wall time per connection and the
     server's CPU per connection (from /proc);
   - point reads (find_one by _id), insert_one and update_one by _id, 1 client, on a server
-    with --auth (authenticated as a readWrite user) and on one without, rounds interleaved.
+    with --auth (authenticated as a readWrite user) and on one without, rounds interleaved:
+    wall time and server CPU per operation;
+  - find of 10,000 documents (~200 bytes) over TLS (--tls-mode requireTLS, certificates made
+    with openssl) and over plain TCP.
 """
 import argparse
+import os
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
 
 import pymongo
@@ -29,15 +36,48 @@ def connections(server, n, **credentials):
     return wall, (server.cpu_seconds() - cpu) / n * 1e6
 
 
-def operations(client, n):
+def operations(server, client, n):
+    """(wall µs, server CPU µs) per operation of each kind."""
     coll = client.bench.items
     coll.drop()
     coll.insert_many([{"_id": i, "n": 0, "pad": "x" * 100} for i in range(1000)])
-    return {
-        "find_one by _id": per_op(lambda i: coll.find_one({"_id": i % 1000}), n),
-        "insert_one": per_op(lambda i: coll.insert_one({"k": i, "pad": "y" * 100}), n),
-        "update_one by _id": per_op(lambda i: coll.update_one({"_id": i % 1000}, {"$inc": {"n": 1}}), n),
-    }
+    out = {}
+    for name, fn in [("find_one by _id", lambda i: coll.find_one({"_id": i % 1000})),
+                     ("insert_one", lambda i: coll.insert_one({"k": i, "pad": "y" * 100})),
+                     ("update_one by _id", lambda i: coll.update_one({"_id": i % 1000}, {"$inc": {"n": 1}}))]:
+        cpu = server.cpu_seconds()
+        wall = per_op(fn, n)
+        out[name] = (wall, (server.cpu_seconds() - cpu) / n * 1e6)
+    return out
+
+
+def certificates(directory):
+    """A CA and a server certificate for 127.0.0.1, made with openssl; returns (ca, server pem)."""
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=bench-ca", "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "s.key", "-out", "s.csr")
+    with open(os.path.join(directory, "ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "s.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext", "-out", "s.crt")
+    with open(os.path.join(directory, "server.pem"), "w") as out:
+        for part in ("s.crt", "s.key"):
+            with open(os.path.join(directory, part)) as f:
+                out.write(f.read())
+    return os.path.join(directory, "ca.pem"), os.path.join(directory, "server.pem")
+
+
+def scans(server, client, repeat):
+    """Wall ms and server CPU ms per find of all 10,000 documents."""
+    coll = client.bench.scan
+    coll.drop()
+    coll.insert_many([{"_id": i, "name": f"user-{i}", "pad": "z" * 150} for i in range(10_000)])
+    assert len(list(coll.find())) == 10_000
+    cpu = server.cpu_seconds()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        list(coll.find())
+    return (time.perf_counter() - start) / repeat * 1e3, (server.cpu_seconds() - cpu) / repeat * 1e3
 
 
 def main():
@@ -50,6 +90,9 @@ def main():
 
     logins = {"no credentials": [], "SCRAM-SHA-256": [], "SCRAM-SHA-1": []}
     ops = {"without --auth": {}, "with --auth": {}}
+    transport = {"plain": [], "TLS": []}
+    certs = tempfile.mkdtemp(prefix="folio-bench-tls-")
+    ca, server_pem = certificates(certs)
     for round_ in range(args.rounds):
         for auth in [False, True] if round_ % 2 == 0 else [True, False]:
             with FolioServer(args.binary, args=("--auth",) if auth else ()) as server:
@@ -68,22 +111,35 @@ def main():
                                                  password="app-secret", authSource="bench")
                 else:
                     client = pymongo.MongoClient(port=server.port, directConnection=True)
-                for name, micros in operations(client, args.ops).items():
-                    ops["with --auth" if auth else "without --auth"].setdefault(name, []).append(micros)
+                for name, result in operations(server, client, args.ops).items():
+                    ops["with --auth" if auth else "without --auth"].setdefault(name, []).append(result)
                 client.close()
+        for tls in [False, True] if round_ % 2 == 0 else [True, False]:
+            extra = ("--tls-mode", "requireTLS", "--tls-certificate-key-file", server_pem) if tls else ()
+            with FolioServer(args.binary, args=extra) as server:
+                client = pymongo.MongoClient(port=server.port, directConnection=True, **({"tls": True, "tlsCAFile": ca} if tls else {}))
+                transport["TLS" if tls else "plain"].append(scans(server, client, 20))
+                client.close()
+    shutil.rmtree(certs, ignore_errors=True)
 
     print(f"new connection + ping, {args.connections} connections, medians of {args.rounds} rounds:")
     for name, values in logins.items():
         wall = statistics.median(v[0] for v in values)
         cpu = statistics.median(v[1] for v in values)
         print(f"  {name:16} {wall:8.0f} µs wall   {cpu:6.0f} µs server CPU")
-    print(f"operations, 1 client, {args.ops} each, medians of {args.rounds} rounds (µs per operation):")
+    print(f"operations, 1 client, {args.ops} each, medians of {args.rounds} rounds (µs per operation, wall / server CPU):")
     for name in ops["without --auth"]:
-        off = statistics.median(ops["without --auth"][name])
-        on = statistics.median(ops["with --auth"][name])
-        print(f"  {name:18} without {off:7.1f}   with {on:7.1f}   {100 * (on - off) / off:+5.1f}%"
-              f"   (rounds: {', '.join(f'{v:.0f}' for v in ops['without --auth'][name])} / "
-              f"{', '.join(f'{v:.0f}' for v in ops['with --auth'][name])})")
+        off = [v for v in ops["without --auth"][name]]
+        on = [v for v in ops["with --auth"][name]]
+        off_wall, on_wall = statistics.median(v[0] for v in off), statistics.median(v[0] for v in on)
+        off_cpu, on_cpu = statistics.median(v[1] for v in off), statistics.median(v[1] for v in on)
+        print(f"  {name:18} without {off_wall:6.1f} / {off_cpu:5.1f}   with {on_wall:6.1f} / {on_cpu:5.1f}"
+              f"   wall {100 * (on_wall - off_wall) / off_wall:+5.1f}%  CPU {100 * (on_cpu - off_cpu) / off_cpu:+5.1f}%"
+              f"   (wall rounds: {', '.join(f'{v[0]:.0f}' for v in off)} / {', '.join(f'{v[0]:.0f}' for v in on)})")
+    print(f"find of 10,000 documents, 20 per round, medians of {args.rounds} rounds (ms per find, wall / server CPU):")
+    for name, values in transport.items():
+        print(f"  {name:6} {statistics.median(v[0] for v in values):7.1f} / {statistics.median(v[1] for v in values):6.1f}"
+              f"   (rounds: {', '.join(f'{v[0]:.1f}' for v in values)})")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ public struct CommandGenerator {
         let user: BSON = random.chance(0.8) ? .string(random.pick(["fuzz", "root", "", "a.b", "x@y"])) : hostile()
         let role: BSON = random.pick(["read", "readWrite", "root", "nope", ["role": "dbOwner", "db": "fuzz"], ["role": 1]])
         let roles: BSON = random.chance(0.8) ? .array([role]) : hostile()
-        switch random.pick(0...6) {
+        switch random.pick(0...8) {
         case 0:
             let pwd: BSON = random.chance(0.8) ? .string(random.pick(["pw", "", "\u{00A0}x", "\u{E000}"])) : hostile()
             var d: Document = ["createUser": user, "pwd": pwd, "roles": roles]
@@ -104,6 +104,15 @@ public struct CommandGenerator {
         case 3: return ["usersInfo": random.chance(0.5) ? user : hostile(), "showPrivileges": .bool(random.chance(0.5))]
         case 4: return [.init(random.pick(["grantRolesToUser", "revokeRolesFromUser"])): user, "roles": roles]
         case 5: return ["rolesInfo": random.chance(0.5) ? role : hostile(), "showPrivileges": .bool(random.chance(0.5)), "showBuiltinRoles": true]
+        case 6:
+            let limit: BSON = random.chance(0.7) ? .int32(Int32(random.pick(0...3))) : hostile()
+            return ["setDatabaseQuota": random.chance(0.9) ? "fuzz" : hostile(),
+                    .init(random.pick(["maxDocuments", "maxStorageBytes", "maxOperationsPerSecond", "maxConnectionsPerUser"])): limit,
+                    "$db": "admin"]
+        case 7:
+            return [.init(random.pick(["createRole", "grantPrivilegesToRole", "grantRolesToRole", "dropRole"])): random.chance(0.8) ? "r" : hostile(),
+                    "privileges": random.chance(0.7) ? [["resource": ["db": "fuzz", "collection": "t"], "actions": ["find"]]] : hostile(),
+                    "roles": roles]
         default: return ["dropAllUsersFromDatabase": 1]
         }
     }

@@ -205,6 +205,7 @@ public struct CommandDispatcher: Sendable {
             (["replSetResizeOplog"], AdminCommands.replSetResizeOplog),
             (["replSetGetStatus"], AdminCommands.replSetGetStatus),
             (["rotateCertificates"], AdminCommands.rotateCertificates),
+            (["setDatabaseQuota"], QuotaCommands.setDatabaseQuota),
         ] as [([String], CommandHandler)] {
             for n in names { t[n] = handler }
         }
@@ -275,9 +276,17 @@ public struct CommandDispatcher: Sendable {
         let answer: Document
         do throws(FolioError) {
             if let auth = try context.access.authorization(connection: connection) {
-                try CommandAccess.check(request, canonical: canonical, auth)
+                do throws(FolioError) {
+                    try CommandAccess.check(request, canonical: canonical, auth)
+                } catch {
+                    context.audit?.record("authCheck", connection: connection, authorization: auth,
+                                          param: ["command": .string(canonical), "ns": .string(request.argument.stringValue.map { "\(database).\($0)" } ?? database),
+                                                  "args": .document(body)], result: error.code.rawValue)
+                    throw error
+                }
                 request.authorization = auth
             }
+            try context.quotas.check(request, canonical: canonical)
             request.api = try APIParameters(parsing: body)
             try request.api.check(command: canonical)
             try request.api.check(command: canonical, body: body)
@@ -318,6 +327,16 @@ public struct CommandDispatcher: Sendable {
             answer = reply(error: error)
         }
         if database == "admin", CommandDispatcher.catalogWrites.contains(canonical) { context.access.users.changed() }
+        if let audit = context.audit {
+            let result = answer["ok"] == .double(1) ? 0 : Int32(clamping: answer["code"]?.exactInt64 ?? 8)
+            for (atype, param) in AuditLog.events(canonical, request) {
+                audit.record(atype, connection: connection, authorization: request.authorization, param: param, result: result)
+            }
+        }
+        if canonical == "insert", answer["ok"] == .double(1), context.quotas.quota(database)?.maxStorageBytes != nil {
+            let bytes = body["documents"]?.arrayValue?.reduce(Int64(0)) { $0 + Int64($1.documentValue?.bsonBytes().count ?? 0) } ?? 0
+            context.quotas.inserted(database, bytes: bytes)
+        }
         let returned = rawBatch?.batch?.count ?? CommandDispatcher.batchCount(answer)
         let duration = ContinuousClock.now - started
         context.metrics.record(canonical, body: body, reply: answer, returned: returned)

@@ -29,6 +29,10 @@ public final class ServerContext: Sendable {
     let applicationNames = Mutex<[Int32: String]>([:])
     /// Users, each connection's authentication, and whether commands are checked (`--auth`).
     let access: AccessControl
+    /// Per-database quotas (`setDatabaseQuota`).
+    let quotas: QuotaRegistry
+    /// The audit log (`--audit-log`), if any.
+    let audit: AuditLog?
     /// The TLS context new connections get (nil without TLS; the wire server sets it when it
     /// starts); `rotateCertificates` replaces it.
     let tls = Mutex<TLSContextHolder?>(nil)
@@ -48,7 +52,7 @@ public final class ServerContext: Sendable {
 
     /// With `log` the server's log (by default one that keeps only the recent lines getLog returns).
     public init(engine: Engine, configuration: ServerConfiguration, log: ServerLog = .discarding(),
-                metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance) {
+                metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance, audit: AuditLog? = nil) {
         self.engine = engine
         self.telemetry = ServerTelemetry(factory: metricsFactory, commandNames: CommandDispatcher.commandNames)
         self.configuration = configuration
@@ -61,6 +65,8 @@ public final class ServerContext: Sendable {
         engine.setHostLabel(advertisedAddress)
         engine.changeLogRetention = configuration.changeLogRetention
         self.access = AccessControl(engine: engine, enabled: configuration.auth)
+        self.quotas = QuotaRegistry(engine: engine)
+        self.audit = audit
     }
 
     func applicationName(of connection: Int32) -> String? { applicationNames.withLock { $0[connection] } }

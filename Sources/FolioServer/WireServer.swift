@@ -268,6 +268,7 @@ public final class WireServer: Sendable {
             context.transactions.end(expired)
             context.transactions.expire(lifetimeSeconds: Int(context.parameters.current.transactionLifetimeLimitSeconds))
             context.engine.expireSnapshotHistory(windowSeconds: Int(context.parameters.current.minSnapshotHistoryWindowInSeconds))
+            context.quotas.measureAll()
         }
         timer.resume()
         // Idle memory: after a quiet 5-second window (monitoring heartbeats aside) following

@@ -101,6 +101,10 @@ struct Serve: AsyncParsableCommand {
           help: "Client certificates are neither requested nor verified.")
     var tlsAllowInvalidCertificates = false
 
+    @Option(name: .customLong("audit-log"),
+            help: "Append an audit log (JSON lines: authentications, refused commands, user and role changes, DDL) to this file.")
+    var auditLog: String?
+
     func validate() throws {
         guard TLSSettings.Mode(rawValue: tlsMode) != nil else {
             throw ValidationError("--tls-mode must be one of \(TLSSettings.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -149,8 +153,10 @@ struct Serve: AsyncParsableCommand {
                     "Test commands are enabled (--enable-test-commands); never use them in production")
         }
         let registry = PrometheusCollectorRegistry()
+        let audit = try auditLog.map { try AuditLog(path: $0, host: configuration.bindAddress, port: configuration.port) }
         let context = ServerContext(engine: engine, configuration: configuration, log: log,
-                                    metricsFactory: metricsPort == nil ? NOOPMetricsHandler.instance : PrometheusMetricsFactory(registry: registry))
+                                    metricsFactory: metricsPort == nil ? NOOPMetricsHandler.instance : PrometheusMetricsFactory(registry: registry),
+                                    audit: audit)
         let server = try WireServer.start(context: context)
         let metricsGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let endpoint = try metricsPort.map { port in
@@ -193,6 +199,7 @@ struct Serve: AsyncParsableCommand {
         options.append("operationProfiling", ["slowOpThresholdMs": .int32(Int32(clamping: slowms))])
         if enableTestCommands { options.append("setParameter", ["enableTestCommands": "1"]) }
         if auth { options.append("security", ["authorization": "enabled"]) }
+        if let auditLog { options.append("auditLog", ["destination": "file", "format": "JSON", "path": .string(auditLog)]) }
         return options
     }
 }

@@ -20,6 +20,9 @@ struct TestServer {
         dispatcher = CommandDispatcher(context: ServerContext(engine: engine, configuration: configuration, metricsFactory: metricsFactory))
     }
 
+    /// Over a dispatcher made elsewhere (a context with options TestServer does not set).
+    init(dispatcher: CommandDispatcher) { self.dispatcher = dispatcher }
+
     /// Runs `body` against database `db` (unless it names one) and returns the reply; on
     /// `connection` when given (another client).
     @discardableResult

@@ -91,7 +91,18 @@ enum AuthenticationCommands {
     }
 
     static func succeed(_ user: UserName, mechanism: SCRAMMechanism, _ r: CommandRequest) throws(FolioError) {
+        if let max = r.context.quotas.quota(user.db)?.maxConnectionsPerUser,
+           r.context.access.connections(authenticatedAs: user, except: r.connection.id) >= max {
+            try clear(r)
+            let error = FolioError(QuotaRegistry.overQuota, "too many connections for user \(user.user)@\(user.db): the database allows \(max)")
+            r.context.audit?.record("authenticate", connection: r.connection, authorization: nil,
+                                    param: ["user": .string(user.user), "db": .string(user.db), "mechanism": .string(mechanism.rawValue)],
+                                    result: error.code.rawValue)
+            throw error
+        }
         try r.context.access.authenticated(user, connection: r.connection.id)
+        r.context.audit?.record("authenticate", connection: r.connection, authorization: try r.context.access.authorization(connection: r.connection),
+                                param: ["user": .string(user.user), "db": .string(user.db), "mechanism": .string(mechanism.rawValue)], result: 0)
         r.context.log.log(.info, .access, id: 5286306, ctx: "conn\(r.connection.id)", "Successfully authenticated", attr: [
             "client": .string(r.connection.remoteAddress), "mechanism": .string(mechanism.rawValue), "user": .string(user.user),
             "db": .string(user.db)])
@@ -106,6 +117,9 @@ enum AuthenticationCommands {
         case .malformed(let why): error = FolioError(.badValue, why)
         case .authenticationFailed: error = FolioError(.authenticationFailed, "Authentication failed.")
         }
+        r.context.audit?.record("authenticate", connection: r.connection, authorization: nil,
+                                param: ["user": .string(user), "db": .string(db), "mechanism": .string(mechanism.rawValue)],
+                                result: error.code.rawValue)
         r.context.log.log(.info, .access, id: 20249, ctx: "conn\(r.connection.id)", "Authentication failed", attr: [
             "mechanism": .string(mechanism.rawValue), "user": .string(user), "db": .string(db),
             "client": .string(r.connection.remoteAddress),

@@ -60,6 +60,12 @@ enum DiagnosticCommands {
                              "objects": .int64(Int64(objects)), "avgObjSize": .double(objects == 0 ? 0 : Double(dataBytes) / Double(objects)),
                              "dataSize": scaled(dataBytes), "storageSize": scaled(storageBytes), "indexes": .int64(Int64(indexes)),
                              "indexSize": scaled(indexBytes), "totalSize": scaled(storageBytes + indexBytes), "scaleFactor": .int64(Int64(scale))]
+        if let quota = r.context.quotas.quota(r.database) {
+            var q = quota.document
+            q.append("usage", ["storageBytes": .int64(quota.maxStorageBytes == nil ? Int64(dataBytes) : r.context.quotas.storageBytes(r.database)),
+                               "documents": .int64(Int64(objects))])
+            out.append("quota", .document(q))
+        }
         if !r.context.configuration.inMemory {
             var fs = statvfs()
             if statvfs(r.context.configuration.dataPath, &fs) == 0 {

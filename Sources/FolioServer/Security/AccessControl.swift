@@ -110,6 +110,11 @@ final class AccessControl: Sendable {
         return try result.get()
     }
 
+    /// How many connections (other than `except`) are authenticated as `user`.
+    func connections(authenticatedAs user: UserName, except: Int32) -> Int64 {
+        connections.withLock { map in Int64(map.filter { $0.key != except && $0.value.users.contains(user) }.count) }
+    }
+
     func closed(_ connection: Int32) {
         _ = connections.withLock { $0.removeValue(forKey: connection) }
     }
