@@ -138,12 +138,8 @@ enum AuthenticationCommands {
 
     /// logout: forgets the users authenticated on this database.
     @Sendable static func logout(_ r: CommandRequest) throws(FolioError) -> Document {
-        let generation = r.context.access.users.generation.load(ordering: .acquiring)
-        try r.context.access.update(r.connection.id) { (s) throws(FolioError) in
-            s.users.removeAll { $0.db == r.database }
-            s.conversation = nil
-            try r.context.access.refresh(&s, generation: generation)
-        }
+        let access = r.context.access
+        try access.setUsers(access.state(r.connection.id).users.filter { $0.db != r.database }, connection: r.connection.id)
         return [:]
     }
 

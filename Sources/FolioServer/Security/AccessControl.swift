@@ -132,16 +132,7 @@ final class AccessControl: Sendable {
         var s = state(connection.id)
         if !s.users.isEmpty && s.generation != generation {
             try refresh(&s, generation: generation)
-            let fresh = s
-            connections.withLock { map in
-                if var current = map[connection.id] {
-                    current.users = fresh.users
-                    current.roles = fresh.roles
-                    current.privileges = fresh.privileges
-                    current.generation = fresh.generation
-                    map[connection.id] = current
-                }
-            }
+            store(s, connection: connection.id)
         }
         let localhost = s.users.isEmpty && !users.hasUsers && AccessControl.isLoopback(connection.remoteAddress)
         return Authorization(users: s.users, roles: s.roles, privileges: s.privileges, localhostException: localhost)
@@ -165,11 +156,34 @@ final class AccessControl: Sendable {
 
     /// Marks `user` authenticated on the connection.
     func authenticated(_ user: UserName, connection: Int32) throws(FolioError) {
-        let generation = users.generation.load(ordering: .acquiring)
-        try update(connection) { (s) throws(FolioError) in
-            if !s.users.contains(user) { s.users.append(user) }
-            s.conversation = nil
-            try refresh(&s, generation: generation)
+        var names = state(connection).users
+        if !names.contains(user) { names.append(user) }
+        try setUsers(names, connection: connection)
+    }
+
+    /// Makes `names` the connection's users and ends any conversation; their roles and
+    /// privileges are read outside the lock (reads of the user store), then stored.
+    func setUsers(_ names: [UserName], connection: Int32) throws(FolioError) {
+        var s = ConnectionAuthentication()
+        s.users = names
+        try refresh(&s, generation: users.generation.load(ordering: .acquiring))
+        connections.withLock { map in
+            var current = map[connection] ?? ConnectionAuthentication()
+            current.conversation = nil
+            map[connection] = current
+        }
+        store(s, connection: connection)
+    }
+
+    /// Stores what `refresh` read for the connection's users.
+    private func store(_ fresh: ConnectionAuthentication, connection: Int32) {
+        connections.withLock { map in
+            var current = map[connection] ?? ConnectionAuthentication()
+            current.users = fresh.users
+            current.roles = fresh.roles
+            current.privileges = fresh.privileges
+            current.generation = fresh.generation
+            map[connection] = current
         }
     }
 
