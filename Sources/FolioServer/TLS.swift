@@ -2,6 +2,7 @@ import NIOCore
 import NIOSSL
 import NIOTLS
 import Synchronization
+import X509
 
 /// How the server speaks TLS (MongoDB's `net.tls` options, `folio serve --tls-*`).
 public struct TLSSettings: Sendable, Equatable {
@@ -104,19 +105,24 @@ final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
     /// The TLS handler for a connection that starts a handshake.
     let makeTLSHandler: () -> any ChannelHandler
     let onPlainRefused: @Sendable () -> Void
+    /// Told the subject of the client's verified certificate when the handshake completes.
+    let onPeerSubject: @Sendable (String) -> Void
     private var buffered: ByteBuffer?
 
-    convenience init(holder: TLSContextHolder, onPlainRefused: @escaping @Sendable () -> Void) {
+    convenience init(holder: TLSContextHolder, onPlainRefused: @escaping @Sendable () -> Void,
+                     onPeerSubject: @escaping @Sendable (String) -> Void) {
         self.init(mode: holder.settings.mode, handshakeTimeoutSeconds: holder.settings.handshakeTimeoutSeconds,
-                  makeTLSHandler: { NIOSSLServerHandler(context: holder.current) }, onPlainRefused: onPlainRefused)
+                  makeTLSHandler: { NIOSSLServerHandler(context: holder.current) }, onPlainRefused: onPlainRefused,
+                  onPeerSubject: onPeerSubject)
     }
 
     init(mode: TLSSettings.Mode, handshakeTimeoutSeconds: Int64, makeTLSHandler: @escaping () -> any ChannelHandler,
-         onPlainRefused: @escaping @Sendable () -> Void) {
+         onPlainRefused: @escaping @Sendable () -> Void, onPeerSubject: @escaping @Sendable (String) -> Void = { _ in }) {
         self.mode = mode
         self.handshakeTimeoutSeconds = handshakeTimeoutSeconds
         self.makeTLSHandler = makeTLSHandler
         self.onPlainRefused = onPlainRefused
+        self.onPeerSubject = onPeerSubject
     }
 
     static func looksLikeTLS(_ bytes: [UInt8]) -> Bool {
@@ -133,7 +139,8 @@ final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
             let handler = makeTLSHandler()
             do {
                 try context.pipeline.syncOperations.addHandler(handler, position: .after(self))
-                try context.pipeline.syncOperations.addHandler(TLSHandshakeTimeout(seconds: handshakeTimeoutSeconds), position: .after(handler))
+                try context.pipeline.syncOperations.addHandler(TLSHandshakeTimeout(seconds: handshakeTimeoutSeconds, onPeerSubject: onPeerSubject),
+                                                               position: .after(handler))
             } catch {
                 context.close(promise: nil)
                 return
@@ -149,13 +156,25 @@ final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Closes a connection whose TLS handshake has not completed in time.
+/// Closes a connection whose TLS handshake has not completed in time; once it completes,
+/// passes on the subject of the client's certificate (verified against the CA file) for
+/// MONGODB-X509 authentication.
 final class TLSHandshakeTimeout: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     let seconds: Int64
+    let onPeerSubject: @Sendable (String) -> Void
     private var timer: Scheduled<Void>?
 
-    init(seconds: Int64) { self.seconds = seconds }
+    init(seconds: Int64, onPeerSubject: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.seconds = seconds
+        self.onPeerSubject = onPeerSubject
+    }
+
+    /// A certificate's subject as MongoDB names X.509 users (RFC 2253: the most specific
+    /// attribute first, `CN=app,O=Tenant A` for `/O=Tenant A/CN=app`).
+    static func subject(ofDER der: [UInt8]) -> String? {
+        (try? Certificate(derEncoded: der)).map { String(describing: $0.subject) }
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let channel = context.channel
@@ -167,6 +186,10 @@ final class TLSHandshakeTimeout: ChannelInboundHandler, RemovableChannelHandler 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
             timer?.cancel()
+            if let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+               let der = try? tls.peerCertificate?.toDERBytes(), let subject = TLSHandshakeTimeout.subject(ofDER: der) {
+                onPeerSubject(subject)
+            }
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
         }
         context.fireUserInboundEventTriggered(event)

@@ -241,6 +241,8 @@ public final class WireServer: Sendable {
                                             "Error receiving request from client. Ending connection from remote",
                                             attr: ["error": "SSLHandshakeFailed: The server is configured to only allow SSL connections",
                                                    "remote": .string(remote), "connectionId": .int64(Int64(id))])
+                        } onPeerSubject: { subject in
+                            context.access.setPeerSubject(subject, connection: id)
                         })
                     }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFramer()))

@@ -141,3 +141,34 @@ def test_rotate_certificates_without_tls_is_refused(server):
     with pytest.raises(pymongo.errors.OperationFailure) as e:
         c.admin.command("rotateCertificates")
     assert e.value.code == 140
+
+
+def test_x509_authentication_with_a_verified_client_certificate(folio_binary, certificates):
+    # The user's name is the certificate's subject as RFC 2253 writes it (openssl agrees).
+    subject = subprocess.run(["openssl", "x509", "-in", certificates["client"], "-noout", "-subject", "-nameopt", "RFC2253"],
+                             check=True, capture_output=True, text=True).stdout.strip().removeprefix("subject=")
+    assert subject == "O=Tenant A,CN=app"
+    args = ["--tls-mode", "requireTLS", "--tls-certificate-key-file", certificates["server"], "--tls-ca-file", certificates["ca"],
+            "--tls-allow-connections-without-certificates", "--auth"]
+    with running_server(folio_binary, *args) as s:
+        bare = tls_client(s["port"], certificates["ca"])
+        bare.admin.command("createUser", "root", pwd="pw", roles=["root"])
+        root = tls_client(s["port"], certificates["ca"], username="root", password="pw")
+        root["$external"].command("createUser", subject, roles=[{"role": "readWrite", "db": "tenantA"}])
+        info = root["$external"].command("usersInfo", subject)["users"][0]
+        assert info["mechanisms"] == ["external"] and info["db"] == "$external"
+        with pytest.raises(pymongo.errors.OperationFailure) as e:
+            root["$external"].command("createUser", "CN=other", pwd="x", roles=[])
+        assert e.value.code == 2
+
+        app = tls_client(s["port"], certificates["ca"], tlsCertificateKeyFile=certificates["client"], authMechanism="MONGODB-X509")
+        app.tenantA.items.insert_one({"by": "certificate"})
+        status = app.admin.command("connectionStatus")["authInfo"]
+        assert status["authenticatedUsers"] == [{"user": subject, "db": "$external"}]
+        with pytest.raises(pymongo.errors.OperationFailure) as e:
+            app.tenantB.items.find_one()
+        assert e.value.code == 13
+        # Without a certificate there is nobody to authenticate as.
+        with pytest.raises(pymongo.errors.OperationFailure) as e:
+            tls_client(s["port"], certificates["ca"], authMechanism="MONGODB-X509", username=subject).admin.command("ping")
+        assert e.value.code == 18

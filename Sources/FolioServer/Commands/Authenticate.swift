@@ -127,13 +127,46 @@ enum AuthenticationCommands {
         return error
     }
 
-    /// `authenticate` only serves MONGODB-X509, which needs TLS.
+    /// `authenticate` serves MONGODB-X509: the connection's verified TLS client certificate
+    /// names a user of `$external` (also `hello`'s speculativeAuthenticate).
     @Sendable static func authenticate(_ r: CommandRequest) throws(FolioError) -> Document {
-        let mechanism = r.body["mechanism"]?.stringValue ?? ""
-        if mechanism == "MONGODB-X509" {
-            throw FolioError(.authenticationFailed, "Unable to verify x.509 certificate, as no CA has been provided.")
+        try x509(r.body, database: r.database, r)
+    }
+
+    static func x509(_ body: Document, database: String, _ r: CommandRequest) throws(FolioError) -> Document {
+        let mechanism = body["mechanism"]?.stringValue ?? ""
+        guard mechanism == "MONGODB-X509" else {
+            throw FolioError(.mechanismUnavailable, "Auth mechanism \(mechanism) not supported by the authenticate command")
         }
-        throw FolioError(.mechanismUnavailable, "Auth mechanism \(mechanism) not supported by the authenticate command")
+        guard database == "$external" else {
+            throw FolioError(.badValue, "X.509 authentication must always use the $external database.")
+        }
+        let access = r.context.access
+        func fail(_ error: FolioError, user: String) -> FolioError {
+            r.context.audit?.record("authenticate", connection: r.connection, authorization: nil,
+                                    param: ["user": .string(user), "db": "$external", "mechanism": "MONGODB-X509"],
+                                    result: error.code.rawValue)
+            r.context.log.log(.info, .access, id: 20249, ctx: "conn\(r.connection.id)", "Authentication failed", attr: [
+                "mechanism": "MONGODB-X509", "user": .string(user), "db": "$external", "client": .string(r.connection.remoteAddress),
+                "error": .string("\(error.code.name): \(error.message)")])
+            return error
+        }
+        guard let subject = access.state(r.connection.id).peerSubject else {
+            throw fail(FolioError(.authenticationFailed, "No verified subject name available from client"), user: body["user"]?.stringValue ?? "")
+        }
+        if case .string(let named)? = body["user"], named != subject {
+            throw fail(FolioError(.authenticationFailed, "There is no x.509 client certificate matching the user."), user: named)
+        }
+        guard try access.users.find(user: subject, db: "$external") != nil else {
+            throw fail(FolioError(.userNotFound, "Could not find user \"\(subject)\" for db \"$external\""), user: subject)
+        }
+        let user = UserName(user: subject, db: "$external")
+        try access.authenticated(user, connection: r.connection.id)
+        r.context.audit?.record("authenticate", connection: r.connection, authorization: try access.authorization(connection: r.connection),
+                                param: ["user": .string(subject), "db": "$external", "mechanism": "MONGODB-X509"], result: 0)
+        r.context.log.log(.info, .access, id: 5286306, ctx: "conn\(r.connection.id)", "Successfully authenticated", attr: [
+            "client": .string(r.connection.remoteAddress), "mechanism": "MONGODB-X509", "user": .string(subject), "db": "$external"])
+        return ["dbname": "$external", "user": .string(subject)]
     }
 
     /// logout: forgets the users authenticated on this database.

@@ -29,11 +29,13 @@ enum HelloCommand {
         // The first SASL step in the handshake. As in MongoDB it is answered only for a user
         // who has credentials for the mechanism; otherwise it is left out of the reply and the
         // driver authenticates the usual way (and gets the error then).
-        if case .document(let start)? = r.body["speculativeAuthenticate"], start["saslStart"] != nil {
+        if case .document(let start)? = r.body["speculativeAuthenticate"] {
             let db = start["db"]?.stringValue ?? r.database
-            if let answer = try? AuthenticationCommands.start(start, database: db, r, speculative: true) {
-                d.append("speculativeAuthenticate", .document(answer))
-            }
+            let answer: Document?
+            if start["saslStart"] != nil { answer = try? AuthenticationCommands.start(start, database: db, r, speculative: true) }
+            else if start["authenticate"] != nil { answer = try? AuthenticationCommands.x509(start, database: db, r) }
+            else { answer = nil }
+            if let answer { d.append("speculativeAuthenticate", .document(answer)) }
         }
         return d
     }

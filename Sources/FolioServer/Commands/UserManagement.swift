@@ -21,7 +21,6 @@ enum UserCommands {
     static func checkDatabase(_ db: String) throws(FolioError) {
         if db == "local" { throw FolioError(.badValue, "Cannot create users in the local database") }
         if db == "config" { throw FolioError(.badValue, "Cannot create users in the config database") }
-        if db == "$external" { throw FolioError(.badValue, "Users in $external authenticate with mechanisms Folio does not offer") }
     }
 
     static func refuseUnknownFields(_ r: CommandRequest, allowed: Set<String>) throws(FolioError) {
@@ -86,8 +85,17 @@ enum UserCommands {
         let name = try userName(r)
         try checkDatabase(r.database)
         let roles = try roles(r.body["roles"], db: r.database, field: "createUser", r)
-        let user = StoredUser(user: name, db: r.database, credentials: try credentials(r, user: name),
-                              customData: try r.document("customData"), roles: roles)
+        let credentials: [SCRAMMechanism: SCRAMCredential]
+        if r.database == "$external" {
+            // X.509 users: the certificate is the credential.
+            guard r.body["pwd"] == nil else {
+                throw FolioError(.badValue, "Cannot set the password for users defined on the '$external' database")
+            }
+            credentials = [:]
+        } else {
+            credentials = try self.credentials(r, user: name)
+        }
+        let user = StoredUser(user: name, db: r.database, credentials: credentials, customData: try r.document("customData"), roles: roles)
         try r.context.access.users.insert(user, durable: try r.durable())
         return [:]
     }
@@ -118,6 +126,7 @@ enum UserCommands {
             for need in needs where !auth.isAuthorized(need.actions, on: need.target) { throw CommandAccess.unauthorized(r) }
         }
         if r.body["pwd"] != nil || r.body["mechanisms"] != nil {
+            if user.isExternal { throw FolioError(.badValue, "Cannot set the password for users defined on the '$external' database") }
             if r.body["pwd"] == nil { throw FolioError(.badValue, "Must provide a 'pwd' field to change the user's mechanisms") }
             user.credentials = try credentials(r, user: name, existing: r.body["mechanisms"] == nil ? user.mechanisms : nil)
         }
@@ -208,11 +217,7 @@ enum UserCommands {
         let custom = showPrivileges ? try r.context.access.roles.all() : [:]
         return ["users": .array(users.map { u in
             var d: Document = ["_id": .string(u.id), "userId": .binary(u.userID), "user": .string(u.user), "db": .string(u.db)]
-            if showCredentials {
-                var c = Document()
-                for m in u.mechanisms { c.append(m.rawValue, .document(u.credentials[m]!.document)) }
-                d.append("credentials", .document(c))
-            }
+            if showCredentials { d.append("credentials", .document(u.credentialsDocument)) }
             if let custom = u.customData { d.append("customData", .document(custom)) }
             d.append("roles", .array(u.roles.map { .document($0.document) }))
             if showPrivileges {
@@ -220,7 +225,7 @@ enum UserCommands {
                 d.append("inheritedRoles", .array(resolved.roles.map { .document($0.document) }))
                 d.append("inheritedPrivileges", .array(Privileges.merged(resolved.privileges).map { .document($0.document) }))
             }
-            d.append("mechanisms", .array(u.mechanisms.map { .string($0.rawValue) }))
+            d.append("mechanisms", .array(u.mechanismNames.map(BSON.string)))
             return .document(d)
         })]
     }

@@ -30,6 +30,9 @@ struct ConnectionAuthentication: Sendable {
         var awaitingEmpty = false
     }
     var conversation: Conversation?
+    /// The subject of the client's TLS certificate, when it presented one the server verified
+    /// (the user MONGODB-X509 authenticates as).
+    var peerSubject: String?
 }
 
 /// The privileges a command runs with (nil when access control is off): the connection's
@@ -108,6 +111,10 @@ final class AccessControl: Sendable {
             map[connection] = s
         }
         return try result.get()
+    }
+
+    func setPeerSubject(_ subject: String, connection: Int32) {
+        connections.withLock { $0[connection, default: ConnectionAuthentication()].peerSubject = subject }
     }
 
     /// How many connections (other than `except`) are authenticated as `user`.

@@ -17,10 +17,19 @@ struct StoredUser: Sendable {
     /// `user@db`, as MongoDB's messages name a user.
     var displayName: String { "\(user)@\(db)" }
     var mechanisms: [SCRAMMechanism] { SCRAMMechanism.allCases.filter { credentials[$0] != nil } }
+    /// A user of `$external`: authenticated by their X.509 certificate, with no password.
+    var isExternal: Bool { db == "$external" }
+    /// As usersInfo lists them.
+    var mechanismNames: [String] { isExternal ? ["external"] : mechanisms.map(\.rawValue) }
+
+    var credentialsDocument: Document {
+        if isExternal { return ["external": true] }
+        var d = Document()
+        for m in mechanisms { d.append(m.rawValue, .document(credentials[m]!.document)) }
+        return d
+    }
 
     var document: Document {
-        var credentialsDocument = Document()
-        for m in mechanisms { credentialsDocument.append(m.rawValue, .document(credentials[m]!.document)) }
         var d: Document = ["_id": .string(id), "userId": .binary(userID), "user": .string(user), "db": .string(db),
                            "credentials": .document(credentialsDocument)]
         if let customData { d.append("customData", .document(customData)) }

@@ -68,11 +68,32 @@ import FolioQuery
         #expect(unknown["saslSupportedMechs"] == nil && unknown["speculativeAuthenticate"] == nil)
     }
 
+    @Test func x509AuthenticatesTheVerifiedCertificatesSubject() throws {
+        let s = try server()
+        try s.authenticate("root", "pw", db: "admin")
+        #expect(s.run(["createUser": "CN=app,O=Tenant A", "roles": [["role": "readWrite", "db": "test"]]], db: "$external")["ok"] == .double(1))
+        #expect(s.run(["createUser": "CN=x", "pwd": "pw", "roles": []], db: "$external")["code"] == .int32(2))
+        let client = ConnectionInfo(id: 41, remoteAddress: "10.0.0.9:1")
+        let x509: Document = ["authenticate": 1, "mechanism": "MONGODB-X509"]
+        #expect(s.run(x509, db: "$external", connection: client)["code"] == .int32(18))   // no certificate
+        s.dispatcher.context.access.setPeerSubject("CN=app,O=Tenant A", connection: client.id)
+        #expect(s.run(x509, db: "admin", connection: client)["code"] == .int32(2))
+        let named: Document = ["authenticate": 1, "mechanism": "MONGODB-X509", "user": "CN=other"]
+        #expect(s.run(named, db: "$external", connection: client)["code"] == .int32(18))
+        let ok = s.run(x509, db: "$external", connection: client)
+        #expect(ok["dbname"] == "$external" && ok["user"] == "CN=app,O=Tenant A")
+        #expect(s.run(["insert": "c", "documents": [[:]]], db: "app", connection: client)["code"] == .int32(13))
+        #expect(s.run(["insert": "c", "documents": [[:]]], db: "test", connection: client)["ok"] == .double(1))
+        let unknown = ConnectionInfo(id: 42, remoteAddress: "10.0.0.9:2")
+        s.dispatcher.context.access.setPeerSubject("CN=nobody", connection: unknown.id)
+        #expect(s.run(x509, db: "$external", connection: unknown)["code"] == .int32(11))
+    }
+
     @Test func unsupportedMechanismsAndMalformedPayloads() throws {
         let s = try server()
         #expect(s.run(["saslStart": 1, "mechanism": "PLAIN", "payload": .binary(Binary(data: []))], db: "admin")["code"] == .int32(334))
         #expect(s.run(["saslStart": 1, "mechanism": "SCRAM-SHA-1", "payload": 5], db: "admin")["code"] == .int32(14))
         #expect(s.run(["saslStart": 1, "mechanism": "SCRAM-SHA-1", "payload": .binary(Binary(data: [0xFF]))], db: "admin")["code"] == .int32(2))
-        #expect(s.run(["authenticate": 1, "mechanism": "MONGODB-X509"], db: "$external")["code"] == .int32(18))
+        #expect(s.run(["authenticate": 1, "mechanism": "MONGODB-CR"], db: "admin")["code"] == .int32(334))
     }
 }
