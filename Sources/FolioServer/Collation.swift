@@ -7,9 +7,8 @@ import FolioQuery
 /// other command carrying a non-simple collation — a collection's default — is
 /// refused with 115 after the specification is validated, never silently ignored.
 enum Collation {
-    /// Commands whose `collation` the engine honours.
-    static let honoured: Set<String> = ["find", "aggregate", "count", "distinct", "update", "delete", "findAndModify",
-                                        "findandmodify", "explain", "bulkWrite"]
+    /// Commands whose `collation` the engine honours (the command table says which).
+    static let honoured = CommandTable.names(with: .collation)
 
     static func check(_ body: Document, command: String) throws(FolioError) {
         guard !honoured.contains(command), let value = body["collation"], value.type != .null else { return }

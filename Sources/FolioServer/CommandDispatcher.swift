@@ -130,97 +130,18 @@ public struct CommandDispatcher: Sendable {
 
     public init(context: ServerContext) { self.context = context }
 
-    /// The table of commands (aliases included). One file per command under Commands/.
-    static let table: [String: CommandHandler] = {
-        var t: [String: CommandHandler] = [:]
-        for (names, handler) in [
-            (Array(HelloCommand.names), HelloCommand.run),
-            (["ping"], AdminCommands.ping),
-            (["buildInfo", "buildinfo"], AdminCommands.buildInfo),
-            (["getParameter"], AdminCommands.getParameter),
-            (["setParameter"], AdminCommands.setParameter),
-            (["shutdown"], AdminCommands.shutdown),
-            (["profile"], AdminCommands.profile),
-            (["getCmdLineOpts"], AdminCommands.getCmdLineOpts),
-            (["whatsmyuri"], AdminCommands.whatsMyURI),
-            (["connectionStatus"], AuthenticationCommands.connectionStatus),
-            (["endSessions", "refreshSessions", "killSessions", "killAllSessions"], AdminCommands.sessions),
-            (["serverStatus"], AdminCommands.serverStatus),
-            (["listDatabases"], CatalogCommands.listDatabases),
-            (["listCollections"], CatalogCommands.listCollections),
-            (["listIndexes"], IndexCommands.listIndexes),
-            (["create"], CatalogCommands.create),
-            (["drop"], CatalogCommands.drop),
-            (["dropDatabase"], CatalogCommands.dropDatabase),
-            (["renameCollection"], CatalogCommands.renameCollection),
-            (["convertToCapped"], CatalogCommands.convertToCapped),
-            (["cloneCollectionAsCapped"], CatalogCommands.cloneCollectionAsCapped),
-            (["insert"], InsertCommand.run),
-            (["update"], UpdateCommand.run),
-            (["delete"], DeleteCommand.run),
-            (["findAndModify", "findandmodify"], FindAndModifyCommand.run),
-            (["find"], FindCommand.run),
-            (["getMore"], FindCommand.getMore),
-            (["killCursors"], FindCommand.killCursors),
-            (["count"], CountCommand.count),
-            (["distinct"], CountCommand.distinct),
-            (["hostInfo"], DiagnosticCommands.hostInfo),
-            (["getLog"], DiagnosticCommands.getLog),
-            (["dbStats", "dbstats"], DiagnosticCommands.dbStats),
-            (["collStats"], DiagnosticCommands.collStats),
-            (["validate"], DiagnosticCommands.validate),
-            (["currentOp"], OperationCommands.currentOp),
-            (["killOp"], OperationCommands.killOp),
-            (["startSession"], DiagnosticCommands.startSession),
-            (["collMod"], DiagnosticCommands.collMod),
-            (["aggregate"], AggregateCommand.run),
-            (["explain"], IndexCommands.explain),
-            (["createIndexes"], IndexCommands.createIndexes),
-            (["dropIndexes", "deleteIndexes"], IndexCommands.dropIndexes),
-            (["bulkWrite"], BulkWriteCommand.run),
-            (["commitTransaction"], TransactionCommands.commit),
-            (["abortTransaction"], TransactionCommands.abort),
-            (["saslStart"], AuthenticationCommands.saslStart),
-            (["saslContinue"], AuthenticationCommands.saslContinue),
-            (["authenticate"], AuthenticationCommands.authenticate),
-            (["logout"], AuthenticationCommands.logout),
-            (["createUser"], UserCommands.createUser),
-            (["updateUser"], UserCommands.updateUser),
-            (["dropUser"], UserCommands.dropUser),
-            (["dropAllUsersFromDatabase"], UserCommands.dropAllUsersFromDatabase),
-            (["grantRolesToUser"], UserCommands.grantRolesToUser),
-            (["revokeRolesFromUser"], UserCommands.revokeRolesFromUser),
-            (["usersInfo"], UserCommands.usersInfo),
-            (["rolesInfo"], RoleCommands.rolesInfo),
-            (["createRole"], RoleCommands.createRole),
-            (["updateRole"], RoleCommands.updateRole),
-            (["dropRole"], RoleCommands.dropRole),
-            (["dropAllRolesFromDatabase"], RoleCommands.dropAllRolesFromDatabase),
-            (["grantPrivilegesToRole"], RoleCommands.grantPrivilegesToRole),
-            (["revokePrivilegesFromRole"], RoleCommands.revokePrivilegesFromRole),
-            (["grantRolesToRole"], RoleCommands.grantRolesToRole),
-            (["revokeRolesFromRole"], RoleCommands.revokeRolesFromRole),
-            (["mapReduce"], DiagnosticCommands.notYet("mapReduce")),
-            (["configureFailPoint"], TestCommands.configureFailPoint),
-            (["replSetResizeOplog"], AdminCommands.replSetResizeOplog),
-            (["replSetGetStatus"], AdminCommands.replSetGetStatus),
-            (["rotateCertificates"], AdminCommands.rotateCertificates),
-            (["setDatabaseQuota"], QuotaCommands.setDatabaseQuota),
-        ] as [([String], CommandHandler)] {
-            for n in names { t[n] = handler }
-        }
-        return t
-    }()
+    /// The handlers by name and alias (the command table, CommandTable.swift).
+    static let table: [String: CommandHandler] = CommandTable.byName.mapValues(\.handler)
 
     /// Alternative spellings the table accepts, by the name MongoDB reports (in errors, logs and
     /// metrics.commands).
-    static let canonicalNames = ["findandmodify": "findAndModify", "ismaster": "isMaster", "buildinfo": "buildInfo",
-                                 "dbstats": "dbStats", "deleteIndexes": "dropIndexes"]
+    static let canonicalNames: [String: String] = Dictionary(
+        uniqueKeysWithValues: CommandTable.all.flatMap { spec in spec.aliases.map { ($0, spec.name) } })
 
     static func canonicalName(_ name: String) -> String { canonicalNames[name] ?? name }
 
     /// The commands the server knows, each by its own name.
-    static let commandNames = Set(table.keys.map(canonicalName))
+    static let commandNames = Set(CommandTable.all.map(\.name))
 
     /// Runs a command body and returns the full reply document.
     public func run(_ body: Document, connection: ConnectionInfo) -> Document {

@@ -110,13 +110,9 @@ struct APIParameters: Equatable, Sendable {
         throw FolioError(.apiMismatchError, "API parameter mismatch: getMore used params \(description), the cursor-creating command used \(opened.description)")
     }
 
-    /// The commands of API version 1 (MongoDB 8.0's `apiVersions()` of each command).
-    static let version1Commands: Set<String> = [
-        "abortTransaction", "aggregate", "authenticate", "collMod", "commitTransaction", "count", "create",
-        "createIndexes", "delete", "drop", "dropDatabase", "dropIndexes", "endSessions", "explain", "find",
-        "findAndModify", "getMore", "hello", "insert", "killCursors", "listCollections", "listDatabases",
-        "listIndexes", "ping", "refreshSessions", "saslContinue", "saslStart", "update",
-    ]
+    /// The commands of API version 1 (MongoDB 8.0's `apiVersions()` of each command; the
+    /// command table says which).
+    static let version1Commands = CommandTable.names(with: .apiVersion1)
 
     /// Fields of version 1 commands that are outside the version (MongoDB 8.0's IDL marks
     /// them `unstable`; jstests/core/query/api/api_version_unstable_fields.js).

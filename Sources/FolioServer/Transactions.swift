@@ -51,9 +51,8 @@ final class TransactionRegistry: Sendable {
     /// Open transactions at most (rule 5).
     static let limit = 1_000
 
-    /// The commands a transaction may run (rule 2).
-    static let allowed: Set<String> = ["find", "getMore", "killCursors", "insert", "update", "delete", "findAndModify", "aggregate",
-                                       "distinct", "bulkWrite", "create", "createIndexes", "commitTransaction", "abortTransaction"]
+    /// The commands a transaction may run (rule 2; the command table says which).
+    static let allowed = CommandTable.names(with: .inTransaction)
 
     /// Transactions running a command now.
     var active: Int { sessions.withLock { map in map.values.filter { $0.busy.load(ordering: .relaxed) }.count } }

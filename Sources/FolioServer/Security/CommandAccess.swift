@@ -8,19 +8,10 @@ enum CommandAccess {
     /// One need: every action in `actions` on `target`.
     typealias Need = (target: ResourceTarget, actions: ActionSet)
 
-    /// Commands anyone may run, authenticated or not (MongoDB's `requiresAuth() == false`).
-    static let open: Set<String> = ["hello", "isMaster", "buildInfo", "ping", "saslStart", "saslContinue", "authenticate",
-                                    "logout", "connectionStatus", "whatsmyuri"]
-
-    /// Commands any authenticated user may run: they act on the user's own sessions,
-    /// transactions and cursors, which are checked where they are used.
-    static let anyUser: Set<String> = ["startSession", "endSessions", "refreshSessions", "killSessions", "commitTransaction",
-                                       "abortTransaction", "listDatabases", "usersInfo", "rolesInfo", "getMore", "killCursors",
-                                       "updateUser"]
-
     /// Checks that the command may run; 13 Unauthorized with MongoDB's message otherwise.
     static func check(_ r: CommandRequest, canonical: String, _ auth: Authorization) throws(FolioError) {
-        if open.contains(canonical) { return }
+        let access = CommandTable.byName[canonical]?.access ?? .everything
+        if case .open = access { return }
         if auth.users.isEmpty {
             // The localhost exception: only the first user or role, created in admin.
             if auth.localhostException, canonical == "createUser" || canonical == "createRole", r.database == "admin" { return }
@@ -34,7 +25,6 @@ enum CommandAccess {
                 }
             }
         }
-        if anyUser.contains(canonical) { return }
         let needs = try needs(r, canonical: canonical)
         for need in needs where !auth.isAuthorized(need.actions, on: need.target) {
             throw unauthorized(r)
@@ -45,115 +35,109 @@ enum CommandAccess {
         FolioError(.unauthorized, "not authorized on \(r.database) to execute command \(ShellFormat.render(r.body))")
     }
 
-    /// The privileges the command needs.
+    /// The privileges the command needs (its row of the command table).
     static func needs(_ r: CommandRequest, canonical: String) throws(FolioError) -> [Need] {
-        let db = r.database
-        func onCollection(_ actions: ActionSet) -> [Need] {
-            guard case .string(let c) = r.argument else { return [(.database(db), actions)] }
-            return [(.collection(db, c), actions)]
+        switch CommandTable.byName[canonical]?.access ?? .everything {
+        case .open, .anyUser: return []
+        case .collection(let actions): return onCollection(r, actions)
+        case .database(let actions): return [(.database(r.database), actions)]
+        case .cluster(let action): return [(.cluster, [action])]
+        case .computed(let needs): return try needs(r)
+        case .everything: return [(.cluster, ActionSet.all)]
         }
-        func cluster(_ a: Action) -> [Need] { [(.cluster, [a])] }
-        switch canonical {
-        case "find", "count", "distinct": return onCollection([.find])
-        case "insert": return onCollection(r.bool("bypassDocumentValidation") == true ? [.insert, .bypassDocumentValidation] : [.insert])
-        case "update":
-            let upsert = r.body["updates"]?.arrayValue?.contains { $0.documentValue?["upsert"]?.isTruthy == true } ?? false
-            return onCollection(upsert ? [.update, .insert] : [.update])
-        case "delete": return onCollection([.remove])
-        case "findAndModify":
-            if r.bool("remove") == true { return onCollection([.find, .remove]) }
-            return onCollection(r.bool("upsert") == true ? [.find, .update, .insert] : [.find, .update])
-        case "aggregate": return try aggregateNeeds(r)
-        case "explain":
-            guard case .document(let inner) = r.argument, let name = inner.fieldNames.first else { return [] }
-            var body = inner
-            if body["$db"] == nil { body.append("$db", .string(db)) }
-            let sub = CommandRequest(name: name, body: body, database: db, connection: r.connection, context: r.context)
-            return try needs(sub, canonical: CommandDispatcher.canonicalName(name))
-        case "bulkWrite":
-            var out: [Need] = []
-            let namespaces = r.body["nsInfo"]?.arrayValue?.compactMap { $0.documentValue?["ns"]?.stringValue } ?? []
-            for op in r.body["ops"]?.arrayValue ?? [] {
-                guard case .document(let d) = op, let kind = d.fieldNames.first, let index = d[kind]?.exactInt64,
-                      index >= 0, Int(index) < namespaces.count, let ns = try? Namespace(parsing: namespaces[Int(index)]) else { continue }
-                let target = ResourceTarget.collection(ns.database, ns.collection)
-                switch kind {
-                case "insert": out.append((target, [.insert]))
-                case "update": out.append((target, d["upsert"]?.isTruthy == true ? [.update, .insert] : [.update]))
-                case "delete": out.append((target, [.remove]))
-                default: break
-                }
+    }
+
+    /// `actions` on the command's collection (its database when it names none).
+    static func onCollection(_ r: CommandRequest, _ actions: ActionSet) -> [Need] {
+        guard case .string(let c) = r.argument else { return [(.database(r.database), actions)] }
+        return [(.collection(r.database, c), actions)]
+    }
+
+    @Sendable static func insertNeeds(_ r: CommandRequest) -> [Need] {
+        onCollection(r, r.bool("bypassDocumentValidation") == true ? [.insert, .bypassDocumentValidation] : [.insert])
+    }
+
+    @Sendable static func updateNeeds(_ r: CommandRequest) -> [Need] {
+        let upsert = r.body["updates"]?.arrayValue?.contains { $0.documentValue?["upsert"]?.isTruthy == true } ?? false
+        return onCollection(r, upsert ? [.update, .insert] : [.update])
+    }
+
+    @Sendable static func findAndModifyNeeds(_ r: CommandRequest) -> [Need] {
+        if r.bool("remove") == true { return onCollection(r, [.find, .remove]) }
+        return onCollection(r, r.bool("upsert") == true ? [.find, .update, .insert] : [.find, .update])
+    }
+
+    /// explain needs what the explained command needs.
+    @Sendable static func explainNeeds(_ r: CommandRequest) throws(FolioError) -> [Need] {
+        guard case .document(let inner) = r.argument, let name = inner.fieldNames.first else { return [] }
+        var body = inner
+        if body["$db"] == nil { body.append("$db", .string(r.database)) }
+        let sub = CommandRequest(name: name, body: body, database: r.database, connection: r.connection, context: r.context)
+        return try needs(sub, canonical: CommandDispatcher.canonicalName(name))
+    }
+
+    /// bulkWrite (on admin) needs each operation's action on its namespace.
+    @Sendable static func bulkWriteNeeds(_ r: CommandRequest) -> [Need] {
+        var out: [Need] = []
+        let namespaces = r.body["nsInfo"]?.arrayValue?.compactMap { $0.documentValue?["ns"]?.stringValue } ?? []
+        for op in r.body["ops"]?.arrayValue ?? [] {
+            guard case .document(let d) = op, let kind = d.fieldNames.first, let index = d[kind]?.exactInt64,
+                  index >= 0, Int(index) < namespaces.count, let ns = try? Namespace(parsing: namespaces[Int(index)]) else { continue }
+            let target = ResourceTarget.collection(ns.database, ns.collection)
+            switch kind {
+            case "insert": out.append((target, [.insert]))
+            case "update": out.append((target, d["upsert"]?.isTruthy == true ? [.update, .insert] : [.update]))
+            case "delete": out.append((target, [.remove]))
+            default: break
             }
-            return out
-        case "create":
-            if r.body["viewOn"] != nil, case .string(let source)? = r.body["viewOn"] {
-                return onCollection([.createCollection]) + [(.collection(db, source), [.find])]
-                    + pipelineNeeds(r.body["pipeline"]?.arrayValue ?? [], db: db)
-            }
-            return onCollection([.createCollection])
-        case "drop": return onCollection([.dropCollection])
-        case "dropDatabase": return [(.database(db), [.dropDatabase])]
-        case "renameCollection":
-            guard let from = try? Namespace(parsing: r.argument.stringValue ?? ""),
-                  let to = try? Namespace(parsing: r.body["to"]?.stringValue ?? "") else { return [(.cluster, [.renameCollectionSameDB])] }
-            var out: [Need]
-            if from.database == to.database {
-                out = [(.collection(from.database, from.collection), [.renameCollectionSameDB]),
-                       (.collection(to.database, to.collection), [.renameCollectionSameDB])]
-            } else {
-                out = [(.collection(from.database, from.collection), [.find, .dropCollection]),
-                       (.collection(to.database, to.collection), [.insert, .createIndex, .createCollection])]
-            }
-            if r.bool("dropTarget") == true { out.append((.collection(to.database, to.collection), [.dropCollection])) }
-            return out
-        case "convertToCapped": return onCollection([.convertToCapped])
-        case "cloneCollectionAsCapped":
-            var out = onCollection([.find])
-            if case .string(let to)? = r.body["toCollection"] { out.append((.collection(db, to), [.insert, .createCollection])) }
-            return out
-        case "listCollections":
-            // authorizedCollections with nameOnly: any user may list the collections they have
-            // privileges on (the command shows only those).
-            if r.bool("authorizedCollections") == true && r.bool("nameOnly") == true { return [] }
-            return [(.database(db), [.listCollections])]
-        case "listIndexes": return onCollection([.listIndexes])
-        case "createIndexes": return onCollection([.createIndex])
-        case "dropIndexes": return onCollection([.dropIndex])
-        case "collMod": return onCollection([.collMod])
-        case "collStats": return onCollection([.collStats])
-        case "validate": return onCollection([.validate])
-        case "dbStats": return [(.database(db), [.dbStats])]
-        case "profile": return [(.database(db), [.enableProfiler])]
-        case "serverStatus": return cluster(.serverStatus)
-        case "hostInfo": return cluster(.hostInfo)
-        case "getLog": return cluster(.getLog)
-        case "getCmdLineOpts": return cluster(.getCmdLineOpts)
-        case "getParameter": return cluster(.getParameter)
-        case "setParameter": return cluster(.setParameter)
-        case "shutdown": return cluster(.shutdown)
-        case "currentOp": return r.bool("$ownOps") == true ? [] : cluster(.inprog)
-        case "killOp": return cluster(.killop)
-        case "killAllSessions": return cluster(.killAnySession)
-        case "replSetGetStatus": return cluster(.replSetGetStatus)
-        case "replSetResizeOplog": return cluster(.replSetResizeOplog)
-        case "rotateCertificates": return cluster(.rotateCertificates)
-        case "createUser":
-            return [(.database(db), [.createUser])] + roleNeeds(r.body["roles"], db: db, action: .grantRole)
-        case "dropUser", "dropAllUsersFromDatabase": return [(.database(db), [.dropUser])]
-        case "grantRolesToUser": return roleNeeds(r.body["roles"], db: db, action: .grantRole)
-        case "revokeRolesFromUser": return roleNeeds(r.body["roles"], db: db, action: .revokeRole)
-        case "createRole": return [(.database(db), [.createRole])] + roleNeeds(r.body["roles"], db: db, action: .grantRole)
-        case "updateRole":
-            return [(.database(db), [.grantRole, .revokeRole])] + roleNeeds(r.body["roles"], db: db, action: .grantRole)
-        case "dropRole", "dropAllRolesFromDatabase": return [(.database(db), [.dropRole])]
-        case "grantPrivilegesToRole": return [(.database(db), [.grantRole])]
-        case "revokePrivilegesFromRole": return [(.database(db), [.revokeRole])]
-        case "grantRolesToRole": return [(.database(db), [.grantRole])] + roleNeeds(r.body["roles"], db: db, action: .grantRole)
-        case "revokeRolesFromRole": return [(.database(db), [.revokeRole])] + roleNeeds(r.body["roles"], db: db, action: .revokeRole)
-        default:
-            // A command with no entry here needs everything: only root runs it.
-            return [(.cluster, ActionSet.all)]
         }
+        return out
+    }
+
+    /// create; a view also needs find on what it reads.
+    @Sendable static func createNeeds(_ r: CommandRequest) -> [Need] {
+        if case .string(let source)? = r.body["viewOn"] {
+            return onCollection(r, [.createCollection]) + [(.collection(r.database, source), [.find])]
+                + pipelineNeeds(r.body["pipeline"]?.arrayValue ?? [], db: r.database)
+        }
+        return onCollection(r, [.createCollection])
+    }
+
+    @Sendable static func renameNeeds(_ r: CommandRequest) -> [Need] {
+        guard let from = try? Namespace(parsing: r.argument.stringValue ?? ""),
+              let to = try? Namespace(parsing: r.body["to"]?.stringValue ?? "") else { return [(.cluster, [.renameCollectionSameDB])] }
+        var out: [Need]
+        if from.database == to.database {
+            out = [(.collection(from.database, from.collection), [.renameCollectionSameDB]),
+                   (.collection(to.database, to.collection), [.renameCollectionSameDB])]
+        } else {
+            out = [(.collection(from.database, from.collection), [.find, .dropCollection]),
+                   (.collection(to.database, to.collection), [.insert, .createIndex, .createCollection])]
+        }
+        if r.bool("dropTarget") == true { out.append((.collection(to.database, to.collection), [.dropCollection])) }
+        return out
+    }
+
+    @Sendable static func cloneAsCappedNeeds(_ r: CommandRequest) -> [Need] {
+        var out = onCollection(r, [.find])
+        if case .string(let to)? = r.body["toCollection"] { out.append((.collection(r.database, to), [.insert, .createCollection])) }
+        return out
+    }
+
+    /// authorizedCollections with nameOnly: any user may list the collections they have
+    /// privileges on (the command shows only those).
+    @Sendable static func listCollectionsNeeds(_ r: CommandRequest) -> [Need] {
+        if r.bool("authorizedCollections") == true && r.bool("nameOnly") == true { return [] }
+        return [(.database(r.database), [.listCollections])]
+    }
+
+    /// currentOp with `$ownOps` lists the user's own operations only.
+    @Sendable static func currentOpNeeds(_ r: CommandRequest) -> [Need] {
+        r.bool("$ownOps") == true ? [] : [(.cluster, [.inprog])]
+    }
+
+    @Sendable static func createUserNeeds(_ r: CommandRequest) -> [Need] {
+        [(.database(r.database), [.createUser])] + roleNeeds(r.body["roles"], db: r.database, action: .grantRole)
     }
 
     /// grantRole/revokeRole on the database of each role given.
@@ -163,7 +147,7 @@ enum CommandAccess {
 
     /// An aggregation's needs: its source (find, or what its first stage reads instead) and
     /// every namespace its stages read or write.
-    static func aggregateNeeds(_ r: CommandRequest) throws(FolioError) -> [Need] {
+    @Sendable static func aggregateNeeds(_ r: CommandRequest) throws(FolioError) -> [Need] {
         let db = r.database
         let pipeline = r.body["pipeline"]?.arrayValue ?? []
         let first = pipeline.first?.documentValue?.fieldNames.first
