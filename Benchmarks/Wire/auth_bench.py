@@ -9,7 +9,10 @@
     with --auth (authenticated as a readWrite user) and on one without, rounds interleaved:
     wall time and server CPU per operation;
   - find of 10,000 documents (~200 bytes) over TLS (--tls-mode requireTLS, certificates made
-    with openssl) and over plain TCP.
+    with openssl) and over plain TCP;
+  - a flood of failed logins (wrong proofs, as fast as one raw socket gets answers) for 5 s:
+    failures per second, and the latency of another client's pings meanwhile.
+Pass --sections to run some of them (logins,operations,tls,flood).
 """
 import argparse
 import os
@@ -80,13 +83,73 @@ def scans(server, client, repeat):
     return (time.perf_counter() - start) / repeat * 1e3, (server.cpu_seconds() - cpu) / repeat * 1e3
 
 
+def flood(binary, seconds=5.0):
+    """Failed logins per second from one socket, and another client's ping latencies (µs)."""
+    import socket
+    import struct
+    import threading
+    import bson
+    with FolioServer(binary, args=("--auth",)) as server:
+        bare = pymongo.MongoClient(port=server.port, directConnection=True)
+        bare.admin.command("createUser", "root", pwd="bench-secret", roles=["root"])
+        bare.close()
+        stop = threading.Event()
+        failures = [0]
+
+        def attack():
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            request = 0
+
+            def call(command):
+                nonlocal request
+                request += 1
+                body = b"\x00\x00\x00\x00\x00" + bson.encode(command)
+                sock.sendall(struct.pack("<iiii", 16 + len(body), request, 0, 2013) + body)
+                header = sock.recv(16, socket.MSG_WAITALL)
+                return bson.decode(sock.recv(struct.unpack("<i", header[:4])[0] - 16, socket.MSG_WAITALL)[5:])
+
+            while not stop.is_set():
+                start = call({"saslStart": 1, "mechanism": "SCRAM-SHA-256", "payload": b"n,,n=root,r=flood", "$db": "admin"})
+                nonce = start["payload"].split(b",")[0][2:]
+                reply = call({"saslContinue": 1, "conversationId": 1, "$db": "admin",
+                              "payload": b"c=biws,r=" + nonce + b",p=" + b"A" * 43 + b"="})
+                if reply.get("code") == 18:
+                    failures[0] += 1
+            sock.close()
+
+        other = pymongo.MongoClient(port=server.port, directConnection=True, username="root", password="bench-secret")
+        other.admin.command("ping")
+        thread = threading.Thread(target=attack)
+        began = time.perf_counter()
+        thread.start()
+        latencies = []
+        while time.perf_counter() - began < seconds:
+            t = time.perf_counter()
+            other.admin.command("ping")
+            latencies.append((time.perf_counter() - t) * 1e6)
+            time.sleep(0.005)
+        stop.set()
+        thread.join()
+        elapsed = time.perf_counter() - began
+        other.close()
+        latencies.sort()
+        return failures[0] / elapsed, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], latencies[-1]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=".build/release/folio")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ops", type=int, default=5000)
     parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--sections", default="logins,operations,tls,flood")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if sections == {"flood"}:
+        rate, p50, p99, worst = flood(args.binary)
+        print(f"failed logins: {rate:.0f}/s from one socket; another client's pings meanwhile: "
+              f"p50 {p50:.0f} µs, p99 {p99:.0f} µs, max {worst:.0f} µs")
+        return
 
     logins = {"no credentials": [], "SCRAM-SHA-256": [], "SCRAM-SHA-1": []}
     ops = {"without --auth": {}, "with --auth": {}}

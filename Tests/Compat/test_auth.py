@@ -296,3 +296,36 @@ def test_a_flood_of_failed_logins_is_logged_and_others_are_served(auth_server):
     assert answered > 0
     log = other.admin.command("getLog", "global")["log"]
     assert sum('"Authentication failed"' in line for line in log) >= 100
+
+
+def scram_sha256_final(password, client_first_bare, server_first):
+    """A driver's client-final message for SCRAM-SHA-256 (RFC 5802/7677)."""
+    import base64
+    import hashlib
+    import hmac
+    fields = dict(part.split("=", 1) for part in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(fields["s"]), int(fields["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    without_proof = f"c=biws,r={fields['r']}"
+    auth_message = f"{client_first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, signature))
+    return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
+
+
+def test_a_replayed_client_proof_is_refused(auth_server):
+    """A client-final message that succeeded once does not authenticate a second conversation
+    (its server nonce is new, so the old proof no longer matches)."""
+    bare = pymongo.MongoClient(port=auth_server["port"])
+    first_bare = "n=root,r=replaynonce"
+    start = bare.admin.command("saslStart", mechanism="SCRAM-SHA-256", payload=f"n,,{first_bare}".encode(),
+                               options={"skipEmptyExchange": True})
+    final = scram_sha256_final("root-secret", first_bare, start["payload"].decode())
+    done = bare.admin.command("saslContinue", conversationId=start["conversationId"], payload=final)
+    assert done["done"] is True and done["payload"].startswith(b"v=")
+
+    other = pymongo.MongoClient(port=auth_server["port"])
+    start2 = other.admin.command("saslStart", mechanism="SCRAM-SHA-256", payload=f"n,,{first_bare}".encode())
+    assert start2["payload"] != start["payload"]
+    assert code_of(lambda: other.admin.command("saslContinue", conversationId=1, payload=final))[0] == 18
