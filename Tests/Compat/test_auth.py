@@ -329,3 +329,32 @@ def test_a_replayed_client_proof_is_refused(auth_server):
     start2 = other.admin.command("saslStart", mechanism="SCRAM-SHA-256", payload=f"n,,{first_bare}".encode())
     assert start2["payload"] != start["payload"]
     assert code_of(lambda: other.admin.command("saslContinue", conversationId=1, payload=final))[0] == 18
+
+
+def test_own_operations_only_without_inprog(folio_binary):
+    """currentOp with $ownOps and $currentOp without allUsers list only the caller's own
+    operations: another tenant's running command stays hidden."""
+    import threading
+    import time
+    with running_server(folio_binary, "--auth", "--enable-test-commands") as s:
+        bare = pymongo.MongoClient(port=s["port"])
+        bare.admin.command("createUser", "root", pwd="pw", roles=["root"])
+        root = client(s, "root", "pw")
+        for tenant in ["tenantA", "tenantB"]:
+            root[tenant].command("createUser", "app", pwd="pw", roles=["readWrite"])
+            root[tenant].items.insert_one({"x": 1})
+        root.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
+                           data={"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 1500, "appName": "slowB"})
+        b = client(s, "app", "pw", "tenantB", appName="slowB")
+        a = client(s, "app", "pw", "tenantA")
+        slow = threading.Thread(target=lambda: b.tenantB.items.find_one())
+        slow.start()
+        time.sleep(0.5)
+        seen_by_root = [op.get("ns") for op in root.admin.command("currentOp")["inprog"]]
+        own = [op.get("ns") for op in a.admin.command("currentOp", **{"$ownOps": True})["inprog"]]
+        stage = [op.get("ns") for op in a.admin.aggregate([{"$currentOp": {}}])]
+        slow.join()
+        assert "tenantB.items" in seen_by_root
+        assert "tenantB.items" not in own and "tenantB.items" not in stage
+        assert code_of(lambda: a.admin.command("currentOp"))[0] == 13
+        assert code_of(lambda: list(a.admin.aggregate([{"$currentOp": {"allUsers": True}}])))[0] == 13

@@ -105,14 +105,16 @@ enum AggregateCommand {
             return context.sessions.list()
         case "$currentOp":
             // The operations running now, this aggregate included, as the currentOp command
-            // lists them (no idle connections, cursors or sessions are listed: without users
-            // every operation is the caller's own).
+            // lists them (no idle connections, cursors or sessions are listed).
             let options: Set<String> = ["allUsers", "idleConnections", "idleCursors", "idleSessions", "localOps",
                                         "backtrace", "truncateOps", "targetAllNodes"]
             for k in spec.fieldNames where !options.contains(k) {
                 throw FolioError(ErrorCode(rawValue: 40415), "BSON field '$currentOp.\(k)' is an unknown field.")
             }
-            return context.operations.all.map { $0.report(host: context.advertisedAddress) }
+            // Under access control, without allUsers only the caller's users' operations.
+            let own: Authorization? = spec["allUsers"]?.isTruthy == true ? nil : Authorization.current
+            return context.operations.all.filter { own?.owns(connection: $0.connection.id, in: context.access) ?? true }
+                .map { $0.report(host: context.advertisedAddress) }
         default:
             throw FolioError(.commandNotSupported, "\(name) is not supported yet")
         }

@@ -7,7 +7,9 @@ enum OperationCommands {
     /// `{currentOp: 1, <filter>...}`: the running operations as MongoDB reports them, filtered
     /// by the command's other fields as a query (`{ns: "db.c"}`, `{"command.find": "c"}`,
     /// `{secs_running: {$gte: 2}}`). With `$all: true`, idle connections are listed too
-    /// (`active: false`), as MongoDB lists them; `$ownOps` changes nothing without users.
+    /// (`active: false`), as MongoDB lists them. Under access control `$ownOps` (what a user
+    /// without the inprog action may ask) lists only the operations of the caller's users;
+    /// without users every operation is the caller's own.
     @Sendable static func currentOp(_ r: CommandRequest) throws(FolioError) -> Document {
         guard r.database == "admin" else {
             throw FolioError(.unauthorized, "currentOp may only be run against the admin database.")
@@ -19,13 +21,17 @@ enum OperationCommands {
         let match = try Filter(parsing: filter)
         var inprog: [BSON] = []
         var busy = Set<Int32>()
+        let own: Authorization? = r.bool("$ownOps") == true ? r.authorization : nil
         for op in r.context.operations.all {
             busy.insert(op.connection.id)
+            if let own, !own.owns(connection: op.connection.id, in: r.context.access) { continue }
             let report = op.report(host: r.context.advertisedAddress)
             if match.matches(report) { inprog.append(.document(report)) }
         }
         if r.bool("$all") == true {
-            let idle = r.context.openConnections.withLock { $0 }.filter { !busy.contains($0.key) }.sorted { $0.key < $1.key }
+            let idle = r.context.openConnections.withLock { $0 }
+                .filter { !busy.contains($0.key) && (own?.owns(connection: $0.key, in: r.context.access) ?? true) }
+                .sorted { $0.key < $1.key }
             let now = CivilTime(millisecondsSinceEpoch: Int64(ObjectID.currentSeconds()) * 1000).iso8601
             for (id, remote) in idle {
                 var report: Document = ["type": "op", "host": .string(r.context.advertisedAddress), "desc": .string("conn\(id)"),

@@ -77,8 +77,13 @@ struct Authorization: Sendable {
         privileges.contains { !$0.actions.isEmpty && $0.resource.covers(.collection(db, collection)) }
     }
 
-    /// The users' names as a cursor's owner ("" for an unauthenticated connection).
+    /// The users' names as a cursor's or an operation's owner ("" for an unauthenticated connection).
     var ownerKey: String { users.sorted().map { "\($0.db).\($0.user)" }.joined(separator: ",") }
+
+    /// Whether an operation on `connection` is this caller's own (run by the same users).
+    func owns(connection: Int32, in access: AccessControl) -> Bool {
+        access.ownerKey(of: connection) == ownerKey
+    }
 }
 
 /// Access control: the users, each connection's authentication, and the check every command
@@ -111,6 +116,12 @@ final class AccessControl: Sendable {
             map[connection] = s
         }
         return try result.get()
+    }
+
+    /// The owner key (`Authorization.ownerKey`) of the users a connection authenticated as.
+    func ownerKey(of connection: Int32) -> String {
+        let users = state(connection).users
+        return users.sorted().map { "\($0.db).\($0.user)" }.joined(separator: ",")
     }
 
     func setPeerSubject(_ subject: String, connection: Int32) {
