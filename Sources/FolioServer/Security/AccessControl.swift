@@ -10,6 +10,9 @@ struct UserName: Hashable, Sendable, Comparable {
 
     var document: Document { ["user": .string(user), "db": .string(db)] }
     static func < (a: UserName, b: UserName) -> Bool { (a.db, a.user) < (b.db, b.user) }
+
+    /// Who owns a cursor or an operation: the users that opened it, in one string ("" for none).
+    static func ownerKey(_ users: [UserName]) -> String { users.sorted().map { "\($0.db).\($0.user)" }.joined(separator: ",") }
 }
 
 /// What one connection has established: the users it authenticated as, the SASL conversation
@@ -78,7 +81,7 @@ struct Authorization: Sendable {
     }
 
     /// The users' names as a cursor's or an operation's owner ("" for an unauthenticated connection).
-    var ownerKey: String { users.sorted().map { "\($0.db).\($0.user)" }.joined(separator: ",") }
+    var ownerKey: String { UserName.ownerKey(users) }
 
     /// Whether an operation on `connection` is this caller's own (run by the same users).
     func owns(connection: Int32, in access: AccessControl) -> Bool {
@@ -119,10 +122,7 @@ final class AccessControl: Sendable {
     }
 
     /// The owner key (`Authorization.ownerKey`) of the users a connection authenticated as.
-    func ownerKey(of connection: Int32) -> String {
-        let users = state(connection).users
-        return users.sorted().map { "\($0.db).\($0.user)" }.joined(separator: ",")
-    }
+    func ownerKey(of connection: Int32) -> String { UserName.ownerKey(state(connection).users) }
 
     func setPeerSubject(_ subject: String, connection: Int32) {
         connections.withLock { $0[connection, default: ConnectionAuthentication()].peerSubject = subject }
