@@ -206,6 +206,7 @@ public struct CommandDispatcher: Sendable {
                     throw error
                 }
                 request.authorization = auth
+                if let session = request.session { try context.sessions.claim(session, by: auth) }
             }
             try context.quotas.check(request, canonical: canonical)
             request.api = try APIParameters(parsing: body)

@@ -3,6 +3,7 @@ import FolioBSON
 import FolioEngine
 import FolioQuery
 import CoreMetrics
+import Crypto
 import Synchronization
 
 /// Everything commands share: the engine, the configuration, open cursors, counters.
@@ -186,6 +187,10 @@ final class SessionRegistry: Sendable {
     struct Session: Sendable {
         let id: BSON
         var lastUseMilliseconds: Int64
+        /// The users that use the session (`UserName.ownerKey`), under access control.
+        var owner: String? = nil
+        /// `$listLocalSessions`' uid: SHA-256 of the first user's `user@db` (of "" without users).
+        var uid: [UInt8] = SessionRegistry.anonymousUID
     }
 
     let sessions = Mutex<[[UInt8]: Session]>([:])
@@ -200,8 +205,35 @@ final class SessionRegistry: Sendable {
     func touch(_ lsid: BSON?) {
         guard let key = SessionRegistry.key(lsid), case .document(let d)? = lsid else { return }
         let now = Int64(ObjectID.currentSeconds()) * 1000
-        sessions.withLock { $0[key] = Session(id: d["id"]!, lastUseMilliseconds: now) }
+        sessions.withLock { map in
+            if map[key] != nil { map[key]!.lastUseMilliseconds = now }
+            else { map[key] = Session(id: d["id"]!, lastUseMilliseconds: now) }
+        }
     }
+
+    /// Under access control a session belongs to the users who first used it; another user's
+    /// command naming it gets 13 (MongoDB keeps a session per user; Folio refuses the mix).
+    func claim(_ key: [UInt8], by auth: Authorization) throws(FolioError) {
+        let owner = auth.ownerKey
+        let taken: Bool = sessions.withLock { map in
+            guard var s = map[key] else { return false }
+            if let current = s.owner { return current != owner }
+            s.owner = owner
+            if let first = auth.users.min() { s.uid = SessionRegistry.uid(first) }
+            map[key] = s
+            return false
+        }
+        if taken { throw FolioError(.unauthorized, "Cannot use a session that belongs to another user") }
+    }
+
+    /// The sessions of `keys` that `owner` may end (all of them without access control).
+    func owned(_ keys: Set<[UInt8]>, by owner: String?) -> Set<[UInt8]> {
+        guard let owner else { return keys }
+        return sessions.withLock { map in keys.filter { map[$0]?.owner == nil || map[$0]?.owner == owner } }
+    }
+
+    /// MongoDB's uid of a user: SHA-256 of `user@db`.
+    static func uid(_ user: UserName) -> [UInt8] { Array(SHA256.hash(data: Array("\(user.user)@\(user.db)".utf8))) }
 
     func end(_ keys: Set<[UInt8]>) {
         sessions.withLock { map in for k in keys { map.removeValue(forKey: k) } }
@@ -217,13 +249,13 @@ final class SessionRegistry: Sendable {
         }
     }
 
-    /// `$listLocalSessions` documents. Without authentication every session belongs to the
-    /// same (empty) user, whose uid is SHA-256 of the empty string.
-    func list() -> [Document] {
-        let uid = BSON.binary(Binary(data: SessionRegistry.anonymousUID))
-        return sessions.withLock { map in
-            map.values.sorted { $0.lastUseMilliseconds < $1.lastUseMilliseconds }.map { s in
-                ["_id": ["id": s.id, "uid": uid], "lastUse": .datetime(s.lastUseMilliseconds)]
+    /// `$listLocalSessions` documents: every session, or those `owner` uses. Without
+    /// authentication every session belongs to the same (empty) user, whose uid is SHA-256 of
+    /// the empty string.
+    func list(owner: String? = nil) -> [Document] {
+        sessions.withLock { map in
+            map.values.filter { owner == nil || $0.owner == owner }.sorted { $0.lastUseMilliseconds < $1.lastUseMilliseconds }.map { s in
+                ["_id": ["id": s.id, "uid": .binary(Binary(data: s.uid))], "lastUse": .datetime(s.lastUseMilliseconds)]
             }
         }
     }

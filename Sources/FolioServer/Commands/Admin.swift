@@ -234,6 +234,8 @@ enum AdminCommands {
                 throw FolioError(.typeMismatch, "BSON field '\(r.name).\(r.name)' is the wrong type '\(r.argument.type.alias)', expected type 'array'")
             }
             for id in ids { if let k = SessionRegistry.key(id) { keys.insert(k) } }
+            // Under access control a user ends only their own sessions.
+            keys = r.context.sessions.owned(keys, by: r.authorization?.ownerKey)
         }
         r.context.sessions.end(keys)
         r.context.cursors.kill(sessions: keys)

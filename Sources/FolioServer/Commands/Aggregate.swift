@@ -102,7 +102,9 @@ enum AggregateCommand {
             for k in spec.fieldNames where k != "allUsers" && k != "users" {
                 throw FolioError(ErrorCode(rawValue: 40415), "BSON field '$listLocalSessions.\(k)' is an unknown field.")
             }
-            return context.sessions.list()
+            // Under access control, without allUsers only the caller's sessions.
+            let all = spec["allUsers"]?.isTruthy == true
+            return context.sessions.list(owner: all ? nil : Authorization.current?.ownerKey)
         case "$currentOp":
             // The operations running now, this aggregate included, as the currentOp command
             // lists them (no idle connections, cursors or sessions are listed).

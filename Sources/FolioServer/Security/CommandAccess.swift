@@ -169,8 +169,8 @@ enum CommandAccess {
             let own = pipeline.first?.documentValue?["$currentOp"]?.documentValue?["allUsers"]?.isTruthy != true
             if !own { out.append((.cluster, [.inprog])) }
         case "$listLocalSessions", "$listSessions":
-            // Sessions do not record their users, so listing any needs the listSessions action.
-            out.append((.cluster, [.listSessions]))
+            let all = pipeline.first?.documentValue?[first!]?.documentValue?["allUsers"]?.isTruthy == true
+            if all { out.append((.cluster, [.listSessions])) }
         case "$documents": break
         case "$listSearchIndexes": out.append((source, [.listSearchIndexes]))
         default:
