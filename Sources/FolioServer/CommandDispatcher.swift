@@ -248,7 +248,7 @@ public struct CommandDispatcher: Sendable {
         } catch {
             answer = reply(error: error)
         }
-        if database == "admin", CommandDispatcher.catalogWrites.contains(canonical) { context.access.users.changed() }
+        if CommandDispatcher.writesSecurityCollections(canonical, body, database: database) { context.access.users.changed() }
         if let audit = context.audit {
             let result = answer["ok"] == .double(1) ? 0 : Int32(clamping: answer["code"]?.exactInt64 ?? 8)
             for (atype, param) in AuditLog.events(canonical, request) {
@@ -276,10 +276,22 @@ public struct CommandDispatcher: Sendable {
         return answer
     }
 
-    /// Commands that may change `admin.system.users` by writing to it as a collection (the
-    /// user store then re-reads who exists).
-    static let catalogWrites: Set<String> = ["insert", "update", "delete", "findAndModify", "bulkWrite", "drop", "dropDatabase",
-                                             "renameCollection", "applyOps"]
+    /// Whether a command may have written `admin.system.users` or `admin.system.roles` as
+    /// collections (root may); the user store then re-reads who exists and connections their
+    /// privileges.
+    static func writesSecurityCollections(_ canonical: String, _ body: Document, database: String) -> Bool {
+        let names: Set<String> = ["admin.system.users", "admin.system.roles"]
+        switch canonical {
+        case "insert", "update", "delete", "findAndModify", "drop":
+            return database == "admin" && names.contains("admin.\(body.element(at: 0).value.stringValue ?? "")")
+        case "dropDatabase": return database == "admin"
+        case "renameCollection":
+            return [body.element(at: 0).value.stringValue, body["to"]?.stringValue].contains { $0.map(names.contains) ?? false }
+        case "bulkWrite":
+            return body["nsInfo"]?.arrayValue?.contains { $0.documentValue?["ns"]?.stringValue.map(names.contains) ?? false } ?? false
+        default: return false
+        }
+    }
 
     /// The kind of operation a command is in a collection's latencyStats (MongoDB's Top).
     static func latencyKind(_ canonical: String) -> LatencyStatistics.Kind {

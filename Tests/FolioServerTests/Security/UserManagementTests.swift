@@ -71,3 +71,25 @@ import FolioQuery
         #expect(all == BuiltinRoles.databaseRoles.count + BuiltinRoles.adminRoles.count)
     }
 }
+
+/// Writes to the security collections as collections move the user store's generation; other
+/// writes on admin (bulkWrite runs there) do not.
+@Suite struct SecurityCollectionWritesTests {
+    @Test func onlyWritesToUsersAndRolesCount() {
+        let yes: [(String, Document, String)] = [
+            ("insert", ["insert": "system.users", "documents": []], "admin"),
+            ("delete", ["delete": "system.roles", "deletes": []], "admin"),
+            ("dropDatabase", ["dropDatabase": 1], "admin"),
+            ("renameCollection", ["renameCollection": "admin.system.users", "to": "admin.x"], "admin"),
+            ("bulkWrite", ["bulkWrite": 1, "ops": [], "nsInfo": [["ns": "admin.system.roles"]]], "admin"),
+        ]
+        let no: [(String, Document, String)] = [
+            ("insert", ["insert": "system.users", "documents": []], "app"),
+            ("insert", ["insert": "other", "documents": []], "admin"),
+            ("bulkWrite", ["bulkWrite": 1, "ops": [], "nsInfo": [["ns": "app.c"]]], "admin"),
+            ("find", ["find": "system.users"], "admin"),
+        ]
+        for (name, body, db) in yes { #expect(CommandDispatcher.writesSecurityCollections(name, body, database: db), "\(body)") }
+        for (name, body, db) in no { #expect(!CommandDispatcher.writesSecurityCollections(name, body, database: db), "\(body)") }
+    }
+}
