@@ -2,8 +2,9 @@ import FolioBSON
 import FolioEngine
 import FolioQuery
 
-/// The privileges each command needs, in one place, and the check the dispatcher runs before
-/// any command when access control is on (MongoDB's `checkAuthForOperation` of each command).
+/// The check the dispatcher runs before any command when access control is on (MongoDB's
+/// `checkAuthForOperation`): each command's needs come from its row of the command table
+/// (CommandTable.swift); the rules that read a command's fields are here.
 enum CommandAccess {
     /// One need: every action in `actions` on `target`.
     typealias Need = (target: ResourceTarget, actions: ActionSet)
