@@ -235,7 +235,9 @@ enum ShellFormat {
         case .string(let s): return "\"\(s)\""
         case .int32(let i): return "\(i)"
         case .int64(let i): return "\(i)"
-        case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? "\(Int64(d)).0" : "\(d)"
+        case .double(let d):
+            if abs(d) < 1e15, let whole = Int64(exactly: d) { return "\(whole).0" }
+            return "\(d)"
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .objectID(let o): return "ObjectId('\(o.hex)')"

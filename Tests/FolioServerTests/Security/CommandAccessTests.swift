@@ -55,6 +55,8 @@ import FolioQuery
         let command: Document = ["find": "c", "filter": ["a": .int32(1), "t": .timestamp(Timestamp(seconds: 5, increment: 2))],
                                  "id": .binary(Binary(subtype: Binary.Subtype.uuid, data: [UInt8](repeating: 0xAB, count: 16))),
                                  "x": .double(2), "$db": "app"]
+        #expect(ShellFormat.render(.double(.nan)) == "nan" && ShellFormat.render(.double(-.infinity)) == "-inf")
+        #expect(ShellFormat.render(.double(2.5)) == "2.5" && ShellFormat.render(.double(1e300)) == "1e+300")
         let rendered = ShellFormat.render(command)
         #expect(rendered == #"{ find: "c", filter: { a: 1, t: Timestamp(5, 2) }, id: UUID("abababab-abab-abab-abab-abababababab"), x: 2.0, $db: "app" }"#)
     }
