@@ -184,10 +184,30 @@ def test_tenants_are_isolated(auth_server):
         lambda: list(a.tenantA.messages.aggregate([{"$unionWith": {"coll": "messages", "pipeline": []}},
                                                    {"$out": {"db": "tenantB", "coll": "copied"}}])),
         lambda: a.admin.command("listDatabases", authorizedDatabases=False),
+        lambda: a.tenantB.messages.count_documents({}),
+        lambda: a.tenantB.messages.estimated_document_count(),
+        lambda: a.tenantB.messages.distinct("i"),
+        lambda: list(a.tenantB.messages.aggregate([{"$match": {}}])),
+        lambda: a.tenantB.messages.find_one_and_update({}, {"$set": {"x": 1}}),
+        lambda: a.tenantB.messages.update_many({}, {"$set": {"x": 1}}),
+        lambda: a.tenantB.messages.delete_many({}),
+        lambda: a.tenantB.messages.create_index("i"),
+        lambda: a.tenantB.messages.drop_indexes(),
+        lambda: a.tenantB.command("collStats", "messages"),
+        lambda: a.tenantB.command("explain", {"find": "messages"}),
+        lambda: a.tenantB.command("listIndexes", "messages"),
+        lambda: a.tenantB.command("create", "intruder"),
+        lambda: a.tenantB.messages.drop(),
+        lambda: a.admin.command("renameCollection", "tenantB.messages", to="tenantA.stolen"),
+        lambda: a.tenantA.command("create", "peek", viewOn="messages",
+                                  pipeline=[{"$lookup": {"from": {"db": "tenantB", "coll": "messages"}, "pipeline": [], "as": "x"}}]),
+        lambda: a.local["oplog.rs"].find_one(),
+        lambda: a.admin.command("bulkWrite", 1, ops=[{"insert": 0, "document": {}}], nsInfo=[{"ns": "tenantB.messages"}]),
     ]
     for call in refused:
         assert code_of(call)[0] == 13
     assert root.tenantB.copied.count_documents({}) == 0
+    assert root.tenantB.messages.count_documents({}) >= 5 and "intruder" not in root.tenantB.list_collection_names()
 
 
 def test_cursors_belong_to_their_user(auth_server):
