@@ -151,6 +151,8 @@ extension ErrorCode {
     public static let queryPlanKilled = ErrorCode(rawValue: 175)
     /// AmbiguousIndexKeyPattern (181).
     public static let ambiguousIndexKeyPattern = ErrorCode(rawValue: 181)
+    /// ClientMetadataCannotBeMutated (186).
+    public static let clientMetadataCannotBeMutated = ErrorCode(rawValue: 186)
     /// PrimarySteppedDown (189).
     public static let primarySteppedDown = ErrorCode(rawValue: 189)
     /// InvalidIndexSpecificationOption (197).
@@ -361,6 +363,7 @@ extension ErrorCode {
         171: "CannotIndexParallelArrays",
         175: "QueryPlanKilled",
         181: "AmbiguousIndexKeyPattern",
+        186: "ClientMetadataCannotBeMutated",
         189: "PrimarySteppedDown",
         197: "InvalidIndexSpecificationOption",
         206: "NoSuchSession",

@@ -26,8 +26,8 @@ public final class ServerContext: Sendable {
     let failPoints = FailPoints()
     /// Per-database profiling levels and filters (the `profile` command, system.profile).
     let profiler = Profiler()
-    /// The application name each connection's handshake gave (client.application.name).
-    let applicationNames = Mutex<[Int32: String]>([:])
+    /// The connections and each one's state machine (handshake, authentication, requests).
+    let connections = ConnectionRegistry()
     /// Users, each connection's authentication, and whether commands are checked (`--auth`).
     let access: AccessControl
     /// Per-database quotas (`setDatabaseQuota`).
@@ -37,8 +37,6 @@ public final class ServerContext: Sendable {
     /// The TLS context new connections get (nil without TLS; the wire server sets it when it
     /// starts); `rotateCertificates` replaces it.
     let tls = Mutex<TLSContextHolder?>(nil)
-    /// The open connections' remote addresses (currentOp lists the idle ones with `$all`).
-    let openConnections = Mutex<[Int32: String]>([:])
     /// Shuts the server down (the `shutdown` command); set by the wire server that runs this context.
     let shutdownHandler = Mutex<(@Sendable (Duration) -> Void)?>(nil)
     /// What serverStatus counts.
@@ -65,12 +63,13 @@ public final class ServerContext: Sendable {
         self.advertisedAddress = "\(host):\(configuration.port)"
         engine.setHostLabel(advertisedAddress)
         engine.changeLogRetention = configuration.changeLogRetention
-        self.access = AccessControl(engine: engine, enabled: configuration.auth)
+        self.access = AccessControl(engine: engine, enabled: configuration.auth, connections: connections)
         self.quotas = QuotaRegistry(engine: engine)
         self.audit = audit
     }
 
-    func applicationName(of connection: Int32) -> String? { applicationNames.withLock { $0[connection] } }
+    /// The application name the connection's handshake gave (client.application.name).
+    func applicationName(of connection: Int32) -> String? { connections.read(connection) { $0.handshake.applicationName } }
 
     func newConnectionID() -> Int32 { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }
 

@@ -33,135 +33,107 @@ enum ReplyIDs {
     static func next() -> Int32 { counter.wrappingAdd(1, ordering: .relaxed).newValue & Int32.max }
 }
 
-/// Runs commands for one connection.
-final class ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
-    // @unchecked: the handler holds only immutable values; the queue-side closures capture
-    // immutable values too.
+/// Runs one connection: feeds its `ConnectionStateMachine` the events (a message arrived, a
+/// command finished, a streamed reply was written, a wait ended, the channel closed) and
+/// performs the actions it returns. Everything but the write itself happens on the
+/// connection's serial queue, so engine work never runs on an event loop and replies keep
+/// request order.
+final class ConnectionHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = [UInt8]
     typealias OutboundOut = ByteBuffer
 
     let dispatcher: CommandDispatcher
-    let connection: ConnectionInfo
+    let state: ConnectionState
     let queue: DispatchQueue
 
-    init(dispatcher: CommandDispatcher, connection: ConnectionInfo) {
+    init(dispatcher: CommandDispatcher, state: ConnectionState) {
         self.dispatcher = dispatcher
-        self.connection = connection
-        self.queue = DispatchQueue(label: "folio.connection.\(connection.id)")
+        self.state = state
+        self.queue = DispatchQueue(label: "folio.connection.\(state.info.id)")
     }
+
+    var connection: ConnectionInfo { state.info }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         dispatcher.context.metrics.received(bytes: bytes.count)
-        let dispatcher = self.dispatcher, connection = self.connection
-        let channel = context.channel, queue = self.queue
+        let channel = context.channel
         // Parsing (checksum, decompression, BSON validation and decoding) is linear in the
         // message's size but still tens of milliseconds for 48 MB: it runs on the connection's
         // queue, so no event loop (and no other connection on it) waits for it.
         queue.async {
-            let parsed: (MessageHeader, WireMessage)
-            do {
-                parsed = try WireCodec.parse(bytes)
-            } catch {
-                // Unreadable or unsupported messages close this connection, never the server.
-                channel.close(promise: nil)
-                return
-            }
-            let (header, message) = parsed
-            switch message {
-            case .message(let msg):
-                ConnectionHandler.answer(msg, responseTo: header.requestID, compressor: header.compressorID,
-                                         dispatcher: dispatcher, connection: connection, queue: queue, channel: channel)
-            case .query(let q):
-                let reply = WireCodec.queryReply(requestID: ReplyIDs.next(), responseTo: header.requestID,
-                                                 document: ConnectionHandler.legacyQuery(q, dispatcher: dispatcher, connection: connection))
-                _ = ConnectionHandler.send(reply, compressor: header.compressorID, on: channel, metrics: dispatcher.context.metrics)
-            }
+            let parsed = Result<(MessageHeader, WireMessage), any Error> { try WireCodec.parse(bytes) }
+            self.perform(self.state.withLock { $0.received(parsed) }, channel: channel)
         }
     }
 
-    /// Runs one OP_MSG command and sends its reply (none for moreToCome requests). With
-    /// exhaustAllowed, a getMore keeps answering — each reply flagged moreToCome and
-    /// responding to the previous one — until its cursor is exhausted, and an awaitable hello
-    /// keeps streaming a reply every maxAwaitTimeMS, as MongoDB does for monitoring
-    /// connections. Runs on the connection's queue, never on an event loop.
-    /// An awaitData getMore that found nothing waits without a thread: it is answered again
-    /// after the next commit, or when its wait ends (`awaitDeadline` on that second answer).
-    static func answer(_ msg: OpMsg, responseTo: Int32, compressor: UInt8?,
-                       dispatcher: CommandDispatcher, connection: ConnectionInfo, queue: DispatchQueue,
-                       channel: any Channel, awaitDeadline: ContinuousClock.Instant? = nil) {
-        let name = msg.body.fieldNames.first
-        let isHello = name.map(HelloCommand.names.contains) ?? false
-        if isHello, !msg.moreToCome, msg.body["topologyVersion"] != nil, let wait = msg.body["maxAwaitTimeMS"]?.exactInt64 {
-            // Awaitable hello: the topology never changes here, so answer when the wait ends.
-            let delay = max(0, min(wait, 60_000))
-            queue.asyncAfter(deadline: .now() + .milliseconds(Int(delay))) {
-                guard channel.isActive else { return }
-                let body = dispatcher.run(msg.body, connection: connection)
-                let streams = msg.exhaustAllowed && body["ok"]?.asDouble == 1
-                let requestID = ReplyIDs.next()
-                let reply = WireCodec.messageReply(requestID: requestID, responseTo: responseTo, body: body, moreToCome: streams)
-                let sent = send(reply, compressor: compressor, on: channel, metrics: dispatcher.context.metrics)
-                if streams {
-                    sent.whenSuccess {
-                        answer(msg, responseTo: requestID, compressor: compressor,
-                               dispatcher: dispatcher, connection: connection, queue: queue, channel: channel)
+    func channelInactive(context: ChannelHandlerContext) {
+        queue.async { self.state.withLock { $0.closed() } }
+        context.fireChannelInactive()
+    }
+
+    /// Performs the machine's actions in order, and those the events they cause return.
+    /// Runs on the connection's queue.
+    func perform(_ actions: [ConnectionStateMachine.Action], channel: any Channel) {
+        var work = actions[...]
+        while let action = work.popFirst() {
+            switch action {
+            case .run(let request):
+                let answer = run(request)
+                work.append(contentsOf: state.withLock { $0.answered(answer, replyID: ReplyIDs.next()) })
+            case .send(let reply, let reportWritten):
+                let bytes = reply.legacy
+                    ? WireCodec.queryReply(requestID: reply.requestID, responseTo: reply.responseTo, document: reply.body)
+                    : WireCodec.messageReply(requestID: reply.requestID, responseTo: reply.responseTo, body: reply.body,
+                                             batch: reply.batch, moreToCome: reply.moreToCome)
+                let sent = ConnectionHandler.send(bytes, compressor: reply.compressor, on: channel, metrics: dispatcher.context.metrics)
+                // Backpressure: a stream's next reply is produced only once this one is written.
+                if reportWritten {
+                    sent.whenComplete { result in
+                        self.queue.async {
+                            let ok = (try? result.get()) != nil && channel.isActive
+                            self.perform(self.state.withLock { $0.written(success: ok) }, channel: channel)
+                        }
                     }
                 }
-            }
-            return
-        }
-        var responseTo = responseTo
-        var awaitDeadline = awaitDeadline
-        while true {
-            let (body, batch, close, wait) = dispatcher.answer(msg.body, connection: connection, awaitDeadline: awaitDeadline)
-            awaitDeadline = nil
-            if close {
-                channel.close(promise: nil)
-                return
-            }
-            if let wait, !msg.moreToCome {
-                let again = Once()
-                let respondTo = responseTo
-                let retry: @Sendable () -> Void = {
-                    guard again.claim() else { return }
-                    queue.async {
+            case .waitTimer(let token, let milliseconds):
+                queue.asyncAfter(deadline: .now() + .milliseconds(Int(milliseconds))) {
+                    guard channel.isActive else { return }
+                    self.perform(self.state.withLock { $0.waitEnded(token: token) }, channel: channel)
+                }
+            case .waitForCommit(let token, let wait):
+                // Whichever of the commit and the deadline comes first answers the getMore
+                // again; the machine ignores the other.
+                let ended: @Sendable () -> Void = {
+                    self.queue.async {
                         guard channel.isActive else { return }
-                        answer(msg, responseTo: respondTo, compressor: compressor, dispatcher: dispatcher, connection: connection,
-                               queue: queue, channel: channel, awaitDeadline: wait.until)
+                        self.perform(self.state.withLock { $0.waitEnded(token: token, deadline: wait.until) }, channel: channel)
                     }
                 }
                 let engine = dispatcher.context.engine
-                if let id = engine.notifyAfterCommit(since: wait.since, retry) {
+                if let id = engine.notifyAfterCommit(since: wait.since, ended) {
                     let left = ContinuousClock.now.duration(to: wait.until)
                     queue.asyncAfter(deadline: .now() + .nanoseconds(Int(max(0, left.wholeNanoseconds)))) {
                         engine.cancelCommitNotification(id)
-                        retry()
+                        ended()
                     }
                 }
-                return
+            case .close:
+                // Unreadable or unsupported messages close this connection, never the server.
+                channel.close(promise: nil)
             }
-            if msg.moreToCome { return }
-            var streams = false
-            if msg.exhaustAllowed, name == "getMore", case .document(let cursor)? = body["cursor"],
-               let id = cursor["id"]?.exactInt64, id != 0 {
-                streams = true
-            }
-            let requestID = ReplyIDs.next()
-            let reply = WireCodec.messageReply(requestID: requestID, responseTo: responseTo, body: body, batch: batch,
-                                               moreToCome: streams)
-            let sent = send(reply, compressor: compressor, on: channel, metrics: dispatcher.context.metrics)
-            guard streams else { return }
-            // Backpressure: the next batch is produced only once this one is written.
-            guard (try? sent.wait()) != nil, channel.isActive else { return }
-            responseTo = requestID
         }
     }
 
-    /// Lets one of several callbacks run (the commit and the timeout of an awaiting getMore).
-    final class Once: Sendable {
-        private let done = Atomic<Bool>(false)
-        func claim() -> Bool { !done.exchange(true, ordering: .acquiringAndReleasing) }
+    /// Runs a request's command (on the connection's queue, never on an event loop).
+    func run(_ request: ConnectionStateMachine.Request) -> ConnectionStateMachine.Answer {
+        switch request.message {
+        case .query(let q):
+            return .init(body: ConnectionHandler.legacyQuery(q, dispatcher: dispatcher, connection: connection))
+        case .message(let msg):
+            let (body, batch, close, wait) = dispatcher.answer(msg.body, connection: connection, awaitDeadline: request.awaitDeadline)
+            return .init(body: body, batch: batch, closeConnection: close, wait: wait.map { .init(since: $0.since, until: $0.until) })
+        }
     }
 
     /// Compresses like the request was (if it was) and writes the reply from the channel's loop.
@@ -221,15 +193,13 @@ public final class WireServer: Sendable {
                 let id = context.newConnectionID()
                 let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
                 context.metrics.connectionOpened()
-                context.openConnections.withLock { $0[id] = remote }
+                let state = context.connections.open(ConnectionInfo(id: id, remoteAddress: remote))
                 context.log.log(.info, .network, id: 22943, ctx: "listener", "Connection accepted", attr: [
                     "remote": .string(remote), "connectionId": .int64(Int64(id)),
                     "connectionCount": .int64(context.metrics.currentConnections.load(ordering: .relaxed))], quietable: true)
                 channel.closeFuture.whenComplete { _ in
                     context.metrics.connectionClosed()
-                    context.applicationNames.withLock { _ = $0.removeValue(forKey: id) }
-                    context.access.closed(id)
-                    context.openConnections.withLock { _ = $0.removeValue(forKey: id) }
+                    context.connections.closed(id)
                     context.log.log(.info, .network, id: 22944, ctx: "conn\(id)", "Connection ended", attr: [
                         "remote": .string(remote), "connectionId": .int64(Int64(id)),
                         "connectionCount": .int64(context.metrics.currentConnections.load(ordering: .relaxed))], quietable: true)
@@ -242,12 +212,12 @@ public final class WireServer: Sendable {
                                             attr: ["error": "SSLHandshakeFailed: The server is configured to only allow SSL connections",
                                                    "remote": .string(remote), "connectionId": .int64(Int64(id))])
                         } onPeerSubject: { subject in
-                            context.access.setPeerSubject(subject, connection: id)
+                            state.withLock { $0.authentication.peerSubject = subject }
                         })
                     }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MessageFramer()))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(dispatcher: dispatcher, connection: ConnectionInfo(id: id, remoteAddress: remote)))
+                        ConnectionHandler(dispatcher: dispatcher, state: state))
                 }
             }
         let channel = try bootstrap.bind(host: context.configuration.bindAddress, port: context.configuration.port).wait()

@@ -2,6 +2,7 @@
 import datetime
 
 import bson
+import pytest
 import pymongo
 
 
@@ -136,3 +137,14 @@ def test_zlib_compression_is_negotiated_and_used(server):
     assert coll.count_documents({}) == 50
     client.drop_database("compat_zlib")
     client.close()
+
+
+def test_client_metadata_only_in_the_first_hello(client):
+    # The driver's handshake gave metadata on every pooled connection; a later hello that
+    # gives it again is refused as MongoDB refuses it, and a hello without it still answers.
+    with pytest.raises(pymongo.errors.OperationFailure) as e:
+        client.admin.command("hello", client={"application": {"name": "late"}})
+    assert e.value.code == 186
+    assert e.value.details["codeName"] == "ClientMetadataCannotBeMutated"
+    assert e.value.details["errmsg"] == "The client metadata document may only be sent in the first hello"
+    assert client.admin.command("hello")["isWritablePrimary"] is True

@@ -77,8 +77,10 @@ import FolioQuery
     @Test func allListsIdleConnections() throws {
         let s = try Self.server()
         let context = s.dispatcher.context
-        context.openConnections.withLock { $0[1] = "127.0.0.1:1"; $0[7] = "10.0.0.7:5000" }
-        context.applicationNames.withLock { $0[7] = "chat-api" }
+        _ = context.connections.open(s.connection)
+        try context.connections.open(ConnectionInfo(id: 7, remoteAddress: "10.0.0.7:5000")).withLock { (m) throws(FolioError) in
+            try m.hello(client: ["application": ["name": "chat-api"]])
+        }
         let all = s.run(["currentOp": 1, "$all": true], db: "admin")["inprog"]?.arrayValue ?? []
         // Connection 1 runs currentOp itself; connection 7 is idle.
         #expect(all.count == 2)

@@ -81,7 +81,7 @@ import FolioQuery
         #expect(try s.authenticate("app", "pw", db: "t", connection: a)["done"] == true)
         #expect(try s.authenticate("app", "pw", db: "t", connection: b)["code"] == .int32(8000))
         #expect(s.run(["find": "c"], db: "t", connection: b)["code"] == .int32(13))
-        s.dispatcher.context.access.closed(a.id)
+        s.dispatcher.context.connections.closed(a.id)
         #expect(try s.authenticate("app", "pw", db: "t", connection: b)["done"] == true)
     }
 }

@@ -35,7 +35,7 @@ enum AuthenticationCommands {
             throw failure(error, mechanism: mechanism, user: scram.user, db: database, r)
         }
         let conversation = ConnectionAuthentication.Conversation(id: conversationID, db: database, scram: scram, skipEmptyExchange: skip)
-        try access.update(r.connection.id) { (s) throws(FolioError) in s.conversation = conversation }
+        try access.update(r.connection) { (s) throws(FolioError) in s.conversation = conversation }
         return ["conversationId": .int32(conversationID), "done": false, "payload": .binary(Binary(data: reply))]
     }
 
@@ -73,7 +73,7 @@ enum AuthenticationCommands {
         }
         conversation.awaitingEmpty = true
         let next = conversation
-        try access.update(r.connection.id) { (s) throws(FolioError) in s.conversation = next }
+        try access.update(r.connection) { (s) throws(FolioError) in s.conversation = next }
         return ["conversationId": .int32(conversation.id), "done": false, "payload": .binary(Binary(data: reply))]
     }
 
@@ -87,7 +87,7 @@ enum AuthenticationCommands {
     }
 
     static func clear(_ r: CommandRequest) throws(FolioError) {
-        try r.context.access.update(r.connection.id) { (s) throws(FolioError) in s.conversation = nil }
+        try r.context.access.update(r.connection) { (s) throws(FolioError) in s.conversation = nil }
     }
 
     static func succeed(_ user: UserName, mechanism: SCRAMMechanism, _ r: CommandRequest) throws(FolioError) {
@@ -100,7 +100,7 @@ enum AuthenticationCommands {
                                     result: error.code.rawValue)
             throw error
         }
-        try r.context.access.authenticated(user, connection: r.connection.id)
+        try r.context.access.authenticated(user, connection: r.connection)
         r.context.audit?.record("authenticate", connection: r.connection, authorization: try r.context.access.authorization(connection: r.connection),
                                 param: ["user": .string(user.user), "db": .string(user.db), "mechanism": .string(mechanism.rawValue)], result: 0)
         r.context.log.log(.info, .access, id: 5286306, ctx: "conn\(r.connection.id)", "Successfully authenticated", attr: [
@@ -161,7 +161,7 @@ enum AuthenticationCommands {
             throw fail(FolioError(.userNotFound, "Could not find user \"\(subject)\" for db \"$external\""), user: subject)
         }
         let user = UserName(user: subject, db: "$external")
-        try access.authenticated(user, connection: r.connection.id)
+        try access.authenticated(user, connection: r.connection)
         r.context.audit?.record("authenticate", connection: r.connection, authorization: try access.authorization(connection: r.connection),
                                 param: ["user": .string(subject), "db": "$external", "mechanism": "MONGODB-X509"], result: 0)
         r.context.log.log(.info, .access, id: 5286306, ctx: "conn\(r.connection.id)", "Successfully authenticated", attr: [
@@ -172,7 +172,7 @@ enum AuthenticationCommands {
     /// logout: forgets the users authenticated on this database.
     @Sendable static func logout(_ r: CommandRequest) throws(FolioError) -> Document {
         let access = r.context.access
-        try access.setUsers(access.state(r.connection.id).users.filter { $0.db != r.database }, connection: r.connection.id)
+        try access.setUsers(access.state(r.connection.id).users.filter { $0.db != r.database }, connection: r.connection)
         return [:]
     }
 

@@ -29,9 +29,9 @@ enum OperationCommands {
             if match.matches(report) { inprog.append(.document(report)) }
         }
         if r.bool("$all") == true {
-            let idle = r.context.openConnections.withLock { $0 }
-                .filter { !busy.contains($0.key) && (own?.owns(connection: $0.key, in: r.context.access) ?? true) }
-                .sorted { $0.key < $1.key }
+            let idle = r.context.connections.wireConnections.map { ($0.info.id, $0.info.remoteAddress) }
+                .filter { !busy.contains($0.0) && (own?.owns(connection: $0.0, in: r.context.access) ?? true) }
+                .sorted { $0.0 < $1.0 }
             let now = CivilTime(millisecondsSinceEpoch: Int64(ObjectID.currentSeconds()) * 1000).iso8601
             for (id, remote) in idle {
                 var report: Document = ["type": "op", "host": .string(r.context.advertisedAddress), "desc": .string("conn\(id)"),

@@ -10,10 +10,9 @@ enum HelloCommand {
 
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let c = r.context
-        if case .document(let client)? = r.body["client"] {
-            if let name = client["application"]?.documentValue?["name"]?.stringValue {
-                c.applicationNames.withLock { $0[r.connection.id] = name }
-            }
+        let client = r.body["client"]?.documentValue
+        try c.connections.state(for: r.connection).withLock { (m) throws(FolioError) in try m.hello(client: client) }
+        if let client {
             c.log.log(.info, .network, id: 51800, ctx: "conn\(r.connection.id)", "client metadata", attr: [
                 "remote": .string(r.connection.remoteAddress), "client": .string("conn\(r.connection.id)"), "doc": .document(client)],
                 quietable: true)

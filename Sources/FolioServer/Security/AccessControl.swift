@@ -96,45 +96,35 @@ final class AccessControl: Sendable {
     let enabled: Bool
     let users: UserStore
     let roles: RoleStore
-    private let connections = Mutex<[Int32: ConnectionAuthentication]>([:])
+    /// The connections, whose state machines hold each one's authentication.
+    private let connections: ConnectionRegistry
     /// Keys the salts made up for users who do not exist (so they are stable per user).
     private let fakeSaltKey = randomBytes(32)
 
-    init(engine: Engine, enabled: Bool) {
+    init(engine: Engine, enabled: Bool, connections: ConnectionRegistry) {
         self.enabled = enabled
+        self.connections = connections
         let users = UserStore(engine: engine)
         self.users = users
         self.roles = RoleStore(engine: engine, users: users)
     }
 
     func state(_ connection: Int32) -> ConnectionAuthentication {
-        connections.withLock { $0[connection] ?? ConnectionAuthentication() }
+        connections.read(connection) { $0.authentication }
     }
 
-    func update<T>(_ connection: Int32, _ body: (inout ConnectionAuthentication) throws(FolioError) -> T) throws(FolioError) -> T {
-        var result: Result<T, FolioError>!
-        connections.withLock { map in
-            var s = map[connection] ?? ConnectionAuthentication()
-            do throws(FolioError) { result = .success(try body(&s)) } catch { result = .failure(error) }
-            map[connection] = s
-        }
-        return try result.get()
+    func update<T>(_ connection: ConnectionInfo, _ body: (inout ConnectionAuthentication) throws(FolioError) -> T) throws(FolioError) -> T {
+        try connections.state(for: connection).withLock { (m) throws(FolioError) -> T in try body(&m.authentication) }
     }
 
     /// The owner key (`Authorization.ownerKey`) of the users a connection authenticated as.
     func ownerKey(of connection: Int32) -> String { UserName.ownerKey(state(connection).users) }
 
-    func setPeerSubject(_ subject: String, connection: Int32) {
-        connections.withLock { $0[connection, default: ConnectionAuthentication()].peerSubject = subject }
-    }
-
     /// How many connections (other than `except`) are authenticated as `user`.
     func connections(authenticatedAs user: UserName, except: Int32) -> Int64 {
-        connections.withLock { map in Int64(map.filter { $0.key != except && $0.value.users.contains(user) }.count) }
-    }
-
-    func closed(_ connection: Int32) {
-        _ = connections.withLock { $0.removeValue(forKey: connection) }
+        Int64(connections.all.filter { state in
+            state.info.id != except && state.withLock { (m: inout ConnectionStateMachine) in m.authentication.users.contains(user) }
+        }.count)
     }
 
     /// A salt for a user who does not exist, the same on every attempt (a changing salt would
@@ -150,7 +140,7 @@ final class AccessControl: Sendable {
         var s = state(connection.id)
         if !s.users.isEmpty && s.generation != generation {
             try refresh(&s, generation: generation)
-            store(s, connection: connection.id)
+            store(s, connection: connection)
         }
         let localhost = s.users.isEmpty && !users.hasUsers && AccessControl.isLoopback(connection.remoteAddress)
         return Authorization(users: s.users, roles: s.roles, privileges: s.privileges, localhostException: localhost)
@@ -173,35 +163,29 @@ final class AccessControl: Sendable {
     }
 
     /// Marks `user` authenticated on the connection.
-    func authenticated(_ user: UserName, connection: Int32) throws(FolioError) {
-        var names = state(connection).users
+    func authenticated(_ user: UserName, connection: ConnectionInfo) throws(FolioError) {
+        var names = state(connection.id).users
         if !names.contains(user) { names.append(user) }
         try setUsers(names, connection: connection)
     }
 
     /// Makes `names` the connection's users and ends any conversation; their roles and
     /// privileges are read outside the lock (reads of the user store), then stored.
-    func setUsers(_ names: [UserName], connection: Int32) throws(FolioError) {
+    func setUsers(_ names: [UserName], connection: ConnectionInfo) throws(FolioError) {
         var s = ConnectionAuthentication()
         s.users = names
         try refresh(&s, generation: users.generation.load(ordering: .acquiring))
-        connections.withLock { map in
-            var current = map[connection] ?? ConnectionAuthentication()
-            current.conversation = nil
-            map[connection] = current
-        }
-        store(s, connection: connection)
+        store(s, connection: connection, endingConversation: true)
     }
 
     /// Stores what `refresh` read for the connection's users.
-    private func store(_ fresh: ConnectionAuthentication, connection: Int32) {
-        connections.withLock { map in
-            var current = map[connection] ?? ConnectionAuthentication()
-            current.users = fresh.users
-            current.roles = fresh.roles
-            current.privileges = fresh.privileges
-            current.generation = fresh.generation
-            map[connection] = current
+    private func store(_ fresh: ConnectionAuthentication, connection: ConnectionInfo, endingConversation: Bool = false) {
+        connections.state(for: connection).withLock { (m: inout ConnectionStateMachine) in
+            m.authentication.users = fresh.users
+            m.authentication.roles = fresh.roles
+            m.authentication.privileges = fresh.privileges
+            m.authentication.generation = fresh.generation
+            if endingConversation { m.authentication.conversation = nil }
         }
     }
 

@@ -76,7 +76,7 @@ import FolioQuery
         let client = ConnectionInfo(id: 41, remoteAddress: "10.0.0.9:1")
         let x509: Document = ["authenticate": 1, "mechanism": "MONGODB-X509"]
         #expect(s.run(x509, db: "$external", connection: client)["code"] == .int32(18))   // no certificate
-        s.dispatcher.context.access.setPeerSubject("CN=app,O=Tenant A", connection: client.id)
+        s.dispatcher.context.connections.state(for: client).withLock { $0.authentication.peerSubject = "CN=app,O=Tenant A" }
         #expect(s.run(x509, db: "admin", connection: client)["code"] == .int32(2))
         let named: Document = ["authenticate": 1, "mechanism": "MONGODB-X509", "user": "CN=other"]
         #expect(s.run(named, db: "$external", connection: client)["code"] == .int32(18))
@@ -85,7 +85,7 @@ import FolioQuery
         #expect(s.run(["insert": "c", "documents": [[:]]], db: "app", connection: client)["code"] == .int32(13))
         #expect(s.run(["insert": "c", "documents": [[:]]], db: "test", connection: client)["ok"] == .double(1))
         let unknown = ConnectionInfo(id: 42, remoteAddress: "10.0.0.9:2")
-        s.dispatcher.context.access.setPeerSubject("CN=nobody", connection: unknown.id)
+        s.dispatcher.context.connections.state(for: unknown).withLock { $0.authentication.peerSubject = "CN=nobody" }
         #expect(s.run(x509, db: "$external", connection: unknown)["code"] == .int32(11))
     }
 
