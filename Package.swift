@@ -52,7 +52,10 @@ let package = Package(
         // that touches it.
         .target(name: "FolioCollation", dependencies: ["FolioQuery"], swiftSettings: swiftSettings,
                 linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
-        .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation"], swiftSettings: swiftSettings),
+        .systemLibrary(name: "CStemmer"),
+        .target(name: "FolioText", dependencies: ["FolioBSON", "FolioQuery", "CStemmer"], swiftSettings: swiftSettings,
+                linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
+        .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation", "FolioText"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
         // zlib for OP_COMPRESSED (the system libz).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -100,6 +103,7 @@ let package = Package(
                     resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "FolioQueryTests", dependencies: ["FolioQuery", "FolioTestSupport"]),
         .testTarget(name: "FolioStorageTests", dependencies: ["FolioStorage", "FolioTestSupport"]),
+        .testTarget(name: "FolioTextTests", dependencies: ["FolioText", "FolioTestSupport"]),
         .testTarget(name: "FolioEngineTests", dependencies: ["FolioEngine", "FolioTestSupport"]),
         .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport",
                                                             .product(name: "MetricsTestKit", package: "swift-metrics"),
