@@ -95,6 +95,8 @@ public final class Cursor: Sendable {
     let filter: Filter
     let projection: Projection?
     let keyView: KeyView?
+    /// A `$text` query: results may carry the score's hidden field, taken off here.
+    var hidesTextScore: Bool { filter.expression.textSearch != nil }
     let state: Mutex<State>
     /// Where the plan's work is counted when it ends (nil: not counted).
     let statistics: QueryStatistics?
@@ -232,6 +234,7 @@ public final class Cursor: Sendable {
                 } else if let projection {
                     result = RawDocument(trusted: try projection.apply(to: raw.document(), query: filter.expression).bsonBytes())
                 }
+                if hidesTextScore { result = TextMatchStage.withoutScore(result) }
                 if result.byteCount > Limits.maximumInternalDocumentSizeBytes {
                     throw FolioError(.bsonObjectTooLarge, "BSONObj size: \(result.byteCount) (0x\(String(result.byteCount, radix: 16, uppercase: true))) is invalid. Size must be between 0 and \(Limits.maximumInternalDocumentSizeBytes)(16MB)")
                 }
@@ -404,6 +407,9 @@ extension Engine {
         }
         if request.tailable { return try tail(ns, request, filter: filter, projection: projection, sortPattern: sortPattern) }
         let sort = try SortSpec.parsing(sortPattern, collator: collator)
+        if filter.expression.textSearch == nil && ((sort?.needsTextScore ?? false) || (projection?.needsTextScore ?? false)) {
+            throw FolioError(ErrorCode(rawValue: 40218), "query requires text score metadata, but it is not available")
+        }
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }
         return try find(ns, filter: filter, projection: projection, sort: sort, sortPattern: sortPattern, skip: request.skip,
                         limit: request.limit, hint: hint, allowDiskUse: request.allowDiskUse, deadline: deadline,

@@ -48,9 +48,11 @@ extension Engine {
                                                              sortLimit: sort == nil ? 0 : (limit ?? 0)))
         var out: [([UInt8], RawDocument)] = []
         defer { queryStatistics.record(planned.root, entry.namespace) }
+        let text = filter.expression.textSearch != nil
         func add(_ row: PlanRow) -> Bool {
             guard let raw = row.document else { return true }
-            out.append((row.recordKey, raw))
+            // A text plan sorting by score carries it in a hidden field, never written back.
+            out.append((row.recordKey, text ? TextMatchStage.withoutScore(raw) : raw))
             return limit.map { out.count < $0 } ?? true
         }
         for row in planned.buffered where !add(row) { return out }

@@ -34,6 +34,7 @@ extension MatchExpression {
             return ["$and": .array(forms.map(BSON.document))]
         case .expr: return ["$expr": .document([:])]
         case .jsonSchema: return ["$jsonSchema": .document([:])]
+        case .text(let t): return t.explainForm(language: t.language ?? "english")
         case .alwaysTrue: return ["$alwaysTrue": .int32(1)]
         case .alwaysFalse: return ["$alwaysFalse": .int32(1)]
         }

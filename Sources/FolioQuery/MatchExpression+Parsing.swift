@@ -7,6 +7,7 @@ extension MatchExpression {
     /// - Parameter collator: the collation strings compare by (nil: binary, MongoDB's "simple").
     public init(parsing filter: Document, constants: [String: BSON] = [:], collator: (any Collator)? = nil) throws(FolioError) {
         self = try MatchParser(constants: constants, collator: collator).parseDocument(filter, topLevel: true)
+        try checkTextPlacement()
     }
 }
 
@@ -73,7 +74,7 @@ struct MatchParser {
         case "$where":
             throw FolioError(.commandNotSupported, "$where is not supported: Folio does not run server-side JavaScript")
         case "$text":
-            throw FolioError(.indexNotFound, "text index required for $text query")
+            return .text(try TextSearch(parsing: value))
         case "$sampleRate":
             throw FolioError(.commandNotSupported, "$sampleRate is not supported yet")
         default:
@@ -172,7 +173,9 @@ struct MatchParser {
             if let first = d.fieldNames.first, first.hasPrefix("$"), !["$and", "$or", "$nor", "$expr", "$where", "$text", "$comment", "$jsonSchema"].contains(first) {
                 return .elemMatchValue(try parseOperators(d, path: path))
             }
-            return .elemMatchDocument(try parseDocument(d, topLevel: false))
+            let inner = try parseDocument(d, topLevel: false)
+            if inner.containsText { throw FolioError(.badValue, "$text is not allowed in this context") }
+            return .elemMatchDocument(inner)
         case "$not":
             switch operand {
             case .regex(let r): return .not([.regex(try MongoRegex(r))])

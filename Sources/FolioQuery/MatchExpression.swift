@@ -15,6 +15,9 @@ public indirect enum MatchExpression: Sendable {
     case expr(Expression)
     /// A `$jsonSchema` validator.
     case jsonSchema(JSONSchema)
+    /// `$text`: answered by the text index (the planner's TEXT stages); alone it holds for any
+    /// document.
+    case text(TextSearch)
     case alwaysTrue
     case alwaysFalse
 }
@@ -197,6 +200,7 @@ extension MatchExpression {
             OperationInterrupt.beginDocument()
             return (try? e.evaluate(root: document.document()).isTruthy) ?? false
         case .jsonSchema(let schema): return schema.validate(document.document())
+        case .text: return true
         case .alwaysTrue: return true
         case .alwaysFalse: return false
         }

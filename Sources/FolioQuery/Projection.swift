@@ -159,8 +159,17 @@ public struct Projection: Sendable {
             out = try exclude(document, items)
             if !includeID { out.removeValue(forKey: "_id") }
         }
+        // `{$meta: "textScore"}`: the score a text query's plan attached, after the other fields.
+        for (key, item) in items {
+            guard case .meta("textScore") = item, let score = document[TextSearch.scoreField] else { continue }
+            out.removeValue(forKey: key)
+            out.append(key, score)
+        }
         return out
     }
+
+    /// Whether the projection shows a text query's score.
+    public var needsTextScore: Bool { items.contains { if case .meta("textScore") = $0.1 { return true } else { return false } } }
 
     func include(_ doc: Document, _ spec: [(String, Item)], context: EvaluationContext, query: MatchExpression?, top: Bool) throws(FolioError) -> Document {
         var out = Document()

@@ -52,10 +52,13 @@ public struct SortSpec: Sendable {
         self.collator = collator
     }
 
-    public init(keys: [Key]) {
+    public init(keys: [Key], collator: (any Collator)? = nil) {
         self.keys = keys
-        collator = nil
+        self.collator = collator
     }
+
+    /// Whether the sort orders by a text query's score.
+    public var needsTextScore: Bool { keys.contains { $0.meta == "textScore" } }
 
     /// The sort key of a document: one value per key.
     public func sortKey(for document: Document) -> [BSON] {

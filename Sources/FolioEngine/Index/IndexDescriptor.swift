@@ -1,5 +1,6 @@
 import FolioBSON
 import FolioQuery
+import FolioText
 
 // Secondary indexes: what the catalog stores about one, how a createIndexes specification is
 // validated into one, and which keys a document contributes to it.
@@ -48,6 +49,10 @@ public struct IndexDescriptor: Sendable, Equatable {
     /// Whether entry values carry what restores the key's values exactly (see
     /// `IndexEntryValue`). Indexes created before this format have bare record keys.
     public var typedEntries = false
+    /// A text index (`{field: "text"}`): its weights, languages and compound fields. Its keys
+    /// are (prefix fields, term, score, suffix fields); entry values are the record key
+    /// followed by the score as 8 bytes (`TextIndexEntry`).
+    public var text: TextIndexSpec?
 
     /// The specification listIndexes reports: `{v: 2, key, name, ...options}`.
     public var specification: Document {
@@ -79,7 +84,13 @@ public struct IndexDescriptor: Sendable, Equatable {
     /// Validates one createIndexes specification (`{key, name, unique, ...}`).
     /// - Throws: 9 (missing key/name), 67 CannotCreateIndex (bad key pattern or option mix),
     ///   197 InvalidIndexSpecificationOption (unknown field), 14 TypeMismatch.
-    public init(specification spec: Document, store: String) throws(FolioError) {
+    public init(specification given: Document, store: String) throws(FolioError) {
+        var spec = given
+        var textSpec: TextIndexSpec?
+        if let key = given["key"]?.documentValue, key.contains(where: { $0.key == "_fts" || $0.value.stringValue == "text" }) {
+            spec = try TextIndexSpec.normalize(given)
+            textSpec = try TextIndexSpec(normalized: spec)
+        }
         guard let keyValue = spec["key"] else {
             throw FolioError(.failedToParse, "The 'key' field is a required property of an index specification")
         }
@@ -118,6 +129,10 @@ public struct IndexDescriptor: Sendable, Equatable {
                 continue
             }
             if path.isEmpty { throw FolioError(.cannotCreateIndex, "Index key contains an illegal field name: field name starts with '$'.") }
+            if textSpec != nil && (path == "_fts" || path == "_ftsx") {
+                fields.append(IndexField(path: FieldPath(path), ascending: true))
+                continue
+            }
             switch direction {
             case .int32, .int64, .double, .decimal128:
                 let d = direction.asDouble ?? 0
@@ -197,12 +212,17 @@ public struct IndexDescriptor: Sendable, Equatable {
                 if p.isEmpty { throw FolioError(.failedToParse, "The 'wildcardProjection' field can't be an empty object") }
                 wildcardProjection = p
                 options.append(k, v)
+            case "weights", "default_language", "language_override", "textIndexVersion" where textSpec != nil:
+                options.append(k, v)
             case "storageEngine", "weights", "default_language", "language_override", "textIndexVersion",
                  "2dsphereIndexVersion", "bits", "min", "max", "prepareUnique", "clustered":
                 throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
             default:
                 throw FolioError(.invalidIndexSpecificationOption, "The field '\(k)' is not valid for an index specification. Specification: \(ShellFormat.value(.document(spec)))")
             }
+        }
+        if textSpec != nil && unique {
+            throw FolioError(.commandNotSupported, "unique text indexes are not supported by Folio")
         }
         if unique && fields.contains(where: \.hashed) {
             throw FolioError(ErrorCode(rawValue: 16764), "Currently hashed indexes cannot guarantee uniqueness. Use a regular index.")
@@ -237,8 +257,9 @@ public struct IndexDescriptor: Sendable, Equatable {
         if let wildcardRoot {
             self.wildcard = try WildcardSpec(root: IndexDescriptor.wildcardRoot(wildcardRoot), projection: wildcardProjection)
         }
-        // Hashed and wildcard keys cannot give their documents' values back: no need to type them.
-        self.typedEntries = wildcard == nil && !fields.contains(where: \.hashed)
+        self.text = textSpec
+        // Hashed, wildcard and text keys cannot give their documents' values back: no need to type them.
+        self.typedEntries = wildcard == nil && textSpec == nil && !fields.contains(where: \.hashed)
     }
 
     /// The subtree a wildcard key names: `a.b` for `a.b.$**`, empty for `$**`.
@@ -246,7 +267,7 @@ public struct IndexDescriptor: Sendable, Equatable {
 
     /// Whether two descriptors describe the same index apart from the name (85 vs 86).
     func sameOptions(as other: IndexDescriptor) -> Bool {
-        unique == other.unique && sparse == other.sparse && partialFilter == other.partialFilter
+        text == other.text && unique == other.unique && sparse == other.sparse && partialFilter == other.partialFilter
             && expireAfterSeconds?.asDouble == other.expireAfterSeconds?.asDouble && hidden == other.hidden
     }
 
@@ -307,6 +328,7 @@ extension IndexDescriptor {
     func keys(for document: Document) throws(FolioError) -> IndexKeys {
         if let filter = partialExpression, !filter.matches(document) { return IndexKeys(keys: [], isMultikey: false, values: []) }
         if let wildcard { return try wildcard.keys(for: document, ascending: fields.last!.ascending) }
+        if let text { return try textKeys(document, text) }
         var perField: [[BSON]] = []
         var arrayPrefix: [String?] = []
         var allMissing = true
@@ -369,7 +391,36 @@ extension IndexDescriptor {
 
     /// The record key an entry value of this index starts with.
     func recordKey(fromValue value: [UInt8]) -> [UInt8] {
-        typedEntries ? IndexEntryValue.recordKey(value) : value
+        if text != nil { return TextIndexEntry.recordKey(value) }
+        return typedEntries ? IndexEntryValue.recordKey(value) : value
+    }
+
+    /// A text index's keys: one per term of the document, (prefix values, term, score, suffix
+    /// values); none for a document without indexed text (text indexes are sparse).
+    func textKeys(_ document: Document, _ spec: TextIndexSpec) throws(FolioError) -> IndexKeys {
+        let scores = try spec.termScores(document)
+        if scores.isEmpty { return IndexKeys(keys: [], isMultikey: false, values: []) }
+        func single(_ path: String) throws(FolioError) -> BSON {
+            var collector = KeyValueCollector()
+            collector.collect(.document(document), FieldPath(path).components, 0)
+            if let prefix = collector.firstArrayPrefix {
+                throw FolioError(ErrorCode(rawValue: 16675), "cannot have a multi-key as a prefix to a text index; found an array at \(prefix)")
+            }
+            return collector.values.first ?? .null
+        }
+        let before = try spec.extraBefore.map { (p) throws(FolioError) in try single(p) }
+        let after = try spec.extraAfter.map { (p) throws(FolioError) in try single(p) }
+        let ascending = fields.map(\.ascending)
+        var keys: [[UInt8]] = [], values: [[BSON]] = [], trailers: [[UInt8]] = []
+        for (term, score) in scores.sorted(by: { $0.key < $1.key }) {
+            let row = before + [.string(term), .double(score)] + after
+            var key: [UInt8] = []
+            for (i, v) in row.enumerated() { KeyString.append(v, ascending: ascending[i], to: &key) }
+            keys.append(key)
+            values.append(row)
+            trailers.append(TextIndexEntry.scoreBytes(score))
+        }
+        return IndexKeys(keys: keys, isMultikey: true, values: values, typed: true, trailers: trailers)
     }
 }
 
@@ -471,5 +522,22 @@ struct KeyValueCollector {
         default:
             return
         }
+    }
+}
+
+/// A text index entry's value: the record key, then the term's score as a little-endian
+/// Float64 (so a scan sums scores without decoding keys or fetching documents).
+enum TextIndexEntry {
+    static func scoreBytes(_ score: Double) -> [UInt8] {
+        withUnsafeBytes(of: score.bitPattern.littleEndian) { Array($0) }
+    }
+
+    static func recordKey(_ value: [UInt8]) -> [UInt8] { value.count >= 8 ? Array(value.dropLast(8)) : value }
+
+    static func score(_ value: [UInt8]) -> Double {
+        guard value.count >= 8 else { return 0 }
+        var bits: UInt64 = 0
+        for (i, b) in value.suffix(8).enumerated() { bits |= UInt64(b) << (8 * UInt64(i)) }
+        return Double(bitPattern: bits)
     }
 }

@@ -14,6 +14,8 @@ struct PlanRow {
     /// The index entry's key (field part + record key), when the plan was asked to keep it
     /// (`returnKey`).
     var indexKey: [UInt8]? = nil
+    /// A text index entry's score (the entry value's tail), for TEXT_OR to add up.
+    var score: Double? = nil
 }
 
 enum WorkResult {
@@ -299,7 +301,8 @@ final class IndexScanStage: PlanStage {
                 let document = try covered(entry)
                 return cover.filter.matches(document) ? .advanced(PlanRow(recordKey: recordKey, document: document)) : .needTime
             }
-            return .advanced(PlanRow(recordKey: recordKey, document: nil, indexKey: emitKeys ? entry.key : nil))
+            return .advanced(PlanRow(recordKey: recordKey, document: nil, indexKey: emitKeys ? entry.key : nil,
+                                     score: index.text != nil ? TextIndexEntry.score(entry.value) : nil))
         }
         guard rangeIndex < ranges.count else { return .eof }
         var range = ranges[rangeIndex]

@@ -132,6 +132,9 @@ extension Engine {
                                 buffered: [], rejected: [], fromCache: false)
         }
         let builder = PlanBuilder(entry: entry, snapshot: snapshot, query: q)
+        if let search = q.filter.expression.textSearch {
+            return PlannedQuery(root: try builder.textPlan(search), buffered: [], rejected: [], fromCache: false)
+        }
         if minMax {
             return PlannedQuery(root: try builder.minMax(), buffered: [], rejected: [], fromCache: false)
         }
@@ -324,7 +327,8 @@ struct PlanBuilder {
         return direction
     }
 
-    func usableIndexes() -> [IndexDescriptor] { entry.indexes.filter { !$0.hidden } }
+    /// The indexes ordinary predicates and sorts can use (a text index answers only `$text`).
+    func usableIndexes() -> [IndexDescriptor] { entry.indexes.filter { !$0.hidden && $0.text == nil } }
 
     func candidates() -> [Candidate] {
         let expression = query.filter.expression
@@ -566,7 +570,13 @@ struct PlanBuilder {
     func withSort(_ stage: PlanStage) -> PlanStage { PlanBuilder.withSort(stage, query) }
 
     static func withSort(_ stage: PlanStage, _ query: QueryRequest) -> PlanStage {
-        guard let sort = query.sort else { return stage }
+        guard var sort = query.sort else { return stage }
+        if sort.keys.contains(where: { $0.meta == "textScore" }) {
+            // The text stages put the score in a hidden field; higher scores first.
+            sort = SortSpec(keys: sort.keys.map { k in
+                k.meta == "textScore" ? SortSpec.Key(path: FieldPath(TextSearch.scoreField), ascending: false) : k
+            }, collator: sort.collator)
+        }
         return SortStage(child: stage, spec: sort, pattern: query.sortPattern ?? [:], limit: query.sortLimit,
                          memoryLimitBytes: query.sortMemoryLimitBytes, allowDiskUse: query.allowDiskUse)
     }
@@ -634,7 +644,7 @@ extension MatchExpression {
             }
             return out
         case .path(let path, _): return [path.components[0]]
-        case .expr, .jsonSchema: return nil
+        case .expr, .jsonSchema, .text: return nil
         case .alwaysTrue, .alwaysFalse: return []
         }
     }

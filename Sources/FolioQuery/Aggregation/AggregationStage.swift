@@ -29,6 +29,11 @@ public struct AggregationPipeline: Sendable {
                 if stage.isWriteStage && nested != .top {
                     throw FolioError(ErrorCode(rawValue: 51047), "\(stage.name) is not allowed within a $lookup's sub-pipeline")
                 }
+                // `$text` needs the collection's text index: only a first `$match` reaches it
+                // (the stages after it see documents, not the collection).
+                if case .match(let m) = stage, m.containsText, i != 0 || nested == .lookup || nested == .facet {
+                    throw FolioError(ErrorCode(rawValue: 17313), "$match with $text is only allowed as the first pipeline stage")
+                }
                 if stage.mustBeFirst && i != 0 {
                     throw FolioError(ErrorCode(rawValue: 40602), "\(stage.name) is only valid as the first stage in a pipeline")
                 }

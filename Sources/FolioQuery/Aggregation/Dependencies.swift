@@ -52,7 +52,7 @@ extension MatchExpression {
         case .and(let es), .or(let es), .nor(let es): for e in es { e.collectDependencies(&d) }
         case .path(let p, _): d.add(p)
         case .expr(let e): e.collectDependencies(&d)
-        case .jsonSchema: d.all()
+        case .jsonSchema, .text: d.all()
         case .alwaysTrue, .alwaysFalse: break
         }
     }

@@ -1,0 +1,170 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+import FolioText
+
+// `$text` queries, planned as MongoDB plans them: TEXT_MATCH over TEXT_OR over one IXSCAN of
+// the text index per search term. TEXT_OR adds up each record's term scores from the index
+// entries, fetches the records and applies the rest of the filter; TEXT_MATCH keeps the
+// documents that have no negated term, every phrase and no negated phrase.
+
+extension PlanBuilder {
+    /// The plan of a query with `$text`.
+    /// - Throws: 27 IndexNotFound without a text index; 2 for an unsupported `$language`;
+    ///   291 when a compound text index's prefix fields have no equality in the filter.
+    func textPlan(_ search: TextSearch) throws(FolioError) -> PlanStage {
+        guard let index = entry.indexes.first(where: { $0.text != nil }), let spec = index.text else {
+            throw FolioError(.indexNotFound, "text index required for $text query")
+        }
+        let languageName = search.language ?? spec.defaultLanguage.name
+        guard let language = TextLanguage(named: languageName) else {
+            throw FolioError(.badValue, TextLanguage.unsupported(languageName))
+        }
+        let textQuery = TextQuery(search: search.search, language: language, caseSensitive: search.caseSensitive,
+                              diacriticSensitive: search.diacriticSensitive)
+        var prefix: [UInt8] = []
+        var printedPrefix = Document()
+        for (i, field) in spec.extraBefore.enumerated() {
+            guard let value = PlanBuilder.equality(on: field, in: query.filter.expression) else {
+                throw FolioError(.noQueryExecutionPlans, "error processing query: planner returned error :: caused by :: failed to use text index to satisfy $text query (if text index is compound, are equality predicates given for all prefix fields?)")
+            }
+            KeyString.append(value, ascending: index.fields[i].ascending, to: &prefix)
+            printedPrefix.append(field, value)
+        }
+        let scans = textQuery.termsForBounds.map { term -> PlanStage in
+            var key = prefix
+            KeyString.append(.string(term), ascending: true, to: &key)
+            return IndexScanStage(snapshot: snapshot, index: index, ranges: [KeyRange.prefix(key)], printedBounds: Document(), forward: false)
+        }
+        let rest = query.filter.expression.withoutText
+        let or = TextOrStage(children: scans, snapshot: snapshot, store: entry.recordStore, filter: Filter(rest))
+        let needsScore = (query.sort?.needsTextScore ?? false) || (query.projection?.needsTextScore ?? false)
+        let match = TextMatchStage(child: or, matcher: TextMatcher(query: textQuery, spec: spec), index: index,
+                                   prefix: printedPrefix, attachScore: needsScore)
+        return withSort(match)
+    }
+
+    /// The value a filter pins `field` to by equality (at the top or under `$and`), if any.
+    static func equality(on field: String, in e: MatchExpression) -> BSON? {
+        switch e {
+        case .and(let children): return children.lazy.compactMap { equality(on: field, in: $0) }.first
+        case .path(let path, let predicates) where path.dotted == field:
+            for p in predicates { if case .eq(let v) = p, v.arrayValue == nil { return v } }
+            return nil
+        default: return nil
+        }
+    }
+}
+
+/// Adds up the scores of the records the term scans find, then fetches each once and applies
+/// the filter's other predicates.
+final class TextOrStage: PlanStage {
+    let scans: [PlanStage]
+    let snapshot: any StorageSnapshot
+    let store: String
+    let filter: Filter
+    private var scores: [[UInt8]: Double] = [:]
+    private var order: [[UInt8]] = []
+    private var next = 0
+    private var scanned = false
+    private var fetched = 0
+
+    init(children: [PlanStage], snapshot: any StorageSnapshot, store: String, filter: Filter) {
+        self.scans = children
+        self.snapshot = snapshot
+        self.store = store
+        self.filter = filter
+    }
+
+    override var children: [PlanStage] { scans }
+    override var stageName: String { "TEXT_OR" }
+    override var docsExamined: Int { fetched }
+    override func plannerFields() -> Document {
+        filter.expression.isTriviallyTrue ? Document() : ["filter": .document(filter.expression.explainForm)]
+    }
+    override func statsFields() -> Document { ["docsExamined": .int32(Int32(clamping: fetched))] }
+
+    override func doWork() throws(FolioError) -> WorkResult {
+        if !scanned {
+            // The scans run to the end first: a record's score is the sum over all its terms.
+            for scan in scans {
+                while true {
+                    switch try scan.work() {
+                    case .advanced(let row):
+                        if scores[row.recordKey] == nil { order.append(row.recordKey) }
+                        scores[row.recordKey, default: 0] += row.score ?? 0
+                    case .needTime: continue
+                    case .eof: break
+                    }
+                    if scan.isEOF { break }
+                }
+            }
+            scanned = true
+            return .needTime
+        }
+        guard next < order.count else { return .eof }
+        let key = order[next]
+        next += 1
+        guard let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(store, key) }) else { return .needTime }
+        fetched += 1
+        let document = RawDocument(trusted: bytes)
+        guard filter.matches(document) else { return .needTime }
+        return .advanced(PlanRow(recordKey: key, document: document, score: scores[key]))
+    }
+}
+
+/// Keeps the documents that satisfy the parts of the search the index cannot decide
+/// (negations, phrases, case and diacritic sensitivity); attaches the score when the query
+/// sorts or projects by it.
+final class TextMatchStage: PlanStage {
+    let child: PlanStage
+    let matcher: TextMatcher
+    let index: IndexDescriptor
+    let prefix: Document
+    let attachScore: Bool
+
+    init(child: PlanStage, matcher: TextMatcher, index: IndexDescriptor, prefix: Document, attachScore: Bool) {
+        self.child = child
+        self.matcher = matcher
+        self.index = index
+        self.prefix = prefix
+        self.attachScore = attachScore
+    }
+
+    override var children: [PlanStage] { [child] }
+    override var stageName: String { "TEXT_MATCH" }
+
+    /// The document without the score's hidden field (as stored).
+    static func withoutScore(_ raw: RawDocument) -> RawDocument {
+        guard raw.lookup(TextSearch.scoreField) != nil else { return raw }
+        var shown = raw.document()
+        shown.removeValue(forKey: TextSearch.scoreField)
+        return RawDocument(trusted: shown.bsonBytes())
+    }
+    override func plannerFields() -> Document {
+        ["indexPrefix": .document(prefix), "indexName": .string(index.name),
+         "parsedTextQuery": .document(matcher.query.explainDocument), "textIndexVersion": .int32(3)]
+    }
+    override func statsFields() -> Document { ["docsRejected": .int32(Int32(clamping: rejected))] }
+    private var rejected = 0
+
+    override func doWork() throws(FolioError) -> WorkResult {
+        switch try child.work() {
+        case .eof: return .eof
+        case .needTime: return .needTime
+        case .advanced(var row):
+            guard let raw = row.document else { return .needTime }
+            let document = raw.document()
+            guard try matcher.matches(document) else {
+                rejected += 1
+                return .needTime
+            }
+            if attachScore {
+                var scored = document
+                scored.append(TextSearch.scoreField, .double(row.score ?? 0))
+                row.document = RawDocument(trusted: scored.bsonBytes())
+            }
+            return .advanced(row)
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Testing
+import FolioBSON
+import FolioQuery
+@testable import FolioEngine
+import FolioTestSupport
+
+/// `$text` through the engine: the text index's keys, TEXT_MATCH over TEXT_OR over term scans,
+/// scores from the index entries, and the rules of where `$text` may appear.
+@Suite struct TextStagesTests {
+    let articles = try! Namespace(database: "cms", collection: "articles")
+
+    func engine(_ backend: Backend) throws -> Engine {
+        let e = try makeEngine(backend)
+        _ = try e.createIndexes(articles, [["key": ["title": "text", "body": "text"], "name": "articles_text", "weights": ["title": 10]]])
+        _ = try e.insert(articles, [
+            ["_id": 1, "title": "Coffee", "body": "How to brew coffee at home", "status": "A"],
+            ["_id": 2, "title": "Tea time", "body": "Green tea and black tea, no coffee", "status": "A"],
+            ["_id": 3, "title": "Cakes", "body": "Baking with coffee and cream", "status": "D"],
+            ["_id": 4, "title": "Gardening", "body": "Roses and tulips", "status": "A"],
+        ])
+        return e
+    }
+
+    func ids(_ e: Engine, _ request: FindRequest) throws -> [Int64] {
+        try e.find(articles, request).all().map { $0.document()["_id"]?.exactInt64 ?? -1 }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func listsTheIndexAsMongoDBDoes(backend: Backend) throws {
+        let e = try engine(backend)
+        defer { e.close() }
+        let spec = try e.indexSpecifications(articles).last
+        #expect(spec == ["v": .int32(2), "key": ["_fts": "text", "_ftsx": .int32(1)], "name": "articles_text",
+                         "weights": ["body": .int32(1), "title": .int32(10)], "default_language": "english",
+                         "language_override": "language", "textIndexVersion": .int32(3)])
+        // Every text index has the same key pattern: a second one is the same index with other options.
+        #expect(failure { try e.createIndexes(articles, [["key": ["other": "text"], "name": "other_text"]]) }?.code == .indexOptionsConflict)
+    }
+
+    /// Scores worked out by hand: title weight 10 × 1.1 (the title is the one word "Coffee"),
+    /// body "How to brew coffee at home" → tokens how, brew, coffe, home (to and at are stop words).
+    @Test(arguments: Backend.allCases)
+    func scoresSortAndProjectByTheTextScore(backend: Backend) throws {
+        let e = try engine(backend)
+        defer { e.close() }
+        var r = FindRequest(filter: ["$text": ["$search": "coffee"]], sort: ["score": ["$meta": "textScore"]],
+                            projection: ["score": ["$meta": "textScore"], "title": 1])
+        let docs = try e.find(articles, r).all().map { $0.document() }
+        #expect(docs.map { $0["_id"] } == [1, 3, 2])
+        // The title's term "coffe" is not the whole field "Coffee" (no 1.1 boost); "how", "to"
+        // and "at" are stop words, so the body has three tokens.
+        let coffeeTitle = 10 * 1.0 * 1.0
+        let howToBrew = 1 * 1.0 * (0.5 * 1 / 3 + 0.5)
+        #expect(docs[0] == ["_id": 1, "title": "Coffee", "score": .double(coffeeTitle + howToBrew)])
+        // "Baking with coffee and cream": bake, coffe, cream (with, and are stop words).
+        #expect(docs[1]["score"] == .double(1 * (0.5 * 1 / 3 + 0.5)))
+        // No projection: the stored document exactly, without the score.
+        r.projection = nil
+        let plain = try e.find(articles, r).all().map { $0.document() }
+        #expect(plain.first == ["_id": 1, "title": "Coffee", "body": "How to brew coffee at home", "status": "A"])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func negationsPhrasesAndOtherPredicates(backend: Backend) throws {
+        let e = try engine(backend)
+        defer { e.close() }
+        #expect(Set(try ids(e, FindRequest(filter: ["$text": ["$search": "coffee tea"]]))) == [1, 2, 3])
+        #expect(Set(try ids(e, FindRequest(filter: ["$text": ["$search": "coffee -tea"]]))) == [1, 3])
+        #expect(try ids(e, FindRequest(filter: ["$text": ["$search": "\"brew coffee\""]])) == [1])
+        #expect(Set(try ids(e, FindRequest(filter: ["$text": ["$search": "coffee"], "status": "A"]))) == [1, 2])
+        #expect(try ids(e, FindRequest(filter: ["$text": ["$search": "the and"]])).isEmpty)
+        // Stemming: "brewing" finds "brew".
+        #expect(try ids(e, FindRequest(filter: ["$text": ["$search": "brewing"]])) == [1])
+        // Writes follow the index: an update moves the terms, a delete removes them.
+        _ = try e.update(articles, [UpdateStatement(filter: ["_id": 4], update: ["$set": ["body": "Roses and coffee"]])])
+        #expect(Set(try ids(e, FindRequest(filter: ["$text": ["$search": "coffee"]]))) == [1, 2, 3, 4])
+        _ = try e.delete(articles, [DeleteStatement(filter: ["$text": ["$search": "roses"]], limitOne: false)])
+        #expect(Set(try ids(e, FindRequest(filter: ["$text": ["$search": "coffee"]]))) == [1, 2, 3])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func explainShowsTextMatchOverTextOrOverIndexScans(backend: Backend) throws {
+        let e = try engine(backend)
+        defer { e.close() }
+        let explain = try e.explainFind(articles, FindRequest(filter: ["$text": ["$search": "coffee -tea"], "status": "A"]),
+                                        verbosity: .executionStats)
+        let plan = winningPlan(explain)
+        #expect(stageNames(plan) == ["TEXT_MATCH", "TEXT_OR", "IXSCAN"])
+        #expect(plan["indexName"] == "articles_text" && plan["textIndexVersion"] == .int32(3))
+        #expect(plan["parsedTextQuery"] == ["terms": ["coffe"], "negatedTerms": ["tea"], "phrases": [], "negatedPhrases": []])
+        #expect(stage("IXSCAN", in: plan)?["direction"] == "backward")
+        #expect(executionStats(explain)["nReturned"] == .int32(1))
+        #expect(executionStats(explain)["totalKeysExamined"] == .int32(3))
+    }
+
+    @Test(arguments: Backend.allCases)
+    func errorsAsMongoDBAnswersThem(backend: Backend) throws {
+        let e = try engine(backend)
+        defer { e.close() }
+        let other = try Namespace(database: "cms", collection: "plain")
+        _ = try e.insert(other, [["_id": 1]])
+        #expect(failure { try e.find(other, FindRequest(filter: ["$text": ["$search": "x"]])).all() }?.code == .indexNotFound)
+        let cases: [(Document, Int32)] = [
+            (["$text": "x"], 2), (["$text": [:]], 9), (["$text": ["$search": 1]], 14), (["$text": ["$search": "x", "bogus": 1]], 2),
+            (["$text": ["$search": "x", "$caseSensitive": 1]], 14), (["$text": ["$search": "x", "$language": "klingon"]], 2),
+            (["$and": [["$text": ["$search": "x"]], ["$text": ["$search": "y"]]]], 2), (["$nor": [["$text": ["$search": "x"]]]], 2),
+            (["a": ["$elemMatch": ["$text": ["$search": "x"]]]], 2),
+        ]
+        for (filter, code) in cases {
+            #expect(failure { try e.find(articles, FindRequest(filter: filter)).all() }?.code.rawValue == code, "\(filter)")
+        }
+        #expect(failure { try e.find(articles, FindRequest(filter: [:], sort: ["s": ["$meta": "textScore"]])).all() }?.code.rawValue == 40218)
+        #expect(failure { try e.find(articles, FindRequest(filter: [:], projection: ["s": ["$meta": "textScore"]])).all() }?.code.rawValue == 40218)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func compoundTextIndexesNeedTheirPrefix(backend: Backend) throws {
+        let e = try makeEngine(backend)
+        defer { e.close() }
+        let messages = try Namespace(database: "chat", collection: "messages")
+        _ = try e.createIndexes(messages, [["key": ["tenant": 1, "text": "text"], "name": "tenant_text"]])
+        _ = try e.insert(messages, [["_id": 1, "tenant": "a", "text": "hello world"], ["_id": 2, "tenant": "b", "text": "hello there"]])
+        #expect(try e.find(messages, FindRequest(filter: ["tenant": "b", "$text": ["$search": "hello"]])).all().map { $0.document()["_id"]?.exactInt64 } == [2])
+        #expect(failure { try e.find(messages, FindRequest(filter: ["$text": ["$search": "hello"]])).all() }?.code == .noQueryExecutionPlans)
+        #expect(try e.insert(messages, [["tenant": ["x", "y"], "text": "hi"]]).writeErrors.first?.error.code.rawValue == 16675)
+    }
+}
