@@ -298,6 +298,10 @@ extension Engine {
     /// - Throws: 2 BadValue on a collection that is not capped, or with a sort other than
     ///   `{$natural: 1}`.
     func tail(_ ns: Namespace, _ request: FindRequest, filter: Filter, projection: Projection?, sortPattern: Document?) throws(FolioError) -> Cursor {
+        if filter.expression.containsText {
+            // A tailable cursor reads in natural order; only the text index answers `$text`.
+            throw FolioError(.badValue, "error processing query: cannot use tailable option with $text")
+        }
         if let sort = sortPattern, !sort.isEmpty {
             throw FolioError(.badValue, "error processing query: cannot use tailable option with a sort other than {$natural: 1}")
         }

@@ -501,6 +501,10 @@ extension Engine {
             }
         }
         let parsed = try AggregationPipeline(parsing: pipeline, constants: constants, collator: collator)
+        if parsed.matchesText {
+            // The events are not the collection: no text index answers them.
+            throw FolioError(ErrorCode(rawValue: 17313), "$match with $text is only allowed as the first pipeline stage")
+        }
         for case .document(let stage) in pipeline {
             guard let name = stage.fieldNames.first else { continue }
             if !ChangeStreamSpec.allowedStages.contains(name) {

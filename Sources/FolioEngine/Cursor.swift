@@ -95,8 +95,9 @@ public final class Cursor: Sendable {
     let filter: Filter
     let projection: Projection?
     let keyView: KeyView?
-    /// A `$text` query: results may carry the score's hidden field, taken off here.
-    var hidesTextScore: Bool { filter.expression.textSearch != nil }
+    /// A `$text` query: results may carry the score's hidden field, taken off here (unless
+    /// an aggregation's later stages read it as `{$meta: "textScore"}`).
+    let hidesTextScore: Bool
     let state: Mutex<State>
     /// Where the plan's work is counted when it ends (nil: not counted).
     let statistics: QueryStatistics?
@@ -108,6 +109,7 @@ public final class Cursor: Sendable {
         self.projection = nil
         self.keyView = nil
         self.statistics = nil
+        self.hidesTextScore = false
         var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
         s.exhausted = true
         state = Mutex(s)
@@ -115,9 +117,11 @@ public final class Cursor: Sendable {
 
     /// A cursor executing a query plan (the snapshot stays open until it is exhausted).
     init(namespace: Namespace, snapshot: any StorageSnapshot, plan: PlannedQuery, filter: Filter, projection: Projection?,
-         skip: Int, limit: Int, deadline: ContinuousClock.Instant?, keyView: KeyView? = nil, statistics: QueryStatistics? = nil) {
+         skip: Int, limit: Int, deadline: ContinuousClock.Instant?, keyView: KeyView? = nil, statistics: QueryStatistics? = nil,
+         keepsTextScore: Bool = false) {
         self.namespace = namespace
         self.filter = filter
+        self.hidesTextScore = filter.expression.textSearch != nil && !keepsTextScore
         self.projection = projection
         self.keyView = keyView
         self.statistics = statistics
@@ -138,6 +142,7 @@ public final class Cursor: Sendable {
         self.projection = nil
         self.keyView = nil
         self.statistics = nil
+        self.hidesTextScore = false
         var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
         s.stream = StreamBox(stream)
         s.deadline = deadline
@@ -154,6 +159,7 @@ public final class Cursor: Sendable {
         self.projection = projection
         self.keyView = nil
         self.statistics = nil
+        self.hidesTextScore = false
         var s = State(snapshot: nil, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
         s.tail = TailPosition(entry: entry, storage: storage)
         state = Mutex(s)
@@ -422,7 +428,8 @@ extension Engine {
     func find(_ ns: Namespace, filter: Filter, projection: Projection? = nil, sort: SortSpec? = nil, sortPattern: Document? = nil,
               skip: Int = 0, limit: Int = 0, hint: BSON? = nil, allowDiskUse: Bool = true, deadline: ContinuousClock.Instant?,
               sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes, useCache: Bool = true,
-              min: Document? = nil, max: Document? = nil, returnKey: Bool = false, showRecordId: Bool = false) throws(FolioError) -> Cursor {
+              min: Document? = nil, max: Document? = nil, returnKey: Bool = false, showRecordId: Bool = false,
+              textScore: Bool = false) throws(FolioError) -> Cursor {
         guard entry(ns) != nil else {
             // A missing collection has only the `_id` index: hint it, or `$natural`, or nothing.
             if let hint, !(hint.documentValue?.isEmpty ?? false) {
@@ -441,7 +448,8 @@ extension Engine {
         let sortLimit = sort != nil && limit > 0 ? skip.addingSaturated(limit) : 0
         let request = QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint, sortLimit: sortLimit,
                                    allowDiskUse: allowDiskUse, sortMemoryLimitBytes: sortMemoryLimitBytes, useCache: useCache,
-                                   min: min, max: max, wantsIndexKeys: returnKey, wantsRecordIds: showRecordId, projection: projection)
+                                   min: min, max: max, wantsIndexKeys: returnKey, wantsRecordIds: showRecordId, projection: projection,
+                                   wantsTextScore: textScore)
         let planned: PlannedQuery
         do {
             planned = try plan(entry, snapshot, request)
@@ -451,7 +459,8 @@ extension Engine {
         }
         let keyView = returnKey || showRecordId ? KeyView(returnKey: returnKey, showRecordId: showRecordId, plan: planned.root) : nil
         return Cursor(namespace: ns, snapshot: snapshot, plan: planned, filter: filter, projection: projection,
-                      skip: skip, limit: limit, deadline: deadline, keyView: keyView, statistics: queryStatistics)
+                      skip: skip, limit: limit, deadline: deadline, keyView: keyView, statistics: queryStatistics,
+                      keepsTextScore: textScore)
     }
 
     /// Throws 50 MaxTimeMSExpired once `deadline` has passed, or what the running operation's

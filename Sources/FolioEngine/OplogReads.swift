@@ -100,7 +100,9 @@ extension Engine {
         if request.skip > 0 { pipeline.append(["$skip": .int64(Int64(request.skip))]) }
         if request.limit > 0 { pipeline.append(["$limit": .int64(Int64(request.limit))]) }
         if let projection = request.projection, !projection.isEmpty { pipeline.append(["$project": .document(projection)]) }
-        let stages = try AggregationPipeline(parsing: pipeline, constants: request.constants, collator: collator).stages
+        let parsedPipeline = try AggregationPipeline(parsing: pipeline, constants: request.constants, collator: collator)
+        if parsedPipeline.matchesText { throw FolioError(.indexNotFound, "text index required for $text query") }
+        let stages = parsedPipeline.stages
         let environment = PipelineEnvironment(engine: self, database: "local", now: Int64(ObjectID.currentSeconds()) * 1000,
                                               allowDiskUse: request.allowDiskUse, deadline: nil, bypassDocumentValidation: false,
                                               hostStages: nil, collator: collator)

@@ -118,6 +118,8 @@ extension Expression {
             }
             return .reduce(input: try parse(input, context: context), initialValue: try parse(initial, context: context),
                            body: try parse(body, context: context.adding(["this", "value"])))
+        case "$meta":
+            return try metadata(operand)
         case "$and", "$or":
             var out: [Expression] = []
             for a in argumentList(operand) { out.append(try parse(a, context: context)) }
@@ -167,5 +169,44 @@ extension Expression {
             return FolioError(.location16020, "Expression \(name) takes exactly \(exact) arguments. \(got) were passed in.")
         }
         return FolioError(.location16020, "Expression \(name) takes at least \(range!.lowerBound) arguments, and \(got) were passed in.")
+    }
+}
+
+extension Expression {
+    /// The metadata names `$meta` accepts (MongoDB 8.0's).
+    static let metadataNames: Set<String> = [
+        "textScore", "randVal", "searchScore", "searchHighlights", "geoNearDistance", "geoNearPoint", "recordId",
+        "indexKey", "sortKey", "searchScoreDetails", "searchSequenceToken", "vectorSearchScore", "score", "scoreDetails",
+    ]
+
+    /// `{$meta: name}`: `textScore` reads the score the text stages attached (the aggregation
+    /// refuses it with 40218 unless its first stage is a `$match` with `$text`), `randVal` is a
+    /// fresh random number; metadata no Folio stage produces yet is missing.
+    static func metadata(_ operand: BSON) throws(FolioError) -> Expression {
+        guard case .string(let name) = operand else {
+            throw FolioError(ErrorCode(rawValue: 17307), "$meta only supports string arguments")
+        }
+        guard metadataNames.contains(name) else {
+            throw FolioError(ErrorCode(rawValue: 17308), "Unsupported argument to $meta: \(name)")
+        }
+        switch name {
+        case "textScore":
+            return .call("$meta", { _, context in context.root[TextSearch.scoreField] }, [])
+        case "randVal":
+            return .call("$meta", { _, _ in .double(Double.random(in: 0..<1)) }, [])
+        default:
+            return .call("$meta", { _, _ in nil }, [])
+        }
+    }
+
+    /// Whether a pipeline (any stage, at any depth) reads `{$meta: "textScore"}`.
+    public static func mentionsTextScore(_ value: BSON) -> Bool {
+        switch value {
+        case .document(let d):
+            if d.count == 1, d["$meta"] == .string("textScore") { return true }
+            return d.contains { mentionsTextScore($0.1) }
+        case .array(let a): return a.contains { mentionsTextScore($0) }
+        default: return false
+        }
     }
 }

@@ -15,6 +15,10 @@ public struct SortSpec: Sendable {
             self.ascending = ascending
             self.meta = meta
         }
+
+        /// Where the key's value is read: `{$meta: "textScore"}` reads the hidden field the text
+        /// stages attach (its values are sorted higher first), other keys their path.
+        public var valuePath: FieldPath { meta == "textScore" ? TextSearch.scorePath : path }
     }
 
     public let keys: [Key]
@@ -62,7 +66,7 @@ public struct SortSpec: Sendable {
 
     /// The sort key of a document: one value per key.
     public func sortKey(for document: Document) -> [BSON] {
-        keys.map { SortSpec.keyValue(.document(document), path: $0.path, ascending: $0.ascending, collator: collator) }
+        keys.map { SortSpec.keyValue(.document(document), path: $0.valuePath, ascending: $0.ascending, collator: collator) }
     }
 
     /// Compares two sort keys.

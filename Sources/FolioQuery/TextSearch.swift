@@ -8,6 +8,7 @@ public struct TextSearch: Sendable, Equatable {
     /// or projection of `{$meta: "textScore"}`): a top-level field no stored document can
     /// have, taken off before results leave the cursor.
     public static let scoreField = "$__folioTextScore"
+    static let scorePath = FieldPath(scoreField)
 
     public var search: String
     /// The query's language (nil: the text index's default language).
@@ -61,7 +62,7 @@ extension MatchExpression {
     }
 
     /// Whether a `$text` node appears anywhere in the tree's logical operators.
-    var containsText: Bool {
+    public var containsText: Bool {
         switch self {
         case .text: return true
         case .and(let c), .or(let c), .nor(let c): return c.contains(where: \.containsText)

@@ -124,4 +124,50 @@ import FolioTestSupport
         #expect(failure { try e.find(messages, FindRequest(filter: ["$text": ["$search": "hello"]])).all() }?.code == .noQueryExecutionPlans)
         #expect(try e.insert(messages, [["tenant": ["x", "y"], "text": "hi"]]).writeErrors.first?.error.code.rawValue == 16675)
     }
+
+    /// Aggregation: a first `$match` with `$text` reads the index; `{$meta: "textScore"}` works
+    /// in `$project`, `$addFields`, `$sort` and `$group`, and never reaches the output or `$out`.
+    @Test(arguments: Backend.allCases)
+    func aggregationReadsTheScoreAsMetadata(backend: Backend) throws {
+        let e = try engine(backend)
+        defer { e.close() }
+        func run(_ pipeline: [BSON]) throws -> [Document] {
+            try e.aggregate(database: "cms", collection: "articles", AggregateRequest(pipeline: pipeline)).all().map { $0.document() }
+        }
+        let bake = 1 * (0.5 * 1 / 3 + 0.5)
+        let projected = try run([["$match": ["$text": ["$search": "coffee"]]], ["$sort": ["s": ["$meta": "textScore"]]],
+                                 ["$project": ["_id": 1, "s": ["$meta": "textScore"]]]])
+        #expect(projected.map { $0["_id"] } == [1, 3, 2])
+        #expect(projected[1] == ["_id": 3, "s": .double(bake)])
+        // "cake" is not the whole title "Cakes": no 1.1 boost.
+        let added = try run([["$match": ["$text": ["$search": "cakes"]]], ["$addFields": ["s": ["$meta": "textScore"]]]])
+        #expect(added == [["_id": 3, "title": "Cakes", "body": "Baking with coffee and cream", "status": "D", "s": .double(10)]])
+        let grouped = try run([["$match": ["$text": ["$search": "cakes"]]], ["$group": ["_id": nil, "total": ["$sum": ["$meta": "textScore"]]]]])
+        #expect(grouped == [["_id": .null, "total": .double(10)]])
+        // Without reading the score, documents come as stored.
+        #expect(try run([["$match": ["$text": ["$search": "cakes"]]]]).first?.fieldNames == ["_id", "title", "body", "status"])
+        _ = try run([["$match": ["$text": ["$search": "cakes"]]], ["$addFields": ["s": ["$meta": "textScore"]]], ["$out": "found"]])
+        let written = try e.find(try Namespace(database: "cms", collection: "found"), FindRequest()).all().map { $0.document() }
+        #expect(written.first?.fieldNames == ["_id", "title", "body", "status", "s"])
+        // The score needs a leading `$match` with `$text`; a later one is refused.
+        #expect(failure { try run([["$project": ["s": ["$meta": "textScore"]]]]) }?.code.rawValue == 40218)
+        #expect(failure { try run([["$limit": 1], ["$match": ["$text": ["$search": "x"]]]]) }?.code.rawValue == 17313)
+        #expect(failure { try run([["$project": ["s": ["$meta": 1]]]]) }?.code.rawValue == 17307)
+        #expect(failure { try run([["$project": ["s": ["$meta": "bogus"]]]]) }?.code.rawValue == 17308)
+    }
+
+    /// Paths that never reach the text index refuse `$text` instead of matching everything.
+    @Test(arguments: Backend.allCases)
+    func pathsWithoutTheIndexRefuseText(backend: Backend) throws {
+        let e = try engine(backend)
+        defer { e.close() }
+        let spec = try ChangeStreamSpec(parsing: [:], database: "cms", collection: "articles")
+        #expect(failure { try e.watch(spec, pipeline: [["$match": ["$text": ["$search": "x"]]]]) }?.code.rawValue == 17313)
+        #expect(failure { try e.createIndexes(articles, [["key": ["a": 1], "name": "p", "partialFilterExpression": ["$text": ["$search": "x"]]]]) }?.code == .cannotCreateIndex)
+        let log = try Namespace(database: "cms", collection: "log")
+        _ = try e.createCollection(log, options: ["capped": true, "size": 4096])
+        var tailing = FindRequest(filter: ["$text": ["$search": "x"]])
+        tailing.tailable = true
+        #expect(failure { try e.find(log, tailing) }?.code == .badValue)
+    }
 }

@@ -82,8 +82,23 @@ extension Engine {
         var stages = pipeline.stages[...]
         var writeStage: AggregationStage?
         if pipeline.writes { writeStage = stages.popLast() }
+        // `{$meta: "textScore"}` reads the score a leading `$match` with `$text` attaches.
+        let textScore = request.pipeline.contains(where: Expression.mentionsTextScore)
+        if textScore {
+            guard case .match(let m)? = pipeline.stages.first, m.containsText else {
+                throw FolioError(ErrorCode(rawValue: 40218), "query requires text score metadata, but it is not available")
+            }
+        }
         let source: Source = if let collection { .collection(try environment.namespace(collection)) } else { .none }
-        let stream = try build(stages, source: source, environment: environment, hint: request.hint)
+        var stream = try build(stages, source: source, environment: environment, hint: request.hint, textScore: textScore)
+        if textScore {
+            // The score's hidden field never reaches the client or a written collection.
+            stream = MapStream(stream) { d in
+                var out = d
+                out.removeValue(forKey: TextSearch.scoreField)
+                return out
+            }
+        }
         if let writeStage {
             try runWrite(writeStage, input: stream, environment: environment, sourceDatabase: database)
             return Cursor(namespace: ns, stream: ArrayStream([]), deadline: nil)
@@ -101,8 +116,10 @@ extension Engine {
     /// Builds the stream chain for `stages` over `source` (a view's pipeline runs first on
     /// the collection it reads).
     /// `hint` applies to the read of a source collection.
+    /// `textScore`: a leading `$match` with `$text` attaches each document's score (in the
+    /// hidden field `{$meta: "textScore"}` reads); the caller takes it off at the end.
     func build(_ stages: ArraySlice<AggregationStage>, source: Source, environment env: PipelineEnvironment,
-               hint: BSON? = nil) throws(FolioError) -> any DocumentStream {
+               hint: BSON? = nil, textScore: Bool = false) throws(FolioError) -> any DocumentStream {
         if case .collection(let ns) = source, let view = try env.view(ns) {
             let viewStages = try AggregationPipeline(parsing: view.pipeline, nested: .lookup, collator: env.collator).stages
             return try build((viewStages + stages)[...], source: .collection(view.source), environment: env, hint: hint)
@@ -123,8 +140,11 @@ extension Engine {
         case .collection(let ns):
             let q = sourceQuery(&stages, ns)
             let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit, hint: hint,
-                                  allowDiskUse: env.allowDiskUse, deadline: env.deadline, sortMemoryLimitBytes: env.sortMemoryBytes)
-            stream = CursorStream(cursor, fields: AggregationPipeline(stages: Array(stages)).inputDependencies)
+                                  allowDiskUse: env.allowDiskUse, deadline: env.deadline, sortMemoryLimitBytes: env.sortMemoryBytes,
+                                  textScore: textScore)
+            var fields = AggregationPipeline(stages: Array(stages)).inputDependencies
+            if textScore { fields?.insert(TextSearch.scoreField) }
+            stream = CursorStream(cursor, fields: fields)
         }
         var i = stages.startIndex
         while i < stages.endIndex {

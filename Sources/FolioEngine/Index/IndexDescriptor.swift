@@ -186,6 +186,9 @@ public struct IndexDescriptor: Sendable, Equatable {
                     throw FolioError(.typeMismatch, "The field 'partialFilterExpression' must be an object, but got \(v.type.alias)")
                 }
                 partialExpression = try MatchExpression(parsing: f)
+                if partialExpression?.containsText == true {
+                    throw FolioError(.cannotCreateIndex, "Expression not supported in partial index: $text")
+                }
                 partial = f
                 options.append(k, v)
             case "expireAfterSeconds":

@@ -43,6 +43,8 @@ struct QueryRequest {
     var wantsRecordIds = false
     /// The find projection: a plain inclusion of indexed fields lets a plan skip FETCH.
     var projection: Projection?
+    /// Whether a `$text` plan attaches each result's score (an aggregation reads it later).
+    var wantsTextScore = false
 }
 
 /// A chosen plan, with the documents its trial already produced.
@@ -570,13 +572,7 @@ struct PlanBuilder {
     func withSort(_ stage: PlanStage) -> PlanStage { PlanBuilder.withSort(stage, query) }
 
     static func withSort(_ stage: PlanStage, _ query: QueryRequest) -> PlanStage {
-        guard var sort = query.sort else { return stage }
-        if sort.keys.contains(where: { $0.meta == "textScore" }) {
-            // The text stages put the score in a hidden field; higher scores first.
-            sort = SortSpec(keys: sort.keys.map { k in
-                k.meta == "textScore" ? SortSpec.Key(path: FieldPath(TextSearch.scoreField), ascending: false) : k
-            }, collator: sort.collator)
-        }
+        guard let sort = query.sort else { return stage }
         return SortStage(child: stage, spec: sort, pattern: query.sortPattern ?? [:], limit: query.sortLimit,
                          memoryLimitBytes: query.sortMemoryLimitBytes, allowDiskUse: query.allowDiskUse)
     }

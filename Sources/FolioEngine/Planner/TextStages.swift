@@ -38,7 +38,7 @@ extension PlanBuilder {
         }
         let rest = query.filter.expression.withoutText
         let or = TextOrStage(children: scans, snapshot: snapshot, store: entry.recordStore, filter: Filter(rest))
-        let needsScore = (query.sort?.needsTextScore ?? false) || (query.projection?.needsTextScore ?? false)
+        let needsScore = query.wantsTextScore || (query.sort?.needsTextScore ?? false) || (query.projection?.needsTextScore ?? false)
         let match = TextMatchStage(child: or, matcher: TextMatcher(query: textQuery, spec: spec), index: index,
                                    prefix: printedPrefix, attachScore: needsScore)
         return withSort(match)

@@ -43,6 +43,11 @@ public struct AggregationPipeline: Sendable {
         self.stages = stages
     }
 
+    /// Whether a stage is a `$match` with `$text` (which only a collection's text index answers).
+    public var matchesText: Bool {
+        stages.contains { if case .match(let m) = $0 { m.containsText } else { false } }
+    }
+
     public enum Nesting: Sendable { case top, lookup, facet, unionWith }
 
     /// Whether the last stage writes ($out/$merge).

@@ -66,7 +66,7 @@ extension AggregationPipeline {
         for stage in stages {
             switch stage {
             case .match(let m): m.collectDependencies(&d)
-            case .sort(let s, _): for k in s.keys { d.add(k.path) }
+            case .sort(let s, _): for k in s.keys { d.add(k.valuePath) }
             case .limit, .skip, .sample: break
             case .unwind(let u):
                 // The unwound document keeps every field; only a later replacement bounds it.
