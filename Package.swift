@@ -53,7 +53,9 @@ let package = Package(
         .target(name: "FolioCollation", dependencies: ["FolioQuery"], swiftSettings: swiftSettings,
                 linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
         .systemLibrary(name: "CStemmer"),
-        .target(name: "FolioText", dependencies: ["FolioBSON", "FolioQuery", "CStemmer"], swiftSettings: swiftSettings,
+        // memmem from the C library (phrase search in linear time).
+        .systemLibrary(name: "CStringSearch"),
+        .target(name: "FolioText", dependencies: ["FolioBSON", "FolioQuery", "CStemmer", "CStringSearch"], swiftSettings: swiftSettings,
                 linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
         .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation", "FolioText"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),

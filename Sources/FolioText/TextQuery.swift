@@ -1,3 +1,4 @@
+import CStringSearch
 import FolioBSON
 import FolioQuery
 
@@ -110,7 +111,7 @@ public struct TextQuery: Sendable, Equatable {
 
     /// Byte order, as MongoDB's std::set<std::string> keeps terms.
     static func sorted(_ s: Set<String>) -> [String] {
-        s.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        s.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }
 
@@ -122,12 +123,19 @@ public struct TextMatcher: Sendable {
     public let spec: TextIndexSpec
     let negated: Set<String>
     let positive: Set<String>
+    let positivePhrases: [String]
+    let negatedPhrases: [String]
 
     public init(query: TextQuery, spec: TextIndexSpec) {
         self.query = query
         self.spec = spec
         negated = Set(query.negatedTerms)
         positive = Set(query.positiveTerms)
+        // Each phrase once (explain lists them as written): a document is checked against all.
+        var seen = Set<String>()
+        positivePhrases = query.positivePhrases.filter { seen.insert($0).inserted }
+        seen = []
+        negatedPhrases = query.negatedPhrases.filter { seen.insert($0).inserted }
     }
 
     var tokenOptions: TextTokenizer.Options {
@@ -142,13 +150,21 @@ public struct TextMatcher: Sendable {
             guard try anyString(document, { text, language in contains(text, language, positive) }) else { return false }
         }
         if !negated.isEmpty, try anyString(document, { text, language in contains(text, language, negated) }) { return false }
-        for phrase in query.positivePhrases {
-            guard try anyString(document, { text, language in phraseMatches(phrase, in: text, language) }) else { return false }
+        if positivePhrases.isEmpty && negatedPhrases.isEmpty { return true }
+        // The document's strings are folded once, each phrase once per folding (Turkish or not).
+        var texts: [(bytes: [UInt8], turkish: Bool)] = []
+        try spec.forEachIndexedString(document) { (text, _, language) throws(FolioError) in
+            texts.append((Array(fold(text, turkish: language.isTurkish).utf8), language.isTurkish))
         }
-        for phrase in query.negatedPhrases {
-            if try anyString(document, { text, language in phraseMatches(phrase, in: text, language) }) { return false }
+        func found(_ phrase: String) -> Bool {
+            var needles: [Bool: [UInt8]] = [:]
+            return texts.contains { text in
+                let needle = needles[text.turkish] ?? Array(fold(phrase, turkish: text.turkish).utf8)
+                needles[text.turkish] = needle
+                return TextMatcher.contains(text.bytes, needle)
+            }
         }
-        return true
+        return positivePhrases.allSatisfy(found) && !negatedPhrases.contains(where: found)
     }
 
     func contains(_ text: String, _ language: TextLanguage, _ terms: Set<String>) -> Bool {
@@ -157,18 +173,20 @@ public struct TextMatcher: Sendable {
         return found
     }
 
-    func phraseMatches(_ phrase: String, in text: String, _ language: TextLanguage) -> Bool {
-        func fold(_ s: String) -> String {
-            TextUnicode.normalize(Substring(s).unicodeScalars, turkish: language.isTurkish,
-                                  caseSensitive: query.caseSensitive, diacriticSensitive: query.diacriticSensitive)
-        }
-        let needle = Array(fold(phrase).utf8), haystack = Array(fold(text).utf8)
+    func fold(_ s: String, turkish: Bool) -> String {
+        TextUnicode.normalize(Substring(s).unicodeScalars, turkish: turkish,
+                              caseSensitive: query.caseSensitive, diacriticSensitive: query.diacriticSensitive)
+    }
+
+    /// Whether `needle` occurs in `haystack`, by glibc's memmem (the two-way algorithm): linear
+    /// in both lengths, where a naive scan of a long field for a long, nearly matching phrase
+    /// would take their product.
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
         if needle.isEmpty { return true }
         guard haystack.count >= needle.count else { return false }
-        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
-            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return true }
+        return haystack.withUnsafeBytes { h in
+            needle.withUnsafeBytes { n in memmem(h.baseAddress, h.count, n.baseAddress, n.count) != nil }
         }
-        return false
     }
 
     private func anyString(_ document: Document, _ test: (String, TextLanguage) -> Bool) throws(FolioError) -> Bool {

@@ -60,6 +60,31 @@ import FolioTestSupport
         #expect(plain.first == ["_id": 1, "title": "Coffee", "body": "How to brew coffee at home", "status": "A"])
     }
 
+    /// An index built over documents already stored gives them the same keys as inserts do.
+    @Test(arguments: Backend.allCases)
+    func anIndexBuiltOverStoredDocuments(backend: Backend) throws {
+        let e = try makeEngine(backend)
+        defer { e.close() }
+        let docs: [Document] = [
+            ["_id": 1, "meta": ["note": "tea leaves"], "body": "green tea"],
+            ["_id": 2, "body": "teas", "language": "spanish"],
+            ["_id": 3, "body": "coffee"],
+        ]
+        let before = try Namespace(database: "cms", collection: "before")
+        let after = try Namespace(database: "cms", collection: "after")
+        _ = try e.insert(before, docs)
+        _ = try e.createIndexes(before, [["key": ["$**": "text"], "name": "all_text"]])
+        _ = try e.createIndexes(after, [["key": ["$**": "text"], "name": "all_text"]])
+        _ = try e.insert(after, docs)
+        for search in ["tea", "leaves", "coffee tea"] {
+            let request = FindRequest(filter: ["$text": ["$search": .string(search)]], sort: ["_id": 1], projection: ["s": ["$meta": "textScore"]])
+            let built = try e.find(before, request).all().map { $0.document() }
+            let inserted = try e.find(after, request).all().map { $0.document() }
+            #expect(!built.isEmpty)
+            #expect(built == inserted, "search \(search)")
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func negationsPhrasesAndOtherPredicates(backend: Backend) throws {
         let e = try engine(backend)

@@ -141,7 +141,7 @@ extension Engine {
 
     func buildIndex(_ index: inout IndexDescriptor, _ entry: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
         // Only the top-level fields the key paths start with are decoded (the whole document
-        // when a partial filter or a wildcard pattern needs it).
+        // when a partial filter, a wildcard pattern or a text index needs it).
         let tops = Array(Set(index.fields.map { $0.path.components[0] })).map { ($0, Array($0.utf8)) }
         // A run's entries live in one byte arena: sorting and writing them copies and counts
         // no per-key arrays.
@@ -192,7 +192,7 @@ extension Engine {
             try chunks.visitNext(txn) { keyBytes, valueBytes in
                 do {
                     var document: Document
-                    if built.partialExpression != nil || built.wildcard != nil {
+                    if built.partialExpression != nil || built.wildcard != nil || built.text != nil {
                         document = RawDocument(trusted: Array(valueBytes)).document()
                     } else {
                         // Only the indexed fields' bytes are copied out of the borrowed row.
