@@ -85,6 +85,9 @@ let package = Package(
         // libFuzzer target when built by scripts/fuzz (-DFUZZING); a replayer otherwise.
         .executableTarget(name: "FolioCommandFuzzer", dependencies: ["FolioFuzzing"], path: "Fuzz/Commands",
                           swiftSettings: swiftSettings),
+        // The `$search` parser and matcher under libFuzzer (scripts/fuzz text); a replayer otherwise.
+        .executableTarget(name: "FolioTextFuzzer", dependencies: ["FolioText"], path: "Fuzz/Text",
+                          swiftSettings: swiftSettings),
         .executableTarget(
             name: "folio",
             dependencies: [
@@ -105,7 +108,7 @@ let package = Package(
                     resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "FolioQueryTests", dependencies: ["FolioQuery", "FolioTestSupport"]),
         .testTarget(name: "FolioStorageTests", dependencies: ["FolioStorage", "FolioTestSupport"]),
-        .testTarget(name: "FolioTextTests", dependencies: ["FolioText", "FolioTestSupport"]),
+        .testTarget(name: "FolioTextTests", dependencies: ["FolioText", "FolioTestSupport"], resources: [.copy("SearchRegressions")]),
         .testTarget(name: "FolioEngineTests", dependencies: ["FolioEngine", "FolioTestSupport"]),
         .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport",
                                                             .product(name: "MetricsTestKit", package: "swift-metrics"),
