@@ -145,23 +145,23 @@ struct DecimalBigUInt {
         }
     }
 
-    /// Decimal digits, most significant first.
+    /// Decimal digits, most significant first (written in place: index keys on doubles
+    /// compute these for every non-integral value).
     func decimalDigits() -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(limbs.count * 9)
-        for (i, limb) in limbs.reversed().enumerated() {
-            var chunk = [UInt8](repeating: 0, count: 9)
-            var v = limb
-            for j in stride(from: 8, through: 0, by: -1) {
-                chunk[j] = UInt8(v % 10)
-                v /= 10
+        let count = limbs.count * 9
+        var out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var position = count
+            for limb in limbs {
+                var v = limb
+                for _ in 0..<9 {
+                    position -= 1
+                    buffer[position] = UInt8(v % 10)
+                    v /= 10
+                }
             }
-            if i == 0 {
-                out.append(contentsOf: chunk.drop(while: { $0 == 0 }))
-            } else {
-                out.append(contentsOf: chunk)
-            }
+            initialized = count
         }
+        if let first = out.firstIndex(where: { $0 != 0 }) { out.removeFirst(first) } else { out = [] }
         return out
     }
 }

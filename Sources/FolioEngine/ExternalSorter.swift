@@ -27,22 +27,36 @@ final class ExternalSorter {
     private var runs: [RunReader] = []
     private var sequence = 0
 
-    init(spec: SortSpec, memoryLimitBytes: Int, allowDiskUse: Bool) {
+    /// With `keep` > 0 only the first `keep` documents in order are wanted (a sort with a
+    /// limit): the buffer is cut back to them whenever it doubles, so memory stays at about
+    /// 2 × keep documents and the work at n log keep, not a sort (or a spill) of everything.
+    let keep: Int
+
+    init(spec: SortSpec, memoryLimitBytes: Int, allowDiskUse: Bool, keep: Int = 0) {
         self.spec = spec
         self.memoryLimitBytes = memoryLimitBytes
         self.allowDiskUse = allowDiskUse
+        self.keep = keep
     }
 
     func add(_ document: RawDocument) throws(FolioError) {
-        try add(document, key: spec.sortKey(for: document.document()))
+        try add(document, key: spec.sortKey(for: document.document(onlyFields: sortFields)))
     }
+
+    /// The top-level fields the sort reads (the rest of each document is not decoded).
+    private lazy var sortFields = Array(Set(spec.keys.map { $0.valuePath.components[0] }))
 
     /// Adds a document under a key computed by the caller (one value per key of `spec`,
     /// which then only supplies the directions).
     func add(_ document: RawDocument, key: [BSON]) throws(FolioError) {
         buffer.append(Item(key: key, document: document))
-        bufferedBytes += document.byteCount + 64
-        for k in key { bufferedBytes += k.approximateByteSize }
+        bufferedBytes += Self.bytes(buffer[buffer.count - 1])
+        if keep > 0 && buffer.count >= max(2 * keep, 64) {
+            // Ties keep input order: the kept items came first and the sort is stable.
+            sortBuffer()
+            buffer.removeLast(buffer.count - keep)
+            bufferedBytes = buffer.reduce(0) { $0 + Self.bytes($1) }
+        }
         if bufferedBytes > memoryLimitBytes {
             guard allowDiskUse else {
                 throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
@@ -50,6 +64,10 @@ final class ExternalSorter {
             }
             try spill()
         }
+    }
+
+    private static func bytes(_ item: Item) -> Int {
+        item.key.reduce(item.document.byteCount + 64) { $0 + $1.approximateByteSize }
     }
 
     func sortBuffer() {

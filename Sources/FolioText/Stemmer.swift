@@ -11,15 +11,30 @@ final class Stemmers: Sendable {
     private struct Handle: @unchecked Sendable { let pointer: OpaquePointer }
     private let pool = Mutex<[String: [Handle]]>([:])
 
+    /// One stemmer of `algorithm` (none when nil or when libstemmer lacks it: words stay as
+    /// they are), lent to `body` and returned to the pool after it: a text's words share one.
+    func with<R>(_ algorithm: String?, _ body: (Stemmer) -> R) -> R {
+        guard let algorithm, let handle = take(algorithm) else { return body(Stemmer(pointer: nil)) }
+        defer { pool.withLock { $0[algorithm, default: []].append(handle) } }
+        return body(Stemmer(pointer: handle.pointer))
+    }
+
     /// The stem of `word` (UTF-8) in `algorithm`; the word itself when there is no stemmer.
     func stem(_ word: String, algorithm: String) -> String {
-        guard let handle = take(algorithm) else { return word }
-        defer { pool.withLock { $0[algorithm, default: []].append(handle) } }
-        var utf8 = Array(word.utf8)
-        return utf8.withUnsafeMutableBufferPointer { buffer -> String in
-            guard let out = sb_stemmer_stem(handle.pointer, buffer.baseAddress, Int32(buffer.count)) else { return word }
-            let length = Int(sb_stemmer_length(handle.pointer))
-            return String(decoding: UnsafeBufferPointer(start: out, count: length), as: UTF8.self)
+        with(algorithm) { $0.stem(word) }
+    }
+
+    /// A borrowed stemmer: valid only inside `Stemmers.with`.
+    struct Stemmer {
+        fileprivate let pointer: OpaquePointer?
+
+        func stem(_ word: String) -> String {
+            guard let pointer else { return word }
+            var word = word
+            return word.withUTF8 { bytes -> String in
+                guard let out = sb_stemmer_stem(pointer, bytes.baseAddress, Int32(bytes.count)) else { return String(decoding: bytes, as: UTF8.self) }
+                return String(decoding: UnsafeBufferPointer(start: out, count: Int(sb_stemmer_length(pointer))), as: UTF8.self)
+            }
         }
     }
 

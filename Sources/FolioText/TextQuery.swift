@@ -121,7 +121,7 @@ public struct TextQuery: Sendable, Equatable {
 public struct TextMatcher: Sendable {
     public let query: TextQuery
     public let spec: TextIndexSpec
-    let negated: Set<String>
+    private(set) var negated: Set<String>
     let positive: Set<String>
     let positivePhrases: [String]
     let negatedPhrases: [String]
@@ -136,6 +136,16 @@ public struct TextMatcher: Sendable {
         positivePhrases = query.positivePhrases.filter { seen.insert($0).inserted }
         seen = []
         negatedPhrases = query.negatedPhrases.filter { seen.insert($0).inserted }
+    }
+
+    /// Leaves negated words to the caller, which answers them from the index (possible when
+    /// the search folds case and diacritics as the index does).
+    public mutating func negatedTermsCheckedElsewhere() { negated = [] }
+
+    /// Whether every document the index scans find matches: no negation, no phrase, and
+    /// neither case nor diacritics to check against the text as written.
+    public var decidedByTheIndex: Bool {
+        negated.isEmpty && positivePhrases.isEmpty && negatedPhrases.isEmpty && !query.caseSensitive && !query.diacriticSensitive
     }
 
     var tokenOptions: TextTokenizer.Options {

@@ -27,22 +27,23 @@ public struct TextTokenizer: Sendable {
     public func forEachToken(_ text: String, options: Options = .filterStopWords, _ body: (String) -> Void) {
         let scalars = text.unicodeScalars
         let keep = language.keepsApostrophe, turkish = language.isTurkish
-        var i = scalars.startIndex
-        while i < scalars.endIndex {
-            while i < scalars.endIndex, TextUnicode.isDelimiter(scalars[i], keepApostrophe: keep) { i = scalars.index(after: i) }
-            guard i < scalars.endIndex else { break }
-            let start = i
-            while i < scalars.endIndex, !TextUnicode.isDelimiter(scalars[i], keepApostrophe: keep) { i = scalars.index(after: i) }
-            let raw = scalars[start..<i]
-            // Stop words are matched lower-cased but with their diacritics.
-            let lower = TextUnicode.normalize(raw, turkish: turkish, caseSensitive: false, diacriticSensitive: true)
-            if options.contains(.filterStopWords) && stopWords.contains(lower) { continue }
-            var word = options.contains(.caseSensitive) ? String(String.UnicodeScalarView(raw)) : lower
-            if let algorithm = language.stemmerAlgorithm { word = Stemmers.shared.stem(word, algorithm: algorithm) }
-            if !options.contains(.diacriticSensitive) {
-                word = TextUnicode.normalize(Substring(word).unicodeScalars, turkish: turkish, caseSensitive: true, diacriticSensitive: false)
+        Stemmers.shared.with(language.stemmerAlgorithm) { stemmer in
+            var i = scalars.startIndex
+            while i < scalars.endIndex {
+                while i < scalars.endIndex, TextUnicode.isDelimiter(scalars[i], keepApostrophe: keep) { i = scalars.index(after: i) }
+                guard i < scalars.endIndex else { break }
+                let start = i
+                while i < scalars.endIndex, !TextUnicode.isDelimiter(scalars[i], keepApostrophe: keep) { i = scalars.index(after: i) }
+                let raw = scalars[start..<i]
+                // Stop words are matched lower-cased but with their diacritics.
+                let lower = TextUnicode.normalize(raw, turkish: turkish, caseSensitive: false, diacriticSensitive: true)
+                if options.contains(.filterStopWords) && stopWords.contains(lower) { continue }
+                var word = stemmer.stem(options.contains(.caseSensitive) ? String(String.UnicodeScalarView(raw)) : lower)
+                if !options.contains(.diacriticSensitive) {
+                    word = TextUnicode.normalize(Substring(word).unicodeScalars, turkish: turkish, caseSensitive: true, diacriticSensitive: false)
+                }
+                body(word)
             }
-            body(word)
         }
     }
 }

@@ -37,17 +37,20 @@ enum TextUnicode {
 
     /// `c` without its diacritics: nil for a diacritic itself (it is dropped), the letter a
     /// composed character is made of when taking its diacritics off leaves one character, `c`
-    /// otherwise.
+    /// otherwise. ASCII comes from a table; other scalars are worked out once (Unicode's
+    /// properties and ICU's decompositions are slow next to a lookup) and cached.
     static func removingDiacritics(_ c: Unicode.Scalar) -> Unicode.Scalar? {
-        if c.properties.isDiacritic { return nil }
-        if c.value < 0xC0 { return c }
-        if let known = diacriticCache.withLock({ $0[c.value] }) { return Unicode.Scalar(known) }
-        let mapped = computeRemovingDiacritics(c)
-        diacriticCache.withLock { $0[c.value] = mapped.value }
+        if c.value < 0x80 { return asciiDiacritics[Int(c.value)] ? nil : c }
+        if let known = diacriticCache.withLock({ $0[c.value] }) { return known == dropped ? nil : Unicode.Scalar(known) }
+        let mapped = c.properties.isDiacritic ? nil : (c.value < 0xC0 ? c : computeRemovingDiacritics(c))
+        diacriticCache.withLock { $0[c.value] = mapped?.value ?? dropped }
         return mapped
     }
 
+    /// The cache's mark for a diacritic (not a scalar value).
+    private static let dropped: UInt32 = .max
     private static let diacriticCache = Mutex<[UInt32: UInt32]>([:])
+    private static let asciiDiacritics: [Bool] = (0..<0x80).map { Unicode.Scalar(UInt8($0)).properties.isDiacritic }
 
     private static func computeRemovingDiacritics(_ c: Unicode.Scalar) -> Unicode.Scalar {
         var status = U_ZERO_ERROR
@@ -67,12 +70,22 @@ enum TextUnicode {
     }
 
     /// Folds case (unless `caseSensitive`) and removes diacritics (unless `diacriticSensitive`).
+    /// Written as UTF-8 bytes: ASCII, most of what is indexed, takes one table lookup a byte.
     static func normalize(_ s: Substring.UnicodeScalarView, turkish: Bool, caseSensitive: Bool, diacriticSensitive: Bool) -> String {
-        var out = String.UnicodeScalarView()
+        var out: [UInt8] = []
+        out.reserveCapacity(Substring(s).utf8.count)
         for c in s {
+            if c.value < 0x80 && !(turkish && c == "I" && !caseSensitive) {
+                let byte = caseSensitive ? UInt8(c.value) : asciiLower[Int(c.value)]
+                if diacriticSensitive || !asciiDiacritics[Int(byte)] { out.append(byte) }
+                continue
+            }
             let folded = caseSensitive ? c : fold(c, turkish: turkish)
-            if diacriticSensitive { out.append(folded) } else if let plain = removingDiacritics(folded) { out.append(plain) }
+            guard let plain = diacriticSensitive ? folded : removingDiacritics(folded) else { continue }
+            UTF8.encode(plain) { out.append($0) }
         }
-        return String(out)
+        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let asciiLower: [UInt8] = (0..<0x80).map { UInt8(fold(Unicode.Scalar(UInt8($0)), turkish: false).value) }
 }

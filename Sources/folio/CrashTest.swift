@@ -15,8 +15,10 @@ import Glibc
 // checks that every acknowledged write is there, that no write is half-applied, and that
 // every record agrees with its key and every secondary index with the records.
 //
-// Document invariant: {_id: n, a: n, b: 2n, updates: k}. Each update sets a and b again and
-// increments `updates`, so a torn write shows as a != _id or b != 2a.
+// Document invariant: {_id: n, a: n, b: 2n, updates: k, words: "item w<n % 50> u<k>"}. Each
+// update sets a, b and words again and increments `updates`, so a torn write shows as a != _id,
+// b != 2a or words that do not name k. `words` has a text index: validate checks its keys
+// against the records, and a $text search for "item" must find exactly the documents present.
 //
 // Retryable writes: two more threads each increment a counter of their own in crash.counters
 // with retryable writes (a session per thread and round, txnNumber 1, 2, ...), logging
@@ -60,7 +62,8 @@ struct CrashWriter: ParsableCommand {
         // Secondary indexes ride along: `a` unique (fixed per document) and `updates` (its key
         // moves on every update), so validate in crash-verify checks they agree with the data.
         _ = try engine.createIndexes(ns, [["key": ["a": 1], "name": "a_1", "unique": true],
-                                          ["key": ["updates": 1, "b": -1], "name": "updates_1_b_-1"]])
+                                          ["key": ["updates": 1, "b": -1], "name": "updates_1_b_-1"],
+                                          ["key": ["words": "text"], "name": "words_text"]])
         let fd = open(ackLog, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard fd >= 0 else { throw ValidationError("cannot open \(ackLog)") }
         let threadCount = threads, base = startID
@@ -93,15 +96,18 @@ struct CrashWriter: ParsableCommand {
             let durable = Int.random(in: 0..<4, using: &rng) == 0
             if i % 3 != 0 || mine.isEmpty {
                 let id = base + t * 1_000_000_000_000 + i
-                let r = try! engine.insert(ns, [["_id": .int64(Int64(id)), "a": .int64(Int64(id)), "b": .int64(Int64(2 * id)), "updates": 0]],
+                let r = try! engine.insert(ns, [["_id": .int64(Int64(id)), "a": .int64(Int64(id)), "b": .int64(Int64(2 * id)), "updates": 0,
+                                                 "words": .string(words(Int64(id), 0))]],
                                            options: WriteOptions(durable: durable))
                 precondition(r.insertedCount == 1, "insert failed: \(r.writeErrors)")
                 mine[id] = 0
                 log(fd, "I \(id)\n")
             } else {
                 let id = mine.keys.randomElement(using: &rng)!
+                let words = BSON.string(words(Int64(id), Int64(mine[id]! + 1)))
                 let r = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int64(Int64(id))],
-                                                                update: ["$inc": ["updates": 1], "$set": ["a": .int64(Int64(id)), "b": .int64(Int64(2 * id))]])],
+                                                                update: ["$inc": ["updates": 1], "$set": ["a": .int64(Int64(id)), "b": .int64(Int64(2 * id)),
+                                                                                                          "words": words]])],
                                            options: WriteOptions(durable: durable))
                 precondition(r.modified == 1, "update failed")
                 mine[id]! += 1
@@ -109,6 +115,9 @@ struct CrashWriter: ParsableCommand {
             }
         }
     }
+
+    /// The text a document holds after `updates` updates.
+    static func words(_ id: Int64, _ updates: Int64) -> String { "item w\(id % 50) u\(updates)" }
 
     static let retryingThreads = 2
     static let counters = try! Namespace(database: "crash", collection: "counters")
@@ -253,8 +262,16 @@ struct CrashVerify: ParsableCommand {
                     problems.append("malformed document \(d)")
                     continue
                 }
-                if a != id || b != 2 * id { problems.append("half-applied document \(d)") }
+                if a != id || b != 2 * id || d["words"] != .string(CrashWriter.words(id, updates)) {
+                    problems.append("half-applied document \(d)")
+                }
                 present[id] = updates
+            }
+            // The text index answers for exactly the documents present.
+            let found = try engine.find(ns, FindRequest(filter: ["$text": ["$search": "item"]])).all()
+            let ids = Set(found.compactMap { $0.document()["_id"]?.int64Value })
+            if ids != Set(present.keys) {
+                problems.append("$text finds \(ids.count) documents of \(present.count) (\(ids.symmetricDifference(present.keys).prefix(5)) differ)")
             }
         }
         // The last retryable increment of each thread, retried: then each counter holds

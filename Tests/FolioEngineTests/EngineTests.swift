@@ -171,6 +171,19 @@ func docs(_ cursor: Cursor) throws -> [Document] { try cursor.all().map { $0.doc
         #expect(spilled.map { $0["k"]!.exactInt64! } == (0..<3000).reversed().map { Int64($0) })
     }
 
+    /// A sort with a limit keeps only skip + limit documents (top-k): within a memory limit
+    /// the whole input would exceed, without spilling, ties in input order.
+    @Test func aSortWithALimitKeepsOnlyTheBest() throws {
+        let engine = try Engine.inMemory()
+        defer { engine.close() }
+        _ = try engine.insert(ns, (0..<3000).map { ["_id": .int32(Int32($0)), "k": .int32(Int32(($0 * 7919) % 300)), "pad": .string(String(repeating: "p", count: 200))] })
+        let request = FindRequest(sort: ["k": 1], skip: 5, limit: 20, allowDiskUse: false)
+        let got = try docs(engine.find(ns, request, sortMemoryLimitBytes: 64 * 1024))
+        // k repeats every 300 ids: each k value has 10 documents, in _id order.
+        let expected = (0..<3000).map { (id: $0, k: ($0 * 7919) % 300) }.sorted { ($0.k, $0.id) < ($1.k, $1.id) }.dropFirst(5).prefix(20)
+        #expect(got.map { $0["_id"]!.exactInt64! } == expected.map { Int64($0.id) })
+    }
+
     @Test func catalogSurvivesRestartAndRename() throws {
         let dir = tempDir()
         do {

@@ -136,6 +136,12 @@ import FolioTestSupport
         }
         #expect(failure { try e.find(articles, FindRequest(filter: [:], sort: ["s": ["$meta": "textScore"]])).all() }?.code.rawValue == 40218)
         #expect(failure { try e.find(articles, FindRequest(filter: [:], projection: ["s": ["$meta": "textScore"]])).all() }?.code.rawValue == 40218)
+        // Text options belong to text indexes only.
+        for option in ["weights", "default_language", "language_override", "textIndexVersion"] {
+            var spec: Document = ["key": ["a": 1], "name": "a_1"]
+            spec.append(option, option == "weights" ? ["a": 2] : "english")
+            #expect(failure { try e.createIndexes(other, [spec]) }?.code == .commandNotSupported, "\(option)")
+        }
     }
 
     @Test(arguments: Backend.allCases)

@@ -215,10 +215,13 @@ public struct IndexDescriptor: Sendable, Equatable {
                 if p.isEmpty { throw FolioError(.failedToParse, "The 'wildcardProjection' field can't be an empty object") }
                 wildcardProjection = p
                 options.append(k, v)
-            case "weights", "default_language", "language_override", "textIndexVersion" where textSpec != nil:
+            case "weights", "default_language", "language_override", "textIndexVersion":
+                // Text options on another kind of index are refused, not stored doing nothing.
+                guard textSpec != nil else {
+                    throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
+                }
                 options.append(k, v)
-            case "storageEngine", "weights", "default_language", "language_override", "textIndexVersion",
-                 "2dsphereIndexVersion", "bits", "min", "max", "prepareUnique", "clustered":
+            case "storageEngine", "2dsphereIndexVersion", "bits", "min", "max", "prepareUnique", "clustered":
                 throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
             default:
                 throw FolioError(.invalidIndexSpecificationOption, "The field '\(k)' is not valid for an index specification. Specification: \(ShellFormat.value(.document(spec)))")

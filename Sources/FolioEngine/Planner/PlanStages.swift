@@ -431,7 +431,7 @@ final class SortStage: PlanStage {
         self.spec = spec
         self.pattern = pattern
         self.limit = limit
-        self.sorter = ExternalSorter(spec: spec, memoryLimitBytes: memoryLimitBytes, allowDiskUse: allowDiskUse)
+        self.sorter = ExternalSorter(spec: spec, memoryLimitBytes: memoryLimitBytes, allowDiskUse: allowDiskUse, keep: limit)
     }
 
     override var children: [PlanStage] { [child] }

@@ -31,16 +31,23 @@ extension PlanBuilder {
             KeyString.append(value, ascending: index.fields[i].ascending, to: &prefix)
             printedPrefix.append(field, value)
         }
-        let scans = textQuery.termsForBounds.map { term -> PlanStage in
+        func scan(_ term: String) -> IndexScanStage {
             var key = prefix
             KeyString.append(.string(term), ascending: true, to: &key)
             return IndexScanStage(snapshot: snapshot, index: index, ranges: [KeyRange.prefix(key)], printedBounds: Document(), forward: false)
         }
+        let scans = textQuery.termsForBounds.map(scan)
+        // Negated words, when folded as the index folds them, are answered from the index too:
+        // the records under a negated word's keys are left out before they are fetched,
+        // where the matcher would tokenize every field of every candidate again.
+        let foldedLikeTheIndex = !textQuery.caseSensitive && !textQuery.diacriticSensitive
+        var matcher = TextMatcher(query: textQuery, spec: spec)
+        if foldedLikeTheIndex { matcher.negatedTermsCheckedElsewhere() }
         let rest = query.filter.expression.withoutText
-        let or = TextOrStage(children: scans, snapshot: snapshot, store: entry.recordStore, filter: Filter(rest))
+        let or = TextOrStage(children: scans, negatedScans: foldedLikeTheIndex ? textQuery.negatedTerms.map(scan) : [],
+                             snapshot: snapshot, store: entry.recordStore, filter: Filter(rest))
         let needsScore = query.wantsTextScore || (query.sort?.needsTextScore ?? false) || (query.projection?.needsTextScore ?? false)
-        let match = TextMatchStage(child: or, matcher: TextMatcher(query: textQuery, spec: spec), index: index,
-                                   prefix: printedPrefix, attachScore: needsScore)
+        let match = TextMatchStage(child: or, matcher: matcher, index: index, prefix: printedPrefix, attachScore: needsScore)
         return withSort(match)
     }
 
@@ -56,21 +63,25 @@ extension PlanBuilder {
     }
 }
 
-/// Adds up the scores of the records the term scans find, then fetches each once and applies
-/// the filter's other predicates.
+/// Adds up the scores of the records the term scans find, leaves out those the negated terms'
+/// scans find, then fetches each once and applies the filter's other predicates.
 final class TextOrStage: PlanStage {
     let scans: [PlanStage]
+    /// Scans of negated words (not children: explain shows TEXT_OR over the search's own
+    /// terms, as MongoDB does).
+    let negatedScans: [PlanStage]
     let snapshot: any StorageSnapshot
     let store: String
     let filter: Filter
-    private var scores: [[UInt8]: Double] = [:]
-    private var order: [[UInt8]] = []
+    /// Each record once with its summed score, in record key order.
+    private var hits: [(key: [UInt8], score: Double)] = []
     private var next = 0
     private var scanned = false
     private var fetched = 0
 
-    init(children: [PlanStage], snapshot: any StorageSnapshot, store: String, filter: Filter) {
+    init(children: [PlanStage], negatedScans: [PlanStage], snapshot: any StorageSnapshot, store: String, filter: Filter) {
         self.scans = children
+        self.negatedScans = negatedScans
         self.snapshot = snapshot
         self.store = store
         self.filter = filter
@@ -84,32 +95,56 @@ final class TextOrStage: PlanStage {
     }
     override func statsFields() -> Document { ["docsExamined": .int32(Int32(clamping: fetched))] }
 
+    private static func run(_ scan: PlanStage, _ body: (PlanRow) -> Void) throws(FolioError) {
+        while true {
+            switch try scan.work() {
+            case .advanced(let row): body(row)
+            case .needTime: continue
+            case .eof: break
+            }
+            if scan.isEOF { break }
+        }
+    }
+
     override func doWork() throws(FolioError) -> WorkResult {
         if !scanned {
-            // The scans run to the end first: a record's score is the sum over all its terms.
+            // The scans run to the end first: a record's score is the sum over all its terms,
+            // added in term order. With several terms, sorting the entries by record key (then
+            // by arrival) brings each record's terms together — no hash table of every record
+            // found — and the fetches below then walk the record store in order. One term
+            // finds each record once.
+            var entries: [(key: [UInt8], arrival: Int, score: Double)] = []
             for scan in scans {
-                while true {
-                    switch try scan.work() {
-                    case .advanced(let row):
-                        if scores[row.recordKey] == nil { order.append(row.recordKey) }
-                        scores[row.recordKey, default: 0] += row.score ?? 0
-                    case .needTime: continue
-                    case .eof: break
-                    }
-                    if scan.isEOF { break }
+                try TextOrStage.run(scan) { entries.append(($0.recordKey, entries.count, $0.score ?? 0)) }
+            }
+            var excluded = Set<[UInt8]>()
+            for scan in negatedScans { try TextOrStage.run(scan) { excluded.insert($0.recordKey) } }
+            if !excluded.isEmpty { entries.removeAll { excluded.contains($0.key) } }
+            if scans.count > 1 {
+                entries.sort { a, b in
+                    let c = compareKeys(a.key, b.key)
+                    return c != 0 ? c < 0 : a.arrival < b.arrival
+                }
+            }
+            hits.reserveCapacity(entries.count)
+            for entry in entries {
+                if let last = hits.last, last.key == entry.key {
+                    hits[hits.count - 1].score = last.score + entry.score
+                } else {
+                    hits.append((entry.key, 0 + entry.score))
                 }
             }
             scanned = true
             return .needTime
         }
-        guard next < order.count else { return .eof }
-        let key = order[next]
+        guard next < hits.count else { return .eof }
+        let (key, score) = hits[next]
         next += 1
         guard let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(store, key) }) else { return .needTime }
         fetched += 1
         let document = RawDocument(trusted: bytes)
         guard filter.matches(document) else { return .needTime }
-        return .advanced(PlanRow(recordKey: key, document: document, score: scores[key]))
+        return .advanced(PlanRow(recordKey: key, document: document, score: score))
     }
 }
 
@@ -134,6 +169,20 @@ final class TextMatchStage: PlanStage {
     override var children: [PlanStage] { [child] }
     override var stageName: String { "TEXT_MATCH" }
 
+    /// `raw` with the score's hidden field appended as a double, written into the bytes
+    /// (not decoded and encoded again).
+    static func appendingScore(_ raw: RawDocument, _ score: Double) -> RawDocument {
+        var bytes = raw.bytes
+        bytes.removeLast()
+        bytes.append(BSONType.double.rawValue)
+        bytes.append(contentsOf: TextSearch.scoreField.utf8)
+        bytes.append(0)
+        withUnsafeBytes(of: score.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(0)
+        withUnsafeBytes(of: Int32(bytes.count).littleEndian) { bytes.replaceSubrange(0..<4, with: $0) }
+        return RawDocument(trusted: bytes)
+    }
+
     /// The document without the score's hidden field (as stored).
     static func withoutScore(_ raw: RawDocument) -> RawDocument {
         guard raw.lookup(TextSearch.scoreField) != nil else { return raw }
@@ -154,16 +203,14 @@ final class TextMatchStage: PlanStage {
         case .needTime: return .needTime
         case .advanced(var row):
             guard let raw = row.document else { return .needTime }
-            let document = raw.document()
-            guard try matcher.matches(document) else {
-                rejected += 1
-                return .needTime
+            // Plain words the index decided already: nothing to decode.
+            if !matcher.decidedByTheIndex {
+                guard try matcher.matches(raw.document()) else {
+                    rejected += 1
+                    return .needTime
+                }
             }
-            if attachScore {
-                var scored = document
-                scored.append(TextSearch.scoreField, .double(row.score ?? 0))
-                row.document = RawDocument(trusted: scored.bsonBytes())
-            }
+            if attachScore { row.document = TextMatchStage.appendingScore(raw, row.score ?? 0) }
             return .advanced(row)
         }
     }
