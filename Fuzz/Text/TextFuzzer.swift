@@ -28,11 +28,16 @@ public func fuzzSearch(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 #else
 import Foundation
 
-// Replays the files named (findings, corpus inputs) and prints what each one parsed to.
-let files = CommandLine.arguments.dropFirst()
-if files.isEmpty { print("usage: FolioTextFuzzer FILE... (replays fuzz inputs; scripts/fuzz text fuzzes)") }
-for file in files {
-    print("== \(file)")
-    runInput([UInt8](try Data(contentsOf: URL(fileURLWithPath: file))), verbose: true)
+/// Replays the files named (findings, corpus inputs) and prints what each one parsed to.
+@main
+struct TextFuzzerReplay {
+    static func main() throws {
+        let files = CommandLine.arguments.dropFirst()
+        if files.isEmpty { print("usage: FolioTextFuzzer FILE... (replays fuzz inputs; scripts/fuzz text fuzzes)") }
+        for file in files {
+            print("== \(file)")
+            runInput([UInt8](try Data(contentsOf: URL(fileURLWithPath: file))), verbose: true)
+        }
+    }
 }
 #endif
