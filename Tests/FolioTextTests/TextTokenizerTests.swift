@@ -28,6 +28,24 @@ import Testing
         #expect(TextTokenizer(language: TextLanguage(named: "tr")!).tokens("ILIK", options: []).first?.hasPrefix("ılık") == true)
     }
 
+    /// Each language leaves out MongoDB's stop words for it (matched lower-cased, with their
+    /// diacritics), and only those.
+    @Test func everyLanguageHasMongoDBsStopWords() {
+        func tokens(_ language: String, _ text: String) -> [String] {
+            TextTokenizer(language: TextLanguage(named: language)!).tokens(text)
+        }
+        #expect(tokens("es", "Las tazas de té") == ["taz", "te"])
+        #expect(tokens("fr", "Le café et la crème") == ["caf", "crem"])
+        #expect(tokens("de", "Der Hund und die Katze") == ["hund", "katz"])
+        #expect(tokens("pt", "Não é muito") == ["e"])             // "é" is not in the list, "não" is
+        #expect(tokens("ru", "Он сказал да") == [])
+        #expect(tokens("ro", "și de la") == ["si", "de", "la"])   // Romanian has no list
+        #expect(tokens("none", "the of and") == ["the", "of", "and"])
+        for language in TextLanguage.names.map(\.name) where language != "romanian" {
+            #expect(!(StopWords.lists[language]?.isEmpty ?? true), "\(language)")
+        }
+    }
+
     @Test func languagesByNameOrAliasIgnoringCase() {
         #expect(TextLanguage(named: "EN") == .english && TextLanguage(named: "Spanish")?.name == "spanish")
         #expect(TextLanguage(named: "klingon") == nil && TextLanguage(named: "none") == TextLanguage.none)
