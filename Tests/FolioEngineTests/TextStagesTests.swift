@@ -85,6 +85,37 @@ import FolioTestSupport
         }
     }
 
+    /// Past 8,192 hits the records are read in key order with the store's cursor, in
+    /// chunks that grow over dense runs and shrink over sparse ones: every hit once, in order.
+    @Test(arguments: Backend.allCases)
+    func manyHitsAreReadInKeyOrder(backend: Backend) throws {
+        let e = try makeEngine(backend)
+        defer { e.close() }
+        let posts = try Namespace(database: "cms", collection: "posts")
+        _ = try e.createIndexes(posts, [["key": ["body": "text"], "name": "body_text"]])
+        // alpha: ids below 8,400 (dense), then every 7th (sparse); beta: every other id.
+        func words(_ i: Int) -> String {
+            [(i < 8_400 || i % 7 == 0) ? "alpha" : "gamma", i % 2 == 0 ? "beta" : "delta"].joined(separator: " ")
+        }
+        _ = try e.insert(posts, (0..<10_000).map { ["_id": .int32(Int32($0)), "body": .string(words($0)), "n": .int32(Int32($0 % 10))] })
+        func ids(_ search: String, _ more: Document = [:]) throws -> [Int] {
+            var filter: Document = ["$text": ["$search": .string(search)]]
+            for (k, v) in more { filter.append(k, v) }
+            return try e.find(posts, FindRequest(filter: filter)).all().map { Int($0.document()["_id"]!.exactInt64!) }
+        }
+        let alpha = (0..<10_000).filter { $0 < 8_400 || $0 % 7 == 0 }
+        #expect(alpha.count > TextOrStage.bulkFetches)
+        #expect(try ids("alpha") == alpha)
+        let isAlpha = Set(alpha)
+        #expect(try ids("alpha beta") == (0..<10_000).filter { isAlpha.contains($0) || $0 % 2 == 0 })
+        #expect(try ids("alpha -beta") == alpha.filter { $0 % 2 == 1 })
+        #expect(try ids("alpha", ["n": 3]) == alpha.filter { $0 % 10 == 3 })
+        // The scores ride along with their records.
+        let scored = try e.find(posts, FindRequest(filter: ["$text": ["$search": "alpha beta"], "_id": ["$in": [0, 1, 3]]],
+                                                   projection: ["_id": 1, "s": ["$meta": "textScore"]])).all().map { $0.document() }
+        #expect(scored == [["_id": 0, "s": 1.5], ["_id": 1, "s": 0.75], ["_id": 3, "s": 0.75]])
+    }
+
     @Test(arguments: Backend.allCases)
     func negationsPhrasesAndOtherPredicates(backend: Backend) throws {
         let e = try engine(backend)
