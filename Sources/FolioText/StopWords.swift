@@ -3,12 +3,25 @@
 /// diacritics are removed. The lists are MongoDB's as they are, mistakes included (its Russian
 /// list lacks some letters, its Turkish list is Latin-1 mojibake): an index must leave out
 /// exactly the words MongoDB's does for the scores to agree. Romanian has no list.
-enum StopWords {
+public enum StopWords {
     static let lists: [String: Set<String>] = [
         "danish": danish, "dutch": dutch, "english": english, "finnish": finnish, "french": french, "german": german,
         "hungarian": hungarian, "italian": italian, "norwegian": norwegian, "portuguese": portuguese,
         "russian": russian, "spanish": spanish, "swedish": swedish, "turkish": turkish,
     ].mapValues { Set($0.split(separator: " ").map(String.init)) }
+
+    /// The tokens stop words of any language make when they are not left out (the matcher
+    /// tokenizes documents without leaving stop words out, as MongoDB's FTSMatcher does): a
+    /// negated word among these may be in a document that has no index key for it.
+    public static let tokensOfStopWords: Set<String> = {
+        var tokens = Set<String>()
+        for language in TextLanguage.names.map(\.name) {
+            guard let list = lists[language], let textLanguage = TextLanguage(named: language) else { continue }
+            let tokenizer = TextTokenizer(language: textLanguage)
+            for word in list { tokenizer.forEachToken(word, options: []) { tokens.insert($0) } }
+        }
+        return tokens
+    }()
 
     static let english = """
     than during himself your theirs most same wouldn't at it here's their his an out between doesn't not those only \

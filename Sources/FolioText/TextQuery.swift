@@ -138,9 +138,10 @@ public struct TextMatcher: Sendable {
         negatedPhrases = query.negatedPhrases.filter { seen.insert($0).inserted }
     }
 
-    /// Leaves negated words to the caller, which answers them from the index (possible when
-    /// the search folds case and diacritics as the index does).
-    public mutating func negatedTermsCheckedElsewhere() { negated = [] }
+    /// Leaves these negated words to the caller, which answers them from the index (possible
+    /// when the search folds case and diacritics as the index does, and the word is no stop
+    /// word's token in any language: see `StopWords.tokensOfStopWords`).
+    public mutating func negatedTermsCheckedElsewhere(_ terms: Set<String>) { negated.subtract(terms) }
 
     /// Whether every document the index scans find matches: no negation, no phrase, and
     /// neither case nor diacritics to check against the text as written.

@@ -39,12 +39,16 @@ extension PlanBuilder {
         let scans = textQuery.termsForBounds.map(scan)
         // Negated words, when folded as the index folds them, are answered from the index too:
         // the records under a negated word's keys are left out before they are fetched,
-        // where the matcher would tokenize every field of every candidate again.
-        let foldedLikeTheIndex = !textQuery.caseSensitive && !textQuery.diacriticSensitive
+        // where the matcher would tokenize every field of every candidate again. Not a word
+        // some language's stop word turns into: the index leaves stop words out, the matcher
+        // (as MongoDB's) does not, so a French document's "été" has no key yet excludes it
+        // from a search for "-ete".
+        let fromTheIndex = !textQuery.caseSensitive && !textQuery.diacriticSensitive
+            ? Set(textQuery.negatedTerms).subtracting(StopWords.tokensOfStopWords) : []
         var matcher = TextMatcher(query: textQuery, spec: spec)
-        if foldedLikeTheIndex { matcher.negatedTermsCheckedElsewhere() }
+        matcher.negatedTermsCheckedElsewhere(fromTheIndex)
         let rest = query.filter.expression.withoutText
-        let or = TextOrStage(children: scans, negatedScans: foldedLikeTheIndex ? textQuery.negatedTerms.map(scan) : [],
+        let or = TextOrStage(children: scans, negatedScans: fromTheIndex.sorted().map(scan),
                              snapshot: snapshot, store: entry.recordStore, filter: Filter(rest))
         let needsScore = query.wantsTextScore || (query.sort?.needsTextScore ?? false) || (query.projection?.needsTextScore ?? false)
         let match = TextMatchStage(child: or, matcher: matcher, index: index, prefix: printedPrefix, attachScore: needsScore)
