@@ -51,7 +51,8 @@ final class ExternalSorter {
     func add(_ document: RawDocument, key: [BSON]) throws(FolioError) {
         buffer.append(Item(key: key, document: document))
         bufferedBytes += Self.bytes(buffer[buffer.count - 1])
-        if keep > 0 && buffer.count >= max(2 * keep, 64) {
+        // At twice `keep` (written so a saturated skip + limit cannot overflow).
+        if keep > 0 && buffer.count >= 64 && buffer.count / 2 >= keep {
             // Ties keep input order: the kept items came first and the sort is stable.
             sortBuffer()
             buffer.removeLast(buffer.count - keep)
