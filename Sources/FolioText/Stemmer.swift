@@ -19,11 +19,6 @@ final class Stemmers: Sendable {
         return body(Stemmer(pointer: handle.pointer))
     }
 
-    /// The stem of `word` (UTF-8) in `algorithm`; the word itself when there is no stemmer.
-    func stem(_ word: String, algorithm: String) -> String {
-        with(algorithm) { $0.stem(word) }
-    }
-
     /// A borrowed stemmer: valid only inside `Stemmers.with`.
     struct Stemmer {
         fileprivate let pointer: OpaquePointer?

@@ -104,10 +104,10 @@ struct CrashWriter: ParsableCommand {
                 log(fd, "I \(id)\n")
             } else {
                 let id = mine.keys.randomElement(using: &rng)!
-                let words = BSON.string(words(Int64(id), Int64(mine[id]! + 1)))
+                let text = BSON.string(words(Int64(id), Int64(mine[id]! + 1)))
                 let r = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int64(Int64(id))],
                                                                 update: ["$inc": ["updates": 1], "$set": ["a": .int64(Int64(id)), "b": .int64(Int64(2 * id)),
-                                                                                                          "words": words]])],
+                                                                                                          "words": text]])],
                                            options: WriteOptions(durable: durable))
                 precondition(r.modified == 1, "update failed")
                 mine[id]! += 1

@@ -139,7 +139,7 @@ final class TextOrStage: PlanStage {
                 if let last = hits.last, last.key == entry.key {
                     hits[hits.count - 1].score = last.score + entry.score
                 } else {
-                    hits.append((entry.key, 0 + entry.score))
+                    hits.append((entry.key, entry.score))
                 }
             }
             scanned = true
