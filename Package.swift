@@ -44,7 +44,10 @@ let package = Package(
         // behave exactly as on mongod. Its runtime library is on every Debian system (grep needs
         // it); Sources/CPCRE2/shim.h declares the few functions used, so no -dev package is needed.
         .systemLibrary(name: "CPCRE2"),
-        .target(name: "FolioQuery", dependencies: ["FolioBSON", "CPCRE2"], swiftSettings: swiftSettings),
+        // Spherical geometry for 2dsphere indexes and geo queries: GeoJSON, S2 cell ids and coverings
+        // (pure Swift; see Sources/FolioGeo/CellID.swift for why not Debian's libs2).
+        .target(name: "FolioGeo", dependencies: ["FolioBSON"], swiftSettings: swiftSettings),
+        .target(name: "FolioQuery", dependencies: ["FolioBSON", "FolioGeo", "CPCRE2"], swiftSettings: swiftSettings),
         // SQLite from the system (Debian libsqlite3-dev): the embedded storage engine.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "FolioStorage", dependencies: ["FolioBSON", "CSQLite"], swiftSettings: swiftSettings),
@@ -106,6 +109,7 @@ let package = Package(
         .target(name: "FolioTestSupport", dependencies: ["FolioBSON", "FolioQuery"], path: "Tests/FolioTestSupport"),
         .testTarget(name: "FolioBSONTests", dependencies: ["FolioBSON", "FolioTestSupport"],
                     resources: [.copy("FuzzRegressions")]),
+        .testTarget(name: "FolioGeoTests", dependencies: ["FolioGeo", "FolioBSON"]),
         .testTarget(name: "FolioQueryTests", dependencies: ["FolioQuery", "FolioTestSupport"]),
         .testTarget(name: "FolioStorageTests", dependencies: ["FolioStorage", "FolioTestSupport"]),
         .testTarget(name: "FolioTextTests", dependencies: ["FolioText", "FolioTestSupport"], resources: [.copy("SearchRegressions")]),

@@ -429,7 +429,7 @@ extension Engine {
               skip: Int = 0, limit: Int = 0, hint: BSON? = nil, allowDiskUse: Bool = true, deadline: ContinuousClock.Instant?,
               sortMemoryLimitBytes: Int = Limits.blockingStageMemoryBytes, useCache: Bool = true,
               min: Document? = nil, max: Document? = nil, returnKey: Bool = false, showRecordId: Bool = false,
-              textScore: Bool = false) throws(FolioError) -> Cursor {
+              textScore: Bool = false, geoDistance: Bool = false) throws(FolioError) -> Cursor {
         guard entry(ns) != nil else {
             // A missing collection has only the `_id` index: hint it, or `$natural`, or nothing.
             if let hint, !(hint.documentValue?.isEmpty ?? false) {
@@ -449,7 +449,7 @@ extension Engine {
         let request = QueryRequest(filter: filter, sort: sort, sortPattern: sortPattern, hint: hint, sortLimit: sortLimit,
                                    allowDiskUse: allowDiskUse, sortMemoryLimitBytes: sortMemoryLimitBytes, useCache: useCache,
                                    min: min, max: max, wantsIndexKeys: returnKey, wantsRecordIds: showRecordId, projection: projection,
-                                   wantsTextScore: textScore)
+                                   wantsTextScore: textScore, wantsGeoDistance: geoDistance)
         let planned: PlannedQuery
         do {
             planned = try plan(entry, snapshot, request)
@@ -479,12 +479,24 @@ extension Engine {
             _ = try Engine.collator(collation)
             return try estimatedCount(ns)
         }
+        if Engine.mentionsNear(.document(filter)) {
+            throw FolioError(ErrorCode(rawValue: 5626500), "$geoNear, $near, and $nearSphere are not allowed in this context, as these operators require sorting geospatial data. If you do not need sort, consider using $geoWithin instead.")
+        }
         var request = FindRequest(filter: filter, skip: skip, limit: limit, maxTimeMilliseconds: maxTimeMilliseconds, hint: hint)
         request.collation = collation
         let cursor = try find(ns, request)
         var n = 0
         while !cursor.isExhausted { n += try cursor.next(maxCount: 4096, maxBytes: .max).count }
         return n
+    }
+
+    /// Whether a filter uses `$near`/`$nearSphere` anywhere (count refuses them, as MongoDB does).
+    static func mentionsNear(_ v: BSON) -> Bool {
+        switch v {
+        case .document(let d): return d.contains { $0.key == "$near" || $0.key == "$nearSphere" || mentionsNear($0.value) }
+        case .array(let a): return a.contains(where: mentionsNear)
+        default: return false
+        }
     }
 
     /// Distinct values at a path among matching documents (arrays unwound), in first-seen

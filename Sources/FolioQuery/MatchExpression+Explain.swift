@@ -1,4 +1,5 @@
 import FolioBSON
+import FolioGeo
 
 // The printed form of a parsed filter, as explain reports it (`parsedQuery`, stage
 // `filter`s): every comparison spelled with its operator (`{a: {$eq: 1}}`), conjunctions of
@@ -77,6 +78,7 @@ extension MatchExpression {
             for p in ps { for (k, v) in form(p) { d.append(k, v) } }
             return ["$not": .document(d)]
         case .collated(let c): return form(c.original)
+        case .geo(let g): return g.name.hasPrefix("$near") ? g.form : [g.name: .document(g.form)]
         }
     }
 }

@@ -1,4 +1,5 @@
 import FolioBSON
+import FolioGeo
 
 /// A predicate an index can answer, in the planner's terms.
 public enum IndexablePredicate: Sendable {
@@ -14,6 +15,8 @@ public enum IndexablePredicate: Sendable {
     case exists(Bool)
     /// `$elemMatch` on the path (the index may serve its inner predicates).
     case elemMatch
+    /// `$geoWithin` / `$geoIntersects` (a 2dsphere index covers its region).
+    case geo(GeoPredicate)
 }
 
 extension MatchExpression {
@@ -39,6 +42,7 @@ extension MatchExpression {
                     case .regex(let r): if let prefix = r.literalPrefix { add(path, .regexPrefix(prefix)) }
                     case .exists(let b): add(path, .exists(b))
                     case .elemMatchDocument, .elemMatchValue: add(path, .elemMatch)
+                    case .geo(let g) where g.near == nil: add(path, .geo(g))
                     default: continue
                     }
                 }

@@ -1,4 +1,5 @@
 import FolioBSON
+import FolioGeo
 
 extension MatchExpression {
     /// Parses a query filter, validating every operator with MongoDB's error codes
@@ -8,6 +9,7 @@ extension MatchExpression {
     public init(parsing filter: Document, constants: [String: BSON] = [:], collator: (any Collator)? = nil) throws(FolioError) {
         self = try MatchParser(constants: constants, collator: collator).parseDocument(filter, topLevel: true)
         try checkTextPlacement()
+        try checkNearPlacement()
     }
 }
 
@@ -96,6 +98,10 @@ struct MatchParser {
 
     /// The operators of one field's operator document, as a conjunction.
     func parseOperators(_ d: Document, path: FieldPath) throws(FolioError) -> [PathPredicate] {
+        if d.index(forKey: "$near") != nil || d.index(forKey: "$nearSphere") != nil
+            || d.index(forKey: "$maxDistance") != nil || d.index(forKey: "$minDistance") != nil {
+            return [.geo(try MatchParser.geo { () throws(GeoError) in try GeoPredicate.near(d) })]
+        }
         var predicates: [PathPredicate] = []
         var regexValue: BSON?
         var options: String?
@@ -201,13 +207,18 @@ struct MatchParser {
         case "$bitsAnySet": return .bits(.anySet, mask: try bitMask(operand, op))
         case "$bitsAnyClear": return .bits(.anyClear, mask: try bitMask(operand, op))
         case "$comment": return nil
-        case "$geoWithin", "$geoIntersects", "$near", "$nearSphere":
-            throw FolioError(.commandNotSupported, "\(op) is not supported yet: geospatial queries arrive with the search issue")
+        case "$geoWithin": return .geo(try MatchParser.geo { () throws(GeoError) in try GeoPredicate.within(operand) })
+        case "$geoIntersects": return .geo(try MatchParser.geo { () throws(GeoError) in try GeoPredicate.intersects(operand) })
         case "$text", "$where":
             throw .badValue("unknown operator: \(op)")
         default:
             throw .badValue("unknown operator: \(op)")
         }
+    }
+
+    /// A geo operand's parse, its failure as BadValue with MongoDB's reason.
+    static func geo(_ parse: () throws(GeoError) -> GeoPredicate) throws(FolioError) -> GeoPredicate {
+        do { return try parse() } catch { throw .badValue(error.message) }
     }
 
     static func modOperand(_ v: BSON) -> Int64? {

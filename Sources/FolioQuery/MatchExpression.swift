@@ -1,4 +1,5 @@
 import FolioBSON
+import FolioGeo
 
 /// A compiled query filter. Parse once with `MatchExpression(parsing:)`, then run
 /// `matches(_:)` on raw documents: values are read in place, never decoded wholesale
@@ -46,6 +47,8 @@ public indirect enum PathPredicate: Sendable {
     case not([PathPredicate])
     /// A comparison with strings in its operand, under a collation.
     case collated(CollatedPredicate)
+    /// `$geoWithin`, `$geoIntersects`, `$near`, `$nearSphere`.
+    case geo(GeoPredicate)
 }
 
 /// `$eq`, `$gt`, `$gte`, `$lt`, `$lte` or `$in` with strings in the operand, under a
@@ -306,6 +309,11 @@ extension PathPredicate {
             guard case .value(let v) = value, let bits = PathPredicate.bitBytes(v) else { return false }
             return PathPredicate.testBits(test, bits, mask)
         case .collated(let c): return c.matches(value)
+        case .geo(let g):
+            switch value {
+            case .missing: return false
+            case .value(let v), .wholeArray(let v): return g.matches(v.bson)
+            }
         case .ne, .nin, .not, .exists, .all:
             preconditionFailure("group predicates are evaluated by holds(for:)")
         }

@@ -137,6 +137,10 @@ extension Engine {
             guard case .system(let name, let spec)? = stages.first else { fatalError("unreachable") }
             stages = stages.dropFirst()
             stream = ArrayStream(try collectionStats(name, spec, ns))
+        case .collection(let ns) where stages.first?.name == "$geoNear":
+            guard case .geoNear(let spec)? = stages.first else { fatalError("unreachable") }
+            stages = stages.dropFirst()
+            stream = try geoNear(spec, ns, hint: hint, environment: env)
         case .collection(let ns):
             let q = sourceQuery(&stages, ns)
             let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit, hint: hint,
@@ -178,6 +182,8 @@ extension Engine {
     func attach(_ stage: AggregationStage, to input: any DocumentStream, next: AggregationStage?, skipNext i: inout Int,
                 environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
         switch stage {
+        case .geoNear:
+            throw FolioError(ErrorCode(rawValue: 40602), "$geoNear is only valid as the first stage in a pipeline")
         case .match(let m):
             let filter = Filter(m)
             return MapStream(input) { d in filter.matches(d) ? d : nil }

@@ -18,6 +18,8 @@ public struct IndexField: Sendable, Equatable {
     /// `"hashed"`: the key holds the value's 64-bit hash (`BSON.hashedIndexKey`), which
     /// answers equality only.
     public var hashed = false
+    /// `"2dsphere"`: the keys are the S2 cell ids covering the field's geometry.
+    public var geo = false
 }
 
 /// A secondary index as the catalog keeps it.
@@ -53,6 +55,8 @@ public struct IndexDescriptor: Sendable, Equatable {
     /// are (prefix fields, term, score, suffix fields); entry values are the record key
     /// followed by the score as 8 bytes (`TextIndexEntry`).
     public var text: TextIndexSpec?
+    /// A 2dsphere index: the levels its coverings use.
+    public var geo: GeoIndexSpec?
 
     /// The specification listIndexes reports: `{v: 2, key, name, ...options}`.
     public var specification: Document {
@@ -144,7 +148,9 @@ public struct IndexDescriptor: Sendable, Equatable {
                 switch kind {
                 case "hashed":
                     fields.append(IndexField(path: FieldPath(path), ascending: true, hashed: true))
-                case "text", "2dsphere", "2d", "geoHaystack", "wildcard", "columnstore":
+                case "2dsphere":
+                    fields.append(IndexField(path: FieldPath(path), ascending: true, geo: true))
+                case "text", "2d", "geoHaystack", "wildcard", "columnstore":
                     throw FolioError(.commandNotSupported, "'\(kind)' indexes are not supported by Folio yet")
                 default:
                     throw FolioError(.cannotCreateIndex, "Unknown index plugin '\(kind)'")
@@ -221,12 +227,25 @@ public struct IndexDescriptor: Sendable, Equatable {
                     throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
                 }
                 options.append(k, v)
-            case "storageEngine", "2dsphereIndexVersion", "bits", "min", "max", "prepareUnique", "clustered":
+            case "2dsphereIndexVersion", "finestIndexedLevel", "coarsestIndexedLevel":
+                guard fields.contains(where: \.geo) else {
+                    throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
+                }
+                options.append(k, v)
+            case "storageEngine", "bits", "min", "max", "prepareUnique", "clustered":
                 throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
             default:
                 throw FolioError(.invalidIndexSpecificationOption, "The field '\(k)' is not valid for an index specification. Specification: \(ShellFormat.value(.document(spec)))")
             }
         }
+        if fields.contains(where: \.geo) {
+            if textSpec != nil || fields.contains(where: \.hashed) {
+                throw FolioError(.cannotCreateIndex, "Can't use more than one index plugin for a single index.")
+            }
+            if unique { throw FolioError(.commandNotSupported, "unique 2dsphere indexes are not supported by Folio") }
+            if options["2dsphereIndexVersion"] == nil { options.append("2dsphereIndexVersion", .int32(3)) }
+        }
+        let geoSpec = fields.contains(where: \.geo) ? try GeoIndexSpec(options: options) : nil
         if textSpec != nil && unique {
             throw FolioError(.commandNotSupported, "unique text indexes are not supported by Folio")
         }
@@ -264,8 +283,9 @@ public struct IndexDescriptor: Sendable, Equatable {
             self.wildcard = try WildcardSpec(root: IndexDescriptor.wildcardRoot(wildcardRoot), projection: wildcardProjection)
         }
         self.text = textSpec
-        // Hashed, wildcard and text keys cannot give their documents' values back: no need to type them.
-        self.typedEntries = wildcard == nil && textSpec == nil && !fields.contains(where: \.hashed)
+        self.geo = geoSpec
+        // Hashed, wildcard, text and geo keys cannot give their documents' values back: no need to type them.
+        self.typedEntries = wildcard == nil && textSpec == nil && geoSpec == nil && !fields.contains(where: \.hashed)
     }
 
     /// The subtree a wildcard key names: `a.b` for `a.b.$**`, empty for `$**`.
@@ -273,7 +293,7 @@ public struct IndexDescriptor: Sendable, Equatable {
 
     /// Whether two descriptors describe the same index apart from the name (85 vs 86).
     func sameOptions(as other: IndexDescriptor) -> Bool {
-        text == other.text && unique == other.unique && sparse == other.sparse && partialFilter == other.partialFilter
+        text == other.text && geo == other.geo && unique == other.unique && sparse == other.sparse && partialFilter == other.partialFilter
             && expireAfterSeconds?.asDouble == other.expireAfterSeconds?.asDouble && hidden == other.hidden
     }
 
@@ -340,7 +360,17 @@ extension IndexDescriptor {
         var allMissing = true
         // Bit i: field i is missing (at most `maximumFields` fields).
         var missing: UInt64 = 0
+        var geoMultikey = false
         for (i, field) in fields.enumerated() {
+            if field.geo, let geo {
+                let cells = try geo.keyValues(document, field.path)
+                if cells.isEmpty { return IndexKeys(keys: [], isMultikey: false, values: []) }
+                if cells.count > 1 { geoMultikey = true }
+                allMissing = false
+                perField.append(cells)
+                arrayPrefix.append(nil)
+                continue
+            }
             var collector = KeyValueCollector()
             collector.collect(.document(document), field.path.components, 0)
             if !collector.values.isEmpty { allMissing = false }
@@ -367,7 +397,7 @@ extension IndexDescriptor {
             key.reserveCapacity(24 * fields.count)
             for (i, v) in perField.enumerated() { KeyString.append(v[0], ascending: fields[i].ascending, to: &key) }
             let values = perField.map { $0[0] }
-            return IndexKeys(keys: [key], isMultikey: !arrays.isEmpty, values: [values], typed: typedEntries,
+            return IndexKeys(keys: [key], isMultikey: !arrays.isEmpty || geoMultikey, values: [values], typed: typedEntries,
                              trailers: IndexEntryValue.trailers(typedEntries, [values], missing: missing))
         }
         var combos: [[BSON]] = [[]]
@@ -391,7 +421,7 @@ extension IndexDescriptor {
                 values.append(combo)
             }
         }
-        return IndexKeys(keys: keys, isMultikey: !arrays.isEmpty, values: values, typed: typedEntries,
+        return IndexKeys(keys: keys, isMultikey: !arrays.isEmpty || geoMultikey, values: values, typed: typedEntries,
                          trailers: IndexEntryValue.trailers(typedEntries, values, missing: missing))
     }
 

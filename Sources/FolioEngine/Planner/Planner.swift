@@ -45,6 +45,8 @@ struct QueryRequest {
     var projection: Projection?
     /// Whether a `$text` plan attaches each result's score (an aggregation reads it later).
     var wantsTextScore = false
+    /// Whether a near search attaches each result's distance and location (`$geoNear`).
+    var wantsGeoDistance = false
 }
 
 /// A chosen plan, with the documents its trial already produced.
@@ -136,6 +138,9 @@ extension Engine {
         let builder = PlanBuilder(entry: entry, snapshot: snapshot, query: q)
         if let search = q.filter.expression.textSearch {
             return PlannedQuery(root: try builder.textPlan(search), buffered: [], rejected: [], fromCache: false)
+        }
+        if let near = q.filter.expression.nearSearch {
+            return PlannedQuery(root: try builder.nearPlan(near.path, near.predicate), buffered: [], rejected: [], fromCache: false)
         }
         if minMax {
             return PlannedQuery(root: try builder.minMax(), buffered: [], rejected: [], fromCache: false)
@@ -281,7 +286,12 @@ struct PlanBuilder {
             return IndexBounds.wildcardIntervals(path, preds[path] ?? [], multikey: index.isMultikey) ?? [nil, nil]
         }
         return index.fields.map { f in
-            preds[f.path.dotted].flatMap { f.hashed ? IndexBounds.hashedIntervals($0) : IndexBounds.intervals($0, multikey: index.isMultikey) }
+            if f.geo, let geo = index.geo {
+                // The first geo predicate with a region bounds the field; the filter checks the rest.
+                for case .geo(let g) in preds[f.path.dotted] ?? [] { if let region = g.region { return geo.intervals(region) } }
+                return nil
+            }
+            return preds[f.path.dotted].flatMap { f.hashed ? IndexBounds.hashedIntervals($0) : IndexBounds.intervals($0, multikey: index.isMultikey) }
         }
     }
 
@@ -300,6 +310,8 @@ struct PlanBuilder {
     func indexCandidate(_ index: IndexDescriptor, _ preds: Predicates, forSort: Bool) -> Candidate? {
         let perField = bounds(index, preds)
         if index.sparse && !perField.contains(where: { $0.map { !$0.contains(where: \.includesNull) } ?? false }) { return nil }
+        // A 2dsphere index holds only documents with a geometry: usable when its geo field is bounded.
+        if index.geo != nil && !zip(index.fields, perField).contains(where: { $0.geo && $1 != nil }) { return nil }
         if let partial = index.partialExpression, !PartialFilter.implied(partial, by: preds) { return nil }
         let sortDirection = forSort ? self.sortDirection(index, perField) : nil
         guard perField[0] != nil || sortDirection != nil else { return nil }
@@ -321,7 +333,7 @@ struct PlanBuilder {
         guard pinned + keys.count <= index.fields.count else { return nil }
         var direction: Bool?
         for (k, f) in zip(keys, index.fields[pinned...]) {
-            guard k.path == f.path, !f.hashed else { return nil }
+            guard k.path == f.path, !f.hashed, !f.geo else { return nil }
             let same = k.ascending == f.ascending
             if let d = direction, d != same { return nil }
             direction = same

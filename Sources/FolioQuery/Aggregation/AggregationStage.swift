@@ -81,6 +81,7 @@ public enum AggregationStage: Sendable {
     case documents(Expression)
     /// Stages answered by the engine from its own state ($collStats, $indexStats, $currentOp, $listLocalSessions).
     case system(String, Document)
+    case geoNear(GeoNearSpec)
 
     public var name: String {
         switch self {
@@ -107,6 +108,7 @@ public enum AggregationStage: Sendable {
         case .redact: return "$redact"
         case .documents: return "$documents"
         case .system(let n, _): return n
+        case .geoNear: return "$geoNear"
         }
     }
 
@@ -118,6 +120,7 @@ public enum AggregationStage: Sendable {
         switch self {
         case .documents: return true
         case .system: return true
+        case .geoNear: return true
         default: return false
         }
     }
@@ -131,7 +134,6 @@ public enum AggregationStage: Sendable {
 
     static let unsupported: [String: String] = [
         "$changeStreamSplitLargeEvent": "splitting large change events is not supported yet",
-        "$geoNear": "$geoNear requires a geospatial index, which Folio does not support yet",
         "$search": "$search is an Atlas Search stage, not available in Folio",
         "$searchMeta": "$searchMeta is an Atlas Search stage, not available in Folio",
         "$vectorSearch": "$vectorSearch is not supported yet",
@@ -154,6 +156,11 @@ public enum AggregationStage: Sendable {
         let (name, argument) = d.element(at: 0)
         let context = ParseContext(variables: variables, constants: constants, collator: collator)
         switch name {
+        case "$geoNear":
+            guard case .document(let options) = argument else {
+                throw FolioError(ErrorCode(rawValue: 10065), "invalid parameter: expected an object ($geoNear)")
+            }
+            return [.geoNear(try GeoNearSpec(parsing: options, constants: constants, collator: collator))]
         case "$match":
             guard case .document(let filter) = argument else {
                 throw FolioError(ErrorCode(rawValue: 15959), "the match filter must be an expression in an object")
@@ -161,7 +168,11 @@ public enum AggregationStage: Sendable {
             if filter.index(forKey: "$where") != nil {
                 throw FolioError(.badValue, "$where is not allowed inside of a $match aggregation expression")
             }
-            return [.match(try MatchExpression(parsing: filter, constants: constants, collator: collator))]
+            let match = try MatchExpression(parsing: filter, constants: constants, collator: collator)
+            if match.containsNear {
+                throw FolioError(ErrorCode(rawValue: 5626500), "$geoNear, $near, and $nearSphere are not allowed in this context, as these operators require sorting geospatial data. If you do not need sort, consider using $geoWithin instead.")
+            }
+            return [.match(match)]
         case "$project":
             guard case .document(let spec) = argument else {
                 throw FolioError(.location15969, "$project specification must be an object")

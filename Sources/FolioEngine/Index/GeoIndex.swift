@@ -1,0 +1,112 @@
+import FolioBSON
+import FolioGeo
+import FolioQuery
+
+// 2dsphere indexes (MongoDB's index version 3). A document's geometry is keyed by the S2
+// cells covering it, each as the NumberLong of its id: a point by its level-30 leaf cell, any
+// other geometry by a covering of at most about 20 cells between `coarsestIndexedLevel`
+// (default 2, ~2,000 km) and `finestIndexedLevel` (default 16, ~110 m), the defaults
+// MongoDB derives from its Earth radius. A query region is covered the same way down to the
+// leaf level; its index bounds are each covering cell's range of descendants plus each
+// covering cell's ancestors down to the coarsest level (cells that may hold a geometry
+// reaching into the region). The fetched documents are matched exactly afterwards.
+
+/// A 2dsphere index's covering levels.
+public struct GeoIndexSpec: Sendable, Equatable {
+    public var coarsestLevel = 2
+    public var finestLevel = 16
+    public static let maxCellsInCovering = 20
+    /// Cells of a query region's covering.
+    static let queryCells = 24
+
+    init(options: Document) throws(FolioError) {
+        if let v = options["2dsphereIndexVersion"] {
+            guard v.isNumber, let n = v.asDouble, n == 3 else {
+                throw FolioError(.commandNotSupported, "2dsphereIndexVersion \(ShellFormat.value(v)) is not supported by Folio: only version 3")
+            }
+        }
+        func level(_ name: String) throws(FolioError) -> Int? {
+            guard let v = options[name] else { return nil }
+            guard v.isNumber, let d = v.asDouble, d == d.rounded(), abs(d) < 1e6 else {
+                throw FolioError(.typeMismatch, "\(name) must be an integer, but got \(v.type.alias)")
+            }
+            return Int(d)
+        }
+        if let c = try level("coarsestIndexedLevel") { coarsestLevel = c }
+        if let f = try level("finestIndexedLevel") { finestLevel = f }
+        if coarsestLevel < 0 { throw FolioError(ErrorCode(rawValue: 16747), "coarsestIndexedLevel must be >= 0") }
+        if finestLevel > 30 { throw FolioError(ErrorCode(rawValue: 16748), "finestIndexedLevel must be <= 30") }
+        if finestLevel < coarsestLevel { throw FolioError(ErrorCode(rawValue: 16749), "finestIndexedLevel must be >= coarsestIndexedLevel") }
+    }
+
+    /// The cells a stored geometry is keyed by.
+    func cells(_ g: Geometry) -> [CellID] {
+        if case .point(let p, _) = g { return [CellID(p.point)] }
+        return Coverer(minLevel: coarsestLevel, maxLevel: finestLevel, maxCells: GeoIndexSpec.maxCellsInCovering).covering(g)
+    }
+
+    /// The key values of `document`'s geometry at `path`: none when the field is missing or
+    /// null (2dsphere indexes skip such documents).
+    /// - Throws: 16755 when a value is not a valid geometry.
+    func keyValues(_ document: Document, _ path: FieldPath) throws(FolioError) -> [BSON] {
+        var found: [BSON] = []
+        GeoIndexSpec.collect(.document(document), path.components[...], &found)
+        var cells = Set<CellID>()
+        for value in found where value.type != .null && value.type != .undefined {
+            do {
+                for c in self.cells(try GeoJSONParser.parseStored(value)) { cells.insert(c) }
+            } catch {
+                throw FolioError(ErrorCode(rawValue: 16755), "Can't extract geo keys: \(ShellFormat.value(.document(document)))  \(error.message)")
+            }
+        }
+        return cells.sorted().map { .int64($0.indexKey) }
+    }
+
+    /// The values at a path; arrays on the way are traversed, and an array at the end is one
+    /// geometry when it is a coordinate pair, else a list of geometries.
+    static func collect(_ value: BSON, _ components: ArraySlice<String>, _ out: inout [BSON]) {
+        guard let first = components.first else {
+            if case .array(let items) = value, !(items.count >= 2 && items[0].isNumber) {
+                out.append(contentsOf: items)
+            } else {
+                out.append(value)
+            }
+            return
+        }
+        switch value {
+        case .document(let d): if let v = d[first] { collect(v, components.dropFirst(), &out) }
+        case .array(let items): for item in items { collect(item, components, &out) }
+        default: return
+        }
+    }
+
+    /// The intervals of the index field for a `$geoWithin`/`$geoIntersects` region, in key order.
+    func intervals(_ region: any CoverableRegion) -> [FieldInterval] {
+        let covering = Coverer(minLevel: coarsestLevel, maxLevel: CellID.maxLevel, maxCells: GeoIndexSpec.queryCells).covering(region)
+        var ranges: [(Int64, Int64)] = covering.map { ($0.rangeMin.indexKey, $0.rangeMax.indexKey) }
+        var ancestors = Set<CellID>()
+        for c in covering where c.level > coarsestLevel {
+            var a = c.parent
+            while a.level >= coarsestLevel {
+                ancestors.insert(a)
+                if a.level == 0 { break }
+                a = a.parent
+            }
+        }
+        ranges += ancestors.map { ($0.indexKey, $0.indexKey) }
+        ranges.sort { $0.0 < $1.0 }
+        var merged: [(Int64, Int64)] = []
+        for r in ranges {
+            if let last = merged.last, r.0 <= last.1 &+ 1, r.0 >= last.0 {
+                merged[merged.count - 1].1 = max(last.1, r.1)
+            } else {
+                merged.append(r)
+            }
+        }
+        return merged.map { lo, hi in
+            FieldInterval(lower: KeyBound(bytes: KeyString.encode(.int64(lo)), inclusive: true),
+                          upper: KeyBound(bytes: KeyString.encode(.int64(hi)), inclusive: true),
+                          isPoint: lo == hi, includesNull: false, lowerText: String(lo), upperText: String(hi), upperPrintedInclusive: nil)
+        }
+    }
+}

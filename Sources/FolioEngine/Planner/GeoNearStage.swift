@@ -1,0 +1,176 @@
+import FolioBSON
+import FolioGeo
+import FolioQuery
+import FolioStorage
+
+// `$near`, `$nearSphere` and the `$geoNear` stage: documents in order of distance, answered
+// incrementally from a 2dsphere index (MongoDB's GEO_NEAR_2DSPHERE).
+//
+// The search reads the index in bands: rings around the query point, each covered by cells
+// and scanned as key ranges. After a band whose outer radius is r, every document within r
+// has been seen, so the pending ones within r come out in distance order; the others wait for
+// a later band. Bands double (quadruple while empty) from about 6 m, start at
+// `$minDistance` and stop at `$maxDistance` or the far side of the Earth. A limit stops the
+// search after the bands it needs.
+
+extension PlanBuilder {
+    /// The plan of a query with `$near`/`$nearSphere` on `path`.
+    /// - Throws: 291 NoQueryExecutionPlans without a 2dsphere index on the path (or for a flat
+    ///   `$near` on a legacy pair, which needs a 2d index).
+    func nearPlan(_ path: FieldPath, _ predicate: GeoPredicate) throws(FolioError) -> PlanStage {
+        guard let near = predicate.near, near.spherical,
+              let index = usableGeoIndexes.first(where: { i in i.fields.contains { $0.geo && $0.path == path } }) else {
+            throw FolioError(.noQueryExecutionPlans, "error processing query: \(ShellFormat.value(.document(query.filter.expression.explainForm))) planner returned error :: caused by :: unable to find index for $geoNear query")
+        }
+        let rest = Filter(query.filter.expression.withoutNear)
+        let stage = GeoNearStage(snapshot: snapshot, recordStore: entry.recordStore, index: index, path: path, near: near,
+                                 otherBounds: bounds(index, conjunction), filter: rest, attachDistance: query.wantsGeoDistance)
+        return withSort(stage)
+    }
+
+    var usableGeoIndexes: [IndexDescriptor] { entry.indexes.filter { !$0.hidden && $0.geo != nil } }
+}
+
+/// The hidden fields a near search attaches for `$geoNear` (taken off by the stage that reads them).
+enum GeoNearFields {
+    static let distance = "$__folioGeoDistance"
+    static let location = "$__folioGeoLocation"
+}
+
+final class GeoNearStage: PlanStage {
+    struct Pending {
+        var distance: Double
+        var sequence: Int
+        var row: PlanRow
+        var location: BSON
+    }
+
+    let snapshot: any StorageSnapshot
+    let recordStore: String
+    let index: IndexDescriptor
+    let path: FieldPath
+    let near: NearQuery
+    let otherBounds: [[FieldInterval]?]
+    let filter: Filter
+    let attachDistance: Bool
+    /// Radians.
+    let minRadius: Double, maxRadius: Double
+    private var inner: Double
+    private var outer: Double
+    /// Every document within this distance has been seen (the outer radius of the last band read).
+    private var covered = -1.0
+    private var searched = false
+    private var seen = Set<[UInt8]>()
+    private var pending: [Pending] = []
+    private var sequence = 0
+    private var examinedKeys = 0, examinedDocs = 0
+
+    init(snapshot: any StorageSnapshot, recordStore: String, index: IndexDescriptor, path: FieldPath, near: NearQuery,
+         otherBounds: [[FieldInterval]?], filter: Filter, attachDistance: Bool) {
+        self.snapshot = snapshot
+        self.recordStore = recordStore
+        self.index = index
+        self.path = path
+        self.near = near
+        self.otherBounds = otherBounds
+        self.filter = filter
+        self.attachDistance = attachDistance
+        minRadius = (near.minDistance ?? 0) / near.unitsPerRadian
+        maxRadius = min(.pi, (near.maxDistance ?? .infinity) / near.unitsPerRadian)
+        inner = minRadius
+        outer = min(maxRadius, minRadius + 1e-6)
+    }
+
+    override var stageName: String { "GEO_NEAR_2DSPHERE" }
+    override var summaryParts: [String] { ["GEO_NEAR_2DSPHERE " + ShellFormat.value(.document(index.keyPattern))] }
+    override var indexNames: [String] { [index.name] }
+    override var keysExamined: Int { examinedKeys }
+    override var docsExamined: Int { examinedDocs }
+    override func plannerFields() -> Document {
+        ["keyPattern": .document(index.keyPattern), "indexName": .string(index.name), "indexVersion": .int32(2)]
+    }
+    override func statsFields() -> Document {
+        ["keysExamined": .int32(Int32(clamping: examinedKeys)), "docsExamined": .int32(Int32(clamping: examinedDocs))]
+    }
+
+    override func doWork() throws(FolioError) -> WorkResult {
+        if let first = pending.first, first.distance <= covered || searched {
+            pending.removeFirst()
+            var row = first.row
+            if attachDistance, let raw = row.document {
+                var d = raw.document()
+                d.append(GeoNearFields.distance, .double(first.distance))
+                d.append(GeoNearFields.location, first.location)
+                row.document = RawDocument(trusted: d.bsonBytes())
+            }
+            return .advanced(row)
+        }
+        if searched { return .eof }
+        let found = try scanBand()
+        covered = outer
+        // Past the band just read: the next one, wider; the search ends at the limit.
+        if outer >= maxRadius {
+            searched = true
+        } else {
+            let width = outer - inner
+            inner = outer
+            outer = min(maxRadius, outer + width * (found == 0 ? 4 : 2))
+        }
+        return .needTime
+    }
+
+    /// Reads the index entries of the band [inner, outer] and queues their new documents.
+    /// Returns the number queued.
+    func scanBand() throws(FolioError) -> Int {
+        guard let geo = index.geo else { return 0 }
+        let region = Annulus(center: near.point.point, innerRadius: inner, outerRadius: outer)
+        var perField = otherBounds
+        for (i, f) in index.fields.enumerated() {
+            if f.geo { perField[i] = f.path == path ? geo.intervals(region) : nil }
+            else if perField[i] == nil { perField[i] = [.all] }
+        }
+        let ranges = IndexBounds.ranges(index.fields, perField).ranges
+        var queued = 0
+        for range in ranges {
+            let entries = try Folio_storage { () throws(StorageError) in try snapshot.scan(index.store, range, reverse: false, limit: nil) }
+            examinedKeys += entries.count
+            for entry in entries {
+                let recordKey = index.recordKey(fromValue: entry.value)
+                guard seen.insert(recordKey).inserted else { continue }
+                guard let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(recordStore, recordKey) }) else { continue }
+                examinedDocs += 1
+                let raw = RawDocument(trusted: bytes)
+                guard filter.matches(raw), let (distance, location) = nearest(raw.document()) else { continue }
+                if distance < minRadius || distance > maxRadius { continue }
+                insert(Pending(distance: distance, sequence: sequence, row: PlanRow(recordKey: recordKey, document: raw), location: location))
+                sequence += 1
+                queued += 1
+            }
+        }
+        return queued
+    }
+
+    /// The distance (radians) from the query point to the document's nearest geometry at the
+    /// path, and that geometry's value.
+    func nearest(_ document: Document) -> (Double, BSON)? {
+        var values: [BSON] = []
+        GeoIndexSpec.collect(.document(document), path.components[...], &values)
+        var best: (Double, BSON)?
+        for v in values {
+            guard let g = try? GeoJSONParser.parseStored(v) else { continue }
+            let d = g.distance(from: near.point.point)
+            if best == nil || d < best!.0 { best = (d, v) }
+        }
+        return best
+    }
+
+    func insert(_ p: Pending) {
+        var lo = 0, hi = pending.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let m = pending[mid]
+            if m.distance < p.distance || (m.distance == p.distance && m.sequence < p.sequence) { lo = mid + 1 } else { hi = mid }
+        }
+        pending.insert(p, at: lo)
+    }
+}
