@@ -17,8 +17,10 @@ public struct Point3: Sendable, Hashable {
 
     /// The point at longitude `lng` and latitude `lat`, in degrees.
     public init(lng: Double, lat: Double) {
-        let phi = lat * .pi / 180, lambda = lng * .pi / 180
-        self.init(cos(phi) * cos(lambda), cos(phi) * sin(lambda), sin(phi))
+        // As S2LatLng computes it: (π / 180) × degrees, then cos θ × cos φ, sin θ × cos φ, sin φ.
+        let phi = (Double.pi / 180) * lat, theta = (Double.pi / 180) * lng
+        let cosPhi = cos(phi)
+        self.init(cos(theta) * cosPhi, sin(theta) * cosPhi, sin(phi))
     }
 
     @inline(__always) public func dot(_ o: Point3) -> Double { x * o.x + y * o.y + z * o.z }
