@@ -91,6 +91,9 @@ let package = Package(
         // The `$search` parser and matcher under libFuzzer (scripts/fuzz text); a replayer otherwise.
         .executableTarget(name: "FolioTextFuzzer", dependencies: ["FolioText"], path: "Fuzz/Text",
                           swiftSettings: swiftSettings),
+        // GeoJSON parsing, coverings and distances under libFuzzer (scripts/fuzz geo); a replayer otherwise.
+        .executableTarget(name: "FolioGeoFuzzer", dependencies: ["FolioGeo"], path: "Fuzz/Geo",
+                          swiftSettings: swiftSettings),
         .executableTarget(
             name: "folio",
             dependencies: [
@@ -109,7 +112,7 @@ let package = Package(
         .target(name: "FolioTestSupport", dependencies: ["FolioBSON", "FolioQuery"], path: "Tests/FolioTestSupport"),
         .testTarget(name: "FolioBSONTests", dependencies: ["FolioBSON", "FolioTestSupport"],
                     resources: [.copy("FuzzRegressions")]),
-        .testTarget(name: "FolioGeoTests", dependencies: ["FolioGeo", "FolioBSON"]),
+        .testTarget(name: "FolioGeoTests", dependencies: ["FolioGeo", "FolioBSON"], resources: [.copy("GeoRegressions")]),
         .testTarget(name: "FolioQueryTests", dependencies: ["FolioQuery", "FolioTestSupport"]),
         .testTarget(name: "FolioStorageTests", dependencies: ["FolioStorage", "FolioTestSupport"]),
         .testTarget(name: "FolioTextTests", dependencies: ["FolioText", "FolioTestSupport"], resources: [.copy("SearchRegressions")]),
