@@ -19,6 +19,8 @@ import Glibc
 // update sets a, b and words again and increments `updates`, so a torn write shows as a != _id,
 // b != 2a or words that do not name k. `words` has a text index: validate checks its keys
 // against the records, and a $text search for "item" must find exactly the documents present.
+// `loc` (a GeoJSON point that moves on every update) has a 2dsphere index: validate checks its
+// keys, and a $geoWithin of the whole sphere through the index must find every document.
 //
 // Retryable writes: two more threads each increment a counter of their own in crash.counters
 // with retryable writes (a session per thread and round, txnNumber 1, 2, ...), logging
@@ -63,7 +65,8 @@ struct CrashWriter: ParsableCommand {
         // moves on every update), so validate in crash-verify checks they agree with the data.
         _ = try engine.createIndexes(ns, [["key": ["a": 1], "name": "a_1", "unique": true],
                                           ["key": ["updates": 1, "b": -1], "name": "updates_1_b_-1"],
-                                          ["key": ["words": "text"], "name": "words_text"]])
+                                          ["key": ["words": "text"], "name": "words_text"],
+                                          ["key": ["loc": "2dsphere"], "name": "loc_2dsphere"]])
         let fd = open(ackLog, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard fd >= 0 else { throw ValidationError("cannot open \(ackLog)") }
         let threadCount = threads, base = startID
@@ -97,7 +100,7 @@ struct CrashWriter: ParsableCommand {
             if i % 3 != 0 || mine.isEmpty {
                 let id = base + t * 1_000_000_000_000 + i
                 let r = try! engine.insert(ns, [["_id": .int64(Int64(id)), "a": .int64(Int64(id)), "b": .int64(Int64(2 * id)), "updates": 0,
-                                                 "words": .string(words(Int64(id), 0))]],
+                                                 "words": .string(words(Int64(id), 0)), "loc": location(Int64(id), 0)]],
                                            options: WriteOptions(durable: durable))
                 precondition(r.insertedCount == 1, "insert failed: \(r.writeErrors)")
                 mine[id] = 0
@@ -107,7 +110,7 @@ struct CrashWriter: ParsableCommand {
                 let text = BSON.string(words(Int64(id), Int64(mine[id]! + 1)))
                 let r = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int64(Int64(id))],
                                                                 update: ["$inc": ["updates": 1], "$set": ["a": .int64(Int64(id)), "b": .int64(Int64(2 * id)),
-                                                                                                          "words": text]])],
+                                                                                                          "words": text, "loc": location(Int64(id), Int64(mine[id]! + 1))]])],
                                            options: WriteOptions(durable: durable))
                 precondition(r.modified == 1, "update failed")
                 mine[id]! += 1
@@ -118,6 +121,11 @@ struct CrashWriter: ParsableCommand {
 
     /// The text a document holds after `updates` updates.
     static func words(_ id: Int64, _ updates: Int64) -> String { "item w\(id % 50) u\(updates)" }
+
+    /// The point a document holds after `updates` updates.
+    static func location(_ id: Int64, _ updates: Int64) -> BSON {
+        ["type": "Point", "coordinates": [.double(Double(id % 360) - 180 + Double(updates % 1000) / 1000), .double(Double(id % 170) - 85)]]
+    }
 
     static let retryingThreads = 2
     static let counters = try! Namespace(database: "crash", collection: "counters")
@@ -262,7 +270,7 @@ struct CrashVerify: ParsableCommand {
                     problems.append("malformed document \(d)")
                     continue
                 }
-                if a != id || b != 2 * id || d["words"] != .string(CrashWriter.words(id, updates)) {
+                if a != id || b != 2 * id || d["words"] != .string(CrashWriter.words(id, updates)) || d["loc"] != CrashWriter.location(id, updates) {
                     problems.append("half-applied document \(d)")
                 }
                 present[id] = updates
@@ -272,6 +280,12 @@ struct CrashVerify: ParsableCommand {
             let ids = Set(found.compactMap { $0.document()["_id"]?.int64Value })
             if ids != Set(present.keys) {
                 problems.append("$text finds \(ids.count) documents of \(present.count) (\(ids.symmetricDifference(present.keys).prefix(5)) differ)")
+            }
+            // So does the 2dsphere index, for a region holding the whole sphere.
+            let within = try engine.find(ns, FindRequest(filter: ["loc": ["$geoWithin": ["$centerSphere": [[0, 0], 3.2]]]])).all()
+            let located = Set(within.compactMap { $0.document()["_id"]?.int64Value })
+            if located != Set(present.keys) {
+                problems.append("$geoWithin finds \(located.count) documents of \(present.count) (\(located.symmetricDifference(present.keys).prefix(5)) differ)")
             }
         }
         // The last retryable increment of each thread, retried: then each counter holds
