@@ -131,13 +131,14 @@ public struct CellID: Sendable, Hashable, Comparable {
     }
 
     /// The cell's four corners (counter-clockwise) and its center, as unit vectors.
-    public var vertices: (corners: [Point3], center: Point3) {
+    public var vertices: (corners: (Point3, Point3, Point3, Point3), center: Point3) {
         let (face, i, j) = faceIJ()
         let size = 1 << (CellID.maxLevel - level)
         let scale = 1.0 / Double(CellID.maxSize)
         let u0 = CellID.stToUV(Double(i) * scale), u1 = CellID.stToUV(Double(i + size) * scale)
         let v0 = CellID.stToUV(Double(j) * scale), v1 = CellID.stToUV(Double(j + size) * scale)
-        let corners = [(u0, v0), (u1, v0), (u1, v1), (u0, v1)].map { CellID.faceUVToXYZ(face, $0.0, $0.1).normalized }
+        let corners = (CellID.faceUVToXYZ(face, u0, v0).normalized, CellID.faceUVToXYZ(face, u1, v0).normalized,
+                       CellID.faceUVToXYZ(face, u1, v1).normalized, CellID.faceUVToXYZ(face, u0, v1).normalized)
         let center = CellID.faceUVToXYZ(face, CellID.stToUV(Double(2 * i + size) * 0.5 * scale),
                                         CellID.stToUV(Double(2 * j + size) * 0.5 * scale)).normalized
         return (corners, center)

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // Coverings: a set of cells whose union holds a region, found by descending the cell
 // hierarchy from the six faces and keeping cells the region contains or that reach the
 // finest level allowed, while the count stays near `maxCells` (advisory, as in S2). Region
@@ -10,26 +16,38 @@ public protocol CoverableRegion {
     func contains(_ cell: CellShape) -> Bool
 }
 
-/// A cell's corners, center and bounding cap.
+/// A cell's corners, center and bounding cap (corners inline: the coverer makes thousands).
 public struct CellShape {
     public let id: CellID
-    public let corners: [Point3]
+    public let c0: Point3, c1: Point3, c2: Point3, c3: Point3
     public let center: Point3
     public let bound: Cap
 
     public init(_ id: CellID) {
         self.id = id
-        (corners, center) = id.vertices
-        var r = 0.0
-        for c in corners { r = max(r, center.angle(to: c)) }
+        let (corners, center) = id.vertices
+        (c0, c1, c2, c3) = corners
+        self.center = center
+        var chord2 = 0.0
+        for c in [c0, c1, c2, c3] { let d = c - center; chord2 = max(chord2, d.dot(d)) }
+        let r = 2 * asin(min(1, chord2.squareRoot() / 2))
         bound = Cap(center: center, radius: r * (1 + 1e-9) + 1e-15)
     }
 
-    /// Whether `p` is in the cell (by its leaf cell's id).
-    public func contains(_ p: Point3) -> Bool { id.contains(CellID(p)) }
+    public var corners: [Point3] { [c0, c1, c2, c3] }
 
-    /// The cell's four edges.
-    var edges: [(Point3, Point3)] { (0..<4).map { (corners[$0], corners[($0 + 1) % 4]) } }
+    @inline(__always) func allCorners(_ test: (Point3) -> Bool) -> Bool { test(c0) && test(c1) && test(c2) && test(c3) }
+    @inline(__always) func anyCorner(_ test: (Point3) -> Bool) -> Bool { test(c0) || test(c1) || test(c2) || test(c3) }
+    @inline(__always) func anyEdge(_ test: (Point3, Point3) -> Bool) -> Bool { test(c0, c1) || test(c1, c2) || test(c2, c3) || test(c3, c0) }
+
+    /// Whether `p` is in the cell: left of (or within rounding of) its four edges, which are
+    /// great circles. Below level 24 the corners' rounding is a noticeable share of the cell:
+    /// there the point's leaf id decides.
+    public func contains(_ p: Point3) -> Bool {
+        if id.level >= 24 { return id.contains(CellID(p)) }
+        let e = -1e-15
+        return c0.cross(c1).dot(p) >= e && c1.cross(c2).dot(p) >= e && c2.cross(c3).dot(p) >= e && c3.cross(c0).dot(p) >= e
+    }
 }
 
 public struct Coverer {
@@ -80,15 +98,16 @@ public enum CellUnion {
 extension Cap: CoverableRegion {
     public func mayIntersect(_ cell: CellShape) -> Bool {
         if radius >= .pi { return true }
+        if cell.anyCorner(contains) { return true }
         if !intersects(cell.bound) { return false }
-        if cell.corners.contains(where: contains) || cell.contains(center) { return true }
-        return cell.edges.contains { Sphere.distance(center, toEdge: $0.0, $0.1) <= radius }
+        if cell.contains(center) { return true }
+        return cell.anyEdge { Sphere.distance(center, toEdge: $0, $1) <= radius }
     }
 
     public func contains(_ cell: CellShape) -> Bool {
         if radius >= .pi { return true }
         // Caps up to a hemisphere are convex: holding the corners holds the cell.
-        return radius <= .pi / 2 && cell.corners.allSatisfy(contains)
+        return radius <= .pi / 2 && cell.allCorners(contains)
     }
 }
 
@@ -120,14 +139,13 @@ extension Geometry: CoverableRegion {
             if l.vertices.count > Geometry.exactCoveringEdges { return true }
             if l.vertices.contains(where: cell.contains) { return true }
             return (0..<(l.vertices.count - 1)).contains { i in
-                cell.edges.contains { Sphere.edgesIntersect(l.vertices[i], l.vertices[i + 1], $0.0, $0.1) }
+                cell.anyEdge { Sphere.edgesIntersect(l.vertices[i], l.vertices[i + 1], $0, $1) }
             }
         case .polygon(let poly):
             if !poly.shell.bound.intersects(cell.bound) { return false }
             if poly.shell.edgeCount > Geometry.exactCoveringEdges { return true }
-            if cell.corners.contains(where: poly.contains) || poly.shell.vertices.contains(where: cell.contains) { return true }
-            let edges = cell.edges
-            return poly.forEachEdge { a, b in edges.contains { Sphere.edgesIntersect(a, b, $0.0, $0.1) } }
+            if cell.anyCorner(poly.contains) || poly.shell.vertices.contains(where: cell.contains) { return true }
+            return poly.forEachEdge { a, b in cell.anyEdge { Sphere.edgesIntersect(a, b, $0, $1) } }
         default:
             return parts.contains { $0.mayIntersect(cell) }
         }
@@ -136,9 +154,8 @@ extension Geometry: CoverableRegion {
     public func contains(_ cell: CellShape) -> Bool {
         switch self {
         case .polygon(let poly):
-            if poly.shell.edgeCount > Geometry.exactCoveringEdges || !cell.corners.allSatisfy(poly.contains) { return false }
-            let edges = cell.edges
-            return !poly.forEachEdge { a, b in edges.contains { Sphere.edgesIntersect(a, b, $0.0, $0.1) } }
+            if poly.shell.edgeCount > Geometry.exactCoveringEdges || !cell.allCorners(poly.contains) { return false }
+            return !poly.forEachEdge { a, b in cell.anyEdge { Sphere.edgesIntersect(a, b, $0, $1) } }
         case .multiPolygon, .collection:
             return parts.contains { $0.contains(cell) }
         default:

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // Spherical loops. A loop's interior is on its left (vertices counter-clockwise seen from
 // outside the sphere). GeoJSON polygons take the smaller of the two regions a ring bounds
 // (MongoDB normalises each loop to at most a hemisphere); big polygons
@@ -76,12 +82,22 @@ public struct Loop: Sendable {
     @inline(__always) public func edge(_ i: Int) -> (Point3, Point3) { (vertices[i], vertices[i + 1 == vertices.count ? 0 : i + 1]) }
 }
 
-/// A spherical cap: the points within `radius` (radians) of `center`.
+/// A spherical cap: the points within `radius` (radians) of `center`. Containment compares
+/// squared chord lengths, as S2Cap does (4 sin²(r/2)), so it needs no trigonometry and keeps
+/// its precision for caps of a few meters.
 public struct Cap: Sendable {
-    public var center: Point3
-    public var radius: Double
+    public let center: Point3
+    public let radius: Double
+    /// The squared chord length of the radius (4 for a cap of π or more).
+    public let chord2: Double
 
-    public init(center: Point3, radius: Double) { self.center = center; self.radius = radius }
+    public init(center: Point3, radius: Double) {
+        self.center = center
+        self.radius = radius
+        chord2 = radius >= .pi ? 4 : Cap.chord2(radius)
+    }
+
+    static func chord2(_ angle: Double) -> Double { let s = sin(0.5 * angle); return 4 * s * s }
 
     public static let full = Cap(center: Point3(0, 0, 1), radius: .pi)
 
@@ -97,6 +113,15 @@ public struct Cap: Sendable {
         return Cap(center: center, radius: min(.pi, r * (1 + 1e-12) + 1e-15))
     }
 
-    public func contains(_ p: Point3) -> Bool { radius >= .pi || center.angle(to: p) <= radius }
-    public func intersects(_ other: Cap) -> Bool { center.angle(to: other.center) <= radius + other.radius }
+    @inline(__always) public func contains(_ p: Point3) -> Bool {
+        let d = p - center
+        return chord2 >= 4 || d.dot(d) <= chord2
+    }
+
+    public func intersects(_ other: Cap) -> Bool {
+        let sum = radius + other.radius
+        if sum >= .pi { return true }
+        let d = other.center - center
+        return d.dot(d) <= Cap.chord2(sum)
+    }
 }

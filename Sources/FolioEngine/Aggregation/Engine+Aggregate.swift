@@ -140,7 +140,10 @@ extension Engine {
         case .collection(let ns) where stages.first?.name == "$geoNear":
             guard case .geoNear(let spec)? = stages.first else { fatalError("unreachable") }
             stages = stages.dropFirst()
-            stream = try geoNear(spec, ns, hint: hint, environment: env)
+            // A `$limit` right after bounds the search (the stage stays to apply it).
+            var limit = 0
+            if case .limit(let n)? = stages.first { limit = Int(clamping: n) }
+            stream = try geoNear(spec, ns, hint: hint, limit: limit, environment: env)
         case .collection(let ns):
             let q = sourceQuery(&stages, ns)
             let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit, hint: hint,

@@ -6,7 +6,7 @@ extension Engine {
     /// The `$geoNear` stage over a collection: a near search on its 2dsphere index (the one
     /// `key` names, or its only one), each document given its distance and location.
     /// - Throws: 27 IndexNotFound without a geo index, or with several and no `key`.
-    func geoNear(_ spec: GeoNearSpec, _ ns: Namespace, hint: BSON?, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
+    func geoNear(_ spec: GeoNearSpec, _ ns: Namespace, hint: BSON?, limit: Int, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
         let geoPaths = (entry(ns)?.indexes ?? []).filter { $0.geo != nil && !$0.hidden }
             .flatMap { $0.fields.filter(\.geo).map(\.path.dotted) }
         let path: String
@@ -22,7 +22,7 @@ extension Engine {
             }
             path = only
         }
-        let cursor = try find(ns, filter: Filter(spec.filter(path: FieldPath(path))), hint: hint, allowDiskUse: env.allowDiskUse,
+        let cursor = try find(ns, filter: Filter(spec.filter(path: FieldPath(path))), limit: limit, hint: hint, allowDiskUse: env.allowDiskUse,
                               deadline: env.deadline, sortMemoryLimitBytes: env.sortMemoryBytes, geoDistance: true)
         let scale = spec.near.unitsPerRadian * spec.distanceMultiplier
         return MapStream(CursorStream(cursor, fields: nil)) { d in

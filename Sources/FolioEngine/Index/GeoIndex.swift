@@ -1,6 +1,7 @@
 import FolioBSON
 import FolioGeo
 import FolioQuery
+import FolioStorage
 
 // 2dsphere indexes (MongoDB's index version 3). A document's geometry is keyed by the S2
 // cells covering it, each as the NumberLong of its id: a point by its level-30 leaf cell, any
@@ -8,8 +9,9 @@ import FolioQuery
 // (default 2, ~2,000 km) and `finestIndexedLevel` (default 16, ~110 m), the defaults
 // MongoDB derives from its Earth radius. A query region is covered the same way down to the
 // leaf level; its index bounds are each covering cell's range of descendants plus each
-// covering cell's ancestors down to the coarsest level (cells that may hold a geometry
-// reaching into the region). The fetched documents are matched exactly afterwards.
+// covering cell's ancestors from the finest indexed level up to the coarsest (cells that may
+// hold a geometry reaching into the region). The fetched documents are matched exactly
+// afterwards.
 
 /// A 2dsphere index's covering levels.
 public struct GeoIndexSpec: Sendable, Equatable {
@@ -82,18 +84,35 @@ public struct GeoIndexSpec: Sendable, Equatable {
 
     /// The intervals of the index field for a `$geoWithin`/`$geoIntersects` region, in key order.
     func intervals(_ region: any CoverableRegion) -> [FieldInterval] {
+        cellRanges(region).map { lo, hi in
+            FieldInterval(lower: KeyBound(bytes: KeyString.encode(.int64(lo)), inclusive: true),
+                          upper: KeyBound(bytes: KeyString.encode(.int64(hi)), inclusive: true),
+                          isPoint: lo == hi, includesNull: false, lowerText: String(lo), upperText: String(hi), upperPrintedInclusive: nil)
+        }
+    }
+
+    /// The key ranges of an index whose only field is the geo field (what a near search's
+    /// bands scan, without the printed bounds).
+    func keyRanges(_ region: any CoverableRegion) -> [KeyRange] {
+        cellRanges(region).map { lo, hi in
+            KeyRange(lower: KeyString.encode(.int64(lo)), lowerInclusive: true,
+                     upper: KeyRange.successor(ofPrefix: KeyString.encode(.int64(hi))), upperInclusive: false)
+        }
+    }
+
+    /// The cell id ranges (inclusive) a region's covering and its ancestors make, merged.
+    func cellRanges(_ region: any CoverableRegion) -> [(Int64, Int64)] {
         let covering = Coverer(minLevel: coarsestLevel, maxLevel: CellID.maxLevel, maxCells: GeoIndexSpec.queryCells).covering(region)
         var ranges: [(Int64, Int64)] = covering.map { ($0.rangeMin.indexKey, $0.rangeMax.indexKey) }
-        var ancestors = Set<CellID>()
+        // Only levels a stored covering uses can hold an ancestor's key (points are keyed at
+        // level 30, inside the ranges). Neighbouring covering cells share most ancestors: the
+        // merge below folds the repeats.
         for c in covering where c.level > coarsestLevel {
-            var a = c.parent
-            while a.level >= coarsestLevel {
-                ancestors.insert(a)
-                if a.level == 0 { break }
-                a = a.parent
+            for level in coarsestLevel..<min(c.level, finestLevel + 1) {
+                let a = c.parent(level).indexKey
+                ranges.append((a, a))
             }
         }
-        ranges += ancestors.map { ($0.indexKey, $0.indexKey) }
         ranges.sort { $0.0 < $1.0 }
         var merged: [(Int64, Int64)] = []
         for r in ranges {
@@ -103,10 +122,6 @@ public struct GeoIndexSpec: Sendable, Equatable {
                 merged.append(r)
             }
         }
-        return merged.map { lo, hi in
-            FieldInterval(lower: KeyBound(bytes: KeyString.encode(.int64(lo)), inclusive: true),
-                          upper: KeyBound(bytes: KeyString.encode(.int64(hi)), inclusive: true),
-                          isPoint: lo == hi, includesNull: false, lowerText: String(lo), upperText: String(hi), upperPrintedInclusive: nil)
-        }
+        return merged
     }
 }

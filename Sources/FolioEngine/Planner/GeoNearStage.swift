@@ -124,12 +124,17 @@ final class GeoNearStage: PlanStage {
     func scanBand() throws(FolioError) -> Int {
         guard let geo = index.geo else { return 0 }
         let region = Annulus(center: near.point.point, innerRadius: inner, outerRadius: outer)
-        var perField = otherBounds
-        for (i, f) in index.fields.enumerated() {
-            if f.geo { perField[i] = f.path == path ? geo.intervals(region) : nil }
-            else if perField[i] == nil { perField[i] = [.all] }
+        let ranges: [KeyRange]
+        if index.fields.count == 1 {
+            ranges = geo.keyRanges(region)
+        } else {
+            var perField = otherBounds
+            for (i, f) in index.fields.enumerated() {
+                if f.geo { perField[i] = f.path == path ? geo.intervals(region) : nil }
+                else if perField[i] == nil { perField[i] = [.all] }
+            }
+            ranges = IndexBounds.ranges(index.fields, perField).ranges
         }
-        let ranges = IndexBounds.ranges(index.fields, perField).ranges
         var queued = 0
         for range in ranges {
             let entries = try Folio_storage { () throws(StorageError) in try snapshot.scan(index.store, range, reverse: false, limit: nil) }
@@ -140,7 +145,7 @@ final class GeoNearStage: PlanStage {
                 guard let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(recordStore, recordKey) }) else { continue }
                 examinedDocs += 1
                 let raw = RawDocument(trusted: bytes)
-                guard filter.matches(raw), let (distance, location) = nearest(raw.document()) else { continue }
+                guard filter.matches(raw), let (distance, location) = nearest(raw) else { continue }
                 if distance < minRadius || distance > maxRadius { continue }
                 insert(Pending(distance: distance, sequence: sequence, row: PlanRow(recordKey: recordKey, document: raw), location: location))
                 sequence += 1
@@ -152,9 +157,14 @@ final class GeoNearStage: PlanStage {
 
     /// The distance (radians) from the query point to the document's nearest geometry at the
     /// path, and that geometry's value.
-    func nearest(_ document: Document) -> (Double, BSON)? {
+    func nearest(_ raw: RawDocument) -> (Double, BSON)? {
         var values: [BSON] = []
-        GeoIndexSpec.collect(.document(document), path.components[...], &values)
+        if path.count == 1 {
+            guard let v = raw.lookup(path.components[0]) else { return nil }
+            GeoIndexSpec.collect(v.bson, [][...], &values)
+        } else {
+            GeoIndexSpec.collect(.document(raw.document()), path.components[...], &values)
+        }
         var best: (Double, BSON)?
         for v in values {
             guard let g = try? GeoJSONParser.parseStored(v) else { continue }
