@@ -216,6 +216,47 @@ def test_errors(db, stores):
     with pytest.raises(OperationFailure) as e:
         list(stores.find({"loc": {"$near": {"$geometry": point(0, 0), "$maxDistance": -1}}}))
     assert e.value.code == 2
+
+
+def test_2d_index_flat_queries(db):
+    pts = {i: ((i * 7) % 23 - 11.5, (i * 5) % 17 - 8.25) for i in range(40)}
+    db.grid.insert_many([{"_id": i, "loc": list(p), "kind": i % 3} for i, p in pts.items()] + [{"_id": 100, "other": 1}])
+    db.grid.create_index([("loc", "2d"), ("kind", 1)], bits=20, min=-50, max=50)
+    spec = [i for i in db.grid.list_indexes() if i["name"] == "loc_2d_kind_1"][0]
+    assert dict(spec) == {"v": 2, "key": {"loc": "2d", "kind": 1}, "name": "loc_2d_kind_1", "bits": 20, "min": -50, "max": 50}
+    flat = lambda p: math.hypot(p[0] - 1, p[1] - 2)
+    got = [d["_id"] for d in db.grid.find({"loc": {"$near": [1, 2], "$maxDistance": 6}})]
+    assert got == sorted((i for i in pts if flat(pts[i]) <= 6), key=lambda i: (flat(pts[i]), i))
+    assert [d["_id"] for d in db.grid.find({"loc": {"$near": [1, 2]}, "kind": 1}).limit(3)] == sorted(
+        (i for i in pts if i % 3 == 1), key=lambda i: flat(pts[i]))[:3]
+    plan = db.grid.find({"loc": {"$near": [1, 2]}}).explain()["queryPlanner"]["winningPlan"]
+    assert plan["stage"] == "GEO_NEAR_2D"
+    rows = list(db.grid.aggregate([{"$geoNear": {"near": [1, 2], "distanceField": "d", "maxDistance": 6}}]))
+    assert [r["d"] for r in rows] == sorted(flat(pts[i]) for i in pts if flat(pts[i]) <= 6)
+    box = {"$box": [[-5, -5], [5, 5]]}
+    assert sorted(d["_id"] for d in db.grid.find({"loc": {"$geoWithin": box}})) == [i for i in pts if all(-5 <= c <= 5 for c in pts[i])]
+    scan = db.grid.find({"loc": {"$geoWithin": box}}).explain()["queryPlanner"]["winningPlan"]["inputStage"]
+    assert scan["stage"] == "IXSCAN" and scan["indexName"] == "loc_2d_kind_1"
+    # $nearSphere on a 2d index measures radians between the pairs as longitude/latitude.
+    rows = list(db.grid.aggregate([{"$geoNear": {"near": [1, 2], "spherical": True, "distanceField": "d"}}, {"$limit": 4}]))
+    assert [r["d"] for r in rows] == sorted(angle((1, 2), pts[i]) for i in pts)[:4]
+
+
+def test_2d_index_errors(db):
     with pytest.raises(OperationFailure) as e:
-        db.create_collection("geo2").create_index([("loc", "2d")])
-    assert e.value.code == 115
+        db.g1.create_index([("kind", 1), ("loc", "2d")])
+    assert e.value.code == 16801
+    with pytest.raises(OperationFailure) as e:
+        db.g2.create_index([("loc", "2d")], bits=33)
+    assert e.value.code == 16803
+    db.g3.create_index([("loc", "2d")])
+    with pytest.raises(WriteError) as e:
+        db.g3.insert_one({"loc": [200, 0]})
+    assert e.value.code == 13027
+    with pytest.raises(WriteError) as e:
+        db.g3.insert_one({"loc": {"type": "Point", "coordinates": [1, 2]}})
+    assert e.value.code == 16804
+    # A GeoJSON $near needs a 2dsphere index.
+    with pytest.raises(OperationFailure) as e:
+        list(db.g3.find({"loc": {"$near": {"$geometry": point(0, 0)}}}))
+    assert e.value.code == 291

@@ -106,3 +106,62 @@ import FolioTestSupport
         if !ordered, let bad = zip(got, expected).first(where: { $0.0 != $0.1.1 }) { print("got \(bad.0) expected \(bad.1.1)") }
     }
 }
+
+/// A 2d index against collection scans: `$box`, `$polygon`, `$center`, `$centerSphere`, and
+/// `$near` (flat distances) / `$nearSphere` (radians) against the sorted exact distances.
+@Suite struct PlanarDifferentialTests {
+    @Test(arguments: Backend.allCases)
+    func theGridAgreesWithACollectionScan(backend: Backend) throws {
+        let seed = TestSupport.seed()
+        print("2d differential (\(backend)) seed: \(seed) (replay with FOLIO_SEED=\(seed))")
+        var rng = TestSupport.SeededGenerator(seed: seed)
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let ns = try Namespace(database: "maps", collection: "grid")
+        _ = try engine.createIndexes(ns, [["key": ["loc": "2d"], "name": "loc_2d", "bits": .int32(Int32.random(in: 8...32, using: &rng))]])
+        func pair() -> BSON { [.double(Double.random(in: -10...10, using: &rng)), .double(Double.random(in: -10...10, using: &rng))] }
+        for id in 0..<150 {
+            var d: Document = ["_id": .int32(Int32(id))]
+            switch id % 7 {
+            case 0: break
+            case 1: d.append("loc", [pair(), pair()])
+            default: d.append("loc", pair())
+            }
+            _ = try engine.insert(ns, [d])
+        }
+        for step in 0..<60 {
+            let c = pair()
+            let r = Double.random(in: 0.1...6, using: &rng)
+            let (x, y) = (c.arrayValue![0].asDouble!, c.arrayValue![1].asDouble!)
+            let shapes: [Document] = [
+                ["$box": [[.double(x - r), .double(y - r)], [.double(x + r), .double(y + r)]]],
+                ["$polygon": [[.double(x - r), .double(y)], [.double(x), .double(y - r)], [.double(x + r), .double(y + r)]]],
+                ["$center": [c, .double(r)]],
+                ["$centerSphere": [c, .double(r / 60)]],
+            ]
+            for shape in shapes {
+                let filter: Document = ["loc": ["$geoWithin": .document(shape)]]
+                let indexed = try engine.find(ns, FindRequest(filter: filter, sort: ["_id": 1])).all().map { $0.document() }
+                let scanned = try engine.find(ns, FindRequest(filter: filter, sort: ["_id": 1], hint: ["$natural": 1])).all().map { $0.document() }
+                #expect(indexed == scanned, "seed \(seed) step \(step): \(filter)")
+            }
+            for sphere in [false, true] {
+                let max = sphere ? r / 60 : r
+                let filter: Document = ["loc": [sphere ? "$nearSphere" : "$near": c, "$maxDistance": .double(max)]]
+                let got = try engine.find(ns, FindRequest(filter: filter)).all().map { $0.document() }
+                func distance(_ d: Document) -> Double {
+                    var values: [BSON] = []
+                    GeoIndexSpec.collect(.document(d), ["loc"], &values)
+                    return values.compactMap { v -> Double? in
+                        guard let p = try? GeoJSONParser.parseFlatPoint(v) else { return nil }
+                        return sphere ? Point3(lng: x, lat: y).angle(to: p.point) : ((p.x - x) * (p.x - x) + (p.y - y) * (p.y - y)).squareRoot()
+                    }.min() ?? .infinity
+                }
+                let all = try engine.find(ns, FindRequest(filter: [:])).all().map { $0.document() }
+                let want = all.map { ($0, distance($0)) }.filter { $0.1 <= max }.sorted { $0.1 < $1.1 }.map(\.1)
+                #expect(got.map(distance) == want, "seed \(seed) step \(step): \(filter)")
+            }
+        }
+        #expect(try engine.validate(ns).errors.isEmpty)
+    }
+}

@@ -7,8 +7,8 @@ extension Engine {
     /// `key` names, or its only one), each document given its distance and location.
     /// - Throws: 27 IndexNotFound without a geo index, or with several and no `key`.
     func geoNear(_ spec: GeoNearSpec, _ ns: Namespace, hint: BSON?, limit: Int, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
-        let geoPaths = (entry(ns)?.indexes ?? []).filter { $0.geo != nil && !$0.hidden }
-            .flatMap { $0.fields.filter(\.geo).map(\.path.dotted) }
+        let geoPaths = (entry(ns)?.indexes ?? []).filter { ($0.geo != nil || $0.planar != nil) && !$0.hidden }
+            .flatMap { $0.fields.filter { $0.geo || $0.planar }.map(\.path.dotted) }
         let path: String
         if let key = spec.key {
             path = key
@@ -18,7 +18,7 @@ extension Engine {
                 throw FolioError(.indexNotFound, "$geoNear requires a 2d or 2dsphere index, but none were found")
             }
             if distinct.count > 1 {
-                throw FolioError(.indexNotFound, "There is more than one 2dsphere index on \(ns); unsure which to use for $geoNear")
+                throw FolioError(.indexNotFound, "There is more than one geo index on \(ns); unsure which to use for $geoNear")
             }
             path = only
         }

@@ -125,3 +125,69 @@ public struct GeoIndexSpec: Sendable, Equatable {
         return merged
     }
 }
+
+// 2d indexes: legacy coordinate pairs on MongoDB's flat grid (see FolioGeo/PlanarCells.swift).
+// A document is keyed by each pair at the path (an array of pairs is a multi-location
+// document); one without the field is not indexed. Queries: `$geoWithin` with `$box`,
+// `$polygon`, `$center` and `$centerSphere` scan the grid cells of the shape's bounding box;
+// `$near` on a pair measures flat distances, `$nearSphere` radians.
+extension PlanarGrid {
+    init(options: Document) throws(FolioError) {
+        func number(_ name: String, _ fallback: Double) throws(FolioError) -> Double {
+            guard let v = options[name] else { return fallback }
+            guard v.isNumber, let d = v.asDouble, d.isFinite else {
+                throw FolioError(.typeMismatch, "\(name) must be a number, but got \(v.type.alias)")
+            }
+            return d
+        }
+        let bits = try number("bits", 26)
+        if !(bits > 0 && bits <= 32) { throw FolioError(ErrorCode(rawValue: 16803), "bits in geo index must be between 1 and 32") }
+        let min = try number("min", -180), max = try number("max", 180)
+        if !(min < max) { throw FolioError(.badValue, "max must be greater than min in 2d index, min: \(min) max: \(max)") }
+        self.init(bits: Int(bits), min: min, max: max)
+    }
+
+    /// The pairs at `path` as hash keys.
+    /// - Throws: 16804 for a value that is not a pair or an array of pairs; 13027 for a pair
+    ///   outside [min, max].
+    func keyValues(_ document: Document, _ path: FieldPath) throws(FolioError) -> [BSON] {
+        var found: [BSON] = []
+        GeoIndexSpec.collect(.document(document), path.components[...], &found)
+        var keys = Set<Int64>()
+        for value in found {
+            guard value.type == .array || value.type == .document else { continue }
+            guard let p = try? GeoJSONParser.parseFlatPoint(value, extraFields: true), value.documentValue?["type"] == nil else {
+                throw FolioError(ErrorCode(rawValue: 16804), "location object expected, location array not in correct format")
+            }
+            guard let k = key(x: p.x, y: p.y) else {
+                throw FolioError(ErrorCode(rawValue: 13027), "point not in interval of [ \(ShellFormat.value(.double(min))), \(ShellFormat.value(.double(max))) ) :: caused by :: { \(ShellFormat.value(.double(p.x))), \(ShellFormat.value(.double(p.y))) }")
+            }
+            keys.insert(k)
+        }
+        return keys.sorted().map(BSON.int64)
+    }
+
+    /// Index intervals from hash ranges.
+    static func intervals(_ ranges: [(Int64, Int64)]) -> [FieldInterval] {
+        ranges.map { lo, hi in
+            FieldInterval(lower: KeyBound(bytes: KeyString.encode(.int64(lo)), inclusive: true),
+                          upper: KeyBound(bytes: KeyString.encode(.int64(hi)), inclusive: true),
+                          isPoint: lo == hi, includesNull: false, lowerText: String(lo), upperText: String(hi), upperPrintedInclusive: nil)
+        }
+    }
+}
+
+extension GeoPredicate {
+    /// The flat box a 2d index scans for this predicate (nil: the index cannot answer it).
+    var planarBounds: PlanarBox? {
+        guard case .within(let region) = kind else { return nil }
+        switch region {
+        case .box(let x0, let y0, let x1, let y1): return PlanarBox(minX: x0, minY: y0, maxX: x1, maxY: y1)
+        case .flatPolygon(let ps):
+            return PlanarBox(minX: ps.map(\.x).min()!, minY: ps.map(\.y).min()!, maxX: ps.map(\.x).max()!, maxY: ps.map(\.y).max()!)
+        case .circle(let c, let r): return PlanarBox(minX: c.x - r, minY: c.y - r, maxX: c.x + r, maxY: c.y + r)
+        case .cap(let cap): return PlanarBox.degrees(around: cap.center, radius: cap.radius)
+        case .geometry: return nil
+        }
+    }
+}

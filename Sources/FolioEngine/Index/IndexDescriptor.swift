@@ -1,4 +1,5 @@
 import FolioBSON
+import FolioGeo
 import FolioQuery
 import FolioText
 
@@ -20,6 +21,8 @@ public struct IndexField: Sendable, Equatable {
     public var hashed = false
     /// `"2dsphere"`: the keys are the S2 cell ids covering the field's geometry.
     public var geo = false
+    /// `"2d"`: the keys are the flat grid hashes of the field's legacy coordinate pairs.
+    public var planar = false
 }
 
 /// A secondary index as the catalog keeps it.
@@ -57,6 +60,8 @@ public struct IndexDescriptor: Sendable, Equatable {
     public var text: TextIndexSpec?
     /// A 2dsphere index: the levels its coverings use.
     public var geo: GeoIndexSpec?
+    /// A 2d index: its grid (`bits`, `min`, `max`).
+    public var planar: PlanarGrid?
 
     /// The specification listIndexes reports: `{v: 2, key, name, ...options}`.
     public var specification: Document {
@@ -150,7 +155,11 @@ public struct IndexDescriptor: Sendable, Equatable {
                     fields.append(IndexField(path: FieldPath(path), ascending: true, hashed: true))
                 case "2dsphere":
                     fields.append(IndexField(path: FieldPath(path), ascending: true, geo: true))
-                case "text", "2d", "geoHaystack", "wildcard", "columnstore":
+                case "2d":
+                    if fields.contains(where: \.planar) { throw FolioError(ErrorCode(rawValue: 16800), "can't have 2 geo fields") }
+                    if !fields.isEmpty { throw FolioError(ErrorCode(rawValue: 16801), "2d has to be first in index") }
+                    fields.append(IndexField(path: FieldPath(path), ascending: true, planar: true))
+                case "text", "geoHaystack", "wildcard", "columnstore":
                     throw FolioError(.commandNotSupported, "'\(kind)' indexes are not supported by Folio yet")
                 default:
                     throw FolioError(.cannotCreateIndex, "Unknown index plugin '\(kind)'")
@@ -232,7 +241,12 @@ public struct IndexDescriptor: Sendable, Equatable {
                     throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
                 }
                 options.append(k, v)
-            case "storageEngine", "bits", "min", "max", "prepareUnique", "clustered":
+            case "bits", "min", "max":
+                guard key.contains(where: { $0.value.stringValue == "2d" }) else {
+                    throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
+                }
+                options.append(k, v)
+            case "storageEngine", "prepareUnique", "clustered":
                 throw FolioError(.commandNotSupported, "index option '\(k)' is not supported by Folio yet")
             default:
                 throw FolioError(.invalidIndexSpecificationOption, "The field '\(k)' is not valid for an index specification. Specification: \(ShellFormat.value(.document(spec)))")
@@ -246,6 +260,14 @@ public struct IndexDescriptor: Sendable, Equatable {
             if options["2dsphereIndexVersion"] == nil { options.append("2dsphereIndexVersion", .int32(3)) }
         }
         let geoSpec = fields.contains(where: \.geo) ? try GeoIndexSpec(options: options) : nil
+        var planarGrid: PlanarGrid?
+        if fields.contains(where: \.planar) {
+            if geoSpec != nil || textSpec != nil || fields.contains(where: \.hashed) {
+                throw FolioError(.cannotCreateIndex, "Can't use more than one index plugin for a single index.")
+            }
+            if unique { throw FolioError(.commandNotSupported, "unique 2d indexes are not supported by Folio") }
+            planarGrid = try PlanarGrid(options: options)
+        }
         if textSpec != nil && unique {
             throw FolioError(.commandNotSupported, "unique text indexes are not supported by Folio")
         }
@@ -284,8 +306,9 @@ public struct IndexDescriptor: Sendable, Equatable {
         }
         self.text = textSpec
         self.geo = geoSpec
+        self.planar = planarGrid
         // Hashed, wildcard, text and geo keys cannot give their documents' values back: no need to type them.
-        self.typedEntries = wildcard == nil && textSpec == nil && geoSpec == nil && !fields.contains(where: \.hashed)
+        self.typedEntries = wildcard == nil && textSpec == nil && geoSpec == nil && planarGrid == nil && !fields.contains(where: \.hashed)
     }
 
     /// The subtree a wildcard key names: `a.b` for `a.b.$**`, empty for `$**`.
@@ -293,7 +316,7 @@ public struct IndexDescriptor: Sendable, Equatable {
 
     /// Whether two descriptors describe the same index apart from the name (85 vs 86).
     func sameOptions(as other: IndexDescriptor) -> Bool {
-        text == other.text && geo == other.geo && unique == other.unique && sparse == other.sparse && partialFilter == other.partialFilter
+        text == other.text && geo == other.geo && planar == other.planar && unique == other.unique && sparse == other.sparse && partialFilter == other.partialFilter
             && expireAfterSeconds?.asDouble == other.expireAfterSeconds?.asDouble && hidden == other.hidden
     }
 
@@ -362,6 +385,15 @@ extension IndexDescriptor {
         var missing: UInt64 = 0
         var geoMultikey = false
         for (i, field) in fields.enumerated() {
+            if field.planar, let planar {
+                let hashes = try planar.keyValues(document, field.path)
+                if hashes.isEmpty { return IndexKeys(keys: [], isMultikey: false, values: []) }
+                if hashes.count > 1 { geoMultikey = true }
+                allMissing = false
+                perField.append(hashes)
+                arrayPrefix.append(nil)
+                continue
+            }
             if field.geo, let geo {
                 let cells = try geo.keyValues(document, field.path)
                 if cells.isEmpty { return IndexKeys(keys: [], isMultikey: false, values: []) }

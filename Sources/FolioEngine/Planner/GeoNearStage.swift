@@ -18,8 +18,12 @@ extension PlanBuilder {
     /// - Throws: 291 NoQueryExecutionPlans without a 2dsphere index on the path (or for a flat
     ///   `$near` on a legacy pair, which needs a 2d index).
     func nearPlan(_ path: FieldPath, _ predicate: GeoPredicate) throws(FolioError) -> PlanStage {
-        guard let near = predicate.near, near.spherical,
-              let index = usableGeoIndexes.first(where: { i in i.fields.contains { $0.geo && $0.path == path } }) else {
+        // GeoJSON points search a 2dsphere index; flat `$near` on a pair a 2d index; a pair
+        // with `$nearSphere` either (2dsphere first).
+        let sphereIndex = usableGeoIndexes.first { i in i.geo != nil && i.fields.contains { $0.geo && $0.path == path } }
+        let planarIndex = usableGeoIndexes.first { i in i.planar != nil && i.fields[0].path == path }
+        guard let near = predicate.near,
+              let index = near.isGeoJSON ? sphereIndex : near.spherical ? sphereIndex ?? planarIndex : planarIndex else {
             throw FolioError(.noQueryExecutionPlans, "error processing query: \(ShellFormat.value(.document(query.filter.expression.explainForm))) planner returned error :: caused by :: unable to find index for $geoNear query")
         }
         let rest = Filter(query.filter.expression.withoutNear)
@@ -28,7 +32,7 @@ extension PlanBuilder {
         return withSort(stage)
     }
 
-    var usableGeoIndexes: [IndexDescriptor] { entry.indexes.filter { !$0.hidden && $0.geo != nil } }
+    var usableGeoIndexes: [IndexDescriptor] { entry.indexes.filter { !$0.hidden && ($0.geo != nil || $0.planar != nil) } }
 }
 
 /// The hidden fields a near search attaches for `$geoNear` (taken off by the stage that reads them).
@@ -76,13 +80,20 @@ final class GeoNearStage: PlanStage {
         self.filter = filter
         self.attachDistance = attachDistance
         minRadius = (near.minDistance ?? 0) / near.unitsPerRadian
-        maxRadius = min(.pi, (near.maxDistance ?? .infinity) / near.unitsPerRadian)
-        inner = minRadius
-        outer = min(maxRadius, minRadius + 1e-6)
+        if let grid = index.planar, !near.spherical {
+            // Flat distances, in the grid's units: the search ends at its diagonal.
+            maxRadius = min((grid.max - grid.min) * 1.5, near.maxDistance ?? .infinity)
+            inner = minRadius
+            outer = min(maxRadius, minRadius + (grid.max - grid.min) / Double(1 << min(grid.bits, 20)))
+        } else {
+            maxRadius = min(.pi, (near.maxDistance ?? .infinity) / near.unitsPerRadian)
+            inner = minRadius
+            outer = min(maxRadius, minRadius + 1e-6)
+        }
     }
 
-    override var stageName: String { "GEO_NEAR_2DSPHERE" }
-    override var summaryParts: [String] { ["GEO_NEAR_2DSPHERE " + ShellFormat.value(.document(index.keyPattern))] }
+    override var stageName: String { index.planar != nil ? "GEO_NEAR_2D" : "GEO_NEAR_2DSPHERE" }
+    override var summaryParts: [String] { [stageName + " " + ShellFormat.value(.document(index.keyPattern))] }
     override var indexNames: [String] { [index.name] }
     override var keysExamined: Int { examinedKeys }
     override var docsExamined: Int { examinedDocs }
@@ -122,18 +133,27 @@ final class GeoNearStage: PlanStage {
     /// Reads the index entries of the band [inner, outer] and queues their new documents.
     /// Returns the number queued.
     func scanBand() throws(FolioError) -> Int {
-        guard let geo = index.geo else { return 0 }
-        let region = Annulus(center: near.point.point, innerRadius: inner, outerRadius: outer)
         let ranges: [KeyRange]
-        if index.fields.count == 1 {
+        if let grid = index.planar {
+            let cells = near.spherical ? grid.ranges(PlanarBox.degrees(around: near.point.point, radius: outer))
+                : grid.ranges(x: near.point.x, y: near.point.y, inner: inner, outer: outer)
+            var perField = otherBounds
+            perField[0] = PlanarGrid.intervals(cells)
+            for i in 1..<index.fields.count where perField[i] == nil { perField[i] = [.all] }
+            ranges = IndexBounds.ranges(index.fields, perField).ranges
+        } else if let geo = index.geo, index.fields.count == 1 {
+            let region = Annulus(center: near.point.point, innerRadius: inner, outerRadius: outer)
             ranges = geo.keyRanges(region)
-        } else {
+        } else if let geo = index.geo {
+            let region = Annulus(center: near.point.point, innerRadius: inner, outerRadius: outer)
             var perField = otherBounds
             for (i, f) in index.fields.enumerated() {
                 if f.geo { perField[i] = f.path == path ? geo.intervals(region) : nil }
                 else if perField[i] == nil { perField[i] = [.all] }
             }
             ranges = IndexBounds.ranges(index.fields, perField).ranges
+        } else {
+            return 0
         }
         var queued = 0
         for range in ranges {
@@ -166,9 +186,17 @@ final class GeoNearStage: PlanStage {
             GeoIndexSpec.collect(.document(raw.document()), path.components[...], &values)
         }
         var best: (Double, BSON)?
+        let flat = index.planar != nil && !near.spherical
         for v in values {
             guard let g = try? GeoJSONParser.parseStored(v) else { continue }
-            let d = g.distance(from: near.point.point)
+            let d: Double
+            if flat {
+                // Flat distance between coordinate pairs (only points sit in a 2d index).
+                guard case .point(let p, _) = g else { continue }
+                d = ((p.x - near.point.x) * (p.x - near.point.x) + (p.y - near.point.y) * (p.y - near.point.y)).squareRoot()
+            } else {
+                d = g.distance(from: near.point.point)
+            }
             if best == nil || d < best!.0 { best = (d, v) }
         }
         return best

@@ -1,4 +1,5 @@
 import FolioBSON
+import FolioGeo
 import FolioQuery
 import FolioStorage
 import Synchronization
@@ -286,6 +287,10 @@ struct PlanBuilder {
             return IndexBounds.wildcardIntervals(path, preds[path] ?? [], multikey: index.isMultikey) ?? [nil, nil]
         }
         return index.fields.map { f in
+            if f.planar, let planar = index.planar {
+                for case .geo(let g) in preds[f.path.dotted] ?? [] { if let box = g.planarBounds { return PlanarGrid.intervals(planar.ranges(box)) } }
+                return nil
+            }
             if f.geo, let geo = index.geo {
                 // The first geo predicate with a region bounds the field; the filter checks the rest.
                 for case .geo(let g) in preds[f.path.dotted] ?? [] { if let region = g.region { return geo.intervals(region) } }
@@ -312,6 +317,7 @@ struct PlanBuilder {
         if index.sparse && !perField.contains(where: { $0.map { !$0.contains(where: \.includesNull) } ?? false }) { return nil }
         // A 2dsphere index holds only documents with a geometry: usable when its geo field is bounded.
         if index.geo != nil && !zip(index.fields, perField).contains(where: { $0.geo && $1 != nil }) { return nil }
+        if index.planar != nil && perField[0] == nil { return nil }
         if let partial = index.partialExpression, !PartialFilter.implied(partial, by: preds) { return nil }
         let sortDirection = forSort ? self.sortDirection(index, perField) : nil
         guard perField[0] != nil || sortDirection != nil else { return nil }
@@ -333,7 +339,7 @@ struct PlanBuilder {
         guard pinned + keys.count <= index.fields.count else { return nil }
         var direction: Bool?
         for (k, f) in zip(keys, index.fields[pinned...]) {
-            guard k.path == f.path, !f.hashed, !f.geo else { return nil }
+            guard k.path == f.path, !f.hashed, !f.geo, !f.planar else { return nil }
             let same = k.ascending == f.ascending
             if let d = direction, d != same { return nil }
             direction = same
