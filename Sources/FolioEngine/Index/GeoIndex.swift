@@ -143,7 +143,9 @@ extension PlanarGrid {
         let bits = try number("bits", 26)
         if !(bits > 0 && bits <= 32) { throw FolioError(ErrorCode(rawValue: 16803), "bits in geo index must be between 1 and 32") }
         let min = try number("min", -180), max = try number("max", 180)
-        if !(min < max) { throw FolioError(.badValue, "max must be greater than min in 2d index, min: \(min) max: \(max)") }
+        if !(min < max) || !(max - min).isFinite {
+            throw FolioError(.badValue, "max must be greater than min in 2d index, min: \(min) max: \(max)")
+        }
         self.init(bits: Int(bits), min: min, max: max)
     }
 
