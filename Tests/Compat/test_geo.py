@@ -182,8 +182,19 @@ def test_errors(db, stores):
     with pytest.raises(WriteError) as e:
         stores.insert_one({"_id": 101, "loc": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}})
     assert e.value.code == 16755 and "Edges 0 and 2 cross" in e.value.details["errmsg"]
+    # An update that breaks the geometry is refused and leaves the document as it was.
+    with pytest.raises(WriteError) as e:
+        stores.update_one({"_id": 1}, {"$set": {"loc.coordinates": [0, 95]}})
+    assert e.value.code == 16755 and e.value.details["errmsg"].startswith("Can't extract geo keys: { _id: 1, loc: {")
+    assert stores.find_one({"_id": 1})["loc"] == point(*STORES[1][0])
     # A document without the field is not indexed and inserts fine.
     stores.insert_one({"_id": 102})
+    # Building over a stored bad geometry fails with the whole document quoted, and no index is left.
+    db.pending.insert_many([{"_id": 1, "loc": point(1, 2)}, {"_id": 2, "loc": point(500, 2)}])
+    with pytest.raises(OperationFailure) as e:
+        db.pending.create_index([("loc", GEOSPHERE)])
+    assert e.value.code == 16755 and "{ _id: 2, loc: { type: \"Point\", coordinates: [ 500, 2 ] } }" in e.value.details["errmsg"]
+    assert [i["name"] for i in db.pending.list_indexes()] == ["_id_"]
     db.plain.insert_one({"loc": [0, 0]})
     with pytest.raises(OperationFailure) as e:
         list(db.plain.find({"loc": {"$near": {"$geometry": point(0, 0)}}}))

@@ -201,7 +201,14 @@ extension Engine {
                             if let v = utf8.withUnsafeBufferPointer({ rawTopLevelValue(valueBytes, key: $0) }) { document.append(name, v) }
                         }
                     }
-                    let keys = try built.keys(for: document)
+                    let keys: IndexKeys
+                    do {
+                        keys = try built.keys(for: document)
+                    } catch where built.geo != nil || built.planar != nil {
+                        // A geo key error quotes the whole document (MongoDB's 16755): take it
+                        // from the full record.
+                        keys = try built.keys(for: RawDocument(trusted: Array(valueBytes)).document())
+                    }
                     if keys.isMultikey { built.isMultikey = true }
                     built.multikeyPaths.formUnion(keys.multikeyPaths)
                     for (i, k) in keys.keys.enumerated() {
