@@ -145,7 +145,7 @@ extension Geometry: CoverableRegion {
             if !poly.shell.bound.intersects(cell.bound) { return false }
             if poly.shell.edgeCount > Geometry.exactCoveringEdges { return true }
             if cell.anyCorner(poly.contains) || poly.shell.vertices.contains(where: cell.contains) { return true }
-            return poly.forEachEdge { a, b in cell.anyEdge { Sphere.edgesIntersect(a, b, $0, $1) } }
+            return cell.anyEdge { c, d in poly.anyEdge(near: c, d) { Sphere.edgesIntersect($0, $1, c, d) } }
         default:
             return parts.contains { $0.mayIntersect(cell) }
         }
@@ -155,7 +155,7 @@ extension Geometry: CoverableRegion {
         switch self {
         case .polygon(let poly):
             if poly.shell.edgeCount > Geometry.exactCoveringEdges || !cell.allCorners(poly.contains) { return false }
-            return !poly.forEachEdge { a, b in cell.anyEdge { Sphere.edgesIntersect(a, b, $0, $1) } }
+            return !cell.anyEdge { c, d in poly.anyEdge(near: c, d) { Sphere.edgesIntersect($0, $1, c, d) } }
         case .multiPolygon, .collection:
             return parts.contains { $0.contains(cell) }
         default:

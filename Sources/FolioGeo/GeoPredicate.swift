@@ -40,10 +40,12 @@ public enum WithinRegion: Sendable {
         case .point(let p, _): return poly.contains(p.point)
         case .lineString(let l):
             guard l.vertices.allSatisfy(poly.contains) else { return false }
-            return !(0..<(l.vertices.count - 1)).contains { i in poly.forEachEdge { Sphere.edgesCross(l.vertices[i], l.vertices[i + 1], $0, $1) } }
+            return !(0..<(l.vertices.count - 1)).contains { i in
+                poly.anyEdge(near: l.vertices[i], l.vertices[i + 1]) { Sphere.edgesCross(l.vertices[i], l.vertices[i + 1], $0, $1) }
+            }
         case .polygon(let inner):
             guard inner.shell.vertices.allSatisfy(poly.contains) else { return false }
-            if inner.forEachEdge({ a, b in poly.forEachEdge { Sphere.edgesCross(a, b, $0, $1) } }) { return false }
+            if inner.forEachEdge({ a, b in poly.anyEdge(near: a, b) { Sphere.edgesCross(a, b, $0, $1) } }) { return false }
             // A hole of the region inside the geometry leaves part of it outside.
             return !poly.holes.contains { hole in hole.vertices.contains { v in inner.contains(v) && !inner.holes.contains { $0.contains(v) } } }
         default:

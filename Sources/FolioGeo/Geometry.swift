@@ -22,6 +22,14 @@ public struct Polygon: Sendable {
 
     public func contains(_ p: Point3) -> Bool { shell.contains(p) && !holes.contains { $0.contains(p) } }
 
+    /// The edges of every loop that may meet the arc ab, until `body` returns true.
+    func anyEdge(near a: Point3, _ b: Point3, _ body: (Point3, Point3) -> Bool) -> Bool {
+        if shell.visitEdges(near: a, b, body) { return true }
+        return holes.contains { $0.visitEdges(near: a, b, body) }
+    }
+
+    var edgeCount: Int { shell.edgeCount + holes.reduce(0) { $0 + $1.edgeCount } }
+
     /// Every loop's edges.
     func forEachEdge(_ body: (Point3, Point3) -> Bool) -> Bool {
         for loop in [shell] + holes {
@@ -89,11 +97,15 @@ public indirect enum Geometry: Sendable {
         case (.lineString(let l), .polygon(let poly)), (.polygon(let poly), .lineString(let l)):
             if !l.bound.intersects(poly.shell.bound) { return false }
             if l.vertices.contains(where: poly.contains) { return true }
-            return poly.forEachEdge { a, b in (0..<(l.vertices.count - 1)).contains { Sphere.edgesIntersect(l.vertices[$0], l.vertices[$0 + 1], a, b) } }
+            return (0..<(l.vertices.count - 1)).contains { i in
+                poly.anyEdge(near: l.vertices[i], l.vertices[i + 1]) { Sphere.edgesIntersect(l.vertices[i], l.vertices[i + 1], $0, $1) }
+            }
         case (.polygon(let p), .polygon(let q)):
             if !p.shell.bound.intersects(q.shell.bound) { return false }
             if p.shell.vertices.contains(where: q.contains) || q.shell.vertices.contains(where: p.contains) { return true }
-            return p.forEachEdge { a, b in q.forEachEdge { c, d in Sphere.edgesIntersect(a, b, c, d) } }
+            // The smaller polygon's edges against the larger's (indexed when large).
+            let (small, large) = p.edgeCount <= q.edgeCount ? (p, q) : (q, p)
+            return small.forEachEdge { a, b in large.anyEdge(near: a, b) { Sphere.edgesIntersect(a, b, $0, $1) } }
         default:
             return false
         }

@@ -19,6 +19,8 @@ public struct Loop: Sendable {
     var originInside = false
     /// A cap holding the loop (the full sphere when the loop is large).
     public private(set) var bound: Cap
+    /// Large loops' edges by longitude (nil below `EdgeIndex.minimumEdges`).
+    private(set) var edgeIndex: EdgeIndex?
 
     static let origin = Point3(-0.0099994664350250197, 0.0025924542609324121, 0.99994664350250195)
 
@@ -30,6 +32,7 @@ public struct Loop: Sendable {
         if normalize && area > 2 * .pi { invert() }
         // A loop enclosing a hemisphere or more is not bounded by its vertices' cap.
         if area >= 2 * .pi || bound.radius >= .pi / 2 { bound = Cap.full }
+        if vertices.count >= EdgeIndex.minimumEdges { edgeIndex = EdgeIndex.make(self) }
     }
 
     /// The signed areas of the triangles (reference, v[i], v[i+1]) add up to the left
@@ -58,6 +61,12 @@ public struct Loop: Sendable {
     /// Whether `p` is inside. Points on the boundary count as inside.
     public func contains(_ p: Point3) -> Bool {
         if !bound.contains(p) { return false }
+        if let edgeIndex, let inside = edgeIndex.contains(p, in: self) { return inside }
+        return containsByFullScan(p)
+    }
+
+    /// Containment counting crossings with every edge.
+    func containsByFullScan(_ p: Point3) -> Bool {
         var inside = originInside
         let o = Loop.origin
         let n = vertices.count

@@ -24,6 +24,19 @@ import FolioBSON
         guard case .polygon(let p) = g else { Issue.record(); return }
         #expect(p.contains(Point3(lng: 10, lat: 20)))
         #expect(!p.contains(Point3(lng: 12, lat: 20)))
+        // Containment and crossings go through the edge index: 20,000 questions, not 2 × 10^10
+        // edge tests.
+        var inside = 0
+        for i in 0..<10_000 {
+            let q = Point3(lng: 8.5 + Double(i % 100) * 0.03, lat: 18.5 + Double(i / 100) * 0.03)
+            if p.contains(q) { inside += 1 }
+        }
+        // A circle of radius 1° over a 3° square: about π/9 of the points.
+        #expect(inside > 3_000 && inside < 4_200)
+        let line = Geometry.lineString(Polyline([Point3(lng: 9, lat: 20), Point3(lng: 12, lat: 20.5)]))
+        var hits = 0
+        for _ in 0..<10_000 where line.intersects(g) { hits += 1 }
+        #expect(hits == 10_000)
         // Its covering falls back to the bounding cap past 2,000 edges: bounded work either way.
         let cells = Coverer(minLevel: 2, maxLevel: 16, maxCells: 20).covering(g)
         #expect(!cells.isEmpty && cells.count <= 24)
