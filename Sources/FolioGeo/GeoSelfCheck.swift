@@ -6,6 +6,11 @@
 // program that builds GeoJSON (type, ring counts, coordinates, with NaN, infinities, huge
 // and repeated values mixed in), so the fuzzer spends its time on shapes, not on BSON framing.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import FolioBSON
 
 public enum GeoSelfCheck {
@@ -47,6 +52,17 @@ public enum GeoSelfCheck {
             if !(d >= 0 && d < 1e-6) { throw Violation(description: "distance from its own vertex \(v.lngLat) is \(d)") }
         }
         if case .point(let p, _) = g, CellID(p.point).level != 30 { throw Violation(description: "a point's cell is not a leaf") }
+        // A large loop's edge index agrees with the scan of every edge, away from the boundary.
+        for part in g.parts {
+            guard case .polygon(let poly) = part, poly.shell.edgeIndex != nil else { continue }
+            let vs = poly.shell.vertices
+            for k in 0..<min(vs.count, 64) {
+                let q = (vs[k] * 0.9 + vs[(k * 7 + 3) % vs.count] * 0.1).normalized
+                if (0..<poly.shell.edgeCount).contains(where: { let (a, b) = poly.shell.edge($0); return Sphere.distance(q, toEdge: a, b) < 1e-9 }) { continue }
+                let indexed = poly.shell.contains(q), scanned = poly.shell.bound.contains(q) && poly.shell.containsByFullScan(q)
+                if indexed != scanned { throw Violation(description: "edge index says \(indexed), scan says \(scanned) at \(q.lngLat)") }
+            }
+        }
         if !g.intersects(g) && g.vertices.count < 10_000 { throw Violation(description: "a geometry does not intersect itself") }
         return g
     }
@@ -85,7 +101,21 @@ public enum GeoSelfCheck {
 
         /// A ring: a start, some vertices, mostly closed back to the start.
         mutating func ring() -> BSON {
-            let count = Int(next() % 12)
+            // Mostly small rings; some large enough for the edge index, drawn as a star so that
+            // most of them are valid.
+            let choice = next()
+            if choice % 8 == 0 {
+                let count = 64 + Int(next()) * 4
+                let (cx, cy) = (Double(next()) - 128, (Double(next()) - 128) / 1.5)
+                let scale = 0.01 + Double(next()) / 16
+                var points: [BSON] = (0..<count).map { i in
+                    let t = Double(i) / Double(count) * 2 * .pi, r = scale * (0.5 + Double(next()) / 512)
+                    return [.double(cx + r * cos(t)), .double(max(-90, min(90, cy + r * sin(t))))]
+                }
+                points.append(points[0])
+                return .array(points)
+            }
+            let count = Int(choice % 12)
             var points: [BSON] = (0..<count).map { _ in pair() }
             if let first = points.first, next() % 8 != 0 { points.append(first) }
             return .array(points)
