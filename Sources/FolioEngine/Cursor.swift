@@ -401,6 +401,7 @@ extension Engine {
         let projection = try request.projection.flatMap { p throws(FolioError) -> Projection? in
             p.isEmpty ? nil : try Projection(parsing: p)
         }
+        try Engine.checkSpecialPlans(filter.expression, sortPattern: request.sort, hint: request.hint, tailable: request.tailable)
         // `sort: {$natural: ±1}` asks for the natural order (a collection scan that way), as a
         // hint does; MongoDB plans it so.
         var sortPattern = request.sort, hint = request.hint

@@ -271,3 +271,24 @@ def test_2d_index_errors(db):
     with pytest.raises(OperationFailure) as e:
         list(db.g3.find({"loc": {"$near": {"$geometry": point(0, 0)}}}))
     assert e.value.code == 291
+
+
+def test_text_and_near_restrictions(db, stores):
+    """MongoDB's CanonicalQuery::isValid: $text and $near exclude each other, $natural orders
+    and (for $text) hints; all BadValue."""
+    stores.update_one({"_id": 1}, {"$set": {"name": "corner tea shop"}})
+    stores.create_index([("name", "text")])
+    near = {"loc": {"$near": {"$geometry": point(*CENTER)}}}
+    text = {"$text": {"$search": "tea"}}
+    cases = [
+        (stores.find({**near, **text}), "text and geoNear not allowed in same query"),
+        (stores.find(near).sort("$natural", 1), "geoNear expression not allowed with $natural sort order"),
+        (stores.find(near).hint([("$natural", 1)]), "geoNear expression not allowed with $natural hint"),
+        (stores.find(text).sort("$natural", 1), "text expression not allowed with $natural sort order"),
+        (stores.find(text).hint("_id_"), "text and hint not allowed in same query"),
+    ]
+    for cursor, message in cases:
+        with pytest.raises(OperationFailure) as e:
+            list(cursor)
+        assert e.value.code == 2 and message in str(e.value)
+    assert [d["_id"] for d in stores.find(text)] == [1]

@@ -128,6 +128,7 @@ extension Engine {
     }
 
     func choosePlan(_ entry: CollectionEntry, _ snapshot: any StorageSnapshot, _ q: QueryRequest) throws(FolioError) -> PlannedQuery {
+        try Engine.checkSpecialPlans(q)
         let minMax = !(q.min?.isEmpty ?? true) || !(q.max?.isEmpty ?? true)
         let hint = q.hint.flatMap { h in h.documentValue?.isEmpty ?? false ? nil : h }
         // {_id: v} needs no planning (and no PlanBuilder: its per-query tables cost more
@@ -187,6 +188,27 @@ extension Engine {
         if q.useCache { planCache.store(entry.namespace, shape, candidates[winner].name) }
         return PlannedQuery(root: roots[winner], buffered: buffers[winner],
                             rejected: roots.indices.filter { $0 != winner }.map { roots[$0] }, fromCache: false)
+    }
+
+    /// What `$text` and `$near` cannot be combined with (MongoDB's CanonicalQuery::isValid, all
+    /// BadValue): each other, a `$natural` sort, and for `$text` any hint, for `$near` a
+    /// `$natural` hint.
+    static func checkSpecialPlans(_ q: QueryRequest) throws(FolioError) {
+        try checkSpecialPlans(q.filter.expression, sortPattern: q.sortPattern, hint: q.hint, tailable: false)
+    }
+
+    static func checkSpecialPlans(_ expression: MatchExpression, sortPattern: Document?, hint: BSON?, tailable: Bool) throws(FolioError) {
+        let text = expression.containsText, near = expression.containsNear
+        if !text && !near { return }
+        let naturalSort = sortPattern?["$natural"] != nil
+        let hint = hint.flatMap { h in h.documentValue?.isEmpty ?? false ? nil : h }
+        let naturalHint = hint?.documentValue?["$natural"] != nil
+        if near && naturalSort { throw FolioError(.badValue, "geoNear expression not allowed with $natural sort order") }
+        if near && naturalHint { throw FolioError(.badValue, "geoNear expression not allowed with $natural hint") }
+        if text && near { throw FolioError(.badValue, "text and geoNear not allowed in same query") }
+        if text && naturalSort { throw FolioError(.badValue, "text expression not allowed with $natural sort order") }
+        if text && hint != nil { throw FolioError(.badValue, "text and hint not allowed in same query") }
+        if text && tailable { throw FolioError(.badValue, "text and tailable cursor not allowed in same query") }
     }
 
     /// Whether some index of the collection can return documents matching `filter` in `sort` order.
