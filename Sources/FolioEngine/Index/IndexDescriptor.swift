@@ -385,21 +385,12 @@ extension IndexDescriptor {
         var missing: UInt64 = 0
         var geoMultikey = false
         for (i, field) in fields.enumerated() {
-            if field.planar, let planar {
-                let hashes = try planar.keyValues(document, field.path)
-                if hashes.isEmpty { return IndexKeys(keys: [], isMultikey: false, values: []) }
-                if hashes.count > 1 { geoMultikey = true }
+            if let values = try spatialKeyValues(field, document) {
+                // 2dsphere and 2d indexes skip documents without a location.
+                if values.isEmpty { return IndexKeys(keys: [], isMultikey: false, values: []) }
+                if values.count > 1 { geoMultikey = true }
                 allMissing = false
-                perField.append(hashes)
-                arrayPrefix.append(nil)
-                continue
-            }
-            if field.geo, let geo {
-                let cells = try geo.keyValues(document, field.path)
-                if cells.isEmpty { return IndexKeys(keys: [], isMultikey: false, values: []) }
-                if cells.count > 1 { geoMultikey = true }
-                allMissing = false
-                perField.append(cells)
+                perField.append(values)
                 arrayPrefix.append(nil)
                 continue
             }
@@ -455,6 +446,13 @@ extension IndexDescriptor {
         }
         return IndexKeys(keys: keys, isMultikey: !arrays.isEmpty || geoMultikey, values: values, typed: typedEntries,
                          trailers: IndexEntryValue.trailers(typedEntries, values, missing: missing))
+    }
+
+    /// A 2dsphere or 2d field's key values (cells, grid hashes); nil for other fields.
+    func spatialKeyValues(_ field: IndexField, _ document: Document) throws(FolioError) -> [BSON]? {
+        if field.geo, let geo { return try geo.keyValues(document, field.path) }
+        if field.planar, let planar { return try planar.keyValues(document, field.path) }
+        return nil
     }
 
     /// The record key an entry value of this index starts with.
