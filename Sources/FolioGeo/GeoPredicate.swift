@@ -112,8 +112,8 @@ public struct GeoPredicate: Sendable {
         }
     }
 
-    /// The region an index covering must hold for this predicate (nil for `$near`, and for
-    /// flat shapes, which a 2dsphere index answers through their spherical bound).
+    /// The region a 2dsphere index's covering must hold for this predicate (nil for `$near`,
+    /// which searches in bands, and for flat shapes, which only a 2d index answers).
     public var region: (any CoverableRegion)? {
         switch kind {
         case .near: return nil

@@ -44,7 +44,7 @@ public struct Polygon: Sendable {
 
 /// A parsed geometry.
 public indirect enum Geometry: Sendable {
-    /// `legacy`: given as a coordinate pair, not as GeoJSON (distances to it are in radians).
+    /// `legacy`: given as a coordinate pair rather than as GeoJSON.
     case point(GeoPoint, legacy: Bool)
     case lineString(Polyline)
     case polygon(Polygon)
@@ -93,7 +93,7 @@ public indirect enum Geometry: Sendable {
             return poly.contains(p.point)
         case (.lineString(let l), .lineString(let m)):
             if !l.bound.intersects(m.bound) { return false }
-            return edgesMeet(l.vertices, open: true, m.vertices, openOther: true)
+            return polylinesMeet(l.vertices, m.vertices)
         case (.lineString(let l), .polygon(let poly)), (.polygon(let poly), .lineString(let l)):
             if !l.bound.intersects(poly.shell.bound) { return false }
             if l.vertices.contains(where: poly.contains) { return true }
@@ -111,7 +111,7 @@ public indirect enum Geometry: Sendable {
         }
     }
 
-    static func edgesMeet(_ l: [Point3], open: Bool, _ m: [Point3], openOther: Bool) -> Bool {
+    static func polylinesMeet(_ l: [Point3], _ m: [Point3]) -> Bool {
         for i in 0..<(l.count - 1) {
             for j in 0..<(m.count - 1) where Sphere.edgesIntersect(l[i], l[i + 1], m[j], m[j + 1]) { return true }
         }

@@ -57,7 +57,7 @@ final class GeoNearStage: PlanStage {
     let otherBounds: [[FieldInterval]?]
     let filter: Filter
     let attachDistance: Bool
-    /// Radians.
+    /// Radians (flat grid units for a flat `$near` on a 2d index).
     let minRadius: Double, maxRadius: Double
     private var inner: Double
     private var outer: Double
@@ -65,7 +65,9 @@ final class GeoNearStage: PlanStage {
     private var covered = -1.0
     private var searched = false
     private var seen = Set<[UInt8]>()
+    /// Found, not yet returned, in distance order from `pendingHead` on.
     private var pending: [Pending] = []
+    private var pendingHead = 0
     private var sequence = 0
     private var examinedKeys = 0, examinedDocs = 0
 
@@ -105,8 +107,14 @@ final class GeoNearStage: PlanStage {
     }
 
     override func doWork() throws(FolioError) -> WorkResult {
-        if let first = pending.first, first.distance <= covered || searched {
-            pending.removeFirst()
+        if pendingHead < pending.count, pending[pendingHead].distance <= covered || searched {
+            let first = pending[pendingHead]
+            pendingHead += 1
+            // Returned entries are dropped in bulk, not one shift of the array each.
+            if pendingHead >= 1024 && pendingHead * 2 >= pending.count {
+                pending.removeFirst(pendingHead)
+                pendingHead = 0
+            }
             var row = first.row
             if attachDistance, let raw = row.document {
                 var d = raw.document()
@@ -155,7 +163,7 @@ final class GeoNearStage: PlanStage {
         } else {
             return 0
         }
-        var queued = 0
+        var found: [Pending] = []
         for range in ranges {
             let entries = try Folio_storage { () throws(StorageError) in try snapshot.scan(index.store, range, reverse: false, limit: nil) }
             examinedKeys += entries.count
@@ -167,12 +175,12 @@ final class GeoNearStage: PlanStage {
                 let raw = RawDocument(trusted: bytes)
                 guard filter.matches(raw), let (distance, location) = nearest(raw) else { continue }
                 if distance < minRadius || distance > maxRadius { continue }
-                insert(Pending(distance: distance, sequence: sequence, row: PlanRow(recordKey: recordKey, document: raw), location: location))
+                found.append(Pending(distance: distance, sequence: sequence, row: PlanRow(recordKey: recordKey, document: raw), location: location))
                 sequence += 1
-                queued += 1
             }
         }
-        return queued
+        queue(found)
+        return found.count
     }
 
     /// The distance (radians) from the query point to the document's nearest geometry at the
@@ -202,13 +210,22 @@ final class GeoNearStage: PlanStage {
         return best
     }
 
-    func insert(_ p: Pending) {
-        var lo = 0, hi = pending.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            let m = pending[mid]
-            if m.distance < p.distance || (m.distance == p.distance && m.sequence < p.sequence) { lo = mid + 1 } else { hi = mid }
+    /// Merges a band's finds (sorted once) into the waiting ones: linear, whatever the band's size.
+    func queue(_ found: [Pending]) {
+        if found.isEmpty { return }
+        func before(_ a: Pending, _ b: Pending) -> Bool { a.distance < b.distance || (a.distance == b.distance && a.sequence < b.sequence) }
+        let new = found.sorted(by: before)
+        var merged: [Pending] = []
+        merged.reserveCapacity(pending.count - pendingHead + new.count)
+        var i = pendingHead, j = 0
+        while i < pending.count || j < new.count {
+            if j == new.count || (i < pending.count && before(pending[i], new[j])) {
+                merged.append(pending[i]); i += 1
+            } else {
+                merged.append(new[j]); j += 1
+            }
         }
-        pending.insert(p, at: lo)
+        pending = merged
+        pendingHead = 0
     }
 }
