@@ -66,7 +66,8 @@ def test_index_errors_carry_codes(users):
         (lambda: users.database.command("createIndexes", "users", indexes=[{"key": {}, "name": "e"}]), 67, "CannotCreateIndex"),
         (lambda: users.database.command("createIndexes", "users", indexes=[{"key": {"a": 1}, "name": "a", "bogus": 1}]),
          197, "InvalidIndexSpecificationOption"),
-        (lambda: users.create_index([("place", "2dsphere")]), 115, "CommandNotSupported"),
+        # 2dsphere indexes are built at version 3 only.
+        (lambda: users.create_index([("place", "2dsphere")], **{"2dsphereIndexVersion": 2}), 115, "CommandNotSupported"),
         (lambda: list(users.find().hint("missing")), 2, "BadValue"),
     ]
     for call, code, name in cases:

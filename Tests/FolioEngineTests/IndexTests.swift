@@ -63,7 +63,7 @@ func executionStats(_ explain: Document) -> Document { explain["executionStats"]
             (["key": ["a": 1], "name": "a_1", "unique": true], .indexOptionsConflict),
             (["key": ["z": 1], "name": "a_1"], .indexKeySpecsConflict),
             (["key": ["a": 1], "name": "x", "sparse": true, "partialFilterExpression": ["a": 1]], .cannotCreateIndex),
-            (["key": ["t": "2dsphere"], "name": "t"], .commandNotSupported),
+            (["key": ["t": "2dsphere"], "name": "t", "2dsphereIndexVersion": 2], .commandNotSupported),
             (["key": ["$**": 1, "a": 1], "name": "w"], .commandNotSupported),
             (["key": .document(Document((0...32).map { ("f\($0)", BSON.int32(1)) })), "name": "wide"], .cannotCreateIndex),
             (["key": ["h": "hashed", "a": "hashed"], "name": "h"], ErrorCode(rawValue: 31303)),
