@@ -121,7 +121,7 @@ public final class Cursor: Sendable {
          keepsTextScore: Bool = false) {
         self.namespace = namespace
         self.filter = filter
-        self.hidesTextScore = filter.expression.textSearch != nil && !keepsTextScore
+        self.hidesTextScore = filter.expression.containsText && !keepsTextScore
         self.projection = projection
         self.keyView = keyView
         self.statistics = statistics
@@ -414,7 +414,7 @@ extension Engine {
         }
         if request.tailable { return try tail(ns, request, filter: filter, projection: projection, sortPattern: sortPattern) }
         let sort = try SortSpec.parsing(sortPattern, collator: collator)
-        if filter.expression.textSearch == nil && ((sort?.needsTextScore ?? false) || (projection?.needsTextScore ?? false)) {
+        if !filter.expression.containsText && ((sort?.needsTextScore ?? false) || (projection?.needsTextScore ?? false)) {
             throw FolioError(ErrorCode(rawValue: 40218), "query requires text score metadata, but it is not available")
         }
         let deadline = request.maxTimeMilliseconds.flatMap { $0 > 0 ? ContinuousClock.now + .milliseconds($0) : nil }

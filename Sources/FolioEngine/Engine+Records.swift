@@ -48,7 +48,7 @@ extension Engine {
                                                              sortLimit: sort == nil ? 0 : (limit ?? 0)))
         var out: [([UInt8], RawDocument)] = []
         defer { queryStatistics.record(planned.root, entry.namespace) }
-        let text = filter.expression.textSearch != nil
+        let text = filter.expression.containsText
         func add(_ row: PlanRow) -> Bool {
             guard let raw = row.document else { return true }
             // A text plan sorting by score carries it in a hidden field, never written back.

@@ -81,19 +81,19 @@ extension MatchExpression {
         }
     }
 
-    /// MongoDB's rules for where `$text` may appear: once per query, not under `$nor`, and (in
-    /// Folio) not under `$or`.
+    /// MongoDB's rules for where `$text` may appear: once per query, not under `$nor`. Under
+    /// `$or` it is the planner's to decide (every other branch must be indexed, see
+    /// `textUnderOr`); in a place no plan can answer, 291 as MongoDB's planner says.
     func checkTextPlacement() throws(FolioError) {
         var count = 0
+        var nested = false
         func walk(_ e: MatchExpression, underNor: Bool, underOr: Bool) throws(FolioError) {
             switch e {
             case .text:
                 count += 1
                 if count > 1 { throw FolioError(.badValue, "Too many text expressions") }
                 if underNor { throw FolioError(.badValue, "text expression not allowed in nor") }
-                if underOr {
-                    throw FolioError(.noQueryExecutionPlans, "Failed to produce a solution for TEXT under OR - other non-TEXT clauses under OR have to be indexed as well.")
-                }
+                if underOr { nested = true }
             case .and(let children): for c in children { try walk(c, underNor: underNor, underOr: underOr) }
             case .or(let children): for c in children { try walk(c, underNor: underNor, underOr: true) }
             case .nor(let children): for c in children { try walk(c, underNor: true, underOr: underOr) }
@@ -101,5 +101,20 @@ extension MatchExpression {
             }
         }
         try walk(self, underNor: false, underOr: false)
+        if nested && textUnderOr == nil { throw MatchExpression.textUnderOrUnplannable }
+    }
+
+    public static let textUnderOrUnplannable = FolioError(.noQueryExecutionPlans, "Failed to produce a solution for TEXT under OR - other non-TEXT clauses under OR have to be indexed as well.")
+
+    /// An `$or` (the filter itself, or one child of its top `$and`) one of whose branches holds
+    /// the `$text` (at the branch's top or under its `$and`): its branches and which one.
+    public var textUnderOr: (branches: [MatchExpression], text: Int)? {
+        func branches(_ e: MatchExpression) -> (branches: [MatchExpression], text: Int)? {
+            guard case .or(let b) = e, let i = b.firstIndex(where: { $0.textSearch != nil }) else { return nil }
+            return (b, i)
+        }
+        if let found = branches(self) { return found }
+        if case .and(let children) = self { return children.lazy.compactMap(branches).first }
+        return nil
     }
 }

@@ -178,3 +178,25 @@ def test_a_wildcard_index_searches_every_string_field(db):
     assert scores("milk") == [(1, term(1, 1, 1, whole_field=True))]
     assert scores("apple") == [(1, term(1, 1, 1))]
     assert scores("plant") == [(3, term(1, 1, 2))]
+
+
+def test_text_under_or_needs_the_other_branches_indexed(products):
+    """MongoDB plans `$text` inside `$or` as OR(TEXT, IXSCAN...) when every other branch has an
+    index, and answers 291 otherwise; documents only the other branches find have no score."""
+    query = {"$or": [{"$text": {"$search": "tea"}}, {"name": "Kettle"}]}
+    with pytest.raises(OperationFailure) as e:
+        list(products.find(query))
+    assert (e.value.code, e.value.details["codeName"]) == (291, "NoQueryExecutionPlans")
+    assert "TEXT under OR" in e.value.details["errmsg"]
+    products.create_index("name")
+    plain = {d["_id"]: d["score"] for d in products.find({"$text": {"$search": "tea"}}, {"score": {"$meta": "textScore"}})}
+    got = {d["_id"]: d.get("score") for d in products.find(query, {"score": {"$meta": "textScore"}})}
+    assert got == {**plain, 4: None}
+    assert sorted(d["_id"] for d in products.find({**query, "status": "A"})) == sorted([i for i in plain if i != 3] + [4])
+    plan = products.find(query).explain()["queryPlanner"]["winningPlan"]
+    assert plan["stage"] == "FETCH" and plan["inputStage"]["stage"] == "OR"
+    assert [s["stage"] for s in plan["inputStage"]["inputStages"]] == ["TEXT_MATCH", "IXSCAN"]
+    # A `$text` nested deeper than a branch of the top `$or` cannot be planned.
+    with pytest.raises(OperationFailure) as e:
+        list(products.find({"$or": [{"$or": [{"$text": {"$search": "tea"}}, {"name": "x"}]}, {"name": "Kettle"}]}))
+    assert e.value.code == 291

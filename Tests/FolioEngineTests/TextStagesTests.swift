@@ -40,6 +40,21 @@ import FolioText
 
     /// Scores worked out by hand: title weight 10 × 1.1 (the title is the one word "Coffee"),
     /// body "How to brew coffee at home" → tokens how, brew, coffe, home (to and at are stop words).
+    /// `$text` in a branch of `$or`: OR over the text plan and an index scan per other branch,
+    /// only when every other branch is indexed; the other branches' documents have no score.
+    @Test(arguments: Backend.allCases)
+    func textUnderOrWhenTheOtherBranchesAreIndexed(backend: Backend) throws {
+        let e = try engine(backend)
+        defer { e.close() }
+        let filter: Document = ["$or": [["$text": ["$search": "tea"]], ["status": "D"]]]
+        #expect(failure { try e.find(articles, FindRequest(filter: filter)).all() }?.code == .noQueryExecutionPlans)
+        _ = try e.createIndexes(articles, [["key": ["status": 1], "name": "status_1"]])
+        let rows = try e.find(articles, FindRequest(filter: filter, sort: ["_id": 1], projection: ["s": ["$meta": "textScore"], "_id": 1])).all().map { $0.document() }
+        #expect(rows.map { $0["_id"]?.exactInt64 } == [2, 3])
+        #expect(rows[0]["s"]?.asDouble ?? 0 > 0)
+        #expect(rows[1]["s"] == nil)
+    }
+
     @Test(arguments: Backend.allCases)
     func scoresSortAndProjectByTheTextScore(backend: Backend) throws {
         let e = try engine(backend)

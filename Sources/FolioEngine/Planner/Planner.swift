@@ -141,6 +141,9 @@ extension Engine {
         if let search = q.filter.expression.textSearch {
             return PlannedQuery(root: try builder.textPlan(search), buffered: [], rejected: [], fromCache: false)
         }
+        if let (branches, text) = q.filter.expression.textUnderOr {
+            return PlannedQuery(root: try builder.textOrPlan(branches, text: text), buffered: [], rejected: [], fromCache: false)
+        }
         if let near = q.filter.expression.nearSearch {
             return PlannedQuery(root: try builder.nearPlan(near.path, near.predicate), buffered: [], rejected: [], fromCache: false)
         }

@@ -55,6 +55,34 @@ extension PlanBuilder {
         return withSort(match)
     }
 
+    /// `$text` in one branch of an `$or`: OR over the text branch's TEXT plan and an index
+    /// scan for each other branch, then FETCH with the whole filter (MongoDB's plan). Documents
+    /// that only another branch finds carry no score (their `{$meta: "textScore"}` is missing).
+    /// - Throws: 291 when some other branch has no index that bounds it.
+    func textOrPlan(_ branches: [MatchExpression], text: Int) throws(FolioError) -> PlanStage {
+        var stages: [PlanStage] = []
+        for (i, branch) in branches.enumerated() {
+            if i == text, let search = branch.textSearch {
+                var sub = query
+                sub.filter = Filter(branch)
+                sub.sort = nil
+                sub.sortPattern = nil
+                sub.sortLimit = 0
+                sub.wantsTextScore = query.wantsTextScore || (query.sort?.needsTextScore ?? false) || (query.projection?.needsTextScore ?? false)
+                stages.append(try PlanBuilder(entry: entry, snapshot: snapshot, query: sub).textPlan(search))
+                continue
+            }
+            let predicates = PlanBuilder.predicates(branch)
+            let indexes = predicates["_id"] == nil ? usableIndexes() : usableIndexes() + [entry.idIndex]
+            let options = indexes.flatMap { accesses($0, predicates, forSort: false) }
+            guard let best = options.max(by: { bounded($0) < bounded($1) }) else { throw MatchExpression.textUnderOrUnplannable }
+            stages.append(scan(best))
+        }
+        let fetch = FetchStage(child: OrStage(branches: stages), snapshot: snapshot, store: entry.recordStore, filter: query.filter,
+                               deduplicate: false)
+        return withSort(fetch)
+    }
+
     /// The value a filter pins `field` to by equality (at the top or under `$and`), if any.
     static func equality(on field: String, in e: MatchExpression) -> BSON? {
         switch e {
