@@ -14,6 +14,12 @@ import Darwin
 public protocol CoverableRegion {
     func mayIntersect(_ cell: CellShape) -> Bool
     func contains(_ cell: CellShape) -> Bool
+    /// A cap holding the region, when it is small enough to start a covering below the faces.
+    var boundingCap: Cap? { get }
+}
+
+extension CoverableRegion {
+    public var boundingCap: Cap? { nil }
 }
 
 /// A cell's corners, center and bounding cap (corners inline: the coverer makes thousands).
@@ -62,7 +68,12 @@ public struct Coverer {
     }
 
     public func covering(_ region: some CoverableRegion) -> [CellID] {
-        var queue: [CellShape] = (0..<6).map { CellShape(CellID.face($0)) }.filter(region.mayIntersect)
+        var queue: [CellShape]
+        if let cap = region.boundingCap, let start = Coverer.smallestCell(holding: cap) {
+            queue = region.mayIntersect(start) ? [start] : []
+        } else {
+            queue = (0..<6).map { CellShape(CellID.face($0)) }.filter(region.mayIntersect)
+        }
         var head = 0
         var result: [CellID] = []
         while head < queue.count {
@@ -81,6 +92,28 @@ public struct Coverer {
     }
 }
 
+extension Coverer {
+    /// A cell holding the whole cap (its center's ancestor at about four times the cap's size,
+    /// or coarser), so a covering need not descend from the faces; nil when no cell does.
+    static func smallestCell(holding cap: Cap) -> CellShape? {
+        guard cap.radius < 0.5 else { return nil }
+        let leaf = CellID(cap.center)
+        // Cells of level L are about 1.46 × 2^-L radians across.
+        let guess = cap.radius > 0 ? Int((1.46 / (4 * cap.radius)).logarithm2.rounded(.down)) : CellID.maxLevel
+        var level = max(0, min(CellID.maxLevel, guess))
+        while level >= 0 {
+            let cell = CellShape(leaf.parent(level))
+            if cell.contains(cap.center) && !cell.anyEdge({ Sphere.distance(cap.center, toEdge: $0, $1) < cap.radius }) { return cell }
+            level -= 1
+        }
+        return nil
+    }
+}
+
+extension Double {
+    fileprivate var logarithm2: Double { log2(self) }
+}
+
 public enum CellUnion {
     /// Sorted, with cells inside other cells of the list removed.
     public static func normalized(_ cells: [CellID]) -> [CellID] {
@@ -96,6 +129,8 @@ public enum CellUnion {
 // MARK: - Regions
 
 extension Cap: CoverableRegion {
+    public var boundingCap: Cap? { radius < .pi / 2 ? self : nil }
+
     public func mayIntersect(_ cell: CellShape) -> Bool {
         if radius >= .pi { return true }
         if cell.anyCorner(contains) { return true }
@@ -114,6 +149,7 @@ extension Cap: CoverableRegion {
 /// The ring between two caps around one center (one band of a `$near` search).
 public struct Annulus: CoverableRegion {
     public var inner: Cap, outer: Cap
+    public var boundingCap: Cap? { outer.radius < .pi / 2 ? outer : nil }
     public init(center: Point3, innerRadius: Double, outerRadius: Double) {
         inner = Cap(center: center, radius: innerRadius)
         outer = Cap(center: center, radius: outerRadius)
