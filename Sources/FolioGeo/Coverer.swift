@@ -99,8 +99,9 @@ extension Coverer {
         guard cap.radius < 0.5 else { return nil }
         let leaf = CellID(cap.center)
         // Cells of level L are about 1.46 × 2^-L radians across.
-        let guess = cap.radius > 0 ? Int((1.46 / (4 * cap.radius)).logarithm2.rounded(.down)) : CellID.maxLevel
-        var level = max(0, min(CellID.maxLevel, guess))
+        // Clamped before the conversion: a subnormal radius makes the quotient infinite.
+        let guess = cap.radius > 0 ? min(Double(CellID.maxLevel), max(0, (1.46 / (4 * cap.radius)).logarithm2.rounded(.down))) : Double(CellID.maxLevel)
+        var level = guess.isFinite ? Int(guess) : CellID.maxLevel
         while level >= 0 {
             let cell = CellShape(leaf.parent(level))
             if cell.contains(cap.center) && !cell.anyEdge({ Sphere.distance(cap.center, toEdge: $0, $1) < cap.radius }) { return cell }

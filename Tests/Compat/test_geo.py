@@ -115,6 +115,8 @@ def test_geo_within_shapes(stores, db):
     assert ids({"$geometry": {"type": "Polygon", "coordinates": polygon}}) == [i for i in STORES if inside(box[0], box[1], STORES[i][0])]
     assert ids({"$box": box}) == [i for i in STORES if inside(box[0], box[1], STORES[i][0])]
     assert ids({"$centerSphere": [list(CENTER), 3000 / EARTH]}) == sorted(i for i in STORES if meters(CENTER, STORES[i][0]) <= 3000)
+    # A subnormal radius once trapped the server (its covering's start level came out infinite).
+    assert ids({"$centerSphere": [list(CENTER), 5e-324]}) == []
     assert ids({"$center": [list(CENTER), 0.02]}) == sorted(
         i for i in STORES if math.hypot(STORES[i][0][0] - CENTER[0], STORES[i][0][1] - CENTER[1]) <= 0.02)
     assert ids({"$polygon": [[-74.05, 40.68], [-73.95, 40.68], [-73.95, 40.79], [-74.05, 40.79]]}) == [1, 2, 3, 5]

@@ -64,4 +64,14 @@ import FolioBSON
         #expect(reason(["type": "MultiPolygon", "coordinates": []]) == "MultiPolygon coordinates must have at least 1 element")
         #expect(reason(["type": "LineString", "coordinates": [[1, 1], [1, 1]]])?.hasPrefix("GeoJSON LineString must have at least 2 vertices") == true)
     }
+
+    @Test func capsOfEveryRadiusCover() {
+        // A subnormal radius once made the start-level guess infinite (a trap converting it).
+        let center = Point3(lng: 12, lat: 41)
+        for radius in [0, Double.leastNonzeroMagnitude, 5e-324, 1e-300, 1e-12, 1e-6, 0.3, 0.49, 0.5, 1.6, 3.2, .infinity] {
+            let cells = Coverer(minLevel: 2, maxLevel: 30, maxCells: 24).covering(Cap(center: center, radius: radius))
+            #expect(cells.contains { $0.contains(CellID(center)) }, "radius \(radius)")
+            _ = Coverer(minLevel: 2, maxLevel: 30, maxCells: 24).covering(Annulus(center: center, innerRadius: radius / 2, outerRadius: radius))
+        }
+    }
 }
