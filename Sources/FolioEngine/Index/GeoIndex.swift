@@ -29,10 +29,11 @@ public struct GeoIndexSpec: Sendable, Equatable {
         }
         func level(_ name: String) throws(FolioError) -> Int? {
             guard let v = options[name] else { return nil }
-            guard v.isNumber, let d = v.asDouble, d == d.rounded(), abs(d) < 1e6 else {
+            // Any integral number; the range checks below refuse what is not a level.
+            guard v.isNumber, let n = v.exactInt64 else {
                 throw FolioError(.typeMismatch, "\(name) must be an integer, but got \(v.type.alias)")
             }
-            return Int(d)
+            return Int(clamping: n)
         }
         if let c = try level("coarsestIndexedLevel") { coarsestLevel = c }
         if let f = try level("finestIndexedLevel") { finestLevel = f }
@@ -146,7 +147,8 @@ extension PlanarGrid {
         if !(min < max) || !(max - min).isFinite {
             throw FolioError(.badValue, "max must be greater than min in 2d index, min: \(min) max: \(max)")
         }
-        self.init(bits: Int(bits), min: min, max: max)
+        // MongoDB truncates a fractional `bits` (static_cast); the check above keeps it in (0, 32].
+        self.init(bits: Int(Int64.checked(bits) ?? 0), min: min, max: max)
     }
 
     /// The pairs at `path` as hash keys.
