@@ -48,6 +48,8 @@ let package = Package(
         // (pure Swift; see Sources/FolioGeo/CellID.swift for why not Debian's libs2).
         .target(name: "FolioGeo", dependencies: ["FolioBSON"], swiftSettings: swiftSettings),
         .target(name: "FolioQuery", dependencies: ["FolioBSON", "FolioGeo", "CPCRE2"], swiftSettings: swiftSettings),
+        // Vector search: distance kernels and the HNSW graph (pure Swift, no dependencies).
+        .target(name: "FolioVector", swiftSettings: swiftSettings),
         // SQLite from the system (Debian libsqlite3-dev): the embedded storage engine.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "FolioStorage", dependencies: ["FolioBSON", "CSQLite"], swiftSettings: swiftSettings),
@@ -60,7 +62,7 @@ let package = Package(
         .systemLibrary(name: "CStringSearch"),
         .target(name: "FolioText", dependencies: ["FolioBSON", "FolioQuery", "CStemmer", "CStringSearch"], swiftSettings: swiftSettings,
                 linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
-        .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation", "FolioText"], swiftSettings: swiftSettings),
+        .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation", "FolioText", "FolioVector"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
         // zlib for OP_COMPRESSED (the system libz).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -113,6 +115,7 @@ let package = Package(
         .testTarget(name: "FolioBSONTests", dependencies: ["FolioBSON", "FolioTestSupport"],
                     resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "FolioGeoTests", dependencies: ["FolioGeo", "FolioBSON"], resources: [.copy("GeoRegressions")]),
+        .testTarget(name: "FolioVectorTests", dependencies: ["FolioVector"]),
         .testTarget(name: "FolioQueryTests", dependencies: ["FolioQuery", "FolioTestSupport"]),
         .testTarget(name: "FolioStorageTests", dependencies: ["FolioStorage", "FolioTestSupport"]),
         .testTarget(name: "FolioTextTests", dependencies: ["FolioText", "FolioTestSupport"], resources: [.copy("SearchRegressions")]),

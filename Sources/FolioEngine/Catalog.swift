@@ -23,6 +23,9 @@ public struct CollectionEntry: Sendable, Equatable {
     public private(set) var capped: CappedLimits?
     /// Secondary indexes (the `_id_` index is the record store itself).
     public var indexes: [IndexDescriptor]
+    /// Search indexes (vectorSearch), kept apart from `indexes` as MongoDB keeps them apart
+    /// from listIndexes (Vector/VectorIndexes.swift).
+    public var searchIndexes: [SearchIndexDescriptor] = []
 
     /// The storage store holding the documents (named after the UUID).
     public let recordStore: String
@@ -50,8 +53,10 @@ public struct CollectionEntry: Sendable, Equatable {
     }
 
     var document: Document {
-        ["ns": .string(namespace.description), "uuid": .binary(Binary(subtype: Binary.Subtype.uuid, data: uuid)),
-         "options": .document(options), "indexes": .array(indexes.map { .document($0.catalogDocument) })]
+        var d: Document = ["ns": .string(namespace.description), "uuid": .binary(Binary(subtype: Binary.Subtype.uuid, data: uuid)),
+                           "options": .document(options), "indexes": .array(indexes.map { .document($0.catalogDocument) })]
+        if !searchIndexes.isEmpty { d.append("searchIndexes", .array(searchIndexes.map { .document($0.catalogDocument) })) }
+        return d
     }
 
     init(namespace: Namespace, uuid: [UInt8], options: Document, indexes: [IndexDescriptor] = []) throws(FolioError) {
@@ -76,6 +81,7 @@ public struct CollectionEntry: Sendable, Equatable {
 
     public static func == (a: CollectionEntry, b: CollectionEntry) -> Bool {
         a.namespace == b.namespace && a.uuid == b.uuid && a.options == b.options && a.indexes == b.indexes
+            && a.searchIndexes == b.searchIndexes
     }
 
     init(document d: Document) throws(FolioError) {
@@ -87,6 +93,10 @@ public struct CollectionEntry: Sendable, Equatable {
                           guard case .document(let spec) = v else { throw FolioError(.internalError, "corrupt catalog entry \(d)") }
                           return try IndexDescriptor(catalogDocument: spec)
                       })
+        searchIndexes = try (d["searchIndexes"]?.arrayValue ?? []).map { v throws(FolioError) in
+            guard case .document(let spec) = v else { throw FolioError(.internalError, "corrupt catalog entry \(d)") }
+            return try SearchIndexDescriptor(catalogDocument: spec)
+        }
     }
 
     static func key(_ ns: Namespace) -> [UInt8] { KeyString.encode(.string(ns.description)) }

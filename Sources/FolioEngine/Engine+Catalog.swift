@@ -108,6 +108,7 @@ extension Engine {
     static func dropStores(of e: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
         try txn.dropStore(e.recordStore)
         for index in e.indexes { try txn.dropStore(index.store) }
+        for index in e.searchIndexes { try txn.dropStore(index.store) }
         if e.capped != nil { try txn.dropStore(e.orderStore) }
     }
 

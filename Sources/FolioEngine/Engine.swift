@@ -38,6 +38,9 @@ public final class Engine: Sendable {
     /// In a transaction's engine: the collections its snapshot had (they may not get new
     /// indexes there, as in MongoDB: writes outside would miss them). Nil otherwise.
     let snapshotCollections: Set<Namespace>?
+    /// Vector search indexes' graphs (nil in a transaction's engine: `$vectorSearch` reads
+    /// the shared graphs, which follow commits, not a transaction's snapshot).
+    let vectorIndexes: VectorIndexRegistry?
 
     /// Entries per sorted run of index builds (tests lower it to exercise several runs).
     let indexBuildRunEntries = Mutex(Engine.buildRunEntries)
@@ -80,6 +83,7 @@ public final class Engine: Sendable {
             }
         }
         catalog = CatalogBox(state)
+        vectorIndexes = VectorIndexRegistry(catalog: catalog, collections: state.collections.values)
         snapshotCollections = nil
         queryStatistics = QueryStatistics()
         latencyStatistics = LatencyStatistics()
@@ -88,6 +92,7 @@ public final class Engine: Sendable {
             : 0
         committer = GroupCommitter(storage: storage, recordCounts: counts, clock: ClusterClock(reserved: reservation))
         committer.catalog = CatalogMirror(engine: self)
+        committer.vectorIndexes = vectorIndexes
         if !stores.contains(ChangeLog.store) {
             // A new change log starts with a no-op, as a replica set's oplog does: changes
             // before it are history the log never had (ChangeStreamHistoryLost).
@@ -105,6 +110,7 @@ public final class Engine: Sendable {
         self.storage = storage
         committer = GroupCommitter(storage: storage, timed: false)
         catalog = CatalogBox(CatalogState(collections: collections))
+        vectorIndexes = nil
         snapshotCollections = Set(collections.keys)
         queryStatistics = parent.queryStatistics
         latencyStatistics = parent.latencyStatistics

@@ -50,6 +50,8 @@ final class GroupCommitter: Sendable {
     let clock: ClusterClock
     /// Set once by the engine right after it is made (it needs the engine itself).
     nonisolated(unsafe) var catalog: CatalogMirror?
+    /// The engine's vector indexes, which follow every record write (nil in a transaction's engine).
+    nonisolated(unsafe) var vectorIndexes: VectorIndexRegistry?
     /// Write conflicts with multi-document transactions (see ConflictTracker).
     let conflicts = ConflictTracker()
     /// Whether commits get cluster times (false for a transaction's statements, which are
@@ -139,8 +141,11 @@ final class GroupCommitter: Sendable {
 
     private func commitStorage(_ batch: [Request]) {
         let box = catalog?.box
+        var current: CountingTransaction?
         do {
             let txn = CountingTransaction(try storage.beginWrite(), conflicts: conflicts)
+            current = txn
+            txn.vectorIndexes = vectorIndexes
             // A request alone in the transaction needs no savepoint: its failure rolls the
             // whole transaction back instead.
             let alone = batch.count == 1
@@ -188,6 +193,8 @@ final class GroupCommitter: Sendable {
                 if !logged.isEmpty { transactionLog.withLock { $0.append(contentsOf: logged) } }
             }
         } catch {
+            // A commit that failed before reaching storage: its in-memory changes go too.
+            current?.abandonMemory()
             let failure: any Error = (error as? StorageError)?.folioError ?? error
             for r in batch where r.failure == nil { r.failure = failure }
         }

@@ -61,6 +61,45 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     private(set) var unnoted = false
     /// What the commit appends to the change log (ChangeLog.swift), undone with the writes.
     var changeLog: [ChangeLogItem] = []
+    /// Keeps vector indexes in step with record writes (VectorIndexes.swift); nil in a
+    /// transaction's engine, whose buffered writes reach it when they are replayed.
+    var vectorIndexes: VectorIndexRegistry?
+    /// How to take back in-memory changes made with this transaction's writes (vector
+    /// graphs), oldest first: run newest first when writes are undone, dropped at commit.
+    private(set) var undoActions: [() -> Void] = []
+
+    func addUndo(_ actions: [() -> Void]) { undoActions.append(contentsOf: actions) }
+    var hasUndo: Bool { !undoActions.isEmpty }
+
+    /// After a commit that failed where storage may or may not hold the writes: the graphs
+    /// are dropped from memory, to be read back from what storage holds.
+    func abandonMemory() {
+        guard !undoActions.isEmpty else { return }
+        undoActions.removeAll()
+        vectorIndexes?.forgetAll()
+    }
+
+    private func undoMemory(to mark: Int) {
+        while undoActions.count > mark { undoActions.removeLast()() }
+    }
+
+    /// The value a write to a vector-indexed collection's record replaces (nil otherwise).
+    @inline(__always)
+    private func previous(_ store: String, _ key: [UInt8]) throws(StorageError) -> (watched: Bool, value: [UInt8]?) {
+        guard let vectorIndexes, vectorIndexes.watches(store) else { return (false, nil) }
+        return (true, try base.get(store, key))
+    }
+
+    private func recordChanged(_ store: String, _ key: [UInt8], old: [UInt8]?, new: [UInt8]?) throws(StorageError) {
+        guard let vectorIndexes else { return }
+        do {
+            addUndo(try vectorIndexes.recordChanged(store, key, old: old, new: new, base))
+        } catch let e as StorageError {
+            throw e
+        } catch {
+            throw StorageError.io("vector index maintenance: \(error)")
+        }
+    }
 
     init(_ base: any StorageWriteTransaction, conflicts: ConflictTracker? = nil) {
         self.base = base
@@ -113,13 +152,20 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     func insert(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
         try written(store, key)
         let inserted = try base.insert(store, key, value)
-        if inserted { note(.records(store, 1), store: store) }
+        if inserted {
+            note(.records(store, 1), store: store)
+            if let vectorIndexes, vectorIndexes.watches(store) { try recordChanged(store, key, old: nil, new: value) }
+        }
         return inserted
     }
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
         try written(store, key)
+        let (watched, old) = try previous(store, key)
         let existed = try base.delete(store, key)
-        if existed { note(.records(store, -1), store: store) }
+        if existed {
+            note(.records(store, -1), store: store)
+            if watched { try recordChanged(store, key, old: old, new: nil) }
+        }
         return existed
     }
 
@@ -128,7 +174,9 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
         assert(!RecordCounts.counted(store) || (try? base.get(store, key)) != nil, "put added a record to \(store)")
         try written(store, key)
+        let (watched, old) = try previous(store, key)
         try base.put(store, key, value)
+        if watched { try recordChanged(store, key, old: old, new: value) }
     }
     func putAll(_ store: String, count: Int,
                 _ entry: (Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)) throws(StorageError) {
@@ -140,12 +188,13 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     }
 
     func atomically<R>(_ body: () throws -> R) throws -> R {
-        let mark = changes.count, logged = changeLog.count
+        let mark = changes.count, logged = changeLog.count, undone = undoActions.count
         do {
             return try base.atomically(body)
         } catch {
             changes.removeSubrange(mark...)
             changeLog.removeSubrange(logged...)
+            undoMemory(to: undone)
             throw error
         }
     }
@@ -153,10 +202,19 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
         try written(store, key)
         try base.claim(store, key)
     }
-    func commit(durable: Bool) throws(StorageError) { try base.commit(durable: durable) }
+    func commit(durable: Bool) throws(StorageError) {
+        do {
+            try base.commit(durable: durable)
+        } catch {
+            abandonMemory()
+            throw error
+        }
+        undoActions.removeAll()
+    }
     func rollback() {
         changes.removeAll()
         changeLog.removeAll()
+        undoMemory(to: 0)
         base.rollback()
     }
 }

@@ -192,6 +192,8 @@ extension Expression {
         switch name {
         case "textScore":
             return .call("$meta", { _, context in context.root[TextSearch.scoreField] }, [])
+        case "vectorSearchScore":
+            return .call("$meta", { _, context in context.root[VectorSearchSpec.scoreField] }, [])
         case "randVal":
             return .call("$meta", { _, _ in .double(Double.random(in: 0..<1)) }, [])
         default:

@@ -155,6 +155,8 @@ public struct Projection: Sendable {
         var out: Document
         if isInclusion {
             out = try include(document, items, context: context, query: query, top: true)
+            // A `$vectorSearch` score goes on to later stages, as MongoDB's metadata does.
+            if let score = document[VectorSearchSpec.scoreField] { out.append(VectorSearchSpec.scoreField, score) }
         } else {
             out = try exclude(document, items)
             if !includeID { out.removeValue(forKey: "_id") }

@@ -18,7 +18,13 @@ public struct SortSpec: Sendable {
 
         /// Where the key's value is read: `{$meta: "textScore"}` reads the hidden field the text
         /// stages attach (its values are sorted higher first), other keys their path.
-        public var valuePath: FieldPath { meta == "textScore" ? TextSearch.scorePath : path }
+        public var valuePath: FieldPath {
+            switch meta {
+            case "textScore": return TextSearch.scorePath
+            case "vectorSearchScore": return VectorSearchSpec.scorePath
+            default: return path
+            }
+        }
     }
 
     public let keys: [Key]

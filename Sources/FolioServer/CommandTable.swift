@@ -106,6 +106,9 @@ enum CommandTable {
         C("cloneCollectionAsCapped", CatalogCommands.cloneCollectionAsCapped, [], .computed(CommandAccess.cloneAsCappedNeeds)),
         C("createIndexes", IndexCommands.createIndexes, [t, v1], .collection([.createIndex])),
         C("dropIndexes", aliases: ["deleteIndexes"], IndexCommands.dropIndexes, v1, .collection([.dropIndex])),
+        C("createSearchIndexes", SearchIndexCommands.create, [], .collection([.createSearchIndexes])),
+        C("updateSearchIndex", SearchIndexCommands.update, [], .collection([.updateSearchIndex])),
+        C("dropSearchIndex", SearchIndexCommands.drop, [], .collection([.dropSearchIndex])),
         C("collMod", DiagnosticCommands.collMod, v1, .collection([.collMod])),
         // Diagnostics and administration
         C("dbStats", aliases: ["dbstats"], DiagnosticCommands.dbStats, [], .database([.dbStats])),

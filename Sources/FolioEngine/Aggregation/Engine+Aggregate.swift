@@ -99,6 +99,14 @@ extension Engine {
                 return out
             }
         }
+        if case .vectorSearch? = pipeline.stages.first {
+            stream = MapStream(stream) { d in
+                guard d[VectorSearchSpec.scoreField] != nil else { return d }
+                var out = d
+                out.removeValue(forKey: VectorSearchSpec.scoreField)
+                return out
+            }
+        }
         if let writeStage {
             try runWrite(writeStage, input: stream, environment: environment, sourceDatabase: database)
             return Cursor(namespace: ns, stream: ArrayStream([]), deadline: nil)
@@ -144,6 +152,12 @@ extension Engine {
             var limit = 0
             if case .limit(let n)? = stages.first { limit = Int(clamping: n) }
             stream = try geoNear(spec, ns, hint: hint, limit: limit, environment: env)
+        case .collection(let ns) where stages.first?.name == "$vectorSearch":
+            guard case .vectorSearch(let spec)? = stages.first else { fatalError("unreachable") }
+            stages = stages.dropFirst()
+            var limit: Int?
+            if case .limit(let n)? = stages.first { limit = Int(clamping: n) }
+            stream = ArrayStream(try vectorSearch(spec, ns, limitHint: limit))
         case .collection(let ns):
             let q = sourceQuery(&stages, ns)
             let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit, hint: hint,
@@ -187,6 +201,8 @@ extension Engine {
         switch stage {
         case .geoNear:
             throw FolioError(ErrorCode(rawValue: 40602), "$geoNear is only valid as the first stage in a pipeline")
+        case .vectorSearch:
+            throw FolioError(ErrorCode(rawValue: 40602), "$vectorSearch is only valid as the first stage in a pipeline")
         case .match(let m):
             let filter = Filter(m)
             return MapStream(input) { d in filter.matches(d) ? d : nil }
@@ -345,6 +361,9 @@ extension Engine {
     /// `$indexStats` (one document per index, with the times the planner chose it) and
     /// `$collStats` (`count`, `storageStats`), answered for the pipeline's collection.
     func collectionStats(_ name: String, _ spec: Document, _ ns: Namespace) throws(FolioError) -> [Document] {
+        if name == "$listSearchIndexes" {
+            return listSearchIndexes(ns, id: spec["id"]?.stringValue, name: spec["name"]?.stringValue)
+        }
         let host = hostLabel.withLock { $0 }
         guard let entry = entry(ns) else {
             if name == "$indexStats" { return [] }
@@ -429,7 +448,7 @@ extension AggregationStage {
 
     /// `$indexStats` and `$collStats`: answered from the collection's catalog entry.
     var isCollectionStats: Bool {
-        if case .system(let name, _) = self { return name == "$indexStats" || name == "$collStats" }
+        if case .system(let name, _) = self { return ["$indexStats", "$collStats", "$listSearchIndexes"].contains(name) }
         return false
     }
 }

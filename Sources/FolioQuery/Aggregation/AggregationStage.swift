@@ -82,6 +82,7 @@ public enum AggregationStage: Sendable {
     /// Stages answered by the engine from its own state ($collStats, $indexStats, $currentOp, $listLocalSessions).
     case system(String, Document)
     case geoNear(GeoNearSpec)
+    case vectorSearch(VectorSearchSpec)
 
     public var name: String {
         switch self {
@@ -109,6 +110,7 @@ public enum AggregationStage: Sendable {
         case .documents: return "$documents"
         case .system(let n, _): return n
         case .geoNear: return "$geoNear"
+        case .vectorSearch: return "$vectorSearch"
         }
     }
 
@@ -136,8 +138,6 @@ public enum AggregationStage: Sendable {
         "$changeStreamSplitLargeEvent": "splitting large change events is not supported yet",
         "$search": "$search is an Atlas Search stage, not available in Folio",
         "$searchMeta": "$searchMeta is an Atlas Search stage, not available in Folio",
-        "$vectorSearch": "$vectorSearch is not supported yet",
-        "$listSearchIndexes": "search indexes are not supported",
         "$planCacheStats": "the plan cache is not exposed yet",
         "$querySettings": "query settings are not supported",
         "$queryStats": "$queryStats is not supported",
@@ -328,6 +328,24 @@ public enum AggregationStage: Sendable {
             return [.redact(try Expression.parse(argument, context: context))]
         case "$documents":
             return [.documents(try Expression.parse(argument, context: context))]
+        case "$vectorSearch":
+            return [.vectorSearch(try VectorSearchSpec(parsing: argument))]
+        case "$listSearchIndexes":
+            guard case .document(let spec) = argument else {
+                throw FolioError(.failedToParse, "The $listSearchIndexes stage specification must be an object. Found: \(argument.type.alias)")
+            }
+            for (key, value) in spec {
+                guard key == "id" || key == "name" else {
+                    throw FolioError(ErrorCode(rawValue: 40415), "BSON field '$listSearchIndexes.\(key)' is an unknown field.")
+                }
+                guard case .string = value else {
+                    throw FolioError(.typeMismatch, "BSON field '$listSearchIndexes.\(key)' is the wrong type '\(value.type.alias)', expected type 'string'")
+                }
+            }
+            if spec["id"] != nil && spec["name"] != nil {
+                throw FolioError(.invalidOptions, "Cannot set both 'name' and 'id' for $listSearchIndexes.")
+            }
+            return [.system(name, spec)]
         case "$collStats", "$indexStats", "$currentOp", "$listLocalSessions", "$listSessions":
             guard case .document(let spec) = argument else {
                 throw FolioError(.failedToParse, "\(name) must take a nested object but found: \(argument)")

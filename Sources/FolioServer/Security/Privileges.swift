@@ -14,7 +14,8 @@ enum Action: Int, CaseIterable, Sendable {
     // Database management
     case collStats, dbHash, dbStats, killCursors, listCollections, listIndexes, planCacheRead, convertToCapped,
          createCollection, dropCollection, dropIndex, createIndex, renameCollectionSameDB, collMod, compact,
-         dropDatabase, enableProfiler, validate, reIndex, indexStats, listSearchIndexes
+         dropDatabase, enableProfiler, validate, reIndex, indexStats, listSearchIndexes, createSearchIndexes, dropSearchIndex,
+         updateSearchIndex
     // User management
     case changeCustomData, changePassword, changeOwnPassword, changeOwnCustomData, createUser, createRole, dropUser,
          dropRole, grantRole, revokeRole, viewUser, viewRole
@@ -42,7 +43,7 @@ enum Action: Int, CaseIterable, Sendable {
     static let otherMongoDBActions: Set<String> = [
         "addShard", "analyze", "analyzeShardKey", "auditConfigure", "auditLogRotate", "authSchemaUpgrade", "bypassWriteBlockingMode",
         "checkFreeMonitoringStatus", "checkMetadataConsistency", "cleanupOrphaned", "clearJumboFlag", "closeAllDatabases",
-        "configureQueryAnalyzer", "connPoolSync", "createSearchIndexes", "dropSearchIndex", "emptycapped",
+        "configureQueryAnalyzer", "connPoolSync", "emptycapped",
         "enableSharding", "flushRouterConfig", "forceUUID", "getClusterParameter", "getDefaultRWConcern",
         "getShardMap", "getShardVersion", "impersonate", "internal", "listCachedAndActiveUsers",
         "listShards", "logApplicationMessage", "moveChunk", "oidReset", "operationMetrics", "planCacheIndexFilter",
@@ -50,7 +51,7 @@ enum Action: Int, CaseIterable, Sendable {
         "repairDatabase", "reshardCollection", "resync", "setAuthenticationRestriction",
         "setClusterParameter", "setDefaultRWConcern", "setFeatureCompatibilityVersion", "setFreeMonitoring",
         "setUserWriteBlockMode", "shardCollection", "shardingState", "splitChunk", "splitVector", "storageDetails",
-        "touch", "unlock", "updateSearchIndex",
+        "touch", "unlock",
     ]
 }
 
@@ -202,7 +203,8 @@ enum BuiltinRoles {
     static let readActions: ActionSet = [.changeStream, .collStats, .dbHash, .dbStats, .find, .killCursors, .listCollections,
                                            .listIndexes, .listSearchIndexes, .planCacheRead]
     static let readWriteActions: ActionSet = readActions.union([.convertToCapped, .createCollection, .dropCollection, .dropIndex,
-                                                                  .createIndex, .insert, .remove, .renameCollectionSameDB, .update])
+                                                                  .createIndex, .insert, .remove, .renameCollectionSameDB, .update,
+                                                                  .createSearchIndexes, .dropSearchIndex, .updateSearchIndex])
     static let userAdminActions: ActionSet = [.changeCustomData, .changePassword, .createUser, .createRole, .dropUser, .dropRole,
                                                 .grantRole, .revokeRole, .viewUser, .viewRole]
     static let dbAdminActions: ActionSet = [.bypassDocumentValidation, .collMod, .collStats, .compact, .convertToCapped,

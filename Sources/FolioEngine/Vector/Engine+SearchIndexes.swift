@@ -1,0 +1,206 @@
+import FolioBSON
+import FolioQuery
+import FolioStorage
+import FolioVector
+
+// Search index management (createSearchIndexes, $listSearchIndexes, updateSearchIndex,
+// dropSearchIndex) and `$vectorSearch`. Indexes are built inside the command's storage
+// transaction, so one that is listed is complete ("READY", queryable) and one whose build
+// failed leaves nothing behind.
+
+extension Engine {
+    /// Creates search indexes: `{name, type, definition}` each (name "default" and type
+    /// "search" when absent, as the drivers and Atlas take them). Returns each one's id and name.
+    /// - Throws: 26 NamespaceNotFound, 68 IndexAlreadyExists, 115 for Atlas Search's "search"
+    ///   type, 2 BadValue for definitions Atlas refuses, 263 in a transaction.
+    public func createSearchIndexes(_ ns: Namespace, _ specifications: [Document]) throws(FolioError) -> [(id: String, name: String)] {
+        guard let registry = vectorIndexes else {
+            throw FolioError(.operationNotSupportedInTransaction, "Cannot run 'createSearchIndexes' in a multi-document transaction.")
+        }
+        var requested: [(name: String, definition: Document)] = []
+        for spec in specifications {
+            for (key, _) in spec where !["name", "type", "definition"].contains(key) {
+                throw FolioError(ErrorCode(rawValue: 40415), "BSON field 'createSearchIndexes.indexes.\(key)' is an unknown field.")
+            }
+            var name = "default"
+            if let n = spec["name"] {
+                guard case .string(let s) = n else {
+                    throw FolioError(.typeMismatch, "BSON field 'createSearchIndexes.indexes.name' is the wrong type '\(n.type.alias)', expected type 'string'")
+                }
+                name = s
+            }
+            var type = "search"
+            if let t = spec["type"] {
+                guard case .string(let s) = t else {
+                    throw FolioError(.typeMismatch, "BSON field 'createSearchIndexes.indexes.type' is the wrong type '\(t.type.alias)', expected type 'string'")
+                }
+                type = s
+            }
+            guard let d = spec["definition"] else {
+                throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'createSearchIndexes.indexes.definition' is missing but a required field")
+            }
+            guard case .document(let definition) = d else {
+                throw FolioError(.typeMismatch, "BSON field 'createSearchIndexes.indexes.definition' is the wrong type '\(d.type.alias)', expected type 'object'")
+            }
+            switch type {
+            case "vectorSearch": break
+            case "search":
+                throw FolioError(.commandNotSupported, "Atlas Search indexes (type \"search\", for $search) are not supported by Folio; vector indexes (type \"vectorSearch\") are")
+            default:
+                throw FolioError(.badValue, "Invalid index type: \"\(type)\"; expected \"search\" or \"vectorSearch\"")
+            }
+            _ = try VectorIndexDefinition(parsing: definition)
+            if requested.contains(where: { $0.name == name }) {
+                throw FolioError(.indexAlreadyExists, "Duplicate index name \"\(name)\" in the request")
+            }
+            requested.append((name, definition))
+        }
+        return try folio {
+            try committer.write(durable: true) { txn -> [(id: String, name: String)] in
+                guard var entry = self.entry(ns) else {
+                    throw FolioError(.namespaceNotFound, "Collection '\(ns)' does not exist.")
+                }
+                var created: [(id: String, name: String)] = []
+                for (name, definition) in requested {
+                    if entry.searchIndexes.contains(where: { $0.name == name }) {
+                        throw FolioError(.indexAlreadyExists, "Index \(name) already exists.")
+                    }
+                    let id = ObjectID().hex
+                    let descriptor = try SearchIndexDescriptor(id: id, name: name, definition: definition, version: 0,
+                                                               createdAt: Int64(ObjectID.currentSeconds()) * 1000, recordStore: entry.recordStore)
+                    try self.buildVectorIndex(descriptor, entry, registry, txn)
+                    entry.searchIndexes.append(descriptor)
+                    created.append((id, name))
+                }
+                try self.saveEntry(entry, txn)
+                return created
+            }
+        }
+    }
+
+    /// Builds a vector index's graph over the collection and writes its store; the state is
+    /// installed at once (the writes that follow in this batch keep it current) and taken
+    /// out again if the write does not commit.
+    private func buildVectorIndex(_ descriptor: SearchIndexDescriptor, _ entry: CollectionEntry, _ registry: VectorIndexRegistry,
+                                  _ txn: any StorageWriteTransaction) throws {
+        try txn.createStore(descriptor.store)
+        let state = try VectorIndexState(descriptor)
+        try state.build(from: entry.recordStore, txn)
+        registry.watch(entry.recordStore)
+        registry.install(state)
+        (txn as? CountingTransaction)?.addUndo([{ registry.forget(descriptor.store) }])
+    }
+
+    /// The documents `$listSearchIndexes` returns: every search index, or the one with this
+    /// id or name; none for a collection that does not exist.
+    public func listSearchIndexes(_ ns: Namespace, id: String? = nil, name: String? = nil) -> [Document] {
+        guard let entry = entry(ns) else { return [] }
+        return entry.searchIndexes.filter { (id == nil || $0.id == id) && (name == nil || $0.name == name) }.map(\.listing)
+    }
+
+    /// Replaces a search index's definition, rebuilding its graph beside the old one.
+    /// - Throws: 26 NamespaceNotFound, 27 IndexNotFound, 2 BadValue.
+    public func updateSearchIndex(_ ns: Namespace, id: String?, name: String?, definition: Document) throws(FolioError) {
+        guard let registry = vectorIndexes else {
+            throw FolioError(.operationNotSupportedInTransaction, "Cannot run 'updateSearchIndex' in a multi-document transaction.")
+        }
+        _ = try VectorIndexDefinition(parsing: definition)
+        try folio {
+            try committer.write(durable: true) { txn in
+                guard var entry = self.entry(ns) else { throw FolioError(.namespaceNotFound, "Collection '\(ns)' does not exist.") }
+                let i = try Engine.searchIndexPosition(entry, id: id, name: name)
+                let old = entry.searchIndexes[i]
+                let descriptor = try SearchIndexDescriptor(id: old.id, name: old.name, definition: definition, version: old.version + 1,
+                                                           createdAt: Int64(ObjectID.currentSeconds()) * 1000, recordStore: entry.recordStore)
+                try txn.dropStore(old.store)
+                try self.buildVectorIndex(descriptor, entry, registry, txn)
+                entry.searchIndexes[i] = descriptor
+                try self.saveEntry(entry, txn)
+                registry.forget(old.store)
+            }
+        }
+    }
+
+    /// Drops a search index.
+    /// - Throws: 26 NamespaceNotFound, 27 IndexNotFound.
+    public func dropSearchIndex(_ ns: Namespace, id: String?, name: String?) throws(FolioError) {
+        guard let registry = vectorIndexes else {
+            throw FolioError(.operationNotSupportedInTransaction, "Cannot run 'dropSearchIndex' in a multi-document transaction.")
+        }
+        try folio {
+            try committer.write(durable: true) { txn in
+                guard var entry = self.entry(ns) else { throw FolioError(.namespaceNotFound, "Collection '\(ns)' does not exist.") }
+                let i = try Engine.searchIndexPosition(entry, id: id, name: name)
+                let old = entry.searchIndexes.remove(at: i)
+                try txn.dropStore(old.store)
+                try self.saveEntry(entry, txn)
+                registry.forget(old.store)
+            }
+        }
+    }
+
+    static func searchIndexPosition(_ entry: CollectionEntry, id: String?, name: String?) throws(FolioError) -> Int {
+        guard let i = entry.searchIndexes.firstIndex(where: { (id == nil || $0.id == id) && (name == nil || $0.name == name) }) else {
+            throw FolioError(.indexNotFound, "Index \(name ?? id ?? "") not found for collection \(entry.namespace)")
+        }
+        return i
+    }
+
+    /// Runs a `$vectorSearch`: the index's `limit` nearest documents (nearest first), each with
+    /// its score in `VectorSearchSpec.scoreField`. `limitHint` (a `$limit` right after) lowers
+    /// what is fetched. A missing collection or index gives no documents, as Atlas does.
+    func vectorSearch(_ spec: VectorSearchSpec, _ ns: Namespace, limitHint: Int?) throws(FolioError) -> [Document] {
+        guard let registry = vectorIndexes else {
+            throw FolioError(.operationNotSupportedInTransaction, "$vectorSearch is not allowed in a multi-document transaction or a snapshot read")
+        }
+        guard let entry = entry(ns), let descriptor = entry.searchIndexes.first(where: { $0.name == spec.index }) else { return [] }
+        let definition = descriptor.parsed
+        guard spec.path == definition.path else {
+            throw FolioError(.badValue, "Path '\(spec.path)' needs to be indexed as vector")
+        }
+        var query: [Float]
+        switch VectorValues.parse(spec.queryVector) {
+        case .success(let v): query = v
+        case .failure(let e): throw FolioError(.badValue, "\"$vectorSearch.queryVector\": \(e.message)")
+        }
+        guard query.count == definition.dimensions else {
+            throw FolioError(.badValue, "vector field is indexed with \(definition.dimensions) dimensions but queried with \(query.count)")
+        }
+        if definition.similarity.normalizes, !normalize(&query) {
+            throw FolioError(.badValue, "\"$vectorSearch.queryVector\" cannot be a zero vector with cosine similarity")
+        }
+        var filter: Filter?
+        if let f = spec.filter {
+            for path in VectorSearchSpec.filterPaths(f) where !definition.filterPaths.contains(path) {
+                throw FolioError(.badValue, "Path '\(path)' needs to be indexed as filter")
+            }
+            filter = try Filter(parsing: f)
+        }
+        let k = min(spec.limit, limitHint ?? spec.limit)
+        let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
+        defer { snapshot.close() }
+        let state = try folio { try registry.state(descriptor) { snapshot } }
+        let found: [(key: [UInt8], score: Float)] = state.read {
+            let graph = state.graph
+            let accept: ((UInt32) -> Bool)? = filter.map { filter in
+                { node in
+                    guard let values = VectorIndexState.filterValues(graph.attributes(node)) else { return filter.matches(Document()) }
+                    return filter.matches(values)
+                }
+            }
+            let nearest = query.withUnsafeBufferPointer { q in
+                spec.exact ? graph.exactSearch(q, k: k, accept: accept) : graph.search(q, k: k, ef: spec.numCandidates, accept: accept)
+            }
+            return nearest.map { (VectorIndexState.recordKey(graph.attributes($0.node)), graph.similarity.score(distance: $0.distance)) }
+        }
+        var out: [Document] = []
+        out.reserveCapacity(found.count)
+        for (key, score) in found {
+            guard let bytes = try Folio_storage({ () throws(StorageError) in try snapshot.get(entry.recordStore, key) }) else { continue }
+            var d = try Folio_document(bytes)
+            d.append(VectorSearchSpec.scoreField, .double(Double(score)))
+            out.append(d)
+        }
+        return out
+    }
+}

@@ -1,0 +1,522 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+// A hierarchical navigable small-world graph (Malkov & Yashunin, 2016) over float32 vectors.
+//
+// Layout, for a walk that touches little memory: vectors live in one contiguous buffer
+// (node i at i·dimensions), level-0 links in another (node i's count then up to `m0` ids at
+// i·(m0+1)), upper-level links, which few nodes have, in per-node arrays. Nodes are dense
+// integers in insertion order; a removed node stays as a tombstone that still routes walks
+// but is never a result (as hnswlib's markDelete), so removal never needs the graph rebuilt.
+//
+// Every change can be journaled (`journal`): the undo records a caller needs to take back
+// a write that did not commit (a failed statement, a rolled-back storage transaction), and
+// the (node, level) pairs whose links changed, which the caller persists. The graph is not
+// locked: one writer at a time, and readers that exclude it (the engine's read-write lock).
+
+public final class HNSWGraph: @unchecked Sendable {
+    // @unchecked: callers serialize writers against readers (see above).
+
+    /// One change, as its undo needs it.
+    public enum Undo: Sendable {
+        case appended
+        case links(node: UInt32, level: Int, old: [UInt32])
+        case entry(node: UInt32?, maxLevel: Int)
+        case removed(node: UInt32)
+        case attributes(node: UInt32, old: [UInt8])
+    }
+
+    /// What a change touched, for the caller to persist and to undo.
+    public struct Journal {
+        public var undo: [Undo] = []
+        /// (node, level) pairs whose link lists changed.
+        public var links: [(node: UInt32, level: Int)] = []
+        public init() {}
+    }
+
+    public let dimensions: Int
+    public let similarity: VectorSimilarity
+    /// Links per node above level 0, and at level 0.
+    public let m: Int
+    public let m0: Int
+    /// Candidates kept while linking a new node.
+    public let efConstruction: Int
+    private let levelFactor: Double
+
+    private var vectors: UnsafeMutablePointer<Float>
+    private var level0: UnsafeMutablePointer<UInt32>
+    private var capacity: Int
+    /// Links above level 0: `upper[node][level - 1]`.
+    private var upper: [[[UInt32]]] = []
+    private var levels: [UInt8] = []
+    private var removedFlags: [Bool] = []
+    /// Per-node bytes the caller attaches (the engine: its record key and filter values).
+    private var attributeBytes: [[UInt8]] = []
+    public private(set) var count = 0
+    public private(set) var removedCount = 0
+    public private(set) var entryPoint: UInt32?
+    public private(set) var maxLevel = 0
+    private var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
+    private let visitedPool = Mutex<[VisitedSet]>([])
+
+    public init(dimensions: Int, similarity: VectorSimilarity, m: Int = 16, efConstruction: Int = 100) {
+        precondition(dimensions > 0 && m >= 2)
+        self.dimensions = dimensions
+        self.similarity = similarity
+        self.m = m
+        self.m0 = 2 * m
+        self.efConstruction = efConstruction
+        self.levelFactor = 1 / log(Double(m))
+        capacity = 16
+        vectors = .allocate(capacity: capacity * dimensions)
+        level0 = .allocate(capacity: capacity * (2 * m + 1))
+    }
+
+    deinit {
+        vectors.deallocate()
+        level0.deallocate()
+    }
+
+    /// Nodes that are not tombstones.
+    public var liveCount: Int { count - removedCount }
+
+    public func isRemoved(_ node: UInt32) -> Bool { removedFlags[Int(node)] }
+    public func attributes(_ node: UInt32) -> [UInt8] { attributeBytes[Int(node)] }
+    public func level(_ node: UInt32) -> Int { Int(levels[Int(node)]) }
+
+    /// The stored vector of a node (normalized for cosine).
+    public func vector(_ node: UInt32) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: vectors + Int(node) * dimensions, count: dimensions)
+    }
+
+    /// The links of a node at a level.
+    public func links(_ node: UInt32, level: Int) -> [UInt32] {
+        if level == 0 {
+            let p = level0 + Int(node) * (m0 + 1)
+            return Array(UnsafeBufferPointer(start: p + 1, count: Int(p[0])))
+        }
+        return upper[Int(node)][level - 1]
+    }
+
+    // MARK: Reading persisted nodes
+
+    /// Appends a node as it was persisted (loading; no linking, no journal).
+    public func restore(vector: UnsafeBufferPointer<Float>, level: Int, removed: Bool, attributes: [UInt8]) {
+        precondition(vector.count == dimensions)
+        let node = appendStorage(vector, level: level, attributes: attributes)
+        if removed {
+            removedFlags[Int(node)] = true
+            removedCount += 1
+        }
+    }
+
+    /// Sets a node's links as persisted (loading).
+    public func restoreLinks(_ node: UInt32, level: Int, _ ids: [UInt32]) {
+        guard Int(node) < count, level <= self.level(node) else { return }
+        setLinks(node, level, ids.filter { Int($0) < count && $0 != node })
+    }
+
+    public func restoreEntry(_ node: UInt32?, maxLevel: Int) {
+        if let node, Int(node) < count {
+            entryPoint = node
+            self.maxLevel = min(maxLevel, level(node))
+        } else {
+            entryPoint = nil
+            self.maxLevel = 0
+        }
+    }
+
+    // MARK: Writing
+
+    /// Adds a vector (already normalized for cosine) and links it; returns its node.
+    @discardableResult
+    public func add(_ vector: UnsafeBufferPointer<Float>, attributes: [UInt8], journal: inout Journal) -> UInt32 {
+        precondition(vector.count == dimensions)
+        let level = randomLevel()
+        let node = appendStorage(vector, level: level, attributes: attributes)
+        journal.undo.append(.appended)
+        for l in 0...level { journal.links.append((node, l)) }
+        guard let entry = entryPoint else {
+            journal.undo.append(.entry(node: nil, maxLevel: maxLevel))
+            entryPoint = node
+            maxLevel = level
+            return node
+        }
+        let q = vectors + Int(node) * dimensions
+        var current = entry
+        var currentDistance = distance(q, current)
+        if maxLevel > level {
+            for l in stride(from: maxLevel, to: level, by: -1) {
+                (current, currentDistance) = greedy(q, from: current, distance: currentDistance, level: l)
+            }
+        }
+        let visited = takeVisited()
+        defer { giveBack(visited) }
+        for l in stride(from: min(level, maxLevel), through: 0, by: -1) {
+            var found = searchLevel(q, entries: [(currentDistance, current)], ef: efConstruction, level: l, visited: visited,
+                                    accept: nil, routeOnly: nil)
+            found.sort { $0.0 < $1.0 }
+            let chosen = selectNeighbors(found, max: l == 0 ? m0 : m)
+            setLinks(node, l, chosen)
+            for n in chosen { connect(n, to: node, level: l, journal: &journal) }
+            (currentDistance, current) = found[0]
+        }
+        if level > maxLevel {
+            journal.undo.append(.entry(node: entryPoint, maxLevel: maxLevel))
+            entryPoint = node
+            maxLevel = level
+        }
+        return node
+    }
+
+    /// Makes a node a tombstone: it still routes walks but is never a result.
+    public func remove(_ node: UInt32, journal: inout Journal) {
+        guard !removedFlags[Int(node)] else { return }
+        removedFlags[Int(node)] = true
+        removedCount += 1
+        journal.undo.append(.removed(node: node))
+    }
+
+    /// Replaces a node's attributes.
+    public func setAttributes(_ node: UInt32, _ bytes: [UInt8], journal: inout Journal) {
+        journal.undo.append(.attributes(node: node, old: attributeBytes[Int(node)]))
+        attributeBytes[Int(node)] = bytes
+    }
+
+    /// Takes back journaled changes, newest first.
+    public func undo(_ records: ArraySlice<Undo>) {
+        for record in records.reversed() {
+            switch record {
+            case .appended:
+                count -= 1
+                upper.removeLast()
+                levels.removeLast()
+                if removedFlags.removeLast() { removedCount -= 1 }
+                attributeBytes.removeLast()
+            case .links(let node, let level, let old):
+                setLinks(node, level, old)
+            case .entry(let node, let maxLevel):
+                entryPoint = node
+                self.maxLevel = maxLevel
+            case .removed(let node):
+                removedFlags[Int(node)] = false
+                removedCount -= 1
+            case .attributes(let node, let old):
+                attributeBytes[Int(node)] = old
+            }
+        }
+    }
+
+    // MARK: Searching
+
+    /// The `k` nearest live nodes the walk finds, nearest first, keeping `ef` candidates at
+    /// level 0. `accept` (a filter) is asked during the walk: rejected nodes still route,
+    /// so a selective filter still yields `k` results when that many match.
+    public func search(_ query: UnsafeBufferPointer<Float>, k: Int, ef: Int,
+                       accept: ((UInt32) -> Bool)? = nil) -> [(node: UInt32, distance: Float)] {
+        precondition(query.count == dimensions)
+        guard let entry = entryPoint, k > 0 else { return [] }
+        let q = query.baseAddress!
+        var current = entry
+        var currentDistance = distance(q, current)
+        if maxLevel > 0 {
+            for l in stride(from: maxLevel, to: 0, by: -1) {
+                (current, currentDistance) = greedy(q, from: current, distance: currentDistance, level: l)
+            }
+        }
+        let visited = takeVisited()
+        defer { giveBack(visited) }
+        let live: (UInt32) -> Bool = { [removedFlags] n in !removedFlags[Int(n)] }
+        var found = searchLevel(q, entries: [(currentDistance, current)], ef: max(ef, k), level: 0, visited: visited,
+                                accept: accept, routeOnly: removedCount > 0 ? live : nil)
+        found.sort { $0.0 < $1.0 }
+        return found.prefix(k).map { ($0.1, $0.0) }
+    }
+
+    /// Every live node's distance to `query`, the `k` nearest first (exact search: one pass
+    /// over the contiguous vectors).
+    public func exactSearch(_ query: UnsafeBufferPointer<Float>, k: Int,
+                            accept: ((UInt32) -> Bool)? = nil) -> [(node: UInt32, distance: Float)] {
+        precondition(query.count == dimensions)
+        guard k > 0 else { return [] }
+        let q = query.baseAddress!
+        var heap = MaxHeap(capacity: k)
+        for i in 0..<count where !removedFlags[i] {
+            let node = UInt32(i)
+            let d = similarity.distance(q, vectors + i * dimensions, dimensions)
+            if heap.count == k, d >= heap.top.0 { continue }
+            if let accept, !accept(node) { continue }
+            heap.push((d, node))
+            if heap.count > k { heap.pop() }
+        }
+        return heap.sortedAscending().map { ($0.1, $0.0) }
+    }
+
+    // MARK: Internals
+
+    @inline(__always)
+    private func distance(_ q: UnsafePointer<Float>, _ node: UInt32) -> Float {
+        similarity.distance(q, vectors + Int(node) &* dimensions, dimensions)
+    }
+
+    private func appendStorage(_ vector: UnsafeBufferPointer<Float>, level: Int, attributes: [UInt8]) -> UInt32 {
+        if count == capacity { grow() }
+        let node = UInt32(count)
+        (vectors + count * dimensions).update(from: vector.baseAddress!, count: dimensions)
+        level0[count * (m0 + 1)] = 0
+        upper.append(Array(repeating: [], count: level))
+        levels.append(UInt8(level))
+        removedFlags.append(false)
+        attributeBytes.append(attributes)
+        count += 1
+        return node
+    }
+
+    private func grow() {
+        let newCapacity = capacity * 2
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * dimensions)
+        v.moveInitialize(from: vectors, count: count * dimensions)
+        vectors.deallocate()
+        vectors = v
+        let l = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity * (m0 + 1))
+        l.moveInitialize(from: level0, count: count * (m0 + 1))
+        level0.deallocate()
+        level0 = l
+        capacity = newCapacity
+    }
+
+    private func randomLevel() -> Int {
+        let u = Double(random.next() >> 11) * 0x1.0p-53
+        let level = Int(-log(max(u, 1e-300)) * levelFactor)
+        return min(level, 16)
+    }
+
+    private func setLinks(_ node: UInt32, _ level: Int, _ ids: [UInt32]) {
+        if level == 0 {
+            let p = level0 + Int(node) * (m0 + 1)
+            let n = min(ids.count, m0)
+            p[0] = UInt32(n)
+            for i in 0..<n { p[1 + i] = ids[i] }
+        } else {
+            upper[Int(node)][level - 1] = ids
+        }
+    }
+
+    /// Adds `node` to `n`'s links at `level`, pruning them with the heuristic when full.
+    private func connect(_ n: UInt32, to node: UInt32, level: Int, journal: inout Journal) {
+        let old = links(n, level: level)
+        let limit = level == 0 ? m0 : m
+        journal.undo.append(.links(node: n, level: level, old: old))
+        journal.links.append((n, level))
+        if old.count < limit {
+            setLinks(n, level, old + [node])
+            return
+        }
+        let base = vectors + Int(n) * dimensions
+        var candidates = (old + [node]).map { (similarity.distance(base, vectors + Int($0) * dimensions, dimensions), $0) }
+        candidates.sort { $0.0 < $1.0 }
+        setLinks(n, level, selectNeighbors(candidates, max: limit))
+    }
+
+    /// The neighbor-selection heuristic (the paper's algorithm 4): a candidate is kept when it
+    /// is nearer to the base than to every neighbor kept so far, so links spread in all
+    /// directions. `candidates` are sorted nearest first.
+    private func selectNeighbors(_ candidates: [(Float, UInt32)], max limit: Int) -> [UInt32] {
+        if candidates.count <= limit { return candidates.map(\.1) }
+        var kept: [(Float, UInt32)] = []
+        kept.reserveCapacity(limit)
+        for c in candidates {
+            if kept.count >= limit { break }
+            let cv = vectors + Int(c.1) * dimensions
+            var good = true
+            for k in kept where similarity.distance(cv, vectors + Int(k.1) * dimensions, dimensions) < c.0 {
+                good = false
+                break
+            }
+            if good { kept.append(c) }
+        }
+        return kept.map(\.1)
+    }
+
+    /// Greedy descent at one upper level.
+    private func greedy(_ q: UnsafePointer<Float>, from start: UInt32, distance d0: Float, level: Int) -> (UInt32, Float) {
+        var current = start, best = d0
+        var changed = true
+        while changed {
+            changed = false
+            for n in upper[Int(current)][level - 1] {
+                let d = distance(q, n)
+                if d < best {
+                    best = d
+                    current = n
+                    changed = true
+                }
+            }
+        }
+        return (current, best)
+    }
+
+    /// Best-first search of one level keeping `ef` results. Nodes `accept` refuses, or that
+    /// `routeOnly` calls not live, are walked through but not kept.
+    private func searchLevel(_ q: UnsafePointer<Float>, entries: [(Float, UInt32)], ef: Int, level: Int, visited: VisitedSet,
+                             accept: ((UInt32) -> Bool)?, routeOnly: ((UInt32) -> Bool)?) -> [(Float, UInt32)] {
+        visited.reset(count: count)
+        var candidates = MinHeap(capacity: ef * 2)
+        var results = MaxHeap(capacity: ef + 1)
+        for (d, n) in entries {
+            visited.insert(n)
+            candidates.push((d, n))
+            if (routeOnly?(n) ?? true) && (accept?(n) ?? true) { results.push((d, n)) }
+        }
+        var bound = results.count > 0 ? results.top.0 : Float.infinity
+        while candidates.count > 0 {
+            let (dc, c) = candidates.pop()
+            if dc > bound && results.count >= ef { break }
+            let visit: (UInt32) -> Void = { n in
+                guard !visited.contains(n) else { return }
+                visited.insert(n)
+                let d = self.distance(q, n)
+                guard results.count < ef || d < bound else { return }
+                candidates.push((d, n))
+                if (routeOnly?(n) ?? true) && (accept?(n) ?? true) {
+                    results.push((d, n))
+                    if results.count > ef { results.pop() }
+                    bound = results.top.0
+                }
+            }
+            if level == 0 {
+                let p = level0 + Int(c) * (m0 + 1)
+                let n = Int(p[0])
+                for i in 0..<n { visit(p[1 + i]) }
+            } else {
+                for n in upper[Int(c)][level - 1] { visit(n) }
+            }
+        }
+        if results.count == 0, routeOnly == nil, accept == nil, let first = entries.first { return [first] }
+        return results.items
+    }
+
+    private func takeVisited() -> VisitedSet {
+        visitedPool.withLock { $0.popLast() } ?? VisitedSet()
+    }
+
+    private func giveBack(_ v: VisitedSet) {
+        visitedPool.withLock { if $0.count < 64 { $0.append(v) } }
+    }
+}
+
+/// Marks of the nodes a walk has seen, reset in O(1) by moving to the next generation.
+final class VisitedSet: @unchecked Sendable {
+    // @unchecked: used by one walk at a time (taken from and given back to a pool).
+    private var marks: [UInt16] = []
+    private var generation: UInt16 = 0
+
+    func reset(count: Int) {
+        if marks.count < count { marks.append(contentsOf: repeatElement(0, count: count - marks.count + 1024)) }
+        generation &+= 1
+        if generation == 0 {
+            for i in marks.indices { marks[i] = 0 }
+            generation = 1
+        }
+    }
+
+    @inline(__always) func contains(_ n: UInt32) -> Bool { marks[Int(n)] == generation }
+    @inline(__always) func insert(_ n: UInt32) { marks[Int(n)] = generation }
+}
+
+/// A binary heap of (distance, node), smallest on top.
+struct MinHeap {
+    private(set) var items: [(Float, UInt32)] = []
+    init(capacity: Int) { items.reserveCapacity(capacity) }
+    var count: Int { items.count }
+    var top: (Float, UInt32) { items[0] }
+
+    mutating func push(_ e: (Float, UInt32)) {
+        items.append(e)
+        var i = items.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            if items[p].0 <= items[i].0 { break }
+            items.swapAt(p, i)
+            i = p
+        }
+    }
+
+    @discardableResult
+    mutating func pop() -> (Float, UInt32) {
+        let top = items[0]
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            let n = items.count
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var s = i
+                if l < n && items[l].0 < items[s].0 { s = l }
+                if r < n && items[r].0 < items[s].0 { s = r }
+                if s == i { break }
+                items.swapAt(s, i)
+                i = s
+            }
+        }
+        return top
+    }
+}
+
+/// A binary heap of (distance, node), largest on top.
+struct MaxHeap {
+    private(set) var items: [(Float, UInt32)] = []
+    init(capacity: Int) { items.reserveCapacity(capacity) }
+    var count: Int { items.count }
+    var top: (Float, UInt32) { items[0] }
+
+    mutating func push(_ e: (Float, UInt32)) {
+        items.append(e)
+        var i = items.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            if items[p].0 >= items[i].0 { break }
+            items.swapAt(p, i)
+            i = p
+        }
+    }
+
+    @discardableResult
+    mutating func pop() -> (Float, UInt32) {
+        let top = items[0]
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            let n = items.count
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var s = i
+                if l < n && items[l].0 > items[s].0 { s = l }
+                if r < n && items[r].0 > items[s].0 { s = r }
+                if s == i { break }
+                items.swapAt(s, i)
+                i = s
+            }
+        }
+        return top
+    }
+
+    func sortedAscending() -> [(Float, UInt32)] { items.sorted { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) } }
+}
+
+/// A small, fast, seedable generator for node levels (levels need not be unpredictable).
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
