@@ -49,7 +49,8 @@ let package = Package(
         .target(name: "FolioGeo", dependencies: ["FolioBSON"], swiftSettings: swiftSettings),
         .target(name: "FolioQuery", dependencies: ["FolioBSON", "FolioGeo", "CPCRE2"], swiftSettings: swiftSettings),
         // Vector search: distance kernels and the HNSW graph (pure Swift, no dependencies).
-        .target(name: "FolioVector", swiftSettings: swiftSettings),
+        .target(name: "CVectorKernels"),
+        .target(name: "FolioVector", dependencies: ["CVectorKernels"], swiftSettings: swiftSettings),
         // SQLite from the system (Debian libsqlite3-dev): the embedded storage engine.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "FolioStorage", dependencies: ["FolioBSON", "CSQLite"], swiftSettings: swiftSettings),

@@ -36,6 +36,13 @@ public struct RawDocument: Sendable {
         self.byteCount = bytes.count
     }
 
+    /// Wraps a document known to be valid that starts at `offset` inside a larger buffer
+    /// (its length prefix says where it ends), without copying it out.
+    public init(trusted bytes: [UInt8], at offset: Int) {
+        let n = Int(UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+        self.init(storage: bytes, start: offset, byteCount: n)
+    }
+
     @usableFromInline
     init(storage: [UInt8], start: Int, byteCount: Int) {
         self.storage = storage

@@ -51,7 +51,8 @@ public final class HNSWGraph: @unchecked Sendable {
     /// Links above level 0: `upper[node][level - 1]`.
     private var upper: [[[UInt32]]] = []
     private var levels: [UInt8] = []
-    private var removedFlags: [Bool] = []
+    /// 1 for a tombstone (grown with `vectors`; read in the walk without exclusivity checks).
+    private var removedFlags: UnsafeMutablePointer<UInt8>
     /// Per-node bytes the caller attaches (the engine: its record key and filter values).
     private var attributeBytes: [[UInt8]] = []
     public private(set) var count = 0
@@ -72,17 +73,19 @@ public final class HNSWGraph: @unchecked Sendable {
         capacity = 16
         vectors = .allocate(capacity: capacity * dimensions)
         level0 = .allocate(capacity: capacity * (2 * m + 1))
+        removedFlags = .allocate(capacity: capacity)
     }
 
     deinit {
         vectors.deallocate()
         level0.deallocate()
+        removedFlags.deallocate()
     }
 
     /// Nodes that are not tombstones.
     public var liveCount: Int { count - removedCount }
 
-    public func isRemoved(_ node: UInt32) -> Bool { removedFlags[Int(node)] }
+    public func isRemoved(_ node: UInt32) -> Bool { removedFlags[Int(node)] != 0 }
     public func attributes(_ node: UInt32) -> [UInt8] { attributeBytes[Int(node)] }
     public func level(_ node: UInt32) -> Int { Int(levels[Int(node)]) }
 
@@ -107,7 +110,7 @@ public final class HNSWGraph: @unchecked Sendable {
         precondition(vector.count == dimensions)
         let node = appendStorage(vector, level: level, attributes: attributes)
         if removed {
-            removedFlags[Int(node)] = true
+            removedFlags[Int(node)] = 1
             removedCount += 1
         }
     }
@@ -156,7 +159,7 @@ public final class HNSWGraph: @unchecked Sendable {
         defer { giveBack(visited) }
         for l in stride(from: min(level, maxLevel), through: 0, by: -1) {
             var found = searchLevel(q, entries: [(currentDistance, current)], ef: efConstruction, level: l, visited: visited,
-                                    accept: nil, routeOnly: nil)
+                                    accept: nil, skipRemoved: false)
             found.sort { $0.0 < $1.0 }
             let chosen = selectNeighbors(found, max: l == 0 ? m0 : m)
             setLinks(node, l, chosen)
@@ -173,8 +176,8 @@ public final class HNSWGraph: @unchecked Sendable {
 
     /// Makes a node a tombstone: it still routes walks but is never a result.
     public func remove(_ node: UInt32, journal: inout Journal) {
-        guard !removedFlags[Int(node)] else { return }
-        removedFlags[Int(node)] = true
+        guard removedFlags[Int(node)] == 0 else { return }
+        removedFlags[Int(node)] = 1
         removedCount += 1
         journal.undo.append(.removed(node: node))
     }
@@ -193,7 +196,7 @@ public final class HNSWGraph: @unchecked Sendable {
                 count -= 1
                 upper.removeLast()
                 levels.removeLast()
-                if removedFlags.removeLast() { removedCount -= 1 }
+                if removedFlags[count] != 0 { removedCount -= 1 }
                 attributeBytes.removeLast()
             case .links(let node, let level, let old):
                 setLinks(node, level, old)
@@ -201,7 +204,7 @@ public final class HNSWGraph: @unchecked Sendable {
                 entryPoint = node
                 self.maxLevel = maxLevel
             case .removed(let node):
-                removedFlags[Int(node)] = false
+                removedFlags[Int(node)] = 0
                 removedCount -= 1
             case .attributes(let node, let old):
                 attributeBytes[Int(node)] = old
@@ -228,9 +231,8 @@ public final class HNSWGraph: @unchecked Sendable {
         }
         let visited = takeVisited()
         defer { giveBack(visited) }
-        let live: (UInt32) -> Bool = { [removedFlags] n in !removedFlags[Int(n)] }
         var found = searchLevel(q, entries: [(currentDistance, current)], ef: max(ef, k), level: 0, visited: visited,
-                                accept: accept, routeOnly: removedCount > 0 ? live : nil)
+                                accept: accept, skipRemoved: removedCount > 0)
         found.sort { $0.0 < $1.0 }
         return found.prefix(k).map { ($0.1, $0.0) }
     }
@@ -243,7 +245,7 @@ public final class HNSWGraph: @unchecked Sendable {
         guard k > 0 else { return [] }
         let q = query.baseAddress!
         var heap = MaxHeap(capacity: k)
-        for i in 0..<count where !removedFlags[i] {
+        for i in 0..<count where removedFlags[i] == 0 {
             let node = UInt32(i)
             let d = similarity.distance(q, vectors + i * dimensions, dimensions)
             if heap.count == k, d >= heap.top.0 { continue }
@@ -268,7 +270,7 @@ public final class HNSWGraph: @unchecked Sendable {
         level0[count * (m0 + 1)] = 0
         upper.append(Array(repeating: [], count: level))
         levels.append(UInt8(level))
-        removedFlags.append(false)
+        removedFlags[count] = 0
         attributeBytes.append(attributes)
         count += 1
         return node
@@ -284,6 +286,10 @@ public final class HNSWGraph: @unchecked Sendable {
         l.moveInitialize(from: level0, count: count * (m0 + 1))
         level0.deallocate()
         level0 = l
+        let r = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        r.moveInitialize(from: removedFlags, count: count)
+        removedFlags.deallocate()
+        removedFlags = r
         capacity = newCapacity
     }
 
@@ -358,43 +364,54 @@ public final class HNSWGraph: @unchecked Sendable {
         return (current, best)
     }
 
-    /// Best-first search of one level keeping `ef` results. Nodes `accept` refuses, or that
-    /// `routeOnly` calls not live, are walked through but not kept.
+    /// Best-first search of one level keeping `ef` results. Nodes `accept` refuses, and
+    /// tombstones when `skipRemoved`, are walked through but not kept.
     private func searchLevel(_ q: UnsafePointer<Float>, entries: [(Float, UInt32)], ef: Int, level: Int, visited: VisitedSet,
-                             accept: ((UInt32) -> Bool)?, routeOnly: ((UInt32) -> Bool)?) -> [(Float, UInt32)] {
+                             accept: ((UInt32) -> Bool)?, skipRemoved: Bool) -> [(Float, UInt32)] {
         visited.reset(count: count)
+        let marks = visited.marks, generation = visited.generation
+        let vectors = self.vectors, dims = dimensions, level0 = self.level0, stride0 = m0 + 1, removed = removedFlags
+        let euclidean = similarity == .euclidean
         var candidates = MinHeap(capacity: ef * 2)
         var results = MaxHeap(capacity: ef + 1)
         for (d, n) in entries {
-            visited.insert(n)
+            marks[Int(n)] = generation
             candidates.push((d, n))
-            if (routeOnly?(n) ?? true) && (accept?(n) ?? true) { results.push((d, n)) }
+            if !(skipRemoved && removed[Int(n)] != 0) && (accept?(n) ?? true) { results.push((d, n)) }
         }
         var bound = results.count > 0 ? results.top.0 : Float.infinity
+
+        func consider(_ n: UInt32) {
+            let i = Int(n)
+            if marks[i] == generation { return }
+            marks[i] = generation
+            let v = vectors + i &* dims
+            let d = euclidean ? squaredEuclidean(q, v, dims) : 1 - dotProduct(q, v, dims)
+            guard results.count < ef || d < bound else { return }
+            candidates.push((d, n))
+            if skipRemoved && removed[i] != 0 { return }
+            if let accept, !accept(n) { return }
+            results.push((d, n))
+            if results.count > ef { results.pop() }
+            bound = results.top.0
+        }
+
         while candidates.count > 0 {
             let (dc, c) = candidates.pop()
             if dc > bound && results.count >= ef { break }
-            let visit: (UInt32) -> Void = { n in
-                guard !visited.contains(n) else { return }
-                visited.insert(n)
-                let d = self.distance(q, n)
-                guard results.count < ef || d < bound else { return }
-                candidates.push((d, n))
-                if (routeOnly?(n) ?? true) && (accept?(n) ?? true) {
-                    results.push((d, n))
-                    if results.count > ef { results.pop() }
-                    bound = results.top.0
-                }
-            }
             if level == 0 {
-                let p = level0 + Int(c) * (m0 + 1)
+                let p = level0 + Int(c) &* stride0
                 let n = Int(p[0])
-                for i in 0..<n { visit(p[1 + i]) }
+                var j = 1
+                while j <= n {
+                    consider(p[j])
+                    j &+= 1
+                }
             } else {
-                for n in upper[Int(c)][level - 1] { visit(n) }
+                for n in upper[Int(c)][level - 1] { consider(n) }
             }
         }
-        if results.count == 0, routeOnly == nil, accept == nil, let first = entries.first { return [first] }
+        if results.count == 0, !skipRemoved, accept == nil, let first = entries.first { return [first] }
         return results.items
     }
 
@@ -410,20 +427,27 @@ public final class HNSWGraph: @unchecked Sendable {
 /// Marks of the nodes a walk has seen, reset in O(1) by moving to the next generation.
 final class VisitedSet: @unchecked Sendable {
     // @unchecked: used by one walk at a time (taken from and given back to a pool).
-    private var marks: [UInt16] = []
-    private var generation: UInt16 = 0
+    private(set) var marks = UnsafeMutablePointer<UInt16>.allocate(capacity: 1024)
+    private var capacity = 1024
+    private(set) var generation: UInt16 = 0
+
+    init() { marks.initialize(repeating: 0, count: capacity) }
+    deinit { marks.deallocate() }
 
     func reset(count: Int) {
-        if marks.count < count { marks.append(contentsOf: repeatElement(0, count: count - marks.count + 1024)) }
+        if capacity < count {
+            marks.deallocate()
+            capacity = count * 2
+            marks = .allocate(capacity: capacity)
+            marks.initialize(repeating: 0, count: capacity)
+            generation = 0
+        }
         generation &+= 1
         if generation == 0 {
-            for i in marks.indices { marks[i] = 0 }
+            marks.update(repeating: 0, count: capacity)
             generation = 1
         }
     }
-
-    @inline(__always) func contains(_ n: UInt32) -> Bool { marks[Int(n)] == generation }
-    @inline(__always) func insert(_ n: UInt32) { marks[Int(n)] = generation }
 }
 
 /// A binary heap of (distance, node), smallest on top.

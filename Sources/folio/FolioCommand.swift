@@ -17,7 +17,7 @@ struct FolioCommand: AsyncParsableCommand {
         commandName: "folio",
         abstract: "A document database that speaks MongoDB's wire protocol and query language.",
         version: FolioVersion.description,
-        subcommands: [Serve.self, CrashWriter.self, CrashVerify.self, BenchScan.self, BenchAggregate.self, BenchIndex.self, BenchWrites.self, NoopServer.self,
+        subcommands: [Serve.self, CrashWriter.self, CrashVerify.self, BenchScan.self, BenchAggregate.self, BenchIndex.self, BenchWrites.self, BenchVectors.self, NoopServer.self,
                       HostileCommands.self]
     )
 }

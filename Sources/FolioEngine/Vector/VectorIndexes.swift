@@ -103,7 +103,7 @@ final class VectorIndexState: @unchecked Sendable {
     static func filterValues(_ attributes: [UInt8]) -> RawDocument? {
         let n = Int(UInt32(attributes[0]) | UInt32(attributes[1]) << 8 | UInt32(attributes[2]) << 16 | UInt32(attributes[3]) << 24)
         guard attributes.count > 4 + n else { return nil }
-        return RawDocument(trusted: Array(attributes[(4 + n)...]))
+        return RawDocument(trusted: attributes, at: 4 + n)
     }
 
     // MARK: Changes (the writer, under the lock)
