@@ -21,6 +21,9 @@ import Glibc
 // against the records, and a $text search for "item" must find exactly the documents present.
 // `loc` (a GeoJSON point that moves on every update) has a 2dsphere index: validate checks its
 // keys, and a $geoWithin of the whole sphere through the index must find every document.
+// `v` (a 4-number vector that moves on every update) has a vectorSearch index: for a sample
+// of the documents present, an exact $vectorSearch for each one's vector must find it (its
+// graph node survived the crash), and the approximate search must find at least 95% of them.
 //
 // Retryable writes: two more threads each increment a counter of their own in crash.counters
 // with retryable writes (a session per thread and round, txnNumber 1, 2, ...), logging
@@ -67,6 +70,10 @@ struct CrashWriter: ParsableCommand {
                                           ["key": ["updates": 1, "b": -1], "name": "updates_1_b_-1"],
                                           ["key": ["words": "text"], "name": "words_text"],
                                           ["key": ["loc": "2dsphere"], "name": "loc_2dsphere"]])
+        if engine.listSearchIndexes(ns, name: CrashWriter.vectorIndex).isEmpty {
+            _ = try engine.createSearchIndexes(ns, [["name": .string(CrashWriter.vectorIndex), "type": "vectorSearch", "definition": [
+                "fields": [["type": "vector", "path": "v", "numDimensions": 4, "similarity": "euclidean"]]]]])
+        }
         let fd = open(ackLog, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard fd >= 0 else { throw ValidationError("cannot open \(ackLog)") }
         let threadCount = threads, base = startID
@@ -100,7 +107,8 @@ struct CrashWriter: ParsableCommand {
             if i % 3 != 0 || mine.isEmpty {
                 let id = base + t * 1_000_000_000_000 + i
                 let r = try! engine.insert(ns, [["_id": .int64(Int64(id)), "a": .int64(Int64(id)), "b": .int64(Int64(2 * id)), "updates": 0,
-                                                 "words": .string(words(Int64(id), 0)), "loc": location(Int64(id), 0)]],
+                                                 "words": .string(words(Int64(id), 0)), "loc": location(Int64(id), 0),
+                                                 "v": vector(Int64(id), 0)]],
                                            options: WriteOptions(durable: durable))
                 precondition(r.insertedCount == 1, "insert failed: \(r.writeErrors)")
                 mine[id] = 0
@@ -110,7 +118,8 @@ struct CrashWriter: ParsableCommand {
                 let text = BSON.string(words(Int64(id), Int64(mine[id]! + 1)))
                 let r = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int64(Int64(id))],
                                                                 update: ["$inc": ["updates": 1], "$set": ["a": .int64(Int64(id)), "b": .int64(Int64(2 * id)),
-                                                                                                          "words": text, "loc": location(Int64(id), Int64(mine[id]! + 1))]])],
+                                                                                                          "words": text, "loc": location(Int64(id), Int64(mine[id]! + 1)),
+                                                                                                          "v": vector(Int64(id), Int64(mine[id]! + 1))]])],
                                            options: WriteOptions(durable: durable))
                 precondition(r.modified == 1, "update failed")
                 mine[id]! += 1
@@ -125,6 +134,22 @@ struct CrashWriter: ParsableCommand {
     /// The point a document holds after `updates` updates.
     static func location(_ id: Int64, _ updates: Int64) -> BSON {
         ["type": "Point", "coordinates": [.double(Double(id % 360) - 180 + Double(updates % 1000) / 1000), .double(Double(id % 170) - 85)]]
+    }
+
+    /// The vector a document holds after `updates` updates.
+    static func vector(_ id: Int64, _ updates: Int64) -> BSON {
+        [.double(Double(id % 4096)), .double(Double((id >> 12) % 4096)), .double(Double(updates % 4096)),
+         .double(Double((id / 1_000_000_000_000) % 64))]
+    }
+
+    static let vectorIndex = "v_vector"
+
+    /// The `_id`s a `$vectorSearch` for `vector` returns (exact or with 100 candidates).
+    static func nearest(_ engine: Engine, _ vector: BSON, exact: Bool) throws -> [Int64] {
+        var stage: Document = ["index": .string(vectorIndex), "path": "v", "queryVector": vector, "limit": 10]
+        if exact { stage.append("exact", true) } else { stage.append("numCandidates", 100) }
+        let cursor = try engine.aggregate(database: "crash", collection: "docs", AggregateRequest(pipeline: [["$vectorSearch": .document(stage)]]))
+        return try cursor.all().compactMap { $0.document()["_id"]?.int64Value }
     }
 
     static let retryingThreads = 2
@@ -270,7 +295,8 @@ struct CrashVerify: ParsableCommand {
                     problems.append("malformed document \(d)")
                     continue
                 }
-                if a != id || b != 2 * id || d["words"] != .string(CrashWriter.words(id, updates)) || d["loc"] != CrashWriter.location(id, updates) {
+                if a != id || b != 2 * id || d["words"] != .string(CrashWriter.words(id, updates)) || d["loc"] != CrashWriter.location(id, updates)
+                    || d["v"] != CrashWriter.vector(id, updates) {
                     problems.append("half-applied document \(d)")
                 }
                 present[id] = updates
@@ -286,6 +312,19 @@ struct CrashVerify: ParsableCommand {
             let located = Set(within.compactMap { $0.document()["_id"]?.int64Value })
             if located != Set(present.keys) {
                 problems.append("$geoWithin finds \(located.count) documents of \(present.count) (\(located.symmetricDifference(present.keys).prefix(5)) differ)")
+            }
+            // The vector index: every sampled document is found by its own vector.
+            var approximate = 0
+            let sample = present.shuffled().prefix(500)
+            for (id, updates) in sample {
+                let v = CrashWriter.vector(id, updates)
+                if try !CrashWriter.nearest(engine, v, exact: true).contains(id) {
+                    problems.append("exact $vectorSearch misses document \(id)")
+                }
+                if try CrashWriter.nearest(engine, v, exact: false).contains(id) { approximate += 1 }
+            }
+            if !sample.isEmpty && Double(approximate) < 0.95 * Double(sample.count) {
+                problems.append("approximate $vectorSearch finds \(approximate) of \(sample.count) sampled documents by their own vectors")
             }
         }
         // The last retryable increment of each thread, retried: then each counter holds
