@@ -1,4 +1,4 @@
-// Distance kernels for vector search, in C so they can use AVX2 and FMA where the processor
+// Distance kernels for vector search, in C so they can use AVX-512, or AVX2 and FMA, where the processor
 // has them while the binary still runs on any x86-64 (a function per instruction set, the
 // choice made once at run time); Swift's SIMD types compile to the baseline target's SSE
 // only. Elsewhere (arm64) plain loops, which the compiler vectorizes with NEON.
@@ -51,6 +51,42 @@ static float l2sq_avx2(const float *a, const float *b, size_t n) {
     for (; i < n; i++) { float d = a[i] - b[i]; r += d * d; }
     return r;
 }
+__attribute__((target("avx512f")))
+static float dot_avx512(const float *a, const float *b, size_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    if (i + 16 <= n) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        i += 16;
+    }
+    float r = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+__attribute__((target("avx512f")))
+static float l2sq_avx512(const float *a, const float *b, size_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+        __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+        s0 = _mm512_fmadd_ps(d0, d0, s0);
+        s1 = _mm512_fmadd_ps(d1, d1, s1);
+    }
+    if (i + 16 <= n) {
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+        s0 = _mm512_fmadd_ps(d, d, s0);
+        i += 16;
+    }
+    float r = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    for (; i < n; i++) { float d = a[i] - b[i]; r += d * d; }
+    return r;
+}
 #endif
 
 static float dot_plain(const float *a, const float *b, size_t n) {
@@ -81,7 +117,10 @@ static void choose(void) {
     l2sq_impl = l2sq_plain;
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (__builtin_cpu_supports("avx512f")) {
+        dot_impl = dot_avx512;
+        l2sq_impl = l2sq_avx512;
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         dot_impl = dot_avx2;
         l2sq_impl = l2sq_avx2;
     }
@@ -91,4 +130,5 @@ static void choose(void) {
 __attribute__((constructor)) static void folio_vector_kernels_init(void) { choose(); }
 
 float folio_dot(const float *a, const float *b, size_t n) { return dot_impl(a, b, n); }
+void folio_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 float folio_l2sq(const float *a, const float *b, size_t n) { return l2sq_impl(a, b, n); }

@@ -1,3 +1,4 @@
+import CVectorKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -161,7 +162,9 @@ public final class HNSWGraph: @unchecked Sendable {
             var found = searchLevel(q, entries: [(currentDistance, current)], ef: efConstruction, level: l, visited: visited,
                                     accept: nil, skipRemoved: false)
             found.sort { $0.0 < $1.0 }
-            let chosen = selectNeighbors(found, max: l == 0 ? m0 : m)
+            // A new node takes `m` links at every level (the paper's M; level 0 holds up to
+            // 2M because its neighbors' links back to it fill it up), as hnswlib does.
+            let chosen = selectNeighbors(found, max: m)
             setLinks(node, l, chosen)
             for n in chosen { connect(n, to: node, level: l, journal: &journal) }
             (currentDistance, current) = found[0]
@@ -402,8 +405,10 @@ public final class HNSWGraph: @unchecked Sendable {
             if level == 0 {
                 let p = level0 + Int(c) &* stride0
                 let n = Int(p[0])
+                if n > 0 { folio_prefetch(vectors + Int(p[1]) &* dims) }
                 var j = 1
                 while j <= n {
+                    if j < n { folio_prefetch(vectors + Int(p[j &+ 1]) &* dims) }
                     consider(p[j])
                     j &+= 1
                 }

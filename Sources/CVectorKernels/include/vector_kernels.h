@@ -3,8 +3,10 @@
 #include <stddef.h>
 
 /// Σ a[i]·b[i] and Σ (a[i] − b[i])² over n floats: AVX2 with FMA when the processor has
-/// them (checked once at run time), SSE otherwise.
+/// them (AVX-512 first; checked once at run time), plain loops otherwise.
 float folio_dot(const float *a, const float *b, size_t n);
 float folio_l2sq(const float *a, const float *b, size_t n);
+/// Asks for the cache line at `p` ahead of its use (the graph walk's next vector).
+void folio_prefetch(const void *p);
 
 #endif
