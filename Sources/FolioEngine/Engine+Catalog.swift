@@ -92,6 +92,8 @@ extension Engine {
                 guard let e = self.entry(ns) else { return false }
                 let records = self.committer.recordCounts.count(e.recordStore) ?? 0
                 try Engine.dropStores(of: e, txn)
+                // The graphs go from memory too (read back from storage if the drop does not commit).
+                for index in e.searchIndexes { self.vectorIndexes?.forget(index.store) }
                 self.logCommand(ns.database, uuid: e.uuid, ["drop": .string(ns.collection)],
                                 o2: ["numRecords": .int64(Int64(records))], txn)
                 self.planCache.invalidate(ns)
@@ -142,6 +144,7 @@ extension Engine {
         if let target = entry(to) {
             guard dropTarget else { throw FolioError(.namespaceExists, "Target namespace exists") }
             try Engine.dropStores(of: target, txn)
+            for index in target.searchIndexes { vectorIndexes?.forget(index.store) }
             try txn.delete(Engine.catalogStore, CollectionEntry.key(to))
             droppedTarget = .binary(Binary(subtype: Binary.Subtype.uuid, data: target.uuid))
         }

@@ -247,6 +247,10 @@ def test_errors(coll):
         with pytest.raises(OperationFailure) as e:
             coll.create_search_index(SearchIndexModel(name="bad", type="vectorSearch", definition=definition))
         assert e.value.code == 2 and fragment in str(e.value), (definition, str(e.value))
+    # Quantization is refused until the graph keeps quantized vectors (not stored and ignored).
+    with pytest.raises(OperationFailure) as e:
+        create(coll, name="q", quantization="scalar")
+    assert e.value.code == 115 and "quantization" in str(e.value)
     # Atlas Search's full-text indexes are refused, not stored and ignored.
     with pytest.raises(OperationFailure) as e:
         coll.create_search_index(SearchIndexModel(name="text", definition={"mappings": {"dynamic": True}}))

@@ -124,6 +124,8 @@ import FolioTestSupport
                                  ["type": "vector", "path": "b", "numDimensions": 8, "similarity": "cosine"]]]) == .badValue)
         #expect(code(["fields": [["type": "vector", "path": "a", "numDimensions": 8, "similarity": "cosine"], ["type": "filter", "path": "a"]]]) == .badValue)
         #expect(code(["fields": [["type": "vector", "path": "a", "numDimensions": 8, "similarity": "cosine", "hnswOptions": [:]]]]) == .commandNotSupported)
+        #expect(code(["fields": [["type": "vector", "path": "a", "numDimensions": 8, "similarity": "cosine", "quantization": "binary"]]]) == .commandNotSupported)
+        #expect(code(["fields": [["type": "vector", "path": "a", "numDimensions": 8, "similarity": "cosine", "quantization": "pq"]]]) == .badValue)
     }
 
     @Test func searchIndexesAreRefusedInsideTransactions() throws {
