@@ -204,6 +204,16 @@ def test_pipeline_around_the_stage(coll):
                                 {"$addFields": {"s": {"$meta": "vectorSearchScore"}}}, {"$sort": {"s": 1}}]))
     assert [d["_id"] for d in kept] == [d["_id"] for d in reversed(top)]
     assert all("$__folioVectorSearchScore" not in d and "embedding" not in d for d in kept)
+    # In a $unionWith or $lookup sub-pipeline the score is readable there and goes no further.
+    stage = {"$vectorSearch": {"index": "vec", "path": "embedding", "queryVector": q, "numCandidates": 100, "limit": 2}}
+    union = list(coll.aggregate([{"$limit": 1}, {"$project": {"_id": 1}}, {"$unionWith": {"coll": coll.name, "pipeline": [stage, {"$project": {"_id": 1}}]}}]))
+    assert union[1:] == [{"_id": d["_id"]} for d in top[:2]]
+    looked = list(coll.aggregate([{"$limit": 1}, {"$lookup": {"from": coll.name, "as": "near", "pipeline": [
+        stage, {"$project": {"_id": 1, "s": {"$meta": "vectorSearchScore"}}}]}}]))
+    assert looked[0]["near"] == [{"_id": d["_id"], "s": d["score"]} for d in top[:2]]
+    # explain shows the stage as given with how it searched.
+    explained = coll.database.command("explain", {"aggregate": coll.name, "pipeline": [stage], "cursor": {}})["stages"][0]["$vectorSearch"]
+    assert explained["explain"]["plan"] == "HNSW" and explained["explain"]["liveVectors"] == 1500 and explained["limit"] == 2
     # A missing index or collection gives no results, as Atlas does.
     assert search(coll, q, index="nope") == []
     assert search(coll.database.nothing, q) == []

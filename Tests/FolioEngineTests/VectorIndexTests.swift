@@ -128,6 +128,21 @@ import FolioTestSupport
         #expect(code(["fields": [["type": "vector", "path": "a", "numDimensions": 8, "similarity": "cosine", "quantization": "pq"]]]) == .badValue)
     }
 
+    @Test func theScoreEndsWithItsOwnPipeline() throws {
+        let engine = try Engine.inMemory()
+        _ = try engine.insert(vns, [["_id": 1, "v": [1, 0, 0]], ["_id": 2, "v": [2, 0, 0]]])
+        try index(engine, filters: [])
+        let stage: BSON = ["$vectorSearch": ["index": "vec", "path": "v", "queryVector": [1, 0, 0], "numCandidates": 10, "limit": 1]]
+        let union = try docs(engine.aggregate(database: "app", collection: "messages", AggregateRequest(pipeline: [
+            ["$match": ["_id": 2]], ["$unionWith": ["coll": "messages", "pipeline": [stage]]]])))
+        #expect(union.map { $0["_id"] } == [2, 1])
+        #expect(union.allSatisfy { $0[VectorSearchSpec.scoreField] == nil })
+        let explained = try engine.explainAggregate(database: "app", collection: "messages", AggregateRequest(pipeline: [stage]),
+                                                    verbosity: .executionStats)
+        let shown = explained["stages"]?.arrayValue?.first?.documentValue?["$vectorSearch"]?.documentValue?["explain"]?.documentValue
+        #expect(shown?["plan"] == "HNSW" && shown?["liveVectors"] == .int64(2) && shown?["nReturned"] == .int64(1))
+    }
+
     @Test func searchIndexesAreRefusedInsideTransactions() throws {
         let engine = try Engine.inMemory()
         _ = try engine.insert(vns, [["_id": 1, "v": [1, 2, 3]]])

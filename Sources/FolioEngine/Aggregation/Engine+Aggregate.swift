@@ -99,14 +99,7 @@ extension Engine {
                 return out
             }
         }
-        if case .vectorSearch? = pipeline.stages.first {
-            stream = MapStream(stream) { d in
-                guard d[VectorSearchSpec.scoreField] != nil else { return d }
-                var out = d
-                out.removeValue(forKey: VectorSearchSpec.scoreField)
-                return out
-            }
-        }
+
         if let writeStage {
             try runWrite(writeStage, input: stream, environment: environment, sourceDatabase: database)
             return Cursor(namespace: ns, stream: ArrayStream([]), deadline: nil)
@@ -134,6 +127,7 @@ extension Engine {
         }
         var stages = stages
         var stream: any DocumentStream
+        var vectorScores = false
         switch source {
         case .none:
             stream = ArrayStream([])
@@ -158,6 +152,7 @@ extension Engine {
             var limit: Int?
             if case .limit(let n)? = stages.first { limit = Int(clamping: n) }
             stream = ArrayStream(try vectorSearch(spec, ns, limitHint: limit))
+            vectorScores = true
         case .collection(let ns):
             let q = sourceQuery(&stages, ns)
             let cursor = try find(ns, filter: q.filter, sort: q.sort, sortPattern: q.sort?.pattern, limit: q.limit, hint: hint,
@@ -172,6 +167,16 @@ extension Engine {
             let stage = stages[i]
             i += 1
             stream = try attach(stage, to: stream, next: i < stages.endIndex ? stages[i] : nil, skipNext: &i, environment: env)
+        }
+        if vectorScores {
+            // The score's hidden field ends with this pipeline (a $unionWith or $lookup
+            // sub-pipeline's too): it never reaches the client, another pipeline or a write.
+            stream = MapStream(stream) { d in
+                guard d[VectorSearchSpec.scoreField] != nil else { return d }
+                var out = d
+                out.removeValue(forKey: VectorSearchSpec.scoreField)
+                return out
+            }
         }
         return stream
     }

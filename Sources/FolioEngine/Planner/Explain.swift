@@ -119,6 +119,11 @@ extension Engine {
             return ["explainVersion": "1", "stages": .array(request.pipeline)]
         }
         let ns = try Namespace(database: database, collection: collection)
+        if case .vectorSearch(let spec)? = pipeline.stages.first, case .document(var shown)? = request.pipeline.first?.documentValue?["$vectorSearch"] {
+            // As mongod shows it: the stage as given plus an `explain` of the search.
+            shown.append("explain", .document(try explainVectorSearch(spec, ns, verbosity: verbosity)))
+            return ["explainVersion": "1", "stages": .array([.document(["$vectorSearch": .document(shown)])] + request.pipeline.dropFirst())]
+        }
         var stages = pipeline.stages[...]
         let q = sourceQuery(&stages, ns)
         let inner = try explainQuery(ns, q.filter, sort: q.sort, sortPattern: q.sort?.pattern, hint: request.hint, allowDiskUse: request.allowDiskUse,

@@ -146,6 +146,27 @@ extension Engine {
         return i
     }
 
+    /// What explain says of a `$vectorSearch`: the index, how it searches (the HNSW graph, or
+    /// every vector when `exact`), the graph's size, and past queryPlanner what it returned.
+    func explainVectorSearch(_ spec: VectorSearchSpec, _ ns: Namespace, verbosity: ExplainVerbosity) throws(FolioError) -> Document {
+        guard let registry = vectorIndexes, let entry = entry(ns),
+              let descriptor = entry.searchIndexes.first(where: { $0.name == spec.index }) else {
+            return ["plan": "EOF", "reason": "no such collection or search index"]
+        }
+        let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
+        defer { snapshot.close() }
+        let state = try folio { try registry.state(descriptor) { snapshot } }
+        let (nodes, live) = state.read { (state.graph.count, state.graph.liveCount) }
+        var out: Document = ["plan": spec.exact ? "EXACT" : "HNSW", "index": .string(descriptor.name), "indexID": .string(descriptor.id),
+                             "similarity": .string(descriptor.parsed.similarity.rawValue),
+                             "graphNodes": .int64(Int64(nodes)), "liveVectors": .int64(Int64(live))]
+        if !spec.exact { out.append("numCandidates", .int64(Int64(spec.numCandidates))) }
+        if verbosity != .queryPlanner {
+            out.append("nReturned", .int64(Int64(try vectorSearch(spec, ns, limitHint: nil).count)))
+        }
+        return out
+    }
+
     /// Runs a `$vectorSearch`: the index's `limit` nearest documents (nearest first), each with
     /// its score in `VectorSearchSpec.scoreField`. `limitHint` (a `$limit` right after) lowers
     /// what is fetched. A missing collection or index gives no documents, as Atlas does.
