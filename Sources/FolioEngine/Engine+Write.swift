@@ -136,8 +136,9 @@ extension Engine {
         var result = InsertResult()
         // Without secondary indexes a document is one put after validation, atomic by
         // itself; with them, a savepoint undoes the record if an index refuses it (a
-        // unique violation). Indexes cannot appear in the middle of this batch.
-        let indexed = entry(ns)?.indexes.isEmpty == false
+        // unique violation, a vector index's store). Indexes cannot appear in the middle of
+        // this batch.
+        let indexed = entry(ns).map { !$0.indexes.isEmpty || !$0.searchIndexes.isEmpty } ?? false
         let validate = !options.bypassDocumentValidation
         for (i, document) in documents.enumerated() {
             if let history, history.wasExecuted(i) {
