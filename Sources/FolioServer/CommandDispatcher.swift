@@ -36,6 +36,25 @@ public struct CommandRequest: Sendable {
     /// The engine the command reads and writes: its transaction's, its snapshot read's, or the server's.
     var engine: Engine { transaction?.transaction.engine ?? snapshotRead?.engine ?? context.engine }
 
+    /// A required array of documents (`createIndexes.indexes`, `createSearchIndexes.indexes`),
+    /// refused with 40414 when missing and 14 when not an array of documents.
+    func documents(_ key: String) throws(FolioError) -> [Document] {
+        guard let value = body[key] else {
+            throw FolioError(ErrorCode(rawValue: 40414), "BSON field '\(name).\(key)' is missing but a required field")
+        }
+        guard case .array(let list) = value else {
+            throw FolioError(.typeMismatch, "BSON field '\(name).\(key)' is the wrong type '\(value.type.alias)', expected type 'array'")
+        }
+        var out: [Document] = []
+        for v in list {
+            guard case .document(let d) = v else {
+                throw FolioError(.typeMismatch, "BSON field '\(name).\(key)' is the wrong type '\(v.type.alias)', expected type 'object'")
+            }
+            out.append(d)
+        }
+        return out
+    }
+
     /// The command's first value (`{find: "users"}` → "users").
     var argument: BSON { body.element(at: 0).value }
 

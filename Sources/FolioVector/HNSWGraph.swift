@@ -455,48 +455,24 @@ final class VisitedSet: @unchecked Sendable {
     }
 }
 
-/// A binary heap of (distance, node), smallest on top.
-struct MinHeap {
-    private(set) var items: [(Float, UInt32)] = []
-    init(capacity: Int) { items.reserveCapacity(capacity) }
-    var count: Int { items.count }
-    var top: (Float, UInt32) { items[0] }
-
-    mutating func push(_ e: (Float, UInt32)) {
-        items.append(e)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            if items[p].0 <= items[i].0 { break }
-            items.swapAt(p, i)
-            i = p
-        }
-    }
-
-    @discardableResult
-    mutating func pop() -> (Float, UInt32) {
-        let top = items[0]
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            let n = items.count
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var s = i
-                if l < n && items[l].0 < items[s].0 { s = l }
-                if r < n && items[r].0 < items[s].0 { s = r }
-                if s == i { break }
-                items.swapAt(s, i)
-                i = s
-            }
-        }
-        return top
-    }
+/// Which of two distances a heap keeps nearer its top (a type, so each heap is specialized at
+/// compile time and the walk's inner loop has no branch on the direction).
+protocol HeapOrder {
+    static func above(_ a: Float, _ b: Float) -> Bool
 }
 
-/// A binary heap of (distance, node), largest on top.
-struct MaxHeap {
+/// Smallest distance on top: the walk's candidates.
+enum NearestFirst: HeapOrder {
+    @inline(__always) static func above(_ a: Float, _ b: Float) -> Bool { a < b }
+}
+
+/// Largest distance on top: the results, whose worst is evicted first.
+enum FarthestFirst: HeapOrder {
+    @inline(__always) static func above(_ a: Float, _ b: Float) -> Bool { a > b }
+}
+
+/// A binary heap of (distance, node).
+struct DistanceHeap<Order: HeapOrder> {
     private(set) var items: [(Float, UInt32)] = []
     init(capacity: Int) { items.reserveCapacity(capacity) }
     var count: Int { items.count }
@@ -507,7 +483,7 @@ struct MaxHeap {
         var i = items.count - 1
         while i > 0 {
             let p = (i - 1) / 2
-            if items[p].0 >= items[i].0 { break }
+            if !Order.above(items[i].0, items[p].0) { break }
             items.swapAt(p, i)
             i = p
         }
@@ -524,8 +500,8 @@ struct MaxHeap {
             while true {
                 let l = 2 * i + 1, r = l + 1
                 var s = i
-                if l < n && items[l].0 > items[s].0 { s = l }
-                if r < n && items[r].0 > items[s].0 { s = r }
+                if l < n && Order.above(items[l].0, items[s].0) { s = l }
+                if r < n && Order.above(items[r].0, items[s].0) { s = r }
                 if s == i { break }
                 items.swapAt(s, i)
                 i = s
@@ -536,6 +512,9 @@ struct MaxHeap {
 
     func sortedAscending() -> [(Float, UInt32)] { items.sorted { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) } }
 }
+
+typealias MinHeap = DistanceHeap<NearestFirst>
+typealias MaxHeap = DistanceHeap<FarthestFirst>
 
 /// A small, fast, seedable generator for node levels (levels need not be unpredictable).
 struct SplitMix64 {

@@ -6,19 +6,7 @@ import FolioQuery
 enum IndexCommands {
     @Sendable static func createIndexes(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
-        guard let value = r.body["indexes"] else {
-            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'createIndexes.indexes' is missing but a required field")
-        }
-        guard case .array(let list) = value else {
-            throw FolioError(.typeMismatch, "BSON field 'createIndexes.indexes' is the wrong type '\(value.type.alias)', expected type 'array'")
-        }
-        var specs: [Document] = []
-        for v in list {
-            guard case .document(let d) = v else {
-                throw FolioError(.typeMismatch, "BSON field 'createIndexes.indexes' is the wrong type '\(v.type.alias)', expected type 'object'")
-            }
-            specs.append(d)
-        }
+        let specs = try r.documents("indexes")
         let result = try r.engine.createIndexes(ns, specs)
         var out: Document = ["numIndexesBefore": .int32(Int32(result.numIndexesBefore)),
                              "numIndexesAfter": .int32(Int32(result.numIndexesAfter))]

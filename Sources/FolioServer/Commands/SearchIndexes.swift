@@ -8,19 +8,7 @@ import FolioQuery
 enum SearchIndexCommands {
     @Sendable static func create(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
-        guard let value = r.body["indexes"] else {
-            throw FolioError(ErrorCode(rawValue: 40414), "BSON field 'createSearchIndexes.indexes' is missing but a required field")
-        }
-        guard case .array(let list) = value else {
-            throw FolioError(.typeMismatch, "BSON field 'createSearchIndexes.indexes' is the wrong type '\(value.type.alias)', expected type 'array'")
-        }
-        var specs: [Document] = []
-        for v in list {
-            guard case .document(let d) = v else {
-                throw FolioError(.typeMismatch, "BSON field 'createSearchIndexes.indexes' is the wrong type '\(v.type.alias)', expected type 'object'")
-            }
-            specs.append(d)
-        }
+        let specs = try r.documents("indexes")
         let created = try r.engine.createSearchIndexes(ns, specs)
         return ["indexesCreated": .array(created.map { .document(["id": .string($0.id), "name": .string($0.name)]) })]
     }
