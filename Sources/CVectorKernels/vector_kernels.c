@@ -87,7 +87,64 @@ static float l2sq_avx512(const float *a, const float *b, size_t n) {
     for (; i < n; i++) { float d = a[i] - b[i]; r += d * d; }
     return r;
 }
+
+__attribute__((target("avx2,fma")))
+static float dot_u8_avx2(const float *w, const unsigned char *c, size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(c + i))));
+        __m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(c + i + 8))));
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), c0, s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), c1, s1);
+    }
+    __m256 s = _mm256_add_ps(s0, s1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+    float r = _mm_cvtss_f32(h);
+    for (; i < n; i++) r += w[i] * (float)c[i];
+    return r;
+}
+
+__attribute__((target("avx512f")))
+static float dot_u8_avx512(const float *w, const unsigned char *c, size_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(c + i))));
+        __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(c + i + 16))));
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), c0, s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), c1, s1);
+    }
+    float r = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    for (; i < n; i++) r += w[i] * (float)c[i];
+    return r;
+}
+
+__attribute__((target("popcnt")))
+static unsigned hamming_popcnt(const unsigned long long *a, const unsigned long long *b, size_t words) {
+    unsigned r = 0;
+    for (size_t i = 0; i < words; i++) r += (unsigned)__builtin_popcountll(a[i] ^ b[i]);
+    return r;
+}
 #endif
+
+static float dot_u8_plain(const float *w, const unsigned char *c, size_t n) {
+    float s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += w[i + j] * (float)c[i + j];
+    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += w[i] * (float)c[i];
+    return r;
+}
+
+static unsigned hamming_plain(const unsigned long long *a, const unsigned long long *b, size_t words) {
+    unsigned r = 0;
+    for (size_t i = 0; i < words; i++) r += (unsigned)__builtin_popcountll(a[i] ^ b[i]);
+    return r;
+}
 
 static float dot_plain(const float *a, const float *b, size_t n) {
     float s[8] = {0};
@@ -111,19 +168,26 @@ static float l2sq_plain(const float *a, const float *b, size_t n) {
 
 typedef float (*kernel)(const float *, const float *, size_t);
 static kernel dot_impl, l2sq_impl;
+static float (*dot_u8_impl)(const float *, const unsigned char *, size_t);
+static unsigned (*hamming_impl)(const unsigned long long *, const unsigned long long *, size_t);
 
 static void choose(void) {
     dot_impl = dot_plain;
     l2sq_impl = l2sq_plain;
+    dot_u8_impl = dot_u8_plain;
+    hamming_impl = hamming_plain;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {
         dot_impl = dot_avx512;
         l2sq_impl = l2sq_avx512;
+        dot_u8_impl = dot_u8_avx512;
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         dot_impl = dot_avx2;
         l2sq_impl = l2sq_avx2;
+        dot_u8_impl = dot_u8_avx2;
     }
+    if (__builtin_cpu_supports("popcnt")) hamming_impl = hamming_popcnt;
 #endif
 }
 
@@ -132,3 +196,5 @@ __attribute__((constructor)) static void folio_vector_kernels_init(void) { choos
 float folio_dot(const float *a, const float *b, size_t n) { return dot_impl(a, b, n); }
 void folio_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 float folio_l2sq(const float *a, const float *b, size_t n) { return l2sq_impl(a, b, n); }
+float folio_dot_u8(const float *w, const unsigned char *c, size_t n) { return dot_u8_impl(w, c, n); }
+unsigned folio_hamming(const unsigned long long *a, const unsigned long long *b, size_t words) { return hamming_impl(a, b, words); }

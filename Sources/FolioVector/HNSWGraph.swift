@@ -4,10 +4,11 @@ import Glibc
 #endif
 import Synchronization
 
-// A hierarchical navigable small-world graph (Malkov & Yashunin, 2016) over float32 vectors.
+// A hierarchical navigable small-world graph (Malkov & Yashunin, 2016) over float32 vectors,
+// kept in memory as float32 or quantized codes (VectorCodec).
 //
-// Layout, for a walk that touches little memory: vectors live in one contiguous buffer
-// (node i at i·dimensions), level-0 links in another (node i's count then up to `m0` ids at
+// Layout, for a walk that touches little memory: codes live in one contiguous buffer
+// (node i at i·stride), level-0 links in another (node i's count then up to `m0` ids at
 // i·(m0+1)), upper-level links, which few nodes have, in per-node arrays. Nodes are dense
 // integers in insertion order; a removed node stays as a tombstone that still routes walks
 // but is never a result (as hnswlib's markDelete), so removal never needs the graph rebuilt.
@@ -39,6 +40,8 @@ public final class HNSWGraph: @unchecked Sendable {
 
     public let dimensions: Int
     public let similarity: VectorSimilarity
+    public var quantization: VectorQuantization { codec.quantization }
+    let codec: VectorCodec
     /// Links per node above level 0, and at level 0.
     public let m: Int
     public let m0: Int
@@ -46,13 +49,13 @@ public final class HNSWGraph: @unchecked Sendable {
     public let efConstruction: Int
     private let levelFactor: Double
 
-    private var vectors: UnsafeMutablePointer<Float>
+    private var codes: UnsafeMutableRawPointer
     private var level0: UnsafeMutablePointer<UInt32>
     private var capacity: Int
     /// Links above level 0: `upper[node][level - 1]`.
     private var upper: [[[UInt32]]] = []
     private var levels: [UInt8] = []
-    /// 1 for a tombstone (grown with `vectors`; read in the walk without exclusivity checks).
+    /// 1 for a tombstone (grown with `codes`; read in the walk without exclusivity checks).
     private var removedFlags: UnsafeMutablePointer<UInt8>
     /// Per-node bytes the caller attaches (the engine: its record key and filter values).
     private var attributeBytes: [[UInt8]] = []
@@ -63,22 +66,24 @@ public final class HNSWGraph: @unchecked Sendable {
     private var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
     private let visitedPool = Mutex<[VisitedSet]>([])
 
-    public init(dimensions: Int, similarity: VectorSimilarity, m: Int = 16, efConstruction: Int = 100) {
+    public init(dimensions: Int, similarity: VectorSimilarity, quantization: VectorQuantization = .none,
+                m: Int = 16, efConstruction: Int = 100) {
         precondition(dimensions > 0 && m >= 2)
         self.dimensions = dimensions
         self.similarity = similarity
+        self.codec = VectorCodec(quantization, dimensions: dimensions, similarity: similarity)
         self.m = m
         self.m0 = 2 * m
         self.efConstruction = efConstruction
         self.levelFactor = 1 / log(Double(m))
         capacity = 16
-        vectors = .allocate(capacity: capacity * dimensions)
+        codes = .allocate(byteCount: capacity * codec.stride, alignment: 8)
         level0 = .allocate(capacity: capacity * (2 * m + 1))
         removedFlags = .allocate(capacity: capacity)
     }
 
     deinit {
-        vectors.deallocate()
+        codes.deallocate()
         level0.deallocate()
         removedFlags.deallocate()
     }
@@ -90,10 +95,17 @@ public final class HNSWGraph: @unchecked Sendable {
     public func attributes(_ node: UInt32) -> [UInt8] { attributeBytes[Int(node)] }
     public func level(_ node: UInt32) -> Int { Int(levels[Int(node)]) }
 
-    /// The stored vector of a node (normalized for cosine).
-    public func vector(_ node: UInt32) -> UnsafeBufferPointer<Float> {
-        UnsafeBufferPointer(start: vectors + Int(node) * dimensions, count: dimensions)
+    /// The vector a node's code stands for (normalized for cosine): the vector as added when
+    /// not quantized, an approximation otherwise.
+    public func decodedVector(_ node: UInt32) -> [Float] {
+        [Float](unsafeUninitializedCapacity: dimensions) { buffer, n in
+            codec.decode(code(node), into: buffer.baseAddress!)
+            n = dimensions
+        }
     }
+
+    /// Bytes of vector data the graph holds in memory per node.
+    public var bytesPerVector: Int { codec.stride }
 
     /// The links of a node at a level.
     public func links(_ node: UInt32, level: Int) -> [UInt32] {
@@ -148,26 +160,28 @@ public final class HNSWGraph: @unchecked Sendable {
             maxLevel = level
             return node
         }
-        let q = vectors + Int(node) * dimensions
-        var current = entry
-        var currentDistance = distance(q, current)
-        if maxLevel > level {
-            for l in stride(from: maxLevel, to: level, by: -1) {
-                (current, currentDistance) = greedy(q, from: current, distance: currentDistance, level: l)
+        // The walk compares the full vector with the codes (asymmetric, for quantized graphs).
+        codec.withQuery(vector.baseAddress!) { q in
+            var current = entry
+            var currentDistance = codec.distance(q, code(current))
+            if maxLevel > level {
+                for l in stride(from: maxLevel, to: level, by: -1) {
+                    (current, currentDistance) = greedy(q, from: current, distance: currentDistance, level: l)
+                }
             }
-        }
-        let visited = takeVisited()
-        defer { giveBack(visited) }
-        for l in stride(from: min(level, maxLevel), through: 0, by: -1) {
-            var found = searchLevel(q, entries: [(currentDistance, current)], ef: efConstruction, level: l, visited: visited,
-                                    accept: nil, skipRemoved: false)
-            found.sort { $0.0 < $1.0 }
-            // A new node takes `m` links at every level (the paper's M; level 0 holds up to
-            // 2M because its neighbors' links back to it fill it up), as hnswlib does.
-            let chosen = selectNeighbors(found, max: m)
-            setLinks(node, l, chosen)
-            for n in chosen { connect(n, to: node, level: l, journal: &journal) }
-            (currentDistance, current) = found[0]
+            let visited = takeVisited()
+            defer { giveBack(visited) }
+            for l in stride(from: min(level, maxLevel), through: 0, by: -1) {
+                var found = searchLevel(q, entries: [(currentDistance, current)], ef: efConstruction, level: l, visited: visited,
+                                        accept: nil, skipRemoved: false)
+                found.sort { $0.0 < $1.0 }
+                // A new node takes `m` links at every level (the paper's M; level 0 holds up to
+                // 2M because its neighbors' links back to it fill it up), as hnswlib does.
+                let chosen = selectNeighbors(found, max: m)
+                setLinks(node, l, chosen)
+                for n in chosen { connect(n, to: node, level: l, journal: &journal) }
+                (currentDistance, current) = found[0]
+            }
         }
         if level > maxLevel {
             journal.undo.append(.entry(node: entryPoint, maxLevel: maxLevel))
@@ -219,57 +233,58 @@ public final class HNSWGraph: @unchecked Sendable {
 
     /// The `k` nearest live nodes the walk finds, nearest first, keeping `ef` candidates at
     /// level 0. `accept` (a filter) is asked during the walk: rejected nodes still route,
-    /// so a selective filter still yields `k` results when that many match.
+    /// so a selective filter still yields `k` results when that many match. Distances are
+    /// the walk's (approximate for a quantized graph: Hamming distances for binary).
     public func search(_ query: UnsafeBufferPointer<Float>, k: Int, ef: Int,
                        accept: ((UInt32) -> Bool)? = nil) -> [(node: UInt32, distance: Float)] {
         precondition(query.count == dimensions)
         guard let entry = entryPoint, k > 0 else { return [] }
-        let q = query.baseAddress!
-        var current = entry
-        var currentDistance = distance(q, current)
-        if maxLevel > 0 {
-            for l in stride(from: maxLevel, to: 0, by: -1) {
-                (current, currentDistance) = greedy(q, from: current, distance: currentDistance, level: l)
+        return codec.withQuery(query.baseAddress!) { q in
+            var current = entry
+            var currentDistance = codec.distance(q, code(current))
+            if maxLevel > 0 {
+                for l in stride(from: maxLevel, to: 0, by: -1) {
+                    (current, currentDistance) = greedy(q, from: current, distance: currentDistance, level: l)
+                }
             }
+            let visited = takeVisited()
+            defer { giveBack(visited) }
+            var found = searchLevel(q, entries: [(currentDistance, current)], ef: max(ef, k), level: 0, visited: visited,
+                                    accept: accept, skipRemoved: removedCount > 0)
+            found.sort { $0.0 < $1.0 }
+            return found.prefix(k).map { ($0.1, $0.0) }
         }
-        let visited = takeVisited()
-        defer { giveBack(visited) }
-        var found = searchLevel(q, entries: [(currentDistance, current)], ef: max(ef, k), level: 0, visited: visited,
-                                accept: accept, skipRemoved: removedCount > 0)
-        found.sort { $0.0 < $1.0 }
-        return found.prefix(k).map { ($0.1, $0.0) }
     }
 
-    /// Every live node's distance to `query`, the `k` nearest first (exact search: one pass
-    /// over the contiguous vectors).
+    /// Every live node's distance to `query`, the `k` nearest first (one pass over the
+    /// contiguous codes: exact search when the graph is not quantized).
     public func exactSearch(_ query: UnsafeBufferPointer<Float>, k: Int,
                             accept: ((UInt32) -> Bool)? = nil) -> [(node: UInt32, distance: Float)] {
         precondition(query.count == dimensions)
         guard k > 0 else { return [] }
-        let q = query.baseAddress!
-        var heap = MaxHeap(capacity: k)
-        for i in 0..<count where removedFlags[i] == 0 {
-            let node = UInt32(i)
-            let d = similarity.distance(q, vectors + i * dimensions, dimensions)
-            if heap.count == k, d >= heap.top.0 { continue }
-            if let accept, !accept(node) { continue }
-            heap.push((d, node))
-            if heap.count > k { heap.pop() }
+        return codec.withQuery(query.baseAddress!) { q in
+            var heap = MaxHeap(capacity: k)
+            for i in 0..<count where removedFlags[i] == 0 {
+                let node = UInt32(i)
+                let d = codec.distance(q, codes + i &* codec.stride)
+                if heap.count == k, d >= heap.top.0 { continue }
+                if let accept, !accept(node) { continue }
+                heap.push((d, node))
+                if heap.count > k { heap.pop() }
+            }
+            return heap.sortedAscending().map { ($0.1, $0.0) }
         }
-        return heap.sortedAscending().map { ($0.1, $0.0) }
     }
 
     // MARK: Internals
 
     @inline(__always)
-    private func distance(_ q: UnsafePointer<Float>, _ node: UInt32) -> Float {
-        similarity.distance(q, vectors + Int(node) &* dimensions, dimensions)
-    }
+    private func code(_ node: UInt32) -> UnsafeMutableRawPointer { codes + Int(node) &* codec.stride }
 
     private func appendStorage(_ vector: UnsafeBufferPointer<Float>, level: Int, attributes: [UInt8]) -> UInt32 {
         if count == capacity { grow() }
         let node = UInt32(count)
-        (vectors + count * dimensions).update(from: vector.baseAddress!, count: dimensions)
+        codec.encode(vector.baseAddress!, into: code(node))
         level0[count * (m0 + 1)] = 0
         upper.append(Array(repeating: [], count: level))
         levels.append(UInt8(level))
@@ -281,10 +296,10 @@ public final class HNSWGraph: @unchecked Sendable {
 
     private func grow() {
         let newCapacity = capacity * 2
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * dimensions)
-        v.moveInitialize(from: vectors, count: count * dimensions)
-        vectors.deallocate()
-        vectors = v
+        let c = UnsafeMutableRawPointer.allocate(byteCount: newCapacity * codec.stride, alignment: 8)
+        c.copyMemory(from: codes, byteCount: count * codec.stride)
+        codes.deallocate()
+        codes = c
         let l = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity * (m0 + 1))
         l.moveInitialize(from: level0, count: count * (m0 + 1))
         level0.deallocate()
@@ -323,8 +338,7 @@ public final class HNSWGraph: @unchecked Sendable {
             setLinks(n, level, old + [node])
             return
         }
-        let base = vectors + Int(n) * dimensions
-        var candidates = (old + [node]).map { (similarity.distance(base, vectors + Int($0) * dimensions, dimensions), $0) }
+        var candidates = codec.withQuery(code: code(n)) { q in (old + [node]).map { (codec.distance(q, code($0)), $0) } }
         candidates.sort { $0.0 < $1.0 }
         setLinks(n, level, selectNeighbors(candidates, max: limit))
     }
@@ -338,25 +352,20 @@ public final class HNSWGraph: @unchecked Sendable {
         kept.reserveCapacity(limit)
         for c in candidates {
             if kept.count >= limit { break }
-            let cv = vectors + Int(c.1) * dimensions
-            var good = true
-            for k in kept where similarity.distance(cv, vectors + Int(k.1) * dimensions, dimensions) < c.0 {
-                good = false
-                break
-            }
+            let good = codec.withQuery(code: code(c.1)) { q in !kept.contains { codec.distance(q, code($0.1)) < c.0 } }
             if good { kept.append(c) }
         }
         return kept.map(\.1)
     }
 
     /// Greedy descent at one upper level.
-    private func greedy(_ q: UnsafePointer<Float>, from start: UInt32, distance d0: Float, level: Int) -> (UInt32, Float) {
+    private func greedy(_ q: VectorCodec.Query, from start: UInt32, distance d0: Float, level: Int) -> (UInt32, Float) {
         var current = start, best = d0
         var changed = true
         while changed {
             changed = false
             for n in upper[Int(current)][level - 1] {
-                let d = distance(q, n)
+                let d = codec.distance(q, code(n))
                 if d < best {
                     best = d
                     current = n
@@ -369,12 +378,12 @@ public final class HNSWGraph: @unchecked Sendable {
 
     /// Best-first search of one level keeping `ef` results. Nodes `accept` refuses, and
     /// tombstones when `skipRemoved`, are walked through but not kept.
-    private func searchLevel(_ q: UnsafePointer<Float>, entries: [(Float, UInt32)], ef: Int, level: Int, visited: VisitedSet,
+    private func searchLevel(_ q: VectorCodec.Query, entries: [(Float, UInt32)], ef: Int, level: Int, visited: VisitedSet,
                              accept: ((UInt32) -> Bool)?, skipRemoved: Bool) -> [(Float, UInt32)] {
         visited.reset(count: count)
         let marks = visited.marks, generation = visited.generation
-        let vectors = self.vectors, dims = dimensions, level0 = self.level0, stride0 = m0 + 1, removed = removedFlags
-        let euclidean = similarity == .euclidean
+        let codes = self.codes, codec = self.codec, stride = codec.stride, level0 = self.level0, stride0 = m0 + 1
+        let removed = removedFlags
         var candidates = MinHeap(capacity: ef * 2)
         var results = MaxHeap(capacity: ef + 1)
         for (d, n) in entries {
@@ -388,8 +397,7 @@ public final class HNSWGraph: @unchecked Sendable {
             let i = Int(n)
             if marks[i] == generation { return }
             marks[i] = generation
-            let v = vectors + i &* dims
-            let d = euclidean ? squaredEuclidean(q, v, dims) : 1 - dotProduct(q, v, dims)
+            let d = codec.distance(q, codes + i &* stride)
             guard results.count < ef || d < bound else { return }
             candidates.push((d, n))
             if skipRemoved && removed[i] != 0 { return }
@@ -405,10 +413,10 @@ public final class HNSWGraph: @unchecked Sendable {
             if level == 0 {
                 let p = level0 + Int(c) &* stride0
                 let n = Int(p[0])
-                if n > 0 { folio_prefetch(vectors + Int(p[1]) &* dims) }
+                if n > 0 { folio_prefetch(codes + Int(p[1]) &* stride) }
                 var j = 1
                 while j <= n {
-                    if j < n { folio_prefetch(vectors + Int(p[j &+ 1]) &* dims) }
+                    if j < n { folio_prefetch(codes + Int(p[j &+ 1]) &* stride) }
                     consider(p[j])
                     j &+= 1
                 }
@@ -526,5 +534,33 @@ struct SplitMix64 {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// The `k` smallest distances offered, for callers ranking outside a graph (the engine's
+/// exact search over stored vectors and its rescoring of a quantized graph's candidates).
+public struct NearestK<Item> {
+    private var heap: MaxHeap
+    private var items: [Item] = []
+    public let k: Int
+
+    public init(_ k: Int) {
+        self.k = k
+        heap = MaxHeap(capacity: k + 1)
+    }
+
+    /// Whether a distance would be kept (ask before building an expensive item).
+    public func admits(_ distance: Float) -> Bool { k > 0 && (heap.count < k || distance < heap.top.0) }
+
+    public mutating func offer(_ distance: Float, _ item: Item) {
+        guard admits(distance) else { return }
+        items.append(item)
+        heap.push((distance, UInt32(items.count - 1)))
+        if heap.count > k { heap.pop() }
+    }
+
+    /// The kept items, nearest first (ties in the order they were offered).
+    public func sorted() -> [(distance: Float, item: Item)] {
+        heap.sortedAscending().map { ($0.0, items[Int($0.1)]) }
     }
 }

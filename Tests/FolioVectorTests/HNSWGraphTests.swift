@@ -7,8 +7,8 @@ private func randomVectors(_ n: Int, _ dims: Int, seed: UInt64) -> [[Float]] {
     return (0..<n).map { _ in (0..<dims).map { _ in Float(Double(g.next() >> 11) * 0x1.0p-53) * 2 - 1 } }
 }
 
-private func build(_ vectors: [[Float]], _ similarity: VectorSimilarity) -> HNSWGraph {
-    let g = HNSWGraph(dimensions: vectors[0].count, similarity: similarity)
+private func build(_ vectors: [[Float]], _ similarity: VectorSimilarity, _ quantization: VectorQuantization = .none) -> HNSWGraph {
+    let g = HNSWGraph(dimensions: vectors[0].count, similarity: similarity, quantization: quantization)
     var journal = HNSWGraph.Journal()
     for var v in vectors {
         if similarity.normalizes { normalize(&v) }
@@ -29,7 +29,75 @@ private func recall(_ g: HNSWGraph, _ queries: [[Float]], k: Int, ef: Int, accep
     return Double(hits) / Double(max(total, 1))
 }
 
+/// Recall@k of a quantized graph's walk (`ef` candidates) rescored with the full vectors, as
+/// the engine does, against exact search over the full vectors.
+private func rescoredRecall(_ g: HNSWGraph, _ vectors: [[Float]], _ queries: [[Float]], k: Int, ef: Int) -> Double {
+    let full = vectors.map { v -> [Float] in var v = v; if g.similarity.normalizes { normalize(&v) }; return v }
+    func distance(_ q: [Float], _ v: [Float]) -> Float {
+        q.withUnsafeBufferPointer { a in v.withUnsafeBufferPointer { b in g.similarity.distance(a.baseAddress!, b.baseAddress!, a.count) } }
+    }
+    var hits = 0
+    for var q in queries {
+        if g.similarity.normalizes { normalize(&q) }
+        let exact = Set(full.indices.sorted { distance(q, full[$0]) < distance(q, full[$1]) }.prefix(k))
+        let candidates = q.withUnsafeBufferPointer { g.search($0, k: ef, ef: ef) }.map { Int($0.node) }
+        let rescored = candidates.sorted { distance(q, full[$0]) < distance(q, full[$1]) }.prefix(k)
+        hits += rescored.filter(exact.contains).count
+    }
+    return Double(hits) / Double(queries.count * k)
+}
+
 @Suite struct HNSWGraphTests {
+    @Test(arguments: VectorSimilarity.allCases)
+    func scalarQuantizedWalkRescoredKeepsRecall(_ similarity: VectorSimilarity) {
+        let vectors = randomVectors(2000, 32, seed: 21)
+        let g = build(vectors, similarity, .scalar)
+        #expect(g.bytesPerVector == 48)  // 12 header bytes + 32 codes, against 128 as float32
+        let r = rescoredRecall(g, vectors, randomVectors(30, 32, seed: 22), k: 10, ef: 100)
+        #expect(r >= 0.95, "recall@10 \(r)")
+    }
+
+    @Test(arguments: [VectorSimilarity.cosine, .dotProduct])
+    func binaryQuantizedWalkRescoredFindsMostNeighbours(_ similarity: VectorSimilarity) {
+        let vectors = randomVectors(2000, 128, seed: 23)
+        let g = build(vectors, similarity, .binary)
+        #expect(g.bytesPerVector == 16)
+        let r = rescoredRecall(g, vectors, randomVectors(30, 128, seed: 24), k: 10, ef: 200)
+        #expect(r >= 0.8, "recall@10 \(r)")
+    }
+
+    @Test func scalarCodesStayWithinHalfAStep() {
+        let codec = VectorCodec(.scalar, dimensions: 37, similarity: .euclidean)
+        let code = UnsafeMutableRawPointer.allocate(byteCount: codec.stride, alignment: 8)
+        defer { code.deallocate() }
+        for v in randomVectors(20, 37, seed: 25) + [[Float](repeating: 0.5, count: 37)] {
+            v.withUnsafeBufferPointer { codec.encode($0.baseAddress!, into: code) }
+            let step = code.load(fromByteOffset: 4, as: Float.self)
+            var back = [Float](repeating: 0, count: 37)
+            back.withUnsafeMutableBufferPointer { codec.decode(code, into: $0.baseAddress!) }
+            for i in 0..<37 { #expect(abs(back[i] - v[i]) <= step / 2 + 1e-6) }
+            // The walk's distance to a code is the exact distance to the decoded vector.
+            let q = randomVectors(1, 37, seed: 26)[0]
+            let exact = zip(q, back).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            let walk = q.withUnsafeBufferPointer { p in codec.withQuery(p.baseAddress!) { codec.distance($0, code) } }
+            #expect(abs(walk - exact) <= 1e-3 * max(exact, 1))
+        }
+    }
+
+    @Test func binaryCodesCountDifferingSigns() {
+        let codec = VectorCodec(.binary, dimensions: 70, similarity: .cosine)
+        let code = UnsafeMutableRawPointer.allocate(byteCount: codec.stride, alignment: 8)
+        defer { code.deallocate() }
+        let (a, b) = (randomVectors(1, 70, seed: 27)[0], randomVectors(1, 70, seed: 28)[0])
+        a.withUnsafeBufferPointer { codec.encode($0.baseAddress!, into: code) }
+        let differing = zip(a, b).filter { ($0.0 > 0) != ($0.1 > 0) }.count
+        let walk = b.withUnsafeBufferPointer { p in codec.withQuery(p.baseAddress!) { codec.distance($0, code) } }
+        #expect(walk == Float(differing))
+        var back = [Float](repeating: 0, count: 70)
+        back.withUnsafeMutableBufferPointer { codec.decode(code, into: $0.baseAddress!) }
+        #expect(back == a.map { $0 > 0 ? 1 : -1 })
+    }
+
     @Test(arguments: VectorSimilarity.allCases)
     func recallAgainstExactSearch(_ similarity: VectorSimilarity) {
         let g = build(randomVectors(3000, 24, seed: 1), similarity)
@@ -93,7 +161,9 @@ private func recall(_ g: HNSWGraph, _ queries: [[Float]], k: Int, ef: Int, accep
         let g = build(randomVectors(800, 12, seed: 9), .cosine)
         let copy = HNSWGraph(dimensions: 12, similarity: .cosine)
         for n in 0..<g.count {
-            copy.restore(vector: g.vector(UInt32(n)), level: g.level(UInt32(n)), removed: false, attributes: [])
+            g.decodedVector(UInt32(n)).withUnsafeBufferPointer {
+                copy.restore(vector: $0, level: g.level(UInt32(n)), removed: false, attributes: [])
+            }
         }
         for n in 0..<g.count {
             for l in 0...g.level(UInt32(n)) { copy.restoreLinks(UInt32(n), level: l, g.links(UInt32(n), level: l)) }
