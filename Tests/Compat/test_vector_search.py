@@ -257,10 +257,6 @@ def test_errors(coll):
         with pytest.raises(OperationFailure) as e:
             coll.create_search_index(SearchIndexModel(name="bad", type="vectorSearch", definition=definition))
         assert e.value.code == 2 and fragment in str(e.value), (definition, str(e.value))
-    # Quantization is refused until the graph keeps quantized vectors (not stored and ignored).
-    with pytest.raises(OperationFailure) as e:
-        create(coll, name="q", quantization="scalar")
-    assert e.value.code == 115 and "quantization" in str(e.value)
     # Atlas Search's full-text indexes are refused, not stored and ignored.
     with pytest.raises(OperationFailure) as e:
         coll.create_search_index(SearchIndexModel(name="text", definition={"mappings": {"dynamic": True}}))
@@ -268,6 +264,44 @@ def test_errors(coll):
     with pytest.raises(OperationFailure) as e:
         coll.database.command({"dropSearchIndex": coll.name, "name": "vec", "id": "x"})
     assert e.value.code == 72
+
+
+@pytest.mark.parametrize("quantization", ["scalar", "binary"])
+@pytest.mark.parametrize("similarity", ["euclidean", "cosine", "dotProduct"])
+def test_quantized_indexes_rescore_with_full_vectors(coll, quantization, similarity):
+    """The graph walks quantized codes (int8 or one bit per dimension), then rescores its
+    candidates with the full float32 vectors: scores are exact arithmetic, never the
+    quantized approximation, and enough candidates give the exact neighbours."""
+    create(coll, similarity=similarity, quantization=quantization)
+    [listed] = list(coll.list_search_indexes())
+    assert listed["latestDefinition"]["fields"][0]["quantization"] == quantization
+    docs = {d["_id"]: d["embedding"] for d in coll.find({}, {"embedding": 1})}
+    for q in vectors(3, 11):
+        exact = sorted(docs, key=lambda i: -expected_score(similarity, docs[i], q))[:10]
+        assert [d["_id"] for d in search(coll, q, limit=10, exact=True)] == exact
+        found = search(coll, q, limit=10, candidates=1000)
+        assert [d["_id"] for d in found] == exact
+        for d in found:
+            assert d["score"] == pytest.approx(expected_score(similarity, docs[d["_id"]], q), rel=1e-5, abs=1e-6)
+        filtered = search(coll, q, limit=5, candidates=1000, filter={"tenant": "t4"})
+        assert [d["_id"] for d in filtered] == [i for i in exact_ids(docs, similarity, q) if i % 10 == 4][:5]
+    # Writes are followed: a new document equal to the query is found first with a perfect score.
+    q = vectors(1, 12)[0]
+    coll.insert_one({"_id": "new", "tenant": "t0", "embedding": q})
+    docs["new"] = q
+    [top] = search(coll, q, limit=1, candidates=1000)
+    assert top["_id"] == exact_ids(docs, similarity, q)[0]
+    if similarity != "dotProduct":  # (a longer vector can beat the query itself on dot product)
+        assert top["_id"] == "new" and top["score"] == pytest.approx(1.0)
+    coll.delete_one({"_id": "new"})
+    assert all(d["_id"] != "new" for d in search(coll, q, limit=5, candidates=200))
+    explained = coll.database.command("explain", {"aggregate": coll.name, "pipeline": [{"$vectorSearch": {
+        "index": "vec", "path": "embedding", "queryVector": q, "numCandidates": 50, "limit": 5}}], "cursor": {}})
+    assert explained["stages"][0]["$vectorSearch"]["explain"]["quantization"] == quantization
+
+
+def exact_ids(docs, similarity, q):
+    return sorted(docs, key=lambda i: -expected_score(similarity, docs[i], q))
 
 
 def test_search_index_survives_a_restart(folio_binary, tmp_path):

@@ -159,8 +159,14 @@ extension Engine {
         let (nodes, live) = state.read { (state.graph.count, state.graph.liveCount) }
         var out: Document = ["plan": spec.exact ? "EXACT" : "HNSW", "index": .string(descriptor.name), "indexID": .string(descriptor.id),
                              "similarity": .string(descriptor.parsed.similarity.rawValue),
+                             "quantization": .string(descriptor.parsed.quantization.rawValue),
                              "graphNodes": .int64(Int64(nodes)), "liveVectors": .int64(Int64(live))]
         if !spec.exact { out.append("numCandidates", .int64(Int64(spec.numCandidates))) }
+        if descriptor.parsed.quantization != .none {
+            // Quantized graphs keep codes, not vectors: candidates are rescored from the stored
+            // float32 vectors, and `exact` scans those instead of the graph.
+            out.append("rescoredFrom", .string("stored float32 vectors"))
+        }
         if verbosity != .queryPlanner {
             out.append("nReturned", .int64(Int64(try vectorSearch(spec, ns, limitHint: nil).count)))
         }
@@ -200,19 +206,33 @@ extension Engine {
         let k = min(spec.limit, limitHint ?? spec.limit)
         let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
         defer { snapshot.close() }
-        let state = try folio { try registry.state(descriptor) { snapshot } }
-        let found: [(key: [UInt8], score: Float)] = state.read {
-            let graph = state.graph
-            let accept: ((UInt32) -> Bool)? = filter.map { filter in
-                { node in
-                    guard let values = VectorIndexState.filterValues(graph.attributes(node)) else { return filter.matches(Document()) }
-                    return filter.matches(values)
+        let similarity = definition.similarity
+        let found: [(key: [UInt8], score: Float)]
+        if definition.quantization != .none && spec.exact {
+            // Exact search over full-fidelity vectors, as Atlas's ENN: the graph holds only codes.
+            found = try exactSearchStored(descriptor, query, k: k, filter: filter, snapshot)
+        } else {
+            let state = try folio { try registry.state(descriptor) { snapshot } }
+            // A quantized walk keeps all numCandidates for rescoring; its distances only rank.
+            let walkK = definition.quantization == .none ? k : max(k, spec.numCandidates)
+            let nearest: [(node: UInt32, key: [UInt8], distance: Float)] = state.read {
+                let graph = state.graph
+                let accept: ((UInt32) -> Bool)? = filter.map { filter in
+                    { node in
+                        guard let values = VectorIndexState.filterValues(graph.attributes(node)) else { return filter.matches(Document()) }
+                        return filter.matches(values)
+                    }
                 }
+                let nearest = query.withUnsafeBufferPointer { q in
+                    spec.exact ? graph.exactSearch(q, k: walkK, accept: accept) : graph.search(q, k: walkK, ef: spec.numCandidates, accept: accept)
+                }
+                return nearest.map { ($0.node, VectorIndexState.recordKey(graph.attributes($0.node)), $0.distance) }
             }
-            let nearest = query.withUnsafeBufferPointer { q in
-                spec.exact ? graph.exactSearch(q, k: k, accept: accept) : graph.search(q, k: k, ef: spec.numCandidates, accept: accept)
+            if definition.quantization == .none {
+                found = nearest.map { ($0.key, similarity.score(distance: $0.distance)) }
+            } else {
+                found = try rescore(descriptor, query, nearest, k: k, snapshot)
             }
-            return nearest.map { (VectorIndexState.recordKey(graph.attributes($0.node)), graph.similarity.score(distance: $0.distance)) }
         }
         var out: [Document] = []
         out.reserveCapacity(found.count)
@@ -223,5 +243,56 @@ extension Engine {
             out.append(d)
         }
         return out
+    }
+
+    /// A quantized walk's candidates ranked again by their full vectors (the index's node
+    /// records as the reader's snapshot has them; a node the snapshot lacks belongs to a write
+    /// not yet committed and is left out): the `k` nearest with their exact scores.
+    private func rescore(_ descriptor: SearchIndexDescriptor, _ query: [Float], _ candidates: [(node: UInt32, key: [UInt8], distance: Float)],
+                         k: Int, _ snapshot: any StorageSnapshot) throws(FolioError) -> [(key: [UInt8], score: Float)] {
+        let dims = descriptor.parsed.dimensions, similarity = descriptor.parsed.similarity
+        var best = NearestK<[UInt8]>(k)
+        try query.withUnsafeBufferPointer { q throws(FolioError) in
+            for c in candidates {
+                guard let value = try Folio_storage({ () throws(StorageError) in try snapshot.get(descriptor.store, VectorStoreKeys.node(c.node)) }),
+                      value.count >= 2 + dims * 4 else { continue }
+                let v = value.withUnsafeBufferPointer { VectorStoreKeys.vector($0, dimensions: dims) }
+                best.offer(v.withUnsafeBufferPointer { similarity.distance(q.baseAddress!, $0.baseAddress!, dims) }, c.key)
+            }
+        }
+        return best.sorted().map { ($0.item, similarity.score(distance: $0.distance)) }
+    }
+
+    /// Exact search over the full vectors in an index's node records (a quantized index, whose
+    /// graph holds only codes): one pass over the store, the filter matched on each node's
+    /// stored filter values.
+    private func exactSearchStored(_ descriptor: SearchIndexDescriptor, _ query: [Float], k: Int, filter: Filter?,
+                                   _ snapshot: any StorageSnapshot) throws(FolioError) -> [(key: [UInt8], score: Float)] {
+        let dims = descriptor.parsed.dimensions, similarity = descriptor.parsed.similarity
+        var best = NearestK<[UInt8]>(k)
+        var corrupt = false
+        try Folio_storage { () throws(StorageError) in
+            try query.withUnsafeBufferPointer { q throws(StorageError) in
+                _ = try snapshot.visit(descriptor.store, .prefix([1]), limit: nil) { _, value in
+                    guard value.count >= 6 + dims * 4 else {
+                        corrupt = true
+                        return false
+                    }
+                    if value[1] != 0 { return true }
+                    let v = VectorStoreKeys.vector(value, dimensions: dims)
+                    let d = v.withUnsafeBufferPointer { similarity.distance(q.baseAddress!, $0.baseAddress!, dims) }
+                    guard best.admits(d) else { return true }
+                    let attributes = Array(value[(2 + dims * 4)...])
+                    if let filter {
+                        let values = VectorIndexState.filterValues(attributes)
+                        guard values.map({ filter.matches($0) }) ?? filter.matches(Document()) else { return true }
+                    }
+                    best.offer(d, VectorIndexState.recordKey(attributes))
+                    return true
+                }
+            }
+        }
+        if corrupt { throw FolioError(.internalError, "data corruption: vector index \(descriptor.name) has a truncated node record") }
+        return best.sorted().map { ($0.item, similarity.score(distance: $0.distance)) }
     }
 }

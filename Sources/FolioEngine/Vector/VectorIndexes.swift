@@ -12,13 +12,16 @@ import Glibc
 //
 // The store (keys, byte-ordered):
 //   [0]                     entry node (UInt32 BE, 0xFFFFFFFF: none), top level (UInt8)
-//   [1] node (UInt32 BE)    level, removed flag, the vector (float32 LE), then attributes:
+//   [1] node (UInt32 BE)    level, removed flag, the vector (float32 LE, full fidelity even
+//                           when the graph keeps quantized codes), then attributes:
 //                           record key length (UInt32 LE), record key, filter values (BSON)
 //   [2] node level          the node's links at that level (UInt32 LE each)
 //   [3] record key          the live node of that record (UInt32 BE)
 // so a restart reads the graph back (one scan per key kind) instead of rebuilding it.
 //
-// In memory (VectorIndexState): the graph, the record → node map, and a read-write lock:
+// In memory (VectorIndexState): the graph (float32 or quantized codes; a quantized index's
+// searches rescore the walk's candidates with the node records' vectors), the record → node
+// map, and a read-write lock:
 // searches share it, the writer takes it per change. Changes made by a write that does not
 // commit are taken back from the transaction's undo list (CountingTransaction.undoActions),
 // so the graph always matches its store. Searches may walk nodes of a commit still in
@@ -46,7 +49,7 @@ final class VectorIndexState: @unchecked Sendable {
     init(_ descriptor: SearchIndexDescriptor) throws(FolioError) {
         self.descriptor = descriptor
         let d = descriptor.parsed
-        graph = HNSWGraph(dimensions: d.dimensions, similarity: d.similarity)
+        graph = HNSWGraph(dimensions: d.dimensions, similarity: d.similarity, quantization: d.quantization)
         pathComponents = d.path.split(separator: ".").map(String.init)
         if d.filterPaths.isEmpty {
             filterProjection = nil
@@ -121,21 +124,21 @@ final class VectorIndexState: @unchecked Sendable {
             if let existing, let after, let before, before.vector == after.vector {
                 // Only the filter values changed: the node stays where it is.
                 graph.setAttributes(existing, after.attributes, journal: &journal)
-                try txn.put(descriptor.store, VectorStoreKeys.node(existing), nodeValue(existing))
+                try rewriteNode(existing, txn)
                 return
             }
             if let existing {
                 graph.remove(existing, journal: &journal)
                 mapUndo.append((key, existing))
                 nodes[key] = nil
-                try txn.put(descriptor.store, VectorStoreKeys.node(existing), nodeValue(existing))
+                try rewriteNode(existing, txn)
                 try txn.delete(descriptor.store, VectorStoreKeys.record(key))
             }
             if let after {
                 let node = after.vector.withUnsafeBufferPointer { graph.add($0, attributes: after.attributes, journal: &journal) }
                 mapUndo.append((key, nodes[key]))
                 nodes[key] = node
-                try txn.put(descriptor.store, VectorStoreKeys.node(node), nodeValue(node))
+                try txn.put(descriptor.store, VectorStoreKeys.node(node), nodeValue(node, vector: after.vector))
                 try txn.put(descriptor.store, VectorStoreKeys.record(key), VectorStoreKeys.id(node))
                 try persist(journal, txn)
             }
@@ -160,13 +163,27 @@ final class VectorIndexState: @unchecked Sendable {
         }
     }
 
-    func nodeValue(_ node: UInt32) -> [UInt8] {
+    /// A node's record: level, removed flag, its full vector, attributes.
+    func nodeValue(_ node: UInt32, vector: [Float]) -> [UInt8] {
         var out: [UInt8] = [UInt8(graph.level(node)), graph.isRemoved(node) ? 1 : 0]
-        let v = graph.vector(node)
-        out.reserveCapacity(2 + v.count * 4 + 64)
-        for f in v { withUnsafeBytes(of: f.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        out.reserveCapacity(2 + vector.count * 4 + 64)
+        for f in vector { withUnsafeBytes(of: f.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
         out.append(contentsOf: graph.attributes(node))
         return out
+    }
+
+    /// Rewrites a node's record after its removed flag or attributes changed, keeping the
+    /// full vector it holds (a quantized graph cannot give it back).
+    private func rewriteNode(_ node: UInt32, _ txn: any StorageWriteTransaction) throws {
+        let vectorBytes = graph.dimensions * 4
+        guard let old = try txn.get(descriptor.store, VectorStoreKeys.node(node)), old.count >= 2 + vectorBytes else {
+            throw FolioError(.internalError, "data corruption: vector index \(descriptor.name) has no record of node \(node)")
+        }
+        var out: [UInt8] = [UInt8(graph.level(node)), graph.isRemoved(node) ? 1 : 0]
+        out.reserveCapacity(2 + vectorBytes + graph.attributes(node).count)
+        out.append(contentsOf: old[2..<(2 + vectorBytes)])
+        out.append(contentsOf: graph.attributes(node))
+        try txn.put(descriptor.store, VectorStoreKeys.node(node), out)
     }
 
     func metaValue() -> [UInt8] {
@@ -178,16 +195,20 @@ final class VectorIndexState: @unchecked Sendable {
     /// Builds the graph over a collection's records and writes the whole store (creation).
     func build(from recordStore: String, _ txn: any StorageWriteTransaction) throws {
         var journal = HNSWGraph.Journal()
+        var nodeValues: [([UInt8], [UInt8])] = []
         _ = try Engine.forEachRecord(txn, recordStore) { key, raw in
             guard let document = try? raw.document(), let e = entry(of: document, recordKey: key) else { return true }
             let node = e.vector.withUnsafeBufferPointer { graph.add($0, attributes: e.attributes, journal: &journal) }
             nodes[key] = node
+            // Written as added: nothing is removed during a build, and a quantized graph keeps
+            // only codes, so the full vector is at hand only now.
+            nodeValues.append((VectorStoreKeys.node(node), nodeValue(node, vector: e.vector)))
             journal = HNSWGraph.Journal()
             return true
         }
         let n = graph.count
-        let nodeValues = (0..<n).map { (VectorStoreKeys.node(UInt32($0)), nodeValue(UInt32($0))) }
         try putAll(nodeValues, txn)
+        nodeValues = []
         var links: [([UInt8], [UInt8])] = []
         for i in 0..<n {
             for l in 0...graph.level(UInt32(i)) {
@@ -219,14 +240,9 @@ final class VectorIndexState: @unchecked Sendable {
                     failure = FolioError(.internalError, "data corruption: vector index \(descriptor.name) node \(Array(key))")
                     return false
                 }
-                let vector = UnsafeMutableBufferPointer<Float>.allocate(capacity: dims)
-                defer { vector.deallocate() }
-                for i in 0..<dims {
-                    let o = 2 + i * 4
-                    vector[i] = Float(bitPattern: UInt32(value[o]) | UInt32(value[o + 1]) << 8 | UInt32(value[o + 2]) << 16 | UInt32(value[o + 3]) << 24)
-                }
-                graph.restore(vector: UnsafeBufferPointer(vector), level: Int(value[0]), removed: value[1] != 0,
-                              attributes: Array(value[(2 + dims * 4)...]))
+                let vector = VectorStoreKeys.vector(value, dimensions: dims)
+                vector.withUnsafeBufferPointer { graph.restore(vector: $0, level: Int(value[0]), removed: value[1] != 0,
+                                                               attributes: Array(value[(2 + dims * 4)...])) }
                 expected += 1
                 return true
             }
@@ -269,6 +285,17 @@ enum VectorStoreKeys {
 
     static func decodeID(_ b: UnsafeBufferPointer<UInt8>, at o: Int) -> UInt32 {
         UInt32(b[o]) << 24 | UInt32(b[o + 1]) << 16 | UInt32(b[o + 2]) << 8 | UInt32(b[o + 3])
+    }
+
+    /// The full vector in a node record (its caller checked the record's length).
+    static func vector(_ value: UnsafeBufferPointer<UInt8>, dimensions: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: dimensions) { out, n in
+            UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: value[2..<(2 + dimensions * 4)])))
+            #if _endian(big)
+            for i in 0..<dimensions { out[i] = Float(bitPattern: UInt32(littleEndian: out[i].bitPattern)) }
+            #endif
+            n = dimensions
+        }
     }
 
     static func linkBytes(_ ids: [UInt32]) -> [UInt8] {
