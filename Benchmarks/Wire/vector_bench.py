@@ -90,12 +90,12 @@ def bench_faiss(data, queries, truth, mask, ftruth):
     return out
 
 
-def bench_folio_inprocess(binary, d, set_name, truth_path, ftruth_path):
+def bench_folio_inprocess(binary, d, set_name, truth_path, ftruth_path, quantization="none", candidates=None):
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run([binary, "bench-vectors", "--dbpath", f"{tmp}/db", "--vectors", f"{d}/{set_name}.f32",
                               "--queries", f"{d}/{set_name.rsplit('-', 1)[0]}-queries-1000.f32" if False else f"{d}/{QUERIES}.f32",
                               "--truth", truth_path, "--filtered-truth", ftruth_path, "--similarity", "dotProduct",
-                              "--num-candidates", str(EF), "--k", str(K)], check=True, capture_output=True, text=True)
+                              "--num-candidates", str(candidates or EF), "--k", str(K), "--quantization", quantization], check=True, capture_output=True, text=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -177,6 +177,7 @@ def main():
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--binary", default=".build/release/folio")
     ap.add_argument("--only", default="folio,wire,hnswlib,faiss")
+    ap.add_argument("--quantization", default="", help="also run Folio in-process with these, e.g. scalar,binary:400 (numCandidates after the colon)")
     args = ap.parse_args()
     d = os.environ.get("VECTOR_BENCH_DIR", "/tmp/folio-vector-bench")
     name = f"{args.set}-{args.count}"
@@ -191,6 +192,10 @@ def main():
     only = args.only.split(",")
     if "folio" in only:
         results["Folio in-process"] = bench_folio_inprocess(args.binary, d, name, truth_path, ftruth_path)
+    for q in filter(None, args.quantization.split(",")):
+        kind, _, candidates = q.partition(":")
+        results[f"Folio in-process, {kind} quantization, numCandidates {candidates or EF}"] = bench_folio_inprocess(
+            args.binary, d, name, truth_path, ftruth_path, kind, int(candidates) if candidates else None)
     if "hnswlib" in only:
         results["hnswlib"] = bench_hnswlib(data, queries, truth, mask, ftruth)
     if "faiss" in only:

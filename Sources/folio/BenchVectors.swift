@@ -22,6 +22,8 @@ struct BenchVectors: ParsableCommand {
     @Option(name: .customLong("filtered-truth")) var filteredTruth: String
     @Option var dimensions = 384
     @Option var similarity = "dotProduct"
+    /// The index's `quantization`: none, scalar (int8 codes) or binary (one bit per dimension).
+    @Option var quantization = "none"
     @Option(name: .customLong("num-candidates")) var numCandidates = 100
     @Option var k = 10
     @Option var threads = [1, 8]
@@ -43,7 +45,8 @@ struct BenchVectors: ParsableCommand {
         let loadSeconds = BenchScan.now() - start
         start = BenchScan.now()
         _ = try engine.createSearchIndexes(ns, [["name": "vec", "type": "vectorSearch", "definition": [
-            "fields": [["type": "vector", "path": "embedding", "numDimensions": .int32(Int32(dimensions)), "similarity": .string(similarity)],
+            "fields": [["type": "vector", "path": "embedding", "numDimensions": .int32(Int32(dimensions)), "similarity": .string(similarity),
+                        "quantization": .string(quantization)],
                        ["type": "filter", "path": "tag"]]]]])
         let buildSeconds = BenchScan.now() - start
         let rssAfter = Self.rssMB()

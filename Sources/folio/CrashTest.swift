@@ -70,9 +70,12 @@ struct CrashWriter: ParsableCommand {
                                           ["key": ["updates": 1, "b": -1], "name": "updates_1_b_-1"],
                                           ["key": ["words": "text"], "name": "words_text"],
                                           ["key": ["loc": "2dsphere"], "name": "loc_2dsphere"]])
-        if engine.listSearchIndexes(ns, name: CrashWriter.vectorIndex).isEmpty {
-            _ = try engine.createSearchIndexes(ns, [["name": .string(CrashWriter.vectorIndex), "type": "vectorSearch", "definition": [
-                "fields": [["type": "vector", "path": "v", "numDimensions": 4, "similarity": "euclidean"]]]]])
+        // Two graphs over the same vectors: one of float32 vectors, one of int8 codes whose
+        // candidates are rescored from the stored vectors (and whose exact search reads them).
+        for (name, quantization) in [(CrashWriter.vectorIndex, "none"), (CrashWriter.scalarVectorIndex, "scalar")]
+        where engine.listSearchIndexes(ns, name: name).isEmpty {
+            _ = try engine.createSearchIndexes(ns, [["name": .string(name), "type": "vectorSearch", "definition": [
+                "fields": [["type": "vector", "path": "v", "numDimensions": 4, "similarity": "euclidean", "quantization": .string(quantization)]]]]])
         }
         let fd = open(ackLog, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard fd >= 0 else { throw ValidationError("cannot open \(ackLog)") }
@@ -143,10 +146,11 @@ struct CrashWriter: ParsableCommand {
     }
 
     static let vectorIndex = "v_vector"
+    static let scalarVectorIndex = "v_scalar"
 
-    /// The `_id`s a `$vectorSearch` for `vector` returns (exact or with 100 candidates).
-    static func nearest(_ engine: Engine, _ vector: BSON, exact: Bool) throws -> [Int64] {
-        var stage: Document = ["index": .string(vectorIndex), "path": "v", "queryVector": vector, "limit": 10]
+    /// The `_id`s a `$vectorSearch` of `index` for `vector` returns (exact or with 100 candidates).
+    static func nearest(_ engine: Engine, index: String, _ vector: BSON, exact: Bool) throws -> [Int64] {
+        var stage: Document = ["index": .string(index), "path": "v", "queryVector": vector, "limit": 10]
         if exact { stage.append("exact", true) } else { stage.append("numCandidates", 100) }
         let cursor = try engine.aggregate(database: "crash", collection: "docs", AggregateRequest(pipeline: [["$vectorSearch": .document(stage)]]))
         return try cursor.all().compactMap { $0.document()["_id"]?.int64Value }
@@ -313,18 +317,20 @@ struct CrashVerify: ParsableCommand {
             if located != Set(present.keys) {
                 problems.append("$geoWithin finds \(located.count) documents of \(present.count) (\(located.symmetricDifference(present.keys).prefix(5)) differ)")
             }
-            // The vector index: every sampled document is found by its own vector.
-            var approximate = 0
+            // The vector indexes: every sampled document is found by its own vector.
             let sample = present.shuffled().prefix(500)
-            for (id, updates) in sample {
-                let v = CrashWriter.vector(id, updates)
-                if try !CrashWriter.nearest(engine, v, exact: true).contains(id) {
-                    problems.append("exact $vectorSearch misses document \(id)")
+            for index in [CrashWriter.vectorIndex, CrashWriter.scalarVectorIndex] {
+                var approximate = 0
+                for (id, updates) in sample {
+                    let v = CrashWriter.vector(id, updates)
+                    if try !CrashWriter.nearest(engine, index: index, v, exact: true).contains(id) {
+                        problems.append("exact $vectorSearch of \(index) misses document \(id)")
+                    }
+                    if try CrashWriter.nearest(engine, index: index, v, exact: false).contains(id) { approximate += 1 }
                 }
-                if try CrashWriter.nearest(engine, v, exact: false).contains(id) { approximate += 1 }
-            }
-            if !sample.isEmpty && Double(approximate) < 0.95 * Double(sample.count) {
-                problems.append("approximate $vectorSearch finds \(approximate) of \(sample.count) sampled documents by their own vectors")
+                if !sample.isEmpty && Double(approximate) < 0.95 * Double(sample.count) {
+                    problems.append("approximate $vectorSearch of \(index) finds \(approximate) of \(sample.count) sampled documents by their own vectors")
+                }
             }
         }
         // The last retryable increment of each thread, retried: then each counter holds
