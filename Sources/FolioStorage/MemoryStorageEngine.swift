@@ -167,44 +167,83 @@ final class MemoryWriteTransaction: MemoryStoreReader, StorageWriteTransaction, 
 
     func createStore(_ store: String) throws(StorageError) {
         guard working.stores[store] == nil else { throw .storeExists(store) }
+        rememberStores()
         working.stores[store] = SortedStore()
     }
 
     func dropStore(_ store: String) throws(StorageError) {
+        rememberStores()
         guard working.stores.removeValue(forKey: store) != nil else { throw .noSuchStore(store) }
     }
 
     func renameStore(_ store: String, to newName: String) throws(StorageError) {
         guard working.stores[newName] == nil else { throw .storeExists(newName) }
+        rememberStores()
         guard let s = working.stores.removeValue(forKey: store) else { throw .noSuchStore(store) }
         working.stores[newName] = s
     }
 
     func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
         guard working.stores[store] != nil else { throw .noSuchStore(store) }
+        rememberValue(store, key)
         working.stores[store]!.put(key, value)
     }
 
     func insert(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
-        guard let s = working.stores[store] else { throw .noSuchStore(store) }
-        if s.get(key) != nil { return false }
+        // No local copy of the store may live across the put: it would share the key and
+        // value arrays, and the put would copy them whole (quadratic inserts).
+        guard working.stores[store] != nil else { throw .noSuchStore(store) }
+        if working.stores[store]!.get(key) != nil { return false }
+        if depth > 0 { undoLog.append(.value(store: store, key: key, old: nil)) }
         working.stores[store]!.put(key, value)
         return true
     }
 
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
         guard working.stores[store] != nil else { throw .noSuchStore(store) }
+        rememberValue(store, key)
         return working.stores[store]!.delete(key)
     }
 
+    /// Runs `body`; if it throws, its changes are undone from the undo log. (Saving a copy of
+    /// `working` instead would share every store's arrays, so the next put would copy a
+    /// whole store: quadratic time for a batch of inserts, each atomic on its own.)
     func atomically<R>(_ body: () throws -> R) throws -> R {
-        let saved = working
+        let mark = undoLog.count
+        depth += 1
+        defer {
+            depth -= 1
+            if depth == 0 { undoLog.removeAll(keepingCapacity: true) }
+        }
         do {
             return try body()
         } catch {
-            working = saved
+            while undoLog.count > mark {
+                switch undoLog.removeLast() {
+                case .value(let store, let key, let old?): working.stores[store]?.put(key, old)
+                case .value(let store, let key, nil): _ = working.stores[store]?.delete(key)
+                case .stores(let stores): working.stores = stores
+                }
+            }
             throw error
         }
+    }
+
+    /// What undoes one change made inside `atomically`.
+    enum Undo {
+        case value(store: String, key: [UInt8], old: [UInt8]?)
+        case stores([String: SortedStore])
+    }
+
+    private var undoLog: [Undo] = []
+    private var depth = 0
+
+    private func rememberValue(_ store: String, _ key: [UInt8]) {
+        if depth > 0 { undoLog.append(.value(store: store, key: key, old: working.stores[store]?.get(key))) }
+    }
+
+    private func rememberStores() {
+        if depth > 0 { undoLog.append(.stores(working.stores)) }
     }
 
     func commit(durable: Bool) throws(StorageError) {

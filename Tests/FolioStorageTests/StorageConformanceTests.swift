@@ -356,4 +356,41 @@ func k(_ bytes: UInt8...) -> [UInt8] { bytes }
         #expect(try s.scan("s", .all, reverse: false, limit: nil).map(\.key) == [k(1), k(3)])
         s.close()
     }
+    @Test(arguments: EngineKind.allCases)
+    func aFailedStatementUndoesOverwritesDeletesInsertsAndStoresNestedOrNot(kind: EngineKind) throws {
+        let engine = try kind.make(temporaryDirectory())
+        defer { engine.close() }
+        let w = try engine.beginWrite()
+        try w.createStore("s")
+        try w.put("s", k(1), k(10))
+        try w.put("s", k(2), k(20))
+        #expect(throws: Boom.self) {
+            try w.atomically {
+                try w.put("s", k(1), k(11))
+                try w.delete("s", k(2))
+                #expect(try w.insert("s", k(3), k(30)))
+                try w.createStore("t")
+                try w.put("t", k(1), k(1))
+                // A nested statement that succeeds is still undone with its parent.
+                try w.atomically { try w.put("s", k(4), k(40)) }
+                do {
+                    try w.atomically {
+                        try w.put("s", k(5), k(50))
+                        throw Boom()
+                    }
+                } catch is Boom {}
+                #expect(try w.get("s", k(5)) == nil)
+                #expect(try w.get("s", k(4)) == k(40))
+                throw Boom()
+            }
+        }
+        #expect(try w.scan("s", .all, reverse: false, limit: nil).map { [$0.key, $0.value] } == [[k(1), k(10)], [k(2), k(20)]])
+        #expect(try w.storeNames().contains("t") == false)
+        // After the failure the transaction goes on normally.
+        try w.atomically { try w.put("s", k(6), k(60)) }
+        try w.commit(durable: false)
+        let s = try engine.snapshot()
+        #expect(try s.scan("s", .all, reverse: false, limit: nil).map(\.key) == [k(1), k(2), k(6)])
+        s.close()
+    }
 }
