@@ -1,6 +1,5 @@
-import FolioBSON
-import FolioEngine
-import FolioQuery
+internal import FolioEngine
+internal import FolioQuery
 import Synchronization
 
 /// What a change stream delivers, as `watch` takes it (the options of `$changeStream`).
@@ -89,10 +88,12 @@ public struct ChangeEvent<T: Codable & Sendable>: Sendable {
 /// ```
 public struct ChangeStream<T: Codable & Sendable>: AsyncSequence, Sendable {
     public typealias Element = ChangeEvent<T>
+    public typealias Failure = FolioError
     let folio: FolioClient
     let open: @Sendable () throws(FolioError) -> Cursor
 
     public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Failure = FolioError
         let folio: FolioClient
         let open: @Sendable () throws(FolioError) -> Cursor
         var cursor: Cursor?

@@ -1,7 +1,8 @@
-import Dispatch
-@_exported import FolioBSON
-@_exported import FolioQuery
-@_exported import FolioEngine
+@_exported public import FolioBSON
+@_exported public import struct FolioQuery.FolioError
+@_exported public import struct FolioQuery.ErrorCode
+internal import FolioEngine
+import Synchronization
 
 /// An embedded Folio database: the same engine the server runs, in your process.
 ///
@@ -13,34 +14,59 @@ import Dispatch
 /// ```
 public final class FolioClient: Sendable {
     let engine: Engine
-    /// Engine calls run here, off the caller's task executor (the engine is synchronous);
-    /// one at a time inside a transaction, whose buffered writes take one operation at a time.
-    let queue: DispatchQueue
+    /// Engine calls run on these threads, off the caller's task executor (the engine is
+    /// synchronous and may block); a transaction's client shares its parent's.
+    let threads: EngineThreads
+    /// A transaction's client runs one engine call at a time (its buffered writes take one
+    /// operation at a time); nil for a top-level client.
+    let transactionLock: TransactionLock?
+    /// Sequences' cursors not yet closed (tests check that none is left behind).
+    let openCursors = Atomic<Int>(0)
 
-    init(engine: Engine, serial: Bool = false) {
+    init(engine: Engine, threads: EngineThreads, transaction: Bool = false) {
         self.engine = engine
-        queue = serial ? DispatchQueue(label: "folio.transaction") : DispatchQueue(label: "folio.engine", attributes: .concurrent)
+        self.threads = threads
+        transactionLock = transaction ? TransactionLock() : nil
     }
 
-    /// Opens (creating if needed) a data directory.
+    deinit {
+        if transactionLock == nil { threads.shutDown() }
+    }
+
+    /// Opens (creating if needed) a data directory. The server (`folio serve --dbpath`) reads
+    /// the same format; one process holds a directory at a time.
+    /// - Parameter maximumConcurrentOperations: how many engine calls run at once (each on
+    ///   its own thread); more wait their turn. Default: twice the cores, at least 4.
     /// - Throws: `FolioError` when the directory is unusable or locked by another process.
-    public static func open(directory: String) throws(FolioError) -> FolioClient {
-        FolioClient(engine: try Engine.open(directory: directory))
+    public static func open(directory: String, maximumConcurrentOperations: Int? = nil) throws(FolioError) -> FolioClient {
+        FolioClient(engine: try Engine.open(directory: directory), threads: try threads(maximumConcurrentOperations))
     }
 
     /// A database that keeps everything in memory.
-    public static func inMemory() throws(FolioError) -> FolioClient {
-        FolioClient(engine: try Engine.inMemory())
+    public static func inMemory(maximumConcurrentOperations: Int? = nil) throws(FolioError) -> FolioClient {
+        FolioClient(engine: try Engine.inMemory(), threads: try threads(maximumConcurrentOperations))
+    }
+
+    static func threads(_ limit: Int?) throws(FolioError) -> EngineThreads {
+        guard let limit else { return EngineThreads() }
+        guard limit > 0 else { throw FolioError(.badValue, "maximumConcurrentOperations must be positive, not \(limit)") }
+        return EngineThreads(limit: limit)
     }
 
     /// The database named `name` (created implicitly by its first write).
     public func database(_ name: String) -> FolioDatabase { FolioDatabase(folio: self, name: name) }
 
-    /// Names of databases holding at least one collection.
-    public func databaseNames() -> [String] { engine.databaseNames() }
+    /// Names of databases holding at least one collection, sorted.
+    public func databaseNames() async throws(FolioError) -> [String] {
+        let engine = self.engine
+        return try await run { () throws(FolioError) in engine.databaseNames() }
+    }
 
-    /// Closes storage; later calls fail.
-    public func close() { engine.close() }
+    /// Closes storage and stops the engine threads; later calls fail.
+    public func close() {
+        engine.close()
+        if transactionLock == nil { threads.shutDown() }
+    }
 
     /// Runs `body` in a multi-document transaction and commits it: `body`'s client reads one
     /// snapshot plus its own writes, and its writes become visible together at the commit
@@ -62,7 +88,7 @@ public final class FolioClient: Sendable {
             let engine = self.engine
             let txn = try await run { () throws(FolioError) in try engine.beginTransaction() }
             do {
-                let result = try await body(FolioClient(engine: txn.engine, serial: true))
+                let result = try await body(FolioClient(engine: txn.engine, threads: threads, transaction: true))
                 try await run { () throws(FolioError) in try txn.commit(durable: true) }
                 return result
             } catch let error as FolioError where error.labels.contains("TransientTransactionError") && ContinuousClock.now < deadline {
@@ -75,19 +101,26 @@ public final class FolioClient: Sendable {
         }
     }
 
-    /// Runs synchronous engine work on the engine queue.
+    /// Runs synchronous engine work on the engine threads.
     func run<R: Sendable>(_ body: @escaping @Sendable () throws(FolioError) -> R) async throws(FolioError) -> R {
         let result: Result<R, FolioError> = await withCheckedContinuation { continuation in
-            queue.async {
-                do throws(FolioError) {
-                    continuation.resume(returning: .success(try body()))
-                } catch {
-                    continuation.resume(returning: .failure(error))
+            threads.submit { [transactionLock] in
+                let r: Result<R, FolioError>
+                if let transactionLock {
+                    r = transactionLock.mutex.withLock { _ in Result { () throws(FolioError) in try body() } }
+                } else {
+                    r = Result { () throws(FolioError) in try body() }
                 }
+                continuation.resume(returning: r)
             }
         }
         return try result.get()
     }
+}
+
+/// Serializes a transaction client's engine calls.
+final class TransactionLock: Sendable {
+    let mutex = Mutex(())
 }
 
 /// A database: a namespace for collections.
@@ -103,8 +136,11 @@ public struct FolioDatabase: Sendable {
         FolioCollection(database: self, name: name)
     }
 
-    /// Names of the collections.
-    public func collectionNames() -> [String] { folio.engine.collections(in: name).map(\.name) }
+    /// Names of the collections (and views), sorted.
+    public func collectionNames() async throws(FolioError) -> [String] {
+        let engine = folio.engine, name = self.name
+        return try await folio.run { () throws(FolioError) in engine.collections(in: name).map(\.name) }
+    }
 
     /// A database-level pipeline, starting with `$documents`:
     ///
@@ -118,9 +154,59 @@ public struct FolioDatabase: Sendable {
         }
     }
 
+    /// Creates a collection with options (a plain collection is also created by its first
+    /// write). Creating it again with the same options does nothing.
+    /// - Throws: 48 NamespaceExists when it exists with other options; 72 InvalidOptions and
+    ///   2 BadValue for bad capped sizes; the validator's parse errors.
+    public func createCollection(_ collection: String, options: CollectionOptions = CollectionOptions()) async throws(FolioError) {
+        let ns = try Namespace(database: name, collection: collection)
+        let engine = folio.engine, options = options.document
+        try await folio.run { () throws(FolioError) in try engine.createCollection(ns, options: options) }
+    }
+
     /// Drops every collection.
     public func drop() async throws(FolioError) {
         let engine = folio.engine, name = self.name
         try await folio.run { () throws(FolioError) in try engine.dropDatabase(name) }
+    }
+}
+
+/// Options of a new collection (MongoDB's `create` options that Folio supports). A default
+/// collation per collection is not among them (as in the server, which refuses it with 115):
+/// pass a collation to each query instead.
+public struct CollectionOptions: Sendable {
+    /// A capped collection of at most `size` bytes (and `max` documents): the oldest
+    /// documents go when it is full.
+    public var capped: (size: Int, max: Int?)?
+    /// A query filter (or `$jsonSchema`) every inserted or updated document must match.
+    public var validator: Document?
+    /// `strict` (default) or `moderate` (existing invalid documents may stay invalid).
+    public var validationLevel: String?
+    /// `error` (default) or `warn`.
+    public var validationAction: String?
+    /// Whether change streams can show documents before and after each change.
+    public var changeStreamPreAndPostImages: Bool?
+
+    public init(capped: (size: Int, max: Int?)? = nil, validator: Document? = nil, validationLevel: String? = nil,
+                validationAction: String? = nil, changeStreamPreAndPostImages: Bool? = nil) {
+        self.capped = capped
+        self.validator = validator
+        self.validationLevel = validationLevel
+        self.validationAction = validationAction
+        self.changeStreamPreAndPostImages = changeStreamPreAndPostImages
+    }
+
+    var document: Document {
+        var d = Document()
+        if let capped {
+            d.append("capped", true)
+            d.append("size", .int64(Int64(capped.size)))
+            if let max = capped.max { d.append("max", .int64(Int64(max))) }
+        }
+        if let validator { d.append("validator", .document(validator)) }
+        if let validationLevel { d.append("validationLevel", .string(validationLevel)) }
+        if let validationAction { d.append("validationAction", .string(validationAction)) }
+        if let changeStreamPreAndPostImages { d.append("changeStreamPreAndPostImages", ["enabled": .bool(changeStreamPreAndPostImages)]) }
+        return d
     }
 }

@@ -1,6 +1,5 @@
-@_exported import FolioBSON
-import FolioEngine
-import FolioQuery
+internal import FolioEngine
+internal import FolioQuery
 
 /// A collection of documents decoded as `T` (`Document` for raw access). Every call runs the
 /// same engine code path as the server's commands.
@@ -31,18 +30,13 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     /// - Complexity: O(log n) per index.
     @discardableResult
     public func insertOne(_ value: T) async throws(FolioError) -> BSON {
-        try await insertMany([value])[0]
-    }
-
-    /// Inserts documents in order, stopping at the first error (which is thrown).
-    @discardableResult
-    public func insertMany(_ values: [T], ordered: Bool = true) async throws(FolioError) -> [BSON] {
         let ns = try namespace()
-        let documents = try values.map { v throws(FolioError) in try encode(v) }
+        let document = try encode(value)
         let engine = self.engine
-        let result = try await database.folio.run { () throws(FolioError) in try engine.insert(ns, documents, options: WriteOptions(ordered: ordered)) }
+        let result = try await database.folio.run { () throws(FolioError) in try engine.insert(ns, [document]) }
         if let first = result.writeErrors.first { throw first.error }
-        return (0..<documents.count).compactMap { result.insertedIDs[$0] }
+        guard let id = result.insertedIDs[0] else { throw FolioError(.internalError, "insert returned no _id") }
+        return id
     }
 
     /// Documents matching `filter`, as an async sequence read in batches from one snapshot.
@@ -116,11 +110,15 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     /// Replaces the first matching document (keeping its `_id`).
     @discardableResult
     public func replaceOne(_ filter: Document, _ replacement: T, upsert: Bool = false) async throws(FolioError) -> UpdateOutcome {
+        try await self.update(UpdateStatement(filter: filter, update: .document(try replacementDocument(replacement)), upsert: upsert))
+    }
+
+    func replacementDocument(_ replacement: T) throws(FolioError) -> Document {
         let d = try encode(replacement)
         if d.fieldNames.contains(where: { $0.hasPrefix("$") }) {
             throw FolioError(.badValue, "replacement document must not contain update operators")
         }
-        return try await self.update(UpdateStatement(filter: filter, update: .document(d), upsert: upsert))
+        return d
     }
 
     static func requireOperators(_ update: BSON) throws(FolioError) {
@@ -162,7 +160,7 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     /// Replaces one document atomically and returns it before (default) or after.
     public func findOneAndReplace(_ filter: Document, _ replacement: T, sort: Document? = nil, returnNew: Bool = false,
                                   upsert: Bool = false) async throws(FolioError) -> T? {
-        try await findAndModify(FindAndModifyRequest(filter: filter, sort: sort, update: .document(try encode(replacement)),
+        try await findAndModify(FindAndModifyRequest(filter: filter, sort: sort, update: .document(try replacementDocument(replacement)),
                                                      returnNew: returnNew, upsert: upsert))
     }
 
@@ -199,42 +197,3 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
         _ = try await database.folio.run { () throws(FolioError) in try engine.dropCollection(ns) }
     }
 }
-
-/// The results of `find` or `aggregate`, read lazily in batches from one snapshot.
-public struct CursorSequence<T: Codable & Sendable>: AsyncSequence, Sendable {
-    public typealias Element = T
-    let folio: FolioClient
-    let open: @Sendable () throws(FolioError) -> Cursor
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let folio: FolioClient
-        let open: @Sendable () throws(FolioError) -> Cursor
-        var cursor: Cursor?
-        var buffer: [RawDocument] = []
-
-        public mutating func next() async throws(FolioError) -> T? {
-            if cursor == nil {
-                let open = self.open
-                cursor = try await folio.run { () throws(FolioError) in try open() }
-            }
-            if buffer.isEmpty, let c = cursor, !c.isExhausted {
-                buffer = try await folio.run { () throws(FolioError) in try c.next(maxCount: 256) }
-            }
-            guard !buffer.isEmpty else { return nil }
-            return try FolioCollection<T>.decode(buffer.removeFirst())
-        }
-    }
-
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(folio: folio, open: open) }
-
-    /// Collects every result.
-    public func toArray() async throws(FolioError) -> [T] {
-        var out: [T] = []
-        var it = makeAsyncIterator()
-        while let v = try await it.next() { out.append(v) }
-        return out
-    }
-}
-
-/// The results of `find`.
-public typealias FindSequence<T: Codable & Sendable> = CursorSequence<T>
