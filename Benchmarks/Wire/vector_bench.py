@@ -1,6 +1,6 @@
 """Vector search side by side, in one run, on the same vectors: Folio in-process (`folio
 bench-vectors`), Folio over the wire (pymongo against `folio serve`), hnswlib and FAISS
-(IndexHNSWFlat), all with M=16, efConstruction=100 and ef/numCandidates=100, dot product
+(IndexHNSWFlat; with --quantization scalar also IndexHNSWSQ 8-bit with float32 rescoring), all with M=16, efConstruction=100 and ef/numCandidates=100, dot product
 on unit vectors. Reports build time, queries/s at 1 and 8 threads, recall@10 against exact
 search (numpy), with and without a filter keeping 10% (tag == 3), and index memory.
 
@@ -64,21 +64,34 @@ def bench_hnswlib(data, queries, truth, mask, ftruth):
     return out
 
 
-def bench_faiss(data, queries, truth, mask, ftruth):
+def bench_faiss(data, queries, truth, mask, ftruth, scalar=False):
+    """IndexHNSWFlat, or with scalar=True IndexHNSWSQ (8-bit codes) inside an IndexRefineFlat that
+    ranks the graph's EF candidates again with the float32 vectors: what Folio's scalar
+    quantization does."""
     import faiss
     before = rss_mb()
     faiss.omp_set_num_threads(1)
     t = time.time()
-    index = faiss.IndexHNSWFlat(DIMS, M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = EFC
+    if scalar:
+        graph = faiss.IndexHNSWSQ(DIMS, faiss.ScalarQuantizer.QT_8bit, M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = EFC
+        graph.train(data)
+        index = faiss.IndexRefineFlat(graph)
+        index.k_factor = EF / K
+    else:
+        index = graph = faiss.IndexHNSWFlat(DIMS, M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = EFC
     index.add(data)
     build = time.time() - t
     mem = rss_mb() - before
-    index.hnsw.efSearch = EF
+    graph.hnsw.efSearch = EF
     out = {"build_s": build, "index_rss_mb": mem}
     _, labels = index.search(queries, K)
     out["recall"] = recall(labels, truth)
-    params = faiss.SearchParametersHNSW(efSearch=EF, sel=faiss.IDSelectorBatch(np.nonzero(mask)[0].astype("int64")))
+    sel = faiss.IDSelectorBatch(np.nonzero(mask)[0].astype("int64"))
+    params = faiss.SearchParametersHNSW(efSearch=EF, sel=sel)
+    if scalar:
+        params = faiss.IndexRefineSearchParameters(k_factor=EF / K, base_index_params=params, sel=sel)
     _, flabels = index.search(queries, K, params=params)
     out["recall_filtered"] = recall(flabels, ftruth)
     for threads in (1, 8):
@@ -93,7 +106,7 @@ def bench_faiss(data, queries, truth, mask, ftruth):
 def bench_folio_inprocess(binary, d, set_name, truth_path, ftruth_path, quantization="none", candidates=None):
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run([binary, "bench-vectors", "--dbpath", f"{tmp}/db", "--vectors", f"{d}/{set_name}.f32",
-                              "--queries", f"{d}/{set_name.rsplit('-', 1)[0]}-queries-1000.f32" if False else f"{d}/{QUERIES}.f32",
+                              "--queries", f"{d}/{QUERIES}.f32",
                               "--truth", truth_path, "--filtered-truth", ftruth_path, "--similarity", "dotProduct",
                               "--num-candidates", str(candidates or EF), "--k", str(K), "--quantization", quantization], check=True, capture_output=True, text=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -200,6 +213,8 @@ def main():
         results["hnswlib"] = bench_hnswlib(data, queries, truth, mask, ftruth)
     if "faiss" in only:
         results["FAISS HNSWFlat"] = bench_faiss(data, queries, truth, mask, ftruth)
+        if any(q.startswith("scalar") for q in args.quantization.split(",")):
+            results["FAISS HNSWSQ 8-bit + RefineFlat"] = bench_faiss(data, queries, truth, mask, ftruth, scalar=True)
     if "wire" in only:
         results["Folio over the wire (pymongo)"] = bench_folio_wire(args.binary, data, queries, truth, ftruth)
     print(json.dumps(results, indent=1))
