@@ -79,6 +79,16 @@ struct DecoderImpl: Decoder {
         case is Data.Type:
             guard case .binary(let b) = value else { throw mismatch("binary data") }
             return Data(b.data) as? T
+        case is Decimal.Type:
+            switch value {
+            case .decimal128(let d):
+                guard let v = Decimal(string: d.description, locale: Locale(identifier: "en_US_POSIX")) else { throw mismatch("a decimal Foundation can hold") }
+                return v as? T
+            case .int32(let i): return Decimal(i) as? T
+            case .int64(let i): return Decimal(i) as? T
+            case .double(let d): return Decimal(d) as? T
+            default: throw mismatch("a decimal")
+            }
         case is UUID.Type:
             guard case .binary(let b) = value, b.subtype == Binary.Subtype.uuid || b.subtype == Binary.Subtype.uuidOld,
                   b.data.count == 16 else { throw mismatch("a UUID (binary subtype 4)") }

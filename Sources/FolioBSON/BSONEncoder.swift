@@ -1,11 +1,11 @@
-// Codable -> BSON. Foundation is imported here only for Date, Data and UUID, which Codable
-// users expect to map to BSON dates and binaries.
+// Codable -> BSON. Foundation is imported here only for Date, Data, UUID and Decimal, which
+// Codable users expect to map to BSON dates, binaries and decimals.
 import Foundation
 
 /// Encodes `Encodable` values into BSON documents.
 ///
 /// Mapping: `Date` → date (milliseconds), `Data` → binary subtype 0, `UUID` → binary
-/// subtype 4, `ObjectID`/`Decimal128`/`Timestamp`/`Binary`/`BSONRegex`/`Document`/`BSON` as
+/// subtype 4, Foundation's `Decimal` → decimal128 (when its digits fit 34), `ObjectID`/`Decimal128`/`Timestamp`/`Binary`/`BSONRegex`/`Document`/`BSON` as
 /// themselves, `Int` → int32 when it fits and int64 otherwise, `Int64` → int64, `Float` and
 /// `Double` → double, `nil` optionals are omitted from keyed containers.
 ///
@@ -27,7 +27,7 @@ public struct BSONEncoder: Sendable {
 
     /// Encodes any value into a BSON value.
     public func encodeValue<T: Encodable>(_ value: T) throws -> BSON {
-        if let native = nativeBSON(value) { return native }
+        if let native = try nativeBSON(value) { return native }
         let encoder = EncoderImpl(codingPath: [])
         try value.encode(to: encoder)
         guard let node = encoder.node else { return .document(Document()) }
@@ -36,7 +36,7 @@ public struct BSONEncoder: Sendable {
 }
 
 /// Values with a direct BSON form, bypassing their `Encodable` implementation.
-func nativeBSON(_ value: Any) -> BSON? {
+func nativeBSON(_ value: Any) throws -> BSON? {
     switch value {
     case let v as BSON: return v
     case let v as Document: return .document(v)
@@ -45,9 +45,18 @@ func nativeBSON(_ value: Any) -> BSON? {
     case let v as Timestamp: return .timestamp(v)
     case let v as Binary: return .binary(v)
     case let v as BSONRegex: return .regex(v)
-    case let v as Date: return .datetime(Int64((v.timeIntervalSince1970 * 1000).rounded(.down)))
+    case let v as Date:
+        // To the microsecond first: 1_700_000_000.123 s is 1_700_000_000_122.9998 ms in
+        // binary floating point, and must still store as ...123 ms. Then down to the
+        // millisecond, as the drivers truncate.
+        return .datetime(Int64(((v.timeIntervalSince1970 * 1_000_000).rounded() / 1000).rounded(.down)))
     case let v as Data: return .binary(Binary(subtype: Binary.Subtype.generic, data: [UInt8](v)))
     case let v as UUID: return .binary(Binary(subtype: Binary.Subtype.uuid, data: withUnsafeBytes(of: v.uuid) { Array($0) }))
+    case let v as Decimal:
+        guard let d = Decimal128(v.description) else {
+            throw BSONError(.codable("Decimal \(v) does not fit a decimal128 (34 significant digits)"))
+        }
+        return .decimal128(d)
     default: return nil
     }
 }
@@ -99,7 +108,7 @@ final class EncoderImpl: Encoder {
 
     /// Encodes a child value into a fresh node.
     static func encodeChild<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws -> EncodingNode {
-        if let native = nativeBSON(value) { return EncodingNode(.value(native)) }
+        if let native = try nativeBSON(value) { return EncodingNode(.value(native)) }
         let encoder = EncoderImpl(codingPath: codingPath)
         try value.encode(to: encoder)
         return encoder.node ?? EncodingNode(.document([]))

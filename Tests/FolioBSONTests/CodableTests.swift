@@ -61,4 +61,25 @@ import Testing
         #expect(try BSONEncoder().encode(L(v: 1 << 40))["v"] == .int64(1 << 40))
         #expect(try BSONEncoder().encode(L(v: 7))["v"] == .int32(7))
     }
+
+    @Test func datesStoreTheirMillisecondEvenWhenBinaryFloatingPointFallsShort() throws {
+        struct D: Codable { var at: Date }
+        for (seconds, ms) in [(1_700_000_000.123, Int64(1_700_000_000_123)), (0.001, 1), (-0.001, -1), (1.0009, 1000),
+                              (-1.0009, -1001), (1_700_000_000.999, 1_700_000_000_999)] {
+            #expect(try BSONEncoder().encode(D(at: Date(timeIntervalSince1970: seconds)))["at"] == .datetime(ms))
+        }
+    }
+
+    @Test func foundationDecimalsAreDecimal128() throws {
+        struct M: Codable, Equatable { var v: Decimal }
+        for text in ["0", "-12.5", "1234.5678", "0.000000000000000000001", "99999999999999999999999999999999.99"] {
+            let m = M(v: Decimal(string: text)!)
+            let d = try BSONEncoder().encode(m)
+            #expect(d["v"] == .decimal128(Decimal128(text)!))
+            #expect(try BSONDecoder().decode(M.self, from: d) == m)
+        }
+        #expect(try BSONDecoder().decode(M.self, from: ["v": .int64(7)]) == M(v: 7))
+        #expect(throws: (any Error).self) { try BSONEncoder().encode(M(v: Decimal(string: "1.2345678901234567890123456789012345678")!)) }
+        #expect(throws: (any Error).self) { try BSONDecoder().decode(M.self, from: ["v": "7"]) }
+    }
 }
