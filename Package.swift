@@ -65,6 +65,8 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
         .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation", "FolioText", "FolioVector"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
+        // The embedded library in use: `swift run ChatStore`.
+        .executableTarget(name: "ChatStore", dependencies: ["Folio"], path: "Examples/ChatStore", swiftSettings: swiftSettings),
         // zlib for OP_COMPRESSED (the system libz).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
