@@ -20,6 +20,8 @@ let package = Package(
     dependencies: [
         // The CLI's flags, `--help` and `--version`: the standard Swift argument parser.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        // `swift package generate-documentation --target Folio`: the library's DocC reference.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // The wire server's networking (FolioServer only; the embedded library builds without it).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         // The server's log (MongoDB's structured JSON lines), FolioServer only.

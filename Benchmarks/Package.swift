@@ -11,6 +11,8 @@ let package = Package(
         // ordo-one/benchmark: time and allocation counts per benchmark. Only the malloc
         // interposer trait: the runtime interposer's package is not available here.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+        // The embedded library's yardstick (issue 26): GRDB over the same system SQLite.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .executableTarget(
@@ -42,6 +44,14 @@ let package = Package(
             ],
             path: "Benchmarks/FolioEngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "EmbeddedVsGRDB",
+            dependencies: [
+                .product(name: "Folio", package: "Folio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Benchmarks/EmbeddedVsGRDB"
         ),
     ]
 )

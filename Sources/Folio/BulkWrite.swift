@@ -12,27 +12,38 @@ public struct InsertManyResult: Sendable, Equatable {
 
 /// One write of a `bulkWrite`, as the drivers' write models name them.
 public enum WriteModel<T: Codable & Sendable>: Sendable {
+    /// Inserts a document (its `_id` is generated when absent).
     case insertOne(T)
-    /// `update` holds update operators or is a pipeline (an array of stages).
+    /// Updates the first matching document. `update` holds update operators or is a pipeline (an array of stages).
     case updateOne(filter: Document, update: BSON, upsert: Bool = false, arrayFilters: [BSON]? = nil)
+    /// Updates every matching document (operators or a pipeline).
     case updateMany(filter: Document, update: BSON, upsert: Bool = false, arrayFilters: [BSON]? = nil)
+    /// Replaces the first matching document, keeping its `_id`.
     case replaceOne(filter: Document, replacement: T, upsert: Bool = false)
+    /// Deletes the first matching document.
     case deleteOne(filter: Document)
+    /// Deletes every matching document.
     case deleteMany(filter: Document)
 }
 
 /// What a `bulkWrite` wrote, in total.
 public struct BulkWriteResult: Sendable, Equatable {
+    /// Documents inserted by `insertOne` models.
     public var insertedCount = 0
+    /// Documents the update and replace models' filters matched.
     public var matchedCount = 0
+    /// Documents the update and replace models changed (a no-op update matches, not modifies).
     public var modifiedCount = 0
+    /// Documents deleted.
     public var deletedCount = 0
+    /// Documents inserted by upserts.
     public var upsertedCount: Int { upsertedIDs.count }
     /// The `_id` of each inserted document, by the position of its write model.
     public var insertedIDs: [Int: BSON] = [:]
     /// The `_id` of each upserted document, by the position of its write model.
     public var upsertedIDs: [Int: BSON] = [:]
 
+    /// An empty result (nothing written).
     public init() {}
 }
 
@@ -40,15 +51,20 @@ public struct BulkWriteResult: Sendable, Equatable {
 /// of its document or write model, and what was written nonetheless (everything before the
 /// first failure when ordered; everything else when not).
 public struct BulkWriteError: Error, Sendable, CustomStringConvertible {
+    /// One write that failed.
     public struct Failure: Sendable {
         /// Position of the document or write model in the call.
         public var index: Int
+        /// Why it failed: MongoDB's code and message (11000 DuplicateKey, 121 DocumentValidationFailure, ...).
         public var error: FolioError
     }
 
+    /// The writes that failed, in position order.
     public var writeErrors: [Failure]
+    /// What was written.
     public var result: BulkWriteResult
 
+    /// A one-line summary naming the first failure.
     public var description: String {
         "BulkWriteError: \(writeErrors.count) write(s) failed; first at \(writeErrors.first.map { "\($0.index): \($0.error)" } ?? "-")"
     }

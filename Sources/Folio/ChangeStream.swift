@@ -17,6 +17,7 @@ public struct ChangeStreamOptions: Sendable {
     /// create, createIndexes, dropIndexes and modify events, and `collectionUUID`.
     public var showExpandedEvents = false
 
+    /// Options as `$changeStream` takes them; every one is optional.
     public init(fullDocument: String? = nil, fullDocumentBeforeChange: String? = nil, resumeAfter: Document? = nil,
                 startAfter: Document? = nil, startAtOperationTime: Timestamp? = nil, showExpandedEvents: Bool = false) {
         self.fullDocument = fullDocument
@@ -47,13 +48,20 @@ public struct ChangeEvent<T: Codable & Sendable>: Sendable {
     /// `insert`, `update`, `replace`, `delete`, `drop`, `rename`, `dropDatabase`,
     /// `invalidate`, and with expanded events `create`, `createIndexes`, `dropIndexes`, `modify`.
     public let operationType: String
+    /// When the change committed (the events of one transaction share it).
     public let clusterTime: Timestamp?
     /// `{db, coll}` (`{db}` for dropDatabase).
     public let namespace: Document?
+    /// The changed document's `_id` (`{_id: ...}`).
     public let documentKey: Document?
+    /// An update's `updatedFields`, `removedFields`, `truncatedArrays`.
     public let updateDescription: Document?
+    /// The document after the change: inserts and replacements always, updates with
+    /// `fullDocument: "updateLookup"` (or the post-image options).
     public let fullDocument: T?
+    /// The document before the change, with `fullDocumentBeforeChange` and pre-images enabled.
     public let fullDocumentBeforeChange: T?
+    /// The event as the server's change stream returns it.
     public let raw: Document
 
     init(_ d: Document) throws(FolioError) {
@@ -92,6 +100,7 @@ public struct ChangeStream<T: Codable & Sendable>: AsyncSequence, Sendable {
     let folio: FolioClient
     let open: @Sendable () throws(FolioError) -> Cursor
 
+    /// Reads one stream of events; each iterator is a stream of its own.
     public struct AsyncIterator: AsyncIteratorProtocol {
         public typealias Failure = FolioError
         let folio: FolioClient
@@ -102,6 +111,8 @@ public struct ChangeStream<T: Codable & Sendable>: AsyncSequence, Sendable {
         /// were filtered out or none came (the server's postBatchResumeToken).
         public private(set) var resumeToken: Document?
 
+        /// The next event, waiting for a commit when none is pending; nil after an invalidate
+        /// event or when the task is cancelled.
         public mutating func next() async throws(FolioError) -> ChangeEvent<T>? {
             if cursor == nil {
                 let open = self.open
@@ -125,6 +136,7 @@ public struct ChangeStream<T: Codable & Sendable>: AsyncSequence, Sendable {
         }
     }
 
+    /// A new stream of events from the options' starting point.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(folio: folio, open: open) }
 
     /// Suspends until a commit later than `seen`, or until the task is cancelled.

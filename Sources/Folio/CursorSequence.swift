@@ -21,6 +21,7 @@ public struct CursorSequence<T: Codable & Sendable>: AsyncSequence, Sendable {
     /// Documents each engine call reads ahead.
     static var batchSize: Int { 256 }
 
+    /// Reads one cursor; each iterator runs the query again from a new snapshot.
     public struct AsyncIterator: AsyncIteratorProtocol {
         public typealias Failure = FolioError
         let folio: FolioClient
@@ -77,6 +78,7 @@ public struct CursorSequence<T: Codable & Sendable>: AsyncSequence, Sendable {
         }
     }
 
+    /// A new iteration of the query (its cursor opens at the first `next()`).
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(folio: folio, open: open) }
 
     /// Collects every result.

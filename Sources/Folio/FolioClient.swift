@@ -126,6 +126,7 @@ final class TransactionLock: Sendable {
 /// A database: a namespace for collections.
 public struct FolioDatabase: Sendable {
     let folio: FolioClient
+    /// The database's name.
     public let name: String
 
     /// A collection of raw `Document`s.
@@ -187,6 +188,7 @@ public struct CollectionOptions: Sendable {
     /// Whether change streams can show documents before and after each change.
     public var changeStreamPreAndPostImages: Bool?
 
+    /// Options for `createCollection`; every one is optional.
     public init(capped: (size: Int, max: Int?)? = nil, validator: Document? = nil, validationLevel: String? = nil,
                 validationAction: String? = nil, changeStreamPreAndPostImages: Bool? = nil) {
         self.capped = capped

@@ -5,6 +5,7 @@ internal import FolioQuery
 /// same engine code path as the server's commands.
 public struct FolioCollection<T: Codable & Sendable>: Sendable {
     let database: FolioDatabase
+    /// The collection's name (within its database).
     public let name: String
 
     var engine: Engine { database.folio.engine }
@@ -80,8 +81,11 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
 
     /// Result of an update: matched, modified, and the upserted `_id`.
     public struct UpdateOutcome: Sendable {
+        /// Documents the filter matched.
         public var matchedCount: Int
+        /// Documents changed (an update that changes nothing matches but does not modify).
         public var modifiedCount: Int
+        /// The `_id` of the document an upsert inserted.
         public var upsertedID: BSON?
     }
 

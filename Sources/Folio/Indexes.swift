@@ -12,8 +12,10 @@ internal import FolioQuery
 public struct IndexModel: Sendable {
     /// Fields and their kind: 1 / -1, "text", "2dsphere", "2d", "hashed", or `"$**": 1`.
     public var keys: Document
+    /// Its name, uniqueness, TTL and other options.
     public var options: IndexOptions
 
+    /// An index on `keys` with `options`.
     public init(keys: Document, options: IndexOptions = IndexOptions()) {
         self.keys = keys
         self.options = options
@@ -26,7 +28,9 @@ public struct IndexModel: Sendable {
 public struct IndexOptions: Sendable {
     /// The index's name; by default the drivers' (`a_1_b_-1`).
     public var name: String?
+    /// No two documents may have the same key (11000 DuplicateKey).
     public var unique: Bool?
+    /// Documents missing the indexed fields are left out of the index.
     public var sparse: Bool?
     /// Only documents matching this filter are indexed.
     public var partialFilterExpression: Document?
@@ -36,8 +40,10 @@ public struct IndexOptions: Sendable {
     public var hidden: Bool?
     /// How strings compare in the index (`["locale": "en", "strength": 2]`).
     public var collation: Document?
+    /// Further options by MongoDB's names, passed as they are.
     public var other: Document
 
+    /// Options for `createIndex`; every one is optional.
     public init(name: String? = nil, unique: Bool? = nil, sparse: Bool? = nil, partialFilterExpression: Document? = nil,
                 expireAfterSeconds: Int? = nil, hidden: Bool? = nil, collation: Document? = nil, other: Document = [:]) {
         self.name = name

@@ -22,6 +22,7 @@ public struct LiveQuery<T: Codable & Sendable>: AsyncSequence, Sendable {
     let collection: FolioCollection<T>
     let request: FindRequest
 
+    /// Follows the query; each iterator starts with the current results.
     public struct AsyncIterator: AsyncIteratorProtocol {
         public typealias Failure = FolioError
         let collection: FolioCollection<T>
@@ -31,6 +32,8 @@ public struct LiveQuery<T: Codable & Sendable>: AsyncSequence, Sendable {
         var readAt: Timestamp?
         var last: [[UInt8]]?
 
+        /// The results now (first call), then the next results that differ; nil once the
+        /// task is cancelled.
         public mutating func next() async throws(FolioError) -> [T]? {
             while !Task.isCancelled {
                 guard changes != nil else {
@@ -73,6 +76,7 @@ public struct LiveQuery<T: Codable & Sendable>: AsyncSequence, Sendable {
         }
     }
 
+    /// A new follower of the query.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(collection: collection, request: request) }
 }
 
