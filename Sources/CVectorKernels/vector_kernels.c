@@ -3,6 +3,26 @@
 // choice made once at run time); Swift's SIMD types compile to the baseline target's SSE
 // only. Elsewhere (arm64) plain loops, which the compiler vectorizes with NEON.
 #include "vector_kernels.h"
+#include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+void *folio_large_alloc(size_t bytes) {
+    void *p = NULL;
+    const size_t huge = (size_t)2 << 20;
+    if (bytes >= huge) {
+        if (posix_memalign(&p, huge, bytes) != 0) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+        return p;
+    }
+    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0) return NULL;
+    return p;
+}
+
+void folio_large_free(void *p) { free(p); }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -194,7 +214,6 @@ static void choose(void) {
 __attribute__((constructor)) static void folio_vector_kernels_init(void) { choose(); }
 
 float folio_dot(const float *a, const float *b, size_t n) { return dot_impl(a, b, n); }
-void folio_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 float folio_l2sq(const float *a, const float *b, size_t n) { return l2sq_impl(a, b, n); }
 float folio_dot_u8(const float *w, const unsigned char *c, size_t n) { return dot_u8_impl(w, c, n); }
 unsigned folio_hamming(const unsigned long long *a, const unsigned long long *b, size_t words) { return hamming_impl(a, b, words); }

@@ -77,15 +77,21 @@ public final class HNSWGraph: @unchecked Sendable {
         self.efConstruction = efConstruction
         self.levelFactor = 1 / log(Double(m))
         capacity = 16
-        codes = .allocate(byteCount: capacity * codec.stride, alignment: 8)
-        level0 = .allocate(capacity: capacity * (2 * m + 1))
+        codes = Self.allocateLarge(bytes: capacity * codec.stride)
+        level0 = Self.allocateLarge(bytes: capacity * (2 * m + 1) * 4).bindMemory(to: UInt32.self, capacity: capacity * (2 * m + 1))
         removedFlags = .allocate(capacity: capacity)
     }
 
     deinit {
-        codes.deallocate()
-        level0.deallocate()
+        folio_large_free(codes)
+        folio_large_free(UnsafeMutableRawPointer(level0))
         removedFlags.deallocate()
+    }
+
+    /// Memory the walk reads at random: huge pages from 2 MiB up (see folio_large_alloc).
+    static func allocateLarge(bytes: Int) -> UnsafeMutableRawPointer {
+        guard let p = folio_large_alloc(bytes) else { fatalError("out of memory for a vector index of \(bytes) bytes") }
+        return p
     }
 
     /// Nodes that are not tombstones.
@@ -296,13 +302,13 @@ public final class HNSWGraph: @unchecked Sendable {
 
     private func grow() {
         let newCapacity = capacity * 2
-        let c = UnsafeMutableRawPointer.allocate(byteCount: newCapacity * codec.stride, alignment: 8)
+        let c = Self.allocateLarge(bytes: newCapacity * codec.stride)
         c.copyMemory(from: codes, byteCount: count * codec.stride)
-        codes.deallocate()
+        folio_large_free(codes)
         codes = c
-        let l = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity * (m0 + 1))
+        let l = Self.allocateLarge(bytes: newCapacity * (m0 + 1) * 4).bindMemory(to: UInt32.self, capacity: newCapacity * (m0 + 1))
         l.moveInitialize(from: level0, count: count * (m0 + 1))
-        level0.deallocate()
+        folio_large_free(UnsafeMutableRawPointer(level0))
         level0 = l
         let r = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         r.moveInitialize(from: removedFlags, count: count)
