@@ -27,7 +27,14 @@ struct Message: Codable, Sendable {
 
 let directory = CommandLine.arguments.dropFirst().first
     ?? FileManager.default.temporaryDirectory.appendingPathComponent("chatstore-\(UUID().uuidString)").path
-let folio = try FolioClient.open(directory: directory)
+let folio: FolioClient
+do {
+    folio = try FolioClient.open(directory: directory)
+} catch {
+    // For instance: the directory is in use by another Folio process (a server on it).
+    FileHandle.standardError.write(Data("ChatStore: \(error.message)\n".utf8))
+    exit(1)
+}
 let db = folio.database("chat")
 let conversations = db.collection("conversations", as: Conversation.self)
 let messages = db.collection("messages", as: Message.self)
