@@ -45,8 +45,9 @@ try await messages.createIndex(["text": "text"])
 
 for (id, workspace, title) in [("acme/general", "acme", "General"), ("acme/launch", "acme", "Launch"),
                                ("globex/general", "globex", "General")] {
-    try await conversations.replaceOne(["_id": .string(id)], Conversation(_id: id, workspace: workspace, title: title, messageCount: 0),
-                                       upsert: true)
+    // Created when missing; a second run keeps the conversations and their counts.
+    try await conversations.updateOne(["_id": .string(id)], ["$setOnInsert": ["workspace": .string(workspace), "title": .string(title),
+                                                                           "messageCount": 0]], upsert: true)
 }
 
 /// Posts a message and bumps its conversation, both or neither.
