@@ -55,18 +55,24 @@ public struct CursorSequence<T: Codable & Sendable>: AsyncSequence, Sendable {
         }
 
         private mutating func fill() async throws(FolioError) {
-            if handle == nil {
-                let open = self.open
-                handle = CursorHandle(try await folio.run { () throws(FolioError) in try open() }, folio: folio)
-            }
-            guard let cursor = handle?.cursor, !cursor.isExhausted else {
-                buffer = []
-                return
-            }
             let batch = CursorSequence.batchSize
-            buffer = try await folio.run { () throws(FolioError) in try cursor.next(maxCount: batch) }
+            if handle == nil {
+                // Open and read the first batch in one hop to an engine thread (a cursor
+                // that fails on its first batch is closed by its deinit).
+                let open = self.open
+                let (cursor, first) = try await folio.run { () throws(FolioError) in
+                    let cursor = try open()
+                    return (cursor, try cursor.next(maxCount: batch))
+                }
+                handle = CursorHandle(cursor, folio: folio)
+                buffer = first
+            } else if let cursor = handle?.cursor, !cursor.isExhausted {
+                buffer = try await folio.run { () throws(FolioError) in try cursor.next(maxCount: batch) }
+            } else {
+                buffer = []
+            }
             position = 0
-            if cursor.isExhausted { handle?.close() }
+            if handle?.cursor.isExhausted == true { handle?.close() }
         }
 
         private mutating func finish() {
