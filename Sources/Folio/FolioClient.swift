@@ -35,8 +35,10 @@ public final class FolioClient: Sendable {
 
     /// Opens (creating if needed) a data directory. The server (`folio serve --dbpath`) reads
     /// the same format; one process holds a directory at a time.
-    /// - Parameter maximumConcurrentOperations: how many engine calls run at once (each on
-    ///   its own thread); more wait their turn. Default: twice the cores, at least 4.
+    /// - Parameters:
+    ///   - directory: the data directory (created when missing).
+    ///   - maximumConcurrentOperations: how many engine calls run at once (each on its own
+    ///     thread); more wait their turn. Default: twice the cores, at least 4.
     /// - Throws: `FolioError` when the directory is unusable or locked by another process.
     public static func open(directory: String, maximumConcurrentOperations: Int? = nil) throws(FolioError) -> FolioClient {
         FolioClient(engine: try Engine.open(directory: directory), threads: try threads(maximumConcurrentOperations))
