@@ -65,7 +65,7 @@ extension IndexModel {
             switch value {
             case .int32(let v): kind = String(v)
             case .int64(let v): kind = String(v)
-            case .double(let v) where v == v.rounded() && abs(v) < 1e15: kind = String(Int64(v))
+            case .double(let v) where v == v.rounded(): kind = Int64.checked(v).map { String($0) } ?? "\(value)"
             case .string(let s): kind = s
             default: kind = "\(value)"
             }
@@ -79,7 +79,7 @@ extension IndexModel {
         if let v = options.unique { d.append("unique", .bool(v)) }
         if let v = options.sparse { d.append("sparse", .bool(v)) }
         if let v = options.partialFilterExpression { d.append("partialFilterExpression", .document(v)) }
-        if let v = options.expireAfterSeconds { d.append("expireAfterSeconds", .int64(Int64(v))) }
+        if let v = options.expireAfterSeconds { d.append("expireAfterSeconds", .int64(Int64(exactly: v) ?? .max)) }
         if let v = options.hidden { d.append("hidden", .bool(v)) }
         if let v = options.collation { d.append("collation", .document(v)) }
         for (k, v) in options.other { d.append(k, v) }

@@ -252,13 +252,11 @@ extension Engine {
                          k: Int, _ snapshot: any StorageSnapshot) throws(FolioError) -> [(key: [UInt8], score: Float)] {
         let dims = descriptor.parsed.dimensions, similarity = descriptor.parsed.similarity
         var best = NearestK<[UInt8]>(k)
-        try query.withUnsafeBufferPointer { q throws(FolioError) in
-            for c in candidates {
-                guard let value = try Folio_storage({ () throws(StorageError) in try snapshot.get(descriptor.store, VectorStoreKeys.node(c.node)) }),
-                      value.count >= 2 + dims * 4 else { continue }
-                let v = value.withUnsafeBufferPointer { VectorStoreKeys.vector($0, dimensions: dims) }
-                best.offer(v.withUnsafeBufferPointer { similarity.distance(q.baseAddress!, $0.baseAddress!, dims) }, c.key)
-            }
+        var distance = StoredVectorDistance(query, similarity: similarity)
+        for c in candidates {
+            guard let value = try Folio_storage({ () throws(StorageError) in try snapshot.get(descriptor.store, VectorStoreKeys.node(c.node)) }),
+                  value.count >= 2 + dims * 4 else { continue }
+            best.offer(value.withUnsafeBufferPointer { distance(toRecord: $0) }, c.key)
         }
         return best.sorted().map { ($0.item, similarity.score(distance: $0.distance)) }
     }
@@ -271,28 +269,49 @@ extension Engine {
         let dims = descriptor.parsed.dimensions, similarity = descriptor.parsed.similarity
         var best = NearestK<[UInt8]>(k)
         var corrupt = false
+        var distance = StoredVectorDistance(query, similarity: similarity)
         try Folio_storage { () throws(StorageError) in
-            try query.withUnsafeBufferPointer { q throws(StorageError) in
-                _ = try snapshot.visit(descriptor.store, .prefix([1]), limit: nil) { _, value in
-                    guard value.count >= 6 + dims * 4 else {
-                        corrupt = true
-                        return false
-                    }
-                    if value[1] != 0 { return true }
-                    let v = VectorStoreKeys.vector(value, dimensions: dims)
-                    let d = v.withUnsafeBufferPointer { similarity.distance(q.baseAddress!, $0.baseAddress!, dims) }
-                    guard best.admits(d) else { return true }
-                    let attributes = Array(value[(2 + dims * 4)...])
-                    if let filter {
-                        let values = VectorIndexState.filterValues(attributes)
-                        guard values.map({ filter.matches($0) }) ?? filter.matches(Document()) else { return true }
-                    }
-                    best.offer(d, VectorIndexState.recordKey(attributes))
-                    return true
+            _ = try snapshot.visit(descriptor.store, .prefix([1]), limit: nil) { _, value in
+                guard value.count >= 6 + dims * 4 else {
+                    corrupt = true
+                    return false
                 }
+                if value[1] != 0 { return true }
+                let d = distance(toRecord: value)
+                guard best.admits(d) else { return true }
+                let attributes = Array(value[(2 + dims * 4)...])
+                if let filter {
+                    let values = VectorIndexState.filterValues(attributes)
+                    guard values.map({ filter.matches($0) }) ?? filter.matches(Document()) else { return true }
+                }
+                best.offer(d, VectorIndexState.recordKey(attributes))
+                return true
             }
         }
         if corrupt { throw FolioError(.internalError, "data corruption: vector index \(descriptor.name) has a truncated node record") }
         return best.sorted().map { ($0.item, similarity.score(distance: $0.distance)) }
+    }
+}
+
+/// Distances from a query to the full vectors of node records (rescoring, exact search of a
+/// quantized index), through one scratch buffer instead of an array per record.
+struct StoredVectorDistance {
+    let query: [Float]
+    let similarity: VectorSimilarity
+    private var scratch: [Float]
+
+    init(_ query: [Float], similarity: VectorSimilarity) {
+        self.query = query
+        self.similarity = similarity
+        scratch = [Float](repeating: 0, count: query.count)
+    }
+
+    /// The distance to a node record's vector (the caller checked the record's length).
+    mutating func callAsFunction(toRecord value: UnsafeBufferPointer<UInt8>) -> Float {
+        let dims = query.count, similarity = self.similarity
+        scratch.withUnsafeMutableBufferPointer { VectorStoreKeys.copyVector(value, into: $0) }
+        return query.withUnsafeBufferPointer { q in
+            scratch.withUnsafeBufferPointer { similarity.distance(q.baseAddress!, $0.baseAddress!, dims) }
+        }
     }
 }

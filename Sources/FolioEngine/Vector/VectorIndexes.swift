@@ -165,11 +165,9 @@ final class VectorIndexState: @unchecked Sendable {
 
     /// A node's record: level, removed flag, its full vector, attributes.
     func nodeValue(_ node: UInt32, vector: [Float]) -> [UInt8] {
-        var out: [UInt8] = [UInt8(graph.level(node)), graph.isRemoved(node) ? 1 : 0]
-        out.reserveCapacity(2 + vector.count * 4 + 64)
-        for f in vector { withUnsafeBytes(of: f.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
-        out.append(contentsOf: graph.attributes(node))
-        return out
+        nodeRecord(node) { out in
+            for f in vector { withUnsafeBytes(of: f.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        }
     }
 
     /// Rewrites a node's record after its removed flag or attributes changed, keeping the
@@ -179,11 +177,17 @@ final class VectorIndexState: @unchecked Sendable {
         guard let old = try txn.get(descriptor.store, VectorStoreKeys.node(node)), old.count >= 2 + vectorBytes else {
             throw FolioError(.internalError, "data corruption: vector index \(descriptor.name) has no record of node \(node)")
         }
+        try txn.put(descriptor.store, VectorStoreKeys.node(node), nodeRecord(node) { $0.append(contentsOf: old[2..<(2 + vectorBytes)]) })
+    }
+
+    /// Level, removed flag, the vector's bytes as `appendVector` writes them, attributes.
+    private func nodeRecord(_ node: UInt32, appendVector: (inout [UInt8]) -> Void) -> [UInt8] {
+        let attributes = graph.attributes(node)
         var out: [UInt8] = [UInt8(graph.level(node)), graph.isRemoved(node) ? 1 : 0]
-        out.reserveCapacity(2 + vectorBytes + graph.attributes(node).count)
-        out.append(contentsOf: old[2..<(2 + vectorBytes)])
-        out.append(contentsOf: graph.attributes(node))
-        try txn.put(descriptor.store, VectorStoreKeys.node(node), out)
+        out.reserveCapacity(2 + graph.dimensions * 4 + attributes.count)
+        appendVector(&out)
+        out.append(contentsOf: attributes)
+        return out
     }
 
     func metaValue() -> [UInt8] {
@@ -290,12 +294,18 @@ enum VectorStoreKeys {
     /// The full vector in a node record (its caller checked the record's length).
     static func vector(_ value: UnsafeBufferPointer<UInt8>, dimensions: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: dimensions) { out, n in
-            UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: value[2..<(2 + dimensions * 4)])))
-            #if _endian(big)
-            for i in 0..<dimensions { out[i] = Float(bitPattern: UInt32(littleEndian: out[i].bitPattern)) }
-            #endif
+            copyVector(value, into: out)
             n = dimensions
         }
+    }
+
+    /// Copies a node record's full vector into `out` (`out.count` floats; the caller checked
+    /// the record's length).
+    static func copyVector(_ value: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<Float>) {
+        UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: value[2..<(2 + out.count * 4)])))
+        #if _endian(big)
+        for i in 0..<out.count { out[i] = Float(bitPattern: UInt32(littleEndian: out[i].bitPattern)) }
+        #endif
     }
 
     static func linkBytes(_ ids: [UInt32]) -> [UInt8] {
