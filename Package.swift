@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers (dependencies point down only), see Docs/ARCHITECTURE.md:
-//   folio (CLI) -> FolioServer -> Folio / FolioEngine -> FolioCollation -> FolioQuery, FolioStorage -> FolioBSON
+//   folio (CLI) -> FolioWire -> FolioServer (commands) -> FolioEngine; Folio (library) -> FolioServer -> FolioCollation -> FolioQuery, FolioStorage -> FolioBSON
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
@@ -22,8 +22,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         // `swift package generate-documentation --target Folio`: the library's DocC reference.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
-        // The wire server's networking (FolioServer only; the embedded library builds without it).
+        // The wire server's networking (FolioWire only; the embedded library builds without it).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        // Deque: a connection's queue of pending requests (FolioServer).
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         // The server's log (MongoDB's structured JSON lines), FolioServer only.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         // Metrics: the swift-metrics API in the server, exposed by swift-prometheus on
@@ -66,26 +68,38 @@ let package = Package(
         .target(name: "FolioText", dependencies: ["FolioBSON", "FolioQuery", "CStemmer", "CStringSearch"], swiftSettings: swiftSettings,
                 linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
         .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation", "FolioText", "FolioVector"], swiftSettings: swiftSettings),
-        .target(name: "Folio", dependencies: ["FolioEngine"], swiftSettings: swiftSettings),
+        .target(name: "Folio", dependencies: ["FolioEngine", "FolioServer"], swiftSettings: swiftSettings),
         // The embedded library in use: `swift run ChatStore`.
         .executableTarget(name: "ChatStore", dependencies: ["Folio"], path: "Examples/ChatStore", swiftSettings: swiftSettings),
         // zlib for OP_COMPRESSED (the system libz).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // The commands: dispatcher, sessions, transactions, views, security, wire message
+        // codec. No networking, so the embedded library runs the same commands (`runCommand`).
         .target(
             name: "FolioServer",
             dependencies: [
                 "FolioEngine", "CZlib",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The network: the wire server over SwiftNIO, TLS, the metrics endpoint, the no-op server.
+        .target(
+            name: "FolioWire",
+            dependencies: [
+                "FolioServer", "FolioEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -104,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "folio",
             dependencies: [
-                "FolioServer", "Folio", "FolioEngine", "FolioStorage", "FolioFuzzing",
+                "FolioServer", "FolioWire", "Folio", "FolioEngine", "FolioStorage", "FolioFuzzing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -125,7 +139,7 @@ let package = Package(
         .testTarget(name: "FolioStorageTests", dependencies: ["FolioStorage", "FolioTestSupport"]),
         .testTarget(name: "FolioTextTests", dependencies: ["FolioText", "FolioTestSupport"], resources: [.copy("SearchRegressions")]),
         .testTarget(name: "FolioEngineTests", dependencies: ["FolioEngine", "FolioTestSupport"]),
-        .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioTestSupport",
+        .testTarget(name: "FolioServerTests", dependencies: ["FolioServer", "FolioWire", "FolioTestSupport",
                                                             .product(name: "MetricsTestKit", package: "swift-metrics"),
                                                             .product(name: "Prometheus", package: "swift-prometheus"),
                                                             .product(name: "NIOPosix", package: "swift-nio"),

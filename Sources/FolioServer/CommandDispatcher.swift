@@ -145,7 +145,7 @@ typealias CommandHandler = @Sendable (CommandRequest) throws(FolioError) -> Docu
 
 /// Looks up and runs commands, shaping replies as MongoDB does.
 public struct CommandDispatcher: Sendable {
-    let context: ServerContext
+    package let context: ServerContext
 
     public init(context: ServerContext) { self.context = context }
 
@@ -180,7 +180,7 @@ public struct CommandDispatcher: Sendable {
     /// `awaitDeadline`: when an awaitData getMore that is being answered again after a wait
     /// must answer at the latest. The answer's `wait` asks the caller to answer the same
     /// command again after the next commit later than `wait.since`, or at `wait.until`.
-    func answer(_ body: Document, connection: ConnectionInfo, awaitDeadline: ContinuousClock.Instant? = nil)
+    package func answer(_ body: Document, connection: ConnectionInfo, awaitDeadline: ContinuousClock.Instant? = nil)
         -> (reply: Document, batch: [RawDocument]?, closeConnection: Bool, wait: (since: Timestamp, until: ContinuousClock.Instant)?) {
         let slot = RawBatchSlot()
         slot.awaitDeadline = awaitDeadline
@@ -427,7 +427,7 @@ public struct CommandDispatcher: Sendable {
     }
 
     /// `d` followed by `$clusterTime` (with an all-zero signature) and `operationTime` at `t`.
-    static func withClusterTime(_ d: Document, _ t: Timestamp) -> Document {
+    package static func withClusterTime(_ d: Document, _ t: Timestamp) -> Document {
         var out = d
         out.append("$clusterTime", ["clusterTime": .timestamp(t),
                                     "signature": ["hash": .binary(Binary(data: [UInt8](repeating: 0, count: 20))), "keyId": .int64(0)]])

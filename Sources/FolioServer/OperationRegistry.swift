@@ -5,7 +5,7 @@ import Synchronization
 /// The commands running right now, by operation id: what `currentOp` lists and what
 /// `killOp` reaches. Each command gets an `OperationInterrupt`, bound to the thread that runs
 /// it, which killOp trips and maxTimeMS arms.
-final class OperationRegistry: Sendable {
+package final class OperationRegistry: Sendable {
     struct Operation: Sendable {
         let id: Int32
         let command: Document
@@ -61,7 +61,7 @@ final class OperationRegistry: Sendable {
 
     /// Shutdown: no operation begins from now on, and the running ones are interrupted
     /// (11600 InterruptedAtShutdown at their next check).
-    func beginShutdown() {
+    package func beginShutdown() {
         let running = state.withLock { s -> [Operation] in
             s.shuttingDown = true
             return Array(s.running.values)
@@ -69,7 +69,7 @@ final class OperationRegistry: Sendable {
         for op in running { op.interrupt.kill(.interruptedAtShutdown) }
     }
 
-    var isEmpty: Bool { state.withLock { $0.running.isEmpty } }
+    package var isEmpty: Bool { state.withLock { $0.running.isEmpty } }
 
     var all: [Operation] { state.withLock { Array($0.running.values) }.sorted { $0.id < $1.id } }
 }

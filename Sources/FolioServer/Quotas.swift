@@ -51,7 +51,7 @@ struct DatabaseQuota: Sendable, Equatable {
 /// document quota answer as MongoDB Atlas does for its quota'd tiers (8000 AtlasError), reads
 /// and deletes go on; over the rate a command waits up to `rateWait` for a token, then answers
 /// 449 RateLimitExceeded, labelled retryable.
-final class QuotaRegistry: Sendable {
+package final class QuotaRegistry: Sendable {
     static let namespace = try! Namespace(database: "admin", collection: "system.quotas")
     static let overQuota = ErrorCode(rawValue: 8000)
     /// How long a command waits for the rate's next token before it is refused.
@@ -129,7 +129,7 @@ final class QuotaRegistry: Sendable {
     }
 
     /// Measures every database that has a storage quota (the sweeper's timer).
-    func measureAll() {
+    package func measureAll() {
         for db in databasesWithStorageQuotas { measure(db) }
     }
 

@@ -6,46 +6,52 @@ import CoreMetrics
 import Crypto
 import Synchronization
 
+/// The wire server's TLS context as commands see it: `rotateCertificates` reloads it.
+package protocol CertificateReloading: Sendable {
+    /// Reads the certificate files again; connections opened later use them.
+    func reload() throws
+}
+
 /// Everything commands share: the engine, the configuration, open cursors, counters.
 public final class ServerContext: Sendable {
     public let engine: Engine
     public let configuration: ServerConfiguration
-    let cursors = CursorRegistry()
-    let sessions = SessionRegistry()
+    package let cursors = CursorRegistry()
+    package let sessions = SessionRegistry()
     /// Multi-document transactions by session.
-    let transactions = TransactionRegistry()
+    package let transactions = TransactionRegistry()
     /// Commands running now (currentOp, killOp).
-    let operations: OperationRegistry
+    package let operations: OperationRegistry
     /// Metrics for swift-metrics (Prometheus with `--metrics-port`).
-    let telemetry: ServerTelemetry
+    package let telemetry: ServerTelemetry
     /// The server's log.
     public let log: ServerLog
     /// getParameter/setParameter values.
-    let parameters: ServerParameters
+    package let parameters: ServerParameters
     /// configureFailPoint's state (test servers only).
     let failPoints = FailPoints()
     /// Per-database profiling levels and filters (the `profile` command, system.profile).
     let profiler = Profiler()
     /// The connections and each one's state machine (handshake, authentication, requests).
-    let connections = ConnectionRegistry()
+    package let connections = ConnectionRegistry()
     /// Users, each connection's authentication, and whether commands are checked (`--auth`).
     let access: AccessControl
     /// Per-database quotas (`setDatabaseQuota`).
-    let quotas: QuotaRegistry
+    package let quotas: QuotaRegistry
     /// The audit log (`--audit-log`), if any.
     let audit: AuditLog?
     /// The TLS context new connections get (nil without TLS; the wire server sets it when it
     /// starts); `rotateCertificates` replaces it.
-    let tls = Mutex<TLSContextHolder?>(nil)
+    package let tls = Mutex<(any CertificateReloading)?>(nil)
     /// Shuts the server down (the `shutdown` command); set by the wire server that runs this context.
-    let shutdownHandler = Mutex<(@Sendable (Duration) -> Void)?>(nil)
+    package let shutdownHandler = Mutex<(@Sendable (Duration) -> Void)?>(nil)
     /// What serverStatus counts.
-    let metrics = ServerMetrics(commandNames: CommandDispatcher.commandNames)
+    package let metrics = ServerMetrics(commandNames: CommandDispatcher.commandNames)
     /// Identifies this server process in `topologyVersion`.
     let processID = ObjectID()
     let startedAtMilliseconds = Int64(ObjectID.currentSeconds()) * 1000
     let nextConnectionID = Atomic<Int32>(1)
-    let operationCounter = Atomic<Int64>(0)
+    package let operationCounter = Atomic<Int64>(0)
     /// The address clients reach us at (hosts/primary/me in hello).
     public let advertisedAddress: String
 
@@ -71,7 +77,7 @@ public final class ServerContext: Sendable {
     /// The application name the connection's handshake gave (client.application.name).
     func applicationName(of connection: Int32) -> String? { connections.read(connection) { $0.handshake.applicationName } }
 
-    func newConnectionID() -> Int32 { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }
+    package func newConnectionID() -> Int32 { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     /// A cluster time that moves forward with every command (seconds, counter).
     /// The cluster time replies carry: the engine's latest commit (see ClusterClock). Also
@@ -84,7 +90,7 @@ public final class ServerContext: Sendable {
 
 /// Open cursors by id, with their namespace and last use (idle ones expire after
 /// `cursorTimeoutMillis`, 10 minutes by default, unless opened with `noCursorTimeout`).
-final class CursorRegistry: Sendable {
+package final class CursorRegistry: Sendable {
     struct Entry: Sendable {
         let cursor: Cursor
         let namespace: String
@@ -144,7 +150,7 @@ final class CursorRegistry: Sendable {
     }
 
     /// Closes the cursors idle for longer than `timeoutMilliseconds` (noCursorTimeout ones aside).
-    func expireIdle(timeoutMilliseconds: Int64) {
+    package func expireIdle(timeoutMilliseconds: Int64) {
         let cutoff = ContinuousClock.now - .milliseconds(timeoutMilliseconds)
         let expired = entries.withLock { map -> [Entry] in
             let old = map.filter { !$0.value.noTimeout && $0.value.lastUsed < cutoff }
@@ -161,7 +167,7 @@ final class CursorRegistry: Sendable {
     var count: Int { entries.withLock { $0.count } }
 
     /// Closes every open cursor (shutdown).
-    func closeAll() {
+    package func closeAll() {
         let all = entries.withLock { map -> [Entry] in
             defer { map.removeAll() }
             return Array(map.values)
@@ -170,7 +176,7 @@ final class CursorRegistry: Sendable {
     }
 
     /// Kills every cursor opened in one of `sessions`.
-    func kill(sessions: Set<[UInt8]>) {
+    package func kill(sessions: Set<[UInt8]>) {
         let killed = entries.withLock { map -> [Entry] in
             let hit = map.filter { $0.value.session.map(sessions.contains) ?? false }
             for k in hit.keys { map.removeValue(forKey: k) }
@@ -182,7 +188,7 @@ final class CursorRegistry: Sendable {
 
 /// Logical sessions this server has seen (`lsid` on any command), for `$listLocalSessions`,
 /// cursor ownership and `endSessions`. Sessions expire after 30 idle minutes.
-final class SessionRegistry: Sendable {
+package final class SessionRegistry: Sendable {
     struct Session: Sendable {
         let id: BSON
         var lastUseMilliseconds: Int64
@@ -193,7 +199,7 @@ final class SessionRegistry: Sendable {
     }
 
     let sessions = Mutex<[[UInt8]: Session]>([:])
-    static let timeoutMilliseconds: Int64 = 30 * 60 * 1000
+    package static let timeoutMilliseconds: Int64 = 30 * 60 * 1000
 
     /// The key of an `lsid` document (its `id` UUID), nil when absent or malformed.
     static func key(_ lsid: BSON?) -> [UInt8]? {
@@ -239,7 +245,7 @@ final class SessionRegistry: Sendable {
     }
 
     /// Removes sessions idle past the timeout and returns their keys.
-    func expire() -> Set<[UInt8]> {
+    package func expire() -> Set<[UInt8]> {
         let cutoff = Int64(ObjectID.currentSeconds()) * 1000 - SessionRegistry.timeoutMilliseconds
         return sessions.withLock { map in
             let old = Set(map.filter { $0.value.lastUseMilliseconds < cutoff }.keys)

@@ -7,13 +7,13 @@ import Glibc
 /// The counters `serverStatus` reports (connections, network, opcounters, per-command
 /// totals, document metrics, user assertions), counted as MongoDB counts them. Every counter
 /// is an atomic, so counting costs no lock on the request path.
-final class ServerMetrics: Sendable {
+package final class ServerMetrics: Sendable {
     final class CommandCounter: Sendable {
         let total = Atomic<Int64>(0)
         let failed = Atomic<Int64>(0)
     }
 
-    let currentConnections = Atomic<Int64>(0)
+    package let currentConnections = Atomic<Int64>(0)
     let totalConnections = Atomic<Int64>(0)
     let bytesIn = Atomic<Int64>(0)
     let bytesOut = Atomic<Int64>(0)
@@ -38,20 +38,20 @@ final class ServerMetrics: Sendable {
         perCommand = Dictionary(uniqueKeysWithValues: commandNames.map { ($0, CommandCounter()) })
     }
 
-    func connectionOpened() {
+    package func connectionOpened() {
         currentConnections.add(1, ordering: .relaxed)
         totalConnections.add(1, ordering: .relaxed)
     }
 
-    func connectionClosed() { currentConnections.subtract(1, ordering: .relaxed) }
+    package func connectionClosed() { currentConnections.subtract(1, ordering: .relaxed) }
 
     /// Counts one message read from a client and its size.
-    func received(bytes: Int) {
+    package func received(bytes: Int) {
         bytesIn.add(Int64(bytes), ordering: .relaxed)
         requests.add(1, ordering: .relaxed)
     }
 
-    func sent(bytes: Int) { bytesOut.add(Int64(bytes), ordering: .relaxed) }
+    package func sent(bytes: Int) { bytesOut.add(Int64(bytes), ordering: .relaxed) }
 
     /// Counts a command that ran (or was refused): its opcounter, its metrics.commands entry,
     /// the documents its reply says it wrote or returned. `name` is the command's own name,

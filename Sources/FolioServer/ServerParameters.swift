@@ -6,15 +6,15 @@ import Synchronization
 /// where MongoDB honours it (the TTL monitor, the cursor sweeper, the sort budget, the log).
 /// Parameters Folio has no behaviour for are not listed, so setting one is refused instead of
 /// being stored and ignored.
-final class ServerParameters: Sendable {
-    struct Values: Sendable {
-        var ttlMonitorEnabled = true
-        var ttlMonitorSleepSecs: Int32 = 60
-        var cursorTimeoutMillis: Int64 = 600_000
+package final class ServerParameters: Sendable {
+    package struct Values: Sendable {
+        package var ttlMonitorEnabled = true
+        package var ttlMonitorSleepSecs: Int32 = 60
+        package var cursorTimeoutMillis: Int64 = 600_000
         var internalQueryMaxBlockingSortMemoryUsageBytes: Int32 = Int32(Limits.blockingStageMemoryBytes)
-        var transactionLifetimeLimitSeconds: Int32 = 60
+        package var transactionLifetimeLimitSeconds: Int32 = 60
         /// How long snapshots kept for reads at a point in time stay (Engine.snapshotRead).
-        var minSnapshotHistoryWindowInSeconds: Int32 = 300
+        package var minSnapshotHistoryWindowInSeconds: Int32 = 300
     }
 
     let values: Mutex<Values>
@@ -31,7 +31,7 @@ final class ServerParameters: Sendable {
         self.log = log
     }
 
-    var current: Values { values.withLock { $0 } }
+    package var current: Values { values.withLock { $0 } }
 
     /// A parameter's current value and whether it can change at runtime.
     struct Parameter: Sendable {

@@ -26,7 +26,7 @@ import Synchronization
 //     transactions cannot hold snapshots and keys for ever.
 
 /// The transactions of every session.
-final class TransactionRegistry: Sendable {
+package final class TransactionRegistry: Sendable {
     enum Phase {
         case none
         /// The session's number belongs to retryable writes (no transaction may use it).
@@ -248,7 +248,7 @@ final class TransactionRegistry: Sendable {
 
     /// Aborts transactions open longer than the lifetime limit (rule 5); returns how many.
     @discardableResult
-    func expire(lifetimeSeconds: Int) -> Int {
+    package func expire(lifetimeSeconds: Int) -> Int {
         let cutoff = ContinuousClock.now - .seconds(lifetimeSeconds)
         let all = sessions.withLock { Array($0.values) }
         var aborted = 0
@@ -265,7 +265,7 @@ final class TransactionRegistry: Sendable {
     }
 
     /// Ends the sessions' transactions and forgets the sessions (endSessions, expiry).
-    func end(_ keys: Set<[UInt8]>?) {
+    package func end(_ keys: Set<[UInt8]>?) {
         let ended = sessions.withLock { map -> [Session] in
             guard let keys else {
                 defer { map.removeAll() }

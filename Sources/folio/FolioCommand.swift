@@ -3,6 +3,7 @@ import FolioEngine
 import FolioStorage
 import Folio
 import FolioServer
+import FolioWire
 import CoreMetrics
 import NIOPosix
 import Prometheus

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FolioServer
+import FolioWire
 import Foundation
 
 /// `folio noop-server`: the wire benchmark's floor (see NoopWireServer).

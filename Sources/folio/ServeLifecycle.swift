@@ -1,5 +1,6 @@
 import Dispatch
 import FolioServer
+import FolioWire
 import Logging
 import ServiceLifecycle
 import UnixSignals

@@ -3,6 +3,7 @@ import Testing
 import FolioBSON
 import FolioQuery
 @testable import FolioServer
+@testable import FolioWire
 
 @Suite struct CurrentOpTests {
     /// A slow aggregation (a $reduce over a million numbers per document).

@@ -5,6 +5,7 @@ import Prometheus
 import Testing
 import FolioBSON
 @testable import FolioServer
+@testable import FolioWire
 
 /// Metrics through swift-metrics and the Prometheus endpoint (ServerTelemetry.swift).
 @Suite struct ServerTelemetryTests {

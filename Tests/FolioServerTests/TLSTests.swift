@@ -3,6 +3,7 @@ import NIOCore
 import NIOEmbedded
 import NIOTLS
 @testable import FolioServer
+@testable import FolioWire
 
 /// The TLS sniffer and handshake timeout (TLS.swift) on embedded channels; the handshakes
 /// themselves are tested through pymongo (Tests/Compat/test_tls.py).

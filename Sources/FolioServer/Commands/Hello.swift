@@ -4,9 +4,9 @@ import FolioQuery
 
 /// `hello` / `isMaster` / `ismaster`: the primary of a one-member replica set, MongoDB 8.0
 /// (maxWireVersion 25), with the field types drivers read strictly (int32 sizes, booleans).
-enum HelloCommand {
+package enum HelloCommand {
     /// The command's three spellings.
-    static let names: Set<String> = ["hello", "isMaster", "ismaster"]
+    package static let names: Set<String> = ["hello", "isMaster", "ismaster"]
 
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let c = r.context
@@ -41,7 +41,7 @@ enum HelloCommand {
 
     /// The reply fields (without `ok`); shared with the wire benchmark's no-op server so a
     /// driver sees the same topology from both.
-    static func reply(command: String, body: Document, processID: ObjectID, connectionID: Int32, address: String,
+    package static func reply(command: String, body: Document, processID: ObjectID, connectionID: Int32, address: String,
                       setName: String, opTime: Timestamp) -> Document {
         var d = Document()
         if body["helloOk"]?.isTruthy == true { d.append("helloOk", true) }

@@ -3,13 +3,13 @@ import Synchronization
 /// One connection's state machine behind a lock: the wire handler drives its requests, the
 /// commands it runs read and change its handshake and authentication, and other connections
 /// read who it is authenticated as (currentOp, session and cursor ownership).
-final class ConnectionState: Sendable {
-    let info: ConnectionInfo
+package final class ConnectionState: Sendable {
+    package let info: ConnectionInfo
     private let machine = Mutex(ConnectionStateMachine())
 
     init(info: ConnectionInfo) { self.info = info }
 
-    func withLock<T, E: Error>(_ body: (inout ConnectionStateMachine) throws(E) -> T) throws(E) -> T {
+    package func withLock<T, E: Error>(_ body: (inout ConnectionStateMachine) throws(E) -> T) throws(E) -> T {
         var result: Result<T, E>!
         machine.withLock { m in
             do throws(E) { result = .success(try body(&m)) } catch { result = .failure(error) }
@@ -20,17 +20,17 @@ final class ConnectionState: Sendable {
 
 /// The server's connections by id: those the wire server accepted, and those command callers
 /// without a socket (tests, the fuzzer, the embedded API) name, made when first changed.
-final class ConnectionRegistry: Sendable {
+package final class ConnectionRegistry: Sendable {
     private let states = Mutex<[Int32: (state: ConnectionState, wire: Bool)]>([:])
 
     /// Registers a connection the wire server accepted.
-    func open(_ info: ConnectionInfo) -> ConnectionState {
+    package func open(_ info: ConnectionInfo) -> ConnectionState {
         let state = ConnectionState(info: info)
         states.withLock { $0[info.id] = (state, true) }
         return state
     }
 
-    func closed(_ id: Int32) {
+    package func closed(_ id: Int32) {
         _ = states.withLock { $0.removeValue(forKey: id) }
     }
 

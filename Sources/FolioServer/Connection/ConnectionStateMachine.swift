@@ -1,7 +1,7 @@
 import FolioBSON
 import FolioEngine
 import FolioQuery
-import NIOCore
+import DequeModule
 
 /// Everything one client connection has established and is doing, as one pure state machine
 /// (events in, actions out; no I/O, no clocks, no locks), in the way postgres-nio's
@@ -15,7 +15,7 @@ import NIOCore
 /// The wire handler feeds it events and performs the actions it returns (run a command, send a
 /// reply, set a timer, close); commands reach the handshake and authentication parts through
 /// `ConnectionState`. `ConnectionStateMachineTests` drives it without sockets.
-struct ConnectionStateMachine: Sendable {
+package struct ConnectionStateMachine: Sendable {
     // MARK: - State
 
     /// What the connection is doing with its requests.
@@ -38,7 +38,7 @@ struct ConnectionStateMachine: Sendable {
 
     private(set) var phase: Phase = .idle
     /// Requests that arrived while another was in flight, in arrival order.
-    private(set) var pending = CircularBuffer<Request>()
+    private(set) var pending = Deque<Request>()
     private var nextToken = 1
 
     /// What the handshake established.
@@ -52,20 +52,20 @@ struct ConnectionStateMachine: Sendable {
     private(set) var handshake = Handshake()
 
     /// The users, their privileges and the SASL conversation.
-    var authentication = ConnectionAuthentication()
+    package var authentication = ConnectionAuthentication()
 
     // MARK: - Requests
 
     /// One request from the client and how it is answered, decided once when it arrives.
-    struct Request: Sendable {
+    package struct Request: Sendable {
         let header: MessageHeader
-        let message: WireMessage
+        package let message: WireMessage
         let kind: Kind
         /// The request id the next reply responds to: the request's own, then, while a stream
         /// goes on, each streamed reply's.
         var respondTo: Int32
         /// For an awaitData getMore answered again after its wait: when it must answer at the latest.
-        var awaitDeadline: ContinuousClock.Instant?
+        package var awaitDeadline: ContinuousClock.Instant?
 
         enum Kind: Sendable, Equatable {
             /// A command answered once (or not at all with moreToCome).
@@ -107,7 +107,7 @@ struct ConnectionStateMachine: Sendable {
     }
 
     /// What running a request's command produced.
-    struct Answer: Sendable {
+    package struct Answer: Sendable {
         var body: Document
         /// A cursor's batch as stored bytes (sent in place of the reply's empty batch array).
         var batch: [RawDocument]? = nil
@@ -116,29 +116,41 @@ struct ConnectionStateMachine: Sendable {
         /// An awaitData getMore that found nothing: answer again after a commit later than
         /// `since`, or at `until`.
         var wait: CommitWait? = nil
+
+        package init(body: Document, batch: [RawDocument]? = nil, closeConnection: Bool = false, wait: CommitWait? = nil) {
+            self.body = body
+            self.batch = batch
+            self.closeConnection = closeConnection
+            self.wait = wait
+        }
     }
 
-    struct CommitWait: Sendable, Equatable {
-        var since: Timestamp
-        var until: ContinuousClock.Instant
+    package struct CommitWait: Sendable, Equatable {
+        package var since: Timestamp
+        package var until: ContinuousClock.Instant
+
+        package init(since: Timestamp, until: ContinuousClock.Instant) {
+            self.since = since
+            self.until = until
+        }
     }
 
     /// A reply to write.
-    struct Reply: Sendable {
-        var body: Document
-        var batch: [RawDocument]?
-        var requestID: Int32
-        var responseTo: Int32
+    package struct Reply: Sendable {
+        package var body: Document
+        package var batch: [RawDocument]?
+        package var requestID: Int32
+        package var responseTo: Int32
         /// Another reply follows without a request (exhaust streams).
-        var moreToCome: Bool
+        package var moreToCome: Bool
         /// Compress with the request's compressor, if it came compressed.
-        var compressor: UInt8?
+        package var compressor: UInt8?
         /// OP_REPLY rather than OP_MSG (answers to OP_QUERY).
-        var legacy: Bool
+        package var legacy: Bool
     }
 
     /// What the handler does next.
-    enum Action: Sendable {
+    package enum Action: Sendable {
         /// Run the request's command off the event loop and report `answered`.
         case run(Request)
         /// Write the reply. With `reportWritten`, report `written` once it is written (the
@@ -156,7 +168,7 @@ struct ConnectionStateMachine: Sendable {
     // MARK: - Events
 
     /// A message arrived (or could not be read: the connection closes, never the server).
-    mutating func received(_ parsed: Result<(MessageHeader, WireMessage), any Error>) -> [Action] {
+    package mutating func received(_ parsed: Result<(MessageHeader, WireMessage), any Error>) -> [Action] {
         if case .closed = phase { return [] }
         guard case .success(let (header, message)) = parsed else { return close() }
         let request = Request(header: header, message: message)
@@ -168,7 +180,7 @@ struct ConnectionStateMachine: Sendable {
     }
 
     /// The running request's command finished. `replyID` is the id its reply goes out with.
-    mutating func answered(_ answer: Answer, replyID: Int32) -> [Action] {
+    package mutating func answered(_ answer: Answer, replyID: Int32) -> [Action] {
         guard case .running(var request) = phase else { return [] }
         if answer.closeConnection { return close() }
         if let wait = answer.wait, request.expectsReply {
@@ -191,7 +203,7 @@ struct ConnectionStateMachine: Sendable {
     }
 
     /// A streamed reply was written (or could not be: the stream ends with the connection).
-    mutating func written(success: Bool) -> [Action] {
+    package mutating func written(success: Bool) -> [Action] {
         guard case .streaming(let request) = phase else { return [] }
         guard success else { return close() }
         return start(request)
@@ -199,7 +211,7 @@ struct ConnectionStateMachine: Sendable {
 
     /// A timer or a commit notification of a waiting request fired (a stale token is ignored:
     /// the commit and the deadline of one wait may both report).
-    mutating func waitEnded(token: Int, deadline: ContinuousClock.Instant? = nil) -> [Action] {
+    package mutating func waitEnded(token: Int, deadline: ContinuousClock.Instant? = nil) -> [Action] {
         switch phase {
         case .awaitingData(var request, let t) where t == token:
             request.awaitDeadline = deadline
@@ -214,7 +226,7 @@ struct ConnectionStateMachine: Sendable {
     }
 
     /// The channel closed: nothing more is answered.
-    mutating func closed() {
+    package mutating func closed() {
         phase = .closed
         pending.removeAll()
     }

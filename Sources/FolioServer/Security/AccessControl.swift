@@ -17,7 +17,7 @@ struct UserName: Hashable, Sendable, Comparable {
 
 /// What one connection has established: the users it authenticated as, the SASL conversation
 /// under way, and the privileges its users hold (re-read when users change).
-struct ConnectionAuthentication: Sendable {
+package struct ConnectionAuthentication: Sendable {
     var users: [UserName] = []
     var roles: [RoleName] = []
     var privileges: [Privilege] = []
@@ -35,7 +35,7 @@ struct ConnectionAuthentication: Sendable {
     var conversation: Conversation?
     /// The subject of the client's TLS certificate, when it presented one the server verified
     /// (the user MONGODB-X509 authenticates as).
-    var peerSubject: String?
+    package var peerSubject: String?
 }
 
 /// The privileges a command runs with (nil when access control is off): the connection's

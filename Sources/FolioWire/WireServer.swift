@@ -1,3 +1,4 @@
+import FolioServer
 import Dispatch
 import Synchronization
 import FolioBSON

@@ -1,3 +1,4 @@
+import FolioServer
 import FolioBSON
 import FolioQuery
 import NIOCore
