@@ -1,5 +1,6 @@
 internal import FolioEngine
 internal import FolioQuery
+internal import FolioServer
 
 /// What `insertMany` wrote.
 public struct InsertManyResult: Sendable, Equatable {
@@ -101,18 +102,27 @@ extension FolioCollection {
             let errors: [WriteError]
             switch group {
             case .insert(let documents):
-                let r = try await database.folio.run { () throws(FolioError) in try engine.insert(ns, documents, options: options) }
+                let r = try await database.folio.run { () throws(FolioError) in
+                    try Views.requireCollection(ns, engine)
+                    return try engine.insert(ns, documents, options: options)
+                }
                 result.insertedCount += r.insertedCount
                 for (i, id) in r.insertedIDs { result.insertedIDs[offset + i] = id }
                 errors = r.writeErrors
             case .update(let statements):
-                let r = try await database.folio.run { () throws(FolioError) in try engine.update(ns, statements, options: options) }
+                let r = try await database.folio.run { () throws(FolioError) in
+                    try Views.requireCollection(ns, engine)
+                    return try engine.update(ns, statements, options: options)
+                }
                 result.matchedCount += r.matched
                 result.modifiedCount += r.modified
                 for u in r.upserted { result.upsertedIDs[offset + u.index] = u.id }
                 errors = r.writeErrors
             case .delete(let statements):
-                let r = try await database.folio.run { () throws(FolioError) in try engine.delete(ns, statements, options: options) }
+                let r = try await database.folio.run { () throws(FolioError) in
+                    try Views.requireCollection(ns, engine)
+                    return try engine.delete(ns, statements, options: options)
+                }
                 result.deletedCount += r.deleted
                 errors = r.writeErrors
             }

@@ -2,6 +2,7 @@
 @_exported public import struct FolioQuery.FolioError
 @_exported public import struct FolioQuery.ErrorCode
 internal import FolioEngine
+internal import FolioServer
 import Synchronization
 
 /// An embedded Folio database: the same engine the server runs, in your process.
@@ -22,10 +23,15 @@ public final class FolioClient: Sendable {
     let transactionLock: TransactionLock?
     /// Sequences' cursors not yet closed (tests check that none is left behind).
     let openCursors = Atomic<Int>(0)
+    /// The server's command layer over this engine, made by the first `runCommand`.
+    let commands = Mutex<EmbeddedCommands?>(nil)
+    /// Where the data lives (what `getCmdLineOpts` reports): a directory, or nil in memory.
+    let directory: String?
 
-    init(engine: Engine, threads: EngineThreads, transaction: Bool = false) {
+    init(engine: Engine, threads: EngineThreads, transaction: Bool = false, directory: String? = nil) {
         self.engine = engine
         self.threads = threads
+        self.directory = directory
         transactionLock = transaction ? TransactionLock() : nil
     }
 
@@ -41,7 +47,8 @@ public final class FolioClient: Sendable {
     ///     thread); more wait their turn. Default: twice the cores, at least 4.
     /// - Throws: `FolioError` when the directory is unusable or locked by another process.
     public static func open(directory: String, maximumConcurrentOperations: Int? = nil) throws(FolioError) -> FolioClient {
-        FolioClient(engine: try Engine.open(directory: directory), threads: try threads(maximumConcurrentOperations))
+        FolioClient(engine: try Engine.open(directory: directory), threads: try threads(maximumConcurrentOperations),
+                    directory: directory)
     }
 
     /// A database that keeps everything in memory.
@@ -66,63 +73,56 @@ public final class FolioClient: Sendable {
 
     /// Closes storage and stops the engine threads; later calls fail.
     public func close() {
+        commands.withLock { $0 }?.context.cursors.closeAll()
         engine.close()
         if transactionLock == nil { threads.shutDown() }
     }
 
-    /// Runs `body` in a multi-document transaction and commits it: `body`'s client reads one
-    /// snapshot plus its own writes, and its writes become visible together at the commit
-    /// (durably). A write conflict (WriteConflict, TransientTransactionError) runs `body`
-    /// again, as the drivers' `withTransaction` does, for up to `retryFor`; any other error
-    /// aborts and is thrown. Do not use `body`'s client after it returns.
-    ///
-    /// ```swift
-    /// try await folio.withTransaction { txn in
-    ///     let accounts = txn.database("bank").collection("accounts")
-    ///     _ = try await accounts.updateOne(["_id": "alice"], ["$inc": ["balance": -10]])
-    ///     _ = try await accounts.updateOne(["_id": "bob"], ["$inc": ["balance": 10]])
-    /// }
-    /// ```
-    public func withTransaction<R: Sendable>(retryFor: Duration = .seconds(120),
-                                             _ body: @Sendable (FolioClient) async throws -> R) async throws -> R {
-        let deadline = ContinuousClock.now + retryFor
-        while true {
-            let engine = self.engine
-            let txn = try await run { () throws(FolioError) in try engine.beginTransaction() }
-            do {
-                let result = try await body(FolioClient(engine: txn.engine, threads: threads, transaction: true))
-                try await run { () throws(FolioError) in try txn.commit(durable: true) }
-                return result
-            } catch let error as FolioError where error.labels.contains("TransientTransactionError") && ContinuousClock.now < deadline {
-                txn.abort()
-                try Task.checkCancellation()
-            } catch {
-                txn.abort()
-                throw error
-            }
+    /// Runs synchronous engine work on the engine threads. A transaction's client runs it
+    /// only while the transaction is active (251/256 once it has ended: a write then would
+    /// be lost).
+    func run<R: Sendable>(_ body: @escaping @Sendable () throws(FolioError) -> R) async throws(FolioError) -> R {
+        guard transactionLock != nil else { return try await onThread { () throws(FolioError) in try body() } }
+        return try await runInTransaction { (phase) throws(FolioError) in
+            try phase.requireActive()
+            return try body()
         }
     }
 
-    /// Runs synchronous engine work on the engine threads.
-    func run<R: Sendable>(_ body: @escaping @Sendable () throws(FolioError) -> R) async throws(FolioError) -> R {
+    /// Runs `body` on an engine thread holding the transaction's lock, with its phase.
+    func runInTransaction<R: Sendable>(_ body: @escaping @Sendable (inout TransactionLock.Phase) throws(FolioError) -> R) async throws(FolioError) -> R {
+        guard let lock = transactionLock else { throw FolioError(.internalError, "not a transaction's client") }
+        return try await onThread { () throws(FolioError) in
+            try lock.mutex.withLock { (phase) throws(FolioError) in try body(&phase) }
+        }
+    }
+
+    private func onThread<R: Sendable>(_ body: @escaping @Sendable () throws(FolioError) -> R) async throws(FolioError) -> R {
         let result: Result<R, FolioError> = await withCheckedContinuation { continuation in
-            threads.submit { [transactionLock] in
-                let r: Result<R, FolioError>
-                if let transactionLock {
-                    r = transactionLock.mutex.withLock { _ in Result { () throws(FolioError) in try body() } }
-                } else {
-                    r = Result { () throws(FolioError) in try body() }
-                }
-                continuation.resume(returning: r)
-            }
+            threads.submit { continuation.resume(returning: Result { () throws(FolioError) in try body() }) }
         }
         return try result.get()
     }
 }
 
-/// Serializes a transaction client's engine calls.
+/// Serializes a transaction client's engine calls, and says whether the transaction is still
+/// open to them.
 final class TransactionLock: Sendable {
-    let mutex = Mutex(())
+    enum Phase: Sendable {
+        case active, committed, aborted
+
+        func requireActive() throws(FolioError) {
+            switch self {
+            case .active: return
+            case .committed:
+                throw FolioError(.transactionCommitted, "Transaction has been committed: its client can no longer be used")
+            case .aborted:
+                throw FolioError(.noSuchTransaction, "Transaction has been aborted: its client can no longer be used")
+            }
+        }
+    }
+
+    let mutex = Mutex(Phase.active)
 }
 
 /// A database: a namespace for collections.
@@ -139,10 +139,12 @@ public struct FolioDatabase: Sendable {
         FolioCollection(database: self, name: name)
     }
 
-    /// Names of the collections (and views), sorted.
+    /// Names of the collections and views, sorted.
     public func collectionNames() async throws(FolioError) -> [String] {
         let engine = folio.engine, name = self.name
-        return try await folio.run { () throws(FolioError) in engine.collections(in: name).map(\.name) }
+        return try await folio.run { () throws(FolioError) in
+            (engine.collections(in: name).map(\.name) + (try Views.names(name, engine))).sorted()
+        }
     }
 
     /// A database-level pipeline, starting with `$documents`:
@@ -153,7 +155,7 @@ public struct FolioDatabase: Sendable {
     public func aggregate(_ pipeline: [Document]) -> CursorSequence<Document> {
         let engine = folio.engine, name = self.name
         return CursorSequence(folio: folio) { () throws(FolioError) in
-            try engine.aggregate(database: name, collection: nil, AggregateRequest(pipeline: pipeline.map(BSON.document)))
+            try Views.aggregate(database: name, collection: nil, AggregateRequest(pipeline: pipeline.map(BSON.document)), engine)
         }
     }
 

@@ -1,5 +1,6 @@
 internal import FolioEngine
 internal import FolioQuery
+internal import FolioServer
 
 /// A collection of documents decoded as `T` (`Document` for raw access). Every call runs the
 /// same engine code path as the server's commands.
@@ -11,6 +12,21 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     var engine: Engine { database.folio.engine }
 
     func namespace() throws(FolioError) -> Namespace { try Namespace(database: database.name, collection: name) }
+
+    /// Runs `body` on an engine thread with the engine and this collection's namespace.
+    func onEngine<R: Sendable>(_ body: @escaping @Sendable (Engine, Namespace) throws(FolioError) -> R) async throws(FolioError) -> R {
+        let ns = try namespace()
+        let engine = self.engine
+        return try await database.folio.run { () throws(FolioError) in try body(engine, ns) }
+    }
+
+    /// `onEngine` for what needs a collection: on a view, 166 CommandNotSupportedOnView.
+    func onCollection<R: Sendable>(_ body: @escaping @Sendable (Engine, Namespace) throws(FolioError) -> R) async throws(FolioError) -> R {
+        try await onEngine { (engine, ns) throws(FolioError) in
+            try Views.requireCollection(ns, engine)
+            return try body(engine, ns)
+        }
+    }
 
     func encode(_ value: T) throws(FolioError) -> Document {
         if let d = value as? Document { return d }
@@ -31,26 +47,25 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     /// - Complexity: O(log n) per index.
     @discardableResult
     public func insertOne(_ value: T) async throws(FolioError) -> BSON {
-        let ns = try namespace()
         let document = try encode(value)
-        let engine = self.engine
-        let result = try await database.folio.run { () throws(FolioError) in try engine.insert(ns, [document]) }
+        let result = try await onCollection { (engine, ns) throws(FolioError) in try engine.insert(ns, [document]) }
         if let first = result.writeErrors.first { throw first.error }
         guard let id = result.insertedIDs[0] else { throw FolioError(.internalError, "insert returned no _id") }
         return id
     }
 
     /// Documents matching `filter`, as an async sequence read in batches from one snapshot.
+    /// On a view, its pipeline runs first (under the view's collation).
     public func find(_ filter: Document = [:], sort: Document? = nil, skip: Int = 0, limit: Int = 0,
                      projection: Document? = nil) -> FindSequence<T> {
         let request = FindRequest(filter: filter, sort: sort, projection: projection, skip: skip, limit: limit)
         let engine = self.engine, database = self.database.name, name = self.name
         return CursorSequence(folio: self.database.folio) { () throws(FolioError) in
-            try engine.find(try Namespace(database: database, collection: name), request)
+            try Views.find(try Namespace(database: database, collection: name), request, engine)
         }
     }
 
-    /// Runs an aggregation pipeline over the collection; results arrive as documents.
+    /// Runs an aggregation pipeline over the collection (or view); results arrive as documents.
     ///
     /// ```swift
     /// let totals = try await orders.aggregate([
@@ -63,18 +78,16 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     public func aggregate(_ pipeline: [Document], allowDiskUse: Bool = true, `let` variables: Document? = nil) -> CursorSequence<Document> {
         let engine = self.engine, database = self.database.name, name = self.name
         return CursorSequence(folio: self.database.folio) { () throws(FolioError) in
-            try engine.aggregate(database: database, collection: name,
-                                 AggregateRequest(pipeline: pipeline.map(BSON.document), allowDiskUse: allowDiskUse,
-                                                  constants: try Expression.evaluateLet(variables)))
+            try Views.aggregate(database: database, collection: name,
+                                AggregateRequest(pipeline: pipeline.map(BSON.document), allowDiskUse: allowDiskUse,
+                                                 constants: try Expression.evaluateLet(variables)), engine)
         }
     }
 
     /// The first document matching `filter` (in `sort` order when given).
     public func findOne(_ filter: Document = [:], sort: Document? = nil) async throws(FolioError) -> T? {
-        let ns = try namespace()
-        let engine = self.engine
-        let raw = try await database.folio.run { () throws(FolioError) -> [RawDocument] in
-            try engine.find(ns, FindRequest(filter: filter, sort: sort, limit: 1)).all()
+        let raw = try await onEngine { (engine, ns) throws(FolioError) -> [RawDocument] in
+            try Views.find(ns, FindRequest(filter: filter, sort: sort, limit: 1), engine).all()
         }
         return try raw.first.map { r throws(FolioError) in try Self.decode(r) }
     }
@@ -90,9 +103,7 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     }
 
     func update(_ statement: UpdateStatement) async throws(FolioError) -> UpdateOutcome {
-        let ns = try namespace()
-        let engine = self.engine
-        let r = try await database.folio.run { () throws(FolioError) in try engine.update(ns, [statement]) }
+        let r = try await onCollection { (engine, ns) throws(FolioError) in try engine.update(ns, [statement]) }
         if let e = r.writeErrors.first { throw e.error }
         return UpdateOutcome(matchedCount: r.matched, modifiedCount: r.modified, upsertedID: r.upserted.first?.id)
     }
@@ -140,17 +151,13 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     public func deleteMany(_ filter: Document) async throws(FolioError) -> Int { try await delete(filter, one: false) }
 
     func delete(_ filter: Document, one: Bool) async throws(FolioError) -> Int {
-        let ns = try namespace()
-        let engine = self.engine
-        let r = try await database.folio.run { () throws(FolioError) in try engine.delete(ns, [DeleteStatement(filter: filter, limitOne: one)]) }
+        let r = try await onCollection { (engine, ns) throws(FolioError) in try engine.delete(ns, [DeleteStatement(filter: filter, limitOne: one)]) }
         if let e = r.writeErrors.first { throw e.error }
         return r.deleted
     }
 
     func findAndModify(_ request: FindAndModifyRequest) async throws(FolioError) -> T? {
-        let ns = try namespace()
-        let engine = self.engine
-        let r = try await database.folio.run { () throws(FolioError) in try engine.findAndModify(ns, request) }
+        let r = try await onCollection { (engine, ns) throws(FolioError) in try engine.findAndModify(ns, request) }
         return try r.value.map { d throws(FolioError) in try Self.decode(RawDocument(trusted: d.bsonBytes())) }
     }
 
@@ -175,29 +182,24 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
 
     /// Counts matching documents.
     public func countDocuments(_ filter: Document = [:], skip: Int = 0, limit: Int = 0) async throws(FolioError) -> Int {
-        let ns = try namespace()
-        let engine = self.engine
-        return try await database.folio.run { () throws(FolioError) in try engine.count(ns, filter: filter, skip: skip, limit: limit) }
+        try await onEngine { (engine, ns) throws(FolioError) in try Views.count(ns, filter: filter, skip: skip, limit: limit, engine) }
     }
 
-    /// The number of documents, from collection metadata.
+    /// The number of documents, from collection metadata (a view's are counted).
     public func estimatedDocumentCount() async throws(FolioError) -> Int {
-        let ns = try namespace()
-        let engine = self.engine
-        return try await database.folio.run { () throws(FolioError) in try engine.estimatedCount(ns) }
+        try await onEngine { (engine, ns) throws(FolioError) in try Views.estimatedCount(ns, engine) }
     }
 
     /// Distinct values of `key` among matching documents (arrays unwound).
     public func distinct(_ key: String, filter: Document = [:]) async throws(FolioError) -> [BSON] {
-        let ns = try namespace()
-        let engine = self.engine
-        return try await database.folio.run { () throws(FolioError) in try engine.distinct(ns, key: key, filter: filter) }
+        try await onEngine { (engine, ns) throws(FolioError) in try Views.distinct(ns, key: key, filter: filter, engine) }
     }
 
-    /// Drops the collection.
+    /// Drops the collection (or view: its definition; the collection it reads stays).
     public func drop() async throws(FolioError) {
-        let ns = try namespace()
-        let engine = self.engine
-        _ = try await database.folio.run { () throws(FolioError) in try engine.dropCollection(ns) }
+        try await onEngine { (engine, ns) throws(FolioError) in
+            if try Views.drop(ns, durable: true, engine) { return }
+            _ = try engine.dropCollection(ns)
+        }
     }
 }

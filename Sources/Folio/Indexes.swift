@@ -100,19 +100,15 @@ extension FolioCollection {
     /// Creates indexes together: when one fails, none is left behind. Returns their names.
     @discardableResult
     public func createIndexes(_ models: [IndexModel]) async throws(FolioError) -> [String] {
-        let ns = try namespace()
         let specs = models.map(\.specification)
-        let engine = self.engine
-        _ = try await database.folio.run { () throws(FolioError) in try engine.createIndexes(ns, specs) }
+        _ = try await onCollection { (engine, ns) throws(FolioError) in try engine.createIndexes(ns, specs) }
         return specs.compactMap { $0["name"]?.stringValue }
     }
 
     /// The index specifications, `_id_` first, as `listIndexes` returns them.
     /// - Throws: 26 NamespaceNotFound when the collection does not exist.
     public func listIndexes() async throws(FolioError) -> [Document] {
-        let ns = try namespace()
-        let engine = self.engine
-        return try await database.folio.run { () throws(FolioError) in try engine.indexSpecifications(ns) }
+        return try await onCollection { (engine, ns) throws(FolioError) in try engine.indexSpecifications(ns) }
     }
 
     /// Drops the index named `name`.
@@ -132,17 +128,13 @@ extension FolioCollection {
     }
 
     func dropIndexes(_ which: BSON) async throws(FolioError) {
-        let ns = try namespace()
-        let engine = self.engine
-        _ = try await database.folio.run { () throws(FolioError) in try engine.dropIndexes(ns, which) }
+        _ = try await onCollection { (engine, ns) throws(FolioError) in try engine.dropIndexes(ns, which) }
     }
 
     /// Hides an index from the planner (it is still maintained), or shows it again.
     /// - Throws: 27 IndexNotFound, 26 NamespaceNotFound.
     public func setIndexHidden(_ name: String, _ hidden: Bool) async throws(FolioError) {
-        let ns = try namespace()
-        let engine = self.engine
-        _ = try await database.folio.run { () throws(FolioError) in
+        _ = try await onCollection { (engine, ns) throws(FolioError) in
             try engine.modifyCollection(ns, ["index": ["name": .string(name), "hidden": .bool(hidden)]])
         }
     }
@@ -158,30 +150,22 @@ extension FolioCollection {
     /// ```
     @discardableResult
     public func createSearchIndex(name: String = "default", type: String = "vectorSearch", definition: Document) async throws(FolioError) -> String {
-        let ns = try namespace()
-        let engine = self.engine
         let spec: Document = ["name": .string(name), "type": .string(type), "definition": .document(definition)]
-        return try await database.folio.run { () throws(FolioError) in try engine.createSearchIndexes(ns, [spec]) }.first?.name ?? name
+        return try await onEngine { (engine, ns) throws(FolioError) in try engine.createSearchIndexes(ns, [spec]) }.first?.name ?? name
     }
 
     /// The search indexes with their status fields, as `$listSearchIndexes` returns them.
     public func listSearchIndexes(name: String? = nil) async throws(FolioError) -> [Document] {
-        let ns = try namespace()
-        let engine = self.engine
-        return try await database.folio.run { () throws(FolioError) in engine.listSearchIndexes(ns, name: name) }
+        return try await onEngine { (engine, ns) throws(FolioError) in engine.listSearchIndexes(ns, name: name) }
     }
 
     /// Replaces a search index's definition (the index is rebuilt).
     public func updateSearchIndex(name: String, definition: Document) async throws(FolioError) {
-        let ns = try namespace()
-        let engine = self.engine
-        try await database.folio.run { () throws(FolioError) in try engine.updateSearchIndex(ns, id: nil, name: name, definition: definition) }
+        try await onEngine { (engine, ns) throws(FolioError) in try engine.updateSearchIndex(ns, id: nil, name: name, definition: definition) }
     }
 
     /// Drops a search index.
     public func dropSearchIndex(name: String) async throws(FolioError) {
-        let ns = try namespace()
-        let engine = self.engine
-        try await database.folio.run { () throws(FolioError) in try engine.dropSearchIndex(ns, id: nil, name: name) }
+        try await onEngine { (engine, ns) throws(FolioError) in try engine.dropSearchIndex(ns, id: nil, name: name) }
     }
 }

@@ -1,5 +1,6 @@
 internal import FolioEngine
 internal import FolioQuery
+internal import FolioServer
 
 /// A query's current results, as an async sequence: the results now, then the results again
 /// each time a commit changes them. For a view that follows data without polling (a SwiftUI
@@ -67,7 +68,7 @@ public struct LiveQuery<T: Codable & Sendable>: AsyncSequence, Sendable {
         private mutating func read(at time: Timestamp) async throws(FolioError) -> [T]? {
             let ns = try collection.namespace()
             let engine = collection.engine, request = self.request
-            let raw = try await collection.database.folio.run { () throws(FolioError) in try engine.find(ns, request).all() }
+            let raw = try await collection.database.folio.run { () throws(FolioError) in try Views.find(ns, request, engine).all() }
             readAt = time
             let bytes = raw.map { $0.bytes }
             if bytes == last { return nil }

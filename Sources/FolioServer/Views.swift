@@ -37,7 +37,7 @@ struct ResolvedView {
     let collation: Document?
 }
 
-enum Views {
+package enum Views {
     /// Views a chain may pass through (MongoDB's limit).
     static let maximumDepth = 20
 
@@ -337,5 +337,93 @@ enum Views {
             next = view.viewOn
         }
         throw FolioError(.viewDepthLimitExceeded, "View depth too deep or view cycle detected. Maximum depth is \(maximumDepth)")
+    }
+}
+
+/// Reads of views for callers that have no command (the embedded library): the same
+/// resolution as the commands', from typed requests.
+extension Views {
+    /// A find of `ns`: on a view, the aggregation the find command runs on it (the view's
+    /// collation; another one is 167); on a collection, the engine's find.
+    package static func find(_ ns: Namespace, _ request: FindRequest, _ engine: Engine) throws(FolioError) -> Cursor {
+        guard let view = try resolve(ns, engine) else { return try engine.find(ns, request) }
+        var stages: [BSON] = []
+        if !request.filter.isEmpty { stages.append(["$match": .document(request.filter)]) }
+        if let sort = request.sort, !sort.isEmpty { stages.append(["$sort": .document(sort)]) }
+        if request.skip > 0 { stages.append(["$skip": .int64(Int64(request.skip))]) }
+        if request.limit > 0 { stages.append(["$limit": .int64(Int64(request.limit))]) }
+        if let projection = request.projection, !projection.isEmpty { stages.append(["$project": .document(projection)]) }
+        var aggregate = AggregateRequest(pipeline: view.pipeline + stages, constants: request.constants)
+        aggregate.allowDiskUse = request.allowDiskUse
+        aggregate.maxTimeMilliseconds = request.maxTimeMilliseconds
+        aggregate.hint = request.hint
+        aggregate.collation = try collation(view, requested: request.collation)
+        aggregate.views = resolver(engine, collation: aggregate.collation)
+        return try engine.aggregate(database: view.source.database, collection: view.source.collection, aggregate)
+    }
+
+    /// An aggregation on `collection` of `database` (nil: a database-level pipeline), reading
+    /// views (the collection itself, `$lookup`, `$graphLookup`, `$unionWith`) as the
+    /// aggregate command does.
+    package static func aggregate(database: String, collection: String?, _ request: AggregateRequest,
+                                  _ engine: Engine) throws(FolioError) -> Cursor {
+        var request = request
+        if let collection, let view = try resolve(try Namespace(database: database, collection: collection), engine) {
+            request.pipeline = view.pipeline + request.pipeline
+            request.collation = try Views.collation(view, requested: request.collation)
+            request.views = resolver(engine, collation: request.collation)
+            return try engine.aggregate(database: view.source.database, collection: view.source.collection, request)
+        }
+        request.views = resolver(engine, collation: request.collation)
+        return try engine.aggregate(database: database, collection: collection, request)
+    }
+
+    /// Matching documents of `ns` after `skip`, at most `limit` (0: no limit); a view's
+    /// through its pipeline.
+    package static func count(_ ns: Namespace, filter: Document, skip: Int, limit: Int, _ engine: Engine) throws(FolioError) -> Int {
+        guard try definition(ns, engine) != nil else { return try engine.count(ns, filter: filter, skip: skip, limit: limit) }
+        var stages: [BSON] = []
+        if !filter.isEmpty { stages.append(["$match": .document(filter)]) }
+        if skip > 0 { stages.append(["$skip": .int64(Int64(skip))]) }
+        if limit > 0 { stages.append(["$limit": .int64(Int64(limit))]) }
+        stages.append(["$count": "n"])
+        let result = try aggregate(database: ns.database, collection: ns.collection, AggregateRequest(pipeline: stages), engine).all()
+        return Int(result.first?.document()["n"]?.exactInt64 ?? 0)
+    }
+
+    /// The number of documents of `ns`: a collection's from its metadata, a view's counted
+    /// through its pipeline (as MongoDB's `count` on a view).
+    package static func estimatedCount(_ ns: Namespace, _ engine: Engine) throws(FolioError) -> Int {
+        guard try definition(ns, engine) != nil else { return try engine.estimatedCount(ns) }
+        return try count(ns, filter: [:], skip: 0, limit: 0, engine)
+    }
+
+    /// Distinct values of `key` among matching documents of `ns`; a view's through its pipeline.
+    package static func distinct(_ ns: Namespace, key: String, filter: Document, _ engine: Engine) throws(FolioError) -> [BSON] {
+        guard try definition(ns, engine) != nil else { return try engine.distinct(ns, key: key, filter: filter) }
+        var stages: [BSON] = []
+        if !filter.isEmpty { stages.append(["$match": .document(filter)]) }
+        stages.append(["$unwind": ["path": .string("$" + key), "preserveNullAndEmptyArrays": true]])
+        stages.append(["$group": ["_id": .null, "values": ["$addToSet": .string("$" + key)]]])
+        let result = try aggregate(database: ns.database, collection: ns.collection, AggregateRequest(pipeline: stages), engine).all()
+        return result.first?.document()["values"]?.arrayValue ?? []
+    }
+
+    /// Drops the view `ns` (removes its definition); false when `ns` is not a view.
+    package static func drop(_ ns: Namespace, durable: Bool, _ engine: Engine) throws(FolioError) -> Bool {
+        guard try definition(ns, engine) != nil else { return false }
+        _ = try engine.delete(try catalog(ns.database), [DeleteStatement(filter: ["_id": .string(ns.description)], limitOne: true)],
+                              options: WriteOptions(durable: durable))
+        return true
+    }
+
+    /// 166 CommandNotSupportedOnView when `ns` is a view (writes and index operations).
+    package static func requireCollection(_ ns: Namespace, _ engine: Engine) throws(FolioError) {
+        if try definition(ns, engine) != nil { throw notACollection(ns) }
+    }
+
+    /// The names of `database`'s views, sorted.
+    package static func names(_ database: String, _ engine: Engine) throws(FolioError) -> [String] {
+        try list(database, engine).map(\.name)
     }
 }

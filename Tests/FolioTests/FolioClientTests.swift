@@ -71,39 +71,6 @@ struct User: Codable, Sendable, Equatable {
         #expect(try await folio.databaseNames().isEmpty)
     }
 
-    @Test func withTransactionCommitsTogetherAndRetriesConflicts() async throws {
-        let folio = try FolioClient.inMemory()
-        defer { folio.close() }
-        let accounts = folio.database("bank").collection("accounts")
-        _ = try await accounts.insertOne(["_id": "alice", "balance": 100])
-        _ = try await accounts.insertOne(["_id": "bob", "balance": 0])
-        // Eight concurrent transfers of 10 conflict on alice's document and are retried.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<8 {
-                group.addTask {
-                    try await folio.withTransaction { txn in
-                        let a = txn.database("bank").collection("accounts")
-                        _ = try await a.updateOne(["_id": "alice"], ["$inc": ["balance": -10]])
-                        _ = try await a.updateOne(["_id": "bob"], ["$inc": ["balance": 10]])
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        #expect(try await accounts.findOne(["_id": "alice"]) == ["_id": "alice", "balance": 20])
-        #expect(try await accounts.findOne(["_id": "bob"]) == ["_id": "bob", "balance": 80])
-        // An error other than a conflict aborts: nothing of the transaction remains.
-        struct Refused: Error {}
-        await #expect(throws: Refused.self) {
-            try await folio.withTransaction { txn in
-                _ = try await txn.database("bank").collection("accounts").updateOne(["_id": "bob"], ["$set": ["balance": 0]])
-                #expect(try await txn.database("bank").collection("accounts").findOne(["_id": "bob"]) == ["_id": "bob", "balance": 0])
-                throw Refused()
-            }
-        }
-        #expect(try await accounts.findOne(["_id": "bob"]) == ["_id": "bob", "balance": 80])
-    }
-
     @Test func secondOpenOfTheSameDirectoryFailsClearlyAndReopensAfterClose() async throws {
         let dir = Self.dir()
         let folio = try FolioClient.open(directory: dir)
