@@ -59,11 +59,12 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     public func find(_ filter: Document = [:], sort: Document? = nil, skip: Int = 0, limit: Int = 0,
                      projection: Document? = nil) -> FindSequence<T> {
         let request = FindRequest(filter: filter, sort: sort, projection: projection, skip: skip, limit: limit)
-        let engine = self.engine, database = self.database.name, name = self.name
-        return CursorSequence(folio: self.database.folio) { () throws(FolioError) in
-            try Views.find(try Namespace(database: database, collection: name), request, engine)
-        }
+        let collection = self
+        return CursorSequence(folio: database.folio) { () throws(FolioError) in try collection.openFind(request) }
     }
+
+    /// Opens a find's cursor (on an engine thread): a view's runs its pipeline first.
+    func openFind(_ request: FindRequest) throws(FolioError) -> Cursor { try Views.find(try namespace(), request, engine) }
 
     /// Runs an aggregation pipeline over the collection (or view); results arrive as documents.
     ///
