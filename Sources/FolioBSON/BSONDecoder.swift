@@ -16,8 +16,10 @@ public struct BSONDecoder: Sendable {
         try decode(type, fromValue: .document(document))
     }
 
+    /// Decodes from stored bytes: a struct's fields are read from them as it asks for them,
+    /// without building the whole document first.
     public func decode<T: Decodable>(_ type: T.Type, from raw: RawDocument) throws -> T {
-        try decode(type, fromValue: .document(raw.document()))
+        try DecoderImpl(raw: raw, codingPath: []).decodeValue(type)
     }
 
     public func decode<T: Decodable>(_ type: T.Type, fromValue value: BSON) throws -> T {
@@ -26,17 +28,40 @@ public struct BSONDecoder: Sendable {
 }
 
 struct DecoderImpl: Decoder {
-    let value: BSON
-    var codingPath: [any CodingKey]
+    private let stored: BSON
+    /// A document still in its bytes (the top level of `decode(_:from: RawDocument)`).
+    private let raw: RawDocument?
+    /// The container's path and this value's key in it, joined only when asked for (an
+    /// error, a nested container): most values never need their path.
+    private let parentPath: [any CodingKey]
+    private let key: (any CodingKey)?
+    var codingPath: [any CodingKey] { key.map { parentPath + [$0] } ?? parentPath }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    init(value: BSON, codingPath: [any CodingKey], key: (any CodingKey)? = nil) {
+        stored = value
+        raw = nil
+        parentPath = codingPath
+        self.key = key
+    }
+
+    init(raw: RawDocument, codingPath: [any CodingKey]) {
+        stored = .null
+        self.raw = raw
+        parentPath = codingPath
+        key = nil
+    }
+
+    var value: BSON { raw.map { .document($0.document()) } ?? stored }
 
     func mismatch(_ expected: String) -> DecodingError {
         .typeMismatch(Any.self, .init(codingPath: codingPath, debugDescription: "expected \(expected), found BSON \(value.type.alias)"))
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        guard case .document(let d) = value else { throw mismatch("a document") }
-        return KeyedDecodingContainer(KeyedContainer<Key>(document: d, codingPath: codingPath))
+        if let raw { return KeyedDecodingContainer(KeyedContainer<Key>(fields: .raw(raw), codingPath: codingPath)) }
+        guard case .document(let d) = stored else { throw mismatch("a document") }
+        return KeyedDecodingContainer(KeyedContainer<Key>(fields: .document(d), codingPath: codingPath))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -51,8 +76,20 @@ struct DecoderImpl: Decoder {
         return try T(from: self)
     }
 
-    /// Types with a direct BSON form.
+    /// Types with a direct BSON form (the common ones tested first, by metatype identity:
+    /// cheaper than a chain of dynamic casts).
     func decodeNative<T>(_ type: T.Type) throws -> T? {
+        let id = ObjectIdentifier(type)
+        if id == ObjectIdentifier(String.self) { return try decode(String.self) as? T }
+        if id == ObjectIdentifier(Int.self) { return try integer(Int.self) as? T }
+        if id == ObjectIdentifier(Double.self) { return try decode(Double.self) as? T }
+        if id == ObjectIdentifier(Bool.self) { return try decode(Bool.self) as? T }
+        if id == ObjectIdentifier(Int64.self) { return try integer(Int64.self) as? T }
+        if id == ObjectIdentifier(Int32.self) { return try integer(Int32.self) as? T }
+        if id == ObjectIdentifier(Date.self) {
+            guard case .datetime(let ms) = value else { throw mismatch("a date") }
+            return Date(timeIntervalSince1970: Double(ms) / 1000) as? T
+        }
         switch type {
         case is BSON.Type: return value as? T
         case is Document.Type:
@@ -73,9 +110,6 @@ struct DecoderImpl: Decoder {
         case is BSONRegex.Type:
             guard case .regex(let r) = value else { throw mismatch("a regular expression") }
             return r as? T
-        case is Date.Type:
-            guard case .datetime(let ms) = value else { throw mismatch("a date") }
-            return Date(timeIntervalSince1970: Double(ms) / 1000) as? T
         case is Data.Type:
             guard case .binary(let b) = value else { throw mismatch("binary data") }
             return Data(b.data) as? T
@@ -114,24 +148,68 @@ struct DecoderImpl: Decoder {
     }
 
     struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-        let document: Document
+        /// The fields: a document, or a document's bytes read field by field.
+        enum Fields {
+            case document(Document)
+            case raw(RawDocument)
+        }
+        let fields: Fields
         var codingPath: [any CodingKey]
-        var allKeys: [Key] { document.fieldNames.compactMap { Key(stringValue: $0) } }
+        var allKeys: [Key] {
+            switch fields {
+            case .document(let d): return d.fieldNames.compactMap { Key(stringValue: $0) }
+            case .raw(let r): return r.map(\.key).compactMap { Key(stringValue: $0) }
+            }
+        }
 
-        func contains(_ key: Key) -> Bool { document[key.stringValue] != nil }
+        func field(_ key: Key) -> BSON? {
+            switch fields {
+            case .document(let d): return d[key.stringValue]
+            case .raw(let r): return r.lookup(key.stringValue)?.bson
+            }
+        }
+
+        func contains(_ key: Key) -> Bool { field(key) != nil }
 
         func child(_ key: Key) throws -> DecoderImpl {
-            guard let v = document[key.stringValue] else {
+            guard let v = field(key) else {
                 throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "no field \"\(key.stringValue)\""))
             }
-            return DecoderImpl(value: v, codingPath: codingPath + [key])
+            return DecoderImpl(value: v, codingPath: codingPath, key: key)
         }
 
         func decodeNil(forKey key: Key) throws -> Bool {
-            guard let v = document[key.stringValue] else { return true }
+            guard let v = field(key) else { return true }
             return v == .null || v == .undefined
         }
         func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try child(key).decodeValue(type) }
+        // The common scalars without a child decoder (whose coding path is an allocation).
+        func decode(_ type: String.Type, forKey key: Key) throws -> String {
+            if case .string(let s)? = field(key) { return s }
+            return try child(key).decode(type)
+        }
+        func decode(_ type: Double.Type, forKey key: Key) throws -> Double {
+            if case .double(let d)? = field(key) { return d }
+            return try child(key).decode(type)
+        }
+        func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool {
+            if case .bool(let b)? = field(key) { return b }
+            return try child(key).decode(type)
+        }
+        func decode(_ type: Int.Type, forKey key: Key) throws -> Int {
+            switch field(key) {
+            case .int64(let v)?: if let i = Int(exactly: v) { return i }; return try child(key).decode(type)
+            case .int32(let v)?: return Int(v)
+            default: return try child(key).decode(type)
+            }
+        }
+        func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 {
+            switch field(key) {
+            case .int64(let v)?: return v
+            case .int32(let v)?: return Int64(v)
+            default: return try child(key).decode(type)
+            }
+        }
         func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws
             -> KeyedDecodingContainer<NestedKey> { try child(key).container(keyedBy: type) }
         func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
@@ -158,7 +236,7 @@ struct DecoderImpl: Decoder {
                 throw DecodingError.valueNotFound(Any.self, .init(codingPath: codingPath, debugDescription: "array exhausted"))
             }
             defer { currentIndex += 1 }
-            return DecoderImpl(value: elements[currentIndex], codingPath: codingPath + [IndexKey(currentIndex)])
+            return DecoderImpl(value: elements[currentIndex], codingPath: codingPath, key: IndexKey(currentIndex))
         }
 
         mutating func decodeNil() throws -> Bool {

@@ -146,7 +146,11 @@ package enum Views {
         for option in ["min", "max", "returnKey", "showRecordId", "tailable", "awaitData", "allowPartialResults"] where r.bool(option) == true {
             throw FolioError(.invalidPipelineOperator, "Option \(option) not supported in aggregation (find on view \(ns))")
         }
-        let request = try FindCommand.request(r)
+        return findStages(try FindCommand.request(r))
+    }
+
+    /// A find's filter, sort, skip, limit and projection as stages.
+    static func findStages(_ request: FindRequest) -> [BSON] {
         var stages: [BSON] = []
         if !request.filter.isEmpty { stages.append(["$match": .document(request.filter)]) }
         if let sort = request.sort, !sort.isEmpty { stages.append(["$sort": .document(sort)]) }
@@ -159,18 +163,27 @@ package enum Views {
     /// A count on a view as stages after the view's.
     static func countStages(_ r: CommandRequest) throws(FolioError) -> [BSON] {
         let (skip, limit) = try CountCommand.skipAndLimit(r)
+        return countStages(filter: try r.document("query") ?? [:], skip: skip, limit: limit < .max ? limit : 0)
+    }
+
+    /// A count's filter, skip and limit (0: none) as stages ending in `{$count: "n"}`.
+    static func countStages(filter: Document, skip: Int, limit: Int) -> [BSON] {
         var stages: [BSON] = []
-        if let query = try r.document("query"), !query.isEmpty { stages.append(["$match": .document(query)]) }
+        if !filter.isEmpty { stages.append(["$match": .document(filter)]) }
         if skip > 0 { stages.append(["$skip": .int64(Int64(skip))]) }
-        if limit > 0 && limit < .max { stages.append(["$limit": .int64(Int64(limit))]) }
+        if limit > 0 { stages.append(["$limit": .int64(Int64(limit))]) }
         stages.append(["$count": "n"])
         return stages
     }
 
     /// A distinct on a view as stages after the view's (arrays count as their elements).
     static func distinctStages(key: String, _ r: CommandRequest) throws(FolioError) -> [BSON] {
+        distinctStages(key: key, filter: try r.document("query") ?? [:])
+    }
+
+    static func distinctStages(key: String, filter: Document) -> [BSON] {
         var stages: [BSON] = []
-        if let query = try r.document("query"), !query.isEmpty { stages.append(["$match": .document(query)]) }
+        if !filter.isEmpty { stages.append(["$match": .document(filter)]) }
         stages.append(["$unwind": ["path": .string("$" + key), "preserveNullAndEmptyArrays": true]])
         stages.append(["$group": ["_id": .null, "values": ["$addToSet": .string("$" + key)]]])
         return stages
@@ -347,13 +360,7 @@ extension Views {
     /// collation; another one is 167); on a collection, the engine's find.
     package static func find(_ ns: Namespace, _ request: FindRequest, _ engine: Engine) throws(FolioError) -> Cursor {
         guard let view = try resolve(ns, engine) else { return try engine.find(ns, request) }
-        var stages: [BSON] = []
-        if !request.filter.isEmpty { stages.append(["$match": .document(request.filter)]) }
-        if let sort = request.sort, !sort.isEmpty { stages.append(["$sort": .document(sort)]) }
-        if request.skip > 0 { stages.append(["$skip": .int64(Int64(request.skip))]) }
-        if request.limit > 0 { stages.append(["$limit": .int64(Int64(request.limit))]) }
-        if let projection = request.projection, !projection.isEmpty { stages.append(["$project": .document(projection)]) }
-        var aggregate = AggregateRequest(pipeline: view.pipeline + stages, constants: request.constants)
+        var aggregate = AggregateRequest(pipeline: view.pipeline + findStages(request), constants: request.constants)
         aggregate.allowDiskUse = request.allowDiskUse
         aggregate.maxTimeMilliseconds = request.maxTimeMilliseconds
         aggregate.hint = request.hint
@@ -382,11 +389,7 @@ extension Views {
     /// through its pipeline.
     package static func count(_ ns: Namespace, filter: Document, skip: Int, limit: Int, _ engine: Engine) throws(FolioError) -> Int {
         guard try definition(ns, engine) != nil else { return try engine.count(ns, filter: filter, skip: skip, limit: limit) }
-        var stages: [BSON] = []
-        if !filter.isEmpty { stages.append(["$match": .document(filter)]) }
-        if skip > 0 { stages.append(["$skip": .int64(Int64(skip))]) }
-        if limit > 0 { stages.append(["$limit": .int64(Int64(limit))]) }
-        stages.append(["$count": "n"])
+        let stages = countStages(filter: filter, skip: skip, limit: limit)
         let result = try aggregate(database: ns.database, collection: ns.collection, AggregateRequest(pipeline: stages), engine).all()
         return Int(result.first?.document()["n"]?.exactInt64 ?? 0)
     }
@@ -401,10 +404,7 @@ extension Views {
     /// Distinct values of `key` among matching documents of `ns`; a view's through its pipeline.
     package static func distinct(_ ns: Namespace, key: String, filter: Document, _ engine: Engine) throws(FolioError) -> [BSON] {
         guard try definition(ns, engine) != nil else { return try engine.distinct(ns, key: key, filter: filter) }
-        var stages: [BSON] = []
-        if !filter.isEmpty { stages.append(["$match": .document(filter)]) }
-        stages.append(["$unwind": ["path": .string("$" + key), "preserveNullAndEmptyArrays": true]])
-        stages.append(["$group": ["_id": .null, "values": ["$addToSet": .string("$" + key)]]])
+        let stages = distinctStages(key: key, filter: filter)
         let result = try aggregate(database: ns.database, collection: ns.collection, AggregateRequest(pipeline: stages), engine).all()
         return result.first?.document()["values"]?.arrayValue ?? []
     }

@@ -47,6 +47,44 @@ import Testing
         #expect(back == Self.user)
     }
 
+    /// Decoding from bytes reads fields as asked (no document built first); it must answer
+    /// exactly as decoding the document does: values, conversions, errors and their paths.
+    @Test func decodingFromBytesMatchesDecodingTheDocument() throws {
+        struct N: Codable, Equatable { var a: Int32; var b: Int; var c: Double; var d: Bool; var e: Int64; var s: String }
+        let cases: [Document] = [
+            ["a": .int64(5), "b": .double(2.0), "c": .int32(3), "d": true, "e": .int32(7), "s": "x"],
+            ["a": 1, "b": .int64(1 << 40), "c": .int64(4), "d": false, "e": .double(8), "s": .symbol("y")],
+            ["a": .double(2.5), "b": 1, "c": 1, "d": true, "e": 1, "s": "x"],   // not exact
+            ["a": 1, "b": "one", "c": 1, "d": true, "e": 1, "s": "x"],          // wrong type
+            ["a": 1, "c": 1, "d": true, "e": 1, "s": "x"],                      // missing
+            ["a": 1, "b": 1, "c": "1", "d": 1, "e": 1, "s": 1],                 // several wrong
+        ]
+        for doc in cases {
+            let raw = RawDocument(trusted: doc.bsonBytes())
+            let fromDocument = Result { try BSONDecoder().decode(N.self, from: doc) }
+            let fromBytes = Result { try BSONDecoder().decode(N.self, from: raw) }
+            switch (fromDocument, fromBytes) {
+            case (.success(let x), .success(let y)): #expect(x == y)
+            case (.failure(let x), .failure(let y)): #expect(String(describing: x) == String(describing: y))
+            default: Issue.record("\(doc): \(fromDocument) from the document, \(fromBytes) from its bytes")
+            }
+        }
+        // Errors name the field, nested ones their whole path.
+        struct Outer: Codable { var inner: [N] }
+        let bad: Document = ["inner": [.document(cases[0]), .document(cases[3])]]
+        do {
+            _ = try BSONDecoder().decode(Outer.self, from: RawDocument(trusted: bad.bsonBytes()))
+            Issue.record("a string decoded as an Int")
+        } catch DecodingError.typeMismatch(_, let context) {
+            #expect(context.codingPath.map(\.stringValue) == ["inner", "1", "b"])
+        }
+        // A type that reads its keys, and a raw document decoded as a Document.
+        let counts = try BSONDecoder().decode([String: Int].self, from: RawDocument(trusted: (["x": 1, "y": .int64(2)] as Document).bsonBytes()))
+        #expect(counts == ["x": 1, "y": 2])
+        let whole = try BSONDecoder().decode(Document.self, from: RawDocument(trusted: (["k": [1, 2]] as Document).bsonBytes()))
+        #expect(whole == ["k": [1, 2]])
+    }
+
     @Test func numericConversionsWhenExact() throws {
         struct N: Codable { var a: Int32; var b: Int; var c: Double }
         let n = try BSONDecoder().decode(N.self, from: ["a": .int64(5), "b": .double(2.0), "c": .int32(3)])
