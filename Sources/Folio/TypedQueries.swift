@@ -95,11 +95,17 @@ public struct Filter<Root: FolioFields>: Sendable {
     }
 }
 
+/// Documents whose field at `lhs` equals `rhs` (an array field: one that holds it).
 public func == <Root, V: Encodable & Sendable>(lhs: KeyPath<Root, V>, rhs: V) -> Filter<Root> { .field(lhs, nil, rhs) }
+/// Documents whose field at `lhs` does not equal `rhs` (`$ne`; documents without the field too).
 public func != <Root, V: Encodable & Sendable>(lhs: KeyPath<Root, V>, rhs: V) -> Filter<Root> { .field(lhs, "$ne", rhs) }
+/// Documents whose field at `lhs` is less than `rhs` (`$lt`, values of the same type).
 public func < <Root, V: Encodable & Sendable & Comparable>(lhs: KeyPath<Root, V>, rhs: V) -> Filter<Root> { .field(lhs, "$lt", rhs) }
+/// Documents whose field at `lhs` is at most `rhs` (`$lte`).
 public func <= <Root, V: Encodable & Sendable & Comparable>(lhs: KeyPath<Root, V>, rhs: V) -> Filter<Root> { .field(lhs, "$lte", rhs) }
+/// Documents whose field at `lhs` is greater than `rhs` (`$gt`).
 public func > <Root, V: Encodable & Sendable & Comparable>(lhs: KeyPath<Root, V>, rhs: V) -> Filter<Root> { .field(lhs, "$gt", rhs) }
+/// Documents whose field at `lhs` is at least `rhs` (`$gte`).
 public func >= <Root, V: Encodable & Sendable & Comparable>(lhs: KeyPath<Root, V>, rhs: V) -> Filter<Root> { .field(lhs, "$gte", rhs) }
 /// Both filters (`$and`).
 public func && <Root>(lhs: Filter<Root>, rhs: Filter<Root>) -> Filter<Root> { .combine("$and", lhs, rhs) }
