@@ -8,12 +8,16 @@
 import Folio
 import Foundation
 
-struct Conversation: Codable, Sendable {
+struct Conversation: Codable, Sendable, FolioFields {
     var _id: String
     var workspace: String
     var title: String
     var messageCount: Int
     var lastMessageAt: Date?
+
+    // What typed filters and updates may name, and the field each is stored under.
+    static let fields: FieldNames<Conversation> = [\._id: "_id", \.workspace: "workspace", \.title: "title",
+                                                   \.messageCount: "messageCount", \.lastMessageAt: "lastMessageAt"]
 }
 
 struct Message: Codable, Sendable {
@@ -57,9 +61,9 @@ func post(_ workspace: String, _ conversation: String, _ author: String, _ text:
         let now = Date()
         try await db.collection("messages", as: Message.self).insertOne(
             Message(_id: ObjectID(), workspace: workspace, conversation: conversation, author: author, text: text, at: now))
-        let bumped = try await db.collection("conversations").updateOne(
-            ["_id": .string(conversation), "workspace": .string(workspace)],
-            ["$inc": ["messageCount": 1], "$set": ["lastMessageAt": .datetime(Int64(now.timeIntervalSince1970 * 1000))]])
+        let bumped = try await db.collection("conversations", as: Conversation.self).updateOne(
+            \._id == conversation && \.workspace == workspace,
+            .inc(\.messageCount, 1) + .set(\.lastMessageAt, now))
         guard bumped.matchedCount == 1 else {
             throw FolioError(.namespaceNotFound, "no conversation \(conversation) in workspace \(workspace)")
         }
@@ -112,6 +116,10 @@ let hits = try await db.collection("messages").aggregate([
     ["$project": ["_id": 0, "author": 1, "text": 1]],
 ]).toArray()
 for hit in hits { print("  \(hit["author"]?.stringValue ?? ""): \(hit["text"]?.stringValue ?? "")") }
+
+// Anything the typed API does not cover goes through the server's own commands.
+let stats = try await db.runCommand(["collStats": "messages"])
+print("\nmessages: \(stats["count"]?.exactInt64 ?? 0) stored in \(stats["size"]?.exactInt64 ?? 0) bytes")
 
 folio.close()
 print("\ndata in \(directory)")

@@ -1,6 +1,7 @@
 """One data directory, two processes in turn: what the embedded library (Examples/ChatStore,
 `import Folio`) writes, `folio serve` reads with pymongo, and the other way round; while one
 holds the directory, the other is refused with a message that says so."""
+import datetime
 import os
 import pathlib
 import subprocess
@@ -36,6 +37,8 @@ def test_library_and_server_share_a_directory(folio_binary):
         chat = client.chat
         launch = chat.conversations.find_one({"_id": "acme/launch"})
         assert launch["messageCount"] == 3 and type(launch["messageCount"]) is int
+        # Set through the typed update builder: a BSON date, as a driver would store it.
+        assert isinstance(launch["lastMessageAt"], datetime.datetime)
         assert chat.messages.count_documents({}) == 5
         names = [i["name"] for i in chat.messages.list_indexes()]
         assert names == ["_id_", "workspace_1_conversation_1_at_1", "text_text"]
