@@ -146,7 +146,7 @@ let package = Package(
                                                             .product(name: "NIOEmbedded", package: "swift-nio"),
                                                             .product(name: "NIOTLS", package: "swift-nio")],
                     resources: [.copy("FuzzRegressions")]),
-        .testTarget(name: "FolioTests", dependencies: ["Folio", "FolioTestSupport"]),
+        .testTarget(name: "FolioTests", dependencies: ["Folio", "FolioServer", "FolioTestSupport"]),
         .testTarget(name: "FolioFuzzingTests", dependencies: ["FolioFuzzing", "FolioTestSupport"],
                     resources: [.copy("CommandRegressions")]),
     ],

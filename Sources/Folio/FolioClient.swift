@@ -73,7 +73,7 @@ public final class FolioClient: Sendable {
 
     /// Closes storage and stops the engine threads; later calls fail.
     public func close() {
-        commands.withLock { $0 }?.context.cursors.closeAll()
+        commands.withLock { $0 }?.close()
         engine.close()
         if transactionLock == nil { threads.shutDown() }
     }

@@ -1,5 +1,6 @@
 internal import FolioEngine
 internal import FolioServer
+import Dispatch
 
 // `runCommand`: the server's command layer (FolioServer, no networking) over the library's
 // engine, for everything the typed API does not cover.
@@ -37,18 +38,41 @@ extension FolioClient {
             let context = ServerContext(engine: engine, configuration: configuration)
             let connection = ConnectionInfo(id: context.newConnectionID(), remoteAddress: "embedded")
             _ = context.connections.open(connection)
-            let made = EmbeddedCommands(context: context, dispatcher: CommandDispatcher(context: context), connection: connection)
+            let made = EmbeddedCommands(context: context, connection: connection)
             existing = made
             return made
         }
     }
 }
 
-/// The server's command layer as the library runs it.
-struct EmbeddedCommands: Sendable {
+/// The server's command layer as the library runs it, with the server's upkeep: what
+/// commands leave behind (cursors not read to the end, sessions, a transaction started with
+/// `startTransaction` and never ended) expires as on the server, every 4 seconds.
+final class EmbeddedCommands: Sendable {
     let context: ServerContext
     let dispatcher: CommandDispatcher
     let connection: ConnectionInfo
+    // nonisolated(unsafe): a dispatch source may be cancelled from any thread.
+    nonisolated(unsafe) private let sweeper: any DispatchSourceTimer
+
+    init(context: ServerContext, connection: ConnectionInfo) {
+        self.context = context
+        self.dispatcher = CommandDispatcher(context: context)
+        self.connection = connection
+        sweeper = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.embedded-sweeper"))
+        sweeper.schedule(deadline: .now() + 4, repeating: 4)
+        sweeper.setEventHandler { context.sweepIdle() }
+        sweeper.resume()
+    }
+
+    /// Stops the upkeep and closes what commands left open (the client is closing).
+    func close() {
+        sweeper.cancel()
+        context.cursors.closeAll()
+        context.transactions.end(nil)
+    }
+
+    deinit { sweeper.cancel() }
 }
 
 extension FolioDatabase {

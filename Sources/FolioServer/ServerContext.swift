@@ -74,6 +74,19 @@ public final class ServerContext: Sendable {
         self.audit = audit
     }
 
+    /// The periodic upkeep of a running server (every 4 seconds, as MongoDB's
+    /// clientCursorMonitorFrequencySecs): idle cursors and sessions expire, transactions past
+    /// their lifetime are aborted, old snapshot history goes, quotas are measured.
+    package func sweepIdle() {
+        cursors.expireIdle(timeoutMilliseconds: parameters.current.cursorTimeoutMillis)
+        let expired = sessions.expire()
+        cursors.kill(sessions: expired)
+        transactions.end(expired)
+        transactions.expire(lifetimeSeconds: Int(parameters.current.transactionLifetimeLimitSeconds))
+        engine.expireSnapshotHistory(windowSeconds: Int(parameters.current.minSnapshotHistoryWindowInSeconds))
+        quotas.measureAll()
+    }
+
     /// The application name the connection's handshake gave (client.application.name).
     func applicationName(of connection: Int32) -> String? { connections.read(connection) { $0.handshake.applicationName } }
 

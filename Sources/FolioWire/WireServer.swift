@@ -234,15 +234,7 @@ public final class WireServer: Sendable {
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "folio.cursor-sweeper"))
         // Every 4 seconds, as MongoDB's clientCursorMonitorFrequencySecs.
         timer.schedule(deadline: .now() + 4, repeating: 4)
-        timer.setEventHandler {
-            context.cursors.expireIdle(timeoutMilliseconds: context.parameters.current.cursorTimeoutMillis)
-            let expired = context.sessions.expire()
-            context.cursors.kill(sessions: expired)
-            context.transactions.end(expired)
-            context.transactions.expire(lifetimeSeconds: Int(context.parameters.current.transactionLifetimeLimitSeconds))
-            context.engine.expireSnapshotHistory(windowSeconds: Int(context.parameters.current.minSnapshotHistoryWindowInSeconds))
-            context.quotas.measureAll()
-        }
+        timer.setEventHandler { context.sweepIdle() }
         timer.resume()
         // Idle memory: after a quiet 5-second window (monitoring heartbeats aside) following
         // activity, storage caches and free allocator pages are given back.

@@ -1,5 +1,6 @@
 import Testing
-import Folio
+@testable import Folio
+import FolioServer
 
 /// RunCommand.swift: the server's commands through the library, with the server's replies
 /// and errors.
@@ -88,5 +89,27 @@ import Folio
             }
         } throws: { ($0 as? FolioError)?.code == .operationNotSupportedInTransaction }
         #expect(try await folio.database("app").collection("items").countDocuments() == 1)
+    }
+}
+
+/// The command layer's upkeep in the library: what commands leave open expires as on the server.
+@Suite struct RunCommandUpkeepTests {
+    @Test func anAbandonedCommandTransactionIsAbortedByTheSweep() async throws {
+        let folio = try FolioClient.inMemory()
+        defer { folio.close() }
+        let db = folio.database("app")
+        let lsid: Document = ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: (0..<16).map { UInt8($0) }))]
+        _ = try await db.runCommand(["insert": "items", "documents": [["_id": 1]], "lsid": .document(lsid),
+                                     "txnNumber": .int64(1), "startTransaction": true, "autocommit": false])
+        _ = try await folio.database("admin").runCommand(["setParameter": 1, "transactionLifetimeLimitSeconds": 1])
+        try await Task.sleep(for: .milliseconds(1_100))
+        // What the 4-second timer runs, run now.
+        let commands = try #require(folio.commands.withLock { $0 })
+        commands.context.sweepIdle()
+        await #expect { _ = try await folio.database("admin").runCommand(["commitTransaction": 1, "lsid": .document(lsid),
+                                                                            "txnNumber": .int64(1), "autocommit": false]) } throws: {
+            ($0 as? FolioError)?.code == .noSuchTransaction
+        }
+        #expect(try await db.collection("items").countDocuments() == 0)
     }
 }
