@@ -1,6 +1,5 @@
 internal import FolioEngine
 internal import FolioQuery
-internal import FolioServer
 
 /// What `insertMany` wrote.
 public struct InsertManyResult: Sendable, Equatable {
@@ -93,36 +92,27 @@ extension FolioCollection {
     ///   update without them, a value that cannot be encoded).
     @discardableResult
     public func bulkWrite(_ models: [WriteModel<T>], ordered: Bool = true) async throws -> BulkWriteResult {
-        let ns = try namespace()
+        _ = try namespace()  // an invalid name fails before anything is encoded
         let groups = try Self.group(models.map { m throws(FolioError) in try statement(m) })
-        let engine = self.engine, options = WriteOptions(ordered: ordered)
+        let options = WriteOptions(ordered: ordered)
         var result = BulkWriteResult()
         var failures: [BulkWriteError.Failure] = []
         for (offset, group) in groups {
             let errors: [WriteError]
             switch group {
             case .insert(let documents):
-                let r = try await database.folio.run { () throws(FolioError) in
-                    try Views.requireCollection(ns, engine)
-                    return try engine.insert(ns, documents, options: options)
-                }
+                let r = try await onCollection { (engine, ns) throws(FolioError) in try engine.insert(ns, documents, options: options) }
                 result.insertedCount += r.insertedCount
                 for (i, id) in r.insertedIDs { result.insertedIDs[offset + i] = id }
                 errors = r.writeErrors
             case .update(let statements):
-                let r = try await database.folio.run { () throws(FolioError) in
-                    try Views.requireCollection(ns, engine)
-                    return try engine.update(ns, statements, options: options)
-                }
+                let r = try await onCollection { (engine, ns) throws(FolioError) in try engine.update(ns, statements, options: options) }
                 result.matchedCount += r.matched
                 result.modifiedCount += r.modified
                 for u in r.upserted { result.upsertedIDs[offset + u.index] = u.id }
                 errors = r.writeErrors
             case .delete(let statements):
-                let r = try await database.folio.run { () throws(FolioError) in
-                    try Views.requireCollection(ns, engine)
-                    return try engine.delete(ns, statements, options: options)
-                }
+                let r = try await onCollection { (engine, ns) throws(FolioError) in try engine.delete(ns, statements, options: options) }
                 result.deletedCount += r.deleted
                 errors = r.writeErrors
             }
