@@ -20,7 +20,12 @@ import Testing
                         threads.submit {
                             let now = gauge.running.add(1, ordering: .relaxed).newValue
                             gauge.peak.max(now, ordering: .relaxed)
-                            usleep(200)
+                            // Wait (briefly) for company, so that the check below does not
+                            // depend on how the two cores happen to be scheduled: a pool
+                            // running jobs in parallel gets a second one in; a serial one never.
+                            let deadline = ContinuousClock.now + .milliseconds(50)
+                            while gauge.running.load(ordering: .relaxed) < 2 && ContinuousClock.now < deadline { usleep(50) }
+                            gauge.peak.max(gauge.running.load(ordering: .relaxed), ordering: .relaxed)
                             gauge.running.subtract(1, ordering: .relaxed)
                             done.resume()
                         }
