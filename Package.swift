@@ -44,6 +44,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "FolioBSON", swiftSettings: swiftSettings),
+        // Shared state's lock (SwiftNIO's NIOLock: a pthread mutex; see Locked.swift for why
+        // not Synchronization.Mutex).
+        .target(name: "FolioLocks", dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+                swiftSettings: swiftSettings),
         // PCRE2 from the system: MongoDB's own regex engine, so $regex patterns and options
         // behave exactly as on mongod. Its runtime library is on every Debian system (grep needs
         // it); Sources/CPCRE2/shim.h declares the few functions used, so no -dev package is needed.
@@ -51,13 +55,13 @@ let package = Package(
         // Spherical geometry for 2dsphere indexes and geo queries: GeoJSON, S2 cell ids and coverings
         // (pure Swift; see Sources/FolioGeo/CellID.swift for why not Debian's libs2).
         .target(name: "FolioGeo", dependencies: ["FolioBSON"], swiftSettings: swiftSettings),
-        .target(name: "FolioQuery", dependencies: ["FolioBSON", "FolioGeo", "CPCRE2"], swiftSettings: swiftSettings),
+        .target(name: "FolioQuery", dependencies: ["FolioBSON", "FolioLocks", "FolioGeo", "CPCRE2"], swiftSettings: swiftSettings),
         // Vector search: distance kernels and the HNSW graph (pure Swift, no dependencies).
         .target(name: "CVectorKernels"),
-        .target(name: "FolioVector", dependencies: ["CVectorKernels"], swiftSettings: swiftSettings),
+        .target(name: "FolioVector", dependencies: ["CVectorKernels", "FolioLocks"], swiftSettings: swiftSettings),
         // SQLite from the system (Debian libsqlite3-dev): the embedded storage engine.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "FolioStorage", dependencies: ["FolioBSON", "CSQLite"], swiftSettings: swiftSettings),
+        .target(name: "FolioStorage", dependencies: ["FolioBSON", "FolioLocks", "CSQLite"], swiftSettings: swiftSettings),
         // Collations (locale-aware string comparison) over the toolchain's ICU; the only target
         // that touches it.
         .target(name: "FolioCollation", dependencies: ["FolioQuery"], swiftSettings: swiftSettings,
@@ -65,7 +69,7 @@ let package = Package(
         .systemLibrary(name: "CStemmer"),
         // memmem from the C library (phrase search in linear time).
         .systemLibrary(name: "CStringSearch"),
-        .target(name: "FolioText", dependencies: ["FolioBSON", "FolioQuery", "CStemmer", "CStringSearch"], swiftSettings: swiftSettings,
+        .target(name: "FolioText", dependencies: ["FolioBSON", "FolioLocks", "FolioQuery", "CStemmer", "CStringSearch"], swiftSettings: swiftSettings,
                 linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
         .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation", "FolioText", "FolioVector"], swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine", "FolioServer"], swiftSettings: swiftSettings),

@@ -1,6 +1,7 @@
 internal import FolioEngine
 internal import FolioQuery
 import Synchronization
+import FolioLocks
 
 /// What a change stream delivers, as `watch` takes it (the options of `$changeStream`).
 public struct ChangeStreamOptions: Sendable {
@@ -196,8 +197,8 @@ extension FolioClient {
 
 /// One wait for the next commit: resumed once, by the commit or by cancellation.
 final class CommitWaiter: Sendable {
-    let id = Mutex<UInt64?>(nil)
-    let continuation = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    let id = Locked<UInt64?>(nil)
+    let continuation = Locked<CheckedContinuation<Void, Never>?>(nil)
 
     func resume() {
         continuation.withLock { c in

@@ -4,6 +4,7 @@
 internal import FolioEngine
 internal import FolioServer
 import Synchronization
+import FolioLocks
 
 /// An embedded Folio database: the same engine the server runs, in your process.
 ///
@@ -24,7 +25,7 @@ public final class FolioClient: Sendable {
     /// Sequences' cursors not yet closed (tests check that none is left behind).
     let openCursors = Atomic<Int>(0)
     /// The server's command layer over this engine, made by the first `runCommand`.
-    let commands = Mutex<EmbeddedCommands?>(nil)
+    let commands = Locked<EmbeddedCommands?>(nil)
     /// Where the data lives (what `getCmdLineOpts` reports): a directory, or nil in memory.
     let directory: String?
 
@@ -122,7 +123,7 @@ final class TransactionLock: Sendable {
         }
     }
 
-    let mutex = Mutex(Phase.active)
+    let mutex = Locked(Phase.active)
 }
 
 /// A database: a namespace for collections.

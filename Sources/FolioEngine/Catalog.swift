@@ -2,6 +2,7 @@ import FolioBSON
 import FolioQuery
 import FolioStorage
 import Synchronization
+import FolioLocks
 
 // The catalog: one entry per collection, persisted in the store "catalog" (key: KeyString of
 // the namespace string, value: the entry as BSON) and mirrored in memory. Catalog changes are
@@ -166,11 +167,11 @@ final class CatalogBox: Sendable {
         var pending: CatalogState?
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     /// The box whose batch the current thread runs (invariant 2).
     @TaskLocal static var batch: ObjectIdentifier?
 
-    init(_ state: CatalogState) { self.state = Mutex(State(published: state)) }
+    init(_ state: CatalogState) { self.state = Locked(State(published: state)) }
 
     /// Reads or changes the catalog this thread sees.
     func withLock<R>(_ body: (inout CatalogState) throws -> R) rethrows -> R {

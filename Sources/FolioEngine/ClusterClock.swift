@@ -1,6 +1,7 @@
 import FolioBSON
 import FolioStorage
 import Synchronization
+import FolioLocks
 
 // The commit timeline: every storage commit gets a cluster time, a MongoDB Timestamp
 // (seconds, increment) that strictly increases across commits and restarts. A hybrid
@@ -27,7 +28,7 @@ final class ClusterClock: Sendable {
     static let key: [UInt8] = Array("clusterTimeReservation".utf8)
     static let reservationSeconds: UInt32 = 10
 
-    let state: Mutex<State>
+    let state: Locked<State>
     let wallSeconds: @Sendable () -> UInt32
     /// `state.committed`, readable without the lock (every command's reply reads it).
     private let committedRaw: Atomic<UInt64>
@@ -37,7 +38,7 @@ final class ClusterClock: Sendable {
         self.wallSeconds = wallSeconds
         // Times up to the reservation may have been issued before: start past it.
         let start = Timestamp(seconds: reserved == 0 ? wallSeconds() : reserved &+ 1, increment: 0)
-        state = Mutex(State(last: start, committed: start, reserved: reserved))
+        state = Locked(State(last: start, committed: start, reserved: reserved))
         committedRaw = Atomic(start.rawValue)
     }
 

@@ -1,5 +1,6 @@
 import FolioBSON
 import Synchronization
+import FolioLocks
 
 // Waiting for the next commit without holding a thread: a tailable awaitData getMore (a
 // change stream's, an oplog tailer's, a capped collection's) that found nothing registers a
@@ -13,7 +14,7 @@ public final class CommitNotifier: Sendable {
         var waiters: [UInt64: @Sendable () -> Void] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let waiting = Atomic<Int>(0)
 
     /// Runs `callback` once after the first commit later than `since`: at once (and returns

@@ -2,6 +2,7 @@ import FolioBSON
 import FolioQuery
 import FolioStorage
 import Synchronization
+import FolioLocks
 
 /// A find request.
 public struct FindRequest: Sendable {
@@ -98,7 +99,7 @@ public final class Cursor: Sendable {
     /// A `$text` query: results may carry the score's hidden field, taken off here (unless
     /// an aggregation's later stages read it as `{$meta: "textScore"}`).
     let hidesTextScore: Bool
-    let state: Mutex<State>
+    let state: Locked<State>
     /// Where the plan's work is counted when it ends (nil: not counted).
     let statistics: QueryStatistics?
 
@@ -112,7 +113,7 @@ public final class Cursor: Sendable {
         self.hidesTextScore = false
         var s = State(snapshot: nil, skipRemaining: 0, limitRemaining: nil)
         s.exhausted = true
-        state = Mutex(s)
+        state = Locked(s)
     }
 
     /// A cursor executing a query plan (the snapshot stays open until it is exhausted).
@@ -129,7 +130,7 @@ public final class Cursor: Sendable {
         s.plan = PlanBox(plan)
         s.pending = plan.buffered.filter { $0.document != nil }
         s.deadline = deadline
-        state = Mutex(s)
+        state = Locked(s)
     }
 
     /// A cursor over an aggregation pipeline's output. With `changes` it is a change stream's:
@@ -148,7 +149,7 @@ public final class Cursor: Sendable {
         s.deadline = deadline
         s.changes = changes
         s.oplog = oplog
-        state = Mutex(s)
+        state = Locked(s)
     }
 
     /// A tailable cursor over a capped collection: each read takes a new snapshot and goes on
@@ -162,7 +163,7 @@ public final class Cursor: Sendable {
         self.hidesTextScore = false
         var s = State(snapshot: nil, skipRemaining: skip, limitRemaining: limit > 0 ? limit : nil)
         s.tail = TailPosition(entry: entry, storage: storage)
-        state = Mutex(s)
+        state = Locked(s)
     }
 
     /// Whether this cursor tails a capped collection, the oplog or a change stream (it is

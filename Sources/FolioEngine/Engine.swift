@@ -2,6 +2,7 @@ import FolioBSON
 import FolioQuery
 import FolioStorage
 import Synchronization
+import FolioLocks
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,7 +25,7 @@ public final class Engine: Sendable {
     /// Retryable writes answered from their history since startup (serverStatus transactions).
     public let retryStatistics = RetryStatistics()
     /// `host:port` as `$indexStats`/`$collStats` report it (the server sets its address).
-    let hostLabel = Mutex("localhost:27017")
+    let hostLabel = Locked("localhost:27017")
     /// Snapshots shared by transactions that begin between the same two commits.
     let transactionSnapshots = TransactionSnapshots()
     /// Snapshots kept for reads that name their time (SnapshotReads.swift).
@@ -43,7 +44,7 @@ public final class Engine: Sendable {
     let vectorIndexes: VectorIndexRegistry?
 
     /// Entries per sorted run of index builds (tests lower it to exercise several runs).
-    let indexBuildRunEntries = Mutex(Engine.buildRunEntries)
+    let indexBuildRunEntries = Locked(Engine.buildRunEntries)
 
     /// Sets the `host` that `$indexStats` and `$collStats` report.
     public func setHostLabel(_ label: String) { hostLabel.withLock { $0 = label } }

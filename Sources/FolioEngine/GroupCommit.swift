@@ -2,6 +2,7 @@ import Dispatch
 import FolioQuery
 import FolioStorage
 import Synchronization
+import FolioLocks
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,7 +44,7 @@ final class GroupCommitter: Sendable {
     }
 
     let storage: any StorageEngine
-    let state = Mutex(State())
+    let state = Locked(State())
     /// Record counts, moved by each commit (see RecordCounts).
     let recordCounts: RecordCounts
     /// Cluster times for commits (see ClusterClock).
@@ -59,12 +60,12 @@ final class GroupCommitter: Sendable {
     let timed: Bool
     /// In a transaction's engine (not timed): the change-log entries of its statements so far,
     /// in statement order, which its commit logs as one transaction.
-    let transactionLog = Mutex<[LoggedChange]>([])
+    let transactionLog = Locked<[LoggedChange]>([])
     /// Bytes of change-log entries (see Engine.changeLogBytes) and whether they were summed yet.
     let changeLogBytes = Atomic<Int>(0)
     let changeLogBytesKnown = Atomic<Bool>(false)
     /// What the change log keeps (see ChangeLogRetention).
-    let changeLogRetention = Mutex(ChangeLogRetention.standard)
+    let changeLogRetention = Locked(ChangeLogRetention.standard)
     /// Who waits for the next commit (tailable awaitData getMores).
     let notifier = CommitNotifier()
     /// The newest change-log entries, for change streams (see ChangeLogTail).

@@ -1,5 +1,6 @@
 import FolioBSON
 import Synchronization
+import FolioLocks
 
 /// What query plans examined since startup, counted as MongoDB counts them: serverStatus's
 /// `metrics.queryExecutor` (index keys and documents examined, collection scans) and
@@ -13,7 +14,7 @@ public final class QueryStatistics: Sendable {
     public let tailableCollectionScans = Atomic<Int64>(0)
     public let blockingSorts = Atomic<Int64>(0)
     /// Collection scans per collection: all of them, and the tailable ones.
-    private let perCollection = Mutex<[Namespace: (total: Int64, tailable: Int64)]>([:])
+    private let perCollection = Locked<[Namespace: (total: Int64, tailable: Int64)]>([:])
 
     /// Counts one finished plan over `ns`.
     func record(_ root: PlanStage, _ ns: Namespace) {
@@ -59,7 +60,7 @@ public final class LatencyStatistics: Sendable {
         var buckets = [Int64](repeating: 0, count: LatencyStatistics.lowerBounds.count)
     }
 
-    private let perCollection = Mutex<[Namespace: [Totals]]>([:])
+    private let perCollection = Locked<[Namespace: [Totals]]>([:])
     private static let zero = [Totals](repeating: Totals(), count: Kind.allCases.count)
 
     /// The buckets' inclusive lower bounds in microseconds: 0, 2, 4, ... 1024; then 2048,

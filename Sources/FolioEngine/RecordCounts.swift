@@ -1,5 +1,6 @@
 import FolioStorage
 import Synchronization
+import FolioLocks
 
 // Exact document counts per collection, in memory, for estimatedDocumentCount and count
 // without a filter (MongoDB answers both from collection metadata): counting the records
@@ -13,7 +14,7 @@ import Synchronization
 
 /// The number of records in each record store, as of the last commit.
 final class RecordCounts: Sendable {
-    let counts = Mutex<[String: Int]>([:])
+    let counts = Locked<[String: Int]>([:])
 
     func count(_ store: String) -> Int? { counts.withLock { $0[store] } }
 

@@ -2,6 +2,7 @@ import FolioBSON
 import FolioQuery
 import FolioStorage
 import Synchronization
+import FolioLocks
 
 // Reads at a point in time outside transactions (readConcern snapshot, atClusterTime).
 //
@@ -54,7 +55,7 @@ final class SnapshotHistory: Sendable {
     }
 
     static let limit = 64
-    private let entries = Mutex<[Timestamp: Entry]>([:])
+    private let entries = Locked<[Timestamp: Entry]>([:])
 
     /// Keeps `snapshot` (one more retain) unless its time is kept already.
     func keep(_ snapshot: TransactionSnapshot) {

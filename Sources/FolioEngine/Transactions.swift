@@ -2,6 +2,7 @@ import FolioBSON
 import FolioQuery
 import FolioStorage
 import Synchronization
+import FolioLocks
 
 // Multi-document transactions in the engine.
 //
@@ -34,7 +35,7 @@ final class TransactionSnapshot: @unchecked Sendable {
     let owners: [String: [UInt8]]
     let counter: TransactionSnapshots
     /// Transactions using the snapshot; at 0 it is closed for good.
-    private let users = Mutex(1)
+    private let users = Locked(1)
 
     init(sequence: UInt64, time: Timestamp, storage: any StorageSnapshot, collections: [Namespace: CollectionEntry],
          counter: TransactionSnapshots) {
@@ -77,7 +78,7 @@ final class TransactionSnapshot: @unchecked Sendable {
 /// The latest transaction snapshot (held weakly: it closes when its last transaction ends).
 final class TransactionSnapshots: Sendable {
     private struct Weak: @unchecked Sendable { weak var snapshot: TransactionSnapshot? }
-    private let latest = Mutex(Weak())
+    private let latest = Locked(Weak())
     /// Distinct snapshots transactions hold now.
     let live = Atomic<Int>(0)
 
@@ -107,7 +108,7 @@ public final class EngineTransaction: @unchecked Sendable {
     let parent: Engine
     let overlay: TransactionOverlay
     let snapshot: TransactionSnapshot
-    private let finished = Mutex(false)
+    private let finished = Locked(false)
 
     init(parent: Engine, overlay: TransactionOverlay, snapshot: TransactionSnapshot) {
         self.parent = parent

@@ -1,6 +1,7 @@
 import FolioBSON
 import Foundation
 import Synchronization
+import FolioLocks
 
 // Date operators. Dates are milliseconds since the epoch (UTC); calendar fields come from a
 // proleptic Gregorian calendar computed here (days ⇄ civil date), shifted by the offset of
@@ -29,7 +30,7 @@ struct DateZone: Sendable {
     }
 
     /// Olson names resolved once per process: expressions look their zone up per document.
-    static let resolved = Mutex<[String: TimeZone]>([:])
+    static let resolved = Locked<[String: TimeZone]>([:])
     static let knownNames = Set(TimeZone.knownTimeZoneIdentifiers)
 
     static func olson(_ name: String) -> TimeZone? {

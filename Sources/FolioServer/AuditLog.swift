@@ -1,5 +1,6 @@
 import FolioBSON
 import Synchronization
+import FolioLocks
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,7 @@ import Glibc
 /// changes, and DDL (collections, databases, indexes).
 public final class AuditLog: Sendable {
     private let fileDescriptor: Int32
-    private let lock = Mutex(())
+    private let lock = Locked(())
     /// The address the server listens on (`local` of every message).
     let local: Document
 

@@ -1,6 +1,7 @@
 import FolioBSON
 import FolioQuery
 import Synchronization
+import FolioLocks
 
 /// The commands running right now, by operation id: what `currentOp` lists and what
 /// `killOp` reaches. Each command gets an `OperationInterrupt`, bound to the thread that runs
@@ -22,7 +23,7 @@ package final class OperationRegistry: Sendable {
         /// Set by shutdown: no operation begins after it.
         var shuttingDown = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let nextID = Atomic<Int32>(1)
     /// What each operation's expressions may build per document.
     private let maximumEvaluationBytes: Int

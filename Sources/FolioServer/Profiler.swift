@@ -2,6 +2,7 @@ import FolioBSON
 import FolioEngine
 import FolioQuery
 import Synchronization
+import FolioLocks
 
 /// The database profiler (MongoDB's `profile` command, levels 1 and 2): operations of a
 /// profiled database are written to its `system.profile`, a capped collection of 1 MB made
@@ -19,7 +20,7 @@ final class Profiler: Sendable {
         var filter: (document: Document, expression: MatchExpression)?
     }
 
-    private let databases = Mutex<[String: Settings]>([:])
+    private let databases = Locked<[String: Settings]>([:])
     /// Whether some database profiles (the check every command makes).
     private let active = Atomic<Bool>(false)
 

@@ -2,6 +2,7 @@ import FolioBSON
 import FolioEngine
 import FolioQuery
 import Synchronization
+import FolioLocks
 
 /// A database's limits, set with `setDatabaseQuota` (a Folio command; MongoDB has none) and
 /// shown by `dbStats`.
@@ -67,8 +68,8 @@ package final class QuotaRegistry: Sendable {
     }
 
     let engine: Engine
-    private let quotas = Mutex<[String: DatabaseQuota]>([:])
-    private let usage = Mutex<[String: Usage]>([:])
+    private let quotas = Locked<[String: DatabaseQuota]>([:])
+    private let usage = Locked<[String: Usage]>([:])
     /// Whether any quota is set (the per-command check costs one atomic load otherwise).
     private let any = Atomic<Bool>(false)
 

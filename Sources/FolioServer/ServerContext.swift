@@ -5,6 +5,7 @@ import FolioQuery
 import CoreMetrics
 import Crypto
 import Synchronization
+import FolioLocks
 
 /// The wire server's TLS context as commands see it: `rotateCertificates` reloads it.
 package protocol CertificateReloading: Sendable {
@@ -42,9 +43,9 @@ public final class ServerContext: Sendable {
     let audit: AuditLog?
     /// The TLS context new connections get (nil without TLS; the wire server sets it when it
     /// starts); `rotateCertificates` replaces it.
-    package let tls = Mutex<(any CertificateReloading)?>(nil)
+    package let tls = Locked<(any CertificateReloading)?>(nil)
     /// Shuts the server down (the `shutdown` command); set by the wire server that runs this context.
-    package let shutdownHandler = Mutex<(@Sendable (Duration) -> Void)?>(nil)
+    package let shutdownHandler = Locked<(@Sendable (Duration) -> Void)?>(nil)
     /// What serverStatus counts.
     package let metrics = ServerMetrics(commandNames: CommandDispatcher.commandNames)
     /// Identifies this server process in `topologyVersion`.
@@ -123,7 +124,7 @@ package final class CursorRegistry: Sendable {
         var owner: String? = nil
     }
 
-    let entries = Mutex<[Int64: Entry]>([:])
+    let entries = Locked<[Int64: Entry]>([:])
     /// Cursors opened and cursors closed for being idle, since startup (serverStatus).
     let opened = Atomic<Int64>(0)
     let timedOut = Atomic<Int64>(0)
@@ -211,7 +212,7 @@ package final class SessionRegistry: Sendable {
         var uid: [UInt8] = SessionRegistry.anonymousUID
     }
 
-    let sessions = Mutex<[[UInt8]: Session]>([:])
+    let sessions = Locked<[[UInt8]: Session]>([:])
     package static let timeoutMilliseconds: Int64 = 30 * 60 * 1000
 
     /// The key of an `lsid` document (its `id` UUID), nil when absent or malformed.

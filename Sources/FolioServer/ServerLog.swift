@@ -2,6 +2,7 @@ import FolioBSON
 import FolioQuery
 import Logging
 import Synchronization
+import FolioLocks
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,12 +56,12 @@ public final class ServerLog: Sendable {
 
     /// The swift-log logger every line goes through (the service group logs through it too).
     public let logger: Logger
-    let verbosity: Mutex<Verbosity>
+    let verbosity: Locked<Verbosity>
     let quiet: Bool
     let sink: LogSink
     /// Operations slower than this are logged as "Slow query" (the profiler's slowms), that
     /// share of them (sampleRate).
-    let slowOperations = Mutex((milliseconds: Int64(100), sampleRate: 1.0))
+    let slowOperations = Locked((milliseconds: Int64(100), sampleRate: 1.0))
 
     /// A log writing to `fileDescriptor` (2: standard error); `logger` replaces the JSON lines
     /// with the embedding application's own swift-log handler.
@@ -68,7 +69,7 @@ public final class ServerLog: Sendable {
         let sink = LogSink(fileDescriptor: fileDescriptor)
         self.sink = sink
         self.quiet = quiet
-        self.verbosity = Mutex(Verbosity(global: verbosity))
+        self.verbosity = Locked(Verbosity(global: verbosity))
         var l = logger ?? Logger(label: "folio") { _ in MongoJSONLogHandler(sink: sink) }
         if logger == nil { l.logLevel = .trace }
         self.logger = l
@@ -258,7 +259,7 @@ final class LogSink: Sendable {
     /// MongoDB's in-memory "global" log keeps 1,024 lines.
     static let capacity = 1024
     let fileDescriptor: Int32
-    let state = Mutex(Recent())
+    let state = Locked(Recent())
     let startupDone = Atomic<Bool>(false)
 
     init(fileDescriptor: Int32) { self.fileDescriptor = fileDescriptor }

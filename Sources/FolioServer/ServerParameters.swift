@@ -1,6 +1,7 @@
 import FolioBSON
 import FolioQuery
 import Synchronization
+import FolioLocks
 
 /// The server parameters `getParameter` reads and `setParameter` changes, each one honoured
 /// where MongoDB honours it (the TTL monitor, the cursor sweeper, the sort budget, the log).
@@ -17,7 +18,7 @@ package final class ServerParameters: Sendable {
         package var minSnapshotHistoryWindowInSeconds: Int32 = 300
     }
 
-    let values: Mutex<Values>
+    let values: Locked<Values>
     /// `--enable-test-commands`: read-only, as MongoDB's startup-only parameter.
     let enableTestCommands: Bool
     /// logLevel and logComponentVerbosity live in the log itself.
@@ -26,7 +27,7 @@ package final class ServerParameters: Sendable {
     init(ttlMonitorSleepSecs: Int32 = 60, enableTestCommands: Bool = false, log: ServerLog = .discarding()) {
         var v = Values()
         v.ttlMonitorSleepSecs = ttlMonitorSleepSecs
-        values = Mutex(v)
+        values = Locked(v)
         self.enableTestCommands = enableTestCommands
         self.log = log
     }

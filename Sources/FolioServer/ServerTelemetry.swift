@@ -3,6 +3,7 @@ import FolioBSON
 import Metrics
 import FolioStorage
 import Synchronization
+import FolioLocks
 
 /// The server's metrics through swift-metrics: commands by name and outcome, their latency,
 /// and gauges of connections, cursors, sessions and storage, read at each scrape. The factory
@@ -29,7 +30,7 @@ package final class ServerTelemetry: Sendable {
     let cacheBytes: Metrics.Gauge
     let checkpoints: CoreMetrics.Counter
     let checkpointSeconds: CoreMetrics.FloatingPointCounter
-    let reported = Mutex(StorageStatistics())
+    let reported = Locked(StorageStatistics())
 
     init(factory: any MetricsFactory, commandNames: some Sequence<String>) {
         func metrics(_ name: String) -> CommandMetrics {

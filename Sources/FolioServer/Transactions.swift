@@ -2,6 +2,7 @@ import FolioBSON
 import FolioEngine
 import FolioQuery
 import Synchronization
+import FolioLocks
 
 // Multi-document transactions as MongoDB's sessions run them: a state machine per `lsid`
 // (MongoDB's TransactionParticipant), over the engine's EngineTransaction.
@@ -47,7 +48,7 @@ package final class TransactionRegistry: Sendable {
         let busy = Atomic<Bool>(false)
     }
 
-    let sessions = Mutex<[[UInt8]: Session]>([:])
+    let sessions = Locked<[[UInt8]: Session]>([:])
     /// Open transactions at most (rule 5).
     static let limit = 1_000
 

@@ -1,4 +1,5 @@
 import Synchronization
+import FolioLocks
 
 // Write conflicts between multi-document transactions and everything else, for storage
 // engines with one writer (SQLite, memory). An engine with its own MVCC would report
@@ -61,7 +62,7 @@ public final class ConflictTracker: Sendable {
         var trimAt = ConflictTracker.trimStep
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
     /// Open transactions (read without the lock by writers, rule 3).
     let openCount = Atomic<Int>(0)
     /// Keys held (read without the lock by writers, rule 2).
@@ -69,7 +70,7 @@ public final class ConflictTracker: Sendable {
     /// Commits published.
     let published = Atomic<UInt64>(0)
     /// Rule 4's gate.
-    let gate = Mutex(())
+    let gate = Locked(())
 
     static let trimStep = 65_536
     /// Keys noted at most (rule 3): beyond, open transactions are doomed instead.

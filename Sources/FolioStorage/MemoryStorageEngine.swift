@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import FolioLocks
 
 // An in-memory engine: each store is a sorted array of entries; the whole state is an
 // immutable value that snapshots share, and a commit publishes a new one. Copying on write
@@ -77,7 +78,7 @@ struct SortedStore: Sendable {
 public final class MemoryStorageEngine: StorageEngine {
     struct State: Sendable { var stores: [String: SortedStore] = [:] }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Held for the lifetime of a write transaction (invariant 3).
     let writer = DispatchSemaphore(value: 1)
     private let isClosed = Atomic(false)

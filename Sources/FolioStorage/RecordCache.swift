@@ -1,4 +1,5 @@
 import Synchronization
+import FolioLocks
 
 // Values read by key, kept in memory for the next read of the same key.
 //
@@ -73,7 +74,7 @@ final class RecordCache: Sendable {
     }
 
     final class ShardBox: Sendable {
-        let state = Mutex(Shard())
+        let state = Locked(Shard())
     }
 
     let capacityBytes: Int

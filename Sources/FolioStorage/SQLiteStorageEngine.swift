@@ -1,7 +1,7 @@
 import CSQLite
 import Dispatch
 import Synchronization
-
+import FolioLocks
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,7 +60,7 @@ public final class SQLiteStorageEngine: StorageEngine {
     let lockDescriptor: Int32
     let writer: SQLiteConnection
     let writerGate: DispatchSemaphore
-    let readers = Mutex<[SQLiteConnection]>([])
+    let readers = Locked<[SQLiteConnection]>([])
     let pinned: PinnedSnapshot
     let recordCache: RecordCache
     let isClosed = Atomic(false)
@@ -247,7 +247,7 @@ class SQLiteReader: @unchecked Sendable {
     // @unchecked: access to `connection` is serialized by `lock`.
     let engine: SQLiteStorageEngine
     let connection: SQLiteConnection
-    let lock = Mutex(false)
+    let lock = Locked(false)
 
     init(engine: SQLiteStorageEngine, connection: SQLiteConnection) {
         self.engine = engine
@@ -443,7 +443,7 @@ final class PinnedSnapshot: Sendable {
     /// Twice the write commits so far, plus one while a commit is under way; a snapshot
     /// taken at version v is current while it stays v.
     private let commits = Atomic<UInt64>(0)
-    private let slot = Mutex<(connection: SQLiteConnection, version: UInt64)?>(nil)
+    private let slot = Locked<(connection: SQLiteConnection, version: UInt64)?>(nil)
 
     var version: UInt64 { commits.load(ordering: .sequentiallyConsistent) }
 

@@ -1,5 +1,6 @@
 import CStemmer
 import Synchronization
+import FolioLocks
 
 /// Snowball stemmers (Debian's libstemmer, the library MongoDB's text search uses), kept in a
 /// pool per language: a stemmer is not safe to share between threads, and making one per word
@@ -9,7 +10,7 @@ final class Stemmers: Sendable {
 
     /// An `sb_stemmer` pointer (only ever used by one thread at a time, taken from the pool).
     private struct Handle: @unchecked Sendable { let pointer: OpaquePointer }
-    private let pool = Mutex<[String: [Handle]]>([:])
+    private let pool = Locked<[String: [Handle]]>([:])
 
     /// One stemmer of `algorithm` (none when nil or when libstemmer lacks it: words stay as
     /// they are), lent to `body` and returned to the pool after it: a text's words share one.

@@ -2,6 +2,7 @@ import Synchronization
 // The toolchain's ICU (the one swift-corelibs-foundation links; see FolioCollation): canonical
 // decompositions and case folding. Its C functions carry a `swift_` prefix.
 import _FoundationICU
+import FolioLocks
 
 /// The Unicode rules of MongoDB's version 3 text tokenizer: which characters split words, how
 /// letters are folded to one case, and how diacritics are taken off.
@@ -49,7 +50,7 @@ enum TextUnicode {
 
     /// The cache's mark for a diacritic (not a scalar value).
     private static let dropped: UInt32 = .max
-    private static let diacriticCache = Mutex<[UInt32: UInt32]>([:])
+    private static let diacriticCache = Locked<[UInt32: UInt32]>([:])
     private static let asciiDiacritics: [Bool] = (0..<0x80).map { Unicode.Scalar(UInt8($0)).properties.isDiacritic }
 
     private static func computeRemovingDiacritics(_ c: Unicode.Scalar) -> Unicode.Scalar {

@@ -3,6 +3,7 @@ import CVectorKernels
 import Glibc
 #endif
 import Synchronization
+import FolioLocks
 
 // A hierarchical navigable small-world graph (Malkov & Yashunin, 2016) over float32 vectors,
 // kept in memory as float32 or quantized codes (VectorCodec).
@@ -64,7 +65,7 @@ public final class HNSWGraph: @unchecked Sendable {
     public private(set) var entryPoint: UInt32?
     public private(set) var maxLevel = 0
     private var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
-    private let visitedPool = Mutex<[VisitedSet]>([])
+    private let visitedPool = Locked<[VisitedSet]>([])
 
     public init(dimensions: Int, similarity: VectorSimilarity, quantization: VectorQuantization = .none,
                 m: Int = 16, efConstruction: Int = 100) {

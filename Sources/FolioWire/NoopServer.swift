@@ -4,6 +4,7 @@ import FolioQuery
 import NIOCore
 import NIOPosix
 import Synchronization
+import FolioLocks
 
 // The floor of the wire benchmark (`scripts/bench wire`): a server that frames and parses
 // messages like Folio, answers on the event loop itself and does no database work. It
@@ -50,7 +51,7 @@ final class NoopState: Sendable {
         var nextCursor: Int64 = 1
     }
     let address: String
-    let store = Mutex(Store())
+    let store = Locked(Store())
     /// Documents kept per namespace.
     static let retainedDocuments = 1_000
     let processID = ObjectID()

@@ -4,6 +4,7 @@ import NIOSSL
 import NIOTLS
 import Synchronization
 import X509
+import FolioLocks
 
 extension TLSSettings {
     /// The NIOSSL server context for these settings (reads the files).
@@ -34,11 +35,11 @@ struct TLSSetupError: Error, CustomStringConvertible {
 /// open keep theirs, new ones get the new one).
 final class TLSContextHolder: CertificateReloading {
     let settings: TLSSettings
-    private let context: Mutex<NIOSSLContext>
+    private let context: Locked<NIOSSLContext>
 
     init(settings: TLSSettings) throws {
         self.settings = settings
-        context = Mutex(try settings.makeContext())
+        context = Locked(try settings.makeContext())
     }
 
     var current: NIOSSLContext { context.withLock { $0 } }

@@ -3,6 +3,7 @@ import FolioGeo
 import FolioQuery
 import FolioStorage
 import Synchronization
+import FolioLocks
 
 // The query planner: candidate plans from the filter's indexable predicates and the sort,
 // a trial run that picks the most productive one (MongoDB's multi-planner), and a plan
@@ -64,7 +65,7 @@ struct PlannedQuery {
 /// How often each index was chosen for a query (`$indexStats` accesses), since when.
 final class IndexAccessCounter: Sendable {
     struct Count { var ops: Int64; var since: Int64 }
-    let counts = Mutex([Namespace: [String: Count]]())
+    let counts = Locked([Namespace: [String: Count]]())
 
     func note(_ ns: Namespace, _ names: [String]) {
         if names.isEmpty { return }
@@ -87,7 +88,7 @@ final class PlanCache: Sendable {
         var writes: [Namespace: Int] = [:]
     }
     static let writesBeforeReplanning = 1000
-    let state = Mutex(State())
+    let state = Locked(State())
 
     func invalidate(_ ns: Namespace) { state.withLock { _ = $0.entries.removeValue(forKey: ns) } }
 

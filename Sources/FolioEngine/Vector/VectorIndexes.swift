@@ -3,6 +3,7 @@ import FolioQuery
 import FolioStorage
 import FolioVector
 import Synchronization
+import FolioLocks
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -318,11 +319,11 @@ enum VectorStoreKeys {
 
 /// The engine's vector indexes: their in-memory states, loaded on first use.
 final class VectorIndexRegistry: Sendable {
-    private let states = Mutex<[String: VectorIndexState]>([:])
+    private let states = Locked<[String: VectorIndexState]>([:])
     /// Record stores that have (or had) vector indexes: a superset, checked on every write.
-    private let watched = Mutex<Set<String>>([])
+    private let watched = Locked<Set<String>>([])
     /// Loads run one at a time, so a graph is read once.
-    private let loading = Mutex<Void>(())
+    private let loading = Locked<Void>(())
     let catalog: CatalogBox
 
     init(catalog: CatalogBox, collections: some Sequence<CollectionEntry>) {

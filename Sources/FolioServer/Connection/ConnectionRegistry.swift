@@ -1,11 +1,12 @@
 import Synchronization
+import FolioLocks
 
 /// One connection's state machine behind a lock: the wire handler drives its requests, the
 /// commands it runs read and change its handshake and authentication, and other connections
 /// read who it is authenticated as (currentOp, session and cursor ownership).
 package final class ConnectionState: Sendable {
     package let info: ConnectionInfo
-    private let machine = Mutex(ConnectionStateMachine())
+    private let machine = Locked(ConnectionStateMachine())
 
     init(info: ConnectionInfo) { self.info = info }
 
@@ -21,7 +22,7 @@ package final class ConnectionState: Sendable {
 /// The server's connections by id: those the wire server accepted, and those command callers
 /// without a socket (tests, the fuzzer, the embedded API) name, made when first changed.
 package final class ConnectionRegistry: Sendable {
-    private let states = Mutex<[Int32: (state: ConnectionState, wire: Bool)]>([:])
+    private let states = Locked<[Int32: (state: ConnectionState, wire: Bool)]>([:])
 
     /// Registers a connection the wire server accepted.
     package func open(_ info: ConnectionInfo) -> ConnectionState {
