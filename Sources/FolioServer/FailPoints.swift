@@ -1,6 +1,7 @@
 import FolioBSON
 import FolioQuery
 import Synchronization
+import FolioLocks
 
 /// MongoDB's fail points that drivers' test suites set with `configureFailPoint` when the
 /// server runs with `--enable-test-commands`:
@@ -52,11 +53,17 @@ final class FailPoints: Sendable {
         var errorLabels: [String]?
     }
 
-    let failCommand = Mutex(State())
-    let onPrimaryTransactionalWrite = Mutex(State())
-    let failGetMoreAfterCursorCheckout = Mutex(State())
+    let failCommand = Locked(State())
+    let onPrimaryTransactionalWrite = Locked(State())
+    let failGetMoreAfterCursorCheckout = Locked(State())
 
     static let names: Set<String> = ["failCommand", "onPrimaryTransactionalWrite", "failGetMoreAfterCursorCheckout"]
+
+    /// Whether no fail point is on (commands then run without waiting on one).
+    var allOff: Bool {
+        failCommand.withLock { $0.mode == .off } && onPrimaryTransactionalWrite.withLock { $0.mode == .off }
+            && failGetMoreAfterCursorCheckout.withLock { $0.mode == .off }
+    }
 
     /// Runs `body` on the named fail point's state under its lock.
     func withState<R>(named name: String, _ body: (inout State) -> R) -> R {

@@ -6,10 +6,11 @@ import FolioEngine
 import FolioQuery
 import NIOCore
 import NIOPosix
+import FolioLocks
 
 // The network face: SwiftNIO accepts connections, frames messages, and hands each command
-// to a per-connection serial queue so engine work never runs on an event loop and replies
-// keep request order.
+// to a per-connection serial queue so no event loop waits for storage and replies keep
+// request order; only commands that can never wait run on the loop (RunsWhereItArrives.swift).
 
 /// Splits the byte stream into whole messages, checking the length before buffering.
 final class MessageFramer: ByteToMessageDecoder {
@@ -36,9 +37,9 @@ enum ReplyIDs {
 
 /// Runs one connection: feeds its `ConnectionStateMachine` the events (a message arrived, a
 /// command finished, a streamed reply was written, a wait ended, the channel closed) and
-/// performs the actions it returns. Everything but the write itself happens on the
-/// connection's serial queue, so engine work never runs on an event loop and replies keep
-/// request order.
+/// performs the actions it returns. Everything but the write itself, and the few commands
+/// that can never wait (RunsWhereItArrives.swift), happens on the connection's serial
+/// queue, so no event loop waits for storage and replies keep request order.
 final class ConnectionHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = [UInt8]
     typealias OutboundOut = ByteBuffer
@@ -46,6 +47,10 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
     let dispatcher: CommandDispatcher
     let state: ConnectionState
     let queue: DispatchQueue
+    /// Messages given to the queue that the machine has not yet received.
+    let handedOff = Atomic<Int>(0)
+    /// Replies that reached the loop before one made earlier (touched on the loop only).
+    let ordered = Locked<(next: Int, held: [Int: (ByteBuffer, EventLoopPromise<Void>)])>((next: 1, held: [:]))
 
     init(dispatcher: CommandDispatcher, state: ConnectionState) {
         self.dispatcher = dispatcher
@@ -59,12 +64,35 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
         let bytes = unwrapInboundIn(data)
         dispatcher.context.metrics.received(bytes: bytes.count)
         let channel = context.channel
+        // A small message that arrives while nothing of this connection waits on its queue is
+        // parsed here; a command that can never wait (RunsWhereItArrives.swift) then runs here
+        // too, and its reply is written without a thread hand-off either way.
+        if bytes.count <= CommandDispatcher.inlineMaximumBytes, handedOff.load(ordering: .acquiring) == 0 {
+            let parsed = Result<(MessageHeader, WireMessage), any Error> { try WireCodec.parse(bytes) }
+            if case .success((_, .message(let msg))) = parsed, !msg.moreToCome, !msg.exhaustAllowed,
+               dispatcher.runsWhereItArrives(msg.body) {
+                // The machine runs it now if it is idle, or queues it behind the request in
+                // flight, which the queue then runs after that one.
+                perform(state.withLock { $0.received(parsed) }, channel: channel)
+                return
+            }
+            handOff(channel: channel) { parsed }
+            return
+        }
         // Parsing (checksum, decompression, BSON validation and decoding) is linear in the
         // message's size but still tens of milliseconds for 48 MB: it runs on the connection's
         // queue, so no event loop (and no other connection on it) waits for it.
+        handOff(channel: channel) { Result { try WireCodec.parse(bytes) } }
+    }
+
+    /// Gives a message to the connection's queue. Until the machine has received it, later
+    /// messages go the same way, so the machine receives them in the order they arrived.
+    private func handOff(channel: any Channel, _ parse: @escaping @Sendable () -> Result<(MessageHeader, WireMessage), any Error>) {
+        handedOff.add(1, ordering: .releasing)
         queue.async {
-            let parsed = Result<(MessageHeader, WireMessage), any Error> { try WireCodec.parse(bytes) }
-            self.perform(self.state.withLock { $0.received(parsed) }, channel: channel)
+            let actions = self.state.withLock { $0.received(parse()) }
+            self.handedOff.subtract(1, ordering: .releasing)
+            self.perform(actions, channel: channel)
         }
     }
 
@@ -87,7 +115,7 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
                     ? WireCodec.queryReply(requestID: reply.requestID, responseTo: reply.responseTo, document: reply.body)
                     : WireCodec.messageReply(requestID: reply.requestID, responseTo: reply.responseTo, body: reply.body,
                                              batch: reply.batch, moreToCome: reply.moreToCome)
-                let sent = ConnectionHandler.send(bytes, compressor: reply.compressor, on: channel, metrics: dispatcher.context.metrics)
+                let sent = send(bytes, sequence: reply.sequence, compressor: reply.compressor, on: channel)
                 // Backpressure: a stream's next reply is produced only once this one is written.
                 if reportWritten {
                     sent.whenComplete { result in
@@ -137,17 +165,40 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
         }
     }
 
-    /// Compresses like the request was (if it was) and writes the reply from the channel's loop.
-    static func send(_ reply: [UInt8], compressor: UInt8?, on channel: any Channel, metrics: ServerMetrics) -> EventLoopFuture<Void> {
+    /// Compresses like the request was (if it was) and writes the reply from the channel's loop,
+    /// in the order of the replies' sequence numbers.
+    func send(_ reply: [UInt8], sequence: Int, compressor: UInt8?, on channel: any Channel) -> EventLoopFuture<Void> {
         let reply = compressor.map { WireCodec.compress(reply, compressor: $0) } ?? reply
-        metrics.sent(bytes: reply.count)
+        dispatcher.context.metrics.sent(bytes: reply.count)
         // The copy into the channel's buffer happens here, off the event loop (a large reply
         // is megabytes); the loop only queues the write.
-        var buffer = channel.allocator.buffer(capacity: reply.count)
-        buffer.writeBytes(reply)
+        var filled = channel.allocator.buffer(capacity: reply.count)
+        filled.writeBytes(reply)
+        let buffer = filled
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        channel.eventLoop.execute { channel.writeAndFlush(buffer, promise: promise) }
+        if channel.eventLoop.inEventLoop {
+            write(buffer, sequence: sequence, promise: promise, channel: channel)
+        } else {
+            channel.eventLoop.execute { self.write(buffer, sequence: sequence, promise: promise, channel: channel) }
+        }
         return promise.futureResult
+    }
+
+    /// Writes a reply once every reply before it is written (on the channel's loop). A reply
+    /// made on the queue may reach the loop after the next one, made on the loop itself.
+    private func write(_ buffer: ByteBuffer, sequence: Int, promise: EventLoopPromise<Void>, channel: any Channel) {
+        let ready = ordered.withLock { o -> [(ByteBuffer, EventLoopPromise<Void>)] in
+            o.held[sequence] = (buffer, promise)
+            var ready: [(ByteBuffer, EventLoopPromise<Void>)] = []
+            while let next = o.held.removeValue(forKey: o.next) {
+                ready.append(next)
+                o.next += 1
+            }
+            return ready
+        }
+        guard !ready.isEmpty else { return }
+        for (buffer, promise) in ready { channel.write(buffer, promise: promise) }
+        channel.flush()
     }
 
     /// OP_QUERY serves only the legacy handshake on `admin.$cmd`; anything else gets 352.
@@ -260,7 +311,7 @@ public final class WireServer: Sendable {
     /// the removal of expired sessions' retry histories.
     static func startTTLMonitor(_ context: ServerContext, on queue: DispatchQueue) -> any DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: queue)
-        let elapsed = Mutex((ttl: 0, sessions: 0))
+        let elapsed = Locked((ttl: 0, sessions: 0))
         timer.schedule(deadline: .now() + 1, repeating: 1)
         timer.setEventHandler {
             let parameters = context.parameters.current
@@ -348,7 +399,7 @@ final class SweepTimer: @unchecked Sendable {
 /// window, after a window with more.
 final class IdleWatch: Sendable {
     struct State { var lastCount: Int64 = 0; var released = true }
-    let state = Mutex(State())
+    let state = Locked(State())
     static let heartbeatAllowance: Int64 = 8
 
     func shouldRelease(operations: Int64) -> Bool {

@@ -155,3 +155,73 @@ def test_messages_of_the_largest_size_while_other_connections_are_answered(serve
     assert db.large.find_one({"_id": 99_999})["pad"] == pad
     # Pings were answered while the insert was still running (not only after it).
     assert answered.count(False) >= 3
+
+
+def test_pipelined_requests_answer_in_order_whichever_thread_runs_them(server, db):
+    """Point reads and pings run on the event loop that read them, everything else on the
+    connection's queue (RunsWhereItArrives.swift). Requests sent back to back without
+    waiting are still answered one by one in order, and a point read sent right behind an
+    insert sees it: the insert (a write, on the queue) first, then the find, the ping, a
+    find on a view (on the queue), and a large message (parsed on the queue), then a find."""
+    db.create_collection("pipelined")
+    db.command("create", "pipelined_view", viewOn="pipelined", pipeline=[{"$match": {"k": {"$gte": 0}}}])
+    requests = []
+    for round_ in range(20):
+        requests += [
+            {"insert": "pipelined", "documents": [{"_id": round_, "k": round_}], "$db": db.name},
+            {"find": "pipelined", "filter": {"_id": round_}, "limit": 1, "singleBatch": True, "$db": db.name},
+            {"ping": 1, "$db": "admin"},
+            {"find": "pipelined_view", "filter": {"_id": round_}, "$db": db.name},
+            {"insert": "pipelined", "documents": [{"_id": f"big{round_}", "pad": "x" * 40_000}], "$db": db.name},
+            {"find": "pipelined", "filter": {"_id": f"big{round_}"}, "projection": {"pad": 0}, "$db": db.name},
+        ]
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=20) as sock:
+        for i, body in enumerate(requests):
+            send_msg(sock, 1000 + i, body)
+        for i, body in enumerate(requests):
+            _, response_to, _, reply = read_msg(sock)
+            assert response_to == 1000 + i, (i, body, reply)
+            assert reply["ok"] == 1.0, (body, reply)
+            name = next(iter(body))
+            if name == "find":
+                assert reply["cursor"]["firstBatch"] == [
+                    {"_id": body["filter"]["_id"], "k": body["filter"]["_id"]} if not str(body["filter"]["_id"]).startswith("big")
+                    else {"_id": body["filter"]["_id"]}], (body, reply)
+            elif name == "insert":
+                assert reply["n"] == 1
+
+
+def test_a_point_read_behind_a_large_reply_is_answered_after_it(server, db):
+    """A reply made on the queue can still be on its way to the event loop when the next
+    request, a point read, runs on the loop: the ~10 MB batch below is compressed with zlib
+    after its command finished (tens of milliseconds), and the point read arrives in that
+    window. Replies still go out in request order."""
+    import os
+    import time
+    import zlib
+    db.wide.insert_many([{"_id": i, "pad": os.urandom(50_000).hex()} for i in range(100)])
+
+    def send_compressed(sock, request_id, body):
+        payload = struct.pack("<I", 0) + b"\x00" + bson.encode(body)
+        packed = zlib.compress(payload)
+        rest = struct.pack("<iiB", OP_MSG, len(payload), 2) + packed
+        sock.sendall(struct.pack("<iiii", 16 + len(rest), request_id, 0, 2012) + rest)
+
+    def read_any(sock):
+        length, _, response_to, opcode = struct.unpack("<iiii", recv_exact(sock, 16))
+        rest = recv_exact(sock, length - 16)
+        if opcode == 2012:
+            rest = zlib.decompress(rest[9:])
+        return response_to, bson.decode(rest[5:])
+
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=30) as sock:
+        for attempt in range(5):
+            started = time.monotonic()
+            send_compressed(sock, 10 * attempt + 1, {"find": "wide", "filter": {}, "batchSize": 100, "singleBatch": True, "$db": db.name})
+            time.sleep(0.01 * (attempt + 1))
+            send_msg(sock, 10 * attempt + 2, {"find": "wide", "filter": {"_id": 7}, "projection": {"pad": 0}, "$db": db.name})
+            first, big = read_any(sock)
+            second, point = read_any(sock)
+            assert (first, second) == (10 * attempt + 1, 10 * attempt + 2), time.monotonic() - started
+            assert len(big["cursor"]["firstBatch"]) == 100
+            assert point["cursor"]["firstBatch"] == [{"_id": 7}]

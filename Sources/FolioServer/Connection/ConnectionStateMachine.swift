@@ -40,6 +40,8 @@ package struct ConnectionStateMachine: Sendable {
     /// Requests that arrived while another was in flight, in arrival order.
     private(set) var pending = Deque<Request>()
     private var nextToken = 1
+    /// Replies made so far (each reply's `sequence`).
+    private var repliesMade = 0
 
     /// What the handshake established.
     struct Handshake: Sendable, Equatable {
@@ -147,11 +149,14 @@ package struct ConnectionStateMachine: Sendable {
         package var compressor: UInt8?
         /// OP_REPLY rather than OP_MSG (answers to OP_QUERY).
         package var legacy: Bool
+        /// The reply's place among this connection's replies (1, 2, ...): replies can be
+        /// produced on different threads (RunsWhereItArrives.swift) and are written in this order.
+        package var sequence = 0
     }
 
     /// What the handler does next.
     package enum Action: Sendable {
-        /// Run the request's command off the event loop and report `answered`.
+        /// Run the request's command and report `answered`.
         case run(Request)
         /// Write the reply. With `reportWritten`, report `written` once it is written (the
         /// stream goes on from there).
@@ -191,8 +196,10 @@ package struct ConnectionStateMachine: Sendable {
         }
         guard request.expectsReply else { return next() }
         let streams = streamsOn(request, answer)
-        let reply = Reply(body: answer.body, batch: answer.batch, requestID: replyID, responseTo: request.respondTo,
+        var reply = Reply(body: answer.body, batch: answer.batch, requestID: replyID, responseTo: request.respondTo,
                           moreToCome: streams, compressor: request.header.compressorID, legacy: request.kind == .legacyQuery)
+        repliesMade += 1
+        reply.sequence = repliesMade
         if streams {
             request.respondTo = replyID
             request.awaitDeadline = nil

@@ -1,0 +1,82 @@
+import FolioBSON
+import FolioEngine
+
+// Which commands the wire server runs on the event loop that read them, instead of handing
+// them to the connection's queue.
+//
+// Each hand-off is a thread wake-up: the loop wakes a queue worker, the worker wakes the loop
+// to write the reply. At one client on two cores the two wake-ups were half of a point read's
+// server CPU (the kernel's scheduler, in `perf`). A command qualifies only when it can never
+// wait: no storage write and so no group commit, no transaction or session lock, no fail
+// point (blockConnection sleeps), no profiler or audit write, no view (a view's pipeline
+// can be any size of work). What remains is a fixed, small amount of memory work:
+// - `ping`, and a handshake `hello` without authentication in it;
+// - a `find` of one document by an exact `_id` in an existing collection (one record-cache
+//   probe or one B-tree descent, never a scan), or of the first document with an exact value
+//   of an indexed field (one index seek), with only the options below.
+// Everything else, and every message above `inlineMaximumBytes`, goes to the queue as before.
+
+extension CommandDispatcher {
+    /// Messages larger than this are parsed on the connection's queue, not the loop.
+    package static let inlineMaximumBytes = 16 * 1024
+
+    /// The fields an inline `find` may have; any other (sort, hint, collation, a
+    /// transaction's fields, tailable, ...) sends it to the queue.
+    static let inlineFindFields: Set<String> = [
+        "find", "filter", "limit", "singleBatch", "batchSize", "projection", "$db", "lsid", "$clusterTime",
+        "$readPreference", "readConcern", "maxTimeMS", "comment", "apiVersion", "apiStrict", "apiDeprecationErrors",
+    ]
+
+    /// Whether `body` may run where it arrived (on the event loop), by the rules above.
+    package func runsWhereItArrives(_ body: Document) -> Bool {
+        guard let name = body.fieldNames.first else { return false }
+        switch name {
+        case "ping", "hello", "isMaster", "ismaster", "find": break
+        default: return false
+        }
+        if context.audit != nil || context.profiler.isActive { return false }
+        if context.parameters.enableTestCommands && !context.failPoints.allOff { return false }
+        switch name {
+        case "ping":
+            return true
+        case "find":
+            return isPointRead(body)
+        default:
+            // An awaitable hello (topologyVersion, maxAwaitTimeMS) waits; authentication reads users.
+            return body["speculativeAuthenticate"] == nil && body["saslSupportedMechs"] == nil
+                && body["topologyVersion"] == nil && body["maxAwaitTimeMS"] == nil
+        }
+    }
+
+    /// `find` of one existing collection's document by an exact, non-document `_id`; or of
+    /// the first document (`limit: 1`) by an exact value of a field that a plain index leads
+    /// with (one index seek: not partial, sparse, hidden or with its own collation, any of
+    /// which could turn the plan into a collection scan).
+    func isPointRead(_ body: Document) -> Bool {
+        guard body.fieldNames.allSatisfy(CommandDispatcher.inlineFindFields.contains),
+              case .string(let collection) = body.element(at: 0).value, case .string(let database)? = body["$db"],
+              case .document(let filter)? = body["filter"], filter.count == 1 else { return false }
+        let (field, value) = filter.element(at: 0)
+        switch value {
+        case .document, .array, .regex, .javascript, .javascriptWithScope: return false
+        default: break
+        }
+        if let concern = body["readConcern"] {
+            guard case .document(let c) = concern,
+                  c.fieldNames.allSatisfy({ $0 == "level" }),
+                  ["local", "majority", "available", nil].contains(c["level"]?.stringValue) else { return false }
+        }
+        guard let ns = try? Namespace(database: database, collection: collection) else { return false }
+        if field == "_id" {
+            // A view is no collection in the catalog: only real collections pass.
+            return context.engine.collectionExists(ns)
+        }
+        guard !field.hasPrefix("$"), let limit = body["limit"]?.exactInt64, limit == 1 || limit == -1 else { return false }
+        return context.engine.indexes(ns).contains { index in
+            guard !index.keyPattern.isEmpty, case let (first, direction) = index.keyPattern.element(at: 0), first == field,
+                  direction == .int32(1) || direction == .int32(-1) || direction == .double(1) || direction == .double(-1)
+                    || direction == .int64(1) || direction == .int64(-1) else { return false }
+            return index.partialFilter == nil && !index.sparse && !index.hidden && index.options["collation"] == nil
+        }
+    }
+}
