@@ -486,10 +486,25 @@ extension Engine {
         }
         var request = FindRequest(filter: filter, skip: skip, limit: limit, maxTimeMilliseconds: maxTimeMilliseconds, hint: hint)
         request.collation = collation
+        request.projection = Engine.countProjection(filter)
         let cursor = try find(ns, request)
         var n = 0
         while !cursor.isExhausted { n += try cursor.next(maxCount: 4096, maxBytes: .max).count }
         return n
+    }
+
+    /// A count needs no field of the documents, only the filter's: projecting onto the
+    /// filter's top-level fields lets the planner answer it from an index's entries alone
+    /// (PROJECTION_COVERED, no FETCH) when an index holds them all, as MongoDB's COUNT_SCAN
+    /// does. Nil (fetch as any find) when the filter has a top-level operator or a dotted
+    /// path, whose projection could collide or cover nothing.
+    static func countProjection(_ filter: Document) -> Document? {
+        var projection: Document = filter["_id"] == nil ? ["_id": 0] : [:]
+        for key in filter.fieldNames {
+            guard !key.hasPrefix("$"), !key.contains(".") else { return nil }
+            projection.append(key, .int32(1))
+        }
+        return projection
     }
 
     /// Whether a filter uses `$near`/`$nearSphere` anywhere (count refuses them, as MongoDB does).

@@ -71,3 +71,35 @@ import FolioBSON
         #expect(s.run(["count": "t", "skip": .int32(-1)])["code"] == .int32(2))
     }
 }
+
+/// `count` and drivers' countDocuments pipeline read only index entries where an index
+/// answers the filter, and count exactly what a find of the same filter returns.
+@Suite struct CountFromIndexTests {
+    @Test func countsAgreeWithFindAndReadNoDocumentsWhenCovered() throws {
+        let s = try TestServer()
+        var docs: [BSON] = (0..<40).map { i in .document(["_id": .int32(Int32(i)), "sid": .int32(Int32(i % 10)), "k": .int32(Int32(i % 3))]) }
+        docs += [["_id": 100], ["_id": 101, "sid": .null], ["_id": 102, "sid": "text"], ["_id": 103, "sid": 2.5]]
+        s.run(["insert": "c", "documents": .array(docs)])
+        s.run(["createIndexes": "c", "indexes": [["key": ["sid": 1], "name": "sid_1"]]])
+        let filters: [Document] = [
+            ["sid": ["$gte": 2, "$lt": 5]], ["sid": .null], ["sid": ["$exists": false]], ["sid": ["$exists": true]],
+            ["sid": 3, "k": 1], ["sid": ["$in": [1, 3]]], ["_id": ["$gt": 30]], ["sid": ["$type": "string"]],
+            ["$or": [["sid": 1], ["k": 2]]], ["sid": ["$not": ["$gt": 4]]], ["sid": ["$gt": 2], "_id": ["$lt": 20]],
+        ]
+        for filter in filters {
+            let found = s.firstBatch(s.run(["find": "c", "filter": .document(filter), "batchSize": 1000]))?.count ?? -1
+            let counted = s.run(["count": "c", "query": .document(filter)])["n"]
+            #expect(counted == .int32(Int32(found)), "\(filter)")
+            let pipeline: BSON = [["$match": .document(filter)], ["$group": ["_id": 1, "n": ["$sum": 1]]]]
+            let grouped = s.firstBatch(s.run(["aggregate": "c", "pipeline": pipeline, "cursor": [:]]))
+            #expect(grouped == (found == 0 ? [] : [["_id": 1, "n": .int32(Int32(found))]]), "\(filter)")
+        }
+        let explained = s.run(["explain": ["count": "c", "query": ["sid": ["$gte": 2, "$lt": 5]]], "verbosity": "executionStats"])
+        let stats = explained["executionStats"]?.documentValue
+        #expect(stats?["totalDocsExamined"] == .int32(0), "\(explained)")
+        #expect(stats?["executionStages"]?.documentValue?["nCounted"] == .int32(13), "\(explained)")
+        // A multikey index cannot restore values from its entries: documents are read.
+        s.run(["insert": "c", "documents": [["_id": 200, "sid": [3, 4]]]])
+        #expect(s.run(["count": "c", "query": ["sid": ["$gte": 2, "$lt": 5]]])["n"] == .int32(14))
+    }
+}

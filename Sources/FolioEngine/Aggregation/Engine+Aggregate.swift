@@ -42,12 +42,18 @@ extension Engine {
     /// starts with `$documents`). The leading `$match` is answered by the find path; a
     /// pipeline ending in `$out`/`$merge` runs to completion here and returns an empty cursor.
     /// The number of documents when `pipeline` is exactly what drivers send for
-    /// `countDocuments({})` (`[{$match: {}}, {$group: {_id: 1, n: {$sum: 1}}}]`), else nil.
-    func countOfAll(database: String, collection: String, _ pipeline: [BSON]) throws(FolioError) -> Int? {
+    /// `countDocuments(filter)` (`[{$match: filter}, {$group: {_id: 1, n: {$sum: 1}}}]`),
+    /// else nil: the kept record count for an empty filter, otherwise `count`, which reads
+    /// only index entries where an index answers the filter.
+    func countDocuments(database: String, collection: String, _ request: AggregateRequest) throws(FolioError) -> Int? {
+        let pipeline = request.pipeline
         guard pipeline.count == 2, case .document(let match) = pipeline[0], match.count == 1,
-              case .document(let filter)? = match["$match"], filter.isEmpty,
+              case .document(let filter)? = match["$match"],
               pipeline[1] == .document(["$group": ["_id": 1, "n": ["$sum": 1]]]) else { return nil }
-        return try estimatedCount(try Namespace(database: database, collection: collection))
+        let ns = try Namespace(database: database, collection: collection)
+        if filter.isEmpty { return try estimatedCount(ns) }
+        guard request.constants.isEmpty, !Engine.mentionsNear(.document(filter)) else { return nil }
+        return try count(ns, filter: filter, maxTimeMilliseconds: request.maxTimeMilliseconds, collation: request.collation)
     }
 
     public func aggregate(database: String, collection: String?, _ request: AggregateRequest) throws(FolioError) -> Cursor {
@@ -74,8 +80,8 @@ extension Engine {
                 throw FolioError(.invalidNamespace, "{aggregate: 1} is not valid for '\(name)'; a collection is required.")
             }
         }
-        if let collection, request.hint == nil, let n = try countOfAll(database: database, collection: collection, request.pipeline) {
-            // countDocuments({}): the kept record count answers it (see RecordCounts).
+        if let collection, request.hint == nil, let n = try countDocuments(database: database, collection: collection, request) {
+            // countDocuments: counted without the documents (see countDocuments).
             let out: [Document] = n == 0 ? [] : [["_id": 1, "n": Int32(exactly: n).map(BSON.int32) ?? .int64(Int64(n))]]
             return Cursor(namespace: ns, stream: ArrayStream(out), deadline: nil)
         }

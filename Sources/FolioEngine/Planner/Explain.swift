@@ -52,6 +52,8 @@ extension Engine {
         let f = try Filter(parsing: filter, collator: try Engine.collator(collation))
         var shape = ExplainShape(skip: skip, limit: limit)
         shape.top = ("COUNT", [:])
+        // As count runs it: onto the filter's fields, so an index can answer it alone.
+        shape.coverable = try Engine.countProjection(filter).map { p throws(FolioError) in try Projection(parsing: p) }
         if filter.isEmpty && hint == nil {
             return try explainQuery(ns, f, sort: nil, sortPattern: nil, hint: nil, allowDiskUse: true,
                                     shape: ExplainShape(top: ("RECORD_STORE_FAST_COUNT", [:])), verbosity: verbosity, fastCount: true)
