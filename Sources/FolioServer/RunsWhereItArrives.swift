@@ -30,10 +30,7 @@ extension CommandDispatcher {
     /// Whether `body` may run where it arrived (on the event loop), by the rules above.
     package func runsWhereItArrives(_ body: Document) -> Bool {
         guard let name = body.fieldNames.first else { return false }
-        switch name {
-        case "ping", "hello", "isMaster", "ismaster", "find": break
-        default: return false
-        }
+        guard name == "ping" || name == "find" || HelloCommand.names.contains(name) else { return false }
         if context.audit != nil || context.profiler.isActive { return false }
         if context.parameters.enableTestCommands && !context.failPoints.allOff { return false }
         switch name {
@@ -73,9 +70,8 @@ extension CommandDispatcher {
         }
         guard !field.hasPrefix("$"), let limit = body["limit"]?.exactInt64, limit == 1 || limit == -1 else { return false }
         return context.engine.indexes(ns).contains { index in
-            guard !index.keyPattern.isEmpty, case let (first, direction) = index.keyPattern.element(at: 0), first == field,
-                  direction == .int32(1) || direction == .int32(-1) || direction == .double(1) || direction == .double(-1)
-                    || direction == .int64(1) || direction == .int64(-1) else { return false }
+            guard let first = index.fields.first, first.path.dotted == field, !first.hashed, !first.geo, !first.planar,
+                  index.wildcard == nil, index.text == nil else { return false }
             return index.partialFilter == nil && !index.sparse && !index.hidden && index.options["collation"] == nil
         }
     }
