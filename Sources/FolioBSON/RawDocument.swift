@@ -248,3 +248,53 @@ public func rawTopLevelValue(_ document: UnsafeBufferPointer<UInt8>, key: Unsafe
           let type = BSONType(rawValue: typeByte) else { return nil }
     return BSONDecoding.decodeValue(type, document, offset)
 }
+
+extension RawDocument {
+    /// Whether encoding the decoded document gives back exactly these bytes, so a writer may
+    /// keep them as they are instead of encoding again: every array numbers its elements
+    /// 0, 1, 2, … and no value is of a kind the encoder may spell differently (regular
+    /// expressions, old binary, DBPointer, code with scope, symbol, undefined). A walk over
+    /// the bytes that allocates nothing.
+    public var encodesAsItself: Bool {
+        storage.withUnsafeBufferPointer { RawDocument.encodesAsItself($0, start, isArray: false) }
+    }
+
+    static func encodesAsItself(_ buf: UnsafeBufferPointer<UInt8>, _ start: Int, isArray: Bool) -> Bool {
+        let end = start + Int(buf.readInt32LE(at: start)) - 1
+        var p = start + 4
+        var position = 0
+        while p < end {
+            guard let type = BSONType(rawValue: buf[p]) else { return false }
+            let keyStart = p + 1
+            var keyEnd = keyStart
+            while buf[keyEnd] != 0 { keyEnd += 1 }
+            if isArray && !isDecimal(position, buf, keyStart, keyEnd) { return false }
+            let valueStart = keyEnd + 1
+            switch type {
+            case .regex, .dbPointer, .javascriptWithScope, .symbol, .undefined:
+                return false
+            case .binary where buf[valueStart + 4] == 0x02:
+                return false
+            case .document, .array:
+                guard encodesAsItself(buf, valueStart, isArray: type == .array) else { return false }
+            default:
+                break
+            }
+            p = valueStart + rawValueLength(type, buf, valueStart)
+            position += 1
+        }
+        return true
+    }
+
+    /// Whether the key bytes `buf[from..<to]` spell `n` in decimal, as an encoder writes it.
+    static func isDecimal(_ n: Int, _ buf: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Bool {
+        var rest = n
+        var q = to
+        repeat {
+            q -= 1
+            guard q >= from, buf[q] == UInt8(ascii: "0") + UInt8(rest % 10) else { return false }
+            rest /= 10
+        } while rest > 0
+        return q == from
+    }
+}

@@ -104,19 +104,29 @@ extension Engine {
     /// when present.
     /// - Complexity: O(n) statements in one storage transaction.
     public func insert(_ ns: Namespace, _ documents: [Document], options: WriteOptions = WriteOptions()) throws(FolioError) -> InsertResult {
-        try folio {
+        try insert(ns, documents, received: nil, options: options)
+    }
+
+    /// Inserts documents that arrived as BSON: `received[i]` holds the bytes `documents[i]`
+    /// was decoded from. A document whose `_id` comes first and whose bytes are what encoding
+    /// it would give (`RawDocument.encodesAsItself`) is stored as those bytes, without
+    /// encoding it again.
+    package func insert(_ ns: Namespace, _ documents: [Document], received: [RawDocument]?,
+                        options: WriteOptions = WriteOptions()) throws(FolioError) -> InsertResult {
+        precondition(received == nil || received!.count == documents.count, "one received document per document")
+        return try folio {
             try committer.write(durable: options.durable) { txn -> InsertResult in
                 let history = try self.retryHistory(options.retryable, txn)
                 // The fail point hook sees the whole batch, as MongoDB commits an insert
                 // command's documents together: a failure undoes all of them.
                 guard history?.write.beforeCommit != nil else {
-                    let result = try self.insertBatch(ns, documents, options, history, txn)
+                    let result = try self.insertBatch(ns, documents, received, options, history, txn)
                     try self.finish(history, txn)
                     return result
                 }
                 do {
                     return try txn.atomically {
-                        let result = try self.insertBatch(ns, documents, options, history, txn)
+                        let result = try self.insertBatch(ns, documents, received, options, history, txn)
                         if result.insertedCount > history!.retriedStatements { try history!.beforeCommit() }
                         try self.finish(history, txn)
                         return result
@@ -131,8 +141,8 @@ extension Engine {
 
     /// The statements of an insert command, each undone alone if it fails; statements a
     /// retryable write already applied are counted and skipped.
-    func insertBatch(_ ns: Namespace, _ documents: [Document], _ options: WriteOptions, _ history: RetryHistory?,
-                     _ txn: any StorageWriteTransaction) throws -> InsertResult {
+    func insertBatch(_ ns: Namespace, _ documents: [Document], _ received: [RawDocument]?, _ options: WriteOptions,
+                     _ history: RetryHistory?, _ txn: any StorageWriteTransaction) throws -> InsertResult {
         var result = InsertResult()
         // Without secondary indexes a document is one put after validation, atomic by
         // itself; with them, a savepoint undoes the record if an index refuses it (a
@@ -140,6 +150,10 @@ extension Engine {
         // this batch.
         let indexed = entry(ns).map { !$0.indexes.isEmpty || !$0.searchIndexes.isEmpty } ?? false
         let validate = !options.bypassDocumentValidation
+        // The collection's entry as the last document left it (the first may create the
+        // collection, any may make an index multikey; nothing else changes the catalog
+        // during this batch).
+        var known: CollectionEntry?
         for (i, document) in documents.enumerated() {
             if let history, history.wasExecuted(i) {
                 result.insertedCount += 1
@@ -147,9 +161,11 @@ extension Engine {
                 continue
             }
             do {
-                let id = try indexed
-                    ? txn.atomically { try self.insertOne(ns, document, txn, validate: validate) }
-                    : insertOne(ns, document, txn, validate: validate)
+                let one = { () throws -> (BSON, CollectionEntry) in
+                    try self.insertOne(ns, document, txn, validate: validate, received: received?[i], entry: known)
+                }
+                let (id, entry) = try indexed ? txn.atomically { try one() } : one()
+                known = entry
                 result.insertedCount += 1
                 result.insertedIDs[i] = id
                 history?.record(i)
@@ -170,37 +186,46 @@ extension Engine {
 
     /// Puts `_id` first (generating one), validates (the insert rules, and the collection's
     /// validator when `validate` is set), and stores one document.
-    func insertOne(_ ns: Namespace, _ document: Document, _ txn: any StorageWriteTransaction, validate: Bool) throws -> BSON {
+    /// `received`: the bytes `document` was decoded from, stored as they are when `_id` comes
+    /// first and they encode as themselves. `entry`: the collection's entry, when the caller
+    /// has it. Returns the `_id` and the entry as the insert left it.
+    func insertOne(_ ns: Namespace, _ document: Document, _ txn: any StorageWriteTransaction, validate: Bool,
+                   received: RawDocument? = nil, entry known: CollectionEntry? = nil) throws -> (BSON, CollectionEntry) {
         var d = document
+        var asReceived = received != nil
         if let i = d.index(forKey: "_id") {
             if i != 0 {
                 let id = d.element(at: i).value
                 d.removeValue(at: i)
                 d.insert("_id", id, at: 0)
+                asReceived = false
             }
         } else {
             d.insert("_id", .objectID(ObjectID()), at: 0)
+            asReceived = false
         }
-        let bytes = d.bsonBytes()
+        let bytes = asReceived && received!.encodesAsItself ? received!.bytes : d.bsonBytes()
         try InsertValidation.validate(d, encodedSize: bytes.count)
-        let entry = try entryForWrite(ns, in: txn)
+        let entry = try known ?? entryForWrite(ns, in: txn)
         try refuseCappedWriteInTransaction(entry)
         try Engine.checkFitsCapped(entry, bytes.count)
         if validate, let validator = entry.validator { _ = try validator.check(d, previous: nil) }
-        try storeNew(entry, d, bytes, txn)
-        return d["_id"]!
+        return (d["_id"]!, try storeNew(entry, d, bytes, txn))
     }
 
-    /// Stores a document under its `_id`, refusing duplicates with 11000.
-    func storeNew(_ entry: CollectionEntry, _ document: Document, _ bytes: [UInt8], _ txn: any StorageWriteTransaction) throws {
+    /// Stores a document under its `_id`, refusing duplicates with 11000. Returns the
+    /// collection's entry as it is afterwards (an index may have become multikey).
+    @discardableResult
+    func storeNew(_ entry: CollectionEntry, _ document: Document, _ bytes: [UInt8], _ txn: any StorageWriteTransaction) throws -> CollectionEntry {
         let id = document["_id"]!
         let key = KeyString.encode(id)
         guard try txn.insert(entry.recordStore, key, bytes) else {
             throw Engine.duplicateKey(entry.namespace, index: "_id_", keyPattern: ["_id": 1], keyValue: ["_id": id])
         }
-        try indexInserted(entry, document, key, txn)
+        let after = try indexInserted(entry, document, key, txn)
         logInsert(entry, bytes, id: id, txn)
         if entry.capped != nil { try cappedInserted(entry, key, bytes: bytes.count, txn) }
+        return after
     }
 
     /// Runs update statements.
@@ -291,7 +316,7 @@ extension Engine {
             var upsertContext = context
             upsertContext.isUpsertInsert = true
             try spec.apply(to: &seed, context: upsertContext)
-            let id = try insertOne(ns, seed, txn, validate: validate)
+            let (id, _) = try insertOne(ns, seed, txn, validate: validate)
             outcome.upsertedID = id
             outcome.after = try entry(ns).flatMap { e in try txn.get(e.recordStore, KeyString.encode(id)) }.map { RawDocument(trusted: $0).document() }
         }

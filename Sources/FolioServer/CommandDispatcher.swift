@@ -27,6 +27,9 @@ public struct CommandRequest: Sendable {
     /// The multi-document transaction the command runs in (see TransactionRegistry).
     var transaction: ActiveTransaction?
 
+    /// The documents of the message's document sequences as they arrived (see OpMsg.sequences).
+    var sequences: [String: [RawDocument]] = [:]
+
     /// The read at a point in time the command runs (readConcern snapshot outside a transaction).
     var snapshotRead: SnapshotRead?
 
@@ -180,16 +183,18 @@ public struct CommandDispatcher: Sendable {
     /// `awaitDeadline`: when an awaitData getMore that is being answered again after a wait
     /// must answer at the latest. The answer's `wait` asks the caller to answer the same
     /// command again after the next commit later than `wait.since`, or at `wait.until`.
-    package func answer(_ body: Document, connection: ConnectionInfo, awaitDeadline: ContinuousClock.Instant? = nil)
+    /// `sequences`: the message's document sequences as they arrived (OpMsg.sequences).
+    package func answer(_ body: Document, connection: ConnectionInfo, awaitDeadline: ContinuousClock.Instant? = nil,
+                        sequences: [String: [RawDocument]] = [:])
         -> (reply: Document, batch: [RawDocument]?, closeConnection: Bool, wait: (since: Timestamp, until: ContinuousClock.Instant)?) {
         let slot = RawBatchSlot()
         slot.awaitDeadline = awaitDeadline
-        let reply = run(body, connection: connection, rawBatch: slot)
+        let reply = run(body, connection: connection, rawBatch: slot, sequences: sequences)
         let ok = reply["ok"] == .double(1)
         return (reply, ok ? slot.batch : nil, slot.closeConnection, ok ? slot.wait : nil)
     }
 
-    func run(_ body: Document, connection: ConnectionInfo, rawBatch: RawBatchSlot?) -> Document {
+    func run(_ body: Document, connection: ConnectionInfo, rawBatch: RawBatchSlot?, sequences: [String: [RawDocument]] = [:]) -> Document {
         guard let name = body.fieldNames.first else {
             return reply(error: FolioError(.failedToParse, "Empty command object"))
         }
@@ -203,7 +208,7 @@ public struct CommandDispatcher: Sendable {
             return answer
         }
         var request = CommandRequest(name: name, body: body, database: database, connection: connection, context: context,
-                                     rawBatch: rawBatch)
+                                     rawBatch: rawBatch, sequences: sequences)
         if context.profiler.isActive && context.profiler.settings(database).level > 0 { request.profile = ProfileSlot() }
         context.sessions.touch(body["lsid"])
         let canonical = CommandDispatcher.canonicalName(name)

@@ -54,6 +54,10 @@ public struct OpMsg: Sendable {
     public var flags: UInt32
     /// The command body with document sequences merged in as arrays.
     public var body: Document
+    /// The documents of each document sequence as they arrived (views into the message),
+    /// in the order of the arrays merged into `body`: an insert stores them without encoding
+    /// them again.
+    public var sequences: [String: [RawDocument]] = [:]
     public var moreToCome: Bool { flags & OpMsg.moreToComeFlag != 0 }
     public var exhaustAllowed: Bool { flags & OpMsg.exhaustAllowedFlag != 0 }
 
@@ -180,6 +184,12 @@ public enum WireCodec {
     /// The document at `offset`, which must end by `limit`. Validated in place: copying the
     /// rest of the message for each document of a sequence made large messages quadratic.
     static func document(_ bytes: [UInt8], at offset: Int, limit: Int) throws(WireError) -> (Document, Int) {
+        let raw = try rawDocument(bytes, at: offset, limit: limit)
+        return (raw.document(), raw.byteCount)
+    }
+
+    /// The validated view of the document at `offset`, which must end by `limit`.
+    static func rawDocument(_ bytes: [UInt8], at offset: Int, limit: Int) throws(WireError) -> RawDocument {
         guard offset + 4 <= limit else { throw .truncated }
         let declared = Int(try readInt32(bytes, offset))
         guard declared >= 5, declared <= limit - offset else { throw .invalidBSON("document length \(declared) at offset \(offset) runs past its section") }
@@ -189,7 +199,7 @@ public enum WireCodec {
         } catch {
             throw .invalidBSON(error.description)
         }
-        return (raw.document(), raw.byteCount)
+        return raw
     }
 
     static func parseMessage(_ bytes: [UInt8]) throws(WireError) -> OpMsg {
@@ -208,6 +218,7 @@ public enum WireCodec {
         }
         var body: Document?
         var sequences: [(String, [BSON])] = []
+        var raws: [String: [RawDocument]] = [:]
         while o < end {
             let kind = bytes[o]
             o += 1
@@ -226,13 +237,16 @@ public enum WireCodec {
                 let identifier = String(decoding: bytes[p..<zero], as: UTF8.self)
                 p = zero + 1
                 var docs: [BSON] = []
+                var raw: [RawDocument] = []
                 while p < sectionEnd {
-                    let (d, n) = try document(bytes, at: p, limit: sectionEnd)
-                    docs.append(.document(d))
-                    p += n
+                    let r = try rawDocument(bytes, at: p, limit: sectionEnd)
+                    docs.append(.document(r.document()))
+                    raw.append(r)
+                    p += r.byteCount
                 }
                 if sequences.contains(where: { $0.0 == identifier }) { throw .invalidSection("duplicate document sequence \(identifier)") }
                 sequences.append((identifier, docs))
+                raws[identifier] = raw
                 o = sectionEnd
             default:
                 throw .invalidSection("unknown section kind \(kind)")
@@ -243,7 +257,7 @@ public enum WireCodec {
             if merged[identifier] != nil { throw .invalidSection("\(identifier) given both in the body and as a document sequence") }
             merged.append(identifier, .array(docs))
         }
-        return OpMsg(flags: flags, body: merged)
+        return OpMsg(flags: flags, body: merged, sequences: raws)
     }
 
     static func parseQuery(_ bytes: [UInt8]) throws(WireError) -> OpQuery {

@@ -160,7 +160,8 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
         case .query(let q):
             return .init(body: ConnectionHandler.legacyQuery(q, dispatcher: dispatcher, connection: connection))
         case .message(let msg):
-            let (body, batch, close, wait) = dispatcher.answer(msg.body, connection: connection, awaitDeadline: request.awaitDeadline)
+            let (body, batch, close, wait) = dispatcher.answer(msg.body, connection: connection, awaitDeadline: request.awaitDeadline,
+                                                                sequences: msg.sequences)
             return .init(body: body, batch: batch, closeConnection: close, wait: wait.map { .init(since: $0.since, until: $0.until) })
         }
     }

@@ -61,6 +61,32 @@ import FolioTestSupport
         #expect(failures.isEmpty)
     }
 
+    /// A writer keeps received bytes as they are only when encoding their decoded form gives
+    /// the same bytes (`RawDocument.encodesAsItself`): checked on every valid case's canonical
+    /// and degenerate BSON.
+    @Test func bytesThatEncodeAsThemselves() throws {
+        var kept = 0, encoded = 0
+        var failures: [String] = []
+        for file in try Self.corpusFiles() {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! [String: Any]
+            for case let v as [String: Any] in json["valid"] as? [Any] ?? [] {
+                for field in ["canonical_bson", "degenerate_bson"] {
+                    guard let hex = v[field] as? String, let bytes = TestSupport.bytes(hex: hex),
+                          let raw = try? RawDocument(validating: bytes) else { continue }
+                    if raw.encodesAsItself {
+                        kept += 1
+                        if raw.document().bsonBytes() != bytes { failures.append("\(file.lastPathComponent) \(field): \(v["description"]!)") }
+                    } else {
+                        encoded += 1
+                    }
+                }
+            }
+        }
+        print("BSON corpus: \(kept) documents kept as received, \(encoded) encoded again")
+        #expect(failures.isEmpty, "kept as received but encoding differs: \(failures)")
+        #expect(kept > 100)
+    }
+
     /// Compares Extended JSON texts as parsed JSON trees (whitespace-insensitive, order-sensitive).
     static func sameJSON(_ a: String, _ b: String) -> Bool {
         guard let x = try? JSONValue.parse(a), let y = try? JSONValue.parse(b) else { return false }

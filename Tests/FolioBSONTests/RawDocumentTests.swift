@@ -85,4 +85,28 @@ import Testing
         #expect(raw.lookup("k")?.stringValue == "v")
         #expect(raw.bytes == doc.bsonBytes())
     }
+
+    @Test func encodesAsItselfOnlyWithNumberedArraysAndSingleSpellings() throws {
+        #expect(Self.sample.raw.encodesAsItself)
+        let numbered: Document = ["_id": 1, "a": [.int32(1), ["b": [.int32(2), .int32(3)]]], "bin": .binary(Binary(subtype: 0, data: [1, 2]))]
+        #expect(numbered.raw.encodesAsItself)
+        let eleven = Document([("a", .array((0..<11).map { .int32(Int32($0)) }))])
+        #expect(eleven.raw.encodesAsItself)
+        // An array whose keys are not 0, 1, 2, … decodes to the same values but encodes differently.
+        for keys in [["1"], ["0", "0"], ["00"], ["x"], ["0", "2"], [""]] {
+            var array: [UInt8] = [0, 0, 0, 0]
+            for k in keys { array += [0x10] + Array(k.utf8) + [0, 7, 0, 0, 0] }
+            array.append(0)
+            array.replaceSubrange(0..<4, with: withUnsafeBytes(of: Int32(array.count).littleEndian) { Array($0) })
+            var doc: [UInt8] = [0, 0, 0, 0, 0x04, 0x61, 0] + array + [0]
+            doc.replaceSubrange(0..<4, with: withUnsafeBytes(of: Int32(doc.count).littleEndian) { Array($0) })
+            let raw = try RawDocument(validating: doc)
+            #expect(!raw.encodesAsItself, "array keys \(keys)")
+            #expect(raw.document().bsonBytes() != doc)
+        }
+        let regex: Document = ["r": .regex(BSONRegex(pattern: "a", options: "i"))]
+        #expect(!regex.raw.encodesAsItself)
+        let oldBinary: Document = ["b": .binary(Binary(subtype: 2, data: [1]))]
+        #expect(!oldBinary.raw.encodesAsItself)
+    }
 }

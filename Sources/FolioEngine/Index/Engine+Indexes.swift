@@ -353,8 +353,10 @@ extension Engine {
     }
 
     /// Index maintenance for an inserted document.
-    func indexInserted(_ entry: CollectionEntry, _ document: Document, _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws {
-        if entry.indexes.isEmpty { return }
+    /// Returns the entry as it is afterwards (an index may have become multikey).
+    @discardableResult
+    func indexInserted(_ entry: CollectionEntry, _ document: Document, _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws -> CollectionEntry {
+        if entry.indexes.isEmpty { return entry }
         var updated = entry
         var changed = false
         for i in updated.indexes.indices {
@@ -362,6 +364,7 @@ extension Engine {
         }
         if changed { try saveEntry(updated, txn) }
         noteWrites(entry.namespace, 1)
+        return updated
     }
 
     /// Index maintenance for a removed document.

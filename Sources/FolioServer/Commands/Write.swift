@@ -49,7 +49,10 @@ enum InsertCommand {
     @Sendable static func run(_ r: CommandRequest) throws(FolioError) -> Document {
         let ns = try r.namespace()
         let documents = try WriteReply.statements(r, "documents")
-        let result = try r.engine.insert(ns, documents, options: try WriteReply.options(r, statements: documents.count))
+        // Documents that came as a document sequence are stored as the bytes they arrived in
+        // when those are what encoding them would give (see Engine.insert(_:_:received:options:)).
+        let received = r.sequences["documents"].flatMap { $0.count == documents.count ? $0 : nil }
+        let result = try r.engine.insert(ns, documents, received: received, options: try WriteReply.options(r, statements: documents.count))
         var d: Document = ["n": .int32(Int32(result.insertedCount))]
         if !result.writeErrors.isEmpty { d.append("writeErrors", WriteReply.errors(result.writeErrors)) }
         return d
