@@ -4,7 +4,8 @@ One pymongo client loads 1 KB documents with one secondary index (`sid`, uniform
 insert_many batches of 1,000 into a fresh `folio serve`. At each size (default 10 K, 100 K,
 1 M, 10 M) it reports:
 - load: documents per second over the last 10 batches before that size, and the server's CPU
-  per document over them;
+  and bytes written (write syscalls: the WAL, checkpoints into the database file) per document
+  over them;
 - point read: find_one by a random `_id`, microseconds per call (2,000 calls);
 - indexed count: count_documents on a `sid` range holding ~100 documents (200 calls);
 - estimatedDocumentCount and count_documents({}), microseconds per call (200 calls), each
@@ -35,6 +36,15 @@ def rss_mb(pid):
     return 0.0
 
 
+def written_bytes(pid):
+    """Bytes the process has passed to write syscalls so far (/proc/<pid>/io wchar)."""
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    return 0
+
+
 def dir_mb(path):
     total = 0
     for root, _, files in os.walk(path):
@@ -60,18 +70,19 @@ def main():
         coll.create_index("sid")
         inserted = 0
         for size in sizes:
-            window = []  # (seconds, server cpu seconds) of each of the last 10 batches
+            window = []  # (seconds, server cpu seconds, bytes written) of each of the last 10 batches
             while inserted < size:
                 docs = [{"_id": inserted + i, "sid": rng.randrange(SID_RANGE), "pad": PAD} for i in range(BATCH)]
-                cpu = server.cpu_seconds()
+                cpu, wrote = server.cpu_seconds(), written_bytes(server.proc.pid)
                 start = time.perf_counter()
                 coll.insert_many(docs, ordered=False)
-                window.append((time.perf_counter() - start, server.cpu_seconds() - cpu))
+                window.append((time.perf_counter() - start, server.cpu_seconds() - cpu, written_bytes(server.proc.pid) - wrote))
                 window = window[-10:]
                 inserted += BATCH
             seconds = sum(w[0] for w in window)
             load_rate = len(window) * BATCH / seconds
             load_cpu = sum(w[1] for w in window) / (len(window) * BATCH) * 1e6
+            load_written = sum(w[2] for w in window) / (len(window) * BATCH) / 1024
             read = per_op(lambda i: coll.find_one({"_id": rng.randrange(inserted)}), 2000)
             width = max(1, 100 * SID_RANGE // inserted)
             counts = []
@@ -84,17 +95,17 @@ def main():
             assert coll.estimated_document_count() == inserted, (coll.estimated_document_count(), inserted)
             count_all = per_op(lambda i: coll.count_documents({}), 200)
             assert coll.count_documents({}) == inserted
-            rows.append((size, load_rate, load_cpu, read, indexed, sum(counts) / len(counts), estimated, count_all,
+            rows.append((size, load_rate, load_cpu, load_written, read, indexed, sum(counts) / len(counts), estimated, count_all,
                          dir_mb(server.data), rss_mb(server.proc.pid)))
-            print(f"{size:>10,}: load {load_rate:,.0f} docs/s ({load_cpu:.0f} us CPU/doc), point read {read:.0f} us, "
-                  f"indexed count {indexed:.0f} us (~{rows[-1][5]:.0f} matches), estimatedDocumentCount {estimated:.0f} us, "
-                  f"count_documents({{}}) {count_all:.0f} us, data {rows[-1][8]:,.0f} MB, RSS {rows[-1][9]:,.0f} MB", flush=True)
+            print(f"{size:>10,}: load {load_rate:,.0f} docs/s ({load_cpu:.0f} us CPU/doc, {load_written:.1f} KB written/doc), point read {read:.0f} us, "
+                  f"indexed count {indexed:.0f} us (~{rows[-1][6]:.0f} matches), estimatedDocumentCount {estimated:.0f} us, "
+                  f"count_documents({{}}) {count_all:.0f} us, data {rows[-1][9]:,.0f} MB, RSS {rows[-1][10]:,.0f} MB", flush=True)
         client.close()
     print()
-    print("| documents | load, docs/s | server CPU per inserted doc | point read by _id | indexed count (~100) | estimatedDocumentCount | count_documents({}) | data on disk | server RSS |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for size, rate, cpu, read, indexed, _, estimated, count_all, data, rss in rows:
-        print(f"| {size:,} | {rate:,.0f} | {cpu:.0f} µs | {read:.0f} µs | {indexed:.0f} µs | {estimated:.0f} µs | {count_all:.0f} µs | {data:,.0f} MB | {rss:,.0f} MB |")
+    print("| documents | load, docs/s | server CPU per inserted doc | written per inserted doc | point read by _id | indexed count (~100) | estimatedDocumentCount | count_documents({}) | data on disk | server RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, rate, cpu, written, read, indexed, _, estimated, count_all, data, rss in rows:
+        print(f"| {size:,} | {rate:,.0f} | {cpu:.0f} µs | {written:.1f} KB | {read:.0f} µs | {indexed:.0f} µs | {estimated:.0f} µs | {count_all:.0f} µs | {data:,.0f} MB | {rss:,.0f} MB |")
 
 
 if __name__ == "__main__":
