@@ -68,6 +68,49 @@ func docs(_ cursor: Cursor) throws -> [Document] { try cursor.all().map { $0.doc
         #expect(unordered.insertedCount == 2 && unordered.writeErrors.map(\.index) == [1])
     }
 
+    /// Documents an index cannot take are refused with nothing of them written, without a
+    /// savepoint per document, also while concurrent batches share group commits; a unique
+    /// index's duplicates are still undone alone.
+    @Test(arguments: Backend.allCases)
+    func indexRefusalsLeaveNothingBehindInConcurrentBatches(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        _ = try engine.createIndexes(ns, [["key": ["tags": 1, "n": 1], "name": "tags_n"], ["key": ["city": 1], "name": "city"]])
+        let other = try Namespace(database: "app", collection: "unique")
+        _ = try engine.createIndexes(other, [["key": ["email": 1], "name": "email", "unique": true]])
+        let writers = 4, perBatch = 50
+        let lock = NSLock()
+        nonisolated(unsafe) var results: [(InsertResult, InsertResult)] = []
+        DispatchQueue.concurrentPerform(iterations: writers) { w in
+            let batch: [Document] = (0..<perBatch).map { i in
+                let id = BSON.int32(Int32(w * 1000 + i))
+                // Every tenth document has parallel arrays, which the compound index refuses.
+                return i % 10 == 3 ? ["_id": id, "tags": [1, 2], "n": [3, 4], "city": "bad"]
+                                   : ["_id": id, "tags": [.int32(Int32(i)), "x"], "n": .int32(Int32(i)), "city": .string("c\(w)")]
+            }
+            // Every tenth email repeats the one before it.
+            let emails: [Document] = (0..<perBatch).map { i in ["_id": .int32(Int32(w * 1000 + i)), "email": .string("w\(w)-\(i % 10 == 5 ? i - 1 : i)")] }
+            let r1 = try! engine.insert(ns, batch, options: WriteOptions(ordered: false))
+            let r2 = try! engine.insert(other, emails, options: WriteOptions(ordered: false))
+            lock.withLock { results.append((r1, r2)) }
+        }
+        #expect(results.count == writers)
+        for (r1, r2) in results {
+            #expect(r1.writeErrors.map(\.index) == [3, 13, 23, 33, 43])
+            #expect(r1.writeErrors.allSatisfy { $0.error.code == .cannotIndexParallelArrays })
+            #expect(r1.insertedCount == perBatch - 5)
+            #expect(r2.writeErrors.map(\.index) == [5, 15, 25, 35, 45])
+            #expect(r2.writeErrors.allSatisfy { $0.error.code == .duplicateKey })
+        }
+        #expect(try engine.count(ns, filter: [:]) == writers * (perBatch - 5))
+        #expect(try engine.count(ns, filter: ["city": "bad"]) == 0)
+        #expect(try engine.count(ns, filter: ["city": "c2"]) == perBatch - 5)
+        #expect(try engine.count(ns, filter: ["tags": "x"]) == writers * (perBatch - 5))
+        #expect(try engine.count(other, filter: [:]) == writers * (perBatch - 5))
+        #expect(try engine.validate(ns).isValid)
+        #expect(try engine.validate(other).isValid)
+    }
+
     @Test(arguments: Backend.allCases)
     func hostileDocumentsAreRejectedWithMongoDBCodes(backend: Backend) throws {
         let engine = try makeEngine(backend)

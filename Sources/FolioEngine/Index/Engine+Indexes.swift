@@ -314,13 +314,8 @@ extension Engine {
     // MARK: Keeping indexes in step with writes
 
     /// Adds a document's keys to one index (checking uniqueness), marking it multikey when
-    /// needed. Returns whether the descriptor changed (became multikey).
-    @discardableResult
-    static func addKeys(_ index: inout IndexDescriptor, _ ns: Namespace, _ document: Document, _ recordKey: [UInt8],
-                        _ txn: any StorageWriteTransaction) throws -> Bool {
-        try putKeys(&index, ns, try index.keys(for: document), recordKey, txn, except: [])
-    }
-
+    /// needed; `existing`: keys it already has. Returns whether the descriptor changed
+    /// (became multikey).
     static func putKeys(_ index: inout IndexDescriptor, _ ns: Namespace, _ keys: IndexKeys, _ recordKey: [UInt8],
                         _ txn: any StorageWriteTransaction, except existing: Set<[UInt8]>) throws -> Bool {
         for (i, key) in keys.keys.enumerated() where !existing.contains(key) {
@@ -353,14 +348,14 @@ extension Engine {
     }
 
     /// Index maintenance for an inserted document.
-    /// Returns the entry as it is afterwards (an index may have become multikey).
-    @discardableResult
-    func indexInserted(_ entry: CollectionEntry, _ document: Document, _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws -> CollectionEntry {
+    /// `keys`: the document's keys for each of `entry.indexes`, in order. Returns the entry as
+    /// it is afterwards (an index may have become multikey).
+    func indexInserted(_ entry: CollectionEntry, _ keys: [IndexKeys], _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws -> CollectionEntry {
         if entry.indexes.isEmpty { return entry }
         var updated = entry
         var changed = false
         for i in updated.indexes.indices {
-            if try Engine.addKeys(&updated.indexes[i], entry.namespace, document, recordKey, txn) { changed = true }
+            if try Engine.putKeys(&updated.indexes[i], entry.namespace, keys[i], recordKey, txn, except: []) { changed = true }
         }
         if changed { try saveEntry(updated, txn) }
         noteWrites(entry.namespace, 1)
