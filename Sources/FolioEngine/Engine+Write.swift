@@ -152,8 +152,9 @@ extension Engine {
         // savepoint), every document's savepoint copies each page it touches into SQLite's
         // sub-journal again (16 KiB each), which made concurrent insert_many half as fast.
         // Indexes cannot appear in the middle of this batch.
-        let indexed = entry(ns).map { !$0.indexes.isEmpty || !$0.searchIndexes.isEmpty } ?? false
-        let undoable = entry(ns).map { e in e.indexes.contains { $0.unique } || !e.searchIndexes.isEmpty } ?? false
+        let current = entry(ns)
+        let indexed = current.map { !$0.indexes.isEmpty || !$0.searchIndexes.isEmpty } ?? false
+        let undoable = current.map { e in e.indexes.contains { $0.unique } || !e.searchIndexes.isEmpty } ?? false
         let validate = !options.bypassDocumentValidation
         // The collection's entry as the last document left it (the first may create the
         // collection, any may make an index multikey; nothing else changes the catalog
