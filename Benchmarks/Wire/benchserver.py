@@ -16,6 +16,15 @@ def per_op(fn, n):
     return (time.perf_counter() - start) / n * 1e6
 
 
+def proc_field(pid, name, field):
+    """The first number of a `field:` line of /proc/<pid>/<name> (status, io, ...), 0 if absent."""
+    with open(f"/proc/{pid}/{name}") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,6 +51,14 @@ class FolioServer:
         with open(f"/proc/{self.proc.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kb(self):
+        """The server process's resident memory, in KiB."""
+        return proc_field(self.proc.pid, "status", "VmRSS")
+
+    def written_bytes(self):
+        """Bytes the server has passed to write syscalls so far (the WAL, checkpoints)."""
+        return proc_field(self.proc.pid, "io", "wchar")
 
     def stop(self):
         self.proc.terminate()

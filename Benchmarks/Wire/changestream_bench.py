@@ -33,23 +33,15 @@ def insert_round(binary, n, batches):
         return one, many
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def idle_memory(binary, idle):
     with FolioServer(binary) as server:
         client = pymongo.MongoClient(port=server.port, directConnection=True)
         coll = client.chat.messages
         coll.insert_one({"warm": True})
-        before = rss_kb(server.proc.pid)
+        before = server.rss_kb()
         streams = [coll.watch() for _ in range(idle)]
         time.sleep(0.5)
-        after = rss_kb(server.proc.pid)
+        after = server.rss_kb()
         for s in streams:
             s.close()
         client.close()

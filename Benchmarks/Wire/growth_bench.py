@@ -28,23 +28,6 @@ BATCH = 1000
 SID_RANGE = 1 << 31
 
 
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def written_bytes(pid):
-    """Bytes the process has passed to write syscalls so far (/proc/<pid>/io wchar)."""
-    with open(f"/proc/{pid}/io") as f:
-        for line in f:
-            if line.startswith("wchar:"):
-                return int(line.split()[1])
-    return 0
-
-
 def dir_mb(path):
     total = 0
     for root, _, files in os.walk(path):
@@ -73,10 +56,10 @@ def main():
             window = []  # (seconds, server cpu seconds, bytes written) of each of the last 10 batches
             while inserted < size:
                 docs = [{"_id": inserted + i, "sid": rng.randrange(SID_RANGE), "pad": PAD} for i in range(BATCH)]
-                cpu, wrote = server.cpu_seconds(), written_bytes(server.proc.pid)
+                cpu, wrote = server.cpu_seconds(), server.written_bytes()
                 start = time.perf_counter()
                 coll.insert_many(docs, ordered=False)
-                window.append((time.perf_counter() - start, server.cpu_seconds() - cpu, written_bytes(server.proc.pid) - wrote))
+                window.append((time.perf_counter() - start, server.cpu_seconds() - cpu, server.written_bytes() - wrote))
                 window = window[-10:]
                 inserted += BATCH
             seconds = sum(w[0] for w in window)
@@ -96,7 +79,7 @@ def main():
             count_all = per_op(lambda i: coll.count_documents({}), 200)
             assert coll.count_documents({}) == inserted
             rows.append((size, load_rate, load_cpu, load_written, read, indexed, sum(counts) / len(counts), estimated, count_all,
-                         dir_mb(server.data), rss_mb(server.proc.pid)))
+                         dir_mb(server.data), server.rss_kb() / 1024))
             print(f"{size:>10,}: load {load_rate:,.0f} docs/s ({load_cpu:.0f} us CPU/doc, {load_written:.1f} KB written/doc), point read {read:.0f} us, "
                   f"indexed count {indexed:.0f} us (~{rows[-1][6]:.0f} matches), estimatedDocumentCount {estimated:.0f} us, "
                   f"count_documents({{}}) {count_all:.0f} us, data {rows[-1][9]:,.0f} MB, RSS {rows[-1][10]:,.0f} MB", flush=True)
