@@ -27,6 +27,9 @@ final class GroupCommitter: Sendable {
         /// keys are held by it, so they are written without conflict checks.
         let owner: UInt64
         let done = DispatchSemaphore(value: 0)
+        /// Set (before `done` is signalled) when the previous leader hands this waiting
+        /// request the lead instead of finishing it.
+        var leads = false
         var failure: (any Error)?
         /// The commit's sequence in the conflict tracker (set when it committed).
         var sequence: UInt64 = 0
@@ -111,7 +114,12 @@ final class GroupCommitter: Sendable {
             s.leaderActive = true
             return true
         }
-        if lead { runAsLeader() } else { request.done.wait() }
+        if lead {
+            runAsLeader()
+        } else {
+            request.done.wait()
+            if request.leads { runAsLeader() }
+        }
         if let failure = request.failure {
             if case StorageError.keyHeld? = failure as? StorageError { return (nil, request) }
             throw failure
@@ -119,17 +127,25 @@ final class GroupCommitter: Sendable {
         return (result!, request)
     }
 
+    /// Commits every pending request as one group, then hands the lead to the oldest
+    /// request that arrived meanwhile (or gives it up): a thread leads at most one group, so
+    /// its own reply never waits behind later writers' groups.
     private func runAsLeader() {
-        while true {
-            let batch = state.withLock { s -> [Request] in
-                let b = s.pending
-                s.pending.removeAll()
-                if b.isEmpty { s.leaderActive = false }
-                return b
-            }
-            if batch.isEmpty { return }
-            commitBatch(batch)
+        let batch = state.withLock { s -> [Request] in
+            let b = s.pending
+            s.pending.removeAll()
+            return b
         }
+        commitBatch(batch)
+        let next = state.withLock { s -> Request? in
+            guard let first = s.pending.first else {
+                s.leaderActive = false
+                return nil
+            }
+            first.leads = true
+            return first
+        }
+        next?.done.signal()
     }
 
     private func commitBatch(_ batch: [Request]) {

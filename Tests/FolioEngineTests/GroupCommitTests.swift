@@ -90,6 +90,41 @@ import Synchronization
         #expect(try engine.validate(ns).isValid)
     }
 
+    /// A leader returns once its own group is committed: a request that arrived while it
+    /// committed is led by its own thread. Before, the leader went on to run every later
+    /// group itself, so under a steady stream of writes its own reply could wait without end.
+    @Test(arguments: Backend.allCases)
+    func aLeaderReturnsOnceItsOwnGroupIsCommitted(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let leaderReturned = DispatchSemaphore(value: 0)
+        let followerSawLeaderReturn = Mutex<Bool?>(nil)
+        let leader = Thread {
+            _ = try? engine.committer.write(durable: false) { _ in
+                inside.signal()
+                release.wait()
+            }
+            leaderReturned.signal()
+        }
+        leader.start()
+        inside.wait()
+        // Queued behind the leader's group; its work needs the leader to have returned (a
+        // leader that runs it instead waits here for the 10-second timeout).
+        let follower = Thread {
+            _ = try? engine.committer.write(durable: false) { _ in
+                let returned = leaderReturned.wait(timeout: .now() + 10) == .success
+                followerSawLeaderReturn.withLock { $0 = returned }
+            }
+        }
+        follower.start()
+        while engine.committer.queuedWrites == 0 { usleep(1000) }
+        release.signal()
+        while followerSawLeaderReturn.withLock({ $0 }) == nil { usleep(1000) }
+        #expect(followerSawLeaderReturn.withLock { $0 } == true)
+        #expect(engine.committer.queuedWrites == 0)
+    }
+
     @Test func theStoredCatalogReopensAfterFailures() throws {
         let storage = MemoryStorageEngine()
         let engine = try Engine(storage: storage)
