@@ -27,6 +27,13 @@ extension Engine {
     /// Whether the collection exists.
     public func collectionExists(_ ns: Namespace) -> Bool { entry(ns) != nil }
 
+    /// Whether the document with `_id` `id` of an existing collection would be read from
+    /// memory now (StorageEngine.holdsInMemory), by the key IDHACK reads it with.
+    public func holdsDocumentInMemory(_ ns: Namespace, id: BSON) -> Bool {
+        guard let entry = entry(ns) else { return false }
+        return storage.holdsInMemory(entry.recordStore, KeyString.encode(id))
+    }
+
     /// Creates a collection explicitly.
     /// - Throws: 48 NamespaceExists when it exists with different options; capped options'
     ///   errors (`cappedOptions`).

@@ -11,9 +11,9 @@ import FolioEngine
 // point (blockConnection sleeps), no profiler or audit write, no view (a view's pipeline
 // can be any size of work). What remains is a fixed, small amount of memory work:
 // - `ping`, and a handshake `hello` without authentication in it;
-// - a `find` of one document by an exact `_id` in an existing collection (one record-cache
-//   probe or one B-tree descent, never a scan), or of the first document with an exact value
-//   of an indexed field (one index seek), with only the options below.
+// - a `find` of one document by an exact `_id` in an existing collection whose document is in
+//   memory now (one record-cache probe, never a scan or a file read), or of the first document
+//   with an exact value of an indexed field (one index seek), with only the options below.
 // Everything else, and every message above `inlineMaximumBytes`, goes to the queue as before.
 
 extension CommandDispatcher {
@@ -65,8 +65,10 @@ extension CommandDispatcher {
         }
         guard let ns = try? Namespace(database: database, collection: collection) else { return false }
         if field == "_id" {
-            // A view is no collection in the catalog: only real collections pass.
-            return context.engine.collectionExists(ns)
+            // A view is no collection in the catalog: only real collections pass. A document
+            // not in memory (SQLite's record cache) would be read from the file, which can
+            // take milliseconds on a cold disk: it goes to the queue, whose read caches it.
+            return context.engine.holdsDocumentInMemory(ns, id: value)
         }
         guard !field.hasPrefix("$"), let limit = body["limit"]?.exactInt64, limit == 1 || limit == -1 else { return false }
         return context.engine.indexes(ns).contains { index in

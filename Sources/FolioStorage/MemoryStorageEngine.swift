@@ -85,6 +85,9 @@ public final class MemoryStorageEngine: StorageEngine {
 
     public let name = "memory"
 
+    /// Every read is a memory read.
+    public func holdsInMemory(_ store: String, _ key: [UInt8]) -> Bool { true }
+
     public init() {}
 
     public func snapshot() throws(StorageError) -> any StorageSnapshot {

@@ -119,6 +119,13 @@ final class RecordCache: Sendable {
         }
     }
 
+    /// Whether `k` has an entry now, whatever the version (a hint for `holdsInMemory`; counts
+    /// neither a hit nor a miss).
+    func holds(_ k: Key) -> Bool {
+        guard enabled else { return false }
+        return shard(k).state.withLock { $0.index[k] != nil }
+    }
+
     /// Keeps `value`, read by a snapshot taken at `snapshotVersion`, unless a commit started since.
     func store(_ k: Key, _ value: [UInt8], at snapshotVersion: UInt64) {
         let bytes = k.key.count + value.count + RecordCache.entryOverheadBytes

@@ -223,6 +223,12 @@ public final class SQLiteStorageEngine: StorageEngine {
         guard fsync(fd) == 0 else { throw .io("fsync \(path) failed: \(String(cString: strerror(errno)))") }
     }
 
+    /// Only a record-cache entry is sure to be memory: a miss descends SQLite's B-tree, whose
+    /// pages may have to come from the file.
+    public func holdsInMemory(_ store: String, _ key: [UInt8]) -> Bool {
+        recordCache.holds(RecordCache.Key(store: store, key: key))
+    }
+
     public func statistics() -> StorageStatistics {
         var s = StorageStatistics()
         (s.cacheHits, s.cacheMisses, s.cacheBytes) = recordCache.counts

@@ -160,6 +160,10 @@ public protocol StorageEngine: AnyObject, Sendable {
     func releaseMemory()
     /// Cache and checkpoint counts since the engine opened.
     func statistics() -> StorageStatistics
+    /// Whether reading `key` of `store` now would be answered from memory, never from a file
+    /// (a hint: the answer may change right after). The wire server reads on an event loop
+    /// only what this says is in memory.
+    func holdsInMemory(_ store: String, _ key: [UInt8]) -> Bool
     func close()
 }
 
@@ -184,6 +188,8 @@ extension StorageEngine {
     public func releaseMemory() {}
     /// Nothing to report unless the engine says otherwise.
     public func statistics() -> StorageStatistics { StorageStatistics() }
+    /// An engine that says nothing may read any key from a file.
+    public func holdsInMemory(_ store: String, _ key: [UInt8]) -> Bool { false }
 }
 
 extension StorageWriteTransaction {

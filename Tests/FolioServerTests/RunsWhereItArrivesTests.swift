@@ -1,3 +1,4 @@
+import Foundation
 import FolioBSON
 import Testing
 @testable import FolioServer
@@ -97,5 +98,27 @@ extension RunsWhereItArrivesTests {
             #expect(!inline(s, ["find": "c", "filter": [field: 1], "limit": 1]), "\(field)")
         }
         #expect(!inline(s, ["find": "c", "filter": ["sid": ["$in": [5, 6]]], "limit": 1]))
+    }
+
+    /// On SQLite a document that is not in the record cache is read from the file, which on a
+    /// cold disk takes milliseconds: such a find goes to the queue, and once that read has
+    /// cached the document, the next one runs where it arrives.
+    @Test func aFindByIdRunsWhereItArrivesOnlyWhenTheDocumentIsInMemory() throws {
+        let directory = NSTemporaryDirectory() + "folio-inline-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let s = try TestServer(directory: directory)
+        s.run(["insert": "c", "documents": [["_id": 1, "v": "a"], ["_id": 2, "v": "b"]]])
+        // Written, not yet read: the write left nothing in the cache.
+        #expect(!inline(s, ["find": "c", "filter": ["_id": 1]]))
+        #expect(s.firstBatch(s.run(["find": "c", "filter": ["_id": 1]]))?.count == 1)
+        #expect(inline(s, ["find": "c", "filter": ["_id": 1]]))
+        // The same key in another numeric type is the same record.
+        #expect(inline(s, ["find": "c", "filter": ["_id": 1.0]]))
+        #expect(!inline(s, ["find": "c", "filter": ["_id": 2]]))
+        // A document that does not exist is a B-tree descent too.
+        #expect(!inline(s, ["find": "c", "filter": ["_id": 3]]))
+        // An update removes the entry until the next read.
+        s.run(["update": "c", "updates": [["q": ["_id": 1], "u": ["$set": ["v": "z"]]]]])
+        #expect(!inline(s, ["find": "c", "filter": ["_id": 1]]))
     }
 }
