@@ -11,6 +11,8 @@ import Glibc
 // writer to find no committer becomes the leader: it takes every pending request, runs each
 // inside one storage transaction (each atomically, so a failing statement undoes only
 // itself), commits once (durably if any request asked for it), and wakes the followers.
+// Then it hands the lead to the oldest request that queued meanwhile, so no thread leads more
+// than one group and every reply waits for its own group only.
 //
 // Costs: one BEGIN/COMMIT (and at most one fsync) per group instead of per write; followers
 // block on a semaphore, never on storage. Unbounded queueing is avoided by the natural
