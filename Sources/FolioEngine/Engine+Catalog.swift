@@ -34,6 +34,26 @@ extension Engine {
         return storage.holdsInMemory(entry.recordStore, KeyString.encode(id))
     }
 
+    /// The document with `_id` `id` of an existing collection, when memory holds its latest
+    /// committed version now (StorageEngine.latestInMemory): IDHACK's read without a snapshot,
+    /// plan or cursor, for point reads answered on an event loop. Counted in
+    /// `metrics.queryExecutor` as IDHACK counts it. nil when memory cannot say (the caller
+    /// then runs the query), for `_id` types whose match is not exactly their key's equality
+    /// (only ints, longs, finite doubles, strings and ObjectIds are answered), and on the
+    /// engine of a transaction or snapshot read.
+    public func documentInMemory(_ ns: Namespace, id: BSON) -> RawDocument? {
+        switch id {
+        case .int32, .int64, .string, .objectID: break
+        case .double(let d) where d.isFinite: break
+        default: return nil
+        }
+        guard snapshotCollections == nil, ns != oplogNamespace, let entry = entry(ns),
+              let bytes = storage.latestInMemory(entry.recordStore, KeyString.encode(id)) else { return nil }
+        queryStatistics.keysExamined.add(1, ordering: .relaxed)
+        queryStatistics.documentsExamined.add(1, ordering: .relaxed)
+        return RawDocument(trusted: bytes)
+    }
+
     /// Creates a collection explicitly.
     /// - Throws: 48 NamespaceExists when it exists with different options; capped options'
     ///   errors (`cappedOptions`).

@@ -431,11 +431,13 @@ public struct CommandDispatcher: Sendable {
         CommandDispatcher.withClusterTime(d, context.clusterTime())
     }
 
+    /// The signature of every reply's `$clusterTime`: all zeros (no keys to sign with).
+    static let clusterTimeSignature: Document = ["hash": .binary(Binary(data: [UInt8](repeating: 0, count: 20))), "keyId": .int64(0)]
+
     /// `d` followed by `$clusterTime` (with an all-zero signature) and `operationTime` at `t`.
     package static func withClusterTime(_ d: Document, _ t: Timestamp) -> Document {
         var out = d
-        out.append("$clusterTime", ["clusterTime": .timestamp(t),
-                                    "signature": ["hash": .binary(Binary(data: [UInt8](repeating: 0, count: 20))), "keyId": .int64(0)]])
+        out.append("$clusterTime", ["clusterTime": .timestamp(t), "signature": .document(clusterTimeSignature)])
         out.append("operationTime", .timestamp(t))
         return out
     }

@@ -49,6 +49,9 @@ package final class OperationRegistry: Sendable {
         }
     }
 
+    /// Whether the server is shutting down (every new command is refused).
+    var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
+
     func end(_ op: Operation) {
         _ = state.withLock { $0.running.removeValue(forKey: op.id) }
     }

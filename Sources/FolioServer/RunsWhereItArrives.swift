@@ -78,3 +78,79 @@ extension CommandDispatcher {
         }
     }
 }
+
+extension CommandDispatcher {
+    /// The whole reply message (OP_MSG) to `read`, with id `replyID`, or nil when the general
+    /// path must answer it (see the top of this file). `reserve` is called once the answer is
+    /// certain and before anything is recorded; it returns false when the reply can no longer
+    /// be made here (the connection is no longer idle), and nil is returned.
+    package func answer(_ read: RawPointRead, replyID: Int32, connection: ConnectionInfo, reserve: () -> Bool) -> [UInt8]? {
+        guard context.audit == nil, !context.profiler.isActive, !context.access.enabled,
+              !(context.parameters.enableTestCommands && !context.failPoints.allOff),
+              !context.log.logsEveryOperation, !context.operations.isShuttingDown,
+              context.quotas.quota(read.database) == nil,
+              let ns = try? Namespace(database: read.database, collection: read.collection) else { return nil }
+        let started = ContinuousClock.now
+        guard let document = context.engine.documentInMemory(ns, id: read.id), reserve() else { return nil }
+        context.sessions.touch(read.lsid)
+        let time = context.clusterTime()
+        let reply = RawPointRead.reply(requestID: replyID, responseTo: read.requestID, namespace: ns.description,
+                                       document: document, clusterTime: time)
+        let duration = ContinuousClock.now - started
+        context.metrics.recordFind(returned: 1)
+        context.telemetry.record("find", ok: true, duration: duration)
+        context.engine.latencyStatistics.record(ns, .reads, microseconds: duration.wholeMicroseconds)
+        return reply
+    }
+}
+
+extension RawPointRead {
+    /// `{cursor: {id: 0, ns, firstBatch: [document]}, ok: 1.0, $clusterTime, operationTime}`
+    /// as an OP_MSG, in the order the general path writes it (FindCommand.cursorReply,
+    /// CommandDispatcher.withClusterTime).
+    static func reply(requestID: Int32, responseTo: Int32, namespace: String, document: RawDocument,
+                      clusterTime: Timestamp) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(document.byteCount + namespace.utf8.count + 200)
+        WireCodec.appendHeader(&out, requestID: requestID, responseTo: responseTo, opCode: .message)
+        WireCodec.appendInt32(&out, 0)
+        out.append(0)
+        let body = out.count
+        WireCodec.appendInt32(&out, 0)
+        out.append(BSONType.document.rawValue)
+        out.append(contentsOf: "cursor".utf8)
+        out.append(0)
+        let cursor = out.count
+        WireCodec.appendInt32(&out, 0)
+        BSON.int64(0).appendElement(key: "id", to: &out)
+        BSON.string(namespace).appendElement(key: "ns", to: &out)
+        out.append(BSONType.array.rawValue)
+        out.append(contentsOf: "firstBatch".utf8)
+        out.append(0)
+        let batch = out.count
+        WireCodec.appendInt32(&out, 0)
+        out.append(BSONType.document.rawValue)
+        out.append(contentsOf: "0".utf8)
+        out.append(0)
+        out.append(contentsOf: document.storage[document.start..<document.start + document.byteCount])
+        out.append(0)
+        WireCodec.patchLength(&out, at: batch)
+        out.append(0)
+        WireCodec.patchLength(&out, at: cursor)
+        BSON.double(1).appendElement(key: "ok", to: &out)
+        out.append(BSONType.document.rawValue)
+        out.append(contentsOf: "$clusterTime".utf8)
+        out.append(0)
+        let gossip = out.count
+        WireCodec.appendInt32(&out, 0)
+        BSON.timestamp(clusterTime).appendElement(key: "clusterTime", to: &out)
+        BSON.document(CommandDispatcher.clusterTimeSignature).appendElement(key: "signature", to: &out)
+        out.append(0)
+        WireCodec.patchLength(&out, at: gossip)
+        BSON.timestamp(clusterTime).appendElement(key: "operationTime", to: &out)
+        out.append(0)
+        WireCodec.patchLength(&out, at: body)
+        WireCodec.patchLength(&out)
+        return out
+    }
+}

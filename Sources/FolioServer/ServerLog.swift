@@ -120,6 +120,9 @@ public final class ServerLog: Sendable {
 
     /// Whether an operation that took `milliseconds` counts as slow: at least slowms, and
     /// sampled by sampleRate. Decided once per operation, for the log and the profiler alike.
+    /// Whether every operation, however short, may be logged as slow (a threshold ≤ 0).
+    var logsEveryOperation: Bool { slowOperations.withLock { $0.milliseconds <= 0 } }
+
     func isSlow(milliseconds: Int64) -> Bool {
         let (threshold, rate) = slowOperations.withLock { $0 }
         return milliseconds >= threshold && (rate >= 1 || Double.random(in: 0..<1) < rate)

@@ -86,6 +86,14 @@ package final class ServerMetrics: Sendable {
         if returned > 0 { documentsReturned.add(Int64(returned), ordering: .relaxed) }
     }
 
+    /// A find that succeeded and returned `returned` documents, counted as `record` counts it
+    /// (for a find answered without a reply document, RawPointRead.swift).
+    func recordFind(returned: Int) {
+        perCommand["find"]?.total.add(1, ordering: .relaxed)
+        queries.add(1, ordering: .relaxed)
+        if returned > 0 { documentsReturned.add(Int64(returned), ordering: .relaxed) }
+    }
+
     /// The sections of serverStatus built from these counters.
     func sections(cursors: CursorRegistry, activeConnections: Int, ttl: (passes: Int64, deleted: Int64)) -> [(String, Document)] {
         func load(_ a: borrowing Atomic<Int64>) -> BSON { .int64(a.load(ordering: .relaxed)) }

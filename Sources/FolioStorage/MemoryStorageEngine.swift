@@ -88,6 +88,11 @@ public final class MemoryStorageEngine: StorageEngine {
     /// Every read is a memory read.
     public func holdsInMemory(_ store: String, _ key: [UInt8]) -> Bool { true }
 
+    /// The published state is the latest committed one.
+    public func latestInMemory(_ store: String, _ key: [UInt8]) -> [UInt8]? {
+        state.withLock { $0.stores[store]?.get(key) }
+    }
+
     public init() {}
 
     public func snapshot() throws(StorageError) -> any StorageSnapshot {

@@ -106,11 +106,11 @@ final class RecordCache: Sendable {
     }
 
     /// The cached value of `k` for a snapshot taken at `snapshotVersion`.
-    func value(_ k: Key, at snapshotVersion: UInt64) -> [UInt8]? {
+    func value(_ k: Key, at snapshotVersion: UInt64, countsMiss: Bool = true) -> [UInt8]? {
         guard enabled else { return nil }
         return shard(k).state.withLock { s -> [UInt8]? in
             guard usable(at: snapshotVersion), let i = s.index[k] else {
-                s.misses &+= 1
+                if countsMiss { s.misses &+= 1 }
                 return nil
             }
             s.hits &+= 1

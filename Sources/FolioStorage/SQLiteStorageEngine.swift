@@ -229,6 +229,13 @@ public final class SQLiteStorageEngine: StorageEngine {
         recordCache.holds(RecordCache.Key(store: store, key: key))
     }
 
+    /// A record-cache entry, while no commit is under way (invariant 7: an entry then holds
+    /// the key's latest committed value). A miss is not counted: the snapshot read that
+    /// follows counts it.
+    public func latestInMemory(_ store: String, _ key: [UInt8]) -> [UInt8]? {
+        recordCache.value(RecordCache.Key(store: store, key: key), at: pinned.version, countsMiss: false)
+    }
+
     public func statistics() -> StorageStatistics {
         var s = StorageStatistics()
         (s.cacheHits, s.cacheMisses, s.cacheBytes) = recordCache.counts

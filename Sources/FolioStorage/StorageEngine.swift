@@ -164,6 +164,10 @@ public protocol StorageEngine: AnyObject, Sendable {
     /// (a hint: the answer may change right after). The wire server reads on an event loop
     /// only what this says is in memory.
     func holdsInMemory(_ store: String, _ key: [UInt8]) -> Bool
+    /// The latest committed value of `key` in `store` when memory has it now, without a
+    /// snapshot and without touching a file; nil when memory cannot say (the caller then
+    /// reads through a snapshot, which answers for absent keys too).
+    func latestInMemory(_ store: String, _ key: [UInt8]) -> [UInt8]?
     func close()
 }
 
@@ -190,6 +194,8 @@ extension StorageEngine {
     public func statistics() -> StorageStatistics { StorageStatistics() }
     /// An engine that says nothing may read any key from a file.
     public func holdsInMemory(_ store: String, _ key: [UInt8]) -> Bool { false }
+    /// An engine that says nothing answers every read through a snapshot.
+    public func latestInMemory(_ store: String, _ key: [UInt8]) -> [UInt8]? { nil }
 }
 
 extension StorageWriteTransaction {

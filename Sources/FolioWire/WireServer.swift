@@ -68,6 +68,19 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
         // parsed here; a command that can never wait (RunsWhereItArrives.swift) then runs here
         // too, and its reply is written without a thread hand-off either way.
         if bytes.count <= CommandDispatcher.inlineMaximumBytes, handedOff.load(ordering: .acquiring) == 0 {
+            // A point read by `_id` from memory is answered from the message's bytes (RawPointRead.swift).
+            if let read = RawPointRead(bytes) {
+                var sequence = 0
+                let reply = dispatcher.answer(read, replyID: ReplyIDs.next(), connection: connection) {
+                    guard let place = state.withLock({ $0.repliedWhereItArrived() }) else { return false }
+                    sequence = place
+                    return true
+                }
+                if let reply {
+                    _ = send(reply, sequence: sequence, compressor: nil, on: channel)
+                    return
+                }
+            }
             let parsed = Result<(MessageHeader, WireMessage), any Error> { try WireCodec.parse(bytes) }
             if case .success((_, .message(let msg))) = parsed, !msg.moreToCome, !msg.exhaustAllowed,
                dispatcher.runsWhereItArrives(msg.body) {

@@ -209,6 +209,15 @@ package struct ConnectionStateMachine: Sendable {
         return [.send(reply, reportWritten: false)] + next()
     }
 
+    /// A request was answered where it arrived, without running through the machine
+    /// (RawPointRead.swift): its reply's place among the replies when nothing is in flight or
+    /// waiting; nil otherwise (the request must then be `received` like any other).
+    package mutating func repliedWhereItArrived() -> Int? {
+        guard case .idle = phase else { return nil }
+        repliesMade += 1
+        return repliesMade
+    }
+
     /// A streamed reply was written (or could not be: the stream ends with the connection).
     package mutating func written(success: Bool) -> [Action] {
         guard case .streaming(let request) = phase else { return [] }

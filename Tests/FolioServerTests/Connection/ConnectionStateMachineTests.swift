@@ -42,6 +42,19 @@ import FolioQuery
         guard case .idle = m.phase else { Issue.record("not idle: \(m.phase)"); return }
     }
 
+    @Test func aReplyMadeWhereItArrivedTakesTheNextPlaceOnlyWhenIdle() throws {
+        var m = Machine()
+        #expect(m.repliedWhereItArrived() == 1)
+        _ = m.received(Self.message(["ping": 1], id: 1))
+        // While a request runs, a point read must queue behind it like any other.
+        #expect(m.repliedWhereItArrived() == nil)
+        let (reply, _) = try #require(Self.sent(m.answered(.init(body: Self.ok), replyID: 10)))
+        #expect(reply.sequence == 2)
+        #expect(m.repliedWhereItArrived() == 3)
+        m.closed()
+        #expect(m.repliedWhereItArrived() == nil)
+    }
+
     @Test func requestsThatArriveMeanwhileRunInOrder() throws {
         var m = Machine()
         _ = m.received(Self.message(["ping": 1], id: 1))
