@@ -1,5 +1,6 @@
 import FolioBSON
 import FolioEngine
+import FolioQuery
 
 // Which commands the wire server runs on the event loop that read them, instead of handing
 // them to the connection's queue.
@@ -71,7 +72,13 @@ extension CommandDispatcher {
             return context.engine.holdsDocumentInMemory(ns, id: value)
         }
         guard !field.hasPrefix("$"), let limit = body["limit"]?.exactInt64, limit == 1 || limit == -1 else { return false }
-        return context.engine.indexes(ns).contains { index in
+        return hasPlainIndex(leadingWith: field, ns)
+    }
+
+    /// Whether a plain index of `ns` leads with `field` (not partial, sparse, hidden or with
+    /// its own collation, any of which could turn the plan into a collection scan).
+    func hasPlainIndex(leadingWith field: String, _ ns: Namespace) -> Bool {
+        context.engine.indexes(ns).contains { index in
             guard let first = index.fields.first, first.path.dotted == field, !first.hashed, !first.geo, !first.planar,
                   index.wildcard == nil, index.text == nil else { return false }
             return index.partialFilter == nil && !index.sparse && !index.hidden && index.options["collation"] == nil
@@ -81,9 +88,10 @@ extension CommandDispatcher {
 
 extension CommandDispatcher {
     /// The whole reply message (OP_MSG) to `read`, with id `replyID`, or nil when the general
-    /// path must answer it (see the top of this file). `reserve` is called once the answer is
-    /// certain and before anything is recorded; it returns false when the reply can no longer
-    /// be made here (the connection is no longer idle), and nil is returned.
+    /// path must answer it (RawPointRead.swift). `reserve` is called once the answer is certain
+    /// and before anything but the query's own statistics is recorded; it returns false when
+    /// the reply can no longer be made here (the connection closed, or is not idle: callers
+    /// check that first, so an indexed query is not counted twice), and nil is returned.
     package func answer(_ read: RawPointRead, replyID: Int32, connection: ConnectionInfo, reserve: () -> Bool) -> [UInt8]? {
         guard context.audit == nil, !context.profiler.isActive, !context.access.enabled,
               !(context.parameters.enableTestCommands && !context.failPoints.allOff),
@@ -91,27 +99,53 @@ extension CommandDispatcher {
               context.quotas.quota(read.database) == nil,
               let ns = try? Namespace(database: read.database, collection: read.collection) else { return nil }
         let started = ContinuousClock.now
-        guard let document = context.engine.documentInMemory(ns, id: read.id), reserve() else { return nil }
+        let document: RawDocument?
+        if read.field == "_id" {
+            guard let found = context.engine.documentInMemory(ns, id: read.value) else { return nil }
+            document = found
+        } else {
+            guard hasPlainIndex(leadingWith: read.field, ns), let found = firstDocument(read, ns) else { return nil }
+            document = found
+        }
+        guard reserve() else { return nil }
         context.sessions.touch(read.lsid)
         let time = context.clusterTime()
         let reply = RawPointRead.reply(requestID: replyID, responseTo: read.requestID, namespace: ns.description,
                                        document: document, clusterTime: time)
         let duration = ContinuousClock.now - started
-        context.metrics.recordFind(returned: 1)
+        context.metrics.recordFind(returned: document == nil ? 0 : 1)
         context.telemetry.record("find", ok: true, duration: duration)
         context.engine.latencyStatistics.record(ns, .reads, microseconds: duration.wholeMicroseconds)
         return reply
+    }
+
+    /// The first document the general path's `find` with `limit: 1` returns for `read` (the
+    /// engine's own query: its plan, plan cache, index statistics and examined counts), as
+    /// `.some(nil)` when none matches; nil when the engine refuses the query (the general
+    /// path then answers with the error).
+    func firstDocument(_ read: RawPointRead, _ ns: Namespace) -> RawDocument?? {
+        var filter = Document()
+        filter.append(read.field, read.value)
+        do throws(FolioError) {
+            let cursor = try context.engine.find(ns, FindRequest(filter: filter, limit: 1),
+                                                 sortMemoryLimitBytes: Int(context.parameters.current.internalQueryMaxBlockingSortMemoryUsageBytes))
+            defer { cursor.close() }
+            let batch = try cursor.next(maxCount: Limits.defaultFirstBatchCount, maxBytes: Limits.maximumBatchSizeBytes)
+            return .some(batch.first)
+        } catch {
+            return nil
+        }
     }
 }
 
 extension RawPointRead {
     /// `{cursor: {id: 0, ns, firstBatch: [document]}, ok: 1.0, $clusterTime, operationTime}`
-    /// as an OP_MSG, in the order the general path writes it (FindCommand.cursorReply,
-    /// CommandDispatcher.withClusterTime).
-    static func reply(requestID: Int32, responseTo: Int32, namespace: String, document: RawDocument,
+    /// (an empty batch without a document) as an OP_MSG, in the order the general path writes
+    /// it (FindCommand.cursorReply, CommandDispatcher.withClusterTime).
+    static func reply(requestID: Int32, responseTo: Int32, namespace: String, document: RawDocument?,
                       clusterTime: Timestamp) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(document.byteCount + namespace.utf8.count + 200)
+        out.reserveCapacity((document?.byteCount ?? 0) + namespace.utf8.count + 200)
         WireCodec.appendHeader(&out, requestID: requestID, responseTo: responseTo, opCode: .message)
         WireCodec.appendInt32(&out, 0)
         out.append(0)
@@ -129,10 +163,12 @@ extension RawPointRead {
         out.append(0)
         let batch = out.count
         WireCodec.appendInt32(&out, 0)
-        out.append(BSONType.document.rawValue)
-        out.append(contentsOf: "0".utf8)
-        out.append(0)
-        out.append(contentsOf: document.storage[document.start..<document.start + document.byteCount])
+        if let document {
+            out.append(BSONType.document.rawValue)
+            out.append(contentsOf: "0".utf8)
+            out.append(0)
+            out.append(contentsOf: document.storage[document.start..<document.start + document.byteCount])
+        }
         out.append(0)
         WireCodec.patchLength(&out, at: batch)
         out.append(0)

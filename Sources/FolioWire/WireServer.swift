@@ -69,7 +69,7 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
         // too, and its reply is written without a thread hand-off either way.
         if bytes.count <= CommandDispatcher.inlineMaximumBytes, handedOff.load(ordering: .acquiring) == 0 {
             // A point read by `_id` from memory is answered from the message's bytes (RawPointRead.swift).
-            if let read = RawPointRead(bytes) {
+            if let read = RawPointRead(bytes), state.withLock({ $0.isIdle }) {
                 var sequence = 0
                 let reply = dispatcher.answer(read, replyID: ReplyIDs.next(), connection: connection) {
                     guard let place = state.withLock({ $0.repliedWhereItArrived() }) else { return false }

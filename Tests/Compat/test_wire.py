@@ -227,37 +227,41 @@ def test_a_point_read_behind_a_large_reply_is_answered_after_it(server, db):
             assert point["cursor"]["firstBatch"] == [{"_id": 7}]
 
 
-def test_a_point_read_from_memory_is_answered_byte_for_byte_as_the_general_path(server, db, client):
-    """A find by _id whose document is in memory is read from the message's bytes and answered
-    with the reply's bytes (RawPointRead.swift); the first read after a write takes the general
-    path. Both replies are the same bytes (but the reply's own id), and serverStatus counts both."""
+def test_point_reads_from_the_message_bytes_are_answered_byte_for_byte_as_the_general_path(server, db, client):
+    """A find by _id whose document is in memory, or of the first document by a plainly indexed
+    field, is read from the message's bytes and answered with the reply's bytes
+    (RawPointRead.swift). The same find with a `comment` takes the general path: both replies
+    are the same bytes (but the reply's own id), and serverStatus counts both."""
     import uuid
-    db.points.insert_many([{"_id": "u1", "name": "ada", "n": bson.Int64(5), "tags": ["x", 1.5]},
-                           {"_id": 7, "v": None}])
+    db.points.insert_many([{"_id": "u1", "name": "ada", "n": bson.Int64(5), "tags": ["x", 1.5], "sid": 3},
+                           {"_id": 7, "v": None, "sid": 3}, {"_id": 8, "sid": bson.Int64(4)}])
+    db.points.create_index("sid")
     session = {"id": bson.Binary(uuid.uuid4().bytes, 4)}
     finds = [
         {"find": "points", "filter": {"_id": "u1"}, "limit": bson.Int64(1), "singleBatch": True, "lsid": session, "$db": db.name},
         {"find": "points", "filter": {"_id": 7.0}, "$db": db.name},
+        {"find": "points", "filter": {"sid": 3}, "limit": bson.Int64(1), "singleBatch": True, "lsid": session, "$db": db.name},
+        {"find": "points", "filter": {"sid": 4.0}, "limit": 1, "$db": db.name},
+        {"find": "points", "filter": {"sid": 99}, "limit": 1, "$db": db.name},
     ]
     before = client.admin.command("serverStatus")
     with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as sock:
         for body in finds:
             replies = []
-            for request_id in (1, 2, 3):
-                send_msg(sock, request_id, body)
+            # The general path first (it also brings an _id's document into memory), then the raw one twice.
+            for request_id, request in ((1, {**body, "comment": "general"}), (2, body), (3, body)):
+                send_msg(sock, request_id, request)
                 header = recv_exact(sock, 16)
-                length = struct.unpack("<i", header[:4])[0]
-                replies.append((header, recv_exact(sock, length - 16)))
-            for header, rest in replies:
-                assert struct.unpack("<i", header[8:12])[0] in (1, 2, 3)
-                assert header[12:16] == replies[0][0][12:16] and header[:4] == replies[0][0][:4]
-                assert rest == replies[0][1], (body, bson.decode(rest[5:]), bson.decode(replies[0][1][5:]))
-            reply = bson.decode(replies[0][1][5:])
+                length, _, response_to, opcode = struct.unpack("<iiii", header)
+                assert response_to == request_id and opcode == OP_MSG
+                replies.append(recv_exact(sock, length - 16))
+            assert replies[1] == replies[0] and replies[2] == replies[0], (body, [bson.decode(r[5:]) for r in replies])
+            reply = bson.decode(replies[0][5:])
             assert list(reply) == ["cursor", "ok", "$clusterTime", "operationTime"]
             assert reply["cursor"]["id"] == 0 and isinstance(reply["cursor"]["id"], bson.Int64)
-            assert len(reply["cursor"]["firstBatch"]) == 1
+            assert len(reply["cursor"]["firstBatch"]) == (0 if body["filter"].get("sid") == 99 else 1)
     after = client.admin.command("serverStatus")
-    assert after["opcounters"]["query"] - before["opcounters"]["query"] == 6
-    assert after["metrics"]["commands"]["find"]["total"] - before["metrics"]["commands"]["find"]["total"] == 6
-    assert after["metrics"]["document"]["returned"] - before["metrics"]["document"]["returned"] == 6
-    assert db.points.find_one({"_id": "u1"}) == {"_id": "u1", "name": "ada", "n": 5, "tags": ["x", 1.5]}
+    assert after["opcounters"]["query"] - before["opcounters"]["query"] == 15
+    assert after["metrics"]["commands"]["find"]["total"] - before["metrics"]["commands"]["find"]["total"] == 15
+    assert after["metrics"]["document"]["returned"] - before["metrics"]["document"]["returned"] == 12
+    assert db.points.find_one({"_id": "u1"}) == {"_id": "u1", "name": "ada", "n": 5, "tags": ["x", 1.5], "sid": 3}

@@ -38,14 +38,18 @@ import Testing
         for fields in Self.driverFinds {
             let bytes = Self.message(Self.body(fields))
             let read = try #require(RawPointRead(bytes), "\(fields)")
-            #expect(read.requestID == 5 && read.database == "test" && read.collection == "c" && read.id == "u1")
+            #expect(read.requestID == 5 && read.database == "test" && read.collection == "c" && read.field == "_id" && read.value == "u1")
             #expect(read.lsid == fields["lsid"])
             let (header, message) = try WireCodec.parse(bytes)
             #expect(read.agrees(with: header, message))
         }
         for id: BSON in [.int32(3), .int64(3), .double(3.5), .objectID(ObjectID())] {
-            #expect(RawPointRead(Self.message(Self.body(["find": "c", "filter": ["_id": id]])))?.id == id)
+            #expect(RawPointRead(Self.message(Self.body(["find": "c", "filter": ["_id": id]])))?.value == id)
         }
+        // Another field: only the first document (limit 1).
+        let first = try #require(RawPointRead(Self.message(Self.body(["find": "c", "filter": ["sid": 5], "limit": .int64(1), "singleBatch": true]))))
+        #expect(first.field == "sid" && first.value == 5 && first.singleBatch)
+        #expect(RawPointRead(Self.message(Self.body(["find": "c", "filter": ["a.b": "x"], "limit": 1])))?.field == "a.b")
     }
 
     @Test func leavesEverythingElseToTheGeneralPath() throws {
@@ -65,6 +69,10 @@ import Testing
             ["find": "c", "filter": ["_id": "u1"], "singleBatch": 1],
             ["find": "c", "filter": ["_id": "u1", "a": 1]],
             ["find": "c", "filter": ["a": 1]],
+            ["find": "c", "filter": ["a": 1], "limit": 2],
+            ["find": "c", "filter": ["a": 1], "limit": 0],
+            ["find": "c", "filter": ["$where": "x"], "limit": 1],
+            ["find": "c", "filter": ["": 1], "limit": 1],
             ["find": "c", "filter": ["_id": ["$gt": 1]]],
             ["find": "c", "filter": ["_id": [1]]],
             ["find": "c", "filter": ["_id": .null]],
@@ -147,12 +155,28 @@ import Testing
         var finds = Self.driverFinds
         finds += [["find": "c", "filter": ["_id": 3]], ["find": "c", "filter": ["_id": .int64(3)]],
                   ["find": "c", "filter": ["_id": 3.0]], ["find": "c", "filter": ["_id": "u1"], "limit": 5]]
+        // By an indexed field: the first of several, one in another numeric type, one with a
+        // dotted path, none at all (an empty batch).
+        s.run(["createIndexes": "c", "indexes": [["key": ["sid": 1], "name": "sid_1"], ["key": ["a.b": 1], "name": "ab"]]])
+        s.run(["insert": "c", "documents": [["_id": 10, "sid": 5, "a": ["b": "x"]], ["_id": 11, "sid": 5], ["_id": 12, "sid": .int64(6)],
+                                            ["_id": 13, "sid": [7, 8]]]])
+        for (value, _) in [(BSON.int32(5), 0), (.double(6), 0), (.int32(8), 0), (.int32(99), 0), (.string("5"), 0)] {
+            finds.append(["find": "c", "filter": ["sid": value], "limit": .int64(1), "singleBatch": true, "lsid": Self.session])
+            finds.append(["find": "c", "filter": ["sid": value], "limit": 1])
+        }
+        finds.append(["find": "c", "filter": ["a.b": "x"], "limit": 1, "batchSize": 5])
         for fields in finds {
             // The general path reads it first (on SQLite that caches it), then both answer.
             let general = Self.generalReply(s, fields)
             let fast = try #require(try Self.fastReply(s, fields), "\(fields)")
             #expect(fast == general, "\(fields)")
         }
+        // Without a plain index leading with the field, a find by it is no point read.
+        #expect(try Self.fastReply(s, ["find": "c", "filter": ["name": "ada"], "limit": 1]) == nil)
+        s.run(["createIndexes": "c", "indexes": [["key": ["name": "hashed"], "name": "nh"], ["key": ["v": 1], "name": "vs", "sparse": true]]])
+        #expect(try Self.fastReply(s, ["find": "c", "filter": ["name": "ada"], "limit": 1]) == nil)
+        #expect(try Self.fastReply(s, ["find": "c", "filter": ["v": 1.5], "limit": 1]) == nil)
+        #expect(try Self.fastReply(s, ["find": "v", "filter": ["sid": 5], "limit": 1]) == nil)
     }
 
     @Test func answersOnlyFromMemoryAndOnlyWhatExists() throws {
@@ -228,5 +252,22 @@ import Testing
         // The session is new to the general path, known to the fast one.
         #expect(general == [1, 0, 1, 1, 1, 1, 1, 1])
         #expect(fast == [1, 0, 1, 1, 1, 1, 1, 0])
+
+        // By an indexed field, with the index's use in $indexStats.
+        s.run(["createIndexes": "c", "indexes": [["key": ["sid": 1], "name": "sid_1"]]])
+        s.run(["insert": "c", "documents": [["_id": 20, "sid": 1], ["_id": 21, "sid": 1]]])
+        func uses() -> Int64 {
+            let reply = s.run(["aggregate": "c", "pipeline": [["$indexStats": [:]], ["$match": ["name": "sid_1"]]], "cursor": [:]])
+            return s.firstBatch(reply)?.first?.documentValue?["accesses"]?.documentValue?["ops"]?.exactInt64 ?? -1
+        }
+        let indexed: Document = ["find": "c", "filter": ["sid": 1], "limit": 1, "singleBatch": true, "lsid": Self.session]
+        let (start2, uses0) = (counters(), uses())
+        _ = Self.generalReply(s, indexed)
+        let (afterGeneral2, uses1) = (counters(), uses())
+        #expect(try Self.fastReply(s, indexed) != nil)
+        let (afterFast2, uses2) = (counters(), uses())
+        // ($indexStats's own aggregate is no find; the counters are read around it.)
+        #expect(zip(afterGeneral2, start2).map { $0 - $1 } == zip(afterFast2, afterGeneral2).map { $0 - $1 })
+        #expect(uses1 - uses0 == 1 && uses2 - uses1 == 1)
     }
 }

@@ -209,6 +209,12 @@ package struct ConnectionStateMachine: Sendable {
         return [.send(reply, reportWritten: false)] + next()
     }
 
+    /// Whether nothing is in flight or waiting (a request that arrives now runs at once).
+    package var isIdle: Bool {
+        if case .idle = phase { return true }
+        return false
+    }
+
     /// A request was answered where it arrived, without running through the machine
     /// (RawPointRead.swift): its reply's place among the replies when nothing is in flight or
     /// waiting; nil otherwise (the request must then be `received` like any other).
