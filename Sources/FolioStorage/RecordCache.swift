@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import FolioLocks
 
 // Values read by key, kept in memory for the next read of the same key.
@@ -52,7 +55,12 @@ final class RecordCache: Sendable {
 
         func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 
-        static func == (a: Key, b: Key) -> Bool { a.hash == b.hash && a.key == b.key && a.store == b.store }
+        /// The keys' bytes compared with memcmp (Array's == compares element by element).
+        static func == (a: Key, b: Key) -> Bool {
+            guard a.hash == b.hash, a.key.count == b.key.count else { return false }
+            let same = a.key.withUnsafeBytes { x in b.key.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
+            return same && a.store == b.store
+        }
     }
 
     struct Slot {
