@@ -115,6 +115,7 @@ extension CommandDispatcher {
         let duration = ContinuousClock.now - started
         context.metrics.recordFind(returned: document == nil ? 0 : 1)
         context.telemetry.record("find", ok: true, duration: duration)
+        context.telemetry.pointReadsFromBytes.increment()
         context.engine.latencyStatistics.record(ns, .reads, microseconds: duration.wholeMicroseconds)
         return reply
     }

@@ -30,6 +30,9 @@ package final class ServerTelemetry: Sendable {
     let cacheBytes: Metrics.Gauge
     let checkpoints: CoreMetrics.Counter
     let checkpointSeconds: CoreMetrics.FloatingPointCounter
+    /// Finds answered from the message's bytes (RawPointRead.swift), a part of the finds counted
+    /// in `folio_commands_total`.
+    let pointReadsFromBytes: CoreMetrics.Counter
     let reported = Locked(StorageStatistics())
 
     init(factory: any MetricsFactory, commandNames: some Sequence<String>) {
@@ -50,6 +53,7 @@ package final class ServerTelemetry: Sendable {
         cacheBytes = Metrics.Gauge(label: "folio_record_cache_bytes", factory: factory)
         checkpoints = CoreMetrics.Counter(label: "folio_checkpoints_total", factory: factory)
         checkpointSeconds = CoreMetrics.FloatingPointCounter(label: "folio_checkpoint_seconds_total", factory: factory)
+        pointReadsFromBytes = CoreMetrics.Counter(label: "folio_point_reads_from_bytes_total", factory: factory)
     }
 
     /// Counts a command by its own name (nil: an unknown command).
