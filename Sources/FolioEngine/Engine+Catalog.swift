@@ -42,16 +42,42 @@ extension Engine {
     /// (only ints, longs, finite doubles, strings and ObjectIds are answered), and on the
     /// engine of a transaction or snapshot read.
     public func documentInMemory(_ ns: Namespace, id: BSON) -> RawDocument? {
+        guard let entry = pointReadEntry(ns, id: id),
+              let bytes = storage.latestInMemory(entry.recordStore, KeyString.encode(id)) else { return nil }
+        queryStatistics.keysExamined.add(1, ordering: .relaxed)
+        queryStatistics.documentsExamined.add(1, ordering: .relaxed)
+        return RawDocument(trusted: bytes)
+    }
+
+    /// The document with `_id` `id` of an existing collection read through a snapshot (from
+    /// memory or the file; the read fills the record cache): `.some(nil)` when there is none.
+    /// IDHACK's read without a plan or cursor, counted as IDHACK counts it (one key examined,
+    /// and one document when found). nil in the cases `documentInMemory` leaves to a query.
+    public func document(_ ns: Namespace, id: BSON) -> RawDocument?? {
+        guard let entry = pointReadEntry(ns, id: id) else { return nil }
+        let bytes: [UInt8]?
+        do throws(StorageError) {
+            let snapshot = try storage.snapshot()
+            defer { snapshot.close() }
+            bytes = try snapshot.get(entry.recordStore, KeyString.encode(id))
+        } catch {
+            return nil
+        }
+        queryStatistics.keysExamined.add(1, ordering: .relaxed)
+        guard let bytes else { return .some(nil) }
+        queryStatistics.documentsExamined.add(1, ordering: .relaxed)
+        return RawDocument(trusted: bytes)
+    }
+
+    /// The collection a point read by `id` reads without a query, when it may.
+    private func pointReadEntry(_ ns: Namespace, id: BSON) -> CollectionEntry? {
         switch id {
         case .int32, .int64, .string, .objectID: break
         case .double(let d) where d.isFinite: break
         default: return nil
         }
-        guard snapshotCollections == nil, ns != oplogNamespace, let entry = entry(ns),
-              let bytes = storage.latestInMemory(entry.recordStore, KeyString.encode(id)) else { return nil }
-        queryStatistics.keysExamined.add(1, ordering: .relaxed)
-        queryStatistics.documentsExamined.add(1, ordering: .relaxed)
-        return RawDocument(trusted: bytes)
+        guard snapshotCollections == nil, ns != oplogNamespace else { return nil }
+        return entry(ns)
     }
 
     /// Creates a collection explicitly.

@@ -3,15 +3,15 @@ import FolioBSON
 // A `find` of one document by an exact `_id`, or of the first document with an exact value of
 // a plainly indexed field, read from the message's bytes (this file) and answered with the
 // reply's bytes (`CommandDispatcher.answer(_:RawPointRead...)`, RunsWhereItArrives.swift), on
-// the event loop that read it. Built into the wire fuzzer with WireMessage.swift: whatever it
+// the event loop that read it or on the connection's queue. Built into the wire fuzzer with WireMessage.swift: whatever it
 // accepts, WireCodec.parse must accept with the same meaning.
 //
 // The general path decodes the whole command into a `Document`, runs the dispatcher's checks
 // and bookkeeping, plans the query, opens a snapshot and a cursor, builds the reply as a
 // `Document` and encodes it: most of a point read's user-space CPU (BENCHMARKS.md, issue 28).
 // This path does only what such a find needs: one validation pass over the body, a
-// record-cache probe (by `_id`) or the engine's own query with its plan (by an indexed field),
-// and the reply written straight into bytes. Its reply is the general path's, byte for byte
+// record-cache probe or one snapshot read (by `_id`) or the engine's own query with its plan
+// (by an indexed field), and the reply written straight into bytes. Its reply is the general path's, byte for byte
 // (RawPointReadTests compares them), and it keeps what the general path records: the
 // session's last use, serverStatus's command and query counters, the collection's latency
 // statistics, the telemetry, the cluster time's operation count and `metrics.queryExecutor`.
@@ -21,12 +21,13 @@ import FolioBSON
 // `filter` (exactly `{field: v}` with v an int, long, finite double, string or ObjectId),
 // `limit` (an int or long ≥ 0; exactly 1 unless the field is `_id`), `singleBatch`,
 // `batchSize` (an int or long ≥ 2), `$db`, `lsid` (exactly `{id: UUID}`), `$clusterTime` and
-// `$readPreference`, each at most once. By `_id`: a document memory holds now
-// (StorageEngine.latestInMemory; one it does not hold, or that does not exist, goes the
-// general way, which reads it). By another field: a collection with one plain index that leads
-// with it (RunsWhereItArrives.swift's rule), so the plan is one index seek. And a server with
-// no access control, auditing, profiling, fail points, quota or log-every-operation setting,
-// and not shutting down.
+// `$readPreference`, each at most once. By `_id`: on the event loop when memory holds the
+// document now (StorageEngine.latestInMemory); otherwise on the connection's queue, which
+// reads it through a snapshot (a missing document gets the empty batch the general path
+// gives). By another field: a collection with a plain index that leads with it
+// (RunsWhereItArrives.swift's rule), so the plan is an index seek. And a server with no access
+// control, auditing, profiling, fail points, quota or log-every-operation setting, and not
+// shutting down.
 
 /// A point read parsed from an OP_MSG's bytes (nil for any other message): `{field: value}`
 /// where the field is `_id`, or any other field with `limit: 1`.

@@ -92,7 +92,11 @@ extension CommandDispatcher {
     /// and before anything but the query's own statistics is recorded; it returns false when
     /// the reply can no longer be made here (the connection closed, or is not idle: callers
     /// check that first, so an indexed query is not counted twice), and nil is returned.
-    package func answer(_ read: RawPointRead, replyID: Int32, connection: ConnectionInfo, reserve: () -> Bool) -> [UInt8]? {
+    ///
+    /// `readsStorage`: whether a document by `_id` that memory does not hold may be read from
+    /// storage (on the connection's queue, never on an event loop).
+    package func answer(_ read: RawPointRead, replyID: Int32, connection: ConnectionInfo, readsStorage: Bool = false,
+                        reserve: () -> Bool) -> [UInt8]? {
         guard context.audit == nil, !context.profiler.isActive, !context.access.enabled,
               !(context.parameters.enableTestCommands && !context.failPoints.allOff),
               !context.log.logsEveryOperation, !context.operations.isShuttingDown,
@@ -101,8 +105,12 @@ extension CommandDispatcher {
         let started = ContinuousClock.now
         let document: RawDocument?
         if read.field == "_id" {
-            guard let found = context.engine.documentInMemory(ns, id: read.value) else { return nil }
-            document = found
+            if let found = context.engine.documentInMemory(ns, id: read.value) {
+                document = found
+            } else {
+                guard readsStorage, let found = context.engine.document(ns, id: read.value) else { return nil }
+                document = found
+            }
         } else {
             guard hasPlainIndex(leadingWith: read.field, ns), let found = firstDocument(read, ns) else { return nil }
             document = found

@@ -68,16 +68,21 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
         // parsed here; a command that can never wait (RunsWhereItArrives.swift) then runs here
         // too, and its reply is written without a thread hand-off either way.
         if bytes.count <= CommandDispatcher.inlineMaximumBytes, handedOff.load(ordering: .acquiring) == 0 {
-            // A point read by `_id` from memory is answered from the message's bytes (RawPointRead.swift).
-            if let read = RawPointRead(bytes), state.withLock({ $0.isIdle }) {
-                var sequence = 0
-                let reply = dispatcher.answer(read, replyID: ReplyIDs.next(), connection: connection) {
-                    guard let place = state.withLock({ $0.repliedWhereItArrived() }) else { return false }
-                    sequence = place
-                    return true
-                }
-                if let reply {
-                    _ = send(reply, sequence: sequence, compressor: nil, on: channel)
+            // A point read is answered from the message's bytes (RawPointRead.swift): here when
+            // its document is in memory, on the queue when it must be read from storage.
+            if let read = RawPointRead(bytes) {
+                if state.withLock({ $0.isIdle }), answerFromBytes(read, readsStorage: false, channel: channel) { return }
+                if read.field == "_id" {
+                    handedOff.add(1, ordering: .releasing)
+                    queue.async {
+                        if !(self.state.withLock { $0.isIdle } && self.answerFromBytes(read, readsStorage: true, channel: channel)) {
+                            let actions = self.state.withLock { $0.received(Result { try WireCodec.parse(bytes) }) }
+                            self.handedOff.subtract(1, ordering: .releasing)
+                            self.perform(actions, channel: channel)
+                            return
+                        }
+                        self.handedOff.subtract(1, ordering: .releasing)
+                    }
                     return
                 }
             }
@@ -96,6 +101,21 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
         // message's size but still tens of milliseconds for 48 MB: it runs on the connection's
         // queue, so no event loop (and no other connection on it) waits for it.
         handOff(channel: channel) { Result { try WireCodec.parse(bytes) } }
+    }
+
+    /// Answers a point read from its bytes (CommandDispatcher.answer(_:RawPointRead...)) and
+    /// writes the reply in its place among the connection's replies; false when the general
+    /// path must answer it. The connection must be idle (checked by the caller).
+    private func answerFromBytes(_ read: RawPointRead, readsStorage: Bool, channel: any Channel) -> Bool {
+        var sequence = 0
+        let reply = dispatcher.answer(read, replyID: ReplyIDs.next(), connection: connection, readsStorage: readsStorage) {
+            guard let place = state.withLock({ $0.repliedWhereItArrived() }) else { return false }
+            sequence = place
+            return true
+        }
+        guard let reply else { return false }
+        _ = send(reply, sequence: sequence, compressor: nil, on: channel)
+        return true
     }
 
     /// Gives a message to the connection's queue. Until the machine has received it, later

@@ -136,9 +136,10 @@ import Testing
         return WireCodec.messageReply(requestID: 9, responseTo: 5, body: answer.reply, batch: answer.batch)
     }
 
-    static func fastReply(_ s: TestServer, _ fields: Document, reserve: () -> Bool = { true }) throws -> [UInt8]? {
+    static func fastReply(_ s: TestServer, _ fields: Document, readsStorage: Bool = false,
+                          reserve: () -> Bool = { true }) throws -> [UInt8]? {
         let read = try #require(RawPointRead(Self.message(Self.body(fields))), "\(fields)")
-        return s.dispatcher.answer(read, replyID: 9, connection: s.connection, reserve: reserve)
+        return s.dispatcher.answer(read, replyID: 9, connection: s.connection, readsStorage: readsStorage, reserve: reserve)
     }
 
     static func seed(_ s: TestServer) {
@@ -201,6 +202,46 @@ import Testing
         // A deleted document is gone from memory too.
         s.run(["delete": "c", "deletes": [["q": ["_id": "u1"], "limit": 1]]])
         #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) == nil)
+    }
+
+    /// On the connection's queue a document memory does not hold is read from storage, and a
+    /// missing one answers with an empty batch, as the general path does.
+    @Test func onTheQueueReadsFromStorage() throws {
+        let directory = NSTemporaryDirectory() + "folio-rawpoint-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let s = try TestServer(directory: directory)
+        Self.seed(s)
+        s.run(["create": "v", "viewOn": "c", "pipeline": []])
+        let find: Document = ["find": "c", "filter": ["_id": "u1"], "limit": 1, "singleBatch": true, "lsid": Self.session]
+        #expect(try Self.fastReply(s, find) == nil)
+        let fromStorage = try #require(try Self.fastReply(s, find, readsStorage: true))
+        // That read brought it into memory.
+        #expect(try Self.fastReply(s, find) == fromStorage)
+        #expect(fromStorage == Self.generalReply(s, find))
+        for missing: Document in [["find": "c", "filter": ["_id": "nope"]], ["find": "c", "filter": ["_id": 4.5], "batchSize": 3]] {
+            let raw = try #require(try Self.fastReply(s, missing, readsStorage: true))
+            #expect(raw == Self.generalReply(s, missing))
+        }
+        // No collection, or a view: the general path answers (an empty batch, the view's pipeline).
+        #expect(try Self.fastReply(s, ["find": "missing", "filter": ["_id": 1]], readsStorage: true) == nil)
+        #expect(try Self.fastReply(s, ["find": "v", "filter": ["_id": "u1"]], readsStorage: true) == nil)
+        // The counters move as the general path moves them, for a document found and one missing.
+        func examined() -> [Int64] {
+            let q = s.dispatcher.context.engine.queryStatistics, m = s.dispatcher.context.metrics
+            return [q.keysExamined.load(ordering: .relaxed), q.documentsExamined.load(ordering: .relaxed),
+                    m.queries.load(ordering: .relaxed), m.documentsReturned.load(ordering: .relaxed)]
+        }
+        for fields: Document in [["find": "c", "filter": ["_id": 3]], ["find": "c", "filter": ["_id": 99]]] {
+            s.run(["update": "c", "updates": [["q": ["_id": 3], "u": ["$set": ["w": 1]]]]])  // out of memory again
+            let a = examined()
+            _ = Self.generalReply(s, fields)
+            let b = examined()
+            s.run(["update": "c", "updates": [["q": ["_id": 3], "u": ["$set": ["w": 2]]]]])
+            let c = examined()
+            #expect(try Self.fastReply(s, fields, readsStorage: true) != nil)
+            let d = examined()
+            #expect(zip(b, a).map { $0 - $1 } == zip(d, c).map { $0 - $1 }, "\(fields)")
+        }
     }
 
     @Test func leavesItToTheGeneralPathWhenTheServerMustSeeEachCommand() throws {
