@@ -3,25 +3,27 @@ import FolioBSON
 // A `find` of one document by an exact `_id`, or of the first document with an exact value of
 // a plainly indexed field, read from the message's bytes (this file) and answered with the
 // reply's bytes (`CommandDispatcher.answer(_:RawPointRead...)`, RunsWhereItArrives.swift), on
-// the event loop that read it or on the connection's queue. Built into the wire fuzzer with WireMessage.swift: whatever it
-// accepts, WireCodec.parse must accept with the same meaning.
+// the event loop that read it or on the connection's queue. Built into the wire fuzzer with
+// WireMessage.swift: whatever it accepts, WireCodec.parse must accept with the same meaning.
 //
 // The general path decodes the whole command into a `Document`, runs the dispatcher's checks
 // and bookkeeping, plans the query, opens a snapshot and a cursor, builds the reply as a
 // `Document` and encodes it: most of a point read's user-space CPU (BENCHMARKS.md, issue 28).
 // This path does only what such a find needs: one validation pass over the body, a
 // record-cache probe or one snapshot read (by `_id`) or the engine's own query with its plan
-// (by an indexed field), and the reply written straight into bytes. Its reply is the general path's, byte for byte
-// (RawPointReadTests compares them), and it keeps what the general path records: the
-// session's last use, serverStatus's command and query counters, the collection's latency
-// statistics, the telemetry, the cluster time's operation count and `metrics.queryExecutor`.
+// (by an indexed field), and the reply written straight into bytes. Its reply is the general
+// path's, byte for byte (RawPointReadTests compares them), and it keeps what the general path
+// records: the session's last use, serverStatus's command and query counters, the
+// collection's latency statistics, the telemetry, the cluster time's operation count and
+// `metrics.queryExecutor`.
 //
 // It answers only the plainest form, and gives everything else to the general path,
 // unchanged: a message of exactly one body section and no flags; a body of only `find`,
 // `filter` (exactly `{field: v}` with v an int, long, finite double, string or ObjectId),
 // `limit` (an int or long ≥ 0; exactly 1 unless the field is `_id`), `singleBatch`,
-// `batchSize` (an int or long ≥ 2), `$db`, `lsid` (exactly `{id: UUID}`), `$clusterTime` and
-// `$readPreference`, each at most once. By `_id`: on the event loop when memory holds the
+// `batchSize` (an int or long ≥ 2), `$db`, `lsid` (exactly `{id: UUID}`), `$clusterTime`,
+// `$readPreference`, and the Stable API's `apiVersion: "1"`, `apiStrict` and
+// `apiDeprecationErrors`, each at most once. By `_id`: on the event loop when memory holds the
 // document now (StorageEngine.latestInMemory); otherwise on the connection's queue, which
 // reads it through a snapshot (a missing document gets the empty batch the general path
 // gives). By another field: a collection with a plain index that leads with it
@@ -51,7 +53,7 @@ package struct RawPointRead: Sendable {
               bytes[20] == 0, RawPointRead.int32(bytes, 21) == Int32(bytes.count - 21),
               let body = try? RawDocument(validating: bytes, at: 21) else { return nil }
         var database: String?, collection: String?, field: String?, value: BSON?, lsid: BSON?, limit: Int64?
-        var singleBatch = false
+        var singleBatch = false, apiVersion = false, apiOptions = false
         var seen: [String] = []
         for element in body {
             let key = element.key
@@ -101,11 +103,20 @@ package struct RawPointRead: Sendable {
             case "$clusterTime", "$readPreference":
                 // Neither changes what the general path answers (no access control here).
                 guard raw.type == .document else { return nil }
+            case "apiVersion":
+                // The Stable API, as drivers configured with it send it on every command: find
+                // and these fields are all in version 1, so it changes nothing here.
+                guard raw.type == .string, raw.stringValue == "1" else { return nil }
+                apiVersion = true
+            case "apiStrict", "apiDeprecationErrors":
+                guard raw.type == .bool else { return nil }
+                apiOptions = true
             default:
                 return nil
             }
         }
-        guard let database, let collection, let field, let value else { return nil }
+        // apiStrict or apiDeprecationErrors without apiVersion is an error for the general path.
+        guard let database, let collection, let field, let value, apiVersion || !apiOptions else { return nil }
         // Another field than `_id` may match many documents: only the first is asked for.
         guard field == "_id" || limit == 1 else { return nil }
         self.requestID = RawPointRead.int32(bytes, 4)
@@ -132,7 +143,8 @@ package struct RawPointRead: Sendable {
 
 extension RawPointRead {
     /// Whether the general parser's reading of the same message is this one: a plain find of
-    /// the same collection, database, filter, session and `singleBatch` (the wire fuzzer and the tests check it).
+    /// the same collection, database, filter, session and `singleBatch` (the wire fuzzer and
+    /// the tests check it).
     package func agrees(with header: MessageHeader, _ message: WireMessage) -> Bool {
         guard case .message(let msg) = message, msg.flags == 0, msg.sequences.isEmpty, header.compressorID == nil,
               header.requestID == requestID, msg.body.fieldNames.first == "find",

@@ -243,6 +243,9 @@ def test_point_reads_from_the_message_bytes_are_answered_byte_for_byte_as_the_ge
         {"find": "points", "filter": {"sid": 3}, "limit": bson.Int64(1), "singleBatch": True, "lsid": session, "$db": db.name},
         {"find": "points", "filter": {"sid": 4.0}, "limit": 1, "$db": db.name},
         {"find": "points", "filter": {"sid": 99}, "limit": 1, "$db": db.name},
+        # As a driver configured with the Stable API sends it.
+        {"find": "points", "filter": {"_id": "u1"}, "limit": 1, "singleBatch": True, "lsid": session, "apiVersion": "1",
+         "apiStrict": True, "$db": db.name},
     ]
     before = client.admin.command("serverStatus")
     with socket.create_connection(("127.0.0.1", server["port"]), timeout=10) as sock:
@@ -261,7 +264,7 @@ def test_point_reads_from_the_message_bytes_are_answered_byte_for_byte_as_the_ge
             assert reply["cursor"]["id"] == 0 and isinstance(reply["cursor"]["id"], bson.Int64)
             assert len(reply["cursor"]["firstBatch"]) == (0 if body["filter"].get("sid") == 99 else 1)
     after = client.admin.command("serverStatus")
-    assert after["opcounters"]["query"] - before["opcounters"]["query"] == 15
-    assert after["metrics"]["commands"]["find"]["total"] - before["metrics"]["commands"]["find"]["total"] == 15
-    assert after["metrics"]["document"]["returned"] - before["metrics"]["document"]["returned"] == 12
+    assert after["opcounters"]["query"] - before["opcounters"]["query"] == 18
+    assert after["metrics"]["commands"]["find"]["total"] - before["metrics"]["commands"]["find"]["total"] == 18
+    assert after["metrics"]["document"]["returned"] - before["metrics"]["document"]["returned"] == 15
     assert db.points.find_one({"_id": "u1"}) == {"_id": "u1", "name": "ada", "n": 5, "tags": ["x", 1.5], "sid": 3}

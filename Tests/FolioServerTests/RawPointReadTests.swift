@@ -32,6 +32,9 @@ import Testing
          "$readPreference": ["mode": "primaryPreferred"]],
         ["find": "c", "filter": ["_id": "u1"]],
         ["find": "c", "filter": ["_id": "u1"], "batchSize": 2],
+        // A driver configured with the Stable API.
+        ["find": "c", "filter": ["_id": "u1"], "limit": 1, "singleBatch": true, "apiVersion": "1", "apiStrict": true,
+         "apiDeprecationErrors": false],
     ]
 
     @Test func readsTheFindsDriversSend() throws {
@@ -90,6 +93,11 @@ import Testing
             ["find": "c", "filter": ["_id": 1], "lsid": ["id": .binary(Binary(subtype: Binary.Subtype.uuid, data: [1]))]],
             ["find": "c", "filter": ["_id": 1], "lsid": ["id": Self.session.documentValue!["id"]!, "uid": .binary(Binary(data: [1]))]],
             ["find": "c", "filter": ["_id": 1], "$readPreference": "primary"],
+            // The Stable API: another version, a version of another type, options without a version.
+            ["find": "c", "filter": ["_id": 1], "apiVersion": "2"],
+            ["find": "c", "filter": ["_id": 1], "apiVersion": 1],
+            ["find": "c", "filter": ["_id": 1], "apiStrict": true],
+            ["find": "c", "filter": ["_id": 1], "apiVersion": "1", "apiStrict": 1],
         ]
         for fields in refused {
             #expect(RawPointRead(Self.message(Self.body(fields))) == nil, "\(fields)")
