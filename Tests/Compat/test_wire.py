@@ -268,3 +268,37 @@ def test_point_reads_from_the_message_bytes_are_answered_byte_for_byte_as_the_ge
     assert after["metrics"]["commands"]["find"]["total"] - before["metrics"]["commands"]["find"]["total"] == 18
     assert after["metrics"]["document"]["returned"] - before["metrics"]["document"]["returned"] == 15
     assert db.points.find_one({"_id": "u1"}) == {"_id": "u1", "name": "ada", "n": 5, "tags": ["x", 1.5], "sid": 3}
+
+
+def test_point_reads_from_memory_never_go_back_in_time_under_concurrent_updates(server, db, client):
+    """Readers of one document by _id (answered from the record cache on the event loop, or
+    from storage on the connection's queue) while a writer increments it: every reader sees
+    values that never decrease, and after each acknowledged update every later read sees it."""
+    import threading
+    db.counter.insert_one({"_id": "n", "v": 0})
+    stop = threading.Event()
+    problems = []
+    acknowledged = [0]
+
+    def read():
+        other = pymongo.MongoClient(client.address[0], client.address[1], directConnection=True)
+        last = -1
+        while not stop.is_set():
+            floor = acknowledged[0]
+            v = other[db.name].counter.find_one({"_id": "n"})["v"]
+            if v < last or v < floor:
+                problems.append((last, floor, v))
+            last = v
+        other.close()
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for t in readers:
+        t.start()
+    for i in range(1, 301):
+        db.counter.update_one({"_id": "n"}, {"$set": {"v": i}})
+        acknowledged[0] = i
+    stop.set()
+    for t in readers:
+        t.join()
+    assert not problems, problems[:5]
+    assert db.counter.find_one({"_id": "n"})["v"] == 300
