@@ -149,6 +149,15 @@ extension RawDocument: Sequence {
     /// Return `false` from `body` to stop.
     @inlinable
     public func forEachElement(_ body: (BSONType, UnsafeBufferPointer<UInt8>, RawValue) -> Void) {
+        forEachElementInPlace { type, key, offset, length in
+            body(type, key, RawValue(type: type, storage: storage, offset: offset, length: length))
+        }
+    }
+
+    /// Visits every element with its type, key bytes, and its value's offset in `storage` and
+    /// length, without even a value view (which would retain the bytes once per element).
+    @inlinable
+    public func forEachElementInPlace(_ body: (BSONType, UnsafeBufferPointer<UInt8>, Int, Int) -> Void) {
         storage.withUnsafeBufferPointer { buf in
             var p = start + 4
             let end = start + byteCount - 1
@@ -159,8 +168,7 @@ extension RawDocument: Sequence {
                 while buf[keyEnd] != 0 { keyEnd += 1 }
                 let valueStart = keyEnd + 1
                 let length = rawValueLength(type, buf, valueStart)
-                body(type, UnsafeBufferPointer(rebasing: buf[keyStart..<keyEnd]),
-                     RawValue(type: type, storage: storage, offset: valueStart, length: length))
+                body(type, UnsafeBufferPointer(rebasing: buf[keyStart..<keyEnd]), valueStart, length)
                 p = valueStart + length
             }
         }

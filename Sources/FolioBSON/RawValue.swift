@@ -118,29 +118,17 @@ extension RawDocument {
     public subscript(key: String) -> BSON? { lookup(key)?.bson }
 
     /// Decodes only the named top-level fields (in document order), skipping the rest
-    /// without decoding them.
-    /// One pass over the bytes: keys are compared in place with the wanted names (no element
-    /// views, no key strings), and a match takes the wanted name as its key. This runs once
-    /// per document an aggregation reads (its fields' dependencies) or sorts.
+    /// without decoding them. One pass over the bytes: keys are compared in place with the
+    /// wanted names (no element views, no key strings), and a match takes the wanted name as
+    /// its key. This runs once per document an aggregation reads (its fields' dependencies) or
+    /// sorts.
     public func document(onlyFields fields: [String]) -> Document {
         var out = Document()
         out.reserveCapacity(fields.count)
-        storage.withUnsafeBufferPointer { buf in
-            var p = start + 4
-            let end = start + byteCount - 1
-            while p < end {
-                let type = BSONType(rawValue: buf[p])!
-                let keyStart = p + 1
-                var keyEnd = keyStart
-                while buf[keyEnd] != 0 { keyEnd += 1 }
-                let valueStart = keyEnd + 1
-                let length = rawValueLength(type, buf, valueStart)
-                let key = UnsafeBufferPointer(rebasing: buf[keyStart..<keyEnd])
-                for field in fields where field.utf8.count == key.count && field.utf8.elementsEqual(key) {
-                    out.append(field, RawValue(type: type, storage: storage, offset: valueStart, length: length).bson)
-                    break
-                }
-                p = valueStart + length
+        forEachElementInPlace { type, key, offset, length in
+            for field in fields where field.utf8.count == key.count && field.utf8.elementsEqual(key) {
+                out.append(field, RawValue(type: type, storage: storage, offset: offset, length: length).bson)
+                break
             }
         }
         return out
