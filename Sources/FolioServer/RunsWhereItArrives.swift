@@ -16,6 +16,9 @@ import FolioQuery
 //   memory now (one record-cache probe, never a scan or a file read), or of the first document
 //   with an exact value of an indexed field (one index seek), with only the options below.
 // Everything else, and every message above `inlineMaximumBytes`, goes to the queue as before.
+// Such finds in their plainest form (what drivers send for find_one) do not even reach these
+// rules: RawPointRead.swift reads them from the message's bytes and `answer(_:RawPointRead...)`
+// below answers them with the reply's bytes; these rules take the finds with more options.
 
 extension CommandDispatcher {
     /// Messages larger than this are parsed on the connection's queue, not the loop.
