@@ -120,9 +120,12 @@ extension CommandDispatcher {
         }
         guard reserve() else { return nil }
         context.sessions.touch(read.lsid)
-        let time = context.clusterTime()
-        let reply = RawPointRead.reply(requestID: replyID, responseTo: read.requestID, namespace: ns.description,
-                                       document: document, clusterTime: time)
+        // The general path's reply encoder, with the document's stored bytes as the batch.
+        var fields = FindCommand.firstBatch([], namespace: ns.description)
+        fields.append("ok", .double(1))
+        let body = CommandDispatcher.withClusterTime(fields, context.clusterTime())
+        let reply = WireCodec.messageReply(requestID: replyID, responseTo: read.requestID, body: body,
+                                           batch: document.map { [$0] } ?? [])
         let duration = ContinuousClock.now - started
         context.metrics.recordFind(returned: document == nil ? 0 : 1)
         context.telemetry.record("find", ok: true, duration: duration)
@@ -147,58 +150,5 @@ extension CommandDispatcher {
         } catch {
             return nil
         }
-    }
-}
-
-extension RawPointRead {
-    /// `{cursor: {id: 0, ns, firstBatch: [document]}, ok: 1.0, $clusterTime, operationTime}`
-    /// (an empty batch without a document) as an OP_MSG, in the order the general path writes
-    /// it (FindCommand.cursorReply, CommandDispatcher.withClusterTime).
-    static func reply(requestID: Int32, responseTo: Int32, namespace: String, document: RawDocument?,
-                      clusterTime: Timestamp) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity((document?.byteCount ?? 0) + namespace.utf8.count + 200)
-        WireCodec.appendHeader(&out, requestID: requestID, responseTo: responseTo, opCode: .message)
-        WireCodec.appendInt32(&out, 0)
-        out.append(0)
-        let body = out.count
-        WireCodec.appendInt32(&out, 0)
-        out.append(BSONType.document.rawValue)
-        out.append(contentsOf: "cursor".utf8)
-        out.append(0)
-        let cursor = out.count
-        WireCodec.appendInt32(&out, 0)
-        BSON.int64(0).appendElement(key: "id", to: &out)
-        BSON.string(namespace).appendElement(key: "ns", to: &out)
-        out.append(BSONType.array.rawValue)
-        out.append(contentsOf: "firstBatch".utf8)
-        out.append(0)
-        let batch = out.count
-        WireCodec.appendInt32(&out, 0)
-        if let document {
-            out.append(BSONType.document.rawValue)
-            out.append(contentsOf: "0".utf8)
-            out.append(0)
-            out.append(contentsOf: document.storage[document.start..<document.start + document.byteCount])
-        }
-        out.append(0)
-        WireCodec.patchLength(&out, at: batch)
-        out.append(0)
-        WireCodec.patchLength(&out, at: cursor)
-        BSON.double(1).appendElement(key: "ok", to: &out)
-        out.append(BSONType.document.rawValue)
-        out.append(contentsOf: "$clusterTime".utf8)
-        out.append(0)
-        let gossip = out.count
-        WireCodec.appendInt32(&out, 0)
-        BSON.timestamp(clusterTime).appendElement(key: "clusterTime", to: &out)
-        BSON.document(CommandDispatcher.clusterTimeSignature).appendElement(key: "signature", to: &out)
-        out.append(0)
-        WireCodec.patchLength(&out, at: gossip)
-        BSON.timestamp(clusterTime).appendElement(key: "operationTime", to: &out)
-        out.append(0)
-        WireCodec.patchLength(&out, at: body)
-        WireCodec.patchLength(&out)
-        return out
     }
 }

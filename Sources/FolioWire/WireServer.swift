@@ -71,17 +71,10 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
             // A point read is answered from the message's bytes (RawPointRead.swift): here when
             // its document is in memory, on the queue when it must be read from storage.
             if let read = RawPointRead(bytes) {
-                if state.withLock({ $0.isIdle }), answerFromBytes(read, readsStorage: false, channel: channel) { return }
+                if answerFromBytes(read, readsStorage: false, channel: channel) { return }
                 if read.field == "_id" {
-                    handedOff.add(1, ordering: .releasing)
-                    queue.async {
-                        if !(self.state.withLock { $0.isIdle } && self.answerFromBytes(read, readsStorage: true, channel: channel)) {
-                            let actions = self.state.withLock { $0.received(Result { try WireCodec.parse(bytes) }) }
-                            self.handedOff.subtract(1, ordering: .releasing)
-                            self.perform(actions, channel: channel)
-                            return
-                        }
-                        self.handedOff.subtract(1, ordering: .releasing)
+                    handOff(channel: channel, answeredFirst: { self.answerFromBytes(read, readsStorage: true, channel: channel) }) {
+                        Result { try WireCodec.parse(bytes) }
                     }
                     return
                 }
@@ -105,8 +98,9 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
 
     /// Answers a point read from its bytes (CommandDispatcher.answer(_:RawPointRead...)) and
     /// writes the reply in its place among the connection's replies; false when the general
-    /// path must answer it. The connection must be idle (checked by the caller).
+    /// path must answer it (or the connection is not idle: then it waits its turn there).
     private func answerFromBytes(_ read: RawPointRead, readsStorage: Bool, channel: any Channel) -> Bool {
+        guard state.withLock({ $0.isIdle }) else { return false }
         var sequence = 0
         let reply = dispatcher.answer(read, replyID: ReplyIDs.next(), connection: connection, readsStorage: readsStorage) {
             guard let place = state.withLock({ $0.repliedWhereItArrived() }) else { return false }
@@ -120,9 +114,15 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
 
     /// Gives a message to the connection's queue. Until the machine has received it, later
     /// messages go the same way, so the machine receives them in the order they arrived.
-    private func handOff(channel: any Channel, _ parse: @escaping @Sendable () -> Result<(MessageHeader, WireMessage), any Error>) {
+    /// `answeredFirst` may answer it there without the machine (a point read from its bytes).
+    private func handOff(channel: any Channel, answeredFirst: (@Sendable () -> Bool)? = nil,
+                         _ parse: @escaping @Sendable () -> Result<(MessageHeader, WireMessage), any Error>) {
         handedOff.add(1, ordering: .releasing)
         queue.async {
+            if let answeredFirst, answeredFirst() {
+                self.handedOff.subtract(1, ordering: .releasing)
+                return
+            }
             let actions = self.state.withLock { $0.received(parse()) }
             self.handedOff.subtract(1, ordering: .releasing)
             self.perform(actions, channel: channel)
