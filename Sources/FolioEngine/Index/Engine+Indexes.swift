@@ -427,7 +427,7 @@ extension Engine {
                     guard let entry = self.entry(ns), let index = entry.indexes.first(where: { $0.name == indexName }) else { return 0 }
                     // Every date up to the cutoff, in either key direction.
                     let low = KeyString.encode(.datetime(.min)), high = KeyString.encode(.datetime(cutoff))
-                    let (ranges, _) = IndexBounds.ranges(index.fields, [[FieldInterval(
+                    let ranges = IndexBounds.ranges(index.fields, [[FieldInterval(
                         lower: KeyBound(bytes: low, inclusive: true), upper: KeyBound(bytes: high, inclusive: true),
                         isPoint: false, includesNull: false, lowerText: "", upperText: "", upperPrintedInclusive: nil)]])
                     var victims: [[UInt8]] = []

@@ -148,7 +148,7 @@ final class GeoNearStage: PlanStage {
             var perField = otherBounds
             perField[0] = PlanarGrid.intervals(cells)
             for i in 1..<index.fields.count where perField[i] == nil { perField[i] = [.all] }
-            ranges = IndexBounds.ranges(index.fields, perField).ranges
+            ranges = IndexBounds.ranges(index.fields, perField)
         } else if let geo = index.geo, index.fields.count == 1 {
             let region = Annulus(center: near.point.point, innerRadius: inner, outerRadius: outer)
             ranges = geo.keyRanges(region)
@@ -159,7 +159,7 @@ final class GeoNearStage: PlanStage {
                 if f.geo { perField[i] = f.path == path ? geo.intervals(region) : nil }
                 else if perField[i] == nil { perField[i] = [.all] }
             }
-            ranges = IndexBounds.ranges(index.fields, perField).ranges
+            ranges = IndexBounds.ranges(index.fields, perField)
         } else {
             return 0
         }

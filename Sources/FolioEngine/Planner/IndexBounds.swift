@@ -237,14 +237,20 @@ enum IndexBounds {
         return c < 0 || (c == 0 && !a.inclusive)
     }
 
-    /// The key ranges of an index scan, in ascending key order, and the printed bounds per field.
-    static func ranges(_ fields: [IndexField], _ perField: [[FieldInterval]?]) -> (ranges: [KeyRange], printed: Document) {
+    /// The bounds per field as explain prints them (`indexBounds`), in ascending key order.
+    /// Only explain needs them: scans keep the inputs and print on demand.
+    static func printed(_ fields: [IndexField], _ perField: [[FieldInterval]?]) -> Document {
         var printed = Document()
         for (i, f) in fields.enumerated() {
             let intervals = perField[i] ?? [.all]
             let ordered = f.ascending ? intervals : intervals.reversed()
             printed.append(f.path.dotted, .array(ordered.map { .string($0.text(ascending: f.ascending)) }))
         }
+        return printed
+    }
+
+    /// The key ranges of an index scan, in ascending key order.
+    static func ranges(_ fields: [IndexField], _ perField: [[FieldInterval]?]) -> [KeyRange] {
         var prefixes: [[UInt8]] = [[]]
         var ranges: [KeyRange] = []
         var closed = false
@@ -273,7 +279,7 @@ enum IndexBounds {
             guard let y = b.lower else { return false }
             return compareKeys(x, y) < 0
         }
-        return (ranges, printed)
+        return ranges
     }
 
     static func directed(_ bytes: [UInt8], _ ascending: Bool) -> [UInt8] { ascending ? bytes : bytes.map { ~$0 } }

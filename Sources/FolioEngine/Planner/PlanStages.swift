@@ -230,7 +230,8 @@ final class IndexScanStage: PlanStage {
     let snapshot: any StorageSnapshot
     let index: IndexDescriptor
     let ranges: [KeyRange]
-    let printedBounds: Document
+    /// Explain's `indexBounds`, printed on demand.
+    let printedBounds: () -> Document
     let forward: Bool
     /// Scans the record store as the `_id` index (min/max on `_id`): values are documents.
     let overRecords: Bool
@@ -249,7 +250,7 @@ final class IndexScanStage: PlanStage {
     private var chunkSize = 32
     static let chunk = 256
 
-    init(snapshot: any StorageSnapshot, index: IndexDescriptor, ranges: [KeyRange], printedBounds: Document, forward: Bool,
+    init(snapshot: any StorageSnapshot, index: IndexDescriptor, ranges: [KeyRange], printedBounds: @escaping () -> Document, forward: Bool,
          overRecords: Bool = false, emitKeys: Bool = false, cover: (filter: Filter, residual: MatchExpression)? = nil) {
         self.overRecords = overRecords
         self.emitKeys = emitKeys
@@ -279,7 +280,7 @@ final class IndexScanStage: PlanStage {
         let fields: Document = ["keyPattern": .document(index.keyPattern), "indexName": .string(index.name), "isMultiKey": .bool(index.isMultikey),
                 "multiKeyPaths": .document(multikeyPaths), "isUnique": .bool(index.unique || index.name == "_id_"), "isSparse": .bool(index.sparse),
                 "isPartial": .bool(index.partialFilter != nil), "indexVersion": .int32(2),
-                "direction": .string(forward ? "forward" : "backward"), "indexBounds": .document(printedBounds)]
+                "direction": .string(forward ? "forward" : "backward"), "indexBounds": .document(printedBounds())]
         for (k, v) in fields { d.append(k, v) }
         return d
     }

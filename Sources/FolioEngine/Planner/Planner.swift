@@ -488,7 +488,7 @@ struct PlanBuilder {
         let range = KeyRange(lower: min == nil ? nil : lower, lowerInclusive: true, upper: max == nil ? nil : upper, upperInclusive: false)
         let printed: Document = ["startKey": .document(start), "startKeyInclusive": true,
                                  "endKey": .document(end), "endKeyInclusive": false]
-        let scan = IndexScanStage(snapshot: snapshot, index: index, ranges: [range], printedBounds: printed, forward: true,
+        let scan = IndexScanStage(snapshot: snapshot, index: index, ranges: [range], printedBounds: { printed }, forward: true,
                                   overRecords: overRecords, emitKeys: query.wantsIndexKeys)
         return withSort(FetchStage(child: scan, snapshot: snapshot, store: entry.recordStore, filter: query.filter,
                                    deduplicate: index.isMultikey))
@@ -591,15 +591,16 @@ struct PlanBuilder {
 
     func scan(_ c: Candidate, covering residual: MatchExpression? = nil) -> PlanStage {
         guard case .index(let index, let perField, let forward, _) = c else { return build(c) }
-        let (ranges, printed) = IndexBounds.ranges(index.fields, perField)
-        var shown = printed
-        if !forward {
-            shown = Document(printed.map { (k, v) in (k, BSON.array((v.arrayValue ?? []).reversed().map { b in
+        // The printed bounds are made only if explain asks: they cost more than a point read's seek.
+        let shown = { () -> Document in
+            let printed = IndexBounds.printed(index.fields, perField)
+            guard !forward else { return printed }
+            return Document(printed.map { (k, v) in (k, BSON.array((v.arrayValue ?? []).reversed().map { b in
                 guard case .string(let s) = b else { return b }
                 return .string(PlanBuilder.reverseInterval(s))
             })) })
         }
-        return IndexScanStage(snapshot: snapshot, index: index, ranges: ranges, printedBounds: shown, forward: forward,
+        return IndexScanStage(snapshot: snapshot, index: index, ranges: IndexBounds.ranges(index.fields, perField), printedBounds: shown, forward: forward,
                               overRecords: isIDIndex(index), emitKeys: query.wantsIndexKeys,
                               cover: residual.map { (filter: query.filter, residual: $0) })
     }

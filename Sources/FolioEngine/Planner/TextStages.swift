@@ -34,7 +34,7 @@ extension PlanBuilder {
         func scan(_ term: String) -> IndexScanStage {
             var key = prefix
             KeyString.append(.string(term), ascending: true, to: &key)
-            return IndexScanStage(snapshot: snapshot, index: index, ranges: [KeyRange.prefix(key)], printedBounds: Document(), forward: false)
+            return IndexScanStage(snapshot: snapshot, index: index, ranges: [KeyRange.prefix(key)], printedBounds: { Document() }, forward: false)
         }
         let scans = textQuery.termsForBounds.map(scan)
         // Negated words, when folded as the index folds them, are answered from the index too:
