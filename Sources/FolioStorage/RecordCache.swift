@@ -122,7 +122,9 @@ final class RecordCache: Sendable {
                 return nil
             }
             s.hits &+= 1
-            s.slots[i]!.referenced = true
+            // Written only when it changes: a slot line left clean is not pulled from the
+            // other cores' caches when they read it next.
+            if !s.slots[i]!.referenced { s.slots[i]!.referenced = true }
             return s.slots[i]!.value
         }
     }
