@@ -12,7 +12,7 @@ import FolioLocks
 // commit. This cache sits in front of `get` on snapshots and is kept exact per key instead.
 //
 // Cost per cached read: one seeded hash of (store, key), one uncontended lock of one of
-// `shardCount` shards, a dictionary probe and a reference-count increment (values are shared
+// the shards (8 to 64, one per 4 MiB of budget: concurrent readers seldom meet on one), a dictionary probe and a reference-count increment (values are shared
 // arrays, never copied). Per write transaction: at commit, one lock per shard and one removal
 // per key the transaction wrote. Scans (`visit`, `scan`) neither read nor fill it, so
 // scanning a large collection does not grow memory.
@@ -32,7 +32,12 @@ import FolioLocks
 
 /// A bounded, snapshot-exact cache of point-read values.
 final class RecordCache: Sendable {
-    static let shardCount = 8
+    /// Shards per cache: one per this much budget, between 8 and 64. With 8 shards, eight
+    /// clients' aggregations met on the shard locks often enough for the futex to show in
+    /// their profile; more shards make that rare, and the budget keeps each shard large
+    /// enough for an eighth of it to hold a large document.
+    static let bytesPerShard = 4 << 20
+    static let shardCounts = 8...64
     /// Bytes counted per entry besides its key and value bytes: two array headers and their
     /// allocation rounding (~80), the slot (~64) and the dictionary bucket at 3/4 load (~53).
     static let entryOverheadBytes = 192
@@ -87,25 +92,28 @@ final class RecordCache: Sendable {
 
     let capacityBytes: Int
     let shardCapacityBytes: Int
+    let shardCount: Int
     let shards: [ShardBox]
     let version: PinnedSnapshot
 
     /// `capacityBytes` 0 disables the cache.
     init(capacityBytes: Int, version: PinnedSnapshot) {
         self.capacityBytes = max(0, capacityBytes)
-        shardCapacityBytes = self.capacityBytes / RecordCache.shardCount
-        shards = (0..<RecordCache.shardCount).map { _ in ShardBox() }
+        let count = min(max(self.capacityBytes / RecordCache.bytesPerShard, RecordCache.shardCounts.lowerBound), RecordCache.shardCounts.upperBound)
+        shardCount = count
+        shardCapacityBytes = self.capacityBytes / count
+        shards = (0..<count).map { _ in ShardBox() }
         self.version = version
     }
 
     var enabled: Bool { shardCapacityBytes > 0 }
 
     private func shard(_ key: Key) -> ShardBox {
-        shards[RecordCache.shardIndex(key)]
+        shards[shardIndex(key)]
     }
 
-    private static func shardIndex(_ key: Key) -> Int {
-        Int(UInt(bitPattern: key.hash) % UInt(RecordCache.shardCount))
+    private func shardIndex(_ key: Key) -> Int {
+        Int(UInt(bitPattern: key.hash) % UInt(shardCount))
     }
 
     /// Whether a snapshot taken at `snapshotVersion` may use the cache now (under a shard lock).
@@ -185,8 +193,8 @@ final class RecordCache: Sendable {
     /// Removes written keys (rule 1; called by the writer with the version odd).
     func remove(_ written: [Key]) {
         guard enabled, !written.isEmpty else { return }
-        var byShard = [[Key]](repeating: [], count: RecordCache.shardCount)
-        for k in written { byShard[RecordCache.shardIndex(k)].append(k) }
+        var byShard = [[Key]](repeating: [], count: shardCount)
+        for k in written { byShard[shardIndex(k)].append(k) }
         for (n, keys) in byShard.enumerated() where !keys.isEmpty {
             shards[n].state.withLock { s in
                 guard !s.index.isEmpty else { return }

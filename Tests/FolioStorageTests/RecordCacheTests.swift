@@ -124,6 +124,33 @@ import Testing
         #expect(engine.recordCache.sizeBytes == 0)
     }
 
+    /// Shards grow with the budget (one per 4 MiB, 8 to 64), and with many shards every key
+    /// still reads its latest value, through rewrites and removals.
+    @Test func shardsGrowWithTheBudgetAndStayExact() throws {
+        for (budget, shards) in [(1 << 20, 8), (128 << 20, 32)] {
+            let small = try Self.engine(cacheBytes: budget)
+            #expect(small.recordCache.shardCount == shards)
+            small.close()
+        }
+        let engine = try Self.engine(cacheBytes: 256 << 20)
+        defer { engine.close() }
+        #expect(engine.recordCache.shardCount == 64)
+        try Self.write(engine) { w in
+            try w.createStore("r")
+            for i in 0..<500 { try w.put("r", k(UInt8(i >> 8), UInt8(i & 0xFF)), k(UInt8(i & 0xFF))) }
+        }
+        for i in 0..<500 { _ = try Self.read(engine, "r", k(UInt8(i >> 8), UInt8(i & 0xFF))) }
+        #expect(engine.recordCache.sizeBytes > 0)
+        try Self.write(engine) { w in
+            for i in stride(from: 0, to: 500, by: 2) { try w.put("r", k(UInt8(i >> 8), UInt8(i & 0xFF)), k(7, 7)) }
+            for i in stride(from: 1, to: 500, by: 4) { _ = try w.delete("r", k(UInt8(i >> 8), UInt8(i & 0xFF))) }
+        }
+        for i in 0..<500 {
+            let expected: [UInt8]? = i % 2 == 0 ? k(7, 7) : (i % 4 == 1 ? nil : k(UInt8(i & 0xFF)))
+            #expect(try Self.read(engine, "r", k(UInt8(i >> 8), UInt8(i & 0xFF))) == expected)
+        }
+    }
+
     @Test func noCacheWhenTheBudgetIsZero() throws {
         let engine = try Self.engine(cacheBytes: 0)
         defer { engine.close() }
