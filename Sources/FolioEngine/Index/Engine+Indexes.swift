@@ -313,11 +313,10 @@ extension Engine {
 
     // MARK: Keeping indexes in step with writes
 
-    /// Adds a document's keys to one index (checking uniqueness), marking it multikey when
-    /// needed; `existing`: keys it already has. Returns whether the descriptor changed
-    /// (became multikey).
-    static func putKeys(_ index: inout IndexDescriptor, _ ns: Namespace, _ keys: IndexKeys, _ recordKey: [UInt8],
-                        _ txn: any StorageWriteTransaction, except existing: Set<[UInt8]>) throws -> Bool {
+    /// Adds a document's keys to one index (all but `existing`, keys it already has),
+    /// checking uniqueness.
+    static func putKeys(_ index: IndexDescriptor, _ ns: Namespace, _ keys: IndexKeys, _ recordKey: [UInt8],
+                        _ txn: any StorageWriteTransaction, except existing: Set<[UInt8]>) throws {
         for (i, key) in keys.keys.enumerated() where !existing.contains(key) {
             if index.unique {
                 // The value itself is what concurrent writers conflict on, whichever record has it.
@@ -326,16 +325,30 @@ extension Engine {
             }
             try txn.put(index.store, key + recordKey, keys.entryValue(i, recordKey))
         }
-        var changed = false
-        if keys.isMultikey && !index.isMultikey {
-            index.isMultikey = true
-            changed = true
+    }
+
+    /// Whether `keys` make `index` multikey, or multikey on more paths, than it is.
+    static func widensMultikey(_ index: IndexDescriptor, _ keys: IndexKeys) -> Bool {
+        (keys.isMultikey && !index.isMultikey) || (!keys.multikeyPaths.isEmpty && !index.multikeyPaths.isSuperset(of: keys.multikeyPaths))
+    }
+
+    /// Puts each index's keys for one document (`keys[i]` for `entry.indexes[i]`, less
+    /// `existing[i]`) and, when some index becomes multikey, saves the entry that says so.
+    /// Returns the entry as it is afterwards. The entry is copied only then: a copy whose
+    /// index list is modified copies the whole list, which every document paid for before.
+    func putKeys(_ entry: CollectionEntry, _ keys: [IndexKeys], _ recordKey: [UInt8], _ txn: any StorageWriteTransaction,
+                 except existing: [Set<[UInt8]>]? = nil) throws -> CollectionEntry {
+        var updated: CollectionEntry?
+        for (i, index) in entry.indexes.enumerated() {
+            try Engine.putKeys(index, entry.namespace, keys[i], recordKey, txn, except: existing?[i] ?? [])
+            guard Engine.widensMultikey(index, keys[i]) else { continue }
+            if updated == nil { updated = entry }
+            if keys[i].isMultikey { updated!.indexes[i].isMultikey = true }
+            updated!.indexes[i].multikeyPaths.formUnion(keys[i].multikeyPaths)
         }
-        if !keys.multikeyPaths.isEmpty && !index.multikeyPaths.isSuperset(of: keys.multikeyPaths) {
-            index.multikeyPaths.formUnion(keys.multikeyPaths)
-            changed = true
-        }
-        return changed
+        guard let updated else { return entry }
+        try saveEntry(updated, txn)
+        return updated
     }
 
     static func checkUnique(_ index: IndexDescriptor, _ ns: Namespace, _ key: [UInt8], _ values: [BSON],
@@ -352,14 +365,9 @@ extension Engine {
     /// it is afterwards (an index may have become multikey).
     func indexInserted(_ entry: CollectionEntry, _ keys: [IndexKeys], _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws -> CollectionEntry {
         if entry.indexes.isEmpty { return entry }
-        var updated = entry
-        var changed = false
-        for i in updated.indexes.indices {
-            if try Engine.putKeys(&updated.indexes[i], entry.namespace, keys[i], recordKey, txn, except: []) { changed = true }
-        }
-        if changed { try saveEntry(updated, txn) }
+        let after = try putKeys(entry, keys, recordKey, txn)
         noteWrites(entry.namespace, 1)
-        return updated
+        return after
     }
 
     /// Index maintenance for a removed document.
@@ -378,19 +386,20 @@ extension Engine {
     func indexUpdated(_ entry: CollectionEntry, before: Document, after: Document, _ recordKey: [UInt8],
                       _ txn: any StorageWriteTransaction) throws {
         if entry.indexes.isEmpty { return }
-        var updated = entry
-        var changed = false
-        for i in updated.indexes.indices {
-            let old = try updated.indexes[i].keys(for: before)
-            let new = try updated.indexes[i].keys(for: after)
-            let kept = old.unchanged(in: new)
-            for key in old.keys where !kept.contains(key) {
-                if updated.indexes[i].unique { try txn.claim(updated.indexes[i].store, key) }
-                try txn.delete(updated.indexes[i].store, key + recordKey)
+        var newKeys: [IndexKeys] = []
+        var kept: [Set<[UInt8]>] = []
+        for index in entry.indexes {
+            let old = try index.keys(for: before)
+            let new = try index.keys(for: after)
+            let unchanged = old.unchanged(in: new)
+            for key in old.keys where !unchanged.contains(key) {
+                if index.unique { try txn.claim(index.store, key) }
+                try txn.delete(index.store, key + recordKey)
             }
-            if try Engine.putKeys(&updated.indexes[i], entry.namespace, new, recordKey, txn, except: kept) { changed = true }
+            newKeys.append(new)
+            kept.append(unchanged)
         }
-        if changed { try saveEntry(updated, txn) }
+        _ = try putKeys(entry, newKeys, recordKey, txn, except: kept)
         noteWrites(entry.namespace, 1)
     }
 }
