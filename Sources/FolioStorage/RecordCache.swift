@@ -12,8 +12,8 @@ import FolioLocks
 // commit. This cache sits in front of `get` on snapshots and is kept exact per key instead.
 //
 // Cost per cached read: one seeded hash of (store, key), one uncontended lock of one of
-// the shards (8 to 64, one per 4 MiB of budget: concurrent readers seldom meet on one), a dictionary probe and a reference-count increment (values are shared
-// arrays, never copied). Per write transaction: at commit, one lock per shard and one removal
+// the shards (8 to 64, one per 4 MiB of budget: concurrent readers seldom meet on one), a
+// dictionary probe and a reference-count increment (values are shared arrays, never copied). Per write transaction: at commit, one lock per shard and one removal
 // per key the transaction wrote. Scans (`visit`, `scan`) neither read nor fill it, so
 // scanning a large collection does not grow memory.
 //
