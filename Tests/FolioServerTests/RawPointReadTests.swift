@@ -155,100 +155,103 @@ import Testing
                                             ["_id": 3, "v": 1.5], ["_id": .objectID(ObjectID()), "v": "o"]]])
     }
 
-    @Test(arguments: [false, true])
-    func answersByteForByteAsTheGeneralPath(sqlite: Bool) throws {
+    /// Runs `body` with a server seeded by `seed`, its data in a throwaway directory when
+    /// `onDisk` (SQLite), else in memory; with `view`, `v` is a view of `c`.
+    static func withSeededServer(onDisk: Bool = true, view: Bool = false, _ body: (TestServer) throws -> Void) throws {
         let directory = NSTemporaryDirectory() + "folio-rawpoint-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let s = try TestServer(directory: sqlite ? directory : nil)
-        Self.seed(s)
-        var finds = Self.driverFinds
-        finds += [["find": "c", "filter": ["_id": 3]], ["find": "c", "filter": ["_id": .int64(3)]],
-                  ["find": "c", "filter": ["_id": 3.0]], ["find": "c", "filter": ["_id": "u1"], "limit": 5]]
-        // By an indexed field: the first of several, one in another numeric type, one with a
-        // dotted path, none at all (an empty batch).
-        s.run(["createIndexes": "c", "indexes": [["key": ["sid": 1], "name": "sid_1"], ["key": ["a.b": 1], "name": "ab"]]])
-        s.run(["insert": "c", "documents": [["_id": 10, "sid": 5, "a": ["b": "x"]], ["_id": 11, "sid": 5], ["_id": 12, "sid": .int64(6)],
-                                            ["_id": 13, "sid": [7, 8]]]])
-        for (value, _) in [(BSON.int32(5), 0), (.double(6), 0), (.int32(8), 0), (.int32(99), 0), (.string("5"), 0)] {
-            finds.append(["find": "c", "filter": ["sid": value], "limit": .int64(1), "singleBatch": true, "lsid": Self.session])
-            finds.append(["find": "c", "filter": ["sid": value], "limit": 1])
+        let s = try TestServer(directory: onDisk ? directory : nil)
+        seed(s)
+        if view { s.run(["create": "v", "viewOn": "c", "pipeline": []]) }
+        try body(s)
+    }
+
+    @Test(arguments: [false, true])
+    func answersByteForByteAsTheGeneralPath(sqlite: Bool) throws {
+        try Self.withSeededServer(onDisk: sqlite) { s throws in
+            var finds = Self.driverFinds
+            finds += [["find": "c", "filter": ["_id": 3]], ["find": "c", "filter": ["_id": .int64(3)]],
+                      ["find": "c", "filter": ["_id": 3.0]], ["find": "c", "filter": ["_id": "u1"], "limit": 5]]
+            // By an indexed field: the first of several, one in another numeric type, one with a
+            // dotted path, none at all (an empty batch).
+            s.run(["createIndexes": "c", "indexes": [["key": ["sid": 1], "name": "sid_1"], ["key": ["a.b": 1], "name": "ab"]]])
+            s.run(["insert": "c", "documents": [["_id": 10, "sid": 5, "a": ["b": "x"]], ["_id": 11, "sid": 5], ["_id": 12, "sid": .int64(6)],
+                                                ["_id": 13, "sid": [7, 8]]]])
+            for (value, _) in [(BSON.int32(5), 0), (.double(6), 0), (.int32(8), 0), (.int32(99), 0), (.string("5"), 0)] {
+                finds.append(["find": "c", "filter": ["sid": value], "limit": .int64(1), "singleBatch": true, "lsid": Self.session])
+                finds.append(["find": "c", "filter": ["sid": value], "limit": 1])
+            }
+            finds.append(["find": "c", "filter": ["a.b": "x"], "limit": 1, "batchSize": 5])
+            for fields in finds {
+                // The general path reads it first (on SQLite that caches it), then both answer.
+                let general = Self.generalReply(s, fields)
+                let fast = try #require(try Self.fastReply(s, fields), "\(fields)")
+                #expect(fast == general, "\(fields)")
+            }
+            // Without a plain index leading with the field, a find by it is no point read.
+            #expect(try Self.fastReply(s, ["find": "c", "filter": ["name": "ada"], "limit": 1]) == nil)
+            s.run(["createIndexes": "c", "indexes": [["key": ["name": "hashed"], "name": "nh"], ["key": ["v": 1], "name": "vs", "sparse": true]]])
+            #expect(try Self.fastReply(s, ["find": "c", "filter": ["name": "ada"], "limit": 1]) == nil)
+            #expect(try Self.fastReply(s, ["find": "c", "filter": ["v": 1.5], "limit": 1]) == nil)
+            #expect(try Self.fastReply(s, ["find": "v", "filter": ["sid": 5], "limit": 1]) == nil)
         }
-        finds.append(["find": "c", "filter": ["a.b": "x"], "limit": 1, "batchSize": 5])
-        for fields in finds {
-            // The general path reads it first (on SQLite that caches it), then both answer.
-            let general = Self.generalReply(s, fields)
-            let fast = try #require(try Self.fastReply(s, fields), "\(fields)")
-            #expect(fast == general, "\(fields)")
-        }
-        // Without a plain index leading with the field, a find by it is no point read.
-        #expect(try Self.fastReply(s, ["find": "c", "filter": ["name": "ada"], "limit": 1]) == nil)
-        s.run(["createIndexes": "c", "indexes": [["key": ["name": "hashed"], "name": "nh"], ["key": ["v": 1], "name": "vs", "sparse": true]]])
-        #expect(try Self.fastReply(s, ["find": "c", "filter": ["name": "ada"], "limit": 1]) == nil)
-        #expect(try Self.fastReply(s, ["find": "c", "filter": ["v": 1.5], "limit": 1]) == nil)
-        #expect(try Self.fastReply(s, ["find": "v", "filter": ["sid": 5], "limit": 1]) == nil)
     }
 
     @Test func answersOnlyFromMemoryAndOnlyWhatExists() throws {
-        let directory = NSTemporaryDirectory() + "folio-rawpoint-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let s = try TestServer(directory: directory)
-        Self.seed(s)
-        s.run(["create": "v", "viewOn": "c", "pipeline": []])
-        // Written but not yet read: not in the record cache, so not answered here.
-        #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) == nil)
-        _ = Self.generalReply(s, ["find": "c", "filter": ["_id": "u1"]])
-        #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) != nil)
-        // A missing document, collection or database, and a view.
-        #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "nope"]]) == nil)
-        #expect(try Self.fastReply(s, ["find": "missing", "filter": ["_id": "u1"]]) == nil)
-        #expect(try Self.fastReply(s, ["find": "v", "filter": ["_id": "u1"]]) == nil)
-        // An update takes the old version out of memory; the next general read puts the new one back.
-        s.run(["update": "c", "updates": [["q": ["_id": "u1"], "u": ["$set": ["name": "grace"]]]]])
-        #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) == nil)
-        let general = Self.generalReply(s, ["find": "c", "filter": ["_id": "u1"]])
-        #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) == general)
-        // A deleted document is gone from memory too.
-        s.run(["delete": "c", "deletes": [["q": ["_id": "u1"], "limit": 1]]])
-        #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) == nil)
+        try Self.withSeededServer(view: true) { s throws in
+            // Written but not yet read: not in the record cache, so not answered here.
+            #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) == nil)
+            _ = Self.generalReply(s, ["find": "c", "filter": ["_id": "u1"]])
+            #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) != nil)
+            // A missing document, collection or database, and a view.
+            #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "nope"]]) == nil)
+            #expect(try Self.fastReply(s, ["find": "missing", "filter": ["_id": "u1"]]) == nil)
+            #expect(try Self.fastReply(s, ["find": "v", "filter": ["_id": "u1"]]) == nil)
+            // An update takes the old version out of memory; the next general read puts the new one back.
+            s.run(["update": "c", "updates": [["q": ["_id": "u1"], "u": ["$set": ["name": "grace"]]]]])
+            #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) == nil)
+            let general = Self.generalReply(s, ["find": "c", "filter": ["_id": "u1"]])
+            #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) == general)
+            // A deleted document is gone from memory too.
+            s.run(["delete": "c", "deletes": [["q": ["_id": "u1"], "limit": 1]]])
+            #expect(try Self.fastReply(s, ["find": "c", "filter": ["_id": "u1"]]) == nil)
+        }
     }
 
     /// On the connection's queue a document memory does not hold is read from storage, and a
     /// missing one answers with an empty batch, as the general path does.
     @Test func onTheQueueReadsFromStorage() throws {
-        let directory = NSTemporaryDirectory() + "folio-rawpoint-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let s = try TestServer(directory: directory)
-        Self.seed(s)
-        s.run(["create": "v", "viewOn": "c", "pipeline": []])
-        let find: Document = ["find": "c", "filter": ["_id": "u1"], "limit": 1, "singleBatch": true, "lsid": Self.session]
-        #expect(try Self.fastReply(s, find) == nil)
-        let fromStorage = try #require(try Self.fastReply(s, find, readsStorage: true))
-        // That read brought it into memory.
-        #expect(try Self.fastReply(s, find) == fromStorage)
-        #expect(fromStorage == Self.generalReply(s, find))
-        for missing: Document in [["find": "c", "filter": ["_id": "nope"]], ["find": "c", "filter": ["_id": 4.5], "batchSize": 3]] {
-            let raw = try #require(try Self.fastReply(s, missing, readsStorage: true))
-            #expect(raw == Self.generalReply(s, missing))
-        }
-        // No collection, or a view: the general path answers (an empty batch, the view's pipeline).
-        #expect(try Self.fastReply(s, ["find": "missing", "filter": ["_id": 1]], readsStorage: true) == nil)
-        #expect(try Self.fastReply(s, ["find": "v", "filter": ["_id": "u1"]], readsStorage: true) == nil)
-        // The counters move as the general path moves them, for a document found and one missing.
-        func examined() -> [Int64] {
-            let q = s.dispatcher.context.engine.queryStatistics, m = s.dispatcher.context.metrics
-            return [q.keysExamined.load(ordering: .relaxed), q.documentsExamined.load(ordering: .relaxed),
-                    m.queries.load(ordering: .relaxed), m.documentsReturned.load(ordering: .relaxed)]
-        }
-        for fields: Document in [["find": "c", "filter": ["_id": 3]], ["find": "c", "filter": ["_id": 99]]] {
-            s.run(["update": "c", "updates": [["q": ["_id": 3], "u": ["$set": ["w": 1]]]]])  // out of memory again
-            let a = examined()
-            _ = Self.generalReply(s, fields)
-            let b = examined()
-            s.run(["update": "c", "updates": [["q": ["_id": 3], "u": ["$set": ["w": 2]]]]])
-            let c = examined()
-            #expect(try Self.fastReply(s, fields, readsStorage: true) != nil)
-            let d = examined()
-            #expect(zip(b, a).map { $0 - $1 } == zip(d, c).map { $0 - $1 }, "\(fields)")
+        try Self.withSeededServer(view: true) { s throws in
+            let find: Document = ["find": "c", "filter": ["_id": "u1"], "limit": 1, "singleBatch": true, "lsid": Self.session]
+            #expect(try Self.fastReply(s, find) == nil)
+            let fromStorage = try #require(try Self.fastReply(s, find, readsStorage: true))
+            // That read brought it into memory.
+            #expect(try Self.fastReply(s, find) == fromStorage)
+            #expect(fromStorage == Self.generalReply(s, find))
+            for missing: Document in [["find": "c", "filter": ["_id": "nope"]], ["find": "c", "filter": ["_id": 4.5], "batchSize": 3]] {
+                let raw = try #require(try Self.fastReply(s, missing, readsStorage: true))
+                #expect(raw == Self.generalReply(s, missing))
+            }
+            // No collection, or a view: the general path answers (an empty batch, the view's pipeline).
+            #expect(try Self.fastReply(s, ["find": "missing", "filter": ["_id": 1]], readsStorage: true) == nil)
+            #expect(try Self.fastReply(s, ["find": "v", "filter": ["_id": "u1"]], readsStorage: true) == nil)
+            // The counters move as the general path moves them, for a document found and one missing.
+            func examined() -> [Int64] {
+                let q = s.dispatcher.context.engine.queryStatistics, m = s.dispatcher.context.metrics
+                return [q.keysExamined.load(ordering: .relaxed), q.documentsExamined.load(ordering: .relaxed),
+                        m.queries.load(ordering: .relaxed), m.documentsReturned.load(ordering: .relaxed)]
+            }
+            for fields: Document in [["find": "c", "filter": ["_id": 3]], ["find": "c", "filter": ["_id": 99]]] {
+                s.run(["update": "c", "updates": [["q": ["_id": 3], "u": ["$set": ["w": 1]]]]])  // out of memory again
+                let a = examined()
+                _ = Self.generalReply(s, fields)
+                let b = examined()
+                s.run(["update": "c", "updates": [["q": ["_id": 3], "u": ["$set": ["w": 2]]]]])
+                let c = examined()
+                #expect(try Self.fastReply(s, fields, readsStorage: true) != nil)
+                let d = examined()
+                #expect(zip(b, a).map { $0 - $1 } == zip(d, c).map { $0 - $1 }, "\(fields)")
+            }
         }
     }
 
