@@ -81,11 +81,7 @@ extension CommandDispatcher {
     /// Whether a plain index of `ns` leads with `field` (not partial, sparse, hidden or with
     /// its own collation, any of which could turn the plan into a collection scan).
     func hasPlainIndex(leadingWith field: String, _ ns: Namespace) -> Bool {
-        context.engine.indexes(ns).contains { index in
-            guard let first = index.fields.first, first.path.dotted == field, !first.hashed, !first.geo, !first.planar,
-                  index.wildcard == nil, index.text == nil else { return false }
-            return index.partialFilter == nil && !index.sparse && !index.hidden && index.options["collation"] == nil
-        }
+        context.engine.indexes(ns).contains { $0.isPlain(leadingWith: field) }
     }
 }
 
@@ -115,7 +111,7 @@ extension CommandDispatcher {
                 document = found
             }
         } else {
-            guard hasPlainIndex(leadingWith: read.field, ns), let found = firstDocument(read, ns) else { return nil }
+            guard let found = firstDocument(read, ns) else { return nil }
             document = found
         }
         guard reserve() else { return nil }
@@ -134,11 +130,15 @@ extension CommandDispatcher {
         return reply
     }
 
-    /// The first document the general path's `find` with `limit: 1` returns for `read` (the
-    /// engine's own query: its plan, plan cache, index statistics and examined counts), as
-    /// `.some(nil)` when none matches; nil when the engine refuses the query (the general
-    /// path then answers with the error).
+    /// The first document the general path's `find` with `limit: 1` returns for `read`, as
+    /// `.some(nil)` when none matches; nil when no plain index leads with the field, or the
+    /// engine refuses the query (the general path then answers). When that index is the only
+    /// one the planner could use, the engine seeks it without planning
+    /// (`Engine.firstDocument(_:field:equalTo:)`); otherwise this is the engine's own query,
+    /// with its plan, plan cache, index statistics and examined counts.
     func firstDocument(_ read: RawPointRead, _ ns: Namespace) -> RawDocument?? {
+        if let found = context.engine.firstDocument(ns, field: read.field, equalTo: read.value) { return found }
+        guard hasPlainIndex(leadingWith: read.field, ns) else { return nil }
         var filter = Document()
         filter.append(read.field, read.value)
         do throws(FolioError) {
