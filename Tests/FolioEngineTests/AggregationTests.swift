@@ -233,6 +233,39 @@ let expressionCases: [AggregationCase] = [
         #expect(sorted.count == 120 && sorted.first?.document()["_id"] == 119)
     }
 
+    /// A `$group` over a collection that reads only top-level fields and constants reads them
+    /// from the stored bytes (GroupSpec.topLevelInputs): the same groups, values and types as
+    /// evaluating its expressions over decoded documents, in memory and spilled.
+    @Test func groupsOfTopLevelFieldsReadStoredBytesAndAgreeWithEvaluation() throws {
+        let engine = try Engine.inMemory()
+        let ns = try Namespace(database: "agg", collection: "c")
+        let keys: [BSON?] = ["a", 1, 1.0, .int64(2), .null, nil, [1, 2], ["x": 1], "b"]
+        let values: [BSON?] = [1, .int64(5), 2.5, "s", nil, .null, .decimal128(Decimal128("1.5")!), [3], .int64(.max)]
+        _ = try engine.insert(ns, (0..<900).map { i in
+            var d: Document = ["_id": .int32(Int32(i))]
+            if let k = keys[i % keys.count] { d.append("k", k) }
+            if let v = values[(i / 3) % values.count] { d.append("v", v) }
+            return d
+        })
+        let group: BSON = ["_id": "$k", "n": ["$sum": 1], "total": ["$sum": "$v"], "avg": ["$avg": "$v"], "min": ["$min": "$v"],
+                           "max": ["$max": "$v"], "first": ["$first": "$v"], "last": ["$last": "$v"], "all": ["$push": "$v"],
+                           "set": ["$addToSet": "$k"], "count": ["$count": [:]], "c": ["$first": "const"]]
+        #expect(try GroupSpec(parsing: group, context: ParseContext()).topLevelInputs != nil)
+        #expect(try GroupSpec(parsing: ["_id": "$k.x", "n": ["$sum": 1]], context: ParseContext()).topLevelInputs == nil)
+        #expect(try GroupSpec(parsing: ["_id": "$k", "n": ["$sum": "$$ROOT"]], context: ParseContext()).topLevelInputs == nil)
+        for pipeline: [BSON] in [[["$group": group], ["$sort": ["_id": 1]]],
+                                 [["$match": ["_id": ["$gte": 100]]], ["$group": ["_id": nil, "n": ["$sum": 1], "s": ["$sum": "$v"]]]]] {
+            let stored = try engine.aggregate(database: "agg", collection: "c", AggregateRequest(pipeline: pipeline)).all().map { $0.document() }
+            // A stage before the group makes it evaluate over decoded documents.
+            let evaluated = try engine.aggregate(database: "agg", collection: "c", AggregateRequest(pipeline: [["$set": ["zz": 1]]] + pipeline))
+                .all().map { $0.document() }
+            // (Compared as bytes: field order and types too.)
+            #expect(!stored.isEmpty && stored.map { $0.bsonBytes() } == evaluated.map { $0.bsonBytes() })
+            // (One group never outgrows the budget.)
+            if stored.count > 1 { try expectSpilledResults(engine, pipeline, stored) }
+        }
+    }
+
     @Test func groupSpillsByPartitioningAndAgreesWithTheInMemoryGroup() throws {
         let engine = try Engine.inMemory()
         let ns = try Namespace(database: "agg", collection: "c")

@@ -55,47 +55,85 @@ final class GroupStream: DocumentStream {
         }
     }
 
-    private func consume(_ input: any DocumentStream) throws(FolioError) {
+    /// One pass over the input: the group of each key seen, the bytes held, and whether the
+    /// set of groups is frozen (the budget is spent).
+    private struct Pass {
         var index: [[UInt8]: Int] = [:]
         var bytes = 0
         var frozen = false
-        var n = 0
-        while let d = try input.next() {
-            n += 1
-            if n % 1024 == 0 { try Engine.checkDeadline(env.deadline) }
-            let context = env.context(d)
-            let id = try spec.key(context)
-            let key = KeyString.encode(id.collated(spec.collator))
-            let g: Int
-            if let existing = index[key] {
-                g = existing
-            } else if frozen {
-                try partition(for: key).write(document: d.bsonBytes())
-                continue
-            } else {
-                g = ids.count
-                index[key] = g
-                ids.append(id)
-                var fresh: [AccumulatorState] = []
-                for (_, acc) in spec.accumulators { fresh.append(try acc.makeState(groupID: id, context: context)) }
-                states.append(fresh)
-                bytes += GroupStream.groupOverheadBytes(keyBytes: key.count, accumulators: fresh.count) + id.approximateByteSize
-            }
-            for j in states[g].indices {
-                let before = states[g][j].memoryBytes
-                try states[g][j].add(context)
-                bytes += states[g][j].memoryBytes - before
-            }
-            if bytes > env.blockingStageMemoryBytes && !frozen {
-                guard env.allowDiskUse else {
-                    throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
-                                     "Exceeded memory limit for $group, but didn't allow external sort. Pass allowDiskUse:true to opt in.")
+        var documents = 0
+    }
+
+    private func consume(_ input: any DocumentStream) throws(FolioError) {
+        var pass = Pass()
+        if let stored = input as? CursorStream, let inputs = spec.topLevelInputs {
+            // Only top-level fields and constants are read: straight from the stored bytes,
+            // with no document decoded and no expression evaluated.
+            let noDocument = env.context(Document())
+            while let raw = try stored.nextRaw() {
+                try tick(&pass)
+                guard let g = try group(inputs.id.value(in: raw) ?? .null, &pass, context: noDocument, spilled: { raw.bytes }) else { continue }
+                for (j, input) in inputs.accumulators.enumerated() {
+                    try update(g, j, &pass) { (state: inout AccumulatorState) throws(FolioError) in try state.add(value: input.value(in: raw)) }
                 }
-                frozen = true
+                try checkBudget(&pass)
+            }
+        } else {
+            while let d = try input.next() {
+                try tick(&pass)
+                let context = env.context(d)
+                guard let g = try group(try spec.key(context), &pass, context: context, spilled: { d.bsonBytes() }) else { continue }
+                for j in states[g].indices {
+                    try update(g, j, &pass) { (state: inout AccumulatorState) throws(FolioError) in try state.add(context) }
+                }
+                try checkBudget(&pass)
             }
         }
         for case let writer? in partitions { pendingPartitions.append(try writer.finish()) }
         partitions = []
+    }
+
+    /// Counts a document; checks the deadline every 1,024.
+    private func tick(_ pass: inout Pass) throws(FolioError) {
+        pass.documents += 1
+        if pass.documents % 1024 == 0 { try Engine.checkDeadline(env.deadline) }
+    }
+
+    /// The group of `id`, made when new; nil when the groups are frozen and it is new (the
+    /// document, `spilled()`, then goes to its key's partition file).
+    private func group(_ id: BSON, _ pass: inout Pass, context: EvaluationContext, spilled: () -> [UInt8]) throws(FolioError) -> Int? {
+        let key = KeyString.encode(id.collated(spec.collator))
+        if let existing = pass.index[key] { return existing }
+        if pass.frozen {
+            try partition(for: key).write(document: spilled())
+            return nil
+        }
+        let g = ids.count
+        pass.index[key] = g
+        ids.append(id)
+        var fresh: [AccumulatorState] = []
+        for (_, acc) in spec.accumulators { fresh.append(try acc.makeState(groupID: id, context: context)) }
+        states.append(fresh)
+        pass.bytes += GroupStream.groupOverheadBytes(keyBytes: key.count, accumulators: fresh.count) + id.approximateByteSize
+        return g
+    }
+
+    /// Runs `add` on accumulator `j` of group `g`, counting the bytes it adds.
+    private func update(_ g: Int, _ j: Int, _ pass: inout Pass,
+                        _ add: (inout AccumulatorState) throws(FolioError) -> Void) throws(FolioError) {
+        let before = states[g][j].memoryBytes
+        try add(&states[g][j])
+        pass.bytes += states[g][j].memoryBytes - before
+    }
+
+    /// Freezes the groups once they hold more than the budget (with allowDiskUse).
+    private func checkBudget(_ pass: inout Pass) throws(FolioError) {
+        guard pass.bytes > env.blockingStageMemoryBytes && !pass.frozen else { return }
+        guard env.allowDiskUse else {
+            throw FolioError(.queryExceededMemoryLimitNoDiskUseAllowed,
+                             "Exceeded memory limit for $group, but didn't allow external sort. Pass allowDiskUse:true to opt in.")
+        }
+        pass.frozen = true
     }
 
     /// What one group costs besides its values: the key twice (the index and its array),

@@ -68,6 +68,13 @@ final class CursorStream: DocumentStream {
         self.fields = fields.map { Array($0).sorted() }
     }
     func next() throws(FolioError) -> Document? {
+        guard let raw = try nextRaw() else { return nil }
+        if let fields { return raw.document(onlyFields: fields) }
+        return raw.document()
+    }
+
+    /// The next document as stored, undecoded (for stages that read a few fields of it).
+    func nextRaw() throws(FolioError) -> RawDocument? {
         if position == buffer.count {
             guard !cursor.isExhausted else { return nil }
             buffer = try cursor.next(maxCount: 256, maxBytes: .max)
@@ -75,8 +82,7 @@ final class CursorStream: DocumentStream {
             guard !buffer.isEmpty else { return nil }
         }
         defer { position += 1 }
-        if let fields { return buffer[position].document(onlyFields: fields) }
-        return buffer[position].document()
+        return buffer[position]
     }
 }
 

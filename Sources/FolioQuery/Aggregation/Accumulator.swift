@@ -114,6 +114,13 @@ public struct AccumulatorSpec: Sendable {
         self.percentiles = percentiles
     }
 
+    /// The input as a constant or top-level field, when that is all this accumulator reads
+    /// of a document (not `$top`/`$bottom` and their N forms, no `n`).
+    var topLevelInput: TopLevelInput? {
+        guard sortBy == nil, n == nil, ![.top, .bottom, .topN, .bottomN].contains(kind) else { return nil }
+        return TopLevelInput(input)
+    }
+
     /// A fresh state for one group. `groupID` feeds `n` expressions.
     public func makeState(groupID: BSON, context: EvaluationContext) throws(FolioError) -> AccumulatorState {
         var limit = 0

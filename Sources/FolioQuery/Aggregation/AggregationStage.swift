@@ -573,7 +573,20 @@ public struct GroupSpec: Sendable {
         self.accumulators = accumulators
         self.bucketSwitch = bucketSwitch
         self.collator = context.collator
+        let inputs = accumulators.compactMap { $0.1.topLevelInput }
+        if let idInput = TopLevelInput(id), inputs.count == accumulators.count {
+            topLevelInputs = (idInput, inputs)
+        } else {
+            topLevelInputs = nil
+        }
     }
+
+    /// What the group reads of each document when that is only top-level fields and
+    /// constants (`_id: "$cat"`, `$sum: 1`, `$sum: "$sid"`): its `_id`'s input, then each
+    /// accumulator's. Nil when any is another expression, or an accumulator needs the whole
+    /// document (`$top`, `$bottom` and their N forms) or an `n`. Such a group reads its values
+    /// from the stored bytes, with no document decoded and no expression evaluated.
+    public let topLevelInputs: (id: TopLevelInput, accumulators: [TopLevelInput])?
 
     /// The group key of a document: its `_id` value (missing is null).
     public func key(_ context: EvaluationContext) throws(FolioError) -> BSON {
@@ -581,6 +594,29 @@ public struct GroupSpec: Sendable {
             return try id.evaluate(context) ?? .null
         } catch where bucketSwitch && error.code.rawValue == 40066 {
             throw FolioError(ErrorCode(rawValue: 40066), "$switch could not find a matching branch for an input, and no default was specified.")
+        }
+    }
+}
+
+/// An expression that is a constant or a top-level field path (`"$a"`): its value in a
+/// stored document is the constant, or the field's first value (nil when missing), as
+/// `Expression.evaluate` gives it with the document as `$$CURRENT`.
+public enum TopLevelInput: Sendable {
+    case constant(BSON)
+    case field(String)
+
+    init?(_ expression: Expression) {
+        switch expression {
+        case .constant(let v): self = .constant(v)
+        case .fieldPath(let path) where path.components.count == 1: self = .field(path.components[0])
+        default: return nil
+        }
+    }
+
+    public func value(in document: RawDocument) -> BSON? {
+        switch self {
+        case .constant(let v): return v
+        case .field(let name): return document.lookup(name)?.bson
         }
     }
 }
