@@ -58,6 +58,36 @@ import Testing
         return engine
     }
 
+    /// Keys that differ only in their last byte, by a trailing zero, by length, or only by
+    /// store are told apart, and each is answered from the cache.
+    @Test func keysOfEveryLengthAreToldApart() throws {
+        let engine = try Self.engine()
+        defer { engine.close() }
+        var keys: [[UInt8]] = []
+        for n in [0, 1, 7, 8, 31, 32, 33, 64, 200] {
+            let base = [UInt8](repeating: 0xAB, count: n)
+            keys.append(base)
+            if n > 0 { keys.append(base.dropLast() + [0xAC]) }
+            keys.append(base + [0])
+        }
+        try Self.write(engine) { w in
+            for store in ["r", "s"] {
+                try w.createStore(store)
+                for (i, key) in keys.enumerated() { try w.put(store, key, Array(store.utf8) + Self.counter(UInt64(i))) }
+            }
+        }
+        for _ in 0..<2 {  // the first round fills the cache, the second reads from it
+            for store in ["r", "s"] {
+                for (i, key) in keys.enumerated() { #expect(try Self.read(engine, store, key) == Array(store.utf8) + Self.counter(UInt64(i))) }
+            }
+        }
+        #expect(engine.statistics().cacheHits >= Int64(2 * keys.count))
+        // Distinct keys and stores make distinct cache keys; equal ones are equal.
+        let cacheKeys = keys.flatMap { k in ["r", "s"].map { RecordCache.Key(store: $0, key: k) } }
+        #expect(Set(cacheKeys).count == cacheKeys.count)
+        #expect(RecordCache.Key(store: "r", key: keys[5]) == RecordCache.Key(store: "r", key: keys[5]))
+    }
+
     @Test func aCachedValueNeverOutlivesItsCommit() throws {
         let engine = try Self.cachedOneKey()
         defer { engine.close() }
