@@ -582,7 +582,7 @@ public struct GroupSpec: Sendable {
     }
 
     /// What the group reads of each document when that is only top-level fields and
-    /// constants (`_id: "$cat"`, `$sum: 1`, `$sum: "$sid"`): its `_id`'s input, then each
+    /// constants (`_id: "$cat"`, `_id: {c: "$cat", t: "$type"}`, `$sum: 1`, `$sum: "$sid"`): its `_id`'s input, then each
     /// accumulator's. Nil when any is another expression, or an accumulator needs the whole
     /// document (`$top`, `$bottom` and their N forms) or an `n`. Such a group reads its values
     /// from the stored bytes, with no document decoded and no expression evaluated.
@@ -598,17 +598,26 @@ public struct GroupSpec: Sendable {
     }
 }
 
-/// An expression that is a constant or a top-level field path (`"$a"`): its value in a
-/// stored document is the constant, or the field's first value (nil when missing), as
-/// `Expression.evaluate` gives it with the document as `$$CURRENT`.
-public enum TopLevelInput: Sendable {
+/// An expression that is a constant, a top-level field path (`"$a"`), or an object of such
+/// expressions (`{a: "$a", t: "x"}`): its value in a stored document is the constant, the
+/// field's first value (nil when missing), or the object of its fields' values without the
+/// missing ones, as `Expression.evaluate` gives them with the document as `$$CURRENT`.
+public indirect enum TopLevelInput: Sendable {
     case constant(BSON)
     case field(String)
+    case object([(String, TopLevelInput)])
 
     init?(_ expression: Expression) {
         switch expression {
         case .constant(let v): self = .constant(v)
         case .fieldPath(let path) where path.components.count == 1: self = .field(path.components[0])
+        case .object(let fields):
+            var inputs: [(String, TopLevelInput)] = []
+            for (name, e) in fields {
+                guard let input = TopLevelInput(e) else { return nil }
+                inputs.append((name, input))
+            }
+            self = .object(inputs)
         default: return nil
         }
     }
@@ -617,6 +626,13 @@ public enum TopLevelInput: Sendable {
         switch self {
         case .constant(let v): return v
         case .field(let name): return document.lookup(name)?.bson
+        case .object(let fields):
+            // (An object literal's memory charge is left out: its values are the document's own.)
+            var d = Document()
+            for (name, input) in fields {
+                if let v = input.value(in: document) { d.append(name, v) }
+            }
+            return .document(d)
         }
     }
 }
