@@ -13,9 +13,11 @@ import FolioLocks
 //
 // Cost per cached read: one seeded hash of (store, key), one uncontended lock of one of
 // the shards (8 to 64, one per 4 MiB of budget: concurrent readers seldom meet on one), a
-// dictionary probe and a reference-count increment (values are shared arrays, never copied). Per write transaction: at commit, one lock per shard and one removal
-// per key the transaction wrote. Scans (`visit`, `scan`) neither read nor fill it, so
-// scanning a large collection does not grow memory.
+// dictionary probe and a reference-count increment (values are shared arrays, never copied).
+// Per write transaction: at commit, one lock per shard and one removal per key the
+// transaction wrote, and one store per removed key that has a committed value (rule 3).
+// Scans (`visit`, `scan`) neither read nor fill it, so scanning a large collection does not
+// grow memory.
 //
 // Consistency with snapshots, using the engine's commit version (`PinnedSnapshot`), which a
 // writer makes odd just before COMMIT and even again after it:
@@ -24,6 +26,11 @@ import FolioLocks
 //  2. An entry is added, or read, only while the version is even and still the one the
 //     snapshot noted before it began — so no commit started since, and the snapshot sees
 //     exactly the latest committed state. The check is made under the shard's lock.
+//  3. After COMMIT, with the version even again and before the writer lets the next
+//     transaction in, a key that had an entry (so was read lately: an update's next read
+//     wants it) is stored again with the last value the transaction committed for it, at
+//     that version. Deleted keys, and writes a savepoint rolled back or that left the old row
+//     in place, are not.
 // Hence every entry holds the latest committed value of its key whenever the version is
 // even, and a snapshot only uses it while that latest state is the snapshot's own.
 //
@@ -190,19 +197,26 @@ final class RecordCache: Sendable {
         s.free.append(i)
     }
 
-    /// Removes written keys (rule 1; called by the writer with the version odd).
-    func remove(_ written: [Key]) {
-        guard enabled, !written.isEmpty else { return }
-        var byShard = [[Key]](repeating: [], count: shardCount)
-        for k in written { byShard[shardIndex(k)].append(k) }
-        for (n, keys) in byShard.enumerated() where !keys.isEmpty {
+    /// Removes written keys (rule 1; called by the writer with the version odd). Returns the
+    /// positions in `written` of the keys that had an entry.
+    @discardableResult
+    func remove(_ written: [Key]) -> [Int] {
+        guard enabled, !written.isEmpty else { return [] }
+        var byShard = [[Int]](repeating: [], count: shardCount)
+        for (i, k) in written.enumerated() { byShard[shardIndex(k)].append(i) }
+        var held: [Int] = []
+        for (n, positions) in byShard.enumerated() where !positions.isEmpty {
             shards[n].state.withLock { s in
                 guard !s.index.isEmpty else { return }
-                for k in keys {
-                    if let i = s.index[k] { RecordCache.remove(at: i, &s) }
+                for i in positions {
+                    if let slot = s.index[written[i]] {
+                        RecordCache.remove(at: slot, &s)
+                        held.append(i)
+                    }
                 }
             }
         }
+        return held
     }
 
     /// Empties the cache (stores dropped or renamed, idle memory given back); the counts of

@@ -501,17 +501,24 @@ final class PinnedSnapshot: Sendable {
 }
 
 final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unchecked Sendable {
-    // @unchecked: `written` and `rewroteStores` are only touched under `lock` (withConnection).
+    // @unchecked: `written`, `values` and `rewroteStores` are only touched under `lock`
+    // (withConnection), or by the one thread that runs the transaction.
     /// Keys written, for the record cache to forget at commit.
     private var written: [RecordCache.Key] = []
+    /// The value each of `written` was given, nil for a delete, a row left as it was, or a
+    /// write a savepoint rolled back: at commit, a key the cache held gets its last value.
+    private var values: [[UInt8]?] = []
     /// A store was dropped, renamed or bulk-written: the record cache forgets everything.
     private var rewroteStores = false
 
     deinit { rollback() }
 
-    /// Remembers a written key for the record cache (nothing to remember when it is off).
-    private func noteWritten(_ store: String, _ key: [UInt8]) {
-        if engine.recordCache.enabled { written.append(RecordCache.Key(store: store, key: key)) }
+    /// Remembers a written key and its new value for the record cache (nothing to remember
+    /// when it is off).
+    private func noteWritten(_ store: String, _ key: [UInt8], _ value: [UInt8]?) {
+        guard engine.recordCache.enabled else { return }
+        written.append(RecordCache.Key(store: store, key: key))
+        values.append(value)
     }
 
     func createStore(_ store: String) throws(StorageError) {
@@ -579,9 +586,12 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
                 c.bind(s, 2, value)
-                noteWritten(store, key)
+                noteWritten(store, key, nil)
                 _ = try c.step(s)
-                return sqlite3_changes(c.handle) > 0
+                let changed = sqlite3_changes(c.handle) > 0
+                // (INSERT OR IGNORE that found the key left its old value.)
+                if changed, !values.isEmpty { values[values.count - 1] = value }
+                return changed
             } catch {
                 throw mapMissing(error, c, store)
             }
@@ -594,7 +604,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 let s = try c.statement(shape: 3, store: store) { "DELETE FROM \(tableName(store)) WHERE k = ?" }
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
-                noteWritten(store, key)
+                noteWritten(store, key, nil)
                 _ = try c.step(s)
                 return sqlite3_changes(c.handle) > 0
             } catch {
@@ -604,13 +614,18 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     }
 
     func atomically<R>(_ body: () throws -> R) throws -> R {
-        try withConnection { (c) throws(StorageError) in try c.run("SAVEPOINT folio_statement") }
+        let mark = try withConnection { (c) throws(StorageError) -> Int in
+            try c.run("SAVEPOINT folio_statement")
+            return values.count
+        }
         do {
             let result = try body()
             try withConnection { (c) throws(StorageError) in try c.run("RELEASE folio_statement") }
             return result
         } catch {
             try? withConnection { (c) throws(StorageError) in
+                // The keys stay to be forgotten; their values were never committed.
+                for i in mark..<values.count { values[i] = nil }
                 try c.run("ROLLBACK TO folio_statement")
                 try c.run("RELEASE folio_statement")
             }
@@ -626,7 +641,8 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
             // The record cache forgets what this transaction wrote before anyone can read it
             // (RecordCache rule 1).
             engine.pinned.willCommit()
-            if rewroteStores { engine.recordCache.removeAll() } else { engine.recordCache.remove(written) }
+            var held: [Int] = []
+            if rewroteStores { engine.recordCache.removeAll() } else { held = engine.recordCache.remove(written) }
             var failure: StorageError?
             do throws(StorageError) {
                 try connection.run("COMMIT")
@@ -636,7 +652,24 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
             }
             engine.pinned.committed()
             if let failure { throw failure }
+            // Keys the cache held (read often: an update's next read wants them) get their
+            // committed values back, at the version this commit made; no other commit can
+            // start before this transaction lets the writer go.
+            if !held.isEmpty { keepCommitted(held, at: engine.pinned.version) }
             if durable { try engine.syncLog() }
+        }
+    }
+
+    /// Stores each of the keys `written[i]` for `i` in `held` with the last value this
+    /// transaction gave it, unless its last write was a delete or left no known value.
+    private func keepCommitted(_ held: [Int], at version: UInt64) {
+        let wanted = Set(held.map { written[$0] })
+        var last: [RecordCache.Key: Int] = [:]
+        for i in written.indices.reversed() where wanted.contains(written[i]) && last[written[i]] == nil {
+            last[written[i]] = i
+        }
+        for (key, i) in last {
+            if let value = values[i] { engine.recordCache.store(key, value, at: version) }
         }
     }
 

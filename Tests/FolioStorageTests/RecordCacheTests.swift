@@ -107,6 +107,42 @@ import Testing
         #expect(try Self.read(engine, "r", k(1)) == nil)
     }
 
+    /// A key the cache holds keeps its entry through a commit that writes it, with the value
+    /// committed last; a delete, a write a savepoint rolled back, or an insert that found the
+    /// key leaves no new value there, and keys it did not hold are not added.
+    @Test func aCommitKeepsTheNewValuesOfKeysItHeld() throws {
+        struct Failed: Error {}
+        let engine = try Self.engine()
+        defer { engine.close() }
+        try Self.write(engine) { w in
+            try w.createStore("r")
+            for i: UInt8 in 1...6 { try w.put("r", k(i), k(i, 0)) }
+        }
+        for i: UInt8 in 1...5 { _ = try Self.read(engine, "r", k(i)) }  // 6 is not read, so not held
+        try Self.write(engine) { w in
+            try w.put("r", k(1), k(1, 1))
+            try w.put("r", k(1), k(1, 2))                     // the last value counts
+            try w.put("r", k(2), k(2, 1))
+            _ = try w.delete("r", k(2))                       // deleted after its write
+            try w.put("r", k(3), k(3, 1))
+            _ = try? w.atomically { try w.put("r", k(3), k(3, 9)); throw Failed() }  // rolled back
+            #expect(try w.insert("r", k(4), k(4, 9)) == false)  // found: left as it was
+            try w.put("r", k(6), k(6, 1))
+        }
+        let before = engine.statistics()
+        #expect(try Self.read(engine, "r", k(1)) == k(1, 2))
+        #expect(try Self.read(engine, "r", k(5)) == k(5, 0))
+        let hits = engine.statistics()
+        #expect(hits.cacheHits - before.cacheHits == 2 && hits.cacheMisses == before.cacheMisses)
+        // The rest are read from storage, each with its committed state.
+        #expect(try Self.read(engine, "r", k(2)) == nil)
+        #expect(try Self.read(engine, "r", k(3)) == k(3, 1))
+        #expect(try Self.read(engine, "r", k(4)) == k(4, 0))
+        #expect(try Self.read(engine, "r", k(6)) == k(6, 1))
+        let after = engine.statistics()
+        #expect(after.cacheHits == hits.cacheHits && after.cacheMisses - hits.cacheMisses == 4)
+    }
+
     @Test func aRolledBackWriteChangesNothing() throws {
         let engine = try Self.cachedOneKey()
         defer { engine.close() }
