@@ -185,3 +185,50 @@ def test_write_concerns_one_member_cannot_satisfy_are_reported_not_ignored(db):
     assert db.wc.count_documents({}) == 2
     db.get_collection("wc", write_concern=WriteConcern(w="majority", j=True)).insert_one({"_id": 3})
     assert db.wc.count_documents({}) == 3
+
+
+def test_reads_after_writes_see_the_latest_version(db):
+    """Documents read (so held in the server's record cache) and then written are read back
+    as last committed: updated, replaced, left alone by a failed or aborted write, deleted;
+    and by an indexed field after the field changed."""
+    c = db.cache
+    c.create_index("u", unique=True)
+    c.create_index("s")
+    c.insert_many([{"_id": 1, "v": 0, "s": 1}, {"_id": 2, "u": "a"}, {"_id": 3, "u": "b"}])
+    for i in (1, 2, 3):
+        assert c.find_one({"_id": i})["_id"] == i
+    assert c.find_one({"s": 1})["_id"] == 1
+
+    c.update_one({"_id": 1}, {"$set": {"v": 1}})
+    assert c.find_one({"_id": 1})["v"] == 1
+    c.replace_one({"_id": 1}, {"v": 2, "s": 2})
+    assert c.find_one({"_id": 1}) == {"_id": 1, "v": 2, "s": 2}
+    assert c.find_one({"s": 1}) is None and c.find_one({"s": 2})["_id"] == 1
+    assert c.find_one_and_update({"_id": 1}, {"$inc": {"v": 1}}, return_document=pymongo.ReturnDocument.AFTER)["v"] == 3
+    assert c.find_one({"_id": 1})["v"] == 3
+
+    # A write that fails changes nothing, alone or among others that succeed.
+    with pytest.raises(pymongo.errors.DuplicateKeyError):
+        c.update_one({"_id": 3}, {"$set": {"u": "a"}})
+    assert c.find_one({"_id": 3}) == {"_id": 3, "u": "b"}
+    with pytest.raises(pymongo.errors.BulkWriteError):
+        c.bulk_write([pymongo.UpdateOne({"_id": 2}, {"$set": {"x": 1}}),
+                      pymongo.UpdateOne({"_id": 3}, {"$set": {"u": "a", "y": 1}}),
+                      pymongo.UpdateOne({"_id": 3}, {"$set": {"z": 1}})], ordered=False)
+    assert c.find_one({"_id": 2}) == {"_id": 2, "u": "a", "x": 1}
+    assert c.find_one({"_id": 3}) == {"_id": 3, "u": "b", "z": 1}
+
+    # An aborted transaction leaves the cached version; a committed one replaces it.
+    with db.client.start_session() as s:
+        s.start_transaction()
+        c.update_one({"_id": 2}, {"$set": {"x": 2}}, session=s)
+        s.abort_transaction()
+    assert c.find_one({"_id": 2})["x"] == 1
+    with db.client.start_session() as s:
+        s.start_transaction()
+        c.update_one({"_id": 2}, {"$set": {"x": 3}}, session=s)
+        s.commit_transaction()
+    assert c.find_one({"_id": 2})["x"] == 3
+
+    c.delete_one({"_id": 1})
+    assert c.find_one({"_id": 1}) is None and c.find_one({"s": 2}) is None
