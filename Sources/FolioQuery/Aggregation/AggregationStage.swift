@@ -582,10 +582,11 @@ public struct GroupSpec: Sendable {
     }
 
     /// What the group reads of each document when that is only top-level fields and
-    /// constants (`_id: "$cat"`, `_id: {c: "$cat", t: "$type"}`, `$sum: 1`, `$sum: "$sid"`): its `_id`'s input, then each
-    /// accumulator's. Nil when any is another expression, or an accumulator needs the whole
-    /// document (`$top`, `$bottom` and their N forms) or an `n`. Such a group reads its values
-    /// from the stored bytes, with no document decoded and no expression evaluated.
+    /// constants (`_id: "$cat"`, `_id: {c: "$cat", t: "$type"}`, `$sum: 1`, `$sum: "$sid"`):
+    /// its `_id`'s input, then each accumulator's. Nil when any is another expression, or an
+    /// accumulator needs the whole document (`$top`, `$bottom` and their N forms) or an `n`.
+    /// Such a group reads its values from the stored bytes, with no document decoded and no
+    /// expression evaluated.
     public let topLevelInputs: (id: TopLevelInput, accumulators: [TopLevelInput])?
 
     /// The group key of a document: its `_id` value (missing is null).
