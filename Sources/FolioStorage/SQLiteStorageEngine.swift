@@ -508,6 +508,8 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     /// The value each of `written` was given, nil for a delete, a row left as it was, or a
     /// write a savepoint rolled back: at commit, a key the cache held gets its last value.
     private var values: [[UInt8]?] = []
+    /// The keys of `written`, for `get` to tell which keys this transaction changed.
+    private var writtenKeys: Set<RecordCache.Key> = []
     /// A store was dropped, renamed or bulk-written: the record cache forgets everything.
     private var rewroteStores = false
 
@@ -517,8 +519,32 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     /// when it is off).
     private func noteWritten(_ store: String, _ key: [UInt8], _ value: [UInt8]?) {
         guard engine.recordCache.enabled else { return }
-        written.append(RecordCache.Key(store: store, key: key))
+        let k = RecordCache.Key(store: store, key: key)
+        written.append(k)
         values.append(value)
+        writtenKeys.insert(k)
+    }
+
+    /// A key this transaction has not written reads as the latest commit has it, which is
+    /// what the record cache holds: the writer gate keeps every other commit out until this
+    /// transaction ends, so the engine's version stays the even one of that commit (RecordCache
+    /// rule 2 holds for the writer as for a snapshot). A miss reads SQLite and fills the cache
+    /// at that version, so the next command's read of the same key (an update's target, a
+    /// session's retry history) is a hit; if this transaction then writes the key, commit
+    /// forgets the entry and keeps the new value instead (rules 1 and 3). Keys this transaction
+    /// wrote, and every key once it dropped, renamed or bulk-wrote a store, read SQLite.
+    override func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
+        let cache = engine.recordCache
+        guard cache.enabled else { return try super.get(store, key) }
+        return try withConnection { (c) throws(StorageError) -> [UInt8]? in
+            let k = RecordCache.Key(store: store, key: key)
+            guard !rewroteStores, !writtenKeys.contains(k) else { return try select(c, store, key) }
+            let version = engine.pinned.version
+            if let cached = cache.value(k, at: version) { return cached }
+            let value = try select(c, store, key)
+            if let value { cache.store(k, value, at: version) }
+            return value
+        }
     }
 
     func createStore(_ store: String) throws(StorageError) {

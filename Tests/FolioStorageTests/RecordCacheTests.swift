@@ -143,6 +143,58 @@ import Testing
         #expect(after.cacheHits == hits.cacheHits && after.cacheMisses - hits.cacheMisses == 4)
     }
 
+    /// A write transaction reads keys it has not written from the cache (and fills it on a
+    /// miss, so the next transaction's read of the key is a hit), but its own writes, writes a
+    /// savepoint undid, and every key of a store it dropped, renamed or bulk-wrote from SQLite.
+    @Test func aWriterReadsWhatItHasNotWrittenFromTheCache() throws {
+        struct Failed: Error {}
+        let engine = try Self.engine()
+        defer { engine.close() }
+        try Self.write(engine) { w in
+            try w.createStore("r")
+            for i: UInt8 in 1...4 { try w.put("r", k(i), k(i, 0)) }
+        }
+        let start = engine.statistics()
+        try Self.write(engine) { w in
+            #expect(try w.get("r", k(1)) == k(1, 0))              // a miss, which fills the cache
+            #expect(try w.get("r", k(1)) == k(1, 0))              // a hit
+            try w.put("r", k(1), k(1, 1))
+            #expect(try w.get("r", k(1)) == k(1, 1))              // its own write, not the entry
+            #expect(try w.get("r", k(2)) == k(2, 0))
+            _ = try w.delete("r", k(2))
+            #expect(try w.get("r", k(2)) == nil)
+            #expect(try w.get("r", k(3)) == k(3, 0))
+            _ = try? w.atomically { try w.put("r", k(3), k(3, 9)); throw Failed() }
+            #expect(try w.get("r", k(3)) == k(3, 0))              // the savepoint undid it
+        }
+        let first = engine.statistics()
+        #expect(first.cacheHits - start.cacheHits == 1 && first.cacheMisses - start.cacheMisses == 3)
+        // The next transaction finds what the first committed: 1's new value in the cache
+        // (held, so kept), 3 read again (its entry went with the write the savepoint undid),
+        // and no 2.
+        let next = try engine.beginWrite()
+        #expect(try next.get("r", k(1)) == k(1, 1))
+        #expect(try next.get("r", k(3)) == k(3, 0))
+        #expect(try next.get("r", k(2)) == nil)
+        try next.commit(durable: false)
+        let second = engine.statistics()
+        #expect(second.cacheHits - first.cacheHits == 1 && second.cacheMisses - first.cacheMisses == 2)
+        // A store replaced in the transaction hides every entry of the old one.
+        #expect(try Self.read(engine, "r", k(4)) == k(4, 0))
+        let w = try engine.beginWrite()
+        try w.dropStore("r")
+        try w.createStore("r")
+        #expect(try w.get("r", k(4)) == nil)
+        #expect(try w.get("r", k(1)) == nil)
+        w.rollback()
+        #expect(try Self.read(engine, "r", k(4)) == k(4, 0))
+        try Self.write(engine) { w in
+            let (key, value) = (k(4), k(4, 5))  // bulk writes are not noted key by key
+            try key.withUnsafeBytes { kb in try value.withUnsafeBytes { vb in try w.putAll("r", count: 1) { _ in (kb, vb) } } }
+            #expect(try w.get("r", k(4)) == k(4, 5))
+        }
+    }
+
     @Test func aRolledBackWriteChangesNothing() throws {
         let engine = try Self.cachedOneKey()
         defer { engine.close() }
