@@ -291,6 +291,15 @@ class SQLiteReader: @unchecked Sendable {
         try withConnection { (c) throws(StorageError) -> [UInt8]? in try select(c, store, key) }
     }
 
+    /// `k`'s value from the record cache, or else from SQLite, then kept in the cache, for a
+    /// reader whose state is the one the engine had at `version` (called with the connection held).
+    func readThrough(_ c: SQLiteConnection, _ k: RecordCache.Key, at version: UInt64) throws(StorageError) -> [UInt8]? {
+        if let cached = engine.recordCache.value(k, at: version) { return cached }
+        let value = try select(c, k.store, k.key)
+        if let value { engine.recordCache.store(k, value, at: version) }
+        return value
+    }
+
     /// The cached `SELECT v` for one key (called with the connection held).
     func select(_ c: SQLiteConnection, _ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
         do throws(StorageError) {
@@ -428,12 +437,7 @@ final class SQLiteSnapshot: SQLiteReader, StorageSnapshot, @unchecked Sendable {
         let cache = engine.recordCache
         guard cache.enabled else { return try super.get(store, key) }
         let k = RecordCache.Key(store: store, key: key)
-        return try withConnection { (c) throws(StorageError) -> [UInt8]? in
-            if let cached = cache.value(k, at: version) { return cached }
-            let value = try select(c, store, key)
-            if let value { cache.store(k, value, at: version) }
-            return value
-        }
+        return try withConnection { (c) throws(StorageError) -> [UInt8]? in try readThrough(c, k, at: version) }
     }
 
     func close() {
@@ -539,11 +543,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
         return try withConnection { (c) throws(StorageError) -> [UInt8]? in
             let k = RecordCache.Key(store: store, key: key)
             guard !rewroteStores, !writtenKeys.contains(k) else { return try select(c, store, key) }
-            let version = engine.pinned.version
-            if let cached = cache.value(k, at: version) { return cached }
-            let value = try select(c, store, key)
-            if let value { cache.store(k, value, at: version) }
-            return value
+            return try readThrough(c, k, at: engine.pinned.version)
         }
     }
 
