@@ -512,8 +512,9 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     /// The value each of `written` was given, nil for a delete, a row left as it was, or a
     /// write a savepoint rolled back: at commit, a key the cache held gets its last value.
     private var values: [[UInt8]?] = []
-    /// The keys of `written`, for `get` to tell which keys this transaction changed.
-    private var writtenKeys: Set<RecordCache.Key> = []
+    /// Each key of `written` and its last position there: for `get`, which keys this
+    /// transaction changed; for commit, which of `values` a key ends with.
+    private var lastWrite: [RecordCache.Key: Int] = [:]
     /// A store was dropped, renamed or bulk-written: the record cache forgets everything.
     private var rewroteStores = false
 
@@ -524,9 +525,9 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     private func noteWritten(_ store: String, _ key: [UInt8], _ value: [UInt8]?) {
         guard engine.recordCache.enabled else { return }
         let k = RecordCache.Key(store: store, key: key)
+        lastWrite[k] = written.count
         written.append(k)
         values.append(value)
-        writtenKeys.insert(k)
     }
 
     /// A key this transaction has not written reads as the latest commit has it, which is
@@ -538,11 +539,10 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     /// forgets the entry and keeps the new value instead (rules 1 and 3). Keys this transaction
     /// wrote, and every key once it dropped, renamed or bulk-wrote a store, read SQLite.
     override func get(_ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
-        let cache = engine.recordCache
-        guard cache.enabled else { return try super.get(store, key) }
+        guard engine.recordCache.enabled else { return try super.get(store, key) }
         return try withConnection { (c) throws(StorageError) -> [UInt8]? in
             let k = RecordCache.Key(store: store, key: key)
-            guard !rewroteStores, !writtenKeys.contains(k) else { return try select(c, store, key) }
+            guard !rewroteStores, lastWrite[k] == nil else { return try select(c, store, key) }
             return try readThrough(c, k, at: engine.pinned.version)
         }
     }
@@ -689,13 +689,8 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     /// Stores each of the keys `written[i]` for `i` in `held` with the last value this
     /// transaction gave it, unless its last write was a delete or left no known value.
     private func keepCommitted(_ held: [Int], at version: UInt64) {
-        let wanted = Set(held.map { written[$0] })
-        var last: [RecordCache.Key: Int] = [:]
-        for i in written.indices.reversed() where wanted.contains(written[i]) && last[written[i]] == nil {
-            last[written[i]] = i
-        }
-        for (key, i) in last {
-            if let value = values[i] { engine.recordCache.store(key, value, at: version) }
+        for key in Set(held.map { written[$0] }) {
+            if let i = lastWrite[key], let value = values[i] { engine.recordCache.store(key, value, at: version) }
         }
     }
 
