@@ -12,6 +12,10 @@ final class SQLiteConnection: @unchecked Sendable {
     private var statements: [String: OpaquePointer] = [:]
     /// The same statements by (shape, store), so the hot path builds no SQL text.
     private var byShape: [ShapeKey: OpaquePointer] = [:]
+    /// On the writer's connection: which stores are known to have a side table (or known
+    /// not to). Forgotten whenever a transaction or savepoint rolls back, which may undo a
+    /// side table's creation.
+    var sideTables: [String: Bool] = [:]
 
     struct ShapeKey: Hashable {
         let shape: UInt16
@@ -57,6 +61,14 @@ final class SQLiteConnection: @unchecked Sendable {
         defer { sqlite3_reset(s) }
         guard sqlite3_step(s) == SQLITE_ROW else { return nil }
         return (Int(sqlite3_column_int64(s, 1)), Int(sqlite3_column_int64(s, 2)))
+    }
+
+    /// The integer the first column of `sql`'s first row holds (a PRAGMA's value).
+    func integer(_ sql: String) throws(StorageError) -> Int {
+        let s = try statement(sql)
+        defer { sqlite3_reset(s) }
+        guard try step(s) else { throw .io("no result (\(sql))") }
+        return Int(sqlite3_column_int64(s, 0))
     }
 
     /// Runs SQL without results (DDL, PRAGMA, BEGIN/COMMIT).
@@ -135,9 +147,15 @@ final class SQLiteConnection: @unchecked Sendable {
 }
 
 /// Quotes a store name as an SQL identifier for its table.
-func tableName(_ store: String) -> String {
-    if !store.utf8.contains(UInt8(ascii: "\"")) { return "\"st:" + store + "\"" }
-    return "\"st:" + store.replacingAll("\"", with: "\"\"") + "\""
+func tableName(_ store: String) -> String { quotedTable("st:", store) }
+
+/// Quotes a store name as an SQL identifier for its side table, which holds the store's
+/// values too large for a B-tree cell (SQLiteStorageEngine, "large values").
+func sideTableName(_ store: String) -> String { quotedTable("sv:", store) }
+
+private func quotedTable(_ prefix: String, _ store: String) -> String {
+    if !store.utf8.contains(UInt8(ascii: "\"")) { return "\"" + prefix + store + "\"" }
+    return "\"" + prefix + store.replacingAll("\"", with: "\"\"") + "\""
 }
 
 extension String {

@@ -14,6 +14,17 @@ import Glibc
 // Each store is a table `"st:<name>" (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID`;
 // BLOB keys compare with memcmp, which is KeyString's order.
 //
+// Large values: a row whose key and value do not fit in one B-tree cell (`inlineBytes`,
+// ~4 KB with 16 KiB pages) keeps its value in the store's side table
+// `"sv:<name>" (id INTEGER PRIMARY KEY, v BLOB NOT NULL)` (created with the first such value),
+// and `v` in the store's row is that id, an INTEGER. Why: a WITHOUT ROWID table is an index
+// B-tree, where every cell a search compares with is read whole, and SQLite reads a cell that
+// spilled to overflow pages by copying all of it into a fresh buffer: each insert into the
+// change log compared with earlier megabyte-sized rows (a quarter of a 1,000-document
+// insert_many's CPU, 40% of 64 KB documents' writes, measured). In the side table, a rowid
+// table, searches compare integers and values sit in leaves only. Rows written before this
+// layout keep their values inline and are read as before; a write moves them.
+//
 // Invariants:
 //  1. Only the process holding the flock on folio.lock opens the database for writing.
 //  2. One writer connection; write transactions are BEGIN IMMEDIATE ... COMMIT on it,
@@ -72,6 +83,11 @@ public final class SQLiteStorageEngine: StorageEngine {
     public static let defaultRecordCacheBytes = 256 << 20
     /// The database page size (set when the file is created).
     static let pageBytes = 16384
+    /// The most key and value bytes a row keeps in its B-tree cell; a row with more keeps
+    /// its value in the side table ("large values" above). SQLite spills an index B-tree
+    /// cell's payload past (usable page size - 12) * 64 / 255 - 23 bytes; 16 bytes stay for
+    /// the record's header.
+    let inlineBytes: Int
     /// Reader connections kept idle; more are opened under load and closed when returned.
     static let idleReaderLimit = 8
     /// Process-wide SQLite settings, applied once before the first connection: memory
@@ -112,6 +128,7 @@ public final class SQLiteStorageEngine: StorageEngine {
             try writer.execute("PRAGMA temp_store=MEMORY")
             try writer.execute("PRAGMA cache_size=-65536")
             try writer.execute("PRAGMA wal_autocheckpoint=0")
+            inlineBytes = (try writer.integer("PRAGMA page_size") - 12) * 64 / 255 - 23 - 16
         } catch {
             flock(fd, LOCK_UN)
             Glibc.close(fd)
@@ -255,6 +272,20 @@ public final class SQLiteStorageEngine: StorageEngine {
     }
 }
 
+/// The cached statements' shapes below 16 (`rangeStatement` numbers its own from 16 up).
+enum Shape {
+    static let select: UInt16 = 1
+    static let count: UInt16 = 2
+    static let delete: UInt16 = 3
+    static let replace: UInt16 = 4
+    static let insertIgnore: UInt16 = 5
+    static let sideSelect: UInt16 = 6
+    static let sideInsert: UInt16 = 7
+    static let sideUpdate: UInt16 = 8
+    static let sideDelete: UInt16 = 9
+    static let probe: UInt16 = 10
+}
+
 /// Reads through one connection; shared by snapshots and the write transaction.
 class SQLiteReader: @unchecked Sendable {
     // @unchecked: access to `connection` is serialized by `lock`.
@@ -275,8 +306,11 @@ class SQLiteReader: @unchecked Sendable {
     }
 
     func storeExists(_ c: SQLiteConnection, _ store: String) throws(StorageError) -> Bool {
+        try tableExists(c, "st:" + store)
+    }
+
+    func tableExists(_ c: SQLiteConnection, _ name: String) throws(StorageError) -> Bool {
         let s = try c.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
-        let name = "st:" + store
         _ = name.withCString { sqlite3_bind_text(s, 1, $0, -1, sqliteTransient) }
         defer { sqlite3_reset(s) }
         return try c.step(s)
@@ -303,13 +337,29 @@ class SQLiteReader: @unchecked Sendable {
     /// The cached `SELECT v` for one key (called with the connection held).
     func select(_ c: SQLiteConnection, _ store: String, _ key: [UInt8]) throws(StorageError) -> [UInt8]? {
         do throws(StorageError) {
-            let s = try c.statement(shape: 1, store: store) { "SELECT v FROM \(tableName(store)) WHERE k = ?" }
+            let s = try c.statement(shape: Shape.select, store: store) { "SELECT v FROM \(tableName(store)) WHERE k = ?" }
             defer { sqlite3_reset(s) }
             c.bind(s, 1, key)
-            return try c.step(s) ? c.column(s, 0) : nil
+            guard try c.step(s) else { return nil }
+            return try withValue(c, store, s, 0) { Array($0) }
         } catch {
             throw mapMissing(error, c, store)
         }
+    }
+
+    /// Calls `body` with the value of the row `s` is on, whose `v` is column `column`: its
+    /// bytes, or for an id the side table's value (valid only during `body`).
+    func withValue<R>(_ c: SQLiteConnection, _ store: String, _ s: OpaquePointer, _ column: Int32,
+                      _ body: (UnsafeBufferPointer<UInt8>) -> R) throws(StorageError) -> R {
+        guard sqlite3_column_type(s, column) == SQLITE_INTEGER else { return body(SQLiteReader.borrowed(s, column)) }
+        let id = sqlite3_column_int64(s, column)
+        let side = try c.statement(shape: Shape.sideSelect, store: store) { "SELECT v FROM \(sideTableName(store)) WHERE id = ?" }
+        defer { sqlite3_reset(side) }
+        sqlite3_bind_int64(side, 1, id)
+        guard try c.step(side) else {
+            throw .corruption("a row of store \(store) names value \(id) of its side table, which does not hold it")
+        }
+        return body(SQLiteReader.borrowed(side, 0))
     }
 
     func scan(_ store: String, _ range: KeyRange, reverse: Bool, limit: Int?) throws(StorageError) -> [(key: [UInt8], value: [UInt8])] {
@@ -318,7 +368,7 @@ class SQLiteReader: @unchecked Sendable {
                 let s = try rangeStatement(c, store, range, reverse: reverse, limit: limit)
                 defer { sqlite3_reset(s) }
                 var out: [(key: [UInt8], value: [UInt8])] = []
-                while try c.step(s) { out.append((c.column(s, 0), c.column(s, 1))) }
+                while try c.step(s) { out.append((c.column(s, 0), try withValue(c, store, s, 1) { Array($0) })) }
                 return out
             } catch {
                 throw mapMissing(error, c, store)
@@ -337,11 +387,11 @@ class SQLiteReader: @unchecked Sendable {
                 var last: [UInt8] = []
                 var any = false
                 while try c.step(s) {
-                    let k = SQLiteReader.borrowed(s, 0), v = SQLiteReader.borrowed(s, 1)
+                    let k = SQLiteReader.borrowed(s, 0)
                     last.removeAll(keepingCapacity: true)
                     last.append(contentsOf: k)
                     any = true
-                    if !body(k, v) { break }
+                    if !(try withValue(c, store, s, 1) { v in body(k, v) }) { break }
                 }
                 return any ? last : nil
             } catch {
@@ -359,7 +409,7 @@ class SQLiteReader: @unchecked Sendable {
         if range.upper != nil { shape |= range.upperInclusive ? 0xC00 : 0x400 }
         if reverse { shape |= 0x1000 }
         if limit != nil { shape |= 0x2000 }
-        let s = try c.statement(shape: shape, store: store) {
+        let s = try c.statement(shape: shape, store: store) { // (shapes from 16 up: no clash with `Shape`)
             var conditions: [String] = []
             if range.lower != nil { conditions.append(range.lowerInclusive ? "k >= ?" : "k > ?") }
             if range.upper != nil { conditions.append(range.upperInclusive ? "k <= ?" : "k < ?") }
@@ -394,23 +444,26 @@ class SQLiteReader: @unchecked Sendable {
         }
     }
 
-    /// The pages of the store's B-tree, from SQLite's dbstat table (one aggregate row).
+    /// The pages of the store's B-tree and of its side table's, from SQLite's dbstat table
+    /// (one aggregate row each).
     func storageBytes(_ store: String) throws(StorageError) -> Int {
         try withConnection { (c) throws(StorageError) -> Int in
             guard try storeExists(c, store) else { throw .noSuchStore(store) }
             let s = try c.statement("SELECT sum(pgsize) FROM dbstat WHERE name = ? AND aggregate = TRUE")
-            let name = "st:" + store
-            _ = name.withCString { sqlite3_bind_text(s, 1, $0, -1, sqliteTransient) }
-            defer { sqlite3_reset(s) }
-            _ = try c.step(s)
-            return Int(sqlite3_column_int64(s, 0))
+            var total = 0
+            for name in ["st:" + store, "sv:" + store] {
+                _ = name.withCString { sqlite3_bind_text(s, 1, $0, -1, sqliteTransient) }
+                defer { sqlite3_reset(s) }
+                if try c.step(s) { total += Int(sqlite3_column_int64(s, 0)) }
+            }
+            return total
         }
     }
 
     func count(_ store: String) throws(StorageError) -> Int {
         try withConnection { (c) throws(StorageError) -> Int in
             do throws(StorageError) {
-                let s = try c.statement(shape: 2, store: store) { "SELECT count(*) FROM \(tableName(store))" }
+                let s = try c.statement(shape: Shape.count, store: store) { "SELECT count(*) FROM \(tableName(store))" }
                 defer { sqlite3_reset(s) }
                 _ = try c.step(s)
                 return Int(sqlite3_column_int64(s, 0))
@@ -558,8 +611,11 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
         try withConnection { (c) throws(StorageError) in
             guard try storeExists(c, store) else { throw .noSuchStore(store) }
             c.forgetStatements(mentioning: tableName(store))
+            c.forgetStatements(mentioning: sideTableName(store))
             rewroteStores = true
             try c.execute("DROP TABLE \(tableName(store))")
+            try c.execute("DROP TABLE IF EXISTS \(sideTableName(store))")
+            c.sideTables[store] = false
         }
     }
 
@@ -568,31 +624,43 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
             guard try storeExists(c, store) else { throw .noSuchStore(store) }
             if try storeExists(c, newName) { throw .storeExists(newName) }
             c.forgetStatements(mentioning: tableName(store))
+            c.forgetStatements(mentioning: sideTableName(store))
             rewroteStores = true
             try c.execute("ALTER TABLE \(tableName(store)) RENAME TO \(tableName(newName))")
+            if try hasSideTable(c, store) {
+                try c.execute("ALTER TABLE \(sideTableName(store)) RENAME TO \(sideTableName(newName))")
+            }
+            c.sideTables.removeValue(forKey: store)
+            c.sideTables.removeValue(forKey: newName)
         }
     }
 
     func put(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) {
-        _ = try write("INSERT OR REPLACE", store, key, value)
+        _ = try withConnection { (c) throws(StorageError) -> Bool in try write(c, replacing: true, store, key, value) }
     }
 
     func insert(_ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
-        try write("INSERT OR IGNORE", store, key, value)
+        try withConnection { (c) throws(StorageError) -> Bool in try write(c, replacing: false, store, key, value) }
     }
 
     /// One prepared statement for every entry, the bytes bound in place (SQLITE_STATIC: they
-    /// outlive each step).
+    /// outlive each step). Large values, and every entry of a store with a side table (whose
+    /// old value may be there), take `write`'s way.
     func putAll(_ store: String, count: Int,
                 _ entry: (Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)) throws(StorageError) {
         try withConnection { (c) throws(StorageError) in
             do throws(StorageError) {
-                let s = try c.statement(shape: 4, store: store) { "INSERT OR REPLACE INTO \(tableName(store)) (k, v) VALUES (?, ?)" }
+                let s = try c.statement(shape: Shape.replace, store: store) { "INSERT OR REPLACE INTO \(tableName(store)) (k, v) VALUES (?, ?)" }
                 defer { sqlite3_reset(s) }
                 let nonNull = UnsafeRawPointer(bitPattern: 1)!
                 rewroteStores = true
+                let side = try hasSideTable(c, store)
                 for i in 0..<count {
                     let (key, value) = entry(i)
+                    if side || key.count + value.count > engine.inlineBytes {
+                        _ = try write(c, replacing: true, store, Array(key), Array(value))
+                        continue
+                    }
                     sqlite3_bind_blob(s, 1, key.baseAddress ?? nonNull, Int32(key.count), nil)
                     sqlite3_bind_blob(s, 2, value.baseAddress ?? nonNull, Int32(value.count), nil)
                     _ = try c.step(s)
@@ -604,30 +672,56 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
         }
     }
 
-    /// Runs `<verb> INTO store (k, v)`; returns whether a row changed.
-    private func write(_ verb: String, _ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
-        try withConnection { (c) throws(StorageError) -> Bool in
-            do throws(StorageError) {
-                let s = try c.statement(shape: verb == "INSERT OR REPLACE" ? 4 : 5, store: store) { "\(verb) INTO \(tableName(store)) (k, v) VALUES (?, ?)" }
-                defer { sqlite3_reset(s) }
-                c.bind(s, 1, key)
-                c.bind(s, 2, value)
-                noteWritten(store, key, nil)
-                _ = try c.step(s)
-                let changed = sqlite3_changes(c.handle) > 0
-                // (INSERT OR IGNORE that found the key left its old value.)
-                if changed, !values.isEmpty { values[values.count - 1] = value }
-                return changed
-            } catch {
-                throw mapMissing(error, c, store)
+    /// Writes `key`'s row: INSERT OR REPLACE, or with `replacing` false INSERT OR IGNORE
+    /// (which leaves an existing row as it is). Returns whether a row changed. A large value
+    /// goes to the side table: over the old side value in place (the store's row stays as it
+    /// is), or as a new side row whose id the store's row takes. A value replacing a side
+    /// value frees it. (Called with the connection held.)
+    private func write(_ c: SQLiteConnection, replacing: Bool, _ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
+        do throws(StorageError) {
+            let large = key.count + value.count > engine.inlineBytes
+            // Only a large value or a store with a side table needs to know the old row first.
+            var probes = large
+            if !probes { probes = try hasSideTable(c, store) }
+            let old: StoredRow? = probes ? try storedRow(c, store, key) : nil
+            noteWritten(store, key, nil)
+            if !replacing, let old, old != .absent { return false }
+            var sideID: Int64?
+            if large {
+                if case .side(let id) = old {
+                    let u = try c.statement(shape: Shape.sideUpdate, store: store) { "UPDATE \(sideTableName(store)) SET v = ? WHERE id = ?" }
+                    defer { sqlite3_reset(u) }
+                    c.bind(u, 1, value)
+                    sqlite3_bind_int64(u, 2, id)
+                    _ = try c.step(u)
+                    if !values.isEmpty { values[values.count - 1] = value }
+                    return true
+                }
+                sideID = try insertSide(c, store, value)
+            } else if case .side(let id) = old {
+                try deleteSide(c, store, id)
             }
+            let s = try c.statement(shape: replacing ? Shape.replace : Shape.insertIgnore, store: store) {
+                "\(replacing ? "INSERT OR REPLACE" : "INSERT OR IGNORE") INTO \(tableName(store)) (k, v) VALUES (?, ?)"
+            }
+            defer { sqlite3_reset(s) }
+            c.bind(s, 1, key)
+            if let sideID { sqlite3_bind_int64(s, 2, sideID) } else { c.bind(s, 2, value) }
+            _ = try c.step(s)
+            let changed = sqlite3_changes(c.handle) > 0
+            // (INSERT OR IGNORE that found the key left its old value.)
+            if changed, !values.isEmpty { values[values.count - 1] = value }
+            return changed
+        } catch {
+            throw mapMissing(error, c, store)
         }
     }
 
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
         try withConnection { (c) throws(StorageError) -> Bool in
             do throws(StorageError) {
-                let s = try c.statement(shape: 3, store: store) { "DELETE FROM \(tableName(store)) WHERE k = ?" }
+                if try hasSideTable(c, store), case .side(let id) = try storedRow(c, store, key) { try deleteSide(c, store, id) }
+                let s = try c.statement(shape: Shape.delete, store: store) { "DELETE FROM \(tableName(store)) WHERE k = ?" }
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
                 noteWritten(store, key, nil)
@@ -637,6 +731,50 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 throw mapMissing(error, c, store)
             }
         }
+    }
+
+    /// What a store holds under a key: nothing, a value in the row, or a side table id.
+    enum StoredRow: Equatable {
+        case absent, inline, side(Int64)
+    }
+
+    /// The row `key` has in `store` now, without reading its value.
+    private func storedRow(_ c: SQLiteConnection, _ store: String, _ key: [UInt8]) throws(StorageError) -> StoredRow {
+        let s = try c.statement(shape: Shape.probe, store: store) {
+            "SELECT CASE WHEN typeof(v) = 'integer' THEN v END FROM \(tableName(store)) WHERE k = ?"
+        }
+        defer { sqlite3_reset(s) }
+        c.bind(s, 1, key)
+        guard try c.step(s) else { return .absent }
+        return sqlite3_column_type(s, 0) == SQLITE_INTEGER ? .side(sqlite3_column_int64(s, 0)) : .inline
+    }
+
+    /// Whether `store` has a side table, as the writer's connection remembers it.
+    private func hasSideTable(_ c: SQLiteConnection, _ store: String) throws(StorageError) -> Bool {
+        if let known = c.sideTables[store] { return known }
+        let exists = try tableExists(c, "sv:" + store)
+        c.sideTables[store] = exists
+        return exists
+    }
+
+    /// Stores a large value in the side table (created now if the store has none); its id.
+    private func insertSide(_ c: SQLiteConnection, _ store: String, _ value: [UInt8]) throws(StorageError) -> Int64 {
+        if try !hasSideTable(c, store) {
+            try c.execute("CREATE TABLE \(sideTableName(store)) (id INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+            c.sideTables[store] = true
+        }
+        let s = try c.statement(shape: Shape.sideInsert, store: store) { "INSERT INTO \(sideTableName(store)) (v) VALUES (?)" }
+        defer { sqlite3_reset(s) }
+        c.bind(s, 1, value)
+        _ = try c.step(s)
+        return sqlite3_last_insert_rowid(c.handle)
+    }
+
+    private func deleteSide(_ c: SQLiteConnection, _ store: String, _ id: Int64) throws(StorageError) {
+        let s = try c.statement(shape: Shape.sideDelete, store: store) { "DELETE FROM \(sideTableName(store)) WHERE id = ?" }
+        defer { sqlite3_reset(s) }
+        sqlite3_bind_int64(s, 1, id)
+        _ = try c.step(s)
     }
 
     func atomically<R>(_ body: () throws -> R) throws -> R {
@@ -652,6 +790,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
             try? withConnection { (c) throws(StorageError) in
                 // The keys stay to be forgotten; their values were never committed.
                 for i in mark..<values.count { values[i] = nil }
+                c.sideTables.removeAll()
                 try c.run("ROLLBACK TO folio_statement")
                 try c.run("RELEASE folio_statement")
             }
@@ -674,6 +813,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 try connection.run("COMMIT")
             } catch {
                 try? connection.execute("ROLLBACK")
+                connection.sideTables.removeAll()
                 failure = error
             }
             engine.pinned.committed()
@@ -699,6 +839,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
             guard !finished else { return }
             finished = true
             try? connection.run("ROLLBACK")
+            connection.sideTables.removeAll()
             engine.writerGate.signal()
         }
     }

@@ -21,6 +21,9 @@ import Glibc
 // against the records, and a $text search for "item" must find exactly the documents present.
 // `loc` (a GeoJSON point that moves on every update) has a 2dsphere index: validate checks its
 // keys, and a $geoWithin of the whole sphere through the index must find every document.
+// `pad`, in every fourth document only, is 5–20 KB that every update rewrites: too large for a
+// B-tree cell, so inserts and updates of it write the store's side table (SQLiteStorageEngine,
+// "large values"); a torn write shows as a pad that does not name k.
 // `v` (a 4-number vector that moves on every update) has a vectorSearch index: for a sample
 // of the documents present, an exact $vectorSearch for each one's vector must find it (its
 // graph node survived the crash), and the approximate search must find at least 95% of them.
@@ -111,7 +114,7 @@ struct CrashWriter: ParsableCommand {
                 let id = base + t * 1_000_000_000_000 + i
                 let r = try! engine.insert(ns, [["_id": .int64(Int64(id)), "a": .int64(Int64(id)), "b": .int64(Int64(2 * id)), "updates": 0,
                                                  "words": .string(words(Int64(id), 0)), "loc": location(Int64(id), 0),
-                                                 "v": vector(Int64(id), 0)]],
+                                                 "v": vector(Int64(id), 0), "pad": pad(Int64(id), 0)]],
                                            options: WriteOptions(durable: durable))
                 precondition(r.insertedCount == 1, "insert failed: \(r.writeErrors)")
                 mine[id] = 0
@@ -122,7 +125,8 @@ struct CrashWriter: ParsableCommand {
                 let r = try! engine.update(ns, [UpdateStatement(filter: ["_id": .int64(Int64(id))],
                                                                 update: ["$inc": ["updates": 1], "$set": ["a": .int64(Int64(id)), "b": .int64(Int64(2 * id)),
                                                                                                           "words": text, "loc": location(Int64(id), Int64(mine[id]! + 1)),
-                                                                                                          "v": vector(Int64(id), Int64(mine[id]! + 1))]])],
+                                                                                                          "v": vector(Int64(id), Int64(mine[id]! + 1)),
+                                                                                                          "pad": pad(Int64(id), Int64(mine[id]! + 1))]])],
                                            options: WriteOptions(durable: durable))
                 precondition(r.modified == 1, "update failed")
                 mine[id]! += 1
@@ -133,6 +137,13 @@ struct CrashWriter: ParsableCommand {
 
     /// The text a document holds after `updates` updates.
     static func words(_ id: Int64, _ updates: Int64) -> String { "item w\(id % 50) u\(updates)" }
+
+    /// The `pad` a document holds after `updates` updates: 5–20 KB in every fourth document,
+    /// a short string in the others.
+    static func pad(_ id: Int64, _ updates: Int64) -> BSON {
+        guard id % 4 == 0 else { return .string("u\(updates)") }
+        return .string(String(repeating: "u\(updates) ", count: 1700 + Int((id / 4) % 4) * 1700))
+    }
 
     /// The point a document holds after `updates` updates.
     static func location(_ id: Int64, _ updates: Int64) -> BSON {
@@ -306,7 +317,7 @@ struct CrashVerify: ParsableCommand {
                     continue
                 }
                 if a != id || b != 2 * id || d["words"] != .string(CrashWriter.words(id, updates)) || d["loc"] != CrashWriter.location(id, updates)
-                    || d["v"] != CrashWriter.vector(id, updates) {
+                    || d["v"] != CrashWriter.vector(id, updates) || d["pad"] != CrashWriter.pad(id, updates) {
                     problems.append("half-applied document \(d)")
                 }
                 present[id] = updates
