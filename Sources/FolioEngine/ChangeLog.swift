@@ -121,7 +121,14 @@ enum ChangeLog {
             case .write(let change):
                 if run.isEmpty {
                     runKey = key(time)
-                    run.reserveCapacity(items.count == 1 ? change.encodedSize + 64 : 4096)
+                    // The whole run at once: growing a megabyte row by doubling copied it
+                    // about twice and faulted in fresh pages each time (6% of an insert_many).
+                    var bytes = 0
+                    for next in items[n...] {
+                        guard case .write(let w) = next else { break }
+                        bytes += w.encodedSize + 64
+                    }
+                    run.reserveCapacity(bytes)
                 }
                 let start = run.count
                 run.append(contentsOf: [0, 0, 0, 0])
