@@ -181,6 +181,26 @@ import Testing
         #expect(try engine.writer.integer("SELECT count(*) FROM dbstat WHERE name = 'st:s' AND pagetype = 'overflow'") == 0)
     }
 
+    @Test func aRowNamingAMissingSideValueIsAnErrorNotACrash() throws {
+        let engine = try SQLiteStorageEngine(directory: temporaryDirectory())
+        defer { engine.close() }
+        try Self.write(engine) { w in
+            try w.createStore("s")
+            try w.createStore("t")
+            try w.put("s", k(1), Self.big(9000, 17))
+        }
+        // Damage as a torn copy of the file could leave it: ids naming nothing, in a store with
+        // a side table and in one without.
+        try engine.writer.execute("INSERT INTO \(tableName("s")) (k, v) VALUES (x'02', 99)")
+        try engine.writer.execute("INSERT INTO \(tableName("t")) (k, v) VALUES (x'01', 7)")
+        let s = try engine.snapshot()
+        defer { s.close() }
+        #expect(try s.get("s", k(1)) == Self.big(9000, 17))
+        #expect(throws: StorageError.self) { try s.get("s", k(2)) }
+        #expect(throws: StorageError.self) { try s.scan("s", .all, reverse: false, limit: nil) }
+        #expect(throws: StorageError.self) { try s.visit("t", .all, limit: nil) { _, _ in true } }
+    }
+
     static func write(_ engine: any StorageEngine, _ body: (any StorageWriteTransaction) throws -> Void) throws {
         let w = try engine.beginWrite()
         do { try body(w) } catch { w.rollback(); throw error }
