@@ -232,3 +232,37 @@ def test_reads_after_writes_see_the_latest_version(db):
 
     c.delete_one({"_id": 1})
     assert c.find_one({"_id": 1}) is None and c.find_one({"s": 2}) is None
+
+
+def test_large_documents_round_trip_update_and_stream(db):
+    """Documents too large for a B-tree cell (the storage's side table) read, update, replace,
+    delete and stream like small ones, up to the largest BSON document the server allows."""
+    sizes = {"5k": 5_000, "100k": 100_000, "1m": 1_000_000}
+    coll = db.large
+    with coll.watch() as stream:
+        coll.insert_many([{"_id": k, "pad": "a" * n, "n": 0} for k, n in sizes.items()])
+        events = [stream.next() for _ in sizes]
+    assert [e["fullDocument"]["_id"] for e in events] == list(sizes)
+    assert [len(e["fullDocument"]["pad"]) for e in events] == list(sizes.values())
+    # The largest document: exactly maxBsonObjectSize bytes.
+    limit = db.client.admin.command("hello")["maxBsonObjectSize"]
+    biggest = {"_id": "max", "pad": ""}
+    biggest["pad"] = "m" * (limit - len(bson.encode(biggest)))
+    assert len(bson.encode(biggest)) == limit
+    coll.insert_one(biggest)
+    assert coll.find_one({"_id": "max"})["pad"] == biggest["pad"]
+    # Updates of a field next to the large one keep it; a small replacement and a large one again.
+    with pytest.raises(pymongo.errors.WriteError) as grown:
+        coll.update_one({"_id": "max"}, {"$set": {"n": 1}})
+    assert grown.value.code == 17419
+    coll.update_many({"_id": {"$ne": "max"}}, {"$inc": {"n": 1}})
+    assert {d["_id"]: (len(d["pad"]), d["n"]) for d in coll.find({"_id": {"$ne": "max"}})} == {k: (n, 1) for k, n in sizes.items()}
+    assert coll.replace_one({"_id": "100k"}, {"small": True}).modified_count == 1
+    assert coll.find_one({"_id": "100k"}) == {"_id": "100k", "small": True}
+    coll.update_one({"_id": "100k"}, {"$set": {"pad": "b" * 200_000}})
+    assert len(coll.find_one({"_id": "100k"})["pad"]) == 200_000
+    assert coll.delete_one({"_id": "5k"}).deleted_count == 1
+    assert sorted(d["_id"] for d in coll.find({}, {"_id": 1})) == ["100k", "1m", "max"]
+    assert coll.count_documents({"pad": {"$regex": "^b"}}) == 1
+    stats = db.command("collStats", "large")
+    assert stats["count"] == 3 and stats["size"] > limit + 1_200_000
