@@ -680,9 +680,12 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     private func write(_ c: SQLiteConnection, replacing: Bool, _ store: String, _ key: [UInt8], _ value: [UInt8]) throws(StorageError) -> Bool {
         do throws(StorageError) {
             let large = key.count + value.count > engine.inlineBytes
-            // Only a large value or a store with a side table needs to know the old row first.
+            // Only a large value (to update its side row in place, or not to leave one behind
+            // when the insert finds the key) and a replacement in a store with a side table (to
+            // free the old side row) need to know the old row first; a small insert never
+            // touches an existing row.
             var probes = large
-            if !probes { probes = try hasSideTable(c, store) }
+            if !probes && replacing { probes = try hasSideTable(c, store) }
             let old: StoredRow? = probes ? try storedRow(c, store, key) : nil
             noteWritten(store, key, nil)
             if !replacing, let old, old != .absent { return false }

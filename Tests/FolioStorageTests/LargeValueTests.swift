@@ -29,6 +29,7 @@ import Testing
         try w.put("s", k(2), b)
         // An insert finds the key whatever its value's size, and leaves the value.
         #expect(try w.insert("s", k(2), a) == false)
+        #expect(try w.insert("s", k(2), k(99)) == false)
         #expect(try w.insert("s", k(4), a))
         try w.commit(durable: false)
 
