@@ -654,11 +654,13 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 defer { sqlite3_reset(s) }
                 let nonNull = UnsafeRawPointer(bitPattern: 1)!
                 rewroteStores = true
-                let side = try hasSideTable(c, store)
+                var side = try hasSideTable(c, store)
                 for i in 0..<count {
                     let (key, value) = entry(i)
                     if side || key.count + value.count > engine.inlineBytes {
                         _ = try write(c, replacing: true, store, Array(key), Array(value))
+                        // (The write may have made the side table: later entries may replace it.)
+                        side = try hasSideTable(c, store)
                         continue
                     }
                     sqlite3_bind_blob(s, 1, key.baseAddress ?? nonNull, Int32(key.count), nil)

@@ -131,7 +131,9 @@ import Testing
         let entries: [([UInt8], [UInt8])] = [(k(1), k(1)), (k(2), Self.big(8000, 11)), (k(3), k(3))]
         try Self.write(engine) { w in
             try w.createStore("s")
-            try Self.putAll(w, entries)
+            // The first large value makes the side table; a small one for the same key in the
+            // same call frees its side row.
+            try Self.putAll(w, entries + [(k(2), k(22)), (k(2), Self.big(8000, 11))])
             // Now the store has a side table: a small value over a large one frees it.
             try Self.putAll(w, [(k(2), k(2))])
         }
