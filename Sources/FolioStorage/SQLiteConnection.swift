@@ -146,16 +146,22 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 }
 
-/// Quotes a store name as an SQL identifier for its table.
-func tableName(_ store: String) -> String { quotedTable("st:", store) }
+/// A store's table as `sqlite_master` names it.
+func storeTable(_ store: String) -> String { "st:" + store }
 
-/// Quotes a store name as an SQL identifier for its side table, which holds the store's
-/// values too large for a B-tree cell (SQLiteStorageEngine, "large values").
-func sideTableName(_ store: String) -> String { quotedTable("sv:", store) }
+/// A store's side table as `sqlite_master` names it: the store's values too large for a
+/// B-tree cell (SQLiteStorageEngine, "large values").
+func sideTable(_ store: String) -> String { "sv:" + store }
 
-private func quotedTable(_ prefix: String, _ store: String) -> String {
-    if !store.utf8.contains(UInt8(ascii: "\"")) { return "\"" + prefix + store + "\"" }
-    return "\"" + prefix + store.replacingAll("\"", with: "\"\"") + "\""
+/// A store's table quoted as an SQL identifier.
+func tableName(_ store: String) -> String { quotedIdentifier(storeTable(store)) }
+
+/// A store's side table quoted as an SQL identifier.
+func sideTableName(_ store: String) -> String { quotedIdentifier(sideTable(store)) }
+
+private func quotedIdentifier(_ name: String) -> String {
+    if !name.utf8.contains(UInt8(ascii: "\"")) { return "\"" + name + "\"" }
+    return "\"" + name.replacingAll("\"", with: "\"\"") + "\""
 }
 
 extension String {

@@ -284,6 +284,7 @@ enum Shape {
     static let sideUpdate: UInt16 = 8
     static let sideDelete: UInt16 = 9
     static let probe: UInt16 = 10
+    static let deleteReturning: UInt16 = 11
 }
 
 /// Reads through one connection; shared by snapshots and the write transaction.
@@ -306,7 +307,7 @@ class SQLiteReader: @unchecked Sendable {
     }
 
     func storeExists(_ c: SQLiteConnection, _ store: String) throws(StorageError) -> Bool {
-        try tableExists(c, "st:" + store)
+        try tableExists(c, storeTable(store))
     }
 
     func tableExists(_ c: SQLiteConnection, _ name: String) throws(StorageError) -> Bool {
@@ -451,7 +452,7 @@ class SQLiteReader: @unchecked Sendable {
             guard try storeExists(c, store) else { throw .noSuchStore(store) }
             let s = try c.statement("SELECT sum(pgsize) FROM dbstat WHERE name = ? AND aggregate = TRUE")
             var total = 0
-            for name in ["st:" + store, "sv:" + store] {
+            for name in [storeTable(store), sideTable(store)] {
                 _ = name.withCString { sqlite3_bind_text(s, 1, $0, -1, sqliteTransient) }
                 defer { sqlite3_reset(s) }
                 if try c.step(s) { total += Int(sqlite3_column_int64(s, 0)) }
@@ -725,13 +726,22 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     func delete(_ store: String, _ key: [UInt8]) throws(StorageError) -> Bool {
         try withConnection { (c) throws(StorageError) -> Bool in
             do throws(StorageError) {
-                if try hasSideTable(c, store), case .side(let id) = try storedRow(c, store, key) { try deleteSide(c, store, id) }
-                let s = try c.statement(shape: Shape.delete, store: store) { "DELETE FROM \(tableName(store)) WHERE k = ?" }
+                // In a store with a side table the DELETE returns what the row held (one
+                // B-tree descent), and a side value goes with it.
+                let side = try hasSideTable(c, store)
+                let s = try c.statement(shape: side ? Shape.deleteReturning : Shape.delete, store: store) {
+                    "DELETE FROM \(tableName(store)) WHERE k = ?" + (side ? " RETURNING CASE WHEN typeof(v) = 'integer' THEN v END" : "")
+                }
                 defer { sqlite3_reset(s) }
                 c.bind(s, 1, key)
                 noteWritten(store, key, nil)
-                _ = try c.step(s)
-                return sqlite3_changes(c.handle) > 0
+                guard side else {
+                    _ = try c.step(s)
+                    return sqlite3_changes(c.handle) > 0
+                }
+                guard try c.step(s) else { return false }
+                if sqlite3_column_type(s, 0) == SQLITE_INTEGER { try deleteSide(c, store, sqlite3_column_int64(s, 0)) }
+                return true
             } catch {
                 throw mapMissing(error, c, store)
             }
@@ -757,7 +767,7 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
     /// Whether `store` has a side table, as the writer's connection remembers it.
     private func hasSideTable(_ c: SQLiteConnection, _ store: String) throws(StorageError) -> Bool {
         if let known = c.sideTables[store] { return known }
-        let exists = try tableExists(c, "sv:" + store)
+        let exists = try tableExists(c, sideTable(store))
         c.sideTables[store] = exists
         return exists
     }

@@ -62,9 +62,9 @@ import Testing
         let engine = try kind.make(temporaryDirectory())
         defer { engine.close() }
         let old = Self.big(20000, 4), new = Self.big(20000, 5)
-        try Self.write(engine) { try $0.createStore("s"); try $0.put("s", k(1), old) }
+        try RecordCacheTests.write(engine) { try $0.createStore("s"); try $0.put("s", k(1), old) }
         let before = try engine.snapshot()
-        try Self.write(engine) { try $0.put("s", k(1), new) }
+        try RecordCacheTests.write(engine) { try $0.put("s", k(1), new) }
         // The side row is rewritten in place: the older snapshot still reads its own version.
         #expect(try before.scan("s", .all, reverse: false, limit: nil).map(\.value) == [old])
         before.close()
@@ -77,14 +77,14 @@ import Testing
     func rollbacksUndoLargeValuesAndTheirSideTable(kind: EngineKind) throws {
         let engine = try kind.make(temporaryDirectory())
         defer { engine.close() }
-        try Self.write(engine) { try $0.createStore("s") }
+        try RecordCacheTests.write(engine) { try $0.createStore("s") }
         // The first large value creates the side table; the rollback takes both away, and the
         // next large value must create it again.
         let r = try engine.beginWrite()
         try r.put("s", k(1), Self.big(6000, 6))
         r.rollback()
         struct Boom: Error {}
-        try Self.write(engine) { w in
+        try RecordCacheTests.write(engine) { w in
             #expect(throws: Boom.self) {
                 try w.atomically { try w.put("s", k(2), Self.big(6000, 7)); throw Boom() }
             }
@@ -103,14 +103,14 @@ import Testing
         let engine = try kind.make(temporaryDirectory())
         defer { engine.close() }
         let v = Self.big(30000, 9)
-        try Self.write(engine) { w in
+        try RecordCacheTests.write(engine) { w in
             try w.createStore("a")
             try w.put("a", k(1), v)
             try w.renameStore("a", to: "b")
             try w.createStore("a")
             try w.put("a", k(1), k(1))
         }
-        try Self.write(engine) { w in
+        try RecordCacheTests.write(engine) { w in
             #expect(try w.get("b", k(1)) == v)
             #expect(try w.get("a", k(1)) == k(1))
             try w.dropStore("b")
@@ -129,7 +129,7 @@ import Testing
         let engine = try SQLiteStorageEngine(directory: temporaryDirectory())
         defer { engine.close() }
         let entries: [([UInt8], [UInt8])] = [(k(1), k(1)), (k(2), Self.big(8000, 11)), (k(3), k(3))]
-        try Self.write(engine) { w in
+        try RecordCacheTests.write(engine) { w in
             try w.createStore("s")
             // The first large value makes the side table; a small one for the same key in the
             // same call frees its side row.
@@ -149,7 +149,7 @@ import Testing
         let inline = Self.big(12000, 12)
         do {
             let engine = try SQLiteStorageEngine(directory: directory)
-            try Self.write(engine) { w in
+            try RecordCacheTests.write(engine) { w in
                 try w.createStore("s")
                 try w.put("s", k(1), Self.big(40000, 13))
             }
@@ -164,7 +164,7 @@ import Testing
         #expect(try s.get("s", k(2)) == inline)
         s.close()
         // Rewriting the old row moves its value to the side table.
-        try Self.write(engine) { try $0.put("s", k(2), Self.big(12000, 14)) }
+        try RecordCacheTests.write(engine) { try $0.put("s", k(2), Self.big(12000, 14)) }
         #expect(try Self.sideRows(engine, "s") == 2)
         #expect(try engine.snapshot().get("s", k(2)) == Self.big(12000, 14))
     }
@@ -173,7 +173,7 @@ import Testing
         let engine = try SQLiteStorageEngine(directory: temporaryDirectory())
         defer { engine.close() }
         #expect(engine.inlineBytes > 4000 && engine.inlineBytes < 4086)
-        try Self.write(engine) { w in
+        try RecordCacheTests.write(engine) { w in
             try w.createStore("s")
             try w.put("s", k(1), Self.big(engine.inlineBytes - 1, 15))
             try w.put("s", k(2), Self.big(engine.inlineBytes, 16))
@@ -187,7 +187,7 @@ import Testing
     @Test func aRowNamingAMissingSideValueIsAnErrorNotACrash() throws {
         let engine = try SQLiteStorageEngine(directory: temporaryDirectory())
         defer { engine.close() }
-        try Self.write(engine) { w in
+        try RecordCacheTests.write(engine) { w in
             try w.createStore("s")
             try w.createStore("t")
             try w.put("s", k(1), Self.big(9000, 17))
@@ -202,12 +202,6 @@ import Testing
         #expect(throws: StorageError.self) { try s.get("s", k(2)) }
         #expect(throws: StorageError.self) { try s.scan("s", .all, reverse: false, limit: nil) }
         #expect(throws: StorageError.self) { try s.visit("t", .all, limit: nil) { _, _ in true } }
-    }
-
-    static func write(_ engine: any StorageEngine, _ body: (any StorageWriteTransaction) throws -> Void) throws {
-        let w = try engine.beginWrite()
-        do { try body(w) } catch { w.rollback(); throw error }
-        try w.commit(durable: false)
     }
 
     static func putAll(_ w: any StorageWriteTransaction, _ entries: [([UInt8], [UInt8])]) throws {

@@ -35,7 +35,7 @@ import Testing
         try SQLiteStorageEngine(directory: temporaryDirectory(), recordCacheBytes: cacheBytes)
     }
 
-    static func write(_ engine: SQLiteStorageEngine, _ body: (any StorageWriteTransaction) throws -> Void) throws {
+    static func write(_ engine: any StorageEngine, _ body: (any StorageWriteTransaction) throws -> Void) throws {
         let w = try engine.beginWrite()
         try body(w)
         try w.commit(durable: false)
