@@ -145,6 +145,55 @@ import FolioStorage
         #expect(tail.read(from: key(10), limit: 1)?.entries.count == 1)
     }
 
+    /// A row the tail drops is freed at once, not when its array is next compacted (rows can be
+    /// megabytes; thousands of dropped ones were held).
+    @Test func theTailFreesTheRowsItDrops() throws {
+        let tail = ChangeLogTail()
+        func key(_ n: UInt32) -> [UInt8] { ChangeLog.key(Timestamp(seconds: 100, increment: n)) }
+        let big = [UInt8](repeating: 0, count: ChangeLogTail.capacityBytes / 2)
+        tail.append([(key(1), big)], time: Timestamp(seconds: 100, increment: 1))
+        weak let first = try #require(tail.read(from: key(1), limit: 1)?.entries.first)
+        #expect(first != nil)
+        // Two more such rows exceed the byte bound: the first is dropped.
+        for n in UInt32(2)...3 { tail.append([(key(n), big)], time: Timestamp(seconds: 100, increment: n)) }
+        #expect(tail.read(from: key(1), limit: 1) == nil)
+        #expect(first == nil)
+        #expect(tail.read(from: key(2), limit: 5)?.entries.map(\.key) == [key(2), key(3)])
+    }
+
+    /// Trimming reads the oldest rows only as far as they cover the excess, removes no more
+    /// than that, and keeps the newest row.
+    @Test(arguments: Backend.allCases)
+    func trimmingRemovesOnlyWhatCoversTheExcess(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        // Large rows (batches) beside small ones.
+        for i in 0..<6 {
+            let docs: [Document] = (0..<20).map { ["_id": .int32(Int32(i * 100 + $0)), "pad": .string(String(repeating: "x", count: 1_000))] }
+            _ = try engine.insert(ns, docs)
+            _ = try engine.insert(ns, [["_id": .int32(Int32(10_000 + i))]])
+        }
+        let rows = try { () throws -> [Int] in
+            let snapshot = try engine.storage.snapshot()
+            defer { snapshot.close() }
+            return try snapshot.scan(ChangeLog.store, .all, reverse: false, limit: nil).map(\.value.count)
+        }()
+        let total = try engine.changeLogBytes()
+        #expect(total == rows.reduce(0, +))
+        // Rows: the log's first no-op, then a batch and a single insert six times. An excess
+        // of one byte removes the first row only; one byte more than the next two, three.
+        engine.changeLogRetention = ChangeLogRetention(maxBytes: total - 1, minRetentionHours: 0)
+        #expect(try engine.trimChangeLog() == 1)
+        engine.changeLogRetention = ChangeLogRetention(maxBytes: total - rows[0] - rows[1] - rows[2] - 1, minRetentionHours: 0)
+        #expect(try engine.trimChangeLog() == 3)
+        #expect(try engine.changeLogBytes() == rows.dropFirst(4).reduce(0, +))
+        #expect(try Self.entries(engine).first?["o"]?.documentValue?["_id"] == .int32(10_001))
+        // Past everything: all but the newest go.
+        engine.changeLogRetention = ChangeLogRetention(maxBytes: 0, minRetentionHours: 0)
+        #expect(try engine.trimChangeLog() == rows.count - 5)
+        #expect(try Self.entries(engine).map { $0["o"]?.documentValue?["_id"] } == [.int32(10_005)])
+    }
+
     @Test func theLogSurvivesARestartAndTimesGoOn() throws {
         let directory = tempDir()
         var engine = try Engine.open(directory: directory)
