@@ -71,7 +71,9 @@ let package = Package(
         .systemLibrary(name: "CStringSearch"),
         .target(name: "FolioText", dependencies: ["FolioBSON", "FolioLocks", "FolioQuery", "CStemmer", "CStringSearch"], swiftSettings: swiftSettings,
                 linkerSettings: [.linkedLibrary("_FoundationICU", .when(platforms: [.linux]))]),
-        .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation", "FolioText", "FolioVector"], swiftSettings: swiftSettings),
+        .target(name: "FolioEngine", dependencies: ["FolioQuery", "FolioStorage", "FolioCollation", "FolioText", "FolioVector",
+                                                   .product(name: "DequeModule", package: "swift-collections")],
+                swiftSettings: swiftSettings),
         .target(name: "Folio", dependencies: ["FolioEngine", "FolioServer"], swiftSettings: swiftSettings),
         // The embedded library in use: `swift run ChatStore`.
         .executableTarget(name: "ChatStore", dependencies: ["Folio"], path: "Examples/ChatStore", swiftSettings: swiftSettings),

@@ -2,6 +2,7 @@ import FolioBSON
 import FolioQuery
 import FolioStorage
 import Synchronization
+import DequeModule
 
 // Change streams: events read from the change log (ChangeLog.swift), as MongoDB 8.0 builds
 // them from its oplog.
@@ -198,7 +199,8 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
     var notBefore: Timestamp?
     /// The next log key to read.
     var scanKey: [UInt8]
-    var pending: [(token: ResumeToken, event: Document)] = []
+    /// Events read and not yet handed out (a deque: a read can bring thousands at once).
+    var pending: Deque<(token: ResumeToken, event: Document)> = []
     /// The token of the last event handed out, or the high-water mark the log was read to.
     private(set) var latestToken: ResumeToken {
         didSet { latestTokenDocument = nil }
@@ -216,6 +218,9 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
     private(set) var ended = false
     /// A transaction's events are returned from its entry one by one.
     static let entriesPerRead = 128
+    /// A read stops after the row that brings its events to this many (rows of a whole
+    /// insert_many hold thousands each).
+    static let eventsPerRead = 4_096
 
     init(engine: Engine, spec: ChangeStreamSpec) throws(FolioError) {
         self.engine = engine
@@ -267,6 +272,7 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
             // older ones from a snapshot, whose commits are all those up to `latest`.
             var latest: Timestamp
             var entries: [(key: [UInt8], documents: () throws(FolioError) -> [Document])]
+            var more = false
             if let (recent, time) = engine.committer.changeLogTail.read(from: scanKey, limit: ChangeStreamSource.entriesPerRead) {
                 latest = time
                 entries = recent.map { e in (e.key, { () throws(FolioError) in try e.documents() }) }
@@ -275,9 +281,10 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
                 let stored = try Folio_storage { () throws(StorageError) in
                     let snapshot = try engine.storage.snapshot()
                     defer { snapshot.close() }
-                    return try snapshot.scan(ChangeLog.store, KeyRange(lower: scanKey), reverse: false, limit: ChangeStreamSource.entriesPerRead)
+                    return try ChangeLog.rows(snapshot, KeyRange(lower: scanKey), limit: ChangeStreamSource.entriesPerRead)
                 }
-                entries = stored.map { e in (e.key, { () throws(FolioError) in try ChangeLog.entries(e.value) }) }
+                more = stored.more
+                entries = stored.rows.map { e in (e.key, { () throws(FolioError) in try ChangeLog.entries(e.value) }) }
             }
             for (key, documents) in entries {
                 scanKey = key + [0]
@@ -288,8 +295,10 @@ final class ChangeStreamSource: DocumentStream, @unchecked Sendable {
                     if ended { break }
                 }
                 if ended { break }
+                // The rest of the rows wait for the next read (from `scanKey`).
+                if pending.count >= ChangeStreamSource.eventsPerRead { return }
             }
-            if entries.count < ChangeStreamSource.entriesPerRead {
+            if entries.count < ChangeStreamSource.entriesPerRead && !more {
                 let mark = ResumeToken.highWaterMark(latest)
                 if pending.isEmpty && mark > latestToken && mark > after && notBefore.map({ latest >= $0 }) ?? true {
                     latestToken = mark

@@ -1,6 +1,7 @@
 import FolioBSON
 import FolioQuery
 import FolioStorage
+import DequeModule
 
 // `local.oplog.rs`: the change log read as MongoDB's oplog, for the tools that tail it
 // (Meteor-style apps, replication and CDC tools). find with a filter, a projection, skip,
@@ -22,7 +23,10 @@ final class OplogSource: DocumentStream, @unchecked Sendable {
     var lastKey: [UInt8]?
     /// Where the first read starts (a `ts` lower bound).
     var startKey: [UInt8]?
-    var buffer: [Document] = []
+    /// Entries read and not yet returned (a deque: a row can hold thousands).
+    var buffer: Deque<Document> = []
+    /// Rows a reverse read takes at once: from 1, doubling while rows are small.
+    var reverseRows = 1
     private(set) var ended = false
 
     init(engine: Engine, filter: Filter, reverse: Bool, tailable: Bool, startKey: [UInt8]?) {
@@ -53,14 +57,23 @@ final class OplogSource: DocumentStream, @unchecked Sendable {
         let (entries, oldest) = try Folio_storage { () throws(StorageError) in
             let snapshot = try engine.storage.snapshot()
             defer { snapshot.close() }
-            let entries = try snapshot.scan(ChangeLog.store, range, reverse: reverse, limit: 256)
+            // Forward, as many rows as `ChangeLog.readBytes` allows; backward (`$natural: -1`,
+            // often to find the latest entry) a few, then more while they are small.
+            let entries: (rows: [(key: [UInt8], value: [UInt8])], more: Bool)
+            if reverse {
+                entries = (try snapshot.scan(ChangeLog.store, range, reverse: true, limit: reverseRows), false)
+            } else {
+                entries = try ChangeLog.rows(snapshot, range, limit: 256)
+            }
             let oldest = tailable && lastKey != nil ? try snapshot.scan(ChangeLog.store, .all, reverse: false, limit: 1).first?.key : nil
             return (entries, oldest)
         }
+        let limit = reverse ? reverseRows : 256
+        if reverse, entries.rows.reduce(0, { $0 + $1.value.count }) < ChangeLog.readBytes / 2 { reverseRows = min(256, reverseRows * 2) }
         if tailable, let lastKey, let oldest, compareKeys(oldest, lastKey) > 0 {
             throw FolioError(.cappedPositionLost, "CollectionScan died due to position in capped collection being deleted. Last seen record id: \(lastKey)")
         }
-        for (key, value) in entries {
+        for (key, value) in entries.rows {
             lastKey = key
             let row = try ChangeLog.entries(value)
             for var d in reverse ? row.reversed() : row {
@@ -68,8 +81,8 @@ final class OplogSource: DocumentStream, @unchecked Sendable {
                 if filter.matches(d) { buffer.append(d) }
             }
         }
-        if entries.count < 256 && !tailable { ended = true }
-        return !entries.isEmpty
+        if entries.rows.count < limit && !entries.more && !tailable { ended = true }
+        return !entries.rows.isEmpty
     }
 }
 

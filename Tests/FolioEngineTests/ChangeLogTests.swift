@@ -152,7 +152,8 @@ import FolioStorage
         func key(_ n: UInt32) -> [UInt8] { ChangeLog.key(Timestamp(seconds: 100, increment: n)) }
         let big = [UInt8](repeating: 0, count: ChangeLogTail.capacityBytes / 2)
         tail.append([(key(1), big)], time: Timestamp(seconds: 100, increment: 1))
-        weak let first = try #require(tail.read(from: key(1), limit: 1)?.entries.first)
+        weak var first: ChangeLogTail.Entry?
+        first = try #require(tail.read(from: key(1), limit: 1)?.entries.first)
         #expect(first != nil)
         // Two more such rows exceed the byte bound: the first is dropped.
         for n in UInt32(2)...3 { tail.append([(key(n), big)], time: Timestamp(seconds: 100, increment: n)) }

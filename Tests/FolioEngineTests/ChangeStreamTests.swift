@@ -155,4 +155,39 @@ import FolioQuery
                                         options: ["capped": true, "size": 1000, "changeStreamPreAndPostImages": ["enabled": true]])
         }
     }
+
+    /// After a restart the in-memory tail is empty, so streams and oplog readers read the
+    /// store, a few megabytes of rows at a time (each insert_many below is one 5 MB row):
+    /// every entry comes, in order, once; and a stream that sees none of a read's events does
+    /// not move its mark past rows it has not read yet.
+    @Test func largeRowsAreReadInPartsFromTheStore() throws {
+        let directory = tempDir()
+        var engine = try Engine.open(directory: directory)
+        let start = engine.clusterTime
+        let other = try Namespace(database: "app", collection: "other")
+        let pad = String(repeating: "x", count: 1_000)
+        for b in 0..<3 {
+            _ = try engine.insert(other, (0..<5_000).map { ["_id": .int32(Int32(b * 5_000 + $0)), "pad": .string(pad)] })
+        }
+        _ = try engine.insert(ns, [["_id": 1]])
+        engine.close()
+        engine = try Engine.open(directory: directory)
+        defer { engine.close() }
+        func ids(_ documents: [Document], _ path: String) -> [Int32] {
+            documents.compactMap { $0[path]?.documentValue?["_id"]?.int32Value }
+        }
+        // The `users` stream's first batch is its insert: the 15 MB of `other` before it are
+        // read past, not taken for the end of the log.
+        let users = try engine.watch(try spec(["startAtOperationTime": .timestamp(start)]), pipeline: [])
+        #expect(ids(try events(users), "documentKey") == [1])
+        let all = try engine.watch(try spec(["startAtOperationTime": .timestamp(start)], collection: "other"), pipeline: [])
+        var streamed: [Int32] = []
+        while case let batch = try events(all), !batch.isEmpty { streamed += ids(batch, "documentKey") }
+        #expect(streamed == Array(0..<15_000))
+        // The oplog forward, and backward to its latest entry.
+        let forward = try engine.find(oplogNamespace, FindRequest(filter: ["op": "i", "ns": "app.other"]))
+        #expect(ids(try docs(forward), "o") == Array(0..<15_000))
+        let latest = try engine.find(oplogNamespace, FindRequest(sort: ["$natural": -1], limit: 1))
+        #expect(try docs(latest).map { $0["ns"] } == ["app.users"])
+    }
 }
