@@ -35,7 +35,12 @@ package final class OperationRegistry: Sendable {
     /// Registers a command that is about to run; nil once the server is shutting down.
     func begin(_ command: Document, name: String, database: String, connection: ConnectionInfo) -> Operation? {
         // maxTimeMS arms the interrupt; a malformed value is refused by the command itself.
-        let limit = command["maxTimeMS"]?.exactInt64.flatMap { $0 > 0 && $0 <= Int64(Int32.max) ? Int($0) : nil }
+        // Not for getMore: on an awaitData cursor (a change stream, a tailable cursor) it is how
+        // long to wait for new documents, never a limit on reading them (a getMore that read
+        // a bulk load's events for longer failed with MaxTimeMSExpired); other cursors keep
+        // the time limit they were opened with (GetMore in Find.swift).
+        let limit = name == "getMore" ? nil
+            : command["maxTimeMS"]?.exactInt64.flatMap { $0 > 0 && $0 <= Int64(Int32.max) ? Int($0) : nil }
         var namespace = database
         if case .string(let collection)? = command[name] { namespace += "." + collection }
         let op = Operation(id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max, command: command,

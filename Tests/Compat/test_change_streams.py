@@ -250,3 +250,24 @@ def test_a_token_taken_before_kill_9_resumes_after_restart(folio_binary):
         assert seen[:len(acknowledged)] == acknowledged and len(seen) - len(acknowledged) <= 1
         assert len(set(seen)) == len(seen)
         client.close()
+
+
+def test_bulk_loads_stream_and_tail_whole(client, db):
+    """Each insert_many is one change-log row: streams and oplog readers behind bulk loads get
+    every entry once, in order, a few megabytes of rows at a time."""
+    coll = db.bulk
+    with coll.watch(max_await_time_ms=100) as stream:
+        start = stream.resume_token
+        for b in range(3):
+            coll.insert_many([{"_id": b * 6000 + i, "pad": "x" * 1000} for i in range(6000)])
+        seen = []
+        while len(seen) < 18000:
+            seen.append(next_event(stream)["documentKey"]["_id"])
+    assert seen == list(range(18000))
+    with coll.watch(resume_after=start, max_await_time_ms=100) as resumed:
+        assert next_event(resumed)["documentKey"] == {"_id": 0}
+    first = client.local.oplog.rs.find_one({"ns": f"{db.name}.bulk", "op": "i"})
+    tail = client.local.oplog.rs.find({"ts": {"$gte": first["ts"]}, "ns": f"{db.name}.bulk"})
+    assert [e["o"]["_id"] for e in tail] == list(range(18000))
+    last = client.local.oplog.rs.find().sort("$natural", -1).limit(1).next()
+    assert last["ns"] == f"{db.name}.bulk" and last["o"]["_id"] == 17999

@@ -52,6 +52,18 @@ import FolioEngine
         #expect(s.run(["aggregate": 1, "pipeline": [["$changeStream": ["allChangesForCluster": true]]], "cursor": [:]], db: "admin")["ok"] == .double(1))
     }
 
+    /// A getMore's maxTimeMS on a change stream is how long to wait for events, not a limit on
+    /// reading them (OperationRegistry.swift): reading a bulk load's events for longer than
+    /// that returns them.
+    @Test func aStreamsMaxTimeIsAWaitNotALimit() throws {
+        let s = try TestServer()
+        let id = try #require(cursor(s.run(["aggregate": "m", "pipeline": [["$changeStream": [:]]], "cursor": [:]]))?["id"])
+        s.run(["insert": "m", "documents": .array((0..<20_000).map { .document(["_id": .int32(Int32($0)), "pad": "0123456789abcdef"]) })])
+        let more = s.run(["getMore": id, "collection": "m", "maxTimeMS": 1, "batchSize": 20_000])
+        #expect(more["ok"] == .double(1), "\(more["errmsg"] ?? "")")
+        #expect(cursor(more)?["nextBatch"]?.arrayValue?.count ?? 0 > 0)
+    }
+
     @Test func aResumableFailureOfAStreamsGetMoreIsLabelled() throws {
         let s = try TestServer(enableTestCommands: true)
         let id = try #require(cursor(s.run(["aggregate": "m", "pipeline": [["$changeStream": [:]]], "cursor": [:]]))?["id"])
