@@ -33,6 +33,18 @@ import FolioBSON
         }
     }
 
+    /// maxTimeMS on a getMore is an awaitData cursor's wait; on any other cursor MongoDB
+    /// refuses it (BadValue), and the cursor goes on.
+    @Test func getMoreMaxTimeIsRefusedOnCursorsThatDoNotAwait() throws {
+        let s = try Self.server()
+        let first = s.run(["find": "t", "batchSize": 2])
+        let id = try #require(first["cursor"]?.documentValue?["id"])
+        let refused = s.run(["getMore": id, "collection": "t", "maxTimeMS": 1000])
+        #expect(refused["code"] == .int32(2) && refused["errmsg"] == "cannot set maxTimeMS on getMore command for a non-awaitData cursor")
+        let more = s.run(["getMore": id, "collection": "t", "maxTimeMS": 0])
+        #expect(more["cursor"]?.documentValue?["nextBatch"]?.arrayValue?.count == 3, "\(more)")
+    }
+
     @Test func negativeAndNonNumericArgumentsAreRefused() throws {
         let s = try Self.server()
         let negative = s.run(["find": "t", "limit": .double(-1e300)])

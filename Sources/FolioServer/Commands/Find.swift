@@ -142,7 +142,11 @@ enum FindCommand {
                     next = try awaitBatch(entry.cursor, size: size, waitMilliseconds: try r.maxTime() ?? 1000, r)
                 }
             } else {
-                entry.cursor.setTimeLimit(milliseconds: try r.maxTime())
+                // As MongoDB: maxTimeMS on a getMore is only an awaitData cursor's wait.
+                if let limit = try r.maxTime(), limit > 0 {
+                    throw FolioError(.badValue, "cannot set maxTimeMS on getMore command for a non-awaitData cursor")
+                }
+                entry.cursor.setTimeLimit(milliseconds: nil)
                 defer { entry.cursor.clearDeadline() }
                 next = try batch(entry.cursor, size: size, r)
             }
