@@ -116,7 +116,7 @@ extension Engine {
         logCommand(ns.database, uuid: entry.uuid, command, txn)
         // The in-memory catalog follows the transaction: readers see the entry once it
         // commits, and a rollback undoes it (CatalogBox).
-        updateCatalog { $0.collections[ns] = entry }
+        updateCatalog { $0.set(ns, entry) }
     }
 
     /// Where each database's view definitions live (MongoDB's `system.views`).
@@ -151,7 +151,7 @@ extension Engine {
                                 o2: ["numRecords": .int64(Int64(records))], txn)
                 self.planCache.invalidate(ns)
                 try txn.delete(Engine.catalogStore, CollectionEntry.key(ns))
-                self.updateCatalog { _ = $0.collections.removeValue(forKey: ns) }
+                self.updateCatalog { $0.set(ns, nil) }
                 self.queryStatistics.forget(ns)
                 self.latencyStatistics.forget(ns)
                 return true
@@ -209,8 +209,8 @@ extension Engine {
         planCache.invalidate(from)
         planCache.invalidate(to)
         updateCatalog { state in
-            state.collections.removeValue(forKey: from)
-            state.collections[to] = e
+            state.set(from, nil)
+            state.set(to, e)
         }
     }
 

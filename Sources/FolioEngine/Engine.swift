@@ -67,7 +67,7 @@ public final class Engine: Sendable {
         defer { snapshot.close() }
         let stores = try Folio_storage { () throws(StorageError) in try snapshot.storeNames() }
         if stores.contains(Engine.catalogStore) {
-            state.collections = try CatalogState.load(from: snapshot)
+            state = CatalogState(collections: try CatalogState.load(from: snapshot))
         }
         let counts = RecordCounts()
         for entry in state.collections.values {

@@ -163,7 +163,7 @@ public final class EngineTransaction: @unchecked Sendable {
                         let changed = final.keys.filter { catalogKeys.contains(CollectionEntry.key($0)) }
                         parent.updateCatalog { state in
                             for ns in changed {
-                                state.collections[ns] = final[ns]
+                                state.set(ns, final[ns])
                                 parent.planCache.invalidate(ns)
                             }
                         }

@@ -253,7 +253,7 @@ extension Engine {
     /// Writes a changed entry to the catalog store and its in-memory mirror.
     func saveEntry(_ entry: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
         try txn.put(Engine.catalogStore, CollectionEntry.key(entry.namespace), entry.document.bsonBytes())
-        updateCatalog { $0.collections[entry.namespace] = entry }
+        updateCatalog { $0.set(entry.namespace, entry) }
     }
 
     /// Drops indexes: "*" (every index but `_id_`), a name, a key pattern, or a list of names.
