@@ -10,8 +10,13 @@ final class SQLiteConnection: @unchecked Sendable {
     // a snapshot), which the engine enforces; SQLite itself is opened NOMUTEX.
     let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
-    /// The same statements by (shape, store), so the hot path builds no SQL text.
-    private var byShape: [ShapeKey: OpaquePointer] = [:]
+    /// The same statements by (shape, store), so the hot path builds no SQL text; at most
+    /// `storeStatementLimit` of them, the least recently used going first (each statement
+    /// holds a few KB, and a server with a collection per tenant has tens of thousands of
+    /// stores: unbounded, each pooled connection grew with every store it ever read).
+    private var byShape: [ShapeKey: (statement: OpaquePointer, sql: String, used: UInt64)] = [:]
+    private var uses: UInt64 = 0
+    let storeStatementLimit: Int
     /// On the writer's connection: which stores are known to have a side table (or known
     /// not to). Forgotten whenever a transaction or savepoint rolls back, which may undo a
     /// side table's creation.
@@ -22,7 +27,8 @@ final class SQLiteConnection: @unchecked Sendable {
         let store: String
     }
 
-    init(path: String, readOnly: Bool) throws(StorageError) {
+    init(path: String, readOnly: Bool, storeStatementLimit: Int = 4_096) throws(StorageError) {
+        self.storeStatementLimit = max(2, storeStatementLimit)
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -37,6 +43,7 @@ final class SQLiteConnection: @unchecked Sendable {
 
     deinit {
         for (_, s) in statements { sqlite3_finalize(s) }
+        for (_, cached) in byShape { sqlite3_finalize(cached.statement) }
         sqlite3_close_v2(handle)
     }
 
@@ -89,10 +96,15 @@ final class SQLiteConnection: @unchecked Sendable {
             sqlite3_clear_bindings(s)
             return s
         }
+        let s = try prepare(sql)
+        statements[sql] = s
+        return s
+    }
+
+    private func prepare(_ sql: String) throws(StorageError) -> OpaquePointer {
         var s: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil)
         guard rc == SQLITE_OK, let s else { throw .io("prepare failed: \(lastError) (\(sql))") }
-        statements[sql] = s
         return s
     }
 
@@ -100,25 +112,44 @@ final class SQLiteConnection: @unchecked Sendable {
     /// and store; `sql` is only built the first time.
     func statement(shape: UInt16, store: String, _ sql: () -> String) throws(StorageError) -> OpaquePointer {
         let key = ShapeKey(shape: shape, store: store)
-        if let s = byShape[key] {
-            sqlite3_reset(s)
-            sqlite3_clear_bindings(s)
-            return s
+        uses &+= 1
+        if let cached = byShape[key] {
+            byShape[key]!.used = uses
+            sqlite3_reset(cached.statement)
+            sqlite3_clear_bindings(cached.statement)
+            return cached.statement
         }
-        let s = try statement(sql())
-        byShape[key] = s
+        if byShape.count >= storeStatementLimit { forgetLeastUsedHalf() }
+        // Its own statement, not shared with `statements`, so forgetting it frees nothing else.
+        let text = sql()
+        let s = try prepare(text)
+        byShape[key] = (s, text, uses)
         return s
+    }
+
+    /// The number of cached statements by shape (tests).
+    var storeStatementCount: Int { byShape.count }
+
+    /// Finalizes the least recently used half of the statements by shape, except any still
+    /// stepping (a scan in progress further up the stack may hold one).
+    private func forgetLeastUsedHalf() {
+        let oldest = byShape.sorted { $0.value.used < $1.value.used }.prefix(byShape.count / 2)
+        for (key, cached) in oldest where sqlite3_stmt_busy(cached.statement) == 0 {
+            sqlite3_finalize(cached.statement)
+            byShape.removeValue(forKey: key)
+        }
     }
 
     /// Drops cached statements that mention a table (after DROP/ALTER).
     func forgetStatements(mentioning table: String) {
-        var gone = Set<OpaquePointer>()
         for (sql, s) in statements where sql.contains(table) {
             sqlite3_finalize(s)
-            gone.insert(s)
             statements.removeValue(forKey: sql)
         }
-        for (key, s) in byShape where gone.contains(s) { byShape.removeValue(forKey: key) }
+        for (key, cached) in byShape where cached.sql.contains(table) {
+            sqlite3_finalize(cached.statement)
+            byShape.removeValue(forKey: key)
+        }
     }
 
     func bind(_ s: OpaquePointer, _ index: Int32, _ bytes: [UInt8]) {
