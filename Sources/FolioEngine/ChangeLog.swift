@@ -74,6 +74,7 @@ enum ChangeLog {
         }
         return (rows, more && rows.count < limit)
     }
+
     /// The field of an entry that holds its pre- and post-images.
     static let imagesField = "$images"
     /// `t`: the term of a one-member replica set that never had an election.

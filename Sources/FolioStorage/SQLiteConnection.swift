@@ -109,7 +109,9 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     /// A cached prepared statement found by its shape (a small number naming the SQL form)
-    /// and store; `sql` is only built the first time.
+    /// and store; `sql` is only built the first time. A later call may finalize it unless it
+    /// is stepping: callers that take other statements between steps of this one (after a
+    /// reset) take it again.
     func statement(shape: UInt16, store: String, _ sql: () -> String) throws(StorageError) -> OpaquePointer {
         let key = ShapeKey(shape: shape, store: store)
         uses &+= 1

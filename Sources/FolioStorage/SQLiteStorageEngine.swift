@@ -653,7 +653,10 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                 _ entry: (Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)) throws(StorageError) {
         try withConnection { (c) throws(StorageError) in
             do throws(StorageError) {
-                let s = try c.statement(shape: Shape.replace, store: store) { "INSERT OR REPLACE INTO \(tableName(store)) (k, v) VALUES (?, ?)" }
+                func replace() throws(StorageError) -> OpaquePointer {
+                    try c.statement(shape: Shape.replace, store: store) { "INSERT OR REPLACE INTO \(tableName(store)) (k, v) VALUES (?, ?)" }
+                }
+                var s = try replace()
                 defer { sqlite3_reset(s) }
                 let nonNull = UnsafeRawPointer(bitPattern: 1)!
                 rewroteStores = true
@@ -662,8 +665,10 @@ final class SQLiteWriteTransaction: SQLiteReader, StorageWriteTransaction, @unch
                     let (key, value) = entry(i)
                     if side || key.count + value.count > engine.inlineBytes {
                         _ = try write(c, replacing: true, store, Array(key), Array(value))
-                        // (The write may have made the side table: later entries may replace it.)
+                        // (The write may have made the side table: later entries may replace it.
+                        // Its statements may have pushed `s`, idle, out of the cache.)
                         side = try hasSideTable(c, store)
+                        s = try replace()
                         continue
                     }
                     sqlite3_bind_blob(s, 1, key.baseAddress ?? nonNull, Int32(key.count), nil)
