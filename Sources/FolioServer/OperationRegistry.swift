@@ -37,10 +37,10 @@ package final class OperationRegistry: Sendable {
         // maxTimeMS arms the interrupt; a malformed value is refused by the command itself.
         // Not for getMore: on an awaitData cursor (a change stream, a tailable cursor) it is how
         // long to wait for new documents, never a limit on reading them (a getMore that read
-        // a bulk load's events for longer failed with MaxTimeMSExpired); other cursors keep
-        // the time limit they were opened with (GetMore in Find.swift).
+        // a bulk load's events for longer failed with MaxTimeMSExpired); on other cursors
+        // getMore refuses it, as MongoDB does (Find.swift).
         let limit = name == "getMore" ? nil
-            : command["maxTimeMS"]?.exactInt64.flatMap { $0 > 0 && $0 <= Int64(Int32.max) ? Int($0) : nil }
+            : command["maxTimeMS"]?.exactInt64.flatMap { $0 > 0 && $0 <= Int64(Int32.max) ? Int(exactly: $0) : nil }
         var namespace = database
         if case .string(let collection)? = command[name] { namespace += "." + collection }
         let op = Operation(id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max, command: command,
