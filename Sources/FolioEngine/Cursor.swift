@@ -79,6 +79,8 @@ public final class Cursor: Sendable {
         var pending: [PlanRow] = []
         /// When the query must give up (maxTimeMS), on the monotonic clock.
         var deadline: ContinuousClock.Instant?
+        /// What was left of the time limit when the last batch ended (`suspendDeadline`).
+        var leftover: Duration?
         /// An aggregation pipeline's output (instead of a scan or a sort).
         var stream: StreamBox?
         /// The query plan being executed.
@@ -186,13 +188,24 @@ public final class Cursor: Sendable {
 
     deinit { close() }
 
-    /// Drops the time limit (maxTimeMS bounds the work of the command that set it, not the
-    /// time a client takes between getMores).
-    public func clearDeadline() { state.withLock { $0.deadline = nil } }
+    /// Stops the clock after a batch, keeping what is left of the time limit for the next
+    /// (MongoDB's leftover maxTimeMS: a find's or aggregate's maxTimeMS bounds the work of the
+    /// command and its getMores together, not the time a client takes between them).
+    public func suspendDeadline() {
+        state.withLock { s in
+            if let deadline = s.deadline { s.leftover = max(.zero, deadline - ContinuousClock.now) }
+            s.deadline = nil
+        }
+    }
 
-    /// Bounds the work of the next batches (a getMore's own maxTimeMS).
-    public func setTimeLimit(milliseconds: Int?) {
-        state.withLock { $0.deadline = milliseconds.map { ContinuousClock.now + .milliseconds($0) } }
+    /// Starts the clock again for a getMore with what the last batch left of the time limit.
+    /// - Throws: 50 MaxTimeMSExpired when nothing was left.
+    public func resumeDeadline() throws(FolioError) {
+        let leftover = state.withLock { s -> Duration? in
+            s.deadline = s.leftover.map { ContinuousClock.now + $0 }
+            return s.leftover
+        }
+        if let leftover, leftover <= .zero { throw FolioError(.maxTimeMSExpired, "operation exceeded time limit") }
     }
 
     /// Whether every result has been returned.

@@ -324,4 +324,32 @@ func docs(_ cursor: Cursor) throws -> [Document] { try cursor.all().map { $0.doc
         let quick = try engine.find(ns, FindRequest(filter: ["_id": 1], maxTimeMilliseconds: 60_000))
         #expect(try quick.all().count == 1)
     }
+
+    /// MongoDB's leftover maxTimeMS: the limit counts the work of every batch together, and
+    /// not the time between them.
+    @Test func aCursorsTimeLimitCountsItsBatchesNotTheTimeBetween() throws {
+        let engine = try Engine.inMemory()
+        defer { engine.close() }
+        _ = try engine.insert(ns, (0..<10).map { ["_id": .int32(Int32($0))] })
+        let cursor = try engine.find(ns, FindRequest(filter: Document(), maxTimeMilliseconds: 1_000))
+        #expect(try cursor.next(maxCount: 2).count == 2)
+        cursor.suspendDeadline()
+        Thread.sleep(forTimeInterval: 1.2)                // idle: not counted
+        try cursor.resumeDeadline()
+        #expect(try cursor.next(maxCount: 2).count == 2)
+        Thread.sleep(forTimeInterval: 1.1)                // inside a batch: counted
+        cursor.suspendDeadline()
+        do {
+            try cursor.resumeDeadline()
+            Issue.record("a getMore began with no time left")
+        } catch {
+            #expect(error.code == .maxTimeMSExpired)
+        }
+
+        let unlimited = try engine.find(ns, FindRequest(filter: Document()))
+        #expect(try unlimited.next(maxCount: 2).count == 2)
+        unlimited.suspendDeadline()
+        try unlimited.resumeDeadline()
+        #expect(try unlimited.all().count == 8)
+    }
 }

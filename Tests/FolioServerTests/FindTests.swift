@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import FolioBSON
 @testable import FolioServer
@@ -43,6 +44,27 @@ import FolioBSON
         #expect(refused["code"] == .int32(2) && refused["errmsg"] == "cannot set maxTimeMS on getMore command for a non-awaitData cursor")
         let more = s.run(["getMore": id, "collection": "t", "maxTimeMS": 0])
         #expect(more["cursor"]?.documentValue?["nextBatch"]?.arrayValue?.count == 3, "\(more)")
+    }
+
+    /// A find's maxTimeMS bounds its getMores' work too (MongoDB's leftover time), not the
+    /// time between them; a getMore that runs out of it fails with MaxTimeMSExpired and its
+    /// cursor is gone.
+    @Test func findsMaxTimeGoesOnCountingInItsGetMores() throws {
+        let s = try Self.server()
+        let first = s.run(["find": "t", "batchSize": 1, "maxTimeMS": 1_000])
+        let id = try #require(first["cursor"]?.documentValue?["id"]?.exactInt64)
+        Thread.sleep(forTimeInterval: 1.2)
+        let more = s.run(["getMore": .int64(id), "collection": "t", "batchSize": 1])
+        #expect(more["cursor"]?.documentValue?["nextBatch"]?.arrayValue?.count == 1, "\(more)")
+        // Spend what is left inside a batch, as a slow getMore would.
+        let cursor = try #require(s.dispatcher.context.cursors.take(id)?.cursor)
+        try cursor.resumeDeadline()
+        Thread.sleep(forTimeInterval: 1.1)
+        cursor.suspendDeadline()
+        let expired = s.run(["getMore": .int64(id), "collection": "t"])
+        #expect(expired["code"] == .int32(50) && expired["codeName"] == "MaxTimeMSExpired", "\(expired)")
+        let gone = s.run(["getMore": .int64(id), "collection": "t"])
+        #expect(gone["code"] == .int32(43), "\(gone)")
     }
 
     @Test func negativeAndNonNumericArgumentsAreRefused() throws {

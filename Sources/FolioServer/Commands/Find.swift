@@ -81,7 +81,7 @@ enum FindCommand {
     /// The first batch of a new cursor; the cursor is registered when results remain.
     static func open(_ cursor: Cursor, namespace: String, batchSize: Int?, singleBatch: Bool, _ r: CommandRequest) throws(FolioError) -> Document {
         let first = try batch(cursor, size: batchSize ?? Limits.defaultFirstBatchCount, r)
-        cursor.clearDeadline()
+        cursor.suspendDeadline()
         var id: Int64 = 0
         if !cursor.isExhausted && !singleBatch {
             id = r.context.cursors.register(cursor, namespace: namespace, session: r.session, api: r.api,
@@ -146,13 +146,17 @@ enum FindCommand {
                 if let limit = try r.maxTime(), limit > 0 {
                     throw FolioError(.badValue, "cannot set maxTimeMS on getMore command for a non-awaitData cursor")
                 }
-                entry.cursor.setTimeLimit(milliseconds: nil)
-                defer { entry.cursor.clearDeadline() }
+                // The find's or aggregate's maxTimeMS goes on counting (MongoDB's leftover time).
+                try entry.cursor.resumeDeadline()
+                defer { entry.cursor.suspendDeadline() }
                 next = try batch(entry.cursor, size: size, r)
             }
         } catch {
             // A tailable cursor that lost its place (or its collection) is gone.
-            if error.code == .cappedPositionLost || error.code == .queryPlanKilled { r.context.cursors.remove(id) }
+            // So is one whose time limit ran out (MongoDB kills a cursor whose getMore fails).
+            if error.code == .cappedPositionLost || error.code == .queryPlanKilled || error.code == .maxTimeMSExpired {
+                r.context.cursors.remove(id)
+            }
             if entry.cursor.isChangeStream { throw ChangeStreamErrors.labelled(error) }
             throw error
         }
