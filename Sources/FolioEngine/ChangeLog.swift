@@ -375,12 +375,7 @@ extension Engine {
         let total = try Folio_storage { () throws(StorageError) -> Int in
             let snapshot = try storage.snapshot()
             defer { snapshot.close() }
-            var sum = 0
-            try snapshot.visit(ChangeLog.store, .all, limit: nil) { _, value in
-                sum += value.count
-                return true
-            }
-            return sum
+            return try snapshot.valueBytes(ChangeLog.store)
         }
         // Commits since the sum was taken are counted twice at most: an estimate, as MongoDB's.
         committer.changeLogBytes.store(total, ordering: .relaxed)

@@ -463,6 +463,28 @@ class SQLiteReader: @unchecked Sendable {
         }
     }
 
+    /// Summed by SQL: `length()` of a blob reads only the record's header, not the value,
+    /// so the side table's large values (whole insert_many batches in the change log) are
+    /// not read (visiting a full change log read its 990 MB).
+    func valueBytes(_ store: String) throws(StorageError) -> Int {
+        try withConnection { (c) throws(StorageError) -> Int in
+            guard try storeExists(c, store) else { throw .noSuchStore(store) }
+            // In the store's table a side value's row holds its id, an INTEGER.
+            var total = try sum(c, "SELECT sum(length(v)) FROM \(tableName(store)) WHERE typeof(v) = 'blob'")
+            if try tableExists(c, sideTable(store)) {
+                total += try sum(c, "SELECT sum(length(v)) FROM \(sideTableName(store))")
+            }
+            return total
+        }
+    }
+
+    private func sum(_ c: SQLiteConnection, _ sql: String) throws(StorageError) -> Int {
+        let s = try c.statement(sql)
+        defer { sqlite3_reset(s) }
+        _ = try c.step(s)
+        return Int(sqlite3_column_int64(s, 0))
+    }
+
     func count(_ store: String) throws(StorageError) -> Int {
         try withConnection { (c) throws(StorageError) -> Int in
             do throws(StorageError) {

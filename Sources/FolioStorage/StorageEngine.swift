@@ -115,8 +115,22 @@ public protocol StorageSnapshot: AnyObject, Sendable {
     /// Bytes the store occupies in storage: its pages on disk, or its keys and values in memory
     /// (collStats' storageSize and indexSizes).
     func storageBytes(_ store: String) throws(StorageError) -> Int
+    /// The sum of the lengths of the store's values (what `visit` would hand out, without
+    /// reading them where the engine knows their lengths).
+    func valueBytes(_ store: String) throws(StorageError) -> Int
     /// Ends the snapshot (idempotent; also on deinit).
     func close()
+}
+
+extension StorageSnapshot {
+    public func valueBytes(_ store: String) throws(StorageError) -> Int {
+        var sum = 0
+        try visit(store, .all, limit: nil) { _, value in
+            sum += value.count
+            return true
+        }
+        return sum
+    }
 }
 
 /// The writer's side. One at a time; commit or roll back exactly once.

@@ -44,6 +44,7 @@ import Testing
         _ = try s.visit("s", .all, limit: nil) { _, v in visited.append(Array(v)); return true }
         #expect(visited == [c, b, k(30), a])
         #expect(try s.count("s") == 4)
+        #expect(try s.valueBytes("s") == visited.reduce(0) { $0 + $1.count })
         s.close()
 
         let d = try engine.beginWrite()
@@ -53,6 +54,7 @@ import Testing
         let after = try engine.snapshot()
         #expect(try after.get("s", k(1)) == nil)
         #expect(try after.count("s") == 3)
+        #expect(try after.valueBytes("s") == b.count + k(30).count + a.count)
         after.close()
         if let sqlite = engine as? SQLiteStorageEngine { #expect(try Self.orphans(sqlite, "s") == 0) }
     }
@@ -96,6 +98,29 @@ import Testing
         #expect(try s.get("s", k(3)) == Self.big(6000, 8))
         s.close()
         if let sqlite = engine as? SQLiteStorageEngine { #expect(try Self.orphans(sqlite, "s") == 0) }
+    }
+
+    /// Summed without reading the values on SQLite (ChangeLog's size after a start): small
+    /// stores, stores with a side table and stores that are gone.
+    @Test(arguments: EngineKind.allCases)
+    func valueBytesSumsEveryValuesLength(kind: EngineKind) throws {
+        let engine = try kind.make(temporaryDirectory())
+        defer { engine.close() }
+        try RecordCacheTests.write(engine) { w in
+            try w.createStore("small")
+            try w.createStore("empty")
+            try w.createStore("large")
+            for i in 0..<10 { try w.put("small", k(UInt8(i)), Self.big(i * 10, 1)) }
+            try w.put("large", k(1), Self.big(50000, 2))
+            try w.put("large", k(2), Self.big(7, 3))
+            try w.put("large", k(3), Self.big(6000, 4))
+        }
+        let s = try engine.snapshot()
+        defer { s.close() }
+        #expect(try s.valueBytes("small") == 450)
+        #expect(try s.valueBytes("empty") == 0)
+        #expect(try s.valueBytes("large") == 56007)
+        #expect(throws: StorageError.noSuchStore("missing")) { try s.valueBytes("missing") }
     }
 
     @Test(arguments: EngineKind.allCases)
