@@ -58,6 +58,43 @@ import Testing
         return engine
     }
 
+    /// A shard's open-addressing table against a dictionary, over random inserts and
+    /// removals of keys whose hashes collide in full or only in their bucket, and of runs
+    /// that wrap past the table's end: every key is found in its own slot, or not at all.
+    @Test(arguments: [1, 2, 3])
+    func aShardFindsExactlyTheKeysItHolds(seed: UInt64) {
+        var state = seed
+        func next() -> UInt64 {  // xorshift64: the same seed replays the same steps
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return state
+        }
+        var shard = RecordCache.Shard()
+        var model: [RecordCache.Key: [UInt8]] = [:]
+        // 64 keys over 8 hashes: equal hashes, hashes equal in their low bits, and high
+        // hashes (the last buckets, whose runs wrap to the first).
+        let hashes = [0, 1, 16, 17, 1 << 40, -1, -2, Int.max]
+        let keys = (0..<64).map { i in
+            RecordCache.Key(store: i % 3 == 0 ? "a" : "b", key: [UInt8(i)], hash: hashes[i % hashes.count])
+        }
+        for step in 0..<4_000 {
+            let k = keys[Int(next() % UInt64(keys.count))]
+            if let i = shard.slot(of: k) {
+                #expect(shard.slots[i]?.key == k)
+                shard.remove(slot: i)
+                model[k] = nil
+            } else {
+                let value = [UInt8(step & 0xFF)]
+                shard.insert(RecordCache.Slot(key: k, value: value, referenced: false, bytes: 10))
+                model[k] = value
+            }
+            #expect(shard.count == model.count && shard.bytes == model.count * 10)
+            for key in keys {
+                let found = shard.slot(of: key).flatMap { shard.slots[$0] }
+                #expect(found?.key == model[key].map { _ in key } && found?.value == model[key], "step \(step)")
+            }
+        }
+    }
+
     /// Keys that differ only in their last byte, by a trailing zero, by length, or only by
     /// store are told apart, and each is answered from the cache.
     @Test func keysOfEveryLengthAreToldApart() throws {
