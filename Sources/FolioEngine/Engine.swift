@@ -69,17 +69,34 @@ public final class Engine: Sendable {
         if stores.contains(Engine.catalogStore) {
             state = CatalogState(collections: try CatalogState.load(from: snapshot))
         }
+        // The counts a clean close saved, if nothing was written since; else each collection's
+        // records are counted (RecordCounts.swift).
+        let savedCounts = stores.contains(Engine.metaStore) && stores.contains(ChangeLog.store)
+            ? try Folio_storage { () throws(StorageError) in try snapshot.get(Engine.metaStore, RecordCounts.savedKey) }
+            : nil
+        var saved: [String: Int]?
+        if let savedCounts {
+            let newest = try Folio_storage { () throws(StorageError) in
+                try snapshot.scan(ChangeLog.store, .all, reverse: true, limit: 1).first?.key
+            }
+            saved = RecordCounts.decode(savedCounts, changeLogNewest: newest)
+        }
         let counts = RecordCounts()
         for entry in state.collections.values {
-            let n = try Folio_storage { () throws(StorageError) in try snapshot.count(entry.recordStore) }
-            counts.load(entry.recordStore, n)
+            if let n = saved?[entry.recordStore] {
+                counts.load(entry.recordStore, n)
+            } else {
+                counts.load(entry.recordStore, try Folio_storage { () throws(StorageError) in try snapshot.count(entry.recordStore) })
+            }
         }
-        // The engine's own stores: a new directory gets all of them, an older one those it lacks.
+        // The engine's own stores: a new directory gets all of them, an older one those it
+        // lacks. The saved counts go before any write can make them wrong.
         let missing = [Engine.catalogStore, Engine.retryHistoryStore, Engine.metaStore, ChangeLog.store].filter { !stores.contains($0) }
-        if !missing.isEmpty {
+        if !missing.isEmpty || savedCounts != nil {
             let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
             try Folio_storage { () throws(StorageError) in
                 for store in missing { try txn.createStore(store) }
+                if savedCounts != nil { _ = try txn.delete(Engine.metaStore, RecordCounts.savedKey) }
                 try txn.commit(durable: true)
             }
         }
@@ -139,7 +156,23 @@ public final class Engine: Sendable {
     /// read transaction left open would hold up the final checkpoint).
     public func close() {
         snapshotHistory.expire(olderThan: 0)
+        if committer.timed { saveRecordCounts() }
         storage.close()
+    }
+
+    /// Refuses writes from now on and leaves the record counts for the next open, with the
+    /// change log's newest key (RecordCounts.swift). Without the row the next open counts.
+    func saveRecordCounts() {
+        committer.closeWrites()
+        let counts = committer.recordCounts.all
+        guard let txn = try? storage.beginWrite() else { return }
+        do throws(StorageError) {
+            let newest = try txn.scan(ChangeLog.store, .all, reverse: true, limit: 1).first?.key
+            try txn.put(Engine.metaStore, RecordCounts.savedKey, RecordCounts.encode(counts, changeLogNewest: newest))
+            try txn.commit(durable: true)
+        } catch {
+            txn.rollback()
+        }
     }
 
     /// Gives back memory caches hold while nothing is running (storage page caches, then

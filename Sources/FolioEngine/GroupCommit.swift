@@ -46,6 +46,8 @@ final class GroupCommitter: Sendable {
     struct State {
         var pending: [Request] = []
         var leaderActive = false
+        /// Set by `closeWrites`: every later write fails.
+        var closed = false
     }
 
     let storage: any StorageEngine
@@ -110,12 +112,14 @@ final class GroupCommitter: Sendable {
         let request = Request(durable: durable, owner: owner) { txn, isolated in
             result = isolated ? try txn.atomically { try body(txn) } : try body(txn)
         }
-        let lead = state.withLock { s -> Bool in
+        let lead = state.withLock { s -> Bool? in
+            if s.closed { return nil }
             s.pending.append(request)
             if s.leaderActive { return false }
             s.leaderActive = true
             return true
         }
+        guard let lead else { throw StorageError.closed }
         if lead {
             runAsLeader()
         } else {
@@ -127,6 +131,13 @@ final class GroupCommitter: Sendable {
             throw failure
         }
         return (result!, request)
+    }
+
+    /// Refuses writes from now on and returns once those accepted before have committed
+    /// (the engine's close: what it saves then is what storage holds).
+    func closeWrites() {
+        state.withLock { $0.closed = true }
+        while state.withLock({ $0.leaderActive || !$0.pending.isEmpty }) { usleep(1_000) }
     }
 
     /// Commits every pending request as one group, then hands the lead to the oldest

@@ -1,3 +1,4 @@
+import FolioBSON
 import FolioStorage
 import Synchronization
 import FolioLocks
@@ -12,11 +13,47 @@ import FolioLocks
 // savepoint or transaction that undoes the write), and the notes are applied after the
 // commit succeeds. Costs per write: one array append; per commit: one lock.
 
+// Across a clean restart: counting every collection at open read all of its records (the
+// whole data set from disk after a reboot), so a clean close leaves the counts in the meta
+// store with the change log's newest key (`saveRecordCounts`). The next open takes them when
+// that key is still the newest — every write since would have appended to the change log —
+// and removes the row before any write, so after kill -9 there is no row and the open counts.
+
 /// The number of records in each record store, as of the last commit.
 final class RecordCounts: Sendable {
     let counts = Locked<[String: Int]>([:])
 
     func count(_ store: String) -> Int? { counts.withLock { $0[store] } }
+
+    /// Every store's count.
+    var all: [String: Int] { counts.withLock { $0 } }
+
+    /// The meta store's key for the counts a clean close left.
+    static let savedKey: [UInt8] = Array("recordCounts".utf8)
+
+    /// The saved row: the change log's newest key then, and each store's count.
+    static func encode(_ counts: [String: Int], changeLogNewest: [UInt8]?) -> [UInt8] {
+        let stores = counts.sorted { $0.key < $1.key }.map { BSON.document(["s": .string($0.key), "n": .int64(Int64($0.value))]) }
+        let doc: Document = ["changeLogNewest": changeLogNewest.map { .string(Hex.encode($0)) } ?? .null, "counts": .array(stores)]
+        return doc.bsonBytes()
+    }
+
+    /// The counts of a saved row, if the change log's newest key is still the one it names
+    /// (nil for a row that does not decode: the open counts).
+    static func decode(_ bytes: [UInt8], changeLogNewest: [UInt8]?) -> [String: Int]? {
+        guard let doc = try? Document(bsonBytes: bytes), case .array(let stores)? = doc["counts"] else { return nil }
+        switch doc["changeLogNewest"] {
+        case .null?: guard changeLogNewest == nil else { return nil }
+        case .string(let hex)?: guard let newest = changeLogNewest, Hex.decode(hex) == newest else { return nil }
+        default: return nil
+        }
+        var counts: [String: Int] = [:]
+        for case .document(let d) in stores {
+            guard case .string(let store)? = d["s"], case .int64(let n)? = d["n"], n >= 0 else { return nil }
+            counts[store] = Int(n)
+        }
+        return counts.count == stores.count ? counts : nil
+    }
 
     func load(_ store: String, _ count: Int) { counts.withLock { $0[store] = count } }
 

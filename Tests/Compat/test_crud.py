@@ -1,8 +1,13 @@
 """CRUD through pymongo: values, types, reply shapes and error codes as MongoDB returns them."""
+import os
+import signal
+
 import bson
 import pymongo
 import pytest
 from bson.int64 import Int64
+
+from conftest import running_server
 
 
 def test_insert_find_types_and_id_first(db):
@@ -24,6 +29,35 @@ def test_insert_many_ordered_and_unordered_errors(db):
         db.c.insert_many([{"_id": 4}, {"_id": 2}, {"_id": 5}], ordered=False)
     assert e.value.details["nInserted"] == 2
     assert db.c.estimated_document_count() == 4
+
+
+def test_counts_are_exact_after_a_clean_restart_and_after_kill_9(folio_binary):
+    """estimatedDocumentCount and countDocuments({}) come from counts the commits keep: a clean
+    stop saves them for the next start (which does not count), kill -9 leaves none (the next
+    start counts), and writes in between are never lost from them."""
+    def counts(port):
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=5000)
+        try:
+            return [(client.app[c].estimated_document_count(), client.app[c].count_documents({})) for c in ("a", "b")]
+        finally:
+            client.close()
+
+    with running_server(folio_binary) as first:
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{first['port']}/?directConnection=true")
+        client.app.a.insert_many([{"_id": i} for i in range(1000)])
+        client.app.a.delete_many({"_id": {"$lt": 100}})
+        client.app.b.insert_many([{"_id": i} for i in range(5)])
+        client.close()
+    with running_server(folio_binary, data=first["data"], port=first["port"]) as second:
+        assert counts(second["port"]) == [(900, 900), (5, 5)]
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{second['port']}/?directConnection=true")
+        client.app.a.insert_many([{"_id": -i} for i in range(1, 51)])
+        client.app.b.drop()
+        client.close()
+        os.kill(second["process"].pid, signal.SIGKILL)
+        second["process"].wait()
+    with running_server(folio_binary, data=first["data"], port=first["port"]) as third:
+        assert counts(third["port"]) == [(950, 950), (0, 0)]
 
 
 def test_duplicate_key_error_shape(db):

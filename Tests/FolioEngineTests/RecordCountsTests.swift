@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FolioBSON
 import FolioQuery
+import FolioStorage
 @testable import FolioEngine
 
 /// Record counts kept by the commits (RecordCounts.swift, GroupCommit.swift): the count of a
@@ -75,6 +76,66 @@ import FolioQuery
         defer { engine.close() }
         let (kept, real) = try counts(engine, ns)
         #expect(kept == 400 && real == 400)
+    }
+
+    /// A clean close leaves the counts with the change log's newest key; the next open takes
+    /// them instead of counting while that key is still the newest, and removes them before
+    /// any write (so after kill -9 there are none, and the open counts).
+    @Test func aCleanCloseLeavesTheCountsForTheNextOpen() throws {
+        let directory = tempDir()
+        let store: String
+        do {
+            let engine = try Engine.open(directory: directory)
+            _ = try engine.insert(ns, (0..<300).map { ["_id": .int32(Int32($0))] })
+            _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": ["$lt": 50]], limitOne: false)])
+            store = try #require(engine.entry(ns)?.recordStore)
+            engine.close()
+            #expect(throws: FolioError.self) { try engine.insert(ns, [["_id": 1000]]) }
+        }
+        /// The saved row and the change log's newest key, read from storage directly.
+        func saved(_ storage: any StorageEngine) throws -> (row: [UInt8]?, newest: [UInt8]?) {
+            let s = try storage.snapshot()
+            defer { s.close() }
+            return (try s.get(Engine.metaStore, RecordCounts.savedKey), try s.scan(ChangeLog.store, .all, reverse: true, limit: 1).first?.key)
+        }
+        /// Replaces the saved row with one that says `count`, and optionally adds a change-log
+        /// entry after it (a write the row does not know of).
+        func tamper(count: Int, writeAfter: Bool) throws {
+            let storage = try SQLiteStorageEngine(directory: directory)
+            defer { storage.close() }
+            let (row, newest) = try saved(storage)
+            #expect(RecordCounts.decode(try #require(row), changeLogNewest: newest)?[store] == 250)
+            let w = try storage.beginWrite()
+            try w.put(Engine.metaStore, RecordCounts.savedKey, RecordCounts.encode([store: count], changeLogNewest: newest))
+            if writeAfter { try w.put(ChangeLog.store, (newest ?? []) + [0xFF], [0]) }
+            try w.commit(durable: true)
+        }
+        // Taken without counting: a row that says 7 gives 7, and is gone once the engine is open.
+        try tamper(count: 7, writeAfter: false)
+        do {
+            let engine = try Engine.open(directory: directory)
+            #expect(try engine.estimatedCount(ns) == 7)
+            #expect(try saved(engine.storage).row == nil)
+            engine.committer.recordCounts.load(store, 250)  // the true count, for the next close
+            engine.close()
+        }
+        // A change-log entry after the row: the open counts.
+        try tamper(count: 7, writeAfter: true)
+        let engine = try Engine.open(directory: directory)
+        defer { engine.close() }
+        let (kept, real) = try counts(engine, ns)
+        #expect(kept == 250 && real == 250)
+    }
+
+    @Test func savedCountsThatDoNotDecodeAreIgnored() {
+        let good = RecordCounts.encode(["a": 1, "b": 2], changeLogNewest: [1, 2])
+        #expect(RecordCounts.decode(good, changeLogNewest: [1, 2]) == ["a": 1, "b": 2])
+        #expect(RecordCounts.decode(good, changeLogNewest: [1, 3]) == nil)
+        #expect(RecordCounts.decode(good, changeLogNewest: nil) == nil)
+        #expect(RecordCounts.decode(RecordCounts.encode([:], changeLogNewest: nil), changeLogNewest: nil) == [:])
+        #expect(RecordCounts.decode(RecordCounts.encode([:], changeLogNewest: nil), changeLogNewest: [0]) == nil)
+        #expect(RecordCounts.decode(Array(good.dropLast()), changeLogNewest: [1, 2]) == nil)
+        #expect(RecordCounts.decode([], changeLogNewest: nil) == nil)
     }
 
     /// Concurrent writers, some failing: the count is the number of records.
