@@ -241,8 +241,17 @@ extension Engine {
         return after
     }
 
-    /// Runs update statements.
+    /// Runs update statements. A multi-document statement outside a transaction commits in
+    /// parts (Engine+WriteMany.swift); the others run together in one commit.
     public func update(_ ns: Namespace, _ statements: [UpdateStatement], options: WriteOptions = WriteOptions()) throws(FolioError) -> UpdateResult {
+        if writesManyInParts(options) && statements.contains(where: \.multi) {
+            return try updateInParts(ns, statements, options: options)
+        }
+        return try updateTogether(ns, statements, options: options)
+    }
+
+    /// Runs update statements in one commit.
+    func updateTogether(_ ns: Namespace, _ statements: [UpdateStatement], options: WriteOptions) throws(FolioError) -> UpdateResult {
         try folio {
             try committer.write(durable: options.durable) { txn -> UpdateResult in
                 let history = try self.retryHistory(options.retryable, txn)
@@ -336,8 +345,17 @@ extension Engine {
         return outcome
     }
 
-    /// Runs delete statements.
+    /// Runs delete statements. A multi-document statement outside a transaction commits in
+    /// parts (Engine+WriteMany.swift); the others run together in one commit.
     public func delete(_ ns: Namespace, _ statements: [DeleteStatement], options: WriteOptions = WriteOptions()) throws(FolioError) -> DeleteResult {
+        if writesManyInParts(options) && statements.contains(where: { !$0.limitOne }) {
+            return try deleteInParts(ns, statements, options: options)
+        }
+        return try deleteTogether(ns, statements, options: options)
+    }
+
+    /// Runs delete statements in one commit.
+    func deleteTogether(_ ns: Namespace, _ statements: [DeleteStatement], options: WriteOptions) throws(FolioError) -> DeleteResult {
         try folio {
             try committer.write(durable: options.durable) { txn -> DeleteResult in
                 let history = try self.retryHistory(options.retryable, txn)
