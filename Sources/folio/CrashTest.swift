@@ -48,6 +48,14 @@ import Glibc
 // (validate), that what is left is the newest inserts in insertion order with no hole, within
 // the limits, and that the last acknowledged insert is there.
 //
+// Multi-document updates (Engine+WriteMany.swift, which commits them in chunks): one more
+// thread keeps 2,500 documents {_id: "<round>-<i, five digits>", round, i, gen} in crash.bulk
+// (inserted durably before its first statement) and sets gen = k on all of them with one
+// update_many per k = 1, 2, ..., logging "M <round> <k>" after each acknowledged statement.
+// crash-verify checks that every document is there and, in `_id` order (the order the chunks
+// commit in), holds gen K + 1 for a prefix and K after it, K the last acknowledged k: an
+// acknowledged statement is whole, the one in flight is whole chunks from the start.
+//
 // The change log (read as local.oplog.rs): its times strictly increase, every document of
 // crash.docs has its insert entry and every insert entry its document (nothing acknowledged
 // missing, nothing rolled back present), and the same for the ledger entries that
@@ -92,6 +100,8 @@ struct CrashWriter: ParsableCommand {
         }
         _ = try engine.createIndexes(CrashWriter.log, [["key": ["n": 1], "name": "n_1"]])
         Thread { CrashWriter.appendForever(engine, round: base, log: fd) }.start()
+        try CrashWriter.fillBulk(engine, round: base)
+        Thread { CrashWriter.updateManyForever(engine, round: base, log: fd) }.start()
         for t in 0..<(threadCount + CrashWriter.retryingThreads + CrashWriter.transferThreads) {
             let thread = Thread {
                 if t >= threadCount + CrashWriter.retryingThreads { CrashWriter.transferForever(engine, round: base, thread: t, log: fd) }
@@ -258,6 +268,35 @@ struct CrashWriter: ParsableCommand {
         }
     }
 
+    static let bulk = try! Namespace(database: "crash", collection: "bulk")
+    static let bulkDocuments = 2_500
+
+    static func bulkID(_ round: Int, _ i: Int) -> String {
+        let digits = String(i)
+        return "\(round)-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits
+    }
+
+    /// The round's bulk documents, durably, before its first update_many.
+    static func fillBulk(_ engine: Engine, round: Int) throws {
+        _ = try engine.createIndexes(bulk, [["key": ["gen": 1], "name": "gen_1"]])
+        let r = try engine.insert(bulk, (0..<bulkDocuments).map { ["_id": .string(bulkID(round, $0)), "round": .int64(Int64(round)),
+                                                                   "i": .int64(Int64($0)), "gen": .int64(0)] },
+                                  options: WriteOptions(durable: true))
+        guard r.writeErrors.isEmpty else { throw ValidationError("bulk documents of round \(round): \(r.writeErrors)") }
+    }
+
+    static func updateManyForever(_ engine: Engine, round: Int, log fd: Int32) -> Never {
+        var rng = SystemRandomNumberGenerator()
+        var k: Int64 = 0
+        while true {
+            k += 1
+            let r = try! engine.update(bulk, [UpdateStatement(filter: ["round": .int64(Int64(round))], update: ["$set": ["gen": .int64(k)]], multi: true)],
+                                       options: WriteOptions(durable: Int.random(in: 0..<4, using: &rng) == 0))
+            precondition(r.writeErrors.isEmpty && r.modified == bulkDocuments, "update_many failed: \(r.modified) modified, \(r.writeErrors)")
+            log(fd, "M \(round) \(k)\n")
+        }
+    }
+
     static func log(_ fd: Int32, _ line: String) {
         var bytes = Array(line.utf8)
         _ = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
@@ -276,6 +315,7 @@ struct CrashVerify: ParsableCommand {
         var lastIncrement: [[Int]: Int64] = [:]
         var acknowledgedTransfers: [String] = []
         var lastAppended: [Int64]?
+        var lastUpdateMany: [Int64: Int64] = [:]
         let fd = open(ackLog, O_RDONLY)
         var text: [UInt8] = []
         if fd >= 0 {
@@ -296,6 +336,7 @@ struct CrashVerify: ParsableCommand {
             if parts[0] == "C", parts.count == 3, let n = Int64(parts[2]), lastAppended.map({ [id, n].lexicographicallyPrecedes($0) }) != true {
                 lastAppended = [id, n]
             }
+            if parts[0] == "M", parts.count == 3, let k = Int64(parts[2]) { lastUpdateMany[id] = max(lastUpdateMany[id] ?? 0, k) }
             if parts[0] == "X", parts.count == 4 { acknowledgedTransfers.append("\(parts[1])-\(parts[2])-\(parts[3])") }
             if parts[0] == "T", parts.count == 4, let thread = Int(parts[2]), let k = Int64(parts[3]) {
                 lastIncrement[[Int(id), thread]] = max(lastIncrement[[Int(id), thread]] ?? 0, k)
@@ -379,6 +420,29 @@ struct CrashVerify: ParsableCommand {
                 problems.append("acknowledged capped insert \(last) is missing")
             }
         }
+        // update_many: each round's documents all there, gen K + 1 on a prefix and K after.
+        if engine.collectionExists(CrashWriter.bulk) {
+            problems += try engine.validate(CrashWriter.bulk).errors.map { "crash.bulk: \($0)" }
+            var rounds: [Int64: [(id: String, gen: Int64)]] = [:]
+            for raw in try engine.find(CrashWriter.bulk, FindRequest(sort: ["_id": 1])).all() {
+                let d = raw.document()
+                guard let id = d["_id"]?.stringValue, let round = d["round"]?.exactInt64, let gen = d["gen"]?.exactInt64 else {
+                    problems.append("malformed bulk document \(d)")
+                    continue
+                }
+                rounds[round, default: []].append((id, gen))
+            }
+            for (round, documents) in rounds {
+                let k = lastUpdateMany[round] ?? 0
+                if documents.count != CrashWriter.bulkDocuments { problems.append("crash.bulk round \(round) holds \(documents.count) documents") }
+                let gens = documents.map(\.gen)
+                if gens.contains(where: { $0 != k && $0 != k + 1 }) || zip(gens, gens.dropFirst()).contains(where: { $0 < $1 }) {
+                    let shown = gens.enumerated().filter { $0.offset == 0 || gens[$0.offset - 1] != $0.element }.prefix(6).map { "\($0.element) from \($0.offset)" }
+                    problems.append("crash.bulk round \(round): after \(k) acknowledged update_many, gens \(shown)")
+                }
+                if gens.contains(where: { $0 < k }) { lost += 1 }
+            }
+        }
         // Transfers: each acknowledged one is present, and the balances are what the ledger
         // entries present say, round by round.
         var balances: [String: Int64] = [:]
@@ -423,7 +487,7 @@ struct CrashVerify: ParsableCommand {
         }
         print("crash-verify: \(present.count) documents, \(acknowledgedInserts.count) acknowledged inserts, \(acknowledgedUpdates.values.reduce(0, +)) acknowledged updates, "
               + "\(lastIncrement.values.reduce(0, +)) retryable increments, \(acknowledgedTransfers.count) acknowledged transfers "
-              + "(\(entries.count) present), capped log at \(lastAppended.map { "\($0)" } ?? "-") with \(logged) kept, lost \(lost), problems \(problems.count)")
+              + "(\(entries.count) present), \(lastUpdateMany.values.reduce(0, +)) acknowledged update_many, capped log at \(lastAppended.map { "\($0)" } ?? "-") with \(logged) kept, lost \(lost), problems \(problems.count)")
         for p in problems.prefix(20) { print("  \(p)") }
         if !problems.isEmpty { throw ExitCode(1) }
     }
