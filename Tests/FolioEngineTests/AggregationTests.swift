@@ -220,6 +220,31 @@ let expressionCases: [AggregationCase] = [
         #expect(throws: FolioError.self) { try merge(["into": "t", "on": "v"]) }
     }
 
+    /// $merge writes 1,000 results per commit: over several batches the outcome is what one
+    /// result at a time gives, results with the same `_id` apply in order, and the first
+    /// failing result stops the stage with the results before it written.
+    @Test func mergeInBatchesKeepsOrderAndStopsAtTheFirstFailure() throws {
+        let engine = try Engine.inMemory()
+        let source = try Namespace(database: "agg", collection: "c"), target = try Namespace(database: "agg", collection: "t")
+        let n = Engine.mergeBatchDocuments * 2 + 300
+        _ = try engine.insert(source, (0..<n).map { ["_id": .int32(Int32($0)), "k": .int32(Int32($0 % 7)), "v": .int32(Int32($0))] })
+        // Grouped by k: every result of one k merges into the same target document in turn.
+        let byK: [BSON] = [["$sort": ["_id": 1]], ["$project": ["_id": "$k", "last": "$v"]],
+                           ["$merge": ["into": "t", "whenMatched": "merge", "whenNotMatched": "insert"]]]
+        _ = try engine.aggregate(database: "agg", collection: "c", AggregateRequest(pipeline: byK)).all()
+        let merged = try docs(engine.find(target, FindRequest(sort: ["_id": 1])))
+        #expect(merged == (0..<7).map { k in ["_id": .int32(Int32(k)), "last": .int32(Int32((n - 1 - k) / 7 * 7 + k))] })
+        // whenMatched: fail, with one result already in the target part way through the second batch.
+        let failing = Int32(Engine.mergeBatchDocuments + 500)
+        let other = try Namespace(database: "agg", collection: "u")
+        _ = try engine.insert(other, [["_id": .int32(failing), "v": -1]])
+        let result = run(engine, AggregateRequest(pipeline: [["$sort": ["_id": 1]], ["$merge": ["into": "u", "whenMatched": "fail"]]]))
+        guard case .failure(let error) = result else { Issue.record("whenMatched: fail must fail"); return }
+        #expect(error.code == .duplicateKey && error.message.hasPrefix("$merge with whenMatched: fail found an existing document") && error.message.contains("\(failing)"), "\(error)")
+        #expect(try engine.estimatedCount(other) == Int(failing) + 1)
+        #expect(try docs(engine.find(other, FindRequest(filter: ["_id": .int32(failing)]))).first?["v"] == -1)
+    }
+
     @Test func dollarSortMemoryLimitWithoutDiskUse() throws {
         let engine = try Engine.inMemory()
         let big = String(repeating: "x", count: 1_000_000)
