@@ -116,7 +116,9 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
         return try await self.update(UpdateStatement(filter: filter, update: update, upsert: upsert, arrayFilters: arrayFilters))
     }
 
-    /// Updates every matching document.
+    /// Updates every matching document, 1,000 per commit as MongoDB writes them one by one:
+    /// not atomic outside a transaction (other writers go on between; a document that fails
+    /// leaves those before it updated). Inside a transaction, all or nothing with it.
     @discardableResult
     public func updateMany(_ filter: Document, _ update: BSON, upsert: Bool = false, arrayFilters: [BSON]? = nil) async throws(FolioError) -> UpdateOutcome {
         try Self.requireOperators(update)
@@ -147,7 +149,8 @@ public struct FolioCollection<T: Codable & Sendable>: Sendable {
     @discardableResult
     public func deleteOne(_ filter: Document) async throws(FolioError) -> Int { try await delete(filter, one: true) }
 
-    /// Deletes every matching document.
+    /// Deletes every matching document, 1,000 per commit (not atomic outside a transaction,
+    /// as in MongoDB; see `updateMany`).
     @discardableResult
     public func deleteMany(_ filter: Document) async throws(FolioError) -> Int { try await delete(filter, one: false) }
 
