@@ -54,60 +54,61 @@ extension Engine {
     /// the others as usual, in order.
     func updateInParts(_ ns: Namespace, _ statements: [UpdateStatement], options: WriteOptions) throws(FolioError) -> UpdateResult {
         var result = UpdateResult()
-        var i = 0
-        while i < statements.count {
-            if statements[i].multi {
-                do throws(FolioError) {
-                    let r = try updateMany(ns, statements[i], options: options)
-                    result.matched += r.matched
-                    result.modified += r.modified
-                    if let id = r.upsertedID { result.upserted.append((i, id)) }
-                } catch {
-                    if Engine.endsRequest(error) || Engine.interrupts(error) { throw error }
-                    result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
-                    if options.ordered { return result }
-                }
-                i += 1
-                continue
-            }
-            var end = i
-            while end < statements.count && !statements[end].multi { end += 1 }
-            let r = try updateTogether(ns, Array(statements[i..<end]), options: options)
+        try inRuns(statements, ordered: options.ordered, many: \.multi, one: { (i) throws(FolioError) in
+            let r = try updateMany(ns, statements[i], options: options)
             result.matched += r.matched
             result.modified += r.modified
-            result.upserted += r.upserted.map { ($0.index + i, $0.id) }
-            result.writeErrors += r.writeErrors.map { WriteError(index: $0.index + i, error: $0.error) }
-            if options.ordered && !r.writeErrors.isEmpty { return result }
-            i = end
-        }
+            if let id = r.upsertedID { result.upserted.append((i, id)) }
+        }, together: { (run) throws(FolioError) -> Bool in
+            let r = try updateTogether(ns, Array(statements[run]), options: options)
+            result.matched += r.matched
+            result.modified += r.modified
+            result.upserted += r.upserted.map { ($0.index + run.lowerBound, $0.id) }
+            result.writeErrors += r.writeErrors.map { WriteError(index: $0.index + run.lowerBound, error: $0.error) }
+            return r.writeErrors.isEmpty
+        }, failed: { result.writeErrors.append(WriteError(index: $0, error: $1)) })
         return result
     }
 
     /// `delete` with multi-document statements among `statements`, as `updateInParts`.
     func deleteInParts(_ ns: Namespace, _ statements: [DeleteStatement], options: WriteOptions) throws(FolioError) -> DeleteResult {
         var result = DeleteResult()
+        try inRuns(statements, ordered: options.ordered, many: { !$0.limitOne }, one: { (i) throws(FolioError) in
+            result.deleted += try deleteMany(ns, statements[i], options: options)
+        }, together: { (run) throws(FolioError) -> Bool in
+            let r = try deleteTogether(ns, Array(statements[run]), options: options)
+            result.deleted += r.deleted
+            result.writeErrors += r.writeErrors.map { WriteError(index: $0.index + run.lowerBound, error: $0.error) }
+            return r.writeErrors.isEmpty
+        }, failed: { result.writeErrors.append(WriteError(index: $0, error: $1)) })
+        return result
+    }
+
+    /// Runs statements in order: each multi-document one alone (`one`, whose error is the
+    /// statement's, reported to `failed`), each run of the others together (`together`,
+    /// false when one of them failed). Ordered statements stop at the first failure.
+    private func inRuns<S>(_ statements: [S], ordered: Bool, many: (S) -> Bool,
+                           one: (Int) throws(FolioError) -> Void,
+                           together: (Range<Int>) throws(FolioError) -> Bool,
+                           failed: (Int, FolioError) -> Void) throws(FolioError) {
         var i = 0
         while i < statements.count {
-            if !statements[i].limitOne {
+            if many(statements[i]) {
                 do throws(FolioError) {
-                    result.deleted += try deleteMany(ns, statements[i], options: options)
+                    try one(i)
                 } catch {
                     if Engine.endsRequest(error) || Engine.interrupts(error) { throw error }
-                    result.writeErrors.append(WriteError(index: i, error: Engine.clientError(error)))
-                    if options.ordered { return result }
+                    failed(i, Engine.clientError(error))
+                    if ordered { return }
                 }
                 i += 1
                 continue
             }
             var end = i
-            while end < statements.count && statements[end].limitOne { end += 1 }
-            let r = try deleteTogether(ns, Array(statements[i..<end]), options: options)
-            result.deleted += r.deleted
-            result.writeErrors += r.writeErrors.map { WriteError(index: $0.index + i, error: $0.error) }
-            if options.ordered && !r.writeErrors.isEmpty { return result }
+            while end < statements.count && !many(statements[end]) { end += 1 }
+            if try !together(i..<end) && ordered { return }
             i = end
         }
-        return result
     }
 
     /// One multi-document update statement in parts.
