@@ -313,23 +313,10 @@ extension Engine {
             let targets = try matchingRecords(txn, entry, filter, sort: sort, sortPattern: s.multi ? nil : s.sort, limit: s.multi ? nil : 1, hint: s.hint)
             outcome.matched = targets.count
             for (key, raw) in targets {
-                let before = raw.document()
-                var after = before
-                if try spec.apply(to: &after, context: context) {
-                    let bytes = after.bsonBytes()
-                    if bytes.count > Limits.maximumDocumentSizeBytes {
-                        throw FolioError(.location17419, "Resulting document after update is larger than \(Limits.maximumDocumentSizeBytes)")
-                    }
-                    if spec.isReplacement { try InsertValidation.validate(after, encodedSize: bytes.count) }
-                    if validate, let validator = entry.validator { _ = try validator.check(after, previous: before) }
-                    try txn.put(entry.recordStore, key, bytes)
-                    try indexUpdated(self.entry(ns) ?? entry, before: before, after: after, key, txn)
-                    try cappedResized(entry, from: raw.byteCount, to: bytes.count, txn)
-                    logUpdate(entry, before: before, after: after, afterBytes: bytes, replacement: spec.isReplacement, txn)
-                    outcome.modified += 1
-                }
-                outcome.before = before
-                outcome.after = after
+                let r = try rewrite(ns, entry, key, raw, spec, context, validate: validate, txn)
+                if r.modified { outcome.modified += 1 }
+                outcome.before = r.before
+                outcome.after = r.after
             }
         }
         if outcome.matched == 0 && s.upsert {
@@ -343,6 +330,27 @@ extension Engine {
             outcome.after = try entry(ns).flatMap { e in try txn.get(e.recordStore, KeyString.encode(id)) }.map { RawDocument(trusted: $0).document() }
         }
         return outcome
+    }
+
+    /// Applies `spec` to one stored document and, if that changed it, writes the new version
+    /// with its index entries, capped size and change-log entry. The document before and
+    /// after, and whether it was written.
+    func rewrite(_ ns: Namespace, _ entry: CollectionEntry, _ key: [UInt8], _ raw: RawDocument, _ spec: UpdateSpec,
+                 _ context: UpdateContext, validate: Bool, _ txn: any StorageWriteTransaction) throws -> (before: Document, after: Document, modified: Bool) {
+        let before = raw.document()
+        var after = before
+        guard try spec.apply(to: &after, context: context) else { return (before, after, false) }
+        let bytes = after.bsonBytes()
+        if bytes.count > Limits.maximumDocumentSizeBytes {
+            throw FolioError(.location17419, "Resulting document after update is larger than \(Limits.maximumDocumentSizeBytes)")
+        }
+        if spec.isReplacement { try InsertValidation.validate(after, encodedSize: bytes.count) }
+        if validate, let validator = entry.validator { _ = try validator.check(after, previous: before) }
+        try txn.put(entry.recordStore, key, bytes)
+        try indexUpdated(self.entry(ns) ?? entry, before: before, after: after, key, txn)
+        try cappedResized(entry, from: raw.byteCount, to: bytes.count, txn)
+        logUpdate(entry, before: before, after: after, afterBytes: bytes, replacement: spec.isReplacement, txn)
+        return (before, after, true)
     }
 
     /// Runs delete statements. A multi-document statement outside a transaction commits in

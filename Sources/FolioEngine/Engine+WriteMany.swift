@@ -131,19 +131,7 @@ extension Engine {
         var outcome = StatementOutcome()
         let found = try inParts(ns, filter, hint: s.hint, durable: options.durable) { entry, key, raw, txn in
             outcome.matched += 1
-            let before = raw.document()
-            var after = before
-            guard try spec.apply(to: &after, context: context) else { return }
-            let bytes = after.bsonBytes()
-            if bytes.count > Limits.maximumDocumentSizeBytes {
-                throw FolioError(.location17419, "Resulting document after update is larger than \(Limits.maximumDocumentSizeBytes)")
-            }
-            if validate, let validator = entry.validator { _ = try validator.check(after, previous: before) }
-            try txn.put(entry.recordStore, key, bytes)
-            try self.indexUpdated(self.entry(ns) ?? entry, before: before, after: after, key, txn)
-            try self.cappedResized(entry, from: raw.byteCount, to: bytes.count, txn)
-            self.logUpdate(entry, before: before, after: after, afterBytes: bytes, replacement: false, txn)
-            outcome.modified += 1
+            if try self.rewrite(ns, entry, key, raw, spec, context, validate: validate, txn).modified { outcome.modified += 1 }
         }
         if found { return outcome }
         // Nothing matched when the statement began: as one statement (which upserts).
