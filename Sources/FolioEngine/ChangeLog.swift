@@ -56,6 +56,12 @@ enum ChangeLogItem: Sendable {
 enum ChangeLog {
     static let store = "oplog"
 
+    /// The key of the newest entry (nil for an empty log): what the saved record counts are
+    /// checked against (RecordCounts.swift).
+    static func newestKey(_ snapshot: any StorageSnapshot) throws(StorageError) -> [UInt8]? {
+        try snapshot.scan(store, .all, reverse: true, limit: 1).first?.key
+    }
+
     /// Bytes of rows a reader of the log takes at once, past its first row: a row can be a
     /// whole insert_many (up to 48 MB), and readers that took 128 or 256 rows at a time held
     /// hundreds of megabytes and hundreds of thousands of decoded entries (measured).

@@ -76,9 +76,7 @@ public final class Engine: Sendable {
             : nil
         var saved: [String: Int]?
         if let savedCounts {
-            let newest = try Folio_storage { () throws(StorageError) in
-                try snapshot.scan(ChangeLog.store, .all, reverse: true, limit: 1).first?.key
-            }
+            let newest = try Folio_storage { () throws(StorageError) in try ChangeLog.newestKey(snapshot) }
             saved = RecordCounts.decode(savedCounts, changeLogNewest: newest)
         }
         let counts = RecordCounts()
@@ -167,8 +165,7 @@ public final class Engine: Sendable {
         let counts = committer.recordCounts.all
         guard let txn = try? storage.beginWrite() else { return }
         do throws(StorageError) {
-            let newest = try txn.scan(ChangeLog.store, .all, reverse: true, limit: 1).first?.key
-            try txn.put(Engine.metaStore, RecordCounts.savedKey, RecordCounts.encode(counts, changeLogNewest: newest))
+            try txn.put(Engine.metaStore, RecordCounts.savedKey, RecordCounts.encode(counts, changeLogNewest: try ChangeLog.newestKey(txn)))
             try txn.commit(durable: true)
         } catch {
             txn.rollback()
