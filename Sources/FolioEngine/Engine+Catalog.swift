@@ -290,10 +290,10 @@ extension Engine {
         let found: Int?
         switch (spec["name"], spec["keyPattern"]) {
         case (.string(let name)?, nil):
-            found = entry.indexes.firstIndex { $0.name == name }
+            found = entry.indexes.firstIndex { $0.name == name && !$0.building }
             if found == nil { throw FolioError(.indexNotFound, "cannot find index \(name) for ns \(entry.namespace)") }
         case (nil, .document(let pattern)?):
-            found = entry.indexes.firstIndex { $0.keyPattern == pattern }
+            found = entry.indexes.firstIndex { $0.keyPattern == pattern && !$0.building }
             if found == nil { throw FolioError(.indexNotFound, "cannot find index \(ShellFormat.value(.document(pattern))) for ns \(entry.namespace)") }
         default:
             throw FolioError(.invalidOptions, "must specify either index name or key pattern")

@@ -45,6 +45,15 @@ public final class Engine: Sendable {
 
     /// Entries per sorted run of index builds (tests lower it to exercise several runs).
     let indexBuildRunEntries = Locked(Engine.buildRunEntries)
+    /// Collections with more records build new indexes while writes go on, and records per
+    /// commit of those builds (tests lower both).
+    let indexBuildInOneCommitRecords = Locked(Engine.buildInOneCommitRecords)
+    let indexBuildChunkRecords = Locked(Engine.buildChunkRecords)
+    /// Runs between the read of each chunk of such a build's backfill and its commit (tests
+    /// write there).
+    let indexBuildBeforeChunkCommit = Locked<(@Sendable () throws -> Void)?>(nil)
+    /// The index builds in progress, as writers tell them (shared with transactions' engines).
+    let indexBuilds: IndexBuilds
 
     /// Sets the `host` that `$indexStats` and `$collStats` report.
     public func setHostLabel(_ label: String) { hostLabel.withLock { $0 = label } }
@@ -89,16 +98,20 @@ public final class Engine: Sendable {
         }
         // The engine's own stores: a new directory gets all of them, an older one those it
         // lacks. The saved counts go before any write can make them wrong.
+        // Indexes a crash left building go too (IndexBuild.swift).
         let missing = [Engine.catalogStore, Engine.retryHistoryStore, Engine.metaStore, ChangeLog.store].filter { !stores.contains($0) }
-        if !missing.isEmpty || savedCounts != nil {
+        let unfinished = state.collections.values.contains { $0.indexes.contains(where: \.building) }
+        if !missing.isEmpty || savedCounts != nil || unfinished {
             let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
             try Folio_storage { () throws(StorageError) in
                 for store in missing { try txn.createStore(store) }
                 if savedCounts != nil { _ = try txn.delete(Engine.metaStore, RecordCounts.savedKey) }
+                if unfinished { try Engine.dropUnfinishedBuilds(&state, txn) }
                 try txn.commit(durable: true)
             }
         }
         catalog = CatalogBox(state)
+        indexBuilds = IndexBuilds()
         vectorIndexes = VectorIndexRegistry(catalog: catalog, collections: state.collections.values)
         snapshotCollections = nil
         queryStatistics = QueryStatistics()
@@ -126,6 +139,7 @@ public final class Engine: Sendable {
         self.storage = storage
         committer = GroupCommitter(storage: storage, timed: false)
         catalog = CatalogBox(CatalogState(collections: collections))
+        indexBuilds = parent.indexBuilds
         vectorIndexes = nil
         snapshotCollections = Set(collections.keys)
         queryStatistics = parent.queryStatistics

@@ -185,6 +185,8 @@ extension ErrorCode {
     public static let exceededTimeLimit = ErrorCode(rawValue: 262)
     /// OperationNotSupportedInTransaction (263).
     public static let operationNotSupportedInTransaction = ErrorCode(rawValue: 263)
+    /// IndexBuildAborted (276).
+    public static let indexBuildAborted = ErrorCode(rawValue: 276)
     /// ChangeStreamFatalError (280).
     public static let changeStreamFatalError = ErrorCode(rawValue: 280)
     /// ChangeStreamHistoryLost (286).
@@ -380,6 +382,7 @@ extension ErrorCode {
         260: "InvalidResumeToken",
         262: "ExceededTimeLimit",
         263: "OperationNotSupportedInTransaction",
+        276: "IndexBuildAborted",
         280: "ChangeStreamFatalError",
         286: "ChangeStreamHistoryLost",
         288: "ChecksumMismatch",

@@ -382,7 +382,7 @@ extension Engine {
         }
         if name == "$indexStats" {
             if !spec.isEmpty { throw FolioError(.failedToParse, "$indexStats takes an empty object as an argument") }
-            let specs: [(String, Document)] = [("_id_", Engine.idIndexSpecification)] + entry.indexes.map { ($0.name, $0.specification) }
+            let specs: [(String, Document)] = [("_id_", Engine.idIndexSpecification)] + entry.indexes.filter { !$0.building }.map { ($0.name, $0.specification) }
             return specs.map { name, s in
                 let count = indexAccesses.get(ns, name)
                 return ["name": .string(name), "key": s["key"] ?? [:], "host": .string(host),

@@ -7,7 +7,7 @@ extension Engine {
     /// `key` names, or its only one), each document given its distance and location.
     /// - Throws: 27 IndexNotFound without a geo index, or with several and no `key`.
     func geoNear(_ spec: GeoNearSpec, _ ns: Namespace, hint: BSON?, limit: Int, environment env: PipelineEnvironment) throws(FolioError) -> any DocumentStream {
-        let geoPaths = (entry(ns)?.indexes ?? []).filter { ($0.geo != nil || $0.planar != nil) && !$0.hidden }
+        let geoPaths = (entry(ns)?.indexes ?? []).filter { ($0.geo != nil || $0.planar != nil) && !$0.hidden && !$0.building }
             .flatMap { $0.fields.filter { $0.geo || $0.planar }.map(\.path.dotted) }
         let path: String
         if let key = spec.key {

@@ -22,11 +22,11 @@ extension Engine {
     /// - Throws: 26 NamespaceNotFound when the collection does not exist.
     public func indexSpecifications(_ ns: Namespace) throws(FolioError) -> [Document] {
         guard let e = entry(ns) else { throw FolioError(.namespaceNotFound, "ns does not exist: \(ns)") }
-        return [Engine.idIndexSpecification] + e.indexes.map(\.specification)
+        return [Engine.idIndexSpecification] + e.indexes.filter { !$0.building }.map(\.specification)
     }
 
-    /// The secondary indexes of a collection.
-    public func indexes(_ ns: Namespace) -> [IndexDescriptor] { entry(ns)?.indexes ?? [] }
+    /// The secondary indexes of a collection (not those still being built).
+    public func indexes(_ ns: Namespace) -> [IndexDescriptor] { entry(ns)?.indexes.filter { !$0.building } ?? [] }
 
     /// Creates indexes, building each over the existing documents inside one storage
     /// transaction: if any build fails (a duplicate under a unique index, parallel arrays),
@@ -39,23 +39,19 @@ extension Engine {
             throw FolioError(.operationNotSupportedInTransaction,
                              "Cannot create new indexes on existing collection \(ns) in a multi-document transaction.")
         }
+        if snapshotCollections == nil {
+            try waitForBuilds(ns, specifications)
+            // A large collection builds while writes go on (IndexBuild.swift).
+            if let e = entry(ns), (committer.recordCounts.count(e.recordStore) ?? 0) > indexBuildInOneCommitRecords.withLock({ $0 }) {
+                return try createIndexesWhileWriting(ns, specifications)
+            }
+        }
         return try folio {
             try committer.write(durable: true) { txn -> CreateIndexesResult in
                 let created = self.entry(ns) == nil
                 var entry = try self.entryForWrite(ns, in: txn)
                 let before = entry.indexes.count + 1
-                var fresh: [IndexDescriptor] = []
-                for spec in specifications {
-                    guard let index = try self.validateNewIndex(spec, entry: entry) else { continue }
-                    if fresh.contains(where: { $0.name == index.name }) {
-                        throw FolioError(.indexKeySpecsConflict, "Index with name: \(index.name) already exists with a different key spec")
-                    }
-                    if entry.indexes.count + 1 >= Engine.maximumIndexesPerCollection {
-                        throw FolioError(.cannotCreateIndex, "add index fails, too many indexes for \(ns) key:\(ShellFormat.value(.document(index.keyPattern)))")
-                    }
-                    entry.indexes.append(index)
-                    fresh.append(index)
-                }
+                let fresh = try self.newIndexes(specifications, &entry)
                 if fresh.isEmpty {
                     return CreateIndexesResult(numIndexesBefore: before, numIndexesAfter: before,
                                                createdCollectionAutomatically: created, note: "all indexes already exist")
@@ -73,6 +69,24 @@ extension Engine {
                                            createdCollectionAutomatically: created, note: nil)
             }
         }
+    }
+
+    /// Validates the requested indexes and adds those that do not exist yet to `entry`;
+    /// returns them.
+    func newIndexes(_ specifications: [Document], _ entry: inout CollectionEntry) throws -> [IndexDescriptor] {
+        var fresh: [IndexDescriptor] = []
+        for spec in specifications {
+            guard let index = try validateNewIndex(spec, entry: entry) else { continue }
+            if fresh.contains(where: { $0.name == index.name }) {
+                throw FolioError(.indexKeySpecsConflict, "Index with name: \(index.name) already exists with a different key spec")
+            }
+            if entry.indexes.count + 1 >= Engine.maximumIndexesPerCollection {
+                throw FolioError(.cannotCreateIndex, "add index fails, too many indexes for \(entry.namespace) key:\(ShellFormat.value(.document(index.keyPattern)))")
+            }
+            entry.indexes.append(index)
+            fresh.append(index)
+        }
+        return fresh
     }
 
     /// The descriptor a specification asks for, or nil when an identical index exists.
@@ -139,10 +153,35 @@ extension Engine {
     /// Arena bytes after which a run is flushed even when it holds fewer entries (large keys).
     static let buildRunBytes = 64 << 20
 
+    /// The top-level fields an index's key paths start with (with their UTF-8 names).
+    static func topFields(_ index: IndexDescriptor) -> [(String, [UInt8])] {
+        Array(Set(index.fields.map { $0.path.components[0] })).map { ($0, Array($0.utf8)) }
+    }
+
+    /// A stored record's keys in `index`. Only the top-level fields the key paths start with
+    /// are decoded (the whole document when a partial filter, a wildcard pattern or a text
+    /// index needs it, or for a geo key's error, which quotes the whole document).
+    static func buildKeys(_ index: IndexDescriptor, _ tops: [(String, [UInt8])], _ valueBytes: UnsafeBufferPointer<UInt8>) throws(FolioError) -> IndexKeys {
+        var document: Document
+        if index.partialExpression != nil || index.wildcard != nil || index.text != nil {
+            document = RawDocument(trusted: Array(valueBytes)).document()
+        } else {
+            // Only the indexed fields' bytes are copied out of the borrowed row.
+            document = Document()
+            for (name, utf8) in tops {
+                if let v = utf8.withUnsafeBufferPointer({ rawTopLevelValue(valueBytes, key: $0) }) { document.append(name, v) }
+            }
+        }
+        do {
+            return try index.keys(for: document)
+        } catch {
+            guard index.geo != nil || index.planar != nil else { throw error }
+            return try index.keys(for: RawDocument(trusted: Array(valueBytes)).document())
+        }
+    }
+
     func buildIndex(_ index: inout IndexDescriptor, _ entry: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
-        // Only the top-level fields the key paths start with are decoded (the whole document
-        // when a partial filter, a wildcard pattern or a text index needs it).
-        let tops = Array(Set(index.fields.map { $0.path.components[0] })).map { ($0, Array($0.utf8)) }
+        let tops = Engine.topFields(index)
         // A run's entries live in one byte arena: sorting and writing them copies and counts
         // no per-key arrays.
         var arena: [UInt8] = []
@@ -166,11 +205,8 @@ extension Engine {
                        arena[run[i - 1].start..<(run[i - 1].start + e.fieldLength)] == field {
                         try duplicateDuringBuild(built, entry, Array(field), recordKey, txn)
                     }
-                    if runs > 0 {
-                        for other in try txn.scan(built.store, .prefix(Array(field)), reverse: false, limit: 2)
-                        where built.recordKey(fromValue: other.value) != recordKey {
-                            try duplicateDuringBuild(built, entry, Array(field), recordKey, txn)
-                        }
+                    if runs > 0, try Engine.otherHolder(built, Array(field), recordKey, txn) {
+                        try duplicateDuringBuild(built, entry, Array(field), recordKey, txn)
                     }
                 }
             }
@@ -191,24 +227,7 @@ extension Engine {
         while !chunks.done {
             try chunks.visitNext(txn) { keyBytes, valueBytes in
                 do {
-                    var document: Document
-                    if built.partialExpression != nil || built.wildcard != nil || built.text != nil {
-                        document = RawDocument(trusted: Array(valueBytes)).document()
-                    } else {
-                        // Only the indexed fields' bytes are copied out of the borrowed row.
-                        document = Document()
-                        for (name, utf8) in tops {
-                            if let v = utf8.withUnsafeBufferPointer({ rawTopLevelValue(valueBytes, key: $0) }) { document.append(name, v) }
-                        }
-                    }
-                    let keys: IndexKeys
-                    do {
-                        keys = try built.keys(for: document)
-                    } catch where built.geo != nil || built.planar != nil {
-                        // A geo key error quotes the whole document (MongoDB's 16755): take it
-                        // from the full record.
-                        keys = try built.keys(for: RawDocument(trusted: Array(valueBytes)).document())
-                    }
+                    let keys = try Engine.buildKeys(built, tops, valueBytes)
                     if keys.isMultikey { built.isMultikey = true }
                     built.multikeyPaths.formUnion(keys.multikeyPaths)
                     for (i, k) in keys.keys.enumerated() {
@@ -315,13 +334,20 @@ extension Engine {
 
     /// Adds a document's keys to one index (all but `existing`, keys it already has),
     /// checking uniqueness.
+    /// `suspect`: for an index being built, takes a key another record has instead of
+    /// refusing it (IndexBuild.swift).
     static func putKeys(_ index: IndexDescriptor, _ ns: Namespace, _ keys: IndexKeys, _ recordKey: [UInt8],
-                        _ txn: any StorageWriteTransaction, except existing: Set<[UInt8]>) throws {
+                        _ txn: any StorageWriteTransaction, except existing: Set<[UInt8]>,
+                        suspect: (([UInt8]) -> Void)? = nil) throws {
         for (i, key) in keys.keys.enumerated() where !existing.contains(key) {
             if index.unique {
                 // The value itself is what concurrent writers conflict on, whichever record has it.
                 try txn.claim(index.store, key)
-                try checkUnique(index, ns, key, keys.values[i], recordKey, txn)
+                if let suspect {
+                    if try otherHolder(index, key, recordKey, txn) { suspect(key) }
+                } else {
+                    try checkUnique(index, ns, key, keys.values[i], recordKey, txn)
+                }
             }
             try txn.put(index.store, key + recordKey, keys.entryValue(i, recordKey))
         }
@@ -340,7 +366,13 @@ extension Engine {
                  except existing: [Set<[UInt8]>]? = nil) throws -> CollectionEntry {
         var updated: CollectionEntry?
         for (i, index) in entry.indexes.enumerated() {
-            try Engine.putKeys(index, entry.namespace, keys[i], recordKey, txn, except: existing?[i] ?? [])
+            if index.building {
+                indexBuilds.noteWrite(index.store, recordKey)
+                try Engine.putKeys(index, entry.namespace, keys[i], recordKey, txn, except: existing?[i] ?? [],
+                                   suspect: { self.indexBuilds.noteSuspect(index.store, $0) })
+            } else {
+                try Engine.putKeys(index, entry.namespace, keys[i], recordKey, txn, except: existing?[i] ?? [])
+            }
             guard Engine.widensMultikey(index, keys[i]) else { continue }
             if updated == nil { updated = entry }
             if keys[i].isMultikey { updated!.indexes[i].isMultikey = true }
@@ -351,9 +383,14 @@ extension Engine {
         return updated
     }
 
+    /// Whether a record other than `recordKey` has `key` in a unique index.
+    static func otherHolder(_ index: IndexDescriptor, _ key: [UInt8], _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws -> Bool {
+        try txn.scan(index.store, .prefix(key), reverse: false, limit: 2).contains { index.recordKey(fromValue: $0.value) != recordKey }
+    }
+
     static func checkUnique(_ index: IndexDescriptor, _ ns: Namespace, _ key: [UInt8], _ values: [BSON],
                             _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws {
-        for other in try txn.scan(index.store, .prefix(key), reverse: false, limit: 2) where index.recordKey(fromValue: other.value) != recordKey {
+        if try otherHolder(index, key, recordKey, txn) {
             var keyValue = Document()
             for (f, v) in zip(index.fields, values) { keyValue.append(f.path.dotted, v) }
             throw duplicateKey(ns, index: index.name, keyPattern: index.keyPattern, keyValue: keyValue)
@@ -374,6 +411,7 @@ extension Engine {
     func indexRemoved(_ entry: CollectionEntry, _ document: Document, _ recordKey: [UInt8], _ txn: any StorageWriteTransaction) throws {
         if entry.indexes.isEmpty { return }
         for index in entry.indexes {
+            if index.building { indexBuilds.noteWrite(index.store, recordKey) }
             for key in try index.keys(for: document).keys {
                 if index.unique { try txn.claim(index.store, key) }
                 try txn.delete(index.store, key + recordKey)
@@ -389,6 +427,7 @@ extension Engine {
         var newKeys: [IndexKeys] = []
         var kept: [Set<[UInt8]>] = []
         for index in entry.indexes {
+            if index.building { indexBuilds.noteWrite(index.store, recordKey) }
             let old = try index.keys(for: before)
             let new = try index.keys(for: after)
             let unchanged = old.unchanged(in: new)
@@ -416,7 +455,7 @@ extension Engine {
         let entries = catalog.withLock { Array($0.collections.values) }
         var deleted = 0
         for entry in entries {
-            for index in entry.indexes {
+            for index in entry.indexes where !index.building {
                 guard let seconds = index.expireAfterSeconds?.asDouble, index.fields.count == 1 else { continue }
                 let cutoff = now - Int64(seconds * 1000)
                 deleted += try expire(entry.namespace, index.name, path: index.fields[0].path, cutoff: cutoff)

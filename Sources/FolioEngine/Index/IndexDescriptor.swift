@@ -62,6 +62,9 @@ public struct IndexDescriptor: Sendable, Equatable {
     public var geo: GeoIndexSpec?
     /// A 2d index: its grid (`bits`, `min`, `max`).
     public var planar: PlanarGrid?
+    /// Being built while writes go on (IndexBuild.swift): writers keep it up to date, but no
+    /// query uses it, listIndexes does not show it, and a restart drops it.
+    public var building = false
 
     /// The specification listIndexes reports: `{v: 2, key, name, ...options}`.
     public var specification: Document {
@@ -77,6 +80,7 @@ public struct IndexDescriptor: Sendable, Equatable {
         d.append("$multikey", .bool(isMultikey))
         if !multikeyPaths.isEmpty { d.append("$multikeyPaths", .array(multikeyPaths.sorted().map(BSON.string))) }
         if typedEntries { d.append("$typed", true) }
+        if building { d.append("$building", true) }
         return d
     }
 
@@ -88,6 +92,7 @@ public struct IndexDescriptor: Sendable, Equatable {
         isMultikey = d["$multikey"]?.isTruthy ?? false
         multikeyPaths = Set((d["$multikeyPaths"]?.arrayValue ?? []).compactMap(\.stringValue))
         typedEntries = d["$typed"]?.isTruthy ?? false
+        building = d["$building"]?.isTruthy ?? false
     }
 
     /// Validates one createIndexes specification (`{key, name, unique, ...}`).

@@ -32,7 +32,7 @@ extension PlanBuilder {
         return withSort(stage)
     }
 
-    var usableGeoIndexes: [IndexDescriptor] { entry.indexes.filter { !$0.hidden && ($0.geo != nil || $0.planar != nil) } }
+    var usableGeoIndexes: [IndexDescriptor] { entry.indexes.filter { !$0.hidden && !$0.building && ($0.geo != nil || $0.planar != nil) } }
 }
 
 /// The hidden fields a near search attaches for `$geoNear` (taken off by the stage that reads them).

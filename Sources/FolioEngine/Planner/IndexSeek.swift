@@ -14,13 +14,13 @@ import FolioStorage
 
 extension IndexDescriptor {
     /// Whether this is a plain ascending-or-descending index whose first field is `field`:
-    /// not hashed, geo, wildcard or text, not partial or sparse, not hidden, without its own
+    /// not hashed, geo, wildcard or text, not partial or sparse, not hidden or building, without its own
     /// collation. A scan of such an index within one value's interval holds every document
     /// whose `field` equals the value (or is an array holding it), and only those.
     public func isPlain(leadingWith field: String) -> Bool {
         guard let first = fields.first, first.path.dotted == field, !first.hashed, !first.geo, !first.planar,
               wildcard == nil, text == nil else { return false }
-        return partialFilter == nil && !sparse && !hidden && options["collation"] == nil
+        return partialFilter == nil && !sparse && !hidden && !building && options["collation"] == nil
     }
 }
 
@@ -47,7 +47,7 @@ extension Engine {
         // The planner's candidates for the equality are among the usable indexes that lead with
         // the field, and wildcard indexes: one of them, and plain, or the planner decides.
         var only: IndexDescriptor?
-        for index in entry.indexes where !index.hidden && index.text == nil
+        for index in entry.indexes where !index.hidden && !index.building && index.text == nil
             && (index.wildcard != nil || index.fields.first?.path.dotted == field) {
             guard only == nil else { return nil }
             only = index

@@ -374,7 +374,7 @@ struct PlanBuilder {
     }
 
     /// The indexes ordinary predicates and sorts can use (a text index answers only `$text`).
-    func usableIndexes() -> [IndexDescriptor] { entry.indexes.filter { !$0.hidden && $0.text == nil } }
+    func usableIndexes() -> [IndexDescriptor] { entry.indexes.filter { !$0.hidden && !$0.building && $0.text == nil } }
 
     func candidates() -> [Candidate] {
         let expression = query.filter.expression

@@ -13,7 +13,7 @@ extension PlanBuilder {
     /// - Throws: 27 IndexNotFound without a text index; 2 for an unsupported `$language`;
     ///   291 when a compound text index's prefix fields have no equality in the filter.
     func textPlan(_ search: TextSearch) throws(FolioError) -> PlanStage {
-        guard let index = entry.indexes.first(where: { $0.text != nil }), let spec = index.text else {
+        guard let index = entry.indexes.first(where: { $0.text != nil && !$0.building }), let spec = index.text else {
             throw FolioError(.indexNotFound, "text index required for $text query")
         }
         let languageName = search.language ?? spec.defaultLanguage.name

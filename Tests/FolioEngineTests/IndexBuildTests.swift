@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+import FolioBSON
+import FolioQuery
+import FolioLocks
+import FolioStorage
+@testable import FolioEngine
+
+/// Index builds on large collections while writes go on (IndexBuild.swift): writes between
+/// the backfill's commits leave the index exactly as a build in one commit would, a unique
+/// build fails only on a duplicate that is still there at its end, and a build that fails,
+/// is dropped, or is cut short by a crash leaves nothing behind.
+@Suite struct IndexBuildTests {
+    static let count = 3_000
+
+    /// An engine whose builds of more than 100 records go in chunks of 400.
+    func loaded(_ backend: Backend, _ document: (Int) -> Document = { ["_id": .int32(Int32($0)), "v": .int32(Int32($0 % 700))] }) throws -> Engine {
+        let engine = try makeEngine(backend)
+        _ = try engine.insert(ns, (0..<Self.count).map(document))
+        engine.indexBuildInOneCommitRecords.withLock { $0 = 100 }
+        engine.indexBuildChunkRecords.withLock { $0 = 400 }
+        return engine
+    }
+
+    func expectValid(_ engine: Engine, _ index: String, keys: Int? = nil, line: Int = #line) throws {
+        let report = try engine.validate(ns)
+        #expect(report.errors.isEmpty, "line \(line): \(report.errors.prefix(3))")
+        let found = report.keysPerIndex.first { $0.name == index }
+        #expect(found != nil, "line \(line): no \(index)")
+        if let keys { #expect(found?.keys == keys, "line \(line): \(String(describing: found?.keys)) keys") }
+    }
+
+    /// Between a chunk's read and its commit: updates of records in the chunk, before it and
+    /// after it, of a field the index
+    /// does not cover, deletes on both sides, inserts between and after the existing keys,
+    /// and documents that make the index multikey. The index ends exactly as its documents
+    /// say, is used by queries only once built, and is not listed before.
+    @Test(arguments: Backend.allCases)
+    func writesBetweenChunksLeaveTheIndexExact(backend: Backend) throws {
+        let engine = try loaded(backend)
+        defer { engine.close() }
+        let chunks = Locked(0)
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            let n = chunks.withLock { $0 += 1; return $0 }
+            #expect(!engine.indexes(ns).contains { $0.name == "v_1" })
+            #expect(try engine.indexSpecifications(ns).count == 1)
+            let here = Int32((n - 1) * 400 + 50), behind = here - 400, ahead = Int32(2_990 - n * 7)
+            _ = try engine.update(ns, [
+                UpdateStatement(filter: ["_id": .int32(here)], update: ["$set": ["v": .int32(5_000 + here)]]),   // read, not committed
+                UpdateStatement(filter: ["_id": .int32(here + 1)], update: ["$set": ["other": 1]]),                // key unchanged
+                UpdateStatement(filter: ["_id": .int32(here + 2)], update: ["$set": ["v": [1, 2, .int32(here)]]]), // multikey
+                UpdateStatement(filter: ["_id": .int32(ahead)], update: ["$set": ["v": .int32(6_000 + ahead)]]),  // not read yet
+                UpdateStatement(filter: ["_id": .int32(ahead - 1)], update: ["$set": ["v": [3, 4]]]),
+                UpdateStatement(filter: ["_id": .int32(behind)], update: ["$set": ["v": .int32(7_000 + behind)]]), // committed
+            ])
+            _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": .int32(here + 3)], limitOne: true),
+                                       DeleteStatement(filter: ["_id": .int32(ahead - 2)], limitOne: true),
+                                       DeleteStatement(filter: ["_id": .int32(behind + 1)], limitOne: true)])
+            _ = try engine.insert(ns, [["_id": .double(Double(here) + 0.5), "v": .int32(here)],
+                                       ["_id": .double(Double(behind) + 0.5), "v": .int32(behind)],
+                                       ["_id": .int32(10_000 + Int32(n)), "v": .int32(Int32(n))]])
+            // A query does not use the index yet.
+            #expect(throws: FolioError.self) {
+                var request = FindRequest(filter: ["v": 1])
+                request.hint = "v_1"
+                _ = try docs(engine.find(ns, request))
+            }
+        } }
+        let result = try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]])
+        #expect(result.numIndexesBefore == 1 && result.numIndexesAfter == 2 && result.note == nil)
+        #expect(chunks.withLock { $0 } >= 7)
+        try expectValid(engine, "v_1")
+        let index = try #require(engine.indexes(ns).first { $0.name == "v_1" })
+        #expect(index.isMultikey && !index.building)
+        // Queries through the index find what a collection scan finds.
+        for filter: Document in [["v": ["$gte": 5_000]], ["v": 1], ["v": ["$lt": 100]]] {
+            var indexed = FindRequest(filter: filter), scanned = FindRequest(filter: filter)
+            indexed.hint = "v_1"
+            scanned.hint = ["$natural": 1]
+            let found = try docs(engine.find(ns, indexed)).count, all = try docs(engine.find(ns, scanned)).count
+            #expect(found > 0 && found == all, "\(filter)")
+        }
+        // The change log says createIndexes once, after the build.
+        let logged = try docs(engine.find(try Namespace(database: "local", collection: "oplog.rs"), FindRequest(filter: ["o.createIndexes": "users"])))
+        #expect(logged.count == 1)
+    }
+
+    /// A unique build fails when a writer left a duplicate, and succeeds when the duplicate
+    /// went again before the end; writes are not refused meanwhile.
+    @Test(arguments: Backend.allCases)
+    func aUniqueBuildFailsOnlyOnADuplicateLeftAtItsEnd(backend: Backend) throws {
+        let engine = try loaded(backend) { ["_id": .int32(Int32($0)), "u": .int32(Int32($0))] }
+        defer { engine.close() }
+        let first = Locked(true)
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            guard first.withLock({ f in defer { f = false }; return f }) else { return }
+            // One duplicate of a visited record, one of a record ahead: both accepted.
+            let r = try engine.insert(ns, [["_id": -1, "u": 3], ["_id": -2, "u": 2_999]])
+            #expect(r.insertedCount == 2)
+        } }
+        #expect { try engine.createIndexes(ns, [["key": ["u": 1], "name": "u_1", "unique": true]]) } throws: { error in
+            (error as? FolioError)?.code == .duplicateKey && (error as? FolioError)?.message.contains("u_1") == true
+        }
+        #expect(engine.entry(ns)?.indexes.isEmpty == true)
+        #expect(try engine.estimatedCount(ns) == Self.count + 2)
+        // Again, with the duplicates removed by the last chunk's time.
+        first.withLock { $0 = true }
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            if first.withLock({ f in defer { f = false }; return f }) {
+                _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": -1], limitOne: true),
+                                           DeleteStatement(filter: ["_id": -2], limitOne: true)])
+                _ = try engine.insert(ns, [["_id": -3, "u": 2_000]])
+                _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": -3], limitOne: true)])
+            }
+        } }
+        _ = try engine.createIndexes(ns, [["key": ["u": 1], "name": "u_1", "unique": true]])
+        try expectValid(engine, "u_1", keys: Self.count)
+        #expect(try engine.insert(ns, [["_id": -4, "u": 7]]).writeErrors.first?.error.code == .duplicateKey)
+    }
+
+    /// dropIndexes or a dropped collection between chunks aborts the build (276), and a
+    /// build that fails leaves no index and no store.
+    @Test(arguments: Backend.allCases)
+    func aDroppedIndexOrCollectionAbortsTheBuild(backend: Backend) throws {
+        let engine = try loaded(backend)
+        defer { engine.close() }
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in _ = try engine.dropIndexes(ns, "v_1") } }
+        #expect { try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]]) } throws: { ($0 as? FolioError)?.code == .indexBuildAborted }
+        #expect(engine.entry(ns)?.indexes.isEmpty == true)
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in _ = try engine.dropCollection(ns) } }
+        #expect { try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]]) } throws: { ($0 as? FolioError)?.code == .indexBuildAborted }
+        #expect(engine.entry(ns) == nil)
+        let stores = try engine.storage.snapshot()
+        defer { stores.close() }
+        #expect(try !stores.storeNames().contains { $0.hasPrefix("i.") })
+    }
+
+    /// A document the index cannot take fails the build and removes its index and store;
+    /// an interruption between chunks does too.
+    @Test(arguments: Backend.allCases)
+    func aFailedBuildLeavesNothing(backend: Backend) throws {
+        let engine = try loaded(backend) { ["_id": .int32(Int32($0)), "a": $0 == 2_222 ? [1, 2] : .int32(1), "b": [1, 2]] }
+        defer { engine.close() }
+        #expect { try engine.createIndexes(ns, [["key": ["a": 1, "b": 1], "name": "ab"]]) } throws: { ($0 as? FolioError)?.code == .cannotIndexParallelArrays }
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in throw FolioError(.interrupted, "operation was interrupted") } }
+        #expect { try engine.createIndexes(ns, [["key": ["b": 1], "name": "b_1"]]) } throws: { ($0 as? FolioError)?.code == .interrupted }
+        #expect(engine.entry(ns)?.indexes.isEmpty == true)
+        let stores = try engine.storage.snapshot()
+        defer { stores.close() }
+        #expect(try !stores.storeNames().contains { $0.hasPrefix("i.") })
+    }
+
+    /// A transaction that begins during the build (its snapshot has the index as building)
+    /// writes a record in the chunk being committed and one ahead, and commits during the
+    /// next chunk: the index ends exact. (A transaction open when the build begins makes the
+    /// build's first commit wait for it, as any catalog change does; a chunk that puts a key
+    /// an open transaction wrote waits for it, as any write does.)
+    @Test(arguments: Backend.allCases)
+    func aTransactionCommittingDuringTheBuildKeepsTheIndexExact(backend: Backend) throws {
+        let engine = try loaded(backend)
+        defer { engine.close() }
+        let open = Locked<EngineTransaction?>(nil)
+        let chunks = Locked(0)
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            switch chunks.withLock({ $0 += 1; return $0 }) {
+            case 1:
+                let txn = try engine.beginTransaction()
+                _ = try txn.engine.insert(ns, [["_id": 100.5, "v": 8_888]])
+                _ = try txn.engine.update(ns, [UpdateStatement(filter: ["_id": 2_999], update: ["$set": ["v": 9_999]])])
+                open.withLock { $0 = txn }
+            case 2:
+                try open.withLock { $0 }?.commit(durable: false)
+            default: break
+            }
+        } }
+        _ = try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]])
+        try expectValid(engine, "v_1")
+        var request = FindRequest(filter: ["v": ["$gte": 7_000]])
+        request.hint = "v_1"
+        #expect(try docs(engine.find(ns, request)).count == 2)
+    }
+
+    /// A crash during a build leaves its index marked as building: the next open drops it.
+    @Test func aBuildCutShortByACrashIsDroppedAtTheNextOpen() throws {
+        let dir = tempDir()
+        var store = ""
+        do {
+            let engine = try Engine.open(directory: dir)
+            _ = try engine.insert(ns, (0..<50).map { ["_id": .int32(Int32($0)), "v": .int32(Int32($0))] })
+            // The build's first commit alone, as a crash after it would leave it.
+            store = try engine.committer.write(durable: true) { txn -> String in
+                var entry = try engine.entryForWrite(ns, in: txn)
+                let fresh = try engine.newIndexes([["key": ["v": 1], "name": "v_1"]], &entry)
+                entry.indexes[0].building = true
+                try txn.createStore(fresh[0].store)
+                try txn.put(fresh[0].store, [1], [1])
+                try engine.saveEntry(entry, txn)
+                return fresh[0].store
+            }
+            #expect(try engine.indexSpecifications(ns).count == 1)
+            engine.close()
+        }
+        let engine = try Engine.open(directory: dir)
+        defer { engine.close() }
+        #expect(engine.entry(ns)?.indexes.isEmpty == true)
+        let stores = try engine.storage.snapshot()
+        defer { stores.close() }
+        #expect(try !stores.storeNames().contains(store))
+        // The same index builds again.
+        _ = try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]])
+        try expectValid(engine, "v_1", keys: 50)
+    }
+}
