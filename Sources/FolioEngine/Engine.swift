@@ -48,9 +48,8 @@ public final class Engine: Sendable {
     /// Collections with more records build new indexes while writes go on, and records per
     /// commit of those builds (tests lower both).
     let indexBuildInOneCommitRecords = Locked(Engine.buildInOneCommitRecords)
-    let indexBuildChunkRecords = Locked(Engine.buildChunkRecords)
-    /// Runs between the read of each chunk of such a build's backfill and its commit (tests
-    /// write there).
+    let indexBuildCommitEntries = Locked(Engine.buildCommitEntries)
+    /// Runs before each commit of such a build's backfill (tests write there).
     let indexBuildBeforeChunkCommit = Locked<(@Sendable () throws -> Void)?>(nil)
     /// The index builds in progress, as writers tell them (shared with transactions' engines).
     let indexBuilds: IndexBuilds

@@ -333,3 +333,50 @@ def test_covered_query(db):
     # _id, or a field the index lacks, needs the document.
     assert "FETCH" in stages(c.find(query, {"email": 1}).explain()["queryPlanner"]["winningPlan"])
     assert "FETCH" in stages(c.find(query, {"email": 1, "bio": 1, "_id": 0}).explain()["queryPlanner"]["winningPlan"])
+
+
+def test_an_index_builds_on_a_large_collection_while_another_client_writes(db, server):
+    """Collections past 20,000 documents build indexes while writes go on (IndexBuild.swift):
+    another client's updates, inserts and deletes during the build are all acknowledged, and
+    the finished index holds exactly its documents' keys. A unique build with a duplicate
+    fails with 11000 and leaves no index."""
+    import random
+    import threading
+    c = db.big
+    n = 30_000
+    for b in range(0, n, 5_000):
+        c.insert_many([{"_id": i, "v": i % 997, "u": i} for i in range(b, b + 5_000)])
+    other = pymongo.MongoClient(f"mongodb://127.0.0.1:{server['port']}/?directConnection=true")
+    stop = threading.Event()
+    done = []
+
+    def write():
+        oc = other[db.name].big
+        k = 0
+        while not stop.is_set():
+            oc.update_one({"_id": random.randrange(n)}, {"$set": {"v": random.randrange(5_000)}})
+            oc.insert_one({"_id": n + k, "v": k, "u": n + k})
+            oc.delete_one({"_id": random.randrange(n)})
+            k += 1
+        done.append(k)
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        assert c.create_index("v") == "v_1"
+    finally:
+        stop.set()
+        t.join()
+        other.close()
+    assert done and done[0] > 0
+    assert [i["name"] for i in c.list_indexes()] == ["_id_", "v_1"]
+    v = db.command("validate", "big")
+    count = c.count_documents({})
+    assert v["valid"] is True and v["keysPerIndex"] == {"_id_": count, "v_1": count}
+    for q in [{"v": {"$lt": 10}}, {"v": {"$gte": 997}}]:
+        assert sorted(d["_id"] for d in c.find(q).hint("v_1")) == sorted(d["_id"] for d in c.find(q).hint({"$natural": 1}))
+    c.insert_one({"_id": -1, "u": 7})
+    with pytest.raises(DuplicateKeyError) as e:
+        c.create_index("u", unique=True)
+    assert e.value.code == 11000 and "u_1" in str(e.value)
+    assert [i["name"] for i in c.list_indexes()] == ["_id_", "v_1"]

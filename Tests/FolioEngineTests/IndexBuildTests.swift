@@ -13,12 +13,14 @@ import FolioStorage
 @Suite struct IndexBuildTests {
     static let count = 3_000
 
-    /// An engine whose builds of more than 100 records go in chunks of 400.
+    /// An engine whose builds of more than 100 records gather sorted runs of 1,100 entries
+    /// and commit 400 at a time.
     func loaded(_ backend: Backend, _ document: (Int) -> Document = { ["_id": .int32(Int32($0)), "v": .int32(Int32($0 % 700))] }) throws -> Engine {
         let engine = try makeEngine(backend)
         _ = try engine.insert(ns, (0..<Self.count).map(document))
         engine.indexBuildInOneCommitRecords.withLock { $0 = 100 }
-        engine.indexBuildChunkRecords.withLock { $0 = 400 }
+        engine.indexBuildCommitEntries.withLock { $0 = 400 }
+        engine.indexBuildRunEntries.withLock { $0 = 1_100 }
         return engine
     }
 
@@ -30,8 +32,9 @@ import FolioStorage
         if let keys { #expect(found?.keys == keys, "line \(line): \(String(describing: found?.keys)) keys") }
     }
 
-    /// Between a chunk's read and its commit: updates of records in the chunk, before it and
-    /// after it, of a field the index
+    /// Before each commit of the backfill (which writes the records' keys as they were when
+    /// read, in key order): updates of records whose keys are written and of others, of a
+    /// field the index
     /// does not cover, deletes on both sides, inserts between and after the existing keys,
     /// and documents that make the index multikey. The index ends exactly as its documents
     /// say, is used by queries only once built, and is not listed before.
@@ -46,12 +49,12 @@ import FolioStorage
             #expect(try engine.indexSpecifications(ns).count == 1)
             let here = Int32((n - 1) * 400 + 50), behind = here - 400, ahead = Int32(2_990 - n * 7)
             _ = try engine.update(ns, [
-                UpdateStatement(filter: ["_id": .int32(here)], update: ["$set": ["v": .int32(5_000 + here)]]),   // read, not committed
+                UpdateStatement(filter: ["_id": .int32(here)], update: ["$set": ["v": .int32(5_000 + here)]]),   
                 UpdateStatement(filter: ["_id": .int32(here + 1)], update: ["$set": ["other": 1]]),                // key unchanged
                 UpdateStatement(filter: ["_id": .int32(here + 2)], update: ["$set": ["v": [1, 2, .int32(here)]]]), // multikey
-                UpdateStatement(filter: ["_id": .int32(ahead)], update: ["$set": ["v": .int32(6_000 + ahead)]]),  // not read yet
+                UpdateStatement(filter: ["_id": .int32(ahead)], update: ["$set": ["v": .int32(6_000 + ahead)]]),  
                 UpdateStatement(filter: ["_id": .int32(ahead - 1)], update: ["$set": ["v": [3, 4]]]),
-                UpdateStatement(filter: ["_id": .int32(behind)], update: ["$set": ["v": .int32(7_000 + behind)]]), // committed
+                UpdateStatement(filter: ["_id": .int32(behind)], update: ["$set": ["v": .int32(7_000 + behind)]]), 
             ])
             _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": .int32(here + 3)], limitOne: true),
                                        DeleteStatement(filter: ["_id": .int32(ahead - 2)], limitOne: true),
@@ -151,8 +154,8 @@ import FolioStorage
     }
 
     /// A transaction that begins during the build (its snapshot has the index as building)
-    /// writes a record in the chunk being committed and one ahead, and commits during the
-    /// next chunk: the index ends exact. (A transaction open when the build begins makes the
+    /// inserts and updates records, and commits before the next commit of the backfill: the
+    /// index ends exact. (A transaction open when the build begins makes the
     /// build's first commit wait for it, as any catalog change does; a chunk that puts a key
     /// an open transaction wrote waits for it, as any write does.)
     @Test(arguments: Backend.allCases)

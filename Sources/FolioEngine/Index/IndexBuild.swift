@@ -37,9 +37,7 @@ import Glibc
 /// transactions' engines share one.
 final class IndexBuilds: Sendable {
     struct Progress {
-        /// The last record key the backfill has put keys for.
-        var visited: [UInt8]?
-        /// Records after `visited` that writers touched since the build began.
+        /// Records writers touched since the build began, not read again yet.
         var touched: Set<[UInt8]> = []
         /// Keys of a unique index that some other record may have too.
         var suspects: Set<[UInt8]> = []
@@ -51,26 +49,29 @@ final class IndexBuilds: Sendable {
     func end(_ stores: [String]) { builds.withLock { b in for s in stores { b[s] = nil } } }
 
     /// A writer put or removed keys of `recordKey` in the building index `store`.
-    func noteWrite(_ store: String, _ recordKey: [UInt8]) {
-        builds.withLock { b in
-            guard b[store] != nil else { return }
-            if let visited = b[store]?.visited, compareKeys(recordKey, visited) <= 0 { return }
-            b[store]?.touched.insert(recordKey)
-        }
-    }
+    func noteWrite(_ store: String, _ recordKey: [UInt8]) { builds.withLock { b in _ = b[store]?.touched.insert(recordKey) } }
 
     func noteSuspect(_ store: String, _ key: [UInt8]) { builds.withLock { b in _ = b[store]?.suspects.insert(key) } }
 
-    /// The records up to `last` that writers touched; the backfill has passed them now.
-    func advance(_ store: String, to last: [UInt8]) -> Set<[UInt8]> {
+    /// Runs `body` with the records touched so far (writers that note more wait meanwhile).
+    func withTouched<R>(_ store: String, _ body: (Set<[UInt8]>) throws -> R) rethrows -> R {
+        try builds.withLock { b in try body(b[store]?.touched ?? []) }
+    }
+
+    /// Takes up to `limit` touched records (all with nil) to be read again.
+    func takeTouched(_ store: String, limit: Int?) -> [[UInt8]] {
         builds.withLock { b in
             guard var p = b[store] else { return [] }
-            b[store] = nil  // one owner of the sets while they change
-            let passed = p.touched.filter { compareKeys($0, last) <= 0 }
-            p.touched.subtract(passed)
-            p.visited = last
+            b[store] = nil  // one owner of the set while it changes
+            var taken: [[UInt8]] = []
+            if limit == nil || p.touched.count <= limit! {
+                taken = Array(p.touched)
+                p.touched.removeAll()
+            } else {
+                for _ in 0..<limit! { taken.append(p.touched.removeFirst()) }
+            }
             b[store] = p
-            return passed
+            return taken
         }
     }
 
@@ -80,8 +81,9 @@ final class IndexBuilds: Sendable {
 extension Engine {
     /// Collections with at most this many records build new indexes in one commit.
     static let buildInOneCommitRecords = 20_000
-    /// Records per commit of a build's backfill.
-    static let buildChunkRecords = 1_000
+    /// Sorted entries per commit of a build's backfill, and touched records per commit of its
+    /// catch-up.
+    static let buildCommitEntries = 5_000
 
     /// Builds new indexes of a large collection while writes go on (see above).
     func createIndexesWhileWriting(_ ns: Namespace, _ specifications: [Document]) throws(FolioError) -> CreateIndexesResult {
@@ -108,10 +110,14 @@ extension Engine {
         }
         let stores = started.fresh.map(\.store)
         do throws(FolioError) {
-            try backfill(started.uuid, started.recordStore, started.fresh)
+            var shapes = try backfill(started.uuid, started.recordStore, started.fresh)
+            // Catch up with the records writers touched, in commits, until few are left...
+            while try catchUp(started.uuid, started.fresh, &shapes, limit: indexBuildCommitEntries.withLock { $0 }) {}
+            // ...then the last of them, the suspects, and the indexes made ready, in one commit.
             let after = try folio {
                 try committer.write(durable: true) { txn -> Int in
                     var entry = try self.buildingEntry(started.uuid, started.fresh)
+                    try self.putTouched(&entry, started.fresh, &shapes, limit: nil, txn)
                     for index in started.fresh {
                         for key in self.indexBuilds.suspects(index.store) {
                             let holders = try txn.scan(index.store, .prefix(key), reverse: false, limit: 2).map { index.recordKey(fromValue: $0.value) }
@@ -120,7 +126,12 @@ extension Engine {
                             }
                         }
                     }
-                    for i in entry.indexes.indices where stores.contains(entry.indexes[i].store) { entry.indexes[i].building = false }
+                    for i in entry.indexes.indices {
+                        guard let j = stores.firstIndex(of: entry.indexes[i].store) else { continue }
+                        entry.indexes[i].building = false
+                        if shapes[j].isMultikey { entry.indexes[i].isMultikey = true }
+                        entry.indexes[i].multikeyPaths.formUnion(shapes[j].multikeyPaths)
+                    }
                     try self.saveEntry(entry, txn)
                     for index in started.fresh {
                         var command: Document = ["createIndexes": .string(entry.namespace.collection)]
@@ -140,22 +151,94 @@ extension Engine {
         }
     }
 
-    /// Puts the keys of every record the collection had when the build began, chunk by chunk.
-    func backfill(_ uuid: [UInt8], _ recordStore: String, _ fresh: [IndexDescriptor]) throws(FolioError) {
+    /// Whether an index's keys made it multikey, and on which paths (wildcard indexes).
+    struct KeyShape {
+        var isMultikey = false
+        var multikeyPaths: Set<String> = []
+        mutating func add(_ keys: IndexKeys) {
+            if keys.isMultikey { isMultikey = true }
+            multikeyPaths.formUnion(keys.multikeyPaths)
+        }
+    }
+
+    /// Puts the keys of every record the collection had when the build began: read in chunks,
+    /// each from a fresh snapshot, gathered in sorted runs (as `buildIndex` does), and written
+    /// in key order, `indexBuildCommitEntries` per commit, less the records writers touched
+    /// (`catchUp` reads those again). A record whose keys cannot be made counts as touched:
+    /// if it is still so when read again, the build fails.
+    func backfill(_ uuid: [UInt8], _ recordStore: String, _ fresh: [IndexDescriptor]) throws(FolioError) -> [KeyShape] {
         let tops = fresh.map(Engine.topFields)
-        var chunks = RecordChunks(store: recordStore, limit: indexBuildChunkRecords.withLock { $0 })
+        let runLimit = indexBuildRunEntries.withLock { $0 }
+        let perCommit = indexBuildCommitEntries.withLock { $0 }
+        var shapes = fresh.map { _ in KeyShape() }
+        var arenas = fresh.map { _ in [UInt8]() }
+        var runs = fresh.map { _ in [BuildEntry]() }
+        func flush(_ j: Int) throws(FolioError) {
+            let arena = arenas[j]
+            let run = arena.withUnsafeBufferPointer { bytes in
+                runs[j].sorted { a, b in
+                    compareByteBuffers(UnsafeBufferPointer(rebasing: bytes[a.start..<a.keyEnd]),
+                                       UnsafeBufferPointer(rebasing: bytes[b.start..<b.keyEnd])) < 0
+                }
+            }
+            var from = 0
+            while from < run.count {
+                try OperationInterrupt.check()
+                let slice = run[from..<min(from + perCommit, run.count)]
+                from = slice.endIndex
+                if let hook = indexBuildBeforeChunkCommit.withLock({ $0 }) { try folio { try hook() } }
+                try folio {
+                    try committer.write(durable: false) { txn in
+                        let entry = try self.buildingEntry(uuid, fresh)
+                        let index = entry.indexes.first { $0.store == fresh[j].store }!
+                        var suspects: [[UInt8]] = []
+                        try self.indexBuilds.withTouched(index.store) { touched in
+                            try arena.withUnsafeBytes { bytes in
+                                for e in slice {
+                                    let recordKey = Array(bytes[(e.start + e.fieldLength)..<e.keyEnd])
+                                    if touched.contains(recordKey) { continue }
+                                    if index.unique {
+                                        let field = Array(bytes[e.start..<(e.start + e.fieldLength)])
+                                        try txn.claim(index.store, field)
+                                        if try Engine.otherHolder(index, field, recordKey, txn) { suspects.append(field) }
+                                    }
+                                    try txn.put(index.store, Array(bytes[e.start..<e.keyEnd]), Array(bytes[(e.start + e.fieldLength)..<e.end]))
+                                }
+                            }
+                        }
+                        for key in suspects { self.indexBuilds.noteSuspect(index.store, key) }
+                    }
+                }
+            }
+            arenas[j].removeAll(keepingCapacity: true)
+            runs[j].removeAll(keepingCapacity: true)
+        }
+        var chunks = RecordChunks(store: recordStore, limit: 4_096)
         while !chunks.done {
             try OperationInterrupt.check()
-            // Keys are made outside the writer, from a snapshot closed before the commit.
-            var rows: [(recordKey: [UInt8], keys: [Result<IndexKeys, FolioError>])] = []
+            var unindexable: [(Int, [UInt8])] = []
             do throws(FolioError) {
                 try Folio_storage { () throws(StorageError) in
                     let snapshot = try storage.snapshot()
                     defer { snapshot.close() }
                     try chunks.visitNext(snapshot) { key, value in
-                        rows.append((Array(key), fresh.indices.map { i in
-                            Result { () throws(FolioError) in try Engine.buildKeys(fresh[i], tops[i], value) }
-                        }))
+                        for j in fresh.indices {
+                            guard let keys = try? Engine.buildKeys(fresh[j], tops[j], value) else {
+                                unindexable.append((j, Array(key)))
+                                continue
+                            }
+                            shapes[j].add(keys)
+                            for (i, k) in keys.keys.enumerated() {
+                                let start = arenas[j].count
+                                arenas[j].append(contentsOf: k)
+                                arenas[j].append(contentsOf: key)
+                                if keys.typed {
+                                    if keys.trailers.isEmpty { arenas[j].append(0) } else { arenas[j].append(contentsOf: keys.trailers[i]) }
+                                }
+                                runs[j].append(BuildEntry(start: start, fieldLength: k.count, recordLength: key.count,
+                                                          trailerLength: arenas[j].count - start - k.count - key.count))
+                            }
+                        }
                         return true
                     }
                 }
@@ -163,35 +246,47 @@ extension Engine {
                 _ = try buildingEntry(uuid, fresh)  // a dropped collection's store is gone: 276
                 throw error
             }
-            guard let last = chunks.lastKey, !rows.isEmpty else { break }
-            if let hook = indexBuildBeforeChunkCommit.withLock({ $0 }) { try folio { try hook() } }
-            let chunk = rows
-            try folio {
-                try committer.write(durable: false) { txn in
-                    var entry = try self.buildingEntry(uuid, fresh)
-                    var widened = false
-                    for (j, built) in fresh.enumerated() {
-                        let position = entry.indexes.firstIndex { $0.store == built.store }!
-                        let index = entry.indexes[position]
-                        let touched = self.indexBuilds.advance(index.store, to: last)
-                        let suspect = { (key: [UInt8]) in self.indexBuilds.noteSuspect(index.store, key) }
-                        func put(_ keys: IndexKeys, _ recordKey: [UInt8]) throws {
-                            try Engine.putKeys(index, entry.namespace, keys, recordKey, txn, except: [], suspect: suspect)
-                            guard Engine.widensMultikey(entry.indexes[position], keys) else { return }
-                            if keys.isMultikey { entry.indexes[position].isMultikey = true }
-                            entry.indexes[position].multikeyPaths.formUnion(keys.multikeyPaths)
-                            widened = true
-                        }
-                        for row in chunk where !touched.contains(row.recordKey) { try put(try row.keys[j].get(), row.recordKey) }
-                        for recordKey in touched.sorted(by: { compareKeys($0, $1) < 0 }) {
-                            guard let bytes = try txn.get(entry.recordStore, recordKey) else { continue }
-                            try put(try index.keys(for: RawDocument(trusted: bytes).document()), recordKey)
-                        }
-                    }
-                    if widened { try self.saveEntry(entry, txn) }
-                }
+            for (j, recordKey) in unindexable { indexBuilds.noteWrite(fresh[j].store, recordKey) }
+            for j in fresh.indices where runs[j].count >= runLimit || arenas[j].count >= Engine.buildRunBytes { try flush(j) }
+        }
+        for j in fresh.indices where !runs[j].isEmpty { try flush(j) }
+        return shapes
+    }
+
+    /// One commit that reads again up to `limit` records writers touched and puts their
+    /// current keys; whether there may be more.
+    func catchUp(_ uuid: [UInt8], _ fresh: [IndexDescriptor], _ shapes: inout [KeyShape], limit: Int) throws(FolioError) -> Bool {
+        try OperationInterrupt.check()
+        var found = shapes
+        let more = try folio {
+            try committer.write(durable: false) { txn -> Bool in
+                var entry = try self.buildingEntry(uuid, fresh)
+                return try self.putTouched(&entry, fresh, &found, limit: limit, txn)
             }
         }
+        shapes = found
+        return more
+    }
+
+    /// Reads again up to `limit` (nil: all) touched records of each index and puts their
+    /// current keys. Returns whether some index had `limit` of them.
+    @discardableResult
+    func putTouched(_ entry: inout CollectionEntry, _ fresh: [IndexDescriptor], _ shapes: inout [KeyShape], limit: Int?,
+                    _ txn: any StorageWriteTransaction) throws -> Bool {
+        var more = false
+        for (j, built) in fresh.enumerated() {
+            let index = entry.indexes.first { $0.store == built.store }!
+            let taken = indexBuilds.takeTouched(index.store, limit: limit)
+            if let limit, taken.count == limit { more = true }
+            for recordKey in taken.sorted(by: { compareKeys($0, $1) < 0 }) {
+                guard let bytes = try txn.get(entry.recordStore, recordKey) else { continue }
+                let keys = try index.keys(for: RawDocument(trusted: bytes).document())
+                shapes[j].add(keys)
+                try Engine.putKeys(index, entry.namespace, keys, recordKey, txn, except: [],
+                                   suspect: { self.indexBuilds.noteSuspect(index.store, $0) })
+            }
+        }
+        return more
     }
 
     /// The entry of the collection `uuid` names, with the build's indexes still building.
