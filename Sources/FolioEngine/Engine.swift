@@ -47,8 +47,8 @@ public final class Engine: Sendable {
     let indexBuildRunEntries = Locked(Engine.buildRunEntries)
     /// Collections with more records build new indexes while writes go on, and records per
     /// commit of those builds (tests lower both).
-    let indexBuildInOneCommitRecords = Locked(Engine.buildInOneCommitRecords)
-    let indexBuildCommitEntries = Locked(Engine.buildCommitEntries)
+    package let indexBuildInOneCommitRecords = Locked(Engine.buildInOneCommitRecords)
+    package let indexBuildCommitEntries = Locked(Engine.buildCommitEntries)
     /// Runs before each commit of such a build's backfill (tests write there).
     let indexBuildBeforeChunkCommit = Locked<(@Sendable () throws -> Void)?>(nil)
     /// The index builds in progress, as writers tell them (shared with transactions' engines).

@@ -56,6 +56,13 @@ import Glibc
 // commit in), holds gen K + 1 for a prefix and K after it, K the last acknowledged k: an
 // acknowledged statement is whole, the one in flight is whole chunks from the start.
 //
+// Index builds while writes go on (IndexBuild.swift, used past 1,000 records here): one more
+// thread builds {i: 1, gen: 1} on crash.bulk, which the update_many thread rewrites all the
+// while, and drops it again, logging "B <round> <k>" after each acknowledged build and
+// "D <round> <k>" after each drop. crash-verify validates crash.bulk (a build the kill cut
+// short is gone after the open; a finished one holds exactly its documents' keys) and
+// checks that the index is there when the last round's last acknowledged step was a build.
+//
 // The change log (read as local.oplog.rs): its times strictly increase, every document of
 // crash.docs has its insert entry and every insert entry its document (nothing acknowledged
 // missing, nothing rolled back present), and the same for the ledger entries that
@@ -102,6 +109,9 @@ struct CrashWriter: ParsableCommand {
         Thread { CrashWriter.appendForever(engine, round: base, log: fd) }.start()
         try CrashWriter.fillBulk(engine, round: base)
         Thread { CrashWriter.updateManyForever(engine, round: base, log: fd) }.start()
+        engine.indexBuildInOneCommitRecords.withLock { $0 = 1_000 }
+        engine.indexBuildCommitEntries.withLock { $0 = 500 }
+        Thread { CrashWriter.buildIndexForever(engine, round: base, log: fd) }.start()
         for t in 0..<(threadCount + CrashWriter.retryingThreads + CrashWriter.transferThreads) {
             let thread = Thread {
                 if t >= threadCount + CrashWriter.retryingThreads { CrashWriter.transferForever(engine, round: base, thread: t, log: fd) }
@@ -297,6 +307,20 @@ struct CrashWriter: ParsableCommand {
         }
     }
 
+    static let builtIndex = "i_1_gen_1"
+
+    /// Builds and drops an index of crash.bulk while update_many rewrites its documents.
+    static func buildIndexForever(_ engine: Engine, round: Int, log fd: Int32) -> Never {
+        var k = 0
+        while true {
+            k += 1
+            _ = try! engine.createIndexes(bulk, [["key": ["i": 1, "gen": 1], "name": .string(builtIndex)]])
+            log(fd, "B \(round) \(k)\n")
+            _ = try! engine.dropIndexes(bulk, .string(builtIndex))
+            log(fd, "D \(round) \(k)\n")
+        }
+    }
+
     static func log(_ fd: Int32, _ line: String) {
         var bytes = Array(line.utf8)
         _ = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
@@ -316,6 +340,8 @@ struct CrashVerify: ParsableCommand {
         var acknowledgedTransfers: [String] = []
         var lastAppended: [Int64]?
         var lastUpdateMany: [Int64: Int64] = [:]
+        /// The last round's last acknowledged index build step: (round, k, built).
+        var lastBuildStep: (round: Int64, k: Int64, built: Bool)?
         let fd = open(ackLog, O_RDONLY)
         var text: [UInt8] = []
         if fd >= 0 {
@@ -337,6 +363,7 @@ struct CrashVerify: ParsableCommand {
                 lastAppended = [id, n]
             }
             if parts[0] == "M", parts.count == 3, let k = Int64(parts[2]) { lastUpdateMany[id] = max(lastUpdateMany[id] ?? 0, k) }
+            if parts[0] == "B" || parts[0] == "D", parts.count == 3, let k = Int64(parts[2]) { lastBuildStep = (id, k, parts[0] == "B") }
             if parts[0] == "X", parts.count == 4 { acknowledgedTransfers.append("\(parts[1])-\(parts[2])-\(parts[3])") }
             if parts[0] == "T", parts.count == 4, let thread = Int(parts[2]), let k = Int64(parts[3]) {
                 lastIncrement[[Int(id), thread]] = max(lastIncrement[[Int(id), thread]] ?? 0, k)
@@ -423,6 +450,10 @@ struct CrashVerify: ParsableCommand {
         // update_many: each round's documents all there, gen K + 1 on a prefix and K after.
         if engine.collectionExists(CrashWriter.bulk) {
             problems += try engine.validate(CrashWriter.bulk).errors.map { "crash.bulk: \($0)" }
+            if let step = lastBuildStep, step.built, !engine.indexes(CrashWriter.bulk).contains(where: { $0.name == CrashWriter.builtIndex }) {
+                lost += 1
+                problems.append("crash.bulk: index \(CrashWriter.builtIndex) acknowledged built (round \(step.round), build \(step.k)) is missing")
+            }
             var rounds: [Int64: [(id: String, gen: Int64)]] = [:]
             for raw in try engine.find(CrashWriter.bulk, FindRequest(sort: ["_id": 1])).all() {
                 let d = raw.document()
@@ -487,7 +518,7 @@ struct CrashVerify: ParsableCommand {
         }
         print("crash-verify: \(present.count) documents, \(acknowledgedInserts.count) acknowledged inserts, \(acknowledgedUpdates.values.reduce(0, +)) acknowledged updates, "
               + "\(lastIncrement.values.reduce(0, +)) retryable increments, \(acknowledgedTransfers.count) acknowledged transfers "
-              + "(\(entries.count) present), \(lastUpdateMany.values.reduce(0, +)) acknowledged update_many, capped log at \(lastAppended.map { "\($0)" } ?? "-") with \(logged) kept, lost \(lost), problems \(problems.count)")
+              + "(\(entries.count) present), \(lastUpdateMany.values.reduce(0, +)) acknowledged update_many, index builds to \(lastBuildStep.map { "\($0.k)\($0.built ? "" : " dropped")" } ?? "-"), capped log at \(lastAppended.map { "\($0)" } ?? "-") with \(logged) kept, lost \(lost), problems \(problems.count)")
         for p in problems.prefix(20) { print("  \(p)") }
         if !problems.isEmpty { throw ExitCode(1) }
     }

@@ -192,11 +192,12 @@ extension Engine {
                         let entry = try self.buildingEntry(uuid, fresh)
                         let index = entry.indexes.first { $0.store == fresh[j].store }!
                         var suspects: [[UInt8]] = []
+                        // Entries go one by one (putAll would doom every open transaction).
                         try self.indexBuilds.withTouched(index.store) { touched in
                             try arena.withUnsafeBytes { bytes in
                                 for e in slice {
                                     let recordKey = Array(bytes[(e.start + e.fieldLength)..<e.keyEnd])
-                                    if touched.contains(recordKey) { continue }
+                                    if !touched.isEmpty && touched.contains(recordKey) { continue }
                                     if index.unique {
                                         let field = Array(bytes[e.start..<(e.start + e.fieldLength)])
                                         try txn.claim(index.store, field)
