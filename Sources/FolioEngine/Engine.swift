@@ -49,7 +49,7 @@ public final class Engine: Sendable {
     /// commit of those builds (tests lower both).
     package let indexBuildInOneCommitRecords = Locked(Engine.buildInOneCommitRecords)
     package let indexBuildCommitEntries = Locked(Engine.buildCommitEntries)
-    /// Runs before each commit of such a build's backfill (tests write there).
+    /// Runs before each commit of such a build's backfill and catch-up (tests write there).
     let indexBuildBeforeChunkCommit = Locked<(@Sendable () throws -> Void)?>(nil)
     /// The index builds in progress, as writers tell them (shared with transactions' engines).
     let indexBuilds: IndexBuilds

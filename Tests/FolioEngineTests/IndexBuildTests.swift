@@ -121,6 +121,45 @@ import FolioStorage
         #expect(try engine.insert(ns, [["_id": -4, "u": 7]]).writeErrors.first?.error.code == .duplicateKey)
     }
 
+    /// Two indexes of one createIndexes, one unique and one compound, build together while
+    /// documents change under both; a wildcard index builds beside them in a second request.
+    @Test(arguments: Backend.allCases)
+    func severalIndexesBuildTogether(backend: Backend) throws {
+        let engine = try loaded(backend) { ["_id": .int32(Int32($0)), "u": .int32(Int32($0)), "v": .int32(Int32($0 % 13)), "w": ["x": .int32(Int32($0 % 5))]] }
+        defer { engine.close() }
+        let k = Locked(0)
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            let n = Int32(k.withLock { $0 += 1; return $0 })
+            _ = try engine.update(ns, [UpdateStatement(filter: ["_id": .int32(n * 97)], update: ["$set": ["u": .int32(-n), "v": [1, 2], "w": ["x": [.int32(n)]]]])])
+            _ = try engine.insert(ns, [["_id": .int32(-n), "u": .int32(100_000 + n), "v": .int32(n)]])
+        } }
+        _ = try engine.createIndexes(ns, [["key": ["u": 1], "name": "u_1", "unique": true], ["key": ["v": 1, "u": -1], "name": "v_u"]])
+        _ = try engine.createIndexes(ns, [["key": ["w.$**": 1], "name": "w"]])
+        #expect(k.withLock { $0 } > 10)
+        for name in ["u_1", "v_u", "w"] { try expectValid(engine, name) }
+        #expect(engine.indexes(ns).map(\.name) == ["u_1", "v_u", "w"])
+        #expect(engine.indexes(ns).first { $0.name == "v_u" }?.isMultikey == true)
+        #expect(engine.indexes(ns).first { $0.name == "w" }?.multikeyPaths.contains("w.x") == true)
+    }
+
+    /// Writers that touch records faster than catch-up commits take them do not keep the
+    /// build from ending: after as many catch-up commits as there were touched records to
+    /// take at its start, the last commit takes the rest.
+    @Test(arguments: Backend.allCases)
+    func writersFasterThanTheCatchUpDoNotKeepTheBuildGoing(backend: Backend) throws {
+        let engine = try loaded(backend)
+        defer { engine.close() }
+        let commits = Locked(0)
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            // Every commit of the build, every record touched again (until 200, as a guard).
+            guard commits.withLock({ $0 += 1; return $0 }) < 200 else { return }
+            _ = try engine.update(ns, [UpdateStatement(filter: [:], update: ["$inc": ["v": 1]], multi: true)])
+        } }
+        _ = try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]])
+        #expect(commits.withLock { $0 } < 30)
+        try expectValid(engine, "v_1", keys: Self.count)
+    }
+
     /// dropIndexes or a dropped collection between chunks aborts the build (276), and a
     /// build that fails leaves no index and no store.
     @Test(arguments: Backend.allCases)

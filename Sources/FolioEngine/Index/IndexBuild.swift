@@ -75,6 +75,8 @@ final class IndexBuilds: Sendable {
         }
     }
 
+    func touchedCount(_ store: String) -> Int { builds.withLock { $0[store]?.touched.count ?? 0 } }
+
     func suspects(_ store: String) -> Set<[UInt8]> { builds.withLock { $0[store]?.suspects ?? [] } }
 }
 
@@ -111,8 +113,12 @@ extension Engine {
         let stores = started.fresh.map(\.store)
         do throws(FolioError) {
             var shapes = try backfill(started.uuid, started.recordStore, started.fresh)
-            // Catch up with the records writers touched, in commits, until few are left...
-            while try catchUp(started.uuid, started.fresh, &shapes, limit: indexBuildCommitEntries.withLock { $0 }) {}
+            // Catch up with the records writers touched, in commits, until few are left (or
+            // as many commits as there were at the start, plus two: writers that touch
+            // records as fast as commits take them would keep this going)...
+            let limit = indexBuildCommitEntries.withLock { $0 }
+            var commits = stores.map(indexBuilds.touchedCount).max()! / limit + 2
+            while commits > 0, try catchUp(started.uuid, started.fresh, &shapes, limit: limit) { commits -= 1 }
             // ...then the last of them, the suspects, and the indexes made ready, in one commit.
             let after = try folio {
                 try committer.write(durable: true) { txn -> Int in
@@ -258,6 +264,7 @@ extension Engine {
     /// current keys; whether there may be more.
     func catchUp(_ uuid: [UInt8], _ fresh: [IndexDescriptor], _ shapes: inout [KeyShape], limit: Int) throws(FolioError) -> Bool {
         try OperationInterrupt.check()
+        if let hook = indexBuildBeforeChunkCommit.withLock({ $0 }) { try folio { try hook() } }
         var found = shapes
         let more = try folio {
             try committer.write(durable: false) { txn -> Bool in
