@@ -85,7 +85,7 @@ extension Engine {
     static let buildInOneCommitRecords = 20_000
     /// Sorted entries per commit of a build's backfill, and touched records per commit of its
     /// catch-up.
-    static let buildCommitEntries = 5_000
+    static let buildCommitEntries = 2_000
 
     /// Builds new indexes of a large collection while writes go on (see above).
     func createIndexesWhileWriting(_ ns: Namespace, _ specifications: [Document]) throws(FolioError) -> CreateIndexesResult {
