@@ -30,7 +30,9 @@ extension Engine {
 
     /// Creates indexes, building each over the existing documents inside one storage
     /// transaction: if any build fails (a duplicate under a unique index, parallel arrays),
-    /// none of the requested indexes is left behind.
+    /// none of the requested indexes is left behind. A collection of more than
+    /// `indexBuildInOneCommitRecords` records builds while writes go on instead
+    /// (IndexBuild.swift), with the same outcome.
     /// - Throws: 2 BadValue (no specifications), 67/197/9/14 (invalid specification),
     ///   85 IndexOptionsConflict, 86 IndexKeySpecsConflict, 11000 DuplicateKey, 171.
     public func createIndexes(_ ns: Namespace, _ specifications: [Document]) throws(FolioError) -> CreateIndexesResult {
@@ -153,6 +155,45 @@ extension Engine {
     /// Arena bytes after which a run is flushed even when it holds fewer entries (large keys).
     static let buildRunBytes = 64 << 20
 
+    /// One sorted run of an index build. Its entries live in one byte arena: sorting and
+    /// writing them copies and counts no per-key arrays.
+    struct BuildRun {
+        var arena: [UInt8] = []
+        var entries: [BuildEntry] = []
+
+        /// Adds a record's keys (each followed by the record key and, for typed indexes, the
+        /// entry value's trailer).
+        mutating func append(_ keys: IndexKeys, recordKey: UnsafeBufferPointer<UInt8>) {
+            for (i, k) in keys.keys.enumerated() {
+                let start = arena.count
+                arena.append(contentsOf: k)
+                arena.append(contentsOf: recordKey)
+                if keys.typed {
+                    if keys.trailers.isEmpty { arena.append(0) } else { arena.append(contentsOf: keys.trailers[i]) }
+                }
+                entries.append(BuildEntry(start: start, fieldLength: k.count, recordLength: recordKey.count,
+                                          trailerLength: arena.count - start - k.count - recordKey.count))
+            }
+        }
+
+        func isFull(_ limit: Int) -> Bool { entries.count >= limit || arena.count >= Engine.buildRunBytes }
+
+        /// The entries in key order.
+        func sorted() -> [BuildEntry] {
+            arena.withUnsafeBufferPointer { bytes in
+                entries.sorted { a, b in
+                    compareByteBuffers(UnsafeBufferPointer(rebasing: bytes[a.start..<a.keyEnd]),
+                                       UnsafeBufferPointer(rebasing: bytes[b.start..<b.keyEnd])) < 0
+                }
+            }
+        }
+
+        mutating func clear() {
+            arena.removeAll(keepingCapacity: true)
+            entries.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// The top-level fields an index's key paths start with (with their UTF-8 names).
     static func topFields(_ index: IndexDescriptor) -> [(String, [UInt8])] {
         Array(Set(index.fields.map { $0.path.components[0] })).map { ($0, Array($0.utf8)) }
@@ -182,21 +223,13 @@ extension Engine {
 
     func buildIndex(_ index: inout IndexDescriptor, _ entry: CollectionEntry, _ txn: any StorageWriteTransaction) throws {
         let tops = Engine.topFields(index)
-        // A run's entries live in one byte arena: sorting and writing them copies and counts
-        // no per-key arrays.
-        var arena: [UInt8] = []
-        var run: [BuildEntry] = []
+        var current = BuildRun()
         var runs = 0
         var failure: (any Error)?
         var built = index
         let runLimit = indexBuildRunEntries.withLock { $0 }
         func flush() throws {
-            run = arena.withUnsafeBufferPointer { bytes in
-                run.sorted { a, b in
-                    compareByteBuffers(UnsafeBufferPointer(rebasing: bytes[a.start..<a.keyEnd]),
-                                       UnsafeBufferPointer(rebasing: bytes[b.start..<b.keyEnd])) < 0
-                }
-            }
+            let run = current.sorted(), arena = current.arena
             if built.unique {
                 for (i, e) in run.enumerated() {
                     let field = arena[e.start..<(e.start + e.fieldLength)]
@@ -210,16 +243,14 @@ extension Engine {
                     }
                 }
             }
-            let entries = run
             try arena.withUnsafeBytes { bytes in
-                try txn.putAll(built.store, count: entries.count) { i in
-                    let e = entries[i]
+                try txn.putAll(built.store, count: run.count) { i in
+                    let e = run[i]
                     return (UnsafeRawBufferPointer(rebasing: bytes[e.start..<e.keyEnd]),
                             UnsafeRawBufferPointer(rebasing: bytes[(e.start + e.fieldLength)..<e.end]))
                 }
             }
-            arena.removeAll(keepingCapacity: true)
-            run.removeAll(keepingCapacity: true)
+            current.clear()
             runs += 1
         }
         // Records are visited in chunks with borrowed bytes (one copy per document).
@@ -230,16 +261,7 @@ extension Engine {
                     let keys = try Engine.buildKeys(built, tops, valueBytes)
                     if keys.isMultikey { built.isMultikey = true }
                     built.multikeyPaths.formUnion(keys.multikeyPaths)
-                    for (i, k) in keys.keys.enumerated() {
-                        let start = arena.count
-                        arena.append(contentsOf: k)
-                        arena.append(contentsOf: keyBytes)
-                        if keys.typed {
-                            if keys.trailers.isEmpty { arena.append(0) } else { arena.append(contentsOf: keys.trailers[i]) }
-                        }
-                        run.append(BuildEntry(start: start, fieldLength: k.count, recordLength: keyBytes.count,
-                                              trailerLength: arena.count - start - k.count - keyBytes.count))
-                    }
+                    current.append(keys, recordKey: keyBytes)
                 } catch {
                     failure = error
                     return false
@@ -247,10 +269,10 @@ extension Engine {
                 return true
             }
             // Writes wait until the chunk's read statement is finished.
-            if failure == nil && (run.count >= runLimit || arena.count >= Engine.buildRunBytes) { try flush() }
+            if failure == nil && current.isFull(runLimit) { try flush() }
         }
         if let failure { throw failure }
-        if !run.isEmpty { try flush() }
+        if !current.entries.isEmpty { try flush() }
         index = built
     }
 

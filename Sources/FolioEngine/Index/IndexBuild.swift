@@ -11,27 +11,32 @@ import Glibc
 //
 // How (collections with more than `indexBuildInOneCommitRecords` records):
 //  1. One commit adds the new indexes to the collection's entry, marked `building`, with
-//     empty stores. From then on every writer keeps them up to date like any index, but no
-//     query uses them and listIndexes does not show them.
-//  2. The backfill reads the records in key order, `indexBuildChunkRecords` at a time, each
-//     chunk from a fresh snapshot (a snapshot held across commits would hold the checkpoint
-//     back), and makes their keys outside the writer. Each chunk is then one group commit
-//     that puts those keys. A record a writer touched since the build began (noted in
-//     `IndexBuilds` while the backfill has not passed it) is read again in that commit and
-//     its current keys are put instead: the chunk's copy may be older than the writer's.
-//     Every put is idempotent, and a record deleted meanwhile is not read back, so after a
-//     chunk's commit its records have exactly their current keys; records the backfill
-//     passed are the writers' to maintain.
-//  3. A unique index does not refuse writes while it is built (as in MongoDB): a writer or
-//     a chunk that finds a key another record has notes the key as a suspect. The last
-//     commit checks each suspect again and fails the build with 11000 if two records still
-//     share it; else it marks the indexes ready and logs createIndexes.
-//  4. A build that fails (a duplicate, a document an index cannot take, killOp, dropIndexes
+//     empty stores. From then on every writer keeps them up to date like any index and
+//     notes the record it touched (`IndexBuilds`); no query uses them and listIndexes does
+//     not show them.
+//  2. The backfill reads the records in chunks, each from a fresh snapshot (a snapshot held
+//     across commits would hold the checkpoint back), makes their keys outside the writer,
+//     and gathers them in sorted runs as the one-commit build does. Each run is written in
+//     key order, `indexBuildCommitEntries` entries per group commit (in key order a commit
+//     dirties few pages; in record order a random-valued index took 13× longer), less the
+//     entries of records writers touched: those may be older than the writers' keys.
+//  3. Catch-up commits read the touched records again and put their current keys (a
+//     bounded number of them, so writers that touch records as fast as they are taken
+//     cannot keep the build going); the last commit takes the rest. Every put is
+//     idempotent, writers delete the keys they replace, and a record deleted meanwhile is
+//     not read back, so then the indexes hold exactly their documents' keys.
+//  4. A unique index does not refuse writes while it is built (as in MongoDB): a writer or
+//     a backfill entry that finds a key another record has notes the key as a suspect. The
+//     last commit checks each suspect again and fails the build with 11000 if two records
+//     still share it; else it marks the indexes ready and logs createIndexes.
+//  5. A build that fails (a duplicate, a document an index cannot take, killOp, dropIndexes
 //     or a dropped collection, shutdown) removes its indexes. A restart drops the indexes a
 //     crash left building (Engine.init): the client never got an answer for them.
 //
-// Costs: the keys are put in the collection's key order rather than sorted, and each chunk
-// is a commit; the writers pay one locked set insert per write while a build runs.
+// Costs: 1.7–2× the one-commit build's CPU (a commit per 2,000 entries, one `put` each:
+// `putAll` would doom every open transaction and empty the record cache); writers pay one
+// locked set insert per write while a build runs, and the records they touched are read
+// once more.
 
 /// What writers tell the index builds in progress, by index store. An engine and its
 /// transactions' engines share one.
@@ -74,6 +79,8 @@ final class IndexBuilds: Sendable {
             return taken
         }
     }
+
+    func isRunning(_ store: String) -> Bool { builds.withLock { $0[store] != nil } }
 
     func touchedCount(_ store: String) -> Int { builds.withLock { $0[store]?.touched.count ?? 0 } }
 
@@ -177,16 +184,9 @@ extension Engine {
         let runLimit = indexBuildRunEntries.withLock { $0 }
         let perCommit = indexBuildCommitEntries.withLock { $0 }
         var shapes = fresh.map { _ in KeyShape() }
-        var arenas = fresh.map { _ in [UInt8]() }
-        var runs = fresh.map { _ in [BuildEntry]() }
+        var runs = fresh.map { _ in BuildRun() }
         func flush(_ j: Int) throws(FolioError) {
-            let arena = arenas[j]
-            let run = arena.withUnsafeBufferPointer { bytes in
-                runs[j].sorted { a, b in
-                    compareByteBuffers(UnsafeBufferPointer(rebasing: bytes[a.start..<a.keyEnd]),
-                                       UnsafeBufferPointer(rebasing: bytes[b.start..<b.keyEnd])) < 0
-                }
-            }
+            let run = runs[j].sorted(), arena = runs[j].arena
             var from = 0
             while from < run.count {
                 try OperationInterrupt.check()
@@ -217,8 +217,7 @@ extension Engine {
                     }
                 }
             }
-            arenas[j].removeAll(keepingCapacity: true)
-            runs[j].removeAll(keepingCapacity: true)
+            runs[j].clear()
         }
         var chunks = RecordChunks(store: recordStore, limit: 4_096)
         while !chunks.done {
@@ -235,16 +234,7 @@ extension Engine {
                                 continue
                             }
                             shapes[j].add(keys)
-                            for (i, k) in keys.keys.enumerated() {
-                                let start = arenas[j].count
-                                arenas[j].append(contentsOf: k)
-                                arenas[j].append(contentsOf: key)
-                                if keys.typed {
-                                    if keys.trailers.isEmpty { arenas[j].append(0) } else { arenas[j].append(contentsOf: keys.trailers[i]) }
-                                }
-                                runs[j].append(BuildEntry(start: start, fieldLength: k.count, recordLength: key.count,
-                                                          trailerLength: arenas[j].count - start - k.count - key.count))
-                            }
+                            runs[j].append(keys, recordKey: key)
                         }
                         return true
                     }
@@ -254,9 +244,9 @@ extension Engine {
                 throw error
             }
             for (j, recordKey) in unindexable { indexBuilds.noteWrite(fresh[j].store, recordKey) }
-            for j in fresh.indices where runs[j].count >= runLimit || arenas[j].count >= Engine.buildRunBytes { try flush(j) }
+            for j in fresh.indices where runs[j].isFull(runLimit) { try flush(j) }
         }
-        for j in fresh.indices where !runs[j].isEmpty { try flush(j) }
+        for j in fresh.indices where !runs[j].entries.isEmpty { try flush(j) }
         return shapes
     }
 
@@ -327,7 +317,7 @@ extension Engine {
     /// MongoDB's second request waits for the first build), so it is answered after it.
     func waitForBuilds(_ ns: Namespace, _ specifications: [Document]) throws(FolioError) {
         let names = Set(specifications.compactMap { $0["name"]?.stringValue })
-        while entry(ns)?.indexes.contains(where: { $0.building && names.contains($0.name) }) == true {
+        while entry(ns)?.indexes.contains(where: { $0.building && names.contains($0.name) && indexBuilds.isRunning($0.store) }) == true {
             try OperationInterrupt.check()
             usleep(10_000)
         }
