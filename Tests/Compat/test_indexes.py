@@ -380,3 +380,9 @@ def test_an_index_builds_on_a_large_collection_while_another_client_writes(db, s
         c.create_index("u", unique=True)
     assert e.value.code == 11000 and "u_1" in str(e.value)
     assert [i["name"] for i in c.list_indexes()] == ["_id_", "v_1"]
+    # maxTimeMS ends the build between its commits, and nothing of it is left.
+    with pytest.raises(OperationFailure) as e:
+        db.command("createIndexes", "big", indexes=[{"key": {"w": 1}, "name": "w_1"}], maxTimeMS=1)
+    assert e.value.code == 50 and e.value.details["codeName"] == "MaxTimeMSExpired"
+    assert [i["name"] for i in c.list_indexes()] == ["_id_", "v_1"]
+    assert db.command("validate", "big")["valid"] is True
