@@ -98,6 +98,11 @@ extension FolioCollection {
     }
 
     /// Creates indexes together: when one fails, none is left behind. Returns their names.
+    ///
+    /// On a collection of more than 20,000 documents the indexes are built while other
+    /// writes go on (as MongoDB does): no query uses them and `listIndexes` does not show
+    /// them until this returns. A unique index fails only on a duplicate still there when
+    /// the build ends. A crash during the build leaves no index.
     @discardableResult
     public func createIndexes(_ models: [IndexModel]) async throws(FolioError) -> [String] {
         let specs = models.map(\.specification)
