@@ -142,6 +142,35 @@ import FolioStorage
         #expect(engine.indexes(ns).first { $0.name == "w" }?.multikeyPaths.contains("w.x") == true)
     }
 
+    /// Text and 2dsphere indexes (whose entries carry a score or come from a covering) build
+    /// while their fields change, and answer `$text` and `$geoWithin` like a scan.
+    @Test(arguments: Backend.allCases)
+    func textAndGeoIndexesBuildWhileWriting(backend: Backend) throws {
+        @Sendable func point(_ i: Int) -> BSON { ["type": "Point", "coordinates": [.double(Double(i % 360) - 180), .double(Double(i % 170) - 85)]] }
+        let engine = try loaded(backend) { ["_id": .int32(Int32($0)), "t": .string("item w\($0 % 50) blue"), "loc": point($0)] }
+        defer { engine.close() }
+        let k = Locked(0)
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            let n = k.withLock { $0 += 1; return $0 }
+            _ = try engine.update(ns, [UpdateStatement(filter: ["_id": .int32(Int32(n * 89))], update: ["$set": ["t": "moved red", "loc": point(n * 7)]])])
+            _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": .int32(Int32(n * 89 + 1))], limitOne: true)])
+        } }
+        _ = try engine.createIndexes(ns, [["key": ["t": "text"], "name": "t_text"], ["key": ["loc": "2dsphere"], "name": "loc_2dsphere"]])
+        #expect(k.withLock { $0 } > 5)
+        try expectValid(engine, "t_text")
+        try expectValid(engine, "loc_2dsphere")
+        let red = try docs(engine.find(ns, FindRequest(filter: ["$text": ["$search": "red"]]))).count
+        let moved = try docs(engine.find(ns, FindRequest(filter: ["t": "moved red"]))).count
+        #expect(red > 5 && red == moved)
+        let box: Document = ["loc": ["$geoWithin": ["$geometry": ["type": "Polygon", "coordinates": [[[-10, -10], [10, -10], [10, 10], [-10, 10], [-10, -10]]]]]]]
+        var scanned = FindRequest(filter: box)
+        scanned.hint = ["$natural": 1]
+        var indexed = FindRequest(filter: box)
+        indexed.hint = "loc_2dsphere"
+        let found = try docs(engine.find(ns, indexed)).count, all = try docs(engine.find(ns, scanned)).count
+        #expect(found > 0 && found == all)
+    }
+
     /// Writers that touch records faster than catch-up commits take them do not keep the
     /// build from ending: after as many catch-up commits as there were touched records to
     /// take at its start, the last commit takes the rest.
