@@ -388,13 +388,9 @@ extension Engine {
                  except existing: [Set<[UInt8]>]? = nil) throws -> CollectionEntry {
         var updated: CollectionEntry?
         for (i, index) in entry.indexes.enumerated() {
-            if index.building {
-                indexBuilds.noteWrite(index.store, recordKey)
-                try Engine.putKeys(index, entry.namespace, keys[i], recordKey, txn, except: existing?[i] ?? [],
-                                   suspect: { self.indexBuilds.noteSuspect(index.store, $0) })
-            } else {
-                try Engine.putKeys(index, entry.namespace, keys[i], recordKey, txn, except: existing?[i] ?? [])
-            }
+            if index.building { indexBuilds.noteWrite(index.store, recordKey) }
+            try Engine.putKeys(index, entry.namespace, keys[i], recordKey, txn, except: existing?[i] ?? [],
+                               suspect: index.building ? { self.indexBuilds.noteSuspect(index.store, $0) } : nil)
             guard Engine.widensMultikey(index, keys[i]) else { continue }
             if updated == nil { updated = entry }
             if keys[i].isMultikey { updated!.indexes[i].isMultikey = true }
