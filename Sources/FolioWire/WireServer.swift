@@ -73,7 +73,9 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
             if let read = RawPointRead(bytes) {
                 if answerFromBytes(read, readsStorage: false, channel: channel) { return }
                 if read.field == "_id" {
-                    handOff(channel: channel, answeredFirst: { self.answerFromBytes(read, readsStorage: true, channel: channel) }) {
+                    handOff(channel: channel, answeredFirst: { placed in
+                        self.answerFromBytes(read, readsStorage: true, channel: channel, placed: placed)
+                    }) {
                         Result { try WireCodec.parse(bytes) }
                     }
                     return
@@ -99,7 +101,9 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
     /// Answers a point read from its bytes (CommandDispatcher.answer(_:RawPointRead...)) and
     /// writes the reply in its place among the connection's replies; false when the general
     /// path must answer it (or the connection is not idle: then it waits its turn there).
-    private func answerFromBytes(_ read: RawPointRead, readsStorage: Bool, channel: any Channel) -> Bool {
+    /// `placed` runs once the reply has its place, before it is written.
+    private func answerFromBytes(_ read: RawPointRead, readsStorage: Bool, channel: any Channel,
+                                 placed: () -> Void = {}) -> Bool {
         guard state.withLock({ $0.isIdle }) else { return false }
         var sequence = 0
         let reply = dispatcher.answer(read, replyID: ReplyIDs.next(), connection: connection, readsStorage: readsStorage) {
@@ -108,6 +112,7 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
             return true
         }
         guard let reply else { return false }
+        placed()
         _ = send(reply, sequence: sequence, compressor: nil, on: channel)
         return true
     }
@@ -115,14 +120,14 @@ final class ConnectionHandler: ChannelInboundHandler, Sendable {
     /// Gives a message to the connection's queue. Until the machine has received it, later
     /// messages go the same way, so the machine receives them in the order they arrived.
     /// `answeredFirst` may answer it there without the machine (a point read from its bytes).
-    private func handOff(channel: any Channel, answeredFirst: (@Sendable () -> Bool)? = nil,
+    private func handOff(channel: any Channel, answeredFirst: (@Sendable (_ placed: () -> Void) -> Bool)? = nil,
                          _ parse: @escaping @Sendable () -> Result<(MessageHeader, WireMessage), any Error>) {
         handedOff.add(1, ordering: .releasing)
         queue.async {
-            if let answeredFirst, answeredFirst() {
-                self.handedOff.subtract(1, ordering: .releasing)
-                return
-            }
+            // A message answered here no longer holds the next ones off the event loop once its
+            // reply has its place (as one the machine received, below): the client may send the
+            // next request as soon as it reads the reply.
+            if let answeredFirst, answeredFirst({ self.handedOff.subtract(1, ordering: .releasing) }) { return }
             let actions = self.state.withLock { $0.received(parse()) }
             self.handedOff.subtract(1, ordering: .releasing)
             self.perform(actions, channel: channel)
