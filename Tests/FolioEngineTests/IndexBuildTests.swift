@@ -34,9 +34,8 @@ import FolioStorage
 
     /// Before each commit of the backfill (which writes the records' keys as they were when
     /// read, in key order): updates of records whose keys are written and of others, of a
-    /// field the index
-    /// does not cover, deletes on both sides, inserts between and after the existing keys,
-    /// and documents that make the index multikey. The index ends exactly as its documents
+    /// field the index does not cover, deletes on both sides, inserts between and after the
+    /// existing keys, and documents that make the index multikey. The index ends exactly as its documents
     /// say, is used by queries only once built, and is not listed before.
     @Test(arguments: Backend.allCases)
     func writesBetweenChunksLeaveTheIndexExact(backend: Backend) throws {
@@ -49,12 +48,12 @@ import FolioStorage
             #expect(try engine.indexSpecifications(ns).count == 1)
             let here = Int32((n - 1) * 400 + 50), behind = here - 400, ahead = Int32(2_990 - n * 7)
             _ = try engine.update(ns, [
-                UpdateStatement(filter: ["_id": .int32(here)], update: ["$set": ["v": .int32(5_000 + here)]]),   
+                UpdateStatement(filter: ["_id": .int32(here)], update: ["$set": ["v": .int32(5_000 + here)]]),
                 UpdateStatement(filter: ["_id": .int32(here + 1)], update: ["$set": ["other": 1]]),                // key unchanged
                 UpdateStatement(filter: ["_id": .int32(here + 2)], update: ["$set": ["v": [1, 2, .int32(here)]]]), // multikey
-                UpdateStatement(filter: ["_id": .int32(ahead)], update: ["$set": ["v": .int32(6_000 + ahead)]]),  
+                UpdateStatement(filter: ["_id": .int32(ahead)], update: ["$set": ["v": .int32(6_000 + ahead)]]),
                 UpdateStatement(filter: ["_id": .int32(ahead - 1)], update: ["$set": ["v": [3, 4]]]),
-                UpdateStatement(filter: ["_id": .int32(behind)], update: ["$set": ["v": .int32(7_000 + behind)]]), 
+                UpdateStatement(filter: ["_id": .int32(behind)], update: ["$set": ["v": .int32(7_000 + behind)]]),
             ])
             _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": .int32(here + 3)], limitOne: true),
                                        DeleteStatement(filter: ["_id": .int32(ahead - 2)], limitOne: true),
