@@ -5,11 +5,10 @@ import datetime
 import os
 import pathlib
 import subprocess
-import tempfile
 
 import pymongo
 
-from conftest import running_server
+from conftest import running_server, scratch_directory
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -27,7 +26,7 @@ def run_chatstore(directory):
 
 
 def test_library_and_server_share_a_directory(folio_binary):
-    data = tempfile.mkdtemp(prefix="folio-library-") + "/chat"
+    data = scratch_directory("folio-library-") + "/chat"
     first = run_chatstore(data)
     assert first.returncode == 0, first.stderr
     assert "acme/launch: 3 message(s)" in first.stdout

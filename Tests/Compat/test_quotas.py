@@ -2,13 +2,12 @@
 
 import json
 import os
-import tempfile
 
 import pymongo
 import pytest
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from conftest import running_server
+from conftest import running_server, scratch_directory
 
 
 def test_a_storage_quota_stops_writes_but_keeps_data_and_reads(server):
@@ -51,7 +50,7 @@ def test_a_document_quota(server):
 
 
 def test_the_audit_log_records_security_events(folio_binary):
-    path = os.path.join(tempfile.mkdtemp(prefix="folio-audit-"), "audit.json")
+    path = os.path.join(scratch_directory("folio-audit-"), "audit.json")
     with running_server(folio_binary, "--auth", "--audit-log", path) as s:
         bare = pymongo.MongoClient(port=s["port"])
         bare.admin.command("createUser", "root", pwd="pw", roles=["root"])

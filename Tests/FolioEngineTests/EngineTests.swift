@@ -7,9 +7,7 @@ import FolioQuery
 import FolioTestSupport
 
 func tempDir() -> String {
-    let path = NSTemporaryDirectory() + "folio-engine-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    TestSupport.scratchPath("folio-engine")
 }
 
 enum Backend: String, CaseIterable, Sendable { case memory, sqlite }

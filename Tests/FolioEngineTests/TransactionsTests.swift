@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FolioTestSupport
 import FolioBSON
 import FolioQuery
 import Synchronization
@@ -111,7 +112,7 @@ import Synchronization
     }
 
     @Test func committedTransactionsSurviveARestart() throws {
-        let directory = NSTemporaryDirectory() + "folio-txn-\(UUID().uuidString)"
+        let directory = TestSupport.scratchPath("folio-txn", directory: false)
         var engine = try Engine.open(directory: directory)
         _ = try engine.insert(ns, [["_id": 1, "n": 0]])
         let txn = try engine.beginTransaction()

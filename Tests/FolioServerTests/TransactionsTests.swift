@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FolioTestSupport
 import FolioBSON
 import FolioQuery
 @testable import FolioServer
@@ -124,7 +125,7 @@ import FolioQuery
     /// A commit retried after a restart is answered as done (the commit recorded the
     /// session's number with the data), and older numbers stay too old.
     @Test func aCommitRetriedAfterARestartIsDone() throws {
-        let directory = NSTemporaryDirectory() + "folio-txn-server-\(UUID().uuidString)"
+        let directory = TestSupport.scratchPath("folio-txn-server", directory: false)
         do {
             let s = try TestServer(directory: directory)
             #expect(s.run(inTxn(["insert": "c", "documents": [["_id": 1]]], 4, start: true))["ok"] == .double(1))

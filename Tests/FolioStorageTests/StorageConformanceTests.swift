@@ -17,9 +17,7 @@ enum EngineKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 }
 
 func temporaryDirectory(_ name: String = #function) -> String {
-    let path = NSTemporaryDirectory() + "folio-test-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    TestSupport.scratchPath("folio-test")
 }
 
 func k(_ bytes: UInt8...) -> [UInt8] { bytes }

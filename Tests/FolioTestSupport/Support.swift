@@ -1,5 +1,6 @@
 import Foundation
 import FolioBSON
+import Synchronization
 
 /// Locations and helpers shared by every test target.
 public enum TestSupport {
@@ -34,6 +35,26 @@ public enum TestSupport {
 
     /// A deterministic, seedable generator (SplitMix64) for reproducible property tests.
     public typealias SeededGenerator = SeededRandom
+
+    /// A fresh path under the system's temporary folder, made a directory when `directory`
+    /// (else left for the test to create as a file), and removed when the test process exits.
+    /// Tests reopen a directory after closing its engine, so it outlives any one scope; before,
+    /// every `swift test` left its databases in /tmp.
+    public static func scratchPath(_ prefix: String, suffix: String = "", directory: Bool = true) -> String {
+        let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)\(suffix)"
+        if directory { try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        scratchPaths.withLock { paths in
+            if paths.isEmpty { atexit { TestSupport.removeScratchPaths() } }
+            paths.append(path)
+        }
+        return path
+    }
+
+    private static let scratchPaths = Mutex<[String]>([])
+
+    private static func removeScratchPaths() {
+        for path in scratchPaths.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+    }
 
     /// The seed for a randomized test: `FOLIO_SEED` when set (to replay a failure), else fresh.
     public static func seed() -> UInt64 {

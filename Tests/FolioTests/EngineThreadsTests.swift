@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import FolioTestSupport
 @testable import Folio
 
 /// EngineThreads.swift: engine calls run on a bounded set of threads, and writers waiting for
@@ -39,7 +40,7 @@ import Testing
     }
 
     @Test func manyConcurrentDurableWritersOnTwoThreadsAllFinish() async throws {
-        let dir = NSTemporaryDirectory() + "folio-threads-\(UUID().uuidString)"
+        let dir = TestSupport.scratchPath("folio-threads", directory: false)
         let folio = try FolioClient.open(directory: dir, maximumConcurrentOperations: 2)
         defer { folio.close() }
         let c = folio.database("db").collection("c")

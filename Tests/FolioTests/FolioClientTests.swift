@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FolioTestSupport
 import Folio
 
 struct User: Codable, Sendable, Equatable {
@@ -11,7 +12,7 @@ struct User: Codable, Sendable, Equatable {
 }
 
 @Suite struct FolioClientTests {
-    static func dir() -> String { NSTemporaryDirectory() + "folio-embedded-\(UUID().uuidString)" }
+    static func dir() -> String { TestSupport.scratchPath("folio-embedded", directory: false) }
 
     @Test func typedCollectionRoundTripAndQueries() async throws {
         let folio = try FolioClient.open(directory: Self.dir())
