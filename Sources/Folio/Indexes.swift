@@ -102,7 +102,8 @@ extension FolioCollection {
     /// On a collection of more than 20,000 documents the indexes are built while other
     /// writes go on (as MongoDB does): no query uses them and `listIndexes` does not show
     /// them until this returns. A unique index fails only on a duplicate still there when
-    /// the build ends. A crash during the build leaves no index.
+    /// the build ends. A crash or a close during the build does not lose it: the next open
+    /// builds the indexes again in the background (as MongoDB resumes index builds).
     @discardableResult
     public func createIndexes(_ models: [IndexModel]) async throws(FolioError) -> [String] {
         let specs = models.map(\.specification)

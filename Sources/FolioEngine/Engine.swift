@@ -49,10 +49,24 @@ public final class Engine: Sendable {
     /// commit of those builds (tests lower both).
     package let indexBuildInOneCommitRecords = Locked(Engine.buildInOneCommitRecords)
     package let indexBuildCommitEntries = Locked(Engine.buildCommitEntries)
-    /// Runs before each commit of such a build's backfill and catch-up (tests write there).
-    let indexBuildBeforeChunkCommit = Locked<(@Sendable () throws -> Void)?>(nil)
+    /// Runs before each commit of such a build's backfill and catch-up (tests write there;
+    /// the server's `hangIndexBuildDuringCollectionScanPhaseBeforeInsertion` fail point waits there).
+    package let indexBuildBeforeChunkCommit = Locked<(@Sendable () throws -> Void)?>(nil)
     /// The index builds in progress, as writers tell them (shared with transactions' engines).
     let indexBuilds: IndexBuilds
+    /// The builds the open found unfinished, running again (nil in a transaction's engine).
+    let resumedBuilds: ResumedBuilds?
+
+    /// How the index builds this engine started again at its open ended, since the last call
+    /// (the server logs them).
+    public func takeResumedIndexBuilds() -> [ResumedIndexBuild] { resumedBuilds?.takeOutcomes() ?? [] }
+
+    /// Waits until the index builds this engine started again at its open have ended, and
+    /// takes how they ended.
+    public func waitForResumedIndexBuilds() -> [ResumedIndexBuild] {
+        resumedBuilds?.wait()
+        return takeResumedIndexBuilds()
+    }
 
     /// Sets the `host` that `$indexStats` and `$collStats` report.
     public func setHostLabel(_ label: String) { hostLabel.withLock { $0 = label } }
@@ -67,8 +81,14 @@ public final class Engine: Sendable {
     /// Writes waiting for their group commit now (readers never wait: they read snapshots).
     public var queuedWrites: Int { committer.queuedWrites }
 
-    /// Opens an engine over a storage engine, loading (or creating) the catalog.
-    public init(storage: any StorageEngine) throws(FolioError) {
+    /// Opens an engine over a storage engine, loading (or creating) the catalog. Index builds
+    /// a shutdown or a crash cut short start again on a thread of their own.
+    public convenience init(storage: any StorageEngine) throws(FolioError) {
+        try self.init(storage: storage, resumeIndexBuilds: true)
+    }
+
+    /// Tests that pass `resumeIndexBuilds: false` start the builds with `resumedBuilds.start`.
+    init(storage: any StorageEngine, resumeIndexBuilds: Bool) throws(FolioError) {
         self.storage = storage
         var state = CatalogState()
         let snapshot = try Folio_storage { () throws(StorageError) in try storage.snapshot() }
@@ -96,21 +116,25 @@ public final class Engine: Sendable {
             }
         }
         // The engine's own stores: a new directory gets all of them, an older one those it
-        // lacks. The saved counts go before any write can make them wrong.
-        // Indexes a crash left building go too (IndexBuild.swift).
+        // lacks. The saved counts go before any write can make them wrong. Indexes a crash or
+        // a shutdown left building are emptied, to be built again (IndexBuild.swift).
         let missing = [Engine.catalogStore, Engine.retryHistoryStore, Engine.metaStore, ChangeLog.store].filter { !stores.contains($0) }
         let unfinished = state.collections.values.contains { $0.indexes.contains(where: \.building) }
+        var restarted: [UnfinishedBuild] = []
         if !missing.isEmpty || savedCounts != nil || unfinished {
             let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
             try Folio_storage { () throws(StorageError) in
                 for store in missing { try txn.createStore(store) }
                 if savedCounts != nil { _ = try txn.delete(Engine.metaStore, RecordCounts.savedKey) }
-                if unfinished { try Engine.dropUnfinishedBuilds(&state, txn) }
+                if unfinished { restarted = try Engine.restartUnfinishedBuilds(state, txn) }
                 try txn.commit(durable: true)
             }
         }
         catalog = CatalogBox(state)
         indexBuilds = IndexBuilds()
+        // Writers keep the restarted builds' indexes, and note what they touch, from the first write.
+        indexBuilds.start(restarted.flatMap { $0.indexes.map(\.store) })
+        resumedBuilds = ResumedBuilds(restarted)
         vectorIndexes = VectorIndexRegistry(catalog: catalog, collections: state.collections.values)
         snapshotCollections = nil
         queryStatistics = QueryStatistics()
@@ -130,6 +154,7 @@ public final class Engine: Sendable {
                 }
             }
         }
+        if resumeIndexBuilds { resumedBuilds?.start(self) }
     }
 
     /// The engine a multi-document transaction runs in: the transaction's storage view, the
@@ -139,6 +164,7 @@ public final class Engine: Sendable {
         committer = GroupCommitter(storage: storage, timed: false)
         catalog = CatalogBox(CatalogState(collections: collections))
         indexBuilds = parent.indexBuilds
+        resumedBuilds = nil
         vectorIndexes = nil
         snapshotCollections = Set(collections.keys)
         queryStatistics = parent.queryStatistics
@@ -153,9 +179,14 @@ public final class Engine: Sendable {
     public static func open(directory: String,
                             walResetBytes: Int = SQLiteStorageEngine.defaultWalResetBytes,
                             recordCacheBytes: Int = SQLiteStorageEngine.defaultRecordCacheBytes) throws(FolioError) -> Engine {
+        try open(directory: directory, walResetBytes: walResetBytes, recordCacheBytes: recordCacheBytes, resumeIndexBuilds: true)
+    }
+
+    static func open(directory: String, walResetBytes: Int = SQLiteStorageEngine.defaultWalResetBytes,
+                     recordCacheBytes: Int = SQLiteStorageEngine.defaultRecordCacheBytes, resumeIndexBuilds: Bool) throws(FolioError) -> Engine {
         try Engine(storage: Folio_storage { () throws(StorageError) in
             try SQLiteStorageEngine(directory: directory, walResetBytes: walResetBytes, recordCacheBytes: recordCacheBytes)
-        })
+        }, resumeIndexBuilds: resumeIndexBuilds)
     }
 
     /// An engine that keeps everything in memory (tests, throwaway servers).
@@ -163,9 +194,11 @@ public final class Engine: Sendable {
         try Engine(storage: MemoryStorageEngine())
     }
 
-    /// Closes storage; later calls fail with ShutdownInProgress. Kept snapshots go first (a
-    /// read transaction left open would hold up the final checkpoint).
+    /// Closes storage; later calls fail with ShutdownInProgress. Index builds the open started
+    /// again stop first (the next open starts them over); kept snapshots go next (a read
+    /// transaction left open would hold up the final checkpoint).
     public func close() {
+        resumedBuilds?.stop()
         snapshotHistory.expire(olderThan: 0)
         if committer.timed { saveRecordCounts() }
         storage.close()

@@ -2,6 +2,9 @@ import FolioBSON
 import FolioQuery
 import Synchronization
 import FolioLocks
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// MongoDB's fail points that drivers' test suites set with `configureFailPoint` when the
 /// server runs with `--enable-test-commands`:
@@ -12,7 +15,10 @@ import FolioLocks
 ///   (`failBeforeCommitExceptionCode`) and/or its connection closes instead of the reply
 ///   (`closeConnection`, true by default), to test that retries apply writes exactly once;
 /// - `failGetMoreAfterCursorCheckout`: a getMore fails with `errorCode` once it has found its
-///   cursor, as a real failure there would (so the server's own error labels apply).
+///   cursor, as a real failure there would (so the server's own error labels apply);
+/// - `hangIndexBuildDuringCollectionScanPhaseBeforeInsertion`: an index build that writes
+///   while writes go on waits before each of its commits of keys while the fail point is on
+///   (killOp and shutdown still end it), so tests can stop the server in the middle of one.
 final class FailPoints: Sendable {
     enum Mode: Equatable, Sendable {
         case off, alwaysOn
@@ -56,10 +62,12 @@ final class FailPoints: Sendable {
     let failCommand = Locked(State())
     let onPrimaryTransactionalWrite = Locked(State())
     let failGetMoreAfterCursorCheckout = Locked(State())
+    let hangIndexBuild = Locked(State())
 
-    static let names: Set<String> = ["failCommand", "onPrimaryTransactionalWrite", "failGetMoreAfterCursorCheckout"]
+    static let names: Set<String> = ["failCommand", "onPrimaryTransactionalWrite", "failGetMoreAfterCursorCheckout",
+                                     "hangIndexBuildDuringCollectionScanPhaseBeforeInsertion"]
 
-    /// Whether no fail point is on (commands then run without waiting on one).
+    /// Whether no fail point that commands consult is on (commands then run without waiting on one).
     var allOff: Bool {
         failCommand.withLock { $0.mode == .off } && onPrimaryTransactionalWrite.withLock { $0.mode == .off }
             && failGetMoreAfterCursorCheckout.withLock { $0.mode == .off }
@@ -70,7 +78,18 @@ final class FailPoints: Sendable {
         switch name {
         case "failCommand": return failCommand.withLock { body(&$0) }
         case "failGetMoreAfterCursorCheckout": return failGetMoreAfterCursorCheckout.withLock { body(&$0) }
+        case "hangIndexBuildDuringCollectionScanPhaseBeforeInsertion": return hangIndexBuild.withLock { body(&$0) }
         default: return onPrimaryTransactionalWrite.withLock { body(&$0) }
+        }
+    }
+
+    /// `hangIndexBuildDuringCollectionScanPhaseBeforeInsertion`: when it fires, waits while
+    /// it stays on (MongoDB's pauseWhileSet), checking for an interruption every 10 ms.
+    func pauseIndexBuild() throws(FolioError) {
+        guard hangIndexBuild.withLock({ $0.fires() }) else { return }
+        while hangIndexBuild.withLock({ $0.mode != .off }) {
+            try OperationInterrupt.check()
+            usleep(10_000)
         }
     }
 

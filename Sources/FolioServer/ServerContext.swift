@@ -73,6 +73,9 @@ public final class ServerContext: Sendable {
         self.access = AccessControl(engine: engine, enabled: configuration.auth, connections: connections)
         self.quotas = QuotaRegistry(engine: engine)
         self.audit = audit
+        if configuration.enableTestCommands {
+            engine.indexBuildBeforeChunkCommit.withLock { [failPoints] in $0 = { try failPoints.pauseIndexBuild() } }
+        }
     }
 
     /// The periodic upkeep of a running server (every 4 seconds, as MongoDB's

@@ -116,6 +116,7 @@ public final class ServerLog: Sendable {
         public static let testCommandsEnabled = 9_100_001
         public static let metricsEndpoint = 9_100_002
         public static let ttlMonitorFailed = 9_100_003
+        public static let indexBuildResumed = 9_100_004
     }
 
     /// Whether an operation that took `milliseconds` counts as slow: at least slowms, and

@@ -346,8 +346,9 @@ public final class WireServer: Sendable {
     static let retryHistorySweepSeconds = 300
 
     /// The TTL monitor: a pass over every TTL index each ttlMonitorSleepSecs seconds while
-    /// ttlMonitorEnabled (both setParameter-able), on its own queue; and every five minutes
-    /// the removal of expired sessions' retry histories.
+    /// ttlMonitorEnabled (both setParameter-able), on its own queue; every five minutes the
+    /// removal of expired sessions' retry histories; each second the change log's retention
+    /// and the log lines of index builds the engine started again at its open.
     static func startTTLMonitor(_ context: ServerContext, on queue: DispatchQueue) -> any DispatchSourceTimer {
         let timer = DispatchSource.makeTimerSource(queue: queue)
         let elapsed = Locked((ttl: 0, sessions: 0))
@@ -372,6 +373,20 @@ public final class WireServer: Sendable {
                     context.log.log(.warning, .storage, id: ServerLog.FolioID.ttlMonitorFailed, ctx: "TTLMonitor",
                                     "Removing expired sessions' retry history failed",
                                     attr: ["error": .string(error.message), "code": .int32(error.code.rawValue)])
+                }
+            }
+            // Index builds the engine started again at its open (a shutdown or a crash cut
+            // them short), as they end.
+            for build in context.engine.takeResumedIndexBuilds() {
+                var attr: Document = ["namespace": .string("\(build.namespace)"), "indexes": .array(build.indexNames.map { .string($0) })]
+                if let error = build.error {
+                    attr.append("error", .string(error.message))
+                    attr.append("code", .int32(error.code.rawValue))
+                    context.log.log(.warning, .index, id: ServerLog.FolioID.indexBuildResumed, ctx: "IndexBuildsCoordinator",
+                                    "Index build started again at startup failed", attr: attr)
+                } else {
+                    context.log.log(.info, .index, id: ServerLog.FolioID.indexBuildResumed, ctx: "IndexBuildsCoordinator",
+                                    "Index build started again at startup completed", attr: attr)
                 }
             }
             // The change log's retention (replSetResizeOplog), checked each second.

@@ -59,9 +59,10 @@ import Glibc
 // Index builds while writes go on (IndexBuild.swift, used past 1,000 records here): one more
 // thread builds {i: 1, gen: 1} on crash.bulk, which the update_many thread rewrites all the
 // while, and drops it again, logging "B <round> <k>" after each acknowledged build and
-// "D <round> <k>" after each drop. crash-verify validates crash.bulk (a build the kill cut
-// short is gone after the open; a finished one holds exactly its documents' keys) and
-// checks that the index is there when the last round's last acknowledged step was a build.
+// "D <round> <k>" after each drop. crash-verify waits for the build the kill cut short, which
+// the open starts again, validates crash.bulk (every index, that one too, holds exactly its
+// documents' keys) and checks that the index is there when the last round's last
+// acknowledged step was a build.
 //
 // The change log (read as local.oplog.rs): its times strictly increase, every document of
 // crash.docs has its insert entry and every insert entry its document (nothing acknowledged
@@ -448,6 +449,12 @@ struct CrashVerify: ParsableCommand {
             }
         }
         // update_many: each round's documents all there, gen K + 1 on a prefix and K after.
+        // A build the kill cut short runs again at the open: it must succeed and leave the
+        // index exact.
+        let resumed = engine.waitForResumedIndexBuilds()
+        for build in resumed {
+            if let error = build.error { problems.append("\(build.namespace): index build started again failed: \(error.message)") }
+        }
         if engine.collectionExists(CrashWriter.bulk) {
             problems += try engine.validate(CrashWriter.bulk).errors.map { "crash.bulk: \($0)" }
             if let step = lastBuildStep, step.built, !engine.indexes(CrashWriter.bulk).contains(where: { $0.name == CrashWriter.builtIndex }) {
@@ -518,7 +525,7 @@ struct CrashVerify: ParsableCommand {
         }
         print("crash-verify: \(present.count) documents, \(acknowledgedInserts.count) acknowledged inserts, \(acknowledgedUpdates.values.reduce(0, +)) acknowledged updates, "
               + "\(lastIncrement.values.reduce(0, +)) retryable increments, \(acknowledgedTransfers.count) acknowledged transfers "
-              + "(\(entries.count) present), \(lastUpdateMany.values.reduce(0, +)) acknowledged update_many, index builds to \(lastBuildStep.map { "\($0.k)\($0.built ? "" : " dropped")" } ?? "-"), capped log at \(lastAppended.map { "\($0)" } ?? "-") with \(logged) kept, lost \(lost), problems \(problems.count)")
+              + "(\(entries.count) present), \(lastUpdateMany.values.reduce(0, +)) acknowledged update_many, index builds to \(lastBuildStep.map { "\($0.k)\($0.built ? "" : " dropped")" } ?? "-") (\(resumed.count) started again), capped log at \(lastAppended.map { "\($0)" } ?? "-") with \(logged) kept, lost \(lost), problems \(problems.count)")
         for p in problems.prefix(20) { print("  \(p)") }
         if !problems.isEmpty { throw ExitCode(1) }
     }

@@ -57,7 +57,7 @@ def running_server(folio_binary, *extra_args, data=None, port=None):
                 raise RuntimeError(f"folio serve exited: {output.read()}")
             time.sleep(0.1)
     try:
-        yield {"port": port, "data": data, "process": proc}
+        yield {"port": port, "data": data, "process": proc, "output": output}
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -386,3 +386,86 @@ def test_an_index_builds_on_a_large_collection_while_another_client_writes(db, s
     assert e.value.code == 50 and e.value.details["codeName"] == "MaxTimeMSExpired"
     assert [i["name"] for i in c.list_indexes()] == ["_id_", "v_1"]
     assert db.command("validate", "big")["valid"] is True
+
+
+def test_an_index_build_cut_short_by_a_crash_or_a_shutdown_runs_again_at_the_next_start(folio_binary):
+    """A build that kill -9 or a clean shutdown cut short is not lost (the client never got an
+    answer): the next start builds the index again while it serves, as MongoDB resumes index
+    builds, and logs it. Writes made while the first build waited are in the index."""
+    import os
+    import signal
+    import threading
+    from conftest import running_server
+    hang = "hangIndexBuildDuringCollectionScanPhaseBeforeInsertion"
+
+    def build_until_it_waits(client, c, key):
+        client.admin.command("configureFailPoint", hang, mode="alwaysOn")
+        outcome = []
+
+        def build():
+            try:
+                c.create_index(key)
+                outcome.append("built")
+            except pymongo.errors.PyMongoError as e:
+                outcome.append(e)
+
+        t = threading.Thread(target=build)
+        t.start()
+        # Setting the fail point again answers how often it was entered since it was set.
+        deadline = time.time() + 30
+        while client.admin.command("configureFailPoint", hang, mode="alwaysOn")["count"] == 0:
+            assert time.time() < deadline, "the build never reached the fail point"
+            time.sleep(0.05)
+        return t, outcome
+
+    def wait_until_listed(c, name):
+        deadline = time.time() + 60
+        while name not in [i["name"] for i in c.list_indexes()]:
+            assert time.time() < deadline, f"{name} was not built again"
+            time.sleep(0.1)
+
+    with running_server(folio_binary, "--enable-test-commands") as first:
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{first['port']}/?directConnection=true", retryWrites=False,
+                                     serverSelectionTimeoutMS=2000)
+        c = client.app.big
+        for b in range(0, 30_000, 10_000):
+            c.insert_many([{"_id": i, "v": i % 997, "w": i % 13} for i in range(b, b + 10_000)])
+        t, outcome = build_until_it_waits(client, c, "v")
+        assert [i["name"] for i in c.list_indexes()] == ["_id_"]
+        c.update_many({"_id": {"$lt": 100}}, {"$set": {"v": -1}})
+        c.insert_one({"_id": -1, "v": -1, "w": -1})
+        os.kill(first["process"].pid, signal.SIGKILL)
+        first["process"].wait()
+        t.join()
+        assert len(outcome) == 1 and outcome[0] != "built"
+
+    with running_server(folio_binary, "--enable-test-commands", data=first["data"], port=first["port"]) as second:
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{second['port']}/?directConnection=true", retryWrites=False,
+                                     serverSelectionTimeoutMS=2000)
+        c = client.app.big
+        wait_until_listed(c, "v_1")
+        v = client.app.command("validate", "big")
+        assert v["valid"] is True and v["keysPerIndex"] == {"_id_": 30_001, "v_1": 30_001}
+        assert sorted(d["_id"] for d in c.find({"v": -1}).hint("v_1")) == [-1] + list(range(100))
+        # A clean shutdown interrupts the build (the client gets an error or a closed connection).
+        t, outcome = build_until_it_waits(client, c, "w")
+        second["process"].terminate()
+        assert second["process"].wait(timeout=30) == 0
+        t.join()
+        assert len(outcome) == 1 and outcome[0] != "built"
+
+    with running_server(folio_binary, data=first["data"], port=first["port"]) as third:
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{third['port']}/?directConnection=true")
+        c = client.app.big
+        wait_until_listed(c, "w_1")
+        v = client.app.command("validate", "big")
+        assert v["valid"] is True and v["keysPerIndex"] == {"_id_": 30_001, "v_1": 30_001, "w_1": 30_001}
+        assert c.count_documents({"w": 12}, hint="w_1") == c.count_documents({"w": 12}, hint={"$natural": 1}) > 0
+        deadline = time.time() + 10
+        while True:
+            third["output"].seek(0)
+            if "Index build started again at startup completed" in third["output"].read():
+                break
+            assert time.time() < deadline, "the build's end was not logged"
+            time.sleep(0.2)
+        client.close()

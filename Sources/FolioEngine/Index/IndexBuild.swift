@@ -2,6 +2,7 @@ import FolioBSON
 import FolioLocks
 import FolioQuery
 import FolioStorage
+import Dispatch
 import Glibc
 
 // Index builds on large collections, while writes go on.
@@ -30,8 +31,9 @@ import Glibc
 //     last commit checks each suspect again and fails the build with 11000 if two records
 //     still share it; else it marks the indexes ready and logs createIndexes.
 //  5. A build that fails (a duplicate, a document an index cannot take, killOp, dropIndexes
-//     or a dropped collection, shutdown) removes its indexes. A restart drops the indexes a
-//     crash left building (Engine.init): the client never got an answer for them.
+//     or a dropped collection) removes its indexes. One that a shutdown or a crash cut short
+//     keeps them building: the next open empties their stores and builds them again on a
+//     thread of its own (`ResumedBuilds`), as MongoDB resumes index builds at startup.
 //
 // Costs: 1.7–2× the one-commit build's CPU (a commit per 2,000 entries, one `put` each:
 // `putAll` would doom every open transaction and empty the record cache); writers pay one
@@ -117,21 +119,31 @@ extension Engine {
             return CreateIndexesResult(numIndexesBefore: started.before, numIndexesAfter: started.before,
                                        createdCollectionAutomatically: false, note: "all indexes already exist")
         }
-        let stores = started.fresh.map(\.store)
+        let after = try runBuild(started.uuid, started.recordStore, started.fresh)
+        return CreateIndexesResult(numIndexesBefore: started.before, numIndexesAfter: after,
+                                   createdCollectionAutomatically: false, note: nil)
+    }
+
+    /// Backfills, catches up and finishes a build whose indexes the catalog has as building
+    /// and `indexBuilds` has running; returns the collection's number of indexes after it.
+    /// A build that fails is removed, unless the engine is shutting down: then its indexes
+    /// stay building, and the next open builds them again.
+    func runBuild(_ uuid: [UInt8], _ recordStore: String, _ fresh: [IndexDescriptor]) throws(FolioError) -> Int {
+        let stores = fresh.map(\.store)
         do throws(FolioError) {
-            var shapes = try backfill(started.uuid, started.recordStore, started.fresh)
+            var shapes = try backfill(uuid, recordStore, fresh)
             // Catch up with the records writers touched, in commits, until few are left (or
             // as many commits as there were at the start, plus two: writers that touch
             // records as fast as commits take them would keep this going)...
             let limit = indexBuildCommitEntries.withLock { $0 }
             var commits = stores.map(indexBuilds.touchedCount).max()! / limit + 2
-            while commits > 0, try catchUp(started.uuid, started.fresh, &shapes, limit: limit) { commits -= 1 }
+            while commits > 0, try catchUp(uuid, fresh, &shapes, limit: limit) { commits -= 1 }
             // ...then the last of them, the suspects, and the indexes made ready, in one commit.
             let after = try folio {
                 try committer.write(durable: true) { txn -> Int in
-                    var entry = try self.buildingEntry(started.uuid, started.fresh)
-                    try self.putTouched(&entry, started.fresh, &shapes, limit: nil, txn)
-                    for index in started.fresh {
+                    var entry = try self.buildingEntry(uuid, fresh)
+                    try self.putTouched(&entry, fresh, &shapes, limit: nil, txn)
+                    for index in fresh {
                         for key in self.indexBuilds.suspects(index.store) {
                             let holders = try txn.scan(index.store, .prefix(key), reverse: false, limit: 2).map { index.recordKey(fromValue: $0.value) }
                             if holders.count == 2 && holders[0] != holders[1] {
@@ -146,7 +158,7 @@ extension Engine {
                         entry.indexes[i].multikeyPaths.formUnion(shapes[j].multikeyPaths)
                     }
                     try self.saveEntry(entry, txn)
-                    for index in started.fresh {
+                    for index in fresh {
                         var command: Document = ["createIndexes": .string(entry.namespace.collection)]
                         for (k, v) in index.specification { command.append(k, v) }
                         self.logCommand(entry.namespace.database, uuid: entry.uuid, command, txn)
@@ -156,10 +168,13 @@ extension Engine {
                 }
             }
             indexBuilds.end(stores)
-            return CreateIndexesResult(numIndexesBefore: started.before, numIndexesAfter: after,
-                                       createdCollectionAutomatically: false, note: nil)
+            return after
         } catch {
-            abandonBuild(started.uuid, stores)
+            if error.code == .interruptedAtShutdown || error.code == .shutdownInProgress {
+                indexBuilds.end(stores)
+            } else {
+                abandonBuild(uuid, stores)
+            }
             throw error
         }
     }
@@ -323,13 +338,81 @@ extension Engine {
         }
     }
 
-    /// Drops the indexes a crash left building, before the engine serves anything.
-    static func dropUnfinishedBuilds(_ state: inout CatalogState, _ txn: any StorageWriteTransaction) throws(StorageError) {
-        for var entry in state.collections.values where entry.indexes.contains(where: \.building) {
-            for index in entry.indexes where index.building { try txn.dropStore(index.store) }
-            entry.indexes.removeAll(where: \.building)
-            try txn.put(Engine.catalogStore, CollectionEntry.key(entry.namespace), entry.document.bsonBytes())
-            state.set(entry.namespace, entry)
+    /// Empties the stores of the indexes a crash or a shutdown left building, before the
+    /// engine serves anything: their builds start over once it is open (`ResumedBuilds`).
+    /// (What the stores held is exact for the records it covers, but which keys were suspect
+    /// was known only to the build that ended.)
+    static func restartUnfinishedBuilds(_ state: CatalogState, _ txn: any StorageWriteTransaction) throws(StorageError) -> [UnfinishedBuild] {
+        var builds: [UnfinishedBuild] = []
+        for entry in state.collections.values.sorted(by: { "\($0.namespace)" < "\($1.namespace)" }) {
+            let building = entry.indexes.filter(\.building)
+            if building.isEmpty { continue }
+            for index in building {
+                try txn.dropStore(index.store)
+                try txn.createStore(index.store)
+            }
+            builds.append(UnfinishedBuild(uuid: entry.uuid, namespace: entry.namespace, recordStore: entry.recordStore, indexes: building))
         }
+        return builds
+    }
+}
+
+/// A build an open found unfinished.
+struct UnfinishedBuild: Sendable {
+    let uuid: [UInt8]
+    let namespace: Namespace
+    let recordStore: String
+    let indexes: [IndexDescriptor]
+}
+
+/// How a build the engine started again at its open ended (the server logs them).
+public struct ResumedIndexBuild: Sendable {
+    public let namespace: Namespace
+    public let indexNames: [String]
+    /// Nil when the indexes are ready.
+    public let error: FolioError?
+}
+
+/// The builds an open found unfinished, run again one after another on a thread of their
+/// own while the engine serves. Writers keep their indexes up to date from the open on
+/// (`IndexBuilds.start` runs before the engine returns); `stop` interrupts them at close,
+/// and they start over at the next open.
+final class ResumedBuilds: Sendable {
+    let builds: [UnfinishedBuild]
+    private let interrupt = OperationInterrupt()
+    private let running = DispatchGroup()
+    private let outcomes = Locked<[ResumedIndexBuild]>([])
+
+    init(_ builds: [UnfinishedBuild]) { self.builds = builds }
+
+    func start(_ engine: Engine) {
+        guard !builds.isEmpty else { return }
+        let builds = self.builds
+        DispatchQueue(label: "folio.index-builds").async(group: running) { [interrupt, outcomes] in
+            OperationInterrupt.$current.withValue(interrupt) {
+                for build in builds {
+                    var failure: FolioError?
+                    do throws(FolioError) {
+                        _ = try engine.runBuild(build.uuid, build.recordStore, build.indexes)
+                    } catch {
+                        failure = error
+                    }
+                    outcomes.withLock { $0.append(ResumedIndexBuild(namespace: build.namespace, indexNames: build.indexes.map(\.name), error: failure)) }
+                    if interrupt.isKilled { break }
+                }
+            }
+        }
+    }
+
+    /// The builds that ended since the last call.
+    func takeOutcomes() -> [ResumedIndexBuild] { outcomes.withLock { o in defer { o.removeAll() }; return o } }
+
+    /// Waits for the builds to end (tests).
+    func wait() { running.wait() }
+
+    /// Interrupts the builds and waits until they stopped.
+    func stop() {
+        interrupt.kill(.interruptedAtShutdown)
+        running.wait()
     }
 }
