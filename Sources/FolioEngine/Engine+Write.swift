@@ -230,8 +230,9 @@ extension Engine {
         let id = document["_id"]!
         let key = KeyString.encode(id)
         // The index keys first: a document an index cannot take (parallel arrays, a bad
-        // geometry, …) is refused before anything of it is written.
-        let keys = try entry.indexes.map { index throws(FolioError) in try index.keys(for: document) }
+        // geometry, …) is refused before anything of it is written (unless the index is
+        // being built: see writerKeys).
+        let keys = try entry.indexes.map { index throws(FolioError) in try index.writerKeys(for: document) }
         guard try txn.insert(entry.recordStore, key, bytes) else {
             throw Engine.duplicateKey(entry.namespace, index: "_id_", keyPattern: ["_id": 1], keyValue: ["_id": id])
         }

@@ -221,6 +221,39 @@ import FolioStorage
         #expect(try !stores.storeNames().contains { $0.hasPrefix("i.") })
     }
 
+    /// A writer's document that the index being built cannot take is stored, as in MongoDB
+    /// (the index is not the writer's yet): the build fails at its end if the document is
+    /// still so, and succeeds if it changed meanwhile. A built index refuses the document.
+    @Test(arguments: Backend.allCases)
+    func aWrittenDocumentTheBuildCannotTakeFailsOnlyTheBuild(backend: Backend) throws {
+        let engine = try loaded(backend) { ["_id": .int32(Int32($0)), "a": .int32(Int32($0)), "b": [1, 2]] }
+        defer { engine.close() }
+        let chunks = Locked(0), fix = Locked(true)
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            switch chunks.withLock({ $0 += 1; return $0 }) {
+            case 1:
+                #expect(try engine.insert(ns, [["_id": -1, "a": [1, 2], "b": [3, 4]]]).insertedCount == 1)
+                #expect(try engine.update(ns, [UpdateStatement(filter: ["_id": 5], update: ["$set": ["a": [7, 8]]])]).modified == 1)
+            case 2 where fix.withLock({ $0 }):
+                _ = try engine.update(ns, [UpdateStatement(filter: ["_id": -1], update: ["$set": ["a": 1]]),
+                                           UpdateStatement(filter: ["_id": 5], update: ["$set": ["a": 5]])])
+            default: break
+            }
+        } }
+        _ = try engine.createIndexes(ns, [["key": ["a": 1, "b": 1], "name": "ab"]])
+        try expectValid(engine, "ab", keys: 2 * (Self.count + 1))
+        #expect(try engine.insert(ns, [["_id": -2, "a": [1, 2], "b": [3, 4]]]).writeErrors.map(\.error.code) == [.cannotIndexParallelArrays])
+        _ = try engine.dropIndexes(ns, "ab")
+
+        chunks.withLock { $0 = 0 }
+        fix.withLock { $0 = false }
+        _ = try engine.delete(ns, [DeleteStatement(filter: ["_id": -1], limitOne: true)])
+        #expect { try engine.createIndexes(ns, [["key": ["a": 1, "b": 1], "name": "ab"]]) } throws: { ($0 as? FolioError)?.code == .cannotIndexParallelArrays }
+        #expect(engine.entry(ns)?.indexes.isEmpty == true)
+        #expect(try docs(engine.find(ns, FindRequest(filter: ["_id": ["$in": [-1, 5]]]))).count == 2)
+        #expect(try engine.validate(ns).errors.isEmpty)
+    }
+
     /// A transaction that begins during the build (its snapshot has the index as building)
     /// inserts and updates records, and commits before the next commit of the backfill: the
     /// index ends exact. (A transaction open when the build begins makes the

@@ -430,7 +430,7 @@ extension Engine {
         if entry.indexes.isEmpty { return }
         for index in entry.indexes {
             if index.building { indexBuilds.noteWrite(index.store, recordKey) }
-            for key in try index.keys(for: document).keys {
+            for key in try index.writerKeys(for: document).keys {
                 if index.unique { try txn.claim(index.store, key) }
                 try txn.delete(index.store, key + recordKey)
             }
@@ -446,8 +446,8 @@ extension Engine {
         var kept: [Set<[UInt8]>] = []
         for index in entry.indexes {
             if index.building { indexBuilds.noteWrite(index.store, recordKey) }
-            let old = try index.keys(for: before)
-            let new = try index.keys(for: after)
+            let old = try index.writerKeys(for: before)
+            let new = try index.writerKeys(for: after)
             let unchanged = old.unchanged(in: new)
             for key in old.keys where !unchanged.contains(key) {
                 if index.unique { try txn.claim(index.store, key) }

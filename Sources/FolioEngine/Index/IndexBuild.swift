@@ -29,7 +29,10 @@ import Glibc
 //  4. A unique index does not refuse writes while it is built (as in MongoDB): a writer or
 //     a backfill entry that finds a key another record has notes the key as a suspect. The
 //     last commit checks each suspect again and fails the build with 11000 if two records
-//     still share it; else it marks the indexes ready and logs createIndexes.
+//     still share it; else it marks the indexes ready and logs createIndexes. Likewise a
+//     writer's document the index cannot take (parallel arrays, a bad geometry) is stored
+//     without keys there (`writerKeys`): its record is touched, and the build fails only
+//     if the document is still so when read again.
 //  5. A build that fails (a duplicate, a document an index cannot take, killOp, dropIndexes
 //     or a dropped collection) removes its indexes. One that a shutdown or a crash cut short
 //     keeps them building: the next open empties their stores and builds them again on a

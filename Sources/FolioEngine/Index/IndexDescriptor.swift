@@ -376,6 +376,16 @@ extension IndexDescriptor {
     /// Upper bound on keys one document may produce (a guard against cartesian blow-up).
     static let maximumKeysPerDocument = 100_000
 
+    /// The keys a writer puts or removes for `document`. An index being built while writes go
+    /// on that cannot take the document (parallel arrays, a bad geometry, …) gets none
+    /// instead of failing the write, as in MongoDB: the writer notes the record as touched,
+    /// and the build reads it again and fails if it still cannot (IndexBuild.swift). (No
+    /// keys were put for such a document, so none are removed either.)
+    func writerKeys(for document: Document) throws(FolioError) -> IndexKeys {
+        guard building else { return try keys(for: document) }
+        return (try? keys(for: document)) ?? IndexKeys(keys: [], isMultikey: false, values: [])
+    }
+
     /// The keys `document` contributes: none when a sparse index finds no indexed field or
     /// the partial filter rejects it.
     /// - Throws: 171 CannotIndexParallelArrays when two fields go through different arrays.
