@@ -215,7 +215,7 @@ extension Engine {
     /// - Throws: 26 when `from` does not exist, 48 when `to` does, the capped options' errors.
     public func cloneAsCapped(_ from: Namespace, to: Namespace, size: Int64) throws(FolioError) {
         try folio {
-            try committer.write(durable: true) { txn in try self.copyAsCapped(from, to: to, size: size, txn) }
+            try committer.catalogWrite { txn in try self.copyAsCapped(from, to: to, size: size, txn) }
         }
     }
 
@@ -224,7 +224,7 @@ extension Engine {
     public func convertToCapped(_ ns: Namespace, size: Int64) throws(FolioError) {
         let temp = try Namespace(database: ns.database, collection: "tmp.convertToCapped.\(ns.collection)")
         try folio {
-            try committer.write(durable: true) { txn in
+            try committer.catalogWrite { txn in
                 try self.copyAsCapped(ns, to: temp, size: size, txn)
                 try self.rename(temp, to: ns, dropTarget: true, in: txn)
             }

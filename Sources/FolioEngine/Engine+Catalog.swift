@@ -90,7 +90,7 @@ extension Engine {
             throw FolioError(.operationNotSupportedInTransaction, "Cannot create a capped collection in a multi-document transaction: \(ns)")
         }
         try folio {
-            try committer.write(durable: true) { txn in
+            try committer.catalogWrite { txn in
                 if let existing = self.entry(ns) {
                     if existing.options == options { return }
                     throw FolioError(.namespaceExists, "Collection \(ns) already exists.")
@@ -141,7 +141,7 @@ extension Engine {
     @discardableResult
     public func dropCollection(_ ns: Namespace) throws(FolioError) -> Bool {
         try folio {
-            try committer.write(durable: true) { txn -> Bool in
+            try committer.catalogWrite { txn -> Bool in
                 guard let e = self.entry(ns) else { return false }
                 let records = self.committer.recordCounts.count(e.recordStore) ?? 0
                 try Engine.dropStores(of: e, txn)
@@ -175,7 +175,7 @@ extension Engine {
         // the database end with it).
         guard !names.isEmpty else { return }
         try folio {
-            try committer.write(durable: true) { txn in self.logCommand(database, uuid: nil, ["dropDatabase": .int32(1)], txn) }
+            try committer.catalogWrite { txn in self.logCommand(database, uuid: nil, ["dropDatabase": .int32(1)], txn) }
         }
     }
 
@@ -184,7 +184,7 @@ extension Engine {
     ///   `dropTarget` is false).
     public func renameCollection(_ from: Namespace, to: Namespace, dropTarget: Bool = false) throws(FolioError) {
         try folio {
-            try committer.write(durable: true) { txn in try self.rename(from, to: to, dropTarget: dropTarget, in: txn) }
+            try committer.catalogWrite { txn in try self.rename(from, to: to, dropTarget: dropTarget, in: txn) }
         }
     }
 
@@ -236,7 +236,7 @@ extension Engine {
     ///   and the validator's parse errors.
     public func modifyCollection(_ ns: Namespace, _ changes: Document) throws(FolioError) -> Document {
         try folio {
-            try committer.write(durable: true) { txn -> Document in
+            try committer.catalogWrite { txn -> Document in
                 guard var entry = self.entry(ns) else { throw FolioError(.namespaceNotFound, "ns does not exist") }
                 var reply = Document()
                 var options = entry.options

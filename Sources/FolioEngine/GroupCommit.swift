@@ -93,6 +93,16 @@ final class GroupCommitter: Sendable {
     /// Writes waiting for the next group commit (serverStatus globalLock.currentQueue.writers).
     var queuedWrites: Int { state.withLock { $0.pending.count } }
 
+    /// A durable commit that changes the catalog (DDL). What earlier commits left unsynced is
+    /// flushed first, outside the writer, so the commit's own sync, which holds every other
+    /// writer back, has little left: right after `$out` loaded 1,000,000 documents that sync
+    /// alone held writers for 1.17 s (measured). Not for j: true writes: group commit shares
+    /// their syncs, and a flush for each would multiply them.
+    func catalogWrite<R>(_ body: @escaping (any StorageWriteTransaction) throws -> R) throws -> R {
+        storage.flushUnsynced()
+        return try write(durable: true, body)
+    }
+
     func write<R>(durable: Bool, owner: UInt64 = 0, _ body: @escaping (any StorageWriteTransaction) throws -> R) throws -> R {
         var pause: UInt32 = 100
         while true {

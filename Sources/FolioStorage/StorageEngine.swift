@@ -172,6 +172,10 @@ public protocol StorageEngine: AnyObject, Sendable {
     func sizeOnDiskBytes() -> Int64
     /// Gives back cache memory that idle connections hold (called when the server is idle).
     func releaseMemory()
+    /// Writes what earlier commits left in the operating system's cache to the disk, without
+    /// holding writers back, so that a durable commit right after has little left to sync
+    /// while it holds them (best effort: the durable commit's own sync reports errors).
+    func flushUnsynced()
     /// Cache and checkpoint counts since the engine opened.
     func statistics() -> StorageStatistics
     /// Whether reading `key` of `store` now would be answered from memory, never from a file
@@ -204,6 +208,7 @@ public struct StorageStatistics: Sendable, Equatable {
 
 extension StorageEngine {
     public func releaseMemory() {}
+    public func flushUnsynced() {}
     /// Nothing to report unless the engine says otherwise.
     public func statistics() -> StorageStatistics { StorageStatistics() }
     /// An engine that says nothing may read any key from a file.

@@ -144,4 +144,36 @@ import Synchronization
         #expect(reopened.collections(in: "app").map(\.name) == ["users"])
         #expect(reopened.indexes(ns).map(\.name) == ["date_1"])
     }
+
+    /// Catalog changes flush what earlier commits left unsynced before their durable commit
+    /// (outside the writer, so their own sync is short); j: true writes do not (group commit
+    /// shares their syncs).
+    @Test func catalogChangesFlushBeforeTheirDurableCommit() throws {
+        final class Counting: StorageEngine, Sendable {
+            let base = MemoryStorageEngine()
+            let flushes = Atomic(0)
+            var name: String { base.name }
+            func snapshot() throws(StorageError) -> any StorageSnapshot { try base.snapshot() }
+            func beginWrite() throws(StorageError) -> any StorageWriteTransaction { try base.beginWrite() }
+            func sizeOnDiskBytes() -> Int64 { 0 }
+            func flushUnsynced() { flushes.add(1, ordering: .relaxed) }
+            func close() { base.close() }
+        }
+        let storage = Counting()
+        let engine = try Engine(storage: storage)
+        defer { engine.close() }
+        func flushes(_ body: () throws -> Void) rethrows -> Int {
+            let before = storage.flushes.load(ordering: .relaxed)
+            try body()
+            return storage.flushes.load(ordering: .relaxed) - before
+        }
+        let other = try Namespace(database: "app", collection: "other")
+        #expect(try flushes { try engine.createCollection(ns) } == 1)
+        #expect(try flushes { _ = try engine.insert(ns, [["_id": 1]], options: WriteOptions(durable: true)) } == 0)
+        #expect(try flushes { _ = try engine.insert(ns, [["_id": 2]]) } == 0)
+        #expect(try flushes { _ = try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]]) } == 1)
+        #expect(try flushes { _ = try engine.dropIndexes(ns, "v_1") } == 1)
+        #expect(try flushes { try engine.renameCollection(ns, to: other) } == 1)
+        #expect(try flushes { _ = try engine.dropCollection(other) } == 1)
+    }
 }

@@ -49,7 +49,7 @@ extension Engine {
             }
         }
         return try folio {
-            try committer.write(durable: true) { txn -> CreateIndexesResult in
+            try committer.catalogWrite { txn -> CreateIndexesResult in
                 let created = self.entry(ns) == nil
                 var entry = try self.entryForWrite(ns, in: txn)
                 let before = entry.indexes.count + 1
@@ -302,7 +302,7 @@ extension Engine {
     /// - Throws: 26 NamespaceNotFound, 27 IndexNotFound, 72 InvalidOptions (the `_id_` index).
     public func dropIndexes(_ ns: Namespace, _ which: BSON) throws(FolioError) -> Int {
         try folio {
-            try committer.write(durable: true) { txn -> Int in
+            try committer.catalogWrite { txn -> Int in
                 guard var entry = self.entry(ns) else { throw FolioError(.namespaceNotFound, "ns not found \(ns)") }
                 let before = entry.indexes.count + 1
                 var names: [String] = []

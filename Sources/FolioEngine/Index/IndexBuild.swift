@@ -143,7 +143,7 @@ extension Engine {
             while commits > 0, try catchUp(uuid, fresh, &shapes, limit: limit) { commits -= 1 }
             // ...then the last of them, the suspects, and the indexes made ready, in one commit.
             let after = try folio {
-                try committer.write(durable: true) { txn -> Int in
+                try committer.catalogWrite { txn -> Int in
                     var entry = try self.buildingEntry(uuid, fresh)
                     try self.putTouched(&entry, fresh, &shapes, limit: nil, txn)
                     for index in fresh {
