@@ -77,7 +77,7 @@ import FolioTestSupport
                 let query = TextQuery(search: s, language: .english, caseSensitive: caseSensitive, diacriticSensitive: diacriticSensitive)
                 let matcher = TextMatcher(query: query, spec: textSpec)
                 var want: [Document] = []
-                for (id, d) in stored.sorted(by: { $0.key < $1.key }) {
+                for (_, d) in stored.sorted(by: { $0.key < $1.key }) {
                     let scores = try textSpec.termScores(d)
                     guard query.termsForBounds.contains(where: { scores[$0] != nil }), try matcher.matches(d) else { continue }
                     let score = query.termsForBounds.reduce(0.0) { $0 + (scores[$1] ?? 0) }

@@ -202,7 +202,7 @@ final class VectorIndexState: @unchecked Sendable {
         var journal = HNSWGraph.Journal()
         var nodeValues: [([UInt8], [UInt8])] = []
         _ = try Engine.forEachRecord(txn, recordStore) { key, raw in
-            guard let document = try? raw.document(), let e = entry(of: document, recordKey: key) else { return true }
+            guard let e = entry(of: raw.document(), recordKey: key) else { return true }
             let node = e.vector.withUnsafeBufferPointer { graph.add($0, attributes: e.attributes, journal: &journal) }
             nodes[key] = node
             // Written as added: nothing is removed during a build, and a quantized graph keeps
@@ -239,7 +239,7 @@ final class VectorIndexState: @unchecked Sendable {
         let dims = graph.dimensions
         var expected: UInt32 = 0
         var failure: FolioError?
-        try Folio_storage { () throws(StorageError) in
+        _ = try Folio_storage { () throws(StorageError) in
             try snapshot.visit(descriptor.store, .prefix([1]), limit: nil) { key, value in
                 guard key.count == 5, value.count >= 2 + dims * 4, VectorStoreKeys.decodeID(key, at: 1) == expected else {
                     failure = FolioError(.internalError, "data corruption: vector index \(descriptor.name) node \(Array(key))")
