@@ -49,6 +49,8 @@ public final class Engine: Sendable {
     /// commit of those builds (tests lower both).
     package let indexBuildInOneCommitRecords = Locked(Engine.buildInOneCommitRecords)
     package let indexBuildCommitEntries = Locked(Engine.buildCommitEntries)
+    /// Records such a build reads per snapshot (tests lower it to make several sorted runs).
+    let indexBuildChunkRecords = Locked(4_096)
     /// Runs before each commit of such a build's backfill and catch-up (tests write there;
     /// the server's `hangIndexBuildDuringCollectionScanPhaseBeforeInsertion` fail point waits there).
     package let indexBuildBeforeChunkCommit = Locked<(@Sendable () throws -> Void)?>(nil)
@@ -60,6 +62,12 @@ public final class Engine: Sendable {
     /// How the index builds this engine started again at its open ended, since the last call
     /// (the server logs them).
     public func takeResumedIndexBuilds() -> [ResumedIndexBuild] { resumedBuilds?.takeOutcomes() ?? [] }
+
+    /// What an index build on `ns` that writes while writes go on is doing now (nil when
+    /// none is), as currentOp shows it.
+    public func indexBuildProgress(_ ns: Namespace) -> IndexBuildProgress? {
+        entry(ns)?.indexes.lazy.filter(\.building).compactMap { self.indexBuilds.phase($0.store) }.first
+    }
 
     /// Waits until the index builds this engine started again at its open have ended, and
     /// takes how they ended.

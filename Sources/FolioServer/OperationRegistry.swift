@@ -1,4 +1,5 @@
 import FolioBSON
+import FolioEngine
 import FolioQuery
 import Synchronization
 import FolioLocks
@@ -84,19 +85,28 @@ package final class OperationRegistry: Sendable {
 }
 
 extension OperationRegistry.Operation {
-    /// The operation as `currentOp` shows it (MongoDB's field names and types).
-    func report(host: String) -> Document {
+    /// The operation as `currentOp` shows it (MongoDB's field names and types), with the
+    /// progress of the index build a createIndexes runs.
+    func report(host: String, indexBuild: IndexBuildProgress? = nil) -> Document {
         let elapsed = ContinuousClock.now - started
         let micros = elapsed.wholeMicroseconds
         var command = Document()
         for (k, v) in self.command where k != "$db" && k != "lsid" && k != "$clusterTime" { command.append(k, v) }
-        return ["type": "op", "host": .string(host), "desc": .string("conn\(connection.id)"),
-                "connectionId": .int32(connection.id), "client": .string(connection.remoteAddress), "active": true,
-                "currentOpTime": .string(CivilTime(millisecondsSinceEpoch: startedMilliseconds + micros / 1000).iso8601),
-                "opid": .int32(id), "secs_running": .int64(micros / 1_000_000), "microsecs_running": .int64(micros),
-                "op": .string(opType), "ns": .string(namespace), "command": .document(command),
-                "numYields": .int32(0), "killPending": .bool(interrupt.isKilled), "waitingForLock": false,
-                "locks": [:], "lockStats": [:]]
+        var report: Document = [
+            "type": "op", "host": .string(host), "desc": .string("conn\(connection.id)"),
+            "connectionId": .int32(connection.id), "client": .string(connection.remoteAddress), "active": true,
+            "currentOpTime": .string(CivilTime(millisecondsSinceEpoch: startedMilliseconds + micros / 1000).iso8601),
+            "opid": .int32(id), "secs_running": .int64(micros / 1_000_000), "microsecs_running": .int64(micros),
+            "op": .string(opType), "ns": .string(namespace), "command": .document(command)]
+        if let indexBuild {
+            report.append("msg", .string(indexBuild.message))
+            report.append("progress", ["done": .int64(Int64(indexBuild.done)), "total": .int64(Int64(indexBuild.total))])
+        }
+        for (k, v) in ["numYields": BSON.int32(0), "killPending": .bool(interrupt.isKilled), "waitingForLock": false,
+                       "locks": [:], "lockStats": [:]] as Document {
+            report.append(k, v)
+        }
+        return report
     }
 
     /// currentOp's `op`: the CRUD kinds by name, everything else "command".

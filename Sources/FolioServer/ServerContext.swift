@@ -91,6 +91,14 @@ public final class ServerContext: Sendable {
         quotas.measureAll()
     }
 
+    /// An operation as currentOp and `$currentOp` show it; a createIndexes with the progress
+    /// of its build.
+    func report(_ op: OperationRegistry.Operation) -> Document {
+        var build: IndexBuildProgress?
+        if op.commandName == "createIndexes", let ns = try? Namespace(parsing: op.namespace) { build = engine.indexBuildProgress(ns) }
+        return op.report(host: advertisedAddress, indexBuild: build)
+    }
+
     /// The application name the connection's handshake gave (client.application.name).
     func applicationName(of connection: Int32) -> String? { connections.read(connection) { $0.handshake.applicationName } }
 

@@ -57,7 +57,7 @@ struct BenchVectors: ParsableCommand {
             if filtered { stage.append("filter", ["tag": 3]) }
             let cursor = try engine.aggregate(database: "bench", collection: "vectors",
                                               AggregateRequest(pipeline: [["$vectorSearch": .document(stage)], ["$project": ["_id": 1]]]))
-            return try cursor.all().compactMap { if case .int32(let v)? = try $0.document()["_id"] { v } else { nil } }
+            return try cursor.all().compactMap { if case .int32(let v)? = $0.document()["_id"] { v } else { nil } }
         }
         func recall(filtered: Bool) throws -> Double {
             let truth = filtered ? exactFiltered : exact

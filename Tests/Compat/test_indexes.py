@@ -432,6 +432,13 @@ def test_an_index_build_cut_short_by_a_crash_or_a_shutdown_runs_again_at_the_nex
             c.insert_many([{"_id": i, "v": i % 997, "w": i % 13} for i in range(b, b + 10_000)])
         t, outcome = build_until_it_waits(client, c, "v")
         assert [i["name"] for i in c.list_indexes()] == ["_id_"]
+        # currentOp shows how far the build is, as MongoDB's does (it waits before its first keys).
+        ops = client.admin.command({"currentOp": 1, "command.createIndexes": "big"})["inprog"]
+        assert len(ops) == 1
+        phase = "Index Build: inserting keys from external sorter into index"
+        assert ops[0]["msg"] == f"{phase} {phase}: 0/30000 0%"
+        assert ops[0]["progress"] == {"done": 0, "total": 30_000}
+        assert type(ops[0]["progress"]["total"]) is Int64
         c.update_many({"_id": {"$lt": 100}}, {"$set": {"v": -1}})
         c.insert_one({"_id": -1, "v": -1, "w": -1})
         os.kill(first["process"].pid, signal.SIGKILL)

@@ -14,7 +14,8 @@ import FolioStorage
 @Suite struct IndexBuildTests {
     static let count = 3_000
 
-    /// An engine whose builds of more than 100 records gather sorted runs of 1,100 entries
+    /// An engine whose builds of more than 100 records read 500 records per snapshot, gather
+    /// sorted runs of at least 1,100 entries (so 3,000 records make runs of 1,500 and 1,500)
     /// and commit 400 at a time.
     func loaded(_ backend: Backend, _ document: (Int) -> Document = { ["_id": .int32(Int32($0)), "v": .int32(Int32($0 % 700))] }) throws -> Engine {
         let engine = try makeEngine(backend)
@@ -22,6 +23,7 @@ import FolioStorage
         engine.indexBuildInOneCommitRecords.withLock { $0 = 100 }
         engine.indexBuildCommitEntries.withLock { $0 = 400 }
         engine.indexBuildRunEntries.withLock { $0 = 1_100 }
+        engine.indexBuildChunkRecords.withLock { $0 = 500 }
         return engine
     }
 
@@ -221,6 +223,31 @@ import FolioStorage
         #expect(try !stores.storeNames().contains { $0.hasPrefix("i.") })
     }
 
+    /// currentOp's view of a build: before each commit of keys, which phase it is in and how
+    /// far (keys of a sorted run, then touched records read again); nothing once it ended.
+    @Test func aBuildReportsItsProgress() throws {
+        let engine = try loaded(.memory)
+        defer { engine.close() }
+        let seen = Locked<[IndexBuildProgress]>([])
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            let n = seen.withLock { $0.count }
+            if let p = engine.indexBuildProgress(ns) { seen.withLock { $0.append(p) } }
+            _ = try engine.update(ns, [UpdateStatement(filter: ["_id": .int32(Int32(n * 3))], update: ["$set": ["v": -1]])])
+        } }
+        _ = try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]])
+        let phases = seen.withLock { $0 }
+        #expect(engine.indexBuildProgress(ns) == nil)
+        // Two runs of 1,500 keys (less the records updated before they were read), 400 per
+        // commit; then the touched records.
+        let inserting = phases.filter { $0.phase == IndexBuildProgress.inserting }
+        #expect(inserting.map(\.done) == [0, 400, 800, 1_200, 0, 400, 800, 1_200])
+        #expect(inserting.allSatisfy { $0.total == 1_500 })
+        let draining = phases.filter { $0.phase == IndexBuildProgress.draining }
+        #expect(!draining.isEmpty && draining.allSatisfy { $0.done <= $0.total && $0.total > 0 })
+        #expect(phases[1].message == "Index Build: inserting keys from external sorter into index Index Build: inserting keys from external sorter into index: 400/1500 26%")
+        try expectValid(engine, "v_1")
+    }
+
     /// A writer's document that the index being built cannot take is stored, as in MongoDB
     /// (the index is not the writer's yet): the build fails at its end if the document is
     /// still so, and succeeds if it changed meanwhile. A built index refuses the document.
@@ -339,6 +366,7 @@ import FolioStorage
         defer { engine.close() }
         engine.indexBuildCommitEntries.withLock { $0 = 400 }
         engine.indexBuildRunEntries.withLock { $0 = 1_100 }
+        engine.indexBuildChunkRecords.withLock { $0 = 500 }
         // A write before the build begins, then writes before each of its commits.
         _ = try engine.update(ns, [UpdateStatement(filter: ["_id": 7], update: ["$set": ["v": 9_007]])])
         let chunks = Locked(0)

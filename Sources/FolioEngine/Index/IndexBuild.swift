@@ -43,6 +43,22 @@ import Glibc
 // locked set insert per write while a build runs, and the records they touched are read
 // once more.
 
+/// What an index build that writes while writes go on is doing, as currentOp shows it
+/// (MongoDB's `msg` and `progress`).
+public struct IndexBuildProgress: Sendable, Equatable {
+    public static let scanning = "Index Build: scanning collection"
+    public static let inserting = "Index Build: inserting keys from external sorter into index"
+    public static let draining = "Index Build: draining writes received during build"
+    public var phase: String
+    public var done: Int
+    public var total: Int
+
+    /// currentOp's `msg`: "<phase> <phase>: done/total percent%", as MongoDB writes it.
+    public var message: String {
+        "\(phase) \(phase): \(done)/\(total) \(total > 0 ? done * 100 / total : 0)%"
+    }
+}
+
 /// What writers tell the index builds in progress, by index store. An engine and its
 /// transactions' engines share one.
 final class IndexBuilds: Sendable {
@@ -54,6 +70,19 @@ final class IndexBuilds: Sendable {
     }
 
     private let builds = Locked([String: Progress]())
+    /// What each build is doing, by its first index store (currentOp).
+    private let phases = Locked([String: IndexBuildProgress]())
+
+    func setPhase(_ build: String, _ phase: IndexBuildProgress?) { phases.withLock { $0[build] = phase } }
+    func advance(_ build: String, by n: Int) {
+        phases.withLock { p in
+            guard var phase = p[build] else { return }
+            phase.done += n
+            phase.total = max(phase.total, phase.done)  // writers may touch more meanwhile
+            p[build] = phase
+        }
+    }
+    func phase(_ build: String) -> IndexBuildProgress? { phases.withLock { $0[build] } }
 
     func start(_ stores: [String]) { builds.withLock { b in for s in stores { b[s] = Progress() } } }
     func end(_ stores: [String]) { builds.withLock { b in for s in stores { b[s] = nil } } }
@@ -133,13 +162,16 @@ extension Engine {
     /// stay building, and the next open builds them again.
     func runBuild(_ uuid: [UInt8], _ recordStore: String, _ fresh: [IndexDescriptor]) throws(FolioError) -> Int {
         let stores = fresh.map(\.store)
+        defer { indexBuilds.setPhase(stores[0], nil) }
         do throws(FolioError) {
             var shapes = try backfill(uuid, recordStore, fresh)
             // Catch up with the records writers touched, in commits, until few are left (or
             // as many commits as there were at the start, plus two: writers that touch
             // records as fast as commits take them would keep this going)...
             let limit = indexBuildCommitEntries.withLock { $0 }
-            var commits = stores.map(indexBuilds.touchedCount).max()! / limit + 2
+            let touched = stores.map(indexBuilds.touchedCount).max()!
+            indexBuilds.setPhase(stores[0], IndexBuildProgress(phase: IndexBuildProgress.draining, done: 0, total: touched))
+            var commits = touched / limit + 2
             while commits > 0, try catchUp(uuid, fresh, &shapes, limit: limit) { commits -= 1 }
             // ...then the last of them, the suspects, and the indexes made ready, in one commit.
             let after = try folio {
@@ -203,8 +235,13 @@ extension Engine {
         let perCommit = indexBuildCommitEntries.withLock { $0 }
         var shapes = fresh.map { _ in KeyShape() }
         var runs = fresh.map { _ in BuildRun() }
+        let build = fresh[0].store
+        var scanning = IndexBuildProgress(phase: IndexBuildProgress.scanning, done: 0, total: committer.recordCounts.count(recordStore) ?? 0)
+        indexBuilds.setPhase(build, scanning)
         func flush(_ j: Int) throws(FolioError) {
             let run = runs[j].sorted(), arena = runs[j].arena
+            indexBuilds.setPhase(build, IndexBuildProgress(phase: IndexBuildProgress.inserting, done: 0, total: run.count))
+            defer { indexBuilds.setPhase(build, scanning) }
             var from = 0
             while from < run.count {
                 try OperationInterrupt.check()
@@ -234,10 +271,11 @@ extension Engine {
                         for key in suspects { self.indexBuilds.noteSuspect(index.store, key) }
                     }
                 }
+                indexBuilds.advance(build, by: slice.count)
             }
             runs[j].clear()
         }
-        var chunks = RecordChunks(store: recordStore, limit: 4_096)
+        var chunks = RecordChunks(store: recordStore, limit: indexBuildChunkRecords.withLock { $0 })
         while !chunks.done {
             try OperationInterrupt.check()
             var unindexable: [(Int, [UInt8])] = []
@@ -246,6 +284,7 @@ extension Engine {
                     let snapshot = try storage.snapshot()
                     defer { snapshot.close() }
                     try chunks.visitNext(snapshot) { key, value in
+                        scanning.done += 1
                         for j in fresh.indices {
                             guard let keys = try? Engine.buildKeys(fresh[j], tops[j], value) else {
                                 unindexable.append((j, Array(key)))
@@ -262,6 +301,8 @@ extension Engine {
                 throw error
             }
             for (j, recordKey) in unindexable { indexBuilds.noteWrite(fresh[j].store, recordKey) }
+            scanning.total = max(scanning.total, scanning.done)
+            indexBuilds.setPhase(build, scanning)
             for j in fresh.indices where runs[j].isFull(runLimit) { try flush(j) }
         }
         for j in fresh.indices where !runs[j].entries.isEmpty { try flush(j) }
@@ -293,6 +334,7 @@ extension Engine {
         for (j, built) in fresh.enumerated() {
             let index = entry.indexes.first { $0.store == built.store }!
             let taken = indexBuilds.takeTouched(index.store, limit: limit)
+            if j == 0 { indexBuilds.advance(fresh[0].store, by: taken.count) }
             if let limit, taken.count == limit { more = true }
             for recordKey in taken.sorted(by: { compareKeys($0, $1) < 0 }) {
                 guard let bytes = try txn.get(entry.recordStore, recordKey) else { continue }

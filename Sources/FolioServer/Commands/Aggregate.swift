@@ -116,7 +116,7 @@ enum AggregateCommand {
             // Under access control, without allUsers only the caller's users' operations.
             let own: Authorization? = spec["allUsers"]?.isTruthy == true ? nil : Authorization.current
             return context.operations.all.filter { own?.owns(connection: $0.connection.id, in: context.access) ?? true }
-                .map { $0.report(host: context.advertisedAddress) }
+                .map(context.report)
         default:
             throw FolioError(.commandNotSupported, "\(name) is not supported yet")
         }

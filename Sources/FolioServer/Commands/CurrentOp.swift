@@ -25,7 +25,7 @@ enum OperationCommands {
         for op in r.context.operations.all {
             busy.insert(op.connection.id)
             if let own, !own.owns(connection: op.connection.id, in: r.context.access) { continue }
-            let report = op.report(host: r.context.advertisedAddress)
+            let report = r.context.report(op)
             if match.matches(report) { inprog.append(.document(report)) }
         }
         if r.bool("$all") == true {
