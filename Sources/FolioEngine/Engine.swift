@@ -63,6 +63,9 @@ public final class Engine: Sendable {
     /// (the server logs them).
     public func takeResumedIndexBuilds() -> [ResumedIndexBuild] { resumedBuilds?.takeOutcomes() ?? [] }
 
+    /// The index builds this engine started again at its open that have not ended.
+    public var resumingIndexBuilds: [ResumingIndexBuild] { resumedBuilds?.unfinished ?? [] }
+
     /// What an index build on `ns` that writes while writes go on is doing now (nil when
     /// none is), as currentOp shows it.
     public func indexBuildProgress(_ ns: Namespace) -> IndexBuildProgress? {

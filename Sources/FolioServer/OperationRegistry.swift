@@ -17,6 +17,9 @@ package final class OperationRegistry: Sendable {
         let started: ContinuousClock.Instant
         let startedMilliseconds: Int64
         let interrupt: OperationInterrupt
+        /// An operation of the server's own (an index build it started again): its `desc`,
+        /// in place of a connection.
+        var internalDescription: String? = nil
     }
 
     private struct State {
@@ -55,6 +58,21 @@ package final class OperationRegistry: Sendable {
         }
     }
 
+    /// Registers an operation of the server's own, stopped through `interrupt` (killOp, and
+    /// shutdown as for any operation); nil once the server is shutting down.
+    func beginInternal(_ description: String, _ command: Document, name: String, namespace: String,
+                       interrupt: OperationInterrupt) -> Operation? {
+        let op = Operation(id: nextID.wrappingAdd(1, ordering: .relaxed).oldValue & Int32.max, command: command,
+                           commandName: name, namespace: namespace, connection: ConnectionInfo(id: 0, remoteAddress: ""),
+                           started: .now, startedMilliseconds: Int64(ObjectID.currentSeconds()) * 1000,
+                           interrupt: interrupt, internalDescription: description)
+        return state.withLock { s -> Operation? in
+            if s.shuttingDown { return nil }
+            s.running[op.id] = op
+            return op
+        }
+    }
+
     /// Whether the server is shutting down (every new command is refused).
     var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
 
@@ -79,7 +97,9 @@ package final class OperationRegistry: Sendable {
         for op in running { op.interrupt.kill(.interruptedAtShutdown) }
     }
 
-    package var isEmpty: Bool { state.withLock { $0.running.isEmpty } }
+    /// Whether no client's operation runs (shutdown waits for those; the server's own stop
+    /// when storage closes).
+    package var isEmpty: Bool { state.withLock { $0.running.values.allSatisfy { $0.internalDescription != nil } } }
 
     var all: [Operation] { state.withLock { Array($0.running.values) }.sorted { $0.id < $1.id } }
 }
@@ -92,12 +112,21 @@ extension OperationRegistry.Operation {
         let micros = elapsed.wholeMicroseconds
         var command = Document()
         for (k, v) in self.command where k != "$db" && k != "lsid" && k != "$clusterTime" { command.append(k, v) }
-        var report: Document = [
-            "type": "op", "host": .string(host), "desc": .string("conn\(connection.id)"),
-            "connectionId": .int32(connection.id), "client": .string(connection.remoteAddress), "active": true,
+        var report: Document = ["type": "op", "host": .string(host)]
+        if let internalDescription {
+            report.append("desc", .string(internalDescription))
+        } else {
+            report.append("desc", .string("conn\(connection.id)"))
+            report.append("connectionId", .int32(connection.id))
+            report.append("client", .string(connection.remoteAddress))
+        }
+        for (k, v) in [
+            "active": true,
             "currentOpTime": .string(CivilTime(millisecondsSinceEpoch: startedMilliseconds + micros / 1000).iso8601),
             "opid": .int32(id), "secs_running": .int64(micros / 1_000_000), "microsecs_running": .int64(micros),
-            "op": .string(opType), "ns": .string(namespace), "command": .document(command)]
+            "op": .string(opType), "ns": .string(namespace), "command": .document(command)] as Document {
+            report.append(k, v)
+        }
         if let indexBuild {
             report.append("msg", .string(indexBuild.message))
             report.append("progress", ["done": .int64(Int64(indexBuild.done)), "total": .int64(Int64(indexBuild.total))])

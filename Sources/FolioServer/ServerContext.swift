@@ -76,6 +76,45 @@ public final class ServerContext: Sendable {
         if configuration.enableTestCommands {
             engine.indexBuildBeforeChunkCommit.withLock { [failPoints] in $0 = { try failPoints.pauseIndexBuild() } }
         }
+        // The index builds the engine started again at its open are operations of their own
+        // (as MongoDB's IndexBuildsCoordinator's): currentOp lists them, killOp stops them.
+        var resumed: [OperationRegistry.Operation] = []
+        for (i, build) in engine.resumingIndexBuilds.enumerated() {
+            var command: Document = ["createIndexes": .string(build.namespace.collection),
+                                     "indexes": .array(build.specifications.map(BSON.document))]
+            command.append("$db", .string(build.namespace.database))
+            if let op = operations.beginInternal("IndexBuildsCoordinatorMongod-\(i)", command, name: "createIndexes",
+                                                 namespace: build.namespace.description, interrupt: build.interrupt) {
+                resumed.append(op)
+            }
+        }
+        resumedBuildOperations = Locked(resumed)
+    }
+
+    /// The operations of the index builds the engine started again, until they end.
+    private let resumedBuildOperations: Locked<[OperationRegistry.Operation]>
+
+    /// Logs the index builds the engine started again that ended since the last call, and
+    /// ends their operations (the TTL monitor's tick calls it each second).
+    package func noteEndedIndexBuilds() {
+        for build in engine.takeResumedIndexBuilds() {
+            let ns = build.namespace.description
+            let ended = resumedBuildOperations.withLock { ops -> [OperationRegistry.Operation] in
+                defer { ops.removeAll { $0.namespace == ns } }
+                return ops.filter { $0.namespace == ns }
+            }
+            for op in ended { operations.end(op) }
+            var attr: Document = ["namespace": .string(ns), "indexes": .array(build.indexNames.map { .string($0) })]
+            if let error = build.error {
+                attr.append("error", .string(error.message))
+                attr.append("code", .int32(error.code.rawValue))
+                log.log(.warning, .index, id: ServerLog.FolioID.indexBuildResumed, ctx: "IndexBuildsCoordinator",
+                        "Index build started again at startup failed", attr: attr)
+            } else {
+                log.log(.info, .index, id: ServerLog.FolioID.indexBuildResumed, ctx: "IndexBuildsCoordinator",
+                        "Index build started again at startup completed", attr: attr)
+            }
+        }
     }
 
     /// The periodic upkeep of a running server (every 4 seconds, as MongoDB's

@@ -377,18 +377,7 @@ public final class WireServer: Sendable {
             }
             // Index builds the engine started again at its open (a shutdown or a crash cut
             // them short), as they end.
-            for build in context.engine.takeResumedIndexBuilds() {
-                var attr: Document = ["namespace": .string("\(build.namespace)"), "indexes": .array(build.indexNames.map { .string($0) })]
-                if let error = build.error {
-                    attr.append("error", .string(error.message))
-                    attr.append("code", .int32(error.code.rawValue))
-                    context.log.log(.warning, .index, id: ServerLog.FolioID.indexBuildResumed, ctx: "IndexBuildsCoordinator",
-                                    "Index build started again at startup failed", attr: attr)
-                } else {
-                    context.log.log(.info, .index, id: ServerLog.FolioID.indexBuildResumed, ctx: "IndexBuildsCoordinator",
-                                    "Index build started again at startup completed", attr: attr)
-                }
-            }
+            context.noteEndedIndexBuilds()
             // The change log's retention (replSetResizeOplog), checked each second.
             do throws(FolioError) {
                 try context.engine.trimChangeLog()

@@ -4,6 +4,8 @@ import FolioBSON
 import FolioQuery
 @testable import FolioServer
 @testable import FolioWire
+@testable import FolioEngine
+import FolioTestSupport
 
 @Suite struct CurrentOpTests {
     /// A slow aggregation (a $reduce over a million numbers per document).
@@ -89,6 +91,58 @@ import FolioQuery
         #expect(idle?["connectionId"] == .int32(7) && idle?["client"] == "10.0.0.7:5000" && idle?["appName"] == "chat-api")
         #expect(s.run(["currentOp": 1], db: "admin")["inprog"]?.arrayValue?.count == 1)
         #expect(s.run(["currentOp": 1, "$all": true, "active": true], db: "admin")["inprog"]?.arrayValue?.count == 1)
+    }
+}
+
+/// An index build the engine started again at its open (a crash cut it short) is an
+/// operation of the server's own: currentOp lists it with its progress, shutdown does not wait
+/// for it, and killOp stops it (its index goes, as when killOp stops a client's build).
+@Suite struct ResumedIndexBuildOperationTests {
+    @Test func killOpStopsABuildStartedAgain() throws {
+        let directory = TestSupport.scratchPath("folio-resumed-op")
+        let ns = try Namespace(database: "db", collection: "c")
+        do {
+            let engine = try Engine.open(directory: directory)
+            _ = try engine.insert(ns, (0..<3_000).map { ["_id": .int32(Int32($0)), "v": .int32(Int32($0 % 7))] })
+            // The build's first commit alone, as a crash after it leaves it.
+            try engine.committer.write(durable: true) { txn in
+                var entry = try engine.entryForWrite(ns, in: txn)
+                let fresh = try engine.newIndexes([["key": ["v": 1], "name": "v_1"]], &entry)
+                for i in entry.indexes.indices { entry.indexes[i].building = true }
+                try txn.createStore(fresh[0].store)
+                try engine.saveEntry(entry, txn)
+            }
+            engine.close()
+        }
+        let engine = try Engine.open(directory: directory, resumeIndexBuilds: false)
+        defer { engine.close() }
+        engine.indexBuildCommitEntries.withLock { $0 = 400 }
+        // Each commit of keys waits until the operation is killed (for at most 30 s).
+        engine.indexBuildBeforeChunkCommit.withLock { $0 = { @Sendable in
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                try OperationInterrupt.check()
+                usleep(1_000)
+            }
+            throw FolioError(.internalError, "the build was not killed")
+        } }
+        let context = ServerContext(engine: engine, configuration: ServerConfiguration(dataPath: directory, inMemory: false))
+        let s = TestServer(dispatcher: CommandDispatcher(context: context))
+        engine.resumedBuilds?.start(engine)
+        let op = try #require(CurrentOpTests.waitForOperation(s, filter: ["desc": "IndexBuildsCoordinatorMongod-0", "msg": ["$exists": true]]))
+        #expect(op["ns"] == "db.c" && op["op"] == "command" && op["connectionId"] == nil)
+        #expect(op["command"] == ["createIndexes": "c", "indexes": [["v": 2, "key": ["v": 1], "name": "v_1"]]])
+        #expect(op["progress"]?.documentValue?["total"] == .int64(3_000))
+        #expect(context.operations.isEmpty)  // shutdown waits only for clients' operations
+        guard case .int32(let opid)? = op["opid"] else { Issue.record("no opid: \(op)"); return }
+        #expect(s.run(["killOp": 1, "op": .int32(opid)], db: "admin")["ok"] == .double(1))
+        engine.resumedBuilds?.wait()
+        context.noteEndedIndexBuilds()
+        let log = s.run(["getLog": "global"], db: "admin")["log"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(log.contains { $0.contains("Index build started again at startup failed") && $0.contains("\"code\":11601") }, "\(log.suffix(3))")
+        #expect(s.run(["currentOp": 1, "desc": "IndexBuildsCoordinatorMongod-0"], db: "admin")["inprog"] == [])
+        #expect(engine.entry(ns)?.indexes.isEmpty == true)
+        #expect(s.run(["listIndexes": "c"], db: "db")["cursor"]?.documentValue?["firstBatch"]?.arrayValue?.count == 1)
     }
 }
 

@@ -3,6 +3,7 @@ import FolioLocks
 import FolioQuery
 import FolioStorage
 import Dispatch
+import Synchronization
 import Glibc
 
 // Index builds on large collections, while writes go on.
@@ -418,34 +419,62 @@ public struct ResumedIndexBuild: Sendable {
     public let error: FolioError?
 }
 
+/// A build the open started again that has not ended: the server lists it in currentOp as
+/// an operation of its own, whose `interrupt` killOp trips (the build then fails and its
+/// indexes go, as when killOp stops a client's build) and shutdown trips (it runs again at
+/// the next open).
+public struct ResumingIndexBuild: Sendable {
+    public let namespace: Namespace
+    public let specifications: [Document]
+    public let interrupt: OperationInterrupt
+}
+
 /// The builds an open found unfinished, run again one after another on a thread of their
 /// own while the engine serves. Writers keep their indexes up to date from the open on
 /// (`IndexBuilds.start` runs before the engine returns); `stop` interrupts them at close,
 /// and they start over at the next open.
 final class ResumedBuilds: Sendable {
     let builds: [UnfinishedBuild]
-    private let interrupt = OperationInterrupt()
+    /// One per build, bound to the build's thread while it runs.
+    let interrupts: [OperationInterrupt]
+    private let stopping = Atomic(false)
     private let running = DispatchGroup()
     private let outcomes = Locked<[ResumedIndexBuild]>([])
+    /// How many builds ended.
+    private let ended = Locked(0)
 
-    init(_ builds: [UnfinishedBuild]) { self.builds = builds }
+    init(_ builds: [UnfinishedBuild]) {
+        self.builds = builds
+        interrupts = builds.map { _ in OperationInterrupt() }
+    }
 
     func start(_ engine: Engine) {
         guard !builds.isEmpty else { return }
-        let builds = self.builds
-        DispatchQueue(label: "folio.index-builds").async(group: running) { [interrupt, outcomes] in
-            OperationInterrupt.$current.withValue(interrupt) {
-                for build in builds {
-                    var failure: FolioError?
-                    do throws(FolioError) {
-                        _ = try engine.runBuild(build.uuid, build.recordStore, build.indexes)
-                    } catch {
-                        failure = error
+        DispatchQueue(label: "folio.index-builds").async(group: running) { [self] in
+            for (build, interrupt) in zip(builds, interrupts) {
+                var failure: FolioError?
+                if stopping.load(ordering: .relaxed) {
+                    failure = FolioError(.interruptedAtShutdown, "interrupted at shutdown")
+                } else {
+                    OperationInterrupt.$current.withValue(interrupt) {
+                        do throws(FolioError) {
+                            _ = try engine.runBuild(build.uuid, build.recordStore, build.indexes)
+                        } catch {
+                            failure = error
+                        }
                     }
-                    outcomes.withLock { $0.append(ResumedIndexBuild(namespace: build.namespace, indexNames: build.indexes.map(\.name), error: failure)) }
-                    if interrupt.isKilled { break }
                 }
+                ended.withLock { $0 += 1 }
+                outcomes.withLock { $0.append(ResumedIndexBuild(namespace: build.namespace, indexNames: build.indexes.map(\.name), error: failure)) }
             }
+        }
+    }
+
+    /// The builds that have not ended, with what stops each.
+    var unfinished: [ResumingIndexBuild] {
+        let done = ended.withLock { $0 }
+        return zip(builds, interrupts).dropFirst(done).map { build, interrupt in
+            ResumingIndexBuild(namespace: build.namespace, specifications: build.indexes.map(\.specification), interrupt: interrupt)
         }
     }
 
@@ -457,7 +486,8 @@ final class ResumedBuilds: Sendable {
 
     /// Interrupts the builds and waits until they stopped.
     func stop() {
-        interrupt.kill(.interruptedAtShutdown)
+        stopping.store(true, ordering: .relaxed)
+        for interrupt in interrupts { interrupt.kill(.interruptedAtShutdown) }
         running.wait()
     }
 }
