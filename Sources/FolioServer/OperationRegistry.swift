@@ -51,7 +51,11 @@ package final class OperationRegistry: Sendable {
                            commandName: name, namespace: namespace, connection: connection, started: .now,
                            startedMilliseconds: Int64(ObjectID.currentSeconds()) * 1000,
                            interrupt: OperationInterrupt(maxTimeMilliseconds: limit, maximumEvaluationBytes: maximumEvaluationBytes))
-        return state.withLock { s -> Operation? in
+        return register(op)
+    }
+
+    private func register(_ op: Operation) -> Operation? {
+        state.withLock { s -> Operation? in
             if s.shuttingDown { return nil }
             s.running[op.id] = op
             return op
@@ -66,11 +70,7 @@ package final class OperationRegistry: Sendable {
                            commandName: name, namespace: namespace, connection: ConnectionInfo(id: 0, remoteAddress: ""),
                            started: .now, startedMilliseconds: Int64(ObjectID.currentSeconds()) * 1000,
                            interrupt: interrupt, internalDescription: description)
-        return state.withLock { s -> Operation? in
-            if s.shuttingDown { return nil }
-            s.running[op.id] = op
-            return op
-        }
+        return register(op)
     }
 
     /// Whether the server is shutting down (every new command is refused).

@@ -68,22 +68,23 @@ final class IndexBuilds: Sendable {
         var touched: Set<[UInt8]> = []
         /// Keys of a unique index that some other record may have too.
         var suspects: Set<[UInt8]> = []
+        /// What the build is doing (currentOp), kept with its first index's store.
+        var phase: IndexBuildProgress?
     }
 
     private let builds = Locked([String: Progress]())
-    /// What each build is doing, by its first index store (currentOp).
-    private let phases = Locked([String: IndexBuildProgress]())
 
-    func setPhase(_ build: String, _ phase: IndexBuildProgress?) { phases.withLock { $0[build] = phase } }
+    /// Sets what the build whose first index store is `build` is doing (it goes with `end`).
+    func setPhase(_ build: String, _ phase: IndexBuildProgress) { builds.withLock { $0[build]?.phase = phase } }
     func advance(_ build: String, by n: Int) {
-        phases.withLock { p in
-            guard var phase = p[build] else { return }
+        builds.withLock { b in
+            guard var phase = b[build]?.phase else { return }
             phase.done += n
             phase.total = max(phase.total, phase.done)  // writers may touch more meanwhile
-            p[build] = phase
+            b[build]?.phase = phase
         }
     }
-    func phase(_ build: String) -> IndexBuildProgress? { phases.withLock { $0[build] } }
+    func phase(_ build: String) -> IndexBuildProgress? { builds.withLock { $0[build]?.phase } }
 
     func start(_ stores: [String]) { builds.withLock { b in for s in stores { b[s] = Progress() } } }
     func end(_ stores: [String]) { builds.withLock { b in for s in stores { b[s] = nil } } }
@@ -163,7 +164,6 @@ extension Engine {
     /// stay building, and the next open builds them again.
     func runBuild(_ uuid: [UInt8], _ recordStore: String, _ fresh: [IndexDescriptor]) throws(FolioError) -> Int {
         let stores = fresh.map(\.store)
-        defer { indexBuilds.setPhase(stores[0], nil) }
         do throws(FolioError) {
             var shapes = try backfill(uuid, recordStore, fresh)
             // Catch up with the records writers touched, in commits, until few are left (or
