@@ -62,7 +62,8 @@ import Glibc
 // "D <round> <k>" after each drop. crash-verify waits for the build the kill cut short, which
 // the open starts again, validates crash.bulk (every index, that one too, holds exactly its
 // documents' keys) and checks that the index is there when the last round's last
-// acknowledged step was a build.
+// acknowledged step was a build (unless the change log shows that the drop in flight
+// committed: its acknowledgement may not have been logged before the kill).
 //
 // The change log (read as local.oplog.rs): its times strictly increase, every document of
 // crash.docs has its insert entry and every insert entry its document (nothing acknowledged
@@ -457,7 +458,8 @@ struct CrashVerify: ParsableCommand {
         }
         if engine.collectionExists(CrashWriter.bulk) {
             problems += try engine.validate(CrashWriter.bulk).errors.map { "crash.bulk: \($0)" }
-            if let step = lastBuildStep, step.built, !engine.indexes(CrashWriter.bulk).contains(where: { $0.name == CrashWriter.builtIndex }) {
+            if let step = lastBuildStep, step.built, !engine.indexes(CrashWriter.bulk).contains(where: { $0.name == CrashWriter.builtIndex }),
+               try !CrashVerify.lastBuildStepLoggedIsADrop(engine) {
                 lost += 1
                 problems.append("crash.bulk: index \(CrashWriter.builtIndex) acknowledged built (round \(step.round), build \(step.k)) is missing")
             }
@@ -532,6 +534,17 @@ struct CrashVerify: ParsableCommand {
 }
 
 extension CrashVerify {
+    /// Whether the change log's last createIndexes or dropIndexes of the built index is the
+    /// drop: a drop the kill cut off before its acknowledgement was logged may still have
+    /// committed (its change log entry commits with it), and then the index is rightly gone.
+    static func lastBuildStepLoggedIsADrop(_ engine: Engine) throws -> Bool {
+        let filter: Document = ["op": "c", "ns": "crash.$cmd", "$or": [
+            ["o.createIndexes": "bulk", "o.name": .string(CrashWriter.builtIndex)],
+            ["o.dropIndexes": "bulk", "o.index": .string(CrashWriter.builtIndex)]]]
+        let steps = try engine.find(oplogNamespace, FindRequest(filter: filter)).all()
+        return steps.last?.document()["o"]?.documentValue?["dropIndexes"] != nil
+    }
+
     /// What the change log must agree with after a crash (see the top of this file).
     static func checkChangeLog(_ engine: Engine, documents: Set<Int64>, ledger: Set<String>) throws -> [String] {
         var problems: [String] = []
