@@ -83,6 +83,9 @@ enum ChangeLog {
 
     /// The field of an entry that holds its pre- and post-images.
     static let imagesField = "$images"
+    /// The field of a commit's last entry that holds the retry history records the commit
+    /// made (RetryableWrites.swift).
+    static let retryField = "$retry"
     /// `t`: the term of a one-member replica set that never had an election.
     static let term: Int64 = 1
     /// The most bytes of operations one `applyOps` entry holds.
@@ -112,6 +115,13 @@ enum ChangeLog {
         out.append(contentsOf: document)
     }
 
+    static func appendArray(key: String, _ array: [UInt8], to out: inout [UInt8]) {
+        out.append(0x04)
+        out.append(contentsOf: key.utf8)
+        out.append(0)
+        out.append(contentsOf: array)
+    }
+
     /// Ends the document that starts at `start` in `out` (its length goes first).
     static func finish(_ out: inout [UInt8], from start: Int = 0) {
         out.append(0)
@@ -130,9 +140,11 @@ enum ChangeLog {
     /// the commit that many consecutive times). Consecutive plain writes share one stored row
     /// (their entries one after another, keyed by the first one's time): an insert of 1,000
     /// documents adds one row to the log, not 1,000. A transaction's entry is a row of its own.
-    /// Returns the rows stored.
+    /// `retry`, the commit's retry history records (`RetryHistoryCache.encode`), goes into the
+    /// last entry. Returns the rows stored.
     @discardableResult
-    static func append(_ items: [ChangeLogItem], first: Timestamp, wall: Int64, to txn: any StorageWriteTransaction) throws -> [(key: [UInt8], value: [UInt8])] {
+    static func append(_ items: [ChangeLogItem], first: Timestamp, wall: Int64, retry: [UInt8]? = nil,
+                       to txn: any StorageWriteTransaction) throws -> [(key: [UInt8], value: [UInt8])] {
         var stored: [(key: [UInt8], value: [UInt8])] = []
         var run: [UInt8] = [], runKey: [UInt8] = []
         func flush() throws {
@@ -160,6 +172,7 @@ enum ChangeLog {
                 run.append(contentsOf: [0, 0, 0, 0])
                 change.appendOperation(to: &run)
                 appendTime(time, wall: wall, to: &run)
+                if n == items.count - 1, let retry { appendArray(key: retryField, retry, to: &run) }
                 finish(&run, from: start)
             case .transaction(let changes, let lsid, let txnNumber):
                 try flush()
@@ -193,6 +206,7 @@ enum ChangeLog {
                     BSON.string("admin.$cmd").appendElement(key: "ns", to: &out)
                     appendRaw(key: "o", o, to: &out)
                     appendTime(time, wall: wall, to: &out)
+                    if n == items.count - 1, end == changes.count, let retry { appendArray(key: retryField, retry, to: &out) }
                     finish(&out)
                     let k = key(time, part: part)
                     try txn.put(store, k, out)
@@ -422,6 +436,8 @@ extension Engine {
             if keys.isEmpty { break }
             try folio {
                 try committer.write(durable: false) { txn in
+                    // The retry history these rows may carry goes into its store first.
+                    (txn as? CountingTransaction)?.flushRetryHistory = true
                     for key in keys { try txn.delete(ChangeLog.store, key) }
                 }
             }

@@ -131,13 +131,34 @@ public final class Engine: Sendable {
         // a shutdown left building are emptied, to be built again (IndexBuild.swift).
         let missing = [Engine.catalogStore, Engine.retryHistoryStore, Engine.metaStore, ChangeLog.store].filter { !stores.contains($0) }
         let unfinished = state.collections.values.contains { $0.indexes.contains(where: \.building) }
-        var restarted: [UnfinishedBuild] = []
-        if !missing.isEmpty || savedCounts != nil || unfinished {
-            let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
+        // Retry history that commits since the last flush left in the change log only goes
+        // into the store (RetryableWrites.swift).
+        let retryFlushed = stores.contains(Engine.metaStore)
+            ? try Folio_storage { () throws(StorageError) in try snapshot.get(Engine.metaStore, RetryHistoryCache.flushedKey) }
+            : nil
+        let retryReplay = try retryFlushed.map { flushed throws(FolioError) in
             try Folio_storage { () throws(StorageError) in
+                try !snapshot.scan(ChangeLog.store, KeyRange(lower: flushed.isEmpty ? nil : flushed, lowerInclusive: false),
+                                   reverse: false, limit: 1).isEmpty
+            }
+        } ?? true
+        var restarted: [UnfinishedBuild] = []
+        if !missing.isEmpty || savedCounts != nil || unfinished || retryReplay {
+            let txn = try Folio_storage { () throws(StorageError) in try storage.beginWrite() }
+            try folio {
                 for store in missing { try txn.createStore(store) }
                 if savedCounts != nil { _ = try txn.delete(Engine.metaStore, RecordCounts.savedKey) }
                 if unfinished { restarted = try Engine.restartUnfinishedBuilds(state, txn) }
+                if retryReplay {
+                    // Without the key (a directory older than it) no entry carries records.
+                    var newest = try ChangeLog.newestKey(txn)
+                    if retryFlushed != nil {
+                        let unflushed = try RetryHistoryCache.unflushed(txn)
+                        for (session, record) in unflushed.records { try txn.put(Engine.retryHistoryStore, session, record) }
+                        newest = unflushed.newest ?? newest
+                    }
+                    try txn.put(Engine.metaStore, RetryHistoryCache.flushedKey, newest ?? [])
+                }
                 try txn.commit(durable: true)
             }
         }
@@ -217,12 +238,17 @@ public final class Engine: Sendable {
 
     /// Refuses writes from now on and leaves the record counts for the next open, with the
     /// change log's newest key (RecordCounts.swift). Without the row the next open counts.
+    /// The retry history's records go into their store too.
     func saveRecordCounts() {
         committer.closeWrites()
         let counts = committer.recordCounts.all
         guard let txn = try? storage.beginWrite() else { return }
         do throws(StorageError) {
-            try txn.put(Engine.metaStore, RecordCounts.savedKey, RecordCounts.encode(counts, changeLogNewest: try ChangeLog.newestKey(txn)))
+            let newest = try ChangeLog.newestKey(txn)
+            try txn.put(Engine.metaStore, RecordCounts.savedKey, RecordCounts.encode(counts, changeLogNewest: newest))
+            // The retry history the change log alone holds, so the next open reads none back.
+            for (session, record) in committer.retryCache.all { try txn.put(Engine.retryHistoryStore, session, record) }
+            try txn.put(Engine.metaStore, RetryHistoryCache.flushedKey, newest ?? [])
             try txn.commit(durable: true)
         } catch {
             txn.rollback()

@@ -77,6 +77,8 @@ final class GroupCommitter: Sendable {
     let notifier = CommitNotifier()
     /// The newest change-log entries, for change streams (see ChangeLogTail).
     let changeLogTail = ChangeLogTail()
+    /// Retry history records committed in change log entries, not yet in the store.
+    let retryCache = RetryHistoryCache()
 
     init(storage: any StorageEngine, recordCounts: RecordCounts = RecordCounts(), clock: ClusterClock = ClusterClock(reserved: 0),
          timed: Bool = true) {
@@ -171,6 +173,17 @@ final class GroupCommitter: Sendable {
         next?.done.signal()
     }
 
+    /// Puts every retry history record committed so far, and `retry`, into the store, with
+    /// the change log's newest key (after this commit's rows) as the key they are current with.
+    private func storeRetryHistory(_ retry: [(session: [UInt8], record: [UInt8])], newestLogKey: [UInt8]?,
+                                   _ txn: any StorageWriteTransaction) throws {
+        var records = retryCache.all
+        for r in retry { records[r.session] = r.record }
+        for (session, record) in records { try txn.put(Engine.retryHistoryStore, session, record) }
+        let newest = try newestLogKey ?? ChangeLog.newestKey(txn) ?? []
+        try txn.put(Engine.metaStore, RetryHistoryCache.flushedKey, newest)
+    }
+
     private func commitBatch(_ batch: [Request]) {
         // The batch works on its own copy of the in-memory catalog, which readers get with
         // the storage commit (CatalogBox); a request that fails has its catalog changes
@@ -186,6 +199,7 @@ final class GroupCommitter: Sendable {
             let txn = CountingTransaction(try storage.beginWrite(), conflicts: conflicts)
             current = txn
             txn.vectorIndexes = vectorIndexes
+            if timed { txn.retryCache = retryCache }
             // A request alone in the transaction needs no savepoint: its failure rolls the
             // whole transaction back instead.
             let alone = batch.count == 1
@@ -205,16 +219,27 @@ final class GroupCommitter: Sendable {
                 let (time, reserve, first) = clock.tick(count: txn.changeLog.count)
                 txn.owner = 0
                 if let reserve { try txn.put(Engine.metaStore, ClusterClock.key, ClusterClock.encode(reserve)) }
+                // Retry history records ride in the change log, unless this commit puts them
+                // all into the store (RetryableWrites.swift).
+                let retry = txn.newestRetryRecords
+                let flush = txn.flushRetryHistory || retryCache.due || (!retry.isEmpty && txn.changeLog.isEmpty)
                 var logged: [(key: [UInt8], value: [UInt8])] = []
                 if !txn.changeLog.isEmpty {
-                    logged = try ChangeLog.append(txn.changeLog, first: first, wall: ChangeLog.wallMilliseconds(), to: txn.base)
+                    logged = try ChangeLog.append(txn.changeLog, first: first, wall: ChangeLog.wallMilliseconds(),
+                                                  retry: flush || retry.isEmpty ? nil : RetryHistoryCache.encode(retry), to: txn.base)
                 }
+                if flush { try storeRetryHistory(retry, newestLogKey: logged.last?.key, txn.base) }
                 // The clock and the catalog note the commit under the tracker's gate, so a
                 // snapshot taken there knows its cluster time (Engine.latestSnapshot).
                 // The change log's in-memory tail too: a reader that sees this commit's time
                 // finds its entries there (ChangeLogTail).
                 try conflicts.publish(unnoted: txn.unnoted) {
                     try txn.commit(durable: batch.contains { $0.durable })
+                    if flush {
+                        retryCache.flushed()
+                    } else if !retry.isEmpty {
+                        retryCache.committed(Dictionary(retry.map { ($0.session, $0.record) }) { $1 })
+                    }
                     clock.committed(time, reserved: reserve)
                     changeLogTail.append(logged, time: time)
                     catalog?.publish()

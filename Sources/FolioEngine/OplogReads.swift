@@ -78,6 +78,7 @@ final class OplogSource: DocumentStream, @unchecked Sendable {
             let row = try ChangeLog.entries(value)
             for var d in reverse ? row.reversed() : row {
                 d.removeValue(forKey: ChangeLog.imagesField)
+                d.removeValue(forKey: ChangeLog.retryField)
                 if filter.matches(d) { buffer.append(d) }
             }
         }

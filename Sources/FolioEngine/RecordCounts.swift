@@ -99,6 +99,30 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     private(set) var unnoted = false
     /// What the commit appends to the change log (ChangeLog.swift), undone with the writes.
     var changeLog: [ChangeLogItem] = []
+    /// The group committer's records of retry history not yet in the store (nil in a
+    /// transaction's engine, whose records go straight into its store).
+    var retryCache: RetryHistoryCache?
+    /// Retry history records this transaction's writes made, oldest first (RetryableWrites.swift),
+    /// undone with the writes.
+    private(set) var retryRecords: [(session: [UInt8], record: [UInt8])] = []
+    /// Set by a write that needs every retry history record in the store with this commit
+    /// (the change log's trim).
+    var flushRetryHistory = false
+
+    func addRetryRecord(_ session: [UInt8], _ record: [UInt8]) { retryRecords.append((session, record)) }
+
+    /// The newest record this transaction's writes made for `session`.
+    func retryRecord(_ session: [UInt8]) -> [UInt8]? { retryRecords.last { $0.session == session }?.record }
+
+    /// The newest record for each session, in the order the sessions first wrote.
+    var newestRetryRecords: [(session: [UInt8], record: [UInt8])] {
+        var at: [[UInt8]: Int] = [:], out: [(session: [UInt8], record: [UInt8])] = []
+        for r in retryRecords {
+            if let i = at[r.session] { out[i].record = r.record } else { at[r.session] = out.count; out.append(r) }
+        }
+        return out
+    }
+
     /// Keeps vector indexes in step with record writes (VectorIndexes.swift); nil in a
     /// transaction's engine, whose buffered writes reach it when they are replayed.
     var vectorIndexes: VectorIndexRegistry?
@@ -226,12 +250,13 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     }
 
     func atomically<R>(_ body: () throws -> R) throws -> R {
-        let mark = changes.count, logged = changeLog.count, undone = undoActions.count
+        let mark = changes.count, logged = changeLog.count, undone = undoActions.count, retried = retryRecords.count
         do {
             return try base.atomically(body)
         } catch {
             changes.removeSubrange(mark...)
             changeLog.removeSubrange(logged...)
+            retryRecords.removeSubrange(retried...)
             undoMemory(to: undone)
             throw error
         }
@@ -252,6 +277,7 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
     func rollback() {
         changes.removeAll()
         changeLog.removeAll()
+        retryRecords.removeAll()
         undoMemory(to: 0)
         base.rollback()
     }

@@ -2,6 +2,7 @@ import FolioBSON
 import FolioQuery
 import FolioStorage
 import Synchronization
+import FolioLocks
 
 // Retryable writes: a write that carries a session and a transaction number is applied at
 // most once. What each statement did is kept in the same storage commit as the statement
@@ -13,10 +14,19 @@ import Synchronization
 //     statement ids as sorted ranges, r: { "<stmtId>": result } for statements whose reply
 //     needs more than "it ran" (updates, deletes, findAndModify) }
 // or, after a committed multi-document transaction, { t: txnNumber, w: commit (date), c: true }.
-// Costs per retryable write command: one get and one put of this record in the command's
-// storage transaction (no extra commit, no extra fsync). A newer txnNumber replaces the
-// record; records of sessions idle past the session timeout (30 minutes) are removed by
-// `expireRetryHistory`.
+// A newer txnNumber replaces the record; records of sessions idle past the session timeout
+// (30 minutes) are removed by `expireRetryHistory`.
+//
+// Where a record goes: a put into the store for every write cost a page of the write-ahead
+// log per commit (one of ~6 for a 1 KB insert, measured). So a commit that appends to the
+// change log carries its new records in its last entry instead (`$retry`, which
+// `local.oplog.rs` does not show; MongoDB's oplog entries carry lsid/txnNumber/stmtId for
+// the same reason), and keeps them in memory (`RetryHistoryCache`) until a later commit
+// puts them all into the store: once a second, past 1,000 sessions, in a commit that has no
+// change-log entry to carry them, before the change log is trimmed, and at a clean close.
+// That commit also stores the change log's newest key (`RetryHistoryCache.flushedKey`); the
+// next open reads the `$retry` of every row after it back into the store, so after kill -9
+// the history is what the last commit left.
 
 /// The identity of a retryable write: the session, its transaction number and the statement
 /// ids of the command's statements.
@@ -74,6 +84,94 @@ public final class RetryStatistics: Sendable {
     public let historyWrites = Atomic<Int64>(0)
 }
 
+/// Retry history records committed but not yet in the store (see the top of this file),
+/// shared by the group committer and readers.
+final class RetryHistoryCache: Sendable {
+    private struct State {
+        var records: [[UInt8]: [UInt8]] = [:]
+        var since: ContinuousClock.Instant?
+    }
+    private let state = Locked(State())
+    /// How long and for how many sessions records stay only in the change log.
+    static let maxAge: Duration = .seconds(1)
+    static let maxSessions = 1_000
+
+    /// The meta store's key for the change log key the store's records are current with.
+    static let flushedKey: [UInt8] = Array("retryHistoryFlushed".utf8)
+
+    func record(_ session: [UInt8]) -> [UInt8]? { state.withLock { $0.records[session] } }
+
+    var isEmpty: Bool { state.withLock { $0.records.isEmpty } }
+
+    /// Every record, to be put into the store.
+    var all: [[UInt8]: [UInt8]] { state.withLock { $0.records } }
+
+    /// Whether the next commit should put the records into the store.
+    var due: Bool {
+        state.withLock { s in
+            guard let since = s.since else { return false }
+            return s.records.count >= RetryHistoryCache.maxSessions || since.duration(to: .now) >= RetryHistoryCache.maxAge
+        }
+    }
+
+    /// After a commit that carried `records` in its change log entry.
+    func committed(_ records: [[UInt8]: [UInt8]]) {
+        guard !records.isEmpty else { return }
+        state.withLock { s in
+            s.records.merge(records) { $1 }
+            if s.since == nil { s.since = .now }
+        }
+    }
+
+    /// After a commit that put every record into the store.
+    func flushed() { state.withLock { $0 = State() } }
+
+    /// The `$retry` field of a change log entry: `[{k: session, r: record}, ...]`, as the
+    /// bytes of a BSON array.
+    static func encode(_ records: [(session: [UInt8], record: [UInt8])]) -> [UInt8] {
+        var out: [UInt8] = [0, 0, 0, 0]
+        for (i, r) in records.enumerated() {
+            var item: [UInt8] = [0, 0, 0, 0]
+            BSON.binary(Binary(subtype: Binary.Subtype.generic, data: r.session)).appendElement(key: "k", to: &item)
+            ChangeLog.appendRaw(key: "r", r.record, to: &item)
+            ChangeLog.finish(&item)
+            ChangeLog.appendRaw(key: String(i), item, to: &out)
+        }
+        ChangeLog.finish(&out)
+        return out
+    }
+
+    /// The records of change log rows after the one the store is current with, oldest first
+    /// (later ones replace earlier ones), and the newest row's key.
+    static func unflushed(_ txn: any StorageWriteTransaction) throws -> (records: [[UInt8]: [UInt8]], newest: [UInt8]?) {
+        let flushed = try txn.get(Engine.metaStore, flushedKey)
+        var records: [[UInt8]: [UInt8]] = [:]
+        var newest: [UInt8]?
+        let range = KeyRange(lower: flushed.flatMap { $0.isEmpty ? nil : $0 }, lowerInclusive: false)
+        var failure: (any Error)?
+        _ = try txn.visit(ChangeLog.store, range, limit: nil) { key, value in
+            newest = Array(key)
+            var offset = 0
+            while offset < value.count {
+                guard let length = ChangeLog.entryLength(value, at: offset),
+                      let entry = try? RawDocument(validating: Array(value[offset..<offset + length])) else {
+                    failure = FolioError(.internalError, "data corruption: a change log entry at \(offset) does not fit its row of \(value.count) bytes")
+                    return false
+                }
+                offset += length
+                guard case .array(let items)? = entry[ChangeLog.retryField] else { continue }
+                for case .document(let item) in items {
+                    guard case .binary(let k)? = item["k"], case .document(let r)? = item["r"] else { continue }
+                    records[k.data] = r.bsonBytes()
+                }
+            }
+            return true
+        }
+        if let failure { throw failure }
+        return (records, newest)
+    }
+}
+
 /// One session's retry history inside a write transaction: loaded at the start of a command,
 /// consulted and extended per statement, saved before the command's work is committed.
 final class RetryHistory {
@@ -89,7 +187,7 @@ final class RetryHistory {
         self.write = write
         executed = []
         results = [:]
-        guard let bytes = try txn.get(Engine.retryHistoryStore, write.session) else { changed = true; return }
+        guard let bytes = try RetryHistory.record(write.session, txn) else { changed = true; return }
         // Most writes start a new transaction number: only `t` is read then.
         let raw: RawDocument
         do { raw = try RawDocument(validating: bytes) } catch {
@@ -111,6 +209,26 @@ final class RetryHistory {
             for (key, value) in r {
                 if let id = Int32(key), case .document(let d) = value { results[id] = d }
             }
+        }
+    }
+
+    /// The session's record as of this transaction's writes so far: one it wrote, else one
+    /// committed but still in memory, else the store's.
+    static func record(_ session: [UInt8], _ txn: any StorageWriteTransaction) throws(StorageError) -> [UInt8]? {
+        if let counting = txn as? CountingTransaction, let cache = counting.retryCache {
+            if let pending = counting.retryRecord(session) { return pending }
+            if let cached = cache.record(session) { return cached }
+        }
+        return try txn.get(Engine.retryHistoryStore, session)
+    }
+
+    /// Stores a record with the transaction's commit (in memory and the change log when the
+    /// transaction is the group committer's, else in the store).
+    static func store(_ session: [UInt8], _ record: [UInt8], _ txn: any StorageWriteTransaction) throws(StorageError) {
+        if let counting = txn as? CountingTransaction, counting.retryCache != nil {
+            counting.addRetryRecord(session, record)
+        } else {
+            try txn.put(Engine.retryHistoryStore, session, record)
         }
     }
 
@@ -179,7 +297,7 @@ final class RetryHistory {
     static func saveCommitted(_ txnNumber: Int64, session: [UInt8], _ txn: any StorageWriteTransaction,
                               nowMilliseconds: Int64 = Int64(ObjectID.currentSeconds()) * 1000) throws {
         let record: Document = ["t": .int64(txnNumber), "w": .datetime(nowMilliseconds), "c": true]
-        try txn.put(Engine.retryHistoryStore, session, record.bsonBytes())
+        try store(session, record.bsonBytes(), txn)
     }
 
     /// Stores the history in the command's transaction (when anything changed).
@@ -191,7 +309,7 @@ final class RetryHistory {
         let record: Document = ["t": .int64(write.txnNumber), "w": .datetime(nowMilliseconds),
                                 "e": .array(executed.flatMap { [BSON.int32($0.lowerBound), .int32($0.upperBound)] }),
                                 "r": .document(r)]
-        try txn.put(Engine.retryHistoryStore, write.session, record.bsonBytes())
+        try RetryHistory.store(write.session, record.bsonBytes(), txn)
         statistics.historyWrites.add(1, ordering: .relaxed)
         changed = false
     }
@@ -203,10 +321,14 @@ extension Engine {
     /// The latest transaction number the session used in a committed transaction or a
     /// retryable write, and whether that number was a committed transaction (nil: none kept).
     public func lastTransaction(session: [UInt8]) throws(FolioError) -> (txnNumber: Int64, committed: Bool)? {
-        let bytes = try Folio_storage { () throws(StorageError) -> [UInt8]? in
-            let snapshot = try storage.snapshot()
-            defer { snapshot.close() }
-            return try snapshot.get(Engine.retryHistoryStore, session)
+        // The cache before the snapshot: a record the cache gives up is in the store by then.
+        var bytes = committer.retryCache.record(session)
+        if bytes == nil {
+            bytes = try Folio_storage { () throws(StorageError) -> [UInt8]? in
+                let snapshot = try storage.snapshot()
+                defer { snapshot.close() }
+                return try snapshot.get(Engine.retryHistoryStore, session)
+            }
         }
         guard let bytes, let record = try? RawDocument(validating: bytes), let t = record["t"]?.exactInt64 else { return nil }
         return (t, record["c"] == .bool(true))
@@ -227,6 +349,14 @@ extension Engine {
         }
     }
 
+    /// Puts the retry history records only the change log holds into their store, in a commit
+    /// of its own; `onlyIfDue`: only when they have waited a second or are many (the server
+    /// asks each second, so after a quiet second the next open reads nothing back).
+    public func storeRetryHistory(onlyIfDue: Bool = true) throws(FolioError) {
+        guard onlyIfDue ? committer.retryCache.due : !committer.retryCache.isEmpty else { return }
+        try folio { try committer.write(durable: false) { txn in (txn as? CountingTransaction)?.flushRetryHistory = true } }
+    }
+
     /// Removes the retry history of sessions whose last retryable write is older than
     /// `idleMilliseconds` (MongoDB forgets a session's transactions when the session expires).
     /// Returns how many sessions it removed.
@@ -234,6 +364,8 @@ extension Engine {
     public func expireRetryHistory(idleMilliseconds: Int64 = 30 * 60 * 1000,
                                    nowMilliseconds: Int64 = Int64(ObjectID.currentSeconds()) * 1000) throws(FolioError) -> Int {
         let cutoff = nowMilliseconds - idleMilliseconds
+        // The store first gets the records only the change log holds.
+        try storeRetryHistory(onlyIfDue: false)
         var stale: [[UInt8]] = []
         try Folio_storage { () throws(StorageError) in
             let snapshot = try storage.snapshot()
@@ -252,7 +384,7 @@ extension Engine {
                 var removed = 0
                 for key in stale {
                     // Re-checked in the writer: the session may have written since the scan.
-                    guard let bytes = try txn.get(Engine.retryHistoryStore, key) else { continue }
+                    guard let bytes = try RetryHistory.record(key, txn) else { continue }
                     if let record = try? RawDocument(validating: bytes), case .datetime(let w)? = record["w"], w >= cutoff { continue }
                     try txn.delete(Engine.retryHistoryStore, key)
                     removed += 1

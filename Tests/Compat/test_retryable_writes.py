@@ -1,9 +1,15 @@
 """Retryable writes through pymongo: a write whose reply is lost is retried by the driver and
 applied exactly once (issue 20); the session fields are checked as MongoDB checks them."""
+import os
+import signal
+import time
+
 import pymongo
 import pytest
 from bson.int64 import Int64
 from pymongo.errors import OperationFailure
+
+from conftest import running_server
 
 
 def test_a_retried_command_answers_with_its_first_result(db):
@@ -82,3 +88,43 @@ def test_a_write_that_fails_before_its_commit_is_applied_by_the_retry(test_clien
         coll.update_one({"_id": 1}, {"$inc": {"n": 1}})
     test_client.admin.command({"configureFailPoint": "onPrimaryTransactionalWrite", "mode": "off"})
     assert coll.find_one({"_id": 1}) == {"_id": 1, "n": 1}
+
+
+def test_a_retry_after_kill_9_answers_with_its_first_result(folio_binary):
+    """What a retryable write did is in the change log entry of its commit (the history's own
+    store catches up once a second): after kill -9 the next start reads it back, so the
+    retry of an acknowledged write answers as the first time and applies nothing again."""
+    with running_server(folio_binary) as first:
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{first['port']}/?directConnection=true",
+                                     serverSelectionTimeoutMS=10000, heartbeatFrequencyMS=500)
+        db = client.app
+        db.c.insert_one({"_id": 1, "n": 0})
+        with client.start_session() as s:
+            # Numbers above those the driver's own retryable writes on this (pooled) session took.
+            update = {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}], "txnNumber": Int64(101)}
+            famd = {"findAndModify": "c", "query": {"_id": 1}, "update": {"$inc": {"n": 10}}, "new": True,
+                    "txnNumber": Int64(102)}
+            insert = {"insert": "c", "documents": [{"_id": 2}, {"_id": 3}], "txnNumber": Int64(103)}
+            assert db.command(dict(update), session=s)["nModified"] == 1
+            assert db.command(dict(famd), session=s)["value"] == {"_id": 1, "n": 11}
+            assert db.command(dict(insert), session=s)["n"] == 2
+            os.kill(first["process"].pid, signal.SIGKILL)
+            first["process"].wait()
+            with running_server(folio_binary, data=first["data"], port=first["port"]):
+                deadline = time.time() + 30
+                while True:
+                    try:
+                        again = db.command(dict(insert), session=s)
+                        break
+                    except pymongo.errors.AutoReconnect:
+                        assert time.time() < deadline
+                        time.sleep(0.1)
+                assert again["n"] == 2 and "writeErrors" not in again
+                with pytest.raises(OperationFailure) as older:
+                    db.command(dict(famd), session=s)
+                assert older.value.code == 225
+                famd["txnNumber"] = Int64(104)
+                assert db.command(dict(famd), session=s)["value"] == {"_id": 1, "n": 21}
+                assert db.command(dict(famd), session=s)["value"] == {"_id": 1, "n": 21}
+                assert list(db.c.find().sort("_id", 1)) == [{"_id": 1, "n": 21}, {"_id": 2}, {"_id": 3}]
+        client.close()

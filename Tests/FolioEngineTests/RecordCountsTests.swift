@@ -107,7 +107,7 @@ import FolioStorage
             #expect(RecordCounts.decode(try #require(row), changeLogNewest: newest)?[store] == 250)
             let w = try storage.beginWrite()
             try w.put(Engine.metaStore, RecordCounts.savedKey, RecordCounts.encode([store: count], changeLogNewest: newest))
-            if writeAfter { try w.put(ChangeLog.store, (newest ?? []) + [0xFF], [0]) }
+            if writeAfter { try w.put(ChangeLog.store, (newest ?? []) + [0xFF], Document().bsonBytes()) }
             try w.commit(durable: true)
         }
         // Taken without counting: a row that says 7 gives 7, and is gone once the engine is open.

@@ -176,3 +176,126 @@ extension RetryableWritesTests {
         #expect(engine.retryStatistics.retriedStatements.load(ordering: .relaxed) == Int64(ids.count))
     }
 }
+
+/// Where the history lives between commits (RetryableWrites.swift): in the change log entry of
+/// the commit that made it and in memory, put into its store once a second, before the log
+/// is trimmed and at a clean close; read back from the log after a crash.
+extension RetryableWritesTests {
+    func stored(_ engine: Engine) throws -> [UInt8]? {
+        let snapshot = try engine.storage.snapshot()
+        defer { snapshot.close() }
+        return try snapshot.get(Engine.retryHistoryStore, session)
+    }
+
+    /// A crash: storage closes without the engine's close (nothing is flushed or saved).
+    func crash(_ engine: Engine) {
+        engine.resumedBuilds?.stop()
+        engine.storage.close()
+    }
+
+    @Test func aRetryAfterACrashAnswersFromTheChangeLog() throws {
+        let dir = tempDir()
+        let bump = UpdateStatement(filter: ["_id": 1], update: ["$inc": ["n": 1]])
+        let request = FindAndModifyRequest(filter: ["_id": 2], update: ["$inc": ["n": 10]], returnNew: true)
+        do {
+            let engine = try Engine.open(directory: dir)
+            _ = try engine.insert(ns, [["_id": 2, "n": 0]])
+            #expect(try engine.insert(ns, [["_id": 1, "n": 0], ["_id": 3]], options: options(1)).insertedCount == 2)
+            #expect(try engine.update(ns, [bump], options: options(2)).modified == 1)
+            #expect(try engine.findAndModify(ns, request, retryable: retry(3)).value == ["_id": 2, "n": 10])
+            // Only the change log and memory hold the history yet.
+            #expect(try stored(engine) == nil)
+            #expect(try engine.lastTransaction(session: session)?.txnNumber == 3)
+            crash(engine)
+        }
+        let engine = try Engine.open(directory: dir)
+        defer { engine.close() }
+        #expect(try stored(engine) != nil)
+        #expect(try engine.lastTransaction(session: session)?.txnNumber == 3)
+        let again = try engine.findAndModify(ns, request, retryable: retry(3))
+        #expect(again.value == ["_id": 2, "n": 10] && again.matched == 1)
+        #expect(try docs(engine.find(ns, FindRequest(sort: ["_id": 1]))) == [["_id": 1, "n": 1], ["_id": 2, "n": 10], ["_id": 3]])
+        // Older transaction numbers are refused: the history knows the session reached 3.
+        #expect(throws: FolioError.self) { try engine.update(ns, [bump], options: options(2)) }
+    }
+
+    @Test func anOlderRetryIsAnsweredFromTheChangeLogAfterACrash() throws {
+        let dir = tempDir()
+        do {
+            let engine = try Engine.open(directory: dir)
+            #expect(try engine.insert(ns, [["_id": 1], ["_id": 2]], options: options(5)).insertedCount == 2)
+            crash(engine)
+        }
+        let engine = try Engine.open(directory: dir)
+        defer { engine.close() }
+        let again = try engine.insert(ns, [["_id": 1], ["_id": 2]], options: options(5))
+        #expect(again.insertedCount == 2 && again.writeErrors.isEmpty)
+    }
+
+    @Test func theStoreCatchesUpBeforeATrimAndAtAClose() throws {
+        let dir = tempDir()
+        do {
+            let engine = try Engine.open(directory: dir)
+            _ = try engine.insert(ns, [["_id": 1]], options: options(1))
+            #expect(try stored(engine) == nil)
+            engine.changeLogRetention = ChangeLogRetention(maxBytes: 1, minRetentionHours: 0)
+            #expect(try engine.trimChangeLog() > 0)
+            #expect(try stored(engine) != nil)
+            _ = try engine.insert(ns, [["_id": 2]], options: options(2))
+            engine.close()
+        }
+        let engine = try Engine.open(directory: dir)
+        defer { engine.close() }
+        let record = try #require(try stored(engine).flatMap { try? Document(bsonBytes: $0) })
+        #expect(record["t"] == .int64(2))
+        #expect(try engine.insert(ns, [["_id": 2]], options: options(2)).writeErrors.isEmpty)
+    }
+
+    /// A commit with nothing to log (an update that changes nothing) puts the history into
+    /// the store itself, with every record memory held.
+    @Test func aCommitWithoutLogEntriesStoresTheHistory() throws {
+        let engine = try Engine.open(directory: tempDir())
+        defer { engine.close() }
+        _ = try engine.insert(ns, [["_id": 1, "n": 0]], options: options(1))
+        #expect(try stored(engine) == nil)
+        let same = try engine.update(ns, [UpdateStatement(filter: ["_id": 1], update: ["$set": ["n": 0]])], options: options(2))
+        #expect(same.matched == 1 && same.modified == 0)
+        let record = try #require(try stored(engine).flatMap { try? Document(bsonBytes: $0) })
+        #expect(record["t"] == .int64(2))
+    }
+
+    /// The records are not part of what local.oplog.rs shows.
+    @Test func theOplogDoesNotShowTheRecords() throws {
+        let engine = try Engine.inMemory()
+        _ = try engine.insert(ns, [["_id": 1]], options: options(1))
+        let entries = try docs(engine.find(try Namespace(database: "local", collection: "oplog.rs"), FindRequest(filter: ["op": "i"])))
+        #expect(entries.count == 1 && entries.allSatisfy { $0[ChangeLog.retryField] == nil })
+    }
+}
+
+extension RetryableWritesTests {
+    /// Past 1,000 sessions the next commit puts them into the store; a second after a write
+    /// `storeRetryHistory` does (the server asks each second).
+    @Test func manySessionsOrASecondPutTheHistoryIntoItsStore() throws {
+        let engine = try Engine.inMemory()
+        func storedCount() throws -> Int {
+            let snapshot = try engine.storage.snapshot()
+            defer { snapshot.close() }
+            return try snapshot.count(Engine.retryHistoryStore)
+        }
+        for i in 0..<RetryHistoryCache.maxSessions {
+            let s = [UInt8](repeating: 0, count: 14) + [UInt8(i >> 8), UInt8(i & 0xFF)]
+            _ = try engine.insert(ns, [["_id": .int32(Int32(i))]], options: WriteOptions(retryable: RetryableWrite(session: s, txnNumber: 1)))
+        }
+        #expect(try storedCount() == 0)
+        _ = try engine.insert(ns, [["_id": -1]], options: options(1))
+        #expect(try storedCount() == RetryHistoryCache.maxSessions + 1)
+        _ = try engine.insert(ns, [["_id": -2]], options: options(2))
+        try engine.storeRetryHistory()
+        #expect(engine.committer.retryCache.isEmpty == false)
+        Thread.sleep(forTimeInterval: 1.1)
+        try engine.storeRetryHistory()
+        #expect(engine.committer.retryCache.isEmpty)
+        #expect(try stored(engine).flatMap { try? Document(bsonBytes: $0) }?["t"] == .int64(2))
+    }
+}
