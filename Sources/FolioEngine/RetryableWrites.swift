@@ -22,8 +22,9 @@ import FolioLocks
 // change log carries its new records in its last entry instead (`$retry`, which
 // `local.oplog.rs` does not show; MongoDB's oplog entries carry lsid/txnNumber/stmtId for
 // the same reason), and keeps them in memory (`RetryHistoryCache`) until a later commit
-// puts them all into the store: once a second, past 1,000 sessions, in a commit that has no
-// change-log entry to carry them, before the change log is trimmed, and at a clean close.
+// puts them all into the store: the first commit once they are a second old or 1,000
+// sessions, one with no change-log entry to carry them, the change log's trim, and a clean
+// close.
 // That commit also stores the change log's newest key (`RetryHistoryCache.flushedKey`); the
 // next open reads the `$retry` of every row after it back into the store, so after kill -9
 // the history is what the last commit left.
@@ -350,10 +351,10 @@ extension Engine {
     }
 
     /// Puts the retry history records only the change log holds into their store, in a commit
-    /// of its own; `onlyIfDue`: only when they have waited a second or are many (the server
-    /// asks each second, so after a quiet second the next open reads nothing back).
-    public func storeRetryHistory(onlyIfDue: Bool = true) throws(FolioError) {
-        guard onlyIfDue ? committer.retryCache.due : !committer.retryCache.isEmpty else { return }
+    /// of its own. (Commits do it themselves once records are a second old, so the change log
+    /// rows the next open reads back are at most a second's writes and one more.)
+    func storeRetryHistory() throws(FolioError) {
+        guard !committer.retryCache.isEmpty else { return }
         try folio { try committer.write(durable: false) { txn in (txn as? CountingTransaction)?.flushRetryHistory = true } }
     }
 
@@ -365,7 +366,7 @@ extension Engine {
                                    nowMilliseconds: Int64 = Int64(ObjectID.currentSeconds()) * 1000) throws(FolioError) -> Int {
         let cutoff = nowMilliseconds - idleMilliseconds
         // The store first gets the records only the change log holds.
-        try storeRetryHistory(onlyIfDue: false)
+        try storeRetryHistory()
         var stale: [[UInt8]] = []
         try Folio_storage { () throws(StorageError) in
             let snapshot = try storage.snapshot()

@@ -375,14 +375,6 @@ public final class WireServer: Sendable {
                                     attr: ["error": .string(error.message), "code": .int32(error.code.rawValue)])
                 }
             }
-            // Retry history the change log alone has held for a second goes into its store
-            // (RetryableWrites.swift), so the next open has little to read back.
-            do throws(FolioError) {
-                try context.engine.storeRetryHistory()
-            } catch {
-                context.log.log(.warning, .storage, id: ServerLog.FolioID.ttlMonitorFailed, ctx: "TTLMonitor",
-                                "Storing the retry history failed", attr: ["error": .string(error.message), "code": .int32(error.code.rawValue)])
-            }
             // Index builds the engine started again at its open (a shutdown or a crash cut
             // them short), as they end.
             context.noteEndedIndexBuilds()

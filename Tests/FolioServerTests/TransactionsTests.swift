@@ -4,6 +4,7 @@ import FolioTestSupport
 import FolioBSON
 import FolioQuery
 @testable import FolioServer
+@testable import FolioEngine
 
 /// The sessions' transaction state machine (Transactions.swift): MongoDB's errors for every
 /// state and hostile sequence, and bounded resources under many open transactions.
@@ -124,13 +125,22 @@ import FolioQuery
 
     /// A commit retried after a restart is answered as done (the commit recorded the
     /// session's number with the data), and older numbers stay too old.
-    @Test func aCommitRetriedAfterARestartIsDone() throws {
+    /// After a clean restart and after a crash (the commit's record then only in its change
+    /// log entry, RetryableWrites.swift), a retried commit is done and the number is used.
+    @Test(arguments: [false, true])
+    func aCommitRetriedAfterARestartIsDone(crash: Bool) throws {
         let directory = TestSupport.scratchPath("folio-txn-server", directory: false)
         do {
             let s = try TestServer(directory: directory)
             #expect(s.run(inTxn(["insert": "c", "documents": [["_id": 1]]], 4, start: true))["ok"] == .double(1))
             #expect(s.run(inTxn(["commitTransaction": 1], 4), db: "admin")["ok"] == .double(1))
-            s.dispatcher.context.engine.close()
+            let engine = s.dispatcher.context.engine
+            if crash {
+                engine.resumedBuilds?.stop()
+                engine.storage.close()
+            } else {
+                engine.close()
+            }
         }
         let s = try TestServer(directory: directory)
         defer { s.dispatcher.context.engine.close() }
