@@ -116,6 +116,7 @@ final class CountingTransaction: StorageWriteTransaction, @unchecked Sendable {
 
     /// The newest record for each session, in the order the sessions first wrote.
     var newestRetryRecords: [(session: [UInt8], record: [UInt8])] {
+        if retryRecords.count < 2 { return retryRecords }
         var at: [[UInt8]: Int] = [:], out: [(session: [UInt8], record: [UInt8])] = []
         for r in retryRecords {
             if let i = at[r.session] { out[i].record = r.record } else { at[r.session] = out.count; out.append(r) }
