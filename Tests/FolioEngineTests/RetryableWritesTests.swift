@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FolioBSON
 import FolioQuery
+import FolioStorage
 @testable import FolioEngine
 
 /// Retryable writes: a command retried with the same session and transaction number answers
@@ -297,5 +298,47 @@ extension RetryableWritesTests {
         _ = try engine.insert(ns, [["_id": -4]])
         #expect(engine.committer.retryCache.isEmpty)
         #expect(try stored(engine).flatMap { try? Document(bsonBytes: $0) }?["t"] == .int64(3))
+    }
+}
+
+extension RetryableWritesTests {
+    /// Rows after the flushed key are read back at the open: `$retry` fields of the wrong
+    /// shape are skipped, well-formed ones kept; a row that is not a sequence of BSON
+    /// documents fails the open with a clear error instead of a crash.
+    @Test func theOpenReadsMalformedRecordsSafely() throws {
+        let dir = tempDir()
+        do {
+            let engine = try Engine.open(directory: dir)
+            _ = try engine.insert(ns, [["_id": 1]])
+            engine.close()
+        }
+        func append(_ rows: [[UInt8]]) throws {
+            let storage = try SQLiteStorageEngine(directory: dir)
+            defer { storage.close() }
+            let w = try storage.beginWrite()
+            var key = try #require(try ChangeLog.newestKey(w))
+            for row in rows {
+                key[key.count - 1] &+= 1
+                try w.put(ChangeLog.store, key, row)
+            }
+            try w.commit(durable: true)
+        }
+        let good: [UInt8] = RetryHistoryCache.encode([(session, (["t": .int64(9), "w": .datetime(0), "e": [0, 0]] as Document).bsonBytes())])
+        var entries: [[UInt8]] = []
+        for retry: BSON in [.string("x"), .array([.int32(1), .document(["k": 1, "r": 2]), .document(["k": .binary(Binary(subtype: 0, data: [1]))])])] {
+            var d: Document = ["op": "n", "ns": "", "o": .document([:])]
+            d.append(ChangeLog.retryField, retry)
+            entries.append(d.bsonBytes())
+        }
+        var withGood: Document = ["op": "n", "ns": "", "o": .document([:])]
+        withGood.append(ChangeLog.retryField, .array(try RawDocument(validating: good).document().map { _, v in v }))
+        try append(entries + [withGood.bsonBytes()])
+        do {
+            let engine = try Engine.open(directory: dir)
+            #expect(try engine.lastTransaction(session: session)?.txnNumber == 9)
+            engine.close()
+        }
+        try append([[9, 0, 0, 0, 3, 0xFF]])
+        #expect(throws: FolioError.self) { try Engine.open(directory: dir) }
     }
 }
