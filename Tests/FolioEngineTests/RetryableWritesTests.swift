@@ -188,6 +188,14 @@ extension RetryableWritesTests {
         return try snapshot.get(Engine.retryHistoryStore, session)
     }
 
+    /// A no-op change log entry carrying the session's record for `txnNumber`, statement 0.
+    func retryEntry(txnNumber: Int64) throws -> Document {
+        let record = (["t": .int64(txnNumber), "w": .datetime(0), "e": [0, 0]] as Document).bsonBytes()
+        var entry: Document = ["op": "n", "ns": "", "o": .document([:])]
+        entry.append(ChangeLog.retryField, .array(try RawDocument(validating: RetryHistoryCache.encode([(session, record)])).document().map { _, v in v }))
+        return entry
+    }
+
     /// A crash: storage closes without the engine's close (nothing is flushed or saved).
     func crash(_ engine: Engine) {
         engine.resumedBuilds?.stop()
@@ -323,16 +331,13 @@ extension RetryableWritesTests {
             }
             try w.commit(durable: true)
         }
-        let good: [UInt8] = RetryHistoryCache.encode([(session, (["t": .int64(9), "w": .datetime(0), "e": [0, 0]] as Document).bsonBytes())])
         var entries: [[UInt8]] = []
         for retry: BSON in [.string("x"), .array([.int32(1), .document(["k": 1, "r": 2]), .document(["k": .binary(Binary(subtype: 0, data: [1]))])])] {
             var d: Document = ["op": "n", "ns": "", "o": .document([:])]
             d.append(ChangeLog.retryField, retry)
             entries.append(d.bsonBytes())
         }
-        var withGood: Document = ["op": "n", "ns": "", "o": .document([:])]
-        withGood.append(ChangeLog.retryField, .array(try RawDocument(validating: good).document().map { _, v in v }))
-        try append(entries + [withGood.bsonBytes()])
+        try append(entries + [try retryEntry(txnNumber: 9).bsonBytes()])
         do {
             let engine = try Engine.open(directory: dir)
             #expect(try engine.lastTransaction(session: session)?.txnNumber == 9)
@@ -340,5 +345,37 @@ extension RetryableWritesTests {
         }
         try append([[9, 0, 0, 0, 3, 0xFF]])
         #expect(throws: FolioError.self) { try Engine.open(directory: dir) }
+    }
+}
+
+extension RetryableWritesTests {
+    /// A directory from before the flushed key: its store has every record, and its change
+    /// log is not read at the open (no entry of that time carries records); the key is
+    /// written for the next open.
+    @Test func aDirectoryWithoutTheFlushedKeyKeepsItsStore() throws {
+        let dir = tempDir()
+        do {
+            let engine = try Engine.open(directory: dir)
+            _ = try engine.insert(ns, [["_id": 1]], options: options(4))
+            engine.close()
+        }
+        do {
+            let storage = try SQLiteStorageEngine(directory: dir)
+            defer { storage.close() }
+            let w = try storage.beginWrite()
+            #expect(try w.delete(Engine.metaStore, RetryHistoryCache.flushedKey))
+            // An entry with records after it would be read back if the open looked.
+            var key = try #require(try ChangeLog.newestKey(w))
+            key[key.count - 1] &+= 1
+            try w.put(ChangeLog.store, key, try retryEntry(txnNumber: 99).bsonBytes())
+            try w.commit(durable: true)
+        }
+        let engine = try Engine.open(directory: dir)
+        defer { engine.close() }
+        #expect(try engine.lastTransaction(session: session)?.txnNumber == 4)
+        let snapshot = try engine.storage.snapshot()
+        defer { snapshot.close() }
+        #expect(try snapshot.get(Engine.metaStore, RetryHistoryCache.flushedKey) != nil)
+        #expect(try engine.insert(ns, [["_id": 1]], options: options(4)).writeErrors.isEmpty)
     }
 }
