@@ -1,6 +1,9 @@
 import FolioBSON
 import FolioQuery
 import FolioStorage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Multi-document updates and deletes (`multi: true`, `limit: 0`) outside transactions, in
 // commits of at most `Engine.writeManyChunkDocuments` documents.
@@ -153,7 +156,7 @@ extension Engine {
             }
         }
         var deleted = 0
-        _ = try inParts(ns, filter, hint: s.hint, durable: options.durable) { entry, key, raw, txn in
+        _ = try inParts(ns, filter, hint: s.hint, durable: options.durable, inKeyOrder: true) { entry, key, raw, txn in
             try self.removeRecord(entry, key, raw, txn)
             deleted += 1
         }
@@ -164,10 +167,18 @@ extension Engine {
     /// the top of this file). Returns false when no document matched when the statement
     /// began (the caller may upsert). What `write` counted is meaningless once this throws
     /// (a failing statement's reply counts none of its documents).
-    private func inParts(_ ns: Namespace, _ filter: Filter, hint: BSON?, durable: Bool,
+    ///
+    /// `inKeyOrder`: the documents are written in record-key order instead of the plan's. A
+    /// delete_many through an index on another field removed records scattered over the whole
+    /// collection in each chunk, and each chunk's commit wrote every page it touched (BENCHMARKS.md,
+    /// issue 28); in key order a chunk's records share pages. Only for deletes: they cannot fail
+    /// one document at a time, so which documents went first is not observable, where a failing
+    /// update leaves the documents before it in the plan's order updated, as in MongoDB.
+    private func inParts(_ ns: Namespace, _ filter: Filter, hint: BSON?, durable: Bool, inKeyOrder: Bool = false,
                          _ write: @escaping (CollectionEntry, [UInt8], RawDocument, any StorageWriteTransaction) throws -> Void) throws(FolioError) -> Bool {
         guard let start = entry(ns) else { return false }
-        let records = try matchingKeys(start, filter, hint: hint)
+        var records = try matchingKeys(start, filter, hint: hint)
+        if inKeyOrder { records = records.sortedByKey() }
         if records.isEmpty { return false }
         var from = 0
         while from < records.count {
@@ -254,12 +265,41 @@ struct RecordKeys {
 
     mutating func append(_ row: PlanRow) {
         guard let document = row.document else { return }
-        bytes.append(contentsOf: row.recordKey)
-        ends.append(bytes.count)
-        sizes.append(Int32(clamping: document.byteCount))
+        append(key: row.recordKey, size: document.byteCount)
     }
 
-    func key(_ i: Int) -> [UInt8] { Array(bytes[(i == 0 ? 0 : ends[i - 1])..<ends[i]]) }
+    mutating func append<Key: Collection<UInt8>>(key: Key, size: Int) {
+        bytes.append(contentsOf: key)
+        ends.append(bytes.count)
+        sizes.append(Int32(clamping: size))
+    }
+
+    func size(_ i: Int) -> Int { Int(sizes[i]) }
+
+    func key(_ i: Int) -> [UInt8] { Array(bytes[range(i)]) }
+
+    /// Where the `i`-th key is in `bytes`.
+    private func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
+
+    /// The same keys in the order storage keeps records (bytes compared as unsigned, a
+    /// prefix first).
+    func sortedByKey() -> RecordKeys {
+        var order = Array(0..<count)
+        bytes.withUnsafeBufferPointer { b in
+            order.sort { i, j in
+                let x = range(i), y = range(j)
+                let n = min(x.count, y.count)
+                let c = n == 0 ? 0 : memcmp(b.baseAddress! + x.lowerBound, b.baseAddress! + y.lowerBound, n)
+                return c != 0 ? c < 0 : x.count < y.count
+            }
+        }
+        var out = RecordKeys()
+        out.bytes.reserveCapacity(bytes.count)
+        out.ends.reserveCapacity(count)
+        out.sizes.reserveCapacity(count)
+        for i in order { out.append(key: bytes[range(i)], size: Int(sizes[i])) }
+        return out
+    }
 
     /// The positions of the next chunk from `from`: at most `Engine.writeManyChunkDocuments`
     /// documents and, past the first, `Engine.writeManyChunkBytes` bytes.

@@ -125,3 +125,37 @@ import FolioQuery
         #expect(try values(engine).values.allSatisfy { $0["x"] == nil })
     }
 }
+
+extension WriteManyTests {
+    /// delete_many writes in record-key order: the keys sort as storage compares them (bytes
+    /// unsigned, a prefix first), each keeping its size.
+    @Test func recordKeysSortAsStorageOrdersThem() {
+        var random = SystemRandomNumberGenerator()
+        var keys: [[UInt8]] = [[], [0], [0, 0], [0xFF], [0xFF, 0], [1, 2, 3], [1, 2], [0x80]]
+        for _ in 0..<500 { keys.append((0..<Int.random(in: 0...6, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }) }
+        var records = RecordKeys()
+        for (i, k) in keys.enumerated() { records.append(key: k, size: i) }
+        let sorted = records.sortedByKey()
+        let expected = keys.indices.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
+        #expect(sorted.count == keys.count)
+        #expect((0..<sorted.count).map { sorted.key($0) } == expected.map { keys[$0] })
+        #expect((0..<sorted.count).allSatisfy { keys[sorted.size($0)] == sorted.key($0) })
+    }
+
+    /// A delete through an index on another field removes exactly the matching documents.
+    @Test(arguments: Backend.allCases)
+    func aDeleteThroughAnotherIndexRemovesExactlyTheMatches(backend: Backend) throws {
+        let engine = try makeEngine(backend)
+        defer { engine.close() }
+        // `v` runs against `_id`: the index's order is the reverse of the records'.
+        _ = try engine.insert(ns, (0..<Self.count).map { ["_id": .int32(Int32($0)), "v": .int32(Int32(Self.count - $0))] })
+        _ = try engine.createIndexes(ns, [["key": ["v": 1], "name": "v_1"]])
+        let r = try engine.delete(ns, [DeleteStatement(filter: ["v": ["$lte": .int32(Int32(Self.count / 2))]], limitOne: false, hint: "v_1")])
+        #expect(r.deleted == Self.count / 2)
+        let left = try values(engine)
+        #expect(left.count == Self.count - Self.count / 2)
+        #expect(left.values.allSatisfy { ($0["v"]?.exactInt64 ?? 0) > Int64(Self.count / 2) })
+        let report = try engine.validate(ns)
+        #expect(report.errors.isEmpty && report.keysPerIndex.first { $0.name == "v_1" }?.keys == left.count)
+    }
+}
