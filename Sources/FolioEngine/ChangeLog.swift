@@ -108,18 +108,12 @@ enum ChangeLog {
         return (Timestamp(rawValue: raw), part)
     }
 
-    static func appendRaw(key: String, _ document: [UInt8], to out: inout [UInt8]) {
-        out.append(0x03)
+    /// Appends an element whose value is the BSON bytes of a document (or, `array`, an array).
+    static func appendRaw(key: String, _ document: [UInt8], array: Bool = false, to out: inout [UInt8]) {
+        out.append(array ? 0x04 : 0x03)
         out.append(contentsOf: key.utf8)
         out.append(0)
         out.append(contentsOf: document)
-    }
-
-    static func appendArray(key: String, _ array: [UInt8], to out: inout [UInt8]) {
-        out.append(0x04)
-        out.append(contentsOf: key.utf8)
-        out.append(0)
-        out.append(contentsOf: array)
     }
 
     /// Ends the document that starts at `start` in `out` (its length goes first).
@@ -172,7 +166,7 @@ enum ChangeLog {
                 run.append(contentsOf: [0, 0, 0, 0])
                 change.appendOperation(to: &run)
                 appendTime(time, wall: wall, to: &run)
-                if n == items.count - 1, let retry { appendArray(key: retryField, retry, to: &run) }
+                if n == items.count - 1, let retry { appendRaw(key: retryField, retry, array: true, to: &run) }
                 finish(&run, from: start)
             case .transaction(let changes, let lsid, let txnNumber):
                 try flush()
@@ -206,7 +200,7 @@ enum ChangeLog {
                     BSON.string("admin.$cmd").appendElement(key: "ns", to: &out)
                     appendRaw(key: "o", o, to: &out)
                     appendTime(time, wall: wall, to: &out)
-                    if n == items.count - 1, end == changes.count, let retry { appendArray(key: retryField, retry, to: &out) }
+                    if n == items.count - 1, end == changes.count, let retry { appendRaw(key: retryField, retry, array: true, to: &out) }
                     finish(&out)
                     let k = key(time, part: part)
                     try txn.put(store, k, out)
@@ -225,15 +219,27 @@ enum ChangeLog {
     /// - Throws: InternalError for bytes that are not a sequence of BSON documents.
     static func entries(_ row: [UInt8]) throws(FolioError) -> [Document] {
         var out: [Document] = []
+        try forEachEntry(row) { entry in out.append(entry.document()) }
+        return out
+    }
+
+    /// Each entry of a stored row, validated, in order.
+    /// - Throws: InternalError for bytes that are not a sequence of BSON documents.
+    static func forEachEntry(_ row: [UInt8], _ body: (RawDocument) -> Void) throws(FolioError) {
         var offset = 0
         while offset < row.count {
             guard let length = entryLength(row, at: offset) else {
                 throw FolioError(.internalError, "data corruption: a change log entry at \(offset) does not fit its row of \(row.count) bytes")
             }
-            out.append(try Folio_document(Array(row[offset..<offset + length])))
+            let entry: RawDocument
+            do {
+                entry = try RawDocument(validating: Array(row[offset..<offset + length]))
+            } catch {
+                throw FolioError(.internalError, "data corruption: stored document does not decode: \(error)")
+            }
+            body(entry)
             offset += length
         }
-        return out
     }
 
     /// The length of the entry at `offset` of a row, nil when it cannot be one.

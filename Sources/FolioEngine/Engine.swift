@@ -151,13 +151,8 @@ public final class Engine: Sendable {
                 if unfinished { restarted = try Engine.restartUnfinishedBuilds(state, txn) }
                 if retryReplay {
                     // Without the key (a directory older than it) no entry carries records.
-                    var newest = try ChangeLog.newestKey(txn)
-                    if retryFlushed != nil {
-                        let unflushed = try RetryHistoryCache.unflushed(txn)
-                        for (session, record) in unflushed.records { try txn.put(Engine.retryHistoryStore, session, record) }
-                        newest = unflushed.newest ?? newest
-                    }
-                    try txn.put(Engine.metaStore, RetryHistoryCache.flushedKey, newest ?? [])
+                    let unflushed = retryFlushed == nil ? (records: [:], newest: nil) : try RetryHistoryCache.unflushed(txn)
+                    try RetryHistoryCache.store(unflushed.records, currentWith: try unflushed.newest ?? ChangeLog.newestKey(txn), txn)
                 }
                 try txn.commit(durable: true)
             }
@@ -247,8 +242,7 @@ public final class Engine: Sendable {
             let newest = try ChangeLog.newestKey(txn)
             try txn.put(Engine.metaStore, RecordCounts.savedKey, RecordCounts.encode(counts, changeLogNewest: newest))
             // The retry history the change log alone holds, so the next open reads none back.
-            for (session, record) in committer.retryCache.all { try txn.put(Engine.retryHistoryStore, session, record) }
-            try txn.put(Engine.metaStore, RetryHistoryCache.flushedKey, newest ?? [])
+            try RetryHistoryCache.store(committer.retryCache.all, currentWith: newest, txn)
             try txn.commit(durable: true)
         } catch {
             txn.rollback()

@@ -173,17 +173,6 @@ final class GroupCommitter: Sendable {
         next?.done.signal()
     }
 
-    /// Puts every retry history record committed so far, and `retry`, into the store, with
-    /// the change log's newest key (after this commit's rows) as the key they are current with.
-    private func storeRetryHistory(_ retry: [(session: [UInt8], record: [UInt8])], newestLogKey: [UInt8]?,
-                                   _ txn: any StorageWriteTransaction) throws {
-        var records = retryCache.all
-        for r in retry { records[r.session] = r.record }
-        for (session, record) in records { try txn.put(Engine.retryHistoryStore, session, record) }
-        let newest = try newestLogKey ?? ChangeLog.newestKey(txn) ?? []
-        try txn.put(Engine.metaStore, RetryHistoryCache.flushedKey, newest)
-    }
-
     private func commitBatch(_ batch: [Request]) {
         // The batch works on its own copy of the in-memory catalog, which readers get with
         // the storage commit (CatalogBox); a request that fails has its catalog changes
@@ -228,7 +217,13 @@ final class GroupCommitter: Sendable {
                     logged = try ChangeLog.append(txn.changeLog, first: first, wall: ChangeLog.wallMilliseconds(),
                                                   retry: flush || retry.isEmpty ? nil : RetryHistoryCache.encode(retry), to: txn.base)
                 }
-                if flush { try storeRetryHistory(retry, newestLogKey: logged.last?.key, txn.base) }
+                if flush {
+                    // Every record committed so far and this commit's, current with the log's
+                    // newest key after this commit's rows.
+                    var records = retryCache.all
+                    for r in retry { records[r.session] = r.record }
+                    try RetryHistoryCache.store(records, currentWith: try logged.last?.key ?? ChangeLog.newestKey(txn.base), txn.base)
+                }
                 // The clock and the catalog note the commit under the tracker's gate, so a
                 // snapshot taken there knows its cluster time (Engine.latestSnapshot).
                 // The change log's in-memory tail too: a reader that sees this commit's time

@@ -142,6 +142,13 @@ final class RetryHistoryCache: Sendable {
         return out
     }
 
+    /// Puts `records` into the store, with `newest` (the change log's newest key; nil for an
+    /// empty log) as the key the store is current with.
+    static func store(_ records: [[UInt8]: [UInt8]], currentWith newest: [UInt8]?, _ txn: any StorageWriteTransaction) throws(StorageError) {
+        for (session, record) in records { try txn.put(Engine.retryHistoryStore, session, record) }
+        try txn.put(Engine.metaStore, flushedKey, newest ?? [])
+    }
+
     /// The records of change log rows after the one the store is current with, oldest first
     /// (later ones replace earlier ones), and the newest row's key.
     static func unflushed(_ txn: any StorageWriteTransaction) throws -> (records: [[UInt8]: [UInt8]], newest: [UInt8]?) {
@@ -149,22 +156,20 @@ final class RetryHistoryCache: Sendable {
         var records: [[UInt8]: [UInt8]] = [:]
         var newest: [UInt8]?
         let range = KeyRange(lower: flushed.flatMap { $0.isEmpty ? nil : $0 }, lowerInclusive: false)
-        var failure: (any Error)?
+        var failure: FolioError?
         _ = try txn.visit(ChangeLog.store, range, limit: nil) { key, value in
             newest = Array(key)
-            var offset = 0
-            while offset < value.count {
-                guard let length = ChangeLog.entryLength(value, at: offset),
-                      let entry = try? RawDocument(validating: Array(value[offset..<offset + length])) else {
-                    failure = FolioError(.internalError, "data corruption: a change log entry at \(offset) does not fit its row of \(value.count) bytes")
-                    return false
+            do throws(FolioError) {
+                try ChangeLog.forEachEntry(Array(value)) { entry in
+                    guard case .array(let items)? = entry[ChangeLog.retryField] else { return }
+                    for case .document(let item) in items {
+                        guard case .binary(let k)? = item["k"], case .document(let r)? = item["r"] else { continue }
+                        records[k.data] = r.bsonBytes()
+                    }
                 }
-                offset += length
-                guard case .array(let items)? = entry[ChangeLog.retryField] else { continue }
-                for case .document(let item) in items {
-                    guard case .binary(let k)? = item["k"], case .document(let r)? = item["r"] else { continue }
-                    records[k.data] = r.bsonBytes()
-                }
+            } catch {
+                failure = error
+                return false
             }
             return true
         }
