@@ -529,7 +529,8 @@ enum DateOperators {
 
     static func formatDate(_ ms: Int64, _ format: String, _ zone: DateZone) throws(FolioError) -> String {
         let offset = zone.offsetSeconds(atUTC: ms)
-        let c = CalendarFields(localMilliseconds: ms + Int64(offset) * 1000)
+        // Saturates within a day of the ends of the date range, as `DateZone.local` does.
+        let c = CalendarFields(localMilliseconds: ms.addingSaturated(Int64(offset) * 1000))
         var out = ""
         var it = format.makeIterator()
         while let ch = it.next() {

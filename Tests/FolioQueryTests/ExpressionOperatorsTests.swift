@@ -102,6 +102,19 @@ import FolioBSON
         #expect(try Self.evaluate(["$dateTrunc": ["date": .datetime(86_400_001), "unit": "day"]]) == .datetime(86_400_000))
     }
 
+    /// The command sandbox's seed 17535728695908269820 trapped here: the local time of a date
+    /// at an end of the range, in a zone ahead of (or behind) UTC, overflowed.
+    @Test func formattingTheExtremeDatesInAnyZone() throws {
+        for (ms, zone) in [(Int64.max, "+14:00"), (.min, "-12:00"), (.max, "Asia/Tokyo"), (.min, "America/New_York")] {
+            let time: BSON = ["$dateToString": ["date": .datetime(ms), "format": "%H:%M:%S.%L %z", "timezone": .string(zone)]]
+            guard case .string = try Self.evaluate(time) else { Issue.record("no string for \(ms) in \(zone)"); continue }
+            let year: BSON = ["$dateToString": ["date": .datetime(ms), "timezone": .string(zone)]]
+            #expect(ExpressionOperatorsTests.code(year) == 18537, "\(ms) in \(zone)")
+        }
+        let endOfRange: BSON = ["$dateToString": ["date": .datetime(.max), "format": "%H:%M:%S.%L", "timezone": "+00:00"]]
+        #expect(try Self.evaluate(endOfRange) == .string("07:12:55.807"))
+    }
+
     @Test func queryModuloOfTheSmallestLong() throws {
         let f = try Filter(parsing: ["a": ["$mod": [-1, 0]]])
         #expect(f.matches(["a": .int64(.min)]))
