@@ -17,27 +17,34 @@ The WAL format is SQLite's (https://www.sqlite.org/fileformat.html#the_write_ahe
 number, database size after a commit frame or 0, the salts) and one page. Frames whose
 salts differ from the header's are left over from before the log last started over.
 """
+import os
 import struct
 import sys
 
 
 def commits(path):
-    wal = open(path, "rb").read()
-    if len(wal) < 32:
-        sys.exit(f"{path}: not a WAL (too short)")
-    page = struct.unpack(">I", wal[8:12])[0]
-    salts = wal[16:24]
-    out, current, frames, offset = [], set(), 0, 32
-    while offset + 24 + page <= len(wal):
-        number, size_after = struct.unpack(">II", wal[offset:offset + 8])
-        if wal[offset + 8:offset + 16] != salts:
-            break
-        current.add(number)
-        frames += 1
-        if size_after:
-            out.append(current)
-            current = set()
-        offset += 24 + page
+    """The page size, the number of frames, and each commit's set of page numbers. Reads only
+    the headers: a whole run's WAL can be gigabytes."""
+    with open(path, "rb") as wal:
+        header = wal.read(32)
+        if len(header) < 32:
+            sys.exit(f"{path}: not a WAL (too short)")
+        page = struct.unpack(">I", header[8:12])[0]
+        salts = header[16:24]
+        size = os.fstat(wal.fileno()).st_size
+        out, current, frames, offset = [], set(), 0, 32
+        while offset + 24 + page <= size:
+            wal.seek(offset)
+            frame = wal.read(16)
+            if frame[8:16] != salts:
+                break
+            number, size_after = struct.unpack(">II", frame[:8])
+            current.add(number)
+            frames += 1
+            if size_after:
+                out.append(current)
+                current = set()
+            offset += 24 + page
     return page, frames, out
 
 

@@ -67,7 +67,11 @@ struct DateZone: Sendable {
         return ms.addingSaturated(-Int64(offsetSeconds(atUTC: first)) * 1000)
     }
 
-    func local(_ utc: Int64) -> Int64 { utc.addingSaturated(Int64(offsetSeconds(atUTC: utc)) * 1000) }
+    func local(_ utc: Int64) -> Int64 { DateZone.local(utc, offsetSeconds: offsetSeconds(atUTC: utc)) }
+
+    /// The local time `offsetSeconds` ahead of the UTC instant `utc`; instants within a day of
+    /// the ends of the date range saturate instead of overflowing.
+    static func local(_ utc: Int64, offsetSeconds: Int) -> Int64 { utc.addingSaturated(Int64(offsetSeconds) * 1000) }
 }
 
 /// Calendar fields of a local time, with the week and ISO-week arithmetic of the date
@@ -529,8 +533,7 @@ enum DateOperators {
 
     static func formatDate(_ ms: Int64, _ format: String, _ zone: DateZone) throws(FolioError) -> String {
         let offset = zone.offsetSeconds(atUTC: ms)
-        // Saturates within a day of the ends of the date range, as `DateZone.local` does.
-        let c = CalendarFields(localMilliseconds: ms.addingSaturated(Int64(offset) * 1000))
+        let c = CalendarFields(localMilliseconds: DateZone.local(ms, offsetSeconds: offset))
         var out = ""
         var it = format.makeIterator()
         while let ch = it.next() {
